@@ -1,0 +1,99 @@
+"""Benchmark: coupled simulation throughput and peak memory.
+
+    .venv/bin/python benchmarks/simulate_scaling.py            # the two issue cases
+    .venv/bin/python benchmarks/simulate_scaling.py --quick    # small cases (smoke run)
+
+Each case runs in its own process so its peak resident memory (ru_maxrss) is its own.
+Reports rack-steps per second of ``physics.simulate`` (series generation and compilation are
+timed apart) and checks the time is linear in racks × steps by comparing with a case a
+quarter of the size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+
+def run_case(racks: int, days: float, step: str, per_rack: bool) -> dict[str, float]:
+    from physics.schedule import as_operated_schedule
+    from physics.simulate import simulate
+    from twin.compile import compile_facility
+    from twin.scenario import scenario_from_dict
+    from twin.series import scenario_series
+    from twin.synthetic import synthetic_hall
+
+    started = time.perf_counter()
+    scenario = scenario_from_dict(synthetic_hall(racks, days=days, step=step))
+    facility = compile_facility(scenario)
+    series = scenario_series(scenario)
+    schedule = as_operated_schedule(facility, series)
+    prepared = time.perf_counter()
+    ds = simulate(facility, schedule, series, per_rack=per_rack)
+    done = time.perf_counter()
+    steps = ds.sizes["time"]
+    rack_steps = facility.racks.count * steps
+    return {
+        "racks": facility.racks.count,
+        "steps": steps,
+        "rack_steps": rack_steps,
+        "per_rack_output": per_rack,
+        "prepare_s": round(prepared - started, 2),
+        "simulate_s": round(done - prepared, 2),
+        "rack_steps_per_s": round(rack_steps / (done - prepared)),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "max_inlet_c": round(float(ds["max_inlet_temperature"].max()), 2),
+    }
+
+
+CASES = {
+    "full": [
+        (1000, 365.0, "15 min", True),
+        (1000, 365.0 / 4, "15 min", True),
+        (10000, 1.0, "1 min", True),
+        (10000, 0.25, "1 min", True),
+        (10000, 1.0, "1 min", False),
+    ],
+    "quick": [(200, 7.0, "15 min", True), (200, 1.75, "15 min", True)],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        racks, days, step, per_rack = json.loads(args.case)
+        print(json.dumps(run_case(racks, days, step, per_rack)))
+        return
+    machine = platform.processor() or platform.machine()
+    print(f"# machine: {machine}, {os.cpu_count()} cores, python {platform.python_version()}")
+    results = []
+    for case in CASES["quick" if args.quick else "full"]:
+        out = subprocess.run(
+            [sys.executable, __file__, "--case", json.dumps(case)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    # linearity: time per rack-step of the full case vs its quarter-size sibling
+    for big, small in zip(results[::2], results[1::2], strict=False):
+        if big["racks"] == small["racks"] and big["per_rack_output"] == small["per_rack_output"]:
+            ratio = (big["simulate_s"] / big["rack_steps"]) / (
+                small["simulate_s"] / small["rack_steps"]
+            )
+            print(f"# {big['racks']} racks: time per rack-step, full vs quarter: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

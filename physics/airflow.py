@@ -1,0 +1,474 @@
+"""Air path: recirculation (abstract heat-flow model), outlet temperatures, fans, ASHRAE indices.
+
+The abstract heat-flow model (Tang, Gupta, Varsamopoulos, "Thermal-aware task scheduling for
+data centers through minimizing heat recirculation", IEEE Cluster 2007; Tang et al., "Sensor-
+based fast thermal evaluation model for energy efficient high-performance datacenters", ICISIP
+2006) treats each rack as a node with heat-capacity flow ``K_i = ρ·c_p·V̇_i`` [W/K].  A fraction
+``a_ij`` of node i's outlet air reaches node j's inlet; the rest of j's inlet air is supply air
+of the unit serving j.  Energy balance at each inlet, weighted by mass flow:
+
+    K_j·T_in,j = Σ_i a_ij·K_i·T_out,i + s_j·T_sup,u(j),   s_j = K_j − Σ_i a_ij·K_i
+    T_out,i = T_in,i + P_i / K_i
+
+gives, with ``M = K − AᵀK`` (sparse),
+
+    T_in = M⁻¹ (Aᵀ·P + s ∘ T_sup)                                                       (1)
+
+With one supply temperature this is Tang's ``T_in = T_sup + D·P``,
+``D = (K − AᵀK)⁻¹ − K⁻¹``.  With several units it stays linear in the supply temperatures and
+rack powers (``T_in = W·T_sup + D·P``, ``W = M⁻¹·diag(s)`` row-stochastic), which the
+co-planner relies on.  ``M`` is factorized once (sparse LU); every evaluation is one
+triangular solve with all time steps as right-hand sides, so no dense R×R matrix is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from numpy.typing import ArrayLike, NDArray
+from scipy.sparse.csgraph import connected_components
+
+from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY
+
+FloatArray = NDArray[np.float64]
+
+MAX_DENSE_BLOCK = 512
+"""Largest recirculation component [racks] inverted densely; larger ones use sparse LU."""
+
+
+def heat_capacity_flow(airflow: ArrayLike) -> FloatArray:
+    """Heat-capacity flow of an air stream.
+
+    Parameters
+    ----------
+    airflow
+        Volume flow [m³/s].
+
+    Returns
+    -------
+    numpy.ndarray
+        ``ρ·c_p·V̇`` [W/K] with ρ = 1.2041 kg/m³, c_p = 1006 J/(kg·K).
+    """
+    return np.asarray(airflow, dtype=float) * AIR_VOLUMETRIC_HEAT_CAPACITY
+
+
+def outlet_temperature(
+    inlet_temperature: ArrayLike, air_heat: ArrayLike, capacity_flow: ArrayLike
+) -> FloatArray:
+    """Rack outlet temperature ``T_out = T_in + Q/K``.
+
+    Parameters
+    ----------
+    inlet_temperature
+        Inlet temperature [°C].
+    air_heat
+        Heat given to the air stream [W].
+    capacity_flow
+        Heat-capacity flow of the rack air ``ρ·c_p·V̇`` [W/K].
+
+    Returns
+    -------
+    numpy.ndarray
+        Outlet temperature [°C].
+    """
+    return np.asarray(inlet_temperature, dtype=float) + np.asarray(
+        air_heat, dtype=float
+    ) / np.asarray(capacity_flow, dtype=float)
+
+
+def layout_recirculation(
+    row: ArrayLike,
+    position: ArrayLike,
+    *,
+    self_fraction: float = 0.02,
+    neighbor_fraction: float = 0.03,
+    decay: float = 0.5,
+    reach: int = 3,
+    end_of_row_fraction: float = 0.05,
+) -> sp.csr_matrix:
+    """Recirculation fractions generated from a row layout (sparse, R×R).
+
+    Entry ``(i, j)`` is the fraction of rack i's outlet air that reaches rack j's inlet.
+    Within a row, racks ``d = |pos_i − pos_j|`` apart (``1 ≤ d ≤ reach``) exchange
+    ``neighbor_fraction·decay^(d−1)``; each rack re-ingests ``self_fraction`` of its own outlet
+    and the first and last rack of each row an extra ``end_of_row_fraction`` (hot air wrapping
+    around the row end).  Racks in different rows do not exchange air (hot-aisle containment
+    between rows).  Built with vectorized key matching: no loop over racks.
+
+    Parameters
+    ----------
+    row
+        Row label or integer code per rack [-].
+    position
+        Position along the row per rack [-].
+    self_fraction, neighbor_fraction, decay, end_of_row_fraction
+        Fractions [-] as described above.
+    reach
+        Farthest neighbour reached [racks].
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Recirculation fractions ``A`` [-].
+    """
+    _, row_code = np.unique(np.asarray(row), return_inverse=True)
+    pos = np.asarray(position, dtype=np.int64)
+    n = pos.size
+    span = int(pos.max() - pos.min()) + 2 * reach + 2 if n else 1
+    key = row_code.astype(np.int64) * span + (pos - pos.min())
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    if n and np.any(np.diff(sorted_key) == 0):
+        raise ValueError("two racks share a row and position")
+    rows_idx: list[NDArray[np.int64]] = [np.arange(n)]
+    cols_idx: list[NDArray[np.int64]] = [np.arange(n)]
+    values: list[FloatArray] = [np.full(n, self_fraction)]
+    for distance in range(1, reach + 1):
+        weight = neighbor_fraction * decay ** (distance - 1)
+        if weight == 0.0:
+            continue
+        for sign in (1, -1):
+            target_key = key + sign * distance
+            loc = np.clip(np.searchsorted(sorted_key, target_key), 0, max(n - 1, 0))
+            hit = sorted_key[loc] == target_key
+            rows_idx.append(np.flatnonzero(hit))
+            cols_idx.append(order[loc[hit]])
+            values.append(np.full(int(hit.sum()), weight))
+    if end_of_row_fraction > 0 and n:
+        first = np.ones(n, dtype=bool)
+        first[1:] = row_code[order][1:] != row_code[order][:-1]
+        last = np.ones(n, dtype=bool)
+        last[:-1] = row_code[order][:-1] != row_code[order][1:]
+        ends = order[first | last]
+        rows_idx.append(ends)
+        cols_idx.append(ends)
+        values.append(np.full(ends.size, end_of_row_fraction))
+    matrix = sp.coo_matrix(
+        (np.concatenate(values), (np.concatenate(rows_idx), np.concatenate(cols_idx))), shape=(n, n)
+    )
+    return matrix.tocsr()  # duplicates (self + end of row) are summed
+
+
+def recirculation_from_entries(
+    size: int, source: ArrayLike, target: ArrayLike, fraction: ArrayLike
+) -> sp.csr_matrix:
+    """Sparse recirculation matrix from explicit (source, target, fraction) triples [-]."""
+    matrix = sp.coo_matrix(
+        (np.asarray(fraction, dtype=float), (np.asarray(source), np.asarray(target))),
+        shape=(size, size),
+    )
+    return matrix.tocsr()
+
+
+@dataclass(frozen=True)
+class AirPath:
+    """The rack air network: heat-capacity flows and recirculation, factorized once.
+
+    Parameters
+    ----------
+    capacity_flow
+        Rack heat-capacity flow ``K`` [W/K], shape (R,).
+    recirculation
+        Recirculation fractions ``A`` [-], sparse (R, R); ``A[i, j]`` is the share of rack i's
+        outlet air reaching rack j's inlet.
+    """
+
+    capacity_flow: FloatArray
+    recirculation: sp.csr_matrix
+
+    def __post_init__(self) -> None:
+        k = np.asarray(self.capacity_flow, dtype=float)
+        if k.ndim != 1 or np.any(k <= 0):
+            raise ValueError("capacity_flow must be a 1-D array of positive values [W/K]")
+        a = self.recirculation
+        if a.shape != (k.size, k.size):
+            raise ValueError(f"recirculation must be {k.size}×{k.size}, got {a.shape}")
+        if a.nnz and a.data.min() < 0:
+            raise ValueError("recirculation fractions must be non-negative")
+        outflow = np.asarray(a.sum(axis=1)).ravel()
+        if np.any(outflow > 1 + 1e-12):
+            bad = int(np.argmax(outflow))
+            raise ValueError(
+                f"rack index {bad} sends {outflow[bad]:.3f} of its outlet air to inlets (> 1)"
+            )
+        supply = self.supply_capacity_flow
+        if np.any(supply <= 0):
+            bad = int(np.argmin(supply))
+            raise ValueError(
+                f"rack index {bad} receives more recirculated air than its own airflow: "
+                "reduce recirculation fractions or raise its airflow"
+            )
+
+    @cached_property
+    def supply_capacity_flow(self) -> FloatArray:
+        """Supply-air heat-capacity flow into each rack ``s = K − AᵀK`` [W/K]."""
+        k = np.asarray(self.capacity_flow, dtype=float)
+        return k - self.recirculation.T @ k
+
+    @cached_property
+    def _operator(self) -> sp.csc_matrix:
+        """``M = K − AᵀK`` (sparse)."""
+        k = np.asarray(self.capacity_flow, dtype=float)
+        m = sp.diags(k) - self.recirculation.T.multiply(k[np.newaxis, :])
+        return sp.csc_matrix(m)
+
+    @cached_property
+    def _lu(self) -> spla.SuperLU:
+        return spla.splu(self._operator)
+
+    @cached_property
+    def _blocks(self) -> list[tuple[NDArray[np.int64], FloatArray]]:
+        """Dense inverses of ``M`` per group of equal-size connected components.
+
+        Recirculation couples racks within a row or pod only, so ``M`` is block diagonal up
+        to a permutation.  Inverting each small block once and applying all blocks of one
+        size as a batched matrix product is much faster than a sparse triangular solve per
+        time step.  Components larger than ``MAX_DENSE_BLOCK`` racks go through the sparse
+        LU instead (returned with an empty inverse).
+        """
+        count, label = connected_components(
+            self.recirculation + self.recirculation.T, directed=False
+        )
+        order = np.argsort(label, kind="stable")
+        sizes = np.bincount(label, minlength=count)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        m = self._operator.tocsr()
+        groups: list[tuple[NDArray[np.int64], FloatArray]] = []
+        for size in np.unique(sizes):
+            members = np.flatnonzero(sizes == size)
+            index = order[starts[members][:, np.newaxis] + np.arange(size)]
+            if size > MAX_DENSE_BLOCK:
+                groups.append((index.ravel(), np.empty((0, 0, 0))))
+                continue
+            flat = index.ravel()
+            block = m[flat][:, flat].toarray()
+            block = block.reshape(members.size, size, members.size, size)
+            diagonal = block[np.arange(members.size), :, np.arange(members.size), :]
+            groups.append((index, np.linalg.inv(diagonal)))
+        return groups
+
+    def _solve(self, rhs: FloatArray) -> FloatArray:
+        """``M⁻¹·rhs`` for rhs of shape (R,) or (R, T)."""
+        vector = rhs.ndim == 1
+        columns = rhs[:, np.newaxis] if vector else rhs
+        out = np.empty_like(columns)
+        for index, inverse in self._blocks:
+            if inverse.size == 0:
+                out[index] = self._lu.solve(np.ascontiguousarray(columns))[index]
+                continue
+            out[index] = np.matmul(inverse, columns[index])
+        return out[:, 0] if vector else out
+
+    @cached_property
+    def _recirculation_t(self) -> sp.csr_matrix:
+        return sp.csr_matrix(self.recirculation.T)
+
+    @property
+    def size(self) -> int:
+        """Number of racks R."""
+        return int(np.asarray(self.capacity_flow).size)
+
+    def inlet_temperature(self, supply_temperature: ArrayLike, air_heat: ArrayLike) -> FloatArray:
+        """Rack inlet temperatures from eq. (1).
+
+        Parameters
+        ----------
+        supply_temperature
+            Supply air temperature of the unit serving each rack [°C], shape (R,) or (R, T).
+        air_heat
+            Heat each rack gives to its air stream [W], shape (R,) or (R, T).
+
+        Returns
+        -------
+        numpy.ndarray
+            Inlet temperature [°C], shape of the broadcast inputs.
+        """
+        heat = np.asarray(air_heat, dtype=float)
+        supply = np.asarray(supply_temperature, dtype=float)
+        shape = np.broadcast_shapes(heat.shape, supply.shape)
+        heat = np.broadcast_to(heat, shape)
+        rhs = np.asarray(self._recirculation_t @ heat, dtype=float)
+        s = self.supply_capacity_flow
+        rhs += (s[:, np.newaxis] if len(shape) == 2 else s) * supply
+        return self._solve(rhs)
+
+    def influence_matrix(self) -> FloatArray:
+        """Dense heat-influence matrix ``D = M⁻¹·Aᵀ`` [K/W] (small layouts, tests, reports).
+
+        ``D[j, i]`` is the rise of rack j's inlet per watt of rack i's air heat.
+        """
+        return self._solve(self._recirculation_t.toarray())
+
+    def mixing_matrix(self) -> FloatArray:
+        """Dense supply mixing matrix ``W = M⁻¹·diag(s)`` [-]; rows sum to one."""
+        return self._solve(np.diag(self.supply_capacity_flow))
+
+
+def server_fan_power(
+    nominal_fan_power: ArrayLike,
+    inlet_temperature: ArrayLike,
+    knee_temperature: ArrayLike,
+    speed_slope: ArrayLike,
+) -> FloatArray:
+    """Server fan power rising with inlet temperature.
+
+    Fan speed is nominal up to the knee and rises linearly above it,
+    ``speed = 1 + slope·max(0, T_in − T_knee)``; power follows the fan affinity law
+    ``P = P_nominal·speed³``.  This is the shape vendor fan tables show (flat, then steep
+    above 25–27 °C inlet); the knee and slope are per rack type.
+
+    Parameters
+    ----------
+    nominal_fan_power
+        Fan power at or below the knee [W].
+    inlet_temperature
+        Rack inlet temperature [°C].
+    knee_temperature
+        Inlet temperature at which fans start speeding up [°C].
+    speed_slope
+        Fractional speed increase per kelvin above the knee [1/K].
+
+    Returns
+    -------
+    numpy.ndarray
+        Fan power [W].
+    """
+    excess = np.maximum(np.asarray(inlet_temperature, dtype=float) - knee_temperature, 0.0)
+    speed = 1.0 + np.asarray(speed_slope, dtype=float) * excess
+    return np.asarray(nominal_fan_power, dtype=float) * speed**3
+
+
+def rack_cooling_index(
+    inlet_temperature: ArrayLike,
+    *,
+    recommended: tuple[float, float] = (18.0, 27.0),
+    allowable: tuple[float, float] = (15.0, 32.0),
+    axis: int = 0,
+) -> tuple[FloatArray, FloatArray]:
+    """Rack Cooling Index RCI_HI and RCI_LO (Herrlin, ASHRAE Transactions 111(2), 2005).
+
+    ``RCI_HI = (1 − Σ max(T_in − T_max,rec, 0) / (n·(T_max,all − T_max,rec)))·100 %`` and the
+    mirror image below the recommended minimum.  100 % means no inlet outside the recommended
+    range; below 90 % is usually considered poor.
+
+    Parameters
+    ----------
+    inlet_temperature
+        Rack inlet temperatures [°C]; racks along ``axis``.
+    recommended, allowable
+        (min, max) envelopes [°C]; defaults: ASHRAE recommended and class A1 allowable.
+    axis
+        Axis of racks.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (RCI_HI, RCI_LO) [%].
+    """
+    t = np.asarray(inlet_temperature, dtype=float)
+    n = t.shape[axis]
+    over = np.maximum(t - recommended[1], 0.0).sum(axis=axis)
+    under = np.maximum(recommended[0] - t, 0.0).sum(axis=axis)
+    hi = (1.0 - over / (n * (allowable[1] - recommended[1]))) * 100.0
+    lo = (1.0 - under / (n * (recommended[0] - allowable[0]))) * 100.0
+    return hi, lo
+
+
+def supply_heat_index(
+    inlet_temperature: ArrayLike,
+    outlet_temperature: ArrayLike,
+    supply_temperature: ArrayLike,
+    axis: int = 0,
+) -> FloatArray:
+    """Supply Heat Index (Sharma, Bash, Patel, AIAA 2002-3091).
+
+    ``SHI = Σ(T_in − T_sup) / Σ(T_out − T_sup)``: the share of the air's enthalpy rise that
+    happened before the rack inlet, i.e. recirculation.  0 is perfect separation.
+
+    Parameters
+    ----------
+    inlet_temperature, outlet_temperature, supply_temperature
+        Per-rack temperatures [°C]; racks along ``axis``.
+    axis
+        Axis of racks.
+
+    Returns
+    -------
+    numpy.ndarray
+        SHI [-].
+    """
+    t_in = np.asarray(inlet_temperature, dtype=float)
+    t_out = np.asarray(outlet_temperature, dtype=float)
+    t_sup = np.asarray(supply_temperature, dtype=float)
+    return np.asarray((t_in - t_sup).sum(axis=axis) / (t_out - t_sup).sum(axis=axis), dtype=float)
+
+
+def room_heat_up(
+    initial_temperature: ArrayLike,
+    steady_temperature: ArrayLike,
+    time_constant: ArrayLike,
+    elapsed: ArrayLike,
+) -> FloatArray:
+    """Lumped-capacitance transient toward a new steady state.
+
+    ``T(t) = T_ss + (T_0 − T_ss)·exp(−t/τ)``, the solution of ``C·dT/dt = K·(T_ss − T)``
+    with ``τ = C/K``.
+
+    Parameters
+    ----------
+    initial_temperature
+        Temperature at t = 0 [°C].
+    steady_temperature
+        Temperature the node tends to after the change [°C].
+    time_constant
+        ``τ = C/K``: thermal capacitance [J/K] over conductance/heat-capacity flow [W/K] [s].
+    elapsed
+        Time since the change [s].
+
+    Returns
+    -------
+    numpy.ndarray
+        Temperature [°C].
+    """
+    t0 = np.asarray(initial_temperature, dtype=float)
+    tss = np.asarray(steady_temperature, dtype=float)
+    decay = np.exp(-np.asarray(elapsed, dtype=float) / np.asarray(time_constant, dtype=float))
+    return np.asarray(tss + (t0 - tss) * decay, dtype=float)
+
+
+def time_to_limit(
+    initial_temperature: ArrayLike,
+    steady_temperature: ArrayLike,
+    time_constant: ArrayLike,
+    limit: ArrayLike,
+) -> FloatArray:
+    """Time until a lumped-capacitance transient crosses ``limit`` [s].
+
+    ``t = −τ·ln((T_lim − T_ss)/(T_0 − T_ss))``; ``inf`` when the steady state stays at or
+    below the limit, 0 when already above it.
+
+    Parameters
+    ----------
+    initial_temperature, steady_temperature, limit
+        [°C].
+    time_constant
+        [s].
+
+    Returns
+    -------
+    numpy.ndarray
+        Time to the limit [s].
+    """
+    t0 = np.asarray(initial_temperature, dtype=float)
+    tss = np.asarray(steady_temperature, dtype=float)
+    lim = np.asarray(limit, dtype=float)
+    tau = np.asarray(time_constant, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (lim - tss) / (t0 - tss)
+        t = -tau * np.log(ratio)
+    t = np.where(tss <= lim, np.inf, t)
+    return np.asarray(np.where(t0 >= lim, 0.0, t), dtype=float)

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""The two commands of dctwin, with nothing but Python >= 3.11 installed.
+
+    python3 tasks.py run     # set up .venv if needed, then run the main job
+    python3 tasks.py test    # set up .venv with test tools; ruff, mypy, import layers, pytest
+
+Extra arguments after ``run`` go to the ``dctwin`` CLI (default: simulate the demo hall);
+extra arguments after ``test`` are passed to pytest.  The virtual environment lives in ``.venv``
+next to this file and is reinstalled whenever ``pyproject.toml`` changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+DEFAULT_RUN = ["simulate", str(ROOT / "scenarios" / "demo-hall.yaml")]
+
+
+def _say(message: str) -> None:
+    print(f"[tasks] {message}", flush=True)
+
+
+def _ensure_venv(extras: str) -> None:
+    """Create ``.venv`` and install the project (editable) with ``extras`` when out of date."""
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".installed-{extras or 'base'}-{digest}"
+    if stamp.exists():
+        return
+    if not (BIN / "python").exists():
+        _say(f"creating virtual environment in {VENV}")
+        venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    _say("installing dctwin and its dependencies (first run takes a minute or two)")
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    target = f".[{extras}]" if extras else "."
+    subprocess.run([*pip, "-e", target], check=True, cwd=ROOT)
+    for old in VENV.glob(f".installed-{extras or 'base'}-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def _run(cmd: list[str]) -> int:
+    _say("$ " + " ".join(cmd))
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
+def run(args: list[str]) -> int:
+    _ensure_venv("")
+    return _run([str(BIN / "dctwin"), *(args or DEFAULT_RUN)])
+
+
+def test(args: list[str]) -> int:
+    _ensure_venv("test")
+    steps = [
+        [str(BIN / "ruff"), "check", "."],
+        [str(BIN / "ruff"), "format", "--check", "."],
+        [str(BIN / "mypy")],
+        [str(BIN / "lint-imports")],
+    ]
+    for step in steps:
+        code = _run(step)
+        if code != 0:
+            _say(f"FAILED: {' '.join(step)} (exit {code})")
+            return code
+    code = _run([str(BIN / "python"), "-m", "pytest", *args])
+    if code == 5:
+        _say("FAILED: pytest collected no tests")
+        return 1
+    return code
+
+
+def main() -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file must run on any python3 to say so
+        print(f"dctwin needs Python >= 3.11; this is {sys.version.split()[0]}")
+        return 2
+    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    command, rest = sys.argv[1], sys.argv[2:]
+    return run(rest) if command == "run" else test(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Air path: abstract heat-flow recirculation model, fans, indices, transients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from physics.airflow import (
+    AirPath,
+    heat_capacity_flow,
+    layout_recirculation,
+    outlet_temperature,
+    rack_cooling_index,
+    room_heat_up,
+    server_fan_power,
+    supply_heat_index,
+    time_to_limit,
+)
+
+
+def test_single_node_matches_tang_heat_flow_model() -> None:
+    """Tang, Gupta, Varsamopoulos (2006/2007), abstract heat-flow model, single node.
+
+    0.8 m³/s, recirculation fraction 0.1, 10 kW: ``D = (K − aK)⁻¹ − K⁻¹ = a/(K(1−a))`` with
+    ``K = ρ·c_p·V̇ = 1.2041·1006·0.8 = 969.06 W/K`` gives D = 1.1466e-4 K/W and an inlet rise
+    of 1.147 K.  Tolerance 5e-4 relative: the reference figures are given to 5 and 4
+    significant digits.
+    """
+    path = AirPath(heat_capacity_flow([0.8]), sp.csr_matrix([[0.1]]))
+    d = path.influence_matrix()[0, 0]
+    assert d == pytest.approx(1.1466e-4, rel=5e-4)
+    rise = path.inlet_temperature([20.0], [10_000.0])[0] - 20.0
+    assert rise == pytest.approx(1.147, rel=5e-4)
+    # and the exact closed form, to machine precision
+    k = 1.2041 * 1006 * 0.8
+    assert d == pytest.approx(0.1 / (k * 0.9), rel=1e-12)
+
+
+def _brute_force_inlets(
+    fractions: np.ndarray, airflow: np.ndarray, supply: np.ndarray, heat: np.ndarray
+) -> np.ndarray:
+    """Mix air stream by stream with explicit loops until the inlet temperatures settle."""
+    k = 1.2041 * 1006 * airflow
+    n = len(k)
+    inlet = supply.copy()
+    for _ in range(10_000):
+        outlet = [inlet[i] + heat[i] / k[i] for i in range(n)]
+        new = np.empty(n)
+        for j in range(n):
+            recirculated = sum(fractions[i, j] * k[i] for i in range(n))
+            mix = sum(fractions[i, j] * k[i] * outlet[i] for i in range(n))
+            new[j] = (mix + (k[j] - recirculated) * supply[j]) / k[j]
+        if np.max(np.abs(new - inlet)) < 1e-13:
+            return new
+        inlet = new
+    raise AssertionError("brute-force mixing did not converge")
+
+
+def test_multi_rack_layout_agrees_with_brute_force_mixing() -> None:
+    """Eq. (1) with a generated two-row layout equals stream-by-stream mixing to 1e-10 K."""
+    rows = np.array(["A"] * 6 + ["B"] * 5)
+    positions = np.array([1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5])
+    fractions = layout_recirculation(
+        rows,
+        positions,
+        self_fraction=0.03,
+        neighbor_fraction=0.05,
+        decay=0.6,
+        reach=2,
+        end_of_row_fraction=0.04,
+    )
+    rng = np.random.default_rng(1)
+    airflow = rng.uniform(0.5, 3.0, rows.size)
+    heat = rng.uniform(5e3, 40e3, rows.size)
+    supply = np.where(rows == "A", 18.0, 20.5)  # two cooling units
+    path = AirPath(heat_capacity_flow(airflow), fractions)
+    fast = path.inlet_temperature(supply, heat)
+    slow = _brute_force_inlets(fractions.toarray(), airflow, supply, heat)
+    np.testing.assert_allclose(fast, slow, atol=1e-10)
+    # the explicit linear form T_in = W·T_sup + D·P gives the same answer
+    linear = path.mixing_matrix() @ supply + path.influence_matrix() @ heat
+    np.testing.assert_allclose(linear, fast, atol=1e-10)
+    np.testing.assert_allclose(path.mixing_matrix().sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_layout_recirculation_structure() -> None:
+    """Neighbour fractions decay with distance, stop at reach, never cross rows."""
+    rows = np.array(["A", "A", "A", "A", "A", "B"])
+    positions = np.array([1, 2, 3, 4, 5, 1])
+    a = layout_recirculation(
+        rows,
+        positions,
+        self_fraction=0.02,
+        neighbor_fraction=0.04,
+        decay=0.5,
+        reach=2,
+        end_of_row_fraction=0.05,
+    ).toarray()
+    assert a[0, 1] == pytest.approx(0.04)
+    assert a[0, 2] == pytest.approx(0.02)
+    assert a[0, 3] == 0.0  # beyond reach
+    assert a[2, 2] == pytest.approx(0.02)  # middle rack: self only
+    assert a[0, 0] == pytest.approx(0.07)  # end of row: self + wrap-around
+    assert a[5, 5] == pytest.approx(0.07)  # a one-rack row is both ends once
+    assert a[4, 5] == 0.0 and a[5, 4] == 0.0
+
+
+def test_invalid_recirculation_is_rejected() -> None:
+    """More recirculated inflow than a rack's own airflow has no physical meaning."""
+    with pytest.raises(ValueError, match="more recirculated air"):
+        AirPath(heat_capacity_flow([1.0, 0.1]), sp.csr_matrix([[0.0, 0.5], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="sends"):
+        AirPath(heat_capacity_flow([1.0, 1.0]), sp.csr_matrix([[0.6, 0.6], [0.0, 0.0]]))
+
+
+@st.composite
+def _layouts(draw: st.DrawFn) -> tuple[AirPath, np.ndarray, np.ndarray]:
+    n = draw(st.integers(2, 8))
+    rows = np.array(draw(st.lists(st.sampled_from("AB"), min_size=n, max_size=n)))
+    positions = np.arange(n)
+    fractions = layout_recirculation(
+        rows,
+        positions,
+        self_fraction=draw(st.floats(0, 0.05)),
+        neighbor_fraction=draw(st.floats(0, 0.08)),
+        decay=draw(st.floats(0, 1)),
+        reach=draw(st.integers(0, 3)),
+        end_of_row_fraction=draw(st.floats(0, 0.05)),
+    )
+    airflow = np.array(draw(st.lists(st.floats(0.5, 3.0), min_size=n, max_size=n)))
+    heat = np.array(draw(st.lists(st.floats(0, 50e3), min_size=n, max_size=n)))
+    supply = np.array(draw(st.lists(st.floats(12, 27), min_size=n, max_size=n)))
+    return AirPath(heat_capacity_flow(airflow), fractions), heat, supply
+
+
+@settings(max_examples=60, deadline=None)
+@given(_layouts(), st.integers(0, 7), st.floats(0.01, 5))
+def test_inlet_properties(
+    case: tuple[AirPath, np.ndarray, np.ndarray], which: int, increase: float
+) -> None:
+    """Inlets never fall below the coldest supply; warmer supply never cools any inlet."""
+    path, heat, supply = case
+    inlet = path.inlet_temperature(supply, heat)
+    assert np.all(inlet >= supply.min() - 1e-9)
+    warmer = supply.copy()
+    warmer[which % supply.size] += increase
+    assert np.all(path.inlet_temperature(warmer, heat) >= inlet - 1e-9)
+    # uniform supply: inlet >= supply at every rack
+    uniform = np.full_like(supply, 18.0)
+    assert np.all(path.inlet_temperature(uniform, heat) >= 18.0 - 1e-9)
+
+
+def test_time_axis_broadcast_equals_per_step() -> None:
+    """(R, T) inputs give the same answer as one call per step."""
+    rows = np.array(["A"] * 4)
+    path = AirPath(heat_capacity_flow(np.full(4, 1.5)), layout_recirculation(rows, np.arange(4)))
+    heat = np.random.default_rng(0).uniform(0, 30e3, (4, 7))
+    supply = np.linspace(15, 21, 7)[np.newaxis, :].repeat(4, axis=0)
+    both = path.inlet_temperature(supply, heat)
+    for t in range(7):
+        np.testing.assert_allclose(both[:, t], path.inlet_temperature(supply[:, t], heat[:, t]))
+
+
+def test_outlet_temperature_energy_balance() -> None:
+    """EnergyPlus ITE example: 50 kW into 5 m³/s from 15 °C leaves at 23.26 °C."""
+    assert outlet_temperature(15.0, 50_000.0, heat_capacity_flow(5.0)) == pytest.approx(
+        23.256, abs=5e-3
+    )
+
+
+def test_server_fans_follow_affinity_above_knee() -> None:
+    """Flat below the knee; 10 % faster (slope 0.05/K, 2 K above) costs 1.1³ = 1.331×."""
+    power = server_fan_power(1000.0, np.array([20.0, 27.0, 29.0]), 27.0, 0.05)
+    np.testing.assert_allclose(power, [1000.0, 1000.0, 1331.0])
+
+
+def test_rack_cooling_index_and_supply_heat_index() -> None:
+    """RCI (Herrlin 2005): one of four racks 2.5 K over a 5 K allowable band → 87.5 %."""
+    hi, lo = rack_cooling_index(
+        np.array([20.0, 22.0, 25.0, 29.5]), recommended=(18, 27), allowable=(15, 32)
+    )
+    assert hi == pytest.approx(100 * (1 - 2.5 / (4 * 5)))
+    assert lo == pytest.approx(100.0)
+    # SHI: inlets 1 K above supply, outlets 11 K above → 1/11
+    shi = supply_heat_index(np.array([19.0, 19.0]), np.array([29.0, 29.0]), 18.0)
+    assert shi == pytest.approx(1 / 11)
+
+
+def test_room_heat_up_and_time_to_limit_are_consistent() -> None:
+    """The transient reaches the limit exactly at the time time_to_limit returns."""
+    tau, t0, tss, limit = 300.0, 22.0, 35.0, 27.0
+    t = time_to_limit(t0, tss, tau, limit)
+    assert t == pytest.approx(-tau * np.log((limit - tss) / (t0 - tss)))
+    assert room_heat_up(t0, tss, tau, t) == pytest.approx(limit)
+    assert time_to_limit(t0, 26.0, tau, limit) == np.inf
+    assert time_to_limit(28.0, 35.0, tau, limit) == 0.0

@@ -1,0 +1,130 @@
+"""Coupled simulation: conservation, monotonicity, CF metadata, chunking."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from physics.facility import Facility
+from physics.schedule import as_operated_schedule
+from physics.simulate import simulate, summarize
+from physics.violations import find_violations
+
+
+def test_energy_balance_closes_at_every_step(demo_day: tuple[Facility, xr.Dataset]) -> None:
+    """grid = IT + cooling + losses ± battery − PV, step by step, to 1e-9 relative.
+
+    The busbar load flow converges to 1e-9·V, so the identity holds to that order.
+    """
+    facility, series = demo_day
+    schedule = as_operated_schedule(facility, series)
+    rng = np.random.default_rng(3)
+    battery = rng.uniform(-400e3, 400e3, series.sizes["time"])
+    ds = simulate(facility, dataclasses.replace(schedule, battery_power=battery), series)
+    parts = ds["it_power"] + ds["cooling_power"] + ds["power_chain_loss"]
+    np.testing.assert_allclose(ds["facility_power"], parts, rtol=1e-9)
+    grid = ds["facility_power"] + ds["battery_power"] - ds["pv_power"]
+    np.testing.assert_allclose(ds["grid_power"], grid, rtol=1e-9)
+    # losses are the sum of their stages plus the mechanical transformer
+    stages = ds["converter_loss"] + ds["busbar_loss"] + ds["rectifier_loss"] + ds["ups_loss"]
+    assert np.all(ds["power_chain_loss"] >= stages - 1e-6)
+    assert np.all(stages > 0)
+    # the battery actually moved, within its SOC window
+    assert float(np.abs(ds["battery_power"]).max()) > 1e5
+    assert float(ds["battery_soc"].min()) >= facility.battery.soc_min - 1e-12  # type: ignore[union-attr]
+
+
+def test_inlet_at_least_supply_and_monotone_in_supply(
+    demo_day: tuple[Facility, xr.Dataset],
+) -> None:
+    """Every rack inlet is at or above its unit's supply; 1 K warmer supply never cools one."""
+    facility, series = demo_day
+    schedule = as_operated_schedule(facility, series)
+    base = simulate(facility, schedule, series)
+    supply_of_rack = base["supply_temperature"].values[:, facility.racks.unit]
+    assert np.all(base["inlet_temperature"].values >= supply_of_rack - 1e-9)
+    warmer = dataclasses.replace(schedule, supply_temperature=schedule.supply_temperature + 1.0)
+    hot = simulate(facility, warmer, series)
+    rise = hot["inlet_temperature"].values - base["inlet_temperature"].values
+    assert np.all(rise >= 1.0 - 1e-9)
+
+
+@settings(max_examples=8, deadline=None)
+@given(unit=st.integers(0, 3), increase=st.floats(0.1, 6.0))
+def test_raising_one_unit_never_lowers_any_inlet(
+    demo_day: tuple[Facility, xr.Dataset], unit: int, increase: float
+) -> None:
+    """Property: raising one unit's supply setpoint never lowers any inlet temperature."""
+    facility, series = demo_day
+    short = series.isel(time=slice(0, 8))
+    schedule = as_operated_schedule(facility, short)
+    supply = schedule.supply_temperature.copy()
+    supply[:, unit] += increase
+    base = simulate(facility, schedule, short)
+    warm = simulate(facility, dataclasses.replace(schedule, supply_temperature=supply), short)
+    assert np.all(warm["inlet_temperature"].values >= base["inlet_temperature"].values - 1e-9)
+
+
+def test_every_variable_has_cf_attrs(demo_day: tuple[Facility, xr.Dataset]) -> None:
+    """CF ``units`` and ``long_name`` on every data variable; time is UTC."""
+    facility, series = demo_day
+    ds = simulate(facility, as_operated_schedule(facility, series), series)
+    missing = [n for n in ds.data_vars if not {"units", "long_name"} <= set(ds[n].attrs)]
+    assert missing == []
+    assert ds["time"].attrs["timezone"] == "UTC"
+
+
+def test_chunking_does_not_change_results(demo_day: tuple[Facility, xr.Dataset]) -> None:
+    """Processing 7 steps at a time equals processing the whole day at once."""
+    facility, series = demo_day
+    schedule = as_operated_schedule(facility, series)
+    whole = simulate(facility, schedule, series)
+    chunked = simulate(facility, schedule, series, chunk_steps=7)
+    xr.testing.assert_allclose(whole, chunked, rtol=1e-12)
+
+
+def test_hot_supply_speeds_fans_and_breaks_inlet_limit(
+    demo_day: tuple[Facility, xr.Dataset],
+) -> None:
+    """At 26 °C supply inlets cross 27 °C: fans speed up and violations are reported."""
+    facility, series = demo_day
+    schedule = as_operated_schedule(facility, series)
+    hot = dataclasses.replace(
+        schedule, supply_temperature=np.full_like(schedule.supply_temperature, 26.0)
+    )
+    base = simulate(facility, schedule, series)
+    ds = simulate(facility, hot, series)
+    assert float(ds["server_fan_power"].sum()) > float(base["server_fan_power"].sum())
+    summary = summarize(ds)
+    assert summary["inlet_violations"] > 0
+    kinds = {v.kind for v in find_violations(facility, ds)}
+    assert "inlet_temperature" in kinds
+    assert summarize(base)["inlet_violations"] == 0
+
+
+def test_summary_figures_are_consistent(demo_day: tuple[Facility, xr.Dataset]) -> None:
+    """Summary energies equal the integrals of the series; PUE = facility / IT."""
+    facility, series = demo_day
+    ds = simulate(facility, as_operated_schedule(facility, series), series)
+    summary = summarize(ds)
+    hours = ds.attrs["step_seconds"] / 3600
+    assert summary["it_energy_kwh"] == pytest.approx(float(ds["it_power"].sum()) * hours / 1e3)
+    assert summary["pue"] == pytest.approx(
+        summary["facility_energy_kwh"] / summary["it_energy_kwh"]
+    )
+    assert 1.05 < summary["pue"] < 1.6
+    assert 46.0 < summary["min_busbar_voltage_v"] < 51.0
+
+
+def test_schedule_shape_errors_name_the_array(demo_day: tuple[Facility, xr.Dataset]) -> None:
+    """A schedule of the wrong shape is refused with the array's name."""
+    facility, series = demo_day
+    schedule = as_operated_schedule(facility, series)
+    bad = dataclasses.replace(schedule, battery_power=np.zeros(3))
+    with pytest.raises(ValueError, match="battery_power has shape"):
+        simulate(facility, bad, series)
