@@ -878,9 +878,12 @@ def plant_performance(
     running = fewest.copy()
     best = np.full(load.shape, np.inf)
     for count in range(1, plant.chiller_count + 1):
-        power = count * chiller_performance(
-            chiller, chiller_load / count, t_sup, tower_water, warn=False
-        ).power
+        power = (
+            count
+            * chiller_performance(
+                chiller, chiller_load / count, t_sup, tower_water, warn=False
+            ).power
+        )
         better = (count >= fewest) & (power < best * (1.0 - 1e-12))
         running = np.where(better, count, running)
         best = np.where(better, power, best)

@@ -84,8 +84,11 @@ def simulate(
     summary["violations"] = [v.message for v in find_violations(facility, result)]
     summary["elapsed_s"] = round(time.perf_counter() - started, 3)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result.to_netcdf(out, engine="h5netcdf")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            result.to_netcdf(out, engine="h5netcdf")
+        except (OSError, ValueError) as exc:
+            raise _fail(f"cannot write {out}: {exc}") from None
         _err(f"wrote {out}")
     if as_json:
         typer.echo(json.dumps(summary, indent=2, allow_nan=False, default=_json_default))

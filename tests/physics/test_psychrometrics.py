@@ -176,7 +176,11 @@ def test_wet_bulb_matches_brute_force_root_finder(dry: float, rh: float, pressur
     """
     target = float(humidity_ratio(dry, rh, pressure))
     args_water = (dry, target, pressure, False)
-    if dry >= 0.0 and _psychrometric_residual(0.0, *args_water) <= 0.0:
+    if dry >= 0.0 and abs(_psychrometric_residual(dry, *args_water)) < 1e-12:
+        # saturated air: the root is the bracket end itself (wet bulb = dry bulb), where
+        # rounding can give the residual either sign and brentq cannot bracket it
+        reference = dry
+    elif dry >= 0.0 and _psychrometric_residual(0.0, *args_water) <= 0.0:
         reference = brentq(_psychrometric_residual, 0.0, dry, args=args_water, xtol=1e-12)
     else:
         reference = brentq(
