@@ -135,7 +135,7 @@ def rule_based(
     series: xr.Dataset,
     *,
     tolerance: float = 0.05,
-    charge_below_peak: bool = False,
+    charge_below_peak: bool = True,
 ) -> RuleBasedResult:
     """The rule-based baseline: static highest safe setpoints, cheapest windows, arbitrage.
 
@@ -157,8 +157,10 @@ def rule_based(
         is within ``tolerance`` of the highest safe one.
     charge_below_peak
         Charge the battery only up to the horizon's peak grid import without the battery, so
-        arbitrage never sets a new billing peak.  By default charging is limited only by the
-        battery power, the contract capacity and demand-response caps.
+        arbitrage never sets a new billing peak (default: a sensible operator would not pay a
+        demand charge to charge).  With ``False`` charging is limited only by the battery
+        power, the contract capacity and demand-response caps (the naive rule, which on the
+        demo hall raises the peak to the contract limit).
 
     Returns
     -------

@@ -1,0 +1,301 @@
+"""Linear coefficients of the planning model, taken from the physics at an operating point.
+
+The plan's decisions are few: a supply setpoint per cooling unit, one chilled-water setpoint,
+battery power, and the power of each *flexible workload* (not of each rack).  Rack power is
+affine in workload power (each workload's power is spread over its racks in proportion to
+their dynamic power), so every physical quantity the limits need is affine in the decisions:
+
+* rack inlet ``T_in[r,t] = h[r,t] + Σ_u W[r,u]·s[u,t] + Σ_j G[r,j]·Δp[j,t]`` (exact in the
+  setpoints; in power up to the in-rack loss slope);
+* busbar, coil, CDU and feed loads ``base[·,t] + Σ_j coefficient[·,j]·Δp[j,t]``;
+* plant heat ``Q[t] = Q0[t] + κ[t]·Σ_j Δp[j,t]``; IT-chain input ``P0[t] + μ[t]·Σ_j Δp[j,t]``
+  (κ, μ by a finite difference of the physics);
+
+where ``Δp = p − p0`` is the change from the operating point.  The plant's electric power is
+nonlinear in load and chilled-water temperature (EIR curves, economizer, staging): it enters
+as ``P ≥ ε_k[t]·Q[t] + Q0[t]·σ_k[t]·(c[t] − c_k)`` — proportional in load and the lower convex
+envelope in the chilled-water setpoint of the physics evaluated on a grid of setpoints.  Every
+plan is re-simulated, so these approximations only steer; the reported figures are verified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import xarray as xr
+from numpy.typing import NDArray
+
+from physics.facility import Facility
+from physics.plant import plant_performance
+from physics.schedule import Schedule
+from physics.simulate import simulate
+
+FloatArray = NDArray[np.float64]
+KW = 1e3
+
+SETPOINT_GRID_STEP = 0.5
+"""Spacing of the chilled-water setpoints the plant envelope is sampled on [K]."""
+
+
+@dataclass
+class Linearization:
+    """Everything the planning model needs, in kW, kWh, °C and hours."""
+
+    steps: int
+    step_hours: float
+    time: NDArray[np.datetime64]
+    flexible: NDArray[np.int64]
+    """Indices of the tier 2/3 workloads decided by the plan."""
+    p0: FloatArray
+    """Workload power at the operating point [kW], (T, J) over all workloads."""
+    s0: FloatArray
+    """Supply setpoints at the operating point [°C], (T, U)."""
+    c0: FloatArray
+    """Chilled-water setpoint at the operating point [°C], (T,)."""
+    inlet_base: FloatArray
+    """``h``: inlet minus the setpoint term at the operating point [°C], (R, T)."""
+    inlet_supply: sp.csr_matrix
+    """``W``: inlet per supply setpoint [-], (R, U)."""
+    inlet_work: FloatArray
+    """``G``: inlet per kW of each workload [K/kW], (R, J)."""
+    inlet_limit: FloatArray
+    """Per-rack inlet limit [°C], (R,)."""
+    it_chain_base: FloatArray
+    """UPS input (IT chain) at the operating point [kW], (T,)."""
+    it_chain_slope: FloatArray
+    """μ: UPS input per kW of workload [-], (T,)."""
+    plant_heat_base: FloatArray
+    """Q0: plant load at the operating point [kW], (T,)."""
+    plant_heat_slope: FloatArray
+    """κ: plant load per kW of workload [-], (T,)."""
+    envelope_levels: FloatArray
+    """Chilled-water setpoints of the envelope segments' left ends [°C], (K,)."""
+    envelope_value: FloatArray
+    """ε: plant power per kW of load at each level [-], (T, K)."""
+    envelope_slope: FloatArray
+    """σ: change of ε per K over the segment [1/K], (T, K)."""
+    fixed_cooling: FloatArray
+    """CRAH fans + CDU pumps [kW], (T,)."""
+    feed_base: FloatArray
+    """Feed power at the operating point without cooling [kW], (T, F)."""
+    feed_work: FloatArray
+    """Feed power per kW of workload [-], (F, J) (times μ[t])."""
+    busbar_base: FloatArray
+    """Busbar source power at the operating point [kW], (B, T)."""
+    busbar_work: sp.csr_matrix
+    """Busbar power per kW of workload [-], (B, J)."""
+    busbar_capacity: FloatArray
+    """min(shelf N+k capacity, ampacity·V, undervoltage limit) [kW], (B,)."""
+    coil_base: FloatArray
+    """Coil load at the operating point [kW], (U, T)."""
+    coil_work: FloatArray
+    """Coil load per kW of workload [-], (U, J)."""
+    cdu_base: FloatArray
+    """CDU load at the operating point [kW], (C, T)."""
+    cdu_work: FloatArray
+    """CDU load per kW of workload [-], (C, J)."""
+    pv: FloatArray
+    """PV available [kW], (T,)."""
+    price: FloatArray
+    """[currency/kWh], (T,)."""
+    carbon: FloatArray
+    """[kg CO2e/kWh], (T,)."""
+    dr_cap: FloatArray
+    """Grid import cap [kW], NaN outside events, (T,)."""
+    tier2_profile: FloatArray
+    """Tier-2 work arriving per step [kW], (T, J) (0 for other tiers)."""
+    wet_bulb: FloatArray
+    """[°C], (T,)."""
+
+
+def _finite_difference(
+    facility: Facility, schedule: Schedule, series: xr.Dataset, base: xr.Dataset
+) -> tuple[FloatArray, FloatArray]:
+    """μ and κ: UPS input and plant load per kW of extra workload power, per step."""
+    work = facility.workloads
+    bump = 0.05 * work.capacity[np.newaxis, :] * np.ones((schedule.workload_power.shape[0], 1))
+    bumped = simulate(
+        facility,
+        dataclasses.replace(schedule, workload_power=schedule.workload_power + bump),
+        series,
+        per_rack=False,
+    )
+    delta_it = (bumped["it_power"] - base["it_power"]).values
+    delta_it = np.where(np.abs(delta_it) > 1.0, delta_it, np.nan)
+    chain = (bumped["ups_input"].sum("ups") - base["ups_input"].sum("ups")).values / delta_it
+    heat = (bumped["plant_load"] - base["plant_load"]).values / delta_it
+    return np.nan_to_num(chain, nan=1.1), np.nan_to_num(heat, nan=1.1)
+
+
+def _plant_envelope(
+    facility: Facility, load: FloatArray, wet_bulb: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Lower convex envelope in the setpoint of plant power per kW of load, per step."""
+    low, high = facility.chilled_water_temperature_bounds
+    if facility.cdus.count:
+        high = min(high, facility.facility_water_limit)
+    levels = np.arange(low, high + 1e-9, SETPOINT_GRID_STEP)
+    if levels.size < 2:
+        levels = np.array([low, max(high, low + SETPOINT_GRID_STEP)])
+    q = np.maximum(load, 1.0)[:, np.newaxis]
+    result = plant_performance(
+        facility.plant, q * KW, levels[np.newaxis, :], wet_bulb[:, np.newaxis], warn=False
+    )
+    specific = result.total_power / (q * KW)  # (T, K)
+    # lower convex envelope along the levels, step by step (K is a few dozen)
+    # Lowering each point to its neighbours' mean until nothing changes converges to the
+    # greatest convex minorant (every iterate stays above it); a few hundred cheap passes.
+    value = specific.copy()
+    spacing = np.diff(levels)
+    weight = spacing[1:] / (spacing[:-1] + spacing[1:])  # linear interpolation weights
+    for _ in range(levels.size**2):
+        interior = weight * value[:, :-2] + (1.0 - weight) * value[:, 2:]
+        changed = interior < value[:, 1:-1] - 1e-12
+        if not changed.any():
+            break
+        value[:, 1:-1] = np.where(changed, interior, value[:, 1:-1])
+    slope = np.diff(value, axis=1) / np.diff(levels)
+    slope = np.concatenate([slope, slope[:, -1:]], axis=1)
+    return levels, value, slope
+
+
+def linearize(
+    facility: Facility, series: xr.Dataset, schedule: Schedule, base: xr.Dataset | None = None
+) -> Linearization:
+    """Coefficients of the planning model at the operating point ``schedule``.
+
+    Parameters
+    ----------
+    facility
+        Compiled facility.
+    series
+        Exogenous series on the planning axis.
+    schedule
+        Operating point (the as-operated baseline, or the previous plan).
+    base
+        ``simulate(facility, schedule, series)`` if already computed (per-rack output needed).
+
+    Returns
+    -------
+    Linearization
+    """
+    if base is None or "inlet_temperature" not in base:
+        base = simulate(facility, schedule, series)
+    racks, work = facility.racks, facility.workloads
+    steps = series.sizes["time"]
+    step_hours = float(base.attrs["step_seconds"]) / 3600.0
+    air_path = facility.air_path
+    n_racks, n_units = racks.count, facility.units.count
+
+    # rack-level marginal air heat per W of compute: air share + in-rack loss fraction
+    rack_power = base["rack_power"].values  # (T, R)
+    it_total = rack_power.sum(axis=1)
+    chain = base["converter_loss"] + base["busbar_loss"] + base["rectifier_loss"]
+    loss_fraction = float((chain / base["it_power"]).mean())
+    alpha = (1.0 - racks.liquid_share) + loss_fraction  # (R,)
+    share_t = work.share.T.toarray()  # (R, J)
+    air_per_work = alpha[:, np.newaxis] * share_t
+    inlet_work = air_path._solve(air_path._recirculation_t @ air_per_work) * KW  # K per kW
+    unit_indicator = sp.csr_matrix(
+        (np.ones(n_racks), (np.arange(n_racks), racks.unit)), shape=(n_racks, n_units)
+    )
+    mixing = air_path._solve((sp.diags(air_path.supply_capacity_flow) @ unit_indicator).toarray())
+    mixing[np.abs(mixing) < 1e-12] = 0.0
+    inlet_supply = sp.csr_matrix(mixing)
+    s0 = schedule.supply_temperature
+    inlet0 = base["inlet_temperature"].values.T  # (R, T)
+    inlet_base = inlet0 - inlet_supply @ s0.T
+
+    mu, kappa = _finite_difference(facility, schedule, series, base)
+    wet_bulb = base["wet_bulb_temperature"].values
+    plant_load = base["plant_load"].values / KW
+    levels, value, slope = _plant_envelope(facility, plant_load, wet_bulb)
+
+    # feeds: UPS input per feed (cooling excluded: it is a decision-dependent term)
+    feed_of_ups = np.zeros((len(facility.feeds.ids), len(facility.ups.ids)))
+    feed_of_ups[facility.ups.feed, np.arange(len(facility.ups.ids))] = 1.0
+    feed_base = base["ups_input"].values @ feed_of_ups.T / KW  # (T, F)
+    ups_of_rack = facility.busbars.ups[racks.busbar]
+    feed_of_rack = facility.ups.feed[ups_of_rack]
+    feed_rack = np.zeros((len(facility.feeds.ids), n_racks))
+    feed_rack[feed_of_rack, np.arange(n_racks)] = 1.0
+    feed_work = feed_rack @ share_t  # (F, J)
+
+    bus = facility.busbars
+    busbar_rack = sp.csr_matrix(
+        (np.ones(n_racks), (racks.busbar, np.arange(n_racks))), shape=(bus.count, n_racks)
+    )
+    busbar_work = sp.csr_matrix(busbar_rack @ (share_t * (1.0 + loss_fraction)))
+    busbar_base = base["shelf_output"].values.T / KW
+    # undervoltage: the drop grows about linearly with power, so the power at which the
+    # lowest tap reaches its limit is the operating power scaled by the allowed drop
+    drop = bus.nominal_voltage[:, np.newaxis] - base["busbar_min_voltage"].values.T
+    allowed = (bus.nominal_voltage - bus.undervoltage_limit)[:, np.newaxis]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv_power = np.nanmin(np.where(drop > 1e-9, busbar_base * allowed / drop, np.inf), axis=1)
+    busbar_capacity = np.minimum.reduce(
+        [bus.shelf_capacity / KW, bus.ampacity * bus.nominal_voltage / KW, uv_power]
+    )
+
+    unit_rack = unit_indicator.T.toarray()  # (U, R)
+    coil_work = unit_rack @ air_per_work
+    cdu_rack = np.zeros((facility.cdus.count, n_racks))
+    has_cdu = racks.cdu >= 0
+    cdu_rack[racks.cdu[has_cdu], np.flatnonzero(has_cdu)] = 1.0
+    cdu_work = cdu_rack @ (racks.liquid_share[:, np.newaxis] * share_t)
+
+    tier2 = np.zeros((steps, work.count))
+    for j in np.flatnonzero(work.tier == 2):
+        tier2[:, j] = schedule.workload_power[:, j] / KW
+
+    price = series["price"].values / 1e3  # USD/MWh → USD/kWh
+    carbon = series["carbon_intensity"].values / 1e3  # g/kWh → kg/kWh
+    pv = np.zeros(steps)
+    if facility.pv_peak > 0:
+        pv = facility.pv_peak * np.clip(series["pv_capacity_factor"].values, 0, 1) / KW
+    dr = (
+        series["dr_import_cap"].values / KW if "dr_import_cap" in series else np.full(steps, np.nan)
+    )
+    del it_total
+    return Linearization(
+        steps=steps,
+        step_hours=step_hours,
+        time=series["time"].values,
+        flexible=np.flatnonzero(work.tier >= 2),
+        p0=schedule.workload_power / KW,
+        s0=s0,
+        c0=schedule.chilled_water_temperature,
+        inlet_base=inlet_base,
+        inlet_supply=inlet_supply,
+        inlet_work=inlet_work,
+        inlet_limit=np.full(n_racks, facility.inlet_limit),
+        it_chain_base=base["ups_input"].sum("ups").values / KW,
+        it_chain_slope=mu,
+        plant_heat_base=plant_load,
+        plant_heat_slope=kappa,
+        envelope_levels=levels,
+        envelope_value=value,
+        envelope_slope=slope,
+        fixed_cooling=(
+            base["crah_fan_power"].sum("unit") + base["cdu_pump_power"].sum("cdu")
+        ).values
+        / KW,
+        feed_base=feed_base,
+        feed_work=feed_work,
+        busbar_base=busbar_base,
+        busbar_work=busbar_work,
+        busbar_capacity=busbar_capacity,
+        coil_base=base["crah_cooling_load"].values.T / KW,
+        coil_work=coil_work,
+        cdu_base=base["cdu_load"].values.T / KW,
+        cdu_work=cdu_work,
+        pv=pv,
+        price=price,
+        carbon=carbon,
+        dr_cap=dr,
+        tier2_profile=tier2,
+        wet_bulb=wet_bulb,
+    )

@@ -1,0 +1,529 @@
+"""Plan, verify, explain: the co-planner's entry points.
+
+``plan(facility, series)`` builds the model at the as-operated operating point, solves it with
+HiGHS, turns the solution into a :class:`physics.schedule.Schedule`, re-simulates it with
+:func:`physics.simulate.simulate` and checks every limit.  A violated inlet row enters the
+model (lazy constraint) and other violated limits are tightened by the excess seen; then it
+re-solves, a bounded number of times.  Reported figures are always the verified ones, beside
+the same figures for both baselines.  Time-out: the best feasible plan with its gap; none: the
+as-operated baseline flagged as a fallback.  Infeasible: a diagnosis in physical terms.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+from pyomo.contrib.appsi.base import TerminationCondition
+from pyomo.contrib.appsi.solvers import Highs
+
+from optimizer.baselines import as_operated, rule_based
+from optimizer.linearize import Linearization, linearize
+from optimizer.model import ModelOptions, add_inlet_row, build_model, set_derating
+from physics.facility import Facility
+from physics.schedule import Schedule
+from physics.simulate import simulate
+from physics.violations import Violation, find_violations
+
+KW = 1e3
+KWH = 3.6e6
+
+COMPARED = ("cost", "carbon_kg", "peak_grid_kw", "cooling_energy_kwh")
+
+
+@dataclass
+class PlanOptions:
+    """Solver control and model switches."""
+
+    time_limit: float = 60.0
+    """Wall-clock limit of one HiGHS solve [s]."""
+    mip_gap: float = 5e-3
+    """Relative MIP gap at which HiGHS stops [-]."""
+    max_rounds: int = 4
+    """Verify-and-resolve rounds before giving up on a clean plan."""
+    model: ModelOptions = field(default_factory=ModelOptions)
+    shadow_prices: bool = True
+    """Re-solve with 1 kW more feed, 1 K higher inlet limit, 1 kWh more battery, 1 h later
+    deadlines to price them."""
+
+
+@dataclass
+class Plan:
+    """A verified plan and its comparison with the baselines."""
+
+    status: str
+    """``optimal``, ``time_limit`` (best feasible, see ``gap``), ``fallback`` (no feasible
+    plan in time: the as-operated baseline), or ``infeasible`` (see ``explanation``)."""
+    verified: bool
+    """The released schedule was re-simulated by the physics and broke no limit."""
+    schedule: Schedule
+    result: xr.Dataset
+    violations: list[Violation]
+    figures: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    baseline_violations: dict[str, list[str]]
+    timings: dict[str, float]
+    gap: float | None = None
+    explanation: list[str] = field(default_factory=list)
+    shadow_prices: dict[str, Any] = field(default_factory=dict)
+    rounds: int = 0
+    model_figures: dict[str, float] = field(default_factory=dict)
+    """The LP's own prediction of the figures (before verification), to measure the
+    approximation error."""
+    notes: list[str] = field(default_factory=list)
+
+    def savings(self, baseline: str) -> dict[str, float | None]:
+        """Fractional reduction of cost, carbon, peak and cooling energy vs a baseline."""
+        reference = self.baselines[baseline]
+        out: dict[str, float | None] = {}
+        for key in COMPARED:
+            ref = reference.get(key)
+            out[key] = (ref - self.figures[key]) / ref if ref else None
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``dctwin plan --json`` object."""
+        data: dict[str, Any] = {
+            "status": self.status,
+            "verified": self.verified,
+            "violations": [v.message for v in self.violations],
+            **{k: round(v, 6) for k, v in self.figures.items()},
+            "baselines": self.baselines,
+            "baseline_violations": self.baseline_violations,
+            "savings_vs_as_operated": self.savings("as_operated"),
+            "savings_vs_rule_based": self.savings("rule_based"),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "rounds": self.rounds,
+            "gap": self.gap,
+            "shadow_prices": self.shadow_prices,
+            "model_figures": self.model_figures,
+            "notes": self.notes,
+        }
+        if self.explanation:
+            data["explanation"] = self.explanation
+        return data
+
+
+def verified_figures(facility: Facility, schedule: Schedule, ds: xr.Dataset) -> dict[str, float]:
+    """Cost and KPIs of a simulated schedule, all from the physics result.
+
+    ``cost`` = energy cost + demand charge (peak import) + carbon price × emissions + battery
+    wear + tier-3 lateness and unserved penalties.
+    """
+    step = float(ds.attrs["step_seconds"])
+    hours = step / 3600.0
+    grid_kw = ds["grid_power"].values / KW
+    energy_cost = float(np.sum(grid_kw * ds["price"].values / 1e3) * hours)
+    carbon_kg = float(np.sum(grid_kw * ds["carbon_intensity"].values / 1e3) * hours)
+    peak = float(max(grid_kw.max(), 0.0))
+    demand_charge = facility.grid.demand_charge * KW * peak
+    wear = float(ds.attrs.get("battery_throughput_joules", 0.0)) * (
+        facility.battery.wear_cost if facility.battery else 0.0
+    )
+    lateness, unserved = _job_penalties(facility, schedule, ds["time"].values, step)
+    carbon_cost = facility.grid.carbon_price * carbon_kg
+    cost = energy_cost + demand_charge + carbon_cost + wear + lateness + unserved
+    return {
+        "cost": cost,
+        "energy_cost": energy_cost,
+        "demand_charge": demand_charge,
+        "carbon_cost": carbon_cost,
+        "battery_wear_cost": wear,
+        "lateness_cost": lateness,
+        "unserved_cost": unserved,
+        "carbon_kg": carbon_kg,
+        "peak_grid_kw": peak,
+        "grid_energy_kwh": float(grid_kw.sum() * hours),
+        "it_energy_kwh": float(ds["it_power"].sum()) * hours / KW,
+        "cooling_energy_kwh": float(ds["cooling_power"].sum()) * hours / KW,
+        "pue": float(ds["facility_power"].sum() / ds["it_power"].sum()),
+        "max_inlet_temperature_c": float(ds["max_inlet_temperature"].max()),
+    }
+
+
+def _job_penalties(
+    facility: Facility, schedule: Schedule, time_axis: np.ndarray, step: float
+) -> tuple[float, float]:
+    work = facility.workloads
+    lateness = unserved = 0.0
+    end = time_axis + np.timedelta64(int(step * 1e9), "ns")
+    for j in np.flatnonzero(work.tier == 3):
+        energy = schedule.workload_power[:, j] * step  # J per step
+        late_seconds = np.clip((end - work.deadline[j]) / np.timedelta64(1, "s"), 0, None)
+        lateness += float(np.sum(energy * late_seconds) * work.lateness_penalty[j])
+        missing = max(float(work.energy[j]) - float(energy.sum()), 0.0)
+        unserved += missing * float(work.unserved_penalty[j])
+    return lateness, unserved
+
+
+def _schedule_from_model(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> Schedule:
+    steps = range(lin.steps)
+    units = range(facility.units.count)
+    supply = np.array([[pyo.value(m.cooling.supply[u, t]) for u in units] for t in steps])
+    chilled = np.array([pyo.value(m.cooling.chilled[t]) for t in steps])
+    battery = np.array(
+        [pyo.value(m.battery.charge[t]) - pyo.value(m.battery.discharge[t]) for t in steps]
+    )
+    power = lin.p0.copy()
+    for j in lin.flexible:
+        power[:, j] = [max(pyo.value(m.workloads.power[int(j), t]), 0.0) for t in steps]
+    return Schedule(
+        supply_temperature=supply,
+        chilled_water_temperature=chilled,
+        battery_power=battery * KW if facility.battery else np.zeros(lin.steps),
+        workload_power=power * KW,
+    )
+
+
+def _model_figures(m: pyo.ConcreteModel) -> dict[str, float]:
+    dt = m.lin.step_hours
+    return {
+        "cost": float(pyo.value(m.cost)),
+        "energy_cost": float(pyo.value(m.energy_cost)),
+        "carbon_kg": float(pyo.value(m.carbon_kg)),
+        "peak_grid_kw": float(pyo.value(m.grid.peak)),
+        "cooling_energy_kwh": float(sum(pyo.value(m.cooling.power[t]) for t in m.T) * dt),
+    }
+
+
+class Planner:
+    """A planning model built once and re-solved (the live twin re-plans through this).
+
+    Parameters
+    ----------
+    facility
+        Compiled facility.
+    series
+        Exogenous series on the planning axis (the horizon is its length).
+    options
+        Solver control and model switches.
+    """
+
+    def __init__(
+        self, facility: Facility, series: xr.Dataset, options: PlanOptions | None = None
+    ) -> None:
+        self.facility = facility
+        self.series = series
+        self.options = options or PlanOptions()
+        self.timings: dict[str, float] = {}
+        started = time.perf_counter()
+        self.baseline_schedule = as_operated(facility, series)
+        self.baseline_result = simulate(facility, self.baseline_schedule, series)
+        self.lin = linearize(facility, series, self.baseline_schedule, self.baseline_result)
+        self.timings["linearize_s"] = time.perf_counter() - started
+        self._build(self.options.model)
+
+    def _build(self, model_options: ModelOptions) -> None:
+        started = time.perf_counter()
+        self.model = build_model(self.facility, self.lin, options=model_options)
+        self.timings["build_s"] = self.timings.get("build_s", 0.0) + time.perf_counter() - started
+        self.solver = Highs()
+        self.solver.config.load_solution = False
+        self.solver.config.stream_solver = False
+        self.solver.config.time_limit = self.options.time_limit
+        self.solver.config.mip_gap = self.options.mip_gap
+
+    def solve(self) -> tuple[TerminationCondition, float | None]:
+        """Solve (or re-solve) the current model; load the best solution if there is one.
+
+        Returns the termination condition and the relative gap to the best bound.
+        """
+        started = time.perf_counter()
+        try:
+            relax_and_fix = (
+                self.options.model.min_power_method == "relax-and-fix"
+                and len(self.model.workloads.running) > 0
+            )
+            if relax_and_fix:
+                return self._relax_and_fix()
+            return self._solve_once()
+        finally:
+            elapsed = time.perf_counter() - started
+            self.timings["solve_s"] = self.timings.get("solve_s", 0.0) + elapsed
+
+    def _solve_once(self, bound: float | None = None) -> tuple[TerminationCondition, float | None]:
+        result = self.solver.solve(self.model)
+        condition = result.termination_condition
+        gap = None
+        if result.best_feasible_objective is not None:
+            result.solution_loader.load_vars()
+            best = result.best_feasible_objective
+            if bound is None:
+                bound = result.best_objective_bound
+            if bound is not None and np.isfinite(bound):
+                gap = max(best - bound, 0.0) / max(abs(best), 1e-9)
+        return condition, gap
+
+    def _relax_and_fix(self) -> tuple[TerminationCondition, float | None]:
+        m = self.model
+        running = m.workloads.running
+        # appsi's relax_integrality is not honoured by its HiGHS interface: relax by domain
+        for var in running.values():
+            var.unfix()
+            var.domain = pyo.UnitInterval
+        try:
+            result = self.solver.solve(m)
+            if result.best_feasible_objective is None:
+                return result.termination_condition, None
+            result.solution_loader.load_vars()
+            bound = float(result.best_feasible_objective)
+            work = self.facility.workloads
+            per_period = max(1, round(self.options.model.commitment_hours / self.lin.step_hours))
+            for (j, period), var in running.items():
+                steps = range(period * per_period, min((period + 1) * per_period, self.lin.steps))
+                mean = np.mean([pyo.value(m.workloads.power[j, t]) for t in steps])
+                var.fix(1.0 if mean >= 0.5 * work.min_power[j] / KW else 0.0)
+            return self._solve_once(bound)
+        finally:
+            for var in running.values():
+                var.domain = pyo.Binary
+
+    def update(
+        self,
+        *,
+        price: np.ndarray | None = None,
+        carbon_intensity: np.ndarray | None = None,
+        pv_capacity_factor: np.ndarray | None = None,
+        initial_soc: float | None = None,
+        job_energy_done: dict[str, float] | None = None,
+    ) -> None:
+        """Push new forecasts, battery SOC and job progress into the built model.
+
+        Parameters
+        ----------
+        price
+            [currency/MWh] per step.
+        carbon_intensity
+            [g/kWh] per step.
+        pv_capacity_factor
+            [-] per step.
+        initial_soc
+            Battery state of charge now [-].
+        job_energy_done
+            Tier-3 energy already delivered [kWh] by workload id.
+        """
+        m = self.model
+        if price is not None:
+            for t, value in enumerate(np.asarray(price, dtype=float)):
+                m.grid.price[t] = value / 1e3
+        if carbon_intensity is not None:
+            for t, value in enumerate(np.asarray(carbon_intensity, dtype=float)):
+                m.grid.carbon[t] = value / 1e3
+        if pv_capacity_factor is not None:
+            for t, value in enumerate(np.asarray(pv_capacity_factor, dtype=float)):
+                m.grid.pv[t] = self.facility.pv_peak * float(np.clip(value, 0, 1)) / KW
+        battery = self.facility.battery
+        if initial_soc is not None and battery is not None:
+            m.battery.initial_energy = initial_soc * battery.capacity / KWH
+        if job_energy_done:
+            work = self.facility.workloads
+            for name, done in job_energy_done.items():
+                j = work.ids.index(name)
+                m.workloads.energy_target[j] = max(float(work.energy[j]) / KWH - done, 0.0)
+
+    def run(self) -> Plan:
+        """Solve, verify, tighten and re-solve; return the verified plan."""
+        return _run(self)
+
+
+def _run(planner: Planner) -> Plan:
+    facility, series, options = planner.facility, planner.series, planner.options
+    started = time.perf_counter()
+    baselines, baseline_violations, reference = _baselines(planner)
+    planner.timings["baselines_s"] = time.perf_counter() - started
+    notes: list[str] = list(reference.pop("notes", []))
+    model_options = options.model
+    verify_time = 0.0
+    plan_schedule: Schedule | None = None
+    result: xr.Dataset | None = None
+    violations: list[Violation] = []
+    status, gap, rounds = "optimal", None, 0
+    model_figures: dict[str, float] = {}
+    for rounds in range(1, options.max_rounds + 1):  # noqa: B007 - rounds is reported
+        condition, gap = planner.solve()
+        if condition == TerminationCondition.infeasible:
+            from optimizer.explain import diagnose
+
+            explanation = diagnose(planner)
+            return _fallback(
+                planner, baselines, baseline_violations, "infeasible", explanation, notes
+            )
+        if condition not in (TerminationCondition.optimal, TerminationCondition.maxTimeLimit):
+            return _fallback(
+                planner,
+                baselines,
+                baseline_violations,
+                "fallback",
+                [f"HiGHS stopped with {condition.name}"],
+                notes,
+            )
+        if gap is None and condition == TerminationCondition.maxTimeLimit:
+            return _fallback(
+                planner,
+                baselines,
+                baseline_violations,
+                "fallback",
+                [f"no feasible plan within the {options.time_limit:g} s time limit"],
+                notes,
+            )
+        status = "optimal" if condition == TerminationCondition.optimal else "time_limit"
+        model_figures = _model_figures(planner.model)
+        plan_schedule = _schedule_from_model(planner.model, facility, planner.lin)
+        verify_started = time.perf_counter()
+        result = simulate(facility, plan_schedule, series)
+        violations = find_violations(facility, result)
+        verify_time += time.perf_counter() - verify_started
+        if not violations:
+            break
+        if not _tighten(planner, result, violations, model_options):
+            notes.append("verification found violations the model cannot tighten further")
+            break
+    planner.timings["verify_s"] = verify_time
+    assert plan_schedule is not None and result is not None
+    figures = verified_figures(facility, plan_schedule, result)
+    plan = Plan(
+        status=status,
+        verified=not violations,
+        schedule=plan_schedule,
+        result=result,
+        violations=violations,
+        figures=figures,
+        baselines=baselines,
+        baseline_violations=baseline_violations,
+        timings=dict(planner.timings),
+        gap=gap,
+        rounds=rounds,
+        model_figures=model_figures,
+        notes=notes,
+    )
+    if options.shadow_prices and not violations:
+        from optimizer.explain import shadow_prices
+
+        shadow_started = time.perf_counter()
+        plan.shadow_prices = shadow_prices(planner)
+        plan.timings["shadow_prices_s"] = time.perf_counter() - shadow_started
+    return plan
+
+
+def _baselines(
+    planner: Planner,
+) -> tuple[dict[str, dict[str, float]], dict[str, list[str]], dict[str, Any]]:
+    facility, series = planner.facility, planner.series
+    rule = rule_based(facility, series)
+    rule_result = simulate(facility, rule.schedule, series, per_rack=False)
+    figures = {
+        "as_operated": verified_figures(
+            facility, planner.baseline_schedule, planner.baseline_result
+        ),
+        "rule_based": verified_figures(facility, rule.schedule, rule_result),
+    }
+    violations = {
+        "as_operated": [v.message for v in find_violations(facility, planner.baseline_result)],
+        "rule_based": [v.message for v in find_violations(facility, rule_result)],
+    }
+    return figures, violations, {"notes": [f"rule-based baseline: {n}" for n in rule.notes]}
+
+
+# verification kinds → model family whose limit is derated when verification finds it broken
+_FAMILY = {
+    "feed_capacity": "feed",
+    "contract_capacity": "contract",
+    "demand_response": "demand_response",
+    "shelf_capacity": "busbar",
+    "busbar_current": "busbar",
+    "undervoltage": "busbar",
+    "coil_capacity": "coil",
+    "cdu_capacity": "cdu",
+    "coolant_supply": "coolant",
+}
+
+
+def _tighten(
+    planner: Planner,
+    result: xr.Dataset,
+    violations: list[Violation],
+    model_options: ModelOptions,
+) -> bool:
+    """Tighten the model where verification found limits broken; True if anything changed.
+
+    Violated inlet rows not in the model are added (lazy constraints); rows that were in the
+    model but still broke (the linearization was optimistic) get the excess as extra margin.
+    Other limits are derated by their relative excess plus 0.5 % (coolant supply: the excess
+    in K plus 0.05 K).  Kinds the model cannot act on are left to the report.
+    """
+    changed = False
+    facility, m = planner.facility, planner.model
+    for violation in violations:
+        if violation.kind == "inlet_temperature":
+            # The linearization of a rack's inlet is off by a similar amount at every step
+            # (its in-rack loss slope), so a violating rack gets its worst excess as a margin
+            # on every step, and all its steps enter the model as rows.
+            excess = result["inlet_temperature"].values - facility.inlet_limit  # (T, R)
+            for r in np.flatnonzero((excess > 1e-6).any(axis=0)):
+                margin = float(excess[:, r].max()) + 0.02
+                for t in range(excess.shape[0]):
+                    add_inlet_row(m, int(r), t, margin)
+                changed = True
+            continue
+        family = _FAMILY.get(violation.kind)
+        if family is None:
+            continue
+        if family == "coolant":
+            extra = violation.worst - violation.limit + 0.05
+        else:
+            extra = (violation.worst - violation.limit) / max(abs(violation.limit), 1e-9) + 0.005
+        set_derating(m, family, extra)
+        changed = True
+    return changed
+
+
+def _fallback(
+    planner: Planner,
+    baselines: dict[str, dict[str, float]],
+    baseline_violations: dict[str, list[str]],
+    status: str,
+    explanation: list[str],
+    notes: list[str],
+) -> Plan:
+    facility = planner.facility
+    return Plan(
+        status=status,
+        verified=False,
+        schedule=planner.baseline_schedule,
+        result=planner.baseline_result,
+        violations=find_violations(facility, planner.baseline_result),
+        figures=verified_figures(facility, planner.baseline_schedule, planner.baseline_result),
+        baselines=baselines,
+        baseline_violations=baseline_violations,
+        timings=dict(planner.timings),
+        explanation=explanation,
+        notes=[*notes, "returned the as-operated baseline as a fallback"],
+    )
+
+
+def plan(facility: Facility, series: xr.Dataset, options: PlanOptions | None = None) -> Plan:
+    """Plan ``facility`` over ``series`` and verify the plan with the physics.
+
+    Parameters
+    ----------
+    facility
+        Compiled facility.
+    series
+        Exogenous series on the planning axis: ``price`` [USD/MWh], ``carbon_intensity``
+        [g/kWh], weather, tier 1/2 profiles, optional ``pv_capacity_factor`` and
+        ``dr_import_cap`` [W].
+    options
+        Solver control and model switches.
+
+    Returns
+    -------
+    Plan
+    """
+    return Planner(facility, series, options).run()
+
+
+__all__ = ["Plan", "PlanOptions", "Planner", "plan", "verified_figures"]
