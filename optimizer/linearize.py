@@ -109,6 +109,9 @@ class Linearization:
     """Tier-2 work arriving per step [kW], (T, J) (0 for other tiers)."""
     wet_bulb: FloatArray
     """[°C], (T,)."""
+    deferred_energy_price: float
+    """Value of tier-3 energy deferred past the horizon [currency per kWh of IT energy]: the
+    horizon's mean price (energy + carbon) times its facility energy per IT energy."""
 
 
 def _finite_difference(
@@ -260,6 +263,8 @@ def linearize(
         series["dr_import_cap"].values / KW if "dr_import_cap" in series else np.full(steps, np.nan)
     )
     del it_total
+    effective = price + facility.grid.carbon_price * carbon  # currency/kWh
+    facility_per_it = float(base["facility_power"].sum() / base["it_power"].sum())
     return Linearization(
         steps=steps,
         step_hours=step_hours,
@@ -298,4 +303,5 @@ def linearize(
         dr_cap=dr,
         tier2_profile=tier2,
         wet_bulb=wet_bulb,
+        deferred_energy_price=float(np.mean(effective)) * facility_per_it,
     )

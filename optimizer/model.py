@@ -193,11 +193,23 @@ def build_model(
         initialize={j: max(float(work.energy[j]) / 3.6e6 - done.get(j, 0.0), 0.0) for j in t3},
     )
     w.unserved = pyo.Var(t3, within=pyo.NonNegativeReals)
+    # Rolling horizon: energy that still fits between the horizon end and the deadline may
+    # wait; only the rest must be delivered here (or is unserved, at its penalty).
+    horizon_end = lin.time[-1] + np.timedelta64(round(dt * 3600), "s")
+    later = {
+        j: float(work.max_power[j])
+        / 1e3
+        * max((work.deadline[j] - horizon_end) / np.timedelta64(1, "h"), 0.0)
+        for j in t3
+    }
     w.energy = pyo.Constraint(
         t3,
         rule=lambda b, j: (
-            sum(b.power[j, t] for t in steps) * dt + b.unserved[j] == b.energy_target[j]
+            sum(b.power[j, t] for t in steps) * dt + b.unserved[j] >= b.energy_target[j] - later[j]
         ),
+    )
+    w.energy_cap = pyo.Constraint(
+        t3, rule=lambda b, j: sum(b.power[j, t] for t in steps) * dt <= b.energy_target[j]
     )
     binaries = [j for j in t3 if options.integer_min_power and work.min_power[j] > 0]
     per_period = max(1, round(options.commitment_hours / dt))
@@ -516,6 +528,14 @@ def build_model(
             hours_late = (t + 1 - deadline_step[j]) * dt
             lateness = lateness + penalty_per_kwh_h * hours_late * w.power[j, t] * dt
     m.lateness_cost = pyo.Expression(expr=lateness)
+    # tier-3 energy left for after the horizon is not free: value it at the horizon's mean
+    # effective price so deferring is chosen only when it pays (rolling-horizon end effect)
+    m.deferred_cost = pyo.Expression(
+        expr=lin.deferred_energy_price
+        * sum(
+            w.energy_target[j] - sum(w.power[j, t] for t in steps) * dt - w.unserved[j] for j in t3
+        )
+    )
     m.unserved_cost = pyo.Expression(
         expr=sum(float(work.unserved_penalty[j]) * 3.6e6 * w.unserved[j] for j in t3)
     )
@@ -528,6 +548,7 @@ def build_model(
         + m.wear_cost
         + m.lateness_cost
         + m.unserved_cost
+        + m.deferred_cost
         + SLACK_PENALTY * m.slack_total,
         sense=pyo.minimize,
     )

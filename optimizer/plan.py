@@ -108,11 +108,15 @@ class Plan:
         return data
 
 
-def verified_figures(facility: Facility, schedule: Schedule, ds: xr.Dataset) -> dict[str, float]:
+def verified_figures(
+    facility: Facility, schedule: Schedule, ds: xr.Dataset, deferred_energy_price: float = 0.0
+) -> dict[str, float]:
     """Cost and KPIs of a simulated schedule, all from the physics result.
 
     ``cost`` = energy cost + demand charge (peak import) + carbon price × emissions + battery
-    wear + tier-3 lateness and unserved penalties.
+    wear + tier-3 lateness and unserved penalties + the value of tier-3 energy deferred past
+    the horizon at ``deferred_energy_price`` [currency/kWh] (so a plan cannot look cheaper
+    by pushing work out of the window).
     """
     step = float(ds.attrs["step_seconds"])
     hours = step / 3600.0
@@ -124,9 +128,10 @@ def verified_figures(facility: Facility, schedule: Schedule, ds: xr.Dataset) -> 
     wear = float(ds.attrs.get("battery_throughput_joules", 0.0)) * (
         facility.battery.wear_cost if facility.battery else 0.0
     )
-    lateness, unserved = _job_penalties(facility, schedule, ds["time"].values, step)
+    lateness, unserved, deferred = _job_penalties(facility, schedule, ds["time"].values, step)
+    deferred_cost = deferred / KWH * deferred_energy_price
     carbon_cost = facility.grid.carbon_price * carbon_kg
-    cost = energy_cost + demand_charge + carbon_cost + wear + lateness + unserved
+    cost = energy_cost + demand_charge + carbon_cost + wear + lateness + unserved + deferred_cost
     return {
         "cost": cost,
         "energy_cost": energy_cost,
@@ -135,6 +140,7 @@ def verified_figures(facility: Facility, schedule: Schedule, ds: xr.Dataset) -> 
         "battery_wear_cost": wear,
         "lateness_cost": lateness,
         "unserved_cost": unserved,
+        "deferred_cost": deferred_cost,
         "carbon_kg": carbon_kg,
         "peak_grid_kw": peak,
         "grid_energy_kwh": float(grid_kw.sum() * hours),
@@ -147,17 +153,22 @@ def verified_figures(facility: Facility, schedule: Schedule, ds: xr.Dataset) -> 
 
 def _job_penalties(
     facility: Facility, schedule: Schedule, time_axis: np.ndarray, step: float
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
+    """Lateness and unserved penalties [currency] and energy deferred past the horizon [J]."""
     work = facility.workloads
-    lateness = unserved = 0.0
+    lateness = unserved = deferred = 0.0
     end = time_axis + np.timedelta64(int(step * 1e9), "ns")
     for j in np.flatnonzero(work.tier == 3):
         energy = schedule.workload_power[:, j] * step  # J per step
         late_seconds = np.clip((end - work.deadline[j]) / np.timedelta64(1, "s"), 0, None)
         lateness += float(np.sum(energy * late_seconds) * work.lateness_penalty[j])
-        missing = max(float(work.energy[j]) - float(energy.sum()), 0.0)
+        # energy that still fits between the horizon end and the deadline is not unserved
+        after = max((work.deadline[j] - end[-1]) / np.timedelta64(1, "s"), 0.0)
+        left = max(float(work.energy[j]) - float(energy.sum()), 0.0)
+        missing = max(left - work.max_power[j] * after, 0.0)
+        deferred += left - missing
         unserved += missing * float(work.unserved_penalty[j])
-    return lateness, unserved
+    return lateness, unserved, deferred
 
 
 def _schedule_from_model(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> Schedule:
@@ -384,7 +395,7 @@ def _run(planner: Planner) -> Plan:
             break
     planner.timings["verify_s"] = verify_time
     assert plan_schedule is not None and result is not None
-    figures = verified_figures(facility, plan_schedule, result)
+    figures = verified_figures(facility, plan_schedule, result, planner.lin.deferred_energy_price)
     plan = Plan(
         status=status,
         verified=not violations,
@@ -413,13 +424,14 @@ def _baselines(
     planner: Planner,
 ) -> tuple[dict[str, dict[str, float]], dict[str, list[str]], dict[str, Any]]:
     facility, series = planner.facility, planner.series
+    price = planner.lin.deferred_energy_price
     rule = rule_based(facility, series)
     rule_result = simulate(facility, rule.schedule, series, per_rack=False)
     figures = {
         "as_operated": verified_figures(
-            facility, planner.baseline_schedule, planner.baseline_result
+            facility, planner.baseline_schedule, planner.baseline_result, price
         ),
-        "rule_based": verified_figures(facility, rule.schedule, rule_result),
+        "rule_based": verified_figures(facility, rule.schedule, rule_result, price),
     }
     violations = {
         "as_operated": [v.message for v in find_violations(facility, planner.baseline_result)],
@@ -496,7 +508,12 @@ def _fallback(
         schedule=planner.baseline_schedule,
         result=planner.baseline_result,
         violations=find_violations(facility, planner.baseline_result),
-        figures=verified_figures(facility, planner.baseline_schedule, planner.baseline_result),
+        figures=verified_figures(
+            facility,
+            planner.baseline_schedule,
+            planner.baseline_result,
+            planner.lin.deferred_energy_price,
+        ),
         baselines=baselines,
         baseline_violations=baseline_violations,
         timings=dict(planner.timings),

@@ -124,6 +124,125 @@ def _format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+MAX_HORIZON_DAYS = 7
+
+
+def _windowed(spec: Any, horizon: str | None, step: str | None, start: str | None) -> Any:
+    """The scenario with its simulation window replaced by the CLI options."""
+    from pydantic import ValidationError
+
+    from twin.scenario import Simulation, format_validation_error
+
+    window = spec.simulation.model_dump()
+    if horizon is not None:
+        window["duration"] = horizon
+    if step is not None:
+        window["step"] = step
+    if start is not None:
+        window["start"] = start
+    try:
+        simulation = Simulation.model_validate(window)
+    except ValidationError as exc:
+        raise _fail("\n".join(format_validation_error(exc, window))) from None
+    if simulation.duration.total_seconds() > MAX_HORIZON_DAYS * 86400:
+        raise _fail(f"horizon {simulation.duration} is longer than {MAX_HORIZON_DAYS} days")
+    return spec.model_copy(update={"simulation": simulation})
+
+
+@app.command()
+def plan(
+    scenario: Annotated[
+        Path, typer.Argument(help="Scenario YAML file (default: the demo hall).")
+    ] = DEMO_SCENARIO,
+    horizon: Annotated[
+        str | None, typer.Option(help="Planning horizon, e.g. 24h (default: the scenario's).")
+    ] = None,
+    step: Annotated[str | None, typer.Option(help="Time step, e.g. 15min.")] = None,
+    start: Annotated[str | None, typer.Option(help="First instant, ISO 8601 with offset.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write decisions and verified states as NetCDF.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON object.")
+    ] = False,
+    time_limit: Annotated[float, typer.Option(help="Solver time limit per solve [s].")] = 60.0,
+    mip_gap: Annotated[float, typer.Option(help="Relative MIP gap [-].")] = 5e-3,
+    shadow_prices: Annotated[
+        bool, typer.Option(help="Price relaxed limits by extra solves.")
+    ] = True,
+) -> None:
+    """Co-plan setpoints, battery and flexible work; verify the plan with the physics."""
+    from optimizer.plan import PlanOptions
+    from optimizer.plan import plan as make_plan
+    from twin.compile import compile_facility
+    from twin.series import scenario_series
+    from twin.timeseries import SeriesError
+
+    spec = _windowed(_load(scenario), horizon, step, start)
+    try:
+        series = scenario_series(spec, scenario.parent)
+    except (SeriesError, KeyError) as exc:
+        raise _fail(f"{scenario}: series: {exc}") from None
+    facility = compile_facility(spec)
+    _err(
+        f"planning {facility.name}: {facility.racks.count} racks, {series.sizes['time']} steps "
+        f"of {spec.simulation.step}"
+    )
+    options = PlanOptions(time_limit=time_limit, mip_gap=mip_gap, shadow_prices=shadow_prices)
+    result = make_plan(facility, series, options)
+    if out is not None:
+        dataset = result.result.copy()
+        dataset.attrs.update({"plan_status": result.status, "plan_verified": int(result.verified)})
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            dataset.to_netcdf(out, engine="h5netcdf")
+        except (OSError, ValueError) as exc:
+            raise _fail(f"cannot write {out}: {exc}") from None
+        _err(f"wrote {out}")
+    data = result.to_json()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=_json_default))
+    else:
+        typer.echo(_format_plan(data))
+    if result.status in ("infeasible", "fallback"):
+        raise typer.Exit(3)
+
+
+def _format_plan(data: dict[str, Any]) -> str:
+    base = data["baselines"]
+    lines = [
+        f"status {data['status']}, verified {data['verified']}, rounds {data['rounds']}",
+        f"{'':22}{'plan':>12}{'as operated':>14}{'rule-based':>12}",
+    ]
+    for key, label in (
+        ("cost", "total cost"),
+        ("energy_cost", "energy cost"),
+        ("demand_charge", "demand charge"),
+        ("carbon_kg", "emissions [kg]"),
+        ("peak_grid_kw", "peak import [kW]"),
+        ("cooling_energy_kwh", "cooling [kWh]"),
+    ):
+        lines.append(
+            f"{label:<22}{data[key]:>12,.0f}{base['as_operated'][key]:>14,.0f}"
+            f"{base['rule_based'][key]:>12,.0f}"
+        )
+    for name in ("as_operated", "rule_based"):
+        saved = data[f"savings_vs_{name}"]
+        lines.append(
+            f"vs {name.replace('_', ' ')}: cost {saved['cost']:+.1%}, carbon "
+            f"{saved['carbon_kg']:+.1%}, peak {saved['peak_grid_kw']:+.1%}, cooling "
+            f"{saved['cooling_energy_kwh']:+.1%} (reduction)"
+        )
+    timings = data["timings"]
+    lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    lines += [f"violation: {v}" for v in data["violations"]]
+    lines += [f"explanation: {e}" for e in data.get("explanation", [])]
+    lines += [f"note: {n}" for n in data["notes"]]
+    if data["shadow_prices"]:
+        lines.append(f"shadow prices: {json.dumps(data['shadow_prices'])}")
+    return "\n".join(lines)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
