@@ -36,7 +36,6 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from physics.battery import integrate_soc
 from physics.facility import Facility
 from physics.schedule import Schedule, _step_seconds, as_operated_schedule, workload_profiles
 from physics.simulate import simulate
@@ -573,18 +572,7 @@ class _SOC:
 def _integrate(facility: Facility, request: FloatArray, step: float) -> _SOC:
     battery = facility.battery
     assert battery is not None
-    result = integrate_soc(
-        battery.initial_soc,
-        request,
-        step,
-        battery.capacity,
-        battery.charge_efficiency,
-        battery.discharge_efficiency,
-        battery.soc_min,
-        battery.soc_max,
-        battery.power,
-        battery.power,
-    )
+    result = battery.integrate(request, step)
     return _SOC(np.asarray(result.power, dtype=float), np.asarray(result.soc, dtype=float))
 
 

@@ -194,8 +194,6 @@ def linearize(
     n_racks, n_units = racks.count, facility.units.count
 
     # rack-level marginal air heat per W of compute: air share + in-rack loss fraction
-    rack_power = base["rack_power"].values  # (T, R)
-    it_total = rack_power.sum(axis=1)
     chain = base["converter_loss"] + base["busbar_loss"] + base["rectifier_loss"]
     loss_fraction = float((chain / base["it_power"]).mean())
     alpha = (1.0 - racks.liquid_share) + loss_fraction  # (R,)
@@ -262,7 +260,6 @@ def linearize(
     dr = (
         series["dr_import_cap"].values / KW if "dr_import_cap" in series else np.full(steps, np.nan)
     )
-    del it_total
     effective = price + facility.grid.carbon_price * carbon  # currency/kWh
     facility_per_it = float(base["facility_power"].sum() / base["it_power"].sum())
     return Linearization(

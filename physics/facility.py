@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from physics.airflow import AirPath
+from physics.battery import BatteryResult, integrate_soc
 from physics.plant import ChillerPlant
 from physics.power import EfficiencyCurve
 
@@ -195,6 +196,21 @@ class Battery:
     wear_cost: float
     """[currency/J] of throughput."""
     feed: int
+
+    def integrate(self, requested_power: NDArray[np.float64], step: float) -> BatteryResult:
+        """SOC over time for requested power [W] (+ charging) at step [s], clipped to limits."""
+        return integrate_soc(
+            self.initial_soc,
+            requested_power,
+            step,
+            self.capacity,
+            self.charge_efficiency,
+            self.discharge_efficiency,
+            self.soc_min,
+            self.soc_max,
+            self.power,
+            self.power,
+        )
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from physics.airflow import rack_cooling_index, server_fan_power
-from physics.battery import integrate_soc
 from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY, JOULES_PER_KWH
 from physics.facility import Facility
 from physics.liquid import cdu_temperatures
@@ -442,18 +441,7 @@ def simulate(
     load = out["facility_power_before_storage"]
     battery = facility.battery
     if battery is not None:
-        result = integrate_soc(
-            battery.initial_soc,
-            schedule.battery_power,
-            step,
-            battery.capacity,
-            battery.charge_efficiency,
-            battery.discharge_efficiency,
-            battery.soc_min,
-            battery.soc_max,
-            battery.power,
-            battery.power,
-        )
+        result = battery.integrate(schedule.battery_power, step)
         battery_power = np.asarray(result.power, dtype=float)
         soc = np.asarray(result.soc, dtype=float)
         throughput = float(np.sum(result.throughput))

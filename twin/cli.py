@@ -84,16 +84,21 @@ def simulate(
     summary["violations"] = [v.message for v in find_violations(facility, result)]
     summary["elapsed_s"] = round(time.perf_counter() - started, 3)
     if out is not None:
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            result.to_netcdf(out, engine="h5netcdf")
-        except (OSError, ValueError) as exc:
-            raise _fail(f"cannot write {out}: {exc}") from None
-        _err(f"wrote {out}")
+        _write_netcdf(result, out)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, allow_nan=False, default=_json_default))
     else:
         typer.echo(_format_summary(summary))
+
+
+def _write_netcdf(dataset: Any, out: Path) -> None:
+    """Write ``dataset`` to ``out`` (NetCDF4 via h5netcdf); a clear message on failure."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        dataset.to_netcdf(out, engine="h5netcdf")
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot write {out}: {exc}") from None
+    _err(f"wrote {out}")
 
 
 def _json_default(value: Any) -> Any:
@@ -193,12 +198,7 @@ def plan(
     if out is not None:
         dataset = result.result.copy()
         dataset.attrs.update({"plan_status": result.status, "plan_verified": int(result.verified)})
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            dataset.to_netcdf(out, engine="h5netcdf")
-        except (OSError, ValueError) as exc:
-            raise _fail(f"cannot write {out}: {exc}") from None
-        _err(f"wrote {out}")
+        _write_netcdf(dataset, out)
     data = result.to_json()
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=_json_default))
