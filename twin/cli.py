@@ -136,7 +136,8 @@ def _windowed(spec: Any, horizon: str | None, step: str | None, start: str | Non
     """The scenario with its simulation window replaced by the CLI options."""
     from pydantic import ValidationError
 
-    from twin.scenario import Simulation, format_validation_error
+    from twin.scenario import Simulation
+    from twin.scenario_errors import format_validation_error
 
     window = spec.simulation.model_dump()
     if horizon is not None:
