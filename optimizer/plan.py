@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
@@ -31,6 +32,9 @@ from physics.violations import Violation, find_violations
 
 KW = 1e3
 KWH = 3.6e6
+
+_PRIMAL_FEASIBLE = highspy.SolutionStatus.kSolutionStatusFeasible.value
+"""HiGHS ``primal_solution_status`` of a feasible point."""
 
 COMPARED = ("cost", "carbon_kg", "peak_grid_kw", "cooling_energy_kwh")
 
@@ -221,6 +225,8 @@ class Planner:
         self.series = series
         self.options = options or PlanOptions()
         self.timings: dict[str, float] = {}
+        self.solution_loaded = False
+        """Whether the last :meth:`solve` loaded a feasible solution into the model."""
         started = time.perf_counter()
         self.baseline_schedule = as_operated(facility, series)
         self.baseline_result = simulate(facility, self.baseline_schedule, series)
@@ -241,8 +247,11 @@ class Planner:
     def solve(self) -> tuple[TerminationCondition, float | None]:
         """Solve (or re-solve) the current model; load the best solution if there is one.
 
-        Returns the termination condition and the relative gap to the best bound.
+        Returns the termination condition and the relative gap to the best bound (None when
+        no bound is known).  :attr:`solution_loaded` tells whether a feasible solution was
+        loaded into the model.
         """
+        self.solution_loaded = False
         started = time.perf_counter()
         try:
             relax_and_fix = (
@@ -259,14 +268,24 @@ class Planner:
     def _solve_once(self, bound: float | None = None) -> tuple[TerminationCondition, float | None]:
         result = self.solver.solve(self.model)
         condition = result.termination_condition
+        self.solution_loaded = False
+        if result.best_feasible_objective is None:
+            return condition, None
+        # appsi hands over the last iterate of an LP stopped by the time limit as if it were a
+        # solution (with itself as the bound): trust a non-optimal point only when HiGHS
+        # reports it primal feasible, and a bound only from an optimum or a MIP search.
+        info = self.solver._solver_model.getInfo()
+        optimal = condition == TerminationCondition.optimal
+        if not optimal and info.primal_solution_status != _PRIMAL_FEASIBLE:
+            return condition, None
+        result.solution_loader.load_vars()
+        self.solution_loaded = True
+        best = result.best_feasible_objective
+        if bound is None and (optimal or info.mip_node_count >= 0):
+            bound = result.best_objective_bound
         gap = None
-        if result.best_feasible_objective is not None:
-            result.solution_loader.load_vars()
-            best = result.best_feasible_objective
-            if bound is None:
-                bound = result.best_objective_bound
-            if bound is not None and np.isfinite(bound):
-                gap = max(best - bound, 0.0) / max(abs(best), 1e-9)
+        if bound is not None and np.isfinite(bound):
+            gap = max(best - bound, 0.0) / max(abs(best), 1e-9)
         return condition, gap
 
     def _relax_and_fix(self) -> tuple[TerminationCondition, float | None]:
@@ -278,7 +297,8 @@ class Planner:
             var.domain = pyo.UnitInterval
         try:
             result = self.solver.solve(m)
-            if result.best_feasible_objective is None:
+            if result.termination_condition != TerminationCondition.optimal:
+                # infeasible, or stopped early: no lower bound and nothing sound to round
                 return result.termination_condition, None
             result.solution_loader.load_vars()
             bound = float(result.best_feasible_objective)
@@ -288,10 +308,18 @@ class Planner:
                 steps = range(period * per_period, min((period + 1) * per_period, self.lin.steps))
                 mean = np.mean([pyo.value(m.workloads.power[j, t]) for t in steps])
                 var.fix(1.0 if mean >= 0.5 * work.min_power[j] / KW else 0.0)
-            return self._solve_once(bound)
+            condition, gap = self._solve_once(bound)
+            if condition != TerminationCondition.infeasible:
+                return condition, gap
         finally:
             for var in running.values():
                 var.domain = pyo.Binary
+        # Rounding can switch on a job-period in which a cap (demand response, contract, feed)
+        # leaves room only below the job's minimum power: the fixed LP is infeasible although
+        # pausing the job is not.  The relaxation was feasible, so let branch and bound decide.
+        for var in running.values():
+            var.unfix()
+        return self._solve_once()
 
     def update(
         self,
@@ -313,7 +341,8 @@ class Planner:
         pv_capacity_factor
             [-] per step.
         initial_soc
-            Battery state of charge now [-].
+            Battery state of charge now [-]; unless the model options set an end-of-horizon
+            target, the battery must end at least here again (the model's default target).
         job_energy_done
             Tier-3 energy already delivered [kWh] by workload id.
         """
@@ -330,6 +359,9 @@ class Planner:
         battery = self.facility.battery
         if initial_soc is not None and battery is not None:
             m.battery.initial_energy = initial_soc * battery.capacity / KWH
+            if self.options.model.end_soc_target is None:
+                # the default target is the initial SOC: no free energy from the battery
+                m.battery.final_energy = initial_soc * battery.capacity / KWH
         if job_energy_done:
             work = self.facility.workloads
             for name, done in job_energy_done.items():
@@ -372,7 +404,7 @@ def _run(planner: Planner) -> Plan:
                 [f"HiGHS stopped with {condition.name}"],
                 notes,
             )
-        if gap is None and condition == TerminationCondition.maxTimeLimit:
+        if not planner.solution_loaded:
             return _fallback(
                 planner,
                 baselines,
