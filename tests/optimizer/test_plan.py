@@ -312,9 +312,10 @@ def test_setpoint_stops_where_warmer_no_longer_pays(setpoint_chilled_bound: Case
 
 def test_dr_cap_met_by_the_battery_first(dr_reference: xr.Dataset, dr_shallow: Case) -> None:
     """A cap 100 kW below the as-operated import, battery 200 kW, setpoints pinned, a job
-    that must run all day: discharging costs only round-trip losses (~0.5 c/kWh), deferring
-    costs 1 USD/kWh unserved.  So the battery covers exactly the gap (import − cap, within
-    0.5 kW: discharging more only loses energy) and the job keeps its full power.
+    that must run all day: discharging costs only round-trip losses (~0.9 c/kWh at 50
+    USD/MWh), deferring costs 1 USD/kWh unserved.  So the battery covers exactly the gap
+    (import − cap, within 0.5 kW: discharging more only loses energy) and the job keeps its
+    full power.
     """
     facility, series, _, result = dr_shallow
     assert result.status == "optimal" and result.verified

@@ -159,6 +159,8 @@ def _psychrometric_residual(
 
 @settings(max_examples=300, deadline=None)
 @example(dry=16.0, rh=1.0, pressure=60_000.0)  # both branches have a root here
+@example(dry=29.0, rh=100.0, pressure=60_000.0)  # saturated, water branch
+@example(dry=-3.0, rh=100.0, pressure=60_000.0)  # saturated, ice branch
 @given(
     dry=st.floats(-40.0, 60.0),
     rh=st.floats(0.5, 100.0),
@@ -176,7 +178,9 @@ def test_wet_bulb_matches_brute_force_root_finder(dry: float, rh: float, pressur
     """
     target = float(humidity_ratio(dry, rh, pressure))
     args_water = (dry, target, pressure, False)
-    if dry >= 0.0 and abs(_psychrometric_residual(dry, *args_water)) < 1e-12:
+    args_ice = (dry, target, pressure, True)
+    saturated = args_water if dry >= 0.0 else args_ice
+    if abs(_psychrometric_residual(dry, *saturated)) < 1e-12:
         # saturated air: the root is the bracket end itself (wet bulb = dry bulb), where
         # rounding can give the residual either sign and brentq cannot bracket it
         reference = dry
