@@ -426,6 +426,11 @@ def _run(planner: Planner) -> Plan:
             notes.append("verification found violations the model cannot tighten further")
             break
     planner.timings["verify_s"] = verify_time
+    if violations and rounds == options.max_rounds:
+        notes.append(
+            f"verification still found {len(violations)} violated limit(s) after "
+            f"{options.max_rounds} round(s): the plan is returned unverified"
+        )
     assert plan_schedule is not None and result is not None
     figures = verified_figures(facility, plan_schedule, result, planner.lin.deferred_energy_price)
     plan = Plan(
