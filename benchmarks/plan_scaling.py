@@ -1,0 +1,278 @@
+"""Benchmark: co-planner time and peak memory against the floor (the same LP in HiGHS alone).
+
+    .venv/bin/python benchmarks/plan_scaling.py            # 100, 1,000 and 10,000 racks
+    .venv/bin/python benchmarks/plan_scaling.py --quick    # 100 racks only (smoke run)
+    .venv/bin/python benchmarks/plan_scaling.py --profile 1000   # cProfile of the build
+
+Cases: synthetic halls (:func:`twin.synthetic.synthetic_hall`) over one day at 15 min
+(96 steps), with real decisions added: the GPU rows run one tier-3 training job (energy half
+of what fits in the day at its maximum power, 90 % of the rows' dynamic power; minimum power
+30 % of that; released at the start, due at the end), the air-cooled rows run the tier-1
+inference profile, and a facility battery of 20 % of the IT design power for 2 h; a demand
+charge and a carbon price as in the demo hall.  The cooling plant gets its own mechanical
+feed (the synthetic hall puts it on feed F0, which it overloads beyond ~1,200 racks).
+``plan`` runs with default options and shadow prices off.
+
+Each case runs in its own process so its peak resident memory (ru_maxrss) is its own; the
+plan's peak is read before the floor is measured.  Reported per case: the planner's timings
+(``linearize_s``, ``baselines_s``, ``build_s``, ``solve_s`` = hand-over + HiGHS over all
+solves, ``verify_s``), the split of ``solve_s`` (appsi ``set_instance``/``update`` = hand-over,
+``optimize`` = HiGHS ``run``), rounds and LP solves, model size, and the floor: the last
+round's LP (tier-3 on/off variables relaxed to [0, 1], as the first solve of each
+relax-and-fix round sees it) written by Pyomo's MPS writer, read by ``highspy`` and timed
+over ``run()`` only.  ``ratio`` = (build + solve) / floor; the issue's target is ≤ 1.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def scenario_dict(racks: int) -> dict[str, Any]:
+    """The synthetic hall with a tier-3 job on the GPU rows, inference elsewhere, a battery."""
+    from twin.synthetic import synthetic_hall
+
+    data = synthetic_hall(racks, days=1.0, step="15 min")
+    gpu_rows = [row for row in data["rows"] if row["type"] == "gpu-120"]
+    air_rows = [row for row in data["rows"] if row["type"] != "gpu-120"]
+    # dynamic power of a GPU rack: compute design power × (1 − idle fraction)
+    gpu = data["rack_types"]["gpu-120"]
+    dynamic_kw = gpu["design_power"] * (1 - gpu["fan_fraction"]) * (1 - gpu["idle_fraction"])
+    job_max_kw = 0.9 * dynamic_kw * sum(row["count"] for row in gpu_rows)
+    it_kw = sum(
+        row["count"] * data["rack_types"][row["type"]]["design_power"] for row in data["rows"]
+    )
+    workloads: list[dict[str, Any]] = []
+    if air_rows:
+        workloads.append(
+            {
+                "id": "inference",
+                "tier": 1,
+                "racks": [f"{row['row']}??" for row in air_rows],
+                "profile": "cpu_load",
+            }
+        )
+    if gpu_rows:
+        workloads.append(
+            {
+                "id": "training",
+                "tier": 3,
+                "racks": [f"{row['row']}??" for row in gpu_rows],
+                "max_power": round(job_max_kw, 1),
+                "energy": round(0.5 * job_max_kw * 24.0, 1),
+                "min_power": round(0.3 * job_max_kw, 1),
+                "release": "0 h",
+                "deadline": "24 h",
+            }
+        )
+    data["workloads"] = workloads
+    # the synthetic hall puts the cooling plant on feed F0, sized for one UPS: beyond ~1,200
+    # racks the plant alone overloads it; give the plant its own mechanical feed
+    data["power"]["feeds"].append({"id": "MECH", "capacity": round(0.5 * it_kw, 1)})
+    data["cooling"]["feed"] = "MECH"
+    data["battery"] = {"energy": round(0.4 * it_kw, 1), "power": round(0.2 * it_kw, 1)}
+    data["grid"]["demand_charge"] = 3.5
+    data["grid"]["carbon_price"] = 50.0
+    return data
+
+
+def _model_size(model: Any) -> dict[str, int]:
+    import pyomo.environ as pyo
+
+    variables = list(model.component_data_objects(pyo.Var, descend_into=True))
+    return {
+        "variables": len(variables),
+        "free_variables": sum(1 for v in variables if not v.fixed),
+        "active_constraints": sum(
+            1 for _ in model.component_data_objects(pyo.Constraint, active=True, descend_into=True)
+        ),
+    }
+
+
+def _floor(model: Any) -> dict[str, Any]:
+    """Write the model's LP relaxation to MPS, solve it with highspy alone, time ``run()``."""
+    import highspy
+    import pyomo.environ as pyo
+
+    running = model.workloads.running
+    for var in running.values():
+        var.unfix()
+        var.domain = pyo.UnitInterval
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "plan.mps")
+        started = time.perf_counter()
+        model.write(path, io_options={"symbolic_solver_labels": False})
+        written = time.perf_counter() - started
+        out: dict[str, Any] = {"write_mps_s": round(written, 2)}
+        for solver in ("choose", "ipm"):
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            h.setOptionValue("solver", solver)
+            h.readModel(path)
+            lp = h.getLp()
+            started = time.perf_counter()
+            h.run()
+            elapsed = time.perf_counter() - started
+            key = "floor_s" if solver == "choose" else "floor_ipm_s"
+            out[key] = round(elapsed, 3)
+            out[f"{key[:-2]}_status"] = h.modelStatusToString(h.getModelStatus())
+            out["lp_columns"] = int(lp.num_col_)
+            out["lp_rows"] = int(lp.num_row_)
+            out["lp_nonzeros"] = len(lp.a_matrix_.value_)
+            del h
+    return out
+
+
+def run_case(racks: int) -> dict[str, Any]:
+    from pyomo.common.timing import HierarchicalTimer
+
+    from optimizer.plan import Planner, PlanOptions
+    from twin.compile import compile_facility
+    from twin.scenario import scenario_from_dict
+    from twin.series import scenario_series
+
+    started = time.perf_counter()
+    scenario = scenario_from_dict(scenario_dict(racks))
+    facility = compile_facility(scenario)
+    series = scenario_series(scenario)
+    prepare = time.perf_counter() - started
+
+    planner = Planner(facility, series, PlanOptions(shadow_prices=False))
+    timer = HierarchicalTimer()
+    solve = planner.solver.solve
+    calls = 0
+
+    def timed_solve(model: Any, timer_: Any = None) -> Any:
+        nonlocal calls
+        calls += 1
+        return solve(model, timer=timer)
+
+    planner.solver.solve = timed_solve
+    result = planner.run()
+    plan_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    t = result.timings
+
+    def appsi(name: str) -> float:
+        try:
+            return float(timer.get_total_time(name))
+        except (KeyError, RuntimeError):
+            return 0.0
+
+    handover = appsi("set_instance") + appsi("update")
+    out: dict[str, Any] = {
+        "racks": facility.racks.count,
+        "steps": series.sizes["time"],
+        "status": result.status,
+        "verified": result.verified,
+        "rounds": result.rounds,
+        "lp_solves": calls,
+        "prepare_s": round(prepare, 2),
+        "linearize_s": round(t.get("linearize_s", 0.0), 2),
+        "baselines_s": round(t.get("baselines_s", 0.0), 2),
+        "build_s": round(t.get("build_s", 0.0), 2),
+        "solve_s": round(t.get("solve_s", 0.0), 2),
+        "handover_s": round(handover, 2),
+        "highs_run_s": round(appsi("optimize"), 2),
+        "verify_s": round(t.get("verify_s", 0.0), 2),
+        "peak_rss_mb": round(plan_rss),
+        **_model_size(planner.model),
+        "savings_vs_as_operated": {
+            k: None if v is None else round(v, 4) for k, v in result.savings("as_operated").items()
+        },
+    }
+    out.update(_floor(planner.model))
+    total = out["build_s"] + out["solve_s"]
+    out["total_s"] = round(total, 2)
+    out["ratio"] = round(total / out["floor_s"], 2) if out["floor_s"] > 0 else None
+    out["ratio_per_lp_solve"] = (
+        round(total / (calls * out["floor_s"]), 2) if out["floor_s"] > 0 and calls else None
+    )
+    out["peak_rss_with_floor_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return out
+
+
+def profile_build(racks: int, top: int = 30) -> str:
+    """cProfile of :func:`optimizer.model.build_model` on one case (cumulative and own time)."""
+    from optimizer.baselines import as_operated
+    from optimizer.linearize import linearize
+    from optimizer.model import build_model
+    from physics.simulate import simulate
+    from twin.compile import compile_facility
+    from twin.scenario import scenario_from_dict
+    from twin.series import scenario_series
+
+    scenario = scenario_from_dict(scenario_dict(racks))
+    facility = compile_facility(scenario)
+    series = scenario_series(scenario)
+    schedule = as_operated(facility, series)
+    lin = linearize(facility, series, schedule, simulate(facility, schedule, series))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    build_model(facility, lin)
+    profiler.disable()
+    buffer = io.StringIO()
+    stats = pstats.Stats(profiler, stream=buffer)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    return buffer.getvalue()
+
+
+CASES = {"full": [100, 1000, 10000], "quick": [100]}
+LIMIT_S = 15 * 60.0
+"""A case taking longer is stopped and reported as such."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 racks only")
+    parser.add_argument("--profile", type=int, metavar="RACKS", help="profile the build")
+    parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(args.case)))
+        return
+    if args.profile:
+        print(profile_build(args.profile))
+        return
+    machine = platform.processor() or platform.machine()
+    print(f"# machine: {machine}, {os.cpu_count()} cores, python {platform.python_version()}")
+    for racks in CASES["quick" if args.quick else "full"]:
+        try:
+            out = subprocess.run(
+                [sys.executable, __file__, "--case", str(racks)],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=LIMIT_S,
+            )
+        except subprocess.TimeoutExpired:
+            print(json.dumps({"racks": racks, "stopped_after_s": LIMIT_S}), flush=True)
+            continue
+        except subprocess.CalledProcessError as exc:
+            tail = (exc.stderr or "").strip().splitlines()[-3:]
+            print(json.dumps({"racks": racks, "error": tail}), flush=True)
+            continue
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
