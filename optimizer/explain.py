@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
-from pyomo.contrib.appsi.solvers import Highs
 
+from optimizer.highs_direct import DirectHighs
 from optimizer.model import build_model, set_slacks_free
 from physics.facility import Facility
 
@@ -96,13 +96,13 @@ def diagnose(planner: Planner) -> list[str]:
     set_slacks_free(m, True)
     try:
         result = planner.solver.solve(m)
-        if result.best_feasible_objective is None:
+        if not result.feasible:
             lines.append(
                 "no plan exists even with every physical limit relaxed: check setpoint bounds "
                 "and the battery window"
             )
             return lines
-        result.solution_loader.load_vars()
+        planner.solver.load_values()
         lines += _slack_report(planner)
     finally:
         set_slacks_free(m, False)
@@ -166,16 +166,12 @@ def _lp_duals(planner: Planner) -> dict[Any, float] | None:
         v.fix(round(pyo.value(v) or 0.0))
         v.domain = pyo.UnitInterval
     try:
-        solver = Highs()
-        solver.config.load_solution = False
-        result = solver.solve(m)
-        if result.termination_condition != TerminationCondition.optimal:
+        # the planner's own HiGHS model: fixing the binaries is a bound change, no recompile
+        result = planner.solver.solve(m)
+        if result.condition != TerminationCondition.optimal:
             return None
-        result.solution_loader.load_vars()
-        try:
-            return dict(solver.get_duals())
-        except RuntimeError:  # HiGHS kept no dual solution
-            return None
+        planner.solver.load_values()
+        return planner.solver.duals()
     finally:
         for v, fixed, domain in saved:
             v.domain = domain
@@ -208,7 +204,7 @@ def shadow_prices(planner: Planner) -> dict[str, Any]:
         )
     # finite differences compare LP relaxations of the same model (both built the same way),
     # so on/off rounding does not blur the difference
-    base_cost = _relaxed_objective(m, planner.options.time_limit)
+    base_cost = _relaxed_objective(m, planner.solver)
     if base_cost is None:
         return prices
     facility = planner.facility
@@ -231,7 +227,7 @@ def shadow_prices(planner: Planner) -> dict[str, Any]:
     return prices
 
 
-def _relaxed_objective(model: pyo.ConcreteModel, time_limit: float) -> float | None:
+def _relaxed_objective(model: pyo.ConcreteModel, solver: DirectHighs) -> float | None:
     """Objective of the model's LP relaxation (None if not optimal)."""
     running = list(model.workloads.running.values())
     saved = [(v, v.fixed, v.domain, v.value) for v in running]
@@ -239,13 +235,10 @@ def _relaxed_objective(model: pyo.ConcreteModel, time_limit: float) -> float | N
         v.unfix()
         v.domain = pyo.UnitInterval
     try:
-        solver = Highs()
-        solver.config.load_solution = False
-        solver.config.time_limit = time_limit
         result = solver.solve(model)
-        if result.termination_condition != TerminationCondition.optimal:
+        if result.condition != TerminationCondition.optimal:
             return None
-        return float(result.best_feasible_objective)
+        return result.objective
     finally:
         for v, fixed, domain, value in saved:
             v.domain = domain
@@ -256,4 +249,4 @@ def _relaxed_objective(model: pyo.ConcreteModel, time_limit: float) -> float | N
 def _resolve_with(planner: Planner, facility: Facility) -> float | None:
     """LP-relaxation objective of the same model built for a changed facility."""
     model = build_model(facility, planner.lin, options=planner.model.options_)
-    return _relaxed_objective(model, planner.options.time_limit)
+    return _relaxed_objective(model, DirectHighs(time_limit=planner.options.time_limit))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -588,7 +589,9 @@ def set_slacks_free(m: pyo.ConcreteModel, free: bool) -> None:
             var.fix(0.0)
 
 
-def add_inlet_row(m: pyo.ConcreteModel, rack: int, step: int, tightening: float) -> None:
+def add_inlet_row(
+    m: pyo.ConcreteModel, rack: int, step: int, tightening: float
+) -> tuple[list[Any], Any]:
     """Add (or tighten) the inlet limit of one rack-step in a built model (lazy constraint).
 
     A row already in the model is deactivated and re-added with the extra margin, so the
@@ -602,19 +605,27 @@ def add_inlet_row(m: pyo.ConcreteModel, rack: int, step: int, tightening: float)
         Rack index and step index.
     tightening
         Margin added below the limit for this rack-step [K].
+
+    Returns
+    -------
+    tuple
+        The constraints deactivated and the one added (for a persistent solver).
     """
     c = m.cooling
     key = (rack, step)
     options: ModelOptions = m.options_
     options.inlet_tightening[key] = options.inlet_tightening.get(key, 0.0) + tightening
     options.extra_inlet_rows.add(key)
-    if key in c.inlet_rows:
-        c.inlet[key].deactivate()
-    for index in m.lazy_rows.get(key, []):
-        c.lazy_inlet[index].deactivate()
+    dropped = []
+    if key in c.inlet_rows and c.inlet[key].active:
+        dropped.append(c.inlet[key])
+    dropped += [c.lazy_inlet[i] for i in m.lazy_rows.get(key, []) if c.lazy_inlet[i].active]
+    for con in dropped:
+        con.deactivate()
     temperature, limit = m.inlet_lhs(c, rack, step)
-    c.lazy_inlet.add(temperature <= limit)
+    added = c.lazy_inlet.add(temperature <= limit)
     m.lazy_rows.setdefault(key, []).append(len(c.lazy_inlet))
+    return dropped, added
 
 
 def set_derating(m: pyo.ConcreteModel, family: str, extra: float) -> None:

@@ -15,14 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import highspy
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 from pyomo.contrib.appsi.base import TerminationCondition
-from pyomo.contrib.appsi.solvers import Highs
 
 from optimizer.baselines import as_operated, rule_based
+from optimizer.highs_direct import DirectHighs
 from optimizer.linearize import Linearization, linearize
 from optimizer.model import ModelOptions, add_inlet_row, build_model, set_derating
 from physics.facility import Facility
@@ -32,9 +31,6 @@ from physics.violations import Violation, find_violations
 
 KW = 1e3
 KWH = 3.6e6
-
-_PRIMAL_FEASIBLE = highspy.SolutionStatus.kSolutionStatusFeasible.value
-"""HiGHS ``primal_solution_status`` of a feasible point."""
 
 COMPARED = ("cost", "carbon_kg", "peak_grid_kw", "cooling_energy_kwh")
 
@@ -238,11 +234,7 @@ class Planner:
         started = time.perf_counter()
         self.model = build_model(self.facility, self.lin, options=model_options)
         self.timings["build_s"] = self.timings.get("build_s", 0.0) + time.perf_counter() - started
-        self.solver = Highs()
-        self.solver.config.load_solution = False
-        self.solver.config.stream_solver = False
-        self.solver.config.time_limit = self.options.time_limit
-        self.solver.config.mip_gap = self.options.mip_gap
+        self.solver = DirectHighs(time_limit=self.options.time_limit, mip_gap=self.options.mip_gap)
 
     def solve(self) -> tuple[TerminationCondition, float | None]:
         """Solve (or re-solve) the current model; load the best solution if there is one.
@@ -267,26 +259,19 @@ class Planner:
 
     def _solve_once(self, bound: float | None = None) -> tuple[TerminationCondition, float | None]:
         result = self.solver.solve(self.model)
-        condition = result.termination_condition
         self.solution_loaded = False
-        if result.best_feasible_objective is None:
-            return condition, None
-        # appsi hands over the last iterate of an LP stopped by the time limit as if it were a
-        # solution (with itself as the bound): trust a non-optimal point only when HiGHS
-        # reports it primal feasible, and a bound only from an optimum or a MIP search.
-        info = self.solver._solver_model.getInfo()
-        optimal = condition == TerminationCondition.optimal
-        if not optimal and info.primal_solution_status != _PRIMAL_FEASIBLE:
-            return condition, None
-        result.solution_loader.load_vars()
+        # a point HiGHS does not call primal feasible (e.g. the last iterate of an LP stopped
+        # by the time limit) is never loaded; a bound comes from an optimum or a MIP search
+        if not result.feasible:
+            return result.condition, None
+        self.solver.load_values()
         self.solution_loaded = True
-        best = result.best_feasible_objective
-        if bound is None and (optimal or info.mip_node_count >= 0):
-            bound = result.best_objective_bound
-        gap = None
-        if bound is not None and np.isfinite(bound):
-            gap = max(best - bound, 0.0) / max(abs(best), 1e-9)
-        return condition, gap
+        if bound is None:
+            return result.condition, result.gap
+        assert result.objective is not None
+        return result.condition, max(result.objective - bound, 0.0) / max(
+            abs(result.objective), 1e-9
+        )
 
     def _relax_and_fix(self) -> tuple[TerminationCondition, float | None]:
         m = self.model
@@ -297,11 +282,11 @@ class Planner:
             var.domain = pyo.UnitInterval
         try:
             result = self.solver.solve(m)
-            if result.termination_condition != TerminationCondition.optimal:
+            if result.condition != TerminationCondition.optimal or result.objective is None:
                 # infeasible, or stopped early: no lower bound and nothing sound to round
-                return result.termination_condition, None
-            result.solution_loader.load_vars()
-            bound = float(result.best_feasible_objective)
+                return result.condition, None
+            self.solver.load_values()
+            bound = result.objective
             work = self.facility.workloads
             per_period = max(1, round(self.options.model.commitment_hours / self.lin.step_hours))
             for (j, period), var in running.items():
@@ -367,6 +352,7 @@ class Planner:
             for name, done in job_energy_done.items():
                 j = work.ids.index(name)
                 m.workloads.energy_target[j] = max(float(work.energy[j]) / KWH - done, 0.0)
+        self.solver.invalidate()  # parameters moved: the next solve recompiles
 
     def run(self) -> Plan:
         """Solve, verify, tighten and re-solve; return the verified plan."""
@@ -515,7 +501,9 @@ def _tighten(
             for r in np.flatnonzero((excess > 1e-6).any(axis=0)):
                 margin = float(excess[:, r].max()) + 0.02
                 for t in range(excess.shape[0]):
-                    add_inlet_row(m, int(r), t, margin)
+                    dropped, added = add_inlet_row(m, int(r), t, margin)
+                    planner.solver.drop_rows(dropped)
+                    planner.solver.add_rows([added])
                 changed = True
             continue
         family = _FAMILY.get(violation.kind)
@@ -526,6 +514,7 @@ def _tighten(
         else:
             extra = (violation.worst - violation.limit) / max(abs(violation.limit), 1e-9) + 0.005
         set_derating(m, family, extra)
+        planner.solver.invalidate()
         changed = True
     return changed
 
