@@ -199,8 +199,10 @@ def shadow_prices(planner: Planner) -> dict[str, Any]:
             feeds[f]: round(sum(abs(duals.get(m.power.feed[f, t], 0.0)) for t in m.T), 4)
             for f in range(len(feeds))
         }
+        # screened rows and the lazy rows the verification added
+        inlet_rows = [*m.cooling.inlet.values(), *m.cooling.lazy_inlet.values()]
         prices["inlet_limit_per_k"] = round(
-            sum(abs(duals.get(con, 0.0)) for con in m.cooling.inlet.values()), 4
+            sum(abs(duals.get(con, 0.0)) for con in inlet_rows if con.active), 4
         )
     # finite differences compare LP relaxations of the same model (both built the same way),
     # so on/off rounding does not blur the difference
