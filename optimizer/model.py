@@ -533,8 +533,10 @@ def build_model(
     m.lateness_cost = pyo.Expression(expr=lateness)
     # tier-3 energy left for after the horizon is not free: value it at the horizon's mean
     # effective price so deferring is chosen only when it pays (rolling-horizon end effect)
+    m.deferred_price = pyo.Param(mutable=True, initialize=lin.deferred_energy_price)
+    """[currency/kWh of IT energy] re-set by ``Planner.update`` with new forecasts."""
     m.deferred_cost = pyo.Expression(
-        expr=lin.deferred_energy_price
+        expr=m.deferred_price
         * sum(
             w.energy_target[j] - sum(w.power[j, t] for t in steps) * dt - w.unserved[j] for j in t3
         )

@@ -332,6 +332,7 @@ class Planner:
             Tier-3 energy already delivered [kWh] by workload id.
         """
         m = self.model
+        old_mean = self._mean_effective_price()
         if price is not None:
             for t, value in enumerate(np.asarray(price, dtype=float)):
                 m.grid.price[t] = value / 1e3
@@ -341,6 +342,11 @@ class Planner:
         if pv_capacity_factor is not None:
             for t, value in enumerate(np.asarray(pv_capacity_factor, dtype=float)):
                 m.grid.pv[t] = self.facility.pv_peak * float(np.clip(value, 0, 1)) / KW
+        if price is not None or carbon_intensity is not None:
+            # deferred tier-3 energy is valued at the horizon's mean effective price: follow it
+            new_mean = self._mean_effective_price()
+            if old_mean > 0:
+                m.deferred_price = pyo.value(m.deferred_price) * new_mean / old_mean
         battery = self.facility.battery
         if initial_soc is not None and battery is not None:
             m.battery.initial_energy = initial_soc * battery.capacity / KWH
@@ -353,6 +359,14 @@ class Planner:
                 j = work.ids.index(name)
                 m.workloads.energy_target[j] = max(float(work.energy[j]) / KWH - done, 0.0)
         self.solver.invalidate()  # parameters moved: the next solve recompiles
+
+    def _mean_effective_price(self) -> float:
+        """Mean of price + carbon price × intensity in the model [currency/kWh]."""
+        m, carbon_price = self.model, self.facility.grid.carbon_price
+        values = [
+            pyo.value(m.grid.price[t]) + carbon_price * pyo.value(m.grid.carbon[t]) for t in m.T
+        ]
+        return float(np.mean(values)) if values else 0.0
 
     def run(self) -> Plan:
         """Solve, verify, tighten and re-solve; return the verified plan."""
@@ -418,7 +432,9 @@ def _run(planner: Planner) -> Plan:
             f"{options.max_rounds} round(s): the plan is returned unverified"
         )
     assert plan_schedule is not None and result is not None
-    figures = verified_figures(facility, plan_schedule, result, planner.lin.deferred_energy_price)
+    figures = verified_figures(
+        facility, plan_schedule, result, float(pyo.value(planner.model.deferred_price))
+    )
     plan = Plan(
         status=status,
         verified=not violations,
@@ -447,7 +463,7 @@ def _baselines(
     planner: Planner,
 ) -> tuple[dict[str, dict[str, float]], dict[str, list[str]], dict[str, Any]]:
     facility, series = planner.facility, planner.series
-    price = planner.lin.deferred_energy_price
+    price = float(pyo.value(planner.model.deferred_price))
     rule = rule_based(facility, series)
     rule_result = simulate(facility, rule.schedule, series, per_rack=False)
     figures = {

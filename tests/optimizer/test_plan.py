@@ -483,7 +483,10 @@ def test_replanning_pushes_changes_without_rebuilding() -> None:
     fit above the 10 % floor from 70 %), starts at 280 kWh and must end at least there again
     (the default end target is the initial SOC; found by this test: ``update`` moved the start
     but left the end at the built 50 %, handing the plan 80 kWh for free), and the job
-    delivers exactly the one remaining hour at full power (174.6 kWh)."""
+    delivers exactly the one remaining hour at full power (174.6 kWh).  Energy deferred past
+    the horizon is valued at the horizon's mean effective price, so that value follows the
+    new forecast: mean 68.75 USD/MWh instead of 50, ×1.375 (found by review: it stayed at the
+    built value)."""
     job = {"energy": f"{8 * JOB_MAX_KW * STEP_HOURS} kWh", "deadline": "1 d"}
     data = small_hall(job=job, battery=BATTERY, series=[{"variable": "price", "constant": 50.0}])
     facility, series = load(data)
@@ -497,6 +500,8 @@ def test_replanning_pushes_changes_without_rebuilding() -> None:
     before = np.array([pyo.value(m.battery.discharge[t]) for t in m.T])
     assert before.sum() == pytest.approx(0.0, abs=1e-6)
 
+    deferred_price = pyo.value(m.deferred_price)
+    assert deferred_price > 0
     price = np.full(96, 50.0)
     price[spike] = 500.0
     planner.update(price=price, initial_soc=0.7, job_energy_done={JOB: JOB_MAX_KW})
@@ -504,6 +509,7 @@ def test_replanning_pushes_changes_without_rebuilding() -> None:
     assert condition.name == "optimal" and planner.solution_loaded
     assert planner.model is model
     assert planner.timings["build_s"] == build_s
+    assert pyo.value(m.deferred_price) == pytest.approx(deferred_price * 68.75 / 50.0)
     discharge = np.array([pyo.value(m.battery.discharge[t]) for t in m.T])
     np.testing.assert_allclose(discharge[spike], 200.0, rtol=1e-6)
     assert np.delete(discharge, np.arange(60, 64)).max() == pytest.approx(0.0, abs=1e-6)
