@@ -1,0 +1,109 @@
+"""Measurement validation: every refusal has its reason; units convert exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from twin.compile import compile_facility
+from twin.ingest import affine, parse_time, validate
+from twin.points import PointCatalogue
+from twin.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 7, 6, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> PointCatalogue:
+    return PointCatalogue(compile_facility(load_scenario(ROOT / "scenarios" / "demo-hall.yaml")))
+
+
+def item(**fields: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "time": "2026-07-06T11:59:00Z",
+        "point": "rack/A01/inlet_temperature",
+        "value": 24.5,
+    }
+    base.update(fields)
+    return base
+
+
+def test_good_items_are_accepted_in_canonical_units(catalogue: PointCatalogue) -> None:
+    """°F → °C, MW → kW, % → fraction; offsets converted to UTC."""
+    items = [
+        item(value=77.0, unit="degF"),
+        item(point="feed/A/power", value=1.2, unit="MW"),
+        item(point="battery/soc", value=55, unit="%"),
+        item(point="busbar/A01/voltage", value="50.1", time="2026-07-06T13:59:00+02:00"),
+    ]
+    accepted, rejected = validate(items, catalogue, now=NOW)
+    assert rejected == []
+    values = [r.value for r in accepted]
+    assert values == pytest.approx([25.0, 1200.0, 0.55, 50.1])
+    assert accepted[3].time == datetime(2026, 7, 6, 11, 59, tzinfo=UTC)
+    assert all(r.time.tzinfo is UTC for r in accepted)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"time": "2026-07-06T11:59:00"}, "has no timezone"),
+        ({"time": "yesterday"}, "not ISO 8601"),
+        ({"time": None}, "missing"),
+        ({"time": "2026-07-06T12:10:00Z"}, "600 s in the future"),
+        ({"point": "rack/Z99/inlet_temperature"}, "unknown point"),
+        ({"point": None}, "point is missing"),
+        ({"value": float("nan")}, "not finite"),
+        ({"value": "inf"}, "not finite"),
+        ({"value": "hot"}, "is not a number"),
+        ({"value": None}, "value is missing"),
+        ({"value": True}, "value is missing or not a number"),
+        ({"unit": "kWh"}, "cannot be converted to degC"),
+        ({"unit": "furlongs"}, "cannot be converted"),
+        ({"value": 150.0}, "outside the physical range [-20, 80] degC"),
+        ({"point": "battery/soc", "value": 1.5}, "outside the physical range"),
+    ],
+)
+def test_each_bad_item_is_refused_with_its_reason(
+    catalogue: PointCatalogue, fields: dict[str, object], reason: str
+) -> None:
+    good = item(point="rack/A02/inlet_temperature")
+    accepted, rejected = validate([good, item(**fields)], catalogue, now=NOW)
+    assert [r.point for r in accepted] == ["rack/A02/inlet_temperature"]
+    assert len(rejected) == 1 and rejected[0].index == 1
+    assert reason in rejected[0].reason
+
+
+def test_duplicates_in_a_batch_and_late_data(catalogue: PointCatalogue) -> None:
+    """A second item for the same point and time is refused; data older than the latest
+    stored reading is accepted within the lateness window (1 h) and refused beyond it."""
+    last = {"rack/A01/inlet_temperature": datetime(2026, 7, 6, 11, 30, tzinfo=UTC)}
+    items = [
+        item(),
+        item(value=30.0),
+        item(time="2026-07-06T10:45:00Z"),
+        item(time="2026-07-06T10:15:00Z"),
+    ]
+    accepted, rejected = validate(items, catalogue, now=NOW, last_times=last)
+    assert [r.time.minute for r in accepted] == [59, 45]
+    assert [r.index for r in rejected] == [1, 3]
+    assert "duplicate of item 0" in rejected[0].reason
+    assert "out of order" in rejected[1].reason
+
+
+def test_affine_conversions_are_exact() -> None:
+    assert affine("degF", "degC") == pytest.approx((5 / 9, -160 / 9))
+    assert affine("MW", "kW") == pytest.approx((1000.0, 0.0))
+    assert affine("percent", "1") == pytest.approx((0.01, 0.0))
+    assert affine("kW", "kW") == (1.0, 0.0)
+
+
+def test_parse_time_requires_a_timezone() -> None:
+    assert parse_time("2026-07-06T12:00:00Z") == NOW
+    assert parse_time("2026-07-06T14:00:00+02:00") == NOW
+    with pytest.raises(ValueError, match="no timezone"):
+        parse_time(datetime(2026, 7, 6, 12))
+    assert parse_time(NOW + timedelta(hours=1)).hour == 13
