@@ -18,6 +18,9 @@ vectors:
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,6 +32,37 @@ import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
 from pyomo.repn import generate_standard_repn
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+_banner_lock = threading.Lock()
+_banner_shown = False
+
+
+def new_highs() -> highspy.Highs:
+    """A silent ``highspy.Highs`` (``output_flag`` off).
+
+    The first ``Highs()`` of a process writes a licence banner to the C-level stdout before
+    any option can be set (HiGHS issue #2749); library code never prints, so that one
+    construction runs with file descriptor 1 pointed at the null device.
+    """
+    global _banner_shown
+    with _banner_lock:
+        if _banner_shown:
+            h = highspy.Highs()
+        else:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, 1)
+                h = highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+                os.close(null)
+                _banner_shown = True
+    h.setOptionValue("output_flag", False)
+    return h
+
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: TerminationCondition.optimal,
@@ -186,8 +220,7 @@ class DirectHighs:
             self._rows_of.setdefault(con, []).append((i, k))
         self._num_rows = len(rows)
         cost = np.asarray(repn.c.toarray()).ravel() if repn.c.shape[0] else np.zeros(a.shape[1])
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = new_highs()
         n = len(self._columns)
         h.passModel(
             n,
