@@ -4,7 +4,8 @@
     python3 tasks.py run     # set up .venv if needed, then run the main job
     python3 tasks.py test    # set up .venv with test tools; ruff, mypy, import layers, pytest
 
-Extra arguments after ``run`` go to the ``dctwin`` CLI (default: simulate the demo hall);
+Extra arguments after ``run`` go to the ``dctwin`` CLI (default: ``serve``, the live twin of the
+demo hall with its virtual plant on http://127.0.0.1:8050);
 extra arguments after ``test`` are passed to pytest.  The virtual environment lives in ``.venv``
 next to this file and is reinstalled whenever ``pyproject.toml`` changes.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-DEFAULT_RUN = ["simulate", str(ROOT / "scenarios" / "demo-hall.yaml")]
+DEFAULT_RUN = ["serve"]
 
 
 def _say(message: str) -> None:

@@ -264,5 +264,96 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def serve(
+    scenario: Annotated[
+        Path | None,
+        typer.Argument(help="Scenario YAML file (default: the demo hall with a virtual plant)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8050,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Store URL: sqlite:///path.db (default: under --state-dir) or "
+            "postgresql://user@host:port/db."
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path, typer.Option(help="Folder for the default SQLite store and the demo tokens.")
+    ] = Path(".dctwin"),
+    virtual_plant: Annotated[
+        bool | None,
+        typer.Option(
+            "--virtual-plant/--no-virtual-plant",
+            help="Feed readings from the virtual plant (default: on without a scenario).",
+        ),
+    ] = None,
+    replan_minutes: Annotated[float, typer.Option(help="Re-plan period [min]; 0: off.")] = 15.0,
+    autonomy: Annotated[
+        bool, typer.Option(help="Apply plans within guardrails without approval.")
+    ] = False,
+    cors: Annotated[
+        list[str] | None, typer.Option(help="Allowed CORS origin (repeatable); default closed.")
+    ] = None,
+) -> None:
+    """Serve the live twin: API under /api/v1 on one port, SQLite store by default."""
+    import logging
+
+    import uvicorn
+    import yaml
+
+    from twin.live import LiveSettings, LiveTwin
+    from twin.scenario import ScenarioError, scenario_from_dict
+    from twin.security import TokenError, TokenRegistry, generate_demo_tokens
+    from twin.service import create_app
+    from twin.store import Store
+
+    path = scenario or DEMO_SCENARIO
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        scenario_from_dict(data)
+    except OSError as exc:
+        raise _fail(f"{path}: cannot read file: {exc.strerror or exc}") from None
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    plant = scenario is None if virtual_plant is None else virtual_plant
+    state_dir.mkdir(parents=True, exist_ok=True)
+    url = db or f"sqlite:///{(state_dir / 'dctwin.db').resolve()}"
+    try:
+        store = Store(url, merge_in_background=True)
+    except Exception as exc:  # connection refused, bad URL: say so, no traceback
+        raise _fail(f"cannot open the store {url.split('@')[-1]}: {exc}") from None
+    try:
+        tokens = TokenRegistry.from_environment()
+    except TokenError as exc:
+        raise _fail(f"DCTWIN_TOKENS: {exc}") from None
+    if not len(tokens):
+        token_file = state_dir / "tokens.txt"
+        if token_file.exists():
+            what = "using the tokens in"
+        else:
+            generate_demo_tokens(token_file)
+            what = "generated one token per scope in"
+        try:
+            tokens = TokenRegistry.from_file(token_file)
+        except (OSError, TokenError) as exc:
+            raise _fail(f"{token_file}: {exc}") from None
+        _err(f"no DCTWIN_TOKENS set: {what} {token_file.resolve()} (owner-only file)")
+    settings = LiveSettings(replan_minutes=replan_minutes, autonomy=autonomy)
+    _err(f"loading {path.name} and starting the twin ...")
+    twin = LiveTwin(data, path.parent, store, settings, virtual_plant=plant)
+    api = create_app(twin, tokens, cors_origins=cors or None)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _err(
+        f"dctwin serving {twin.facility.name} on http://{host}:{port}/api/v1 "
+        f"(docs: http://{host}:{port}/docs; store: {url.split('@')[-1]}; "
+        f"virtual plant: {'on' if plant else 'off'})"
+    )
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -64,6 +64,15 @@ class TokenRegistry:
     def __len__(self) -> int:
         return len(self._scopes)
 
+    @staticmethod
+    def fingerprint(token: str) -> str:
+        """A short, stable name for ``token`` for logs and the audit log (never the token).
+
+        The first 8 hex digits of its SHA-256: enough to tell tokens apart, useless to
+        recover one.
+        """
+        return _digest(token).hex()[:8]
+
     @classmethod
     def from_spec(cls, spec: str) -> TokenRegistry:
         """Parse ``token=scope,scope;token=scope``."""

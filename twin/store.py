@@ -694,6 +694,10 @@ class Store:
         ``measurements`` (0 writes straight into ``measurements``).  Default 50,000.
     pool_size
         Connections kept open (more are opened under load, up to twice this many more).
+    merge_in_background
+        SQLite only: :meth:`insert` never merges the staging buffer itself; the owner calls
+        :meth:`merge_step` (a slice of the points at a time) while :attr:`merge_pending`, so no
+        insert carries a whole merge (the live twin's worker thread does this).
 
     Raises
     ------
@@ -713,6 +717,7 @@ class Store:
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         staging_rows: int | None = None,
         pool_size: int = 5,
+        merge_in_background: bool = False,
     ) -> None:
         if not busy_timeout > 0:
             raise ValueError(f"busy_timeout must be > 0 s, got {busy_timeout}")
@@ -734,6 +739,13 @@ class Store:
         """Rows buffered in ``measurements_staging`` before a merge (0: no buffer)."""
         self._staged = 0
         self._staged_lock = threading.Lock()
+        self.merge_in_background = bool(merge_in_background) and self.backend == "sqlite"
+        """Whether merges of the staging buffer are left to :meth:`merge_step`."""
+        # SQLite has one writer at a time; queueing this process's writers on a lock is fair
+        # and prompt, where SQLite's busy handler would sleep in growing steps.
+        self._write_lock: threading.Lock | None = (
+            threading.Lock() if self.backend == "sqlite" else None
+        )
         budget_ms = max(1, int(self.busy_timeout * 1000))
         if self.backend == "sqlite":
             Path(str(engine_url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -901,7 +913,18 @@ class Store:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _write(self, work: Callable[[Connection], T]) -> T:
-        return self._run(work, write=True)
+        lock = self._write_lock
+        if lock is None:
+            return self._run(work, write=True)
+        if not lock.acquire(timeout=self.busy_timeout):
+            raise StoreBusy(
+                f"another writer of this process held {self.url} for more than "
+                f"{self.busy_timeout:g} s"
+            )
+        try:
+            return self._run(work, write=True)
+        finally:
+            lock.release()
 
     def _read(self, work: Callable[[Connection], T]) -> T:
         return self._run(work, write=False)
@@ -965,7 +988,11 @@ class Store:
             def work(conn: Connection) -> int:
                 count = conn.exec_driver_sql(sql, params).rowcount
                 conn.exec_driver_sql(self._sql_latest, newest)
-                merged[0] = staging and self._staged + count >= self.staging_rows
+                merged[0] = (
+                    staging
+                    and not self.merge_in_background
+                    and self._staged + count >= self.staging_rows
+                )
                 if merged[0]:
                     _merge(conn)
                 return count
@@ -1007,6 +1034,44 @@ class Store:
         moved = self._write(_merge)
         with self._staged_lock:
             self._staged = 0
+        return moved
+
+    @property
+    def staged(self) -> int:
+        """Rows waiting in the SQLite staging buffer (0 on PostgreSQL)."""
+        return self._staged
+
+    @property
+    def merge_pending(self) -> bool:
+        """The staging buffer holds at least ``staging_rows`` rows (SQLite with staging)."""
+        return self.staging_rows > 0 and self._staged >= self.staging_rows
+
+    def merge_step(self, points: int = 100) -> int:
+        """Merge the staged rows of the next ``points`` points (by id) into ``measurements``.
+
+        One short write transaction: a merge costs about one B-tree descent per point, so a
+        slice of the points bounds how long a concurrent insert waits (about 15 ms per 100
+        points of 1,000 on this machine, against 140 ms for a whole merge).
+
+        Parameters
+        ----------
+        points
+            Distinct points whose staged rows move in this step (>= 1).
+
+        Returns
+        -------
+        int
+            Rows moved (0 when nothing was staged).
+        """
+        if points < 1:
+            raise ValueError(f"points must be >= 1, got {points}")
+        if not self.staging_rows:
+            return 0
+        moved = self._write(lambda conn: _merge(conn, points))
+        with self._staged_lock:
+            self._staged = max(0, self._staged - moved)
+            if moved == 0:
+                self._staged = 0
         return moved
 
     def last_times(self, points: str | Iterable[str]) -> dict[str, datetime]:
@@ -1647,14 +1712,29 @@ def _time_range(table: sa.Table, lo: int | None, hi: int | None) -> list[ColumnE
     return conditions
 
 
-def _merge(conn: Connection) -> int:
-    """Move staged rows into ``measurements`` (inside the caller's write transaction)."""
+def _merge(conn: Connection, points: int | None = None) -> int:
+    """Move staged rows into ``measurements`` (inside the caller's write transaction): all of
+    them, or those of the first ``points`` point ids."""
     cols = ["point", "time", "value", "received"]
-    staged = sa.select(*(_staging.c[c] for c in cols)).where(sa.true())
+    where: sa.ColumnElement[bool] = sa.true()
+    if points is not None:
+        last = conn.execute(
+            sa.select(sa.func.max(sa.column("point"))).select_from(
+                sa.select(_staging.c.point)
+                .distinct()
+                .order_by(_staging.c.point)
+                .limit(points)
+                .subquery()
+            )
+        ).scalar_one_or_none()
+        if last is None:
+            return 0
+        where = _staging.c.point <= last
+    staged = sa.select(*(_staging.c[c] for c in cols)).where(where)
     staged = staged.order_by(_staging.c.point, _staging.c.time)
     insert = _dialect_insert(conn.dialect.name, _measurements)
     conn.execute(insert.from_select(cols, staged).on_conflict_do_nothing())
-    return int(conn.execute(sa.delete(_staging)).rowcount)
+    return int(conn.execute(sa.delete(_staging).where(where)).rowcount)
 
 
 def _retire(conn: Connection, point: str, cutoff: int, rollup: bool) -> int:

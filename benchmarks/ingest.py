@@ -1,0 +1,215 @@
+"""Benchmark of the live twin: ingestion through the API, state update, re-plan latency.
+
+Run by hand (on a quiet machine); prints one JSON line per figure::
+
+    .venv/bin/python benchmarks/ingest.py                 # SQLite, and PostgreSQL if found
+    .venv/bin/python benchmarks/ingest.py --no-postgres --batches 100
+
+* **API ingestion**: a real ``dctwin serve`` process (demo hall, no virtual plant, no
+  re-plans) on a free port with the store on SQLite, then PostgreSQL; one client posts
+  ``--batches`` JSON batches of 1,000 readings back to back (bodies prepared beforehand) and
+  times each request from send to the 2xx, which the service sends only after the commit.
+  Client and server share the machine's cores; the server's worker thread screens and
+  estimates every batch meanwhile, as it does in service.  Reported: readings/s over the run,
+  p50/p99/max latency of one batch.
+* **Store ingestion** (``benchmarks/ingest_store.py``, the same 1,000-reading batches straight
+  into ``Store.insert``): the store's own ceiling without HTTP and JSON.
+* **State update** for a 1,000-rack hall: ``benchmarks/state_update.py`` (run it for the
+  figures; it takes a few minutes).
+* **Re-plan latency**: ``LiveTwin.replan`` on the demo hall (24 h at 15 min from the estimated
+  state, verified by the physics, stored as proposed), ``--replans`` times after one warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.postgres import PostgresUnavailable, throwaway_postgres  # noqa: E402
+
+TOKEN = "benchmark-token-000000001"
+MACHINE = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _bodies(points: list[str], batches: int, size: int) -> list[bytes]:
+    """JSON bodies of ``size`` readings: every point at consecutive seconds, in time order."""
+    ticks = max(1, size // len(points))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=batches * ticks + 60)
+    rng = np.random.default_rng(0)
+    out = []
+    for b in range(batches):
+        values = rng.normal(24.0, 1.0, size=(ticks, len(points)))
+        items = [
+            {
+                "time": (start + timedelta(seconds=b * ticks + k)).isoformat(),
+                "point": p,
+                "value": round(float(values[k, i]), 3),
+            }
+            for k in range(ticks)
+            for i, p in enumerate(points)
+        ][:size]
+        out.append(json.dumps({"items": items}).encode())
+    return out
+
+
+def api_ingestion(db: str, label: str, batches: int, size: int) -> dict[str, object]:
+    """Start ``dctwin serve`` on ``db``, post the batches, stop it; return the figures."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "twin.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                db.replace("{folder}", folder),
+                "--state-dir",
+                folder,
+                "--no-virtual-plant",
+                "--replan-minutes",
+                "0",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "DCTWIN_TOKENS": f"{TOKEN}=ingest,read"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"dctwin serve on {label} did not start")
+                time.sleep(0.2)
+            headers = {
+                "Authorization": f"Bearer {TOKEN}",
+                "Content-Type": "application/json",
+            }
+            with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+                catalogue = client.get("/api/v1/points").json()
+                points = [p["point"] for p in catalogue if p["point"].endswith("inlet_temperature")]
+                bodies = _bodies(points, batches + 5, size)
+                for body in bodies[:5]:  # warm-up
+                    client.post("/api/v1/measurements", content=body).raise_for_status()
+                latencies = []
+                accepted = 0
+                for body in bodies[5:]:
+                    began = time.perf_counter()
+                    response = client.post("/api/v1/measurements", content=body)
+                    latencies.append(time.perf_counter() - began)
+                    response.raise_for_status()
+                    accepted += response.json()["inserted"]
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    lat = np.array(latencies) * 1e3
+    return {
+        "figure": "api_ingestion",
+        "backend": label,
+        "batches": batches,
+        "batch_size": size,
+        "readings_per_s": round(accepted / sum(latencies)),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+        "max_ms": round(float(lat.max()), 1),
+        "machine": MACHINE,
+    }
+
+
+def replan_latency(repeats: int) -> dict[str, object]:
+    """Time ``LiveTwin.replan`` on the demo hall fed by its virtual plant for 10 minutes."""
+    import yaml
+
+    from twin.live import LiveSettings, LiveTwin
+    from twin.store import Store
+
+    scenario = ROOT / "scenarios" / "demo-hall.yaml"
+    now = [datetime(2026, 7, 8, 12, tzinfo=UTC)]
+    with tempfile.TemporaryDirectory() as folder:
+        twin = LiveTwin(
+            yaml.safe_load(scenario.read_text()),
+            scenario.parent,
+            Store(f"sqlite:///{folder}/replan.db"),
+            LiveSettings(replan_minutes=0),
+            virtual_plant=True,
+            clock=lambda: now[0],
+        )
+        for _ in range(20):
+            twin.plant_tick()
+            twin.drain()
+            now[0] += timedelta(seconds=30)
+        twin.replan()  # warm-up
+        seconds = []
+        statuses = set()
+        for _ in range(repeats):
+            began = time.perf_counter()
+            record = twin.replan()
+            seconds.append(time.perf_counter() - began)
+            statuses.add(record["payload"]["summary"]["status"])
+        twin.store.close()
+    return {
+        "figure": "replan_latency",
+        "hall": "demo (36 racks, 96 steps)",
+        "repeats": repeats,
+        "median_s": round(float(np.median(seconds)), 2),
+        "max_s": round(max(seconds), 2),
+        "statuses": sorted(statuses),
+        "machine": MACHINE,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--size", type=int, default=1000, help="readings per batch")
+    parser.add_argument("--replans", type=int, default=5)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    print(
+        json.dumps(api_ingestion("sqlite:///{folder}/bench.db", "sqlite", args.batches, args.size))
+    )
+    if not args.no_postgres:
+        try:
+            with throwaway_postgres(os.environ.get("DCTWIN_TEST_POSTGRES_URL")) as url:
+                print(json.dumps(api_ingestion(url, "postgresql", args.batches, args.size)))
+        except PostgresUnavailable as exc:
+            print(
+                json.dumps(
+                    {"figure": "api_ingestion", "backend": "postgresql", "skipped": str(exc)}
+                )
+            )
+    print(json.dumps(replan_latency(args.replans)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""The live twin end to end on the demo hall: virtual plant → ingestion → store → screening,
+estimation, calibration → re-plan → approval, with faults injected on the way.
+
+Real parts only: a SQLite file, HiGHS solves, the physics; a controllable clock stands in
+for time so that an hour of 30 s telemetry runs in seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from tests.twin.test_store import _hold_write_lock
+from twin.live import LiveSettings, LiveTwin
+from twin.security import TokenRegistry
+from twin.service import create_app
+from twin.store import Store
+from twin.virtual_plant import SensorFault, VirtualPlant
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "demo-hall.yaml"
+START = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
+TICK = timedelta(seconds=30)
+INGEST = "ingest-token-000000001"
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make_twin(
+    folder: Path,
+    clock: Clock,
+    faults: list[SensorFault] | None = None,
+    busy_timeout: float = 5.0,
+    **settings: float | bool,
+) -> LiveTwin:
+    data = yaml.safe_load(SCENARIO.read_text())
+    store = Store(f"sqlite:///{folder / 'twin.db'}", busy_timeout=busy_timeout)
+    options = LiveSettings(replan_minutes=0, **settings)  # type: ignore[arg-type]
+    twin = LiveTwin(data, SCENARIO.parent, store, options, virtual_plant=True, clock=clock)
+    assert twin.plant is not None
+    if faults is not None:  # replace the demo faults
+        twin.plant = VirtualPlant(
+            twin.facility,
+            twin.series,
+            twin.plant.truth,
+            seed=0,
+            faults=faults,
+            sensors=twin.plant.sensors,
+        )
+    return twin
+
+
+def run(twin: LiveTwin, clock: Clock, ticks: int) -> int:
+    """``ticks`` plant readings 30 s apart, processed; returns the readings inserted."""
+    inserted = 0
+    for _ in range(ticks):
+        result = twin.plant_tick()
+        assert result is not None
+        inserted += result.inserted
+        twin.drain()
+        clock.now += TICK
+    return inserted
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(START)
+
+
+def test_demo_plant_faults_are_detected_alarmed_and_cleared(tmp_path: Path, clock: Clock) -> None:
+    """The demo's own faults (stuck from +10 to +40 min, silent busbar voltage from +20 to
+    +35 min): each raises one alarm naming the point, cleared after the sensor recovers; the
+    stuck sensor's frozen readings are kept out of the estimate; nothing accepted is lost."""
+    twin = make_twin(tmp_path, clock)
+    assert twin.plant is not None
+    stuck = next(f.point for f in twin.plant.faults if f.kind == "stuck")
+    silent = next(f.point for f in twin.plant.faults if f.kind == "silent")
+    inserted = run(twin, clock, 30)  # to +15 min
+    inserted += run(twin, clock, 22)  # to +26 min: 30 frozen readings over 15 min by now
+    active = {(a["kind"], a["source"]) for a in twin.store.alarms(active_only=True)}
+    assert ("sensor_stuck", stuck) in active
+    assert twin.faults.is_faulty(stuck)
+    inserted += run(twin, clock, 10)  # to +31 min: silent for > 600 s
+    rack = stuck.split("/")[1]
+    assert twin.estimator.state().rack(rack)["measured"] is False  # virtual: readings excluded
+    active = {(a["kind"], a["source"]) for a in twin.store.alarms(active_only=True)}
+    assert ("sensor_silent", silent) in active
+    inserted += run(twin, clock, 40)  # to +51 min: both sensors back for > 10 min
+    every = twin.store.alarms(active_only=False)
+    for kind, point in (("sensor_stuck", stuck), ("sensor_silent", silent)):
+        mine = [a for a in every if a["kind"] == kind and a["source"] == point]
+        assert len(mine) == 1, mine
+        assert mine[0]["cleared"] is not None
+        assert START < mine[0]["raised"] < mine[0]["cleared"] < clock.now
+    assert not twin.faults.is_faulty(stuck)
+    assert twin.store.count() == inserted  # every accepted reading is stored
+
+
+def test_feed_meter_missing_keeps_the_twin_running(tmp_path: Path, clock: Clock) -> None:
+    """Feed A's meter stops after 10 min: a silent alarm, the state stays fresh (other points
+    report), a re-plan still runs verified, and every accepted reading is stored."""
+    faults = [SensorFault("feed/A/power", "silent", START + timedelta(minutes=10))]
+    twin = make_twin(tmp_path, clock, faults=faults)
+    inserted = run(twin, clock, 50)
+    alarms = twin.store.alarms()
+    assert [a["source"] for a in alarms if a["kind"] == "sensor_silent"] == ["feed/A/power"]
+    state = twin.state()
+    assert state["stale"] is False
+    assert "feed/A/power" in state["silent_points"]
+    plan = twin.replan(reason="test")
+    assert plan["payload"]["summary"]["verified"] is True
+    assert twin.store.count() == inserted
+    assert 15 <= twin.store.count("feed/A/power") <= 20  # up to +10 min, 2 % dropouts
+
+
+def test_stale_telemetry_raises_an_alarm_and_falls_back(tmp_path: Path, clock: Clock) -> None:
+    twin = make_twin(tmp_path, clock, stale_after_s=300.0)
+    run(twin, clock, 4)
+    assert twin.check_staleness() is False
+    clock.now += timedelta(minutes=10)  # nothing arrives
+    assert twin.check_staleness() is True
+    alarm = [a for a in twin.store.alarms() if a["kind"] == "telemetry_stale"]
+    assert len(alarm) == 1 and "fallback" in alarm[0]["message"]
+    plan = twin.replan()
+    assert plan["payload"]["summary"]["status"] == "fallback"
+    run(twin, clock, 1)
+    assert twin.check_staleness() is False
+    assert not [a for a in twin.store.alarms() if a["kind"] == "telemetry_stale"]
+
+
+def test_a_new_proposal_supersedes_the_older_one(tmp_path: Path, clock: Clock) -> None:
+    twin = make_twin(tmp_path, clock)
+    run(twin, clock, 4)
+    first = twin.replan()
+    second = twin.replan()
+    assert twin.store.get_plan(first["id"])["status"] == "superseded"  # type: ignore[index]
+    assert second["status"] == "proposed"
+    with pytest.raises(ValueError, match="superseded"):
+        twin.approve(first["id"], actor="operator")
+    applied = twin.approve(second["id"], actor="operator", reason="ok")
+    assert applied["status"] == "applied"
+    assert twin.plant is not None and twin.plant.schedule is twin.schedule
+
+
+@pytest.mark.parametrize(("step_limit", "applied"), [(0.0, False), (30.0, True)])
+def test_autonomy_applies_only_within_guardrails(
+    tmp_path: Path, clock: Clock, step_limit: float, applied: bool
+) -> None:
+    """With autonomy on, a plan is applied without approval only when its first setpoint
+    move is within the limit; otherwise it is held (proposed) and the reason is audited."""
+    twin = make_twin(tmp_path, clock, autonomy=True, max_setpoint_step=step_limit)
+    run(twin, clock, 4)
+    record = twin.replan()
+    log = twin.store.audit_log()
+    if applied:
+        assert record["status"] == "applied"
+        assert record["decided_by"] == "autonomy"
+        assert [e["action"] for e in log][:2] == ["apply", "approve"]
+    else:
+        assert record["status"] == "proposed"
+        hold = [e for e in log if e["action"] == "hold"]
+        assert hold and "would move" in (hold[0]["reason"] or "")
+
+
+def test_database_briefly_locked(tmp_path: Path, clock: Clock) -> None:
+    """Another process holds the SQLite write lock: a short lock only delays the batch; a lock
+    longer than the budget is a 503 with Retry-After and nothing written; the same batch sent
+    again afterwards is stored whole; the service answers throughout."""
+    twin = make_twin(tmp_path, clock, busy_timeout=0.5)
+    assert twin.plant is not None
+    app = create_app(twin, TokenRegistry.from_spec(f"{INGEST}=ingest,read"), start_background=False)
+    headers = {"Authorization": f"Bearer {INGEST}"}
+
+    def batch() -> list[dict[str, object]]:
+        assert twin.plant is not None
+        readings = twin.plant.readings(clock.now)
+        clock.now += TICK
+        return [{"time": r.time.isoformat(), "point": r.point, "value": r.value} for r in readings]
+
+    path = tmp_path / "twin.db"
+    with TestClient(app) as client:
+        first = batch()
+        ready = threading.Event()
+        holder = threading.Thread(target=_hold_write_lock, args=(path, 0.3, ready))
+        holder.start()
+        ready.wait(5)
+        ok = client.post("/api/v1/measurements", json={"items": first}, headers=headers)
+        holder.join()
+        assert ok.status_code == 200 and ok.json()["inserted"] == len(first)
+
+        second = batch()
+        ready = threading.Event()
+        holder = threading.Thread(target=_hold_write_lock, args=(path, 2.5, ready))
+        holder.start()
+        ready.wait(5)
+        busy = client.post("/api/v1/measurements", json={"items": second}, headers=headers)
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "1"
+        assert client.get("/api/v1/health").status_code == 200
+        holder.join()
+        again = client.post("/api/v1/measurements", json={"items": second}, headers=headers)
+        assert again.status_code == 200 and again.json()["inserted"] == len(second)
+    twin.drain()
+    assert twin.store.count() == len(first) + len(second) + 2  # + the lock holders' rows
+
+
+@pytest.fixture
+def background_twin(tmp_path: Path) -> Iterator[LiveTwin]:
+    data = yaml.safe_load(SCENARIO.read_text())
+    store = Store(f"sqlite:///{tmp_path / 'bg.db'}")
+    settings = LiveSettings(replan_minutes=0, plant_interval_s=0.2)
+    twin = LiveTwin(data, SCENARIO.parent, store, settings, virtual_plant=True)
+    yield twin
+    twin.stop()
+
+
+def test_background_threads_stream_and_process(background_twin: LiveTwin) -> None:
+    """Started on the wall clock, the plant streams every 0.2 s and the worker processes."""
+    background_twin.start()
+    deadline = time.monotonic() + 20
+    while background_twin.processed < 300 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    background_twin.stop()
+    assert background_twin.processed >= 300
+    assert background_twin.store.count() >= background_twin.processed
