@@ -4,6 +4,7 @@ Run by hand; prints one JSON line per case::
 
     .venv/bin/python benchmarks/ingest_store.py        # SQLite, and PostgreSQL if found
     .venv/bin/python benchmarks/ingest_store.py --batches 500 --points 200
+    .venv/bin/python benchmarks/ingest_store.py --background-merge   # as dctwin serve runs
     DCTWIN_TEST_POSTGRES_URL=postgresql://u@host/db .venv/bin/python benchmarks/ingest_store.py
 
 Each batch holds ``--size`` readings: every one of ``--points`` points at ``size / points``
@@ -24,6 +25,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,10 +62,25 @@ def run(store: Store, label: str, args: argparse.Namespace, size_of: object) -> 
     batches = _batches(args.points, args.size, args.batches)
     latencies = []
     inserted = 0
+    stop = threading.Event()
+
+    def merger() -> None:  # what the live twin's worker thread does
+        while not stop.is_set():
+            if store.merge_pending:
+                store.merge_step()
+            else:
+                time.sleep(0.005)
+
+    thread = threading.Thread(target=merger, daemon=True)
+    if store.merge_in_background:
+        thread.start()
     for batch in batches:
         t0 = time.perf_counter()
         inserted += store.insert(batch).inserted
         latencies.append(time.perf_counter() - t0)
+    stop.set()
+    if thread.is_alive():
+        thread.join()
     elapsed = sum(latencies)
     lat = np.array(latencies) * 1e3
     assert inserted == args.batches * len(batches[0]), inserted
@@ -92,18 +109,29 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=1000, help="distinct points per batch")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
+        "--background-merge",
+        action="store_true",
+        help="SQLite: merge the staging buffer from a second thread (as dctwin serve does)",
+    )
+    parser.add_argument(
         "--staging-rows", type=int, default=None, help="SQLite staging buffer (0: off)"
     )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.db"
-        store = Store(f"sqlite:///{path}", staging_rows=args.staging_rows)
+        store = Store(
+            f"sqlite:///{path}",
+            staging_rows=args.staging_rows,
+            merge_in_background=args.background_merge,
+        )
 
         def sqlite_mb() -> float:
             return round(sum(p.stat().st_size for p in Path(folder).iterdir()) / 1e6, 1)
 
         label = "sqlite" if args.staging_rows != 0 else "sqlite (no staging)"
+        if args.background_merge:
+            label += ", background merge"
         print(json.dumps(run(store, label, args, sqlite_mb)), flush=True)
         store.close()
 

@@ -293,6 +293,9 @@ def serve(
     autonomy: Annotated[
         bool, typer.Option(help="Apply plans within guardrails without approval.")
     ] = False,
+    retention_days: Annotated[
+        float, typer.Option(help="Keep raw readings this many days (hourly rollups stay); 0: all.")
+    ] = 90.0,
     cors: Annotated[
         list[str] | None, typer.Option(help="Allowed CORS origin (repeatable); default closed.")
     ] = None,
@@ -340,7 +343,9 @@ def serve(
         except (OSError, TokenError) as exc:
             raise _fail(f"{token_file}: {exc}") from None
         _err(f"no DCTWIN_TOKENS set: {what} {token_file.resolve()} (owner-only file)")
-    settings = LiveSettings(replan_minutes=replan_minutes, autonomy=autonomy)
+    settings = LiveSettings(
+        replan_minutes=replan_minutes, autonomy=autonomy, retention_days=retention_days
+    )
     _err(f"loading {path.name} and starting the twin ...")
     twin = LiveTwin(data, path.parent, store, settings, virtual_plant=plant)
     api = create_app(twin, tokens, cors_origins=cors or None)

@@ -26,6 +26,7 @@ import copy
 import dataclasses
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -83,6 +84,9 @@ class LiveSettings:
         Largest measurement batch accepted [items].
     plan_time_limit_s
         HiGHS time limit per solve in re-plans [s].
+    retention_days
+        Raw readings older than this are rolled up hourly and deleted, checked every hour
+        [d]; 0 keeps everything.
     """
 
     replan_minutes: float = 15.0
@@ -93,6 +97,7 @@ class LiveSettings:
     plant_interval_s: float = 5.0
     max_batch_items: int = 10_000
     plan_time_limit_s: float = 30.0
+    retention_days: float = 90.0
 
 
 @dataclass
@@ -445,6 +450,13 @@ class LiveTwin:
                 self.store.clear_alarm(alarm["id"], time=now)
         return stale
 
+    def apply_retention(self) -> int:
+        """Roll up and delete raw readings older than ``retention_days``; returns rows removed."""
+        if self.settings.retention_days <= 0:
+            return 0
+        cutoff = self.clock() - timedelta(days=self.settings.retention_days)
+        return self.store.apply_retention(cutoff)
+
     def _plan_record(self, plan_id: str) -> PlanRecord:
         record = self.store.get_plan(plan_id)
         if record is None:
@@ -617,6 +629,7 @@ class LiveTwin:
 
         def worker() -> None:
             last_check = 0.0
+            last_retention = -math.inf
             while not self._stop.is_set():
                 if time.monotonic() - last_check > 10.0:
                     last_check = time.monotonic()
@@ -624,6 +637,14 @@ class LiveTwin:
                         self.check_staleness()
                     except Exception:
                         log.exception("staleness check failed")
+                if time.monotonic() - last_retention > 3600.0:
+                    last_retention = time.monotonic()
+                    try:
+                        removed = self.apply_retention()
+                        if removed:
+                            log.info("retention: %d raw readings rolled up and removed", removed)
+                    except Exception:
+                        log.exception("applying retention failed")
                 merging = self.store.merge_pending
                 if merging:  # one slice per turn: an insert never waits for a whole merge
                     try:

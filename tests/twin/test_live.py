@@ -237,3 +237,17 @@ def test_background_threads_stream_and_process(background_twin: LiveTwin) -> Non
     background_twin.stop()
     assert background_twin.processed >= 300
     assert background_twin.store.count() >= background_twin.processed
+
+
+def test_retention_rolls_up_old_readings(tmp_path: Path, clock: Clock) -> None:
+    """Readings older than retention_days leave the raw table; their hourly rollups stay."""
+    twin = make_twin(tmp_path, clock, retention_days=1.0)
+    inserted = run(twin, clock, 10)
+    grid_readings = twin.store.count("grid/power")
+    assert grid_readings >= 8  # 10 ticks, 2 % dropouts
+    assert twin.apply_retention() == 0
+    clock.now += timedelta(days=2)
+    assert twin.apply_retention() == inserted
+    assert twin.store.count() == 0
+    rollups = twin.store.rollups("grid/power")
+    assert sum(r["count"] for r in rollups) == grid_readings

@@ -674,23 +674,25 @@ def test_sqlite_acknowledged_batches_survive_kill_9(tmp_path: Path) -> None:
 
 
 def test_sqlite_background_merge_moves_the_buffer_in_slices(tmp_path: Path) -> None:
-    """With merge_in_background, inserts only stage; merge_step moves a slice of the points
+    """With merge_in_background, inserts only stage; merge_step moves the oldest rows a slice
     at a time; every reading is queryable (once) before, during and after."""
     points = [f"p{i:03d}" for i in range(250)]
     with Store(tmp_path / "bg.db", staging_rows=1000, merge_in_background=True) as store:
         assert store.insert(_grid(points, 8)) == InsertResult(2000, 0)
         assert store.staged == 2000 and store.merge_pending
         assert store.count() == 2000
-        moved = store.merge_step(points=100)
-        assert moved == 100 * 8
-        assert store.staged == 1200 and store.merge_pending
+        assert store.merge_step(rows=500) == 500  # two whole ticks of 250 points
+        assert store.staged == 1500 and store.merge_pending
+        assert store.merge_step(rows=300) == 500  # the 300th row's tick moves whole
+        assert store.staged == 1000 and store.merge_pending
         assert store.count() == 2000 and len(store.query(points)) == 2000
         assert store.insert(_grid(points, 8)) == InsertResult(0, 2000)  # idempotent across both
-        while store.merge_pending:
-            store.merge_step(points=100)
-        assert store.staged == 400  # below the threshold: left for later
-        assert store.merge_step(points=1000) == 400
+        assert store.merge_step(rows=500) == 500
+        assert not store.merge_pending and store.staged == 500  # below the threshold: left
+        assert store.merge_step(rows=10_000) == 500
         assert store.merge_step() == 0 and store.staged == 0
         assert store.count() == 2000
-        with pytest.raises(ValueError, match="points must be"):
-            store.merge_step(points=0)
+        first = store.query(points[:1])
+        assert [r.value for r in first] == [r.value for r in _grid(points[:1], 8)]
+        with pytest.raises(ValueError, match="rows must be"):
+            store.merge_step(rows=0)
