@@ -348,17 +348,40 @@ def serve(
     )
     _err(f"loading {path.name} and starting the twin ...")
     twin = LiveTwin(data, path.parent, store, settings, virtual_plant=plant)
-    api = create_app(twin, tokens, cors_origins=cors or None)
+    # The web UI is a plugin (entry point group ``dctwin.web``, e.g. ``ui.app:mount``):
+    # ``twin`` must not import ``ui`` (layers point down), so the UI is found by name here.
+    from importlib.metadata import entry_points
+
+    plugins = list(entry_points(group="dctwin.web"))
+    api = create_app(twin, tokens, cors_origins=cors or None, root_redirect=not plugins)
+    mounted = []
+    for plugin in plugins:
+        try:
+            plugin.load()(api, twin, tokens)
+        except Exception as exc:  # a broken plugin must not stop the API
+            _err(f"web UI plugin {plugin.name} ({plugin.value}) not loaded: {exc}")
+            continue
+        mounted.append(plugin.name)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     _err(
         f"dctwin serving {twin.facility.name} on http://{host}:{port}/api/v1 "
-        f"(docs: http://{host}:{port}/docs; store: {url.split('@')[-1]}; "
+        f"(docs: http://{host}:{port}/docs; "
+        f"UI: {'http://' + host + ':' + str(port) + '/' if mounted else 'none'}; "
+        f"store: {url.split('@')[-1]}; "
         f"virtual plant: {'on' if plant else 'off'})"
     )
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 
+# The study commands live in their own modules; importing them registers them on ``app``.
+import twin.cli_studies  # noqa: E402  (capacity, contingency)
+import twin.cli_sweep  # noqa: E402,F401  (sweep, report)
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    # ``python -m twin.cli`` runs this file as ``__main__``, a second copy of the module: the
+    # study modules registered their commands on ``twin.cli.app``, so run that one.
+    from twin.cli import app as registered_app
+
+    registered_app()

@@ -1,0 +1,118 @@
+"""``dctwin capacity`` and ``dctwin contingency`` run as a subprocess, like a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = REPO / "scenarios" / "small-hall.yaml"
+
+
+def dctwin(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m twin.cli ARGS`` and return the finished process (never raises)."""
+    return subprocess.run(
+        [sys.executable, "-m", "twin.cli", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_capacity_json() -> None:
+    done = dctwin("capacity", SMALL, "--rack-type", "gpu-120", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)["racks"]
+    assert data["count"] == 3 and data["verified"]
+    assert data["added"] == ["A04", "A05", "A06"]
+    first = data["binding"][0]
+    assert (first["kind"], first["equipment"], first["simulated"]) == (
+        "coil_capacity",
+        "CRAH-1",
+        True,
+    )
+    assert first["text"].startswith("+") and "CRAH-1" in first["text"]
+    assert any("CRAH-1" in v for v in data["violations_next"])
+
+
+def test_capacity_table_and_positions() -> None:
+    done = dctwin("capacity", SMALL, "--rack-type", "inference-40", "--positions", "B:7,B:8")
+    assert done.returncode == 0, done.stderr
+    assert "verified by simulation: yes" in done.stdout
+    assert "power shelf" in done.stdout and "BB-B" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--rack-type", "gpu-999"], "unknown rack type 'gpu-999'"),
+        (["--rack-type", "gpu-120", "--positions", "A:1"], "position A:1 is occupied"),
+        (["--battery", "--battery-hours", "0"], "--battery-hours: expected positive numbers"),
+    ],
+)
+def test_capacity_bad_input(args: list[str], needle: str) -> None:
+    done = dctwin("capacity", SMALL, *args)
+    assert done.returncode == 2
+    assert needle in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_battery_and_growth_json() -> None:
+    done = dctwin(
+        "capacity",
+        SMALL,
+        "--battery",
+        "--battery-powers",
+        "70,150",
+        "--battery-hours",
+        "4",
+        "--growth",
+        "--max-growth",
+        "1.1",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    battery, growth = data["battery"], data["growth"]
+    assert [(o["power_kw"], o["energy_kwh"]) for o in battery["options"]] == [
+        (70, 280),
+        (150, 600),
+    ]
+    for option in battery["options"]:
+        assert option["verified"]
+        assert option["annual_savings"] == pytest.approx(option["window_savings"] * 365.0)
+        if option["payback_years"] is not None:
+            assert option["payback_years"] == pytest.approx(
+                option["capital"] / option["annual_savings"]
+            )
+    best = battery["best"]
+    assert best is not None
+    assert best["net_benefit"] == max(
+        o["net_benefit"] for o in battery["options"] if o["annual_savings"] > 0
+    )
+    assert best["net_benefit"] > 0
+    assert 1.0 < growth["factor"] < 1.1
+    feasible = [s for s in growth["steps"] if s["feasible"]]
+    assert all(s["peak_kw"] <= growth["peak_today_kw"] * (1 + 1e-6) for s in feasible)
+    assert growth["limited_by"]
+
+
+def test_contingency_json_and_table() -> None:
+    done = dctwin("contingency", SMALL, "--json")
+    assert done.returncode == 3, done.stderr  # some element fails
+    data = json.loads(done.stdout)
+    assert data["elements"] == 12 and data["failed"] == ["CRAH-1", "CRAH-2"]
+    by_name = {r["element"]: r for r in data["results"]}
+    assert by_name["feed A"]["passed"] and by_name["feed A"]["transient"]["ride_through_s"] > 10
+    table = dctwin("contingency", SMALL, "--crah-response", "10")
+    assert table.returncode == 3  # CRAH-2's loss still overloads CRAH-1
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:2] == ["element", "result"]
+    crah1 = next(line for line in lines if line.startswith("CRAH-1"))
+    assert "pass" in crah1

@@ -1,0 +1,134 @@
+"""Sweep reports: summary.csv, PNG charts and a self-contained report.html from a real sweep.
+
+The sweep behind them is real (3 points of the demo hall over 6 h, one with an invalid battery,
+each planned with HiGHS and verified); the figures are checked against the dataset and against
+each other (PUE parts add up, per-GPU-hour figures divide, savings match the baselines).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+from tests.conftest import ROOT, demo_hall_dict
+from twin.report import ReportError, load_results, summary_table, write_report
+from twin.sweep import load_sweep, run_sweep
+
+
+@pytest.fixture(scope="module")
+def sweep_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 4-point sweep store (point 1 failed, point 3 not computed)."""
+    folder = tmp_path_factory.mktemp("report")
+    (folder / "hall.yaml").write_text(yaml.safe_dump(demo_hall_dict(1)), encoding="utf-8")
+    spec = {
+        "base": "hall.yaml",
+        "horizon": "6 h",
+        "grid": {"battery.energy": [1000, -1, 3000, 4000]},
+        "set": {
+            "grid.demand_response": [
+                {
+                    "start": "2026-07-06T03:00:00Z",
+                    "end": "2026-07-06T04:00:00Z",
+                    "import_cap": "2500 kW",
+                }
+            ]
+        },
+        "gpus_per_rack": {"gpu-120": 64, "inference-40": 32},
+    }
+    (folder / "sweep.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    sweep = load_sweep(folder / "sweep.yaml")
+    run_sweep(sweep, folder / "results.zarr", workers=0, only=(0, 3))
+    return folder / "results.zarr"
+
+
+def test_summary_figures_are_consistent(sweep_result: Path) -> None:
+    ds = load_results(sweep_result)
+    table, units = summary_table(ds)
+    assert table["scenario"].tolist() == [0, 1, 2]  # point 3 not computed: left out
+    assert table["status"].tolist()[1] == "error" and "battery.energy" in table["error"][1]
+    ok = table[table["status"] != "error"]
+    np.testing.assert_allclose(ok["cost_per_gpu_hour"], ok["cost"] / ok["gpu_hours"])
+    np.testing.assert_allclose(ok["gpu_hours"], (16 * 64 + 10 * 32) * 6.0)
+    np.testing.assert_allclose(
+        1 + ok["pue_cooling"] + ok["pue_power_chain"] + ok["pue_other"], ok["pue"], rtol=1e-9
+    )
+    saving = (ok["as_operated_cost"] - ok["cost"]) / ok["as_operated_cost"]
+    np.testing.assert_allclose(ok["saving_cost_vs_as_operated"], saving)
+    assert (ok["saving_cost_vs_as_operated"] >= -1e-9).all()  # the plan never costs more
+    assert (ok["dr_hours"] == 1.0).all()
+    assert (ok["dr_max_excess_kw"] <= 1e-6).all()  # the verified plan meets the DR cap
+    assert (ok["gpu_utilization"].between(0, 1)).all()
+    assert units["cost"] == "USD" and units["battery.energy"] == "kWh"
+    assert units["cost_per_gpu_hour"] == "USD/GPU-h"
+
+
+def test_write_report_files(sweep_result: Path, tmp_path: Path) -> None:
+    files = write_report(load_results(sweep_result), tmp_path / "out")
+    csv = pd.read_csv(files.csv)
+    assert len(csv) == 3
+    assert "cost_per_gpu_hour [USD/GPU-h]" in csv.columns
+    assert "sla_tier3 [1]" in csv.columns and "battery.energy [kWh]" in csv.columns
+    assert any("1 of 4 points not computed" in n for n in files.notes)
+    page = files.html.read_text(encoding="utf-8")
+    assert "Key figures" in page and "cost per GPU-hour" in page
+    assert "src='http" not in page and "<script" not in page  # self-contained
+    pytest.importorskip("PIL")
+    names = {p.stem for p in files.plots}
+    assert {
+        "cost_per_gpu_hour",
+        "carbon_per_gpu_hour",
+        "pue_breakdown",
+        "sla_attainment",
+        "peak_import",
+        "savings",
+        "demand_response",
+    } <= names
+    from PIL import Image
+
+    for plot in files.plots:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(plot) as img:
+            assert img.size == (960, 480)
+            # not a blank canvas: bars in colour
+            assert len(img.convert("RGB").getcolors(maxcolors=100_000) or []) > 10
+    assert page.count("data:image/png;base64,") == len(files.plots)
+
+
+def test_load_results_refuses_what_is_not_a_sweep(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="no such file"):
+        load_results(tmp_path / "missing.zarr")
+    other = tmp_path / "other.nc"
+    xr.Dataset({"x": ("t", [1.0])}).to_netcdf(other, engine="h5netcdf")
+    with pytest.raises(ReportError, match="not a sweep result"):
+        load_results(other)
+    (tmp_path / "empty.zarr").mkdir()
+    with pytest.raises(ReportError, match="not a readable sweep result"):
+        load_results(tmp_path / "empty.zarr")
+
+
+def test_cli_report(sweep_result: Path, tmp_path: Path) -> None:
+    def dctwin(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "twin.cli", *map(str, args)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    done = dctwin("report", sweep_result, "--out", tmp_path / "rep")
+    assert done.returncode == 0, done.stderr
+    written = json.loads(done.stdout)
+    assert Path(written["html"]).exists() and Path(written["csv"]).exists()
+    assert "not computed yet" in done.stderr
+    bad = dctwin("report", tmp_path / "nothing.zarr")
+    assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
