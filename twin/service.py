@@ -227,6 +227,7 @@ def create_app(
     cors_origins: list[str] | None = None,
     start_background: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
+    root_redirect: bool = True,
 ) -> FastAPI:
     """The API app for ``twin``.
 
@@ -242,6 +243,9 @@ def create_app(
         Start the twin's worker threads with the app (tests drive them by hand).
     max_body_bytes
         Largest request body [bytes].
+    root_redirect
+        Redirect ``/`` to the API documentation; False when a web UI is mounted at ``/``
+        (``dctwin serve`` with a ``dctwin.web`` plugin).
     """
 
     @asynccontextmanager
@@ -293,10 +297,12 @@ def create_app(
             headers={"Retry-After": "1"},
         )
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        """Until the Dash UI lands here: the interactive API documentation."""
-        return RedirectResponse("/docs")
+    if root_redirect:
+
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            """Without a web UI: the interactive API documentation."""
+            return RedirectResponse("/docs")
 
     @app.get(f"{API}/health")
     def health() -> dict[str, Any]:

@@ -1,0 +1,201 @@
+"""Benchmark of the web UI: first page load of every page in a real browser.
+
+Run by hand (on a quiet machine); prints one JSON line per figure::
+
+    .venv/bin/python benchmarks/ui_load.py                  # demo hall, then a 10,000-rack floor
+    .venv/bin/python benchmarks/ui_load.py --runs 3 --no-big
+
+* A real ``dctwin serve`` process (demo hall with its virtual plant, no re-plans) on a free
+  port; Debian's Chromium (``/usr/bin/chromium``) through Playwright.
+* Each run opens a **new browser context** (empty cache, no session) and loads the page;
+  the time is from navigation start to the page's main graph rendered (its selector present
+  in the DOM), read in the page as ``performance.now()`` (origin: navigation start).
+  Reported per page: the first run (cold server caches) and the median and max of all runs,
+  and the median of a second load in the same context (warm browser cache).
+* ``--big``: the Floor page of a synthetic 10,000-rack hall (:func:`twin.synthetic.synthetic_hall`,
+  served from a temporary scenario file with ``--no-virtual-plant``): the heatmap of 500 rows
+  × 20 positions, hover with rack ids.
+* Client (browser) and server share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGES = {
+    "overview": ("/", "#overview-sankey .main-svg .sankey"),
+    "floor": ("/floor", "#floor-map .main-svg .hm"),
+    "plan": ("/plan", "#plan-grid .main-svg"),
+    "whatif": ("/whatif", "#wi-run"),
+    "live": ("/live", "#live-residuals .main-svg .scatterlayer, #live-residuals .gl-container"),
+}
+TOKEN = "benchmark-approve-token-0001"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(args: list[str], state: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    log = (state / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "twin.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state),
+            *args,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DCTWIN_TOKENS": f"{TOKEN}=approve,read"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit((state / "serve.log").read_text())
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise SystemExit("dctwin serve did not start within 600 s")
+
+
+def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[float, float]:
+    """Navigation start → ``selector`` present [ms]: in a fresh context (empty cache), then
+    again in the same context (warm browser cache, as on a second visit)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    times = []
+    try:
+        for _ in range(2):
+            page.goto(url, wait_until="commit")
+            handle = page.wait_for_function(
+                "(s) => document.querySelector(s) ? performance.now() : null",
+                arg=selector,
+                polling="raf",
+                timeout=timeout_ms,
+            )
+            times.append(float(handle.json_value()))
+        return times[0], times[1]
+    finally:
+        context.close()
+
+
+def _report(name: str, loads: list[tuple[float, float]], **extra: Any) -> None:
+    times = [cold for cold, _ in loads]
+    warm = [w for _, w in loads]
+    print(
+        json.dumps(
+            {
+                "benchmark": "ui_first_load",
+                "page": name,
+                "runs": len(times),
+                "first_ms": round(times[0], 1),
+                "median_ms": round(statistics.median(times), 1),
+                "max_ms": round(max(times), 1),
+                "warm_cache_median_ms": round(statistics.median(warm), 1),
+                "cpus": os.cpu_count(),
+                "machine": platform.machine(),
+                **extra,
+            }
+        ),
+        flush=True,
+    )
+
+
+def main() -> None:
+    """Run the benchmark and print JSON lines."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="Loads per page [-].")
+    parser.add_argument("--big", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--racks", type=int, default=10_000, help="Racks of the big hall [-].")
+    options = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        state = Path(folder) / "demo"
+        state.mkdir()
+        process, base = _serve(["--replan-minutes", "0"], state)
+        try:
+            time.sleep(3)  # a few plant readings in
+            httpx.post(
+                f"{base}/api/v1/plans", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+            )  # one proposed plan for the Plan page
+            for name, (path, selector) in PAGES.items():
+                loads = [_load(browser, base + path, selector, 60_000) for _ in range(options.runs)]
+                _report(name, loads, hall="demo", racks=36)
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+        if options.big:
+            from twin.synthetic import synthetic_hall
+
+            big = Path(folder) / "big"
+            big.mkdir()
+            scenario = big / "hall.yaml"
+            scenario.write_text(yaml.safe_dump(synthetic_hall(options.racks)))
+            started = time.perf_counter()
+            process, base = _serve(
+                [str(scenario), "--no-virtual-plant", "--replan-minutes", "0"], big
+            )
+            startup = time.perf_counter() - started
+            try:
+                path, selector = PAGES["floor"]
+                loads = [
+                    _load(browser, base + path, selector, 300_000) for _ in range(options.runs)
+                ]
+                _report(
+                    "floor",
+                    loads,
+                    hall="synthetic",
+                    racks=options.racks,
+                    startup_s=round(startup, 1),
+                )
+            finally:
+                process.terminate()
+                process.wait(timeout=20)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

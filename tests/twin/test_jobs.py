@@ -1,0 +1,69 @@
+"""The background job runner: ids, progress, results, failures, forgetting."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from twin.jobs import JobRunner
+
+
+def test_a_job_reports_progress_then_its_result() -> None:
+    runner = JobRunner(workers=1)
+    gate = threading.Event()
+    reached = threading.Event()
+
+    def work(progress: object) -> dict[str, int]:
+        assert callable(progress)
+        progress(0.4, "half way")
+        reached.set()
+        gate.wait(5)
+        return {"answer": 42}
+
+    job = runner.submit("demo", work)
+    assert reached.wait(5)
+    running = runner.status(job)
+    assert running["state"] == "running"
+    assert running["fraction"] == pytest.approx(0.4) and running["message"] == "half way"
+    assert running["result"] is None and running["finished"] is None
+    gate.set()
+    done = runner.wait(job, timeout=5)
+    assert done["state"] == "done" and done["fraction"] == 1.0
+    assert done["result"] == {"answer": 42} and done["error"] is None
+    assert done["elapsed_s"] >= 0 and done["finished"] is not None
+    runner.shutdown()
+
+
+def test_a_failing_job_keeps_one_line_of_error() -> None:
+    runner = JobRunner()
+
+    def work(progress: object) -> None:
+        raise ValueError("rack 'A01': cooling unit 'CRAH-9' does not exist\nsecond line")
+
+    job = runner.submit("bad", work)
+    failed = runner.wait(job, timeout=5)
+    assert failed["state"] == "failed"
+    assert failed["error"] == "rack 'A01': cooling unit 'CRAH-9' does not exist"
+    runner.shutdown()
+
+
+def test_jobs_queue_behind_one_worker_and_old_ones_are_forgotten() -> None:
+    runner = JobRunner(workers=1, keep=2)
+    gate = threading.Event()
+    first = runner.submit("slow", lambda progress: gate.wait(5))
+    second = runner.submit("next", lambda progress: "second")
+    assert runner.status(second)["state"] == "queued"
+    gate.set()
+    assert runner.wait(second, timeout=5)["result"] == "second"
+    ids = [runner.submit(f"job {n}", lambda progress, n=n: n) for n in range(3)]
+    for job in ids:
+        runner.wait(job, timeout=5)
+    runner.submit("trigger forgetting", lambda progress: None)
+    remembered = {j["id"] for j in runner.jobs()}
+    assert first not in remembered and second not in remembered
+    with pytest.raises(KeyError, match="unknown job"):
+        runner.status(first)
+    with pytest.raises(ValueError):
+        JobRunner(workers=0)
+    runner.shutdown()

@@ -1,0 +1,199 @@
+"""End to end in a real browser: ``dctwin serve`` as a process, Debian's Chromium driven by
+Playwright (never a downloaded browser).  Every page loads with no console errors, a what-if
+runs and shows its comparison, an approval goes through and lands in the audit log.
+Screenshots are saved to ``test-artifacts/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts"
+APPROVER = "browser-approve-token-0001"
+READER = "browser-read-token-0000001"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGES = {
+    "/": "#overview-sankey .main-svg",
+    "/floor": "#floor-map .main-svg",
+    "/plan": "#plan-grid .main-svg",
+    "/whatif": "#wi-run",
+    "/live": "#live-residuals .main-svg",
+}
+
+pytestmark = pytest.mark.slow
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        pytest.fail(
+            f"{CHROMIUM} is missing on CI (.ci/run installs Debian's chromium)", pytrace=False
+        )
+    pytest.skip(
+        f"{CHROMIUM} not installed (apt-get install chromium); browser tests skipped",
+        allow_module_level=True,
+    )
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    state = tmp_path_factory.mktemp("serve")
+    port = _free_port()
+    log = (state / "serve.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "twin.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state),
+            "--replan-minutes",
+            "0",
+        ],
+        cwd=REPO,
+        env={**os.environ, "DCTWIN_TOKENS": f"{APPROVER}=approve,read;{READER}=read"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"dctwin serve exited:\n{(state / 'serve.log').read_text()}")
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("dctwin serve did not answer within 90 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    yield page, errors
+    context.close()
+
+
+def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)
+
+
+def test_every_page_loads_without_console_errors(server: str, page: tuple[Any, list[str]]) -> None:
+    tab, errors = page
+    for path, selector in PAGES.items():
+        tab.goto(server + path)
+        tab.wait_for_selector(selector, timeout=30_000)
+        tab.wait_for_timeout(500)  # late callbacks would log errors now
+        _shot(tab, path.strip("/") or "overview")
+    # navigation bar: client-side routing to the floor, then click a rack
+    tab.click("#nav-floor")
+    tab.wait_for_selector("#floor-map .main-svg", timeout=30_000)
+    tab.wait_for_timeout(500)
+    box = tab.locator("#floor-map .nsewdrag").first.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.1  # rack A01
+    tab.mouse.move(x, y)  # hover first, as a person does: plotly then knows the point
+    tab.wait_for_timeout(300)
+    tab.mouse.click(x, y)
+    tab.wait_for_selector("#rack-detail .gtitle:has-text('Rack A01')", timeout=30_000)
+    _shot(tab, "floor-rack-detail")
+    assert errors == []
+
+
+def test_a_whatif_runs_and_shows_its_comparison(server: str, page: tuple[Any, list[str]]) -> None:
+    tab, errors = page
+    tab.goto(server + "/whatif")
+    tab.wait_for_selector("#wi-run")
+    tab.fill("#wi-battery_energy_kwh", "3000")
+    tab.fill("#wi-horizon", "6")
+    tab.click("#wi-run")
+    tab.wait_for_selector("#whatif-table", timeout=120_000)
+    tab.wait_for_selector("#wi-compare .main-svg")
+    text = tab.inner_text("#whatif-table")
+    assert "current" in text and "modified" in text and "difference" in text
+    assert "Done in" in tab.inner_text("#wi-message")
+    with tab.expect_download() as download:
+        tab.click("#wi-download-button")
+    saved = ARTIFACTS / "whatif-scenario.yaml"
+    download.value.save_as(str(saved))
+    assert "energy: 3000" in saved.read_text()
+    _shot(tab, "whatif-result")
+    assert errors == []
+
+
+def test_an_approval_goes_through_and_is_audited(server: str, page: tuple[Any, list[str]]) -> None:
+    tab, errors = page
+    headers = {"Authorization": f"Bearer {APPROVER}"}
+    proposed = httpx.post(f"{server}/api/v1/plans", headers=headers, timeout=120).json()
+    tab.goto(server + "/plan")
+    tab.wait_for_selector(f"#plan-status-text:has-text('{proposed['id']}')", timeout=30_000)
+    tab.fill("#plan-token", READER)
+    tab.press("#plan-token", "Enter")
+    tab.click("#plan-approve")
+    tab.wait_for_selector("#plan-message:has-text('lacks')", timeout=30_000)
+    tab.fill("#plan-token", APPROVER)
+    tab.press("#plan-token", "Enter")
+    tab.fill("#plan-reason", "checked in the browser")
+    tab.click("#plan-approve")
+    tab.wait_for_selector("#plan-message:has-text('applied')", timeout=30_000)
+    tab.wait_for_selector("#plan-status-text:has-text('applied')", timeout=30_000)
+    _shot(tab, "plan-approved")
+    audit = httpx.get(f"{server}/api/v1/audit", headers=headers, timeout=10).json()
+    entry = next(e for e in audit if e["action"] == "approve" and e["target"] == proposed["id"])
+    assert entry["actor"].startswith("token:") and entry["reason"] == "checked in the browser"
+    assert errors == []

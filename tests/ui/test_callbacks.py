@@ -1,0 +1,143 @@
+"""The callbacks' bodies called directly on a live twin (real SQLite, physics, HiGHS)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import yaml
+from dash import html
+
+from tests.ui.conftest import ADMIN, APPROVER, READER
+from twin import views
+from ui import callbacks as cb
+from ui import figures
+
+
+def _text(component: object) -> str:
+    """All the text in a Dash component tree."""
+    if isinstance(component, str | int | float):
+        return str(component)
+    if isinstance(component, list | tuple):
+        return " ".join(_text(c) for c in component)
+    children = getattr(component, "children", None)
+    return "" if children is None else _text(children)
+
+
+def test_overview_shows_every_kpi_and_a_sankey(context: cb.UIContext) -> None:
+    cards, sankey, status = cb.overview(context)
+    titles = [card.children[0].children for card in cards]
+    assert titles == [title for _, title, _, _ in cb.KPI_CARDS]
+    kpis = views.kpis(context.twin)
+    it_card = next(c for c in cards if c.id == "kpi-it_power_kw")
+    assert _text(it_card.children[1]) == f"{kpis['it_power_kw']:,.0f} kW"
+    assert isinstance(sankey, go.Figure) and sankey.data[0].type == "sankey"
+    assert "IT" in sankey.data[0].node.label
+    assert "America/Chicago" in status  # times in the site's timezone
+    # 12:20 UTC on 2026-11-18 is 06:20 in Chicago (CST, UTC-6)
+    assert "2026-11-18 06:" in status
+
+
+def test_floor_click_opens_the_rack_detail(context: cb.UIContext) -> None:
+    fig, detail, selected = cb.floor(context, "inlet_temperature", None)
+    assert selected is None and fig.data[0].type == "heatmap"
+    assert fig.data[1].type == "scattergl"  # measured sensors drawn with WebGL
+    click = {"points": [{"x": 2, "y": "A", "customdata": "A02"}]}
+    fig, detail, selected = cb.floor(context, "power", click)
+    assert selected == "A02"
+    assert "Rack A02" in detail.layout.title.text
+    panels = [a.text for a in detail.layout.annotations]
+    assert panels[:2] == ["Rack inlet/outlet temperature [degC]", "Rack IT power [kW]"]
+    assert detail.layout.yaxis.title.text == "[degC]"
+    assert detail.layout.yaxis2.title.text == "[kW]"
+    # A02 has a measured inlet sensor; the twin model's inlet is drawn next to it, dashed
+    names = {t.name: t for t in detail.data}
+    assert "Rack inlet temperature (measured)" in names
+    assert names["Rack inlet temperature (twin model)"].line.dash == "dash"
+    assert fig.data[-1].name == "selected A02"
+
+
+def test_plan_page_without_and_with_a_plan(context: cb.UIContext) -> None:
+    page = cb.plan_page(context, None)
+    assert page["value"] is None and "No plan yet" in _text(page["status"])
+    record = context.twin.replan(actor="test")
+    page = cb.plan_page(context, None)
+    assert page["value"] == record["id"]
+    assert "verified by the physics" in _text(page["status"])
+    grid = page["figures"][1]
+    assert [t.name for t in grid.data] == ["plan", "as operated", "rule based"]
+    assert grid.layout.yaxis.title.text == "Grid import [kW]"
+    assert grid.layout.xaxis.title.text == "Time (America/Chicago)"
+
+
+def test_approval_needs_a_token_with_the_approve_scope(context: cb.UIContext) -> None:
+    twin = context.twin
+    plan_id = twin.replan(actor="test")["id"]
+    assert cb.decide(context, plan_id, None, True) == (
+        False,
+        "Enter an access token with the 'approve' scope to approve a plan.",
+    )
+    done, message = cb.decide(context, plan_id, "not-a-token", True)
+    assert not done and message == "Unknown token: nothing was done."
+    done, message = cb.decide(context, plan_id, READER, True)
+    assert not done and "lacks the 'approve' scope" in message
+    assert twin.store.get_plan(plan_id)["status"] == "proposed"  # type: ignore[index]
+    done, message = cb.decide(context, plan_id, APPROVER, True, "looks fine")
+    actor = "token:" + context.tokens.fingerprint(APPROVER)
+    assert done and message == f"Plan {plan_id} applied by {actor}."
+    log = twin.store.audit_log(limit=10)
+    approve = next(e for e in log if e["action"] == "approve" and e["target"] == plan_id)
+    assert approve["actor"] == actor and approve["reason"] == "looks fine"
+    done, message = cb.decide(context, plan_id, ADMIN, False)  # admin implies approve
+    assert not done and message.startswith(f"Cannot reject plan {plan_id}")
+
+
+def test_reject_and_propose_in_the_background(context: cb.UIContext) -> None:
+    job, message = cb.propose(context, READER)
+    assert job is None and "lacks" in message
+    job, message = cb.propose(context, APPROVER)
+    assert job is not None
+    state = context.jobs.wait(job, timeout=60)
+    assert state["state"] == "done", state["error"]
+    plan_id = state["result"]["plan_id"]
+    done, message = cb.decide(context, plan_id, APPROVER, False)
+    assert done and "rejected" in message
+    assert context.twin.store.get_plan(plan_id)["status"] == "rejected"  # type: ignore[index]
+
+
+def test_whatif_runs_in_the_background_and_compares(context: cb.UIContext) -> None:
+    job, message = cb.whatif_start(context, {"fail_feed": "Z"}, 24)
+    assert job is None and message.startswith("Cannot apply the change: unknown feed 'Z'")
+    job, message = cb.whatif_start(context, {"supply_min_c": 30, "supply_max_c": 20}, 24)
+    assert job is None and message.startswith("The modified scenario is invalid")
+    job, message = cb.whatif_start(context, {}, 500)
+    assert job is None and "horizon" in message
+    edits = cb.whatif_edits({"battery_energy_kwh": 3000, "fail_feed": "", "grid_zone": None})
+    assert edits == {"battery_energy_kwh": 3000}
+    job, _ = cb.whatif_start(context, edits, 6)
+    assert job is not None
+    state = context.jobs.wait(job, timeout=90)
+    assert state["state"] == "done", state["error"]
+    result = state["result"]
+    assert yaml.safe_load(result["scenario_yaml"])["battery"]["energy"] == 3000
+    table, figure = cb.whatif_result(context, result)
+    assert isinstance(table, html.Table)
+    text = _text(table)
+    assert "current" in text and "modified" in text and "difference" in text
+    assert [t.name for t in figure.data] == ["current", "modified"]
+    assert cb.job_progress(context, None)["state"] == "none"
+    assert cb.job_progress(context, "0123456789ab")["state"] == "failed"
+
+
+def test_live_page_shows_residuals_calibration_and_faults(context: cb.UIContext) -> None:
+    page = cb.live(context, ["grid/power"], 1)
+    fig = page["residuals"]
+    assert {t.name for t in fig.data} == {"measured", "twin prediction", "residual"}
+    assert fig.layout.yaxis.title.text == "[kW]"
+    assert "crah_fan_factor" in _text(page["calibration"])
+    assert "RMS residual" in page["rmse"] and "grid/power" in page["rmse"]
+    assert _text(page["faults"])  # a list of faults, or says there are none
+
+
+def test_labels_carry_registry_units() -> None:
+    assert figures.label("inlet_temperature") == "Rack inlet temperature [degC]"
+    assert figures.label("grid_power", "kW") == "Grid import [kW]"
+    assert figures.label("price") == "Electricity price [USD MWh-1]"

@@ -1,0 +1,169 @@
+"""The UI mounted on the API app, over HTTP (FastAPI TestClient, real twin and store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.ui.conftest import APPROVER, READER, Clock, tokens
+from twin.live import LiveTwin
+from twin.service import create_app
+from ui.app import PAGES, mount
+
+
+@pytest.fixture
+def client(fresh: tuple[LiveTwin, Clock]) -> Iterator[TestClient]:
+    twin, _ = fresh
+    registry = tokens()
+    api = create_app(twin, registry, start_background=False, root_redirect=False)
+    mount(api, twin, registry)
+    with TestClient(api) as client:
+        yield client
+
+
+def _update(
+    client: TestClient,
+    outputs: list[tuple[str, str]],
+    inputs: list[dict[str, Any]],
+    state: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    # the callback's key is its output string as the app lists it in /_dash-dependencies
+    wanted = {f"{i}.{p}" for i, p in outputs}
+    key = next(
+        d["output"]
+        for d in client.get("/_dash-dependencies").json()
+        if {part for part in d["output"].strip(".").split("...") if part} == wanted
+        or d["output"] == next(iter(wanted))
+    )
+    body = {
+        "output": key,
+        "outputs": [{"id": i, "property": p} for i, p in outputs],
+        "inputs": inputs,
+        "state": state or [],
+        "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["response"]
+
+
+def _components(tree: Any, prefix: str) -> list[dict[str, Any]]:
+    """Every component in a layout JSON whose id starts with ``prefix``."""
+    found: list[dict[str, Any]] = []
+    if isinstance(tree, list):
+        for item in tree:
+            found += _components(item, prefix)
+    elif isinstance(tree, dict):
+        props = tree.get("props")
+        if isinstance(props, dict):
+            if str(props.get("id", "")).startswith(prefix):
+                found.append(tree)
+            found += _components(props.get("children"), prefix)
+    return found
+
+
+def test_root_serves_the_dash_index_and_the_api_still_answers(client: TestClient) -> None:
+    index = client.get("/")
+    assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+    assert "_dash-renderer" in index.text or "dash_renderer" in index.text
+    assert "<title>dctwin</title>" in index.text
+    for path, _ in PAGES[1:]:  # deep links serve the same index (client-side routing)
+        assert client.get(path).status_code == 200
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+    assert client.get("/docs").status_code == 200
+    assert client.get("/api/v1/state").status_code == 401  # the API keeps its auth
+
+
+def test_layout_and_dependencies(client: TestClient) -> None:
+    layout = client.get("/_dash-layout").json()
+    text = str(layout)
+    assert "navbar" in text and "token-store" in text
+    for _, title in PAGES:
+        assert title in text
+    dependencies = client.get("/_dash-dependencies").json()
+    outputs = " ".join(d["output"] for d in dependencies)
+    for component in ("overview-sankey", "floor-map", "plan-grid", "wi-compare", "live-residuals"):
+        assert component in outputs
+
+
+def test_routing_callback_renders_each_page(client: TestClient) -> None:
+    nav = [(f"nav-{t.lower().replace('-', '')}", "className") for _, t in PAGES]
+    for path, title in PAGES:
+        response = _update(
+            client,
+            [("page", "children"), *nav],
+            [{"id": "url", "property": "pathname", "value": path}],
+        )
+        assert title in str(response["page"]["children"])
+        active = [k for k, v in response.items() if k.startswith("nav-") and v["className"]]
+        assert active == [f"nav-{title.lower().replace('-', '')}"]
+
+
+def test_overview_callback_over_http(client: TestClient) -> None:
+    response = _update(
+        client,
+        [
+            ("overview-kpis", "children"),
+            ("overview-sankey", "figure"),
+            ("overview-status", "children"),
+        ],
+        [{"id": "overview-refresh", "property": "n_intervals", "value": 1}],
+    )
+    assert len(response["overview-kpis"]["children"]) == 8
+    assert response["overview-sankey"]["figure"]["data"][0]["type"] == "sankey"
+
+
+def test_approve_over_http_is_audited(client: TestClient, fresh: tuple[LiveTwin, Clock]) -> None:
+    twin, _ = fresh
+    plan_id = twin.replan(actor="test")["id"]
+    outputs = [
+        ("plan-message", "children"),
+        ("plan-version", "data"),
+        ("plan-job", "data"),
+        ("plan-poll", "disabled"),
+    ]
+    inputs = [
+        {"id": "plan-approve", "property": "n_clicks", "value": 1},
+        {"id": "plan-reject", "property": "n_clicks", "value": 0},
+        {"id": "plan-propose", "property": "n_clicks", "value": 0},
+        {"id": "plan-poll", "property": "n_intervals", "value": None},
+    ]
+
+    def state(token: str) -> list[dict[str, Any]]:
+        return [
+            {"id": "plan-select", "property": "value", "value": plan_id},
+            {"id": "plan-token", "property": "value", "value": token},
+            {"id": "plan-reason", "property": "value", "value": "over http"},
+            {"id": "plan-version", "property": "data", "value": 0},
+            {"id": "plan-job", "property": "data", "value": None},
+        ]
+
+    refused = _update(client, outputs, inputs, state(READER))
+    assert "lacks the 'approve' scope" in refused["plan-message"]["children"]
+    done = _update(client, outputs, inputs, state(APPROVER))
+    assert f"Plan {plan_id} applied" in done["plan-message"]["children"]
+    audit = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {READER}"}).json()
+    assert any(e["action"] == "approve" and e["target"] == plan_id for e in audit)
+
+
+def test_the_first_page_comes_with_the_layout(client: TestClient) -> None:
+    """The layout renders the page the browser is on (its Referer), so the first paint needs
+    no routing round trip; the navigation bar marks that page."""
+    layout = client.get("/_dash-layout", headers={"Referer": "http://testserver/floor"}).json()
+    text = str(layout)
+    assert "floor-map" in text and "overview-sankey" not in text
+    nav = {n["props"]["id"]: n["props"].get("className") for n in _components(layout, "nav-")}
+    assert nav["nav-floor"] == "active"
+    assert [k for k, v in nav.items() if v] == ["nav-floor"]
+    home = str(client.get("/_dash-layout").json())
+    assert "overview-sankey" in home and "floor-map" not in home
+
+
+def test_without_a_ui_the_root_still_redirects_to_the_docs(fresh: tuple[LiveTwin, Clock]) -> None:
+    api = create_app(fresh[0], tokens(), start_background=False)
+    with TestClient(api) as client:
+        response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/docs"

@@ -1,0 +1,365 @@
+"""The callbacks' bodies as plain functions of a :class:`UIContext` and the inputs.
+
+Each one reads through a :mod:`twin.views` function (or the twin's own methods) and builds
+components or figures with :mod:`ui.figures`; :mod:`ui.app` only wires them to Dash.  They
+are unit-tested by calling them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+import yaml
+from dash import html
+
+from twin import views
+from twin.jobs import JobRunner
+from twin.live import LiveTwin
+from twin.scenario import ScenarioError
+from twin.security import TokenRegistry
+from ui import figures
+
+
+@dataclass
+class UIContext:
+    """What the callbacks need: the twin, the token registry, the background job runner."""
+
+    twin: LiveTwin
+    tokens: TokenRegistry
+    jobs: JobRunner = field(default_factory=JobRunner)
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """Display timezone (the site's)."""
+        return views.site_timezone(self.twin)
+
+
+def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    text = f"{value:,.{digits}f}"
+    return f"{text} {unit}".rstrip()
+
+
+KPI_CARDS: tuple[tuple[str, str, int, str], ...] = (
+    ("it_power_kw", "IT power", 0, "kW"),
+    ("facility_power_kw", "Facility power", 0, "kW"),
+    ("pue", "PUE", 3, ""),
+    ("grid_import_kw", "Grid import", 0, "kW"),
+    ("carbon_g_per_kwh", "Carbon intensity now", 0, "g/kWh"),
+    ("cost_today", "Cost so far today", 2, ""),
+    ("battery_soc", "Battery SOC", 1, "%"),
+    ("active_alarms", "Active alarms", 0, ""),
+)
+
+
+def overview(ctx: UIContext) -> tuple[list[Any], go.Figure, str]:
+    """KPI cards, the power-flow Sankey and the status line of the Overview page."""
+    data = views.kpis(ctx.twin)
+    cards = []
+    for key, title, digits, unit in KPI_CARDS:
+        value = data.get(key)
+        if key == "battery_soc" and value is not None:
+            value = 100.0 * value
+        if key == "cost_today":
+            unit = data["currency"]
+        cards.append(
+            html.Div(
+                [html.Div(title, className="kpi-title"), html.Div(_fmt(value, digits, unit))],
+                className="kpi" + (" kpi-alarm" if key == "active_alarms" and value else ""),
+                id=f"kpi-{key}",
+            )
+        )
+    local = figures.local_times([data["time"]], ctx.timezone)[0]
+    status = f"{ctx.twin.facility.name} at {local} ({ctx.timezone.key})"
+    if data["stale"]:
+        status += " — telemetry is STALE"
+    return cards, figures.sankey(views.power_flow(ctx.twin)), status
+
+
+def floor(
+    ctx: UIContext, quantity: str, click: dict[str, Any] | None
+) -> tuple[go.Figure, go.Figure, str | None]:
+    """Floor map of ``quantity`` and the clicked rack's detail (or a hint)."""
+    rack = None
+    if click and click.get("points"):
+        point = click["points"][0]
+        rack = point.get("customdata") or point.get("text")
+    grid = views.floor_grid(ctx.twin, quantity or "inlet_temperature")
+    if rack and rack in ctx.twin.facility.racks.ids:
+        detail = figures.rack_detail(views.rack_history(ctx.twin, rack), ctx.timezone)
+    else:
+        rack = None
+        detail = figures.empty("click a rack on the map to see its detail")
+    return figures.floor_map(grid, rack), detail, rack
+
+
+def _plan_options(ctx: UIContext) -> list[dict[str, str]]:
+    listed = views.plans(ctx.twin)
+    local = figures.local_times([p["created"] for p in listed], ctx.timezone)
+    return [
+        {"label": f"{p['id']} — {p['status']} — proposed {when[:16]}", "value": p["id"]}
+        for p, when in zip(listed, local, strict=True)
+    ]
+
+
+def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
+    """Everything on the Plan page for ``plan_id`` (default: the newest plan)."""
+    view = views.plan_view(ctx.twin, plan_id)
+    options = _plan_options(ctx)
+    if view is None:
+        blank = figures.empty("no plan yet: propose one (approve token) or wait for the re-plan")
+        return {
+            "options": options,
+            "value": None,
+            "status": html.Div("No plan yet.", id="plan-status-text"),
+            "figures": [blank] * 5,
+            "prices": html.Div(),
+        }
+    tz = ctx.timezone
+    verified = "verified by the physics" if view["verified"] else "NOT verified"
+    figures_ = view["figures"]
+    lines = [
+        html.Div(
+            f"Plan {view['id']}: {view['status']} — solver status {view['plan_status']}, "
+            f"{verified}",
+            id="plan-status-text",
+            className="ok" if view["verified"] else "warn",
+        ),
+        html.Div(
+            "cost "
+            + _fmt(figures_.get("cost"), 2)
+            + ", carbon "
+            + _fmt(figures_.get("carbon_kg"), 0, "kg")
+            + ", peak "
+            + _fmt(figures_.get("peak_grid_kw"), 0, "kW")
+            + ", cooling "
+            + _fmt(figures_.get("cooling_energy_kwh"), 0, "kWh")
+        ),
+    ]
+    if view.get("decided_by"):
+        lines.append(html.Div(f"decided by {view['decided_by']}: {view.get('reason') or ''}"))
+    for violation in view["violations"]:
+        lines.append(html.Div(violation, className="warn"))
+    explanation = view.get("explanation")
+    if explanation:
+        for item in explanation if isinstance(explanation, list) else [explanation]:
+            lines.append(html.Div(str(item), className="warn"))
+    prices = view["shadow_prices"] or {}
+    price_table = html.Table(
+        [html.Tr([html.Th("Shadow price"), html.Th("value")])]
+        + [html.Tr([html.Td(k), html.Td(_fmt(_num(v), 3))]) for k, v in prices.items()]
+        if prices
+        else [html.Tr(html.Td("no shadow prices with this plan (live re-plans skip them)"))]
+    )
+    return {
+        "options": options,
+        "value": view["id"],
+        "status": html.Div(lines),
+        "figures": [
+            figures.plan_signals(view, tz),
+            figures.plan_grid(view, tz),
+            figures.plan_soc(view, tz),
+            figures.plan_setpoints(view, tz),
+            figures.plan_gantt(view, tz),
+        ],
+        "prices": price_table,
+    }
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict) and isinstance(value.get("value"), int | float):
+        return float(value["value"])
+    return None
+
+
+def decide(
+    ctx: UIContext, plan_id: str | None, token: str | None, approve: bool, reason: str = ""
+) -> tuple[bool, str]:
+    """Approve or reject ``plan_id`` with ``token``; returns (done, message for the user).
+
+    The token needs the ``approve`` scope (``admin`` implies it); the audit log names the
+    actor ``token:<fingerprint>``.
+    """
+    action = "approve" if approve else "reject"
+    if not token:
+        return False, f"Enter an access token with the 'approve' scope to {action} a plan."
+    scopes = ctx.tokens.scopes(token.strip())
+    if scopes is None:
+        return False, "Unknown token: nothing was done."
+    if "approve" not in scopes:
+        return False, f"This token lacks the 'approve' scope (it has: {', '.join(sorted(scopes))})."
+    if not plan_id:
+        return False, "No plan selected."
+    actor = "token:" + ctx.tokens.fingerprint(token.strip())
+    try:
+        if approve:
+            record = ctx.twin.approve(plan_id, actor=actor, reason=reason or "approved in the UI")
+        else:
+            record = ctx.twin.reject(plan_id, actor=actor, reason=reason or "rejected in the UI")
+    except KeyError:
+        return False, f"Unknown plan {plan_id}."
+    except ValueError as exc:
+        return False, f"Cannot {action} plan {plan_id}: {exc}"
+    return True, f"Plan {plan_id} {record['status']} by {actor}."
+
+
+def propose(ctx: UIContext, token: str | None) -> tuple[str | None, str]:
+    """Start a re-plan in the background (approve scope); returns (job id, message)."""
+    if not token or (scopes := ctx.tokens.scopes(token.strip())) is None:
+        return None, "Enter a valid access token with the 'approve' scope to propose a plan."
+    if "approve" not in scopes:
+        return None, "This token lacks the 'approve' scope."
+    actor = "token:" + ctx.tokens.fingerprint(token.strip())
+
+    def work(progress: Any) -> dict[str, Any]:
+        progress(0.1, "planning from the estimated state")
+        record = ctx.twin.replan(actor=actor, reason="requested in the UI")
+        return {"plan_id": record["id"]}
+
+    return ctx.jobs.submit("re-plan", work), "Re-planning in the background ..."
+
+
+def whatif_edits(values: dict[str, Any]) -> dict[str, Any]:
+    """Form values → :func:`twin.views.modified_scenario` edits (empty fields dropped)."""
+    return {k: v for k, v in values.items() if k in views.WHATIF_FIELDS and v not in (None, "")}
+
+
+def whatif_start(
+    ctx: UIContext, values: dict[str, Any], horizon: float | None
+) -> tuple[str | None, str]:
+    """Validate the edits and start the what-if solve in the background.
+
+    Returns (job id or None, message): a bad edit or an invalid modified scenario is
+    reported at once, one line per problem.
+    """
+    try:
+        data = views.modified_scenario(ctx.twin, whatif_edits(values))
+    except ValueError as exc:
+        return None, f"Cannot apply the change: {exc}"
+    hours = float(horizon or 24.0)
+    if not 1.0 <= hours <= 168.0:
+        return None, "The horizon must be between 1 and 168 h."
+    try:
+        from twin.live import live_scenario_dict
+        from twin.scenario import scenario_from_dict
+
+        scenario_from_dict(live_scenario_dict(data, ctx.twin.clock()))
+    except ScenarioError as exc:
+        return None, "The modified scenario is invalid: " + "; ".join(exc.problems)
+
+    def work(progress: Any) -> dict[str, Any]:
+        result = views.whatif_run(ctx.twin, data, hours, progress)
+        result["scenario_yaml"] = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        return result
+
+    return ctx.jobs.submit("what-if", work), "Solving in the background ..."
+
+
+def job_progress(ctx: UIContext, job_id: str | None) -> dict[str, Any]:
+    """The job's state for the progress bar: ``state``, ``fraction`` [-], ``message``."""
+    if not job_id:
+        return {"state": "none", "fraction": 0.0, "message": "", "result": None, "error": None}
+    try:
+        return ctx.jobs.status(job_id)
+    except KeyError:
+        return {
+            "state": "failed",
+            "fraction": 0.0,
+            "message": "",
+            "result": None,
+            "error": f"job {job_id} is not known any more",
+        }
+
+
+def whatif_result(ctx: UIContext, result: dict[str, Any]) -> tuple[html.Table, go.Figure]:
+    """Side-by-side table (current vs modified, difference) and the grid-import chart."""
+    current, modified, difference = result["current"], result["modified"], result["difference"]
+    rows = [
+        ("status", "status", None),
+        ("verified", "verified", None),
+        ("cost", "cost [currency]", 2),
+        ("carbon_kg", "carbon [kg]", 0),
+        ("peak_grid_kw", "peak grid import [kW]", 0),
+        ("cooling_energy_kwh", "cooling energy [kWh]", 0),
+    ]
+    table = [html.Tr([html.Th(""), html.Th("current"), html.Th("modified"), html.Th("difference")])]
+    for key, title, digits in rows:
+        if digits is None:
+            cells = [str(current.get(key)), str(modified.get(key)), ""]
+        else:
+            cells = [
+                _fmt(current.get(key), digits),
+                _fmt(modified.get(key), digits),
+                _fmt(difference.get(key), digits),
+            ]
+        table.append(html.Tr([html.Td(title), *[html.Td(c) for c in cells]]))
+    for side in ("current", "modified"):
+        for line in result[side].get("explanation") or []:
+            table.append(html.Tr([html.Td(side), html.Td(str(line), colSpan=3)]))
+    return html.Table(table, id="whatif-table"), figures.whatif_compare(result, ctx.timezone)
+
+
+def live(ctx: UIContext, points: list[str] | None, hours: float | None) -> dict[str, Any]:
+    """Residual figure, parameter history, calibration table and faults of the Live page."""
+    data = views.residuals(ctx.twin, points or None, float(hours or 6.0))
+    tz = ctx.timezone
+    calibration = data["calibration"]
+    table = html.Table(
+        [html.Tr([html.Th(h) for h in ("parameter", "value", "std", "unit", "samples", "status")])]
+        + [
+            html.Tr(
+                [
+                    html.Td(name),
+                    html.Td(_fmt(item.get("value"), 3)),
+                    html.Td(_fmt(item.get("std"), 3)),
+                    html.Td(item.get("unit", "")),
+                    html.Td(str(item.get("samples", ""))),
+                    html.Td(
+                        "converged"
+                        if item.get("converged")
+                        else ("learning" if item.get("estimated") else "prior")
+                    ),
+                ]
+            )
+            for name, item in list(calibration.items())[:40]
+        ]
+    )
+    faults = data["faults"]
+    alarms = data["alarms"]
+    fault_list = html.Ul(
+        [html.Li(f"{f['point']}: {f['kind']} — {f['reason']}") for f in faults]
+        + [html.Li(f"alarm {a['kind']} on {a['source']}: {a['message']}") for a in alarms]
+        or [html.Li("no active sensor faults or alarms")]
+    )
+    rmse = ", ".join(
+        f"{p}: {_fmt(v, 3, data['series'][p]['units'])}" for p, v in data["rmse"].items()
+    )
+    return {
+        "residuals": figures.residuals(data, tz),
+        "history": figures.parameter_history(data, tz),
+        "calibration": table,
+        "faults": fault_list,
+        "rmse": f"RMS residual — {rmse}",
+    }
+
+
+__all__ = [
+    "KPI_CARDS",
+    "UIContext",
+    "decide",
+    "floor",
+    "job_progress",
+    "live",
+    "overview",
+    "plan_page",
+    "propose",
+    "whatif_edits",
+    "whatif_result",
+    "whatif_start",
+]

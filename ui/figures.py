@@ -1,0 +1,415 @@
+"""Plotly figures of the pages, built from :mod:`twin.views` data (JSON-ready dicts).
+
+Axis titles carry units from the variables registry (:mod:`physics.variables`); times are
+shown in the site's timezone (the axis title says which).  WebGL traces (``Scattergl``) and
+one ``Heatmap`` keep the floor map responsive for 10,000 racks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from physics.variables import VARIABLES
+
+MEASURED_COLOR = "#111111"
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+
+
+def label(name: str, units: str | None = None) -> str:
+    """Axis title of a registered quantity, e.g. ``"Rack inlet temperature [degC]"``.
+
+    Parameters
+    ----------
+    name
+        Variable name in :data:`physics.variables.VARIABLES` (unknown names are used as is).
+    units
+        Unit shown instead of the registry's (e.g. ``kW`` for a power in W).
+    """
+    known = VARIABLES.get(name)
+    long_name = known.long_name if known is not None else name.replace("_", " ").capitalize()
+    shown = units if units is not None else (known.units if known is not None else "")
+    return f"{long_name} [{shown}]" if shown else long_name
+
+
+def local_times(times: Sequence[str], timezone: ZoneInfo) -> list[str]:
+    """ISO UTC instants as naive local wall-clock strings of ``timezone`` (for plotly axes).
+
+    Parameters
+    ----------
+    times
+        ISO 8601 instants with an offset.
+    timezone
+        Display timezone.
+    """
+    if not len(times):
+        return []
+    index = pd.DatetimeIndex(pd.to_datetime(list(times), utc=True)).tz_convert(timezone)
+    return [t.strftime("%Y-%m-%d %H:%M:%S") for t in index]
+
+
+def time_title(timezone: ZoneInfo) -> str:
+    """Title of a time axis, e.g. ``"Time (America/Chicago)"``."""
+    return f"Time ({timezone.key})"
+
+
+def _base(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50, "b": 60},
+        legend={"orientation": "h", "y": -0.3},
+        template="plotly_white",
+    )
+    return fig
+
+
+def empty(message: str) -> go.Figure:
+    """A blank figure carrying one message (no data yet)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _base(fig, "", 240)
+
+
+def sankey(flow: dict[str, Any]) -> go.Figure:
+    """Power-flow Sankey from :func:`twin.views.power_flow` (link values [kW])."""
+    links = flow["links"]
+    fig = go.Figure(
+        go.Sankey(
+            valueformat=".1f",
+            valuesuffix=" kW",
+            node={"label": flow["nodes"], "pad": 18, "thickness": 16},
+            link={
+                "source": [link["source"] for link in links],
+                "target": [link["target"] for link in links],
+                "value": [link["value_kw"] for link in links],
+                "label": [link["label"] for link in links],
+            },
+        )
+    )
+    return _base(fig, "Power flow now [kW]: grid → UPS → shelves → 48 V busbars → IT", 420)
+
+
+def floor_map(grid: dict[str, Any], selected: str | None = None) -> go.Figure:
+    """Heatmap of one quantity over rows × positions; measured racks marked with dots.
+
+    Parameters
+    ----------
+    grid
+        :func:`twin.views.floor_grid` output.
+    selected
+        Rack id to outline (the one whose detail is open).
+    """
+    units = grid["units"]
+    title = f"{grid['long_name']} [{units}]"
+    reverse = grid["quantity"] == "margin"
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid["z"],
+            x=grid["positions"],
+            y=grid["rows"],
+            customdata=grid["rack"],
+            colorscale="RdYlBu" if reverse else "RdYlBu_r",
+            colorbar={"title": {"text": f"[{units}]"}},
+            hovertemplate="rack %{customdata}<br>row %{y}, position %{x}<br>"
+            + grid["long_name"]
+            + ": %{z:.2f} "
+            + units
+            + "<extra></extra>",
+            hoverongaps=False,
+            name="racks",
+        )
+    )
+    measured = grid["measured"]
+    fig.add_trace(
+        go.Scattergl(
+            x=measured["x"],
+            y=measured["y"],
+            text=measured["rack"],
+            mode="markers",
+            marker={"symbol": "circle", "size": 6, "color": MEASURED_COLOR},
+            name="measured inlet sensor (others: virtual, estimated)",
+            hovertemplate="rack %{text}: measured<extra></extra>",
+        )
+    )
+    if selected:
+        for y, row in enumerate(grid["rack"]):
+            if selected in row:
+                fig.add_trace(
+                    go.Scattergl(
+                        x=[grid["positions"][row.index(selected)]],
+                        y=[grid["rows"][y]],
+                        mode="markers",
+                        marker={"symbol": "square-open", "size": 14, "color": "#000"},
+                        name=f"selected {selected}",
+                        hoverinfo="skip",
+                    )
+                )
+                break
+    rows = len(grid["rows"])
+    fig.update_yaxes(title="Row", autorange="reversed", type="category")
+    fig.update_xaxes(title="Position in row [-]")
+    return _base(fig, f"{title}: {grid['racks']} racks", max(360, min(900, 40 + 22 * rows)))
+
+
+def rack_detail(history: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+    """One rack over time: temperatures (measured, and the twin model's), power, busbar
+    voltage, BBU ride-through; one panel per quantity, titled with its name."""
+    series = history["series"]
+    panels = [
+        ("inlet_temperature", "inlet_temperature_model", "outlet_temperature"),
+        ("rack_power",),
+        ("tap_voltage",),
+        ("bbu_ride_through",),
+    ]
+    panels = [p for p in panels if any(name in series for name in p)]
+    titles = []
+    for names in panels:
+        first = next(series[n] for n in names if n in series)
+        titles.append(label(names[0], first["units"]).replace("Rack inlet", "Rack inlet/outlet"))
+    fig = make_subplots(
+        rows=len(panels),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.07,
+        subplot_titles=titles,
+    )
+    for row, names in enumerate(panels, start=1):
+        for k, name in enumerate(names):
+            if name not in series:
+                continue
+            item = series[name]
+            model = item.get("point") is None
+            fig.add_trace(
+                go.Scattergl(
+                    x=local_times(item["time"], timezone),
+                    y=item["value"],
+                    mode="lines" if model else "lines+markers",
+                    marker={"size": 4},
+                    line={
+                        "color": COLORS[(row + k) % len(COLORS)],
+                        "dash": "dash" if model else "solid",
+                    },
+                    name=item["long_name"] + ("" if model else " (measured)"),
+                ),
+                row=row,
+                col=1,
+            )
+        first = next(series[n] for n in names if n in series)
+        fig.update_yaxes(title_text=f"[{first['units']}]", row=row, col=1)
+    fig.update_xaxes(title_text=time_title(timezone), row=len(panels), col=1)
+    estimate = history["estimate"]
+    kind = "measured" if estimate.get("measured") else "virtual (estimated)"
+    return _base(fig, f"Rack {history['rack']} ({kind} inlet, busbar {history['busbar']})", 700)
+
+
+def plan_signals(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+    """Price and carbon intensity over the plan window (two y axes)."""
+    x = local_times(view["time"], timezone)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=x, y=view["price"], name="price", line_shape="hv"))
+    fig.add_trace(
+        go.Scatter(x=x, y=view["carbon_intensity"], name="carbon intensity", line_shape="hv"),
+        secondary_y=True,
+    )
+    fig.update_yaxes(title_text=label("price"), secondary_y=False)
+    fig.update_yaxes(title_text=label("carbon_intensity"), secondary_y=True)
+    fig.update_xaxes(title_text=time_title(timezone))
+    return _base(fig, "Signals")
+
+
+def plan_grid(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+    """Grid import of the plan vs the *as operated* and *rule based* baselines [kW]."""
+    x = local_times(view["time"], timezone)
+    fig = go.Figure()
+    names = {"plan": "plan", "as_operated": "as operated", "rule_based": "rule based"}
+    for k, (key, name) in enumerate(names.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=view["grid_import_kw"][key],
+                name=name,
+                line={"width": 3 if key == "plan" else 1.5, "color": COLORS[k]},
+            )
+        )
+    fig.update_yaxes(title_text=label("grid_power", "kW"))
+    fig.update_xaxes(title_text=time_title(timezone))
+    return _base(fig, "Grid import: plan vs baselines")
+
+
+def plan_soc(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+    """Battery state of charge of the plan and the baselines [-]."""
+    x = local_times(view["time"], timezone)
+    fig = go.Figure()
+    for k, (key, values) in enumerate(view["battery_soc"].items()):
+        fig.add_trace(go.Scatter(x=x, y=values, name=key.replace("_", " "), line_color=COLORS[k]))
+    fig.update_yaxes(title_text=label("battery_soc"), range=[0, 1])
+    fig.update_xaxes(title_text=time_title(timezone))
+    return _base(fig, "Battery state of charge")
+
+
+def plan_setpoints(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+    """Supply-air setpoints per cooling unit and the chilled-water setpoint [°C]."""
+    x = local_times(view["time"], timezone)
+    fig = go.Figure()
+    for unit, values in view["supply_temperature_c"].items():
+        fig.add_trace(go.Scatter(x=x, y=values, name=unit, line_shape="hv"))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=view["chilled_water_temperature_c"],
+            name="chilled water",
+            line={"dash": "dot"},
+            line_shape="hv",
+        )
+    )
+    fig.update_yaxes(title_text=label("supply_temperature"))
+    fig.update_xaxes(title_text=time_title(timezone))
+    return _base(fig, "Setpoints")
+
+
+def plan_gantt(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+    """When each flexible job runs in the plan (first to last step with power)."""
+    jobs = view["jobs"]
+    if not jobs:
+        return empty("no flexible work in this plan's window")
+    fig = go.Figure()
+    for k, job in enumerate(jobs):
+        start, end = local_times([job["start"], job["end"]], timezone)
+        fig.add_trace(
+            go.Scatter(
+                x=[start, end],
+                y=[job["job"], job["job"]],
+                mode="lines",
+                line={"width": 18, "color": COLORS[k % len(COLORS)]},
+                name=f"{job['job']} (tier {job['tier']}, {job['energy_kwh']:.0f} kWh)",
+                hovertemplate="%{y}: %{x}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title_text=time_title(timezone))
+    fig.update_yaxes(type="category")
+    return _base(fig, "Flexible jobs (Gantt)", 120 + 50 * len(jobs))
+
+
+def whatif_compare(result: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+    """Grid import of the current and the modified scenario's plans [kW]."""
+    x = local_times(result["time"], timezone)
+    fig = go.Figure()
+    for k, key in enumerate(("current", "modified")):
+        fig.add_trace(
+            go.Scatter(x=x, y=result["grid_import_kw"][key], name=key, line_color=COLORS[k])
+        )
+    fig.update_yaxes(title_text=label("grid_power", "kW"))
+    fig.update_xaxes(title_text=time_title(timezone))
+    return _base(fig, "What-if: grid import of both plans")
+
+
+def residuals(data: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+    """Measured vs predicted (left) and the residual (right) per point."""
+    series = data["series"]
+    if not series:
+        return empty("no points selected")
+    fig = make_subplots(
+        rows=len(series),
+        cols=2,
+        column_widths=[0.7, 0.3],
+        shared_xaxes=True,
+        horizontal_spacing=0.08,
+        vertical_spacing=0.04,
+        subplot_titles=[t for p in series for t in (p, f"residual {p}")],
+    )
+    for row, item in enumerate(series.values(), start=1):
+        x = local_times(item["time"], timezone)
+        show = row == 1
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=item["measured"],
+                name="measured",
+                mode="markers",
+                marker={"size": 4, "color": MEASURED_COLOR},
+                showlegend=show,
+                legendgroup="m",
+            ),
+            row=row,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=item["predicted"],
+                name="twin prediction",
+                mode="lines",
+                line={"color": COLORS[0]},
+                showlegend=show,
+                legendgroup="p",
+            ),
+            row=row,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=item["residual"],
+                name="residual",
+                mode="markers",
+                marker={"size": 4, "color": COLORS[1]},
+                showlegend=show,
+                legendgroup="r",
+            ),
+            row=row,
+            col=2,
+        )
+        fig.update_yaxes(title_text=f"[{item['units']}]", row=row, col=1)
+        fig.update_yaxes(title_text=f"[{item['units']}]", row=row, col=2)
+    fig.update_xaxes(title_text=time_title(timezone), row=len(series), col=1)
+    return _base(fig, "Measurement vs twin prediction", 180 + 170 * len(series))
+
+
+def parameter_history(data: dict[str, Any], timezone: ZoneInfo, limit: int = 8) -> go.Figure:
+    """Calibrated parameters over time (offsets [K], factors [-]) with ±1 std bands."""
+    history = data["parameter_history"]
+    if not history:
+        return empty("no calibration history yet")
+    fig = go.Figure()
+    for k, (name, item) in enumerate(list(history.items())[:limit]):
+        x = local_times(item["time"], timezone)
+        unit = "K" if name.startswith("inlet_offset") else "-"
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=item["value"],
+                name=f"{name} [{unit}]",
+                error_y={"type": "data", "array": item["std"], "visible": True, "thickness": 1},
+                line_color=COLORS[k % len(COLORS)],
+            )
+        )
+    fig.update_yaxes(title_text="Parameter value [K or -]")
+    fig.update_xaxes(title_text=time_title(timezone))
+    return _base(fig, "Calibration: parameter history")
+
+
+__all__ = [
+    "empty",
+    "floor_map",
+    "label",
+    "local_times",
+    "parameter_history",
+    "plan_gantt",
+    "plan_grid",
+    "plan_setpoints",
+    "plan_signals",
+    "plan_soc",
+    "rack_detail",
+    "residuals",
+    "sankey",
+    "time_title",
+    "whatif_compare",
+]
