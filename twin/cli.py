@@ -362,6 +362,13 @@ def serve(
             _err(f"web UI plugin {plugin.name} ({plugin.value}) not loaded: {exc}")
             continue
         mounted.append(plugin.name)
+    if mounted and host not in ("127.0.0.1", "localhost", "::1"):
+        # The UI's pages read without a token (writes still need one): say so when exposed.
+        _err(
+            f"warning: the web UI on {host} shows the twin's state to anyone who reaches the "
+            "port (approvals still need an approve token); keep it on a trusted network or "
+            "behind an authenticating proxy"
+        )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
