@@ -26,8 +26,6 @@ import argparse
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,15 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.postgres import PostgresUnavailable, throwaway_postgres  # noqa: E402
+from tests.processes import serving  # noqa: E402
 
 TOKEN = "benchmark-token-000000001"
 MACHINE = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _bodies(points: list[str], batches: int, size: int) -> list[bytes]:
@@ -75,41 +68,12 @@ def _bodies(points: list[str], batches: int, size: int) -> list[bytes]:
 
 def api_ingestion(db: str, label: str, batches: int, size: int) -> dict[str, object]:
     """Start ``dctwin serve`` on ``db``, post the batches, stop it; return the figures."""
-    port = _free_port()
     with tempfile.TemporaryDirectory() as folder:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "twin.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--db",
-                db.replace("{folder}", folder),
-                "--state-dir",
-                folder,
-                "--no-virtual-plant",
-                "--replan-minutes",
-                "0",
-            ],
-            cwd=ROOT,
-            env={**os.environ, "DCTWIN_TOKENS": f"{TOKEN}=ingest,read"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"dctwin serve on {label} did not start")
-                time.sleep(0.2)
+        args = ("--db", db.replace("{folder}", folder), "--no-virtual-plant")
+        tokens = f"{TOKEN}=ingest,read"
+        with serving(
+            *args, "--replan-minutes", "0", state_dir=Path(folder), tokens=tokens, timeout=120
+        ) as (base, _):
             headers = {
                 "Authorization": f"Bearer {TOKEN}",
                 "Content-Type": "application/json",
@@ -128,9 +92,6 @@ def api_ingestion(db: str, label: str, batches: int, size: int) -> dict[str, obj
                     latencies.append(time.perf_counter() - began)
                     response.raise_for_status()
                     accepted += response.json()["inserted"]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     lat = np.array(latencies) * 1e3
     return {
         "figure": "api_ingestion",

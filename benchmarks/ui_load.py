@@ -24,9 +24,7 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,10 @@ import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import serving  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless=new",
@@ -56,47 +58,6 @@ PAGES = {
     "live": ("/live", "#live-residuals .main-svg .scatterlayer, #live-residuals .gl-container"),
 }
 TOKEN = "benchmark-approve-token-0001"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(args: list[str], state: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    log = (state / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "twin.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(state),
-            *args,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "DCTWIN_TOKENS": f"{TOKEN}=approve,read"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit((state / "serve.log").read_text())
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    process.kill()
-    raise SystemExit("dctwin serve did not start within 600 s")
 
 
 def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[float, float]:
@@ -155,8 +116,8 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         state = Path(folder) / "demo"
         state.mkdir()
-        process, base = _serve(["--replan-minutes", "0"], state)
-        try:
+        tokens = f"{TOKEN}=approve,read"
+        with serving("--replan-minutes", "0", state_dir=state, tokens=tokens) as (base, _):
             time.sleep(3)  # a few plant readings in
             httpx.post(
                 f"{base}/api/v1/plans", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
@@ -164,9 +125,6 @@ def main() -> None:
             for name, (path, selector) in PAGES.items():
                 loads = [_load(browser, base + path, selector, 60_000) for _ in range(options.runs)]
                 _report(name, loads, hall="demo", racks=36)
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
         if options.big:
             from twin.synthetic import synthetic_hall
 
@@ -175,11 +133,9 @@ def main() -> None:
             scenario = big / "hall.yaml"
             scenario.write_text(yaml.safe_dump(synthetic_hall(options.racks)))
             started = time.perf_counter()
-            process, base = _serve(
-                [str(scenario), "--no-virtual-plant", "--replan-minutes", "0"], big
-            )
-            startup = time.perf_counter() - started
-            try:
+            args = (str(scenario), "--no-virtual-plant", "--replan-minutes", "0")
+            with serving(*args, state_dir=big, tokens=tokens, timeout=600) as (base, _):
+                startup = time.perf_counter() - started
                 path, selector = PAGES["floor"]
                 loads = [
                     _load(browser, base + path, selector, 300_000) for _ in range(options.runs)
@@ -191,9 +147,6 @@ def main() -> None:
                     racks=options.racks,
                     startup_s=round(startup, 1),
                 )
-            finally:
-                process.terminate()
-                process.wait(timeout=20)
         browser.close()
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import xarray as xr
+
+from tests.processes import dctwin
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "scenarios" / "demo-hall.yaml"
@@ -24,18 +24,6 @@ SUMMARY_KEYS = {
     "min_busbar_voltage_v",
     "power_chain_loss_kwh",
 }
-
-
-def dctwin(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m twin.cli ARGS`` and return the finished process (never raises)."""
-    return subprocess.run(
-        [sys.executable, "-m", "twin.cli", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

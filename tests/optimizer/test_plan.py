@@ -11,8 +11,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,7 +18,6 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 import xarray as xr
-from conftest import ROOT, demo_hall_dict
 
 from optimizer.baselines import as_operated
 from optimizer.explain import precheck
@@ -30,6 +27,8 @@ from optimizer.plan import Plan, Planner, PlanOptions, plan, verified_figures
 from physics.facility import Facility
 from physics.simulate import simulate
 from physics.violations import find_violations
+from tests.conftest import ROOT, demo_hall_dict
+from tests.processes import dctwin
 from twin.compile import compile_facility
 from twin.scenario import scenario_from_dict
 from twin.series import scenario_series
@@ -716,18 +715,6 @@ PLAN_KEYS = {
     "cooling_energy_kwh",
 }
 SAVINGS_KEYS = {"cost", "carbon_kg", "peak_grid_kw", "cooling_energy_kwh"}
-
-
-def dctwin(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """``python -m twin.cli ARGS`` from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-m", "twin.cli", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_cli_plan_json_and_netcdf(tmp_path: Path) -> None:

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.processes import dctwin
+
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "scenarios" / "small-hall.yaml"
-
-
-def dctwin(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m twin.cli ARGS`` and return the finished process (never raises)."""
-    return subprocess.run(
-        [sys.executable, "-m", "twin.cli", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_capacity_json() -> None:

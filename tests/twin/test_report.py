@@ -8,8 +8,6 @@ each other (PUE parts add up, per-GPU-hour figures divide, savings match the bas
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,8 @@ import pytest
 import xarray as xr
 import yaml
 
-from tests.conftest import ROOT, demo_hall_dict
+from tests.conftest import demo_hall_dict
+from tests.processes import dctwin
 from twin.report import ReportError, load_results, summary_table, write_report
 from twin.sweep import load_sweep, run_sweep
 
@@ -115,16 +114,6 @@ def test_load_results_refuses_what_is_not_a_sweep(tmp_path: Path) -> None:
 
 
 def test_cli_report(sweep_result: Path, tmp_path: Path) -> None:
-    def dctwin(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "twin.cli", *map(str, args)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-
     done = dctwin("report", sweep_result, "--out", tmp_path / "rep")
     assert done.returncode == 0, done.stderr
     written = json.loads(done.stdout)

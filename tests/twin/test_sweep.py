@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import xarray as xr
 import yaml
 
 from tests.conftest import ROOT, demo_hall_dict
+from tests.processes import dctwin
 from twin.sweep import (
     TIMING_VARIABLES,
     PathError,
@@ -304,17 +303,6 @@ def test_every_result_variable_is_named_once() -> None:
 
 # --------------------------------------------------------------------------------------------
 # the CLI
-
-
-def dctwin(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "twin.cli", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_cli_sweep_end_to_end_with_progress_and_resume(tmp_path: Path) -> None:

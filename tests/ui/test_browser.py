@@ -7,16 +7,14 @@ Screenshots are saved to ``test-artifacts/`` (gitignored).
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.processes import serving
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,57 +54,12 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    log = (state / "serve.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "twin.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(state),
-            "--replan-minutes",
-            "0",
-        ],
-        cwd=REPO,
-        env={**os.environ, "DCTWIN_TOKENS": f"{APPROVER}=approve,read;{READER}=read"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"dctwin serve exited:\n{(state / 'serve.log').read_text()}")
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("dctwin serve did not answer within 90 s")
-            time.sleep(0.2)
+    tokens = f"{APPROVER}=approve,read;{READER}=read"
+    with serving("--replan-minutes", "0", state_dir=state, tokens=tokens) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
