@@ -34,6 +34,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -66,13 +67,25 @@ def _bodies(points: list[str], batches: int, size: int) -> list[bytes]:
     return out
 
 
-def api_ingestion(db: str, label: str, batches: int, size: int) -> dict[str, object]:
-    """Start ``dctwin serve`` on ``db``, post the batches, stop it; return the figures."""
+def api_ingestion(
+    db: str, label: str, batches: int, size: int, racks: int = 0
+) -> dict[str, object]:
+    """Start ``dctwin serve`` on ``db``, post the batches, stop it; return the figures.
+
+    ``racks`` > 0 serves a synthetic hall of that many racks (:func:`twin.synthetic.synthetic_hall`)
+    instead of the demo hall, so a batch can hold ``size`` distinct inlet points.
+    """
     with tempfile.TemporaryDirectory() as folder:
-        args = ("--db", db.replace("{folder}", folder), "--no-virtual-plant")
+        args: tuple[str, ...] = ("--db", db.replace("{folder}", folder), "--no-virtual-plant")
+        if racks:
+            from twin.synthetic import synthetic_hall
+
+            scenario = Path(folder) / "hall.yaml"
+            scenario.write_text(yaml.safe_dump(synthetic_hall(racks, days=7)))
+            args = (str(scenario), *args)
         tokens = f"{TOKEN}=ingest,read"
         with serving(
-            *args, "--replan-minutes", "0", state_dir=Path(folder), tokens=tokens, timeout=120
+            *args, "--replan-minutes", "0", state_dir=Path(folder), tokens=tokens, timeout=600
         ) as (base, _):
             headers = {
                 "Authorization": f"Bearer {TOKEN}",
@@ -96,6 +109,8 @@ def api_ingestion(db: str, label: str, batches: int, size: int) -> dict[str, obj
     return {
         "figure": "api_ingestion",
         "backend": label,
+        "hall": f"synthetic, {racks} racks" if racks else "demo (36 racks)",
+        "points_per_batch": min(size, len(points)),
         "batches": batches,
         "batch_size": size,
         "readings_per_s": round(accepted / sum(latencies)),
@@ -108,8 +123,6 @@ def api_ingestion(db: str, label: str, batches: int, size: int) -> dict[str, obj
 
 def replan_latency(repeats: int) -> dict[str, object]:
     """Time ``LiveTwin.replan`` on the demo hall fed by its virtual plant for 10 minutes."""
-    import yaml
-
     from twin.live import LiveSettings, LiveTwin
     from twin.store import Store
 
@@ -154,14 +167,29 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=1000, help="readings per batch")
     parser.add_argument("--replans", type=int, default=5)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--racks",
+        type=int,
+        default=0,
+        help="serve a synthetic hall of this many racks (1,000: batches of 1,000 distinct "
+        "points, one tick each) instead of the demo hall (36 points x 28 ticks per batch)",
+    )
     args = parser.parse_args()
     print(
-        json.dumps(api_ingestion("sqlite:///{folder}/bench.db", "sqlite", args.batches, args.size))
+        json.dumps(
+            api_ingestion(
+                "sqlite:///{folder}/bench.db", "sqlite", args.batches, args.size, args.racks
+            )
+        )
     )
     if not args.no_postgres:
         try:
             with throwaway_postgres(os.environ.get("DCTWIN_TEST_POSTGRES_URL")) as url:
-                print(json.dumps(api_ingestion(url, "postgresql", args.batches, args.size)))
+                print(
+                    json.dumps(
+                        api_ingestion(url, "postgresql", args.batches, args.size, args.racks)
+                    )
+                )
         except PostgresUnavailable as exc:
             print(
                 json.dumps(
