@@ -15,6 +15,20 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's Chromium (``apt-get install chromium``); no browser is ever downloaded."""
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+"""Headless, as root, on a machine with no outside network: without the background-networking
+flags Chromium keeps opening connections this machine refuses."""
 
 
 def dctwin(

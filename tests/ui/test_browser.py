@@ -14,23 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import serving
+from tests.processes import CHROMIUM, CHROMIUM_ARGS, serving
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
 APPROVER = "browser-approve-token-0001"
 READER = "browser-read-token-0000001"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAGES = {
     "/": "#overview-sankey .main-svg",
     "/floor": "#floor-map .main-svg",
