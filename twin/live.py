@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
 import math
 import queue
@@ -43,6 +42,7 @@ import xarray as xr
 
 from optimizer.baselines import as_operated
 from optimizer.plan import Plan, PlanOptions, plan
+from physics.constants import JOULES_PER_KWH
 from physics.facility import Facility
 from physics.schedule import Schedule
 from twin.calibration import Calibrator
@@ -257,7 +257,6 @@ class LiveTwin:
         self._seed = seed
         if virtual_plant:
             self.plant = self._new_plant(demo_truth(self.facility, seed))
-        self.last_plan_id: str | None = None
         self.processed = 0
 
     # ------------------------------------------------------------------ model and window
@@ -281,6 +280,13 @@ class LiveTwin:
         self.series: xr.Dataset = scenario_series(self.scenario, self.scenario_dir)
         self.catalogue = PointCatalogue(self.facility)
         self._catalogue_ids = frozenset(self.catalogue.ids)
+        self._kpi_points = [
+            *(f"rack/{r}/power" for r in self.facility.racks.ids),
+            *(f"feed/{f}/power" for f in self.facility.feeds.ids),
+            "grid/power",
+            "plant/power",
+            "battery/soc",
+        ]
         self.times = pd.DatetimeIndex(self.series["time"].values).tz_localize("UTC")
         self.baseline = as_operated(self.facility, self.series)
         self.schedule: Schedule = self.baseline
@@ -333,15 +339,14 @@ class LiveTwin:
         points = {p for item in items if isinstance(p := item.get("point"), str)}
         known = points & self._catalogue_ids
         with self._last_lock:
-            last = {p: self._last_times[p] for p in known if p in self._last_times}
-        missing = sorted(p for p in known if p not in self._last_times)
-        if missing:  # first batch of a point since start: ask the store once
+            missing = [p for p in known if p not in self._last_times]
+        if missing:  # first batch of these points since start: ask the store once
             stored = self.store.last_times(missing)
-            last.update(stored)
             with self._last_lock:
-                for point, when in stored.items():
-                    self._last_times.setdefault(point, when)
-                self._last_times.update({p: _NEVER for p in missing if p not in stored})
+                for point in missing:
+                    self._last_times.setdefault(point, stored.get(point, _NEVER))
+        with self._last_lock:
+            last = {p: self._last_times[p] for p in known}
         readings, rejected = validate(items, self.catalogue, now=now, last_times=last)
         inserted = already = 0
         if readings:
@@ -408,7 +413,7 @@ class LiveTwin:
             estimated = self.estimator.state(now)
             data = estimated.to_dict()
             predicted = self.predicted(now)
-        latest = self.store.latest()
+        latest = self.store.latest(self._kpi_points)  # not every point of the hall
 
         def value(point: str) -> float | None:
             reading = latest.get(point)
@@ -454,7 +459,7 @@ class LiveTwin:
             energy = np.array(work.energy, dtype=float)
             for j, name in enumerate(work.ids):
                 if work.tier[j] == 3 and name in done:
-                    energy[j] = max(energy[j] - done[name] * 3.6e6, 0.0)
+                    energy[j] = max(energy[j] - done[name] * JOULES_PER_KWH, 0.0)
             facility = dataclasses.replace(
                 facility, workloads=dataclasses.replace(work, energy=energy)
             )
@@ -498,7 +503,7 @@ class LiveTwin:
         self.reanchor_if_needed()
         now = self.clock()
         start = self.step_index(now)
-        steps = round(self.settings.horizon_hours * 3600 / self._step_seconds())
+        steps = self.horizon_steps(self.settings.horizon_hours)
         window = self.series.isel(time=slice(start, start + steps))
         with self.lock:
             stale = self.estimator.state(now).stale
@@ -527,9 +532,8 @@ class LiveTwin:
         for old in self.store.list_plans(limit=500, status="proposed"):
             # an older proposal was computed from an older state: it must not be approved now
             self.store.set_plan_status(old["id"], "superseded", actor, f"superseded by {plan_id}")
-        self.store.add_plan(plan_id, now, "proposed", json.loads(json.dumps(payload, default=_j)))
+        self.store.add_plan(plan_id, now, "proposed", payload)
         self.store.audit(actor, "propose", plan_id, reason, {"status": status})
-        self.last_plan_id = plan_id
         if self.settings.autonomy and result is not None:
             problems = self.guardrail_problems(result, start)
             if not problems:
@@ -538,10 +542,16 @@ class LiveTwin:
                 self.store.audit("autonomy", "hold", plan_id, "; ".join(problems), {})
         return self._plan_record(plan_id)
 
-    def _step_seconds(self) -> float:
+    @property
+    def step_seconds(self) -> float:
+        """The window's time step [s]."""
         return (
             float((self.times[1] - self.times[0]).total_seconds()) if len(self.times) > 1 else 900.0
         )
+
+    def horizon_steps(self, hours: float) -> int:
+        """Steps in a planning horizon of ``hours`` [h] (at least one)."""
+        return max(1, round(hours * 3600 / self.step_seconds))
 
     def guardrail_problems(self, result: Plan, start: int) -> list[str]:
         """Why an automatic application of ``result`` is not allowed (empty: allowed)."""
@@ -594,7 +604,7 @@ class LiveTwin:
 
     def _apply(self, payload: Mapping[str, Any]) -> None:
         start = int(payload["start_index"])
-        planned = _schedule_from_json(payload["schedule"], self.facility)
+        planned = schedule_from_json(payload["schedule"], self.facility)
         steps = planned.supply_temperature.shape[0]
         span = slice(start, min(start + steps, len(self.times)))
         n = span.stop - span.start
@@ -728,14 +738,6 @@ class LiveTwin:
         self._threads.clear()
 
 
-def _j(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, datetime | pd.Timestamp):
-        return value.isoformat()
-    return str(value)
-
-
 def _schedule_json(
     schedule: Schedule, facility: Facility, times: pd.DatetimeIndex
 ) -> dict[str, Any]:
@@ -756,7 +758,8 @@ def _schedule_json(
     }
 
 
-def _schedule_from_json(data: Mapping[str, Any], facility: Facility) -> Schedule:
+def schedule_from_json(data: Mapping[str, Any], facility: Facility) -> Schedule:
+    """The :class:`Schedule` of a stored plan's ``schedule`` (inverse of the JSON form)."""
     supply = np.column_stack([data["supply_temperature_c"][u] for u in facility.units.ids])
     work = [
         np.asarray(data["workload_power_kw"][j], dtype=float) * KW for j in facility.workloads.ids
@@ -770,4 +773,4 @@ def _schedule_from_json(data: Mapping[str, Any], facility: Facility) -> Schedule
     )
 
 
-__all__ = ["IngestResult", "LiveSettings", "LiveTwin", "live_scenario_dict"]
+__all__ = ["IngestResult", "LiveSettings", "LiveTwin", "live_scenario_dict", "schedule_from_json"]

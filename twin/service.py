@@ -27,6 +27,7 @@ from twin.live import LiveTwin
 from twin.scenario import ScenarioError
 from twin.security import TokenRegistry
 from twin.store import StoreBusy
+from twin.whatif import compare
 
 API = "/api/v1"
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -484,8 +485,6 @@ def create_app(
     @app.post(f"{API}/whatif")
     def whatif(body: WhatIf, _: Read) -> dict[str, Any]:
         """Plan a modified scenario and compare it with the current one (both verified)."""
-        from twin.whatif import compare
-
         data = merge_patch(twin.base_data, body.changes)
         try:
             return compare(twin, data, horizon_hours=body.horizon_hours)

@@ -118,7 +118,7 @@ def window_result(twin: LiveTwin, moment: datetime, lookback_steps: int = 96) ->
     window = slice(first, stop)
     battery = facility.battery
     if battery is not None and first > 0:
-        seconds = twin._step_seconds()
+        seconds = twin.step_seconds
         soc = battery.integrate(np.asarray(schedule.battery_power[:first], dtype=float), seconds)
         facility = dataclasses.replace(
             facility, battery=dataclasses.replace(battery, initial_soc=float(soc.soc[-1]))
@@ -443,7 +443,7 @@ def rack_history(
             "units": units,
             "long_name": variable(name).long_name,
         }
-    steps = max(1, math.ceil(hours * 3600 / twin._step_seconds()))
+    steps = max(1, math.ceil(hours * 3600 / twin.step_seconds))
     if twin.facility.racks.count <= 2_000:  # a whole-window simulation of a huge hall is slow
         model = window_result(twin, now, lookback_steps=steps)
         model_times = _iso(model["time"].values)
@@ -497,9 +497,9 @@ def plans(twin: LiveTwin, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def _schedule(payload: dict[str, Any], twin: LiveTwin) -> Schedule:
-    from twin.live import _schedule_from_json
+    from twin.live import schedule_from_json
 
-    return _schedule_from_json(payload["schedule"], twin.facility)
+    return schedule_from_json(payload["schedule"], twin.facility)
 
 
 def plan_view(twin: LiveTwin, plan_id: str | None = None) -> dict[str, Any] | None:
@@ -590,7 +590,7 @@ def _simulate_plan(twin: LiveTwin, payload: dict[str, Any]) -> dict[str, Any]:
         grid[name] = _json_list(result["grid_power"].values / KW)
         soc[name] = _json_list(result["battery_soc"].values)
     times = pd.DatetimeIndex(window["time"].values).tz_localize("UTC")
-    step = twin._step_seconds()
+    step = twin.step_seconds
     jobs = []
     work = twin.facility.workloads
     for j, job in enumerate(work.ids):
@@ -672,7 +672,7 @@ def residuals(
         if point not in twin.catalogue:
             raise KeyError(f"unknown point {point!r}")
     now = twin.clock()
-    step = twin._step_seconds()
+    step = twin.step_seconds
     lookback = max(1, math.ceil(hours * 3600 / step))
     model = window_result(twin, now, lookback_steps=lookback)
     model_times = pd.DatetimeIndex(model["time"].values).tz_localize("UTC")
@@ -867,8 +867,8 @@ def whatif_run(
 ) -> dict[str, Any]:
     """Plan ``data`` and the current scenario over the same window; compare them.
 
-    Same result as :func:`twin.whatif.compare` (both plans verified by the physics), done
-    in steps that report progress, plus the hourly grid import of both plans for the chart.
+    :func:`twin.whatif.compare` (both plans verified by the physics) with progress, and the
+    grid import of both plans per step for the chart.
 
     Parameters
     ----------
@@ -887,49 +887,9 @@ def whatif_run(
         ``current``, ``modified``, ``difference`` (as :func:`twin.whatif.compare`), ``time``
         (ISO UTC) and ``grid_import_kw`` (``current``, ``modified`` [kW]).
     """
-    from optimizer.plan import COMPARED, PlanOptions, plan
-    from twin.compile import compile_facility
-    from twin.live import live_scenario_dict
-    from twin.scenario import scenario_from_dict
-    from twin.series import scenario_series
-    from twin.whatif import _calibrated, _figures
+    from twin.whatif import compare
 
-    def report(fraction: float, message: str) -> None:
-        if progress is not None:
-            progress(fraction, message)
-
-    report(0.02, "checking the modified scenario")
-    now = twin.clock()
-    scenario = scenario_from_dict(live_scenario_dict(data, now))
-    facility = compile_facility(scenario)
-    series = scenario_series(scenario, twin.scenario_dir)
-    start = twin.step_index(now)
-    steps = max(1, round(horizon_hours * 3600 / twin._step_seconds()))
-    options = PlanOptions(time_limit=twin.settings.plan_time_limit_s, shadow_prices=False)
-    report(0.1, f"planning the modified scenario ({facility.racks.count} racks, {steps} steps)")
-    modified = plan(
-        _calibrated(facility, twin.parameters),
-        series.isel(time=slice(start, start + steps)),
-        options,
-    )
-    report(0.55, "planning the current scenario")
-    current = plan(
-        twin.calibrated_facility(), twin.series.isel(time=slice(start, start + steps)), options
-    )
-    report(0.95, "comparing")
-    a, b = _figures(current), _figures(modified)
-    times = pd.DatetimeIndex(modified.result["time"].values).tz_localize("UTC")
-    return {
-        "horizon_hours": horizon_hours,
-        "current": a,
-        "modified": b,
-        "difference": {k: b[k] - a[k] for k in COMPARED if k in a and k in b},
-        "time": [t.isoformat() for t in times],
-        "grid_import_kw": {
-            "current": _json_list(current.result["grid_power"].values / KW),
-            "modified": _json_list(modified.result["grid_power"].values / KW),
-        },
-    }
+    return compare(twin, data, horizon_hours=horizon_hours, progress=progress)
 
 
 __all__ = [

@@ -6,17 +6,19 @@ parameters, and both are verified by the physics (:func:`optimizer.plan.plan`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from optimizer.plan import COMPARED, PlanOptions, plan
 from twin.compile import compile_facility
+from twin.live import LiveTwin, live_scenario_dict
 from twin.parameters import apply
 from twin.scenario import scenario_from_dict
 from twin.series import scenario_series
-
-if TYPE_CHECKING:
-    from twin.live import LiveTwin
 
 
 def _figures(result: Any) -> dict[str, Any]:
@@ -35,7 +37,11 @@ def _figures(result: Any) -> dict[str, Any]:
 
 
 def compare(
-    twin: LiveTwin, data: Mapping[str, Any], *, horizon_hours: float = 24.0
+    twin: LiveTwin,
+    data: Mapping[str, Any],
+    *,
+    horizon_hours: float = 24.0,
+    progress: Callable[[float, str], None] | None = None,
 ) -> dict[str, Any]:
     """Plan ``data`` (a full scenario mapping) and the current scenario; report both.
 
@@ -47,41 +53,58 @@ def compare(
         The modified scenario.
     horizon_hours
         Planning horizon [h].
+    progress
+        ``progress(fraction [-], message)`` called between the steps (a background job's).
 
     Returns
     -------
     dict
-        ``current`` and ``modified`` figures (verified), and ``difference`` = modified −
-        current for cost [currency], carbon [kg], peak [kW] and cooling energy [kWh].
+        ``current`` and ``modified`` figures (verified), ``difference`` = modified − current
+        for cost [currency], carbon [kg], peak [kW] and cooling energy [kWh], ``time`` (ISO
+        UTC) and ``grid_import_kw`` of both plans per step [kW].
 
     Raises
     ------
     twin.scenario.ScenarioError
         The modified scenario is invalid (one message per problem).
     """
-    from twin.live import live_scenario_dict
 
+    def report(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+
+    report(0.02, "checking the modified scenario")
     now = twin.clock()
     scenario = scenario_from_dict(live_scenario_dict(data, now))
     facility = compile_facility(scenario)
     series = scenario_series(scenario, twin.scenario_dir)
     start = twin.step_index(now)
-    steps = max(1, round(horizon_hours * 3600 / twin._step_seconds()))
+    window = slice(start, start + twin.horizon_steps(horizon_hours))
     options = PlanOptions(time_limit=twin.settings.plan_time_limit_s, shadow_prices=False)
-    params = twin.parameters
-    modified = plan(
-        _calibrated(facility, params), series.isel(time=slice(start, start + steps)), options
-    )
-    current = plan(
-        twin.calibrated_facility(), twin.series.isel(time=slice(start, start + steps)), options
-    )
+    steps = len(series["time"][window])
+    report(0.1, f"planning the modified scenario ({facility.racks.count} racks, {steps} steps)")
+    modified = plan(_calibrated(facility, twin.parameters), series.isel(time=window), options)
+    report(0.55, "planning the current scenario")
+    current = plan(twin.calibrated_facility(), twin.series.isel(time=window), options)
+    report(0.95, "comparing")
     a, b = _figures(current), _figures(modified)
+    times = pd.DatetimeIndex(modified.result["time"].values).tz_localize("UTC")
     return {
         "horizon_hours": horizon_hours,
         "current": a,
         "modified": b,
         "difference": {k: b[k] - a[k] for k in COMPARED if k in a and k in b},
+        "time": [t.isoformat() for t in times],
+        "grid_import_kw": {
+            "current": _kw_list(current.result["grid_power"].values),
+            "modified": _kw_list(modified.result["grid_power"].values),
+        },
     }
+
+
+def _kw_list(watts: Any) -> list[float | None]:
+    """Powers [W] as a JSON list [kW] (None where not finite)."""
+    return [float(v) / 1e3 if math.isfinite(v) else None for v in np.asarray(watts, dtype=float)]
 
 
 def _calibrated(facility: Any, params: Any) -> Any:
