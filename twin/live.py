@@ -273,8 +273,9 @@ class LiveTwin:
         )
 
     def _load(self, data: Mapping[str, Any], keep_state: bool = False) -> None:
-        now = self.clock()
-        self.scenario_data = live_scenario_dict(data, now)
+        self.anchor = self.clock()
+        """The instant the live window was anchored on (it starts 00:00 UTC the day before)."""
+        self.scenario_data = live_scenario_dict(data, self.anchor)
         self.scenario: Scenario = scenario_from_dict(self.scenario_data)
         self.facility: Facility = compile_facility(self.scenario)
         self.series: xr.Dataset = scenario_series(self.scenario, self.scenario_dir)
@@ -295,6 +296,14 @@ class LiveTwin:
             self.faults = FaultDetector(self.catalogue, facility=self.facility)
             self.calibrator = Calibrator(self.facility, history_interval=300.0)
         self._prediction: tuple[Any, dict[str, float]] | None = None
+
+    def live_scenario(self, data: Mapping[str, Any]) -> Scenario:
+        """``data`` validated on the twin's current live window (same anchor, same steps), so
+        a modified scenario's series line up with :attr:`series` step by step.
+
+        Raises :class:`twin.scenario.ScenarioError` when invalid.
+        """
+        return scenario_from_dict(live_scenario_dict(data, self.anchor))
 
     def step_index(self, moment: datetime) -> int:
         """Index of the series step containing ``moment`` (clipped to the window)."""

@@ -15,9 +15,8 @@ import pandas as pd
 
 from optimizer.plan import COMPARED, PlanOptions, plan
 from twin.compile import compile_facility
-from twin.live import LiveTwin, live_scenario_dict
+from twin.live import LiveTwin
 from twin.parameters import apply
-from twin.scenario import scenario_from_dict
 from twin.series import scenario_series
 
 
@@ -75,7 +74,7 @@ def compare(
 
     report(0.02, "checking the modified scenario")
     now = twin.clock()
-    scenario = scenario_from_dict(live_scenario_dict(data, now))
+    scenario = twin.live_scenario(data)  # on the twin's window, not re-anchored on today
     facility = compile_facility(scenario)
     series = scenario_series(scenario, twin.scenario_dir)
     start = twin.step_index(now)

@@ -246,10 +246,7 @@ def whatif_start(
     if not 1.0 <= hours <= 168.0:
         return None, "The horizon must be between 1 and 168 h."
     try:
-        from twin.live import live_scenario_dict
-        from twin.scenario import scenario_from_dict
-
-        scenario_from_dict(live_scenario_dict(data, ctx.twin.clock()))
+        ctx.twin.live_scenario(data)
     except ScenarioError as exc:
         return None, "The modified scenario is invalid: " + "; ".join(exc.problems)
 

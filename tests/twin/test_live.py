@@ -25,6 +25,7 @@ from twin.security import TokenRegistry
 from twin.service import create_app
 from twin.store import Store
 from twin.virtual_plant import SensorFault, VirtualPlant
+from twin.whatif import compare
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "demo-hall.yaml"
@@ -287,3 +288,15 @@ def test_calibration_through_the_live_twin_recovers_the_hidden_truth(
     assert len(measured) >= 10
     true_offsets = truth.offsets(twin.facility)
     assert max(abs(offsets[i] - true_offsets[i]) for i in measured) < 0.1
+
+
+def test_whatif_plans_both_sides_on_the_same_window_days_after_the_anchor(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """Two days after the live window was anchored, the modified scenario is still laid on
+    that window: its first planned step is the twin's current step, not one two days later."""
+    twin = make_twin(tmp_path, clock)
+    clock.now += timedelta(days=2)
+    out = compare(twin, twin.base_data, horizon_hours=3)
+    assert out["time"][0] == twin.times[twin.step_index(clock.now)].isoformat()
+    assert out["difference"]["cost"] == pytest.approx(0.0, abs=1e-6 * abs(out["current"]["cost"]))
