@@ -120,15 +120,6 @@ class PointValue:
     predicted: float | None
     unit: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "value": _json_float(self.value),
-            "time": self.time.isoformat(),
-            "predicted": None if self.predicted is None else _json_float(self.predicted),
-            "unit": self.unit,
-        }
-
 
 @dataclass(frozen=True)
 class PowerChainReadings:
@@ -723,7 +714,7 @@ class StateEstimator:
             return self._state
         moment = _utc(now, "now").timestamp()
         stale, reason, silent = self._staleness(moment)
-        return _replace_stale(self._state, stale, reason, silent)
+        return replace(self._state, stale=stale, stale_reason=reason, silent_points=silent)
 
     # ------------------------------------------------------------------ inlet filter
 
@@ -938,9 +929,3 @@ class StateEstimator:
             stale_reason=reason,
             silent_points=silent,
         )
-
-
-def _replace_stale(
-    state: EstimatedState, stale: bool, reason: str | None, silent: list[str]
-) -> EstimatedState:
-    return replace(state, stale=stale, stale_reason=reason, silent_points=silent)

@@ -56,7 +56,6 @@ class Job:
     submitted: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: datetime | None = None
     finished: datetime | None = None
-    _t0: float = field(default_factory=time.monotonic, repr=False)
 
     def to_dict(self, with_result: bool = True) -> dict[str, Any]:
         """JSON-ready dict (``elapsed_s`` [s] since submission or until finished)."""
@@ -144,13 +143,13 @@ class JobRunner:
         for key in finished[: max(len(finished) - self._keep, 0)]:
             del self._jobs[key]
 
-    def status(self, job_id: str, with_result: bool = True) -> dict[str, Any]:
+    def status(self, job_id: str) -> dict[str, Any]:
         """The job as a dict (``KeyError`` for an unknown or forgotten id)."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
                 raise KeyError(f"unknown job {job_id!r}")
-            return job.to_dict(with_result)
+            return job.to_dict()
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every remembered job, oldest first, without results."""

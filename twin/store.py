@@ -773,23 +773,15 @@ class Store:
         try:
             self.schema_version: int = SCHEMA_VERSION
             """Schema version of the database (always the current one once open)."""
-            self._run(lambda conn: migrate(conn), write=True)
-            staged = self._run(
-                lambda conn: conn.execute(sa.select(sa.func.count()).select_from(_staging)),
-                write=False,
-                result=lambda r: int(r.scalar_one()),
-            )
+            self._write(migrate)
+            count = sa.select(sa.func.count()).select_from(_staging)
+            staged = self._read(lambda conn: int(conn.execute(count).scalar_one()))
             self._staged = staged
             if staged and not self.staging_rows:
                 self.flush()
         except BaseException:
             self._engine.dispose()
             raise
-
-    @classmethod
-    def open(cls, url: str | os.PathLike[str], **options: Any) -> Store:
-        """Open (and create or migrate) the store at ``url``; same as ``Store(url, ...)``."""
-        return cls(url, **options)
 
     @property
     def url(self) -> str:
@@ -873,17 +865,10 @@ class Store:
                 where=newest.excluded.time > _latest.c.time,
             )
 
-    def _run(
-        self,
-        work: Callable[[Connection], Any],
-        *,
-        write: bool,
-        result: Callable[[Any], T] = lambda value: value,
-    ) -> T:
+    def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
         """Run ``work`` in one transaction (committed on return), retrying while locked.
 
-        ``result`` turns what ``work`` returned into the answer inside the transaction
-        (e.g. fetches the rows of a result).
+        ``work`` returns the answer, fetched inside the transaction.
         """
         deadline = _time.monotonic() + self.busy_timeout
         delay = 0.01
@@ -893,7 +878,7 @@ class Store:
                     if write:
                         conn.execution_options(dctwin_write=True)
                     with conn.begin():
-                        return result(work(conn))
+                        return work(conn)
             except sa_exc.TimeoutError as exc:
                 raise StoreBusy(
                     f"no free database connection within {self.busy_timeout:g} s "
@@ -1274,7 +1259,10 @@ class Store:
             Raw readings deleted.
         """
         cutoff = _to_us(older_than, "older_than")
-        if self.backend == "sqlite":
+        if self.merge_in_background:  # in slices: no insert waits for a whole merge
+            while self.merge_step():
+                pass
+        elif self.backend == "sqlite":
             self.flush()
         points = self._read(lambda conn: list(conn.execute(sa.select(_latest.c.point)).scalars()))
         deleted = 0
@@ -1496,11 +1484,13 @@ class Store:
             "detail": None if detail is None else _dumps(detail, "audit detail"),
         }
         statement = sa.insert(_audit).values(values)
-        return self._run(
-            lambda conn: conn.execute(statement),
-            write=True,
-            result=lambda r: int(r.inserted_primary_key[0]),
-        )
+
+        def work(conn: Connection) -> int:
+            key = conn.execute(statement).inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+        return self._write(work)
 
     def audit_log(self, limit: int = 100, since: datetime | None = None) -> list[AuditEntry]:
         """Audit entries, newest first.
