@@ -29,7 +29,7 @@ import scipy.sparse as sp
 import xarray as xr
 from numpy.typing import NDArray
 
-from optimizer.highs_direct import new_highs
+from optimizer.highs_direct import FEASIBLE_POINT, new_highs
 from physics.facility import Facility
 
 FloatArray = NDArray[np.float64]
@@ -212,10 +212,6 @@ class CapacityModel:
         """Number of candidate positions N."""
         return int(self.coefficients.shape[1])
 
-    def predicted(self, chosen: NDArray[np.bool_]) -> FloatArray:
-        """Linear prediction of every row's value for the candidates ``chosen`` (K,)."""
-        return self.base + self.coefficients @ chosen.astype(float)
-
 
 @dataclass(frozen=True)
 class CapacitySolution:
@@ -317,7 +313,7 @@ def _solve(
     h.passModel(lp)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
-    if h.getInfo().primal_solution_status != 2:
+    if h.getInfo().primal_solution_status != FEASIBLE_POINT:
         return status, np.zeros(cols)
     return status, np.asarray(h.getSolution().col_value, dtype=float)
 

@@ -73,7 +73,8 @@ _STATUS = {
     highspy.HighsModelStatus.kIterationLimit: TerminationCondition.maxIterations,
     highspy.HighsModelStatus.kInterrupt: TerminationCondition.interrupted,
 }
-_FEASIBLE_POINT = 2
+FEASIBLE_POINT = 2
+"""``primal_solution_status`` of a feasible primal solution (HiGHS' kSolutionStatusFeasible)."""
 """``HighsInfo.primal_solution_status`` of a feasible point."""
 
 
@@ -265,7 +266,7 @@ class DirectHighs:
         condition = _STATUS.get(status, TerminationCondition.error)
         info = h.getInfo()
         feasible = condition == TerminationCondition.optimal or (
-            info.primal_solution_status == _FEASIBLE_POINT
+            info.primal_solution_status == FEASIBLE_POINT
             and condition == TerminationCondition.maxTimeLimit
         )
         objective = float(info.objective_function_value) if feasible else None

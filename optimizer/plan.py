@@ -75,6 +75,10 @@ class Plan:
     """The LP's own prediction of the figures (before verification), to measure the
     approximation error."""
     notes: list[str] = field(default_factory=list)
+    baseline_schedule: Schedule | None = None
+    """The as-operated baseline the plan is compared with."""
+    baseline_result: xr.Dataset | None = None
+    """Its simulation by the physics (what ``baselines["as_operated"]`` was computed from)."""
 
     def savings(self, baseline: str) -> dict[str, float | None]:
         """Fractional reduction of cost, carbon, peak and cooling energy vs a baseline."""
@@ -449,6 +453,8 @@ def _run(planner: Planner) -> Plan:
         rounds=rounds,
         model_figures=model_figures,
         notes=notes,
+        baseline_schedule=planner.baseline_schedule,
+        baseline_result=planner.baseline_result,
     )
     if options.shadow_prices and not violations:
         from optimizer.explain import shadow_prices
@@ -561,6 +567,8 @@ def _fallback(
         timings=dict(planner.timings),
         explanation=explanation,
         notes=[*notes, "returned the as-operated baseline as a fallback"],
+        baseline_schedule=planner.baseline_schedule,
+        baseline_result=planner.baseline_result,
     )
 
 

@@ -45,6 +45,17 @@ def _load(path: Path) -> Any:
         raise _fail(str(exc)) from None
 
 
+def _series(spec: Any, scenario: Path) -> Any:
+    """The scenario's series (relative files read next to ``scenario``), or one error line."""
+    from twin.series import scenario_series
+    from twin.timeseries import SeriesError
+
+    try:
+        return scenario_series(spec, scenario.parent)
+    except (SeriesError, KeyError) as exc:
+        raise _fail(f"{scenario}: series: {exc}") from None
+
+
 @app.command()
 def simulate(
     scenario: Annotated[
@@ -64,15 +75,10 @@ def simulate(
     from physics.simulate import summarize
     from physics.violations import find_violations
     from twin.compile import compile_facility
-    from twin.series import scenario_series
-    from twin.timeseries import SeriesError
 
     started = time.perf_counter()
     spec = _load(scenario)
-    try:
-        series = scenario_series(spec, scenario.parent)
-    except (SeriesError, KeyError) as exc:
-        raise _fail(f"{scenario}: series: {exc}") from None
+    series = _series(spec, scenario)
     facility = compile_facility(spec)
     _err(f"simulating {facility.name}: {facility.racks.count} racks × {series.sizes['time']} steps")
     try:
@@ -181,14 +187,9 @@ def plan(
     from optimizer.plan import PlanOptions
     from optimizer.plan import plan as make_plan
     from twin.compile import compile_facility
-    from twin.series import scenario_series
-    from twin.timeseries import SeriesError
 
     spec = _windowed(_load(scenario), horizon, step, start)
-    try:
-        series = scenario_series(spec, scenario.parent)
-    except (SeriesError, KeyError) as exc:
-        raise _fail(f"{scenario}: series: {exc}") from None
+    series = _series(spec, scenario)
     facility = compile_facility(spec)
     _err(
         f"planning {facility.name}: {facility.racks.count} racks, {series.sizes['time']} steps "

@@ -14,20 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
-from twin.cli import DEMO_SCENARIO, _err, _fail, _load, app
+from twin.cli import DEMO_SCENARIO, _err, _fail, _load, _series, app
 
 EXIT_FAILED = 3
 """Exit code of ``contingency`` when some element's loss fails (like ``plan``'s infeasible)."""
-
-
-def _series(spec: Any, scenario: Path) -> Any:
-    from twin.series import scenario_series
-    from twin.timeseries import SeriesError
-
-    try:
-        return scenario_series(spec, scenario.parent)
-    except (SeriesError, KeyError) as exc:
-        raise _fail(f"{scenario}: series: {exc}") from None
 
 
 @app.command()

@@ -538,9 +538,13 @@ def contingency_study(
             results.append(
                 _cooling_unit_loss(facility, series, ds0, u, baseline, crah_response_time)
             )
-    if "chiller" in kinds:
-        for index in range(facility.plant.chiller_count):  # identical chillers
-            results.append(_chiller_loss(facility, series, index, baseline))
+    if "chiller" in kinds and facility.plant.chiller_count:
+        # the chillers are identical: simulate one loss, report it for each
+        loss = _chiller_loss(facility, series, 0, baseline)
+        results += [
+            dataclasses.replace(loss, element=f"chiller-{index + 1}")
+            for index in range(facility.plant.chiller_count)
+        ]
     if "cdu" in kinds:
         for c in range(facility.cdus.count):
             results.append(_cdu_loss(facility, series, ds0, c, baseline))

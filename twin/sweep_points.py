@@ -15,12 +15,13 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from physics.constants import JOULES_PER_KWH
 from twin.scenario import ScenarioError, scenario_from_dict
 
 # --------------------------------------------------------------------------------------------
 # result variables
 
-KWH = 3.6e6  # J per kWh
+KWH = JOULES_PER_KWH
 
 Kind = Literal["float", "text"]
 
@@ -194,21 +195,20 @@ def evaluate_point(task: PointTask) -> dict[str, Any]:
 
 
 def _evaluate(task: PointTask) -> dict[str, Any]:
-    from optimizer.baselines import as_operated
     from optimizer.plan import PlanOptions, plan
-    from physics.simulate import simulate
     from twin.compile import compile_facility
     from twin.series import scenario_series
 
     spec = scenario_from_dict(task.scenario, f"point {task.index}")
     series = scenario_series(spec, Path(task.base_dir))
     facility = compile_facility(spec)
-    operated_schedule = as_operated(facility, series)
-    operated = simulate(facility, operated_schedule, series, per_rack=False)
     options = PlanOptions(
         time_limit=task.time_limit, mip_gap=task.mip_gap, shadow_prices=task.shadow_prices
     )
     planned = plan(facility, series, options)
+    # the as-operated baseline, already simulated by the planner for its comparison
+    operated_schedule, operated = planned.baseline_schedule, planned.baseline_result
+    assert operated_schedule is not None and operated is not None
     ds = planned.result
     step = float(ds.attrs["step_seconds"])
     hours = step / 3600.0
