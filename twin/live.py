@@ -50,7 +50,13 @@ from twin.compile import compile_facility
 from twin.estimation import StateEstimator
 from twin.faults import FaultDetector
 from twin.ingest import Rejection, validate
-from twin.parameters import FACTORS, UncertainParameters, add_offsets, apply, predict
+from twin.parameters import (
+    UncertainParameters,
+    add_offsets,
+    apply,
+    predict,
+    rounded_factors,
+)
 from twin.points import PointCatalogue, Reading
 from twin.scenario import Scenario, scenario_from_dict
 from twin.series import scenario_series
@@ -329,11 +335,7 @@ class LiveTwin:
         """
         step = self.step_index(moment)
         params = self.parameters
-        factors = dataclasses.replace(
-            params,
-            inlet_offset=(),
-            **{name: round(getattr(params, name), 3) for name in FACTORS},
-        )
+        factors = rounded_factors(params)
         key = (step, id(self.schedule), factors)
         if self._prediction is None or self._prediction[0] != key:
             values = predict(self.facility, factors, self.schedule, self.series, step)

@@ -330,7 +330,44 @@ def predict(
         raise IndexError(f"step {step} outside the series' {steps} steps")
     step %= steps
     first = max(step - 1, 0)
-    window = slice(first, first + 2)
+    result = simulate_window(facility, params, schedule, series, first, first + 2)
+    values = PointCatalogue(facility).predict(result, step - first)
+    return add_offsets(values, facility, params)
+
+
+def simulate_window(
+    facility: Facility,
+    params: UncertainParameters,
+    schedule: Schedule,
+    series: xr.Dataset,
+    first: int,
+    stop: int,
+) -> xr.Dataset:
+    """Simulate steps ``first`` to ``stop`` (exclusive) with ``params``'s factors applied.
+
+    The battery starts from its SOC integrated over the steps before ``first`` (the only
+    state carried between the quasi-steady steps).  Offsets are *not* in the result: add them
+    with :func:`add_offsets` or :func:`point_table`.
+
+    Parameters
+    ----------
+    facility
+        Nominal compiled facility.
+    params
+        Parameters to apply (:func:`apply`).
+    schedule
+        Decisions over the whole ``series`` window.
+    series
+        Exogenous series.
+    first, stop
+        Step indices of the window [-].
+
+    Returns
+    -------
+    xarray.Dataset
+        :func:`physics.simulate.simulate` output (CF attrs; powers [W], temperatures [°C]).
+    """
+    window = slice(first, stop)
     modified = apply(facility, params)
     battery = modified.battery
     if battery is not None and first > 0:
@@ -343,9 +380,18 @@ def predict(
         battery_power=np.asarray(schedule.battery_power)[window],
         workload_power=np.asarray(schedule.workload_power)[window],
     )
-    result = simulate(modified, part, series.isel(time=window))
-    values = PointCatalogue(facility).predict(result, step - first)
-    return add_offsets(values, facility, params)
+    return simulate(modified, part, series.isel(time=window))
+
+
+def rounded_factors(params: UncertainParameters, decimals: int = 3) -> UncertainParameters:
+    """``params`` without offsets and with its factors rounded (a cache key for simulations).
+
+    Offsets are added after a simulation, so a model simulated with these parameters serves
+    every offset update; factors rounded to 0.001 (0.1 %) stay below the 1 % noise of the
+    power meters they act on.
+    """
+    rounded = {name: round(getattr(params, name), decimals) for name in FACTORS}
+    return replace(params, inlet_offset=(), **rounded)
 
 
 def noise_std(

@@ -16,7 +16,6 @@ key names (``_kw``, ``_c``) or documented per function; times are ISO 8601 UTC s
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from optimizer.baselines import as_operated, rule_based
 from physics.schedule import Schedule
 from physics.simulate import simulate
 from physics.variables import variable
+from twin.parameters import point_table, rounded_factors, simulate_window
 
 if TYPE_CHECKING:
     from twin.live import LiveTwin
@@ -85,9 +85,9 @@ def _cache(twin: LiveTwin, name: str) -> dict[Any, Any]:
 def window_result(twin: LiveTwin, moment: datetime, lookback_steps: int = 96) -> xr.Dataset:
     """The calibrated model under the schedule in force over the steps up to ``moment``.
 
-    One simulation of the ``lookback_steps + 1`` steps ending at the step of ``moment``,
-    battery started from its SOC integrated from the window start; cached per (step,
-    schedule, parameters).
+    One simulation (:func:`twin.parameters.simulate_window`) of the ``lookback_steps + 1``
+    steps ending at the step of ``moment``, cached per (step, schedule, calibrated factors
+    rounded to 0.1 %); the per-rack inlet offsets are *not* in it (callers add them).
 
     Parameters
     ----------
@@ -106,30 +106,15 @@ def window_result(twin: LiveTwin, moment: datetime, lookback_steps: int = 96) ->
     step = twin.step_index(moment)
     first = max(step - lookback_steps, 0)
     with twin.lock:
-        params = twin.parameters
+        factors = rounded_factors(twin.parameters)  # offsets: added by the callers
         schedule = twin.schedule
-        facility = twin.calibrated_facility()
-    key = ("window", first, step, id(schedule), params, id(twin.facility))
+    key = ("window", first, step, id(schedule), factors, id(twin.facility))
     cache = _cache(twin, "window")
     if key in cache:
         result: xr.Dataset = cache[key]
         return result
     stop = max(step + 1, first + 2)
-    window = slice(first, stop)
-    battery = facility.battery
-    if battery is not None and first > 0:
-        seconds = twin.step_seconds
-        soc = battery.integrate(np.asarray(schedule.battery_power[:first], dtype=float), seconds)
-        facility = dataclasses.replace(
-            facility, battery=dataclasses.replace(battery, initial_soc=float(soc.soc[-1]))
-        )
-    part = Schedule(
-        supply_temperature=np.asarray(schedule.supply_temperature)[window],
-        chilled_water_temperature=np.asarray(schedule.chilled_water_temperature)[window],
-        battery_power=np.asarray(schedule.battery_power)[window],
-        workload_power=np.asarray(schedule.workload_power)[window],
-    )
-    result = simulate(facility, part, twin.series.isel(time=window))
+    result = simulate_window(twin.facility, factors, schedule, twin.series, first, stop)
     cache.clear()  # one window at a time: the cache never grows
     cache[key] = result
     return result
@@ -193,11 +178,11 @@ def cost_today(twin: LiveTwin, now: datetime) -> float:
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     bucket = timedelta(minutes=15)
     times, values = twin.store.downsample("grid/power", midnight, now, bucket)
-    total = 0.0
-    for moment, kw in zip(times, values, strict=True):
-        price = float(twin.series["price"].isel(time=twin.step_index(moment)))  # per MWh
-        total += max(kw, 0.0) * bucket.total_seconds() / 3600.0 / 1000.0 * price
-    return total
+    if not times:
+        return 0.0
+    prices = twin.series["price"].values[[twin.step_index(t) for t in times]]  # per MWh
+    energy_mwh = np.maximum(np.asarray(values, dtype=float), 0.0) * bucket.total_seconds() / 3.6e6
+    return float(energy_mwh @ prices)
 
 
 def power_flow(twin: LiveTwin) -> dict[str, Any]:
@@ -446,11 +431,12 @@ def rack_history(
     steps = max(1, math.ceil(hours * 3600 / twin.step_seconds))
     if twin.facility.racks.count <= 2_000:  # a whole-window simulation of a huge hall is slow
         model = window_result(twin, now, lookback_steps=steps)
+        offset = float(twin.parameters.offsets(twin.facility)[r])  # calibrated [K]
         model_times = _iso(model["time"].values)
         series["inlet_temperature_model"] = {
             "point": None,
             "time": model_times,
-            "value": _json_list(model["inlet_temperature"].isel(rack=r).values),
+            "value": _json_list(model["inlet_temperature"].isel(rack=r).values + offset),
             "units": "degC",
             "long_name": variable("inlet_temperature").long_name + " (twin model)",
         }
@@ -677,23 +663,22 @@ def residuals(
     model = window_result(twin, now, lookback_steps=lookback)
     model_times = pd.DatetimeIndex(model["time"].values).tz_localize("UTC")
     start = model_times[0].to_pydatetime()
+    # the twin's prediction: the model with the calibrated inlet offsets added
+    ids, table = point_table(twin.catalogue, twin.facility, twin.parameters, model)
+    column = {point: c for c, point in enumerate(ids)}
     series: dict[str, dict[str, Any]] = {}
     rmse: dict[str, float | None] = {}
     for point in chosen:
         kind = twin.catalogue.kind(point)
-        _, index = twin.catalogue.kinds[point]
         times, values = twin.store.downsample(point, start, now, timedelta(seconds=step))
-        prediction = model.get(kind.variable)
         predicted: list[float | None] = []
+        c = column.get(point)
         for moment in times:
-            if prediction is None:
+            if c is None:
                 predicted.append(None)
                 continue
             i = int(model_times.searchsorted(pd.Timestamp(moment), side="right")) - 1
-            at = prediction.isel(time=max(i, 0))
-            if kind.dim is not None:
-                at = at.isel({at.dims[0]: index}) if at.ndim else at
-            predicted.append(_json(float(at.sum()) * kind.scale))
+            predicted.append(_json(float(table[max(i, 0), c])))
         residual = [
             None if p is None or m is None else m - p
             for m, p in zip(_json_list(values), predicted, strict=True)

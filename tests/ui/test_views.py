@@ -159,6 +159,15 @@ def test_residuals_are_measured_minus_predicted(live: tuple[LiveTwin, Clock]) ->
         views.residuals(twin, ["rack/Z99/inlet_temperature"])
 
 
+def test_residuals_predict_what_the_twin_predicts(live: tuple[LiveTwin, Clock]) -> None:
+    """The Live page's prediction of a measured inlet is the twin's own, calibrated offset
+    included (it left the offsets out before)."""
+    twin, clock = live
+    point = next(p for p in twin.plant.sensors if p.endswith("/inlet_temperature"))  # type: ignore[union-attr]
+    item = views.residuals(twin, [point], hours=1.0)["series"][point]
+    assert item["predicted"][-1] == pytest.approx(twin.predicted(clock.now)[point], abs=1e-6)
+
+
 def test_modified_scenario_applies_every_edit(live: tuple[LiveTwin, Clock]) -> None:
     twin, clock = live
     data = views.modified_scenario(
