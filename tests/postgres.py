@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -28,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.processes import free_port, in_ci
 
 __all__ = [
     "PostgresUnavailable",
@@ -39,11 +40,6 @@ __all__ = [
 
 class PostgresUnavailable(RuntimeError):
     """No PostgreSQL server can be started or reached here."""
-
-
-def in_ci() -> bool:
-    """Whether the ``CI`` environment variable asks for a strict run."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _binaries() -> Path:
@@ -62,12 +58,6 @@ def _binaries() -> Path:
         "initdb/pg_ctl not found (install the postgresql package, "
         "or set DCTWIN_TEST_POSTGRES_URL to a server)"
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -136,7 +126,7 @@ def throwaway_postgres(url: str | None = None) -> Iterator[str]:
         if init.returncode != 0:
             raise PostgresUnavailable(f"initdb failed: {init.stderr.strip() or init.stdout}")
         for _ in range(3):  # another process may take the free port first
-            port = _free_port()
+            port = free_port()
             options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
             start = call(
                 str(binaries / "pg_ctl"),

@@ -59,6 +59,12 @@ def dctwin(
     )
 
 
+def in_ci() -> bool:
+    """Whether the ``CI`` environment variable asks for a strict run (missing real components
+    fail instead of skipping)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 free right now."""
     with socket.socket() as sock:

@@ -6,7 +6,6 @@ Screenshots are saved to ``test-artifacts/`` (gitignored).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import CHROMIUM, CHROMIUM_ARGS, serving
+from tests.processes import CHROMIUM, CHROMIUM_ARGS, in_ci, serving
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -31,7 +30,7 @@ PAGES = {
 pytestmark = pytest.mark.slow
 
 if not CHROMIUM.exists():
-    if os.environ.get("CI"):
+    if in_ci():
         pytest.fail(
             f"{CHROMIUM} is missing on CI (.ci/run installs Debian's chromium)", pytrace=False
         )
