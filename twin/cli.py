@@ -305,22 +305,16 @@ def serve(
     import logging
 
     import uvicorn
-    import yaml
 
     from twin.live import LiveSettings, LiveTwin
-    from twin.scenario import ScenarioError, scenario_from_dict
+    from twin.scenario import strict_yaml
     from twin.security import TokenError, TokenRegistry, generate_demo_tokens
     from twin.service import create_app
     from twin.store import Store
 
     path = scenario or DEMO_SCENARIO
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        scenario_from_dict(data)
-    except OSError as exc:
-        raise _fail(f"{path}: cannot read file: {exc.strerror or exc}") from None
-    except ScenarioError as exc:
-        raise _fail(str(exc)) from None
+    _load(path)  # every problem (unreadable, bad YAML, schema) as one clear message
+    data = strict_yaml(path.read_text(encoding="utf-8"))  # the mapping the twin re-anchors
     plant = scenario is None if virtual_plant is None else virtual_plant
     state_dir.mkdir(parents=True, exist_ok=True)
     url = db or f"sqlite:///{(state_dir / 'dctwin.db').resolve()}"

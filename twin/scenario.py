@@ -1074,10 +1074,18 @@ def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
+def strict_yaml(text: str) -> Any:
+    """YAML text as plain data (a safe loader) refusing a key given twice in one mapping.
+
+    Raises :class:`yaml.YAMLError` (a duplicate key is a ``ConstructorError`` with its line).
+    """
+    return yaml.load(text, Loader=_Loader)
+
+
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     """Validate a scenario given as YAML text (see :func:`load_scenario`)."""
     try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data only
+        data = strict_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from twin.scenario import Duration, ScenarioError, scenario_from_dict
+from twin.scenario import Duration, ScenarioError, scenario_from_dict, strict_yaml
 from twin.scenario_errors import format_validation_error
 
 DEFAULT_CHUNK_SIZE = 16
@@ -182,7 +182,7 @@ def load_sweep(path: str | Path) -> Sweep:
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = strict_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SweepError(str(path), [f"cannot read file: {exc.strerror or exc}"]) from None
     except yaml.YAMLError as exc:
@@ -219,7 +219,7 @@ def sweep_from_dict(data: Any, folder: Path, source: str = "<sweep>") -> Sweep:
         raise SweepError(source, format_validation_error(exc, data)) from None
     base_path = (folder / spec.base).resolve()
     try:
-        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+        base = strict_yaml(base_path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SweepError(
             source, [f"base: cannot read {base_path}: {exc.strerror or exc}"]

@@ -104,3 +104,16 @@ def test_serve_refuses_bad_tokens(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "DCTWIN_TOKENS" in done.stderr and "16 characters" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_malformed_yaml_and_duplicate_keys(tmp_path: Path) -> None:
+    for text, message in (
+        ("site: [\n", "malformed YAML"),
+        ("site: {}\nsite: {}\n", "duplicate key"),
+    ):
+        scenario = tmp_path / "bad.yaml"
+        scenario.write_text(text)
+        done = dctwin("serve", scenario, "--state-dir", tmp_path, timeout=120)
+        assert done.returncode != 0
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
