@@ -527,6 +527,10 @@ class StateEstimator:
     def _build_groups(self) -> None:
         """Racks grouped by (row, cooling unit), padded to one (G, n) layout."""
         racks = self.facility.racks
+        # the layout of the returned states, the same for every update (shared, read-only)
+        self._rack_ids = list(racks.ids)
+        self._rack_rows = [str(r) for r in racks.row]
+        self._rack_positions = [int(p) for p in racks.position]
         keys: dict[tuple[str, int], list[int]] = {}
         for r in range(racks.count):
             keys.setdefault((str(racks.row[r]), int(racks.unit[r])), []).append(r)
@@ -900,9 +904,9 @@ class StateEstimator:
         soc = self._soc if self.facility.battery is not None else None
         return EstimatedState(
             time=None if now is None else _from_seconds(now),
-            racks=list(racks.ids),
-            rows=[str(r) for r in racks.row],
-            positions=[int(p) for p in racks.position],
+            racks=self._rack_ids,
+            rows=self._rack_rows,
+            positions=self._rack_positions,
             inlet_temperature=mean,
             inlet_temperature_std=std,
             predicted_inlet_temperature=self._predicted_inlet.copy(),
