@@ -72,13 +72,14 @@ def api_ingestion(
 ) -> dict[str, object]:
     """Start ``dctwin serve`` on ``db``, post the batches, stop it; return the figures.
 
-    ``racks`` > 0 serves a synthetic hall of that many racks (:func:`twin.synthetic.synthetic_hall`)
-    instead of the demo hall, so a batch can hold ``size`` distinct inlet points.
+    ``racks`` > 0 serves a synthetic hall of that many racks
+    (:func:`twin.scenario.synthetic.synthetic_hall`) instead of the demo hall, so a batch can hold
+    ``size`` distinct inlet points.
     """
     with tempfile.TemporaryDirectory() as folder:
         args: tuple[str, ...] = ("--db", db.replace("{folder}", folder), "--no-virtual-plant")
         if racks:
-            from twin.synthetic import synthetic_hall
+            from twin.scenario.synthetic import synthetic_hall
 
             scenario = Path(folder) / "hall.yaml"
             scenario.write_text(yaml.safe_dump(synthetic_hall(racks, days=7)))
@@ -123,8 +124,8 @@ def api_ingestion(
 
 def replan_latency(repeats: int) -> dict[str, object]:
     """Time ``LiveTwin.replan`` on the demo hall fed by its virtual plant for 10 minutes."""
-    from twin.live import LiveSettings, LiveTwin
-    from twin.store import Store
+    from twin.live.live_twin import LiveSettings, LiveTwin
+    from twin.store.store import Store
 
     scenario = ROOT / "scenarios" / "demo-hall.yaml"
     now = [datetime(2026, 7, 8, 12, tzinfo=UTC)]

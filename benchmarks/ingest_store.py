@@ -36,8 +36,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.postgres import PostgresUnavailable, throwaway_postgres
-from twin.points import Reading
-from twin.store import METADATA, Store
+from twin.scenario.points import Reading
+from twin.store.store import METADATA, Store
 
 
 def _batches(points: int, size: int, count: int) -> list[list[Reading]]:

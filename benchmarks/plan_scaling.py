@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/plan_scaling.py --quick    # 100 racks only (smoke run)
     .venv/bin/python benchmarks/plan_scaling.py --profile 1000   # cProfile of the build
 
-Cases: synthetic halls (:func:`twin.synthetic.synthetic_hall`) over one day at 15 min
+Cases: synthetic halls (:func:`twin.scenario.synthetic.synthetic_hall`) over one day at 15 min
 (96 steps), with real decisions added: the GPU rows run one tier-3 training job (energy half
 of what fits in the day at its maximum power, 90 % of the rows' dynamic power; minimum power
 30 % of that; released at the start, due at the end), the air-cooled rows run the tier-1
@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
 
 def scenario_dict(racks: int) -> dict[str, Any]:
     """The synthetic hall with a tier-3 job on the GPU rows, inference elsewhere, a battery."""
-    from twin.synthetic import synthetic_hall
+    from twin.scenario.synthetic import synthetic_hall
 
     data = synthetic_hall(racks, days=1.0, step="15 min")
     gpu_rows = [row for row in data["rows"] if row["type"] == "gpu-120"]
@@ -143,9 +143,9 @@ def _floor(model: Any) -> dict[str, Any]:
 
 def run_case(racks: int) -> dict[str, Any]:
     from optimizer.plan import Planner, PlanOptions
-    from twin.compile import compile_facility
-    from twin.scenario import scenario_from_dict
-    from twin.series import scenario_series
+    from twin.data.series import scenario_series
+    from twin.scenario.compile import compile_facility
+    from twin.scenario.schema import scenario_from_dict
 
     started = time.perf_counter()
     scenario = scenario_from_dict(scenario_dict(racks))
@@ -196,9 +196,9 @@ def profile_build(racks: int, top: int = 30) -> str:
     from optimizer.linearize import linearize
     from optimizer.model import build_model
     from physics.simulate import simulate
-    from twin.compile import compile_facility
-    from twin.scenario import scenario_from_dict
-    from twin.series import scenario_series
+    from twin.data.series import scenario_series
+    from twin.scenario.compile import compile_facility
+    from twin.scenario.schema import scenario_from_dict
 
     scenario = scenario_from_dict(scenario_dict(racks))
     facility = compile_facility(scenario)

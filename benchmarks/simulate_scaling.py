@@ -24,10 +24,10 @@ import time
 def run_case(racks: int, days: float, step: str, per_rack: bool) -> dict[str, float]:
     from physics.schedule import as_operated_schedule
     from physics.simulate import simulate
-    from twin.compile import compile_facility
-    from twin.scenario import scenario_from_dict
-    from twin.series import scenario_series
-    from twin.synthetic import synthetic_hall
+    from twin.data.series import scenario_series
+    from twin.scenario.compile import compile_facility
+    from twin.scenario.schema import scenario_from_dict
+    from twin.scenario.synthetic import synthetic_hall
 
     started = time.perf_counter()
     scenario = scenario_from_dict(synthetic_hall(racks, days=days, step=step))

@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/state_update.py            # 1,000 and 10,000 racks
     .venv/bin/python benchmarks/state_update.py --quick    # 200 racks (smoke run)
 
-For each hall (``twin.synthetic.synthetic_hall``, rows of 20): the model's prediction of every
-point comes from ``physics.simulate`` (one day at 15 min, four steps used in turn), and each
+For each hall (``twin.scenario.synthetic.synthetic_hall``, rows of 20): the model's prediction of
+every point comes from ``physics.simulate`` (one day at 15 min, four steps used in turn), and each
 update gets a batch as the live service would hand it over every 5 s: inlet temperatures of a
 third of the racks (positions 1, 4, 7, …), every busbar voltage, every feed power, grid power,
 battery SOC when there is a battery, and every job power, with sensor noise.  Timed over 200
@@ -33,13 +33,13 @@ import numpy as np
 def run_case(racks: int, updates: int = 200, warmup: int = 20) -> dict[str, object]:
     from physics.schedule import as_operated_schedule
     from physics.simulate import simulate
-    from twin.compile import compile_facility
-    from twin.estimation import StateEstimator
-    from twin.faults import FaultDetector
-    from twin.points import PointCatalogue, Reading
-    from twin.scenario import scenario_from_dict
-    from twin.series import scenario_series
-    from twin.synthetic import synthetic_hall
+    from twin.data.series import scenario_series
+    from twin.live.estimation import StateEstimator
+    from twin.live.faults import FaultDetector
+    from twin.scenario.compile import compile_facility
+    from twin.scenario.points import PointCatalogue, Reading
+    from twin.scenario.schema import scenario_from_dict
+    from twin.scenario.synthetic import synthetic_hall
 
     scenario = scenario_from_dict(synthetic_hall(racks, days=1.0, step="15 min"))
     facility = compile_facility(scenario)

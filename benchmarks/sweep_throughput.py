@@ -36,7 +36,7 @@ def make_sweep(points: int) -> Any:
     """The demo sweep file's window and overrides with ``points`` points (carbon × limit)."""
     import yaml
 
-    from twin.sweep import sweep_from_dict
+    from twin.studies.sweep.runner import sweep_from_dict
 
     path = ROOT / "scenarios" / "sweeps" / "demo.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -54,7 +54,7 @@ def make_sweep(points: int) -> Any:
 
 def run(sweep: Any, workers: int | None, scheduler: str | None, label: str) -> dict[str, Any]:
     """One sweep into a fresh store; timings."""
-    from twin.sweep import open_results, run_sweep
+    from twin.studies.sweep.runner import open_results, run_sweep
 
     finished: list[float] = []
     with tempfile.TemporaryDirectory() as folder:

@@ -12,9 +12,9 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
   in the DOM), read in the page as ``performance.now()`` (origin: navigation start).
   Reported per page: the first run (cold server caches) and the median and max of all runs,
   and the median of a second load in the same context (warm browser cache).
-* ``--big``: the Floor page of a synthetic 10,000-rack hall (:func:`twin.synthetic.synthetic_hall`,
-  served from a temporary scenario file with ``--no-virtual-plant``): the heatmap of 500 rows
-  × 20 positions, hover with rack ids.
+* ``--big``: the Floor page of a synthetic 10,000-rack hall
+  (:func:`twin.scenario.synthetic.synthetic_hall`, served from a temporary scenario file with
+  ``--no-virtual-plant``): the heatmap of 500 rows × 20 positions, hover with rack ids.
 * Client (browser) and server share the machine's cores.
 """
 
@@ -115,7 +115,7 @@ def main() -> None:
                 loads = [_load(browser, base + path, selector, 60_000) for _ in range(options.runs)]
                 _report(name, loads, hall="demo", racks=36)
         if options.big:
-            from twin.synthetic import synthetic_hall
+            from twin.scenario.synthetic import synthetic_hall
 
             big = Path(folder) / "big"
             big.mkdir()

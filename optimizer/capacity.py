@@ -1,9 +1,9 @@
 """Capacity planning as a mixed-integer program: the most racks that fit, and what limits them.
 
 The physics gives every limit of :func:`physics.violations.find_violations` as a value per
-equipment and step (:func:`limit_rows`); the study (``twin.capacity``) simulates the facility
-once as it is and once per candidate position with one rack added, so each limit row ``k`` at
-step ``t`` becomes affine in the binary decisions ``x_i`` (rack added at candidate ``i``):
+equipment and step (:func:`limit_rows`); the study (``twin.studies.capacity``) simulates the
+facility once as it is and once per candidate position with one rack added, so each limit row ``k``
+at step ``t`` becomes affine in the binary decisions ``x_i`` (rack added at candidate ``i``):
 
     value[k, t] ≈ base[k, t] + Σ_i a[k, i, t]·x_i  ≤  limit[k, t]
 

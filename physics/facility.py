@@ -1,8 +1,8 @@
 """The compiled facility: arrays in SI units that every physical model acts on.
 
-:mod:`twin.compile` builds a :class:`Facility` from a validated scenario; tests and benchmarks
-may build one directly.  Indices link the parts: ``racks.unit[r]`` is the cooling unit of rack
-r, ``racks.busbar[r]`` its busbar, ``busbars.ups[b]`` the UPS feeding busbar b, and so on.
+:mod:`twin.scenario.compile` builds a :class:`Facility` from a validated scenario; tests and
+benchmarks may build one directly.  Indices link the parts: ``racks.unit[r]`` is the cooling unit of
+rack r, ``racks.busbar[r]`` its busbar, ``busbars.ups[b]`` the UPS feeding busbar b, and so on.
 ``-1`` means "none" (a rack with no CDU).
 """
 

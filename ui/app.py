@@ -1,7 +1,7 @@
 """The Dash web UI of the live twin, served on the API's port.
 
 Five pages behind one navigation bar: Overview, Floor, Plan, What-if, Live.  Callbacks are
-thin: their bodies are in :mod:`ui.callbacks`, reading through :mod:`twin.views`.
+thin: their bodies are in :mod:`ui.callbacks`, reading through :mod:`ui.views`.
 
 ``dctwin serve`` finds this UI through the ``dctwin.web`` entry point (``ui.app:mount``):
 ``twin`` must not import ``ui`` (layers), so the CLI loads every plugin of that group and
@@ -17,12 +17,12 @@ from dash import Dash, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 from fastapi import FastAPI
 
-from twin.jobs import JobRunner
-from twin.live import LiveTwin
-from twin.security import TokenRegistry
-from twin.views import FLOOR_QUANTITIES, WHATIF_FIELDS, default_live_points
+from twin.api.security import TokenRegistry
+from twin.live.live_twin import LiveTwin
 from ui import callbacks as cb
 from ui import figures
+from ui.jobs import JobRunner
+from ui.views import FLOOR_QUANTITIES, WHATIF_FIELDS, default_live_points
 
 PAGES: tuple[tuple[str, str], ...] = (
     ("/", "Overview"),
@@ -518,7 +518,7 @@ def register(app: Dash, context: cb.UIContext) -> None:
         if not text:  # no run yet: the scenario as edited now
             import yaml
 
-            from twin.views import modified_scenario
+            from ui.views import modified_scenario
 
             try:
                 data = modified_scenario(
@@ -555,7 +555,7 @@ def mount(api: FastAPI, twin: LiveTwin, tokens: TokenRegistry) -> None:
     Parameters
     ----------
     api
-        The FastAPI app of :func:`twin.service.create_app`.
+        The FastAPI app of :func:`twin.api.app.create_app`.
     twin
         The live twin.
     tokens

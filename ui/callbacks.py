@@ -1,6 +1,6 @@
 """The callbacks' bodies as plain functions of a :class:`UIContext` and the inputs.
 
-Each one reads through a :mod:`twin.views` function (or the twin's own methods) and builds
+Each one reads through a :mod:`ui.views` function (or the twin's own methods) and builds
 components or figures with :mod:`ui.figures`; :mod:`ui.app` only wires them to Dash.  They
 are unit-tested by calling them directly.
 """
@@ -15,12 +15,11 @@ import plotly.graph_objects as go
 import yaml
 from dash import html
 
-from twin import views
-from twin.jobs import JobRunner
-from twin.live import LiveTwin
-from twin.scenario import ScenarioError
-from twin.security import TokenRegistry
-from ui import figures
+from twin.api.security import TokenRegistry
+from twin.live.live_twin import LiveTwin
+from twin.scenario.schema import ScenarioError
+from ui import figures, views
+from ui.jobs import JobRunner
 
 
 @dataclass
@@ -226,7 +225,7 @@ def propose(ctx: UIContext, token: str | None) -> tuple[str | None, str]:
 
 
 def whatif_edits(values: dict[str, Any]) -> dict[str, Any]:
-    """Form values → :func:`twin.views.modified_scenario` edits (empty fields dropped)."""
+    """Form values → :func:`ui.views.modified_scenario` edits (empty fields dropped)."""
     return {k: v for k, v in values.items() if k in views.WHATIF_FIELDS and v not in (None, "")}
 
 

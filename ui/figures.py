@@ -1,4 +1,4 @@
-"""Plotly figures of the pages, built from :mod:`twin.views` data (JSON-ready dicts).
+"""Plotly figures of the pages, built from :mod:`ui.views` data (JSON-ready dicts).
 
 Axis titles carry units from the variables registry (:mod:`physics.variables`); times are
 shown in the site's timezone (the axis title says which).  WebGL traces (``Scattergl``) and
@@ -79,7 +79,7 @@ def empty(message: str) -> go.Figure:
 
 
 def sankey(flow: dict[str, Any]) -> go.Figure:
-    """Power-flow Sankey from :func:`twin.views.power_flow` (link values [kW])."""
+    """Power-flow Sankey from :func:`ui.views.power_flow` (link values [kW])."""
     links = flow["links"]
     fig = go.Figure(
         go.Sankey(
@@ -103,7 +103,7 @@ def floor_map(grid: dict[str, Any], selected: str | None = None) -> go.Figure:
     Parameters
     ----------
     grid
-        :func:`twin.views.floor_grid` output.
+        :func:`ui.views.floor_grid` output.
     selected
         Rack id to outline (the one whose detail is open).
     """

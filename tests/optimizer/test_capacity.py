@@ -19,8 +19,10 @@ import yaml
 
 from optimizer.capacity import CapacityModel, maximize_racks, next_step
 from physics.violations import find_violations
-from twin import scenario as sc
-from twin.capacity import (
+from twin.data.series import scenario_series
+from twin.scenario import schema as sc
+from twin.scenario.compile import compile_facility
+from twin.studies.capacity import (
     ADDED_WORKLOAD,
     Candidate,
     CapacityError,
@@ -30,8 +32,6 @@ from twin.capacity import (
     simulate_scenario,
     with_racks,
 )
-from twin.compile import compile_facility
-from twin.series import scenario_series
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ROOT / "scenarios" / "small-hall.yaml"

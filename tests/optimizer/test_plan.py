@@ -29,9 +29,9 @@ from physics.simulate import simulate
 from physics.violations import find_violations
 from tests.conftest import ROOT, demo_hall_dict
 from tests.processes import dctwin
-from twin.compile import compile_facility
-from twin.scenario import scenario_from_dict
-from twin.series import scenario_series
+from twin.data.series import scenario_series
+from twin.scenario.compile import compile_facility
+from twin.scenario.schema import scenario_from_dict
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 STEP_HOURS = 0.25

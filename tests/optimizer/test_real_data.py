@@ -29,9 +29,9 @@ import pytest
 import yaml
 
 from optimizer.plan import Plan, PlanOptions, plan
-from twin.compile import compile_facility
-from twin.scenario import scenario_from_dict
-from twin.series import scenario_series
+from twin.data.series import scenario_series
+from twin.scenario.compile import compile_facility
+from twin.scenario.schema import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 

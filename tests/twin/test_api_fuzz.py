@@ -26,10 +26,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from twin.live import LiveSettings, LiveTwin
-from twin.security import TokenRegistry
-from twin.service import create_app
-from twin.store import Store
+from twin.api.app import create_app
+from twin.api.security import TokenRegistry
+from twin.live.live_twin import LiveSettings, LiveTwin
+from twin.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "demo-hall.yaml"

@@ -17,10 +17,10 @@ import xarray as xr
 
 from physics.facility import Facility
 from physics.simulate import simulate
-from twin.calibration import ESTIMATED_FACTORS, Calibrator
-from twin.parameters import UncertainParameters, point_table, predict
-from twin.points import PointCatalogue, Reading
-from twin.virtual_plant import SensorFault, VirtualPlant, demo_truth, inlet_sensor_racks
+from twin.live.calibration import ESTIMATED_FACTORS, Calibrator
+from twin.live.parameters import UncertainParameters, point_table, predict
+from twin.live.virtual_plant import SensorFault, VirtualPlant, demo_truth, inlet_sensor_racks
+from twin.scenario.points import PointCatalogue, Reading
 
 Day = tuple[Facility, xr.Dataset]
 

@@ -17,8 +17,10 @@ from physics.facility import Facility
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
 from physics.violations import find_violations
-from twin.compile import compile_facility
-from twin.contingency import (
+from twin.data.series import scenario_series
+from twin.scenario.compile import compile_facility
+from twin.scenario.schema import scenario_from_dict
+from twin.studies.contingency import (
     AIR_VOLUME_PER_RACK,
     RACK_HEAT_CAPACITY,
     ContingencyReport,
@@ -26,8 +28,6 @@ from twin.contingency import (
     contingency_study,
     zone_heat_up_time,
 )
-from twin.scenario import scenario_from_dict
-from twin.series import scenario_series
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ROOT / "scenarios" / "small-hall.yaml"

@@ -23,11 +23,11 @@ from optimizer.baselines import as_operated
 from physics.facility import Facility
 from physics.simulate import simulate
 from tests.conftest import ROOT, demo_hall_dict
-from twin.compile import compile_facility
-from twin.faults import FaultDetector, SensorFault
-from twin.points import PointCatalogue, Reading
-from twin.scenario import scenario_from_dict
-from twin.series import scenario_series
+from twin.data.series import scenario_series
+from twin.live.faults import FaultDetector, SensorFault
+from twin.scenario.compile import compile_facility
+from twin.scenario.points import PointCatalogue, Reading
+from twin.scenario.schema import scenario_from_dict
 
 K = 300
 """Reading at which faults start."""

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from twin.compile import compile_facility
-from twin.ingest import affine, parse_time, validate
-from twin.points import PointCatalogue
-from twin.scenario import load_scenario
+from twin.live.ingest import affine, parse_time, validate
+from twin.scenario.compile import compile_facility
+from twin.scenario.points import PointCatalogue
+from twin.scenario.schema import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 7, 6, 12, 0, tzinfo=UTC)

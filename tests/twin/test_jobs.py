@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from twin.jobs import JobRunner
+from ui.jobs import JobRunner
 
 
 def test_a_job_reports_progress_then_its_result() -> None:

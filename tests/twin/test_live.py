@@ -19,13 +19,13 @@ import yaml
 from fastapi.testclient import TestClient
 
 from tests.twin.test_store import _hold_write_lock
-from twin.ingest import MAX_LATENESS
-from twin.live import LiveSettings, LiveTwin
-from twin.security import TokenRegistry
-from twin.service import create_app
-from twin.store import Store
-from twin.virtual_plant import SensorFault, VirtualPlant
-from twin.whatif import compare
+from twin.api.app import create_app
+from twin.api.security import TokenRegistry
+from twin.live.ingest import MAX_LATENESS
+from twin.live.live_twin import LiveSettings, LiveTwin
+from twin.live.virtual_plant import SensorFault, VirtualPlant
+from twin.live.whatif import compare
+from twin.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "demo-hall.yaml"

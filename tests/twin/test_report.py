@@ -18,8 +18,8 @@ import yaml
 
 from tests.conftest import demo_hall_dict
 from tests.processes import dctwin
-from twin.report import ReportError, load_results, summary_table, write_report
-from twin.sweep import load_sweep, run_sweep
+from twin.studies.report import ReportError, load_results, summary_table, write_report
+from twin.studies.sweep.runner import load_sweep, run_sweep
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from twin.compile import compile_facility
-from twin.scenario import (
+from twin.data.series import scenario_series
+from twin.data.timeseries import SeriesError, generate_demo_series, write_series_csv
+from twin.scenario.compile import compile_facility
+from twin.scenario.schema import (
     RackType,
     Scenario,
     ScenarioError,
@@ -26,8 +28,6 @@ from twin.scenario import (
     parse_scenario,
     scenario_from_dict,
 )
-from twin.series import scenario_series
-from twin.timeseries import SeriesError, generate_demo_series, write_series_csv
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((REPO / "scenarios").glob("*.yaml"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from twin.security import SCOPES, TokenError, TokenRegistry, generate_demo_tokens
+from twin.api.security import SCOPES, TokenError, TokenRegistry, generate_demo_tokens
 
 TOKEN = "a-long-enough-token-0001"
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.processes import dctwin, serving
-from twin.store import Store
+from twin.store.store import Store
 
 TOKEN = "crash-test-token-0000001"
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from twin.live import LiveSettings, LiveTwin, live_scenario_dict
-from twin.security import TokenRegistry
-from twin.service import create_app, merge_patch
-from twin.store import Store
+from twin.api.app import create_app, merge_patch
+from twin.api.security import TokenRegistry
+from twin.live.live_twin import LiveSettings, LiveTwin, live_scenario_dict
+from twin.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "demo-hall.yaml"

@@ -25,8 +25,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.postgres import fresh_database, postgres_url  # noqa: F401  (registers the fixture)
-from twin.points import Reading
-from twin.store import (
+from twin.scenario.points import Reading
+from twin.store.store import (
     METADATA,
     PLAN_STATUSES,
     SCHEMA_VERSION,
@@ -613,8 +613,8 @@ def test_sqlite_long_lock_raises_store_busy(tmp_path: Path) -> None:
 CHILD = """
 import sys
 from datetime import UTC, datetime, timedelta
-from twin.points import Reading
-from twin.store import Store
+from twin.scenario.points import Reading
+from twin.store.store import Store
 
 store = Store(sys.argv[1], staging_rows=3000)
 start = datetime(2024, 7, 1, tzinfo=UTC)

@@ -19,7 +19,7 @@ import yaml
 
 from tests.conftest import ROOT, demo_hall_dict
 from tests.processes import dctwin
-from twin.sweep import (
+from twin.studies.sweep.runner import (
     TIMING_VARIABLES,
     PathError,
     SweepError,

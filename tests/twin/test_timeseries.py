@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from physics.variables import VARIABLES
-from twin.timeseries import (
+from twin.data.timeseries import (
     DEMO_START,
     SeriesError,
     available_zones,

@@ -11,15 +11,15 @@ import xarray as xr
 from physics.facility import Facility
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
-from twin.parameters import UncertainParameters, apply, point_table, predict
-from twin.points import PointCatalogue
-from twin.virtual_plant import (
+from twin.live.parameters import UncertainParameters, apply, point_table, predict
+from twin.live.virtual_plant import (
     SensorFault,
     VirtualPlant,
     default_sensors,
     demo_truth,
     inlet_sensor_racks,
 )
+from twin.scenario.points import PointCatalogue
 
 Day = tuple[Facility, xr.Dataset]
 

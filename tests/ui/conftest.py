@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from twin.jobs import JobRunner
-from twin.live import LiveSettings, LiveTwin
-from twin.security import TokenRegistry
-from twin.store import Store
+from twin.api.security import TokenRegistry
+from twin.live.live_twin import LiveSettings, LiveTwin
+from twin.store.store import Store
 from ui.callbacks import UIContext
+from ui.jobs import JobRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "demo-hall.yaml"

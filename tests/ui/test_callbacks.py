@@ -7,9 +7,8 @@ import yaml
 from dash import html
 
 from tests.ui.conftest import ADMIN, APPROVER, READER
-from twin import views
 from ui import callbacks as cb
-from ui import figures
+from ui import figures, views
 
 
 def _text(component: object) -> str:

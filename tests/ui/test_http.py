@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.ui.conftest import APPROVER, READER, Clock, tokens
-from twin.live import LiveTwin
-from twin.service import create_app
+from twin.api.app import create_app
+from twin.live.live_twin import LiveTwin
 from ui.app import PAGES, mount
 
 

@@ -1,4 +1,4 @@
-"""twin.views on a live twin of the demo hall fed by its virtual plant (real SQLite, physics,
+"""ui.views on a live twin of the demo hall fed by its virtual plant (real SQLite, physics,
 HiGHS): every figure the pages draw is checked against the twin's own numbers."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from tests.ui.conftest import Clock
-from twin import views
-from twin.live import LiveTwin
-from twin.scenario import scenario_from_dict
+from twin.live.live_twin import LiveTwin
+from twin.scenario.schema import scenario_from_dict
+from ui import views
 
 
 def test_kpis_match_the_state_and_cost_accrues(live: tuple[LiveTwin, Clock]) -> None:
@@ -186,7 +186,7 @@ def test_modified_scenario_applies_every_edit(live: tuple[LiveTwin, Clock]) -> N
             "dr_import_cap_kw": 1800,
         },
     )
-    from twin.live import live_scenario_dict
+    from twin.live.live_twin import live_scenario_dict
 
     scenario = scenario_from_dict(live_scenario_dict(data, clock.now))
     assert len(scenario.rows) == 5 and scenario.rows[-1].count == 4

@@ -1,0 +1,1 @@
+"""The twin's HTTP API (FastAPI) under ``/api/v1`` and its bearer-token security."""

@@ -1,0 +1,5 @@
+"""``python -m twin.cli``: the ``dctwin`` command line."""
+
+from twin.cli import app
+
+app()

@@ -1,0 +1,345 @@
+"""The ``dctwin`` command line.
+
+Progress and errors go to stderr, results to stdout (``--json`` prints exactly one JSON
+object), so the output can be piped.  A bad scenario prints one line per problem and exits 2;
+it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from twin.cli.common import (
+    DEMO_SCENARIO,
+    app,
+    err,
+    fail,
+    load_scenario_file,
+    load_series,
+)
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[
+        Path, typer.Argument(help="Scenario YAML file (default: the demo hall).")
+    ] = DEMO_SCENARIO,
+    out: Annotated[Path | None, typer.Option(help="Write the full result as NetCDF (.nc).")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON object.")
+    ] = False,
+    no_racks: Annotated[
+        bool, typer.Option("--no-racks", help="Leave per-rack series out of --out.")
+    ] = False,
+) -> None:
+    """Simulate a scenario as operated today and print its summary."""
+    from physics.schedule import as_operated_schedule
+    from physics.simulate import simulate as run_simulation
+    from physics.simulate import summarize
+    from physics.violations import find_violations
+    from twin.scenario.compile import compile_facility
+
+    started = time.perf_counter()
+    spec = load_scenario_file(scenario)
+    series = load_series(spec, scenario)
+    facility = compile_facility(spec)
+    err(f"simulating {facility.name}: {facility.racks.count} racks × {series.sizes['time']} steps")
+    try:
+        schedule = as_operated_schedule(facility, series)
+    except KeyError as exc:
+        raise fail(f"{scenario}: {exc.args[0]}") from None
+    result = run_simulation(facility, schedule, series, per_rack=not no_racks)
+    summary = summarize(result)
+    summary["violations"] = [v.message for v in find_violations(facility, result)]
+    summary["elapsed_s"] = round(time.perf_counter() - started, 3)
+    if out is not None:
+        _write_netcdf(result, out)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, allow_nan=False, default=_json_default))
+    else:
+        typer.echo(_format_summary(summary))
+
+
+def _write_netcdf(dataset: Any, out: Path) -> None:
+    """Write ``dataset`` to ``out`` (NetCDF4 via h5netcdf); a clear message on failure."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        dataset.to_netcdf(out, engine="h5netcdf")
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot write {out}: {exc}") from None
+    err(f"wrote {out}")
+
+
+def _json_default(value: Any) -> Any:
+    return str(value)
+
+
+def _format_summary(summary: dict[str, Any]) -> str:
+    lines = [
+        f"steps                 {summary['steps']} × {summary['step_seconds'] / 60:g} min, "
+        f"{summary['racks']} racks",
+        f"IT energy             {summary['it_energy_kwh']:,.0f} kWh",
+        f"cooling energy        {summary['cooling_energy_kwh']:,.0f} kWh",
+        f"facility energy       {summary['facility_energy_kwh']:,.0f} kWh",
+        f"power-chain losses    {summary['power_chain_loss_kwh']:,.0f} kWh",
+        f"PUE                   {summary['pue']:.3f}",
+        f"peak grid import      {summary['peak_grid_kw']:,.0f} kW",
+        f"hottest inlet         {summary['max_inlet_temperature_c']:.2f} °C "
+        f"(limit {summary['inlet_limit_c']:g} °C, {summary['inlet_violations']} rack-steps above)",
+        f"lowest busbar voltage {summary['min_busbar_voltage_v']:.3f} V",
+    ]
+    if "energy_cost" in summary:
+        lines.append(f"energy cost           {summary['energy_cost']:,.0f}")
+    if "carbon_kg" in summary:
+        lines.append(f"emissions             {summary['carbon_kg'] / 1e3:,.1f} t CO2e")
+    violations = summary.get("violations", [])
+    lines.append(f"violations            {len(violations)}")
+    lines += [f"  - {v}" for v in violations]
+    return "\n".join(lines)
+
+
+MAX_HORIZON_DAYS = 7
+
+
+def _windowed(spec: Any, horizon: str | None, step: str | None, start: str | None) -> Any:
+    """The scenario with its simulation window replaced by the CLI options."""
+    from pydantic import ValidationError
+
+    from twin.scenario.errors import format_validation_error
+    from twin.scenario.schema import Simulation
+
+    window = spec.simulation.model_dump()
+    if horizon is not None:
+        window["duration"] = horizon
+    if step is not None:
+        window["step"] = step
+    if start is not None:
+        window["start"] = start
+    try:
+        simulation = Simulation.model_validate(window)
+    except ValidationError as exc:
+        raise fail("\n".join(format_validation_error(exc, window))) from None
+    if simulation.duration.total_seconds() > MAX_HORIZON_DAYS * 86400:
+        raise fail(f"horizon {simulation.duration} is longer than {MAX_HORIZON_DAYS} days")
+    return spec.model_copy(update={"simulation": simulation})
+
+
+@app.command()
+def plan(
+    scenario: Annotated[
+        Path, typer.Argument(help="Scenario YAML file (default: the demo hall).")
+    ] = DEMO_SCENARIO,
+    horizon: Annotated[
+        str | None, typer.Option(help="Planning horizon, e.g. 24h (default: the scenario's).")
+    ] = None,
+    step: Annotated[str | None, typer.Option(help="Time step, e.g. 15min.")] = None,
+    start: Annotated[str | None, typer.Option(help="First instant, ISO 8601 with offset.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write decisions and verified states as NetCDF.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON object.")
+    ] = False,
+    time_limit: Annotated[float, typer.Option(help="Solver time limit per solve [s].")] = 60.0,
+    mip_gap: Annotated[float, typer.Option(help="Relative MIP gap [-].")] = 5e-3,
+    shadow_prices: Annotated[
+        bool, typer.Option(help="Price relaxed limits by extra solves.")
+    ] = True,
+) -> None:
+    """Co-plan setpoints, battery and flexible work; verify the plan with the physics."""
+    from optimizer.plan import PlanOptions
+    from optimizer.plan import plan as make_plan
+    from twin.scenario.compile import compile_facility
+
+    spec = _windowed(load_scenario_file(scenario), horizon, step, start)
+    series = load_series(spec, scenario)
+    facility = compile_facility(spec)
+    err(
+        f"planning {facility.name}: {facility.racks.count} racks, {series.sizes['time']} steps "
+        f"of {spec.simulation.step}"
+    )
+    options = PlanOptions(time_limit=time_limit, mip_gap=mip_gap, shadow_prices=shadow_prices)
+    result = make_plan(facility, series, options)
+    if out is not None:
+        dataset = result.result.copy()
+        dataset.attrs.update({"plan_status": result.status, "plan_verified": int(result.verified)})
+        _write_netcdf(dataset, out)
+    data = result.to_json()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=_json_default))
+    else:
+        typer.echo(_format_plan(data))
+    if result.status in ("infeasible", "fallback"):
+        raise typer.Exit(3)
+
+
+def _format_plan(data: dict[str, Any]) -> str:
+    base = data["baselines"]
+    lines = [
+        f"status {data['status']}, verified {data['verified']}, rounds {data['rounds']}",
+        f"{'':22}{'plan':>12}{'as operated':>14}{'rule-based':>12}",
+    ]
+    for key, label in (
+        ("cost", "total cost"),
+        ("energy_cost", "energy cost"),
+        ("demand_charge", "demand charge"),
+        ("carbon_kg", "emissions [kg]"),
+        ("peak_grid_kw", "peak import [kW]"),
+        ("cooling_energy_kwh", "cooling [kWh]"),
+    ):
+        lines.append(
+            f"{label:<22}{data[key]:>12,.0f}{base['as_operated'][key]:>14,.0f}"
+            f"{base['rule_based'][key]:>12,.0f}"
+        )
+    for name in ("as_operated", "rule_based"):
+        saved = data[f"savings_vs_{name}"]
+        lines.append(
+            f"vs {name.replace('_', ' ')}: cost {saved['cost']:+.1%}, carbon "
+            f"{saved['carbon_kg']:+.1%}, peak {saved['peak_grid_kw']:+.1%}, cooling "
+            f"{saved['cooling_energy_kwh']:+.1%} (reduction)"
+        )
+    timings = data["timings"]
+    lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    lines += [f"violation: {v}" for v in data["violations"]]
+    lines += [f"explanation: {e}" for e in data.get("explanation", [])]
+    lines += [f"note: {n}" for n in data["notes"]]
+    if data["shadow_prices"]:
+        lines.append(f"shadow prices: {json.dumps(data['shadow_prices'])}")
+    return "\n".join(lines)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files."""
+    from twin.scenario.schema import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def doctor() -> None:
+    """Check the installation and solve a toy LP with HiGHS through Pyomo."""
+    from twin.cli.doctor import run_checks
+
+    report = run_checks()
+    for check in report.checks:
+        typer.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<24} {check.detail}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    scenario: Annotated[
+        Path | None,
+        typer.Argument(help="Scenario YAML file (default: the demo hall with a virtual plant)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8050,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Store URL: sqlite:///path.db (default: under --state-dir) or "
+            "postgresql://user@host:port/db."
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path, typer.Option(help="Folder for the default SQLite store and the demo tokens.")
+    ] = Path(".dctwin"),
+    virtual_plant: Annotated[
+        bool | None,
+        typer.Option(
+            "--virtual-plant/--no-virtual-plant",
+            help="Feed readings from the virtual plant (default: on without a scenario).",
+        ),
+    ] = None,
+    replan_minutes: Annotated[float, typer.Option(help="Re-plan period [min]; 0: off.")] = 15.0,
+    autonomy: Annotated[
+        bool, typer.Option(help="Apply plans within guardrails without approval.")
+    ] = False,
+    retention_days: Annotated[
+        float, typer.Option(help="Keep raw readings this many days (hourly rollups stay); 0: all.")
+    ] = 90.0,
+    cors: Annotated[
+        list[str] | None, typer.Option(help="Allowed CORS origin (repeatable); default closed.")
+    ] = None,
+) -> None:
+    """Serve the live twin: API under /api/v1 on one port, SQLite store by default."""
+    import logging
+
+    import uvicorn
+
+    from twin.api.app import create_app
+    from twin.api.security import TokenError, TokenRegistry, generate_demo_tokens
+    from twin.live.live_twin import LiveSettings, LiveTwin
+    from twin.scenario.schema import strict_yaml
+    from twin.store.store import Store
+
+    path = scenario or DEMO_SCENARIO
+    load_scenario_file(path)  # every problem (unreadable, bad YAML, schema) as one clear message
+    data = strict_yaml(path.read_text(encoding="utf-8"))  # the mapping the twin re-anchors
+    plant = scenario is None if virtual_plant is None else virtual_plant
+    state_dir.mkdir(parents=True, exist_ok=True)
+    url = db or f"sqlite:///{(state_dir / 'dctwin.db').resolve()}"
+    try:
+        store = Store(url, merge_in_background=True)
+    except Exception as exc:  # connection refused, bad URL: say so, no traceback
+        raise fail(f"cannot open the store {url.split('@')[-1]}: {exc}") from None
+    try:
+        tokens = TokenRegistry.from_environment()
+    except TokenError as exc:
+        raise fail(f"DCTWIN_TOKENS: {exc}") from None
+    if not len(tokens):
+        token_file = state_dir / "tokens.txt"
+        if token_file.exists():
+            what = "using the tokens in"
+        else:
+            generate_demo_tokens(token_file)
+            what = "generated one token per scope in"
+        try:
+            tokens = TokenRegistry.from_file(token_file)
+        except (OSError, TokenError) as exc:
+            raise fail(f"{token_file}: {exc}") from None
+        err(f"no DCTWIN_TOKENS set: {what} {token_file.resolve()} (owner-only file)")
+    settings = LiveSettings(
+        replan_minutes=replan_minutes, autonomy=autonomy, retention_days=retention_days
+    )
+    err(f"loading {path.name} and starting the twin ...")
+    twin = LiveTwin(data, path.parent, store, settings, virtual_plant=plant)
+    # The web UI is a plugin (entry point group ``dctwin.web``, e.g. ``ui.app:mount``):
+    # ``twin`` must not import ``ui`` (layers point down), so the UI is found by name here.
+    from importlib.metadata import entry_points
+
+    plugins = list(entry_points(group="dctwin.web"))
+    api = create_app(twin, tokens, cors_origins=cors or None, root_redirect=not plugins)
+    mounted = []
+    for plugin in plugins:
+        try:
+            plugin.load()(api, twin, tokens)
+        except Exception as exc:  # a broken plugin must not stop the API
+            err(f"web UI plugin {plugin.name} ({plugin.value}) not loaded: {exc}")
+            continue
+        mounted.append(plugin.name)
+    if mounted and host not in ("127.0.0.1", "localhost", "::1"):
+        # The UI's pages read without a token (writes still need one): say so when exposed.
+        err(
+            f"warning: the web UI on {host} shows the twin's state to anyone who reaches the "
+            "port (approvals still need an approve token); keep it on a trusted network or "
+            "behind an authenticating proxy"
+        )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    err(
+        f"dctwin serving {twin.facility.name} on http://{host}:{port}/api/v1 "
+        f"(docs: http://{host}:{port}/docs; "
+        f"UI: {'http://' + host + ':' + str(port) + '/' if mounted else 'none'}; "
+        f"store: {url.split('@')[-1]}; "
+        f"virtual plant: {'on' if plant else 'off'})"
+    )
+    uvicorn.run(api, host=host, port=port, log_level="info")

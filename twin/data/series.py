@@ -1,0 +1,140 @@
+"""The exogenous series of a scenario, on its simulation time axis.
+
+Sources listed under ``series:`` are read in order (later ones override variables of earlier
+ones), each resampled to the simulation step by the variables registry's rule; demand-response
+events become the ``dr_import_cap`` series.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from physics.variables import annotate
+from twin.data import timeseries as ts
+from twin.scenario.schema import Scenario, SeriesSource
+
+REQUIRED = ("price", "carbon_intensity", "outdoor_temperature", "relative_humidity")
+
+
+def simulation_window(scenario: Scenario) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timedelta]:
+    """(start, end, step) of the scenario's window; start/end tz-aware UTC, end exclusive."""
+    start = pd.Timestamp(scenario.simulation.start).tz_convert("UTC")
+    end = start + pd.Timedelta(scenario.simulation.duration)
+    return start, end, pd.Timedelta(scenario.simulation.step)
+
+
+def _source_dataset(
+    source: SeriesSource,
+    base_dir: Path,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    step: pd.Timedelta,
+) -> xr.Dataset:
+    if source.generate is not None:
+        days = math.ceil((end - start) / pd.Timedelta(days=1))
+        return ts.generate_demo_series(start, days=days, step=step, seed=source.seed)
+    if source.constant is not None or source.values is not None:
+        assert source.variable is not None  # schema guarantees it
+        if source.constant is not None:
+            times = pd.date_range(start, end, freq=step, inclusive="left")
+            values = np.full(times.size, source.constant, dtype=float)
+        else:
+            assert source.values is not None and source.step is not None
+            values = np.asarray(source.values, dtype=float)
+            times = pd.date_range(start, periods=values.size, freq=pd.Timedelta(source.step))
+        ds = xr.Dataset(
+            {source.variable: ("time", values)},
+            coords={"time": times.tz_convert("UTC").tz_localize(None).values},
+        )
+        return annotate(ds, [source.variable])
+    if source.zone is not None:
+        year = source.year or 2023
+        return ts.load_zone(source.zone, year, base_dir / source.data_dir, max_gap="3h")
+    assert source.file is not None
+    path = (base_dir / source.file).resolve()
+    if not path.exists():
+        raise ts.SeriesError(f"series file {path} does not exist")
+    if source.format == "dctwin":
+        return ts.read_series_csv(path)
+    if source.format == "price_csv":
+        return ts.load_price_csv(path, max_gap="3h")
+    if source.format == "carbon_csv":
+        return ts.load_carbon_csv(path, max_gap="3h")
+    if source.format == "open_meteo":
+        return ts.load_open_meteo(path, max_gap="3h")
+    if source.format == "epw":
+        return ts.load_epw(path, year=source.year or start.year)
+    ds = ts.load_cpu_trace(path, start=source.replay_from or start)
+    if source.variable is not None and source.variable != "cpu_load":
+        ds = ds.rename({"cpu_load": source.variable})
+    return ds
+
+
+def scenario_series(scenario: Scenario, base_dir: str | Path = ".") -> xr.Dataset:
+    """All exogenous series of ``scenario`` on its simulation axis.
+
+    Parameters
+    ----------
+    scenario
+        Validated scenario.
+    base_dir
+        Folder relative paths in ``series`` are resolved against (the scenario file's folder).
+
+    Returns
+    -------
+    xarray.Dataset
+        Regular UTC ``time`` axis from the simulation start, one value per step.
+
+    Raises
+    ------
+    twin.timeseries.SeriesError
+        When a source cannot be read, does not cover the window, or a needed series is missing.
+    """
+    start, end, step = simulation_window(scenario)
+    base = Path(base_dir)
+    merged: xr.Dataset | None = None
+    for index, source in enumerate(scenario.series):
+        try:
+            raw = _source_dataset(source, base, start, end, step)
+            if source.replay_from is not None and source.format != "cpu_trace":
+                offset = pd.Timestamp(start) - pd.Timestamp(source.replay_from).tz_convert("UTC")
+                raw = raw.assign_coords(time=raw["time"].values + offset.to_timedelta64())
+            sampled = ts.resample(raw, step, start=start, end=end)
+        except ts.SeriesError as exc:
+            raise ts.SeriesError(f"series[{index}]: {exc}") from None
+        merged = sampled if merged is None else sampled.combine_first(merged)
+    if merged is None:
+        raise ts.SeriesError("the scenario lists no series (add e.g. '- generate: demo')")
+    merged = _with_demand_response(scenario, merged)
+    missing = [name for name in _needed(scenario) if name not in merged]
+    if missing:
+        raise ts.SeriesError(
+            f"the series lack {', '.join(missing)} (have: {', '.join(map(str, merged.data_vars))})"
+        )
+    return merged
+
+
+def _needed(scenario: Scenario) -> list[str]:
+    needed = list(REQUIRED)
+    if scenario.pv is not None:
+        needed.append("pv_capacity_factor")
+    needed += [w.profile for w in scenario.workloads if w.profile is not None]
+    return needed
+
+
+def _with_demand_response(scenario: Scenario, ds: xr.Dataset) -> xr.Dataset:
+    times = pd.DatetimeIndex(ds["time"].values).tz_localize("UTC")
+    cap = np.full(times.size, np.nan)
+    step = timedelta(seconds=float(pd.Timedelta(scenario.simulation.step).total_seconds()))
+    for event in scenario.grid.demand_response:
+        # a step is in the event when any part of it overlaps the event window
+        inside = (times < pd.Timestamp(event.end)) & (times + step > pd.Timestamp(event.start))
+        cap[inside] = np.fmin(cap[inside], event.import_cap * 1e3)
+    ds = ds.assign(dr_import_cap=("time", cap))
+    return annotate(ds, ["dr_import_cap"])

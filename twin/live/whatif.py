@@ -1,0 +1,114 @@
+"""What-if: plan a modified scenario from now and compare it with the scenario in force.
+
+Both sides are planned over the same window from the current step with the calibrated
+parameters, and both are verified by the physics (:func:`optimizer.plan.plan`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer.plan import COMPARED, PlanOptions, plan
+from twin.data.series import scenario_series
+from twin.live.live_twin import LiveTwin
+from twin.live.parameters import apply
+from twin.scenario.compile import compile_facility
+
+
+def _figures(result: Any) -> dict[str, Any]:
+    data = result.to_json()
+    keep = (
+        "status",
+        "verified",
+        "violations",
+        *COMPARED,
+        "energy_cost",
+        "demand_charge",
+        "baselines",
+        "explanation",
+    )
+    return {k: data[k] for k in keep if k in data}
+
+
+def compare(
+    twin: LiveTwin,
+    data: Mapping[str, Any],
+    *,
+    horizon_hours: float = 24.0,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[str, Any]:
+    """Plan ``data`` (a full scenario mapping) and the current scenario; report both.
+
+    Parameters
+    ----------
+    twin
+        The live twin (its clock, calibration and current scenario).
+    data
+        The modified scenario.
+    horizon_hours
+        Planning horizon [h].
+    progress
+        ``progress(fraction [-], message)`` called between the steps (a background job's).
+
+    Returns
+    -------
+    dict
+        ``current`` and ``modified`` figures (verified), ``difference`` = modified − current
+        for cost [currency], carbon [kg], peak [kW] and cooling energy [kWh], ``time`` (ISO
+        UTC) and ``grid_import_kw`` of both plans per step [kW].
+
+    Raises
+    ------
+    twin.scenario.ScenarioError
+        The modified scenario is invalid (one message per problem).
+    """
+
+    def report(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+
+    report(0.02, "checking the modified scenario")
+    now = twin.clock()
+    scenario = twin.live_scenario(data)  # on the twin's window, not re-anchored on today
+    facility = compile_facility(scenario)
+    series = scenario_series(scenario, twin.scenario_dir)
+    start = twin.step_index(now)
+    window = slice(start, start + twin.horizon_steps(horizon_hours))
+    options = PlanOptions(time_limit=twin.settings.plan_time_limit_s, shadow_prices=False)
+    steps = len(series["time"][window])
+    report(0.1, f"planning the modified scenario ({facility.racks.count} racks, {steps} steps)")
+    modified = plan(_calibrated(facility, twin.parameters), series.isel(time=window), options)
+    report(0.55, "planning the current scenario")
+    current = plan(twin.calibrated_facility(), twin.series.isel(time=window), options)
+    report(0.95, "comparing")
+    a, b = _figures(current), _figures(modified)
+    times = pd.DatetimeIndex(modified.result["time"].values).tz_localize("UTC")
+    return {
+        "horizon_hours": horizon_hours,
+        "current": a,
+        "modified": b,
+        "difference": {k: b[k] - a[k] for k in COMPARED if k in a and k in b},
+        "time": [t.isoformat() for t in times],
+        "grid_import_kw": {
+            "current": _kw_list(current.result["grid_power"].values),
+            "modified": _kw_list(modified.result["grid_power"].values),
+        },
+    }
+
+
+def _kw_list(watts: Any) -> list[float | None]:
+    """Powers [W] as a JSON list [kW] (None where not finite)."""
+    return [float(v) / 1e3 if math.isfinite(v) else None for v in np.asarray(watts, dtype=float)]
+
+
+def _calibrated(facility: Any, params: Any) -> Any:
+    """Apply calibrated parameters when the equipment matches (same racks); else nominal."""
+    try:
+        return apply(facility, params)
+    except (ValueError, IndexError):
+        return facility

@@ -1,0 +1,3 @@
+"""The measurement and record store (SQLite by default, PostgreSQL by URL): readings, plans, audit
+log, parameters and alarms.
+"""

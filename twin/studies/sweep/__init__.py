@@ -1,0 +1,3 @@
+"""Scenario sweeps: the sweep file, point evaluation in workers, the Zarr result store and the
+runner.
+"""
