@@ -199,11 +199,11 @@ def linearize(
     alpha = (1.0 - racks.liquid_share) + loss_fraction  # (R,)
     share_t = work.share.T.toarray()  # (R, J)
     air_per_work = alpha[:, np.newaxis] * share_t
-    inlet_work = air_path._solve(air_path._recirculation_t @ air_per_work) * KW  # K per kW
+    inlet_work = air_path.solve(air_path.recirculation_transpose @ air_per_work) * KW  # K per kW
     unit_indicator = sp.csr_matrix(
         (np.ones(n_racks), (np.arange(n_racks), racks.unit)), shape=(n_racks, n_units)
     )
-    mixing = air_path._solve((sp.diags(air_path.supply_capacity_flow) @ unit_indicator).toarray())
+    mixing = air_path.solve((sp.diags(air_path.supply_capacity_flow) @ unit_indicator).toarray())
     mixing[np.abs(mixing) < 1e-12] = 0.0
     inlet_supply = sp.csr_matrix(mixing)
     s0 = schedule.supply_temperature

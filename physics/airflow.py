@@ -251,8 +251,24 @@ class AirPath:
             groups.append((index, np.linalg.inv(diagonal)))
         return groups
 
-    def _solve(self, rhs: FloatArray) -> FloatArray:
-        """``M⁻¹·rhs`` for rhs of shape (R,) or (R, T)."""
+    def solve(self, rhs: FloatArray) -> FloatArray:
+        """Solve the inlet energy balance ``M·x = rhs`` for ``x = M⁻¹·rhs``.
+
+        ``M = K − AᵀK`` [W/K] is applied per column, with the dense per-component inverses
+        (or the sparse LU for large components) factorized once.
+
+        Parameters
+        ----------
+        rhs
+            Heat flows into the inlet balances [W], shape (R,) or (R, N); any other unit
+            ``X`` gives a result in ``X·K/W`` (e.g. a column of ``Aᵀ`` [-] gives the inlet
+            rise per watt [K/W]).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``M⁻¹·rhs``: inlet temperatures [°C] or rises [K] per column, shape of ``rhs``.
+        """
         vector = rhs.ndim == 1
         columns = rhs[:, np.newaxis] if vector else rhs
         out = np.empty_like(columns)
@@ -264,8 +280,28 @@ class AirPath:
         return out[:, 0] if vector else out
 
     @cached_property
-    def _recirculation_t(self) -> sp.csr_matrix:
+    def recirculation_transpose(self) -> sp.csr_matrix:
+        """``Aᵀ`` [-], sparse (R, R): entry ``(j, i)`` is the share of rack i's outlet air
+        reaching rack j's inlet."""
         return sp.csr_matrix(self.recirculation.T)
+
+    def influence_columns(self, index: ArrayLike) -> FloatArray:
+        """Columns ``D[:, index]`` of the heat-influence matrix ``D = M⁻¹·Aᵀ`` [K/W].
+
+        One sparse solve for the listed racks only: no dense R×R matrix is built.
+
+        Parameters
+        ----------
+        index
+            Rack indices whose air heat is the cause [-], shape (N,).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``D[j, n]``: rise of rack j's inlet per watt of air heat of rack ``index[n]``
+            [K/W], shape (R, N).
+        """
+        return self.solve(self.recirculation_transpose[:, index].toarray())
 
     @property
     def size(self) -> int:
@@ -291,21 +327,21 @@ class AirPath:
         supply = np.asarray(supply_temperature, dtype=float)
         shape = np.broadcast_shapes(heat.shape, supply.shape)
         heat = np.broadcast_to(heat, shape)
-        rhs = np.asarray(self._recirculation_t @ heat, dtype=float)
+        rhs = np.asarray(self.recirculation_transpose @ heat, dtype=float)
         s = self.supply_capacity_flow
         rhs += (s[:, np.newaxis] if len(shape) == 2 else s) * supply
-        return self._solve(rhs)
+        return self.solve(rhs)
 
     def influence_matrix(self) -> FloatArray:
         """Dense heat-influence matrix ``D = M⁻¹·Aᵀ`` [K/W] (small layouts, tests, reports).
 
         ``D[j, i]`` is the rise of rack j's inlet per watt of rack i's air heat.
         """
-        return self._solve(self._recirculation_t.toarray())
+        return self.solve(self.recirculation_transpose.toarray())
 
     def mixing_matrix(self) -> FloatArray:
         """Dense supply mixing matrix ``W = M⁻¹·diag(s)`` [-]; rows sum to one."""
-        return self._solve(np.diag(self.supply_capacity_flow))
+        return self.solve(np.diag(self.supply_capacity_flow))
 
 
 def server_fan_power(

@@ -479,8 +479,7 @@ def capacity_study(
         index = [facility_all.racks.ids.index(c.rack_id) for c in candidates]
         air_path = facility_all.air_path
         # columns of D = M⁻¹·Aᵀ for the new racks only: one sparse solve, no dense R×R
-        columns = air_path._recirculation_t[:, index].toarray()
-        influence = air_path._solve(columns)[index]
+        influence = air_path.influence_columns(index)[index]
         for i, cand in enumerate(candidates):
             key = ("inlet_temperature", cand.rack_id)
             cross = air_heat * influence[i][np.newaxis, :]
