@@ -97,7 +97,7 @@ def as_operated_schedule(facility: Facility, series: xr.Dataset) -> Schedule:
     """
     time = series["time"].values
     steps = time.size
-    step = _step_seconds(time)
+    step = step_seconds(time)
     work = facility.workloads
     power = workload_profiles(facility, series) * work.capacity[np.newaxis, :]
     for j in np.flatnonzero(work.tier == 3):
@@ -114,7 +114,24 @@ def as_operated_schedule(facility: Facility, series: xr.Dataset) -> Schedule:
     )
 
 
-def _step_seconds(time: NDArray[np.datetime64]) -> float:
+def step_seconds(time: NDArray[np.datetime64]) -> float:
+    """Length of one step of a time axis [s].
+
+    Parameters
+    ----------
+    time
+        Time axis, increasing with a constant step, at least two values.
+
+    Returns
+    -------
+    float
+        The step [s].
+
+    Raises
+    ------
+    ValueError
+        Fewer than two steps, or an axis that is not increasing with a constant step.
+    """
     if time.size < 2:
         raise ValueError("a simulation needs at least two time steps")
     steps = np.diff(time).astype("timedelta64[ns]").astype(np.int64)

@@ -42,7 +42,7 @@ from physics.power import (
     rectifier_staging,
 )
 from physics.psychrometrics import pressure_at_elevation, wet_bulb_temperature
-from physics.schedule import Schedule, _step_seconds
+from physics.schedule import Schedule, step_seconds
 from physics.variables import annotate
 from physics.warnings import CurveRangeWarning
 
@@ -266,7 +266,7 @@ def simulate(
     """
     time = series["time"].values
     steps = time.size
-    step = _step_seconds(time)
+    step = step_seconds(time)
     schedule.check(facility, steps)
     topo = _Topology(facility)
     racks, units, cdus = facility.racks, facility.units, facility.cdus
