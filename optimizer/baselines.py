@@ -36,6 +36,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
+from physics.constants import JOULES_PER_KWH, WATTS_PER_KILOWATT
 from physics.facility import Facility
 from physics.schedule import Schedule, as_operated_schedule, step_seconds, workload_profiles
 from physics.simulate import simulate
@@ -258,15 +259,16 @@ def _flexible_work(
         delivered = float(power[:, j].sum()) * step
         if work.deadline[j] > step_end[-1]:
             notes.append(
-                f"{name}: its {energy / 3.6e6:.0f} kWh do not fit between release and the "
-                f"horizon end at {max_power / 1e3:.0f} kW (deadline after the horizon); it runs "
-                f"from release at full power and delivers {delivered / 3.6e6:.0f} kWh here"
+                f"{name}: its {energy / JOULES_PER_KWH:.0f} kWh do not fit between release and "
+                f"the horizon end at {max_power / WATTS_PER_KILOWATT:.0f} kW (deadline after the "
+                f"horizon); it runs from release at full power and delivers "
+                f"{delivered / JOULES_PER_KWH:.0f} kWh here"
             )
         else:
             notes.append(
-                f"{name}: its {energy / 3.6e6:.0f} kWh do not fit before its deadline at "
-                f"{max_power / 1e3:.0f} kW; it runs from release at full power (least lateness) "
-                f"and delivers {delivered / 3.6e6:.0f} kWh in the horizon"
+                f"{name}: its {energy / JOULES_PER_KWH:.0f} kWh do not fit before its deadline "
+                f"at {max_power / WATTS_PER_KILOWATT:.0f} kW; it runs from release at full power "
+                f"(least lateness) and delivers {delivered / JOULES_PER_KWH:.0f} kWh in the horizon"
             )
     return power
 

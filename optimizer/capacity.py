@@ -30,12 +30,14 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from optimizer.highs_direct import FEASIBLE_POINT, new_highs
+from physics.constants import WATTS_PER_KILOWATT
 from physics.facility import Facility
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-KW = 1e3
+KW = WATTS_PER_KILOWATT
+"""[W/kW] (short alias for the many conversions below)."""
 
 #: kind → (description, unit) of the limit rows, the same kinds as ``physics.violations``.
 LIMIT_KINDS: dict[str, tuple[str, str]] = {

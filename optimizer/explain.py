@@ -23,14 +23,12 @@ from pyomo.contrib.appsi.base import TerminationCondition
 
 from optimizer.highs_direct import DirectHighs
 from optimizer.model import build_model, set_slacks_free
+from physics.constants import JOULES_PER_KWH, WATTS_PER_KILOWATT
 from physics.facility import Facility
 
 if TYPE_CHECKING:
     from optimizer.linearize import Linearization
     from optimizer.plan import Planner
-
-KW = 1e3
-KWH = 3.6e6
 
 
 def _when(time: np.ndarray, steps: list[int], step_hours: float) -> str:
@@ -47,12 +45,13 @@ def precheck(facility: Facility, lin: Linearization) -> list[str]:
     for j in np.flatnonzero(work.tier == 3):
         start = int(np.searchsorted(lin.time, work.release[j]))
         stop = int(np.searchsorted(lin.time, work.deadline[j]))
-        possible = work.max_power[j] / KW * max(stop - start, 0) * dt
-        need = work.energy[j] / KWH
+        possible = work.max_power[j] / WATTS_PER_KILOWATT * max(stop - start, 0) * dt
+        need = work.energy[j] / JOULES_PER_KWH
         if need > possible + 1e-6:
             problems.append(
                 f"job {work.ids[j]!r} needs {need:,.0f} kWh but at most {possible:,.0f} kWh fit "
-                f"between its release and deadline at {work.max_power[j] / KW:,.0f} kW "
+                f"between its release and deadline at "
+                f"{work.max_power[j] / WATTS_PER_KILOWATT:,.0f} kW "
                 f"({max(stop - start, 0) * dt:g} h): it will finish late or partly unserved"
             )
     # the grid import that cannot be avoided: fixed IT (tier 1 + idle) through the chain,
@@ -61,7 +60,7 @@ def precheck(facility: Facility, lin: Linearization) -> list[str]:
     fixed_chain = lin.it_chain_base - lin.it_chain_slope * flexible_now
     fixed_heat = lin.plant_heat_base - lin.plant_heat_slope * flexible_now
     cooling = lin.fixed_cooling + fixed_heat * lin.envelope_value.min(axis=1)
-    battery = facility.battery.power / KW if facility.battery else 0.0
+    battery = facility.battery.power / WATTS_PER_KILOWATT if facility.battery else 0.0
     floor = fixed_chain + cooling / facility.mechanical_efficiency - battery - lin.pv
     events = np.flatnonzero(np.isfinite(lin.dr_cap) & (floor > lin.dr_cap + 1e-6))
     if events.size:
@@ -211,7 +210,9 @@ def shadow_prices(planner: Planner) -> dict[str, Any]:
         return prices
     facility = planner.facility
     if facility.battery is not None:
-        bigger = dataclasses.replace(facility.battery, capacity=facility.battery.capacity + KWH)
+        bigger = dataclasses.replace(
+            facility.battery, capacity=facility.battery.capacity + JOULES_PER_KWH
+        )
         cost = _resolve_with(planner, dataclasses.replace(facility, battery=bigger))
         if cost is not None:
             prices["battery_energy_per_kwh"] = round(base_cost - cost, 4)

@@ -28,13 +28,15 @@ import scipy.sparse as sp
 import xarray as xr
 from numpy.typing import NDArray
 
+from physics.constants import SECONDS_PER_HOUR, WATTS_PER_KILOWATT
 from physics.facility import Facility
 from physics.plant import plant_performance
 from physics.schedule import Schedule
 from physics.simulate import simulate
 
 FloatArray = NDArray[np.float64]
-KW = 1e3
+KW = WATTS_PER_KILOWATT
+"""[W/kW] (short alias for the many conversions below)."""
 
 SETPOINT_GRID_STEP = 0.5
 """Spacing of the chilled-water setpoints the plant envelope is sampled on [K]."""
@@ -189,7 +191,7 @@ def linearize(
         base = simulate(facility, schedule, series)
     racks, work = facility.racks, facility.workloads
     steps = series.sizes["time"]
-    step_hours = float(base.attrs["step_seconds"]) / 3600.0
+    step_hours = float(base.attrs["step_seconds"]) / SECONDS_PER_HOUR
     air_path = facility.air_path
     n_racks, n_units = racks.count, facility.units.count
 

@@ -24,13 +24,11 @@ from optimizer.baselines import as_operated, rule_based
 from optimizer.highs_direct import DirectHighs
 from optimizer.linearize import Linearization, linearize
 from optimizer.model import ModelOptions, add_inlet_row, build_model, set_derating
+from physics.constants import JOULES_PER_KWH, SECONDS_PER_HOUR, WATTS_PER_KILOWATT
 from physics.facility import Facility
 from physics.schedule import Schedule
 from physics.simulate import simulate
 from physics.violations import Violation, find_violations
-
-KW = 1e3
-KWH = 3.6e6
 
 COMPARED = ("cost", "carbon_kg", "peak_grid_kw", "cooling_energy_kwh")
 
@@ -123,17 +121,17 @@ def verified_figures(
     by pushing work out of the window).
     """
     step = float(ds.attrs["step_seconds"])
-    hours = step / 3600.0
-    grid_kw = ds["grid_power"].values / KW
+    hours = step / SECONDS_PER_HOUR
+    grid_kw = ds["grid_power"].values / WATTS_PER_KILOWATT
     energy_cost = float(np.sum(grid_kw * ds["price"].values / 1e3) * hours)
     carbon_kg = float(np.sum(grid_kw * ds["carbon_intensity"].values / 1e3) * hours)
     peak = float(max(grid_kw.max(), 0.0))
-    demand_charge = facility.grid.demand_charge * KW * peak
+    demand_charge = facility.grid.demand_charge * WATTS_PER_KILOWATT * peak
     wear = float(ds.attrs.get("battery_throughput_joules", 0.0)) * (
         facility.battery.wear_cost if facility.battery else 0.0
     )
     lateness, unserved, deferred = _job_penalties(facility, schedule, ds["time"].values, step)
-    deferred_cost = deferred / KWH * deferred_energy_price
+    deferred_cost = deferred / JOULES_PER_KWH * deferred_energy_price
     carbon_cost = facility.grid.carbon_price * carbon_kg
     cost = energy_cost + demand_charge + carbon_cost + wear + lateness + unserved + deferred_cost
     return {
@@ -148,8 +146,8 @@ def verified_figures(
         "carbon_kg": carbon_kg,
         "peak_grid_kw": peak,
         "grid_energy_kwh": float(grid_kw.sum() * hours),
-        "it_energy_kwh": float(ds["it_power"].sum()) * hours / KW,
-        "cooling_energy_kwh": float(ds["cooling_power"].sum()) * hours / KW,
+        "it_energy_kwh": float(ds["it_power"].sum()) * hours / WATTS_PER_KILOWATT,
+        "cooling_energy_kwh": float(ds["cooling_power"].sum()) * hours / WATTS_PER_KILOWATT,
         "pue": float(ds["facility_power"].sum() / ds["it_power"].sum()),
         "max_inlet_temperature_c": float(ds["max_inlet_temperature"].max()),
     }
@@ -189,8 +187,8 @@ def _schedule_from_model(m: pyo.ConcreteModel, facility: Facility, lin: Lineariz
     return Schedule(
         supply_temperature=supply,
         chilled_water_temperature=chilled,
-        battery_power=battery * KW if facility.battery else np.zeros(lin.steps),
-        workload_power=power * KW,
+        battery_power=battery * WATTS_PER_KILOWATT if facility.battery else np.zeros(lin.steps),
+        workload_power=power * WATTS_PER_KILOWATT,
     )
 
 
@@ -296,7 +294,7 @@ class Planner:
             for (j, period), var in running.items():
                 steps = range(period * per_period, min((period + 1) * per_period, self.lin.steps))
                 mean = np.mean([pyo.value(m.workloads.power[j, t]) for t in steps])
-                var.fix(1.0 if mean >= 0.5 * work.min_power[j] / KW else 0.0)
+                var.fix(1.0 if mean >= 0.5 * work.min_power[j] / WATTS_PER_KILOWATT else 0.0)
             condition, gap = self._solve_once(bound)
             if condition != TerminationCondition.infeasible:
                 return condition, gap
@@ -345,7 +343,9 @@ class Planner:
                 m.grid.carbon[t] = value / 1e3
         if pv_capacity_factor is not None:
             for t, value in enumerate(np.asarray(pv_capacity_factor, dtype=float)):
-                m.grid.pv[t] = self.facility.pv_peak * float(np.clip(value, 0, 1)) / KW
+                m.grid.pv[t] = (
+                    self.facility.pv_peak * float(np.clip(value, 0, 1)) / WATTS_PER_KILOWATT
+                )
         if price is not None or carbon_intensity is not None:
             # deferred tier-3 energy is valued at the horizon's mean effective price: follow it
             new_mean = self._mean_effective_price()
@@ -353,15 +353,17 @@ class Planner:
                 m.deferred_price = pyo.value(m.deferred_price) * new_mean / old_mean
         battery = self.facility.battery
         if initial_soc is not None and battery is not None:
-            m.battery.initial_energy = initial_soc * battery.capacity / KWH
+            m.battery.initial_energy = initial_soc * battery.capacity / JOULES_PER_KWH
             if self.options.model.end_soc_target is None:
                 # the default target is the initial SOC: no free energy from the battery
-                m.battery.final_energy = initial_soc * battery.capacity / KWH
+                m.battery.final_energy = initial_soc * battery.capacity / JOULES_PER_KWH
         if job_energy_done:
             work = self.facility.workloads
             for name, done in job_energy_done.items():
                 j = work.ids.index(name)
-                m.workloads.energy_target[j] = max(float(work.energy[j]) / KWH - done, 0.0)
+                m.workloads.energy_target[j] = max(
+                    float(work.energy[j]) / JOULES_PER_KWH - done, 0.0
+                )
         self.solver.invalidate()  # parameters moved: the next solve recompiles
 
     def _mean_effective_price(self) -> float:
