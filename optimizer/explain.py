@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,13 +22,11 @@ import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
 
 from optimizer.highs_direct import DirectHighs
+from optimizer.linearize import Linearization
 from optimizer.model import build_model, set_slacks_free
+from optimizer.planner import PlanSolver
 from physics.constants import JOULES_PER_KWH, WATTS_PER_KILOWATT
 from physics.facility import Facility
-
-if TYPE_CHECKING:
-    from optimizer.linearize import Linearization
-    from optimizer.plan import Planner
 
 
 def _when(time: np.ndarray, steps: list[int], step_hours: float) -> str:
@@ -84,7 +82,7 @@ def precheck(facility: Facility, lin: Linearization) -> list[str]:
     return problems
 
 
-def diagnose(planner: Planner) -> list[str]:
+def diagnose(planner: PlanSolver) -> list[str]:
     """Why the planning model is infeasible, in physical terms.
 
     Frees every elastic slack, minimizes the total violation and reports each limit that had
@@ -108,7 +106,7 @@ def diagnose(planner: Planner) -> list[str]:
     return lines or ["the solver reported infeasibility but no limit needed relaxing"]
 
 
-def _slack_report(planner: Planner) -> list[str]:
+def _slack_report(planner: PlanSolver) -> list[str]:
     m, facility, lin = planner.model, planner.facility, planner.lin
     time, dt = lin.time, lin.step_hours
     lines: list[str] = []
@@ -156,7 +154,7 @@ def _slack_report(planner: Planner) -> list[str]:
     return lines
 
 
-def _lp_duals(planner: Planner) -> dict[Any, float] | None:
+def _lp_duals(planner: PlanSolver) -> dict[Any, float] | None:
     """Duals of the plan's LP (binaries fixed at the plan's values)."""
     m = planner.model
     binaries = list(m.workloads.running.values())
@@ -178,7 +176,7 @@ def _lp_duals(planner: Planner) -> dict[Any, float] | None:
                 v.unfix()
 
 
-def shadow_prices(planner: Planner) -> dict[str, Any]:
+def shadow_prices(planner: PlanSolver) -> dict[str, Any]:
     """Value of relaxing limits, in the scenario currency, over the planned horizon.
 
     Returns
@@ -249,7 +247,7 @@ def _relaxed_objective(model: pyo.ConcreteModel, solver: DirectHighs) -> float |
                 v.fix(value)
 
 
-def _resolve_with(planner: Planner, facility: Facility) -> float | None:
+def _resolve_with(planner: PlanSolver, facility: Facility) -> float | None:
     """LP-relaxation objective of the same model built for a changed facility."""
     model = build_model(facility, planner.lin, options=planner.model.options_)
     return _relaxed_objective(model, DirectHighs(time_limit=planner.options.time_limit))

@@ -20,10 +20,11 @@ import pyomo.environ as pyo
 import xarray as xr
 from pyomo.contrib.appsi.base import TerminationCondition
 
-from optimizer.baselines import as_operated, rule_based
-from optimizer.highs_direct import DirectHighs
-from optimizer.linearize import Linearization, linearize
-from optimizer.model import ModelOptions, add_inlet_row, build_model, set_derating
+from optimizer.baselines import rule_based
+from optimizer.explain import diagnose, shadow_prices
+from optimizer.linearize import Linearization
+from optimizer.model import ModelOptions, add_inlet_row, set_derating
+from optimizer.planner import PlanOptions, PlanSolver
 from physics.constants import JOULES_PER_KWH, SECONDS_PER_HOUR, WATTS_PER_KILOWATT
 from physics.facility import Facility
 from physics.schedule import Schedule
@@ -31,22 +32,6 @@ from physics.simulate import simulate
 from physics.violations import Violation, find_violations
 
 COMPARED = ("cost", "carbon_kg", "peak_grid_kw", "cooling_energy_kwh")
-
-
-@dataclass
-class PlanOptions:
-    """Solver control and model switches."""
-
-    time_limit: float = 60.0
-    """Wall-clock limit of one HiGHS solve [s]."""
-    mip_gap: float = 5e-3
-    """Relative MIP gap at which HiGHS stops [-]."""
-    max_rounds: int = 4
-    """Verify-and-resolve rounds before giving up on a clean plan."""
-    model: ModelOptions = field(default_factory=ModelOptions)
-    shadow_prices: bool = True
-    """Re-solve with 1 kW more feed, 1 K higher inlet limit, 1 kWh more battery, 1 h later
-    deadlines to price them."""
 
 
 @dataclass
@@ -203,8 +188,8 @@ def _model_figures(m: pyo.ConcreteModel) -> dict[str, float]:
     }
 
 
-class Planner:
-    """A planning model built once and re-solved (the live twin re-plans through this).
+class Planner(PlanSolver):
+    """A :class:`optimizer.planner.PlanSolver` with the verification loop.
 
     Parameters
     ----------
@@ -216,170 +201,12 @@ class Planner:
         Solver control and model switches.
     """
 
-    def __init__(
-        self, facility: Facility, series: xr.Dataset, options: PlanOptions | None = None
-    ) -> None:
-        self.facility = facility
-        self.series = series
-        self.options = options or PlanOptions()
-        self.timings: dict[str, float] = {}
-        self.solution_loaded = False
-        """Whether the last :meth:`solve` loaded a feasible solution into the model."""
-        started = time.perf_counter()
-        self.baseline_schedule = as_operated(facility, series)
-        self.baseline_result = simulate(facility, self.baseline_schedule, series)
-        self.lin = linearize(facility, series, self.baseline_schedule, self.baseline_result)
-        self.timings["linearize_s"] = time.perf_counter() - started
-        self._build(self.options.model)
-
-    def _build(self, model_options: ModelOptions) -> None:
-        started = time.perf_counter()
-        self.model = build_model(self.facility, self.lin, options=model_options)
-        self.timings["build_s"] = self.timings.get("build_s", 0.0) + time.perf_counter() - started
-        self.solver = DirectHighs(time_limit=self.options.time_limit, mip_gap=self.options.mip_gap)
-
-    def solve(self) -> tuple[TerminationCondition, float | None]:
-        """Solve (or re-solve) the current model; load the best solution if there is one.
-
-        Returns the termination condition and the relative gap to the best bound (None when
-        no bound is known).  :attr:`solution_loaded` tells whether a feasible solution was
-        loaded into the model.
-        """
-        self.solution_loaded = False
-        started = time.perf_counter()
-        try:
-            relax_and_fix = (
-                self.options.model.min_power_method == "relax-and-fix"
-                and len(self.model.workloads.running) > 0
-            )
-            if relax_and_fix:
-                return self._relax_and_fix()
-            return self._solve_once()
-        finally:
-            elapsed = time.perf_counter() - started
-            self.timings["solve_s"] = self.timings.get("solve_s", 0.0) + elapsed
-
-    def _solve_once(self, bound: float | None = None) -> tuple[TerminationCondition, float | None]:
-        result = self.solver.solve(self.model)
-        self.solution_loaded = False
-        # a point HiGHS does not call primal feasible (e.g. the last iterate of an LP stopped
-        # by the time limit) is never loaded; a bound comes from an optimum or a MIP search
-        if not result.feasible:
-            return result.condition, None
-        self.solver.load_values()
-        self.solution_loaded = True
-        if bound is None:
-            return result.condition, result.gap
-        assert result.objective is not None
-        return result.condition, max(result.objective - bound, 0.0) / max(
-            abs(result.objective), 1e-9
-        )
-
-    def _relax_and_fix(self) -> tuple[TerminationCondition, float | None]:
-        m = self.model
-        running = m.workloads.running
-        # appsi's relax_integrality is not honoured by its HiGHS interface: relax by domain
-        for var in running.values():
-            var.unfix()
-            var.domain = pyo.UnitInterval
-        try:
-            result = self.solver.solve(m)
-            if result.condition != TerminationCondition.optimal or result.objective is None:
-                # infeasible, or stopped early: no lower bound and nothing sound to round
-                return result.condition, None
-            self.solver.load_values()
-            bound = result.objective
-            work = self.facility.workloads
-            per_period = max(1, round(self.options.model.commitment_hours / self.lin.step_hours))
-            for (j, period), var in running.items():
-                steps = range(period * per_period, min((period + 1) * per_period, self.lin.steps))
-                mean = np.mean([pyo.value(m.workloads.power[j, t]) for t in steps])
-                var.fix(1.0 if mean >= 0.5 * work.min_power[j] / WATTS_PER_KILOWATT else 0.0)
-            condition, gap = self._solve_once(bound)
-            if condition != TerminationCondition.infeasible:
-                return condition, gap
-        finally:
-            for var in running.values():
-                var.domain = pyo.Binary
-        # Rounding can switch on a job-period in which a cap (demand response, contract, feed)
-        # leaves room only below the job's minimum power: the fixed LP is infeasible although
-        # pausing the job is not.  The relaxation was feasible, so let branch and bound decide.
-        for var in running.values():
-            var.unfix()
-        return self._solve_once()
-
-    def update(
-        self,
-        *,
-        price: np.ndarray | None = None,
-        carbon_intensity: np.ndarray | None = None,
-        pv_capacity_factor: np.ndarray | None = None,
-        initial_soc: float | None = None,
-        job_energy_done: dict[str, float] | None = None,
-    ) -> None:
-        """Push new forecasts, battery SOC and job progress into the built model.
-
-        Parameters
-        ----------
-        price
-            [currency/MWh] per step.
-        carbon_intensity
-            [g/kWh] per step.
-        pv_capacity_factor
-            [-] per step.
-        initial_soc
-            Battery state of charge now [-]; unless the model options set an end-of-horizon
-            target, the battery must end at least here again (the model's default target).
-        job_energy_done
-            Tier-3 energy already delivered [kWh] by workload id.
-        """
-        m = self.model
-        old_mean = self._mean_effective_price()
-        if price is not None:
-            for t, value in enumerate(np.asarray(price, dtype=float)):
-                m.grid.price[t] = value / 1e3
-        if carbon_intensity is not None:
-            for t, value in enumerate(np.asarray(carbon_intensity, dtype=float)):
-                m.grid.carbon[t] = value / 1e3
-        if pv_capacity_factor is not None:
-            for t, value in enumerate(np.asarray(pv_capacity_factor, dtype=float)):
-                m.grid.pv[t] = (
-                    self.facility.pv_peak * float(np.clip(value, 0, 1)) / WATTS_PER_KILOWATT
-                )
-        if price is not None or carbon_intensity is not None:
-            # deferred tier-3 energy is valued at the horizon's mean effective price: follow it
-            new_mean = self._mean_effective_price()
-            if old_mean > 0:
-                m.deferred_price = pyo.value(m.deferred_price) * new_mean / old_mean
-        battery = self.facility.battery
-        if initial_soc is not None and battery is not None:
-            m.battery.initial_energy = initial_soc * battery.capacity / JOULES_PER_KWH
-            if self.options.model.end_soc_target is None:
-                # the default target is the initial SOC: no free energy from the battery
-                m.battery.final_energy = initial_soc * battery.capacity / JOULES_PER_KWH
-        if job_energy_done:
-            work = self.facility.workloads
-            for name, done in job_energy_done.items():
-                j = work.ids.index(name)
-                m.workloads.energy_target[j] = max(
-                    float(work.energy[j]) / JOULES_PER_KWH - done, 0.0
-                )
-        self.solver.invalidate()  # parameters moved: the next solve recompiles
-
-    def _mean_effective_price(self) -> float:
-        """Mean of price + carbon price × intensity in the model [currency/kWh]."""
-        m, carbon_price = self.model, self.facility.grid.carbon_price
-        values = [
-            pyo.value(m.grid.price[t]) + carbon_price * pyo.value(m.grid.carbon[t]) for t in m.T
-        ]
-        return float(np.mean(values)) if values else 0.0
-
     def run(self) -> Plan:
         """Solve, verify, tighten and re-solve; return the verified plan."""
         return _run(self)
 
 
-def _run(planner: Planner) -> Plan:
+def _run(planner: PlanSolver) -> Plan:
     facility, series, options = planner.facility, planner.series, planner.options
     started = time.perf_counter()
     baselines, baseline_violations, reference = _baselines(planner)
@@ -395,8 +222,6 @@ def _run(planner: Planner) -> Plan:
     for rounds in range(1, options.max_rounds + 1):  # noqa: B007 - rounds is reported
         condition, gap = planner.solve()
         if condition == TerminationCondition.infeasible:
-            from optimizer.explain import diagnose
-
             explanation = diagnose(planner)
             return _fallback(
                 planner, baselines, baseline_violations, "infeasible", explanation, notes
@@ -459,8 +284,6 @@ def _run(planner: Planner) -> Plan:
         baseline_result=planner.baseline_result,
     )
     if options.shadow_prices and not violations:
-        from optimizer.explain import shadow_prices
-
         shadow_started = time.perf_counter()
         plan.shadow_prices = shadow_prices(planner)
         plan.timings["shadow_prices_s"] = time.perf_counter() - shadow_started
@@ -468,7 +291,7 @@ def _run(planner: Planner) -> Plan:
 
 
 def _baselines(
-    planner: Planner,
+    planner: PlanSolver,
 ) -> tuple[dict[str, dict[str, float]], dict[str, list[str]], dict[str, Any]]:
     facility, series = planner.facility, planner.series
     price = float(pyo.value(planner.model.deferred_price))
@@ -502,7 +325,7 @@ _FAMILY = {
 
 
 def _tighten(
-    planner: Planner,
+    planner: PlanSolver,
     result: xr.Dataset,
     violations: list[Violation],
     model_options: ModelOptions,
@@ -544,7 +367,7 @@ def _tighten(
 
 
 def _fallback(
-    planner: Planner,
+    planner: PlanSolver,
     baselines: dict[str, dict[str, float]],
     baseline_violations: dict[str, list[str]],
     status: str,
