@@ -1,0 +1,261 @@
+"""The ``cooling`` Block: setpoints, rack inlet limits, coil and CDU capacities, plant power.
+
+Rack inlets are affine in the supply setpoints and the workload power change
+(``T_in = h + W·supply + G·Δp``, :mod:`optimizer.linearize`); only screened rows start in the
+model, and verification adds violated ones lazily (:func:`optimizer.model.add_inlet_row`,
+which builds its row with :func:`inlet_row`).  The plant's electric power is bounded below by
+the convex envelope of the physics in the chilled-water setpoint, proportional in load.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from optimizer.blocks.options import ModelOptions
+from optimizer.blocks.screening import screened_capacity_rows, screened_inlet_rows
+from optimizer.blocks.workloads import power_change, total_power_change
+from optimizer.linearize import Linearization
+from physics.constants import WATTS_PER_KILOWATT
+from physics.facility import Facility
+
+
+def add_cooling(
+    m: pyo.ConcreteModel, facility: Facility, lin: Linearization, options: ModelOptions
+) -> None:
+    """Add ``m.cooling``: supply and chilled-water setpoints, inlet, coil, CDU and plant rows.
+
+    Parameters
+    ----------
+    m
+        The model being built (with ``m.T``, ``m.derate``, ``m.coolant_margin``,
+        ``m.workloads``); ``m.lazy_rows`` is set here (lazy inlet rows by rack-step).
+    facility
+        Compiled facility.
+    lin
+        Coefficients at the operating point.
+    options
+        Model switches (``ramp_limit``, ``initial_inlet_candidates``, ``extra_inlet_rows``,
+        ``inlet_margin``, ``inlet_tightening``).
+
+    Notes
+    -----
+    Symbols of ``m.cooling``; U: cooling units, C: CDUs, K: plant envelope segments, T: steps;
+    the row sets list the (index, step) pairs that can bind.
+
+    ==============  ==========  ==========  =======  ===============================================
+    name            kind        index       unit     meaning
+    ==============  ==========  ==========  =======  ===============================================
+    U               Set                              cooling units u
+    supply          Var         U, T        °C       supply air setpoint, within the unit's bounds
+    chilled         Var         T           °C       chilled-water setpoint, within the plant's
+                                                     bounds (and the CDUs' facility-water limit)
+    approach        Constraint  U, T        °C       chilled ≤ supply − coil approach
+    ramp_up         Constraint  U, T        K        supply rises at most ``ramp_limit`` per step
+    ramp_down       Constraint  U, T        K        supply falls at most ``ramp_limit`` per step
+    inlet_rows      Set         (r, t)               rack-steps whose inlet row is in the model
+                                                     (screened, plus ``extra_inlet_rows``)
+    inlet_slack     Var         inlet_rows  K        elastic slack (0 when planning)
+    inlet           Constraint  inlet_rows  °C       h + W·supply + G·Δp − slack ≤ inlet limit −
+                                                     margins
+    lazy_inlet      Constraint  list        °C       inlet rows added or tightened by verification
+    coil_rows       Set         (u, t)               unit-steps whose coil capacity can bind
+    coil_slack      Var         coil_rows   kW       elastic slack (0 when planning)
+    coil            Constraint  coil_rows   kW       coil load − slack ≤ coil capacity · derate
+    C               Set                              CDUs
+    cdu_slack       Var         C, T        kW or K  elastic slack of both CDU rows (0 when
+                                                     planning)
+    cdu_capacity    Constraint  C, T        kW       CDU load − slack ≤ CDU capacity · derate
+    coolant         Constraint  C, T        °C       chilled + approach · load / capacity − slack ≤
+                                                     coolant limit − margin
+    K               Set                              envelope segments kept (not collinear with
+                                                     their predecessor)
+    envelope_value  Param       T, K        1        ε: plant power per kW of load at the segment
+                                                     start (mutable)
+    envelope_slope  Param       T, K        1/K      σ: change of ε per K of chilled-water setpoint
+                                                     (mutable)
+    heat            Expression  T           kW       plant heat Q = Q0 + κ·ΣΔp
+    plant           Var         T           kW       plant electric power, ≥ 0
+    plant_envelope  Constraint  T, K        kW       plant ≥ ε·Q + Q0·σ·(chilled − level)
+    power           Expression  T           kW       plant + CRAH fans and CDU pumps
+    ==============  ==========  ==========  =======  ===============================================
+    """
+    units = facility.units
+    c = m.cooling = pyo.Block()
+    c.U = pyo.Set(initialize=range(units.count), ordered=True)
+    c.supply = pyo.Var(
+        c.U,
+        m.T,
+        bounds=lambda b, u, t: (units.supply_temperature_min[u], units.supply_temperature_max[u]),
+        initialize=lambda b, u, t: float(lin.s0[t, u]),
+    )
+    low, high = facility.chilled_water_temperature_bounds
+    if facility.cdus.count:
+        high = min(high, facility.facility_water_limit)
+    c.chilled = pyo.Var(m.T, bounds=(low, high), initialize=lambda b, t: float(lin.c0[t]))
+    c.approach = pyo.Constraint(
+        c.U, m.T, rule=lambda b, u, t: b.chilled[t] <= b.supply[u, t] - units.coil_approach[u]
+    )
+    ramp = options.ramp_limit
+    c.ramp_up = pyo.Constraint(
+        c.U,
+        m.T,
+        rule=lambda b, u, t: (
+            pyo.Constraint.Skip if t == 0 else b.supply[u, t] - b.supply[u, t - 1] <= ramp
+        ),
+    )
+    c.ramp_down = pyo.Constraint(
+        c.U,
+        m.T,
+        rule=lambda b, u, t: (
+            pyo.Constraint.Skip if t == 0 else b.supply[u, t - 1] - b.supply[u, t] <= ramp
+        ),
+    )
+    _add_inlet_rows(m, facility, lin, options)
+    _add_coil_and_cdu(m, facility, lin)
+    _add_plant(m, lin)
+
+
+def inlet_row(m: pyo.ConcreteModel, rack: int, step: int) -> tuple[pyo.Expression, float]:
+    """Inlet temperature of a rack at a step in the model, and its limit less margins.
+
+    Parameters
+    ----------
+    m
+        A model with ``m.cooling`` and ``m.workloads``.
+    rack, step
+        Rack index and step index.
+
+    Returns
+    -------
+    tuple
+        ``h + W·supply + G·Δp`` [°C] and the limit less ``inlet_margin`` and the rack-step's
+        ``inlet_tightening`` [°C].
+    """
+    lin: Linearization = m.lin
+    options: ModelOptions = m.options_
+    supply_matrix = lin.inlet_supply.tocsr()
+    supply = m.cooling.supply
+    start, stop = supply_matrix.indptr[rack], supply_matrix.indptr[rack + 1]
+    setpoint = sum(
+        float(value) * supply[int(u), step]
+        for u, value in zip(
+            supply_matrix.indices[start:stop], supply_matrix.data[start:stop], strict=True
+        )
+    )
+    load = sum(
+        float(lin.inlet_work[rack, j]) * power_change(m, j, step)
+        for j in (int(j) for j in lin.flexible)
+        if abs(lin.inlet_work[rack, j]) > 1e-9
+    )
+    limit = (
+        float(lin.inlet_limit[rack])
+        - options.inlet_margin
+        - options.inlet_tightening.get((rack, step), 0.0)
+    )
+    return float(lin.inlet_base[rack, step]) + setpoint + load, limit
+
+
+def _add_inlet_rows(
+    m: pyo.ConcreteModel, facility: Facility, lin: Linearization, options: ModelOptions
+) -> None:
+    """Inlet rows: screened, then lazily extended by verification."""
+    c = m.cooling
+    rows = screened_inlet_rows(lin, facility, options.initial_inlet_candidates)
+    rows |= options.extra_inlet_rows
+    c.inlet_rows = pyo.Set(initialize=sorted(rows), dimen=2, ordered=True)
+    c.inlet_slack = pyo.Var(c.inlet_rows, within=pyo.NonNegativeReals)
+
+    def inlet_rule(b: pyo.Block, r: int, t: int) -> pyo.Expression:
+        temperature, limit = inlet_row(m, r, t)
+        return temperature - b.inlet_slack[r, t] <= limit
+
+    c.inlet = pyo.Constraint(c.inlet_rows, rule=inlet_rule)
+    c.lazy_inlet = pyo.ConstraintList()
+    m.lazy_rows = {}
+
+
+def _add_coil_and_cdu(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> None:
+    """Coil capacity (screened: rows that cannot bind are left out), CDU capacity and coolant
+    supply temperature."""
+    c, units, cdus = m.cooling, facility.units, facility.cdus
+    flex = [int(j) for j in lin.flexible]
+    coil_rows = screened_capacity_rows(
+        facility, lin, lin.coil_base, lin.coil_work, units.capacity / WATTS_PER_KILOWATT
+    )
+    c.coil_rows = pyo.Set(initialize=coil_rows, dimen=2)
+    c.coil_slack = pyo.Var(c.coil_rows, within=pyo.NonNegativeReals)
+    c.coil = pyo.Constraint(
+        c.coil_rows,
+        rule=lambda b, u, t: (
+            float(lin.coil_base[u, t])
+            + sum(
+                float(lin.coil_work[u, j]) * power_change(m, j, t)
+                for j in flex
+                if lin.coil_work[u, j]
+            )
+            - b.coil_slack[u, t]
+            <= units.capacity[u] / WATTS_PER_KILOWATT * m.derate["coil"]
+        ),
+    )
+    c.C = pyo.Set(initialize=range(cdus.count))
+    c.cdu_slack = pyo.Var(c.C, m.T, within=pyo.NonNegativeReals)
+
+    def cdu_load(u: int, t: int) -> pyo.Expression:
+        return float(lin.cdu_base[u, t]) + sum(
+            float(lin.cdu_work[u, j]) * power_change(m, j, t) for j in flex if lin.cdu_work[u, j]
+        )
+
+    c.cdu_capacity = pyo.Constraint(
+        c.C,
+        m.T,
+        rule=lambda b, u, t: (
+            cdu_load(u, t) - b.cdu_slack[u, t]
+            <= cdus.capacity[u] / WATTS_PER_KILOWATT * m.derate["cdu"]
+        ),
+    )
+    c.coolant = pyo.Constraint(
+        c.C,
+        m.T,
+        rule=lambda b, u, t: (
+            b.chilled[t]
+            + cdus.approach[u] / (cdus.capacity[u] / WATTS_PER_KILOWATT) * cdu_load(u, t)
+            - b.cdu_slack[u, t]
+            <= cdus.max_supply_temperature[u] - m.coolant_margin
+        ),
+    )
+
+
+def _add_plant(m: pyo.ConcreteModel, lin: Linearization) -> None:
+    """Plant: proportional in load, convex envelope in the chilled-water setpoint."""
+    c = m.cooling
+    # envelope segments: drop those collinear with their predecessor at every step
+    slope_change = np.abs(np.diff(lin.envelope_slope, axis=1)).max(axis=0)
+    kept = [0, *[k + 1 for k in range(slope_change.size) if slope_change[k] > 1e-9]]
+    c.K = pyo.Set(initialize=kept)
+    c.envelope_value = pyo.Param(
+        m.T, c.K, mutable=True, initialize=lambda b, t, k: float(lin.envelope_value[t, k])
+    )
+    c.envelope_slope = pyo.Param(
+        m.T, c.K, mutable=True, initialize=lambda b, t, k: float(lin.envelope_slope[t, k])
+    )
+    c.heat = pyo.Expression(
+        m.T,
+        rule=lambda b, t: (
+            float(lin.plant_heat_base[t])
+            + float(lin.plant_heat_slope[t]) * total_power_change(m, t)
+        ),
+    )
+    c.plant = pyo.Var(m.T, within=pyo.NonNegativeReals)
+    c.plant_envelope = pyo.Constraint(
+        m.T,
+        c.K,
+        rule=lambda b, t, k: (
+            b.plant[t]
+            >= b.envelope_value[t, k] * b.heat[t]
+            + float(lin.plant_heat_base[t])
+            * b.envelope_slope[t, k]
+            * (b.chilled[t] - float(lin.envelope_levels[k]))
+        ),
+    )
+    c.power = pyo.Expression(m.T, rule=lambda b, t: b.plant[t] + float(lin.fixed_cooling[t]))

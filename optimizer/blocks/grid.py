@@ -1,0 +1,94 @@
+"""The ``grid`` Block: the import balance, PV, the peak import and the import caps.
+
+Forecasts (price, carbon intensity, PV) and demand-response caps are mutable parameters, so
+:meth:`optimizer.planner.PlanSolver.update` can change them without a rebuild.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from optimizer.linearize import Linearization
+from physics.constants import WATTS_PER_KILOWATT
+from physics.facility import Facility
+
+
+def add_grid(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> None:
+    """Add ``m.grid``: import balance, PV curtailment, peak, contract and demand-response caps.
+
+    Parameters
+    ----------
+    m
+        The model being built (with ``m.T``, ``m.derate``, ``m.power``, ``m.cooling``,
+        ``m.battery``).
+    facility
+        Compiled facility.
+    lin
+        Coefficients at the operating point.
+
+    Notes
+    -----
+    Symbols of ``m.grid``; T: steps, DR: the steps of demand-response events.
+
+    ==============  ==========  =====  ============  ===============================================
+    name            kind        index  unit          meaning
+    ==============  ==========  =====  ============  ===============================================
+    price           Param       T      currency/kWh  energy price (mutable)
+    carbon          Param       T      kg/kWh        carbon intensity of the import (mutable)
+    pv              Param       T      kW            PV power available (mutable)
+    curtail         Var         T      kW            PV power curtailed, ≥ 0
+    curtail_limit   Constraint  T      kW            curtail ≤ pv
+    import_         Var         T      kW            grid import (≥ 0 unless export is allowed)
+    balance         Constraint  T      kW            import = chain + cooling power / mechanical
+                                                     efficiency + charge − discharge − (pv −
+                                                     curtail)
+    peak            Var                kW            peak import, ≥ every import
+    peak_def        Constraint  T      kW            peak ≥ import
+    contract_slack  Var         T      kW            elastic slack (0 when planning)
+    contract        Constraint  T      kW            import − slack ≤ contract capacity · derate
+    DR              Set                              steps with a demand-response cap
+    dr_cap          Param       DR     kW            import cap of the event (mutable)
+    dr_slack        Var         DR     kW            elastic slack (0 when planning)
+    dr              Constraint  DR     kW            import − slack ≤ dr_cap · derate
+    ==============  ==========  =====  ============  ===============================================
+    """
+    pw, c, bt = m.power, m.cooling, m.battery
+    mech = facility.mechanical_efficiency
+    g = m.grid = pyo.Block()
+    g.price = pyo.Param(m.T, mutable=True, initialize=lambda b, t: float(lin.price[t]))
+    g.carbon = pyo.Param(m.T, mutable=True, initialize=lambda b, t: float(lin.carbon[t]))
+    g.pv = pyo.Param(m.T, mutable=True, initialize=lambda b, t: float(lin.pv[t]))
+    g.curtail = pyo.Var(m.T, within=pyo.NonNegativeReals)
+    g.curtail_limit = pyo.Constraint(m.T, rule=lambda b, t: b.curtail[t] <= b.pv[t])
+    export = facility.grid.export_allowed
+    g.import_ = pyo.Var(m.T, within=pyo.Reals if export else pyo.NonNegativeReals)
+    g.balance = pyo.Constraint(
+        m.T,
+        rule=lambda b, t: (
+            b.import_[t]
+            == pw.chain[t]
+            + c.power[t] / mech
+            + bt.charge[t]
+            - bt.discharge[t]
+            - (b.pv[t] - b.curtail[t])
+        ),
+    )
+    g.peak = pyo.Var(within=pyo.NonNegativeReals)
+    g.peak_def = pyo.Constraint(m.T, rule=lambda b, t: b.peak >= b.import_[t])
+    g.contract_slack = pyo.Var(m.T, within=pyo.NonNegativeReals)
+    g.contract = pyo.Constraint(
+        m.T,
+        rule=lambda b, t: (
+            b.import_[t] - b.contract_slack[t]
+            <= facility.grid.contract_capacity / WATTS_PER_KILOWATT * m.derate["contract"]
+        ),
+    )
+    events = [t for t in range(lin.steps) if np.isfinite(lin.dr_cap[t])]
+    g.DR = pyo.Set(initialize=events, ordered=True)
+    g.dr_cap = pyo.Param(g.DR, mutable=True, initialize=lambda b, t: float(lin.dr_cap[t]))
+    g.dr_slack = pyo.Var(g.DR, within=pyo.NonNegativeReals)
+    g.dr = pyo.Constraint(
+        g.DR,
+        rule=lambda b, t: b.import_[t] - b.dr_slack[t] <= b.dr_cap[t] * m.derate["demand_response"],
+    )
