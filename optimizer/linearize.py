@@ -192,8 +192,6 @@ def linearize(
     racks, work = facility.racks, facility.workloads
     steps = series.sizes["time"]
     step_hours = float(base.attrs["step_seconds"]) / SECONDS_PER_HOUR
-    air_path = facility.air_path
-    n_racks, n_units = racks.count, facility.units.count
 
     # rack-level marginal air heat per W of compute: air share + in-rack loss fraction
     chain = base["converter_loss"] + base["busbar_loss"] + base["rectifier_loss"]
@@ -201,67 +199,23 @@ def linearize(
     alpha = (1.0 - racks.liquid_share) + loss_fraction  # (R,)
     share_t = work.share.T.toarray()  # (R, J)
     air_per_work = alpha[:, np.newaxis] * share_t
-    inlet_work = air_path.solve(air_path.recirculation_transpose @ air_per_work) * KW  # K per kW
-    unit_indicator = sp.csr_matrix(
-        (np.ones(n_racks), (np.arange(n_racks), racks.unit)), shape=(n_racks, n_units)
+    inlet_base, inlet_supply, inlet_work, coil_work, cdu_work = _thermal_coefficients(
+        facility, schedule, base, air_per_work, share_t
     )
-    mixing = air_path.solve((sp.diags(air_path.supply_capacity_flow) @ unit_indicator).toarray())
-    mixing[np.abs(mixing) < 1e-12] = 0.0
-    inlet_supply = sp.csr_matrix(mixing)
-    s0 = schedule.supply_temperature
-    inlet0 = base["inlet_temperature"].values.T  # (R, T)
-    inlet_base = inlet0 - inlet_supply @ s0.T
+    feed_base, feed_work = _feed_coefficients(facility, base, share_t)
+    busbar_base, busbar_work, busbar_capacity = _busbar_coefficients(
+        facility, base, share_t, loss_fraction
+    )
 
     mu, kappa = _finite_difference(facility, schedule, series, base)
     wet_bulb = base["wet_bulb_temperature"].values
     plant_load = base["plant_load"].values / KW
     levels, value, slope = _plant_envelope(facility, plant_load, wet_bulb)
 
-    # feeds: UPS input per feed (cooling excluded: it is a decision-dependent term)
-    feed_of_ups = np.zeros((len(facility.feeds.ids), len(facility.ups.ids)))
-    feed_of_ups[facility.ups.feed, np.arange(len(facility.ups.ids))] = 1.0
-    feed_base = base["ups_input"].values @ feed_of_ups.T / KW  # (T, F)
-    ups_of_rack = facility.busbars.ups[racks.busbar]
-    feed_of_rack = facility.ups.feed[ups_of_rack]
-    feed_rack = np.zeros((len(facility.feeds.ids), n_racks))
-    feed_rack[feed_of_rack, np.arange(n_racks)] = 1.0
-    feed_work = feed_rack @ share_t  # (F, J)
-
-    bus = facility.busbars
-    busbar_rack = sp.csr_matrix(
-        (np.ones(n_racks), (racks.busbar, np.arange(n_racks))), shape=(bus.count, n_racks)
-    )
-    busbar_work = sp.csr_matrix(busbar_rack @ (share_t * (1.0 + loss_fraction)))
-    busbar_base = base["shelf_output"].values.T / KW
-    # undervoltage: the drop grows about linearly with power, so the power at which the
-    # lowest tap reaches its limit is the operating power scaled by the allowed drop
-    drop = bus.nominal_voltage[:, np.newaxis] - base["busbar_min_voltage"].values.T
-    allowed = (bus.nominal_voltage - bus.undervoltage_limit)[:, np.newaxis]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv_power = np.nanmin(np.where(drop > 1e-9, busbar_base * allowed / drop, np.inf), axis=1)
-    busbar_capacity = np.minimum.reduce(
-        [bus.shelf_capacity / KW, bus.ampacity * bus.nominal_voltage / KW, uv_power]
-    )
-
-    unit_rack = unit_indicator.T.toarray()  # (U, R)
-    coil_work = unit_rack @ air_per_work
-    cdu_rack = np.zeros((facility.cdus.count, n_racks))
-    has_cdu = racks.cdu >= 0
-    cdu_rack[racks.cdu[has_cdu], np.flatnonzero(has_cdu)] = 1.0
-    cdu_work = cdu_rack @ (racks.liquid_share[:, np.newaxis] * share_t)
-
     tier2 = np.zeros((steps, work.count))
     for j in np.flatnonzero(work.tier == 2):
         tier2[:, j] = schedule.workload_power[:, j] / KW
-
-    price = series["price"].values / 1e3  # USD/MWh → USD/kWh
-    carbon = series["carbon_intensity"].values / 1e3  # g/kWh → kg/kWh
-    pv = np.zeros(steps)
-    if facility.pv_peak > 0:
-        pv = facility.pv_peak * np.clip(series["pv_capacity_factor"].values, 0, 1) / KW
-    dr = (
-        series["dr_import_cap"].values / KW if "dr_import_cap" in series else np.full(steps, np.nan)
-    )
+    price, carbon, pv, dr_cap = _market_series(facility, series)
     effective = price + facility.grid.carbon_price * carbon  # currency/kWh
     facility_per_it = float(base["facility_power"].sum() / base["it_power"].sum())
     return Linearization(
@@ -270,12 +224,12 @@ def linearize(
         time=series["time"].values,
         flexible=np.flatnonzero(work.tier >= 2),
         p0=schedule.workload_power / KW,
-        s0=s0,
+        s0=schedule.supply_temperature,
         c0=schedule.chilled_water_temperature,
         inlet_base=inlet_base,
         inlet_supply=inlet_supply,
         inlet_work=inlet_work,
-        inlet_limit=np.full(n_racks, facility.inlet_limit),
+        inlet_limit=np.full(racks.count, facility.inlet_limit),
         it_chain_base=base["ups_input"].sum("ups").values / KW,
         it_chain_slope=mu,
         plant_heat_base=plant_load,
@@ -299,8 +253,99 @@ def linearize(
         pv=pv,
         price=price,
         carbon=carbon,
-        dr_cap=dr,
+        dr_cap=dr_cap,
         tier2_profile=tier2,
         wet_bulb=wet_bulb,
         deferred_energy_price=float(np.mean(effective)) * facility_per_it,
     )
+
+
+def _thermal_coefficients(
+    facility: Facility,
+    schedule: Schedule,
+    base: xr.Dataset,
+    air_per_work: FloatArray,
+    share_t: FloatArray,
+) -> tuple[FloatArray, sp.csr_matrix, FloatArray, FloatArray, FloatArray]:
+    """``inlet_base``, ``inlet_supply``, ``inlet_work``, ``coil_work`` and ``cdu_work``.
+
+    ``air_per_work`` is each rack's air heat per W of each workload [-], (R, J); ``share_t``
+    each rack's share of each workload's power [-], (R, J).
+    """
+    racks, air_path = facility.racks, facility.air_path
+    n_racks, n_units = racks.count, facility.units.count
+    inlet_work = air_path.solve(air_path.recirculation_transpose @ air_per_work) * KW  # K per kW
+    unit_indicator = sp.csr_matrix(
+        (np.ones(n_racks), (np.arange(n_racks), racks.unit)), shape=(n_racks, n_units)
+    )
+    mixing = air_path.solve((sp.diags(air_path.supply_capacity_flow) @ unit_indicator).toarray())
+    mixing[np.abs(mixing) < 1e-12] = 0.0
+    inlet_supply = sp.csr_matrix(mixing)
+    inlet0 = base["inlet_temperature"].values.T  # (R, T)
+    inlet_base = inlet0 - inlet_supply @ schedule.supply_temperature.T
+
+    unit_rack = unit_indicator.T.toarray()  # (U, R)
+    cdu_rack = np.zeros((facility.cdus.count, n_racks))
+    has_cdu = racks.cdu >= 0
+    cdu_rack[racks.cdu[has_cdu], np.flatnonzero(has_cdu)] = 1.0
+    coil_work = unit_rack @ air_per_work
+    cdu_work = cdu_rack @ (racks.liquid_share[:, np.newaxis] * share_t)
+    return inlet_base, inlet_supply, inlet_work, coil_work, cdu_work
+
+
+def _feed_coefficients(
+    facility: Facility, base: xr.Dataset, share_t: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """``feed_base`` and ``feed_work``: UPS input per feed (cooling excluded: it is a
+    decision-dependent term) and its change per kW of each workload."""
+    racks = facility.racks
+    n_racks = racks.count
+    feed_of_ups = np.zeros((len(facility.feeds.ids), len(facility.ups.ids)))
+    feed_of_ups[facility.ups.feed, np.arange(len(facility.ups.ids))] = 1.0
+    feed_base = base["ups_input"].values @ feed_of_ups.T / KW  # (T, F)
+    ups_of_rack = facility.busbars.ups[racks.busbar]
+    feed_of_rack = facility.ups.feed[ups_of_rack]
+    feed_rack = np.zeros((len(facility.feeds.ids), n_racks))
+    feed_rack[feed_of_rack, np.arange(n_racks)] = 1.0
+    feed_work = feed_rack @ share_t  # (F, J)
+    return feed_base, feed_work
+
+
+def _busbar_coefficients(
+    facility: Facility, base: xr.Dataset, share_t: FloatArray, loss_fraction: float
+) -> tuple[FloatArray, sp.csr_matrix, FloatArray]:
+    """``busbar_base``, ``busbar_work`` and ``busbar_capacity`` (the least of the shelves'
+    N+k capacity, ampacity times voltage and the undervoltage limit)."""
+    racks, bus = facility.racks, facility.busbars
+    n_racks = racks.count
+    busbar_rack = sp.csr_matrix(
+        (np.ones(n_racks), (racks.busbar, np.arange(n_racks))), shape=(bus.count, n_racks)
+    )
+    busbar_work = sp.csr_matrix(busbar_rack @ (share_t * (1.0 + loss_fraction)))
+    busbar_base = base["shelf_output"].values.T / KW
+    # undervoltage: the drop grows about linearly with power, so the power at which the
+    # lowest tap reaches its limit is the operating power scaled by the allowed drop
+    drop = bus.nominal_voltage[:, np.newaxis] - base["busbar_min_voltage"].values.T
+    allowed = (bus.nominal_voltage - bus.undervoltage_limit)[:, np.newaxis]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv_power = np.nanmin(np.where(drop > 1e-9, busbar_base * allowed / drop, np.inf), axis=1)
+    busbar_capacity = np.minimum.reduce(
+        [bus.shelf_capacity / KW, bus.ampacity * bus.nominal_voltage / KW, uv_power]
+    )
+    return busbar_base, busbar_work, busbar_capacity
+
+
+def _market_series(
+    facility: Facility, series: xr.Dataset
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """``price`` [currency/kWh], ``carbon`` [kg/kWh], ``pv`` [kW] and ``dr_cap`` [kW] per step."""
+    steps = series.sizes["time"]
+    price = series["price"].values / 1e3  # USD/MWh → USD/kWh
+    carbon = series["carbon_intensity"].values / 1e3  # g/kWh → kg/kWh
+    pv = np.zeros(steps)
+    if facility.pv_peak > 0:
+        pv = facility.pv_peak * np.clip(series["pv_capacity_factor"].values, 0, 1) / KW
+    dr = (
+        series["dr_import_cap"].values / KW if "dr_import_cap" in series else np.full(steps, np.nan)
+    )
+    return price, carbon, pv, dr
