@@ -1,4 +1,5 @@
-"""Installation self-check: versions, and a toy LP solved by HiGHS through Pyomo."""
+"""Installation self-check: versions, and a toy LP solved the way the planner solves (Pyomo
+model, HiGHS through :class:`optimizer.highs_direct.DirectHighs`)."""
 
 from __future__ import annotations
 
@@ -44,20 +45,27 @@ class DoctorReport:
 
 
 def _toy_lp() -> Check:
-    """Solve min 2x + 3y s.t. x + y >= 3, 0 <= x <= 2: optimum x=2, y=1, objective 7."""
+    """Solve min 2x + 3y s.t. x + y >= 3, 0 <= x <= 2: optimum x=2, y=1, objective 7.
+
+    The LP goes the planner's way: a Pyomo model compiled to standard form and solved by
+    ``highspy`` through :class:`optimizer.highs_direct.DirectHighs`, solution loaded back.
+    """
     import pyomo.environ as pyo
+
+    from optimizer.highs_direct import DirectHighs
 
     model = pyo.ConcreteModel()
     model.x = pyo.Var(bounds=(0, 2))
     model.y = pyo.Var(bounds=(0, None))
     model.demand = pyo.Constraint(expr=model.x + model.y >= 3)
     model.cost = pyo.Objective(expr=2 * model.x + 3 * model.y)
-    solver = pyo.SolverFactory("appsi_highs")
-    if not solver.available():
-        return Check("toy LP (Pyomo + HiGHS)", False, "HiGHS solver not available to Pyomo")
+    solver = DirectHighs(time_limit=60.0)
     started = time.perf_counter()
-    solver.solve(model)
+    result = solver.solve(model)
     elapsed = time.perf_counter() - started
+    if not result.feasible:
+        return Check("toy LP (Pyomo + HiGHS)", False, f"HiGHS stopped with {result.condition.name}")
+    solver.load_values()
     objective = pyo.value(model.cost)
     ok = abs(objective - 7.0) < 1e-6 and abs(pyo.value(model.x) - 2.0) < 1e-6
     return Check(
