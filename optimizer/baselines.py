@@ -37,7 +37,7 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from physics.facility import Facility
-from physics.schedule import Schedule, _step_seconds, as_operated_schedule, workload_profiles
+from physics.schedule import Schedule, as_operated_schedule, step_seconds, workload_profiles
 from physics.simulate import simulate
 
 __all__ = ["RuleBasedResult", "as_operated", "effective_price", "rule_based"]
@@ -175,7 +175,7 @@ def rule_based(
         raise ValueError(f"tolerance must be > 0 K, got {tolerance}")
     time = series["time"].values
     steps = time.size
-    step = _step_seconds(time)
+    step = step_seconds(time)
     notes: list[str] = []
     price = effective_price(facility, series)
     if "price" not in series:

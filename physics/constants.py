@@ -29,3 +29,6 @@ SECONDS_PER_HOUR = 3600.0
 
 JOULES_PER_KWH = 3.6e6
 """[J/kWh]"""
+
+WATTS_PER_KILOWATT = 1e3
+"""[W/kW]"""

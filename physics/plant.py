@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from physics.constants import WATTS_PER_KILOWATT
 from physics.warnings import CurveRangeWarning
 
 FloatArray = NDArray[np.float64]
@@ -470,11 +471,12 @@ class ChillerEIR:
             The re-rated chiller, e.g. "a 2 MW chiller with the McQuay curves".
         """
         cop = self.reference_cop if reference_cop is None else reference_cop
+        kilowatts = reference_capacity / WATTS_PER_KILOWATT
         return dataclasses.replace(
             self,
             reference_capacity=float(reference_capacity),
             reference_cop=float(cop),
-            name=f"{self.name} scaled to {reference_capacity / 1e3:.0f} kW, COP {cop:g}",
+            name=f"{self.name} scaled to {kilowatts:.0f} kW, COP {cop:g}",
         )
 
 

@@ -97,7 +97,7 @@ def as_operated_schedule(facility: Facility, series: xr.Dataset) -> Schedule:
     """
     time = series["time"].values
     steps = time.size
-    step = _step_seconds(time)
+    step = step_seconds(time)
     work = facility.workloads
     power = workload_profiles(facility, series) * work.capacity[np.newaxis, :]
     for j in np.flatnonzero(work.tier == 3):
@@ -114,10 +114,27 @@ def as_operated_schedule(facility: Facility, series: xr.Dataset) -> Schedule:
     )
 
 
-def _step_seconds(time: NDArray[np.datetime64]) -> float:
+def step_seconds(time: NDArray[np.datetime64]) -> float:
+    """Length of the simulation step of a regular time axis.
+
+    Parameters
+    ----------
+    time
+        The ``time`` axis (UTC).
+
+    Returns
+    -------
+    float
+        The constant step [s].
+
+    Raises
+    ------
+    ValueError
+        Fewer than two steps, or a step that is not constant and positive.
+    """
     if time.size < 2:
         raise ValueError("a simulation needs at least two time steps")
     steps = np.diff(time).astype("timedelta64[ns]").astype(np.int64)
     if np.any(steps != steps[0]) or steps[0] <= 0:
         raise ValueError("the time axis must be increasing with a constant step")
-    return float(steps[0]) / 1e9
+    return float(steps[0]) / 1e9  # ns per s

@@ -31,7 +31,12 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from physics.airflow import rack_cooling_index, server_fan_power
-from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY, JOULES_PER_KWH
+from physics.constants import (
+    AIR_VOLUMETRIC_HEAT_CAPACITY,
+    JOULES_PER_KWH,
+    SECONDS_PER_HOUR,
+    WATTS_PER_KILOWATT,
+)
 from physics.facility import Facility
 from physics.liquid import cdu_temperatures
 from physics.plant import plant_performance
@@ -42,7 +47,7 @@ from physics.power import (
     rectifier_staging,
 )
 from physics.psychrometrics import pressure_at_elevation, wet_bulb_temperature
-from physics.schedule import Schedule, _step_seconds
+from physics.schedule import Schedule, step_seconds
 from physics.variables import annotate
 from physics.warnings import CurveRangeWarning
 
@@ -266,7 +271,7 @@ def simulate(
     """
     time = series["time"].values
     steps = time.size
-    step = _step_seconds(time)
+    step = step_seconds(time)
     schedule.check(facility, steps)
     topo = _Topology(facility)
     racks, units, cdus = facility.racks, facility.units, facility.cdus
@@ -607,21 +612,21 @@ def summarize(ds: xr.Dataset) -> dict[str, Any]:
         "pv_energy_kwh": energy("pv_power"),
         "power_chain_loss_kwh": energy("power_chain_loss"),
         "pue": facility / it if it > 0 else float("nan"),
-        "peak_grid_kw": float(ds["grid_power"].max()) / 1e3,
+        "peak_grid_kw": float(ds["grid_power"].max()) / WATTS_PER_KILOWATT,
         "max_inlet_temperature_c": float(ds["max_inlet_temperature"].max()),
         "inlet_limit_c": float(ds.attrs["inlet_limit"]),
         "inlet_violations": int(ds["inlet_violation_count"].sum()),
         "min_busbar_voltage_v": float(ds["busbar_min_voltage"].min()),
         "min_rci_hi_percent": float(ds["rci_hi"].min()),
-        "economizer_hours": float(ds["economizer_fraction"].sum()) * step / 3600.0,
+        "economizer_hours": float(ds["economizer_fraction"].sum()) * step / SECONDS_PER_HOUR,
         "clamped_curve_evaluations": int(ds.attrs["clamped_curve_evaluations"]),
     }
     if "price" in ds:
         summary["energy_cost"] = float(
             (ds["grid_power"] * ds["price"]).sum() * step / JOULES_PER_KWH / 1e3
-        )
+        )  # price per MWh: kWh / 1e3
     if "carbon_intensity" in ds:
         summary["carbon_kg"] = float(
             (ds["grid_power"] * ds["carbon_intensity"]).sum() * step / JOULES_PER_KWH / 1e3
-        )
+        )  # g per kWh: g / 1e3 = kg
     return summary

@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from optimizer.baselines import as_operated, rule_based
+from physics.constants import WATTS_PER_KILOWATT as KW
 from physics.schedule import Schedule
 from physics.simulate import simulate
 from physics.variables import variable
@@ -36,8 +37,6 @@ from twin.live.parameters import point_table, rounded_factors, simulate_window
 
 if TYPE_CHECKING:
     from twin.live.live_twin import LiveTwin
-
-KW = 1e3
 
 FLOOR_QUANTITIES: dict[str, tuple[str, str]] = {
     "inlet_temperature": ("Rack inlet temperature", "degC"),
