@@ -18,7 +18,7 @@ reference figures of the EnergyPlus data-center example assume.
 The module-level curves are those of the EnergyPlus example file
 ``1ZoneDataCenterCRAC_wApproachTemp.idf``.  Its fan curve "ECM FanPower fFlow" is a
 ``Curve:Quadratic`` with coefficients (0, 1, 0) — fan power *linear* in airflow fraction, not
-the cube of the affinity law; pass a :class:`~physics.plant.CubicCurve` with (0, 0, 0, 1) for
+the cube of the affinity law; pass a :class:`~physics.curves.CubicCurve` with (0, 0, 0, 1) for
 affinity-law fans.
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY
-from physics.plant import (
+from physics.curves import (
     BiquadraticCurve,
     CubicCurve,
     CurveInput,
