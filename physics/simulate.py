@@ -519,7 +519,6 @@ def simulate(
     }
     ds = xr.Dataset(data_vars, coords=coords)
     annotate(ds)
-    _annotate_extra(ds)
     ds.attrs.update(
         {
             "title": f"dctwin simulation of {facility.name}",
@@ -537,38 +536,6 @@ def simulate(
     )
     ds["time"].attrs.update({"standard_name": "time", "timezone": "UTC"})
     return ds
-
-
-_EXTRA_ATTRS = {
-    "crah_airflow_demand": ("m3 s-1", "Cooling-unit airflow demanded by its racks"),
-    "plant_unmet_load": ("W", "Chiller plant unmet load"),
-    "rack_overcommit": ("1", "Largest rack overcommitment", "Utilization requested above 1."),
-    "max_inlet_temperature": ("degC", "Hottest rack inlet temperature"),
-    "mean_inlet_temperature": ("degC", "Mean rack inlet temperature"),
-    "inlet_violation_count": ("1", "Racks above the inlet limit"),
-    "min_tap_voltage": ("V", "Lowest busbar tap voltage"),
-    "rci_hi": ("%", "Rack Cooling Index (high side)"),
-    "rci_lo": ("%", "Rack Cooling Index (low side)"),
-    "shi": ("1", "Supply Heat Index"),
-    "min_bbu_ride_through": ("s", "Shortest rack BBU ride-through"),
-    "pv_curtailed": ("W", "PV power curtailed"),
-    "battery_clipped": ("1", "Battery request clipped", "1 where the requested power was cut."),
-    "busbar_current": ("A", "Busbar source current"),
-    "busbar_collapsed": ("1", "Busbar voltage collapse", "1 where no load-flow solution exists."),
-    "shelf_output": ("W", "Power shelf output"),
-    "shelf_overloaded": ("1", "Power shelf overloaded", "1 above the N+k capacity."),
-    "ups_output": ("W", "Transformer/UPS output"),
-    "ups_input": ("W", "Transformer/UPS input"),
-    "facility_power_before_storage": ("W", "Facility power before storage"),
-}
-
-
-def _annotate_extra(ds: xr.Dataset) -> None:
-    for name, spec in _EXTRA_ATTRS.items():
-        if name in ds:
-            ds[name].attrs.update({"units": spec[0], "long_name": spec[1]})
-            if len(spec) > 2:
-                ds[name].attrs["description"] = spec[2]
 
 
 def _wet_bulb(facility: Facility, series: xr.Dataset) -> FloatArray:
