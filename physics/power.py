@@ -430,6 +430,69 @@ def _prepare(
     return source, resistance, power, shape
 
 
+@dataclass
+class _FixedPoint:
+    """State of the backward/forward sweep after its last iteration (arrays (..., B, K))."""
+
+    voltage: FloatArray
+    """Last iterate of the tap voltages [V] (source voltage on collapsed busbars)."""
+    work: FloatArray
+    """A spare array of the same shape, reused by the final sweep."""
+    power: FloatArray
+    """Tap powers [W], zero on collapsed busbars."""
+    collapsed: BoolArray
+    converged: BoolArray
+    iterations: int
+
+
+def _sweep_until_converged(
+    power: FloatArray,
+    resistance: FloatArray,
+    source_column: FloatArray,
+    threshold_column: FloatArray,
+    reverse_sum: FloatArray,
+    forward_sum: FloatArray,
+    max_iterations: int,
+) -> _FixedPoint:
+    """The sweep fixed point of :func:`busbar_load_flow`, collapsed busbars dropped."""
+    shape = power.shape
+    voltage = np.empty(shape)
+    voltage[...] = source_column
+    work = np.empty(shape)
+    change = np.empty(shape)
+    collapsed = np.zeros(shape[:-1], dtype=bool)
+    all_converged = False
+    iterations = 0
+    for sweep in range(max_iterations):
+        iterations = sweep + 1
+        # Backward sweep: tap currents, then segment currents.
+        np.divide(power, voltage, out=work)
+        np.matmul(work, reverse_sum, out=change)
+        # Forward sweep: segment drops, cumulative drop, new tap voltages (into ``work``).
+        np.multiply(change, resistance, out=change)
+        np.matmul(change, forward_sum, out=work)
+        np.subtract(source_column, work, out=work)
+        np.subtract(voltage, work, out=change)
+        np.abs(change, out=change)
+        voltage, work = work, voltage
+        if not voltage.min() > 0.0:  # cheap global test first; also catches NaN
+            newly_collapsed = ~(voltage.min(axis=-1) > 0.0) & ~collapsed
+            if newly_collapsed.any():
+                # Proven collapsed: drop from the iteration (no load, source voltage).
+                collapsed |= newly_collapsed
+                power = np.where(collapsed[..., None], 0.0, power)
+                voltage[collapsed] = source_column[collapsed]
+                continue
+        if np.all(change < threshold_column):
+            all_converged = True
+            break
+    if all_converged:
+        converged = ~collapsed
+    else:
+        converged = np.all(change < threshold_column, axis=-1) & ~collapsed
+    return _FixedPoint(voltage, work, power, collapsed, converged, iterations)
+
+
 def busbar_load_flow(
     source_voltage: ArrayLike,
     segment_resistance: ArrayLike,
@@ -509,42 +572,13 @@ def busbar_load_flow(
     threshold_column = (tolerance * source)[..., None]
     reverse_sum, forward_sum = _summation_matrices(shape[-1])
 
-    # Three work arrays of the full shape, updated in place.
-    voltage = np.empty(shape)
-    voltage[...] = source_column
-    work = np.empty(shape)
-    change = np.empty(shape)
-    collapsed = np.zeros(shape[:-1], dtype=bool)
-    all_converged = False
-    iterations = 0
-    for sweep in range(max_iterations):
-        iterations = sweep + 1
-        # Backward sweep: tap currents, then segment currents.
-        np.divide(power, voltage, out=work)
-        np.matmul(work, reverse_sum, out=change)
-        # Forward sweep: segment drops, cumulative drop, new tap voltages (into ``work``).
-        np.multiply(change, resistance, out=change)
-        np.matmul(change, forward_sum, out=work)
-        np.subtract(source_column, work, out=work)
-        np.subtract(voltage, work, out=change)
-        np.abs(change, out=change)
-        voltage, work = work, voltage
-        if not voltage.min() > 0.0:  # cheap global test first; also catches NaN
-            newly_collapsed = ~(voltage.min(axis=-1) > 0.0) & ~collapsed
-            if newly_collapsed.any():
-                # Proven collapsed: drop from the iteration (no load, source voltage).
-                collapsed |= newly_collapsed
-                power = np.where(collapsed[..., None], 0.0, power)
-                voltage[collapsed] = source_column[collapsed]
-                continue
-        if np.all(change < threshold_column):
-            all_converged = True
-            break
-    if all_converged:
-        converged = ~collapsed
-    else:
-        converged = np.all(change < threshold_column, axis=-1) & ~collapsed
-    del change
+    # Three work arrays of the full shape, updated in place (two left for the final sweep).
+    flow = _sweep_until_converged(
+        power, resistance, source_column, threshold_column, reverse_sum, forward_sum, max_iterations
+    )
+    voltage, work, power = flow.voltage, flow.work, flow.power
+    collapsed, converged, iterations = flow.collapsed, flow.converged, flow.iterations
+    del flow  # the final sweep frees ``work`` as soon as it is done with it
 
     # Final sweep, kept whole: currents from the converged voltages, voltages from the currents.
     np.divide(power, voltage, out=work)
