@@ -151,7 +151,7 @@ class _Electrical:
     ups_loss: FloatArray
 
 
-def _electrical(facility: Facility, topo: _Topology, rack_power: FloatArray) -> _Electrical:
+def _electrical(facility: Facility, topology: _Topology, rack_power: FloatArray) -> _Electrical:
     """Electrical chain for rack IT power (T, R) [W]."""
     racks, bus = facility.racks, facility.busbars
     steps = rack_power.shape[0]
@@ -163,14 +163,14 @@ def _electrical(facility: Facility, topo: _Topology, rack_power: FloatArray) -> 
                 rack_power[:, cols], racks.design_power[cols], curve
             )
     converter_loss = bus_power - rack_power
-    shape = (steps, bus.count, topo.max_taps)
-    if topo.rack_per_busbar:  # fast path: a broadcast view, no scatter/gather
+    shape = (steps, bus.count, topology.max_taps)
+    if topology.rack_per_busbar:  # fast path: a broadcast view, no scatter/gather
         tap_power = np.broadcast_to((bus_power / racks.taps)[:, :, np.newaxis], shape)
         flow = busbar_load_flow(bus.nominal_voltage, bus.segment_resistance, tap_power)
         rack_tap_voltage = flow.min_voltage
     else:
-        slot, rack_of_tap, starts = topo.tap_slots
-        scattered = np.zeros((steps, bus.count * topo.max_taps))
+        slot, rack_of_tap, starts = topology.tap_slots
+        scattered = np.zeros((steps, bus.count * topology.max_taps))
         scattered[:, slot] = bus_power[:, rack_of_tap] / racks.taps[rack_of_tap]
         flow = busbar_load_flow(
             bus.nominal_voltage, bus.segment_resistance, scattered.reshape(shape)
@@ -201,13 +201,13 @@ def _electrical(facility: Facility, topo: _Topology, rack_power: FloatArray) -> 
     rectifier_loss = rectifier_input - np.nan_to_num(shelf_output, nan=0.0)
     # in-rack losses (converters, busbar, shelf) heat the rack air; shared busbars split their
     # busbar and shelf losses over their racks in proportion to power
-    bus_total = (topo.busbar_of_rack @ bus_power.T).T
+    bus_total = (topology.busbar_of_rack @ bus_power.T).T
     share = bus_power / np.where(bus_total > 0, bus_total, 1.0)[:, racks.busbar]
     rack_loss = (
         converter_loss
         + share * np.nan_to_num(busbar_loss + rectifier_loss, nan=0.0)[:, racks.busbar]
     )
-    ups_output = (topo.ups_of_busbar @ rectifier_input.T).T
+    ups_output = (topology.ups_of_busbar @ rectifier_input.T).T
     ups_input = np.empty_like(ups_output)
     for index, curve in enumerate(facility.ups_curves):
         cols = np.flatnonzero(facility.ups.curve == index)
@@ -234,10 +234,10 @@ def _electrical(facility: Facility, topo: _Topology, rack_power: FloatArray) -> 
     )
 
 
-def _chunk_steps(facility: Facility, topo: _Topology, chunk_steps: int | None) -> int:
+def _chunk_steps(facility: Facility, topology: _Topology, chunk_steps: int | None) -> int:
     if chunk_steps is not None:
         return max(1, int(chunk_steps))
-    width = max(facility.busbars.count * topo.max_taps, facility.racks.count, 1)
+    width = max(facility.busbars.count * topology.max_taps, facility.racks.count, 1)
     return max(_MIN_CHUNK_STEPS, _CHUNK_BYTES // (8 * width))
 
 
@@ -272,20 +272,22 @@ def _count_clamped(caught: list[warnings.WarningMessage]) -> int:
 
 def _rack_state(
     facility: Facility,
-    topo: _Topology,
+    topology: _Topology,
     schedule: Schedule,
-    sl: slice,
+    window: slice,
     diagnostics: _Diagnostics,
     fan_tolerance: float,
     max_fan_iterations: int,
 ) -> _Racks:
-    """Steps 1–3 for the steps ``sl``: utilization, the electrical chain and the rack air
+    """Steps 1–3 for the steps ``window``: utilization, the electrical chain and the rack air
     temperatures, repeated until server fan power settles."""
     racks, air_path = facility.racks, facility.air_path
     # dynamic compute power per unit of workload power, per rack
     dynamic = racks.dynamic_power
-    workload_power = schedule.workload_power[sl]
-    demand = np.asarray((topo.workload_share_of_rack @ workload_power.T).T)  # (T, R) W above idle
+    workload_power = schedule.workload_power[window]
+    demand = np.asarray(
+        (topology.workload_share_of_rack @ workload_power.T).T
+    )  # (T, R) W above idle
     utilization = demand / np.where(dynamic > 0, dynamic, 1.0)
     overcommit = np.clip(utilization - 1.0, 0.0, None)
     utilization = np.clip(utilization, 0.0, 1.0)
@@ -294,13 +296,13 @@ def _rack_state(
     )
     nominal_fan = racks.design_power * racks.fan_fraction
     fan = np.broadcast_to(nominal_fan, compute.shape).copy()
-    supply_rack = schedule.supply_temperature[sl][:, racks.unit]  # (T, R)
+    supply_rack = schedule.supply_temperature[window][:, racks.unit]  # (T, R)
     liquid_heat = compute * racks.liquid_share
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CurveRangeWarning)
         for iteration in range(1, max_fan_iterations + 1):
             rack_power = compute + fan
-            electrical = _electrical(facility, topo, rack_power)
+            electrical = _electrical(facility, topology, rack_power)
             air_heat = compute - liquid_heat + fan + electrical.rack_loss
             inlet = air_path.inlet_temperature(supply_rack.T, air_heat.T).T
             new_fan = server_fan_power(
@@ -312,7 +314,7 @@ def _rack_state(
             if change < fan_tolerance:
                 break
         else:
-            diagnostics.unconverged_fans += sl.stop - sl.start
+            diagnostics.unconverged_fans += window.stop - window.start
         diagnostics.clamped_curves += _count_clamped(caught)
     # final state uses the last electrical/thermal pass (fan change below tolerance)
     return _Racks(
@@ -331,28 +333,28 @@ def _rack_state(
 
 def _cooling(
     facility: Facility,
-    topo: _Topology,
+    topology: _Topology,
     schedule: Schedule,
-    sl: slice,
+    window: slice,
     wet_bulb: FloatArray,
     state: _Racks,
     diagnostics: _Diagnostics,
 ) -> dict[str, Any]:
-    """Step 4 for the steps ``sl``: cooling units, CDUs, the chiller plant and the feeds."""
+    """Step 4 for the steps ``window``: cooling units, CDUs, the chiller plant and the feeds."""
     racks, units, cdus = facility.racks, facility.units, facility.cdus
-    steps = sl.stop - sl.start
+    steps = window.stop - window.start
     electrical = state.electrical
     rack_airflow = racks.capacity_flow / AIR_VOLUMETRIC_HEAT_CAPACITY
-    demand_airflow = (topo.unit_of_rack @ rack_airflow) / (1.0 - units.bypass_fraction)
+    demand_airflow = (topology.unit_of_rack @ rack_airflow) / (1.0 - units.bypass_fraction)
     flow_fraction = np.maximum(demand_airflow / units.airflow, units.minimum_airflow_fraction)
     # per-unit part-load polynomials: Σ_k c[u, k]·f_u^k
     powers = np.minimum(flow_fraction, 1.0)[:, np.newaxis] ** np.arange(5)
     crah_fan = units.fan_power * np.sum(units.fan_coefficients * powers, axis=1)
     crah_fan = np.broadcast_to(crah_fan, (steps, units.count))
-    coil_load = (topo.unit_of_rack @ state.air_heat.T).T + crah_fan
+    coil_load = (topology.unit_of_rack @ state.air_heat.T).T + crah_fan
     # CDUs (facility water = chilled water supply)
-    chilled = schedule.chilled_water_temperature[sl]
-    cdu_load = (topo.cdu_of_rack @ state.liquid_heat.T).T
+    chilled = schedule.chilled_water_temperature[window]
+    cdu_load = (topology.cdu_of_rack @ state.liquid_heat.T).T
     loop = cdu_temperatures(
         cdu_load, cdus.capacity, cdus.approach, cdus.coolant_delta_t, chilled[:, np.newaxis]
     )
@@ -372,7 +374,7 @@ def _cooling(
     diagnostics.clamped_curves += int(np.count_nonzero(plant.clamped))
     cooling_power = crah_fan.sum(axis=1) + cdu_pump.sum(axis=1) + plant.total_power
     cooling_input = cooling_power / facility.mechanical_efficiency
-    feed_power = (topo.feed_of_ups @ electrical.ups_input.T).T
+    feed_power = (topology.feed_of_ups @ electrical.ups_input.T).T
     feed_power[:, facility.cooling_feed] += cooling_input
     it_chain_loss = (
         electrical.converter_loss.sum(axis=1)
@@ -439,9 +441,9 @@ def _rack_indices(facility: Facility, state: _Racks, per_rack: bool) -> dict[str
 
 def _simulate_chunk(
     facility: Facility,
-    topo: _Topology,
+    topology: _Topology,
     schedule: Schedule,
-    sl: slice,
+    window: slice,
     wet_bulb: FloatArray,
     diagnostics: _Diagnostics,
     *,
@@ -449,12 +451,12 @@ def _simulate_chunk(
     fan_tolerance: float,
     max_fan_iterations: int,
 ) -> dict[str, Any]:
-    """Steps 1–4 for the steps ``sl``: every per-step output by name, arrays (T) or (T, N)."""
+    """Steps 1–4 for the steps ``window``: every per-step output by name, arrays (T) or (T, N)."""
     state = _rack_state(
-        facility, topo, schedule, sl, diagnostics, fan_tolerance, max_fan_iterations
+        facility, topology, schedule, window, diagnostics, fan_tolerance, max_fan_iterations
     )
     electrical = state.electrical
-    cooling = _cooling(facility, topo, schedule, sl, wet_bulb, state, diagnostics)
+    cooling = _cooling(facility, topology, schedule, window, wet_bulb, state, diagnostics)
     return {
         "it_power": state.rack_power.sum(axis=1),
         "server_fan_power": state.fan.sum(axis=1),
@@ -477,8 +479,8 @@ def _simulate_chunk(
 
 def _store(out: dict[str, FloatArray], values: dict[str, Any], start: int, steps: int) -> None:
     """Copy one chunk's ``values`` into the whole-horizon arrays ``out`` from step ``start``."""
-    for name, chunk in values.items():
-        array = np.asarray(chunk, dtype=float)
+    for name, part in values.items():
+        array = np.asarray(part, dtype=float)
         if name not in out:
             shape = (steps,) if array.ndim == 1 else (steps, array.shape[1])
             out[name] = np.empty(shape)
@@ -668,19 +670,19 @@ def simulate(
     steps = time.size
     step = step_seconds(time)
     schedule.check(facility, steps)
-    topo = _Topology(facility)
+    topology = _Topology(facility)
     wet_bulb = _wet_bulb(facility, series)
-    chunk = _chunk_steps(facility, topo, chunk_steps)
+    chunk_size = _chunk_steps(facility, topology, chunk_steps)
     diagnostics = _Diagnostics()
     out: dict[str, FloatArray] = {}
-    for start in range(0, steps, chunk):
-        sl = slice(start, min(start + chunk, steps))
+    for start in range(0, steps, chunk_size):
+        window = slice(start, min(start + chunk_size, steps))
         values = _simulate_chunk(
             facility,
-            topo,
+            topology,
             schedule,
-            sl,
-            wet_bulb[sl],
+            window,
+            wet_bulb[window],
             diagnostics,
             per_rack=per_rack,
             fan_tolerance=fan_tolerance,

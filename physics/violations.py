@@ -357,6 +357,15 @@ def _check(
 def limit_values(source: LimitSource, facility: Facility, ds: xr.Dataset) -> FloatArray | None:
     """The SI values of a limit (:data:`LimitSource`) for ``facility`` and its result ``ds``.
 
+    Parameters
+    ----------
+    source
+        Where the limit comes from.
+    facility
+        The facility simulated.
+    ds
+        The simulation result.
+
     Returns
     -------
     numpy.ndarray or None
@@ -378,7 +387,22 @@ def limit_values(source: LimitSource, facility: Facility, ds: xr.Dataset) -> Flo
 
 
 def check_limit(kind: LimitKind, facility: Facility, ds: xr.Dataset) -> list[Violation]:
-    """Violations of one limit kind (its upper limit first, then its lower limit)."""
+    """Violations of one limit kind: its upper limit first, then its lower limit.
+
+    Parameters
+    ----------
+    kind
+        The limit kind (:data:`LIMIT_KINDS`).
+    facility
+        The facility simulated.
+    ds
+        The simulation result; it must hold ``kind.variable``.
+
+    Returns
+    -------
+    list of Violation
+        Zero, one or two violations.
+    """
     values = ds[kind.variable].values / kind.scale
     if isinstance(kind.equipment, str):
         names: Sequence[str] = getattr(facility, kind.equipment).ids
