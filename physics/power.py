@@ -493,6 +493,42 @@ def _sweep_until_converged(
     return _FixedPoint(voltage, work, power, collapsed, converged, iterations)
 
 
+def _final_sweep(
+    fixed_point: _FixedPoint,
+    resistance: FloatArray,
+    source_column: FloatArray,
+    reverse_sum: FloatArray,
+    forward_sum: FloatArray,
+) -> BusbarFlow:
+    """One last sweep, kept whole: currents from the converged voltages, voltages from the
+    currents (in the work arrays of ``fixed_point``); NaN on collapsed busbars."""
+    voltage, work, collapsed = fixed_point.voltage, fixed_point.work, fixed_point.collapsed
+    np.divide(fixed_point.power, voltage, out=work)
+    segment_current = np.matmul(work, reverse_sum, out=voltage)
+    np.multiply(segment_current, resistance, out=work)
+    loss = np.einsum("...k,...k->...", work, segment_current)
+    tap_voltage = np.matmul(work, forward_sum)
+    np.subtract(source_column, tap_voltage, out=tap_voltage)
+    source_current = segment_current[..., 0].copy()
+    min_voltage = tap_voltage.min(axis=-1)
+    if collapsed.any():
+        tap_voltage[collapsed] = np.nan
+        segment_current[collapsed] = np.nan
+        source_current[collapsed] = np.nan
+        loss[collapsed] = np.nan
+        min_voltage[collapsed] = np.nan
+    return BusbarFlow(
+        tap_voltage=tap_voltage,
+        segment_current=segment_current,
+        source_current=source_current,
+        loss=loss,
+        min_voltage=min_voltage,
+        converged=fixed_point.converged,
+        collapsed=collapsed,
+        iterations=fixed_point.iterations,
+    )
+
+
 def busbar_load_flow(
     source_voltage: ArrayLike,
     segment_resistance: ArrayLike,
@@ -572,31 +608,13 @@ def busbar_load_flow(
     threshold_column = (tolerance * source)[..., None]
     reverse_sum, forward_sum = _summation_matrices(shape[-1])
 
-    # Three work arrays of the full shape, updated in place (two left for the final sweep).
-    flow = _sweep_until_converged(
+    # Three work arrays of the full shape, updated in place.
+    fixed_point = _sweep_until_converged(
         power, resistance, source_column, threshold_column, reverse_sum, forward_sum, max_iterations
     )
-    voltage, work, power = flow.voltage, flow.work, flow.power
-    collapsed, converged, iterations = flow.collapsed, flow.converged, flow.iterations
-    del flow  # the final sweep frees ``work`` as soon as it is done with it
-
-    # Final sweep, kept whole: currents from the converged voltages, voltages from the currents.
-    np.divide(power, voltage, out=work)
-    segment_current = np.matmul(work, reverse_sum, out=voltage)
-    np.multiply(segment_current, resistance, out=work)
-    loss = np.einsum("...k,...k->...", work, segment_current)
-    tap_voltage = np.matmul(work, forward_sum)
-    del work
-    np.subtract(source_column, tap_voltage, out=tap_voltage)
-    source_current = segment_current[..., 0].copy()
-    min_voltage = tap_voltage.min(axis=-1)
-    if collapsed.any():
-        tap_voltage[collapsed] = np.nan
-        segment_current[collapsed] = np.nan
-        source_current[collapsed] = np.nan
-        loss[collapsed] = np.nan
-        min_voltage[collapsed] = np.nan
-    unresolved = ~(converged | collapsed)
+    flow = _final_sweep(fixed_point, resistance, source_column, reverse_sum, forward_sum)
+    del fixed_point
+    unresolved = ~(flow.converged | flow.collapsed)
     if unresolved.any():
         warnings.warn(
             f"busbar load flow: {int(unresolved.sum())} busbar(s) did not converge to "
@@ -605,16 +623,7 @@ def busbar_load_flow(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return BusbarFlow(
-        tap_voltage=tap_voltage,
-        segment_current=segment_current,
-        source_current=source_current,
-        loss=loss,
-        min_voltage=min_voltage,
-        converged=converged,
-        collapsed=collapsed,
-        iterations=iterations,
-    )
+    return flow
 
 
 def busbar_first_order(
