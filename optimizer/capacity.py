@@ -32,28 +32,13 @@ from numpy.typing import NDArray
 from optimizer.highs_direct import FEASIBLE_POINT, new_highs
 from physics.constants import WATTS_PER_KILOWATT
 from physics.facility import Facility
+from physics.violations import LIMIT_KINDS
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 KW = WATTS_PER_KILOWATT
 """[W/kW] (short alias for the many conversions below)."""
-
-#: kind → (description, unit) of the limit rows, the same kinds as ``physics.violations``.
-LIMIT_KINDS: dict[str, tuple[str, str]] = {
-    "inlet_temperature": ("rack inlet temperature", "°C"),
-    "undervoltage": ("busbar tap voltage drop below the undervoltage limit", "V"),
-    "busbar_current": ("busbar current", "A"),
-    "shelf_capacity": ("power shelf output (N+k capacity)", "kW"),
-    "ups_rating": ("UPS output", "kW"),
-    "feed_capacity": ("feed power", "kW"),
-    "contract_capacity": ("grid import (contract)", "kW"),
-    "airflow": ("cooling-unit airflow demand", "m³/s"),
-    "coil_capacity": ("cooling-unit coil load", "kW"),
-    "cdu_capacity": ("CDU load", "kW"),
-    "coolant_supply": ("CDU coolant supply temperature", "°C"),
-    "plant_capacity": ("chiller plant load (firm N+k capacity)", "kW"),
-}
 
 #: What to add to relieve a binding row, by kind.
 REMEDY: dict[str, str] = {
@@ -102,7 +87,7 @@ def _rows(
         values = values[:, np.newaxis]
     lim = np.broadcast_to(np.asarray(limit, dtype=float), values.shape)
     values = np.where(np.isfinite(values), values, np.inf if sign > 0 else -np.inf)
-    unit = LIMIT_KINDS[kind][1]
+    unit = LIMIT_KINDS[kind].symbol
     return [
         LimitRow(kind, name, sign * values[:, i], sign * lim[:, i].copy(), unit, sign)
         for i, name in enumerate(ids)
@@ -382,7 +367,7 @@ def next_step(
         if (kind, equipment) in seen:  # the same limit at a less critical step
             continue
         seen.add((kind, equipment))
-        unit = model.units[k] if model.units else LIMIT_KINDS[kind][1]
+        unit = model.units[k] if model.units else LIMIT_KINDS[kind].symbol
         sign = -1.0 if kind == "undervoltage" else 1.0
         reliefs.append(
             Relief(

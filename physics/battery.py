@@ -145,98 +145,142 @@ def integrate_soc(
         raise ValueError("requested_power needs a leading time axis, shape (T,) or (T, N...)")
     if not (np.isfinite(step) and step > 0.0):
         raise ValueError(f"step must be a positive duration in s, got {step}")
-    parameters = [
-        np.asarray(value, dtype=np.float64)
-        for value in (
-            initial_soc,
-            capacity,
-            charge_efficiency,
-            discharge_efficiency,
-            soc_min,
-            soc_max,
-            max_charge_power,
-            max_discharge_power,
-        )
-    ]
-    steps = requested.shape[0]
-    battery_shape = np.broadcast_shapes(requested.shape[1:], *(p.shape for p in parameters))
-    count = int(np.prod(battery_shape, dtype=np.int64))
-    initial, capacity_flat, eta_charge, eta_discharge, low, high, charge_limit, discharge_limit = (
-        np.broadcast_to(p, battery_shape).reshape(count) for p in parameters
+    cells = _flat_batteries(
+        requested.shape[1:],
+        initial_soc,
+        capacity,
+        charge_efficiency,
+        discharge_efficiency,
+        soc_min,
+        soc_max,
+        max_charge_power,
+        max_discharge_power,
     )
-    if np.any(capacity_flat <= 0.0) or not np.all(np.isfinite(capacity_flat)):
-        raise ValueError("capacity must be finite and > 0 J")
-    if np.any(~((eta_charge > 0.0) & (eta_charge <= 1.0))) or np.any(
-        ~((eta_discharge > 0.0) & (eta_discharge <= 1.0))
-    ):
-        raise ValueError("charge and discharge efficiencies must lie in (0, 1]")
-    if np.any(~((low >= 0.0) & (low <= high) & (high <= 1.0))):
-        raise ValueError("need 0 <= soc_min <= soc_max <= 1")
-    if np.any(~((initial >= low) & (initial <= high))):
-        raise ValueError("initial_soc must lie within [soc_min, soc_max]")
-    if np.any(~(charge_limit >= 0.0)) or np.any(~(discharge_limit >= 0.0)):
-        raise ValueError("max_charge_power and max_discharge_power must be >= 0 W")
-
-    request = np.broadcast_to(requested, (steps, *battery_shape)).reshape(steps, count)
-    power = np.clip(request, -discharge_limit, charge_limit)
+    steps, count = requested.shape[0], cells.initial.size
+    request = np.broadcast_to(requested, (steps, *cells.shape)).reshape(steps, count)
+    power = np.clip(request, -cells.discharge_limit, cells.charge_limit)
     charging = power > 0.0
     # SOC increment of each step [-]: stored-energy change divided by capacity.
-    increment = np.where(charging, power * eta_charge, power / eta_discharge)
-    increment *= step / capacity_flat
+    increment = np.where(charging, power * cells.eta_charge, power / cells.eta_discharge)
+    increment *= step / cells.capacity
 
     soc = np.empty((steps + 1, count))
-    soc[0] = initial
+    soc[0] = cells.initial
     np.cumsum(increment, axis=0, out=soc[1:])
-    soc[1:] += initial
-    violation = (soc[1:] < low) | (soc[1:] > high)
-    soc_clipped = np.zeros((steps, count), dtype=bool)
-    columns = np.flatnonzero(violation.any(axis=0))
-    if columns.size:
-        first = int(violation[:, columns].argmax(axis=0).min())
-        sub_soc = soc[:, columns]
-        sub_clipped = soc_clipped[:, columns]
-        sub_increment = increment[:, columns]
-        sub_low, sub_high = low[columns], high[columns]
-        state = sub_soc[first].copy()
-        for index in range(first, steps):  # sequential only where clipping happens
-            target = state + sub_increment[index]
-            state = np.clip(target, sub_low, sub_high)
-            sub_clipped[index] = state != target
-            sub_soc[index + 1] = state
-        soc[:, columns] = sub_soc
-        soc_clipped[:, columns] = sub_clipped
-        # Back out the grid-side power of SOC-clipped steps from the SOC actually reached.
-        rows, cols = np.nonzero(soc_clipped)
-        stored_rate = (soc[rows + 1, cols] - soc[rows, cols]) * capacity_flat[cols] / step
-        limited = power[rows, cols]
-        backed_out = np.where(
-            charging[rows, cols],
-            stored_rate / eta_charge[cols],
-            stored_rate * eta_discharge[cols],
-        )
-        # Rounding must never push the result past the power-limited request or reverse it.
-        power[rows, cols] = np.clip(backed_out, np.minimum(limited, 0.0), np.maximum(limited, 0.0))
+    soc[1:] += cells.initial
+    soc_clipped = _clip_to_window(soc, increment, cells.low, cells.high)
+    if soc_clipped.any():
+        _back_out_power(power, charging, soc, soc_clipped, cells, step)
 
     clipped = soc_clipped | (power != request)
     charging = power > 0.0
     step_losses = np.where(
-        charging, power * (1.0 - eta_charge), power * (1.0 - 1.0 / eta_discharge)
+        charging, power * (1.0 - cells.eta_charge), power * (1.0 - 1.0 / cells.eta_discharge)
     )
     step_losses *= step
-    cell_energy = np.where(charging, power * eta_charge, -power / eta_discharge)
+    cell_energy = np.where(charging, power * cells.eta_charge, -power / cells.eta_discharge)
     cell_energy *= step
 
     def unflatten(values: FloatArray, leading: tuple[int, ...] = ()) -> FloatArray:
-        return values.reshape((*leading, *battery_shape))
+        return values.reshape((*leading, *cells.shape))
 
     return BatteryResult(
         power=unflatten(power, (steps,)),
         soc=unflatten(soc, (steps + 1,)),
-        clipped=clipped.reshape(steps, *battery_shape),
+        clipped=clipped.reshape(steps, *cells.shape),
         throughput=unflatten(cell_energy.sum(axis=0)),
         losses=unflatten(step_losses.sum(axis=0)),
         step_losses=unflatten(step_losses, (steps,)),
     )
+
+
+@dataclass(frozen=True)
+class _Batteries:
+    """Parameters of :func:`integrate_soc` broadcast to the battery shape, flattened to (N,)."""
+
+    shape: tuple[int, ...]
+    initial: FloatArray
+    capacity: FloatArray
+    eta_charge: FloatArray
+    eta_discharge: FloatArray
+    low: FloatArray
+    high: FloatArray
+    charge_limit: FloatArray
+    discharge_limit: FloatArray
+
+
+def _flat_batteries(request_shape: tuple[int, ...], *values: ArrayLike) -> _Batteries:
+    """Broadcast and check the battery parameters, in the order of :class:`_Batteries`."""
+    parameters = [np.asarray(value, dtype=np.float64) for value in values]
+    battery_shape = np.broadcast_shapes(request_shape, *(p.shape for p in parameters))
+    count = int(np.prod(battery_shape, dtype=np.int64))
+    cells = _Batteries(
+        battery_shape, *(np.broadcast_to(p, battery_shape).reshape(count) for p in parameters)
+    )
+    if np.any(cells.capacity <= 0.0) or not np.all(np.isfinite(cells.capacity)):
+        raise ValueError("capacity must be finite and > 0 J")
+    if np.any(~((cells.eta_charge > 0.0) & (cells.eta_charge <= 1.0))) or np.any(
+        ~((cells.eta_discharge > 0.0) & (cells.eta_discharge <= 1.0))
+    ):
+        raise ValueError("charge and discharge efficiencies must lie in (0, 1]")
+    if np.any(~((cells.low >= 0.0) & (cells.low <= cells.high) & (cells.high <= 1.0))):
+        raise ValueError("need 0 <= soc_min <= soc_max <= 1")
+    if np.any(~((cells.initial >= cells.low) & (cells.initial <= cells.high))):
+        raise ValueError("initial_soc must lie within [soc_min, soc_max]")
+    if np.any(~(cells.charge_limit >= 0.0)) or np.any(~(cells.discharge_limit >= 0.0)):
+        raise ValueError("max_charge_power and max_discharge_power must be >= 0 W")
+    return cells
+
+
+def _clip_to_window(
+    soc: FloatArray, increment: FloatArray, low: FloatArray, high: FloatArray
+) -> BoolArray:
+    """Re-integrate in place the batteries whose cumulative-sum ``soc`` (T + 1, N) leaves
+    ``[low, high]``, clipping each step, from their earliest violation on.
+
+    Returns the steps (T, N) where the SOC was clipped.
+    """
+    steps = increment.shape[0]
+    violation = (soc[1:] < low) | (soc[1:] > high)
+    soc_clipped = np.zeros(increment.shape, dtype=bool)
+    columns = np.flatnonzero(violation.any(axis=0))
+    if not columns.size:
+        return soc_clipped
+    first = int(violation[:, columns].argmax(axis=0).min())
+    sub_soc = soc[:, columns]
+    sub_clipped = soc_clipped[:, columns]
+    sub_increment = increment[:, columns]
+    sub_low, sub_high = low[columns], high[columns]
+    state = sub_soc[first].copy()
+    for index in range(first, steps):  # sequential only where clipping happens
+        target = state + sub_increment[index]
+        state = np.clip(target, sub_low, sub_high)
+        sub_clipped[index] = state != target
+        sub_soc[index + 1] = state
+    soc[:, columns] = sub_soc
+    soc_clipped[:, columns] = sub_clipped
+    return soc_clipped
+
+
+def _back_out_power(
+    power: FloatArray,
+    charging: BoolArray,
+    soc: FloatArray,
+    soc_clipped: BoolArray,
+    cells: _Batteries,
+    step: float,
+) -> None:
+    """Set in place the grid-side power of SOC-clipped steps from the SOC actually reached."""
+    rows, cols = np.nonzero(soc_clipped)
+    stored_rate = (soc[rows + 1, cols] - soc[rows, cols]) * cells.capacity[cols] / step
+    limited = power[rows, cols]
+    backed_out = np.where(
+        charging[rows, cols],
+        stored_rate / cells.eta_charge[cols],
+        stored_rate * cells.eta_discharge[cols],
+    )
+    # Rounding must never push the result past the power-limited request or reverse it.
+    power[rows, cols] = np.clip(backed_out, np.minimum(limited, 0.0), np.maximum(limited, 0.0))
 
 
 def wear_cost(throughput: ArrayLike, cost_per_kwh: ArrayLike) -> FloatArray:

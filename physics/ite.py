@@ -18,7 +18,7 @@ reference figures of the EnergyPlus data-center example assume.
 The module-level curves are those of the EnergyPlus example file
 ``1ZoneDataCenterCRAC_wApproachTemp.idf``.  Its fan curve "ECM FanPower fFlow" is a
 ``Curve:Quadratic`` with coefficients (0, 1, 0) — fan power *linear* in airflow fraction, not
-the cube of the affinity law; pass a :class:`~physics.plant.CubicCurve` with (0, 0, 0, 1) for
+the cube of the affinity law; pass a :class:`~physics.curves.CubicCurve` with (0, 0, 0, 1) for
 affinity-law fans.
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY
-from physics.plant import (
+from physics.curves import (
     BiquadraticCurve,
     CubicCurve,
     CurveInput,
@@ -193,34 +193,16 @@ def ite_air_cooled(
         clamped = clamped | ups_efficiency_curve.out_of_range(ups_load_ratio)
     shape = np.broadcast(outlet, ups_loss, clamped).shape
     if warn and clamped.any():
-        inputs = [
-            CurveInput(
-                "CPU loading",
-                loading,
-                max(cpu_power_curve.x_min, airflow_curve.x_min),
-                min(cpu_power_curve.x_max, airflow_curve.x_max),
-            ),
-            CurveInput(
-                "inlet temperature",
-                t_in,
-                max(cpu_power_curve.y_min, airflow_curve.y_min),
-                min(cpu_power_curve.y_max, airflow_curve.y_max),
-                "°C",
-            ),
-            CurveInput(
-                "airflow fraction", airflow_fraction, fan_power_curve.x_min, fan_power_curve.x_max
-            ),
-        ]
-        if ups_efficiency_curve is not None:
-            inputs.append(
-                CurveInput(
-                    "UPS part load ratio",
-                    ups_load_ratio,
-                    ups_efficiency_curve.x_min,
-                    ups_efficiency_curve.x_max,
-                )
-            )
-        warn_if_clamped("Air-cooled IT equipment", inputs)
+        _warn_clamped(
+            cpu_power_curve,
+            airflow_curve,
+            fan_power_curve,
+            ups_efficiency_curve,
+            loading=loading,
+            t_in=t_in,
+            airflow_fraction=airflow_fraction,
+            ups_load_ratio=ups_load_ratio,
+        )
 
     def full(value: FloatArray) -> FloatArray:
         return np.asarray(np.broadcast_to(value, shape), dtype=float)
@@ -234,3 +216,45 @@ def ite_air_cooled(
         it_power=full(it_power),
         clamped=np.asarray(np.broadcast_to(clamped, shape), dtype=bool),
     )
+
+
+def _warn_clamped(
+    cpu_power_curve: BiquadraticCurve,
+    airflow_curve: BiquadraticCurve,
+    fan_power_curve: QuadraticCurve | CubicCurve,
+    ups_efficiency_curve: QuadraticCurve | None,
+    *,
+    loading: FloatArray,
+    t_in: FloatArray,
+    airflow_fraction: FloatArray,
+    ups_load_ratio: FloatArray,
+) -> None:
+    """One warning naming the inputs of :func:`ite_air_cooled` outside their curve limits."""
+    inputs = [
+        CurveInput(
+            "CPU loading",
+            loading,
+            max(cpu_power_curve.x_min, airflow_curve.x_min),
+            min(cpu_power_curve.x_max, airflow_curve.x_max),
+        ),
+        CurveInput(
+            "inlet temperature",
+            t_in,
+            max(cpu_power_curve.y_min, airflow_curve.y_min),
+            min(cpu_power_curve.y_max, airflow_curve.y_max),
+            "°C",
+        ),
+        CurveInput(
+            "airflow fraction", airflow_fraction, fan_power_curve.x_min, fan_power_curve.x_max
+        ),
+    ]
+    if ups_efficiency_curve is not None:
+        inputs.append(
+            CurveInput(
+                "UPS part load ratio",
+                ups_load_ratio,
+                ups_efficiency_curve.x_min,
+                ups_efficiency_curve.x_max,
+            )
+        )
+    warn_if_clamped("Air-cooled IT equipment", inputs)

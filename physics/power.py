@@ -430,6 +430,105 @@ def _prepare(
     return source, resistance, power, shape
 
 
+@dataclass
+class _FixedPoint:
+    """State of the backward/forward sweep after its last iteration (arrays (..., B, K))."""
+
+    voltage: FloatArray
+    """Last iterate of the tap voltages [V] (source voltage on collapsed busbars)."""
+    work: FloatArray
+    """A spare array of the same shape, reused by the final sweep."""
+    power: FloatArray
+    """Tap powers [W], zero on collapsed busbars."""
+    collapsed: BoolArray
+    converged: BoolArray
+    iterations: int
+
+
+def _sweep_until_converged(
+    power: FloatArray,
+    resistance: FloatArray,
+    source_column: FloatArray,
+    threshold_column: FloatArray,
+    reverse_sum: FloatArray,
+    forward_sum: FloatArray,
+    max_iterations: int,
+) -> _FixedPoint:
+    """The sweep fixed point of :func:`busbar_load_flow`, collapsed busbars dropped."""
+    shape = power.shape
+    voltage = np.empty(shape)
+    voltage[...] = source_column
+    work = np.empty(shape)
+    change = np.empty(shape)
+    collapsed = np.zeros(shape[:-1], dtype=bool)
+    all_converged = False
+    iterations = 0
+    for sweep in range(max_iterations):
+        iterations = sweep + 1
+        # Backward sweep: tap currents, then segment currents.
+        np.divide(power, voltage, out=work)
+        np.matmul(work, reverse_sum, out=change)
+        # Forward sweep: segment drops, cumulative drop, new tap voltages (into ``work``).
+        np.multiply(change, resistance, out=change)
+        np.matmul(change, forward_sum, out=work)
+        np.subtract(source_column, work, out=work)
+        np.subtract(voltage, work, out=change)
+        np.abs(change, out=change)
+        voltage, work = work, voltage
+        if not voltage.min() > 0.0:  # cheap global test first; also catches NaN
+            newly_collapsed = ~(voltage.min(axis=-1) > 0.0) & ~collapsed
+            if newly_collapsed.any():
+                # Proven collapsed: drop from the iteration (no load, source voltage).
+                collapsed |= newly_collapsed
+                power = np.where(collapsed[..., None], 0.0, power)
+                voltage[collapsed] = source_column[collapsed]
+                continue
+        if np.all(change < threshold_column):
+            all_converged = True
+            break
+    if all_converged:
+        converged = ~collapsed
+    else:
+        converged = np.all(change < threshold_column, axis=-1) & ~collapsed
+    return _FixedPoint(voltage, work, power, collapsed, converged, iterations)
+
+
+def _final_sweep(
+    fixed_point: _FixedPoint,
+    resistance: FloatArray,
+    source_column: FloatArray,
+    reverse_sum: FloatArray,
+    forward_sum: FloatArray,
+) -> BusbarFlow:
+    """One last sweep, kept whole: currents from the converged voltages, voltages from the
+    currents (in the work arrays of ``fixed_point``); NaN on collapsed busbars."""
+    voltage, work, collapsed = fixed_point.voltage, fixed_point.work, fixed_point.collapsed
+    np.divide(fixed_point.power, voltage, out=work)
+    segment_current = np.matmul(work, reverse_sum, out=voltage)
+    np.multiply(segment_current, resistance, out=work)
+    loss = np.einsum("...k,...k->...", work, segment_current)
+    tap_voltage = np.matmul(work, forward_sum)
+    np.subtract(source_column, tap_voltage, out=tap_voltage)
+    source_current = segment_current[..., 0].copy()
+    min_voltage = tap_voltage.min(axis=-1)
+    if collapsed.any():
+        tap_voltage[collapsed] = np.nan
+        segment_current[collapsed] = np.nan
+        source_current[collapsed] = np.nan
+        loss[collapsed] = np.nan
+        min_voltage[collapsed] = np.nan
+    return BusbarFlow(
+        tap_voltage=tap_voltage,
+        segment_current=segment_current,
+        source_current=source_current,
+        loss=loss,
+        min_voltage=min_voltage,
+        converged=fixed_point.converged,
+        collapsed=collapsed,
+        iterations=fixed_point.iterations,
+    )
+
+
 def busbar_load_flow(
     source_voltage: ArrayLike,
     segment_resistance: ArrayLike,
@@ -510,59 +609,12 @@ def busbar_load_flow(
     reverse_sum, forward_sum = _summation_matrices(shape[-1])
 
     # Three work arrays of the full shape, updated in place.
-    voltage = np.empty(shape)
-    voltage[...] = source_column
-    work = np.empty(shape)
-    change = np.empty(shape)
-    collapsed = np.zeros(shape[:-1], dtype=bool)
-    all_converged = False
-    iterations = 0
-    for sweep in range(max_iterations):
-        iterations = sweep + 1
-        # Backward sweep: tap currents, then segment currents.
-        np.divide(power, voltage, out=work)
-        np.matmul(work, reverse_sum, out=change)
-        # Forward sweep: segment drops, cumulative drop, new tap voltages (into ``work``).
-        np.multiply(change, resistance, out=change)
-        np.matmul(change, forward_sum, out=work)
-        np.subtract(source_column, work, out=work)
-        np.subtract(voltage, work, out=change)
-        np.abs(change, out=change)
-        voltage, work = work, voltage
-        if not voltage.min() > 0.0:  # cheap global test first; also catches NaN
-            newly_collapsed = ~(voltage.min(axis=-1) > 0.0) & ~collapsed
-            if newly_collapsed.any():
-                # Proven collapsed: drop from the iteration (no load, source voltage).
-                collapsed |= newly_collapsed
-                power = np.where(collapsed[..., None], 0.0, power)
-                voltage[collapsed] = source_column[collapsed]
-                continue
-        if np.all(change < threshold_column):
-            all_converged = True
-            break
-    if all_converged:
-        converged = ~collapsed
-    else:
-        converged = np.all(change < threshold_column, axis=-1) & ~collapsed
-    del change
-
-    # Final sweep, kept whole: currents from the converged voltages, voltages from the currents.
-    np.divide(power, voltage, out=work)
-    segment_current = np.matmul(work, reverse_sum, out=voltage)
-    np.multiply(segment_current, resistance, out=work)
-    loss = np.einsum("...k,...k->...", work, segment_current)
-    tap_voltage = np.matmul(work, forward_sum)
-    del work
-    np.subtract(source_column, tap_voltage, out=tap_voltage)
-    source_current = segment_current[..., 0].copy()
-    min_voltage = tap_voltage.min(axis=-1)
-    if collapsed.any():
-        tap_voltage[collapsed] = np.nan
-        segment_current[collapsed] = np.nan
-        source_current[collapsed] = np.nan
-        loss[collapsed] = np.nan
-        min_voltage[collapsed] = np.nan
-    unresolved = ~(converged | collapsed)
+    fixed_point = _sweep_until_converged(
+        power, resistance, source_column, threshold_column, reverse_sum, forward_sum, max_iterations
+    )
+    flow = _final_sweep(fixed_point, resistance, source_column, reverse_sum, forward_sum)
+    del fixed_point
+    unresolved = ~(flow.converged | flow.collapsed)
     if unresolved.any():
         warnings.warn(
             f"busbar load flow: {int(unresolved.sum())} busbar(s) did not converge to "
@@ -571,16 +623,7 @@ def busbar_load_flow(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return BusbarFlow(
-        tap_voltage=tap_voltage,
-        segment_current=segment_current,
-        source_current=source_current,
-        loss=loss,
-        min_voltage=min_voltage,
-        converged=converged,
-        collapsed=collapsed,
-        iterations=iterations,
-    )
+    return flow
 
 
 def busbar_first_order(

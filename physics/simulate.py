@@ -16,6 +16,12 @@ Per step, in order (all racks and steps of a chunk at once, no loop over racks):
 Steps are quasi-steady: each step is an equilibrium (thermal transients live in
 :func:`physics.airflow.room_heat_up`).  The time axis is processed in chunks so memory stays
 bounded for 10,000 racks.
+
+In the code, :func:`simulate` orchestrates: ``_simulate_chunk`` is the kernel of one chunk of
+steps (``_rack_state`` steps 1–3, ``_cooling`` step 4, ``_rack_indices`` the extremes and
+indices over the racks), ``_storage_and_grid`` is step 5 over the whole horizon, and
+``_data_vars`` and ``_dataset`` assemble the result with CF attributes from
+:mod:`physics.variables`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,12 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from physics.airflow import rack_cooling_index, server_fan_power
-from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY, JOULES_PER_KWH
+from physics.constants import (
+    AIR_VOLUMETRIC_HEAT_CAPACITY,
+    JOULES_PER_KWH,
+    SECONDS_PER_HOUR,
+    WATTS_PER_KILOWATT,
+)
 from physics.facility import Facility
 from physics.liquid import cdu_temperatures
 from physics.plant import plant_performance
@@ -90,6 +101,11 @@ class _Topology:
         return _indicator(self.facility.ups.feed, len(self.facility.feeds.ids))
 
     @cached_property
+    def workload_share_of_rack(self) -> sp.csr_matrix:
+        """(R, J) share of each workload's power given to each rack."""
+        return self.facility.workloads.share.T.tocsr()
+
+    @cached_property
     def max_taps(self) -> int:
         return int(self.facility.busbars.segment_resistance.shape[1])
 
@@ -135,7 +151,7 @@ class _Electrical:
     ups_loss: FloatArray
 
 
-def _electrical(facility: Facility, topo: _Topology, rack_power: FloatArray) -> _Electrical:
+def _electrical(facility: Facility, topology: _Topology, rack_power: FloatArray) -> _Electrical:
     """Electrical chain for rack IT power (T, R) [W]."""
     racks, bus = facility.racks, facility.busbars
     steps = rack_power.shape[0]
@@ -147,14 +163,14 @@ def _electrical(facility: Facility, topo: _Topology, rack_power: FloatArray) -> 
                 rack_power[:, cols], racks.design_power[cols], curve
             )
     converter_loss = bus_power - rack_power
-    shape = (steps, bus.count, topo.max_taps)
-    if topo.rack_per_busbar:  # fast path: a broadcast view, no scatter/gather
+    shape = (steps, bus.count, topology.max_taps)
+    if topology.rack_per_busbar:  # fast path: a broadcast view, no scatter/gather
         tap_power = np.broadcast_to((bus_power / racks.taps)[:, :, np.newaxis], shape)
         flow = busbar_load_flow(bus.nominal_voltage, bus.segment_resistance, tap_power)
         rack_tap_voltage = flow.min_voltage
     else:
-        slot, rack_of_tap, starts = topo.tap_slots
-        scattered = np.zeros((steps, bus.count * topo.max_taps))
+        slot, rack_of_tap, starts = topology.tap_slots
+        scattered = np.zeros((steps, bus.count * topology.max_taps))
         scattered[:, slot] = bus_power[:, rack_of_tap] / racks.taps[rack_of_tap]
         flow = busbar_load_flow(
             bus.nominal_voltage, bus.segment_resistance, scattered.reshape(shape)
@@ -185,13 +201,13 @@ def _electrical(facility: Facility, topo: _Topology, rack_power: FloatArray) -> 
     rectifier_loss = rectifier_input - np.nan_to_num(shelf_output, nan=0.0)
     # in-rack losses (converters, busbar, shelf) heat the rack air; shared busbars split their
     # busbar and shelf losses over their racks in proportion to power
-    bus_total = (topo.busbar_of_rack @ bus_power.T).T
+    bus_total = (topology.busbar_of_rack @ bus_power.T).T
     share = bus_power / np.where(bus_total > 0, bus_total, 1.0)[:, racks.busbar]
     rack_loss = (
         converter_loss
         + share * np.nan_to_num(busbar_loss + rectifier_loss, nan=0.0)[:, racks.busbar]
     )
-    ups_output = (topo.ups_of_busbar @ rectifier_input.T).T
+    ups_output = (topology.ups_of_busbar @ rectifier_input.T).T
     ups_input = np.empty_like(ups_output)
     for index, curve in enumerate(facility.ups_curves):
         cols = np.flatnonzero(facility.ups.curve == index)
@@ -218,11 +234,397 @@ def _electrical(facility: Facility, topo: _Topology, rack_power: FloatArray) -> 
     )
 
 
-def _chunk_steps(facility: Facility, topo: _Topology, chunk_steps: int | None) -> int:
+def _chunk_steps(facility: Facility, topology: _Topology, chunk_steps: int | None) -> int:
     if chunk_steps is not None:
         return max(1, int(chunk_steps))
-    width = max(facility.busbars.count * topo.max_taps, facility.racks.count, 1)
+    width = max(facility.busbars.count * topology.max_taps, facility.racks.count, 1)
     return max(_MIN_CHUNK_STEPS, _CHUNK_BYTES // (8 * width))
+
+
+@dataclass
+class _Diagnostics:
+    """Counts over all chunks, reported in the result's attrs."""
+
+    fan_iterations_max: int = 0
+    clamped_curves: int = 0
+    unconverged_fans: int = 0
+
+
+@dataclass
+class _Racks:
+    """Rack state of one chunk after the fan/inlet iteration (arrays (T, R))."""
+
+    utilization: FloatArray
+    overcommit: FloatArray
+    rack_power: FloatArray
+    fan: FloatArray
+    supply: FloatArray
+    liquid_heat: FloatArray
+    air_heat: FloatArray
+    inlet: FloatArray
+    outlet: FloatArray
+    electrical: _Electrical
+
+
+def _count_clamped(caught: list[warnings.WarningMessage]) -> int:
+    return sum(1 for w in caught if issubclass(w.category, CurveRangeWarning))
+
+
+def _rack_state(
+    facility: Facility,
+    topology: _Topology,
+    schedule: Schedule,
+    window: slice,
+    diagnostics: _Diagnostics,
+    fan_tolerance: float,
+    max_fan_iterations: int,
+) -> _Racks:
+    """Steps 1–3 for the steps ``window``: utilization, the electrical chain and the rack air
+    temperatures, repeated until server fan power settles."""
+    racks, air_path = facility.racks, facility.air_path
+    # dynamic compute power per unit of workload power, per rack
+    dynamic = racks.dynamic_power
+    workload_power = schedule.workload_power[window]
+    demand = np.asarray(
+        (topology.workload_share_of_rack @ workload_power.T).T
+    )  # (T, R) W above idle
+    utilization = demand / np.where(dynamic > 0, dynamic, 1.0)
+    overcommit = np.clip(utilization - 1.0, 0.0, None)
+    utilization = np.clip(utilization, 0.0, 1.0)
+    compute = racks.compute_design_power * (
+        racks.idle_fraction + (1.0 - racks.idle_fraction) * utilization
+    )
+    nominal_fan = racks.design_power * racks.fan_fraction
+    fan = np.broadcast_to(nominal_fan, compute.shape).copy()
+    supply_rack = schedule.supply_temperature[window][:, racks.unit]  # (T, R)
+    liquid_heat = compute * racks.liquid_share
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CurveRangeWarning)
+        for iteration in range(1, max_fan_iterations + 1):
+            rack_power = compute + fan
+            electrical = _electrical(facility, topology, rack_power)
+            air_heat = compute - liquid_heat + fan + electrical.rack_loss
+            inlet = air_path.inlet_temperature(supply_rack.T, air_heat.T).T
+            new_fan = server_fan_power(
+                nominal_fan, inlet, racks.fan_knee_temperature, racks.fan_speed_slope
+            )
+            change = float(np.max(np.abs(new_fan - fan))) if fan.size else 0.0
+            fan = new_fan
+            diagnostics.fan_iterations_max = max(diagnostics.fan_iterations_max, iteration)
+            if change < fan_tolerance:
+                break
+        else:
+            diagnostics.unconverged_fans += window.stop - window.start
+        diagnostics.clamped_curves += _count_clamped(caught)
+    # final state uses the last electrical/thermal pass (fan change below tolerance)
+    return _Racks(
+        utilization=utilization,
+        overcommit=overcommit,
+        rack_power=rack_power,
+        fan=fan,
+        supply=supply_rack,
+        liquid_heat=liquid_heat,
+        air_heat=air_heat,
+        inlet=inlet,
+        outlet=inlet + air_heat / racks.capacity_flow,
+        electrical=electrical,
+    )
+
+
+def _cooling(
+    facility: Facility,
+    topology: _Topology,
+    schedule: Schedule,
+    window: slice,
+    wet_bulb: FloatArray,
+    state: _Racks,
+    diagnostics: _Diagnostics,
+) -> dict[str, Any]:
+    """Step 4 for the steps ``window``: cooling units, CDUs, the chiller plant and the feeds."""
+    racks, units, cdus = facility.racks, facility.units, facility.cdus
+    steps = window.stop - window.start
+    electrical = state.electrical
+    rack_airflow = racks.capacity_flow / AIR_VOLUMETRIC_HEAT_CAPACITY
+    demand_airflow = (topology.unit_of_rack @ rack_airflow) / (1.0 - units.bypass_fraction)
+    flow_fraction = np.maximum(demand_airflow / units.airflow, units.minimum_airflow_fraction)
+    # per-unit part-load polynomials: Σ_k c[u, k]·f_u^k
+    powers = np.minimum(flow_fraction, 1.0)[:, np.newaxis] ** np.arange(5)
+    crah_fan = units.fan_power * np.sum(units.fan_coefficients * powers, axis=1)
+    crah_fan = np.broadcast_to(crah_fan, (steps, units.count))
+    coil_load = (topology.unit_of_rack @ state.air_heat.T).T + crah_fan
+    # CDUs (facility water = chilled water supply)
+    chilled = schedule.chilled_water_temperature[window]
+    cdu_load = (topology.cdu_of_rack @ state.liquid_heat.T).T
+    loop = cdu_temperatures(
+        cdu_load, cdus.capacity, cdus.approach, cdus.coolant_delta_t, chilled[:, np.newaxis]
+    )
+    cdu_pump = np.broadcast_to(
+        np.where(cdus.capacity > 0, cdus.pump_power, 0.0), (steps, cdus.count)
+    )
+    plant_load = (
+        coil_load.sum(axis=1)
+        + cdu_load.sum(axis=1)
+        + cdu_pump.sum(axis=1)
+        + electrical.ups_loss.sum(axis=1)
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CurveRangeWarning)
+        plant = plant_performance(facility.plant, plant_load, chilled, wet_bulb, warn=False)
+        diagnostics.clamped_curves += _count_clamped(caught)
+    diagnostics.clamped_curves += int(np.count_nonzero(plant.clamped))
+    cooling_power = crah_fan.sum(axis=1) + cdu_pump.sum(axis=1) + plant.total_power
+    cooling_input = cooling_power / facility.mechanical_efficiency
+    feed_power = (topology.feed_of_ups @ electrical.ups_input.T).T
+    feed_power[:, facility.cooling_feed] += cooling_input
+    it_chain_loss = (
+        electrical.converter_loss.sum(axis=1)
+        + np.nan_to_num(electrical.busbar_loss, nan=0.0).sum(axis=1)
+        + electrical.rectifier_loss.sum(axis=1)
+        + electrical.ups_loss.sum(axis=1)
+    )
+    return {
+        "power_chain_loss": it_chain_loss + (cooling_input - cooling_power),
+        "cooling_power": cooling_power,
+        "plant_load": plant_load,
+        "chiller_power": plant.chiller_power,
+        "chillers_running": plant.chillers_running,
+        "tower_fan_power": plant.tower_fan_power,
+        "plant_pump_power": plant.pump_power,
+        "economizer_fraction": plant.economizer_fraction,
+        "plant_unmet_load": plant.unmet_load,
+        "facility_power_before_storage": feed_power.sum(axis=1),
+        "feed_power": feed_power,
+        "crah_airflow": np.broadcast_to(flow_fraction * units.airflow, crah_fan.shape),
+        "crah_airflow_demand": np.broadcast_to(demand_airflow, crah_fan.shape),
+        "crah_fan_power": crah_fan,
+        "crah_cooling_load": coil_load,
+        "cdu_load": cdu_load,
+        "cdu_supply_temperature": loop.supply_temperature,
+        "cdu_return_temperature": loop.return_temperature,
+        "cdu_pump_power": cdu_pump,
+    }
+
+
+def _rack_indices(facility: Facility, state: _Racks, per_rack: bool) -> dict[str, Any]:
+    """Per-step extremes and indices over the racks (and the per-rack series if kept)."""
+    racks, electrical, inlet = facility.racks, state.electrical, state.inlet
+    steps = inlet.shape[0]
+    rci_hi, rci_lo = rack_cooling_index(
+        inlet,
+        recommended=facility.inlet_envelope[0],
+        allowable=facility.inlet_envelope[1],
+        axis=1,
+    )
+    rise_before = (inlet - state.supply).sum(axis=1)
+    rise_total = (state.outlet - state.supply).sum(axis=1)
+    ride = bbu_ride_through(racks.bbu_energy, racks.bbu_power, state.rack_power)
+    out = {
+        "rack_overcommit": state.overcommit.max(axis=1) if racks.count else np.zeros(steps),
+        "max_inlet_temperature": inlet.max(axis=1),
+        "mean_inlet_temperature": inlet.mean(axis=1),
+        "inlet_violation_count": (inlet > facility.inlet_limit + 1e-9).sum(axis=1),
+        "min_tap_voltage": electrical.rack_tap_voltage.min(axis=1),
+        "rci_hi": rci_hi,
+        "rci_lo": rci_lo,
+        "shi": rise_before / np.where(rise_total > 0, rise_total, np.nan),
+        "min_bbu_ride_through": ride.min(axis=1),
+    }
+    if per_rack:
+        out["rack_power"] = state.rack_power
+        out["rack_utilization"] = state.utilization
+        out["inlet_temperature"] = inlet
+        out["outlet_temperature"] = state.outlet
+        out["tap_voltage"] = electrical.rack_tap_voltage
+        out["bbu_ride_through"] = ride
+    return out
+
+
+def _simulate_chunk(
+    facility: Facility,
+    topology: _Topology,
+    schedule: Schedule,
+    window: slice,
+    wet_bulb: FloatArray,
+    diagnostics: _Diagnostics,
+    *,
+    per_rack: bool,
+    fan_tolerance: float,
+    max_fan_iterations: int,
+) -> dict[str, Any]:
+    """Steps 1–4 for the steps ``window``: every per-step output by name, arrays (T) or (T, N)."""
+    state = _rack_state(
+        facility, topology, schedule, window, diagnostics, fan_tolerance, max_fan_iterations
+    )
+    electrical = state.electrical
+    cooling = _cooling(facility, topology, schedule, window, wet_bulb, state, diagnostics)
+    return {
+        "it_power": state.rack_power.sum(axis=1),
+        "server_fan_power": state.fan.sum(axis=1),
+        "converter_loss": electrical.converter_loss.sum(axis=1),
+        "busbar_loss": np.nan_to_num(electrical.busbar_loss, nan=0.0).sum(axis=1),
+        "rectifier_loss": electrical.rectifier_loss.sum(axis=1),
+        "ups_loss": electrical.ups_loss.sum(axis=1),
+        **cooling,
+        "busbar_min_voltage": electrical.busbar_min_voltage,
+        "busbar_current": electrical.busbar_current,
+        "busbar_collapsed": electrical.collapsed,
+        "rectifiers_active": electrical.rectifiers_active,
+        "shelf_output": electrical.shelf_output,
+        "shelf_overloaded": electrical.shelf_overloaded,
+        "ups_output": electrical.ups_output,
+        "ups_input": electrical.ups_input,
+        **_rack_indices(facility, state, per_rack),
+    }
+
+
+def _store(out: dict[str, FloatArray], values: dict[str, Any], start: int, steps: int) -> None:
+    """Copy one chunk's ``values`` into the whole-horizon arrays ``out`` from step ``start``."""
+    for name, part in values.items():
+        array = np.asarray(part, dtype=float)
+        if name not in out:
+            shape = (steps,) if array.ndim == 1 else (steps, array.shape[1])
+            out[name] = np.empty(shape)
+        out[name][start : start + array.shape[0]] = array
+
+
+@dataclass
+class _Storage:
+    """Step 5 over the whole horizon: PV, battery and grid (arrays (T,))."""
+
+    pv_power: FloatArray
+    pv_used: FloatArray
+    battery_power: FloatArray
+    battery_soc: FloatArray
+    """(T + 1,): the state of charge before every step and after the last."""
+    battery_clipped: FloatArray
+    throughput: float
+    grid_power: FloatArray
+
+
+def _storage_and_grid(
+    facility: Facility, schedule: Schedule, series: xr.Dataset, load: FloatArray, step: float
+) -> _Storage:
+    """PV, the facility battery and grid import (sequential in time: whole horizon at once)."""
+    steps = load.size
+    pv_power = np.zeros(steps)
+    if facility.pv_peak > 0:
+        if "pv_capacity_factor" not in series:
+            raise KeyError("the facility has PV but the series has no pv_capacity_factor")
+        pv_power = facility.pv_peak * np.clip(series["pv_capacity_factor"].values, 0.0, 1.0)
+    battery = facility.battery
+    if battery is not None:
+        result = battery.integrate(schedule.battery_power, step)
+        battery_power = np.asarray(result.power, dtype=float)
+        soc = np.asarray(result.soc, dtype=float)
+        throughput = float(np.sum(result.throughput))
+        battery_clipped = np.asarray(result.clipped, dtype=float)
+    else:
+        battery_power = np.zeros(steps)
+        soc = np.full(steps + 1, np.nan)
+        throughput = 0.0
+        battery_clipped = np.zeros(steps)
+    net = load + battery_power
+    pv_used = pv_power if facility.grid.export_allowed else np.minimum(pv_power, np.maximum(net, 0))
+    return _Storage(
+        pv_power=pv_power,
+        pv_used=pv_used,
+        battery_power=battery_power,
+        battery_soc=soc,
+        battery_clipped=battery_clipped,
+        throughput=throughput,
+        grid_power=net - pv_used,
+    )
+
+
+_DIMENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("unit", ("crah_airflow", "crah_airflow_demand", "crah_fan_power", "crah_cooling_load")),
+    ("cdu", ("cdu_load", "cdu_supply_temperature", "cdu_return_temperature", "cdu_pump_power")),
+    (
+        "busbar",
+        (
+            "busbar_min_voltage",
+            "busbar_current",
+            "busbar_collapsed",
+            "rectifiers_active",
+            "shelf_output",
+            "shelf_overloaded",
+        ),
+    ),
+    ("ups", ("ups_output", "ups_input")),
+    ("feed", ("feed_power",)),
+)
+"""Per-equipment outputs of a chunk by their equipment dimension, in result order."""
+
+_PER_RACK = (
+    "rack_power",
+    "rack_utilization",
+    "inlet_temperature",
+    "outlet_temperature",
+    "tap_voltage",
+    "bbu_ride_through",
+)
+"""Per-rack series kept with ``per_rack=True``."""
+
+
+def _data_vars(
+    schedule: Schedule,
+    series: xr.Dataset,
+    out: dict[str, FloatArray],
+    storage: _Storage,
+    wet_bulb: FloatArray,
+    per_rack: bool,
+) -> dict[str, Any]:
+    """The result's variables, by name, as ``(dims, values)`` in result order."""
+    load = out["facility_power_before_storage"]
+    data_vars: dict[str, Any] = {}
+    for name, values in out.items():
+        if values.ndim == 1 and name != "facility_power_before_storage":
+            data_vars[name] = ("time", values)
+    data_vars["facility_power"] = ("time", load)
+    data_vars["pv_power"] = ("time", storage.pv_used)
+    data_vars["pv_curtailed"] = ("time", storage.pv_power - storage.pv_used)
+    data_vars["battery_power"] = ("time", storage.battery_power)
+    data_vars["battery_clipped"] = ("time", storage.battery_clipped)
+    data_vars["battery_soc"] = ("time", storage.battery_soc[1:])
+    data_vars["grid_power"] = ("time", storage.grid_power)
+    data_vars["pue"] = ("time", load / out["it_power"])
+    data_vars["wet_bulb_temperature"] = ("time", wet_bulb)
+    data_vars["chilled_water_temperature"] = ("time", schedule.chilled_water_temperature)
+    data_vars["supply_temperature"] = (("time", "unit"), schedule.supply_temperature)
+    data_vars["workload_power"] = (("time", "workload"), schedule.workload_power)
+    for dim, names in _DIMENSIONS:
+        for name in names:
+            data_vars[name] = (("time", dim), out[name])
+    if per_rack:
+        for name in _PER_RACK:
+            data_vars[name] = (("time", "rack"), out[name])
+    for name in ("price", "carbon_intensity", "dr_import_cap", "outdoor_temperature"):
+        if name in series:
+            data_vars[name] = ("time", series[name].values)
+    return data_vars
+
+
+def _dataset(
+    facility: Facility, time: NDArray[np.datetime64], data_vars: dict[str, Any]
+) -> xr.Dataset:
+    """The result Dataset: variables with CF attrs from the registry, equipment coordinates."""
+    racks = facility.racks
+    coords = {
+        "time": time,
+        "rack": racks.ids,
+        "rack_row": ("rack", racks.row),
+        "rack_position": ("rack", racks.position),
+        "unit": facility.units.ids,
+        "cdu": facility.cdus.ids,
+        "busbar": facility.busbars.ids,
+        "ups": facility.ups.ids,
+        "feed": facility.feeds.ids,
+        "workload": facility.workloads.ids,
+    }
+    ds = xr.Dataset(data_vars, coords=coords)
+    annotate(ds)
+    ds["time"].attrs.update({"standard_name": "time", "timezone": "UTC"})
+    return ds
 
 
 def simulate(
@@ -268,253 +670,30 @@ def simulate(
     steps = time.size
     step = step_seconds(time)
     schedule.check(facility, steps)
-    topo = _Topology(facility)
-    racks, units, cdus = facility.racks, facility.units, facility.cdus
-    n_racks = racks.count
-    air_path = facility.air_path
-
+    topology = _Topology(facility)
     wet_bulb = _wet_bulb(facility, series)
-    chunk = _chunk_steps(facility, topo, chunk_steps)
-
+    chunk_size = _chunk_steps(facility, topology, chunk_steps)
+    diagnostics = _Diagnostics()
     out: dict[str, FloatArray] = {}
-
-    def store(name: str, start: int, values: Any, width: int | None = None) -> None:
-        values = np.asarray(values, dtype=float)
-        if name not in out:
-            shape = (steps,) if values.ndim == 1 else (steps, values.shape[1])
-            out[name] = np.empty(shape)
-        out[name][start : start + values.shape[0]] = values
-
-    fan_iterations_max = 0
-    clamped_curves = 0
-    unconverged_fans = 0
-    # dynamic compute power per unit of workload power, per rack
-    dynamic = racks.dynamic_power
-    share_t = facility.workloads.share.T.tocsr()  # (R, J)
-    for start in range(0, steps, chunk):
-        stop = min(start + chunk, steps)
-        sl = slice(start, stop)
-        workload_power = schedule.workload_power[sl]
-        demand = np.asarray((share_t @ workload_power.T).T)  # (T, R) W above idle
-        utilization = demand / np.where(dynamic > 0, dynamic, 1.0)
-        overcommit = np.clip(utilization - 1.0, 0.0, None)
-        utilization = np.clip(utilization, 0.0, 1.0)
-        compute = racks.compute_design_power * (
-            racks.idle_fraction + (1.0 - racks.idle_fraction) * utilization
+    for start in range(0, steps, chunk_size):
+        window = slice(start, min(start + chunk_size, steps))
+        values = _simulate_chunk(
+            facility,
+            topology,
+            schedule,
+            window,
+            wet_bulb[window],
+            diagnostics,
+            per_rack=per_rack,
+            fan_tolerance=fan_tolerance,
+            max_fan_iterations=max_fan_iterations,
         )
-        nominal_fan = racks.design_power * racks.fan_fraction
-        fan = np.broadcast_to(nominal_fan, compute.shape).copy()
-        supply_rack = schedule.supply_temperature[sl][:, racks.unit]  # (T, R)
-        liquid_heat = compute * racks.liquid_share
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", CurveRangeWarning)
-            for iteration in range(1, max_fan_iterations + 1):
-                rack_power = compute + fan
-                elec = _electrical(facility, topo, rack_power)
-                air_heat = compute - liquid_heat + fan + elec.rack_loss
-                inlet = air_path.inlet_temperature(supply_rack.T, air_heat.T).T
-                new_fan = server_fan_power(
-                    nominal_fan, inlet, racks.fan_knee_temperature, racks.fan_speed_slope
-                )
-                change = float(np.max(np.abs(new_fan - fan))) if fan.size else 0.0
-                fan = new_fan
-                fan_iterations_max = max(fan_iterations_max, iteration)
-                if change < fan_tolerance:
-                    break
-            else:
-                unconverged_fans += stop - start
-            clamped_curves += sum(1 for w in caught if issubclass(w.category, CurveRangeWarning))
-        # final state uses the last electrical/thermal pass (fan change below tolerance)
-        outlet = inlet + air_heat / racks.capacity_flow
-        it_power = rack_power.sum(axis=1)
-
-        # cooling units
-        rack_airflow = racks.capacity_flow / AIR_VOLUMETRIC_HEAT_CAPACITY
-        demand_airflow = (topo.unit_of_rack @ rack_airflow) / (1.0 - units.bypass_fraction)
-        flow_fraction = np.maximum(demand_airflow / units.airflow, units.minimum_airflow_fraction)
-        # per-unit part-load polynomials: Σ_k c[u, k]·f_u^k
-        powers = np.minimum(flow_fraction, 1.0)[:, np.newaxis] ** np.arange(5)
-        crah_fan = units.fan_power * np.sum(units.fan_coefficients * powers, axis=1)
-        crah_fan = np.broadcast_to(crah_fan, (stop - start, units.count))
-        coil_load = (topo.unit_of_rack @ air_heat.T).T + crah_fan
-        # CDUs (facility water = chilled water supply)
-        chilled = schedule.chilled_water_temperature[sl]
-        cdu_load = (topo.cdu_of_rack @ liquid_heat.T).T
-        loop = cdu_temperatures(
-            cdu_load, cdus.capacity, cdus.approach, cdus.coolant_delta_t, chilled[:, np.newaxis]
-        )
-        cdu_pump = np.broadcast_to(
-            np.where(cdus.capacity > 0, cdus.pump_power, 0.0), (stop - start, cdus.count)
-        )
-        plant_load = (
-            coil_load.sum(axis=1)
-            + cdu_load.sum(axis=1)
-            + cdu_pump.sum(axis=1)
-            + elec.ups_loss.sum(axis=1)
-        )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", CurveRangeWarning)
-            plant = plant_performance(facility.plant, plant_load, chilled, wet_bulb[sl], warn=False)
-            clamped_curves += sum(1 for w in caught if issubclass(w.category, CurveRangeWarning))
-        clamped_curves += int(np.count_nonzero(plant.clamped))
-        cooling_power = crah_fan.sum(axis=1) + cdu_pump.sum(axis=1) + plant.total_power
-        cooling_input = cooling_power / facility.mechanical_efficiency
-        feed_power = (topo.feed_of_ups @ elec.ups_input.T).T
-        feed_power[:, facility.cooling_feed] += cooling_input
-        it_chain_loss = (
-            elec.converter_loss.sum(axis=1)
-            + np.nan_to_num(elec.busbar_loss, nan=0.0).sum(axis=1)
-            + elec.rectifier_loss.sum(axis=1)
-            + elec.ups_loss.sum(axis=1)
-        )
-        chain_loss = it_chain_loss + (cooling_input - cooling_power)
-
-        store("it_power", start, it_power)
-        store("server_fan_power", start, fan.sum(axis=1))
-        store("converter_loss", start, elec.converter_loss.sum(axis=1))
-        store("busbar_loss", start, np.nan_to_num(elec.busbar_loss, nan=0.0).sum(axis=1))
-        store("rectifier_loss", start, elec.rectifier_loss.sum(axis=1))
-        store("ups_loss", start, elec.ups_loss.sum(axis=1))
-        store("power_chain_loss", start, chain_loss)
-        store("cooling_power", start, cooling_power)
-        store("plant_load", start, plant_load)
-        store("chiller_power", start, plant.chiller_power)
-        store("chillers_running", start, plant.chillers_running)
-        store("tower_fan_power", start, plant.tower_fan_power)
-        store("plant_pump_power", start, plant.pump_power)
-        store("economizer_fraction", start, plant.economizer_fraction)
-        store("plant_unmet_load", start, plant.unmet_load)
-        store("facility_power_before_storage", start, feed_power.sum(axis=1))
-        store("feed_power", start, feed_power)
-        store("crah_airflow", start, np.broadcast_to(flow_fraction * units.airflow, crah_fan.shape))
-        store("crah_airflow_demand", start, np.broadcast_to(demand_airflow, crah_fan.shape))
-        store("crah_fan_power", start, crah_fan)
-        store("crah_cooling_load", start, coil_load)
-        store("cdu_load", start, cdu_load)
-        store("cdu_supply_temperature", start, loop.supply_temperature)
-        store("cdu_return_temperature", start, loop.return_temperature)
-        store("cdu_pump_power", start, cdu_pump)
-        store("busbar_min_voltage", start, elec.busbar_min_voltage)
-        store("busbar_current", start, elec.busbar_current)
-        store("busbar_collapsed", start, elec.collapsed)
-        store("rectifiers_active", start, elec.rectifiers_active)
-        store("shelf_output", start, elec.shelf_output)
-        store("shelf_overloaded", start, elec.shelf_overloaded)
-        store("ups_output", start, elec.ups_output)
-        store("ups_input", start, elec.ups_input)
-        store(
-            "rack_overcommit", start, overcommit.max(axis=1) if n_racks else np.zeros(stop - start)
-        )
-        store("max_inlet_temperature", start, inlet.max(axis=1))
-        store("mean_inlet_temperature", start, inlet.mean(axis=1))
-        store("inlet_violation_count", start, (inlet > facility.inlet_limit + 1e-9).sum(axis=1))
-        store("min_tap_voltage", start, elec.rack_tap_voltage.min(axis=1))
-        rci_hi, rci_lo = rack_cooling_index(
-            inlet,
-            recommended=facility.inlet_envelope[0],
-            allowable=facility.inlet_envelope[1],
-            axis=1,
-        )
-        store("rci_hi", start, rci_hi)
-        store("rci_lo", start, rci_lo)
-        rise_before = (inlet - supply_rack).sum(axis=1)
-        rise_total = (outlet - supply_rack).sum(axis=1)
-        store("shi", start, rise_before / np.where(rise_total > 0, rise_total, np.nan))
-        ride = bbu_ride_through(racks.bbu_energy, racks.bbu_power, rack_power)
-        store("min_bbu_ride_through", start, ride.min(axis=1))
-        store("rack_inlet_max", start, inlet.max(axis=0)[np.newaxis, :])  # reduced below
-        if per_rack:
-            store("rack_power", start, rack_power)
-            store("rack_utilization", start, utilization)
-            store("inlet_temperature", start, inlet)
-            store("outlet_temperature", start, outlet)
-            store("tap_voltage", start, elec.rack_tap_voltage)
-            store("bbu_ride_through", start, ride)
-    out.pop("rack_inlet_max")
-
-    # storage and grid (sequential in time: whole horizon at once)
-    pv_power = np.zeros(steps)
-    if facility.pv_peak > 0:
-        if "pv_capacity_factor" not in series:
-            raise KeyError("the facility has PV but the series has no pv_capacity_factor")
-        pv_power = facility.pv_peak * np.clip(series["pv_capacity_factor"].values, 0.0, 1.0)
-    load = out["facility_power_before_storage"]
-    battery = facility.battery
-    if battery is not None:
-        result = battery.integrate(schedule.battery_power, step)
-        battery_power = np.asarray(result.power, dtype=float)
-        soc = np.asarray(result.soc, dtype=float)
-        throughput = float(np.sum(result.throughput))
-        battery_clipped = np.asarray(result.clipped, dtype=float)
-    else:
-        battery_power = np.zeros(steps)
-        soc = np.full(steps + 1, np.nan)
-        throughput = 0.0
-        battery_clipped = np.zeros(steps)
-    net = load + battery_power
-    pv_used = pv_power if facility.grid.export_allowed else np.minimum(pv_power, np.maximum(net, 0))
-    grid = net - pv_used
-
-    data_vars: dict[str, Any] = {}
-    for name, values in out.items():
-        if values.ndim == 1 and name != "facility_power_before_storage":
-            data_vars[name] = ("time", values)
-    data_vars["facility_power"] = ("time", load)
-    data_vars["pv_power"] = ("time", pv_used)
-    data_vars["pv_curtailed"] = ("time", pv_power - pv_used)
-    data_vars["battery_power"] = ("time", battery_power)
-    data_vars["battery_clipped"] = ("time", battery_clipped)
-    data_vars["battery_soc"] = ("time", soc[1:])
-    data_vars["grid_power"] = ("time", grid)
-    data_vars["pue"] = ("time", load / out["it_power"])
-    data_vars["wet_bulb_temperature"] = ("time", wet_bulb)
-    data_vars["chilled_water_temperature"] = ("time", schedule.chilled_water_temperature)
-    data_vars["supply_temperature"] = (("time", "unit"), schedule.supply_temperature)
-    data_vars["workload_power"] = (("time", "workload"), schedule.workload_power)
-    for name in ("crah_airflow", "crah_airflow_demand", "crah_fan_power", "crah_cooling_load"):
-        data_vars[name] = (("time", "unit"), out[name])
-    for name in ("cdu_load", "cdu_supply_temperature", "cdu_return_temperature", "cdu_pump_power"):
-        data_vars[name] = (("time", "cdu"), out[name])
-    for name in (
-        "busbar_min_voltage",
-        "busbar_current",
-        "busbar_collapsed",
-        "rectifiers_active",
-        "shelf_output",
-        "shelf_overloaded",
-    ):
-        data_vars[name] = (("time", "busbar"), out[name])
-    data_vars["ups_output"] = (("time", "ups"), out["ups_output"])
-    data_vars["ups_input"] = (("time", "ups"), out["ups_input"])
-    data_vars["feed_power"] = (("time", "feed"), out["feed_power"])
-    if per_rack:
-        for name in (
-            "rack_power",
-            "rack_utilization",
-            "inlet_temperature",
-            "outlet_temperature",
-            "tap_voltage",
-            "bbu_ride_through",
-        ):
-            data_vars[name] = (("time", "rack"), out[name])
-    for name in ("price", "carbon_intensity", "dr_import_cap", "outdoor_temperature"):
-        if name in series:
-            data_vars[name] = ("time", series[name].values)
-    coords = {
-        "time": time,
-        "rack": racks.ids,
-        "rack_row": ("rack", racks.row),
-        "rack_position": ("rack", racks.position),
-        "unit": units.ids,
-        "cdu": cdus.ids,
-        "busbar": facility.busbars.ids,
-        "ups": facility.ups.ids,
-        "feed": facility.feeds.ids,
-        "workload": facility.workloads.ids,
-    }
-    ds = xr.Dataset(data_vars, coords=coords)
-    annotate(ds)
-    _annotate_extra(ds)
+        _store(out, values, start, steps)
+    storage = _storage_and_grid(
+        facility, schedule, series, out["facility_power_before_storage"], step
+    )
+    data_vars = _data_vars(schedule, series, out, storage, wet_bulb, per_rack)
+    ds = _dataset(facility, time, data_vars)
     ds.attrs.update(
         {
             "title": f"dctwin simulation of {facility.name}",
@@ -523,47 +702,14 @@ def simulate(
             "inlet_limit": facility.inlet_limit,
             "facility_water_limit": facility.facility_water_limit,
             "contract_capacity": facility.grid.contract_capacity,
-            "battery_throughput_joules": throughput,
-            "clamped_curve_evaluations": clamped_curves,
-            "fan_iterations_max": fan_iterations_max,
-            "unconverged_fan_steps": unconverged_fans,
+            "battery_throughput_joules": storage.throughput,
+            "clamped_curve_evaluations": diagnostics.clamped_curves,
+            "fan_iterations_max": diagnostics.fan_iterations_max,
+            "unconverged_fan_steps": diagnostics.unconverged_fans,
             "Conventions": "CF-1.10",
         }
     )
-    ds["time"].attrs.update({"standard_name": "time", "timezone": "UTC"})
     return ds
-
-
-_EXTRA_ATTRS = {
-    "crah_airflow_demand": ("m3 s-1", "Cooling-unit airflow demanded by its racks"),
-    "plant_unmet_load": ("W", "Chiller plant unmet load"),
-    "rack_overcommit": ("1", "Largest rack overcommitment", "Utilization requested above 1."),
-    "max_inlet_temperature": ("degC", "Hottest rack inlet temperature"),
-    "mean_inlet_temperature": ("degC", "Mean rack inlet temperature"),
-    "inlet_violation_count": ("1", "Racks above the inlet limit"),
-    "min_tap_voltage": ("V", "Lowest busbar tap voltage"),
-    "rci_hi": ("%", "Rack Cooling Index (high side)"),
-    "rci_lo": ("%", "Rack Cooling Index (low side)"),
-    "shi": ("1", "Supply Heat Index"),
-    "min_bbu_ride_through": ("s", "Shortest rack BBU ride-through"),
-    "pv_curtailed": ("W", "PV power curtailed"),
-    "battery_clipped": ("1", "Battery request clipped", "1 where the requested power was cut."),
-    "busbar_current": ("A", "Busbar source current"),
-    "busbar_collapsed": ("1", "Busbar voltage collapse", "1 where no load-flow solution exists."),
-    "shelf_output": ("W", "Power shelf output"),
-    "shelf_overloaded": ("1", "Power shelf overloaded", "1 above the N+k capacity."),
-    "ups_output": ("W", "Transformer/UPS output"),
-    "ups_input": ("W", "Transformer/UPS input"),
-    "facility_power_before_storage": ("W", "Facility power before storage"),
-}
-
-
-def _annotate_extra(ds: xr.Dataset) -> None:
-    for name, spec in _EXTRA_ATTRS.items():
-        if name in ds:
-            ds[name].attrs.update({"units": spec[0], "long_name": spec[1]})
-            if len(spec) > 2:
-                ds[name].attrs["description"] = spec[2]
 
 
 def _wet_bulb(facility: Facility, series: xr.Dataset) -> FloatArray:
@@ -607,21 +753,21 @@ def summarize(ds: xr.Dataset) -> dict[str, Any]:
         "pv_energy_kwh": energy("pv_power"),
         "power_chain_loss_kwh": energy("power_chain_loss"),
         "pue": facility / it if it > 0 else float("nan"),
-        "peak_grid_kw": float(ds["grid_power"].max()) / 1e3,
+        "peak_grid_kw": float(ds["grid_power"].max()) / WATTS_PER_KILOWATT,
         "max_inlet_temperature_c": float(ds["max_inlet_temperature"].max()),
         "inlet_limit_c": float(ds.attrs["inlet_limit"]),
         "inlet_violations": int(ds["inlet_violation_count"].sum()),
         "min_busbar_voltage_v": float(ds["busbar_min_voltage"].min()),
         "min_rci_hi_percent": float(ds["rci_hi"].min()),
-        "economizer_hours": float(ds["economizer_fraction"].sum()) * step / 3600.0,
+        "economizer_hours": float(ds["economizer_fraction"].sum()) * step / SECONDS_PER_HOUR,
         "clamped_curve_evaluations": int(ds.attrs["clamped_curve_evaluations"]),
     }
     if "price" in ds:
         summary["energy_cost"] = float(
             (ds["grid_power"] * ds["price"]).sum() * step / JOULES_PER_KWH / 1e3
-        )
+        )  # price per MWh: kWh / 1e3
     if "carbon_intensity" in ds:
         summary["carbon_kg"] = float(
             (ds["grid_power"] * ds["carbon_intensity"]).sum() * step / JOULES_PER_KWH / 1e3
-        )
+        )  # g per kWh: g / 1e3 = kg
     return summary

@@ -7,6 +7,14 @@ from one glossary (``supply_temperature``), never unit-suffixed.
 ``resample`` says how a series is brought to a finer or coarser simulation step:
 ``"hold"`` (piecewise constant over its interval: prices, carbon intensity, event flags),
 ``"interpolate"`` (linear in time: weather), ``"mean"`` (interval averages: loads).
+
+Sections: exogenous series; the per-rack, cooling and power-chain state of
+:func:`physics.simulate.simulate` and its facility-level extremes and indices; the estimated
+state of the live twin; the figures of a plan and of one sweep point.  The plan and sweep
+figures keep the names the sweep store has always used, some with a unit suffix
+(``peak_grid_kw``); their unit ``currency`` stands for the scenario's currency code, put in
+where the figure is written.  Units are UDUNITS strings; :func:`unit_symbol` gives the
+symbol messages print.
 """
 
 from __future__ import annotations
@@ -97,10 +105,22 @@ _ALL: tuple[Variable, ...] = (
     _v("inlet_limit_margin", "K", "Margin to inlet limit", "Class limit minus inlet temperature."),
     _v("tap_voltage", "V", "Busbar tap voltage", "Lowest 48 V busbar voltage seen by the rack."),
     _v("bbu_ride_through", "s", "BBU ride-through time", "Rack battery backup time at load."),
+    _v("liquid_share", "1", "Share of heat to liquid", "Design share of the rack's heat."),
+    # --- facility-level extremes and indices over the racks -----------------------------------
+    _v("rack_overcommit", "1", "Largest rack overcommitment", "Utilization requested above 1."),
+    _v("max_inlet_temperature", "degC", "Hottest rack inlet temperature"),
+    _v("mean_inlet_temperature", "degC", "Mean rack inlet temperature"),
+    _v("inlet_violation_count", "1", "Racks above the inlet limit"),
+    _v("min_tap_voltage", "V", "Lowest busbar tap voltage"),
+    _v("rci_hi", "%", "Rack Cooling Index (high side)"),
+    _v("rci_lo", "%", "Rack Cooling Index (low side)"),
+    _v("shi", "1", "Supply Heat Index"),
+    _v("min_bbu_ride_through", "s", "Shortest rack BBU ride-through"),
     # --- cooling ------------------------------------------------------------------------------
     _v("supply_temperature", "degC", "Supply air temperature", "Cooling-unit supply setpoint."),
     _v("chilled_water_temperature", "degC", "Chilled water supply temperature"),
     _v("crah_airflow", "m3 s-1", "Cooling-unit airflow"),
+    _v("crah_airflow_demand", "m3 s-1", "Cooling-unit airflow demanded by its racks"),
     _v("crah_fan_power", "W", "Cooling-unit fan power"),
     _v("crah_cooling_load", "W", "Cooling-unit coil load"),
     _v("cdu_load", "W", "CDU heat load"),
@@ -108,6 +128,7 @@ _ALL: tuple[Variable, ...] = (
     _v("cdu_return_temperature", "degC", "CDU coolant return temperature"),
     _v("cdu_pump_power", "W", "CDU pump power"),
     _v("plant_load", "W", "Chiller plant load"),
+    _v("plant_unmet_load", "W", "Chiller plant unmet load"),
     _v("chiller_power", "W", "Chiller electric power"),
     _v("chillers_running", "1", "Chillers running"),
     _v("tower_fan_power", "W", "Cooling tower fan power"),
@@ -119,21 +140,103 @@ _ALL: tuple[Variable, ...] = (
     _v("converter_loss", "W", "Converter loss", "Intermediate bus converter (48->12 V) loss."),
     _v("busbar_loss", "W", "Busbar loss", "I²R loss in 48 V busbars."),
     _v("busbar_min_voltage", "V", "Lowest busbar voltage"),
+    _v("busbar_current", "A", "Busbar source current"),
+    _v("busbar_collapsed", "1", "Busbar voltage collapse", "1 where no load-flow solution exists."),
     _v("rectifier_loss", "W", "Rectifier loss", "Power shelf (AC->48 V) loss."),
     _v("rectifiers_active", "1", "Rectifiers active"),
+    _v("shelf_output", "W", "Power shelf output"),
+    _v("shelf_overloaded", "1", "Power shelf overloaded", "1 above the N+k capacity."),
+    _v("ups_output", "W", "Transformer/UPS output"),
+    _v("ups_input", "W", "Transformer/UPS input"),
     _v("ups_loss", "W", "Transformer/UPS loss"),
     _v("power_chain_loss", "W", "Power chain loss", "All conversion and distribution losses."),
     _v("feed_power", "W", "Utility feed power"),
     _v("facility_power", "W", "Facility power", "IT + cooling + losses before the battery/PV."),
     _v("pv_power", "W", "PV power"),
+    _v("pv_curtailed", "W", "PV power curtailed"),
     _v("battery_power", "W", "Battery power", "Positive when charging, negative discharging."),
+    _v("battery_clipped", "1", "Battery request clipped", "1 where the requested power was cut."),
     _v("battery_soc", "1", "Battery state of charge", "Stored energy / usable capacity, 0..1."),
     _v("grid_power", "W", "Grid import"),
     _v("pue", "1", "Power usage effectiveness"),
     _v("workload_power", "W", "Workload power", "IT power given to a workload above idle."),
+    # --- estimated state of the live twin (twin.live.estimation) ------------------------------
+    _v("inlet_temperature_std", "K", "Rack inlet temperature standard deviation"),
+    _v("predicted_inlet_temperature", "degC", "Predicted rack inlet temperature"),
+    _v("inlet_measured", "1", "Rack inlet measured"),
+    _v("inlet_exceedance_probability", "1", "Probability of inlet above limit"),
+    _v("battery_soc_std", "1", "Battery state of charge standard deviation"),
+    _v("workload_energy", "kW h", "Workload energy delivered"),
+    _v("workload_progress", "1", "Workload progress", "Tier 3 only."),
+    # --- figures of a plan and of one sweep point (twin.studies.sweep) ------------------------
+    _v("cost", "currency", "Total cost of the verified plan"),
+    _v("energy_cost", "currency", "Energy cost"),
+    _v("demand_charge", "currency", "Demand charge on the peak import"),
+    _v("carbon_cost", "currency", "Carbon price times emissions"),
+    _v("battery_wear_cost", "currency", "Battery wear cost"),
+    _v("lateness_cost", "currency", "Tier-3 lateness penalty"),
+    _v("unserved_cost", "currency", "Tier-3 unserved-energy penalty"),
+    _v("deferred_cost", "currency", "Value of tier-3 energy deferred past the horizon"),
+    _v("carbon_kg", "kg", "Emissions (CO2e)"),
+    _v("peak_grid_kw", "kW", "Peak grid import"),
+    _v("grid_energy_kwh", "kW h", "Grid energy imported"),
+    _v("it_energy_kwh", "kW h", "IT energy"),
+    _v("cooling_energy_kwh", "kW h", "Cooling energy"),
+    _v("max_inlet_temperature_c", "degC", "Hottest rack inlet temperature"),
+    _v("power_chain_loss_kwh", "kW h", "Power-chain losses (UPS, rectifiers, busbar, IBC)"),
+    _v("other_energy_kwh", "kW h", "Facility energy neither IT, cooling nor power chain"),
+    _v("facility_energy_kwh", "kW h", "Facility energy"),
+    _v("as_operated_violations", "1", "Limits broken, as-operated baseline"),
+    _v("rule_based_violations", "1", "Limits broken, rule-based baseline"),
+    _v("as_operated_power_chain_loss_kwh", "kW h", "Power-chain losses, as-operated baseline"),
+    _v("verified", "1", "Plan re-simulated without any broken limit (1) or not (0)"),
+    _v("violations", "1", "Limits broken by the released plan"),
+    _v("rounds", "1", "Verify-and-resolve rounds"),
+    _v("gap", "1", "Relative MIP gap of the released plan"),
+    _v("sla_tier1", "1", "Tier-1 SLA attainment (share of steps at full demand)"),
+    _v("sla_tier2", "1", "Tier-2 SLA attainment (share of steps within the delay limit)"),
+    _v("sla_tier3", "1", "Tier-3 SLA attainment (share of job energy deliverable on time)"),
+    _v("gpu_hours", "h", "Provisioned GPU-hours over the horizon"),
+    _v("gpu_busy_hours", "h", "Utilization-weighted GPU-hours of the plan"),
+    _v("contract_capacity_kw", "kW", "Contracted grid import limit"),
+    _v("dr_hours", "h", "Demand-response event time inside the horizon"),
+    _v("dr_max_excess_kw", "kW", "Worst import above the DR cap, plan (<= 0: met)"),
+    _v(
+        "as_operated_dr_max_excess_kw",
+        "kW",
+        "Worst import above the DR cap, as-operated (<= 0: met)",
+    ),
+    _v("dr_shed_kw", "kW", "Mean import reduction vs as-operated during DR events"),
+    _v("solve_seconds", "s", "Planner time (linearize, build, solve, verify)"),
+    _v("elapsed_seconds", "s", "Wall time of the whole point"),
+    _v("computed_at", "1", "When the point finished (ISO 8601, UTC)"),
+    _v("status", "1", "Plan status or 'error'"),
+    _v("error", "1", "Error message of a failed point"),
+    _v("worker", "1", "Host and process that computed the point"),
+    _v("run_id", "1", "Identifier of the sweep run that computed the point"),
 )
 
 VARIABLES: dict[str, Variable] = {v.name: v for v in _ALL}
+
+UNIT_SYMBOLS: dict[str, str] = {"degC": "°C", "m3 s-1": "m³/s", "1": ""}
+"""UDUNITS unit → the symbol messages print, where the two differ (dimensionless: nothing)."""
+
+
+def unit_symbol(units: str) -> str:
+    """The symbol a message prints for a UDUNITS unit.
+
+    Parameters
+    ----------
+    units
+        UDUNITS unit string, e.g. ``"degC"``.
+
+    Returns
+    -------
+    str
+        ``"°C"`` for ``"degC"``, ``"m³/s"`` for ``"m3 s-1"``, ``""`` for ``"1"``; other units
+        as given (``"kW"``, ``"V"``, ``"A"``).
+    """
+    return UNIT_SYMBOLS.get(units, units)
 
 
 def variable(name: str) -> Variable:

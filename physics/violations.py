@@ -1,21 +1,30 @@
 """Limits checked on a simulation result, reported in physical terms.
 
+:data:`LIMIT_KINDS` is the one table of limit kinds: for each, which result variable is held
+to which facility limit, in which unit, and how a broken limit is worded.  The co-planner's
+capacity rows (:mod:`optimizer.capacity`) and the contingency study take their kinds, units
+and descriptions from it.
+
 Each :class:`Violation` names the limit, the equipment, when, and by how much, e.g.
-``"inlet temperature above 27 °C limit: rack B07, 2026-07-07 14:00–16:00 UTC (8 steps), worst
+``"rack inlet temperature above 27 °C: B07; 2026-07-07 14:00–16:00 UTC (8 steps), worst
 28.4 °C"``.  The co-planner uses the same list to verify plans.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
+from physics.constants import WATTS_PER_KILOWATT
 from physics.facility import Facility
+from physics.variables import unit_symbol
+
+FloatArray = NDArray[np.float64]
 
 MAX_NAMED = 5
 """Equipment named one by one in a message before the rest are counted."""
@@ -43,25 +52,272 @@ class Violation:
     message: str
 
 
+LimitSource = str | float | Callable[[Facility, xr.Dataset], ArrayLike] | None
+"""Where a limit comes from: a :class:`~physics.facility.Facility` attribute path
+(``"busbars.ampacity"``) or else a variable of the result (a series such as
+``"dr_import_cap"``); a fixed value; a function of the facility and the result; ``None`` for
+no limit on that side."""
+
+CAPACITY_UNITS = frozenset({"kW", "A", "m3 s-1"})
+"""Units of the capacity limits (power, current, airflow), whose margin relative to the limit
+is meaningful; temperatures and voltages are not."""
+
+
+@dataclass(frozen=True)
+class LimitKind:
+    """One kind of limit: which result variable is held to which facility limit, and how a
+    broken one is reported.
+
+    Values and limits are SI in the result and the facility and divided by :attr:`scale` for
+    the report: ``{description} above|below {limit} {symbol}: {equipment}; {first}–{last} UTC
+    ({n} steps), worst {value} {symbol}``.
+    """
+
+    name: str
+    """Machine-readable kind, :attr:`Violation.kind`, e.g. ``"inlet_temperature"``."""
+    description: str
+    """What is limited, the subject of the sentence, e.g. ``"rack inlet temperature"``."""
+    units: str
+    """UDUNITS unit of the reported value and limit, e.g. ``"degC"``, ``"kW"``."""
+    variable: str
+    """The :func:`physics.simulate.simulate` variable compared with the limit."""
+    equipment: str | tuple[str, ...]
+    """The facility part whose ids label the variable's equipment dimension (``"busbars"``),
+    or, for a facility-wide series, the labels it is reported under (``("grid",)``)."""
+    upper: LimitSource = None
+    """Upper limit (:data:`LimitSource`)."""
+    lower: LimitSource = None
+    """Lower limit (:data:`LimitSource`)."""
+    scale: float = 1.0
+    """SI units per reported unit, e.g. :data:`~physics.constants.WATTS_PER_KILOWATT`."""
+    needs: str = ""
+    """Checked only when this facility part has equipment (``"cdus"``) or this variable is in
+    the result (``"dr_import_cap"``); empty: always."""
+    sizing_description: str = ""
+    """Description of the limit as capacity studies size for it
+    (:func:`optimizer.capacity.limit_rows`), which may compare another quantity; empty when
+    they do not size for it (operational limits)."""
+
+    @property
+    def symbol(self) -> str:
+        """Unit symbol printed in messages, e.g. ``"°C"`` for ``"degC"``."""
+        return unit_symbol(self.units)
+
+    @property
+    def is_capacity(self) -> bool:
+        """Whether this is a capacity limit (power, current, airflow; :data:`CAPACITY_UNITS`)."""
+        return self.units in CAPACITY_UNITS
+
+    def applies(self, facility: Facility, ds: xr.Dataset) -> bool:
+        """Whether the limit is checked for ``facility`` and its result ``ds`` (:attr:`needs`)."""
+        if not self.needs:
+            return True
+        part = getattr(facility, self.needs, None)
+        return bool(part.count) if part is not None else self.needs in ds
+
+
+def _coil_approach_limit(facility: Facility, ds: xr.Dataset) -> ArrayLike:
+    """Warmest chilled water a cooling unit's setpoint allows: setpoint − coil approach [°C]."""
+    return np.asarray(ds["supply_temperature"].values - facility.units.coil_approach)
+
+
+def _limit(*kinds: LimitKind) -> dict[str, LimitKind]:
+    return {kind.name: kind for kind in kinds}
+
+
+LIMIT_KINDS: dict[str, LimitKind] = _limit(
+    # --- racks ----------------------------------------------------------------------------------
+    LimitKind(
+        "inlet_temperature",
+        "rack inlet temperature",
+        "degC",
+        "inlet_temperature",
+        "racks",
+        upper="inlet_limit",
+        sizing_description="rack inlet temperature",
+    ),
+    # --- busbars and power shelves --------------------------------------------------------------
+    LimitKind(
+        "undervoltage",
+        "busbar voltage",
+        "V",
+        "busbar_min_voltage",
+        "busbars",
+        lower="busbars.undervoltage_limit",
+        sizing_description="busbar tap voltage drop below the undervoltage limit",
+    ),
+    LimitKind(
+        "voltage_collapse", "busbar voltage collapse", "1", "busbar_collapsed", "busbars", upper=0.5
+    ),
+    LimitKind(
+        "busbar_current",
+        "busbar current",
+        "A",
+        "busbar_current",
+        "busbars",
+        upper="busbars.ampacity",
+        sizing_description="busbar current",
+    ),
+    LimitKind(
+        "shelf_capacity",
+        "power shelf output (N+k capacity)",
+        "kW",
+        "shelf_output",
+        "busbars",
+        upper="busbars.shelf_capacity",
+        scale=WATTS_PER_KILOWATT,
+        sizing_description="power shelf output (N+k capacity)",
+    ),
+    # --- UPS, feeds and grid --------------------------------------------------------------------
+    LimitKind(
+        "ups_rating",
+        "UPS output",
+        "kW",
+        "ups_output",
+        "ups",
+        upper="ups.rating",
+        scale=WATTS_PER_KILOWATT,
+        sizing_description="UPS output",
+    ),
+    LimitKind(
+        "feed_capacity",
+        "feed power",
+        "kW",
+        "feed_power",
+        "feeds",
+        upper="feeds.capacity",
+        scale=WATTS_PER_KILOWATT,
+        sizing_description="feed power",
+    ),
+    LimitKind(
+        "contract_capacity",
+        "grid import (contract)",
+        "kW",
+        "grid_power",
+        ("grid",),
+        upper="grid.contract_capacity",
+        scale=WATTS_PER_KILOWATT,
+        sizing_description="grid import (contract)",
+    ),
+    LimitKind(
+        "demand_response",
+        "grid import during demand response",
+        "kW",
+        "grid_power",
+        ("grid",),
+        upper="dr_import_cap",
+        scale=WATTS_PER_KILOWATT,
+        needs="dr_import_cap",
+    ),
+    # --- cooling units --------------------------------------------------------------------------
+    LimitKind(
+        "airflow",
+        "cooling-unit airflow demand",
+        "m3 s-1",
+        "crah_airflow_demand",
+        "units",
+        upper="units.airflow",
+        sizing_description="cooling-unit airflow demand",
+    ),
+    LimitKind(
+        "coil_capacity",
+        "cooling-unit coil load",
+        "kW",
+        "crah_cooling_load",
+        "units",
+        upper="units.capacity",
+        scale=WATTS_PER_KILOWATT,
+        sizing_description="cooling-unit coil load",
+    ),
+    LimitKind(
+        "coil_approach",
+        "chilled water supply too warm for the air setpoint (limit = setpoint − approach)",
+        "degC",
+        "chilled_water_temperature",
+        "units",
+        upper=_coil_approach_limit,
+    ),
+    LimitKind(
+        "setpoint_bounds",
+        "supply air setpoint",
+        "degC",
+        "supply_temperature",
+        "units",
+        upper="units.supply_temperature_max",
+        lower="units.supply_temperature_min",
+    ),
+    # --- liquid cooling (CDUs) ------------------------------------------------------------------
+    LimitKind(
+        "cdu_capacity",
+        "CDU load",
+        "kW",
+        "cdu_load",
+        "cdus",
+        upper="cdus.capacity",
+        scale=WATTS_PER_KILOWATT,
+        needs="cdus",
+        sizing_description="CDU load",
+    ),
+    LimitKind(
+        "coolant_supply",
+        "CDU coolant supply temperature",
+        "degC",
+        "cdu_supply_temperature",
+        "cdus",
+        upper="cdus.max_supply_temperature",
+        needs="cdus",
+        sizing_description="CDU coolant supply temperature",
+    ),
+    LimitKind(
+        "facility_water",
+        "facility water supply (liquid class)",
+        "degC",
+        "chilled_water_temperature",
+        ("plant",),
+        upper="facility_water_limit",
+        needs="cdus",
+    ),
+    # --- chiller plant and workloads ------------------------------------------------------------
+    LimitKind(
+        "plant_capacity",
+        "chiller plant unmet load",
+        "kW",
+        "plant_unmet_load",
+        ("plant",),
+        upper=0.0,
+        scale=WATTS_PER_KILOWATT,
+        sizing_description="chiller plant load (firm N+k capacity)",
+    ),
+    LimitKind(
+        "overcommit",
+        "rack utilization requested beyond capacity (excess fraction)",
+        "1",
+        "rack_overcommit",
+        ("racks",),
+        upper=0.0,
+    ),
+)
+"""Every limit :func:`find_violations` checks, by kind, in the order it reports them."""
+
+
 def _iso(value: np.datetime64) -> str:
     return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
 
 
 def _check(
-    kind: str,
-    description: str,
+    kind: LimitKind,
     time: NDArray[np.datetime64],
     names: Sequence[str],
     values: NDArray[np.float64],
-    limit: NDArray[np.float64] | float,
-    unit: str,
+    limit: ArrayLike,
     above: bool = True,
+    description: str = "",
 ) -> Violation | None:
-    """Flag ``values`` (T, N) beyond ``limit`` (broadcast to (T, N))."""
+    """Flag ``values`` (T, N) beyond ``limit`` (broadcast together), both in the kind's unit."""
     values = np.asarray(values, dtype=float)
     if values.ndim == 1:
         values = values[:, np.newaxis]
-    lim = np.broadcast_to(np.asarray(limit, dtype=float), values.shape)
+    values, lim = np.broadcast_arrays(values, np.asarray(limit, dtype=float))
     tolerance = 1e-6 * np.maximum(np.abs(lim), 1.0)
     with np.errstate(invalid="ignore"):
         bad = values > lim + tolerance if above else values < lim - tolerance
@@ -79,12 +335,14 @@ def _check(
     if len(which) > MAX_NAMED:
         who += f" and {len(which) - MAX_NAMED} more"
     first, last = time[rows.min()], time[rows.max()]
+    unit = kind.symbol
     message = (
-        f"{description} {'above' if above else 'below'} {worst_limit:.4g} {unit}: {who}; "
+        f"{description or kind.description} {'above' if above else 'below'} "
+        f"{worst_limit:.4g} {unit}: {who}; "
         f"{_iso(first)}–{_iso(last)} UTC ({int(bad.sum())} steps), worst {worst:.4g} {unit}"
     )
     return Violation(
-        kind=kind,
+        kind=kind.name,
         equipment=[names[i] for i in which],
         first=_iso(first),
         last=_iso(last),
@@ -96,15 +354,91 @@ def _check(
     )
 
 
+def limit_values(source: LimitSource, facility: Facility, ds: xr.Dataset) -> FloatArray | None:
+    """The SI values of a limit (:data:`LimitSource`) for ``facility`` and its result ``ds``.
+
+    Parameters
+    ----------
+    source
+        Where the limit comes from.
+    facility
+        The facility simulated.
+    ds
+        The simulation result.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        A fixed value (0-d), values per equipment (N,) or per step and equipment (T, N), a
+        result series as (T, 1); ``None`` for no limit.
+    """
+    if source is None:
+        return None
+    if isinstance(source, int | float):
+        return np.asarray(source, dtype=float)
+    if callable(source):
+        return np.asarray(source(facility, ds), dtype=float)
+    value: object = facility
+    for part in source.split("."):
+        value = getattr(value, part, None)
+    if value is None:
+        return np.asarray(ds[source].values, dtype=float)[:, np.newaxis]
+    return np.asarray(value, dtype=float)
+
+
+def check_limit(kind: LimitKind, facility: Facility, ds: xr.Dataset) -> list[Violation]:
+    """Violations of one limit kind: its upper limit first, then its lower limit.
+
+    Parameters
+    ----------
+    kind
+        The limit kind (:data:`LIMIT_KINDS`).
+    facility
+        The facility simulated.
+    ds
+        The simulation result; it must hold ``kind.variable``.
+
+    Returns
+    -------
+    list of Violation
+        Zero, one or two violations.
+    """
+    values = ds[kind.variable].values / kind.scale
+    if isinstance(kind.equipment, str):
+        names: Sequence[str] = getattr(facility, kind.equipment).ids
+    else:
+        names = kind.equipment
+    found = []
+    for source, above in ((kind.upper, True), (kind.lower, False)):
+        limit = limit_values(source, facility, ds)
+        if limit is not None:
+            found.append(_check(kind, ds["time"].values, names, values, limit / kind.scale, above))
+    return [v for v in found if v is not None]
+
+
+def _hottest_inlet(kind: LimitKind, facility: Facility, ds: xr.Dataset) -> list[Violation]:
+    """The rack inlet limit checked on the hottest inlet of each step."""
+    hottest = _check(
+        kind,
+        ds["time"].values,
+        ["(hottest rack)"],
+        ds["max_inlet_temperature"].values,
+        facility.inlet_limit,
+        description=f"hottest {kind.description}",
+    )
+    return [hottest] if hottest is not None else []
+
+
 def find_violations(facility: Facility, ds: xr.Dataset) -> list[Violation]:
     """Every limit broken in a :func:`physics.simulate.simulate` result.
 
-    Checked: rack inlet temperature (class limit), busbar tap undervoltage and voltage
-    collapse, busbar ampacity, power shelf N+k capacity, UPS rating, feed capacity, grid
-    contract, demand-response caps, cooling-unit airflow and coil capacity, coil approach
-    (chilled water too warm for the supply setpoint), setpoint bounds, CDU capacity and coolant
-    supply limit, facility water vs liquid class, chiller plant unmet load, rack
-    overcommitment.
+    Checked, in this order, every kind of :data:`LIMIT_KINDS`: rack inlet temperature (class
+    limit), busbar tap undervoltage and voltage collapse, busbar ampacity, power shelf N+k
+    capacity, UPS rating, feed capacity, grid contract, demand-response caps, cooling-unit
+    airflow and coil capacity, coil approach (chilled water too warm for the supply
+    setpoint), setpoint bounds, CDU capacity and coolant supply limit, facility water vs
+    liquid class, chiller plant unmet load, rack overcommitment.  Without per-rack series
+    (``per_rack=False``) the hottest inlet stands for the racks.
 
     Parameters
     ----------
@@ -118,229 +452,12 @@ def find_violations(facility: Facility, ds: xr.Dataset) -> list[Violation]:
     list of Violation
         Empty when every limit holds.
     """
-    time = ds["time"].values
-    units, cdus, bus = facility.units, facility.cdus, facility.busbars
-    found: list[Violation | None] = []
-    if "inlet_temperature" in ds:
-        found.append(
-            _check(
-                "inlet_temperature",
-                "rack inlet temperature",
-                time,
-                facility.racks.ids,
-                ds["inlet_temperature"].values,
-                facility.inlet_limit,
-                "°C",
-            )
-        )
-    else:
-        found.append(
-            _check(
-                "inlet_temperature",
-                "hottest rack inlet temperature",
-                time,
-                ["(hottest rack)"],
-                ds["max_inlet_temperature"].values,
-                facility.inlet_limit,
-                "°C",
-            )
-        )
-    found.append(
-        _check(
-            "undervoltage",
-            "busbar voltage",
-            time,
-            bus.ids,
-            ds["busbar_min_voltage"].values,
-            bus.undervoltage_limit,
-            "V",
-            above=False,
-        )
-    )
-    collapsed = ds["busbar_collapsed"].values.astype(float)
-    found.append(
-        _check("voltage_collapse", "busbar voltage collapse", time, bus.ids, collapsed, 0.5, "")
-    )
-    found.append(
-        _check(
-            "busbar_current",
-            "busbar current",
-            time,
-            bus.ids,
-            ds["busbar_current"].values,
-            bus.ampacity,
-            "A",
-        )
-    )
-    found.append(
-        _check(
-            "shelf_capacity",
-            "power shelf output (N+k capacity)",
-            time,
-            bus.ids,
-            ds["shelf_output"].values / 1e3,
-            bus.shelf_capacity / 1e3,
-            "kW",
-        )
-    )
-    found.append(
-        _check(
-            "ups_rating",
-            "UPS output",
-            time,
-            facility.ups.ids,
-            ds["ups_output"].values / 1e3,
-            facility.ups.rating / 1e3,
-            "kW",
-        )
-    )
-    found.append(
-        _check(
-            "feed_capacity",
-            "feed power",
-            time,
-            facility.feeds.ids,
-            ds["feed_power"].values / 1e3,
-            facility.feeds.capacity / 1e3,
-            "kW",
-        )
-    )
-    grid_kw = ds["grid_power"].values / 1e3
-    found.append(
-        _check(
-            "contract_capacity",
-            "grid import (contract)",
-            time,
-            ["grid"],
-            grid_kw,
-            facility.grid.contract_capacity / 1e3,
-            "kW",
-        )
-    )
-    if "dr_import_cap" in ds:
-        found.append(
-            _check(
-                "demand_response",
-                "grid import during demand response",
-                time,
-                ["grid"],
-                grid_kw,
-                ds["dr_import_cap"].values[:, np.newaxis] / 1e3,
-                "kW",
-            )
-        )
-    found.append(
-        _check(
-            "airflow",
-            "cooling-unit airflow demand",
-            time,
-            units.ids,
-            ds["crah_airflow_demand"].values,
-            units.airflow,
-            "m³/s",
-        )
-    )
-    found.append(
-        _check(
-            "coil_capacity",
-            "cooling-unit coil load",
-            time,
-            units.ids,
-            ds["crah_cooling_load"].values / 1e3,
-            units.capacity / 1e3,
-            "kW",
-        )
-    )
-    supply = ds["supply_temperature"].values
-    chilled = ds["chilled_water_temperature"].values[:, np.newaxis]
-    found.append(
-        _check(
-            "coil_approach",
-            "chilled water supply too warm for the air setpoint (limit = setpoint − approach)",
-            time,
-            units.ids,
-            np.broadcast_to(chilled, supply.shape),
-            supply - units.coil_approach,
-            "°C",
-        )
-    )
-    found.append(
-        _check(
-            "setpoint_bounds",
-            "supply air setpoint",
-            time,
-            units.ids,
-            supply,
-            units.supply_temperature_max,
-            "°C",
-        )
-    )
-    found.append(
-        _check(
-            "setpoint_bounds",
-            "supply air setpoint",
-            time,
-            units.ids,
-            supply,
-            units.supply_temperature_min,
-            "°C",
-            above=False,
-        )
-    )
-    if cdus.count:
-        found.append(
-            _check(
-                "cdu_capacity",
-                "CDU load",
-                time,
-                cdus.ids,
-                ds["cdu_load"].values / 1e3,
-                cdus.capacity / 1e3,
-                "kW",
-            )
-        )
-        found.append(
-            _check(
-                "coolant_supply",
-                "CDU coolant supply temperature",
-                time,
-                cdus.ids,
-                ds["cdu_supply_temperature"].values,
-                cdus.max_supply_temperature,
-                "°C",
-            )
-        )
-        found.append(
-            _check(
-                "facility_water",
-                "facility water supply (liquid class)",
-                time,
-                ["plant"],
-                ds["chilled_water_temperature"].values,
-                facility.facility_water_limit,
-                "°C",
-            )
-        )
-    found.append(
-        _check(
-            "plant_capacity",
-            "chiller plant unmet load",
-            time,
-            ["plant"],
-            ds["plant_unmet_load"].values / 1e3,
-            0.0,
-            "kW",
-        )
-    )
-    found.append(
-        _check(
-            "overcommit",
-            "rack utilization requested beyond capacity (excess fraction)",
-            time,
-            ["racks"],
-            ds["rack_overcommit"].values,
-            0.0,
-            "",
-        )
-    )
-    return [v for v in found if v is not None]
+    found: list[Violation] = []
+    for kind in LIMIT_KINDS.values():
+        if not kind.applies(facility, ds):
+            continue
+        if kind.name == "inlet_temperature" and kind.variable not in ds:
+            found += _hottest_inlet(kind, facility, ds)  # a result without per-rack series
+        else:
+            found += check_limit(kind, facility, ds)
+    return found

@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from optimizer.baselines import as_operated, rule_based
+from physics.constants import WATTS_PER_KILOWATT as KW
 from physics.schedule import Schedule
 from physics.simulate import simulate
 from physics.variables import variable
@@ -37,15 +38,17 @@ from twin.live.parameters import point_table, rounded_factors, simulate_window
 if TYPE_CHECKING:
     from twin.live.live_twin import LiveTwin
 
-KW = 1e3
-
 FLOOR_QUANTITIES: dict[str, tuple[str, str]] = {
-    "inlet_temperature": ("Rack inlet temperature", "degC"),
-    "margin": ("Margin to inlet limit", "K"),
-    "power": ("Rack IT power", "kW"),
-    "liquid_share": ("Share of heat to liquid", "1"),
+    quantity: (variable(name).long_name, units or variable(name).units)
+    for quantity, name, units in (
+        ("inlet_temperature", "inlet_temperature", ""),
+        ("margin", "inlet_limit_margin", ""),
+        ("power", "rack_power", "kW"),
+        ("liquid_share", "liquid_share", ""),
+    )
 }
-"""Quantities the floor map can show: name → (long name, unit)."""
+"""Quantities the floor map can show: name → (long name, unit), from :mod:`physics.variables`
+(rack power shown in kW)."""
 
 _CACHE_KEY = "_views_cache"
 

@@ -331,18 +331,15 @@ class EstimatedState:
         ds["inlet_temperature"].attrs.update(variable("inlet_temperature").attrs)
         ds["inlet_temperature"].attrs["description"] = "Estimated mean (Kalman filter)."
         ds["inlet_temperature_std"] = ("rack", self.inlet_temperature_std)
-        ds["inlet_temperature_std"].attrs.update(
-            {"units": "K", "long_name": "Rack inlet temperature standard deviation"}
-        )
+        ds["inlet_temperature_std"].attrs.update(variable("inlet_temperature_std").attrs)
         ds["predicted_inlet_temperature"] = ("rack", self.predicted_inlet_temperature)
         ds["predicted_inlet_temperature"].attrs.update(
-            {"units": "degC", "long_name": "Predicted rack inlet temperature"}
+            variable("predicted_inlet_temperature").attrs
         )
         ds["inlet_measured"] = ("rack", self.measured.astype(np.int8))
         ds["inlet_measured"].attrs.update(
             {
-                "units": "1",
-                "long_name": "Rack inlet measured",
+                **variable("inlet_measured").attrs,
                 "flag_values": np.array([0, 1], dtype=np.int8),
                 "flag_meanings": "virtual measured",
             }
@@ -351,28 +348,22 @@ class EstimatedState:
         ds["inlet_limit_margin"].attrs.update(variable("inlet_limit_margin").attrs)
         ds["inlet_exceedance_probability"] = ("rack", self.exceedance_probability)
         ds["inlet_exceedance_probability"].attrs.update(
-            {"units": "1", "long_name": "Probability of inlet above limit"}
+            variable("inlet_exceedance_probability").attrs
         )
         nan = float("nan")
         ds["battery_soc"] = ((), nan if self.soc is None else self.soc)
         ds["battery_soc"].attrs.update(variable("battery_soc").attrs)
         ds["battery_soc_std"] = ((), nan if self.soc_std is None else self.soc_std)
-        ds["battery_soc_std"].attrs.update(
-            {"units": "1", "long_name": "Battery state of charge standard deviation"}
-        )
+        ds["battery_soc_std"].attrs.update(variable("battery_soc_std").attrs)
         jobs = list(self.job_energy_kwh)
         ds = ds.assign_coords(workload=jobs)
         ds["workload_energy"] = ("workload", [self.job_energy_kwh[j] for j in jobs])
-        ds["workload_energy"].attrs.update(
-            {"units": "kW h", "long_name": "Workload energy delivered"}
-        )
+        ds["workload_energy"].attrs.update(variable("workload_energy").attrs)
         ds["workload_progress"] = (
             "workload",
             [self.job_progress.get(j, nan) for j in jobs],
         )
-        ds["workload_progress"].attrs.update(
-            {"units": "1", "long_name": "Workload progress", "description": "Tier 3 only."}
-        )
+        ds["workload_progress"].attrs.update(variable("workload_progress").attrs)
         for prefix, dim, name, scale in (
             ("feed", "feed", "feed_power", 1e3),
             ("busbar", "busbar", "busbar_min_voltage", 1.0),

@@ -43,6 +43,7 @@ import xarray as xr
 from optimizer.baselines import as_operated
 from optimizer.plan import Plan, PlanOptions, plan
 from physics.constants import JOULES_PER_KWH
+from physics.constants import WATTS_PER_KILOWATT as KW
 from physics.facility import Facility
 from physics.schedule import Schedule
 from twin.data.series import scenario_series
@@ -64,8 +65,6 @@ from twin.scenario.schema import Scenario, scenario_from_dict
 from twin.store.store import PlanRecord, Store
 
 log = logging.getLogger(__name__)
-
-KW = 1e3
 
 
 @dataclass

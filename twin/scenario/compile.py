@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from physics import airflow
 from physics import facility as fac
 from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY, JOULES_PER_KWH
+from physics.constants import WATTS_PER_KILOWATT as KW
 from physics.plant import ChillerEIR, ChillerPlant
 from physics.power import (
     DOUBLE_CONVERSION_UPS,
@@ -22,7 +23,6 @@ from physics.power import (
 )
 from twin.scenario import schema as sc
 
-KW = 1e3
 KWH = JOULES_PER_KWH
 DEFAULT_DELTA_T = 12.0
 """Rack air temperature rise at design power when neither ΔT nor airflow is given [K]."""

@@ -39,7 +39,6 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from optimizer.capacity import (
-    LIMIT_KINDS,
     CapacityModel,
     LimitRow,
     Relief,
@@ -54,7 +53,7 @@ from physics.constants import JOULES_PER_KWH
 from physics.facility import Facility
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
-from physics.violations import find_violations
+from physics.violations import LIMIT_KINDS, find_violations
 from twin.scenario import schema as sc
 from twin.scenario.compile import compile_facility
 
@@ -460,7 +459,8 @@ def capacity_study(
             if _violated(row).any():
                 worst = float(np.max(row.sign * row.value))
                 excluded[cand.rack_id] = (
-                    f"{LIMIT_KINDS[key[0]][0]} of {key[1]} alone: worst {worst:.4g} {row.unit}, "
+                    f"{LIMIT_KINDS[key[0]].sizing_description} of {key[1]} alone: "
+                    f"worst {worst:.4g} {row.unit}, "
                     f"limit {float(row.sign * row.limit[0]):.4g} {row.unit}"
                 )
             rows.base[key] = np.zeros(steps)
@@ -580,7 +580,7 @@ def capacity_study(
         violations_next=violations_next,
         no_position_left=not step.feasible,
         iterations=iterations,
-        pre_existing=[f"{LIMIT_KINDS[k][0]}: {e}" for k, e in sorted(pre_existing)],
+        pre_existing=[f"{LIMIT_KINDS[k].sizing_description}: {e}" for k, e in sorted(pre_existing)],
         steps=steps,
     )
 

@@ -45,7 +45,7 @@ from physics.facility import Facility
 from physics.power import bbu_ride_through
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
-from physics.violations import find_violations
+from physics.violations import LIMIT_KINDS, find_violations
 
 AIR_VOLUME_PER_RACK = 8.0
 """Room air mixed with a rack's inlet stream after a cooling loss [m³ per rack].  Engineering
@@ -68,11 +68,8 @@ TRANSFER_TIME = 10.0
 
 IGNORED = {"demand_response"}
 
-BUSBAR_KINDS = {"undervoltage", "voltage_collapse", "busbar_current", "shelf_capacity"}
+BUSBAR_KINDS = {kind.name for kind in LIMIT_KINDS.values() if kind.equipment == "busbars"}
 """Limit kinds of one busbar and its shelf."""
-
-CAPACITY_UNITS = {"kW", "A", "m³/s"}
-"""Units of the limit rows whose margin relative to the limit ranks the tightest capacity."""
 
 
 @dataclass
@@ -88,7 +85,7 @@ class ElementResult:
     inlet_margin: float
     """Inlet limit minus :attr:`max_inlet` [K]."""
     margins: dict[str, float]
-    """Smallest ``limit − value`` per limit kind (units: :data:`optimizer.capacity.LIMIT_KINDS`)."""
+    """Smallest ``limit − value`` per limit kind (units: :data:`physics.violations.LIMIT_KINDS`)."""
     violations: list[str]
     worst_time: str
     """Step with the smallest relative margin, ISO 8601 UTC."""
@@ -219,7 +216,7 @@ def _assess(
             continue
         margin = row.limit - row.value
         margins[row_kind] = min(margins.get(row_kind, np.inf), float(np.min(margin)))
-        if row.unit not in CAPACITY_UNITS:
+        if not LIMIT_KINDS[row_kind].is_capacity:
             continue  # temperatures and voltages: see the inlet margin and the violations
         share = margin / np.maximum(np.abs(row.limit), 1.0)
         relative = np.minimum(relative, share)

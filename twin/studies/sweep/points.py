@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from physics.constants import JOULES_PER_KWH
+from physics.variables import variable
 from twin.scenario.schema import ScenarioError, scenario_from_dict
 
 # --------------------------------------------------------------------------------------------
@@ -36,27 +37,31 @@ class ResultVariable:
     kind: Kind = "float"
 
 
-def _rv(name: str, units: str, long_name: str, kind: Kind = "float") -> ResultVariable:
-    return ResultVariable(name, units, long_name, kind)
+def _registered(name: str, kind: Kind = "float") -> ResultVariable:
+    """The result variable ``name`` with units and long name from :mod:`physics.variables`."""
+    known = variable(name)
+    return ResultVariable(known.name, known.units, known.long_name, kind)
 
 
-_PLAN_FIGURES: tuple[ResultVariable, ...] = (
-    _rv("cost", "currency", "Total cost of the verified plan"),
-    _rv("energy_cost", "currency", "Energy cost"),
-    _rv("demand_charge", "currency", "Demand charge on the peak import"),
-    _rv("carbon_cost", "currency", "Carbon price times emissions"),
-    _rv("battery_wear_cost", "currency", "Battery wear cost"),
-    _rv("lateness_cost", "currency", "Tier-3 lateness penalty"),
-    _rv("unserved_cost", "currency", "Tier-3 unserved-energy penalty"),
-    _rv("deferred_cost", "currency", "Value of tier-3 energy deferred past the horizon"),
-    _rv("carbon_kg", "kg", "Emissions (CO2e)"),
-    _rv("peak_grid_kw", "kW", "Peak grid import"),
-    _rv("grid_energy_kwh", "kW h", "Grid energy imported"),
-    _rv("it_energy_kwh", "kW h", "IT energy"),
-    _rv("cooling_energy_kwh", "kW h", "Cooling energy"),
-    _rv("pue", "1", "Power usage effectiveness"),
-    _rv("max_inlet_temperature_c", "degC", "Hottest rack inlet temperature"),
+_PLAN_FIGURES = (
+    "cost",
+    "energy_cost",
+    "demand_charge",
+    "carbon_cost",
+    "battery_wear_cost",
+    "lateness_cost",
+    "unserved_cost",
+    "deferred_cost",
+    "carbon_kg",
+    "peak_grid_kw",
+    "grid_energy_kwh",
+    "it_energy_kwh",
+    "cooling_energy_kwh",
+    "pue",
+    "max_inlet_temperature_c",
 )
+"""Figures of the verified plan, as :func:`optimizer.plan.plan` reports them."""
+_ENERGY_FIGURES = ("power_chain_loss_kwh", "other_energy_kwh", "facility_energy_kwh")
 _BASELINE_KEYS = (
     "cost",
     "energy_cost",
@@ -68,6 +73,26 @@ _BASELINE_KEYS = (
     "pue",
 )
 _BASELINES = {"as_operated": "as-operated baseline", "rule_based": "rule-based baseline"}
+_POINT_FIGURES = (
+    "as_operated_power_chain_loss_kwh",
+    "verified",
+    "violations",
+    "rounds",
+    "gap",
+    "sla_tier1",
+    "sla_tier2",
+    "sla_tier3",
+    "gpu_hours",
+    "gpu_busy_hours",
+    "contract_capacity_kw",
+    "dr_hours",
+    "dr_max_excess_kw",
+    "as_operated_dr_max_excess_kw",
+    "dr_shed_kw",
+    "solve_seconds",
+    "elapsed_seconds",
+)
+_POINT_TEXTS = ("computed_at", "status", "error", "worker", "run_id")
 
 
 def result_variables() -> list[ResultVariable]:
@@ -76,49 +101,19 @@ def result_variables() -> list[ResultVariable]:
     Returns
     -------
     list of ResultVariable
-        Name, CF units (``currency`` stands for the scenario's currency) and long name.
+        Name, CF units (``currency`` stands for the scenario's currency) and long name, from
+        :mod:`physics.variables`; a baseline's figure ``{baseline}_{figure}`` has the figure's
+        units and its long name followed by the baseline.
     """
-    figures = {v.name: v for v in _PLAN_FIGURES}
-    out = list(_PLAN_FIGURES)
-    out += [
-        _rv("power_chain_loss_kwh", "kW h", "Power-chain losses (UPS, rectifiers, busbar, IBC)"),
-        _rv("other_energy_kwh", "kW h", "Facility energy neither IT, cooling nor power chain"),
-        _rv("facility_energy_kwh", "kW h", "Facility energy"),
-    ]
+    out = [_registered(name) for name in _PLAN_FIGURES + _ENERGY_FIGURES]
     for key, label in _BASELINES.items():
-        out += [
-            _rv(f"{key}_{name}", figures[name].units, f"{figures[name].long_name}, {label}")
-            for name in _BASELINE_KEYS
-        ]
-        out.append(_rv(f"{key}_violations", "1", f"Limits broken, {label}"))
-    out += [
-        _rv("as_operated_power_chain_loss_kwh", "kW h", "Power-chain losses, as-operated baseline"),
-        _rv("verified", "1", "Plan re-simulated without any broken limit (1) or not (0)"),
-        _rv("violations", "1", "Limits broken by the released plan"),
-        _rv("rounds", "1", "Verify-and-resolve rounds"),
-        _rv("gap", "1", "Relative MIP gap of the released plan"),
-        _rv("sla_tier1", "1", "Tier-1 SLA attainment (share of steps at full demand)"),
-        _rv("sla_tier2", "1", "Tier-2 SLA attainment (share of steps within the delay limit)"),
-        _rv("sla_tier3", "1", "Tier-3 SLA attainment (share of job energy deliverable on time)"),
-        _rv("gpu_hours", "h", "Provisioned GPU-hours over the horizon"),
-        _rv("gpu_busy_hours", "h", "Utilization-weighted GPU-hours of the plan"),
-        _rv("contract_capacity_kw", "kW", "Contracted grid import limit"),
-        _rv("dr_hours", "h", "Demand-response event time inside the horizon"),
-        _rv("dr_max_excess_kw", "kW", "Worst import above the DR cap, plan (<= 0: met)"),
-        _rv(
-            "as_operated_dr_max_excess_kw",
-            "kW",
-            "Worst import above the DR cap, as-operated (<= 0: met)",
-        ),
-        _rv("dr_shed_kw", "kW", "Mean import reduction vs as-operated during DR events"),
-        _rv("solve_seconds", "s", "Planner time (linearize, build, solve, verify)"),
-        _rv("elapsed_seconds", "s", "Wall time of the whole point"),
-        _rv("computed_at", "1", "When the point finished (ISO 8601, UTC)", "text"),
-        _rv("status", "1", "Plan status or 'error'", "text"),
-        _rv("error", "1", "Error message of a failed point", "text"),
-        _rv("worker", "1", "Host and process that computed the point", "text"),
-        _rv("run_id", "1", "Identifier of the sweep run that computed the point", "text"),
-    ]
+        for name in _BASELINE_KEYS:
+            figure = variable(name)
+            long_name = f"{figure.long_name}, {label}"
+            out.append(ResultVariable(f"{key}_{name}", figure.units, long_name))
+        out.append(_registered(f"{key}_violations"))
+    out += [_registered(name) for name in _POINT_FIGURES]
+    out += [_registered(name, "text") for name in _POINT_TEXTS]
     return out
 
 
@@ -212,7 +207,7 @@ def _evaluate(task: PointTask) -> dict[str, Any]:
     ds = planned.result
     step = float(ds.attrs["step_seconds"])
     hours = step / 3600.0
-    out: dict[str, Any] = {k: float(planned.figures[k]) for k in (v.name for v in _PLAN_FIGURES)}
+    out: dict[str, Any] = {k: float(planned.figures[k]) for k in _PLAN_FIGURES}
 
     def energy(dataset: xr.Dataset, name: str) -> float:
         return float(dataset[name].sum()) * step / KWH
