@@ -35,7 +35,7 @@ def fail(message: str) -> typer.Exit:
 
 
 def load_scenario_file(path: Path) -> Any:
-    from twin.scenario.schema import ScenarioError, load_scenario
+    from twin.scenario.loader import ScenarioError, load_scenario
 
     try:
         return load_scenario(path)

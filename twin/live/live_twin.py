@@ -59,8 +59,9 @@ from twin.live.parameters import (
 )
 from twin.live.virtual_plant import SensorFault, VirtualPlant, default_sensors, demo_truth
 from twin.scenario.compile import compile_facility
+from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading
-from twin.scenario.schema import Scenario, scenario_from_dict
+from twin.scenario.schema import Scenario
 from twin.store.store import PlanRecord, Store
 
 log = logging.getLogger(__name__)
@@ -307,7 +308,7 @@ class LiveTwin:
         """``data`` validated on the twin's current live window (same anchor, same steps), so
         a modified scenario's series line up with :attr:`series` step by step.
 
-        Raises :class:`twin.scenario.schema.ScenarioError` when invalid.
+        Raises :class:`twin.scenario.loader.ScenarioError` when invalid.
         """
         return scenario_from_dict(live_scenario_dict(data, self.anchor))
 

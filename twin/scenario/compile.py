@@ -20,7 +20,9 @@ from physics.power import (
     ORV3_POWER_SHELF,
     EfficiencyCurve,
 )
-from twin.scenario import schema as sc
+from twin.scenario.equipment import Efficiency, Plant, RecirculationEntries, RecirculationNone
+from twin.scenario.fields import AIR_CLASS_ALLOWABLE, AIR_CLASS_RECOMMENDED, resolve_instant
+from twin.scenario.schema import Scenario
 
 KW = 1e3
 KWH = JOULES_PER_KWH
@@ -42,7 +44,7 @@ NAMED_CURVES: dict[str, EfficiencyCurve] = {
 T = TypeVar("T")
 
 
-def efficiency_curve(spec: sc.Efficiency) -> EfficiencyCurve:
+def efficiency_curve(spec: Efficiency) -> EfficiencyCurve:
     """The efficiency curve a scenario field describes (constant, named or points)."""
     if isinstance(spec, str):
         return NAMED_CURVES[spec]
@@ -77,13 +79,13 @@ def _utc(value: object) -> np.datetime64:
     return stamp.tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[ns]")
 
 
-def compile_facility(scenario: sc.Scenario) -> fac.Facility:
+def compile_facility(scenario: Scenario) -> fac.Facility:
     """Build the SI facility the physics acts on from a validated scenario.
 
     Parameters
     ----------
     scenario
-        Validated scenario (see :func:`twin.scenario.schema.load_scenario`).
+        Validated scenario (see :func:`twin.scenario.loader.load_scenario`).
 
     Returns
     -------
@@ -210,13 +212,13 @@ def compile_facility(scenario: sc.Scenario) -> fac.Facility:
     )
     recirculation = _recirculation(scenario, racks)
     site = scenario.site
-    allowable = sc.AIR_CLASS_ALLOWABLE[site.air_class]
+    allowable = AIR_CLASS_ALLOWABLE[site.air_class]
     return fac.Facility(
         name=site.name,
         timezone=site.timezone,
         elevation=site.elevation,
         inlet_limit=site.inlet_limit_temperature,
-        inlet_envelope=(sc.AIR_CLASS_RECOMMENDED, allowable),
+        inlet_envelope=(AIR_CLASS_RECOMMENDED, allowable),
         facility_water_limit=site.facility_water_limit,
         racks=racks,
         recirculation=recirculation,
@@ -260,7 +262,7 @@ def _fan_coefficients(curve: str | tuple[float, ...]) -> tuple[float, ...]:
     return tuple(float(c) for c in curve)
 
 
-def _plant(plant: sc.Plant) -> ChillerPlant:
+def _plant(plant: Plant) -> ChillerPlant:
     chillers = plant.chillers
     base = ChillerEIR.mcquay_wsc_471kw()
     chiller = base.scaled(chillers.capacity * KW, chillers.cop)
@@ -281,7 +283,7 @@ def _plant(plant: sc.Plant) -> ChillerPlant:
     )
 
 
-def _battery(scenario: sc.Scenario, feed_index: dict[str, int]) -> fac.Battery | None:
+def _battery(scenario: Scenario, feed_index: dict[str, int]) -> fac.Battery | None:
     b = scenario.battery
     if b is None:
         return None
@@ -298,12 +300,12 @@ def _battery(scenario: sc.Scenario, feed_index: dict[str, int]) -> fac.Battery |
     )
 
 
-def _recirculation(scenario: sc.Scenario, racks: fac.Racks) -> sp.csr_matrix:
+def _recirculation(scenario: Scenario, racks: fac.Racks) -> sp.csr_matrix:
     spec = scenario.cooling.recirculation
     n = racks.count
-    if isinstance(spec, sc.RecirculationNone):
+    if isinstance(spec, RecirculationNone):
         return sp.csr_matrix((n, n))
-    if isinstance(spec, sc.RecirculationEntries):
+    if isinstance(spec, RecirculationEntries):
         index = {rid: i for i, rid in enumerate(racks.ids)}
         return airflow.recirculation_from_entries(
             n,
@@ -322,7 +324,7 @@ def _recirculation(scenario: sc.Scenario, racks: fac.Racks) -> sp.csr_matrix:
     )
 
 
-def _workloads(scenario: sc.Scenario, racks: fac.Racks) -> fac.Workloads:
+def _workloads(scenario: Scenario, racks: fac.Racks) -> fac.Workloads:
     items = scenario.workloads
     start = scenario.simulation.start
     dynamic = racks.dynamic_power
@@ -360,11 +362,11 @@ def _workloads(scenario: sc.Scenario, racks: fac.Racks) -> fac.Workloads:
             ]
         ),
         release=np.array(
-            [_utc(sc.resolve_instant(w.release, start)) if w.tier == 3 else nat for w in items],
+            [_utc(resolve_instant(w.release, start)) if w.tier == 3 else nat for w in items],
             dtype="datetime64[ns]",
         ),
         deadline=np.array(
-            [_utc(sc.resolve_instant(w.deadline, start)) if w.tier == 3 else nat for w in items],
+            [_utc(resolve_instant(w.deadline, start)) if w.tier == 3 else nat for w in items],
             dtype="datetime64[ns]",
         ),
         lateness_penalty=np.array([w.lateness_penalty for w in items]) / KWH / 3600.0,

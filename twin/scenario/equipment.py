@@ -1,274 +1,29 @@
-"""Scenario schema: a facility and its study described in YAML, validated with pydantic.
+"""Scenario sections describing the hall's equipment: racks, cooling, power, battery and PV.
 
-Every quantity documents one unit in its description (``[kW]``); YAML may give a bare number in
-that unit or a string with a unit (``"120 kW"``, ``"64.4 degF"``), converted at load time.
-Values are stored in the documented unit; :mod:`twin.scenario.compile` turns them into SI arrays.
-
-``load_scenario(path)`` returns a validated :class:`Scenario` or raises :class:`ScenarioError`
-holding one message per problem, each naming the field path, the value and what was expected.
+Rack types, racks and rows of racks; cooling units, CDUs, hot-air recirculation and the chiller
+plant; utility feeds, UPS stages, power shelves and 48 V busbars with their efficiency curves;
+the facility battery and on-site photovoltaics.  Values are stored in the documented unit.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
-from twin.scenario.errors import FieldProblem, _shorten, _unit_message, format_validation_error
+from twin.scenario.errors import FieldProblem
+from twin.scenario.fields import Fraction, Kelvin, SchemaModel
 from twin.scenario.quantities import (
     Ampere,
     Celsius,
     CubicMetrePerSecond,
     Kilowatt,
     KilowattHour,
-    Metre,
     Milliohm,
     Volt,
 )
-from twin.scenario.units import UnitError, to_unit
-
-SCHEMA_VERSION = 1
-
-# --------------------------------------------------------------------------------------------
-# helpers
-
-
-_ABSOLUTE_TEMPERATURE = re.compile(
-    r"(?<![A-Za-z_])(deg\s*[CF]|°\s*[CF]|degree_(Celsius|Fahrenheit)|[CF]|fahrenheit|celsius)\s*$",
-    re.IGNORECASE,
-)
-
-
-def _temperature_difference(value: Any) -> float:
-    """Read a temperature difference [K]; '10 degC' is refused (an absolute temperature)."""
-    if isinstance(value, str) and _ABSOLUTE_TEMPERATURE.search(value.strip()):
-        raise ValueError(
-            f"{value.strip()!r} reads as an absolute temperature; expected a temperature "
-            "difference in K, e.g. '10 K' (or '18 delta_degF')"
-        )
-    try:
-        return to_unit(value, "delta_degC")
-    except UnitError as exc:
-        raise UnitError(str(exc).replace("delta_degC", "K")) from None
-
-
-Kelvin = Annotated[
-    float,
-    BeforeValidator(_temperature_difference),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number"},
-                {"type": "string", "description": "number with a unit convertible to K"},
-            ],
-            "x-unit": "K",
-        }
-    ),
-]
-"""Temperature difference [K]: a number or a string like ``"10 K"``; ``"10 degC"`` is refused."""
-
-
-def _seconds(seconds: float) -> timedelta:
-    try:
-        return timedelta(seconds=seconds)
-    except (OverflowError, ValueError):  # inf, NaN or beyond ±999 999 999 days
-        raise ValueError(f"expected a finite duration, got {seconds:g} s") from None
-
-
-def _parse_duration(value: Any) -> timedelta:
-    """Read ``"15min"``, ``"15 min"``, ``"24h"``, ``"7 d"``, ``900`` (seconds) or a timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as '15 min' or '24 h'")
-    if isinstance(value, int | float):
-        return _seconds(float(value))
-    if isinstance(value, str):
-        text = value.strip()
-        compact = re.fullmatch(r"([0-9.]+)\s*(s|min|h|d|w)", text)
-        if compact:
-            unit = {"s": "s", "min": "min", "h": "h", "d": "day", "w": "week"}[compact.group(2)]
-            text = f"{compact.group(1)} {unit}"
-        try:
-            return _seconds(to_unit(text, "s"))
-        except UnitError as exc:
-            raise ValueError(
-                f"expected a duration such as '15 min' or '24 h' ({_unit_message(str(exc))})"
-            ) from exc
-    raise ValueError("expected a duration such as '15 min' or '24 h'")
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "number"}, {"type": "string"}],
-            "description": "duration: seconds, or text like '15 min', '24 h', '7 d'",
-        }
-    ),
-]
-
-_INSTANT_EXAMPLE = "'2026-07-08T12:00:00Z'"
-
-
-def _parse_offset_or_instant(value: Any) -> timedelta | datetime:
-    """Read a workload time: an offset from the window start (``"6 h"``) or an aware instant."""
-    if isinstance(value, str) and re.match(r"\s*\d{4}-\d{2}-\d{2}", value):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError(
-                f"expected an ISO 8601 instant with timezone such as {_INSTANT_EXAMPLE}"
-            ) from None
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(
-                f"the instant has no timezone; expected e.g. {_INSTANT_EXAMPLE} (UTC) or "
-                "'2026-07-08T07:00:00-05:00'"
-            )
-        return value
-    if isinstance(value, date):
-        raise ValueError(f"a date alone is not an instant; expected e.g. {_INSTANT_EXAMPLE}")
-    try:
-        return _parse_duration(value)
-    except ValueError:
-        raise ValueError(
-            "expected an offset from the simulation start such as '6 h' or '2 d', or an "
-            f"ISO 8601 instant with timezone such as {_INSTANT_EXAMPLE}"
-        ) from None
-
-
-OffsetOrInstant = Annotated[
-    timedelta | datetime,
-    BeforeValidator(_parse_offset_or_instant),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "number"}, {"type": "string"}],
-            "description": "offset from the simulation start ('6 h', '2 d', seconds) or an "
-            "ISO 8601 instant with timezone",
-        }
-    ),
-]
-
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class _Model(BaseModel):
-    """Base: unknown fields are errors, assignment re-validates, enums stored as values."""
-
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, populate_by_name=True, allow_inf_nan=False
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# site
-
-AirClass = Literal["A1", "A2", "A3", "A4"]
-LiquidClass = Literal["W17", "W27", "W32", "W40", "W45", "W+"]
-
-# ASHRAE TC 9.9 Thermal Guidelines (5th ed., 2021): recommended 18–27 °C for A1–A4;
-# allowable maxima A1 32, A2 35, A3 40, A4 45 °C (minima 15, 10, 5, 5 °C).
-AIR_CLASS_ALLOWABLE = {"A1": (15.0, 32.0), "A2": (10.0, 35.0), "A3": (5.0, 40.0), "A4": (5.0, 45.0)}
-AIR_CLASS_RECOMMENDED = (18.0, 27.0)
-# ASHRAE liquid cooling classes (2021): maximum facility water supply temperature [°C].
-LIQUID_CLASS_SUPPLY_LIMIT = {
-    "W17": 17.0,
-    "W27": 27.0,
-    "W32": 32.0,
-    "W40": 40.0,
-    "W45": 45.0,
-    "W+": 60.0,
-}
-
-
-class Site(_Model):
-    """Where the facility is and which thermal classes bound it."""
-
-    name: str = Field(description="Site name.")
-    latitude: float = Field(0.0, ge=-90, le=90, description="Latitude [degrees north].")
-    longitude: float = Field(0.0, ge=-180, le=180, description="Longitude [degrees east].")
-    elevation: Metre = Field(0.0, ge=-500, le=6000, description="Elevation above sea level [m].")
-    timezone: str = Field("UTC", description="IANA timezone for display, e.g. 'America/Chicago'.")
-    air_class: AirClass = Field("A2", description="ASHRAE air-cooling equipment class.")
-    inlet_limit: Literal["recommended", "allowable"] = Field(
-        "recommended",
-        description="Which ASHRAE envelope bounds rack inlets: 'recommended' (18–27 °C) or "
-        "the class 'allowable' range.",
-    )
-    max_inlet_temperature: Celsius | None = Field(
-        None, description="Override of the inlet limit [°C]; default from the class envelope."
-    )
-    liquid_class: LiquidClass = Field(
-        "W32", description="ASHRAE liquid-cooling class: maximum facility water supply."
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'Europe/Berlin')") from exc
-        return value
-
-    @property
-    def inlet_limit_temperature(self) -> float:
-        """The upper rack inlet limit in force [°C]."""
-        if self.max_inlet_temperature is not None:
-            return self.max_inlet_temperature
-        if self.inlet_limit == "recommended":
-            return AIR_CLASS_RECOMMENDED[1]
-        return AIR_CLASS_ALLOWABLE[self.air_class][1]
-
-    @property
-    def facility_water_limit(self) -> float:
-        """Maximum facility water supply temperature of the liquid class [°C]."""
-        return LIQUID_CLASS_SUPPLY_LIMIT[self.liquid_class]
-
-
-class Simulation(_Model):
-    """The time window simulated or planned."""
-
-    start: AwareDatetime = Field(description="First instant, timezone-aware ISO 8601.")
-    duration: Duration = Field(timedelta(days=1), description="Length of the window.")
-    step: Duration = Field(timedelta(minutes=15), description="Time step.")
-
-    @model_validator(mode="after")
-    def _step_divides(self) -> Simulation:
-        if self.step <= timedelta(0):
-            raise FieldProblem("step", f"expected a positive time step, got {self.step}")
-        if self.duration < self.step:
-            raise FieldProblem(
-                "duration", f"{self.duration} is shorter than one step ({self.step})"
-            )
-        if self.duration % self.step:
-            raise FieldProblem(
-                "duration",
-                f"{self.duration} is not a whole number of steps; expected a multiple of "
-                f"step ({self.step})",
-            )
-        return self
-
 
 # --------------------------------------------------------------------------------------------
 # efficiency curves
@@ -276,7 +31,7 @@ class Simulation(_Model):
 NamedCurve = Literal["orv3-shelf", "double-conversion-ups", "transformer", "ibc-48v-12v"]
 
 
-class EfficiencyPoints(_Model):
+class EfficiencyPoints(SchemaModel):
     """Efficiency vs load fraction, interpolated linearly (clipped at the ends)."""
 
     points: list[
@@ -326,7 +81,7 @@ Efficiency = Annotated[
 # racks
 
 
-class RackType(_Model):
+class RackType(SchemaModel):
     """A rack model in the catalogue (e.g. a 120 kW liquid-cooled GPU rack)."""
 
     design_power: Kilowatt = Field(gt=0, description="Design IT power at full load [kW].")
@@ -373,7 +128,7 @@ class RackType(_Model):
         return self
 
 
-class Rack(_Model):
+class Rack(SchemaModel):
     """One rack at a floor position."""
 
     id: str = Field(min_length=1, description="Unique rack id, e.g. 'B07'.")
@@ -385,7 +140,7 @@ class Rack(_Model):
     busbar: str = Field(description="Id of the 48 V busbar feeding the rack.")
 
 
-class RackRow(_Model):
+class RackRow(SchemaModel):
     """Shorthand for a row of identical racks: expands to racks '{row}{position:02d}'."""
 
     row: str = Field(description="Row name.")
@@ -455,7 +210,7 @@ FanCurve = Annotated[
 ]
 
 
-class CoolingUnit(_Model):
+class CoolingUnit(SchemaModel):
     """A CRAH (chilled-water coil) or CRAC unit supplying air to racks."""
 
     id: str = Field(description="Unique cooling unit id.")
@@ -498,7 +253,7 @@ class CoolingUnit(_Model):
         return self
 
 
-class CDU(_Model):
+class CDU(SchemaModel):
     """A coolant distribution unit: liquid-to-liquid exchanger and pumps of a D2C loop."""
 
     id: str = Field(description="Unique CDU id.")
@@ -518,7 +273,7 @@ class CDU(_Model):
     )
 
 
-class RecirculationLayout(_Model):
+class RecirculationLayout(SchemaModel):
     """Recirculation generated from the layout (documented in docs/physics.md).
 
     Within a row, rack i's outlet air reaches rack j's inlet with fraction
@@ -537,7 +292,7 @@ class RecirculationLayout(_Model):
     )
 
 
-class RecirculationEntry(_Model):
+class RecirculationEntry(SchemaModel):
     """One measured/CFD recirculation fraction."""
 
     source: str = Field(alias="from", description="Rack whose outlet air recirculates.")
@@ -545,7 +300,7 @@ class RecirculationEntry(_Model):
     fraction: Fraction = Field(description="Share of source outlet air reaching target [-].")
 
 
-class RecirculationEntries(_Model):
+class RecirculationEntries(SchemaModel):
     """Recirculation given explicitly as a sparse matrix (e.g. from CFD or calibration)."""
 
     mode: Literal["entries"] = Field("entries", description="Recirculation model.")
@@ -554,7 +309,7 @@ class RecirculationEntries(_Model):
     )
 
 
-class RecirculationNone(_Model):
+class RecirculationNone(SchemaModel):
     """Perfect containment: no recirculation."""
 
     mode: Literal["none"] = Field("none", description="Recirculation model.")
@@ -582,7 +337,7 @@ Recirculation = Annotated[
 ChillerCurves = Literal["mcquay-wsc-471kw"]
 
 
-class Chillers(_Model):
+class Chillers(SchemaModel):
     """Identical electric chillers (EnergyPlus Chiller:Electric:EIR form)."""
 
     count: int = Field(2, ge=1, le=50, description="Installed chillers [-].")
@@ -604,14 +359,14 @@ class Chillers(_Model):
         return self
 
 
-class Economizer(_Model):
+class Economizer(SchemaModel):
     """Water-side economizer: tower water pre-cools chilled water through a heat exchanger."""
 
     enabled: bool = Field(True, description="Whether the economizer is installed and used.")
     approach: Kelvin = Field(1.5, ge=0, description="Heat-exchanger approach [K].")
 
 
-class Plant(_Model):
+class Plant(SchemaModel):
     """Chiller plant with cooling towers, water-side economizer and pumps."""
 
     chillers: Chillers = Field(description="The chillers.")
@@ -643,7 +398,7 @@ class Plant(_Model):
         return self
 
 
-class Cooling(_Model):
+class Cooling(SchemaModel):
     """Air and liquid cooling of the white space and the plant behind them."""
 
     units: list[CoolingUnit] = Field(min_length=1, description="CRAH/CRAC units.")
@@ -660,14 +415,14 @@ class Cooling(_Model):
 # power
 
 
-class Feed(_Model):
+class Feed(SchemaModel):
     """A utility feed (medium-voltage service) and its capacity."""
 
     id: str = Field(description="Unique feed id.")
     capacity: Kilowatt = Field(gt=0, description="Feed capacity [kW].")
 
 
-class UPS(_Model):
+class UPS(SchemaModel):
     """Transformer + UPS stage between a feed and the rack power shelves."""
 
     id: str = Field(description="Unique UPS id.")
@@ -676,7 +431,7 @@ class UPS(_Model):
     efficiency: Efficiency = Field("double-conversion-ups", description="Efficiency vs load.")
 
 
-class PowerShelf(_Model):
+class PowerShelf(SchemaModel):
     """Rectifier shelf (AC → 48 V): PSUs sharing the load, staged, with redundancy."""
 
     psu_rating: Kilowatt = Field(gt=0, description="Output rating of one PSU [kW].")
@@ -698,7 +453,7 @@ class PowerShelf(_Model):
         return self
 
 
-class BusbarTemplate(_Model):
+class BusbarTemplate(SchemaModel):
     """Electrical description of a 48 V busbar and its power shelf."""
 
     nominal_voltage: Volt = Field(51.0, gt=0, description="Shelf output voltage [V].")
@@ -717,7 +472,7 @@ class Busbar(BusbarTemplate):
     ups: str = Field(description="UPS id.")
 
 
-class Power(_Model):
+class Power(SchemaModel):
     """Utility → transformer/UPS → power shelves → 48 V busbars → converters → IT."""
 
     feeds: list[Feed] = Field(min_length=1, description="Utility feeds.")
@@ -738,7 +493,7 @@ class Power(_Model):
 # storage and generation
 
 
-class Battery(_Model):
+class Battery(SchemaModel):
     """Facility battery energy storage system (BESS)."""
 
     energy: KilowattHour = Field(gt=0, description="Usable energy capacity [kWh].")
@@ -769,358 +524,7 @@ class Battery(_Model):
         return self
 
 
-class PV(_Model):
+class PV(SchemaModel):
     """On-site photovoltaics; output = peak × the series ``pv_capacity_factor``."""
 
     peak: Kilowatt = Field(gt=0, description="Peak AC output [kW].")
-
-
-# --------------------------------------------------------------------------------------------
-# workloads
-
-
-class Workload(_Model):
-    """IT work on a set of racks, by tier.
-
-    Tier 1: critical inference, a fixed utilization profile.  Tier 2: real-time analytics, a
-    profile whose work may be delayed by at most ``max_delay``.  Tier 3: training/batch: an
-    ``energy`` to deliver between ``release`` and ``deadline`` at a power between
-    ``min_power`` (when running) and ``max_power``.
-    """
-
-    id: str = Field(description="Unique workload id.")
-    tier: Literal[1, 2, 3] = Field(
-        description="1: critical inference, 2: deferrable analytics, 3: training/batch."
-    )
-    racks: list[str] = Field(
-        min_length=1, description="Rack ids or glob patterns ('A*') the workload runs on."
-    )
-    utilization: Fraction | None = Field(
-        None, description="Tier 1/2: constant utilization of the racks' dynamic power [-]."
-    )
-    profile: str | None = Field(
-        None, description="Tier 1/2: name of a series (0..1) giving utilization over time."
-    )
-    profile_scale: float = Field(1.0, ge=0, le=1, description="Multiplier on the profile [-].")
-    max_delay: Duration | None = Field(None, description="Tier 2: how long work may be deferred.")
-    energy: KilowattHour | None = Field(
-        None, ge=0, description="Tier 3: IT energy above idle to deliver [kWh]."
-    )
-    min_power: Kilowatt | None = Field(
-        None, ge=0, description="Tier 3: lowest power while running [kW]."
-    )
-    max_power: Kilowatt | None = Field(
-        None, ge=0, description="Tier 3: highest power (default: racks' dynamic power) [kW]."
-    )
-    release: OffsetOrInstant | None = Field(
-        None, description="Tier 3: earliest start (instant, or offset from start)."
-    )
-    deadline: OffsetOrInstant | None = Field(
-        None, description="Tier 3: latest finish (instant, or offset from start)."
-    )
-    lateness_penalty: float = Field(
-        0.5, ge=0, description="Cost per kWh delivered late, per hour of delay [currency/kWh/h]."
-    )
-    unserved_penalty: float = Field(
-        1.0, ge=0, description="Cost per kWh not delivered in the horizon [currency/kWh]."
-    )
-
-    @model_validator(mode="after")
-    def _by_tier(self) -> Workload:
-        if self.tier in (1, 2):
-            if (self.utilization is None) == (self.profile is None):
-                given = "both" if self.utilization is not None else "neither"
-                raise ValueError(
-                    f"tier {self.tier} needs exactly one of utilization or profile (got {given})"
-                )
-            if self.tier == 2 and self.max_delay is None:
-                raise FieldProblem("max_delay", "required for tier 2, e.g. max_delay: 2 h")
-        else:
-            missing = [n for n in ("energy", "release", "deadline") if getattr(self, n) is None]
-            if missing:
-                raise FieldProblem(missing, "required for tier 3 (batch/training) workloads")
-            if (
-                self.min_power is not None
-                and self.max_power is not None
-                and self.min_power > self.max_power
-            ):
-                raise FieldProblem(
-                    "min_power",
-                    f"{self.min_power:g} kW exceeds max_power ({self.max_power:g} kW); expected "
-                    "min_power <= max_power",
-                )
-        return self
-
-
-# --------------------------------------------------------------------------------------------
-# grid and series
-
-
-class DemandResponseEvent(_Model):
-    """A window during which grid import must stay under a cap."""
-
-    start: AwareDatetime = Field(description="Event start, ISO 8601 with timezone.")
-    end: AwareDatetime = Field(description="Event end, ISO 8601 with timezone.")
-    import_cap: Kilowatt = Field(ge=0, description="Grid import cap during the event [kW].")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> DemandResponseEvent:
-        if self.end <= self.start:
-            raise FieldProblem("end", f"expected an instant after start ({self.start.isoformat()})")
-        return self
-
-
-class Grid(_Model):
-    """Grid connection, tariff and emissions accounting."""
-
-    contract_capacity: Kilowatt = Field(gt=0, description="Contracted import limit [kW].")
-    demand_charge: float = Field(
-        0.0, ge=0, description="Charge on the peak import in the window [currency/kW]."
-    )
-    carbon_price: float = Field(0.0, ge=0, description="Price of emissions [currency/t CO2e].")
-    export_allowed: bool = Field(False, description="Whether net export to the grid is allowed.")
-    currency: str = Field("USD", description="Currency of every cost.")
-    demand_response: list[DemandResponseEvent] = Field(
-        default_factory=list, description="Demand-response events (import caps)."
-    )
-
-
-SeriesFormat = Literal["dctwin", "price_csv", "carbon_csv", "open_meteo", "epw", "cpu_trace"]
-
-
-class SeriesSource(_Model):
-    """One source of exogenous series; later entries override earlier ones.
-
-    Exactly one of: ``file`` (with ``format``), ``zone`` (a folder of the public data set),
-    ``values`` (inline, one per ``step`` from the simulation start), ``constant``, ``generate``.
-    """
-
-    file: str | None = Field(None, description="Path, relative to the scenario file.")
-    format: SeriesFormat = Field("dctwin", description="File format.")
-    zone: str | None = Field(None, description="Grid zone folder, e.g. 'US-TEX-ERCO'.")
-    data_dir: str = Field(
-        "../../shared/data", description="Public data folder, relative to the scenario file."
-    )
-    year: int | None = Field(None, description="Year to map the series onto (zone/epw files).")
-    variable: str | None = Field(None, description="Variable name for values/constant/csv.")
-    values: list[float] | None = Field(
-        None, description="Inline values of variable, one per step from the start."
-    )
-    constant: float | None = Field(None, description="A constant value of variable.")
-    step: Duration | None = Field(None, description="Step of inline values.")
-    generate: Literal["demo"] | None = Field(None, description="Generated demo series.")
-    seed: int = Field(0, description="Random seed of generated series.")
-    replay_from: AwareDatetime | None = Field(
-        None,
-        description="Replay history: the data from this instant on is shifted so that it "
-        "starts at the simulation start (e.g. a July 2023 week as next week).",
-    )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SeriesSource:
-        given = [
-            n
-            for n in ("file", "zone", "values", "constant", "generate")
-            if getattr(self, n) is not None
-        ]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of file, zone, values, constant, generate; got "
-                + (", ".join(given) or "none")
-            )
-        if (self.values is not None or self.constant is not None) and self.variable is None:
-            raise FieldProblem(
-                "variable", "required with values/constant: the series name, e.g. variable: price"
-            )
-        if self.values is not None and self.step is None:
-            raise FieldProblem("step", "required with values: their time step, e.g. step: 1h")
-        return self
-
-
-# --------------------------------------------------------------------------------------------
-# the scenario
-
-
-class Scenario(_Model):
-    """A facility, its signals and the window studied."""
-
-    version: Literal[1] = Field(1, description="Schema version.")
-    site: Site = Field(description="Site: name, location, timezone, ASHRAE classes.")
-    simulation: Simulation = Field(description="Window: start, duration, step.")
-    rack_types: dict[str, RackType] = Field(
-        min_length=1, description="Rack catalogue: rack type name → its description."
-    )
-    racks: list[Rack] = Field(default_factory=list, description="Racks listed one by one.")
-    rows: list[RackRow] = Field(default_factory=list, description="Rows of identical racks.")
-    cooling: Cooling = Field(description="Cooling units, CDUs, recirculation and plant.")
-    power: Power = Field(description="Feeds, UPS, 48 V busbars and power shelves.")
-    battery: Battery | None = Field(None, description="Facility battery (BESS), if any.")
-    pv: PV | None = Field(None, description="On-site photovoltaics, if any.")
-    workloads: list[Workload] = Field(
-        default_factory=list, description="IT work on the racks, by tier."
-    )
-    grid: Grid = Field(description="Grid connection, tariff and demand response.")
-    series: list[SeriesSource] = Field(
-        default_factory=list, description="Sources of price, carbon, weather and load series."
-    )
-
-    @model_validator(mode="after")
-    def _has_racks(self) -> Scenario:
-        if not self.racks and not self.rows:
-            raise ValueError("the scenario has no racks: give racks or rows")
-        return self
-
-    def all_racks(self) -> list[Rack]:
-        """Explicit racks followed by the racks the rows expand to."""
-        racks = list(self.racks)
-        for row in self.rows:
-            for offset, rack_id in enumerate(row.rack_ids()):
-                racks.append(
-                    Rack(
-                        id=rack_id,
-                        row=row.row,
-                        position=row.first_position + offset,
-                        type=row.type,
-                        cooling_unit=row.cooling_unit,
-                        cdu=row.cdu,
-                        busbar=row.busbar if row.busbar is not None else rack_id,
-                    )
-                )
-        return racks
-
-    def all_busbars(self) -> list[Busbar]:
-        """Explicit busbars followed by the per-rack busbars rows create from templates."""
-        busbars = list(self.power.busbars)
-        for row in self.rows:
-            if (
-                row.busbar_template is None
-                or row.busbar_template not in self.power.busbar_templates
-            ):
-                continue
-            template = self.power.busbar_templates[row.busbar_template]
-            for rack_id in row.rack_ids():
-                busbars.append(Busbar(id=rack_id, ups=row.ups or "", **template.model_dump()))
-        return busbars
-
-
-# --------------------------------------------------------------------------------------------
-# loading and errors
-
-
-class ScenarioError(ValueError):
-    """A scenario file could not be used; ``problems`` lists every issue found."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        bullet = "\n  - ".join(problems)
-        super().__init__(f"{source}: {len(problems)} problem(s):\n  - {bullet}")
-
-
-def resolve_instant(value: timedelta | datetime | None, start: datetime) -> datetime:
-    """A workload time given as an instant or as an offset from the window start."""
-    if value is None:
-        return start
-    if isinstance(value, timedelta):
-        return start + value
-    return value
-
-
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file.
-
-    Raises
-    ------
-    ScenarioError
-        With one message per problem (YAML syntax, schema, cross-references).
-    """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(source, [f"cannot read file: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(
-            source, [f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"]
-        ) from None
-    return parse_scenario(text, source=source)
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML loader that refuses a key given twice in one mapping (instead of keeping
-    the last silently)."""
-
-
-def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            first = seen.setdefault(key, key_node.start_mark.line + 1)
-        except TypeError:  # unhashable key: the constructor reports it
-            continue
-        if first != key_node.start_mark.line + 1:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key {key!r} (first given at line {first}); expected each key once",
-                key_node.start_mark,
-            )
-    return loader.construct_mapping(node, deep=True)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-
-
-def strict_yaml(text: str) -> Any:
-    """YAML text as plain data (a safe loader) refusing a key given twice in one mapping.
-
-    Raises :class:`yaml.YAMLError` (a duplicate key is a ``ConstructorError`` with its line).
-    """
-    return yaml.load(text, Loader=_Loader)
-
-
-def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
-    """Validate a scenario given as YAML text (see :func:`load_scenario`)."""
-    try:
-        data = strict_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(source, [f"malformed YAML at {where}{problem}"]) from None
-    if data is None:
-        raise ScenarioError(source, ["the file is empty; expected a mapping of sections"])
-    if not isinstance(data, dict):
-        raise ScenarioError(
-            source,
-            [
-                "(top level): expected a mapping of sections (site:, simulation:, ...), got "
-                f"{type(data).__name__} {_shorten(data)}"
-            ],
-        )
-    return scenario_from_dict(data, source=source)
-
-
-def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
-    from twin.scenario.checks import reference_problems  # imports this module
-
-    """Validate a scenario given as a dict (see :func:`load_scenario`)."""
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(source, format_validation_error(exc, data)) from None
-    problems = reference_problems(scenario)
-    if problems:
-        raise ScenarioError(source, problems)
-    return scenario
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of scenario files."""
-    schema = Scenario.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "dctwin scenario"
-    return schema

@@ -40,7 +40,7 @@ def synthetic_hall(
     Returns
     -------
     dict
-        Validatable with :func:`twin.scenario.schema.scenario_from_dict`; series are generated.
+        Validatable with :func:`twin.scenario.loader.scenario_from_dict`; series are generated.
     """
     rows = max(1, math.ceil(racks / ROW_LENGTH))
     gpu_rows = round(rows * gpu_share)

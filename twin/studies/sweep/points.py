@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from physics.constants import JOULES_PER_KWH
-from twin.scenario.schema import ScenarioError, scenario_from_dict
+from twin.scenario.loader import ScenarioError, scenario_from_dict
 
 # --------------------------------------------------------------------------------------------
 # result variables

@@ -1,0 +1,336 @@
+"""Scenario schema: a facility and its study described in YAML, validated with pydantic.
+
+Every quantity documents one unit in its description (``[kW]``); YAML may give a bare number in
+that unit or a string with a unit (``"120 kW"``, ``"64.4 degF"``), converted at load time.
+Values are stored in the documented unit; :mod:`twin.scenario.compile` turns them into SI arrays.
+
+This module holds the site, the simulated window, workloads, the grid, series sources and the
+:class:`Scenario` itself; the equipment sections are in :mod:`twin.scenario.equipment`, and
+:func:`twin.scenario.loader.load_scenario` reads and validates a file.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, Field, field_validator, model_validator
+
+from twin.scenario.equipment import PV, Battery, Busbar, Cooling, Power, Rack, RackRow, RackType
+from twin.scenario.errors import FieldProblem
+from twin.scenario.fields import (
+    AIR_CLASS_ALLOWABLE,
+    AIR_CLASS_RECOMMENDED,
+    LIQUID_CLASS_SUPPLY_LIMIT,
+    AirClass,
+    Duration,
+    Fraction,
+    LiquidClass,
+    OffsetOrInstant,
+    SchemaModel,
+)
+from twin.scenario.quantities import Celsius, Kilowatt, KilowattHour, Metre
+
+SCHEMA_VERSION = 1
+"""Version of the scenario file format (the ``version`` field)."""
+
+# --------------------------------------------------------------------------------------------
+# site and window
+
+
+class Site(SchemaModel):
+    """Where the facility is and which thermal classes bound it."""
+
+    name: str = Field(description="Site name.")
+    latitude: float = Field(0.0, ge=-90, le=90, description="Latitude [degrees north].")
+    longitude: float = Field(0.0, ge=-180, le=180, description="Longitude [degrees east].")
+    elevation: Metre = Field(0.0, ge=-500, le=6000, description="Elevation above sea level [m].")
+    timezone: str = Field("UTC", description="IANA timezone for display, e.g. 'America/Chicago'.")
+    air_class: AirClass = Field("A2", description="ASHRAE air-cooling equipment class.")
+    inlet_limit: Literal["recommended", "allowable"] = Field(
+        "recommended",
+        description="Which ASHRAE envelope bounds rack inlets: 'recommended' (18–27 °C) or "
+        "the class 'allowable' range.",
+    )
+    max_inlet_temperature: Celsius | None = Field(
+        None, description="Override of the inlet limit [°C]; default from the class envelope."
+    )
+    liquid_class: LiquidClass = Field(
+        "W32", description="ASHRAE liquid-cooling class: maximum facility water supply."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'Europe/Berlin')") from exc
+        return value
+
+    @property
+    def inlet_limit_temperature(self) -> float:
+        """The upper rack inlet limit in force [°C]."""
+        if self.max_inlet_temperature is not None:
+            return self.max_inlet_temperature
+        if self.inlet_limit == "recommended":
+            return AIR_CLASS_RECOMMENDED[1]
+        return AIR_CLASS_ALLOWABLE[self.air_class][1]
+
+    @property
+    def facility_water_limit(self) -> float:
+        """Maximum facility water supply temperature of the liquid class [°C]."""
+        return LIQUID_CLASS_SUPPLY_LIMIT[self.liquid_class]
+
+
+class Simulation(SchemaModel):
+    """The time window simulated or planned."""
+
+    start: AwareDatetime = Field(description="First instant, timezone-aware ISO 8601.")
+    duration: Duration = Field(timedelta(days=1), description="Length of the window.")
+    step: Duration = Field(timedelta(minutes=15), description="Time step.")
+
+    @model_validator(mode="after")
+    def _step_divides(self) -> Simulation:
+        if self.step <= timedelta(0):
+            raise FieldProblem("step", f"expected a positive time step, got {self.step}")
+        if self.duration < self.step:
+            raise FieldProblem(
+                "duration", f"{self.duration} is shorter than one step ({self.step})"
+            )
+        if self.duration % self.step:
+            raise FieldProblem(
+                "duration",
+                f"{self.duration} is not a whole number of steps; expected a multiple of "
+                f"step ({self.step})",
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# workloads
+
+
+class Workload(SchemaModel):
+    """IT work on a set of racks, by tier.
+
+    Tier 1: critical inference, a fixed utilization profile.  Tier 2: real-time analytics, a
+    profile whose work may be delayed by at most ``max_delay``.  Tier 3: training/batch: an
+    ``energy`` to deliver between ``release`` and ``deadline`` at a power between
+    ``min_power`` (when running) and ``max_power``.
+    """
+
+    id: str = Field(description="Unique workload id.")
+    tier: Literal[1, 2, 3] = Field(
+        description="1: critical inference, 2: deferrable analytics, 3: training/batch."
+    )
+    racks: list[str] = Field(
+        min_length=1, description="Rack ids or glob patterns ('A*') the workload runs on."
+    )
+    utilization: Fraction | None = Field(
+        None, description="Tier 1/2: constant utilization of the racks' dynamic power [-]."
+    )
+    profile: str | None = Field(
+        None, description="Tier 1/2: name of a series (0..1) giving utilization over time."
+    )
+    profile_scale: float = Field(1.0, ge=0, le=1, description="Multiplier on the profile [-].")
+    max_delay: Duration | None = Field(None, description="Tier 2: how long work may be deferred.")
+    energy: KilowattHour | None = Field(
+        None, ge=0, description="Tier 3: IT energy above idle to deliver [kWh]."
+    )
+    min_power: Kilowatt | None = Field(
+        None, ge=0, description="Tier 3: lowest power while running [kW]."
+    )
+    max_power: Kilowatt | None = Field(
+        None, ge=0, description="Tier 3: highest power (default: racks' dynamic power) [kW]."
+    )
+    release: OffsetOrInstant | None = Field(
+        None, description="Tier 3: earliest start (instant, or offset from start)."
+    )
+    deadline: OffsetOrInstant | None = Field(
+        None, description="Tier 3: latest finish (instant, or offset from start)."
+    )
+    lateness_penalty: float = Field(
+        0.5, ge=0, description="Cost per kWh delivered late, per hour of delay [currency/kWh/h]."
+    )
+    unserved_penalty: float = Field(
+        1.0, ge=0, description="Cost per kWh not delivered in the horizon [currency/kWh]."
+    )
+
+    @model_validator(mode="after")
+    def _by_tier(self) -> Workload:
+        if self.tier in (1, 2):
+            if (self.utilization is None) == (self.profile is None):
+                given = "both" if self.utilization is not None else "neither"
+                raise ValueError(
+                    f"tier {self.tier} needs exactly one of utilization or profile (got {given})"
+                )
+            if self.tier == 2 and self.max_delay is None:
+                raise FieldProblem("max_delay", "required for tier 2, e.g. max_delay: 2 h")
+        else:
+            missing = [n for n in ("energy", "release", "deadline") if getattr(self, n) is None]
+            if missing:
+                raise FieldProblem(missing, "required for tier 3 (batch/training) workloads")
+            if (
+                self.min_power is not None
+                and self.max_power is not None
+                and self.min_power > self.max_power
+            ):
+                raise FieldProblem(
+                    "min_power",
+                    f"{self.min_power:g} kW exceeds max_power ({self.max_power:g} kW); expected "
+                    "min_power <= max_power",
+                )
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# grid and series
+
+
+class DemandResponseEvent(SchemaModel):
+    """A window during which grid import must stay under a cap."""
+
+    start: AwareDatetime = Field(description="Event start, ISO 8601 with timezone.")
+    end: AwareDatetime = Field(description="Event end, ISO 8601 with timezone.")
+    import_cap: Kilowatt = Field(ge=0, description="Grid import cap during the event [kW].")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DemandResponseEvent:
+        if self.end <= self.start:
+            raise FieldProblem("end", f"expected an instant after start ({self.start.isoformat()})")
+        return self
+
+
+class Grid(SchemaModel):
+    """Grid connection, tariff and emissions accounting."""
+
+    contract_capacity: Kilowatt = Field(gt=0, description="Contracted import limit [kW].")
+    demand_charge: float = Field(
+        0.0, ge=0, description="Charge on the peak import in the window [currency/kW]."
+    )
+    carbon_price: float = Field(0.0, ge=0, description="Price of emissions [currency/t CO2e].")
+    export_allowed: bool = Field(False, description="Whether net export to the grid is allowed.")
+    currency: str = Field("USD", description="Currency of every cost.")
+    demand_response: list[DemandResponseEvent] = Field(
+        default_factory=list, description="Demand-response events (import caps)."
+    )
+
+
+SeriesFormat = Literal["dctwin", "price_csv", "carbon_csv", "open_meteo", "epw", "cpu_trace"]
+
+
+class SeriesSource(SchemaModel):
+    """One source of exogenous series; later entries override earlier ones.
+
+    Exactly one of: ``file`` (with ``format``), ``zone`` (a folder of the public data set),
+    ``values`` (inline, one per ``step`` from the simulation start), ``constant``, ``generate``.
+    """
+
+    file: str | None = Field(None, description="Path, relative to the scenario file.")
+    format: SeriesFormat = Field("dctwin", description="File format.")
+    zone: str | None = Field(None, description="Grid zone folder, e.g. 'US-TEX-ERCO'.")
+    data_dir: str = Field(
+        "../../shared/data", description="Public data folder, relative to the scenario file."
+    )
+    year: int | None = Field(None, description="Year to map the series onto (zone/epw files).")
+    variable: str | None = Field(None, description="Variable name for values/constant/csv.")
+    values: list[float] | None = Field(
+        None, description="Inline values of variable, one per step from the start."
+    )
+    constant: float | None = Field(None, description="A constant value of variable.")
+    step: Duration | None = Field(None, description="Step of inline values.")
+    generate: Literal["demo"] | None = Field(None, description="Generated demo series.")
+    seed: int = Field(0, description="Random seed of generated series.")
+    replay_from: AwareDatetime | None = Field(
+        None,
+        description="Replay history: the data from this instant on is shifted so that it "
+        "starts at the simulation start (e.g. a July 2023 week as next week).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SeriesSource:
+        given = [
+            n
+            for n in ("file", "zone", "values", "constant", "generate")
+            if getattr(self, n) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of file, zone, values, constant, generate; got "
+                + (", ".join(given) or "none")
+            )
+        if (self.values is not None or self.constant is not None) and self.variable is None:
+            raise FieldProblem(
+                "variable", "required with values/constant: the series name, e.g. variable: price"
+            )
+        if self.values is not None and self.step is None:
+            raise FieldProblem("step", "required with values: their time step, e.g. step: 1h")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# the scenario
+
+
+class Scenario(SchemaModel):
+    """A facility, its signals and the window studied."""
+
+    version: Literal[1] = Field(1, description="Schema version.")
+    site: Site = Field(description="Site: name, location, timezone, ASHRAE classes.")
+    simulation: Simulation = Field(description="Window: start, duration, step.")
+    rack_types: dict[str, RackType] = Field(
+        min_length=1, description="Rack catalogue: rack type name → its description."
+    )
+    racks: list[Rack] = Field(default_factory=list, description="Racks listed one by one.")
+    rows: list[RackRow] = Field(default_factory=list, description="Rows of identical racks.")
+    cooling: Cooling = Field(description="Cooling units, CDUs, recirculation and plant.")
+    power: Power = Field(description="Feeds, UPS, 48 V busbars and power shelves.")
+    battery: Battery | None = Field(None, description="Facility battery (BESS), if any.")
+    pv: PV | None = Field(None, description="On-site photovoltaics, if any.")
+    workloads: list[Workload] = Field(
+        default_factory=list, description="IT work on the racks, by tier."
+    )
+    grid: Grid = Field(description="Grid connection, tariff and demand response.")
+    series: list[SeriesSource] = Field(
+        default_factory=list, description="Sources of price, carbon, weather and load series."
+    )
+
+    @model_validator(mode="after")
+    def _has_racks(self) -> Scenario:
+        if not self.racks and not self.rows:
+            raise ValueError("the scenario has no racks: give racks or rows")
+        return self
+
+    def all_racks(self) -> list[Rack]:
+        """Explicit racks followed by the racks the rows expand to."""
+        racks = list(self.racks)
+        for row in self.rows:
+            for offset, rack_id in enumerate(row.rack_ids()):
+                racks.append(
+                    Rack(
+                        id=rack_id,
+                        row=row.row,
+                        position=row.first_position + offset,
+                        type=row.type,
+                        cooling_unit=row.cooling_unit,
+                        cdu=row.cdu,
+                        busbar=row.busbar if row.busbar is not None else rack_id,
+                    )
+                )
+        return racks
+
+    def all_busbars(self) -> list[Busbar]:
+        """Explicit busbars followed by the per-rack busbars rows create from templates."""
+        busbars = list(self.power.busbars)
+        for row in self.rows:
+            if (
+                row.busbar_template is None
+                or row.busbar_template not in self.power.busbar_templates
+            ):
+                continue
+            template = self.power.busbar_templates[row.busbar_template]
+            for rack_id in row.rack_ids():
+                busbars.append(Busbar(id=rack_id, ups=row.ups or "", **template.model_dump()))
+        return busbars
