@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from twin.data.csv import write_series_csv
+from twin.data.demo import generate_demo_series
 from twin.data.series import scenario_series
-from twin.data.timeseries import SeriesError, generate_demo_series, write_series_csv
+from twin.data.validation import SeriesError
 from twin.scenario.compile import compile_facility
 from twin.scenario.equipment import RackType
 from twin.scenario.loader import (
