@@ -62,7 +62,8 @@ from twin.scenario.compile import compile_facility
 from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading
 from twin.scenario.schema import Scenario
-from twin.store.store import PlanRecord, Store
+from twin.store.records import PlanRecord
+from twin.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -596,8 +597,8 @@ class LiveTwin:
     def approve(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
         """Approve a proposed plan and apply it (virtual plant and the twin's schedule).
 
-        Raises ``KeyError`` for an unknown plan, ``ValueError`` (:class:`twin.store.store.Conflict`)
-        when the plan is not proposed any more.
+        Raises ``KeyError`` for an unknown plan, ``ValueError``
+        (:class:`twin.store.errors.Conflict`) when the plan is not proposed any more.
         """
         record = self._plan_record(plan_id)
         self.store.set_plan_status(plan_id, "approved", actor, reason)
