@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.postgres import PostgresUnavailable, throwaway_postgres
 from twin.scenario.points import Reading
-from twin.store.store import METADATA, Store
+from twin.store.schema import METADATA
+from twin.store.store import Store
 
 
 def _batches(points: int, size: int, count: int) -> list[list[Reading]]:

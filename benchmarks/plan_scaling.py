@@ -145,7 +145,7 @@ def run_case(racks: int) -> dict[str, Any]:
     from optimizer.plan import Planner, PlanOptions
     from twin.data.series import scenario_series
     from twin.scenario.compile import compile_facility
-    from twin.scenario.schema import scenario_from_dict
+    from twin.scenario.loader import scenario_from_dict
 
     started = time.perf_counter()
     scenario = scenario_from_dict(scenario_dict(racks))
@@ -198,7 +198,7 @@ def profile_build(racks: int, top: int = 30) -> str:
     from physics.simulate import simulate
     from twin.data.series import scenario_series
     from twin.scenario.compile import compile_facility
-    from twin.scenario.schema import scenario_from_dict
+    from twin.scenario.loader import scenario_from_dict
 
     scenario = scenario_from_dict(scenario_dict(racks))
     facility = compile_facility(scenario)

@@ -26,7 +26,7 @@ def run_case(racks: int, days: float, step: str, per_rack: bool) -> dict[str, fl
     from physics.simulate import simulate
     from twin.data.series import scenario_series
     from twin.scenario.compile import compile_facility
-    from twin.scenario.schema import scenario_from_dict
+    from twin.scenario.loader import scenario_from_dict
     from twin.scenario.synthetic import synthetic_hall
 
     started = time.perf_counter()

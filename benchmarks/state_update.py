@@ -37,8 +37,8 @@ def run_case(racks: int, updates: int = 200, warmup: int = 20) -> dict[str, obje
     from twin.live.estimation import StateEstimator
     from twin.live.faults import FaultDetector
     from twin.scenario.compile import compile_facility
+    from twin.scenario.loader import scenario_from_dict
     from twin.scenario.points import PointCatalogue, Reading
-    from twin.scenario.schema import scenario_from_dict
     from twin.scenario.synthetic import synthetic_hall
 
     scenario = scenario_from_dict(synthetic_hall(racks, days=1.0, step="15 min"))

@@ -12,7 +12,7 @@ import yaml
 from physics.facility import Facility
 from twin.data.series import scenario_series
 from twin.scenario.compile import compile_facility
-from twin.scenario.schema import scenario_from_dict
+from twin.scenario.loader import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -17,7 +17,7 @@ from dash import html
 
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
-from twin.scenario.schema import ScenarioError
+from twin.scenario.loader import ScenarioError
 from ui import figures, views
 from ui.jobs import JobRunner
 

@@ -759,7 +759,7 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
     Returns
     -------
     dict
-        The modified scenario, validated by :func:`twin.scenario.schema.scenario_from_dict` later.
+        The modified scenario, validated by :func:`twin.scenario.loader.scenario_from_dict` later.
 
     Raises
     ------

@@ -20,8 +20,9 @@ import yaml
 from optimizer.capacity import CapacityModel, maximize_racks, next_step
 from physics.violations import find_violations
 from twin.data.series import scenario_series
-from twin.scenario import schema as sc
 from twin.scenario.compile import compile_facility
+from twin.scenario.loader import load_scenario, scenario_from_dict
+from twin.scenario.schema import Scenario
 from twin.studies.capacity import (
     ADDED_WORKLOAD,
     Candidate,
@@ -38,13 +39,13 @@ SMALL = ROOT / "scenarios" / "small-hall.yaml"
 
 
 @pytest.fixture(scope="module")
-def small() -> tuple[sc.Scenario, xr.Dataset]:
-    scenario = sc.load_scenario(SMALL)
+def small() -> tuple[Scenario, xr.Dataset]:
+    scenario = load_scenario(SMALL)
     return scenario, scenario_series(scenario, SMALL.parent)
 
 
 def _broken(
-    scenario: sc.Scenario, series: xr.Dataset, rack_type: str, chosen: list[Candidate]
+    scenario: Scenario, series: xr.Dataset, rack_type: str, chosen: list[Candidate]
 ) -> set[tuple[str, str]]:
     """(kind, equipment) of every limit the simulation with ``chosen`` added breaks."""
     facility, ds = simulate_scenario(with_racks(scenario, rack_type, chosen), series)
@@ -57,7 +58,7 @@ def _broken(
 
 
 def _brute_force(
-    scenario: sc.Scenario, series: xr.Dataset, rack_type: str, candidates: list[Candidate]
+    scenario: Scenario, series: xr.Dataset, rack_type: str, candidates: list[Candidate]
 ) -> tuple[int, dict[frozenset[str], set[tuple[str, str]]]]:
     """Largest clean subset size, and what every subset of one rack more breaks."""
     broken: dict[frozenset[str], set[tuple[str, str]]] = {}
@@ -76,7 +77,7 @@ def _brute_force(
     [("gpu-120", None), ("inference-40", "A:4,A:5,A:6,B:7,B:8,B:9")],
 )
 def test_capacity_matches_brute_force(
-    small: tuple[sc.Scenario, xr.Dataset], rack_type: str, positions: str | None
+    small: tuple[Scenario, xr.Dataset], rack_type: str, positions: str | None
 ) -> None:
     scenario, series = small
     wanted = parse_positions(positions) if positions else None
@@ -99,7 +100,7 @@ def test_capacity_matches_brute_force(
     assert report.binding[0].extra > 0
 
 
-def test_gpu_rack_is_limited_by_the_crah_coil(small: tuple[sc.Scenario, xr.Dataset]) -> None:
+def test_gpu_rack_is_limited_by_the_crah_coil(small: tuple[Scenario, xr.Dataset]) -> None:
     scenario, series = small
     report = capacity_study(scenario, series, "gpu-120")
     assert report.count == 3
@@ -123,14 +124,14 @@ def test_gpu_rack_is_limited_by_the_crah_coil(small: tuple[sc.Scenario, xr.Datas
     assert first.extra == pytest.approx(excess, rel=0.01)
 
 
-def test_no_position_left_and_excluded_racks(small: tuple[sc.Scenario, xr.Dataset]) -> None:
+def test_no_position_left_and_excluded_racks(small: tuple[Scenario, xr.Dataset]) -> None:
     scenario, series = small
     one = capacity_study(scenario, series, "gpu-120", [("A", 4)])
     assert one.count == 1 and one.no_position_left and not one.binding
     # a 200 kW rack on its own ORv3 busbar overloads the 148.5 kW N+k shelf by itself
     data = yaml.safe_load(SMALL.read_text())
     data["rack_types"]["gpu-200"] = dict(data["rack_types"]["gpu-120"], design_power="200 kW")
-    big = sc.scenario_from_dict(data)
+    big = scenario_from_dict(data)
     report = capacity_study(big, series, "gpu-200", [("A", 4), ("A", 5)])
     assert report.count == 0
     assert set(report.excluded) == {"A04", "A05"}
@@ -138,7 +139,7 @@ def test_no_position_left_and_excluded_racks(small: tuple[sc.Scenario, xr.Datase
     assert report.no_position_left  # nothing can be added anywhere
 
 
-def test_added_racks_keep_existing_workloads(small: tuple[sc.Scenario, xr.Dataset]) -> None:
+def test_added_racks_keep_existing_workloads(small: tuple[Scenario, xr.Dataset]) -> None:
     scenario, _ = small
     candidates, skipped = candidate_positions(scenario, "gpu-120")
     assert [c.rack_id for c in candidates] == ["A04", "A05", "A06", "A07"]
@@ -158,7 +159,7 @@ def test_added_racks_keep_existing_workloads(small: tuple[sc.Scenario, xr.Datase
 
 
 def test_bad_positions() -> None:
-    scenario = sc.load_scenario(SMALL)
+    scenario = load_scenario(SMALL)
     with pytest.raises(CapacityError, match="occupied"):
         candidate_positions(scenario, "gpu-120", [("A", 2)])
     with pytest.raises(CapacityError, match="no row 'Z'"):
@@ -213,11 +214,11 @@ def test_mip_against_enumeration() -> None:
     assert not next_step(_model(allowed=np.array([True, False, False, False])), 2).feasible
 
 
-def test_a_limit_broken_today_may_not_get_worse(small: tuple[sc.Scenario, xr.Dataset]) -> None:
+def test_a_limit_broken_today_may_not_get_worse(small: tuple[Scenario, xr.Dataset]) -> None:
     _, series = small
     data = yaml.safe_load(SMALL.read_text())
     data["grid"]["contract_capacity"] = "700 kW"  # today's peak import is ~737 kW
-    scenario = sc.scenario_from_dict(data)
+    scenario = scenario_from_dict(data)
     report = capacity_study(scenario, series, "gpu-120", [("A", 4), ("A", 5)])
     assert report.pre_existing == ["grid import (contract): grid"]
     assert report.count == 0 and report.verified
@@ -227,7 +228,7 @@ def test_a_limit_broken_today_may_not_get_worse(small: tuple[sc.Scenario, xr.Dat
 
 
 def test_verify_loop_corrects_an_optimistic_linearization(
-    small: tuple[sc.Scenario, xr.Dataset],
+    small: tuple[Scenario, xr.Dataset],
 ) -> None:
     # a long shared busbar: its I²R loss grows with the square of the current, so the sum of
     # single-rack changes underestimates several racks and the first answer breaks the shelf
@@ -237,7 +238,7 @@ def test_verify_loop_corrects_an_optimistic_linearization(
     bus.update(resistance="1 mOhm", ampacity="20000 A", undervoltage_limit="30 V")
     bus["shelf"].update(psu_count=200, psu_rating=f"{452 / 196:.5f} kW")
     data["cooling"]["units"][1].update(airflow="60 m^3/s", capacity="900 kW")
-    scenario = sc.scenario_from_dict(data)
+    scenario = scenario_from_dict(data)
     positions = [("B", k) for k in range(7, 13)]
     report = capacity_study(scenario, series, "inference-40", positions)
     assert report.iterations == 2 and report.verified

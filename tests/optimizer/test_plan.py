@@ -31,7 +31,7 @@ from tests.conftest import ROOT, demo_hall_dict
 from tests.processes import dctwin
 from twin.data.series import scenario_series
 from twin.scenario.compile import compile_facility
-from twin.scenario.schema import scenario_from_dict
+from twin.scenario.loader import scenario_from_dict
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 STEP_HOURS = 0.25

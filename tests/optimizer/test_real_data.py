@@ -31,7 +31,7 @@ import yaml
 from optimizer.plan import Plan, PlanOptions, plan
 from twin.data.series import scenario_series
 from twin.scenario.compile import compile_facility
-from twin.scenario.schema import scenario_from_dict
+from twin.scenario.loader import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 

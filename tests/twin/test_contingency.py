@@ -19,7 +19,7 @@ from physics.simulate import simulate
 from physics.violations import find_violations
 from twin.data.series import scenario_series
 from twin.scenario.compile import compile_facility
-from twin.scenario.schema import scenario_from_dict
+from twin.scenario.loader import scenario_from_dict
 from twin.studies.contingency import (
     AIR_VOLUME_PER_RACK,
     RACK_HEAT_CAPACITY,

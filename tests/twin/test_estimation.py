@@ -27,8 +27,8 @@ from tests.conftest import ROOT, demo_hall_dict
 from twin.data.series import scenario_series
 from twin.live.estimation import StateEstimator
 from twin.scenario.compile import compile_facility
+from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading
-from twin.scenario.schema import scenario_from_dict
 
 SENSOR_STD = 0.3
 """Inlet sensor noise of the test data [K] (the estimator's default measurement_std)."""

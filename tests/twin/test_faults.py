@@ -26,8 +26,8 @@ from tests.conftest import ROOT, demo_hall_dict
 from twin.data.series import scenario_series
 from twin.live.faults import FaultDetector, SensorFault
 from twin.scenario.compile import compile_facility
+from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading
-from twin.scenario.schema import scenario_from_dict
 
 K = 300
 """Reading at which faults start."""

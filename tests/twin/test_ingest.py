@@ -9,8 +9,8 @@ import pytest
 
 from twin.live.ingest import affine, parse_time, validate
 from twin.scenario.compile import compile_facility
+from twin.scenario.loader import load_scenario
 from twin.scenario.points import PointCatalogue
-from twin.scenario.schema import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 7, 6, 12, 0, tzinfo=UTC)

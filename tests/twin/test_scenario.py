@@ -16,18 +16,20 @@ import pandas as pd
 import pytest
 import yaml
 
+from twin.data.csv import write_series_csv
+from twin.data.demo import generate_demo_series
 from twin.data.series import scenario_series
-from twin.data.timeseries import SeriesError, generate_demo_series, write_series_csv
+from twin.data.validation import SeriesError
 from twin.scenario.compile import compile_facility
-from twin.scenario.schema import (
-    RackType,
-    Scenario,
+from twin.scenario.equipment import RackType
+from twin.scenario.loader import (
     ScenarioError,
     json_schema,
     load_scenario,
     parse_scenario,
     scenario_from_dict,
 )
+from twin.scenario.schema import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((REPO / "scenarios").glob("*.yaml"))

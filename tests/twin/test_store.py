@@ -26,19 +26,11 @@ import sqlalchemy as sa
 
 from tests.postgres import fresh_database, postgres_url  # noqa: F401  (registers the fixture)
 from twin.scenario.points import Reading
-from twin.store.store import (
-    METADATA,
-    PLAN_STATUSES,
-    SCHEMA_VERSION,
-    Conflict,
-    InsertResult,
-    NotFound,
-    Store,
-    StoreBusy,
-    StoreError,
-    _engine_url,
-    migrate,
-)
+from twin.store.engine import engine_url
+from twin.store.errors import Conflict, NotFound, StoreBusy, StoreError
+from twin.store.records import PLAN_STATUSES
+from twin.store.schema import METADATA, SCHEMA_VERSION, migrate
+from twin.store.store import InsertResult, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
@@ -528,7 +520,7 @@ def test_urls(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="staging_rows"):
         Store("postgresql://u@localhost:1/db", staging_rows=10)
     for given in ("postgresql://u:pw@h:5433/db", "postgres://u:pw@h:5433/db"):
-        mapped = _engine_url(given)
+        mapped = engine_url(given)
         assert mapped.drivername == "postgresql+psycopg" and mapped.port == 5433
         assert mapped.password == "pw" and mapped.database == "db"
 

@@ -1,4 +1,4 @@
-"""Tests of twin.timeseries: loaders, validation, gap filling, resampling, demo data, CSV."""
+"""Tests of twin.data: loaders, validation, gap filling, resampling, demo data, CSV."""
 
 from __future__ import annotations
 
@@ -14,24 +14,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from physics.variables import VARIABLES
-from twin.data.timeseries import (
-    DEMO_START,
-    SeriesError,
+from twin.data.csv import read_series_csv, write_series_csv
+from twin.data.demo import DEMO_START, generate_demo_series, write_demo_data
+from twin.data.loaders import (
     available_zones,
-    fill_gaps,
-    generate_demo_series,
     load_carbon_csv,
     load_cpu_trace,
     load_epw,
     load_open_meteo,
     load_price_csv,
     load_zone,
-    read_series_csv,
-    resample,
-    validate_series,
-    write_demo_data,
-    write_series_csv,
 )
+from twin.data.resample import resample
+from twin.data.validation import SeriesError, fill_gaps, validate_series
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FILE = REPO / "data" / "demo-week.csv"
@@ -574,7 +569,7 @@ def test_series_csv_rejects_wrong_units_and_unknown_columns(tmp_path: Path) -> N
 def test_shipped_demo_week_matches_generator(tmp_path: Path) -> None:
     regenerated = write_demo_data(tmp_path / "demo-week.csv")
     assert DEMO_FILE.read_text(encoding="utf-8") == regenerated.read_text(encoding="utf-8"), (
-        "data/demo-week.csv drifted from twin.timeseries.write_demo_data; regenerate it"
+        "data/demo-week.csv drifted from twin.data.demo.write_demo_data; regenerate it"
     )
     ds = read_series_csv(DEMO_FILE, step="15min")
     assert ds.sizes["time"] == 672

@@ -11,7 +11,7 @@ import yaml
 
 from tests.ui.conftest import Clock
 from twin.live.live_twin import LiveTwin
-from twin.scenario.schema import scenario_from_dict
+from twin.scenario.loader import scenario_from_dict
 from ui import views
 
 

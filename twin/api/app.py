@@ -27,8 +27,8 @@ from twin.api.security import TokenRegistry
 from twin.live.ingest import parse_time
 from twin.live.live_twin import LiveTwin
 from twin.live.whatif import compare
-from twin.scenario.schema import ScenarioError
-from twin.store.store import StoreBusy
+from twin.scenario.loader import ScenarioError
+from twin.store.errors import StoreBusy
 
 API = "/api/v1"
 MAX_BODY_BYTES = 8 * 1024 * 1024

@@ -35,7 +35,7 @@ def fail(message: str) -> typer.Exit:
 
 
 def load_scenario_file(path: Path) -> Any:
-    from twin.scenario.schema import ScenarioError, load_scenario
+    from twin.scenario.loader import ScenarioError, load_scenario
 
     try:
         return load_scenario(path)
@@ -46,7 +46,7 @@ def load_scenario_file(path: Path) -> Any:
 def load_series(spec: Any, scenario: Path) -> Any:
     """The scenario's series (relative files read next to ``scenario``), or one error line."""
     from twin.data.series import scenario_series
-    from twin.data.timeseries import SeriesError
+    from twin.data.validation import SeriesError
 
     try:
         return scenario_series(spec, scenario.parent)

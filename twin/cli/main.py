@@ -111,7 +111,7 @@ def _windowed(spec: Any, horizon: str | None, step: str | None, start: str | Non
     from pydantic import ValidationError
 
     from twin.scenario.errors import format_validation_error
-    from twin.scenario.schema import Simulation
+    from twin.scenario.schema import Scenario, Simulation
 
     window = spec.simulation.model_dump()
     if horizon is not None:
@@ -123,7 +123,7 @@ def _windowed(spec: Any, horizon: str | None, step: str | None, start: str | Non
     try:
         simulation = Simulation.model_validate(window)
     except ValidationError as exc:
-        raise fail("\n".join(format_validation_error(exc, window))) from None
+        raise fail("\n".join(format_validation_error(exc, window, Scenario))) from None
     if simulation.duration.total_seconds() > MAX_HORIZON_DAYS * 86400:
         raise fail(f"horizon {simulation.duration} is longer than {MAX_HORIZON_DAYS} days")
     return spec.model_copy(update={"simulation": simulation})
@@ -216,7 +216,7 @@ def _format_plan(data: dict[str, Any]) -> str:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
-    from twin.scenario.schema import json_schema
+    from twin.scenario.loader import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
 
@@ -277,7 +277,7 @@ def serve(
     from twin.api.app import create_app
     from twin.api.security import TokenError, TokenRegistry, generate_demo_tokens
     from twin.live.live_twin import LiveSettings, LiveTwin
-    from twin.scenario.schema import strict_yaml
+    from twin.scenario.loader import strict_yaml
     from twin.store.store import Store
 
     path = scenario or DEMO_SCENARIO

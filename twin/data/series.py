@@ -16,7 +16,18 @@ import pandas as pd
 import xarray as xr
 
 from physics.variables import annotate
-from twin.data import timeseries as ts
+from twin.data.csv import read_series_csv
+from twin.data.demo import generate_demo_series
+from twin.data.loaders import (
+    load_carbon_csv,
+    load_cpu_trace,
+    load_epw,
+    load_open_meteo,
+    load_price_csv,
+    load_zone,
+)
+from twin.data.resample import resample
+from twin.data.validation import SeriesError
 from twin.scenario.schema import Scenario, SeriesSource
 
 REQUIRED = ("price", "carbon_intensity", "outdoor_temperature", "relative_humidity")
@@ -38,7 +49,7 @@ def _source_dataset(
 ) -> xr.Dataset:
     if source.generate is not None:
         days = math.ceil((end - start) / pd.Timedelta(days=1))
-        return ts.generate_demo_series(start, days=days, step=step, seed=source.seed)
+        return generate_demo_series(start, days=days, step=step, seed=source.seed)
     if source.constant is not None or source.values is not None:
         assert source.variable is not None  # schema guarantees it
         if source.constant is not None:
@@ -55,22 +66,22 @@ def _source_dataset(
         return annotate(ds, [source.variable])
     if source.zone is not None:
         year = source.year or 2023
-        return ts.load_zone(source.zone, year, base_dir / source.data_dir, max_gap="3h")
+        return load_zone(source.zone, year, base_dir / source.data_dir, max_gap="3h")
     assert source.file is not None
     path = (base_dir / source.file).resolve()
     if not path.exists():
-        raise ts.SeriesError(f"series file {path} does not exist")
+        raise SeriesError(f"series file {path} does not exist")
     if source.format == "dctwin":
-        return ts.read_series_csv(path)
+        return read_series_csv(path)
     if source.format == "price_csv":
-        return ts.load_price_csv(path, max_gap="3h")
+        return load_price_csv(path, max_gap="3h")
     if source.format == "carbon_csv":
-        return ts.load_carbon_csv(path, max_gap="3h")
+        return load_carbon_csv(path, max_gap="3h")
     if source.format == "open_meteo":
-        return ts.load_open_meteo(path, max_gap="3h")
+        return load_open_meteo(path, max_gap="3h")
     if source.format == "epw":
-        return ts.load_epw(path, year=source.year or start.year)
-    ds = ts.load_cpu_trace(path, start=source.replay_from or start)
+        return load_epw(path, year=source.year or start.year)
+    ds = load_cpu_trace(path, start=source.replay_from or start)
     if source.variable is not None and source.variable != "cpu_load":
         ds = ds.rename({"cpu_load": source.variable})
     return ds
@@ -93,7 +104,7 @@ def scenario_series(scenario: Scenario, base_dir: str | Path = ".") -> xr.Datase
 
     Raises
     ------
-    twin.timeseries.SeriesError
+    twin.data.validation.SeriesError
         When a source cannot be read, does not cover the window, or a needed series is missing.
     """
     start, end, step = simulation_window(scenario)
@@ -105,16 +116,16 @@ def scenario_series(scenario: Scenario, base_dir: str | Path = ".") -> xr.Datase
             if source.replay_from is not None and source.format != "cpu_trace":
                 offset = pd.Timestamp(start) - pd.Timestamp(source.replay_from).tz_convert("UTC")
                 raw = raw.assign_coords(time=raw["time"].values + offset.to_timedelta64())
-            sampled = ts.resample(raw, step, start=start, end=end)
-        except ts.SeriesError as exc:
-            raise ts.SeriesError(f"series[{index}]: {exc}") from None
+            sampled = resample(raw, step, start=start, end=end)
+        except SeriesError as exc:
+            raise SeriesError(f"series[{index}]: {exc}") from None
         merged = sampled if merged is None else sampled.combine_first(merged)
     if merged is None:
-        raise ts.SeriesError("the scenario lists no series (add e.g. '- generate: demo')")
+        raise SeriesError("the scenario lists no series (add e.g. '- generate: demo')")
     merged = _with_demand_response(scenario, merged)
     missing = [name for name in _needed(scenario) if name not in merged]
     if missing:
-        raise ts.SeriesError(
+        raise SeriesError(
             f"the series lack {', '.join(missing)} (have: {', '.join(map(str, merged.data_vars))})"
         )
     return merged

@@ -60,9 +60,11 @@ from twin.live.parameters import (
 )
 from twin.live.virtual_plant import SensorFault, VirtualPlant, default_sensors, demo_truth
 from twin.scenario.compile import compile_facility
+from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading
-from twin.scenario.schema import Scenario, scenario_from_dict
-from twin.store.store import PlanRecord, Store
+from twin.scenario.schema import Scenario
+from twin.store.records import PlanRecord
+from twin.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +308,7 @@ class LiveTwin:
         """``data`` validated on the twin's current live window (same anchor, same steps), so
         a modified scenario's series line up with :attr:`series` step by step.
 
-        Raises :class:`twin.scenario.schema.ScenarioError` when invalid.
+        Raises :class:`twin.scenario.loader.ScenarioError` when invalid.
         """
         return scenario_from_dict(live_scenario_dict(data, self.anchor))
 
@@ -594,8 +596,8 @@ class LiveTwin:
     def approve(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
         """Approve a proposed plan and apply it (virtual plant and the twin's schedule).
 
-        Raises ``KeyError`` for an unknown plan, ``ValueError`` (:class:`twin.store.store.Conflict`)
-        when the plan is not proposed any more.
+        Raises ``KeyError`` for an unknown plan, ``ValueError``
+        (:class:`twin.store.errors.Conflict`) when the plan is not proposed any more.
         """
         record = self._plan_record(plan_id)
         self.store.set_plan_status(plan_id, "approved", actor, reason)

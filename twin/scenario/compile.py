@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -21,7 +22,18 @@ from physics.power import (
     ORV3_POWER_SHELF,
     EfficiencyCurve,
 )
-from twin.scenario import schema as sc
+from twin.scenario.equipment import (
+    CDU,
+    Busbar,
+    CoolingUnit,
+    Efficiency,
+    Plant,
+    Rack,
+    RecirculationEntries,
+    RecirculationNone,
+)
+from twin.scenario.fields import AIR_CLASS_ALLOWABLE, AIR_CLASS_RECOMMENDED, resolve_instant
+from twin.scenario.schema import Scenario
 
 KWH = JOULES_PER_KWH
 DEFAULT_DELTA_T = 12.0
@@ -42,7 +54,7 @@ NAMED_CURVES: dict[str, EfficiencyCurve] = {
 T = TypeVar("T")
 
 
-def efficiency_curve(spec: sc.Efficiency) -> EfficiencyCurve:
+def efficiency_curve(spec: Efficiency) -> EfficiencyCurve:
     """The efficiency curve a scenario field describes (constant, named or points)."""
     if isinstance(spec, str):
         return NAMED_CURVES[spec]
@@ -77,146 +89,41 @@ def _utc(value: object) -> np.datetime64:
     return stamp.tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[ns]")
 
 
-def compile_facility(scenario: sc.Scenario) -> fac.Facility:
+def compile_facility(scenario: Scenario) -> fac.Facility:
     """Build the SI facility the physics acts on from a validated scenario.
 
     Parameters
     ----------
     scenario
-        Validated scenario (see :func:`twin.scenario.schema.load_scenario`).
+        Validated scenario (see :func:`twin.scenario.loader.load_scenario`).
 
     Returns
     -------
     physics.facility.Facility
     """
     racks_in = scenario.all_racks()
-    units_in = scenario.cooling.units
-    cdus_in = scenario.cooling.cdus
     busbars_in = scenario.all_busbars()
-    unit_index = _ids_index(units_in, lambda u: u.id)
-    cdu_index = _ids_index(cdus_in, lambda c: c.id)
-    busbar_index = _ids_index(busbars_in, lambda b: b.id)
-    ups_index = _ids_index(scenario.power.ups, lambda u: u.id)
     feed_index = _ids_index(scenario.power.feeds, lambda f: f.id)
-
     converters, shelves, ups_curves = _Interner(), _Interner(), _Interner()
-    types = [scenario.rack_types[r.type] for r in racks_in]
-    design = np.array([t.design_power for t in types]) * KW
-    fan_fraction = np.array([t.fan_fraction for t in types])
-    liquid = np.array([t.liquid_share for t in types])
-    # design air-side heat: fans + air share of compute power
-    air_design = design * (fan_fraction + (1 - fan_fraction) * (1 - liquid))
-    airflow_m3s = np.empty(len(types))
-    for i, t in enumerate(types):
-        if t.airflow_per_kw is not None:
-            airflow_m3s[i] = t.airflow_per_kw * air_design[i] / KW
-        else:
-            delta = t.design_delta_t if t.design_delta_t is not None else DEFAULT_DELTA_T
-            airflow_m3s[i] = air_design[i] / (AIR_VOLUMETRIC_HEAT_CAPACITY * delta)
-    taps = np.array([t.taps for t in types], dtype=np.int64)
-    busbar_of_rack = np.array([busbar_index[r.busbar] for r in racks_in], dtype=np.int64)
-
-    # taps along each busbar: racks ordered by (row, position), source at tap 0
-    order = sorted(range(len(racks_in)), key=lambda i: (racks_in[i].row, racks_in[i].position))
-    first_tap = np.zeros(len(racks_in), dtype=np.int64)
-    tap_count = np.zeros(len(busbars_in), dtype=np.int64)
-    for i in order:
-        b = busbar_of_rack[i]
-        first_tap[i] = tap_count[b]
-        tap_count[b] += taps[i]
-    max_taps = int(max(tap_count.max(initial=1), 1))
-    resistance = np.array([b.resistance for b in busbars_in]) * 1e-3  # mΩ → Ω
-    per_segment = resistance / np.maximum(tap_count, 1)
-    segment = np.where(
-        np.arange(max_taps)[np.newaxis, :] < tap_count[:, np.newaxis], per_segment[:, None], 0.0
-    )
-
-    racks = fac.Racks(
-        ids=[r.id for r in racks_in],
-        row=np.array([r.row for r in racks_in]),
-        position=np.array([r.position for r in racks_in], dtype=np.int64),
-        type_name=np.array([r.type for r in racks_in]),
-        design_power=design,
-        idle_fraction=np.array([t.idle_fraction for t in types]),
-        fan_fraction=fan_fraction,
-        fan_knee_temperature=np.array([t.fan_knee_temperature for t in types]),
-        fan_speed_slope=np.array([t.fan_speed_slope for t in types]),
-        liquid_share=liquid,
-        capacity_flow=airflow.heat_capacity_flow(airflow_m3s),
-        unit=np.array([unit_index[r.cooling_unit] for r in racks_in], dtype=np.int64),
-        cdu=np.array(
-            [cdu_index[r.cdu] if r.cdu is not None else -1 for r in racks_in], dtype=np.int64
-        ),
-        busbar=busbar_of_rack,
-        first_tap=first_tap,
-        taps=taps,
-        converter=np.array(
-            [converters.index(efficiency_curve(t.converter)) for t in types], dtype=np.int64
-        ),
-        bbu_energy=np.array([t.bbu_energy for t in types]) * KWH,
-        bbu_power=np.array([t.bbu_power for t in types]) * KW,
-    )
-
-    units = fac.CoolingUnits(
-        ids=[u.id for u in units_in],
-        airflow=np.array([u.airflow for u in units_in]),
-        fan_power=np.array([u.fan_power for u in units_in]) * KW,
-        fan_coefficients=np.array([_fan_coefficients(u.fan_curve) for u in units_in]),
-        minimum_airflow_fraction=np.array([u.minimum_airflow_fraction for u in units_in]),
-        capacity=np.array([u.capacity for u in units_in]) * KW,
-        supply_temperature=np.array([u.supply_temperature for u in units_in]),
-        supply_temperature_min=np.array([u.supply_temperature_min for u in units_in]),
-        supply_temperature_max=np.array([u.supply_temperature_max for u in units_in]),
-        coil_approach=np.array([u.coil_approach for u in units_in]),
-        bypass_fraction=np.array([u.bypass_fraction for u in units_in]),
-    )
-    cdus = fac.CDUs(
-        ids=[c.id for c in cdus_in],
-        capacity=np.array([c.capacity for c in cdus_in]) * KW,
-        approach=np.array([c.approach for c in cdus_in]),
-        coolant_delta_t=np.array([c.coolant_delta_t for c in cdus_in]),
-        pump_power=np.array([c.pump_power for c in cdus_in]) * KW,
-        max_supply_temperature=np.array([c.max_supply_temperature for c in cdus_in]),
-    )
-    busbars = fac.Busbars(
-        ids=[b.id for b in busbars_in],
-        ups=np.array([ups_index[b.ups] for b in busbars_in], dtype=np.int64),
-        nominal_voltage=np.array([b.nominal_voltage for b in busbars_in]),
-        segment_resistance=segment,
-        tap_count=tap_count,
-        undervoltage_limit=np.array([b.undervoltage_limit for b in busbars_in]),
-        ampacity=np.array([b.ampacity for b in busbars_in]),
-        psu_rating=np.array([b.shelf.psu_rating for b in busbars_in]) * KW,
-        psu_count=np.array([b.shelf.psu_count for b in busbars_in], dtype=np.int64),
-        redundancy=np.array([b.shelf.redundancy for b in busbars_in], dtype=np.int64),
-        stage_up_fraction=np.array([b.shelf.stage_up_fraction for b in busbars_in]),
-        shelf_curve=np.array(
-            [shelves.index(efficiency_curve(b.shelf.efficiency)) for b in busbars_in],
-            dtype=np.int64,
-        ),
-    )
-    ups = fac.UPSUnits(
-        ids=[u.id for u in scenario.power.ups],
-        feed=np.array([feed_index[u.feed] for u in scenario.power.ups], dtype=np.int64),
-        rating=np.array([u.rating for u in scenario.power.ups]) * KW,
-        curve=np.array(
-            [ups_curves.index(efficiency_curve(u.efficiency)) for u in scenario.power.ups],
-            dtype=np.int64,
-        ),
-    )
+    taps = _busbar_taps(scenario, racks_in, busbars_in)
+    racks = _racks(scenario, racks_in, taps, converters)
+    units = _cooling_units(scenario.cooling.units)
+    cdus = _cdus(scenario.cooling.cdus)
+    busbars = _busbars(scenario, busbars_in, taps, shelves)
+    ups = _ups_units(scenario, feed_index, ups_curves)
     feeds = fac.Feeds(
         ids=[f.id for f in scenario.power.feeds],
         capacity=np.array([f.capacity for f in scenario.power.feeds]) * KW,
     )
     recirculation = _recirculation(scenario, racks)
     site = scenario.site
-    allowable = sc.AIR_CLASS_ALLOWABLE[site.air_class]
+    allowable = AIR_CLASS_ALLOWABLE[site.air_class]
     return fac.Facility(
         name=site.name,
         timezone=site.timezone,
         elevation=site.elevation,
         inlet_limit=site.inlet_limit_temperature,
-        inlet_envelope=(sc.AIR_CLASS_RECOMMENDED, allowable),
+        inlet_envelope=(AIR_CLASS_RECOMMENDED, allowable),
         facility_water_limit=site.facility_water_limit,
         racks=racks,
         recirculation=recirculation,
@@ -252,6 +159,157 @@ def compile_facility(scenario: sc.Scenario) -> fac.Facility:
     )
 
 
+@dataclass(frozen=True)
+class _BusbarTaps:
+    """Where each rack sits on its busbar, and the busbars' segment resistances."""
+
+    busbar_of_rack: np.ndarray
+    """Busbar index of each rack [-]."""
+    taps: np.ndarray
+    """Taps of each rack [-]."""
+    first_tap: np.ndarray
+    """Index of each rack's first tap on its busbar [-]."""
+    tap_count: np.ndarray
+    """Taps on each busbar [-]."""
+    segment: np.ndarray
+    """Resistance of each busbar segment, busbars × taps (0 past the last tap) [Ω]."""
+
+
+def _busbar_taps(scenario: Scenario, racks_in: list[Rack], busbars_in: list[Busbar]) -> _BusbarTaps:
+    """Taps along each busbar: racks ordered by (row, position), source at tap 0."""
+    busbar_index = _ids_index(busbars_in, lambda b: b.id)
+    taps = np.array([scenario.rack_types[r.type].taps for r in racks_in], dtype=np.int64)
+    busbar_of_rack = np.array([busbar_index[r.busbar] for r in racks_in], dtype=np.int64)
+    order = sorted(range(len(racks_in)), key=lambda i: (racks_in[i].row, racks_in[i].position))
+    first_tap = np.zeros(len(racks_in), dtype=np.int64)
+    tap_count = np.zeros(len(busbars_in), dtype=np.int64)
+    for i in order:
+        b = busbar_of_rack[i]
+        first_tap[i] = tap_count[b]
+        tap_count[b] += taps[i]
+    max_taps = int(max(tap_count.max(initial=1), 1))
+    resistance = np.array([b.resistance for b in busbars_in]) * 1e-3  # mΩ → Ω
+    per_segment = resistance / np.maximum(tap_count, 1)
+    segment = np.where(
+        np.arange(max_taps)[np.newaxis, :] < tap_count[:, np.newaxis], per_segment[:, None], 0.0
+    )
+    return _BusbarTaps(busbar_of_rack, taps, first_tap, tap_count, segment)
+
+
+def _racks(
+    scenario: Scenario, racks_in: list[Rack], taps: _BusbarTaps, converters: _Interner
+) -> fac.Racks:
+    """The racks in SI units, with their airflow at design power."""
+    unit_index = _ids_index(scenario.cooling.units, lambda u: u.id)
+    cdu_index = _ids_index(scenario.cooling.cdus, lambda c: c.id)
+    types = [scenario.rack_types[r.type] for r in racks_in]
+    design = np.array([t.design_power for t in types]) * KW
+    fan_fraction = np.array([t.fan_fraction for t in types])
+    liquid = np.array([t.liquid_share for t in types])
+    # design air-side heat: fans + air share of compute power
+    air_design = design * (fan_fraction + (1 - fan_fraction) * (1 - liquid))
+    airflow_m3s = np.empty(len(types))
+    for i, t in enumerate(types):
+        if t.airflow_per_kw is not None:
+            airflow_m3s[i] = t.airflow_per_kw * air_design[i] / KW
+        else:
+            delta = t.design_delta_t if t.design_delta_t is not None else DEFAULT_DELTA_T
+            airflow_m3s[i] = air_design[i] / (AIR_VOLUMETRIC_HEAT_CAPACITY * delta)
+    return fac.Racks(
+        ids=[r.id for r in racks_in],
+        row=np.array([r.row for r in racks_in]),
+        position=np.array([r.position for r in racks_in], dtype=np.int64),
+        type_name=np.array([r.type for r in racks_in]),
+        design_power=design,
+        idle_fraction=np.array([t.idle_fraction for t in types]),
+        fan_fraction=fan_fraction,
+        fan_knee_temperature=np.array([t.fan_knee_temperature for t in types]),
+        fan_speed_slope=np.array([t.fan_speed_slope for t in types]),
+        liquid_share=liquid,
+        capacity_flow=airflow.heat_capacity_flow(airflow_m3s),
+        unit=np.array([unit_index[r.cooling_unit] for r in racks_in], dtype=np.int64),
+        cdu=np.array(
+            [cdu_index[r.cdu] if r.cdu is not None else -1 for r in racks_in], dtype=np.int64
+        ),
+        busbar=taps.busbar_of_rack,
+        first_tap=taps.first_tap,
+        taps=taps.taps,
+        converter=np.array(
+            [converters.index(efficiency_curve(t.converter)) for t in types], dtype=np.int64
+        ),
+        bbu_energy=np.array([t.bbu_energy for t in types]) * KWH,
+        bbu_power=np.array([t.bbu_power for t in types]) * KW,
+    )
+
+
+def _cooling_units(units_in: list[CoolingUnit]) -> fac.CoolingUnits:
+    """The CRAH/CRAC units in SI units."""
+    return fac.CoolingUnits(
+        ids=[u.id for u in units_in],
+        airflow=np.array([u.airflow for u in units_in]),
+        fan_power=np.array([u.fan_power for u in units_in]) * KW,
+        fan_coefficients=np.array([_fan_coefficients(u.fan_curve) for u in units_in]),
+        minimum_airflow_fraction=np.array([u.minimum_airflow_fraction for u in units_in]),
+        capacity=np.array([u.capacity for u in units_in]) * KW,
+        supply_temperature=np.array([u.supply_temperature for u in units_in]),
+        supply_temperature_min=np.array([u.supply_temperature_min for u in units_in]),
+        supply_temperature_max=np.array([u.supply_temperature_max for u in units_in]),
+        coil_approach=np.array([u.coil_approach for u in units_in]),
+        bypass_fraction=np.array([u.bypass_fraction for u in units_in]),
+    )
+
+
+def _cdus(cdus_in: list[CDU]) -> fac.CDUs:
+    """The coolant distribution units in SI units."""
+    return fac.CDUs(
+        ids=[c.id for c in cdus_in],
+        capacity=np.array([c.capacity for c in cdus_in]) * KW,
+        approach=np.array([c.approach for c in cdus_in]),
+        coolant_delta_t=np.array([c.coolant_delta_t for c in cdus_in]),
+        pump_power=np.array([c.pump_power for c in cdus_in]) * KW,
+        max_supply_temperature=np.array([c.max_supply_temperature for c in cdus_in]),
+    )
+
+
+def _busbars(
+    scenario: Scenario, busbars_in: list[Busbar], taps: _BusbarTaps, shelves: _Interner
+) -> fac.Busbars:
+    """The 48 V busbars and their power shelves in SI units."""
+    ups_index = _ids_index(scenario.power.ups, lambda u: u.id)
+    return fac.Busbars(
+        ids=[b.id for b in busbars_in],
+        ups=np.array([ups_index[b.ups] for b in busbars_in], dtype=np.int64),
+        nominal_voltage=np.array([b.nominal_voltage for b in busbars_in]),
+        segment_resistance=taps.segment,
+        tap_count=taps.tap_count,
+        undervoltage_limit=np.array([b.undervoltage_limit for b in busbars_in]),
+        ampacity=np.array([b.ampacity for b in busbars_in]),
+        psu_rating=np.array([b.shelf.psu_rating for b in busbars_in]) * KW,
+        psu_count=np.array([b.shelf.psu_count for b in busbars_in], dtype=np.int64),
+        redundancy=np.array([b.shelf.redundancy for b in busbars_in], dtype=np.int64),
+        stage_up_fraction=np.array([b.shelf.stage_up_fraction for b in busbars_in]),
+        shelf_curve=np.array(
+            [shelves.index(efficiency_curve(b.shelf.efficiency)) for b in busbars_in],
+            dtype=np.int64,
+        ),
+    )
+
+
+def _ups_units(
+    scenario: Scenario, feed_index: dict[str, int], ups_curves: _Interner
+) -> fac.UPSUnits:
+    """The transformer/UPS stages in SI units."""
+    return fac.UPSUnits(
+        ids=[u.id for u in scenario.power.ups],
+        feed=np.array([feed_index[u.feed] for u in scenario.power.ups], dtype=np.int64),
+        rating=np.array([u.rating for u in scenario.power.ups]) * KW,
+        curve=np.array(
+            [ups_curves.index(efficiency_curve(u.efficiency)) for u in scenario.power.ups],
+            dtype=np.int64,
+        ),
+    )
+
+
 def _fan_coefficients(curve: str | tuple[float, ...]) -> tuple[float, ...]:
     if curve == "vsd":
         return VSD_FAN
@@ -260,7 +318,7 @@ def _fan_coefficients(curve: str | tuple[float, ...]) -> tuple[float, ...]:
     return tuple(float(c) for c in curve)
 
 
-def _plant(plant: sc.Plant) -> ChillerPlant:
+def _plant(plant: Plant) -> ChillerPlant:
     chillers = plant.chillers
     base = ChillerEIR.mcquay_wsc_471kw()
     chiller = base.scaled(chillers.capacity * KW, chillers.cop)
@@ -281,7 +339,7 @@ def _plant(plant: sc.Plant) -> ChillerPlant:
     )
 
 
-def _battery(scenario: sc.Scenario, feed_index: dict[str, int]) -> fac.Battery | None:
+def _battery(scenario: Scenario, feed_index: dict[str, int]) -> fac.Battery | None:
     b = scenario.battery
     if b is None:
         return None
@@ -298,12 +356,12 @@ def _battery(scenario: sc.Scenario, feed_index: dict[str, int]) -> fac.Battery |
     )
 
 
-def _recirculation(scenario: sc.Scenario, racks: fac.Racks) -> sp.csr_matrix:
+def _recirculation(scenario: Scenario, racks: fac.Racks) -> sp.csr_matrix:
     spec = scenario.cooling.recirculation
     n = racks.count
-    if isinstance(spec, sc.RecirculationNone):
+    if isinstance(spec, RecirculationNone):
         return sp.csr_matrix((n, n))
-    if isinstance(spec, sc.RecirculationEntries):
+    if isinstance(spec, RecirculationEntries):
         index = {rid: i for i, rid in enumerate(racks.ids)}
         return airflow.recirculation_from_entries(
             n,
@@ -322,7 +380,7 @@ def _recirculation(scenario: sc.Scenario, racks: fac.Racks) -> sp.csr_matrix:
     )
 
 
-def _workloads(scenario: sc.Scenario, racks: fac.Racks) -> fac.Workloads:
+def _workloads(scenario: Scenario, racks: fac.Racks) -> fac.Workloads:
     items = scenario.workloads
     start = scenario.simulation.start
     dynamic = racks.dynamic_power
@@ -360,11 +418,11 @@ def _workloads(scenario: sc.Scenario, racks: fac.Racks) -> fac.Workloads:
             ]
         ),
         release=np.array(
-            [_utc(sc.resolve_instant(w.release, start)) if w.tier == 3 else nat for w in items],
+            [_utc(resolve_instant(w.release, start)) if w.tier == 3 else nat for w in items],
             dtype="datetime64[ns]",
         ),
         deadline=np.array(
-            [_utc(sc.resolve_instant(w.deadline, start)) if w.tier == 3 else nat for w in items],
+            [_utc(resolve_instant(w.deadline, start)) if w.tier == 3 else nat for w in items],
             dtype="datetime64[ns]",
         ),
         lateness_penalty=np.array([w.lateness_penalty for w in items]) / KWH / 3600.0,

@@ -40,7 +40,22 @@ def _path(loc: Iterable[Any]) -> str:
     return text or "(top level)"
 
 
-def _shorten(value: Any, limit: int = 60) -> str:
+def shorten(value: Any, limit: int = 60) -> str:
+    """A value as the user would recognise it in a message, at most ``limit`` characters.
+
+    Parameters
+    ----------
+    value
+        Any value; instants are shown in ISO 8601, durations in seconds, anything else as
+        its ``repr`` (cut with ``...`` past ``limit``).
+    limit
+        Longest text returned [characters].
+
+    Returns
+    -------
+    str
+        The short text.
+    """
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -49,8 +64,21 @@ def _shorten(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _known(ids: Iterable[str], limit: int = 8) -> str:
-    """``"A, B, C"`` or ``"A, B, ... (36 in total)"``; ``"none defined"`` when empty."""
+def known_names(ids: Iterable[str], limit: int = 8) -> str:
+    """The names a reference may use, sorted, for a message.
+
+    Parameters
+    ----------
+    ids
+        Known ids or names (repeats are shown once).
+    limit
+        Most names listed before ``...``.
+
+    Returns
+    -------
+    str
+        ``"A, B, C"`` or ``"A, B, ... (36 in total)"``; ``"none defined"`` when empty.
+    """
     items = sorted(set(ids))
     if not items:
         return "none defined"
@@ -98,13 +126,32 @@ def _clean_loc(loc: Iterable[Any], data: Any) -> tuple[list[Any], Any]:
     return path, node
 
 
-def format_validation_error(error: ValidationError, data: Any = None) -> list[str]:
-    """One readable line per pydantic error: ``path: value — what was expected``."""
+def format_validation_error(
+    error: ValidationError, data: Any = None, model: type[BaseModel] | None = None
+) -> list[str]:
+    """One readable line per pydantic error: ``path: value — what was expected``.
+
+    Parameters
+    ----------
+    error
+        The error pydantic raised.
+    data
+        The data that was validated (the raw values are quoted from it).
+    model
+        Model class whose fields the error paths are looked up in, for units, descriptions
+        and the known fields of a section (normally :class:`~twin.scenario.schema.Scenario`);
+        None: paths only.
+
+    Returns
+    -------
+    list of str
+        One line per problem, the first message per path.
+    """
     problems: list[str] = []
     seen: set[str] = set()
     for item in error.errors(include_url=False):
         loc, raw = _clean_loc(item["loc"], data)
-        for line in _problem_lines(item, loc, raw):
+        for line in _problem_lines(item, loc, raw, model):
             # a union reports every alternative: keep the first message per path
             path = line.split(": ", 1)[0]
             if path in seen:
@@ -114,15 +161,15 @@ def format_validation_error(error: ValidationError, data: Any = None) -> list[st
     return problems
 
 
-def _problem_lines(item: Any, loc: list[Any], raw: Any) -> list[str]:
+def _problem_lines(item: Any, loc: list[Any], raw: Any, model: type[BaseModel] | None) -> list[str]:
     kind = item["type"]
     message = str(item["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
     path = _path(loc)
-    value = _shorten(raw if raw is not _ABSENT else item["input"])
-    info = _field_at(list(item["loc"]))
+    value = shorten(raw if raw is not _ABSENT else item["input"])
+    info = _field_at(list(item["loc"]), model)
     if kind == "extra_forbidden":
         line = f"{path}: unknown field (value {value})"
-        parent = _model_at(list(item["loc"])[:-1])
+        parent = _model_at(list(item["loc"])[:-1], model)
         if parent is not None:
             names = [f.alias or n for n, f in parent.model_fields.items()]
             line += f"; expected one of: {', '.join(sorted(names))}"
@@ -143,7 +190,7 @@ def _problem_lines(item: Any, loc: list[Any], raw: Any) -> list[str]:
             return [f"{path}: {value} — expected a mapping with a {field!r} entry"]
         if not isinstance(raw, dict):
             return [f"{path}: {value} — expected one of {tags}"]
-        return [f"{path}.{field}: {_shorten(raw.get(field))} — expected one of {tags}"]
+        return [f"{path}.{field}: {shorten(raw.get(field))} — expected one of {tags}"]
     error = item.get("ctx", {}).get("error")
     if isinstance(error, FieldProblem):
         lines = []
@@ -153,7 +200,7 @@ def _problem_lines(item: Any, loc: list[Any], raw: Any) -> list[str]:
             if found is _ABSENT:
                 lines.append(f"{where}: {error}")
             else:
-                lines.append(f"{where}: {_shorten(found)} — {error}")
+                lines.append(f"{where}: {shorten(found)} — {error}")
         return lines
     if kind == "model_type":
         message = f"expected a mapping of fields (a {item['ctx']['class_name']} section)"
@@ -162,7 +209,7 @@ def _problem_lines(item: Any, loc: list[Any], raw: Any) -> list[str]:
     elif kind == "list_type":
         message = "expected a list ('- item' lines or [a, b])"
     elif isinstance(error, UnitError):
-        message = _unit_message(str(error))
+        message = unit_message(str(error))
     elif kind == "timezone_aware" or kind.startswith(("datetime_", "date_from")):
         message = (
             "expected an ISO 8601 instant with timezone, e.g. '2026-07-06T00:00:00Z' or "
@@ -171,7 +218,7 @@ def _problem_lines(item: Any, loc: list[Any], raw: Any) -> list[str]:
     elif kind != "value_error" and not message.startswith("expected"):
         message = "expected " + message
     if isinstance(raw if raw is not _ABSENT else item["input"], dict) and _model_at(
-        list(item["loc"])
+        list(item["loc"]), model
     ):
         return [f"{path}: {message}"]  # a check on a whole section: the section is the path
     return [f"{path}: {value} — {message}"]
@@ -209,8 +256,20 @@ _DIMENSIONS = {
 _NOT_CONVERTIBLE = re.compile(r"^'(?P<text>.*)' is not convertible to (?P<unit>\S+) \(")
 
 
-def _unit_message(message: str) -> str:
-    """Name the quantities in a unit mismatch: "'5 kWh' is an energy; expected a power in kW"."""
+def unit_message(message: str) -> str:
+    """Name the quantities in a unit mismatch: "'5 kWh' is an energy; expected a power in kW".
+
+    Parameters
+    ----------
+    message
+        Text of a :class:`~twin.scenario.units.UnitError`.
+
+    Returns
+    -------
+    str
+        The message naming both quantities, or ``message`` unchanged when it is not a
+        mismatch between two known quantities.
+    """
     match = _NOT_CONVERTIBLE.match(message)
     number = re.match(r"\s*[-+]?[0-9.]+(?:[eE][-+]?\d+)?\s*(.+)$", match["text"]) if match else None
     if match is None or number is None:
@@ -260,11 +319,12 @@ def _walk(annotation: Any, part: Any) -> tuple[Any, FieldInfo | None]:
     return None, None
 
 
-def _field_at(loc: list[Any]) -> FieldInfo | None:
-    """The pydantic field at ``loc`` (following models, dicts, lists, union members), if any."""
-    from twin.scenario.schema import Scenario
-
-    annotation: Any = Scenario
+def _field_at(loc: list[Any], model: type[BaseModel] | None) -> FieldInfo | None:
+    """The pydantic field at ``loc`` from ``model`` (following models, dicts, lists, union
+    members), if any."""
+    if model is None:
+        return None
+    annotation: Any = model
     info: FieldInfo | None = None
     for part in loc:
         annotation, found = _walk(annotation, part)
@@ -275,11 +335,11 @@ def _field_at(loc: list[Any]) -> FieldInfo | None:
     return info
 
 
-def _model_at(loc: list[Any]) -> type[BaseModel] | None:
-    """The model class reached by following ``loc`` from :class:`Scenario` (best effort)."""
-    from twin.scenario.schema import Scenario
-
-    annotation: Any = Scenario
+def _model_at(loc: list[Any], model: type[BaseModel] | None) -> type[BaseModel] | None:
+    """The model class reached by following ``loc`` from ``model`` (best effort)."""
+    if model is None:
+        return None
+    annotation: Any = model
     for part in loc:
         annotation, _ = _walk(annotation, part)
         if annotation is None:

@@ -40,10 +40,35 @@ def synthetic_hall(
     Returns
     -------
     dict
-        Validatable with :func:`twin.scenario.schema.scenario_from_dict`; series are generated.
+        Validatable with :func:`twin.scenario.loader.scenario_from_dict`; series are generated.
     """
     rows = max(1, math.ceil(racks / ROW_LENGTH))
-    gpu_rows = round(rows * gpu_share)
+    row_specs, units, cdus, it_kw = _rows(racks, rows, round(rows * gpu_share))
+    workloads: list[dict[str, Any]] = [
+        {"id": "inference", "tier": 1, "racks": ["*"], "profile": "cpu_load"},
+    ]
+    return {
+        "version": 1,
+        "site": {"name": f"Synthetic hall ({racks} racks)", "timezone": "UTC"},
+        "simulation": {"start": start, "duration": f"{days} d", "step": step},
+        "rack_types": _rack_types(),
+        "rows": row_specs,
+        "cooling": _cooling(units, cdus, it_kw),
+        "power": _power(rows),
+        "workloads": workloads,
+        "grid": {"contract_capacity": it_kw * 1.6},
+        "series": [{"generate": "demo"}],
+    }
+
+
+def _rows(
+    racks: int, rows: int, gpu_rows: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], float]:
+    """Rows of racks, their cooling units and CDUs, and the design IT power [kW].
+
+    The first ``gpu_rows`` rows are liquid-cooled GPU rows (one CDU per pair of rows), the
+    others air-cooled inference rows; each row has its own CRAH sized to its air-side heat.
+    """
     row_specs = []
     units, cdus = [], []
     it_kw = 0.0
@@ -79,69 +104,70 @@ def synthetic_hall(
                     {"id": f"CDU-{r // 2}", "capacity": 2 * ROW_LENGTH * 110.0, "pump_power": 20}
                 )
         row_specs.append(spec)
-    ups_count = math.ceil(rows / 10)
-    ups_kw = 10 * ROW_LENGTH * 120.0 * 1.15
+    return row_specs, units, cdus, it_kw
+
+
+def _rack_types() -> dict[str, Any]:
+    """The two rack types: a 120 kW liquid-cooled GPU rack and a 40 kW air-cooled one."""
+    return {
+        "gpu-120": {
+            "design_power": 120,
+            "idle_fraction": 0.25,
+            "liquid_share": 0.85,
+            "design_delta_t": 15,
+            "fan_fraction": 0.03,
+            "taps": 8,
+            "bbu_energy": 3.6,
+            "bbu_power": 132,
+        },
+        "inference-40": {
+            "design_power": 40,
+            "idle_fraction": 0.35,
+            "design_delta_t": 12,
+            "fan_fraction": 0.08,
+            "taps": 8,
+            "bbu_energy": 1.4,
+            "bbu_power": 48,
+        },
+    }
+
+
+def _cooling(
+    units: list[dict[str, Any]], cdus: list[dict[str, Any]], it_kw: float
+) -> dict[str, Any]:
+    """The cooling section: the rows' units and CDUs, and N+1 chillers sized to ``it_kw`` [kW]."""
     chillers = min(30, math.ceil(it_kw * 1.15 / 2000.0)) + 1  # schema allows 50
     chiller_kw = math.ceil(it_kw * 1.15 / (chillers - 1))
-    workloads: list[dict[str, Any]] = [
-        {"id": "inference", "tier": 1, "racks": ["*"], "profile": "cpu_load"},
-    ]
     return {
-        "version": 1,
-        "site": {"name": f"Synthetic hall ({racks} racks)", "timezone": "UTC"},
-        "simulation": {"start": start, "duration": f"{days} d", "step": step},
-        "rack_types": {
-            "gpu-120": {
-                "design_power": 120,
-                "idle_fraction": 0.25,
-                "liquid_share": 0.85,
-                "design_delta_t": 15,
-                "fan_fraction": 0.03,
-                "taps": 8,
-                "bbu_energy": 3.6,
-                "bbu_power": 132,
+        "units": units,
+        "cdus": cdus,
+        "recirculation": {"mode": "layout"},
+        "plant": {
+            "chillers": {"count": chillers, "redundancy": 1, "capacity": chiller_kw},
+            "tower_fan_power": 0.015 * it_kw,
+            "chilled_water_pump_power": 0.015 * it_kw,
+            "condenser_pump_power": 0.02 * it_kw,
+        },
+    }
+
+
+def _power(rows: int) -> dict[str, Any]:
+    """The power section: one feed and UPS per 10 rows, Open Rack V3 busbar templates."""
+    ups_count = math.ceil(rows / 10)
+    ups_kw = 10 * ROW_LENGTH * 120.0 * 1.15
+    return {
+        "feeds": [{"id": f"F{i}", "capacity": ups_kw * 1.6} for i in range(ups_count)],
+        "ups": [{"id": f"UPS-{i}", "feed": f"F{i}", "rating": ups_kw} for i in range(ups_count)],
+        "busbar_templates": {
+            "orv3-gpu": {
+                "resistance": 0.15,
+                "ampacity": 3000,
+                "shelf": {"psu_rating": 5.5, "psu_count": 30, "redundancy": 3},
             },
-            "inference-40": {
-                "design_power": 40,
-                "idle_fraction": 0.35,
-                "design_delta_t": 12,
-                "fan_fraction": 0.08,
-                "taps": 8,
-                "bbu_energy": 1.4,
-                "bbu_power": 48,
+            "orv3-air": {
+                "resistance": 0.3,
+                "ampacity": 1200,
+                "shelf": {"psu_rating": 5.5, "psu_count": 10, "redundancy": 1},
             },
         },
-        "rows": row_specs,
-        "cooling": {
-            "units": units,
-            "cdus": cdus,
-            "recirculation": {"mode": "layout"},
-            "plant": {
-                "chillers": {"count": chillers, "redundancy": 1, "capacity": chiller_kw},
-                "tower_fan_power": 0.015 * it_kw,
-                "chilled_water_pump_power": 0.015 * it_kw,
-                "condenser_pump_power": 0.02 * it_kw,
-            },
-        },
-        "power": {
-            "feeds": [{"id": f"F{i}", "capacity": ups_kw * 1.6} for i in range(ups_count)],
-            "ups": [
-                {"id": f"UPS-{i}", "feed": f"F{i}", "rating": ups_kw} for i in range(ups_count)
-            ],
-            "busbar_templates": {
-                "orv3-gpu": {
-                    "resistance": 0.15,
-                    "ampacity": 3000,
-                    "shelf": {"psu_rating": 5.5, "psu_count": 30, "redundancy": 3},
-                },
-                "orv3-air": {
-                    "resistance": 0.3,
-                    "ampacity": 1200,
-                    "shelf": {"psu_rating": 5.5, "psu_count": 10, "redundancy": 1},
-                },
-            },
-        },
-        "workloads": workloads,
-        "grid": {"contract_capacity": it_kw * 1.6},
-        "series": [{"generate": "demo"}],
     }

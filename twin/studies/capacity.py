@@ -54,8 +54,9 @@ from physics.facility import Facility
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
 from physics.violations import LIMIT_KINDS, find_violations
-from twin.scenario import schema as sc
 from twin.scenario.compile import compile_facility
+from twin.scenario.equipment import Busbar, Rack
+from twin.scenario.schema import Scenario, Workload
 
 ADDED_WORKLOAD = "capacity-added-racks"
 """Id of the tier-1 workload that runs the added racks at full design power."""
@@ -88,7 +89,7 @@ class Candidate:
     cdu: str | None
     busbar: str
     """Id of the busbar feeding it (its own new busbar when ``own_busbar``)."""
-    own_busbar: sc.Busbar | None
+    own_busbar: Busbar | None
     """The new busbar created for it (copy of the neighbour's design), or None when shared."""
 
 
@@ -114,7 +115,7 @@ def parse_positions(text: str) -> list[tuple[str, int]]:
 
 
 def candidate_positions(
-    scenario: sc.Scenario,
+    scenario: Scenario,
     rack_type: str,
     positions: list[tuple[str, int]] | None = None,
     extend: int = DEFAULT_EXTEND,
@@ -152,7 +153,7 @@ def candidate_positions(
     users: dict[str, int] = {}
     for rack in racks:
         users[rack.busbar] = users.get(rack.busbar, 0) + 1
-    by_row: dict[str, list[sc.Rack]] = {}
+    by_row: dict[str, list[Rack]] = {}
     for rack in racks:
         by_row.setdefault(rack.row, []).append(rack)
     taken_ids = {r.id for r in racks} | set(busbars)
@@ -200,7 +201,7 @@ def candidate_positions(
     return candidates, skipped
 
 
-def with_racks(scenario: sc.Scenario, rack_type: str, candidates: list[Candidate]) -> sc.Scenario:
+def with_racks(scenario: Scenario, rack_type: str, candidates: list[Candidate]) -> Scenario:
     """The scenario with racks of ``rack_type`` added at ``candidates``.
 
     Existing workloads keep exactly their racks (their patterns are replaced by the ids they
@@ -233,12 +234,12 @@ def with_racks(scenario: sc.Scenario, rack_type: str, candidates: list[Candidate
     ]
     if candidates:
         workloads.append(
-            sc.Workload(
+            Workload(
                 id=ADDED_WORKLOAD, tier=1, racks=[c.rack_id for c in candidates], utilization=1.0
             )
         )
     new_racks = [
-        sc.Rack(
+        Rack(
             id=c.rack_id,
             row=c.row,
             position=c.position,
@@ -260,7 +261,7 @@ def with_racks(scenario: sc.Scenario, rack_type: str, candidates: list[Candidate
     )
 
 
-def simulate_scenario(scenario: sc.Scenario, series: xr.Dataset) -> tuple[Facility, xr.Dataset]:
+def simulate_scenario(scenario: Scenario, series: xr.Dataset) -> tuple[Facility, xr.Dataset]:
     """Compile and simulate ``scenario`` as operated (added racks at full power).
 
     Parameters
@@ -391,7 +392,7 @@ def _messages(facility: Facility, ds: xr.Dataset, ignore: set[tuple[str, str]]) 
 
 
 def capacity_study(
-    scenario: sc.Scenario,
+    scenario: Scenario,
     series: xr.Dataset,
     rack_type: str,
     positions: list[tuple[str, int]] | None = None,
@@ -826,7 +827,7 @@ class GrowthHeadroom:
         }
 
 
-def grown(scenario: sc.Scenario, factor: float) -> sc.Scenario:
+def grown(scenario: Scenario, factor: float) -> Scenario:
     """Uniform IT growth on the same floor.
 
     Parameters
@@ -858,7 +859,7 @@ def grown(scenario: sc.Scenario, factor: float) -> sc.Scenario:
 
 
 def growth_headroom(
-    scenario: sc.Scenario,
+    scenario: Scenario,
     series: xr.Dataset,
     *,
     max_factor: float = 2.0,

@@ -17,7 +17,7 @@ import xarray as xr
 
 from physics.constants import JOULES_PER_KWH
 from physics.variables import variable
-from twin.scenario.schema import ScenarioError, scenario_from_dict
+from twin.scenario.loader import ScenarioError, scenario_from_dict
 
 # --------------------------------------------------------------------------------------------
 # result variables

@@ -20,7 +20,7 @@ A sweep file (YAML) names a base scenario and the fields to vary::
 
 Paths are dotted keys into the scenario YAML with ``[n]`` (list index), ``[*]`` (every item)
 and ``[id=X]`` (the item whose ``id`` is X).  Every point is the base scenario with its
-overrides applied, validated by :func:`twin.scenario.schema.scenario_from_dict`, then compiled,
+overrides applied, validated by :func:`twin.scenario.loader.scenario_from_dict`, then compiled,
 simulated as operated and planned with verification (:func:`optimizer.plan.plan`).  A point
 that fails records its error and the sweep goes on.
 

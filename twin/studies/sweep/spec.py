@@ -20,7 +20,9 @@ import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.scenario.errors import format_validation_error
-from twin.scenario.schema import Duration, ScenarioError, scenario_from_dict, strict_yaml
+from twin.scenario.fields import Duration
+from twin.scenario.loader import ScenarioError, scenario_from_dict, strict_yaml
+from twin.scenario.schema import Scenario
 
 DEFAULT_CHUNK_SIZE = 16
 MAX_POINTS = 1_000_000
@@ -216,7 +218,7 @@ def sweep_from_dict(data: Any, folder: Path, source: str = "<sweep>") -> Sweep:
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        raise SweepError(source, format_validation_error(exc, data)) from None
+        raise SweepError(source, format_validation_error(exc, data, Scenario)) from None
     base_path = (folder / spec.base).resolve()
     try:
         base = strict_yaml(base_path.read_text(encoding="utf-8"))
