@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -74,6 +74,7 @@ __all__ = ["DEFAULT_TOLERANCES", "FaultDetector", "FaultKind", "SensorFault", "T
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 FaultKind = Literal["stuck", "drift", "spike", "silent"]
 
@@ -183,6 +184,72 @@ def _row_median(values: FloatArray, counts: IntArray) -> FloatArray:
     rows = np.arange(values.shape[0])
     median = 0.5 * (ordered[rows, low] + ordered[rows, high])
     return np.where(counts > 0, median, np.nan)
+
+
+@dataclass
+class _Layer:
+    """One reading of each of some points (distinct) in one check: its statistics, then what
+    the check of each fault kind found.
+
+    Every array has one entry per reading.  :meth:`FaultDetector._observe` sets the statistics;
+    the findings (not in ``__init__``) are set by the checks, in order: spikes, accepted
+    residuals, drift, stuck.
+    """
+
+    i: IntArray
+    """Point indices."""
+    t: FloatArray
+    """Reading times [s since 1970-01-01 UTC]."""
+    v: FloatArray
+    """Values [the point's unit]."""
+    m: FloatArray
+    """Model predictions [the point's unit]; NaN without one."""
+    healthy: BoolArray
+    """The point was neither stuck nor drifting before this reading."""
+    warm: BoolArray
+    """The point had finished its warm-up before this reading."""
+    gap: FloatArray
+    """Time since the point's previous reading [s]; NaN for its first one."""
+    same: BoolArray
+    """The value equals the previous one (within the stuck tolerance)."""
+    run: IntArray
+    """Readings in the run of equal values, this one included [-]."""
+    drift_floor: FloatArray
+    """Smallest residual offset reported as drift [unit]."""
+    change_floor: FloatArray
+    """Smallest model movement that makes an unchanged value suspicious [unit]."""
+    e: FloatArray
+    """Residual relative to the point's baseline and its peers [unit]."""
+    center: FloatArray
+    """Median of the point's recent accepted residuals [unit]."""
+    sigma: FloatArray
+    """Noise estimate σ [unit]."""
+    z: FloatArray
+    """Robust z of the residual, ``|e − center| / σ`` [-]."""
+    has_residual: BoolArray
+    """The residual is finite (the point has a prediction)."""
+    outlier: BoolArray = field(init=False)
+    """Far from the recent residuals (a spike, or an unchanged value far from the model)."""
+    spike: BoolArray = field(init=False)
+    """A spike: an outlier whose value changed."""
+    offset: BoolArray = field(init=False)
+    """The latest of ``spike_run`` spikes in a row."""
+    accept: BoolArray = field(init=False)
+    """The residual fed the statistics."""
+    drift: BoolArray = field(init=False)
+    """The window's mean residual is beyond the drift limit and growing."""
+    mean: FloatArray = field(init=False)
+    """Mean residual over the window [unit]; NaN where not judged."""
+    older: FloatArray = field(init=False)
+    """Mean of the window's older half [unit]."""
+    newer: FloatArray = field(init=False)
+    """Mean of the window's newer half [unit]."""
+    stuck: BoolArray = field(init=False)
+    """The value is stuck."""
+    model_run: BoolArray = field(init=False)
+    """Stuck while the model moved (else: stuck for long where it jittered)."""
+    moved: FloatArray = field(init=False)
+    """Range of the model over the run of equal values [unit]."""
 
 
 class FaultDetector:
@@ -501,11 +568,60 @@ class FaultDetector:
         fresh = np.flatnonzero(~late)
         if fresh.size == 0:
             return keep
-        i, t, v = i[fresh], t[fresh], v[fresh]
-        m = prediction[i]
-        status = self._status[i]
+        layer = self._observe(i[fresh], t[fresh], v[fresh], prediction)
+        self._check_spikes(layer)
+        self._accept(layer)
+        self._check_drift(layer)
+        self._check_stuck(layer)
+        faulty, back = self._check_recovery(layer)
+        keep[fresh[faulty]] = False
+        keep[fresh[back]] = True
+        self._report(layer, _time(now), faults)
+        keep[fresh[layer.outlier]] = False
+        keep[fresh[self._status[layer.i] != _HEALTHY]] = False
+        return keep
 
-        # silence clears with any reading
+    def _observe(self, i: IntArray, t: FloatArray, v: FloatArray, prediction: FloatArray) -> _Layer:
+        """Take one reading per point into the statistics; their residuals against the model."""
+        m = prediction[i]
+        healthy = self._status[i] == _HEALTHY
+        self._clear_silence(i)
+        gap = self._track_intervals(i, t)
+        same, run = self._track_runs(i, t, v, m)
+
+        # residuals relative to baseline and peers
+        scale = np.where(np.isfinite(m), m, v)
+        noise_floor, drift_floor, change_floor = self._floors(i, scale)
+        r = v - m
+        warm = self._warm[i]
+        raw = r - np.where(warm, self._baseline[i], 0.0)
+        common = self._common_mode(i, raw, warm & healthy)
+        e = raw - common
+        center = _row_median(self._e[i], self._e_count[i])
+        spread = _row_median(self._de[i], self._de_count[i])
+        sigma = np.maximum(np.nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise_floor)
+        sigma = np.maximum(sigma, 1e-12)  # a zero floor (custom tolerances) must not divide by 0
+        return _Layer(
+            i=i,
+            t=t,
+            v=v,
+            m=m,
+            healthy=healthy,
+            warm=warm,
+            gap=gap,
+            same=same,
+            run=run,
+            drift_floor=drift_floor,
+            change_floor=change_floor,
+            e=e,
+            center=center,
+            sigma=sigma,
+            z=np.abs(e - center) / sigma,
+            has_residual=np.isfinite(e),
+        )
+
+    def _clear_silence(self, i: IntArray) -> None:
+        """Silence: a reading clears the silent fault of its point."""
         for p in i[self._silent[i]]:
             self._silent[p] = False
             point = self.points[p]
@@ -513,7 +629,9 @@ class FaultDetector:
                 del self._active[point]
                 self.recovered.append(point)
 
-        # reading intervals
+    def _track_intervals(self, i: IntArray, t: FloatArray) -> FloatArray:
+        """Update the points' usual reading interval; the time since their previous reading
+        [s] (NaN for a first reading)."""
         seen = np.isfinite(self._last_t[i])
         gap = t - self._last_t[i]
         old = self._interval[i]
@@ -521,8 +639,13 @@ class FaultDetector:
             seen, np.where(np.isfinite(old), 0.8 * old + 0.2 * gap, gap), np.nan
         )
         self._last_t[i] = t
+        return gap
 
-        # runs of unchanged values (stuck)
+    def _track_runs(
+        self, i: IntArray, t: FloatArray, v: FloatArray, m: FloatArray
+    ) -> tuple[NDArray[np.bool_], IntArray]:
+        """Update the runs of unchanged values (and the model's range over each run); returns
+        whether each value equals the previous one and the run's length [-]."""
         prev = self._prev_v[i]
         same = np.isfinite(prev) & (np.abs(v - prev) <= self.stuck_tolerance)
         rate = self._change_rate[i]
@@ -535,66 +658,75 @@ class FaultDetector:
         self._run_low[i] = np.where(same, np.fmin(self._run_low[i], m), m)
         self._run_high[i] = np.where(same, np.fmax(self._run_high[i], m), m)
         self._prev_v[i] = v
+        return same, run
 
-        # residuals relative to baseline and peers
-        scale = np.where(np.isfinite(m), m, v)
-        noise_floor, drift_floor, change_floor = self._floors(i, scale)
-        r = v - m
-        warm = self._warm[i]
-        raw = r - np.where(warm, self._baseline[i], 0.0)
-        common = self._common_mode(i, raw, warm & (status == _HEALTHY))
-        e = raw - common
-        center = _row_median(self._e[i], self._e_count[i])
-        spread = _row_median(self._de[i], self._de_count[i])
-        sigma = np.maximum(np.nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise_floor)
-        sigma = np.maximum(sigma, 1e-12)  # a zero floor (custom tolerances) must not divide by 0
-        z = np.abs(e - center) / sigma
-        has_residual = np.isfinite(e)
-        healthy = status == _HEALTHY
-
-        # spikes (single readings) and offsets (runs of them)
+    def _check_spikes(self, layer: _Layer) -> None:
+        """Spike: single readings far from the recent residuals (outliers); runs of them are
+        offsets."""
+        i = layer.i
         enough = self._e_count[i] >= self.window // 2
-        outlier = healthy & warm & enough & has_residual & (z > self.spike_threshold)
-        spike = outlier & ~same  # an unchanged value far from a moving model: stuck, not spike
-        self._spike_start[i] = np.where(spike & (self._spikes[i] == 0), t, self._spike_start[i])
+        outlier = (
+            layer.healthy
+            & layer.warm
+            & enough
+            & layer.has_residual
+            & (layer.z > self.spike_threshold)
+        )
+        spike = outlier & ~layer.same  # an unchanged value far from a moving model: stuck
+        self._spike_start[i] = np.where(
+            spike & (self._spikes[i] == 0), layer.t, self._spike_start[i]
+        )
         self._spikes[i] = np.where(spike, self._spikes[i] + 1, 0)
-        offset = spike & (self._spikes[i] >= self.spike_run)
+        layer.outlier = outlier
+        layer.spike = spike
+        layer.offset = spike & (self._spikes[i] >= self.spike_run)
 
-        # accepted residuals feed the statistics
-        accept = healthy & has_residual & ~outlier
+    def _accept(self, layer: _Layer) -> None:
+        """Residuals of healthy points that are not outliers feed the statistics."""
+        accept = layer.healthy & layer.has_residual & ~layer.outlier
         a = np.flatnonzero(accept)
         if a.size:
             rate = np.minimum(
-                np.nan_to_num(gap[a], posinf=0.0) / self.baseline_time, 1 / self.window
+                np.nan_to_num(layer.gap[a], posinf=0.0) / self.baseline_time, 1 / self.window
             )
-            self._push(i[a], e[a], t[a], sigma[a], rate)
-        self._warmup_done(i[a])
+            self._push(layer.i[a], layer.e[a], layer.t[a], layer.sigma[a], rate)
+        self._warmup_done(layer.i[a])
+        layer.accept = accept
 
-        # drift over the window
-        drift = np.zeros(i.size, dtype=bool)
-        mean = np.full(i.size, np.nan)
-        older = np.full(i.size, np.nan)
-        newer = np.full(i.size, np.nan)
-        judged = accept & warm
+    def _check_drift(self, layer: _Layer) -> None:
+        """Drift: the mean residual over the window beyond its limit and growing."""
+        n = layer.i.size
+        drift = np.zeros(n, dtype=bool)
+        mean = np.full(n, np.nan)
+        older = np.full(n, np.nan)
+        newer = np.full(n, np.nan)
+        judged = layer.accept & layer.warm
         if judged.any():
             j = np.flatnonzero(judged)
+            rows = layer.i[j]
             ordered = np.take_along_axis(
-                self._e[i[j]],
-                (self._e_head[i[j], None] + np.arange(self.window)) % self.window,
+                self._e[rows],
+                (self._e_head[rows, None] + np.arange(self.window)) % self.window,
                 axis=1,
             )
             half = self.window // 2
             mean[j] = ordered.mean(axis=1)
             older[j] = ordered[:, :half].mean(axis=1)
             newer[j] = ordered[:, half:].mean(axis=1)
-            limit = np.maximum(self.drift_threshold * sigma[j], drift_floor[j])
+            limit = np.maximum(self.drift_threshold * layer.sigma[j], layer.drift_floor[j])
             drift[j] = (
                 (np.abs(mean[j]) > limit)
                 & (np.abs(newer[j]) >= np.abs(older[j]))
                 & (np.sign(newer[j]) == np.sign(mean[j]))
             )
+        layer.drift = drift
+        layer.mean = mean
+        layer.older = older
+        layer.newer = newer
 
-        # stuck values
+    def _check_stuck(self, layer: _Layer) -> None:
+        """Stuck: an unchanged value while the model moved, or for long where it jittered."""
+        i, t, v, m, run = layer.i, layer.t, layer.v, layer.m, layer.run
         long_run = (
             (run >= self.stuck_readings_long)
             & (t - self._run_start[i] >= self.stuck_window)
@@ -602,93 +734,123 @@ class FaultDetector:
             & ~(np.abs(v - m) <= self.stuck_tolerance)
         )
         moved = self._run_high[i] - self._run_low[i]
-        model_run = (run >= self.stuck_readings) & (np.nan_to_num(moved) >= change_floor)
-        stuck = healthy & (model_run | long_run)
+        model_run = (run >= self.stuck_readings) & (np.nan_to_num(moved) >= layer.change_floor)
+        layer.stuck = layer.healthy & (model_run | long_run)
+        layer.model_run = model_run
+        layer.moved = moved
 
-        # recovery of faulty points
-        faulty = ~healthy
-        if faulty.any():
-            f = np.flatnonzero(faulty)
-            rows = i[f]
-            sigma_f = self._frozen_sigma[rows]
-            band = np.maximum(self.recovery_threshold * sigma_f, drift_floor[f])
-            good = ~same[f] & has_residual[f] & (np.abs(e[f]) <= band)
-            self._good[rows] = np.where(good, self._good[rows] + 1, 0)
-            alpha = 2.0 / (self.recovery_readings + 1.0)
-            level = self._fault_level[rows]
-            level = np.where(np.isfinite(level), level + alpha * (e[f] - level), e[f])
-            self._fault_level[rows] = np.where(has_residual[f], level, self._fault_level[rows])
-            settled = np.abs(self._fault_level[rows]) <= 0.5 * np.maximum(
-                self.drift_threshold * sigma_f, drift_floor[f]
-            )
-            back = f[(self._good[rows] >= self.recovery_readings) & settled]
-            for k in back:
-                self._readmit(int(i[k]))
-            keep[fresh[f]] = False
-            keep[fresh[back]] = True
+    def _check_recovery(self, layer: _Layer) -> tuple[IntArray, IntArray]:
+        """Recovery of stuck or drifting points; returns the positions (in the layer) of the
+        faulty points' readings and of those readmitted with this reading."""
+        f = np.flatnonzero(~layer.healthy)
+        if f.size == 0:
+            return f, f
+        rows = layer.i[f]
+        e, has_residual = layer.e[f], layer.has_residual[f]
+        sigma_f = self._frozen_sigma[rows]
+        band = np.maximum(self.recovery_threshold * sigma_f, layer.drift_floor[f])
+        good = ~layer.same[f] & has_residual & (np.abs(e) <= band)
+        self._good[rows] = np.where(good, self._good[rows] + 1, 0)
+        alpha = 2.0 / (self.recovery_readings + 1.0)
+        level = self._fault_level[rows]
+        level = np.where(np.isfinite(level), level + alpha * (e - level), e)
+        self._fault_level[rows] = np.where(has_residual, level, self._fault_level[rows])
+        settled = np.abs(self._fault_level[rows]) <= 0.5 * np.maximum(
+            self.drift_threshold * sigma_f, layer.drift_floor[f]
+        )
+        back = f[(self._good[rows] >= self.recovery_readings) & settled]
+        for k in back:
+            self._readmit(int(layer.i[k]))
+        return f, back
 
-        # new faults
-        detected = _time(now)
-        for k in np.flatnonzero(stuck):
-            p = int(i[k])
-            point = self.points[p]
-            unit = self._unit[p]
-            if model_run[k]:
-                reason = (
-                    f"{point} has read {_value(v[k], unit)} for {run[k]} readings while the "
-                    f"model moved by {_delta(moved[k], unit)}"
-                )
-            else:
-                hours = (t[k] - self._run_start[p]) / 3600.0
-                reason = (
-                    f"{point} has read {_value(v[k], unit)} for {run[k]} readings over "
-                    f"{hours:.1f} h although it changed at every reading before"
-                )
-            self._fault(p, _STUCK, "stuck", self._run_start[p], reason, detected, sigma[k], faults)
-        for k in np.flatnonzero(offset & ~stuck):
-            p = int(i[k])
-            unit = self._unit[p]
+    def _report(self, layer: _Layer, detected: datetime, faults: list[SensorFault]) -> None:
+        """New faults of the layer, one per point: stuck before offset before drift before
+        spike."""
+        claimed = np.zeros(layer.i.size, dtype=bool)
+        for found, report in (
+            (layer.stuck, self._report_stuck),
+            (layer.offset, self._report_offset),
+            (layer.drift, self._report_drift),
+            (layer.spike, self._report_spike),
+        ):
+            for k in np.flatnonzero(found & ~claimed):
+                report(layer, int(k), detected, faults)
+            claimed |= found
+
+    def _report_stuck(
+        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+    ) -> None:
+        p = int(layer.i[k])
+        point = self.points[p]
+        unit = self._unit[p]
+        run = layer.run[k]
+        if layer.model_run[k]:
             reason = (
-                f"{self.points[p]} has read {self._spikes[p]} values in a row "
-                f"{_delta(abs(e[k] - center[k]), unit)} {'above' if e[k] > center[k] else 'below'}"
-                f" its usual residual (robust z {z[k]:.0f} > {self.spike_threshold:g}): an offset"
+                f"{point} has read {_value(layer.v[k], unit)} for {run} readings while the "
+                f"model moved by {_delta(layer.moved[k], unit)}"
             )
-            self._fault(
-                p, _DRIFT, "drift", self._spike_start[p], reason, detected, sigma[k], faults
-            )
-        for k in np.flatnonzero(drift & ~stuck & ~offset):
-            p = int(i[k])
-            unit = self._unit[p]
-            side = 0 if mean[k] > 0 else 1
-            since = self._cusum_start[p, side] if self._cusum[p, side] > 0 else t[k]
-            per_reading = (newer[k] - older[k]) / (self.window / 2)
+        else:
+            hours = (layer.t[k] - self._run_start[p]) / 3600.0
             reason = (
-                f"{self.points[p]} reads {_delta(abs(mean[k]), unit)} "
-                f"{'above' if mean[k] > 0 else 'below'} its usual residual on average over the "
-                f"last {self.window} readings ({abs(mean[k]) / sigma[k]:.1f} × its noise of "
-                f"{_delta(sigma[k], unit)}), growing by {_delta(abs(per_reading), unit)} per "
-                f"reading, since about {_clock(since)}"
+                f"{point} has read {_value(layer.v[k], unit)} for {run} readings over "
+                f"{hours:.1f} h although it changed at every reading before"
             )
-            self._fault(p, _DRIFT, "drift", since, reason, detected, sigma[k], faults)
-        for k in np.flatnonzero(spike & ~offset & ~stuck):
-            p = int(i[k])
-            unit = self._unit[p]
-            direction = "above" if e[k] > center[k] else "below"
-            faults.append(
-                SensorFault(
-                    self.points[p],
-                    "spike",
-                    _time(t[k]),
-                    f"{self.points[p]} read {_value(v[k], unit)}, "
-                    f"{_delta(abs(e[k] - center[k]), unit)} {direction} its usual residual "
-                    f"against the model (robust z {z[k]:.0f} > {self.spike_threshold:g}); "
-                    "this reading is excluded",
-                    detected,
-                )
+        self._fault(
+            p, _STUCK, "stuck", self._run_start[p], reason, detected, layer.sigma[k], faults
+        )
+
+    def _report_offset(
+        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+    ) -> None:
+        p = int(layer.i[k])
+        unit = self._unit[p]
+        e, center = layer.e[k], layer.center[k]
+        reason = (
+            f"{self.points[p]} has read {self._spikes[p]} values in a row "
+            f"{_delta(abs(e - center), unit)} {'above' if e > center else 'below'}"
+            f" its usual residual (robust z {layer.z[k]:.0f} > {self.spike_threshold:g}): an offset"
+        )
+        self._fault(
+            p, _DRIFT, "drift", self._spike_start[p], reason, detected, layer.sigma[k], faults
+        )
+
+    def _report_drift(
+        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+    ) -> None:
+        p = int(layer.i[k])
+        unit = self._unit[p]
+        mean, sigma = layer.mean[k], layer.sigma[k]
+        side = 0 if mean > 0 else 1
+        since = self._cusum_start[p, side] if self._cusum[p, side] > 0 else layer.t[k]
+        per_reading = (layer.newer[k] - layer.older[k]) / (self.window / 2)
+        reason = (
+            f"{self.points[p]} reads {_delta(abs(mean), unit)} "
+            f"{'above' if mean > 0 else 'below'} its usual residual on average over the "
+            f"last {self.window} readings ({abs(mean) / sigma:.1f} × its noise of "
+            f"{_delta(sigma, unit)}), growing by {_delta(abs(per_reading), unit)} per "
+            f"reading, since about {_clock(since)}"
+        )
+        self._fault(p, _DRIFT, "drift", since, reason, detected, sigma, faults)
+
+    def _report_spike(
+        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+    ) -> None:
+        p = int(layer.i[k])
+        unit = self._unit[p]
+        e, center = layer.e[k], layer.center[k]
+        direction = "above" if e > center else "below"
+        faults.append(
+            SensorFault(
+                self.points[p],
+                "spike",
+                _time(layer.t[k]),
+                f"{self.points[p]} read {_value(layer.v[k], unit)}, "
+                f"{_delta(abs(e - center), unit)} {direction} its usual residual "
+                f"against the model (robust z {layer.z[k]:.0f} > {self.spike_threshold:g}); "
+                "this reading is excluded",
+                detected,
             )
-        keep[fresh[outlier]] = False
-        keep[fresh[self._status[i] != _HEALTHY]] = False
-        return keep
+        )
 
     def _common_mode(self, i: IntArray, raw: FloatArray, eligible: NDArray[np.bool_]) -> FloatArray:
         """Median of ``raw`` over eligible peers reporting in this layer, per point."""
