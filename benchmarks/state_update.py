@@ -34,8 +34,8 @@ def run_case(racks: int, updates: int = 200, warmup: int = 20) -> dict[str, obje
     from physics.schedule import as_operated_schedule
     from physics.simulate import simulate
     from twin.data.series import scenario_series
-    from twin.live.estimation import StateEstimator
     from twin.live.faults import FaultDetector
+    from twin.live.state_estimator import StateEstimator
     from twin.scenario.compile import compile_facility
     from twin.scenario.loader import scenario_from_dict
     from twin.scenario.points import PointCatalogue, Reading

@@ -18,17 +18,19 @@ from dash import html
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
-from ui import figures, views
+from ui import figures, views, views_live, views_overview, views_plan, views_whatif
 from ui.jobs import JobRunner
 
 
 @dataclass
 class UIContext:
-    """What the callbacks need: the twin, the token registry, the background job runner."""
+    """What the callbacks need: the twin, the token registry, the background job runner and
+    the read models' cache for the twin."""
 
     twin: LiveTwin
     tokens: TokenRegistry
     jobs: JobRunner = field(default_factory=JobRunner)
+    view_cache: views.ViewCache = field(default_factory=views.ViewCache)
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -57,7 +59,7 @@ KPI_CARDS: tuple[tuple[str, str, int, str], ...] = (
 
 def overview(ctx: UIContext) -> tuple[list[Any], go.Figure, str]:
     """KPI cards, the power-flow Sankey and the status line of the Overview page."""
-    data = views.kpis(ctx.twin)
+    data = views_overview.kpis(ctx.twin)
     cards = []
     for key, title, digits, unit in KPI_CARDS:
         value = data.get(key)
@@ -76,7 +78,8 @@ def overview(ctx: UIContext) -> tuple[list[Any], go.Figure, str]:
     status = f"{ctx.twin.facility.name} at {local} ({ctx.timezone.key})"
     if data["stale"]:
         status += " — telemetry is STALE"
-    return cards, figures.sankey(views.power_flow(ctx.twin)), status
+    flow = views_overview.power_flow(ctx.twin, cache=ctx.view_cache)
+    return cards, figures.sankey(flow), status
 
 
 def floor(
@@ -89,7 +92,8 @@ def floor(
         rack = point.get("customdata") or point.get("text")
     grid = views.floor_grid(ctx.twin, quantity or "inlet_temperature")
     if rack and rack in ctx.twin.facility.racks.ids:
-        detail = figures.rack_detail(views.rack_history(ctx.twin, rack), ctx.timezone)
+        history = views.rack_history(ctx.twin, rack, cache=ctx.view_cache)
+        detail = figures.rack_detail(history, ctx.timezone)
     else:
         rack = None
         detail = figures.empty("click a rack on the map to see its detail")
@@ -97,7 +101,7 @@ def floor(
 
 
 def _plan_options(ctx: UIContext) -> list[dict[str, str]]:
-    listed = views.plans(ctx.twin)
+    listed = views_plan.plans(ctx.twin)
     local = figures.local_times([p["created"] for p in listed], ctx.timezone)
     return [
         {"label": f"{p['id']} — {p['status']} — proposed {when[:16]}", "value": p["id"]}
@@ -107,7 +111,7 @@ def _plan_options(ctx: UIContext) -> list[dict[str, str]]:
 
 def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
     """Everything on the Plan page for ``plan_id`` (default: the newest plan)."""
-    view = views.plan_view(ctx.twin, plan_id)
+    view = views_plan.plan_view(ctx.twin, plan_id, cache=ctx.view_cache)
     options = _plan_options(ctx)
     if view is None:
         blank = figures.empty("no plan yet: propose one (approve token) or wait for the re-plan")
@@ -225,8 +229,9 @@ def propose(ctx: UIContext, token: str | None) -> tuple[str | None, str]:
 
 
 def whatif_edits(values: dict[str, Any]) -> dict[str, Any]:
-    """Form values → :func:`ui.views.modified_scenario` edits (empty fields dropped)."""
-    return {k: v for k, v in values.items() if k in views.WHATIF_FIELDS and v not in (None, "")}
+    """Form values → :func:`ui.views_whatif.modified_scenario` edits (empty fields dropped)."""
+    fields = views_whatif.WHATIF_FIELDS
+    return {k: v for k, v in values.items() if k in fields and v not in (None, "")}
 
 
 def whatif_start(
@@ -238,7 +243,7 @@ def whatif_start(
     reported at once, one line per problem.
     """
     try:
-        data = views.modified_scenario(ctx.twin, whatif_edits(values))
+        data = views_whatif.modified_scenario(ctx.twin, whatif_edits(values))
     except ValueError as exc:
         return None, f"Cannot apply the change: {exc}"
     hours = float(horizon or 24.0)
@@ -250,7 +255,7 @@ def whatif_start(
         return None, "The modified scenario is invalid: " + "; ".join(exc.problems)
 
     def work(progress: Any) -> dict[str, Any]:
-        result = views.whatif_run(ctx.twin, data, hours, progress)
+        result = views_whatif.whatif_run(ctx.twin, data, hours, progress)
         result["scenario_yaml"] = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         return result
 
@@ -303,7 +308,7 @@ def whatif_result(ctx: UIContext, result: dict[str, Any]) -> tuple[html.Table, g
 
 def live(ctx: UIContext, points: list[str] | None, hours: float | None) -> dict[str, Any]:
     """Residual figure, parameter history, calibration table and faults of the Live page."""
-    data = views.residuals(ctx.twin, points or None, float(hours or 6.0))
+    data = views_live.residuals(ctx.twin, points or None, float(hours or 6.0), cache=ctx.view_cache)
     tz = ctx.timezone
     calibration = data["calibration"]
     table = html.Table(

@@ -25,7 +25,7 @@ from physics.facility import Facility
 from physics.simulate import simulate
 from tests.conftest import ROOT, demo_hall_dict
 from twin.data.series import scenario_series
-from twin.live.estimation import StateEstimator
+from twin.live.state_estimator import StateEstimator
 from twin.scenario.compile import compile_facility
 from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from twin.api.app import create_app, merge_patch
+from twin.api.app import create_app
 from twin.api.security import TokenRegistry
+from twin.api.whatif import merge_patch
 from twin.live.live_twin import LiveSettings, LiveTwin, live_scenario_dict
 from twin.store.store import Store
 

@@ -8,7 +8,7 @@ from dash import html
 
 from tests.ui.conftest import ADMIN, APPROVER, READER
 from ui import callbacks as cb
-from ui import figures, views
+from ui import figures, views_overview
 
 
 def _text(component: object) -> str:
@@ -25,7 +25,7 @@ def test_overview_shows_every_kpi_and_a_sankey(context: cb.UIContext) -> None:
     cards, sankey, status = cb.overview(context)
     titles = [card.children[0].children for card in cards]
     assert titles == [title for _, title, _, _ in cb.KPI_CARDS]
-    kpis = views.kpis(context.twin)
+    kpis = views_overview.kpis(context.twin)
     it_card = next(c for c in cards if c.id == "kpi-it_power_kw")
     assert _text(it_card.children[1]) == f"{kpis['it_power_kw']:,.0f} kW"
     assert isinstance(sankey, go.Figure) and sankey.data[0].type == "sankey"

@@ -12,12 +12,12 @@ import yaml
 from tests.ui.conftest import Clock
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import scenario_from_dict
-from ui import views
+from ui import views, views_live, views_overview, views_plan, views_whatif
 
 
 def test_kpis_match_the_state_and_cost_accrues(live: tuple[LiveTwin, Clock]) -> None:
     twin, clock = live
-    data = views.kpis(twin)
+    data = views_overview.kpis(twin)
     state = twin.state()["kpis"]
     assert data["it_power_kw"] == pytest.approx(state["it_power_kw"])
     assert data["pue"] == pytest.approx(state["facility_power_kw"] / state["it_power_kw"])
@@ -39,7 +39,7 @@ def test_kpis_match_the_state_and_cost_accrues(live: tuple[LiveTwin, Clock]) -> 
 
 def test_power_flow_balances_at_every_stage(live: tuple[LiveTwin, Clock]) -> None:
     twin, _ = live
-    flow = views.power_flow(twin)
+    flow = views_overview.power_flow(twin)
     nodes = flow["nodes"]
     into: dict[str, float] = {n: 0.0 for n in nodes}
     out: dict[str, float] = {n: 0.0 for n in nodes}
@@ -122,9 +122,9 @@ def test_rack_history_is_downsampled_from_the_store(live: tuple[LiveTwin, Clock]
 
 def test_plan_view_compares_the_plan_with_both_baselines(fresh: tuple[LiveTwin, Clock]) -> None:
     twin, _ = fresh
-    assert views.plan_view(twin) is None
+    assert views_plan.plan_view(twin) is None
     record = twin.replan(actor="test")
-    view = views.plan_view(twin)
+    view = views_plan.plan_view(twin)
     assert view is not None and view["id"] == record["id"] and view["status"] == "proposed"
     steps = len(record["payload"]["schedule"]["time"])
     assert len(view["time"]) == steps == len(view["price"]) == len(view["carbon_intensity"])
@@ -139,12 +139,12 @@ def test_plan_view_compares_the_plan_with_both_baselines(fresh: tuple[LiveTwin, 
     assert set(view["supply_temperature_c"]) == set(twin.facility.units.ids)
     jobs = {j["job"] for j in view["jobs"]}
     assert "llm-pretraining" in jobs and "chat-inference" not in jobs  # tier 1 is not flexible
-    assert views.plans(twin)[0]["id"] == record["id"]
+    assert views_plan.plans(twin)[0]["id"] == record["id"]
 
 
 def test_residuals_are_measured_minus_predicted(live: tuple[LiveTwin, Clock]) -> None:
     twin, _ = live
-    data = views.residuals(twin, ["grid/power", "plant/power"], hours=1.0)
+    data = views_live.residuals(twin, ["grid/power", "plant/power"], hours=1.0)
     for point in ("grid/power", "plant/power"):
         item = data["series"][point]
         assert item["units"] == "kW" and len(item["measured"]) > 0
@@ -156,7 +156,7 @@ def test_residuals_are_measured_minus_predicted(live: tuple[LiveTwin, Clock]) ->
     assert "crah_fan_factor" in data["calibration"]
     assert data["parameter_history"]  # the calibrator has recorded values
     with pytest.raises(KeyError, match="unknown point"):
-        views.residuals(twin, ["rack/Z99/inlet_temperature"])
+        views_live.residuals(twin, ["rack/Z99/inlet_temperature"])
 
 
 def test_residuals_predict_what_the_twin_predicts(live: tuple[LiveTwin, Clock]) -> None:
@@ -164,13 +164,13 @@ def test_residuals_predict_what_the_twin_predicts(live: tuple[LiveTwin, Clock]) 
     included (it left the offsets out before)."""
     twin, clock = live
     point = next(p for p in twin.plant.sensors if p.endswith("/inlet_temperature"))  # type: ignore[union-attr]
-    item = views.residuals(twin, [point], hours=1.0)["series"][point]
+    item = views_live.residuals(twin, [point], hours=1.0)["series"][point]
     assert item["predicted"][-1] == pytest.approx(twin.predicted(clock.now)[point], abs=1e-6)
 
 
 def test_modified_scenario_applies_every_edit(live: tuple[LiveTwin, Clock]) -> None:
     twin, clock = live
-    data = views.modified_scenario(
+    data = views_whatif.modified_scenario(
         twin,
         {
             "add_racks_type": "gpu-120",
@@ -206,7 +206,7 @@ def test_modified_scenario_applies_every_edit(live: tuple[LiveTwin, Clock]) -> N
         ({"colour": "red"}, "unknown what-if field"),
     ):
         with pytest.raises(ValueError, match=message):
-            views.modified_scenario(twin, bad)
+            views_whatif.modified_scenario(twin, bad)
     assert yaml.safe_load(yaml.safe_dump(data)) == data  # downloadable as YAML
 
 
@@ -214,9 +214,11 @@ def test_whatif_run_reports_progress_and_a_verified_comparison(
     live: tuple[LiveTwin, Clock],
 ) -> None:
     twin, _ = live
-    data = views.modified_scenario(twin, {"battery_energy_kwh": 4000, "battery_power_kw": 1500})
+    data = views_whatif.modified_scenario(
+        twin, {"battery_energy_kwh": 4000, "battery_power_kw": 1500}
+    )
     seen: list[tuple[float, str]] = []
-    result = views.whatif_run(twin, data, 6.0, lambda f, m: seen.append((f, m)))
+    result = views_whatif.whatif_run(twin, data, 6.0, lambda f, m: seen.append((f, m)))
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and len(seen) >= 3
     assert result["current"]["verified"] and result["modified"]["verified"]

@@ -54,109 +54,44 @@ excluded until :meth:`FaultDetector.reset`.
 Floors (:class:`Tolerance`, per canonical unit) keep the tests meaningful for quiet or quantized
 sensors: temperatures 0.05 K noise, 0.5 K drift, 0.5 K model change; powers 0.2 %, 2 % and 1 % of
 the predicted value; voltages 0.005, 0.2, 0.1 V; SOC 0.001, 0.02, 0.01.
+
+Each point's history (intervals, runs, residual rings, baseline, CUSUM) is kept by
+:class:`twin.live.fault_history.PointHistory`; the fault records, their wording and the floors
+are in :mod:`twin.live.fault_types`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from physics.facility import Facility
+from twin.live.fault_history import PointHistory
+from twin.live.fault_types import (
+    DEFAULT_TOLERANCES,
+    FaultKind,
+    SensorFault,
+    Tolerance,
+    drift_reason,
+    offset_reason,
+    spike_reason,
+    stuck_reason,
+)
 from twin.scenario.points import PointCatalogue, Reading
 
 __all__ = ["DEFAULT_TOLERANCES", "FaultDetector", "FaultKind", "SensorFault", "Tolerance"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-
-FaultKind = Literal["stuck", "drift", "spike", "silent"]
+BoolArray = NDArray[np.bool_]
 
 _HEALTHY, _STUCK, _DRIFT = 0, 1, 2
 _MAD_TO_STD = 1.4826
-
-
-@dataclass(frozen=True)
-class SensorFault:
-    """One detected sensor fault.
-
-    Attributes
-    ----------
-    point
-        Point id.
-    kind
-        ``stuck``, ``drift``, ``spike`` or ``silent``.
-    since
-        Estimated start of the fault (UTC): first reading of the frozen value, CUSUM change
-        point, the spike's time, the last reading before the silence.
-    reason
-        One sentence with the figures.
-    detected
-        Time of the check that detected it (UTC).
-    """
-
-    point: str
-    kind: FaultKind
-    since: datetime
-    reason: str
-    detected: datetime
-
-    def to_dict(self) -> dict[str, str]:
-        """JSON-ready dict."""
-        return {
-            "point": self.point,
-            "kind": self.kind,
-            "since": self.since.isoformat(),
-            "reason": self.reason,
-            "detected": self.detected.isoformat(),
-        }
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Floors of the tests for one canonical unit.
-
-    Each floor is ``max(absolute, relative × |prediction|)``.
-
-    Attributes
-    ----------
-    noise
-        Smallest noise standard deviation assumed [unit].
-    drift
-        Smallest residual offset reported as drift [unit].
-    change
-        Smallest model movement that makes an unchanged value suspicious [unit].
-    noise_relative, drift_relative, change_relative
-        The same as fractions of the predicted value [-].
-    """
-
-    noise: float
-    drift: float
-    change: float
-    noise_relative: float = 0.0
-    drift_relative: float = 0.0
-    change_relative: float = 0.0
-
-
-DEFAULT_TOLERANCES: dict[str, Tolerance] = {
-    "degC": Tolerance(noise=0.05, drift=0.5, change=0.5),
-    "kW": Tolerance(
-        noise=0.01,
-        drift=0.5,
-        change=0.5,
-        noise_relative=0.002,
-        drift_relative=0.02,
-        change_relative=0.01,
-    ),
-    "V": Tolerance(noise=0.005, drift=0.2, change=0.1),
-    "1": Tolerance(noise=0.001, drift=0.02, change=0.01),
-}
-"""Floors by canonical unit (see the module docstring)."""
 
 
 def _utc_seconds(moment: datetime, what: str) -> float:
@@ -171,18 +106,113 @@ def _time(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def _clock(seconds: float) -> str:
-    return _time(seconds).strftime("%Y-%m-%d %H:%M UTC")
+def _units_floors_groups(
+    catalogue: PointCatalogue, floors: Mapping[str, Tolerance], facility: Facility | None
+) -> tuple[list[str], FloatArray, IntArray]:
+    """Per point of ``catalogue``: its canonical unit, its floors and its peer group.
+
+    Returns
+    -------
+    units
+        Canonical unit of each point.
+    floors
+        (noise, drift, change, noise_relative, drift_relative, change_relative) of each
+        point's unit, shape (n, 6).
+    groups
+        Peer group of each point (rack points of one quantity, and of one row when
+        ``facility`` is given); −1 for points without peers, shape (n,).
+    """
+    units: list[str] = []
+    tol = np.zeros((len(catalogue.ids), 6))
+    group_keys: list[str] = []
+    for i, point in enumerate(catalogue.ids):
+        kind, index = catalogue.kinds[point]
+        units.append(kind.unit)
+        t = floors.get(kind.unit, Tolerance(0.0, 0.0, 0.0))
+        tol[i] = (
+            t.noise,
+            t.drift,
+            t.change,
+            t.noise_relative,
+            t.drift_relative,
+            t.change_relative,
+        )
+        if kind.prefix == "rack":
+            key = f"{kind.prefix}/{kind.quantity}"
+            if facility is not None and index is not None:
+                key += f"@{facility.racks.row[index]}"
+        else:
+            key = ""  # no peers: equipment of one kind is not alike (jobs, feeds, CRAHs)
+        group_keys.append(key)
+    names = sorted(set(group_keys) - {""})
+    groups = np.array([names.index(k) if k else -1 for k in group_keys], dtype=np.int64)
+    return units, tol, groups
 
 
-def _row_median(values: FloatArray, counts: IntArray) -> FloatArray:
-    """Median of the first ``counts`` non-NaN entries of each row (NaN-padded rows)."""
-    ordered = np.sort(values, axis=1)  # NaN last
-    low = np.clip((counts - 1) // 2, 0, values.shape[1] - 1)
-    high = np.clip(counts // 2, 0, values.shape[1] - 1)
-    rows = np.arange(values.shape[0])
-    median = 0.5 * (ordered[rows, low] + ordered[rows, high])
-    return np.where(counts > 0, median, np.nan)
+@dataclass
+class _Layer:
+    """One reading of each of some points (distinct) in one check: its statistics, then what
+    the check of each fault kind found.
+
+    Every array has one entry per reading.  :meth:`FaultDetector._observe` sets the statistics;
+    the findings (not in ``__init__``) are set by the checks, in order: spikes, accepted
+    residuals, drift, stuck.
+    """
+
+    i: IntArray
+    """Point indices."""
+    t: FloatArray
+    """Reading times [s since 1970-01-01 UTC]."""
+    v: FloatArray
+    """Values [the point's unit]."""
+    m: FloatArray
+    """Model predictions [the point's unit]; NaN without one."""
+    healthy: BoolArray
+    """The point was neither stuck nor drifting before this reading."""
+    warm: BoolArray
+    """The point had finished its warm-up before this reading."""
+    gap: FloatArray
+    """Time since the point's previous reading [s]; inf for its first one."""
+    same: BoolArray
+    """The value equals the previous one (within the stuck tolerance)."""
+    run: IntArray
+    """Readings in the run of equal values, this one included [-]."""
+    drift_floor: FloatArray
+    """Smallest residual offset reported as drift [unit]."""
+    change_floor: FloatArray
+    """Smallest model movement that makes an unchanged value suspicious [unit]."""
+    e: FloatArray
+    """Residual relative to the point's baseline and its peers [unit]."""
+    center: FloatArray
+    """Median of the point's recent accepted residuals [unit]."""
+    sigma: FloatArray
+    """Noise estimate σ [unit]."""
+    z: FloatArray
+    """Robust z of the residual, ``|e − center| / σ`` [-]."""
+    has_residual: BoolArray
+    """The residual is finite (the point has a prediction)."""
+    outlier: BoolArray = field(init=False)
+    """Far from the recent residuals (a spike, or an unchanged value far from the model)."""
+    spike: BoolArray = field(init=False)
+    """A spike: an outlier whose value changed."""
+    offset: BoolArray = field(init=False)
+    """The latest of ``spike_run`` spikes in a row."""
+    accept: BoolArray = field(init=False)
+    """The residual fed the statistics."""
+    drift: BoolArray = field(init=False)
+    """The window's mean residual is beyond the drift limit and growing."""
+    mean: FloatArray = field(init=False)
+    """Mean residual over the window [unit]; NaN where not judged."""
+    older: FloatArray = field(init=False)
+    """Mean of the window's older half [unit]."""
+    newer: FloatArray = field(init=False)
+    """Mean of the window's newer half [unit]."""
+    stuck: BoolArray = field(init=False)
+    """The value is stuck."""
+    model_run: BoolArray = field(init=False)
+    """Stuck while the model moved (else: stuck for long where it jittered)."""
+    moved: FloatArray = field(init=False)
+    """Range of the model over the run of equal values [unit]."""
 
 
 class FaultDetector:
@@ -298,53 +328,9 @@ class FaultDetector:
         self.points = list(catalogue.ids)
         self._index = {p: i for i, p in enumerate(self.points)}
         n = len(self.points)
-        self._unit: list[str] = []
-        tol = np.zeros((n, 6))
-        group_keys: list[str] = []
-        for i, point in enumerate(self.points):
-            kind, index = catalogue.kinds[point]
-            self._unit.append(kind.unit)
-            t = floors.get(kind.unit, Tolerance(0.0, 0.0, 0.0))
-            tol[i] = (
-                t.noise,
-                t.drift,
-                t.change,
-                t.noise_relative,
-                t.drift_relative,
-                t.change_relative,
-            )
-            if kind.prefix == "rack":
-                key = f"{kind.prefix}/{kind.quantity}"
-                if facility is not None and index is not None:
-                    key += f"@{facility.racks.row[index]}"
-            else:
-                key = ""  # no peers: equipment of one kind is not alike (jobs, feeds, CRAHs)
-            group_keys.append(key)
-        self._tol = tol
-        names = sorted(set(group_keys) - {""})
-        self._group = np.array([names.index(k) if k else -1 for k in group_keys], dtype=np.int64)
+        self._unit, self._tol, self._group = _units_floors_groups(catalogue, floors, facility)
 
-        w = self.window
-        self._last_t = np.full(n, -np.inf)
-        self._interval = np.full(n, np.nan)
-        self._prev_v = np.full(n, np.nan)
-        self._run_count = np.zeros(n, dtype=np.int64)
-        self._run_start = np.zeros(n)
-        self._run_low = np.full(n, np.nan)
-        self._run_high = np.full(n, np.nan)
-        self._change_rate = np.zeros(n)
-        self._run_rate = np.zeros(n)
-        self._e = np.full((n, w), np.nan)
-        self._e_head = np.zeros(n, dtype=np.int64)
-        self._e_count = np.zeros(n, dtype=np.int64)
-        self._de = np.full((n, self.noise_window), np.nan)
-        self._de_head = np.zeros(n, dtype=np.int64)
-        self._de_count = np.zeros(n, dtype=np.int64)
-        self._last_e = np.full(n, np.nan)
-        self._baseline = np.zeros(n)
-        self._warm = np.zeros(n, dtype=bool)
-        self._cusum = np.zeros((n, 2))
-        self._cusum_start = np.zeros((n, 2))
+        self._history = PointHistory(n, self.window, self.noise_window, self.stuck_tolerance)
         self._spikes = np.zeros(n, dtype=np.int64)
         self._spike_start = np.zeros(n)
         self._status = np.zeros(n, dtype=np.int8)
@@ -454,19 +440,7 @@ class FaultDetector:
         The point warms up again from its next reading.  ``KeyError`` for an unknown point.
         """
         i = self._index[point]
-        self._last_t[i] = -np.inf
-        self._interval[i] = np.nan
-        self._prev_v[i] = np.nan
-        self._run_count[i] = 0
-        self._change_rate[i] = 0.0
-        self._run_rate[i] = 0.0
-        self._e[i] = np.nan
-        self._de[i] = np.nan
-        self._e_head[i] = self._e_count[i] = self._de_head[i] = self._de_count[i] = 0
-        self._last_e[i] = np.nan
-        self._baseline[i] = 0.0
-        self._warm[i] = False
-        self._cusum[i] = 0.0
+        self._history.forget(i)
         self._spikes[i] = 0
         self._status[i] = _HEALTHY
         self._good[i] = 0
@@ -495,17 +469,67 @@ class FaultDetector:
     ) -> NDArray[np.bool_]:
         """Process one reading per point (points ``i`` distinct); returns which are kept."""
         keep = np.ones(i.size, dtype=bool)
-        late = t <= self._last_t[i]
+        late = t <= self._history.last_time[i]
         if late.any():  # out of order: no statistics, kept while the point is healthy
             keep[late] = self._status[i[late]] == _HEALTHY
         fresh = np.flatnonzero(~late)
         if fresh.size == 0:
             return keep
-        i, t, v = i[fresh], t[fresh], v[fresh]
-        m = prediction[i]
-        status = self._status[i]
+        layer = self._observe(i[fresh], t[fresh], v[fresh], prediction)
+        self._check_spikes(layer)
+        self._accept(layer)
+        self._check_drift(layer)
+        self._check_stuck(layer)
+        faulty, back = self._check_recovery(layer)
+        keep[fresh[faulty]] = False
+        keep[fresh[back]] = True
+        self._report(layer, _time(now), faults)
+        keep[fresh[layer.outlier]] = False
+        keep[fresh[self._status[layer.i] != _HEALTHY]] = False
+        return keep
 
-        # silence clears with any reading
+    def _observe(self, i: IntArray, t: FloatArray, v: FloatArray, prediction: FloatArray) -> _Layer:
+        """Take one reading per point into the statistics; their residuals against the model."""
+        m = prediction[i]
+        healthy = self._status[i] == _HEALTHY
+        self._clear_silence(i)
+        history = self._history
+        gap = history.track_intervals(i, t)
+        same, run = history.track_runs(i, t, v, m)
+
+        # residuals relative to baseline and peers
+        scale = np.where(np.isfinite(m), m, v)
+        noise_floor, drift_floor, change_floor = self._floors(i, scale)
+        r = v - m
+        warm = history.warm[i]
+        raw = r - np.where(warm, history.baseline[i], 0.0)
+        common = self._common_mode(i, raw, warm & healthy)
+        e = raw - common
+        center = history.center(i)
+        spread = history.step_median(i)
+        sigma = np.maximum(np.nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise_floor)
+        sigma = np.maximum(sigma, 1e-12)  # a zero floor (custom tolerances) must not divide by 0
+        return _Layer(
+            i=i,
+            t=t,
+            v=v,
+            m=m,
+            healthy=healthy,
+            warm=warm,
+            gap=gap,
+            same=same,
+            run=run,
+            drift_floor=drift_floor,
+            change_floor=change_floor,
+            e=e,
+            center=center,
+            sigma=sigma,
+            z=np.abs(e - center) / sigma,
+            has_residual=np.isfinite(e),
+        )
+
+    def _clear_silence(self, i: IntArray) -> None:
+        """Silence: a reading clears the silent fault of its point."""
         for p in i[self._silent[i]]:
             self._silent[p] = False
             point = self.points[p]
@@ -513,182 +537,178 @@ class FaultDetector:
                 del self._active[point]
                 self.recovered.append(point)
 
-        # reading intervals
-        seen = np.isfinite(self._last_t[i])
-        gap = t - self._last_t[i]
-        old = self._interval[i]
-        self._interval[i] = np.where(
-            seen, np.where(np.isfinite(old), 0.8 * old + 0.2 * gap, gap), np.nan
+    def _check_spikes(self, layer: _Layer) -> None:
+        """Spike: single readings far from the recent residuals (outliers); runs of them are
+        offsets."""
+        i = layer.i
+        enough = self._history.residual_count[i] >= self.window // 2
+        outlier = (
+            layer.healthy
+            & layer.warm
+            & enough
+            & layer.has_residual
+            & (layer.z > self.spike_threshold)
         )
-        self._last_t[i] = t
-
-        # runs of unchanged values (stuck)
-        prev = self._prev_v[i]
-        same = np.isfinite(prev) & (np.abs(v - prev) <= self.stuck_tolerance)
-        rate = self._change_rate[i]
-        rate = np.where(np.isfinite(prev), rate + (~same - rate) / self.window, rate)
-        self._change_rate[i] = rate
-        self._run_rate[i] = np.where(same, self._run_rate[i], rate)
-        run = np.where(same, self._run_count[i] + 1, 1)
-        self._run_count[i] = run
-        self._run_start[i] = np.where(same, self._run_start[i], t)
-        self._run_low[i] = np.where(same, np.fmin(self._run_low[i], m), m)
-        self._run_high[i] = np.where(same, np.fmax(self._run_high[i], m), m)
-        self._prev_v[i] = v
-
-        # residuals relative to baseline and peers
-        scale = np.where(np.isfinite(m), m, v)
-        noise_floor, drift_floor, change_floor = self._floors(i, scale)
-        r = v - m
-        warm = self._warm[i]
-        raw = r - np.where(warm, self._baseline[i], 0.0)
-        common = self._common_mode(i, raw, warm & (status == _HEALTHY))
-        e = raw - common
-        center = _row_median(self._e[i], self._e_count[i])
-        spread = _row_median(self._de[i], self._de_count[i])
-        sigma = np.maximum(np.nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise_floor)
-        sigma = np.maximum(sigma, 1e-12)  # a zero floor (custom tolerances) must not divide by 0
-        z = np.abs(e - center) / sigma
-        has_residual = np.isfinite(e)
-        healthy = status == _HEALTHY
-
-        # spikes (single readings) and offsets (runs of them)
-        enough = self._e_count[i] >= self.window // 2
-        outlier = healthy & warm & enough & has_residual & (z > self.spike_threshold)
-        spike = outlier & ~same  # an unchanged value far from a moving model: stuck, not spike
-        self._spike_start[i] = np.where(spike & (self._spikes[i] == 0), t, self._spike_start[i])
+        spike = outlier & ~layer.same  # an unchanged value far from a moving model: stuck
+        self._spike_start[i] = np.where(
+            spike & (self._spikes[i] == 0), layer.t, self._spike_start[i]
+        )
         self._spikes[i] = np.where(spike, self._spikes[i] + 1, 0)
-        offset = spike & (self._spikes[i] >= self.spike_run)
+        layer.outlier = outlier
+        layer.spike = spike
+        layer.offset = spike & (self._spikes[i] >= self.spike_run)
 
-        # accepted residuals feed the statistics
-        accept = healthy & has_residual & ~outlier
+    def _accept(self, layer: _Layer) -> None:
+        """Residuals of healthy points that are not outliers feed the statistics."""
+        accept = layer.healthy & layer.has_residual & ~layer.outlier
         a = np.flatnonzero(accept)
         if a.size:
             rate = np.minimum(
-                np.nan_to_num(gap[a], posinf=0.0) / self.baseline_time, 1 / self.window
+                np.nan_to_num(layer.gap[a], posinf=0.0) / self.baseline_time, 1 / self.window
             )
-            self._push(i[a], e[a], t[a], sigma[a], rate)
-        self._warmup_done(i[a])
+            self._history.push(
+                layer.i[a], layer.e[a], layer.t[a], layer.sigma[a], rate, self.cusum_allowance
+            )
+        self._history.warmup_done(layer.i[a])
+        layer.accept = accept
 
-        # drift over the window
-        drift = np.zeros(i.size, dtype=bool)
-        mean = np.full(i.size, np.nan)
-        older = np.full(i.size, np.nan)
-        newer = np.full(i.size, np.nan)
-        judged = accept & warm
+    def _check_drift(self, layer: _Layer) -> None:
+        """Drift: the mean residual over the window beyond its limit and growing."""
+        n = layer.i.size
+        drift = np.zeros(n, dtype=bool)
+        mean = np.full(n, np.nan)
+        older = np.full(n, np.nan)
+        newer = np.full(n, np.nan)
+        judged = layer.accept & layer.warm
         if judged.any():
             j = np.flatnonzero(judged)
-            ordered = np.take_along_axis(
-                self._e[i[j]],
-                (self._e_head[i[j], None] + np.arange(self.window)) % self.window,
-                axis=1,
-            )
+            rows = layer.i[j]
+            ordered = self._history.ordered_residuals(rows)
             half = self.window // 2
             mean[j] = ordered.mean(axis=1)
             older[j] = ordered[:, :half].mean(axis=1)
             newer[j] = ordered[:, half:].mean(axis=1)
-            limit = np.maximum(self.drift_threshold * sigma[j], drift_floor[j])
+            limit = np.maximum(self.drift_threshold * layer.sigma[j], layer.drift_floor[j])
             drift[j] = (
                 (np.abs(mean[j]) > limit)
                 & (np.abs(newer[j]) >= np.abs(older[j]))
                 & (np.sign(newer[j]) == np.sign(mean[j]))
             )
+        layer.drift = drift
+        layer.mean = mean
+        layer.older = older
+        layer.newer = newer
 
-        # stuck values
+    def _check_stuck(self, layer: _Layer) -> None:
+        """Stuck: an unchanged value while the model moved, or for long where it jittered."""
+        i, t, v, m, run = layer.i, layer.t, layer.v, layer.m, layer.run
         long_run = (
             (run >= self.stuck_readings_long)
-            & (t - self._run_start[i] >= self.stuck_window)
-            & (self._run_rate[i] >= 0.5)
+            & (t - self._history.run_start[i] >= self.stuck_window)
+            & (self._history.run_change_rate[i] >= 0.5)
             & ~(np.abs(v - m) <= self.stuck_tolerance)
         )
-        moved = self._run_high[i] - self._run_low[i]
-        model_run = (run >= self.stuck_readings) & (np.nan_to_num(moved) >= change_floor)
-        stuck = healthy & (model_run | long_run)
+        moved = self._history.run_model_high[i] - self._history.run_model_low[i]
+        model_run = (run >= self.stuck_readings) & (np.nan_to_num(moved) >= layer.change_floor)
+        layer.stuck = layer.healthy & (model_run | long_run)
+        layer.model_run = model_run
+        layer.moved = moved
 
-        # recovery of faulty points
-        faulty = ~healthy
-        if faulty.any():
-            f = np.flatnonzero(faulty)
-            rows = i[f]
-            sigma_f = self._frozen_sigma[rows]
-            band = np.maximum(self.recovery_threshold * sigma_f, drift_floor[f])
-            good = ~same[f] & has_residual[f] & (np.abs(e[f]) <= band)
-            self._good[rows] = np.where(good, self._good[rows] + 1, 0)
-            alpha = 2.0 / (self.recovery_readings + 1.0)
-            level = self._fault_level[rows]
-            level = np.where(np.isfinite(level), level + alpha * (e[f] - level), e[f])
-            self._fault_level[rows] = np.where(has_residual[f], level, self._fault_level[rows])
-            settled = np.abs(self._fault_level[rows]) <= 0.5 * np.maximum(
-                self.drift_threshold * sigma_f, drift_floor[f]
-            )
-            back = f[(self._good[rows] >= self.recovery_readings) & settled]
-            for k in back:
-                self._readmit(int(i[k]))
-            keep[fresh[f]] = False
-            keep[fresh[back]] = True
+    def _check_recovery(self, layer: _Layer) -> tuple[IntArray, IntArray]:
+        """Recovery of stuck or drifting points; returns the positions (in the layer) of the
+        faulty points' readings and of those readmitted with this reading."""
+        f = np.flatnonzero(~layer.healthy)
+        if f.size == 0:
+            return f, f
+        rows = layer.i[f]
+        e, has_residual = layer.e[f], layer.has_residual[f]
+        sigma_f = self._frozen_sigma[rows]
+        band = np.maximum(self.recovery_threshold * sigma_f, layer.drift_floor[f])
+        good = ~layer.same[f] & has_residual & (np.abs(e) <= band)
+        self._good[rows] = np.where(good, self._good[rows] + 1, 0)
+        alpha = 2.0 / (self.recovery_readings + 1.0)
+        level = self._fault_level[rows]
+        level = np.where(np.isfinite(level), level + alpha * (e - level), e)
+        self._fault_level[rows] = np.where(has_residual, level, self._fault_level[rows])
+        settled = np.abs(self._fault_level[rows]) <= 0.5 * np.maximum(
+            self.drift_threshold * sigma_f, layer.drift_floor[f]
+        )
+        back = f[(self._good[rows] >= self.recovery_readings) & settled]
+        for k in back:
+            self._readmit(int(layer.i[k]))
+        return f, back
 
-        # new faults
-        detected = _time(now)
-        for k in np.flatnonzero(stuck):
-            p = int(i[k])
-            point = self.points[p]
-            unit = self._unit[p]
-            if model_run[k]:
-                reason = (
-                    f"{point} has read {_value(v[k], unit)} for {run[k]} readings while the "
-                    f"model moved by {_delta(moved[k], unit)}"
-                )
-            else:
-                hours = (t[k] - self._run_start[p]) / 3600.0
-                reason = (
-                    f"{point} has read {_value(v[k], unit)} for {run[k]} readings over "
-                    f"{hours:.1f} h although it changed at every reading before"
-                )
-            self._fault(p, _STUCK, "stuck", self._run_start[p], reason, detected, sigma[k], faults)
-        for k in np.flatnonzero(offset & ~stuck):
-            p = int(i[k])
-            unit = self._unit[p]
-            reason = (
-                f"{self.points[p]} has read {self._spikes[p]} values in a row "
-                f"{_delta(abs(e[k] - center[k]), unit)} {'above' if e[k] > center[k] else 'below'}"
-                f" its usual residual (robust z {z[k]:.0f} > {self.spike_threshold:g}): an offset"
-            )
-            self._fault(
-                p, _DRIFT, "drift", self._spike_start[p], reason, detected, sigma[k], faults
-            )
-        for k in np.flatnonzero(drift & ~stuck & ~offset):
-            p = int(i[k])
-            unit = self._unit[p]
-            side = 0 if mean[k] > 0 else 1
-            since = self._cusum_start[p, side] if self._cusum[p, side] > 0 else t[k]
-            per_reading = (newer[k] - older[k]) / (self.window / 2)
-            reason = (
-                f"{self.points[p]} reads {_delta(abs(mean[k]), unit)} "
-                f"{'above' if mean[k] > 0 else 'below'} its usual residual on average over the "
-                f"last {self.window} readings ({abs(mean[k]) / sigma[k]:.1f} × its noise of "
-                f"{_delta(sigma[k], unit)}), growing by {_delta(abs(per_reading), unit)} per "
-                f"reading, since about {_clock(since)}"
-            )
-            self._fault(p, _DRIFT, "drift", since, reason, detected, sigma[k], faults)
-        for k in np.flatnonzero(spike & ~offset & ~stuck):
-            p = int(i[k])
-            unit = self._unit[p]
-            direction = "above" if e[k] > center[k] else "below"
-            faults.append(
-                SensorFault(
-                    self.points[p],
-                    "spike",
-                    _time(t[k]),
-                    f"{self.points[p]} read {_value(v[k], unit)}, "
-                    f"{_delta(abs(e[k] - center[k]), unit)} {direction} its usual residual "
-                    f"against the model (robust z {z[k]:.0f} > {self.spike_threshold:g}); "
-                    "this reading is excluded",
-                    detected,
-                )
-            )
-        keep[fresh[outlier]] = False
-        keep[fresh[self._status[i] != _HEALTHY]] = False
-        return keep
+    def _report(self, layer: _Layer, detected: datetime, faults: list[SensorFault]) -> None:
+        """New faults of the layer, one per point: stuck before offset before drift before
+        spike."""
+        claimed = np.zeros(layer.i.size, dtype=bool)
+        for found, report in (
+            (layer.stuck, self._report_stuck),
+            (layer.offset, self._report_offset),
+            (layer.drift, self._report_drift),
+            (layer.spike, self._report_spike),
+        ):
+            for k in np.flatnonzero(found & ~claimed):
+                report(layer, int(k), detected, faults)
+            claimed |= found
+
+    def _report_stuck(
+        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+    ) -> None:
+        p = int(layer.i[k])
+        start = self._history.run_start[p]
+        value, unit, run = layer.v[k], self._unit[p], layer.run[k]
+        if layer.model_run[k]:
+            reason = stuck_reason(self.points[p], value, unit, run, moved=layer.moved[k])
+        else:
+            hours = (layer.t[k] - start) / 3600.0
+            reason = stuck_reason(self.points[p], value, unit, run, hours=hours)
+        self._fault(p, _STUCK, "stuck", start, reason, detected, layer.sigma[k], faults)
+
+    def _report_offset(
+        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+    ) -> None:
+        p = int(layer.i[k])
+        reason = offset_reason(
+            self.points[p],
+            self._spikes[p],
+            layer.e[k],
+            layer.center[k],
+            layer.z[k],
+            self.spike_threshold,
+            self._unit[p],
+        )
+        since = self._spike_start[p]
+        self._fault(p, _DRIFT, "drift", since, reason, detected, layer.sigma[k], faults)
+
+    def _report_drift(
+        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+    ) -> None:
+        p = int(layer.i[k])
+        mean, sigma = layer.mean[k], layer.sigma[k]
+        side = 0 if mean > 0 else 1
+        history = self._history
+        since = history.cusum_start[p, side] if history.cusum[p, side] > 0 else layer.t[k]
+        per_reading = (layer.newer[k] - layer.older[k]) / (self.window / 2)
+        reason = drift_reason(
+            self.points[p], mean, sigma, per_reading, self.window, _time(since), self._unit[p]
+        )
+        self._fault(p, _DRIFT, "drift", since, reason, detected, sigma, faults)
+
+    def _report_spike(
+        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+    ) -> None:
+        p = int(layer.i[k])
+        reason = spike_reason(
+            self.points[p],
+            layer.v[k],
+            layer.e[k],
+            layer.center[k],
+            layer.z[k],
+            self.spike_threshold,
+            self._unit[p],
+        )
+        faults.append(SensorFault(self.points[p], "spike", _time(layer.t[k]), reason, detected))
 
     def _common_mode(self, i: IntArray, raw: FloatArray, eligible: NDArray[np.bool_]) -> FloatArray:
         """Median of ``raw`` over eligible peers reporting in this layer, per point."""
@@ -702,51 +722,6 @@ class FaultDetector:
             if members.sum() >= self.min_peers:
                 common[groups == g] = float(np.median(raw[members]))
         return common
-
-    def _push(
-        self, i: IntArray, e: FloatArray, t: FloatArray, sigma: FloatArray, rate: FloatArray
-    ) -> None:
-        """Add accepted residuals to the rings, baseline and CUSUM."""
-        w = self.window
-        last = self._last_e[i]
-        has_last = np.isfinite(last)
-        d = np.flatnonzero(has_last)
-        if d.size:
-            rows = i[d]
-            self._de[rows, self._de_head[rows]] = np.abs(e[d] - last[d])
-            self._de_head[rows] = (self._de_head[rows] + 1) % self.noise_window
-            self._de_count[rows] = np.minimum(self._de_count[rows] + 1, self.noise_window)
-        self._last_e[i] = e
-        self._e[i, self._e_head[i]] = e
-        self._e_head[i] = (self._e_head[i] + 1) % w
-        self._e_count[i] = np.minimum(self._e_count[i] + 1, w)
-        warm = self._warm[i]
-        rows = i[warm]
-        if rows.size:
-            self._baseline[rows] += rate[warm] * e[warm]
-            u = e[warm] / sigma[warm]
-            up = self._cusum[rows, 0] + u - self.cusum_allowance
-            down = self._cusum[rows, 1] - u - self.cusum_allowance
-            self._cusum_start[rows, 0] = np.where(
-                self._cusum[rows, 0] <= 0, t[warm], self._cusum_start[rows, 0]
-            )
-            self._cusum_start[rows, 1] = np.where(
-                self._cusum[rows, 1] <= 0, t[warm], self._cusum_start[rows, 1]
-            )
-            self._cusum[rows, 0] = np.maximum(up, 0.0)
-            self._cusum[rows, 1] = np.maximum(down, 0.0)
-
-    def _warmup_done(self, i: IntArray) -> None:
-        """Points that just collected ``window`` residuals: set the baseline, start judging."""
-        done = i[~self._warm[i] & (self._e_count[i] >= self.window)]
-        if done.size == 0:
-            return
-        base = _row_median(self._e[done], self._e_count[done])
-        self._baseline[done] = base
-        self._e[done] -= base[:, None]
-        self._last_e[done] -= base
-        self._warm[done] = True
-        self._cusum[done] = 0.0
 
     def _fault(
         self,
@@ -771,31 +746,31 @@ class FaultDetector:
         self._status[p] = _HEALTHY
         self._good[p] = 0
         self._spikes[p] = 0
-        self._cusum[p] = 0.0
-        self._run_count[p] = 1
-        self._last_e[p] = np.nan
-        self._e[p] = np.nan  # residuals of the fault era must not judge the readmitted sensor
-        self._e_head[p] = self._e_count[p] = 0
+        self._history.restart(p)
         point = self.points[p]
         self._active.pop(point, None)
         self.recovered.append(point)
 
     def _silence(self, now: float) -> list[SensorFault]:
         """New silent faults at ``now``."""
-        timeout = np.fmax(self.silent_after, self.silent_intervals * self._interval)
-        overdue = np.isfinite(self._last_t) & ~self._silent & (now - self._last_t > timeout)
+        timeout = np.fmax(self.silent_after, self.silent_intervals * self._history.interval)
+        overdue = (
+            np.isfinite(self._history.last_time)
+            & ~self._silent
+            & (now - self._history.last_time > timeout)
+        )
         found: list[SensorFault] = []
         detected = _time(now)
         for p in np.flatnonzero(overdue):
             self._silent[p] = True
             point = self.points[p]
-            usual = self._interval[p]
+            usual = self._history.interval[p]
             every = f"; it reported every {usual:.0f} s before" if math.isfinite(usual) else ""
             fault = SensorFault(
                 point,
                 "silent",
-                _time(self._last_t[p]),
-                f"{point} has sent nothing for {now - self._last_t[p]:.0f} s "
+                _time(self._history.last_time[p]),
+                f"{point} has sent nothing for {now - self._history.last_time[p]:.0f} s "
                 f"(timeout {timeout[p]:.0f} s{every})",
                 detected,
             )
@@ -803,21 +778,3 @@ class FaultDetector:
                 self._active[point] = fault
             found.append(fault)
         return found
-
-
-def _value(value: float, unit: str) -> str:
-    """A reading with its unit, e.g. ``23.40 °C``."""
-    if unit == "degC":
-        return f"{value:.2f} °C"
-    if unit == "1":
-        return f"{value:.3f}"
-    return f"{value:.2f} {unit}"
-
-
-def _delta(value: float, unit: str) -> str:
-    """A difference with its unit (K for temperatures), e.g. ``1.8 K``."""
-    if unit == "degC":
-        return f"{value:.2f} K"
-    if unit == "1":
-        return f"{value:.3f}"
-    return f"{value:.2f} {unit}"

@@ -9,7 +9,7 @@ layer over it.
 * **Ingestion** (:meth:`LiveTwin.ingest`): validated (:mod:`twin.live.ingest`), committed to the
   store, then queued; the response returns only after the commit.
 * **Processing** (:meth:`LiveTwin.process`, a worker thread): sensor-fault screening
-  (:mod:`twin.live.faults`), state estimation (:mod:`twin.live.estimation`) and calibration
+  (:mod:`twin.live.faults`), state estimation (:mod:`twin.live.state_estimator`) and calibration
   (:mod:`twin.live.calibration`) against the prediction of the *calibrated* facility under the
   schedule in force.
 * **Re-planning** (:meth:`LiveTwin.replan`): from the estimated state (battery SOC, job
@@ -48,7 +48,6 @@ from physics.facility import Facility
 from physics.schedule import Schedule
 from twin.data.series import scenario_series
 from twin.live.calibration import Calibrator
-from twin.live.estimation import StateEstimator
 from twin.live.faults import FaultDetector
 from twin.live.ingest import Rejection, validate
 from twin.live.parameters import (
@@ -58,6 +57,7 @@ from twin.live.parameters import (
     predict,
     rounded_factors,
 )
+from twin.live.state_estimator import StateEstimator
 from twin.live.virtual_plant import SensorFault, VirtualPlant, default_sensors, demo_truth
 from twin.scenario.compile import compile_facility
 from twin.scenario.loader import scenario_from_dict

@@ -1,0 +1,172 @@
+"""Measurements in (JSON or CSV batches) and out (raw or downsampled), and the point list."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from twin.api.deps import API, CurrentTwin, Ingest, Read, error_responses, invalid
+from twin.live.ingest import parse_time
+from twin.live.live_twin import LiveTwin
+
+MAX_RAW_SPAN = timedelta(days=7)
+"""Longest time range of raw (not downsampled) readings one query returns."""
+
+router = APIRouter(prefix=API)
+"""The measurement and point routes."""
+
+
+class MeasurementItem(BaseModel):
+    """One measurement as sent by a gateway."""
+
+    time: str = Field(
+        description="ISO 8601 timestamp with a timezone (Z or ±hh:mm), e.g. 2026-07-06T12:00:00Z"
+    )
+    point: str = Field(description="Point id, e.g. rack/B07/inlet_temperature")
+    value: float | str | None = Field(description="Value in `unit` (a number)")
+    unit: str | None = Field(
+        default=None,
+        description="Unit of `value` (pint syntax; °F, kW/MW, % converted); default: the "
+        "point's canonical unit (degC, kW, V, 1)",
+    )
+
+
+class MeasurementBatch(BaseModel):
+    """A batch of measurements (at most the service's batch limit, default 10,000 items)."""
+
+    items: list[MeasurementItem]
+
+
+class RejectedItem(BaseModel):
+    """A refused item and why."""
+
+    index: int = Field(description="Position in the batch (0-based)")
+    point: str | None = Field(description="Point id as sent")
+    reason: str = Field(description="Why it was refused")
+
+
+class IngestResponse(BaseModel):
+    """Outcome of a batch; accepted items are committed before this response is sent."""
+
+    accepted: int = Field(description="Items that passed validation [count]")
+    inserted: int = Field(description="Accepted items newly stored [count]")
+    already_stored: int = Field(description="Accepted items already in the store [count]")
+    rejected: list[RejectedItem]
+
+
+def _ingest(twin: LiveTwin, items: list[dict[str, Any]]) -> IngestResponse:
+    if len(items) > twin.settings.max_batch_items:
+        raise HTTPException(
+            413,
+            f"batch of {len(items)} items; the limit is {twin.settings.max_batch_items}",
+        )
+    result = twin.ingest(items)
+    return IngestResponse(
+        accepted=result.accepted,
+        inserted=result.inserted,
+        already_stored=result.already_stored,
+        rejected=[
+            RejectedItem(index=r.index, point=r.point, reason=r.reason) for r in result.rejected
+        ],
+    )
+
+
+@router.post("/measurements", response_model=IngestResponse)
+def post_measurements(batch: MeasurementBatch, _: Ingest, twin: CurrentTwin) -> IngestResponse:
+    """Ingest a JSON batch; rejected items come back with reasons."""
+    return _ingest(twin, [item.model_dump() for item in batch.items])
+
+
+@router.post(
+    "/measurements/csv",
+    response_model=IngestResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {
+                    "schema": {
+                        "type": "string",
+                        "pattern": r"^time,point,value(,unit)?\r?\n",
+                        "description": "CSV with a header row time,point,value[,unit]",
+                    }
+                }
+            },
+        }
+    },
+)
+async def post_measurements_csv(request: Request, _: Ingest, twin: CurrentTwin) -> IngestResponse:
+    """Ingest CSV text (``text/csv`` body) with a header ``time,point,value[,unit]``."""
+    body = await request.body()
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(400, "CSV body is not UTF-8") from exc
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        missing = {"time", "point", "value"} - set(reader.fieldnames or [])
+        if missing:
+            columns = ", ".join(sorted(missing))
+            raise HTTPException(400, f"CSV header lacks column(s): {columns}")
+        rows = [dict(row) for row in reader]
+    except csv.Error as exc:
+        raise HTTPException(400, f"CSV line {reader.line_num}: {exc}") from exc
+    return _ingest(twin, rows)
+
+
+@router.get("/measurements", responses=error_responses(404))
+def get_measurements(
+    _: Read,
+    point: Annotated[str, Query(description="Point id")],
+    start: Annotated[str, Query(description="ISO 8601 start (inclusive), with timezone")],
+    end: Annotated[str, Query(description="ISO 8601 end (exclusive), with timezone")],
+    twin: CurrentTwin,
+    bucket_s: Annotated[
+        float | None, Query(ge=1, le=86400 * 31, description="Downsampling bucket [s]")
+    ] = None,
+) -> dict[str, Any]:
+    """Stored readings of one point (canonical unit), optionally averaged per bucket."""
+    try:
+        t0, t1 = parse_time(start), parse_time(end)
+    except ValueError as exc:
+        raise invalid(("query", "start/end"), str(exc)) from exc
+    if t1 <= t0:
+        raise invalid(("query", "end"), "end must be after start")
+    if not bucket_s and t1 - t0 > MAX_RAW_SPAN:
+        raise invalid(
+            ("query", "end"),
+            f"raw readings span at most {MAX_RAW_SPAN.days} days; give bucket_s",
+        )
+    if point not in twin.catalogue:
+        raise HTTPException(404, f"unknown point {point!r}")
+    unit = twin.catalogue.kind(point).unit
+    if bucket_s:
+        times, values = twin.store.downsample(point, t0, t1, timedelta(seconds=bucket_s))
+        return {
+            "point": point,
+            "unit": unit,
+            "time": [t.isoformat() for t in times],
+            "value": values,
+        }
+    rows = twin.store.query([point], t0, t1)
+    return {
+        "point": point,
+        "unit": unit,
+        "time": [r.time.isoformat() for r in rows],
+        "value": [r.value for r in rows],
+    }
+
+
+@router.get("/points")
+def get_points(_: Read, twin: CurrentTwin) -> list[dict[str, Any]]:
+    """Every point of the facility with its canonical unit and physical range."""
+    out = []
+    for point in twin.catalogue.ids:
+        kind = twin.catalogue.kind(point)
+        out.append({"point": point, "unit": kind.unit, "low": kind.low, "high": kind.high})
+    return out

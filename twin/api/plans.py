@@ -1,0 +1,97 @@
+"""Plans: list, read, propose (re-plan now), approve and reject (audited)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from twin.api.deps import API, Approve, CurrentTwin, Read, error_responses
+from twin.live.live_twin import LiveTwin
+
+PlanStatus = Literal["proposed", "approved", "rejected", "applied", "superseded"]
+"""The states of a stored plan."""
+
+router = APIRouter(prefix=API)
+"""The plan routes."""
+
+
+class Reason(BaseModel):
+    """Why an operator approves or rejects."""
+
+    reason: str = Field(default="", max_length=2000, description="Free text for the audit log")
+
+
+class PlanOut(BaseModel):
+    """A stored plan."""
+
+    id: str = Field(description="Plan id")
+    created: datetime = Field(description="When it was proposed (UTC)")
+    status: str = Field(description="proposed, approved, applied, rejected or superseded")
+    payload: Any = Field(
+        default=None,
+        description="summary (verified figures: cost [currency], carbon_kg [kg], peak_grid_kw "
+        "[kW], cooling_energy_kwh [kWh], violations), start (UTC), schedule (setpoints [°C], "
+        "battery power [kW, + discharge], workload power [kW] per step)",
+    )
+    decided_by: str | None = Field(description="Who changed the status last")
+    decided_at: datetime | None = Field(description="When (UTC)")
+    reason: str | None = Field(description="Why, as given")
+
+
+@router.get("/plans")
+def list_plans(
+    _: Read,
+    twin: CurrentTwin,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    plan_status: Annotated[PlanStatus | None, Query(alias="status")] = None,
+) -> list[dict[str, Any]]:
+    """Plans, newest first (without their schedules)."""
+    plans = twin.store.list_plans(limit=limit, status=plan_status)
+    return [{k: v for k, v in p.items() if k != "payload"} for p in plans]
+
+
+@router.get("/plans/{plan_id}", responses=error_responses(404))
+def get_plan(plan_id: str, _: Read, twin: CurrentTwin) -> PlanOut:
+    """One plan with its verified figures and schedule."""
+    record = twin.store.get_plan(plan_id)
+    if record is None:
+        raise HTTPException(404, f"unknown plan {plan_id!r}")
+    return PlanOut(**record)
+
+
+@router.post("/plans")
+def propose_plan(who: Approve, twin: CurrentTwin, body: Reason | None = None) -> PlanOut:
+    """Re-plan now from the estimated state (the result is proposed, not applied)."""
+    reason = body.reason if body and body.reason else "requested"
+    return PlanOut(**twin.replan(actor=who, reason=reason))
+
+
+def _decide(twin: LiveTwin, plan_id: str, who: str, body: Reason | None, approve: bool) -> PlanOut:
+    reason = body.reason if body else ""
+    try:
+        if approve:
+            return PlanOut(**twin.approve(plan_id, actor=who, reason=reason))
+        return PlanOut(**twin.reject(plan_id, actor=who, reason=reason))
+    except KeyError as exc:
+        raise HTTPException(404, f"unknown plan {plan_id!r}") from exc
+    except ValueError as exc:  # not proposed any more
+        raise HTTPException(409, str(exc)) from exc
+
+
+@router.post("/plans/{plan_id}/approve", responses=error_responses(404, 409))
+def approve_plan(
+    plan_id: str, who: Approve, twin: CurrentTwin, body: Reason | None = None
+) -> PlanOut:
+    """Approve and apply a proposed plan (audited)."""
+    return _decide(twin, plan_id, who, body, True)
+
+
+@router.post("/plans/{plan_id}/reject", responses=error_responses(404, 409))
+def reject_plan(
+    plan_id: str, who: Approve, twin: CurrentTwin, body: Reason | None = None
+) -> PlanOut:
+    """Reject a proposed plan (audited)."""
+    return _decide(twin, plan_id, who, body, False)

@@ -1,0 +1,268 @@
+"""Each point's recent history as the sensor-fault checks see it (:mod:`twin.live.faults`).
+
+:class:`PointHistory` keeps, per point of the catalogue, arrays indexed by point: when it last
+reported and its usual reading interval; the run of unchanged values (length, start, the
+model's range over it, how often the value used to change); the ring of the last ``window``
+accepted residuals and the ring of the last ``noise_window`` absolute differences between
+consecutive ones (the noise estimate); the residual baseline and the two-sided CUSUM of the
+drift onset.  The fault rules read these arrays; only :class:`PointHistory` writes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["PointHistory", "row_median"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+
+def row_median(values: FloatArray, counts: IntArray) -> FloatArray:
+    """Median of the first ``counts`` non-NaN entries of each row (NaN-padded rows).
+
+    Parameters
+    ----------
+    values
+        Rows of values, NaN-padded, shape (n, w).
+    counts
+        Entries of each row, shape (n,) [-].
+
+    Returns
+    -------
+    numpy.ndarray
+        Median per row, NaN for an empty row, shape (n,).
+    """
+    ordered = np.sort(values, axis=1)  # NaN last
+    low = np.clip((counts - 1) // 2, 0, values.shape[1] - 1)
+    high = np.clip(counts // 2, 0, values.shape[1] - 1)
+    rows = np.arange(values.shape[0])
+    median = 0.5 * (ordered[rows, low] + ordered[rows, high])
+    return np.where(counts > 0, median, np.nan)
+
+
+class PointHistory:
+    """Recent readings and residuals of ``count`` points.
+
+    Parameters
+    ----------
+    count
+        Points [-].
+    window
+        Residuals kept per point, and the averaging length of the change rate [-].
+    noise_window
+        Residual differences kept per point for the noise estimate [-].
+    stuck_tolerance
+        Two values closer than this are "unchanged" [unit].
+
+    Attributes
+    ----------
+    last_time
+        Time of the point's last reading [s since 1970-01-01 UTC]; −inf before the first.
+    interval
+        Usual interval between its readings (exponential average) [s]; NaN until known.
+    last_value
+        Its last value [unit]; NaN before the first.
+    run_count, run_start
+        Readings in the current run of unchanged values [-] and the time of its first [s].
+    run_model_low, run_model_high
+        Range of the model's prediction over the run [unit].
+    change_rate
+        Share of readings whose value changed (average over ``window`` readings) [-].
+    run_change_rate
+        ``change_rate`` when the current run began [-].
+    residuals, residual_head, residual_count
+        Ring of the last accepted residuals (n, window) [unit], its next slot and its fill.
+    steps, step_head, step_count
+        Ring of the absolute differences of consecutive accepted residuals (n, noise_window)
+        [unit], its next slot and its fill.
+    last_residual
+        The last accepted residual [unit]; NaN when there is none to difference against.
+    baseline
+        The point's usual residual, subtracted once warm [unit].
+    warm
+        The warm-up (``window`` accepted residuals) is done.
+    cusum, cusum_start
+        Upward and downward CUSUM of the residuals in σ (n, 2) [-] and when each last left 0
+        [s].
+    """
+
+    def __init__(self, count: int, window: int, noise_window: int, stuck_tolerance: float):
+        n = count
+        self.window = window
+        self.noise_window = noise_window
+        self.stuck_tolerance = stuck_tolerance
+        self.last_time = np.full(n, -np.inf)
+        self.interval = np.full(n, np.nan)
+        self.last_value = np.full(n, np.nan)
+        self.run_count = np.zeros(n, dtype=np.int64)
+        self.run_start = np.zeros(n)
+        self.run_model_low = np.full(n, np.nan)
+        self.run_model_high = np.full(n, np.nan)
+        self.change_rate = np.zeros(n)
+        self.run_change_rate = np.zeros(n)
+        self.residuals = np.full((n, window), np.nan)
+        self.residual_head = np.zeros(n, dtype=np.int64)
+        self.residual_count = np.zeros(n, dtype=np.int64)
+        self.steps = np.full((n, noise_window), np.nan)
+        self.step_head = np.zeros(n, dtype=np.int64)
+        self.step_count = np.zeros(n, dtype=np.int64)
+        self.last_residual = np.full(n, np.nan)
+        self.baseline = np.zeros(n)
+        self.warm = np.zeros(n, dtype=bool)
+        self.cusum = np.zeros((n, 2))
+        self.cusum_start = np.zeros((n, 2))
+
+    def track_intervals(self, i: IntArray, t: FloatArray) -> FloatArray:
+        """Take the reading times ``t`` of points ``i`` (distinct).
+
+        Returns
+        -------
+        numpy.ndarray
+            Time since each point's previous reading [s]; inf for a first reading.
+        """
+        seen = np.isfinite(self.last_time[i])
+        gap = t - self.last_time[i]
+        old = self.interval[i]
+        self.interval[i] = np.where(
+            seen, np.where(np.isfinite(old), 0.8 * old + 0.2 * gap, gap), np.nan
+        )
+        self.last_time[i] = t
+        return gap
+
+    def track_runs(
+        self, i: IntArray, t: FloatArray, v: FloatArray, m: FloatArray
+    ) -> tuple[BoolArray, IntArray]:
+        """Take the values ``v`` at ``t`` of points ``i`` (distinct), the model predicting ``m``.
+
+        Returns
+        -------
+        same
+            The value equals the previous one (within ``stuck_tolerance``).
+        run
+            Readings in the run of unchanged values, this one included [-].
+        """
+        prev = self.last_value[i]
+        same = np.isfinite(prev) & (np.abs(v - prev) <= self.stuck_tolerance)
+        rate = self.change_rate[i]
+        rate = np.where(np.isfinite(prev), rate + (~same - rate) / self.window, rate)
+        self.change_rate[i] = rate
+        self.run_change_rate[i] = np.where(same, self.run_change_rate[i], rate)
+        run = np.where(same, self.run_count[i] + 1, 1)
+        self.run_count[i] = run
+        self.run_start[i] = np.where(same, self.run_start[i], t)
+        self.run_model_low[i] = np.where(same, np.fmin(self.run_model_low[i], m), m)
+        self.run_model_high[i] = np.where(same, np.fmax(self.run_model_high[i], m), m)
+        self.last_value[i] = v
+        return same, run
+
+    def center(self, i: IntArray) -> FloatArray:
+        """Median of the recent accepted residuals of points ``i`` [unit]; NaN for none."""
+        return row_median(self.residuals[i], self.residual_count[i])
+
+    def step_median(self, i: IntArray) -> FloatArray:
+        """Median absolute difference of consecutive accepted residuals [unit]; NaN for none."""
+        return row_median(self.steps[i], self.step_count[i])
+
+    def ordered_residuals(self, i: IntArray) -> FloatArray:
+        """The residual rings of points ``i``, oldest first, shape (len(i), window) [unit]."""
+        return np.take_along_axis(
+            self.residuals[i],
+            (self.residual_head[i, None] + np.arange(self.window)) % self.window,
+            axis=1,
+        )
+
+    def push(
+        self,
+        i: IntArray,
+        e: FloatArray,
+        t: FloatArray,
+        sigma: FloatArray,
+        rate: FloatArray,
+        allowance: float,
+    ) -> None:
+        """Add accepted residuals to the rings, baseline and CUSUM.
+
+        Parameters
+        ----------
+        i
+            Points (distinct).
+        e
+            Their residuals [unit].
+        t
+            Reading times [s].
+        sigma
+            Their noise estimates [unit].
+        rate
+            Weight of the residual in the baseline's exponential average [-].
+        allowance
+            CUSUM allowance [σ].
+        """
+        w = self.window
+        last = self.last_residual[i]
+        has_last = np.isfinite(last)
+        d = np.flatnonzero(has_last)
+        if d.size:
+            rows = i[d]
+            self.steps[rows, self.step_head[rows]] = np.abs(e[d] - last[d])
+            self.step_head[rows] = (self.step_head[rows] + 1) % self.noise_window
+            self.step_count[rows] = np.minimum(self.step_count[rows] + 1, self.noise_window)
+        self.last_residual[i] = e
+        self.residuals[i, self.residual_head[i]] = e
+        self.residual_head[i] = (self.residual_head[i] + 1) % w
+        self.residual_count[i] = np.minimum(self.residual_count[i] + 1, w)
+        warm = self.warm[i]
+        rows = i[warm]
+        if rows.size:
+            self.baseline[rows] += rate[warm] * e[warm]
+            u = e[warm] / sigma[warm]
+            up = self.cusum[rows, 0] + u - allowance
+            down = self.cusum[rows, 1] - u - allowance
+            self.cusum_start[rows, 0] = np.where(
+                self.cusum[rows, 0] <= 0, t[warm], self.cusum_start[rows, 0]
+            )
+            self.cusum_start[rows, 1] = np.where(
+                self.cusum[rows, 1] <= 0, t[warm], self.cusum_start[rows, 1]
+            )
+            self.cusum[rows, 0] = np.maximum(up, 0.0)
+            self.cusum[rows, 1] = np.maximum(down, 0.0)
+
+    def warmup_done(self, i: IntArray) -> None:
+        """Points that just collected ``window`` residuals: set the baseline, start judging."""
+        done = i[~self.warm[i] & (self.residual_count[i] >= self.window)]
+        if done.size == 0:
+            return
+        base = row_median(self.residuals[done], self.residual_count[done])
+        self.baseline[done] = base
+        self.residuals[done] -= base[:, None]
+        self.last_residual[done] -= base
+        self.warm[done] = True
+        self.cusum[done] = 0.0
+
+    def restart(self, p: int) -> None:
+        """Point ``p`` is readmitted after a fault: the residuals of the fault era must not
+        judge it, its run and CUSUM start again (baseline and noise estimate are kept)."""
+        self.cusum[p] = 0.0
+        self.run_count[p] = 1
+        self.last_residual[p] = np.nan
+        self.residuals[p] = np.nan
+        self.residual_head[p] = self.residual_count[p] = 0
+
+    def forget(self, p: int) -> None:
+        """Point ``p`` starts afresh (a replaced or moved sensor): warm-up again."""
+        self.last_time[p] = -np.inf
+        self.interval[p] = np.nan
+        self.last_value[p] = np.nan
+        self.run_count[p] = 0
+        self.change_rate[p] = 0.0
+        self.run_change_rate[p] = 0.0
+        self.residuals[p] = np.nan
+        self.steps[p] = np.nan
+        self.residual_head[p] = self.residual_count[p] = self.step_head[p] = 0
+        self.step_count[p] = 0
+        self.last_residual[p] = np.nan
+        self.baseline[p] = 0.0
+        self.warm[p] = False
+        self.cusum[p] = 0.0

@@ -1,0 +1,36 @@
+"""Components and settings the pages share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc
+
+REFRESH_MS = 5_000
+"""Period of the live pages' refresh [ms]."""
+
+
+def graph(graph_id: str, **style: Any) -> dcc.Graph:
+    """An empty graph (filled by a callback), without the Plotly logo.
+
+    Parameters
+    ----------
+    graph_id
+        Component id.
+    style
+        CSS style of the graph's container, if any.
+    """
+    return dcc.Graph(id=graph_id, config={"displaylogo": False}, style=style or None)
+
+
+def graph_with(graph_id: str, figure: Any) -> dcc.Graph:
+    """A graph drawn with the page (``figure``), without the Plotly logo.
+
+    Parameters
+    ----------
+    graph_id
+        Component id.
+    figure
+        The Plotly figure.
+    """
+    return dcc.Graph(id=graph_id, figure=figure, config={"displaylogo": False})

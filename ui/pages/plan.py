@@ -1,0 +1,142 @@
+"""The Plan page: signals, grid import vs baselines, SOC, setpoints, jobs, decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Dash, Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
+
+from ui import callbacks as cb
+from ui.pages.components import graph
+
+GRAPHS = ("plan-signals", "plan-grid", "plan-soc", "plan-setpoints", "plan-gantt")
+"""Ids of the Plan page's graphs, in the order of :func:`ui.callbacks.plan_page`'s figures."""
+
+
+def layout(context: cb.UIContext) -> html.Div:
+    """The Plan page: signals, grid import vs baselines, SOC, setpoints, jobs, decisions
+    (filled by :func:`register`'s callbacks; ``context`` is not needed to draw it)."""
+    return html.Div(
+        [
+            html.H2("Plan"),
+            html.Div(
+                [
+                    dcc.Dropdown(id="plan-select", style={"width": "520px"}, clearable=False),
+                    dcc.Input(
+                        id="plan-token",
+                        type="password",
+                        placeholder="access token (approve scope)",
+                        style={"width": "280px"},
+                        debounce=True,
+                    ),
+                    dcc.Input(id="plan-reason", placeholder="reason (audit log)", type="text"),
+                    html.Button("Approve", id="plan-approve", n_clicks=0),
+                    html.Button("Reject", id="plan-reject", n_clicks=0),
+                    html.Button("Propose a plan now", id="plan-propose", n_clicks=0),
+                ],
+                style={"display": "flex", "gap": "8px", "alignItems": "center"},
+            ),
+            html.Div(id="plan-message", className="card"),
+            html.Div(id="plan-status", className="card"),
+            html.Div([graph("plan-signals"), graph("plan-grid")], className="row2"),
+            html.Div([graph("plan-soc"), graph("plan-setpoints")], className="row2"),
+            html.Div(graph("plan-gantt"), className="card"),
+            html.Div([html.H4("Shadow prices"), html.Div(id="plan-prices")], className="card"),
+            dcc.Store(id="plan-job"),
+            dcc.Store(id="plan-version", data=0),
+            dcc.Interval(id="plan-poll", interval=1_000, disabled=True),
+        ],
+        className="page",
+    )
+
+
+def register(app: Dash, context: cb.UIContext) -> None:
+    """Wire the Plan page to ``app``: the plan shown, the token kept for the session, and
+    approve, reject and propose (a background re-plan, polled)."""
+
+    @app.callback(
+        Output("plan-select", "options"),
+        Output("plan-select", "value"),
+        Output("plan-status", "children"),
+        *[Output(g, "figure") for g in GRAPHS],
+        Output("plan-prices", "children"),
+        Input("plan-select", "value"),
+        Input("plan-version", "data"),
+    )
+    def plan(plan_id: str | None, _: int | None) -> tuple[Any, ...]:
+        trigger = dash.callback_context.triggered_id
+        page = cb.plan_page(context, None if trigger == "plan-version" else plan_id)
+        return (
+            page["options"],
+            page["value"],
+            page["status"],
+            *page["figures"],
+            page["prices"],
+        )
+
+    @app.callback(
+        Output("plan-token", "value"), Input("plan-token", "id"), State("token-store", "data")
+    )
+    def restore_token(_: str | None, token: str | None) -> str:
+        if not token:
+            raise PreventUpdate
+        return token
+
+    @app.callback(
+        Output("token-store", "data"),
+        Input("plan-token", "value"),
+        prevent_initial_call=True,
+    )
+    def keep_token(token: str | None) -> str | None:
+        return token or None
+
+    _register_actions(app, context)
+
+
+def _register_actions(app: Dash, context: cb.UIContext) -> None:
+    """Approve, reject, propose and the poll of a proposal in progress."""
+
+    @app.callback(
+        Output("plan-message", "children"),
+        Output("plan-version", "data"),
+        Output("plan-job", "data"),
+        Output("plan-poll", "disabled"),
+        Input("plan-approve", "n_clicks"),
+        Input("plan-reject", "n_clicks"),
+        Input("plan-propose", "n_clicks"),
+        Input("plan-poll", "n_intervals"),
+        State("plan-select", "value"),
+        State("plan-token", "value"),
+        State("plan-reason", "value"),
+        State("plan-version", "data"),
+        State("plan-job", "data"),
+        prevent_initial_call=True,
+    )
+    def plan_action(
+        _a: int,
+        _r: int,
+        _p: int,
+        _n: int | None,
+        plan_id: str | None,
+        token: str | None,
+        reason: str | None,
+        version: int | None,
+        job: str | None,
+    ) -> tuple[Any, ...]:
+        trigger = dash.callback_context.triggered_id
+        version = int(version or 0)
+        if trigger == "plan-propose":
+            job_id, message = cb.propose(context, token)
+            return message, dash.no_update, job_id, job_id is None
+        if trigger == "plan-poll":
+            state = cb.job_progress(context, job)
+            if state["state"] in ("queued", "running"):
+                return f"Re-planning: {state['message']} ...", dash.no_update, job, False
+            if state["state"] == "failed":
+                return f"Re-plan failed: {state['error']}", version + 1, None, True
+            plan_id = (state["result"] or {}).get("plan_id")
+            return f"Plan {plan_id} proposed.", version + 1, None, True
+        done, message = cb.decide(context, plan_id, token, trigger == "plan-approve", reason or "")
+        return message, version + 1 if done else dash.no_update, dash.no_update, True

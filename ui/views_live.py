@@ -1,0 +1,137 @@
+"""Read models of the Live page: measured vs predicted series, calibration and faults.
+
+* :func:`default_live_points` — the points shown by default.
+* :func:`residuals` — measured vs predicted series, calibration and faults.
+
+Conventions as in :mod:`ui.views`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from twin.live.parameters import point_table
+from ui.views import ViewCache, json_number, json_numbers, window_result
+
+if TYPE_CHECKING:
+    from twin.live.live_twin import LiveTwin
+
+
+def default_live_points(twin: LiveTwin, limit: int = 6) -> list[str]:
+    """Points the Live page shows by default: grid, plant, first feed, three measured inlets.
+
+    Rack inlets with stored readings come first (the others are virtual sensors).
+    """
+    ids = twin.catalogue.ids
+    wanted = ["grid/power", "plant/power"]
+    wanted += [p for p in ids if p.startswith("feed/")][:1]
+    inlets = [p for p in ids if p.endswith("/inlet_temperature") and p.startswith("rack/")]
+    read = twin.store.latest(inlets)
+    wanted += ([p for p in inlets if p in read] + [p for p in inlets if p not in read])[:3]
+    return [p for p in wanted if p in twin.catalogue][:limit]
+
+
+def residuals(
+    twin: LiveTwin,
+    points: Sequence[str] | None = None,
+    hours: float = 6.0,
+    cache: ViewCache | None = None,
+) -> dict[str, Any]:
+    """Measured vs twin prediction for a few points over the last ``hours``.
+
+    Measurements are the store's means per model step; the prediction is the calibrated
+    model under the schedule in force at the same steps; residual = measured − predicted.
+
+    Parameters
+    ----------
+    twin
+        The live twin.
+    points
+        Point ids (default :func:`default_live_points`); unknown ids raise ``KeyError``.
+    hours
+        Look-back [h].
+    cache
+        The twin's view cache (none: simulate every time).
+
+    Returns
+    -------
+    dict
+        ``series``: point → ``{time, measured, predicted, residual, units}`` (the point's
+        canonical unit: °C, kW, V or 1); ``rmse``: point → root-mean-square residual;
+        ``calibration`` (parameter → value, std, unit, converged, samples); ``parameter_history``
+        (name → time, value, std); ``faults`` (active sensor faults); ``alarms`` (active).
+    """
+    chosen = list(points) if points is not None else default_live_points(twin)
+    for point in chosen:
+        if point not in twin.catalogue:
+            raise KeyError(f"unknown point {point!r}")
+    now = twin.clock()
+    step = twin.step_seconds
+    lookback = max(1, math.ceil(hours * 3600 / step))
+    model = window_result(twin, now, lookback_steps=lookback, cache=cache)
+    model_times = pd.DatetimeIndex(model["time"].values).tz_localize("UTC")
+    start = model_times[0].to_pydatetime()
+    # the twin's prediction: the model with the calibrated inlet offsets added
+    ids, table = point_table(twin.catalogue, twin.facility, twin.parameters, model)
+    column = {point: c for c, point in enumerate(ids)}
+    series: dict[str, dict[str, Any]] = {}
+    rmse: dict[str, float | None] = {}
+    for point in chosen:
+        kind = twin.catalogue.kind(point)
+        times, values = twin.store.downsample(point, start, now, timedelta(seconds=step))
+        predicted: list[float | None] = []
+        c = column.get(point)
+        for moment in times:
+            if c is None:
+                predicted.append(None)
+                continue
+            i = int(model_times.searchsorted(pd.Timestamp(moment), side="right")) - 1
+            predicted.append(json_number(float(table[max(i, 0), c])))
+        residual = [
+            None if p is None or m is None else m - p
+            for m, p in zip(json_numbers(values), predicted, strict=True)
+        ]
+        finite = [r for r in residual if r is not None]
+        rmse[point] = (
+            json_number(math.sqrt(sum(r * r for r in finite) / len(finite))) if finite else None
+        )
+        series[point] = {
+            "time": [t.isoformat() for t in times],
+            "measured": json_numbers(values),
+            "predicted": predicted,
+            "residual": residual,
+            "units": kind.unit,
+        }
+    with twin.lock:
+        calibration = twin.calibrator.status()
+        faults = [f.to_dict() for f in twin.faults.active_faults()]
+    history: dict[str, dict[str, list[Any]]] = {}
+    for entry in twin.store.parameter_history(limit=2_000):
+        item = history.setdefault(entry["name"], {"time": [], "value": [], "std": []})
+        item["time"].append(entry["time"].isoformat())
+        item["value"].append(json_number(entry["value"]))
+        item["std"].append(json_number(entry["std"]))
+    alarms = [
+        {**a, "raised": a["raised"].isoformat(), "cleared": None}
+        for a in twin.store.alarms(active_only=True, limit=200)
+    ]
+    return {
+        "time": now.isoformat(),
+        "series": series,
+        "rmse": rmse,
+        "calibration": calibration,
+        "parameter_history": history,
+        "faults": faults,
+        "alarms": alarms,
+    }
+
+
+__all__ = [
+    "default_live_points",
+    "residuals",
+]

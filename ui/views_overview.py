@@ -1,0 +1,187 @@
+"""Read models of the Overview page: live KPIs, today's energy cost and the power flow.
+
+* :func:`kpis` — live figures for the KPI cards.
+* :func:`cost_today` — energy cost since local midnight.
+* :func:`power_flow` — Sankey nodes and links of the power chain with the loss at each stage.
+
+Conventions as in :mod:`ui.views`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from physics.constants import WATTS_PER_KILOWATT as KW
+from ui.views import ViewCache, json_number, site_timezone, window_result
+
+if TYPE_CHECKING:
+    from twin.live.live_twin import LiveTwin
+
+
+def kpis(twin: LiveTwin) -> dict[str, Any]:
+    """Live KPIs of the Overview page.
+
+    Parameters
+    ----------
+    twin
+        The live twin.
+
+    Returns
+    -------
+    dict
+        ``time`` (ISO UTC), ``it_power_kw`` [kW], ``facility_power_kw`` [kW], ``pue`` [-],
+        ``grid_import_kw`` [kW], ``carbon_g_per_kwh`` [g/kWh], ``price_per_mwh``
+        [currency/MWh], ``cost_today`` [currency] (grid import since local midnight × price,
+        from the store's 15-min means), ``battery_soc`` [-], ``active_alarms`` [count],
+        ``stale`` and ``currency``.  Missing figures are None.
+    """
+    state = twin.state()
+    figures = state["kpis"]
+    now = twin.clock()
+    return {
+        "time": now.isoformat(),
+        "it_power_kw": json_number(figures.get("it_power_kw")),
+        "facility_power_kw": json_number(figures.get("facility_power_kw")),
+        "pue": json_number(figures.get("pue")),
+        "grid_import_kw": json_number(figures.get("grid_import_kw")),
+        "carbon_g_per_kwh": json_number(figures.get("carbon_g_per_kwh")),
+        "price_per_mwh": json_number(figures.get("price_per_mwh")),
+        "cost_today": json_number(cost_today(twin, now)),
+        "battery_soc": json_number(figures.get("battery_soc")),
+        "active_alarms": int(state["alarms"]),
+        "stale": bool(state.get("stale")),
+        "currency": getattr(twin.scenario, "currency", None) or "USD",
+    }
+
+
+def cost_today(twin: LiveTwin, now: datetime) -> float:
+    """Energy cost since local midnight (site timezone) [currency].
+
+    Grid import is taken from the store (15-min means of ``grid/power``) and priced at the
+    series' price of each quarter hour; quarters without readings cost nothing.
+
+    Parameters
+    ----------
+    twin
+        The live twin.
+    now
+        Current instant (timezone-aware).
+    """
+    if "price" not in twin.series:
+        return 0.0
+    local = now.astimezone(site_timezone(twin))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    bucket = timedelta(minutes=15)
+    times, values = twin.store.downsample("grid/power", midnight, now, bucket)
+    if not times:
+        return 0.0
+    prices = twin.series["price"].values[[twin.step_index(t) for t in times]]  # per MWh
+    energy_mwh = np.maximum(np.asarray(values, dtype=float), 0.0) * bucket.total_seconds() / 3.6e6
+    return float(energy_mwh @ prices)
+
+
+def power_flow(twin: LiveTwin, cache: ViewCache | None = None) -> dict[str, Any]:
+    """The power chain at the current step as Sankey nodes and links.
+
+    Grid (and battery discharge, PV) feed the facility; the facility feeds the cooling
+    branch and the transformers/UPS; UPS → rectifier shelves → 48 V busbars → converters →
+    IT, with the loss of each stage as its own link (and the loss of the cooling branch's
+    distribution).  Figures come from the calibrated model
+    under the schedule in force (the meters only see feeds, busbars and grid).
+
+    Parameters
+    ----------
+    twin
+        The live twin.
+    cache
+        The twin's view cache (none: simulate every time).
+
+    Returns
+    -------
+    dict
+        ``nodes`` (labels), ``links`` (``source``, ``target`` node indices, ``value_kw``
+        [kW], ``label``), ``stages`` (stage name → loss [kW]) and ``time`` (ISO UTC).
+    """
+    now = twin.clock()
+    result = window_result(twin, now, lookback_steps=1, cache=cache).isel(time=-1)
+
+    def kw(name: str) -> float:
+        return float(result[name].sum()) / KW if name in result else 0.0
+
+    it = kw("it_power")
+    losses = {
+        "Transformer/UPS": kw("ups_loss"),
+        "Rectifier shelves": kw("rectifier_loss"),
+        "48 V busbars": kw("busbar_loss"),
+        "Converters": kw("converter_loss"),
+    }
+    cooling = kw("cooling_power")
+    facility = kw("facility_power")
+    grid = kw("grid_power")
+    battery = kw("battery_power")  # + charging
+    pv = kw("pv_power")
+    ups_in = kw("ups_input")
+    # cooling is fed through its own distribution (mechanical efficiency): the rest of the
+    # facility power is that branch's loss
+    losses["Cooling distribution"] = max(facility - ups_in - cooling, 0.0)
+    names = [
+        "Grid",
+        "Battery",
+        "PV",
+        "Facility",
+        "Cooling",
+        "Transformer/UPS",
+        "Rectifier shelves",
+        "48 V busbars",
+        "Converters",
+        "IT",
+        "Losses",
+    ]
+    index = {name: i for i, name in enumerate(names)}
+    links: list[dict[str, Any]] = []
+
+    def link(source: str, target: str, value: float, label: str) -> None:
+        if value > 1e-6:
+            links.append(
+                {
+                    "source": index[source],
+                    "target": index[target],
+                    "value_kw": round(value, 3),
+                    "label": label,
+                }
+            )
+
+    link("Grid", "Facility", max(grid, 0.0), "grid import")
+    link("Battery", "Facility", max(-battery, 0.0), "battery discharge")
+    link("Facility", "Battery", max(battery, 0.0), "battery charge")
+    link("PV", "Facility", pv, "PV")
+    link("Facility", "Cooling", cooling, "cooling")
+    link("Facility", "Losses", losses["Cooling distribution"], "cooling distribution loss")
+    link("Facility", "Transformer/UPS", ups_in, "UPS input")
+    chain = ["Transformer/UPS", "Rectifier shelves", "48 V busbars", "Converters", "IT"]
+    flowing = ups_in
+    for stage, following in pairwise(chain):
+        loss = losses[stage]
+        link(stage, "Losses", loss, f"{stage} loss")
+        flowing -= loss
+        link(stage, following, flowing if following != "IT" else it, following)
+    return {
+        "time": now.isoformat(),
+        "nodes": names,
+        "links": links,
+        "stages": {k: round(v, 3) for k, v in losses.items()},
+        "it_power_kw": round(it, 3),
+        "cooling_power_kw": round(cooling, 3),
+        "facility_power_kw": round(facility, 3),
+    }
+
+
+__all__ = [
+    "cost_today",
+    "kpis",
+    "power_flow",
+]

@@ -1,0 +1,184 @@
+"""Read models of the What-if page: the form's edits applied to the scenario, and the run.
+
+* :data:`WHATIF_FIELDS` — the form's fields.
+* :func:`modified_scenario` — the twin's scenario with the form's edits applied.
+* :func:`whatif_run` — plan the modified and the current scenario and compare them.
+
+Conventions as in :mod:`ui.views`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from twin.live.live_twin import LiveTwin
+
+
+WHATIF_FIELDS = (
+    "add_racks_type",
+    "add_racks_count",
+    "supply_min_c",
+    "supply_max_c",
+    "battery_energy_kwh",
+    "battery_power_kw",
+    "fail_cooling_unit",
+    "fail_feed",
+    "dr_start_hours",
+    "dr_duration_hours",
+    "dr_import_cap_kw",
+    "grid_zone",
+)
+"""Keys :func:`modified_scenario` understands (all optional)."""
+
+
+def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
+    """The twin's scenario (as written) with the what-if form's edits applied.
+
+    Parameters
+    ----------
+    twin
+        The live twin (its base scenario and clock).
+    edits
+        Optional keys: ``add_racks_type`` and ``add_racks_count`` [-] (a new row of that
+        rack type, wired like the first row of the same type); ``supply_min_c`` and
+        ``supply_max_c`` (bounds of every cooling unit's supply setpoint [°C]);
+        ``battery_energy_kwh`` [kWh] and ``battery_power_kw`` [kW]; ``fail_cooling_unit``
+        (the unit is removed and its rows served by the next unit); ``fail_feed`` (the feed
+        is removed and its UPS moved to the next feed); ``dr_start_hours`` [h from now],
+        ``dr_duration_hours`` [h] and ``dr_import_cap_kw`` [kW] (a demand-response event);
+        ``grid_zone`` (price and carbon from that zone of the public data).
+
+    Returns
+    -------
+    dict
+        The modified scenario, validated by :func:`twin.scenario.schema.scenario_from_dict` later.
+
+    Raises
+    ------
+    ValueError
+        An edit that cannot apply (unknown rack type, unit or feed; the last unit or feed).
+    """
+    import copy
+
+    data: dict[str, Any] = copy.deepcopy(dict(twin.base_data))
+    edits = {k: v for k, v in edits.items() if v not in (None, "", [])}
+    unknown = set(edits) - set(WHATIF_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown what-if field(s): {', '.join(sorted(unknown))}")
+    count = int(edits.get("add_racks_count") or 0)
+    if count > 0:
+        kind = str(edits.get("add_racks_type") or "")
+        if kind not in (data.get("rack_types") or {}):
+            raise ValueError(f"unknown rack type {kind!r}; known: {', '.join(data['rack_types'])}")
+        rows = data.setdefault("rows", [])
+        like = next((r for r in rows if r.get("type") == kind), rows[0] if rows else None)
+        if like is None:
+            raise ValueError("the scenario has no rows to copy the wiring from")
+        taken = {str(r.get("row")) for r in rows}
+        name = next(f"N{i}" for i in range(1, 10_000) if f"N{i}" not in taken)
+        rows.append({**like, "row": name, "type": kind, "count": count})
+    units = (data.get("cooling") or {}).get("units") or []
+    for unit in units:
+        if "supply_min_c" in edits:
+            unit["supply_temperature_min"] = float(edits["supply_min_c"])
+        if "supply_max_c" in edits:
+            unit["supply_temperature_max"] = float(edits["supply_max_c"])
+    if "battery_energy_kwh" in edits or "battery_power_kw" in edits:
+        battery = data.get("battery") or {"energy": 1.0, "power": 1.0}
+        if "battery_energy_kwh" in edits:
+            battery["energy"] = float(edits["battery_energy_kwh"])
+        if "battery_power_kw" in edits:
+            battery["power"] = float(edits["battery_power_kw"])
+        data["battery"] = battery
+    if "fail_cooling_unit" in edits:
+        failed = str(edits["fail_cooling_unit"])
+        ids = [str(u["id"]) for u in units]
+        if failed not in ids:
+            raise ValueError(f"unknown cooling unit {failed!r}; known: {', '.join(ids)}")
+        if len(ids) < 2:
+            raise ValueError("cannot fail the only cooling unit")
+        backup = ids[(ids.index(failed) + 1) % len(ids)]
+        data["cooling"]["units"] = [u for u in units if str(u["id"]) != failed]
+        for group in ("rows", "racks"):
+            for item in data.get(group) or []:
+                if item.get("cooling_unit") == failed:
+                    item["cooling_unit"] = backup
+    if "fail_feed" in edits:
+        failed = str(edits["fail_feed"])
+        power = data.get("power") or {}
+        feeds = [str(f["id"]) for f in power.get("feeds") or []]
+        if failed not in feeds:
+            raise ValueError(f"unknown feed {failed!r}; known: {', '.join(feeds)}")
+        if len(feeds) < 2:
+            raise ValueError("cannot fail the only feed")
+        backup = feeds[(feeds.index(failed) + 1) % len(feeds)]
+        power["feeds"] = [f for f in power["feeds"] if str(f["id"]) != failed]
+        for item in [*(power.get("ups") or []), data.get("battery") or {}]:
+            if item.get("feed") == failed:
+                item["feed"] = backup
+    if "dr_start_hours" in edits or "dr_import_cap_kw" in edits:
+        now = twin.clock()
+        start = now + timedelta(hours=float(edits.get("dr_start_hours") or 0.0))
+        end = start + timedelta(hours=float(edits.get("dr_duration_hours") or 2.0))
+        # events are written in the scenario's own window; the live twin shifts them by
+        # (live window start − scenario start), so shift back here
+        original = (data.get("simulation") or {}).get("start")
+        offset = timedelta(0)
+        if original is not None:
+            live_start = pd.Timestamp(twin.times[0]).to_pydatetime()
+            offset = live_start - pd.Timestamp(str(original)).to_pydatetime()
+        grid = data.setdefault("grid", {})
+        grid.setdefault("demand_response", []).append(
+            {
+                "start": (start - offset).isoformat(),
+                "end": (end - offset).isoformat(),
+                "import_cap": float(edits.get("dr_import_cap_kw") or 0.0),
+            }
+        )
+    if "grid_zone" in edits:
+        data.setdefault("series", []).append({"zone": str(edits["grid_zone"])})
+    return data
+
+
+def whatif_run(
+    twin: LiveTwin,
+    data: dict[str, Any],
+    horizon_hours: float,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Plan ``data`` and the current scenario over the same window; compare them.
+
+    :func:`twin.live.whatif.compare` (both plans verified by the physics) with progress, and the
+    grid import of both plans per step for the chart.
+
+    Parameters
+    ----------
+    twin
+        The live twin.
+    data
+        The modified scenario (a full mapping).
+    horizon_hours
+        Planning horizon [h].
+    progress
+        ``progress(fraction [-], message)`` callback (a :class:`ui.jobs.JobRunner` job's).
+
+    Returns
+    -------
+    dict
+        ``current``, ``modified``, ``difference`` (as :func:`twin.live.whatif.compare`), ``time``
+        (ISO UTC) and ``grid_import_kw`` (``current``, ``modified`` [kW]).
+    """
+    from twin.live.whatif import compare
+
+    return compare(twin, data, horizon_hours=horizon_hours, progress=progress)
+
+
+__all__ = [
+    "WHATIF_FIELDS",
+    "modified_scenario",
+    "whatif_run",
+]
