@@ -1,24 +1,44 @@
-"""Rule-based battery dispatch: daily price arbitrage, ending at the initial state of charge.
+"""Rule-based battery dispatch: demand-response caps, peak shaving, then daily arbitrage.
 
-Powers in W (positive charging), energies in J, prices in currency/MWh.
+The rules (see :func:`battery_dispatch`), on the grid import the schedule has without the
+battery (from the physics):
+
+1. **Caps and peak.**  Wherever the import would exceed the contract capacity, a
+   demand-response cap or the peak-shaving threshold, the battery discharges the excess (as
+   far as its power allows).  The energy for it is charged beforehand in the cheapest steps
+   that still have room: charging never lifts the import above those limits, and the state
+   of charge stays in its window.
+2. **Threshold.**  The threshold is chosen among a few values from the lowest the battery can
+   hold (its energy and power, found by bisection) up to the peak without the battery: the
+   one with the lowest estimated energy cost, demand charge and wear, arbitrage included.
+   Without a demand charge there is no peak shaving.
+3. **Arbitrage.**  In each 24 h block from the start, the remaining room is used for price
+   arbitrage: a cheap step charges for a dear one (either order), best price spread first,
+   as long as the spread pays for the round-trip losses and wear, with the state of charge in
+   its window at every step.
+4. The horizon ends at the initial state of charge (no free energy for the baseline); the
+   result is checked with :func:`physics.battery.integrate_soc` (through
+   :meth:`physics.facility.Battery.integrate`).
+
+Powers in W (positive charging), energies in J, prices in currency/MWh (currency/J inside).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from physics.facility import Facility
+from optimizer.baselines.work import JOULES_PER_MWH
+from physics.constants import WATTS_PER_KILOWATT
+from physics.facility import Battery, Facility
 
-__all__ = ["BLOCK_SECONDS", "JOULES_PER_MWH", "battery_arbitrage"]
+__all__ = ["BLOCK_SECONDS", "battery_dispatch", "import_limit"]
 
 FloatArray = NDArray[np.float64]
-
-JOULES_PER_MWH = 3.6e9
-"""[J/MWh]"""
 
 BLOCK_SECONDS = 86_400.0
 """Length of one battery arbitrage block, a day counted from the horizon start [s]."""
@@ -26,8 +46,98 @@ BLOCK_SECONDS = 86_400.0
 _SOC_BALANCE_ROUNDS = 20
 """Bound on the passes that bring the final state of charge back to the initial one."""
 
+_THRESHOLD_CANDIDATES = 7
+"""Peak-shaving thresholds compared, from the lowest the battery holds to the peak."""
 
-def battery_arbitrage(
+_BISECTION_ROUNDS = 14
+"""Bisection steps for the lowest threshold (the peak range over 2^14)."""
+
+
+def import_limit(facility: Facility, series: xr.Dataset) -> FloatArray:
+    """Grid import limit of each step: contract capacity and demand-response caps [W].
+
+    Parameters
+    ----------
+    facility
+        Compiled facility.
+    series
+        Exogenous series with optional ``dr_import_cap`` [W] (NaN outside events).
+
+    Returns
+    -------
+    numpy.ndarray
+        Limit [W], shape (T,).
+    """
+    limit = np.full(series.sizes["time"], facility.grid.contract_capacity)
+    if "dr_import_cap" in series:
+        limit = np.fmin(limit, np.asarray(series["dr_import_cap"].values, dtype=float))
+    return limit
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """What the battery rules see."""
+
+    battery: Battery
+    load: FloatArray
+    """Grid import without the battery, net of PV [W]."""
+    limit: FloatArray
+    """Contract capacity and demand-response caps [W]."""
+    price: FloatArray
+    """Effective price [currency/J]."""
+    step: float
+    export_allowed: bool
+    demand_charge: float
+    """[currency/W]"""
+
+    @property
+    def initial(self) -> float:
+        """Initial stored energy [J]."""
+        return self.battery.initial_soc * self.battery.capacity
+
+    @property
+    def lowest(self) -> float:
+        """Lowest stored energy [J]."""
+        return self.battery.soc_min * self.battery.capacity
+
+    @property
+    def highest(self) -> float:
+        """Highest stored energy [J]."""
+        return self.battery.soc_max * self.battery.capacity
+
+    @property
+    def tolerance(self) -> float:
+        """Energy tolerance [J]."""
+        return 1e-9 * self.battery.capacity
+
+    def stored(self, power: FloatArray) -> FloatArray:
+        """Stored energy at the start of each step and at the end [J], shape (T + 1,)."""
+        battery = self.battery
+        change = np.where(
+            power > 0, power * battery.charge_efficiency, power / battery.discharge_efficiency
+        )
+        return self.initial + np.concatenate([[0.0], np.cumsum(change * self.step)])
+
+    def grid(self, power: FloatArray) -> FloatArray:
+        """Grid import with battery power ``power`` [W]."""
+        grid = self.load + power
+        return grid if self.export_allowed else np.maximum(grid, 0.0)
+
+    def cost(self, power: FloatArray) -> float:
+        """Energy cost, demand charge and wear of a dispatch [currency]."""
+        battery = self.battery
+        grid = self.grid(power)
+        throughput = np.where(
+            power > 0, power * battery.charge_efficiency, -power / battery.discharge_efficiency
+        )
+        return (
+            float(np.sum(self.price * grid)) * self.step
+            + self.demand_charge * float(grid.max())
+            + battery.wear_cost * float(throughput.sum()) * self.step
+        )
+
+
+def battery_dispatch(
     facility: Facility,
     series: xr.Dataset,
     verified: xr.Dataset,
@@ -37,116 +147,203 @@ def battery_arbitrage(
     *,
     charge_below_peak: bool,
 ) -> FloatArray:
-    """Battery power, positive charging [W], shape (T,): daily cheapest/dearest steps.
-
-    ``verified`` is the simulation of the schedule without battery; its facility power limits
-    charging to the contract capacity and demand-response caps (and the peak import without
-    battery with ``charge_below_peak``), and discharging to the load when export is not
-    allowed.
-    """
-    battery = facility.battery
-    assert battery is not None
-    steps = price.size
-    load = verified["facility_power"].values - (
-        verified["pv_power"].values + verified["pv_curtailed"].values
-    )
-    import_cap = np.full(steps, facility.grid.contract_capacity)
-    if "dr_import_cap" in series:
-        dr = np.asarray(series["dr_import_cap"].values, dtype=float)
-        import_cap = np.fmin(import_cap, dr)
-    if charge_below_peak:
-        import_cap = np.minimum(import_cap, float(np.max(verified["grid_power"].values)))
-    charge_limit = np.clip(np.minimum(battery.power, import_cap - load), 0.0, None)
-    discharge_limit = np.full(steps, battery.power)
-    if not facility.grid.export_allowed:
-        discharge_limit = np.clip(np.minimum(discharge_limit, load), 0.0, None)
-
-    usable = (battery.soc_max - battery.soc_min) * battery.capacity
-    per_joule = price / JOULES_PER_MWH  # currency/J
-    block = max(1, round(BLOCK_SECONDS / step))
-    request = np.zeros(steps)
-    for start in range(0, steps, block):
-        window = np.arange(start, min(start + block, steps))
-        request[window] = _block_dispatch(
-            per_joule[window],
-            charge_limit[window] * battery.charge_efficiency * step,
-            discharge_limit[window] / battery.discharge_efficiency * step,
-            usable,
-            battery.charge_efficiency,
-            battery.discharge_efficiency,
-            battery.wear_cost,
-        )
-        # back to grid-side power [W]
-        charging = request[window] > 0
-        request[window] = np.where(
-            charging,
-            request[window] / (battery.charge_efficiency * step),
-            request[window] * battery.discharge_efficiency / step,
-        )
-    if not np.any(request):
-        notes.append("battery idle: no step is expensive enough to pay for charging it")
-        return request
-    power = _integrate(facility, request, step).power
-    return _balance_final_soc(facility, power, price, step, notes)
-
-
-def _block_dispatch(
-    price: FloatArray,
-    charge_room: FloatArray,
-    discharge_room: FloatArray,
-    usable: float,
-    charge_efficiency: float,
-    discharge_efficiency: float,
-    wear_cost: float,
-) -> FloatArray:
-    """Stored-energy change per step of one block [J], positive charging.
-
-    Walks the cheapest steps upward and the dearest downward, matching stored energy charged
-    with stored energy discharged, while a unit of stored energy bought at the charge step's
-    price and sold at the discharge step's price pays for its losses and wear, until the
-    usable energy has been cycled once.  Charging and discharging never share a step: a step
-    would need to be dearer than itself.
+    """Battery power, positive charging [W], shape (T,), by the rules of this module.
 
     Parameters
     ----------
+    facility
+        Compiled facility (with a battery).
+    series
+        Exogenous series (optional ``dr_import_cap`` [W]).
+    verified
+        Simulation of the schedule without the battery (its facility and PV power).
     price
-        Effective price [currency/J].
-    charge_room, discharge_room
-        Stored energy one step can add or remove at the power limits [J].
-    usable
-        Usable energy of the SOC window [J].
-    charge_efficiency, discharge_efficiency
-        [-]
-    wear_cost
-        [currency/J] of cell throughput.
+        Effective price [currency/MWh], shape (T,).
+    step
+        Step length [s].
+    notes
+        Plain-language remarks, appended to.
+    charge_below_peak
+        Peak shaving on (with a demand charge), and charging never lifts the import above the
+        peak without the battery.  ``False``: the naive rule, no peak shaving and charging
+        limited only by the battery power, the contract capacity and demand-response caps.
+
+    Returns
+    -------
+    numpy.ndarray
+        Battery power [W], shape (T,).
     """
-    cheap = np.argsort(price, kind="stable")
-    dear = cheap[::-1]
-    cheap = cheap[charge_room[cheap] > 0]
-    dear = dear[discharge_room[dear] > 0]
-    stored = np.zeros(price.size)
-    cycled = 0.0
-    i = k = 0
-    left_c = charge_room[cheap[0]] if cheap.size else 0.0
-    left_d = discharge_room[dear[0]] if dear.size else 0.0
-    while i < cheap.size and k < dear.size and cycled < usable * (1 - 1e-12):
-        c, d = cheap[i], dear[k]
-        # one J stored costs price_c/η_c, returns price_d·η_d, and wears 2 J of throughput
-        if price[d] * discharge_efficiency <= price[c] / charge_efficiency + 2.0 * wear_cost:
+    battery = facility.battery
+    assert battery is not None
+    load = verified["facility_power"].values - (
+        verified["pv_power"].values + verified["pv_curtailed"].values
+    )
+    problem = _Problem(
+        battery=battery,
+        load=np.asarray(load, dtype=float),
+        limit=import_limit(facility, series),
+        price=price / JOULES_PER_MWH,
+        step=step,
+        export_allowed=facility.grid.export_allowed,
+        demand_charge=facility.grid.demand_charge,
+    )
+    peak = float(problem.load.max())
+    if not charge_below_peak:
+        power, short = _required(problem, math.inf)
+        power = _arbitrage(problem, power, math.inf)
+    else:
+        power, short = _required(problem, peak)
+        if short == 0.0 and problem.demand_charge > 0.0:
+            power = _shave_peak(problem, notes)
+        else:
+            power = _arbitrage(problem, power, peak)
+    if short > 0.0:
+        notes.append(
+            "the battery cannot keep the grid import within the contract capacity and "
+            f"demand-response caps at every step (short by {short / 3.6e6:.0f} kWh of "
+            "stored energy or its power)"
+        )
+    if not np.any(power):
+        notes.append("battery idle: no step is expensive enough to pay for charging it")
+        return power
+    return _balance_final_soc(facility, power, price, step, notes)
+
+
+def _shave_peak(problem: _Problem, notes: list[str]) -> FloatArray:
+    """Dispatch of the cheapest threshold among the candidates, arbitrage included [W]."""
+    peak = float(problem.load.max())
+    lowest = _lowest_threshold(problem)
+    best_cost, best_power, best_threshold = math.inf, np.zeros(problem.load.size), peak
+    for threshold in np.linspace(lowest, peak, _THRESHOLD_CANDIDATES):
+        power, _ = _required(problem, float(threshold))
+        power = _arbitrage(problem, power, float(threshold))
+        cost = problem.cost(power)
+        if cost < best_cost:
+            best_cost, best_power, best_threshold = cost, power, float(threshold)
+    if best_threshold < peak:
+        notes.append(
+            f"battery peak shaving: grid import held at or below "
+            f"{best_threshold / WATTS_PER_KILOWATT:.0f} kW "
+            f"({peak / WATTS_PER_KILOWATT:.0f} kW without the battery)"
+        )
+    return best_power
+
+
+def _lowest_threshold(problem: _Problem) -> float:
+    """Lowest peak-shaving threshold the battery can hold [W] (bisection)."""
+    peak = float(problem.load.max())
+    low = max(peak - problem.battery.power, float(problem.load.min()), 0.0)
+    high = peak
+    if _required(problem, low)[1] == 0.0:
+        return low
+    for _ in range(_BISECTION_ROUNDS):
+        middle = 0.5 * (low + high)
+        if _required(problem, middle)[1] == 0.0:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _required(problem: _Problem, threshold: float) -> tuple[FloatArray, float]:
+    """Discharges that keep the import within the limits and threshold, and their charging.
+
+    Returns the battery power [W] and the shortfall (stored energy the battery could not
+    provide plus the excess over its power, as energy) [J]; 0 when every limit holds.
+    Deficits of stored energy are filled in time order from the cheapest earlier step with
+    charging room (import below the limits) and state-of-charge headroom; the horizon ends
+    at least at the initial stored energy.
+    """
+    battery, step = problem.battery, problem.step
+    eta_c, eta_d = battery.charge_efficiency, battery.discharge_efficiency
+    limit = np.minimum(problem.limit, threshold)
+    excess = np.clip(problem.load - limit, 0.0, None)
+    power = -np.minimum(excess, battery.power)
+    short = float(np.sum(excess + power)) * step
+    room = np.where(excess > 0, 0.0, np.clip(limit - problem.load, 0.0, battery.power))
+    blocked = room <= 0.0
+    tolerance = problem.tolerance
+    for _ in range(8 * power.size + 16):
+        stored = problem.stored(power)
+        below = np.flatnonzero(stored[1:] < problem.lowest - tolerance)
+        if below.size:
+            last, amount = int(below[0]), problem.lowest - float(stored[below[0] + 1])
+        elif stored[-1] < problem.initial - tolerance:
+            last, amount = power.size - 1, problem.initial - float(stored[-1])
+        else:
             break
-        amount = min(left_c, left_d, usable - cycled)
-        stored[c] += amount
-        stored[d] -= amount
-        cycled += amount
-        left_c -= amount
-        left_d -= amount
-        if left_c <= 1e-9 * charge_room[c]:
-            i += 1
-            left_c = charge_room[cheap[i]] if i < cheap.size else 0.0
-        if left_d <= 1e-9 * discharge_room[d]:
-            k += 1
-            left_d = discharge_room[dear[k]] if k < dear.size else 0.0
-    return stored
+        usable = np.flatnonzero(~blocked[: last + 1])
+        if usable.size == 0:  # nothing can charge before: discharge less, latest first
+            short += amount
+            for t in np.flatnonzero(power[: last + 1] < 0)[::-1]:
+                cut = min(-power[t] / eta_d * step, amount)
+                power[t] += cut * eta_d / step
+                amount -= cut
+                if amount <= tolerance:
+                    break
+            continue
+        # the cheapest, the latest of equal prices (holds the charge the shortest)
+        cheapest = usable[::-1][int(np.argmin(problem.price[usable][::-1]))]
+        headroom = problem.highest - float(stored[cheapest + 1 :].max())
+        added = min(amount, (room[cheapest] - power[cheapest]) * eta_c * step, headroom)
+        if added <= tolerance:
+            blocked[cheapest] = True
+            continue
+        power[cheapest] += added / (eta_c * step)
+        blocked[cheapest] = room[cheapest] - power[cheapest] <= 1e-9 * battery.power
+    return power, short
+
+
+def _arbitrage(problem: _Problem, power: FloatArray, threshold: float) -> FloatArray:
+    """Daily price arbitrage in the room ``power`` leaves [W] (a new array).
+
+    In each block, pairs of a charging and a discharging step (in either order) take turns,
+    best spread first; a pair moves as much stored energy as both steps' power room and the
+    state-of-charge window between them allow.  A step charges or discharges, not both.
+    """
+    battery, step = problem.battery, problem.step
+    eta_c, eta_d = battery.charge_efficiency, battery.discharge_efficiency
+    power = power.copy()
+    limit = np.minimum(problem.limit, threshold)
+    charge_room = np.where(
+        power >= 0, np.clip(np.minimum(battery.power, limit - problem.load) - power, 0, None), 0
+    )
+    discharge_cap = np.full(power.size, battery.power)
+    if not problem.export_allowed:
+        discharge_cap = np.minimum(discharge_cap, problem.load)
+    discharge_room = np.where(power <= 0, np.clip(discharge_cap + power, 0, None), 0)
+    stored = problem.stored(power)
+    block = max(1, round(BLOCK_SECONDS / step))
+    tolerance = problem.tolerance
+    for start in range(0, power.size, block):
+        steps = np.arange(start, min(start + block, power.size))
+        price = problem.price[steps]
+        # value of one stored joule charged at c and discharged at d [currency/J]
+        value = price[np.newaxis, :] * eta_d - price[:, np.newaxis] / eta_c - 2 * battery.wear_cost
+        pairs = np.argwhere(value > 0)
+        if pairs.size == 0:
+            continue
+        order = np.argsort(-value[pairs[:, 0], pairs[:, 1]], kind="stable")
+        for c_index, d_index in pairs[order]:
+            c, d = int(steps[c_index]), int(steps[d_index])
+            if charge_room[c] <= 0.0 or discharge_room[d] <= 0.0:
+                continue
+            between = stored[c + 1 : d + 1] if c < d else stored[d + 1 : c + 1]
+            headroom = (
+                problem.highest - float(between.max())
+                if c < d
+                else float(between.min()) - problem.lowest
+            )
+            moved = min(charge_room[c] * eta_c * step, discharge_room[d] / eta_d * step, headroom)
+            if moved <= tolerance:
+                continue
+            power[c] += moved / (eta_c * step)
+            power[d] -= moved * eta_d / step
+            charge_room[c] -= moved / (eta_c * step)
+            discharge_room[d] -= moved * eta_d / step
+            discharge_room[c] = charge_room[d] = 0.0
+            between += moved if c < d else -moved
+    return power
 
 
 @dataclass(frozen=True)
