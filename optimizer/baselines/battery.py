@@ -33,7 +33,7 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from optimizer.baselines.work import JOULES_PER_MWH
-from physics.constants import WATTS_PER_KILOWATT
+from physics.constants import JOULES_PER_KWH, WATTS_PER_KILOWATT
 from physics.facility import Battery, Facility
 
 __all__ = ["BLOCK_SECONDS", "battery_dispatch", "import_limit"]
@@ -200,7 +200,7 @@ def battery_dispatch(
     if short > 0.0:
         notes.append(
             "the battery cannot keep the grid import within the contract capacity and "
-            f"demand-response caps at every step (short by {short / 3.6e6:.0f} kWh of "
+            f"demand-response caps at every step (short by {short / JOULES_PER_KWH:.0f} kWh of "
             "stored energy or its power)"
         )
     if not np.any(power):

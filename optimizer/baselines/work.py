@@ -230,7 +230,7 @@ def _schedule_job(
     event = demand_response_steps(series)
     candidates = window[~event[window]]
     needed = job.energy - job.max_power * candidates.size * step
-    if needed > 0.0:  # the deadline needs steps of a demand-response event: the cheapest
+    if needed > 1e-9 * job.energy:  # the deadline needs steps of an event: the cheapest
         in_event = window[event[window]]
         extra = in_event[np.argsort(price[in_event], kind="stable")]
         count = math.ceil(needed / (job.max_power * step) - 1e-9)
@@ -313,7 +313,8 @@ def fill_valleys(
     sorted_load = load[candidates[order]]
     power = _levels(energy, sorted_load / overhead, kept, (low, high), step)  # (K, N)
     energy_cost = power @ price[order] * step / JOULES_PER_MWH * overhead
-    inside = np.max(np.where(power > 0, sorted_load + overhead * power, -np.inf), axis=1)
+    kept_steps = np.arange(count)[np.newaxis, :] < kept[:, np.newaxis]
+    inside = np.max(np.where(kept_steps, sorted_load + overhead * power, -np.inf), axis=1)
     outside_candidates = np.delete(load, candidates)
     rest = float(outside_candidates.max()) if outside_candidates.size else -np.inf
     tail = np.append(np.maximum.accumulate(sorted_load[::-1])[::-1], -np.inf)[kept]
