@@ -1,4 +1,4 @@
-"""Baselines: as operated, and the rule-based setpoint, job windows and battery arbitrage."""
+"""Baselines: as operated, and the rule-based setpoints, flexible work and battery rules."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 import xarray as xr
 
 from optimizer.baselines import RuleBasedResult, as_operated, effective_price, rule_based
+from physics.battery import integrate_soc
 from physics.facility import Facility
-from physics.schedule import as_operated_schedule
+from physics.schedule import Schedule, as_operated_schedule
 from physics.simulate import simulate, summarize
 from physics.violations import find_violations
 
@@ -108,51 +109,209 @@ def test_rule_based_demo_day_is_verified_and_cheaper(
     np.testing.assert_allclose(rule_ds["workload_power"], base_ds["workload_power"])
 
 
-def test_tier3_job_lands_in_the_cheapest_window(demo_day: DemoDay) -> None:
+def _only_job(facility: Facility, name: str, **changes: object) -> tuple[Facility, int]:
+    """``facility`` with tier 3 job ``name`` changed and every other tier 3 job emptied."""
+    work = facility.workloads
+    for other in np.flatnonzero(work.tier == 3):
+        if work.ids[other] != name:
+            facility = _with_tier3(facility, int(other), energy=0.0)
+    job = work.ids.index(name)
+    return _with_tier3(facility, job, **changes), job
+
+
+def _steady(series: xr.Dataset, price: np.ndarray) -> xr.Dataset:
+    """``series`` with a constant inference load and weather (a flat load), ``price``."""
+    steps = series.sizes["time"]
+    return _flat_series(series, price).assign(
+        cpu_load=("time", np.full(steps, 0.6)),
+        outdoor_temperature=("time", np.full(steps, 25.0)),
+        relative_humidity=("time", np.full(steps, 50.0)),
+    )
+
+
+def _with_event(series: xr.Dataset, steps: slice, cap: float) -> xr.Dataset:
+    """``series`` with a demand-response event (import cap ``cap`` [W]) over ``steps``."""
+    dr = np.full(series.sizes["time"], np.nan)
+    dr[steps] = cap
+    return series.assign(dr_import_cap=("time", dr))
+
+
+def _without_battery_power(schedule: Schedule) -> Schedule:
+    return dataclasses.replace(schedule, battery_power=np.zeros_like(schedule.battery_power))
+
+
+def test_tier3_job_runs_flat_skipping_the_dearest_hours(demo_day: DemoDay) -> None:
+    """Flat load, a demand charge: the job runs at one flat power in every step but the four
+    dear ones (skipping them saves more than the higher power adds to the peak)."""
     facility, series = demo_day
     steps, step = series.sizes["time"], 900.0
-    job = facility.workloads.ids.index("llm-pretraining")
+    price = np.full(steps, 30.0)
+    price[72:76] = 500.0  # a dear evening hour
+    facility, job = _only_job(facility, "llm-pretraining")
     max_power = float(facility.workloads.max_power[job])
-    facility = _with_tier3(facility, job, energy=9.5 * max_power * step)  # 10 steps, last half
-    price = np.full(steps, 100.0)
-    price[40:50] = 10.0
+    facility = _with_tier3(facility, job, energy=0.5 * max_power * steps * step)
+    result = rule_based(facility, _steady(series, price))
+    power = result.schedule.workload_power[:, job]
+    np.testing.assert_allclose(power[72:76], 0.0)
+    running = np.delete(power, np.arange(72, 76))
+    np.testing.assert_allclose(running, 0.5 * max_power * steps / (steps - 4), rtol=1e-6)
+    assert power.sum() * step == pytest.approx(0.5 * max_power * steps * step)
+
+
+def test_tier3_job_without_demand_charge_takes_the_cheapest_steps(demo_day: DemoDay) -> None:
+    """No demand charge: the dearest steps are dropped as long as the rest can still deliver
+    the energy at the maximum power, so 10 steps of work land on the 10 cheapest steps."""
+    facility, series = demo_day
+    steps, step = series.sizes["time"], 900.0
+    facility = dataclasses.replace(
+        facility, grid=dataclasses.replace(facility.grid, demand_charge=0.0)
+    )
+    facility, job = _only_job(facility, "llm-pretraining")
+    max_power = float(facility.workloads.max_power[job])
+    facility = _with_tier3(facility, job, energy=10 * max_power * step)
+    price = np.linspace(100.0, 50.0, steps)  # cheapest last
+    price[30:40] = 10.0
     price[70:80] = 5.0  # cheaper, but after the deadline below
-    deadline = series["time"].values[60]
-    facility = _with_tier3(facility, job, deadline=deadline)
+    facility = _with_tier3(facility, job, deadline=series["time"].values[60])
     power = rule_based(facility, _flat_series(series, price)).schedule.workload_power[:, job]
     expected = np.zeros(steps)
-    expected[40:49] = max_power
-    expected[49] = 0.5 * max_power
-    np.testing.assert_allclose(power, expected)
-    np.testing.assert_allclose(power.sum() * step, 9.5 * max_power * step)
+    expected[30:40] = max_power
+    np.testing.assert_allclose(power, expected, rtol=1e-9, atol=1e-6)
 
 
-def test_tier3_job_respects_release_and_notes_a_missed_deadline(demo_day: DemoDay) -> None:
+def test_tier3_job_never_runs_below_its_minimum_power(demo_day: DemoDay) -> None:
+    """Flat over the whole day would be under the minimum power: it runs at (just above) the
+    minimum in the cheapest steps instead, and still delivers all its energy."""
     facility, series = demo_day
-    steps, step = series.sizes["time"], 900.0
+    step = 900.0
+    facility, job = _only_job(facility, "llm-pretraining")
+    min_power = float(facility.workloads.min_power[job])
+    facility = _with_tier3(facility, job, energy=20.5 * min_power * step)
+    price = np.linspace(50.0, 100.0, series.sizes["time"])
+    power = rule_based(facility, _steady(series, price)).schedule.workload_power[:, job]
+    running = power > 0
+    assert running.sum() == 20 and np.all(running[:20])
+    assert power[running].min() >= min_power * (1 - 1e-9)
+    assert power.sum() * step == pytest.approx(20.5 * min_power * step)
+
+
+def test_tier3_work_is_delivered_by_its_deadline(demo_day: DemoDay) -> None:
+    facility, series = demo_day
+    step = 900.0
     time = series["time"].values
-    job = facility.workloads.ids.index("llm-pretraining")
+    facility, job = _only_job(facility, "finetune-batch")
     max_power = float(facility.workloads.max_power[job])
-    price = np.full(steps, 100.0)
-    price[10:20] = 10.0  # before release: unusable
-    price[50:54] = 20.0
-    released = _with_tier3(facility, job, energy=4 * max_power * step, release=time[30])
-    power = rule_based(released, _flat_series(series, price)).schedule.workload_power[:, job]
-    assert np.all(power[:30] == 0.0)
-    np.testing.assert_allclose(power[50:54], max_power)
-    assert power.sum() == pytest.approx(4 * max_power)
-    # 20 steps of work between release (step 30) and a deadline at step 40: late, from release
-    late = _with_tier3(
+    facility = _with_tier3(
+        facility, job, energy=20 * max_power * step, release=time[10], deadline=time[60]
+    )
+    result = rule_based(facility, series)
+    power = result.schedule.workload_power[:, job]
+    assert np.all(power[:10] == 0.0) and np.all(power[60:] == 0.0)
+    assert power.sum() * step == pytest.approx(20 * max_power * step)
+    assert power.max() <= max_power * (1 + 1e-9)
+    assert not any("deadline" in note for note in result.notes)
+
+
+def test_impossible_deadline_is_noted_and_least_late(demo_day: DemoDay) -> None:
+    """20 steps of work between release (step 30) and a deadline at step 40: full power from
+    release, the rest right after the deadline, and a note."""
+    facility, series = demo_day
+    step = 900.0
+    time = series["time"].values
+    facility, job = _only_job(facility, "llm-pretraining")
+    max_power = float(facility.workloads.max_power[job])
+    facility = _with_tier3(
         facility, job, energy=20 * max_power * step, release=time[30], deadline=time[40]
     )
-    result = rule_based(late, _flat_series(series, price))
+    result = rule_based(facility, series)
     power = result.schedule.workload_power[:, job]
     np.testing.assert_allclose(power[30:50], max_power)
     assert np.all(power[:30] == 0.0) and np.all(power[50:] == 0.0)
-    assert any("llm-pretraining" in note and "deadline" in note for note in result.notes)
+    note = next(note for note in result.notes if note.startswith("llm-pretraining"))
+    assert "deadline" in note and "late (least lateness)" in note
+
+
+def test_deadline_after_the_horizon_delivers_only_what_cannot_wait(demo_day: DemoDay) -> None:
+    """Deadline 6 h after the horizon end: of 10 h of work at full power, the 4 h that do not
+    fit after the end are delivered here (rolling horizon)."""
+    facility, series = demo_day
+    step = 900.0
+    end = series["time"].values[-1] + np.timedelta64(15, "m")
+    facility, job = _only_job(facility, "llm-pretraining")
+    max_power = float(facility.workloads.max_power[job])
+    facility = _with_tier3(
+        facility, job, energy=10 * 3600 * max_power, deadline=end + np.timedelta64(6, "h")
+    )
+    power = rule_based(facility, series).schedule.workload_power[:, job]
+    assert power.sum() * step == pytest.approx(4 * 3600 * max_power)
+
+
+def test_demand_response_pauses_work_and_the_battery_holds_the_cap(demo_day: DemoDay) -> None:
+    """A 2 h event capped 300 kW under the import without the job: the job pauses, the battery
+    pre-charges before the event and discharges through it; verified by the physics."""
+    facility, series = demo_day
+    step = 900.0
+    battery = facility.battery
+    assert battery is not None
+    facility, job = _only_job(facility, "llm-pretraining")
+    max_power = float(facility.workloads.max_power[job])
+    facility = _with_tier3(facility, job, energy=40 * max_power * step)
+    event = slice(68, 76)
+    plain = rule_based(facility, series).schedule
+    quiet = dataclasses.replace(
+        _without_battery_power(plain), workload_power=plain.workload_power.copy()
+    )
+    quiet.workload_power[:, job] = 0.0
+    load = simulate(facility, quiet, series, per_rack=False)["grid_power"].values
+    cap = float(load[event].min()) - 300e3
+    capped = _with_event(series, event, cap)
+    result = rule_based(facility, capped)
+    schedule = result.schedule
+    assert np.all(schedule.workload_power[event, job] == 0.0)
+    assert schedule.workload_power[:, job].sum() * step == pytest.approx(40 * max_power * step)
+    ds = simulate(facility, schedule, capped)
+    assert float(ds["grid_power"].values[event].max()) <= cap * (1 + 1e-9)
+    assert np.all(schedule.battery_power[event] < 0)
+    assert np.any(schedule.battery_power[: event.start] > 0)  # pre-charged
+    assert ds["battery_soc"].values[-1] == pytest.approx(battery.initial_soc, abs=1e-6)
+    assert find_violations(facility, ds) == []
+    assert not any("still breaks" in note for note in result.notes)
+
+
+def test_tier2_work_waits_through_an_event_that_breaks_the_cap(demo_day: DemoDay) -> None:
+    """A cap under the import: the analytics (2 h max delay) pause through the 1 h event and
+    catch up right after, at full capacity; the same work is done."""
+    facility, series = demo_day
+    work = facility.workloads
+    analytics = work.ids.index("fraud-analytics")
+    event = slice(60, 64)
+    capped = _with_event(series, event, 1e6)
+    result = rule_based(facility, capped)
+    power = result.schedule.workload_power[:, analytics]
+    profile = rule_based(facility, series).schedule.workload_power[:, analytics]
+    np.testing.assert_allclose(power[event], 0.0)
+    np.testing.assert_allclose(power[64:68], work.capacity[analytics])
+    assert power.sum() == pytest.approx(profile.sum())
+    assert any("fraud-analytics" in note and "waits" in note for note in result.notes)
+    # the cap of 1 MW is far under the hall's load: the note says it still breaks
+    assert any("still breaks its demand-response cap" in note for note in result.notes)
+
+
+def test_peak_shaving_lowers_the_peak(demo_day: DemoDay) -> None:
+    facility, series = demo_day
+    result = rule_based(facility, series)
+    with_battery = simulate(facility, result.schedule, series, per_rack=False)
+    without = simulate(facility, _without_battery_power(result.schedule), series, per_rack=False)
+    peak, peak_idle = float(with_battery["grid_power"].max()), float(without["grid_power"].max())
+    assert peak < peak_idle - 50e3
+    assert any("peak shaving" in note for note in result.notes)
+    assert find_violations(facility, with_battery) == []
 
 
 def test_battery_charges_cheap_discharges_dear(demo_day: DemoDay) -> None:
+    """The naive rule (no peak shaving): charge in the cheap night, discharge in the dear
+    evening, recharge after it in the cheapest steps left (60 USD/MWh still pays: 200 · η_d >
+    60 / η_c + 2 · wear)."""
     facility, series = demo_day
     battery = facility.battery
     assert battery is not None
@@ -165,9 +324,8 @@ def test_battery_charges_cheap_discharges_dear(demo_day: DemoDay) -> None:
     power = result.schedule.battery_power
     charging, discharging = power > 1e-6, power < -1e-6
     assert charging.any() and discharging.any()
-    assert np.all(price[charging] == 20.0)
+    assert np.all((price[charging] == 20.0) | (np.arange(steps)[charging] >= 84))
     assert np.all(price[discharging] == 200.0)
-    assert not np.any(charging & discharging)
     # verified: the physics does not clip it further, SOC stays in its window, ends where it began
     ds = simulate(facility, result.schedule, synthetic, per_rack=False)
     np.testing.assert_allclose(ds["battery_power"], power, atol=1e-6)
@@ -175,16 +333,21 @@ def test_battery_charges_cheap_discharges_dear(demo_day: DemoDay) -> None:
     assert soc.min() >= battery.soc_min - 1e-9
     assert soc.max() <= battery.soc_max + 1e-9
     assert soc[-1] == pytest.approx(battery.initial_soc, abs=1e-6)
-    # the window was used: full to soc_max before the evening, then back to the start
+    # the window was used: full to soc_max before the evening, empty after it
     assert soc[71] == pytest.approx(battery.soc_max, abs=1e-6)
+    assert soc[83] == pytest.approx(battery.soc_min, abs=1e-6)
     # charging stays within the contract capacity (the demo load leaves < 1 MW of headroom)
     assert float(ds["grid_power"].max()) <= facility.grid.contract_capacity * (1 + 1e-9)
     assert find_violations(facility, ds) == []
 
 
 def test_battery_idle_when_arbitrage_does_not_pay(demo_day: DemoDay) -> None:
-    """54 USD/MWh · η_rt (0.899) < 50 USD/MWh: discharging would lose money."""
+    """54 USD/MWh · η_rt (0.899) < 50 USD/MWh: discharging would lose money (no demand charge,
+    so no peak shaving either)."""
     facility, series = demo_day
+    facility = dataclasses.replace(
+        facility, grid=dataclasses.replace(facility.grid, demand_charge=0.0)
+    )
     steps = series.sizes["time"]
     price = np.full(steps, 52.0)
     price[8:24] = 50.0
@@ -194,12 +357,39 @@ def test_battery_idle_when_arbitrage_does_not_pay(demo_day: DemoDay) -> None:
     assert any("battery idle" in note for note in result.notes)
 
 
+@pytest.mark.parametrize("charge_below_peak", [True, False])
+def test_battery_ends_at_its_initial_charge(demo_day: DemoDay, charge_below_peak: bool) -> None:
+    """Real-looking prices (the demo day), with and without peak shaving: no free energy."""
+    facility, series = demo_day
+    battery = facility.battery
+    assert battery is not None
+    result = rule_based(facility, series, charge_below_peak=charge_below_peak)
+    assert np.any(result.schedule.battery_power != 0.0)
+    soc = integrate_soc(
+        battery.initial_soc,
+        result.schedule.battery_power,
+        900.0,
+        battery.capacity,
+        battery.charge_efficiency,
+        battery.discharge_efficiency,
+        battery.soc_min,
+        battery.soc_max,
+        battery.power,
+        battery.power,
+    )
+    assert not soc.clipped.any()
+    assert soc.soc[-1] == pytest.approx(battery.initial_soc, abs=1e-9)
+
+
 def test_charge_below_peak_sets_no_new_peak(demo_day: DemoDay) -> None:
     facility, series = demo_day
     result = rule_based(facility, series, charge_below_peak=True)
     schedule = result.schedule
-    idle = dataclasses.replace(schedule, battery_power=np.zeros_like(schedule.battery_power))
-    peak_idle = float(simulate(facility, idle, series, per_rack=False)["grid_power"].max())
+    peak_idle = float(
+        simulate(facility, _without_battery_power(schedule), series, per_rack=False)[
+            "grid_power"
+        ].max()
+    )
     ds = simulate(facility, schedule, series, per_rack=False)
     assert np.any(schedule.battery_power > 0) and np.any(schedule.battery_power < 0)
     assert float(ds["grid_power"].max()) <= peak_idle * (1 + 1e-9)

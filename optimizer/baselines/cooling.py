@@ -1,0 +1,187 @@
+"""Rule-based cooling: the highest safe static supply air and chilled water setpoints.
+
+Temperatures in °C; every decision is verified with :func:`physics.simulate.simulate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from physics.facility import Facility
+from physics.schedule import Schedule
+from physics.simulate import simulate
+
+__all__ = ["highest_chilled_water", "highest_safe_supply", "unit_setpoints"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+_MAX_REPRESENTATIVE_STEPS = 48
+"""Bound on the steps simulated during the setpoint bisection (then confirmed on all steps)."""
+
+
+def unit_setpoints(facility: Facility, supply: float) -> FloatArray:
+    """One static supply air setpoint clipped into each unit's bounds [°C], shape (U,)."""
+    units = facility.units
+    return np.clip(supply, units.supply_temperature_min, units.supply_temperature_max)
+
+
+def _representative_steps(workload_power: FloatArray) -> IntArray:
+    """Steps whose workload power is not dominated by another step's (the hottest candidates).
+
+    Rack power, hence every rack inlet, rises with the power of each workload, so the hottest
+    inlet over the horizon occurs at a step on this Pareto front.  The front is bounded to
+    :data:`_MAX_REPRESENTATIVE_STEPS` steps (highest IT load first, plus each workload's
+    peak); the full horizon is checked afterwards anyway.
+    """
+    unique, first_index = np.unique(workload_power, axis=0, return_index=True)
+    count = unique.shape[0]
+    dominated = np.zeros(count, dtype=bool)
+    for lo in range(0, count, 256):  # chunks keep the (chunk, count, J) comparison small
+        block = unique[lo : lo + 256]
+        geq = np.all(unique[np.newaxis, :, :] >= block[:, np.newaxis, :], axis=2)
+        gt = np.any(unique[np.newaxis, :, :] > block[:, np.newaxis, :], axis=2)
+        dominated[lo : lo + 256] = np.any(geq & gt, axis=1)
+    front = first_index[~dominated]
+    if front.size > _MAX_REPRESENTATIVE_STEPS:
+        total = workload_power[front].sum(axis=1)
+        peaks = np.argmax(workload_power, axis=0)
+        keep = front[np.argsort(-total, kind="stable")[:_MAX_REPRESENTATIVE_STEPS]]
+        front = np.union1d(keep, peaks)
+    return np.sort(front).astype(np.int64)
+
+
+def _subset(series: xr.Dataset, index: IntArray) -> xr.Dataset:
+    """The steps ``index`` of ``series`` on a regular time axis (the simulation needs one)."""
+    sub = series.isel(time=index)
+    return sub.assign_coords(time=series["time"].values[: index.size])
+
+
+def _max_inlet(
+    facility: Facility, series: xr.Dataset, workload_power: FloatArray, supply: float
+) -> float:
+    """Hottest rack inlet over the steps of ``series`` at a static setpoint [°C]."""
+    steps = series.sizes["time"]
+    schedule = Schedule(
+        supply_temperature=np.tile(unit_setpoints(facility, supply), (steps, 1)),
+        chilled_water_temperature=np.full(steps, facility.chilled_water_temperature),
+        battery_power=np.zeros(steps),
+        workload_power=workload_power,
+    )
+    ds = simulate(facility, schedule, series, per_rack=False)
+    return float(ds["max_inlet_temperature"].max())
+
+
+def _bisect_supply(
+    facility: Facility,
+    series: xr.Dataset,
+    workload_power: FloatArray,
+    low: float,
+    high: float,
+    tolerance: float,
+) -> tuple[float, bool]:
+    """Highest safe setpoint in [low, high] and whether ``low`` itself is safe."""
+    limit = facility.inlet_limit
+
+    def safe(value: float) -> bool:
+        return _max_inlet(facility, series, workload_power, value) <= limit
+
+    if safe(high):
+        return high, True
+    if not safe(low):
+        return low, False
+    while high - low > tolerance:
+        middle = 0.5 * (low + high)
+        if safe(middle):
+            low = middle
+        else:
+            high = middle
+    return low, True
+
+
+def highest_safe_supply(
+    facility: Facility,
+    series: xr.Dataset,
+    workload_power: FloatArray,
+    tolerance: float,
+    notes: list[str],
+) -> float:
+    """Highest static supply setpoint keeping every inlet within the limit [°C]."""
+    units = facility.units
+    low = float(units.supply_temperature_min.min())
+    high = float(units.supply_temperature_max.max())
+    index = _representative_steps(workload_power)
+    representative = index.size < series.sizes["time"]
+    index = np.repeat(index, 2) if index.size < 2 else index  # a simulation needs two steps
+    found, ok = _bisect_supply(
+        facility, _subset(series, index), workload_power[index], low, high, tolerance
+    )
+    # confirm on the full horizon; bisect again below the candidate if it fails there
+    if (
+        ok
+        and representative
+        and _max_inlet(facility, series, workload_power, found) > facility.inlet_limit
+    ):
+        found, ok = _bisect_supply(facility, series, workload_power, low, found, tolerance)
+    if not ok:
+        hottest = _max_inlet(facility, series, workload_power, low)
+        notes.append(
+            f"rack inlets exceed the {facility.inlet_limit:.1f} °C limit even at the lowest "
+            f"supply air setpoint {low:.1f} °C (hottest inlet {hottest:.2f} °C); the lowest "
+            "setpoint is used"
+        )
+    elif found >= high:
+        notes.append(f"the supply air setpoint is at the units' maximum {high:.1f} °C")
+    return found
+
+
+def highest_chilled_water(
+    facility: Facility, series: xr.Dataset, schedule: Schedule, notes: list[str]
+) -> tuple[float, xr.Dataset]:
+    """Highest allowed static chilled water setpoint [°C] and the simulation verifying it."""
+    units, cdus = facility.units, facility.cdus
+    low, high = facility.chilled_water_temperature_bounds
+    limits = [(float(high), "the plant's upper chilled water bound")]
+    if units.count:
+        coil = schedule.supply_temperature[0] - units.coil_approach
+        worst = int(np.argmin(coil))
+        limits.append((float(coil[worst]), f"{units.ids[worst]}'s coil approach"))
+    if cdus.count:
+        limits.append((facility.facility_water_limit, "the liquid class facility water limit"))
+    steps = schedule.battery_power.size
+    chilled = min(value for value, _ in limits)
+    ds = simulate(
+        facility,
+        dataclasses.replace(schedule, chilled_water_temperature=np.full(steps, chilled)),
+        series,
+        per_rack=False,
+    )
+    if cdus.count:
+        # coolant supply = facility water + approach × load fraction, the load does not depend
+        # on the water temperature: the highest water temperature follows in closed form
+        active = cdus.capacity > 0
+        fraction = ds["cdu_load"].values.max(axis=0) / np.where(active, cdus.capacity, 1.0)
+        allowed = np.where(active, cdus.max_supply_temperature - cdus.approach * fraction, np.inf)
+        worst = int(np.argmin(allowed))
+        if allowed[worst] < chilled:
+            chilled = float(allowed[worst])
+            limits.append((chilled, f"{cdus.ids[worst]}'s coolant supply limit"))
+    binding = min(limits, key=lambda item: item[0])
+    if chilled < low:
+        notes.append(
+            f"{binding[1]} needs chilled water at or below {chilled:.2f} °C, under the plant's "
+            f"lowest setpoint {low:.1f} °C; the lowest setpoint is used"
+        )
+        chilled = float(low)
+    if chilled != float(ds["chilled_water_temperature"].values[0]):
+        ds = simulate(
+            facility,
+            dataclasses.replace(schedule, chilled_water_temperature=np.full(steps, chilled)),
+            series,
+            per_rack=False,
+        )
+    return chilled, ds

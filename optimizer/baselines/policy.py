@@ -1,0 +1,239 @@
+"""Baselines every plan is compared with: *as operated* and *rule-based*.
+
+*As operated* (:func:`as_operated`) is the facility run as it is today: the scenario's fixed
+setpoints, every tier 3 job starting at its release at full power, the battery idle.
+
+*Rule-based* (:func:`rule_based`) is the strongest simple policy a facility engineer would
+script without an optimizer, with the physics at hand to check it:
+
+1. **Flexible work** (:mod:`optimizer.baselines.work`).  Tier 1 stays on its profile.  Each
+   tier 3 job runs at one flat power over its window ``[release, deadline)``, skipping the
+   dearest steps (by the effective price, :func:`effective_price`) as long as the energy saved
+   pays for the higher power and billing peak, between its minimum and maximum power; it
+   pauses during demand-response events unless its deadline needs them.  Energy that fits
+   after the horizon end (deadline beyond it) waits; a job that cannot meet its deadline runs
+   at full power from its release (least lateness) and a note says so.  Tier 2 stays on its
+   profile unless a demand-response cap is at risk: then its work waits through the event
+   (within ``max_delay``) and catches up after.
+2. **Cooling** (:mod:`optimizer.baselines.cooling`).  One static supply air setpoint for all
+   cooling units (clipped into each unit's bounds): the highest for which the
+   physics-verified hottest rack inlet over the horizon stays at or below the inlet limit,
+   found by bisection on :func:`physics.simulate.simulate`.  The chilled water setpoint is
+   then the highest allowed by the coil approach of every unit, the plant bounds, the liquid
+   class facility water limit and the CDUs' coolant supply limits.
+3. **Battery** (:mod:`optimizer.baselines.battery`).  It discharges whatever the import
+   would have above the contract capacity, a demand-response cap or a peak-shaving threshold
+   (the cheapest of a few, from the lowest the battery can hold to the peak), having charged
+   for it beforehand in cheap steps without lifting the import above those limits; the room
+   left goes to daily price arbitrage.  The state of charge stays in its window (checked
+   with :func:`physics.battery.integrate_soc`) and the horizon ends at the initial state of
+   charge, so the baseline gets no free energy.
+4. **Check.**  The final schedule is simulated; a demand-response cap or the contract
+   capacity that still breaks is reported in the notes.
+
+Prices are in currency/MWh (the unit of the ``price`` series), energies in J, powers in W,
+temperatures in °C, times in s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from optimizer.baselines.battery import battery_dispatch, import_limit
+from optimizer.baselines.cooling import highest_chilled_water, highest_safe_supply, unit_setpoints
+from optimizer.baselines.work import flexible_work
+from physics.constants import WATTS_PER_KILOWATT
+from physics.facility import Facility
+from physics.schedule import Schedule, as_operated_schedule, step_seconds
+from physics.simulate import simulate
+
+__all__ = ["RuleBasedResult", "as_operated", "effective_price", "rule_based"]
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class RuleBasedResult:
+    """The rule-based baseline.
+
+    Attributes
+    ----------
+    schedule
+        Setpoints, battery power and workload power over the horizon.
+    supply_temperature
+        The static supply air setpoint found, before clipping into each unit's bounds [°C].
+    chilled_water_temperature
+        The static chilled (and CDU facility) water setpoint [°C].
+    notes
+        Plain-language remarks: rules that could not be met and choices made instead.
+    """
+
+    schedule: Schedule
+    supply_temperature: float
+    chilled_water_temperature: float
+    notes: list[str] = field(default_factory=list)
+
+
+def as_operated(facility: Facility, series: xr.Dataset) -> Schedule:
+    """The as-operated baseline (see :func:`physics.schedule.as_operated_schedule`).
+
+    Fixed setpoints from the scenario, tier 1/2 workloads on their profiles, each tier 3 job
+    starting at its release at full power until its energy is delivered, battery idle.
+
+    Parameters
+    ----------
+    facility
+        Compiled facility.
+    series
+        Exogenous series on the horizon's regular UTC ``time`` axis.
+
+    Returns
+    -------
+    physics.schedule.Schedule
+    """
+    return as_operated_schedule(facility, series)
+
+
+def effective_price(facility: Facility, series: xr.Dataset) -> FloatArray:
+    """Energy price plus the carbon price of the grid's emissions [currency/MWh].
+
+    ``price`` [currency/MWh] + ``carbon_price`` [currency/kg] × ``carbon_intensity`` [g/kWh];
+    g/kWh equals kg/MWh, so the product is in currency/MWh.  A missing series counts as zero.
+
+    Parameters
+    ----------
+    facility
+        Compiled facility (for the carbon price).
+    series
+        Exogenous series with optional ``price`` [currency/MWh] and ``carbon_intensity``
+        [g/kWh].
+
+    Returns
+    -------
+    numpy.ndarray
+        Effective price per step [currency/MWh], shape (T,).
+    """
+    steps = series.sizes["time"]
+    price = np.zeros(steps)
+    if "price" in series:
+        price = price + np.asarray(series["price"].values, dtype=float)
+    if "carbon_intensity" in series:
+        intensity = np.asarray(series["carbon_intensity"].values, dtype=float)
+        price = price + facility.grid.carbon_price * intensity
+    return price
+
+
+def rule_based(
+    facility: Facility,
+    series: xr.Dataset,
+    *,
+    tolerance: float = 0.05,
+    charge_below_peak: bool = True,
+) -> RuleBasedResult:
+    """The rule-based baseline: flat work off the dearest hours, safe setpoints, battery rules.
+
+    See the module docstring for the rules.  Every temperature decision is checked with
+    :func:`physics.simulate.simulate`; the battery's state of charge with
+    :func:`physics.battery.integrate_soc`.
+
+    Parameters
+    ----------
+    facility
+        Compiled facility.
+    series
+        Exogenous series on a regular UTC ``time`` axis: weather as
+        :func:`physics.simulate.simulate` needs it, the tier 1/2 profiles, ``price``
+        [currency/MWh] and optionally ``carbon_intensity`` [g/kWh], ``pv_capacity_factor``
+        [-] and ``dr_import_cap`` [W].
+    tolerance
+        Width of the final bisection bracket of the supply air setpoint [K]; the setpoint found
+        is within ``tolerance`` of the highest safe one.
+    charge_below_peak
+        Peak shaving (with a demand charge), and charging never lifts the grid import above
+        the peak-shaving threshold, at most the horizon's peak without the battery (default:
+        a sensible operator would not pay a demand charge to charge).  With ``False`` there
+        is no peak shaving and charging is limited only by the battery power, the contract
+        capacity and demand-response caps (the naive rule, which on the demo hall raises the
+        peak to the contract limit).
+
+    Returns
+    -------
+    RuleBasedResult
+        The schedule, the static setpoints found [°C] and notes.
+
+    Raises
+    ------
+    ValueError
+        If ``tolerance`` is not positive or the time axis is not regular.
+    """
+    if not tolerance > 0.0:
+        raise ValueError(f"tolerance must be > 0 K, got {tolerance}")
+    time = series["time"].values
+    steps = time.size
+    step = step_seconds(time)
+    notes: list[str] = []
+    price = effective_price(facility, series)
+    if "price" not in series:
+        notes.append("the series has no price: flexible work and battery follow carbon only")
+
+    workload_power = flexible_work(facility, series, price, step, notes)
+
+    units = facility.units
+    if units.count == 0:
+        supply_found = float("nan")
+        supply = np.zeros((steps, 0))
+    else:
+        supply_found = highest_safe_supply(facility, series, workload_power, tolerance, notes)
+        supply = np.tile(unit_setpoints(facility, supply_found), (steps, 1))
+
+    base = Schedule(
+        supply_temperature=supply,
+        chilled_water_temperature=np.full(steps, facility.chilled_water_temperature),
+        battery_power=np.zeros(steps),
+        workload_power=workload_power,
+    )
+    chilled, verified = highest_chilled_water(facility, series, base, notes)
+    base = dataclasses.replace(base, chilled_water_temperature=np.full(steps, chilled))
+
+    battery_power = np.zeros(steps)
+    if facility.battery is not None:
+        battery_power = battery_dispatch(
+            facility, series, verified, price, step, notes, charge_below_peak=charge_below_peak
+        )
+    schedule = dataclasses.replace(base, battery_power=battery_power)
+    _check_limits(facility, series, schedule, notes)
+    return RuleBasedResult(
+        schedule=schedule,
+        supply_temperature=supply_found,
+        chilled_water_temperature=chilled,
+        notes=notes,
+    )
+
+
+def _check_limits(
+    facility: Facility, series: xr.Dataset, schedule: Schedule, notes: list[str]
+) -> None:
+    """Note the steps where the simulated grid import breaks its cap or the contract."""
+    ds = simulate(facility, schedule, series, per_rack=False)
+    grid = np.asarray(ds["grid_power"].values, dtype=float)
+    limit = import_limit(facility, series)
+    over = grid - limit
+    broken = over > 1e-6 * np.maximum(limit, 1.0)
+    if not np.any(broken):
+        return
+    in_event = np.isfinite(series["dr_import_cap"].values) if "dr_import_cap" in series else None
+    what = (
+        "demand-response cap"
+        if in_event is not None and bool(np.all(in_event[broken]))
+        else "import limit (contract capacity or demand-response cap)"
+    )
+    notes.append(
+        f"the grid import still breaks its {what} at {int(broken.sum())} step(s), by up to "
+        f"{float(over[broken].max()) / WATTS_PER_KILOWATT:.0f} kW: the flexible work and the "
+        "battery cannot hold it"
+    )
