@@ -22,12 +22,12 @@ from physics.violations import find_violations
 from twin.data.series import scenario_series
 from twin.scenario import schema as sc
 from twin.scenario.compile import compile_facility
-from twin.studies.capacity import (
+from twin.studies.capacity import capacity_study
+from twin.studies.positions import (
     ADDED_WORKLOAD,
     Candidate,
     CapacityError,
     candidate_positions,
-    capacity_study,
     parse_positions,
     simulate_scenario,
     with_racks,
