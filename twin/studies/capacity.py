@@ -47,6 +47,7 @@ from twin.scenario import schema as sc
 from twin.scenario.compile import compile_facility
 from twin.studies.positions import (
     DEFAULT_EXTEND,
+    Candidate,
     candidate_positions,
     simulate_scenario,
     with_racks,
@@ -169,51 +170,23 @@ def _messages(facility: Facility, ds: xr.Dataset, ignore: set[tuple[str, str]]) 
     return out
 
 
-def capacity_study(
-    scenario: sc.Scenario,
-    series: xr.Dataset,
-    rack_type: str,
-    positions: list[tuple[str, int]] | None = None,
-    *,
-    extend: int = DEFAULT_EXTEND,
-    max_iterations: int = 10,
-    time_limit: float = 60.0,
-) -> CapacityReport:
-    """The most ``rack_type`` racks that fit in the free positions, verified by simulation.
+@dataclass
+class _Question:
+    """What the study asks: which racks of ``rack_type`` fit at ``candidates``."""
 
-    Parameters
-    ----------
-    scenario
-        Validated scenario.
-    series
-        Its exogenous series (:func:`twin.data.series.scenario_series`).
-    rack_type
-        Rack type name from the catalogue.
-    positions
-        Explicit ``(row, position)`` candidates (default: see :func:`candidate_positions`).
-    extend
-        Positions past each row's end offered by default [-].
-    max_iterations
-        Bound on the solve–simulate–tighten loop [-].
-    time_limit
-        HiGHS time limit per solve [s].
+    scenario: sc.Scenario
+    series: xr.Dataset
+    rack_type: str
+    candidates: list[Candidate]
 
-    Returns
-    -------
-    CapacityReport
 
-    Raises
-    ------
-    CapacityError
-        Bad rack type or positions.
-    """
-    candidates, skipped = candidate_positions(scenario, rack_type, positions, extend)
-    n = len(candidates)
-    facility0, ds0 = simulate_scenario(scenario, series)
-    base_rows = limit_rows(facility0, ds0)
-    pre_existing = {key for key, row in base_rows.items() if _violated(row).any()}
-    steps = series.sizes["time"]
-
+def _as_is_rows(
+    base_rows: dict[tuple[str, str], LimitRow],
+    pre_existing: set[tuple[str, str]],
+    steps: int,
+    n: int,
+) -> _Rows:
+    """The rows of the hall as is, with no candidate coefficient yet."""
     rows = _Rows()
     for key, row in base_rows.items():
         rows.base[key] = row.value
@@ -226,6 +199,24 @@ def capacity_study(
         )
         rows.owner[key] = -1
         rows.unit[key] = row.unit
+    return rows
+
+
+def _add_candidates(
+    question: _Question, rows: _Rows, base_rows: dict[tuple[str, str], LimitRow]
+) -> tuple[dict[str, str], np.ndarray]:
+    """Simulate each candidate alone and add its coefficients (and its own new rows) to
+    ``rows``.
+
+    Returns
+    -------
+    (dict of str to str, numpy.ndarray)
+        Candidates that break a limit of their own even alone (id → why), and the heat each
+        candidate's air carries, (T, N) [W].
+    """
+    scenario, series, rack_type = question.scenario, question.series, question.rack_type
+    candidates = question.candidates
+    steps, n = series.sizes["time"], len(candidates)
     excluded: dict[str, str] = {}
     air_heat = np.zeros((steps, n))
     for i, cand in enumerate(candidates):
@@ -251,6 +242,13 @@ def capacity_study(
         inlet = ds_i["inlet_temperature"].values[:, r]
         outlet = ds_i["outlet_temperature"].values[:, r]
         air_heat[:, i] = (outlet - inlet) * facility_i.racks.capacity_flow[r]
+    return excluded, air_heat
+
+
+def _add_recirculation(question: _Question, rows: _Rows, air_heat: np.ndarray) -> None:
+    """Add the recirculation between new racks to their inlet rows (``air_heat`` (T, N) [W])."""
+    scenario, rack_type, candidates = question.scenario, question.rack_type, question.candidates
+    n = len(candidates)
     # recirculation between new racks: the own inlet row of candidate i gains D[i, k]·Q_k
     if n > 1:
         facility_all = compile_facility(with_racks(scenario, rack_type, candidates))
@@ -264,9 +262,10 @@ def capacity_study(
             cross = air_heat * influence[i][np.newaxis, :]
             cross[:, i] = 0.0
             rows.coefficients[key] = rows.coefficients[key] + cross
-    allowed = np.array([c.rack_id not in excluded for c in candidates])
 
-    # rows kept: per limit, the worst step as is and with every allowed candidate added
+
+def _worst_steps(rows: _Rows, allowed: np.ndarray) -> set[tuple[str, str, int]]:
+    """Rows kept: per limit, the worst step as is and with every allowed candidate added."""
     keep: set[tuple[str, str, int]] = set()
     for key in rows.base:
         usable = np.isfinite(rows.limit[key]) & np.isfinite(rows.base[key])
@@ -277,10 +276,31 @@ def capacity_study(
         keep.add((*key, int(np.argmax(margin_all))))
         if rows.owner[key] < 0:
             keep.add((*key, int(np.argmax(margin_base))))
-    tightening: dict[tuple[str, str, int], float] = {}
+    return keep
 
-    def build() -> CapacityModel:
-        keys = sorted(keep)
+
+@dataclass
+class _Verifier:
+    """The MIP's rows (the steps kept, tightened where the linear model was wrong) and the
+    simulation that checks its answers."""
+
+    question: _Question
+    rows: _Rows
+    allowed: np.ndarray
+    keep: set[tuple[str, str, int]]
+    tightening: dict[tuple[str, str, int], float] = field(default_factory=dict)
+
+    def simulate(self, chosen: np.ndarray) -> tuple[Facility, xr.Dataset]:
+        """Simulate the hall with the ``chosen`` candidates added."""
+        question = self.question
+        picked = [c for c, on in zip(question.candidates, chosen, strict=True) if on]
+        scenario, rack_type, series = question.scenario, question.rack_type, question.series
+        return simulate_scenario(with_racks(scenario, rack_type, picked), series)
+
+    def model(self) -> CapacityModel:
+        """The capacity MIP's rows as they stand."""
+        rows, tightening, n = self.rows, self.tightening, len(self.question.candidates)
+        keys = sorted(self.keep)
         return CapacityModel(
             keys=keys,
             base=np.array([rows.base[(k, e)][t] for k, e, t in keys]),
@@ -291,14 +311,14 @@ def capacity_study(
                 [rows.limit[(k, e)][t] - tightening.get((k, e, t), 0.0) for k, e, t in keys]
             ),
             owner=np.array([rows.owner[(k, e)] for k, e, _ in keys], dtype=np.int64),
-            allowed=allowed,
+            allowed=self.allowed,
             units=[rows.unit[(k, e)] for k, e, _ in keys],
         )
 
-    def check(chosen: np.ndarray) -> tuple[Facility, xr.Dataset, bool]:
+    def check(self, chosen: np.ndarray) -> tuple[Facility, xr.Dataset, bool]:
         """Simulate the chosen set; add/tighten the rows it breaks; True when clean."""
-        picked = [c for c, on in zip(candidates, chosen, strict=True) if on]
-        facility_s, ds_s = simulate_scenario(with_racks(scenario, rack_type, picked), series)
+        rows, keep, tightening = self.rows, self.keep, self.tightening
+        facility_s, ds_s = self.simulate(chosen)
         clean = True
         for key, row in limit_rows(facility_s, ds_s).items():
             if key not in rows.base:
@@ -321,29 +341,101 @@ def capacity_study(
                 tightening[step_key] = tightening.get(step_key, 0.0) + needed
         return facility_s, ds_s, clean
 
+
+@dataclass
+class _OneMore:
+    """The elastic next step (one rack more): what binds, and what its simulation breaks."""
+
+    feasible: bool
+    binding: list[Relief]
+    next_added: list[str]
+    violations_next: list[str]
+
+
+def _one_more(
+    verifier: _Verifier, count: int, time_limit: float, ignore: set[tuple[str, str]]
+) -> _OneMore:
+    """Ask the elastic MIP for ``count`` racks and simulate its answer."""
+    candidates = verifier.question.candidates
+    step = next_step(verifier.model(), count, time_limit=time_limit)
+    violations_next: list[str] = []
+    next_added: list[str] = []
+    binding = list(step.reliefs)
+    if step.feasible:
+        next_added = [c.rack_id for c, on in zip(candidates, step.chosen, strict=True) if on]
+        facility_n, ds_n = verifier.simulate(step.chosen)
+        violations_next = _messages(facility_n, ds_n, ignore)
+        rows_n = limit_rows(facility_n, ds_n)
+        binding = [_simulated_relief(relief, rows_n) for relief in step.reliefs]
+    return _OneMore(step.feasible, binding, next_added, violations_next)
+
+
+def capacity_study(
+    scenario: sc.Scenario,
+    series: xr.Dataset,
+    rack_type: str,
+    positions: list[tuple[str, int]] | None = None,
+    *,
+    extend: int = DEFAULT_EXTEND,
+    max_iterations: int = 10,
+    time_limit: float = 60.0,
+) -> CapacityReport:
+    """The most ``rack_type`` racks that fit in the free positions, verified by simulation.
+
+    Parameters
+    ----------
+    scenario
+        Validated scenario.
+    series
+        Its exogenous series (:func:`twin.data.series.scenario_series`).
+    rack_type
+        Rack type name from the catalogue.
+    positions
+        Explicit ``(row, position)`` candidates (default: see
+        :func:`twin.studies.positions.candidate_positions`).
+    extend
+        Positions past each row's end offered by default [-].
+    max_iterations
+        Bound on the solve–simulate–tighten loop [-].
+    time_limit
+        HiGHS time limit per solve [s].
+
+    Returns
+    -------
+    CapacityReport
+
+    Raises
+    ------
+    CapacityError
+        Bad rack type or positions.
+    """
+    candidates, skipped = candidate_positions(scenario, rack_type, positions, extend)
+    question = _Question(scenario, series, rack_type, candidates)
+    n = len(candidates)
+    facility0, ds0 = simulate_scenario(scenario, series)
+    base_rows = limit_rows(facility0, ds0)
+    pre_existing = {key for key, row in base_rows.items() if _violated(row).any()}
+    steps = series.sizes["time"]
+
+    rows = _as_is_rows(base_rows, pre_existing, steps, n)
+    excluded, air_heat = _add_candidates(question, rows, base_rows)
+    _add_recirculation(question, rows, air_heat)
+    allowed = np.array([c.rack_id not in excluded for c in candidates])
+    verifier = _Verifier(question, rows, allowed, keep=_worst_steps(rows, allowed))
+
     chosen = np.zeros(n, dtype=bool)
     verified = False
     iterations = 0
     facility_s, ds_s = facility0, ds0
     while iterations < max_iterations and not verified:
         iterations += 1
-        chosen = maximize_racks(build(), time_limit=time_limit).chosen
-        facility_s, ds_s, verified = check(chosen)
+        chosen = maximize_racks(verifier.model(), time_limit=time_limit).chosen
+        facility_s, ds_s, verified = verifier.check(chosen)
     ignore = set(pre_existing)
     violations_at = [] if verified else _messages(facility_s, ds_s, ignore)
     count = int(chosen.sum())
 
-    step = next_step(build(), count + 1, time_limit=time_limit)
-    violations_next: list[str] = []
-    next_added: list[str] = []
-    binding = list(step.reliefs)
-    if step.feasible:
-        next_added = [c.rack_id for c, on in zip(candidates, step.chosen, strict=True) if on]
-        picked = [c for c, on in zip(candidates, step.chosen, strict=True) if on]
-        facility_n, ds_n = simulate_scenario(with_racks(scenario, rack_type, picked), series)
-        violations_next = _messages(facility_n, ds_n, ignore)
-        rows_n = limit_rows(facility_n, ds_n)
-        binding = [_simulated_relief(relief, rows_n) for relief in step.reliefs]
+    one_more = _one_more(verifier, count + 1, time_limit, ignore)
     return CapacityReport(
         rack_type=rack_type,
         rack_design_power=scenario.rack_types[rack_type].design_power,
@@ -354,10 +446,10 @@ def capacity_study(
         added=[c.rack_id for c, on in zip(candidates, chosen, strict=True) if on],
         verified=verified,
         violations_at_count=violations_at,
-        binding=binding,
-        next_added=next_added,
-        violations_next=violations_next,
-        no_position_left=not step.feasible,
+        binding=one_more.binding,
+        next_added=one_more.next_added,
+        violations_next=one_more.violations_next,
+        no_position_left=not one_more.feasible,
         iterations=iterations,
         pre_existing=[f"{LIMIT_KINDS[k][0]}: {e}" for k, e in sorted(pre_existing)],
         steps=steps,
