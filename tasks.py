@@ -6,7 +6,8 @@
 
 Extra arguments after ``run`` go to the ``dctwin`` CLI (default: ``serve``, the live twin of the
 demo hall with its virtual plant on http://127.0.0.1:8050);
-extra arguments after ``test`` are passed to pytest.  The virtual environment lives in ``.venv``
+extra arguments after ``test`` are passed to pytest (which runs on one worker per core with
+pytest-xdist; ``-n 0`` runs it in one process).  The virtual environment lives in ``.venv``
 next to this file and is reinstalled whenever ``pyproject.toml`` changes.
 """
 
@@ -71,7 +72,10 @@ def test(args: list[str]) -> int:
         if code != 0:
             _say(f"FAILED: {' '.join(step)} (exit {code})")
             return code
-    code = _run([str(BIN / "python"), "-m", "pytest", *args])
+    # pytest-xdist, one worker per core (``-n 0`` among the extra arguments turns it off).
+    # Default ``--dist load`` only: the schemathesis cases share one node id, and the
+    # file/scope schedulers run just one of them.
+    code = _run([str(BIN / "python"), "-m", "pytest", "-n", "auto", *args])
     if code == 5:
         _say("FAILED: pytest collected no tests")
         return 1

@@ -96,7 +96,7 @@ def real_case(zone: str, data_dir: Path) -> tuple[Any, Any]:
 
     from twin.data.series import scenario_series
     from twin.scenario.compile import compile_facility
-    from twin.scenario.schema import scenario_from_dict
+    from twin.scenario.loader import scenario_from_dict
 
     data = yaml.safe_load((ROOT / "scenarios" / "demo-hall.yaml").read_text())
     if zone != "demo":  # "demo": the demo hall as it ships, on its generated demo week

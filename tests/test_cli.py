@@ -1,4 +1,10 @@
-"""End-to-end tests of the ``dctwin`` command line, run as a subprocess like a user would."""
+"""End-to-end tests of the ``dctwin`` command line.
+
+Most run the commands in this process (Typer's CliRunner, :func:`tests.helpers.dctwin_in_process`);
+the demo run goes through the real entry point in a subprocess, like a user would, and checks
+that ``--json`` output is exactly one JSON object (nothing else, a solver's console output
+included, reaches stdout).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any
 import pytest
 import xarray as xr
 
+from tests.helpers import dctwin_in_process
 from tests.processes import dctwin
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +84,7 @@ def test_simulate_out_writes_cf_netcdf(demo_run: tuple[dict[str, Any], Path]) ->
 
 
 def test_simulate_text_summary() -> None:
-    done = dctwin("simulate", EDGE)
+    done = dctwin_in_process("simulate", EDGE)
     assert done.returncode == 0, done.stderr
     assert "PUE" in done.stdout
     assert "violations            0" in done.stdout
@@ -85,7 +92,7 @@ def test_simulate_text_summary() -> None:
 
 
 def test_edge_pod_runs_clean() -> None:
-    done = dctwin("simulate", EDGE, "--json")
+    done = dctwin_in_process("simulate", EDGE, "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["racks"] == 12
@@ -102,7 +109,7 @@ def test_edge_pod_runs_clean() -> None:
 
 
 def test_schema_prints_json() -> None:
-    done = dctwin("schema")
+    done = dctwin_in_process("schema")
     assert done.returncode == 0, done.stderr
     schema = json.loads(done.stdout)
     assert schema["title"] == "dctwin scenario"
@@ -111,7 +118,7 @@ def test_schema_prints_json() -> None:
 
 
 def test_doctor_passes() -> None:
-    done = dctwin("doctor")
+    done = dctwin_in_process("doctor")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "toy LP" in done.stdout
     assert "FAIL" not in done.stdout
@@ -123,7 +130,7 @@ def test_bad_scenario_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
     text = text.replace("design_power: 120 kW", "design_power: 5 kWh")
     bad = tmp_path / "bad.yaml"
     bad.write_text(text, encoding="utf-8")
-    done = dctwin("simulate", bad, "--json")
+    done = dctwin_in_process("simulate", bad, "--json")
     assert done.returncode == 2
     assert done.stdout == ""
     assert "Traceback" not in done.stderr
@@ -143,14 +150,14 @@ def test_bad_scenario_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
 def test_malformed_yaml_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "broken.yaml"
     bad.write_text("site:\n  name: [unclosed\n", encoding="utf-8")
-    done = dctwin("simulate", bad)
+    done = dctwin_in_process("simulate", bad)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "malformed YAML at line 3, column 1" in done.stderr
 
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
-    done = dctwin("simulate", tmp_path / "absent.yaml")
+    done = dctwin_in_process("simulate", tmp_path / "absent.yaml")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "cannot read file: No such file or directory" in done.stderr
@@ -169,7 +176,7 @@ def test_series_with_a_gap_exits_2(tmp_path: Path) -> None:
         "file: ../data/demo-week.csv", "file: week.csv"
     )
     (tmp_path / "hall.yaml").write_text(scenario, encoding="utf-8")
-    done = dctwin("simulate", tmp_path / "hall.yaml")
+    done = dctwin_in_process("simulate", tmp_path / "hall.yaml")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "series[0]: week.csv: gaps in the" in done.stderr

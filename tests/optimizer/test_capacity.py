@@ -23,12 +23,12 @@ from twin.data.series import scenario_series
 from twin.scenario.compile import compile_facility
 from twin.scenario.loader import load_scenario, scenario_from_dict
 from twin.scenario.schema import Scenario
-from twin.studies.capacity import (
+from twin.studies.capacity import capacity_study
+from twin.studies.positions import (
     ADDED_WORKLOAD,
     Candidate,
     CapacityError,
     candidate_positions,
-    capacity_study,
     parse_positions,
     simulate_scenario,
     with_racks,

@@ -27,7 +27,7 @@ from optimizer.plan import Plan, Planner, PlanOptions, plan, verified_figures
 from physics.facility import Facility
 from physics.simulate import simulate
 from physics.violations import find_violations
-from tests.conftest import ROOT, demo_hall_dict
+from tests.helpers import ROOT, demo_hall_dict
 from tests.processes import dctwin
 from twin.data.series import scenario_series
 from twin.scenario.compile import compile_facility

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import schemathesis
-import yaml
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -26,13 +25,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from twin.api.app import create_app
-from twin.api.security import TokenRegistry
-from twin.live.live_twin import LiveSettings, LiveTwin
-from twin.store.store import Store
+from tests.helpers import api_app, live_twin
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = ROOT / "scenarios" / "demo-hall.yaml"
 ADMIN = "fuzz-admin-token-000001"
 
 
@@ -42,16 +36,8 @@ def _app() -> FastAPI:
     ``Function._nodeid``)."""
     folder = Path(tempfile.mkdtemp(prefix="dctwin-fuzz-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    store = Store(f"sqlite:///{folder / 'twin.db'}")
-    data = yaml.safe_load(SCENARIO.read_text())
-    twin = LiveTwin(
-        data,
-        SCENARIO.parent,
-        store,
-        LiveSettings(replan_minutes=0),
-        clock=lambda: datetime(2026, 11, 18, 12, tzinfo=UTC),
-    )
-    return create_app(twin, TokenRegistry.from_spec(f"{ADMIN}=admin"), start_background=False)
+    twin = live_twin(folder, lambda: datetime(2026, 11, 18, 12, tzinfo=UTC))
+    return api_app(twin, {ADMIN: "admin"})
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app())

@@ -1,16 +1,20 @@
-"""``dctwin capacity`` and ``dctwin contingency`` run as a subprocess, like a user would."""
+"""``dctwin capacity`` and ``dctwin contingency`` from the command line.
+
+The first test runs the real entry point in a subprocess, like a user would (``--json`` prints
+exactly one JSON object); the others run the commands in this process (Typer's CliRunner,
+:func:`tests.helpers.dctwin_in_process`).
+"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.helpers import SMALL_HALL, dctwin_in_process
 from tests.processes import dctwin
 
-REPO = Path(__file__).resolve().parents[2]
-SMALL = REPO / "scenarios" / "small-hall.yaml"
+SMALL = SMALL_HALL
 
 
 def test_capacity_json() -> None:
@@ -30,7 +34,9 @@ def test_capacity_json() -> None:
 
 
 def test_capacity_table_and_positions() -> None:
-    done = dctwin("capacity", SMALL, "--rack-type", "inference-40", "--positions", "B:7,B:8")
+    done = dctwin_in_process(
+        "capacity", SMALL, "--rack-type", "inference-40", "--positions", "B:7,B:8"
+    )
     assert done.returncode == 0, done.stderr
     assert "verified by simulation: yes" in done.stdout
     assert "power shelf" in done.stdout and "BB-B" in done.stdout
@@ -45,14 +51,14 @@ def test_capacity_table_and_positions() -> None:
     ],
 )
 def test_capacity_bad_input(args: list[str], needle: str) -> None:
-    done = dctwin("capacity", SMALL, *args)
+    done = dctwin_in_process("capacity", SMALL, *args)
     assert done.returncode == 2
     assert needle in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
 
 
 def test_battery_and_growth_json() -> None:
-    done = dctwin(
+    done = dctwin_in_process(
         "capacity",
         SMALL,
         "--battery",
@@ -92,13 +98,13 @@ def test_battery_and_growth_json() -> None:
 
 
 def test_contingency_json_and_table() -> None:
-    done = dctwin("contingency", SMALL, "--json")
+    done = dctwin_in_process("contingency", SMALL, "--json")
     assert done.returncode == 3, done.stderr  # some element fails
     data = json.loads(done.stdout)
     assert data["elements"] == 12 and data["failed"] == ["CRAH-1", "CRAH-2"]
     by_name = {r["element"]: r for r in data["results"]}
     assert by_name["feed A"]["passed"] and by_name["feed A"]["transient"]["ride_through_s"] > 10
-    table = dctwin("contingency", SMALL, "--crah-response", "10")
+    table = dctwin_in_process("contingency", SMALL, "--crah-response", "10")
     assert table.returncode == 3  # CRAH-2's loss still overloads CRAH-1
     lines = table.stdout.splitlines()
     assert lines[0].split()[:2] == ["element", "result"]

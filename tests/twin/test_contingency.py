@@ -3,13 +3,11 @@ scenario, and the CRAH-trip transient against the analytic lumped model."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import xarray as xr
-import yaml
 
 from optimizer.capacity import limit_rows
 from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY, JOULES_PER_KWH
@@ -17,9 +15,7 @@ from physics.facility import Facility
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
 from physics.violations import find_violations
-from twin.data.series import scenario_series
-from twin.scenario.compile import compile_facility
-from twin.scenario.loader import scenario_from_dict
+from tests.helpers import facility_and_series, small_hall_dict
 from twin.studies.contingency import (
     AIR_VOLUME_PER_RACK,
     RACK_HEAT_CAPACITY,
@@ -29,23 +25,10 @@ from twin.studies.contingency import (
     zone_heat_up_time,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-SMALL = ROOT / "scenarios" / "small-hall.yaml"
-
-
-def _small_dict() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(SMALL.read_text())
-    return data
-
-
-def _compile(data: dict[str, Any]) -> tuple[Facility, xr.Dataset]:
-    scenario = scenario_from_dict(data)
-    return compile_facility(scenario), scenario_series(scenario, SMALL.parent)
-
 
 @pytest.fixture(scope="module")
 def study() -> tuple[Facility, xr.Dataset, ContingencyReport]:
-    facility, series = _compile(_small_dict())
+    facility, series = facility_and_series(small_hall_dict())
     return facility, series, contingency_study(facility, series)
 
 
@@ -54,7 +37,7 @@ def _element(report: ContingencyReport, name: str) -> ElementResult:
 
 
 def _direct(data: dict[str, Any]) -> tuple[Facility, xr.Dataset]:
-    facility, series = _compile(data)
+    facility, series = facility_and_series(data)
     return facility, simulate(facility, as_operated_schedule(facility, series), series)
 
 
@@ -98,7 +81,7 @@ def test_crah_loss_matches_direct_simulation(
     _, _, report = study
     result = _element(report, "CRAH-2")
     # the same failure as a scenario: row B on CRAH-1, CRAH-2's fan off
-    data = _small_dict()
+    data = small_hall_dict()
     data["rows"][1]["cooling_unit"] = "CRAH-1"
     data["cooling"]["units"][1]["fan_power"] = 0
     facility, ds = _direct(data)
@@ -116,18 +99,18 @@ def test_cdu_chiller_and_shelf_losses_match_direct_simulation(
     study: tuple[Facility, xr.Dataset, ContingencyReport],
 ) -> None:
     _, _, report = study
-    data = _small_dict()
+    data = small_hall_dict()
     data["rows"][0]["cdu"] = "CDU-2"
     data["cooling"]["cdus"][0]["pump_power"] = 0
     cdu = _element(report, "CDU-1")
     assert cdu.passed and cdu.margins == pytest.approx(_margins(*_direct(data)), abs=1e-6)
 
-    data = _small_dict()
+    data = small_hall_dict()
     data["cooling"]["plant"]["chillers"].update(count=1, redundancy=0)
     chiller = _element(report, "chiller-1")
     assert chiller.margins == pytest.approx(_margins(*_direct(data)), abs=1e-6)
 
-    data = _small_dict()
+    data = small_hall_dict()
     data["power"]["busbars"][0]["shelf"].update(psu_count=55, redundancy=3)
     direct = _margins(*_direct(data))
     own = _margins(*_direct(data), busbar="BB-B")
@@ -137,7 +120,7 @@ def test_cdu_chiller_and_shelf_losses_match_direct_simulation(
             assert margin == pytest.approx(own[kind], abs=1e-6)  # its own busbar: exact
         else:
             assert margin <= own[kind] + 1e-6  # shared limits: conservative
-    facility, series = _compile(_small_dict())
+    facility, series = facility_and_series(small_hall_dict())
     exact = contingency_study(facility, series, kinds=("power_shelf",), exact_shelves=True)
     assert _element(exact, "shelf BB-B").margins == pytest.approx(direct, abs=1e-6)
     assert [e.passed for e in exact.elements] == [
@@ -146,9 +129,9 @@ def test_cdu_chiller_and_shelf_losses_match_direct_simulation(
 
 
 def test_single_cdu_loss_fails() -> None:
-    data = _small_dict()
+    data = small_hall_dict()
     data["cooling"]["cdus"] = data["cooling"]["cdus"][:1]
-    facility, series = _compile(data)
+    facility, series = facility_and_series(data)
     report = contingency_study(facility, series, kinds=("cdu",))
     assert [e.element for e in report.elements] == ["CDU-1"]
     assert not report.elements[0].passed
@@ -166,7 +149,7 @@ def test_feed_loss_ride_through_and_transfer(
     peak = float(ds["rack_power"].values[:, row_a].max())
     assert result.transient["ride_through_s"] == pytest.approx(3.6 * JOULES_PER_KWH / peak)
     assert result.passed
-    data = _small_dict()
+    data = small_hall_dict()
     data["power"]["ups"][0]["feed"] = "B"  # and cooling and battery (on the first feed)
     data["cooling"]["feed"] = "B"
     data["battery"]["feed"] = "B"

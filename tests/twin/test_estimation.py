@@ -16,18 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
 
 from optimizer.baselines import as_operated
 from physics.facility import Facility
 from physics.simulate import simulate
-from tests.conftest import ROOT, demo_hall_dict
-from twin.data.series import scenario_series
+from tests.helpers import demo_hall_as_operated
 from twin.live.state_estimator import StateEstimator
-from twin.scenario.compile import compile_facility
-from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading
 
 SENSOR_STD = 0.3
@@ -50,12 +46,9 @@ class Hall:
 @pytest.fixture(scope="module")
 def hall() -> Hall:
     """The demo hall over 3 days at 15 min, as operated."""
-    scenario = scenario_from_dict(demo_hall_dict(3))
-    facility = compile_facility(scenario)
-    series = scenario_series(scenario, ROOT / "scenarios")
-    result = simulate(facility, as_operated(facility, series), series)
-    catalogue = PointCatalogue(facility)
-    times = list(pd.DatetimeIndex(result["time"].values).tz_localize("UTC").to_pydatetime())
+    simulated = demo_hall_as_operated(3)
+    facility, series, result = simulated.facility, simulated.series, simulated.result
+    catalogue, times = simulated.catalogue, simulated.times
     predicted = [catalogue.predict(result, k) for k in range(len(times))]
     points = [f"rack/{r}/inlet_temperature" for r in facility.racks.ids]
     inlet = np.array([[p[q] for q in points] for p in predicted])

@@ -16,17 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from optimizer.baselines import as_operated
 from physics.facility import Facility
-from physics.simulate import simulate
-from tests.conftest import ROOT, demo_hall_dict
-from twin.data.series import scenario_series
+from tests.helpers import demo_hall_as_operated
 from twin.live.faults import FaultDetector, SensorFault
-from twin.scenario.compile import compile_facility
-from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading
 
 K = 300
@@ -49,11 +43,8 @@ class Data:
 
 @pytest.fixture(scope="module")
 def data() -> Data:
-    scenario = scenario_from_dict(demo_hall_dict(11))
-    facility = compile_facility(scenario)
-    series = scenario_series(scenario, ROOT / "scenarios")
-    result = simulate(facility, as_operated(facility, series), series)
-    catalogue = PointCatalogue(facility)
+    hall = demo_hall_as_operated(11)
+    facility, result, catalogue = hall.facility, hall.result, hall.catalogue
     steps, count = result.sizes["time"], len(catalogue.ids)
     predicted = np.empty((steps, count))
     for j, point in enumerate(catalogue.ids):
@@ -84,8 +75,7 @@ def data() -> Data:
     readings = truth + noise * rng.normal(size=(steps, count))
     low = np.array([catalogue.kind(p).low for p in catalogue.ids])
     high = np.array([catalogue.kind(p).high for p in catalogue.ids])
-    times = list(pd.DatetimeIndex(result["time"].values).tz_localize("UTC").to_pydatetime())
-    return Data(facility, catalogue, times, predicted, np.clip(readings, low, high))
+    return Data(facility, catalogue, hall.times, predicted, np.clip(readings, low, high))
 
 
 def _run(

@@ -10,36 +10,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
+from tests.helpers import START, TICK, Clock, api_app, live_twin
+from tests.helpers import feed as run
 from tests.twin.test_store import _hold_write_lock
-from twin.api.app import create_app
-from twin.api.security import TokenRegistry
 from twin.live.ingest import MAX_LATENESS
-from twin.live.live_twin import LiveSettings, LiveTwin
+from twin.live.live_twin import LiveTwin
 from twin.live.virtual_plant import SensorFault, VirtualPlant
 from twin.live.whatif import compare
-from twin.store.store import Store
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = ROOT / "scenarios" / "demo-hall.yaml"
-START = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
-TICK = timedelta(seconds=30)
 INGEST = "ingest-token-000000001"
-
-
-@dataclass
-class Clock:
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def make_twin(
@@ -49,10 +34,7 @@ def make_twin(
     busy_timeout: float = 5.0,
     **settings: float | bool,
 ) -> LiveTwin:
-    data = yaml.safe_load(SCENARIO.read_text())
-    store = Store(f"sqlite:///{folder / 'twin.db'}", busy_timeout=busy_timeout)
-    options = LiveSettings(replan_minutes=0, **settings)  # type: ignore[arg-type]
-    twin = LiveTwin(data, SCENARIO.parent, store, options, virtual_plant=True, clock=clock)
+    twin = live_twin(folder, clock, virtual_plant=True, busy_timeout=busy_timeout, **settings)
     assert twin.plant is not None
     if faults is not None:  # replace the demo faults
         twin.plant = VirtualPlant(
@@ -64,18 +46,6 @@ def make_twin(
             sensors=twin.plant.sensors,
         )
     return twin
-
-
-def run(twin: LiveTwin, clock: Clock, ticks: int) -> int:
-    """``ticks`` plant readings 30 s apart, processed; returns the readings inserted."""
-    inserted = 0
-    for _ in range(ticks):
-        result = twin.plant_tick()
-        assert result is not None
-        inserted += result.inserted
-        twin.drain()
-        clock.now += TICK
-    return inserted
 
 
 @pytest.fixture
@@ -184,7 +154,7 @@ def test_database_briefly_locked(tmp_path: Path, clock: Clock) -> None:
     again afterwards is stored whole; the service answers throughout."""
     twin = make_twin(tmp_path, clock, busy_timeout=0.5)
     assert twin.plant is not None
-    app = create_app(twin, TokenRegistry.from_spec(f"{INGEST}=ingest,read"), start_background=False)
+    app = api_app(twin, {INGEST: "ingest,read"})
     headers = {"Authorization": f"Bearer {INGEST}"}
 
     def batch() -> list[dict[str, object]]:
@@ -222,10 +192,7 @@ def test_database_briefly_locked(tmp_path: Path, clock: Clock) -> None:
 
 @pytest.fixture
 def background_twin(tmp_path: Path) -> Iterator[LiveTwin]:
-    data = yaml.safe_load(SCENARIO.read_text())
-    store = Store(f"sqlite:///{tmp_path / 'bg.db'}")
-    settings = LiveSettings(replan_minutes=0, plant_interval_s=0.2)
-    twin = LiveTwin(data, SCENARIO.parent, store, settings, virtual_plant=True)
+    twin = live_twin(tmp_path, virtual_plant=True, database="bg.db", plant_interval_s=0.2)
     yield twin
     twin.stop()
 

@@ -16,7 +16,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from tests.conftest import demo_hall_dict
+from tests.helpers import demo_hall_dict
 from tests.processes import dctwin
 from twin.studies.report import ReportError, load_results, summary_table, write_report
 from twin.studies.sweep.runner import load_sweep, run_sweep

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,11 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from twin.api.app import create_app
-from twin.api.security import TokenRegistry
+from tests.helpers import DEMO_HALL, START, Clock, api_client, live_twin
 from twin.api.whatif import merge_patch
-from twin.live.live_twin import LiveSettings, LiveTwin, live_scenario_dict
-from twin.store.store import Store
+from twin.live.live_twin import LiveTwin, live_scenario_dict
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = ROOT / "scenarios" / "demo-hall.yaml"
+SCENARIO = DEMO_HALL
 TOKENS = {
     "read": "read-token-00000000001",
     "ingest": "ingest-token-000000001",
@@ -28,38 +24,26 @@ TOKENS = {
 }
 
 
-@dataclass
-class Clock:
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def auth(scope: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[scope]}"}
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 11, 18, 12, 0, tzinfo=UTC))
+    return Clock(START)
 
 
 @pytest.fixture
 def twin(tmp_path: Path, clock: Clock) -> Iterator[LiveTwin]:
-    data = yaml.safe_load(SCENARIO.read_text())
-    store = Store(f"sqlite:///{tmp_path / 'twin.db'}")
-    settings = LiveSettings(replan_minutes=0, plan_time_limit_s=30)
-    live = LiveTwin(data, SCENARIO.parent, store, settings, clock=clock)
+    live = live_twin(tmp_path, clock, plan_time_limit_s=30)
     yield live
     live.stop()
 
 
 @pytest.fixture
 def client(twin: LiveTwin) -> Iterator[TestClient]:
-    registry = TokenRegistry.from_spec(";".join(f"{t}={s}" for s, t in TOKENS.items()))
-    app = create_app(twin, registry, start_background=False, max_body_bytes=2_000_000)
-    with TestClient(app) as test_client:
+    scopes = {token: scope for scope, token in TOKENS.items()}
+    with api_client(twin, scopes, max_body_bytes=2_000_000) as test_client:
         yield test_client
 
 

@@ -17,7 +17,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from tests.conftest import ROOT, demo_hall_dict
+from tests.helpers import ROOT, demo_hall_dict
 from tests.processes import dctwin
 from twin.studies.sweep.runner import (
     TIMING_VARIABLES,

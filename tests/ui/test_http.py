@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.ui.conftest import APPROVER, READER, Clock, tokens
+from tests.helpers import Clock
+from tests.ui.conftest import APPROVER, READER, tokens
 from twin.api.app import create_app
 from twin.live.live_twin import LiveTwin
 from ui.app import PAGES, mount

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from tests.ui.conftest import Clock
+from tests.helpers import Clock
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import scenario_from_dict
 from ui import views, views_live, views_overview, views_plan, views_whatif

@@ -66,14 +66,10 @@ def capacity(
     optionally battery sizing (--battery) and growth headroom at a flat peak (--growth)."""
     from optimizer.plan import PlanOptions
     from twin.scenario.compile import compile_facility
-    from twin.studies.capacity import (
-        CapacityError,
-        battery_sizing,
-        candidate_positions,
-        capacity_study,
-        growth_headroom,
-        parse_positions,
-    )
+    from twin.studies.battery import battery_sizing
+    from twin.studies.capacity import capacity_study
+    from twin.studies.growth import growth_headroom
+    from twin.studies.positions import CapacityError, candidate_positions, parse_positions
 
     started = time.perf_counter()
     spec = load_scenario_file(scenario)
