@@ -28,6 +28,7 @@ import scipy.sparse as sp
 import xarray as xr
 from numpy.typing import NDArray
 
+from optimizer.horizon import PlanningAxis, planning_axis
 from physics.constants import SECONDS_PER_HOUR, WATTS_PER_KILOWATT
 from physics.facility import Facility
 from physics.plant import plant_performance
@@ -44,11 +45,20 @@ SETPOINT_GRID_STEP = 0.5
 
 @dataclass
 class Linearization:
-    """Everything the planning model needs, in kW, kWh, °C and hours."""
+    """Everything the planning model needs, in kW, kWh, °C and hours.
+
+    Arrays along time are per *period* of the planning axis (:mod:`optimizer.horizon`): the
+    fine steps of the series first, coarser periods later.  Quantities that meet a limit
+    (inlet, coil, CDU, busbar and feed loads) are the largest of the period's fine steps;
+    quantities that add up to energy and money (power, price, PV, tier-2 arrivals) are means.
+    """
 
     steps: int
-    step_hours: float
+    """Number of periods T [-]."""
+    step_hours: FloatArray
+    """Length of each period [h], (T,)."""
     time: NDArray[np.datetime64]
+    """Start of each period, UTC, (T,)."""
     flexible: NDArray[np.int64]
     """Indices of the tier 2/3 workloads decided by the plan."""
     p0: FloatArray
@@ -114,6 +124,18 @@ class Linearization:
     deferred_energy_price: float
     """Value of tier-3 energy deferred past the horizon [currency per kWh of IT energy]: the
     horizon's mean price (energy + carbon) times its facility energy per IT energy."""
+    axis: PlanningAxis
+    """The periods over the fine steps of the series."""
+    grid_base: FloatArray
+    """Grid import at the operating point [kW], (T,)."""
+    peak_excess: FloatArray
+    """Highest less mean grid import of the operating point within each period [kW], (T,)
+    (0 for one-step periods): added to a period's import where it meets the peak."""
+
+    @property
+    def end_time(self) -> np.datetime64:
+        """End of the look-ahead, UTC."""
+        return self.axis.end_time
 
 
 def _finite_difference(
@@ -168,7 +190,11 @@ def _plant_envelope(
 
 
 def linearize(
-    facility: Facility, series: xr.Dataset, schedule: Schedule, base: xr.Dataset | None = None
+    facility: Facility,
+    series: xr.Dataset,
+    schedule: Schedule,
+    base: xr.Dataset | None = None,
+    axis: PlanningAxis | None = None,
 ) -> Linearization:
     """Coefficients of the planning model at the operating point ``schedule``.
 
@@ -177,21 +203,37 @@ def linearize(
     facility
         Compiled facility.
     series
-        Exogenous series on the planning axis.
+        Exogenous series on the fine (regular) axis of the look-ahead.
     schedule
-        Operating point (the as-operated baseline, or the previous plan).
+        Operating point (the as-operated baseline, or the previous plan) on that axis.
     base
         ``simulate(facility, schedule, series)`` if already computed (per-rack output needed).
+    axis
+        Periods of the plan over the series' steps (default: every step its own period).
 
     Returns
     -------
     Linearization
+        Per period of ``axis``.
     """
+    if axis is None:
+        axis = planning_axis(series["time"].values, fine_hours=np.inf)
+    fine = _fine_linearization(facility, series, schedule, base)
+    return fine if axis.is_fine else _by_period(fine, axis)
+
+
+def _fine_linearization(
+    facility: Facility,
+    series: xr.Dataset,
+    schedule: Schedule,
+    base: xr.Dataset | None,
+) -> Linearization:
+    """:func:`linearize` on the fine steps (every step its own period)."""
     if base is None or "inlet_temperature" not in base:
         base = simulate(facility, schedule, series)
     racks, work = facility.racks, facility.workloads
     steps = series.sizes["time"]
-    step_hours = float(base.attrs["step_seconds"]) / SECONDS_PER_HOUR
+    step_hours = np.full(steps, float(base.attrs["step_seconds"]) / SECONDS_PER_HOUR)
 
     # rack-level marginal air heat per W of compute: air share + in-rack loss fraction
     chain = base["converter_loss"] + base["busbar_loss"] + base["rectifier_loss"]
@@ -257,6 +299,46 @@ def linearize(
         tier2_profile=tier2,
         wet_bulb=wet_bulb,
         deferred_energy_price=float(np.mean(effective)) * facility_per_it,
+        axis=planning_axis(series["time"].values, fine_hours=np.inf),
+        peak_excess=np.zeros(steps),
+        grid_base=base["grid_power"].values / KW,
+    )
+
+
+_PERIOD_MAX = ("inlet_base", "coil_base", "cdu_base", "busbar_base")
+"""Per-equipment loads ``(·, T)`` that meet a limit: the period's worst fine step."""
+
+
+def _by_period(fine: Linearization, axis: PlanningAxis) -> Linearization:
+    """The fine linearization reduced to the periods of ``axis`` (see :class:`Linearization`).
+
+    Limits see the worst fine step of a period, energy and money the mean; a DR cap the
+    lowest cap of the period's event steps; the peak the mean import plus the operating
+    point's excess of its highest fine step over the mean (``peak_excess``).
+    """
+
+    def mean(values: np.ndarray, time_axis: int = 0) -> FloatArray:
+        return axis.reduce(values, "mean", time_axis)
+
+    changes: dict[str, object] = {
+        name: axis.reduce(getattr(fine, name), "max", 1) for name in _PERIOD_MAX
+    }
+    for name in (
+        "p0", "s0", "c0", "it_chain_base", "it_chain_slope", "plant_heat_base",
+        "plant_heat_slope", "envelope_value", "envelope_slope", "fixed_cooling", "pv", "price",
+        "carbon", "tier2_profile", "wet_bulb", "grid_base",
+    ):  # fmt: skip
+        changes[name] = mean(getattr(fine, name))
+    changes["feed_base"] = axis.reduce(fine.feed_base, "max", 0)
+    changes["dr_cap"] = axis.reduce(fine.dr_cap, "min", 0)
+    changes["peak_excess"] = axis.reduce(fine.grid_base, "max", 0) - mean(fine.grid_base)
+    return dataclasses.replace(
+        fine,
+        steps=axis.periods,
+        step_hours=axis.period_hours,
+        time=axis.start,
+        axis=axis,
+        **changes,  # type: ignore[arg-type]
     )
 
 

@@ -158,7 +158,14 @@ def _job_penalties(
     return lateness, unserved, deferred
 
 
-def _schedule_from_model(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> Schedule:
+def _schedule_from_model(
+    m: pyo.ConcreteModel, facility: Facility, lin: Linearization, baseline: Schedule
+) -> Schedule:
+    """The model's decisions held over the fine steps of each period.
+
+    Workloads the plan does not decide (tier 1) keep their fine-step profile from
+    ``baseline`` (the as-operated schedule on the fine axis).
+    """
     steps = range(lin.steps)
     units = range(facility.units.count)
     supply = np.array([[pyo.value(m.cooling.supply[u, t]) for u in units] for t in steps])
@@ -166,14 +173,18 @@ def _schedule_from_model(m: pyo.ConcreteModel, facility: Facility, lin: Lineariz
     battery = np.array(
         [pyo.value(m.battery.charge[t]) - pyo.value(m.battery.discharge[t]) for t in steps]
     )
-    power = lin.p0.copy()
+    power = np.array(baseline.workload_power, dtype=float, copy=True)
     for j in lin.flexible:
-        power[:, j] = [max(pyo.value(m.workloads.power[int(j), t]), 0.0) for t in steps]
+        decided = [max(pyo.value(m.workloads.power[int(j), t]), 0.0) for t in steps]
+        power[:, j] = lin.axis.expand(np.asarray(decided)) * WATTS_PER_KILOWATT
+    expand = lin.axis.expand
     return Schedule(
-        supply_temperature=supply,
-        chilled_water_temperature=chilled,
-        battery_power=battery * WATTS_PER_KILOWATT if facility.battery else np.zeros(lin.steps),
-        workload_power=power * WATTS_PER_KILOWATT,
+        supply_temperature=expand(supply.reshape(lin.steps, -1)),
+        chilled_water_temperature=expand(chilled),
+        battery_power=(
+            expand(battery) * WATTS_PER_KILOWATT if facility.battery else np.zeros(lin.axis.steps)
+        ),
+        workload_power=power,
     )
 
 
@@ -184,7 +195,9 @@ def _model_figures(m: pyo.ConcreteModel) -> dict[str, float]:
         "energy_cost": float(pyo.value(m.energy_cost)),
         "carbon_kg": float(pyo.value(m.carbon_kg)),
         "peak_grid_kw": float(pyo.value(m.grid.peak)),
-        "cooling_energy_kwh": float(sum(pyo.value(m.cooling.power[t]) for t in m.T) * dt),
+        "cooling_energy_kwh": float(
+            sum(pyo.value(m.cooling.power[t]) * float(dt[t]) for t in m.T)
+        ),
     }
 
 
@@ -246,7 +259,9 @@ def _run(planner: PlanSolver) -> Plan:
             )
         status = "optimal" if condition == TerminationCondition.optimal else "time_limit"
         model_figures = _model_figures(planner.model)
-        plan_schedule = _schedule_from_model(planner.model, facility, planner.lin)
+        plan_schedule = _schedule_from_model(
+            planner.model, facility, planner.lin, planner.baseline_schedule
+        )
         verify_started = time.perf_counter()
         result = simulate(facility, plan_schedule, series)
         violations = find_violations(facility, result)

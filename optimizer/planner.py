@@ -19,6 +19,12 @@ from pyomo.contrib.appsi.base import TerminationCondition
 
 from optimizer.baselines import as_operated
 from optimizer.highs_direct import DirectHighs
+from optimizer.horizon import (
+    DEFAULT_COARSE_HOURS,
+    DEFAULT_FINE_HOURS,
+    contract_instants,
+    planning_axis,
+)
 from optimizer.linearize import linearize
 from optimizer.model import ModelOptions, build_model
 from physics.constants import JOULES_PER_KWH, WATTS_PER_KILOWATT
@@ -40,6 +46,11 @@ class PlanOptions:
     shadow_prices: bool = True
     """Re-solve with 1 kW more feed, 1 K higher inlet limit, 1 kWh more battery, 1 h later
     deadlines to price them."""
+    fine_hours: float = DEFAULT_FINE_HOURS
+    """Look-ahead planned at the series' own step [h]; later periods are coarser
+    (:mod:`optimizer.horizon`); ``inf`` keeps every step."""
+    coarse_hours: float = DEFAULT_COARSE_HOURS
+    """Length of the periods after ``fine_hours`` [h]."""
 
 
 class PlanSolver:
@@ -72,7 +83,21 @@ class PlanSolver:
         started = time.perf_counter()
         self.baseline_schedule = as_operated(facility, series)
         self.baseline_result = simulate(facility, self.baseline_schedule, series)
-        self.lin = linearize(facility, series, self.baseline_schedule, self.baseline_result)
+        dr_cap = (
+            series["dr_import_cap"].values / WATTS_PER_KILOWATT
+            if "dr_import_cap" in series
+            else np.full(series.sizes["time"], np.nan)
+        )
+        time_axis = series["time"].values
+        self.axis = planning_axis(
+            time_axis,
+            fine_hours=self.options.fine_hours,
+            coarse_hours=self.options.coarse_hours,
+            breakpoints=contract_instants(facility, dr_cap, time_axis),
+        )
+        self.lin = linearize(
+            facility, series, self.baseline_schedule, self.baseline_result, self.axis
+        )
         self.timings["linearize_s"] = time.perf_counter() - started
         self._build(self.options.model)
 
@@ -134,10 +159,13 @@ class PlanSolver:
             self.solver.load_values()
             bound = result.objective
             work = self.facility.workloads
-            per_period = max(1, round(self.options.model.commitment_hours / self.lin.step_hours))
+            group = m.commitment_group
             for (j, period), var in running.items():
-                steps = range(period * per_period, min((period + 1) * per_period, self.lin.steps))
-                mean = np.mean([pyo.value(m.workloads.power[j, t]) for t in steps])
+                steps = np.flatnonzero(group == period)
+                mean = np.average(
+                    [pyo.value(m.workloads.power[j, int(t)]) for t in steps],
+                    weights=self.lin.step_hours[steps],
+                )
                 var.fix(1.0 if mean >= 0.5 * work.min_power[j] / WATTS_PER_KILOWATT else 0.0)
             condition, gap = self._solve_once(bound)
             if condition != TerminationCondition.infeasible:
@@ -166,11 +194,11 @@ class PlanSolver:
         Parameters
         ----------
         price
-            [currency/MWh] per step.
+            [currency/MWh] per fine step of the series (or per period).
         carbon_intensity
-            [g/kWh] per step.
+            [g/kWh] per fine step (or per period).
         pv_capacity_factor
-            [-] per step.
+            [-] per fine step (or per period).
         initial_soc
             Battery state of charge now [-]; unless the model options set an end-of-horizon
             target, the battery must end at least here again (the model's default target).
@@ -180,13 +208,13 @@ class PlanSolver:
         m = self.model
         old_mean = self._mean_effective_price()
         if price is not None:
-            for t, value in enumerate(np.asarray(price, dtype=float)):
+            for t, value in enumerate(self._per_period(price)):
                 m.grid.price[t] = value / 1e3
         if carbon_intensity is not None:
-            for t, value in enumerate(np.asarray(carbon_intensity, dtype=float)):
+            for t, value in enumerate(self._per_period(carbon_intensity)):
                 m.grid.carbon[t] = value / 1e3
         if pv_capacity_factor is not None:
-            for t, value in enumerate(np.asarray(pv_capacity_factor, dtype=float)):
+            for t, value in enumerate(self._per_period(pv_capacity_factor)):
                 m.grid.pv[t] = (
                     self.facility.pv_peak * float(np.clip(value, 0, 1)) / WATTS_PER_KILOWATT
                 )
@@ -209,6 +237,18 @@ class PlanSolver:
                     float(work.energy[j]) / JOULES_PER_KWH - done, 0.0
                 )
         self.solver.invalidate()  # parameters moved: the next solve recompiles
+
+    def _per_period(self, values: np.ndarray) -> np.ndarray:
+        """Per-step values (fine steps of the series, or periods) as period means."""
+        values = np.asarray(values, dtype=float)
+        if values.shape[0] == self.axis.steps and not self.axis.is_fine:
+            return self.axis.reduce(values, "mean")
+        if values.shape[0] != self.lin.steps:
+            raise ValueError(
+                f"expected {self.axis.steps} step or {self.lin.steps} period values, "
+                f"got {values.shape[0]}"
+            )
+        return values
 
     def _mean_effective_price(self) -> float:
         """Mean of price + carbon price × intensity in the model [currency/kWh]."""

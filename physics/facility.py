@@ -22,6 +22,7 @@ from physics.power import EfficiencyCurve
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -244,11 +245,18 @@ class Workloads:
     """[currency/J per s of delay]"""
     unserved_penalty: FloatArray
     """[currency/J]"""
+    soft: BoolArray | None = None
+    """Tier 3: True where the job's service contract is *soft* (a shortfall or lateness is
+    allowed at its penalties); False or None: *hard*, its energy is due by its deadline."""
 
     @property
     def count(self) -> int:
         """Number of workloads J."""
         return len(self.ids)
+
+    def is_soft(self, j: int) -> bool:
+        """Whether workload ``j`` has a soft service contract (see :attr:`soft`)."""
+        return bool(self.soft is not None and self.soft[j])
 
 
 @dataclass(frozen=True)

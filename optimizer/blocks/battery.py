@@ -78,7 +78,8 @@ def add_battery(
     bt.dynamics = pyo.Constraint(
         m.T,
         rule=lambda b, t: (
-            b.energy[t + 1] == b.energy[t] + (eta_c * b.charge[t] - b.discharge[t] / eta_d) * dt
+            b.energy[t + 1]
+            == b.energy[t] + (eta_c * b.charge[t] - b.discharge[t] / eta_d) * float(dt[t])
         ),
     )
     bt.end_slack = pyo.Var(within=pyo.NonNegativeReals)

@@ -51,8 +51,11 @@ def add_cooling(
     chilled         Var         T           °C       chilled-water setpoint, within the plant's
                                                      bounds (and the CDUs' facility-water limit)
     approach        Constraint  U, T        °C       chilled ≤ supply − coil approach
-    ramp_up         Constraint  U, T        K        supply rises at most ``ramp_limit`` per step
-    ramp_down       Constraint  U, T        K        supply falls at most ``ramp_limit`` per step
+    ramp_up         Constraint  U, T        K        supply rises at most ``ramp_limit`` per period
+                                                     (the first from ``initial_supply`` if known)
+    ramp_down       Constraint  U, T        K        supply falls at most ``ramp_limit`` per period
+    chilled_ramp_*  Constraint  T           K        chilled water moves at most
+                                                     ``chilled_water_ramp_limit`` per period
     inlet_rows      Set         (r, t)               rack-steps whose inlet row is in the model
                                                      (screened, plus ``extra_inlet_rows``)
     inlet_slack     Var         inlet_rows  K        elastic slack (0 when planning)
@@ -96,24 +99,48 @@ def add_cooling(
     c.approach = pyo.Constraint(
         c.U, m.T, rule=lambda b, u, t: b.chilled[t] <= b.supply[u, t] - units.coil_approach[u]
     )
-    ramp = options.ramp_limit
-    c.ramp_up = pyo.Constraint(
-        c.U,
-        m.T,
-        rule=lambda b, u, t: (
-            pyo.Constraint.Skip if t == 0 else b.supply[u, t] - b.supply[u, t - 1] <= ramp
-        ),
-    )
-    c.ramp_down = pyo.Constraint(
-        c.U,
-        m.T,
-        rule=lambda b, u, t: (
-            pyo.Constraint.Skip if t == 0 else b.supply[u, t - 1] - b.supply[u, t] <= ramp
-        ),
-    )
+    _add_ramps(m, options)
     _add_inlet_rows(m, facility, lin, options)
     _add_coil_and_cdu(m, facility, lin)
     _add_plant(m, lin)
+
+
+def _add_ramps(m: pyo.ConcreteModel, options: ModelOptions) -> None:
+    """Setpoint ramp rows: supply and chilled water move at most their limit per period,
+    the first period from the setpoints in force when they are known."""
+    c = m.cooling
+    ramp, chilled_ramp = options.ramp_limit, options.chilled_water_ramp_limit
+    now = options.initial_supply
+
+    def previous_supply(b: pyo.Block, u: int, t: int) -> pyo.Expression | float | None:
+        if t > 0:
+            return b.supply[u, t - 1]
+        return None if now is None else float(now[u])
+
+    def ramp_rule(sign: float) -> object:
+        def rule(b: pyo.Block, u: int, t: int) -> pyo.Expression:
+            before = previous_supply(b, u, t)
+            if before is None:
+                return pyo.Constraint.Skip
+            return sign * (b.supply[u, t] - before) <= ramp
+
+        return rule
+
+    c.ramp_up = pyo.Constraint(c.U, m.T, rule=ramp_rule(1.0))
+    c.ramp_down = pyo.Constraint(c.U, m.T, rule=ramp_rule(-1.0))
+    chilled_now = options.initial_chilled_water
+
+    def chilled_rule(sign: float) -> object:
+        def rule(b: pyo.Block, t: int) -> pyo.Expression:
+            if t == 0 and chilled_now is None:
+                return pyo.Constraint.Skip
+            before = b.chilled[t - 1] if t > 0 else float(chilled_now)  # type: ignore[arg-type]
+            return sign * (b.chilled[t] - before) <= chilled_ramp
+
+        return rule
+
+    c.chilled_ramp_up = pyo.Constraint(m.T, rule=chilled_rule(1.0))
+    c.chilled_ramp_down = pyo.Constraint(m.T, rule=chilled_rule(-1.0))
 
 
 def inlet_row(m: pyo.ConcreteModel, rack: int, step: int) -> tuple[pyo.Expression, float]:

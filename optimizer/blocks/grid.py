@@ -44,7 +44,8 @@ def add_grid(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> No
                                                      efficiency + charge − discharge − (pv −
                                                      curtail)
     peak            Var                kW            peak import, ≥ every import
-    peak_def        Constraint  T      kW            peak ≥ import
+    peak_def        Constraint  T      kW            peak ≥ import + the operating point's
+                                                     highest-minus-mean import in the period
     contract_slack  Var         T      kW            elastic slack (0 when planning)
     contract        Constraint  T      kW            import − slack ≤ contract capacity · derate
     DR              Set                              steps with a demand-response cap
@@ -75,7 +76,10 @@ def add_grid(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> No
         ),
     )
     g.peak = pyo.Var(within=pyo.NonNegativeReals)
-    g.peak_def = pyo.Constraint(m.T, rule=lambda b, t: b.peak >= b.import_[t])
+    # a period's import is its mean; its highest fine step lies peak_excess above
+    g.peak_def = pyo.Constraint(
+        m.T, rule=lambda b, t: b.peak >= b.import_[t] + float(lin.peak_excess[t])
+    )
     g.contract_slack = pyo.Var(m.T, within=pyo.NonNegativeReals)
     g.contract = pyo.Constraint(
         m.T,

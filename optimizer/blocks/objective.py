@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pyomo.environ as pyo
 
-from optimizer.blocks.workloads import job_steps
+from optimizer.blocks.options import DIAGNOSIS_LATENESS_PENALTY, ModelOptions
+from optimizer.blocks.workloads import hours_late
 from optimizer.linearize import Linearization
 from physics.constants import JOULES_PER_KWH, SECONDS_PER_HOUR, WATTS_PER_KILOWATT
 from physics.facility import Facility
@@ -24,6 +26,7 @@ per step length in hours) in diagnosis mode [currency]."""
 
 def slack_components(m: pyo.ConcreteModel) -> Iterable[pyo.Var]:
     """The elastic slack variables of every Block (indexed components), in a fixed order."""
+    yield m.workloads.shortfall
     yield m.cooling.inlet_slack
     yield m.cooling.coil_slack
     yield m.cooling.cdu_slack
@@ -87,19 +90,27 @@ def add_objective(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) 
     t3 = [int(j) for j in lin.flexible if work.tier[j] == 3]
     carbon_price = facility.grid.carbon_price  # currency/kg
     wear = (battery.wear_cost * JOULES_PER_KWH) if battery else 0.0  # currency/kWh
-    m.energy_cost = pyo.Expression(expr=sum(g.price[t] * g.import_[t] for t in steps) * dt)
-    m.demand_cost = pyo.Expression(expr=facility.grid.demand_charge * WATTS_PER_KILOWATT * g.peak)
-    m.carbon_kg = pyo.Expression(expr=sum(g.carbon[t] * g.import_[t] for t in steps) * dt)
-    m.wear_cost = pyo.Expression(
-        expr=wear * sum(bt.charge[t] + bt.discharge[t] for t in steps) * dt
+    m.energy_cost = pyo.Expression(
+        expr=sum(g.price[t] * g.import_[t] * float(dt[t]) for t in steps)
     )
+    m.demand_cost = pyo.Expression(expr=facility.grid.demand_charge * WATTS_PER_KILOWATT * g.peak)
+    m.carbon_kg = pyo.Expression(expr=sum(g.carbon[t] * g.import_[t] * float(dt[t]) for t in steps))
+    m.wear_cost = pyo.Expression(
+        expr=wear * sum((bt.charge[t] + bt.discharge[t]) * float(dt[t]) for t in steps)
+    )
+    options: ModelOptions = m.options_
     lateness = 0.0
     for j in t3:
-        deadline_step = job_steps(lin, work, j)[1]
-        penalty_per_kwh_h = float(work.lateness_penalty[j]) * JOULES_PER_KWH * SECONDS_PER_HOUR
-        for t in range(deadline_step, lin.steps):
-            hours_late = (t + 1 - deadline_step) * dt
-            lateness = lateness + penalty_per_kwh_h * hours_late * w.power[j, t] * dt
+        if work.is_soft(j):
+            penalty = float(work.lateness_penalty[j]) * JOULES_PER_KWH * SECONDS_PER_HOUR
+        elif j in options.relaxed_deadlines:
+            penalty = DIAGNOSIS_LATENESS_PENALTY
+        else:
+            continue  # a hard job never runs after its deadline
+        late = hours_late(lin, work, j)
+        for t in np.flatnonzero(late > 0):
+            t = int(t)
+            lateness = lateness + penalty * float(late[t]) * w.power[j, t] * float(dt[t])
     m.lateness_cost = pyo.Expression(expr=lateness)
     # tier-3 energy left for after the horizon is not free: value it at the horizon's mean
     # effective price so deferring is chosen only when it pays (rolling-horizon end effect)
@@ -108,17 +119,23 @@ def add_objective(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) 
     m.deferred_cost = pyo.Expression(
         expr=m.deferred_price
         * sum(
-            w.energy_target[j] - sum(w.power[j, t] for t in steps) * dt - w.unserved[j] for j in t3
+            w.energy_target[j]
+            - sum(w.power[j, t] * float(dt[t]) for t in steps)
+            - (w.unserved[j] if j in w.unserved else w.shortfall[j])
+            for j in t3
         )
     )
     m.unserved_cost = pyo.Expression(
-        expr=sum(float(work.unserved_penalty[j]) * JOULES_PER_KWH * w.unserved[j] for j in t3)
+        expr=sum(
+            float(work.unserved_penalty[j]) * JOULES_PER_KWH * w.unserved[j] for j in w.unserved
+        )
     )
     # A kWh the battery ends short lets it deliver at most η_d kWh earlier, i.e. shrink other
     # slacks (kW per step) by η_d/Δt: weighed 2/Δt, the diagnosis never drains the battery to
     # make another limit look less exceeded than it is.
     m.slack_total = pyo.Expression(
-        expr=sum(v for v in elastic_slacks(m) if v is not bt.end_slack) + 2.0 / dt * bt.end_slack
+        expr=sum(v for v in elastic_slacks(m) if v is not bt.end_slack)
+        + 2.0 / float(dt.min()) * bt.end_slack
     )
     m.diagnosis = pyo.Param(mutable=True, initialize=0.0)
     m.cost = pyo.Objective(

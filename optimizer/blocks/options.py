@@ -7,13 +7,25 @@ from dataclasses import dataclass, field
 DERATED_FAMILIES = ("feed", "contract", "demand_response", "busbar", "coil", "cdu")
 """Capacity families verification may derate (see :attr:`ModelOptions.limit_derating`)."""
 
+DIAGNOSIS_LATENESS_PENALTY = 1e3
+"""Cost of a kWh delivered an hour late by a job whose deadline a diagnosis relaxed
+[currency/(kWh·h)]: large, so the job finishes as early as the limits allow."""
+
 
 @dataclass
 class ModelOptions:
     """Switches of the planning model."""
 
     ramp_limit: float = 1.0
-    """Largest setpoint change between steps [K per step]."""
+    """Largest supply-air setpoint change between periods [K per period] (also from the
+    current setpoint, when known, to the first period)."""
+    chilled_water_ramp_limit: float = 1.0
+    """Largest chilled-water setpoint change between periods [K per period]."""
+    initial_supply: tuple[float, ...] | None = None
+    """Supply setpoint of every cooling unit now [°C] (the ramp to the first period starts
+    here); None: free."""
+    initial_chilled_water: float | None = None
+    """Chilled-water setpoint now [°C]; None: free."""
     end_soc_target: float | None = None
     """Battery SOC required at the end [-]; default: the initial SOC."""
     inlet_margin: float = 0.0
@@ -37,6 +49,9 @@ class ModelOptions:
     """Rack-steps (r, t) added by verification."""
     inlet_tightening: dict[tuple[int, int], float] = field(default_factory=dict)
     """Extra margin per rack-step found violated [K]."""
+    relaxed_deadlines: set[int] = field(default_factory=set)
+    """Hard tier-3 jobs (by workload index) allowed past their deadline at
+    :data:`DIAGNOSIS_LATENESS_PENALTY`: a diagnosis finds the earliest deadline that works."""
     limit_derating: dict[str, float] = field(default_factory=dict)
     """Relative derating of capacity families found violated by verification [-]
     (``feed``, ``contract``, ``demand_response``, ``busbar``, ``coil``, ``cdu``), and
