@@ -29,28 +29,40 @@ from physics.constants import JOULES_PER_KWH, WATTS_PER_KILOWATT
 from physics.facility import Facility
 
 
-def _when(time: np.ndarray, steps: list[int], step_hours: float) -> str:
-    first = pd.Timestamp(time[min(steps)])
-    last = pd.Timestamp(time[max(steps)]) + pd.Timedelta(hours=step_hours)
+def _when(lin: Linearization, steps: list[int]) -> str:
+    """``between <start of the first period> and <end of the last> UTC``."""
+    first = pd.Timestamp(lin.time[min(steps)])
+    last = pd.Timestamp(lin.axis.end[max(steps)])
     return f"between {first:%Y-%m-%d %H:%M} and {last:%Y-%m-%d %H:%M} UTC"
+
+
+def _instant(value: np.datetime64) -> str:
+    return f"{pd.Timestamp(value):%Y-%m-%d %H:%M} UTC"
 
 
 def precheck(facility: Facility, lin: Linearization) -> list[str]:
     """Requests impossible before any optimization, in physical terms (empty when none)."""
     problems: list[str] = []
     work = facility.workloads
-    dt = lin.step_hours
+    start, end = lin.time[0], lin.end_time
     for j in np.flatnonzero(work.tier == 3):
-        start = int(np.searchsorted(lin.time, work.release[j]))
-        stop = int(np.searchsorted(lin.time, work.deadline[j]))
-        possible = work.max_power[j] / WATTS_PER_KILOWATT * max(stop - start, 0) * dt
+        if work.is_soft(int(j)):
+            continue  # a soft job may finish late or short, at its penalties
+        opens = max(work.release[j], start)
+        closes = min(work.deadline[j], end)
+        hours = max((closes - opens) / np.timedelta64(1, "s") / 3600.0, 0.0)
+        power = work.max_power[j] / WATTS_PER_KILOWATT
         need = work.energy[j] / JOULES_PER_KWH
+        if work.deadline[j] > end:
+            need -= power * (work.deadline[j] - end) / np.timedelta64(1, "s") / 3600.0
+        possible = power * hours
         if need > possible + 1e-6:
+            earliest = opens + np.timedelta64(round(need / max(power, 1e-9) * 3.6e12), "ns")
             problems.append(
-                f"job {work.ids[j]!r} needs {need:,.0f} kWh but at most {possible:,.0f} kWh fit "
-                f"between its release and deadline at "
-                f"{work.max_power[j] / WATTS_PER_KILOWATT:,.0f} kW "
-                f"({max(stop - start, 0) * dt:g} h): it will finish late or partly unserved"
+                f"job {work.ids[j]!r} needs {need:,.0f} kWh by {_instant(work.deadline[j])} but "
+                f"at most {possible:,.0f} kWh fit between its release and deadline at its "
+                f"maximum {power:,.0f} kW ({hours:g} h); the earliest deadline that would work "
+                f"is {_instant(earliest)}"
             )
     # the grid import that cannot be avoided: fixed IT (tier 1 + idle) through the chain,
     # cooling of that heat, minus the battery's full discharge and all PV
@@ -67,7 +79,7 @@ def precheck(facility: Facility, lin: Linearization) -> list[str]:
             f"demand-response cap of {lin.dr_cap[worst]:,.0f} kW is below the import that "
             f"cannot be shed (tier-1 and idle IT, its cooling, minus the battery at "
             f"{battery:,.0f} kW and PV): {floor[worst]:,.0f} kW "
-            f"{_when(lin.time, events.tolist(), lin.step_hours)}"
+            f"{_when(lin, events.tolist())}"
         )
     low = facility.chilled_water_temperature_bounds[0]
     reachable = facility.units.supply_temperature_max - facility.units.coil_approach
@@ -85,11 +97,25 @@ def precheck(facility: Facility, lin: Linearization) -> list[str]:
 def diagnose(planner: PlanSolver) -> list[str]:
     """Why the planning model is infeasible, in physical terms.
 
-    Frees every elastic slack, minimizes the total violation and reports each limit that had
-    to give.  Prechecks come first.
+    Prechecks come first.  Then the service contracts are relaxed alone (each hard job may
+    fall short of its energy by its deadline): if that is enough, each short job is named with
+    what fits by its deadline and the earliest deadline that would work.  Otherwise every
+    elastic slack is freed, the total violation minimized, and each limit that had to give is
+    reported.
     """
     lines = precheck(planner.facility, planner.lin)
     m = planner.model
+    shortfall = list(m.workloads.shortfall.values())
+    for var in shortfall:
+        var.unfix()
+    try:
+        result = planner.solver.solve(m)
+        if result.feasible:
+            planner.solver.load_values()
+            return _contract_report(planner, lines)
+    finally:
+        for var in shortfall:
+            var.fix(0.0)
     set_slacks_free(m, True)
     try:
         result = planner.solver.solve(m)
@@ -106,9 +132,59 @@ def diagnose(planner: PlanSolver) -> list[str]:
     return lines or ["the solver reported infeasibility but no limit needed relaxing"]
 
 
+def _contract_report(planner: PlanSolver, lines: list[str]) -> list[str]:
+    """One sentence per hard job short of its energy by its deadline (the model holds the
+    solution with only the contracts relaxed)."""
+    m, work, lin = planner.model, planner.facility.workloads, planner.lin
+    short = {
+        int(j): float(pyo.value(var))
+        for j, var in m.workloads.shortfall.items()
+        if (pyo.value(var) or 0.0) > 1e-3
+    }
+    if not short:
+        return lines or ["the solver reported infeasibility but no contract needed relaxing"]
+    earliest = _earliest_finish(planner, set(short))
+    for j, missing in short.items():
+        if any(f"job {work.ids[j]!r} needs" in line for line in lines):
+            continue  # the precheck already named it, with its earliest deadline
+        target = float(pyo.value(m.workloads.energy_target[j]))
+        when = earliest.get(j)
+        advice = (
+            f"the earliest deadline that would work is {_instant(when)}"
+            if when is not None
+            else f"it does not fit even by the end of the look-ahead ({_instant(lin.end_time)})"
+        )
+        lines.append(
+            f"job {work.ids[j]!r} needs {target:,.0f} kWh by {_instant(work.deadline[j])}; "
+            f"within the physical limits (inlet, feeds, busbars, cooling, grid caps) at most "
+            f"{target - missing:,.0f} kWh fit: {missing:,.0f} kWh short; {advice}"
+        )
+    return lines
+
+
+def _earliest_finish(planner: PlanSolver, jobs: set[int]) -> dict[int, np.datetime64]:
+    """When each of ``jobs`` could finish if its deadline were moved as late as needed (the
+    LP relaxation, every job as early as the limits allow); absent: not within the
+    look-ahead."""
+    options = dataclasses.replace(planner.model.options_, relaxed_deadlines=set(jobs))
+    model = build_model(planner.facility, planner.lin, options=options)
+    for var in model.workloads.running.values():
+        var.domain = pyo.UnitInterval
+    solver = DirectHighs(time_limit=planner.options.time_limit)
+    result = solver.solve(model)
+    if not result.feasible:
+        return {}
+    solver.load_values()
+    finish: dict[int, np.datetime64] = {}
+    for j in jobs:
+        running = [t for t in model.T if (pyo.value(model.workloads.power[j, t]) or 0.0) > 1e-4]
+        if running:
+            finish[j] = planner.lin.axis.end[max(running)]
+    return finish
+
+
 def _slack_report(planner: PlanSolver) -> list[str]:
     m, facility, lin = planner.model, planner.facility, planner.lin
-    time, dt = lin.time, lin.step_hours
     lines: list[str] = []
 
     def grouped(var: pyo.Var, name_of: Any) -> dict[Any, list[tuple[int, float]]]:
@@ -128,7 +204,7 @@ def _slack_report(planner: PlanSolver) -> list[str]:
         u = int(racks.unit[r])
         lines.append(
             f"rack {rack} inlet cannot stay below {lin.inlet_limit[r]:g} °C "
-            f"{_when(time, steps, dt)} even at {units.supply_temperature_min[u]:g} °C supply "
+            f"{_when(lin, steps)} even at {units.supply_temperature_min[u]:g} °C supply "
             f"from {units.ids[u]} (exceeds by up to {worst:.2f} K)"
         )
     simple = (
@@ -144,7 +220,7 @@ def _slack_report(planner: PlanSolver) -> list[str]:
             steps = [t for t, _ in items]
             worst = max(v for _, v in items)
             lines.append(
-                f"{name} exceeds its {what} {_when(time, steps, dt)} by up to {worst:,.1f} {unit}"
+                f"{name} exceeds its {what} {_when(lin, steps)} by up to {worst:,.1f} {unit}"
             )
     end = pyo.value(m.battery.end_slack)
     if end is not None and end > 1e-4:

@@ -184,7 +184,9 @@ def planning_axis(
     return PlanningAxis(time, step, np.array(sorted(bounds), dtype=np.int64))
 
 
-def contract_instants(facility: Facility, dr_cap: FloatArray, time: TimeArray) -> list[np.datetime64]:
+def contract_instants(
+    facility: Facility, dr_cap: FloatArray, time: TimeArray
+) -> list[np.datetime64]:
     """Instants where a period must begin: tier-3 releases and deadlines, DR event edges.
 
     Parameters

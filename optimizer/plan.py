@@ -195,9 +195,7 @@ def _model_figures(m: pyo.ConcreteModel) -> dict[str, float]:
         "energy_cost": float(pyo.value(m.energy_cost)),
         "carbon_kg": float(pyo.value(m.carbon_kg)),
         "peak_grid_kw": float(pyo.value(m.grid.peak)),
-        "cooling_energy_kwh": float(
-            sum(pyo.value(m.cooling.power[t]) * float(dt[t]) for t in m.T)
-        ),
+        "cooling_energy_kwh": float(sum(pyo.value(m.cooling.power[t]) * float(dt[t]) for t in m.T)),
     }
 
 
@@ -362,7 +360,7 @@ def _tighten(
             excess = result["inlet_temperature"].values - facility.inlet_limit  # (T, R)
             for r in np.flatnonzero((excess > 1e-6).any(axis=0)):
                 margin = float(excess[:, r].max()) + 0.02
-                for t in range(excess.shape[0]):
+                for t in range(planner.lin.steps):  # every period of the plan
                     dropped, added = add_inlet_row(m, int(r), t, margin)
                     planner.solver.drop_rows(dropped)
                     planner.solver.add_rows([added])

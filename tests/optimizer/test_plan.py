@@ -180,19 +180,36 @@ def setpoint_chilled_bound() -> Case:
     return _setpoint_case(None)
 
 
+SOFT = {"sla": "soft", "lateness_penalty": 0.5, "unserved_penalty": 1.0}
+"""A soft service contract with explicit prices of late and undelivered energy."""
+
+OVERSIZED_SOFT_JOB = {"deadline": "1 d", **SOFT}
+"""The default 60 MWh job due in a day under a soft contract: it runs at full power all day
+and the rest is unserved at 1 USD/kWh (a hard contract would make the request infeasible)."""
+
 EVENT = slice(48, 52)
 """The demand-response event: 12:00–13:00 UTC."""
 
-DR_JOB = {"energy": f"{96 * JOB_MAX_KW * STEP_HOURS} kWh", "deadline": "1 d"}
-"""A job that must run at full power all day to finish by its deadline (deferring means
-unserved energy at 1 USD/kWh, far above any battery loss)."""
+DR_JOB = {
+    "energy": f"{96 * JOB_MAX_KW * STEP_HOURS} kWh",
+    "deadline": "1 d",
+    "sla": "soft",
+    "lateness_penalty": 0.5,
+    "unserved_penalty": 1.0,
+}
+"""A job that must run at full power all day to finish by its deadline, with a *soft*
+contract (deferring means unserved energy at 1 USD/kWh, far above any battery loss)."""
 
 
-def _dr_hall(cap_kw: float | None) -> dict[str, Any]:
+def _dr_hall(cap_kw: float | None, job: dict[str, Any] | None = None) -> dict[str, Any]:
     series = [{"variable": "price", "constant": 50.0}, {"variable": "cpu_load", "constant": 0.6}]
     events = [] if cap_kw is None else [event("12:00", "13:00", cap_kw)]
     return small_hall(
-        job=DR_JOB, battery=BATTERY, series=series, demand_response=events, fixed_setpoints=True
+        job=job or DR_JOB,
+        battery=BATTERY,
+        series=series,
+        demand_response=events,
+        fixed_setpoints=True,
     )
 
 
@@ -355,6 +372,24 @@ def test_deeper_dr_cap_also_defers_the_job(dr_reference: xr.Dataset, dr_deep: Ca
 # ------------------------------------------------------------------ infeasible requests
 
 
+def test_hard_job_that_cannot_fit_is_infeasible_and_named(dr_reference: xr.Dataset) -> None:
+    """The deep DR cap with the same job under a *hard* contract (the default): running all
+    day at full power is the only way to deliver its energy by its deadline, and the cap
+    forbids it in the event.  Dropping work is not a price to pay: the plan is infeasible,
+    and the explanation names the job, what fits by its deadline and says that no deadline
+    within the look-ahead works (the look-ahead ends at the deadline)."""
+    cap = float(kw(dr_reference, "grid_power")[EVENT].min()) - 280.0
+    hard = {
+        k: v for k, v in DR_JOB.items() if k not in ("sla", "lateness_penalty", "unserved_penalty")
+    }
+    _, _, _, result = run(_dr_hall(cap, hard))
+    assert result.status == "infeasible" and result.verified is False
+    text = " ".join(result.explanation)
+    assert f"job {JOB!r} needs" in text
+    assert "kWh short" in text and "at most" in text
+    assert "end of the look-ahead" in text
+
+
 def test_dr_cap_below_the_fixed_load_is_explained() -> None:
     """A 50 kW cap at noon, while the tier-1 and idle IT and their cooling draw ~230 kW and
     the battery (100 kW here) cannot cover the rest: no plan meets it.  ``plan`` returns
@@ -444,7 +479,7 @@ def test_time_out_returns_the_flagged_baseline() -> None:
     """A 1 ms time limit: HiGHS cannot finish the relaxation, so there is no plan to give:
     ``plan`` returns the as-operated baseline flagged ``fallback`` (unverified, explained,
     its figures those of the baseline), without raising."""
-    facility, series = load(small_hall(job={"deadline": "1 d"}))
+    facility, series = load(small_hall(job=OVERSIZED_SOFT_JOB))
     result = plan(facility, series, PlanOptions(shadow_prices=False, time_limit=1e-3))
     assert result.status == "fallback", result.status
     assert result.verified is False
@@ -460,7 +495,7 @@ def test_an_interrupted_solve_loads_no_infeasible_point() -> None:
     by this test: appsi hands over the last iterate of an interrupted LP as a feasible
     solution with itself as the bound; the planner loaded a point 60,000 kWh off the job's
     energy balance and reported it as ``time_limit`` with a gap of 0."""
-    facility, series = load(small_hall(job={"deadline": "1 d"}))
+    facility, series = load(small_hall(job=OVERSIZED_SOFT_JOB))
     planner = Planner(facility, series, PlanOptions(shadow_prices=False, time_limit=1e-3))
     for method in ("relax-and-fix", "mip"):
         planner.options.model.min_power_method = method
@@ -551,7 +586,11 @@ def test_verification_tightens_an_optimistic_model() -> None:
     re-solves: the second round is clean.  Stopped after one round, the plan is returned
     unverified with the violation listed, never silently."""
     optimistic = ModelOptions(inlet_margin=-0.5)
-    data = small_hall(job={"deadline": "1 d"})  # 60 MWh: runs at full power all day
+    data = small_hall(job=OVERSIZED_SOFT_JOB)  # 60 MWh: runs at full power all day
+    # Warmer chilled water allowed, so a higher supply setpoint pays and the inlet rows bind
+    # (at the default 20 °C ceiling the plan sits at supply = 20 °C + approach with slack).
+    data["cooling"]["plant"]["chilled_water_temperature_max"] = "24 degC"
+    data["site"]["liquid_class"] = "W40"
     case = run(data, PlanOptions(shadow_prices=False, model=optimistic))
     assert case.plan.rounds >= 2
     assert case.plan.verified and case.plan.violations == []
@@ -575,7 +614,7 @@ def _golden_model() -> pyo.ConcreteModel:
     data = small_hall(
         gpu=1,
         inference=1,
-        job={"energy": "100 kWh", "min_power": "50 kW", "deadline": "1 h"},
+        job={"energy": "100 kWh", "min_power": "50 kW", "deadline": "1 h", **SOFT},
         battery={**BATTERY, "wear_cost": 0.01},
         series=[
             values("price", [40.0, 10.0, 120.0, 60.0]),

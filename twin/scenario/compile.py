@@ -425,8 +425,9 @@ def _workloads(scenario: Scenario, racks: fac.Racks) -> fac.Workloads:
             [_utc(resolve_instant(w.deadline, start)) if w.tier == 3 else nat for w in items],
             dtype="datetime64[ns]",
         ),
-        lateness_penalty=np.array([w.lateness_penalty for w in items]) / KWH / 3600.0,
-        unserved_penalty=np.array([w.unserved_penalty for w in items]) / KWH,
+        lateness_penalty=np.array([w.lateness_penalty or 0.0 for w in items]) / KWH / 3600.0,
+        unserved_penalty=np.array([w.unserved_penalty or 0.0 for w in items]) / KWH,
+        soft=np.array([w.tier == 3 and w.sla == "soft" for w in items], dtype=bool),
     )
 
 

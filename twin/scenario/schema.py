@@ -151,11 +151,22 @@ class Workload(SchemaModel):
     deadline: OffsetOrInstant | None = Field(
         None, description="Tier 3: latest finish (instant, or offset from start)."
     )
-    lateness_penalty: float = Field(
-        0.5, ge=0, description="Cost per kWh delivered late, per hour of delay [currency/kWh/h]."
+    sla: Literal["hard", "soft"] = Field(
+        "hard",
+        description="Tier 3: 'hard' (default): the energy is due by the deadline, a plan that "
+        "cannot deliver it is infeasible; 'soft': late or undelivered energy is allowed at "
+        "lateness_penalty and unserved_penalty, which must then be given.",
     )
-    unserved_penalty: float = Field(
-        1.0, ge=0, description="Cost per kWh not delivered in the horizon [currency/kWh]."
+    lateness_penalty: float | None = Field(
+        None,
+        ge=0,
+        description="Tier 3, sla: soft: cost per kWh delivered late, per hour of delay "
+        "[currency/kWh/h].",
+    )
+    unserved_penalty: float | None = Field(
+        None,
+        ge=0,
+        description="Tier 3, sla: soft: cost per kWh not delivered [currency/kWh].",
     )
 
     @model_validator(mode="after")
@@ -168,10 +179,18 @@ class Workload(SchemaModel):
                 )
             if self.tier == 2 and self.max_delay is None:
                 raise FieldProblem("max_delay", "required for tier 2, e.g. max_delay: 2 h")
+            given = [n for n in ("energy", "release", "deadline") if getattr(self, n) is not None]
+            if given:
+                raise FieldProblem(
+                    given,
+                    f"only for tier 3 (batch/training); a tier-{self.tier} workload follows its "
+                    "profile and would ignore it",
+                )
         else:
             missing = [n for n in ("energy", "release", "deadline") if getattr(self, n) is None]
             if missing:
                 raise FieldProblem(missing, "required for tier 3 (batch/training) workloads")
+            self._check_sla()
             if (
                 self.min_power is not None
                 and self.max_power is not None
@@ -183,6 +202,24 @@ class Workload(SchemaModel):
                     "min_power <= max_power",
                 )
         return self
+
+    def _check_sla(self) -> None:
+        penalties = [
+            n for n in ("lateness_penalty", "unserved_penalty") if getattr(self, n) is not None
+        ]
+        if self.sla == "hard" and penalties:
+            raise FieldProblem(
+                penalties,
+                "only with sla: soft; a hard job's energy is due by its deadline and is never "
+                "late or unserved, so a penalty would be ignored",
+            )
+        if self.sla == "soft" and len(penalties) < 2:
+            missing = [n for n in ("lateness_penalty", "unserved_penalty") if n not in penalties]
+            raise FieldProblem(
+                missing,
+                "required with sla: soft: the explicit price of late and undelivered energy, "
+                "e.g. lateness_penalty: 0.5 and unserved_penalty: 1.0",
+            )
 
 
 # --------------------------------------------------------------------------------------------
