@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Literal
 
 import numpy as np
@@ -80,7 +81,7 @@ class PlanningAxis:
     @property
     def period_hours(self) -> FloatArray:
         """Length of each period [h], shape (K,)."""
-        return self.counts * self.step_seconds / SECONDS_PER_HOUR
+        return np.asarray(self.counts * self.step_seconds / SECONDS_PER_HOUR, dtype=np.float64)
 
     @property
     def start(self) -> TimeArray:
@@ -242,12 +243,19 @@ def lookahead_end(
     """
     work = facility.workloads
     done = job_energy_done or {}
-    end = np.datetime64(committed_end, "ns")
-    start = np.datetime64(start, "ns")
+    end = _ns(committed_end)
+    start = _ns(start)
     for j in np.flatnonzero(work.tier == 3):
         left = float(work.energy[j]) / 3.6e6 - done.get(work.ids[j], 0.0)
         if left <= 1e-9 or work.release[j] >= end or work.deadline[j] <= start:
             continue
-        end = max(end, np.datetime64(work.deadline[j], "ns"))
+        end = max(end, _ns(work.deadline[j]))
     cap = start + np.timedelta64(round(cap_hours * SECONDS_PER_HOUR * 1e9), "ns")
-    return min(end, max(cap, np.datetime64(committed_end, "ns")))
+    return min(end, max(cap, _ns(committed_end)))
+
+
+def _ns(value: object) -> np.datetime64:
+    """An instant (datetime64, aware datetime or ISO text) as UTC ``datetime64[ns]``."""
+    if hasattr(value, "tzinfo") and getattr(value, "tzinfo", None) is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)  # type: ignore[attr-defined]
+    return np.asarray(value, dtype="datetime64[ns]")[()]  # type: ignore[return-value]

@@ -108,8 +108,7 @@ def add_objective(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) 
         else:
             continue  # a hard job never runs after its deadline
         late = hours_late(lin, work, j)
-        for t in np.flatnonzero(late > 0):
-            t = int(t)
+        for t in map(int, np.flatnonzero(late > 0)):
             lateness = lateness + penalty * float(late[t]) * w.power[j, t] * float(dt[t])
     m.lateness_cost = pyo.Expression(expr=lateness)
     # tier-3 energy left for after the horizon is not free: value it at the horizon's mean

@@ -179,10 +179,12 @@ class Workload(SchemaModel):
                 )
             if self.tier == 2 and self.max_delay is None:
                 raise FieldProblem("max_delay", "required for tier 2, e.g. max_delay: 2 h")
-            given = [n for n in ("energy", "release", "deadline") if getattr(self, n) is not None]
-            if given:
+            tier3_only = [
+                n for n in ("energy", "release", "deadline") if getattr(self, n) is not None
+            ]
+            if tier3_only:
                 raise FieldProblem(
-                    given,
+                    tier3_only,
                     f"only for tier 3 (batch/training); a tier-{self.tier} workload follows its "
                     "profile and would ignore it",
                 )
