@@ -116,7 +116,15 @@ class Linearization:
     carbon: FloatArray
     """[kg CO2e/kWh], (T,)."""
     dr_cap: FloatArray
-    """Grid import cap [kW], NaN outside events, (T,)."""
+    """Hard grid import cap [kW], NaN outside events, (T,)."""
+    dr_soft_cap: FloatArray
+    """Priced grid import cap [kW], NaN outside priced events, (T,)."""
+    dr_penalty: FloatArray
+    """Price of import above the priced cap [currency/kWh], NaN outside, (T,)."""
+    dr_credit: FloatArray
+    """Credit per kWh imported below the baseline [currency/kWh], NaN outside, (T,)."""
+    dr_baseline: FloatArray
+    """Baseline load the credit is measured against [kW], NaN outside, (T,)."""
     tier2_profile: FloatArray
     """Tier-2 work arriving per step [kW], (T, J) (0 for other tiers)."""
     wet_bulb: FloatArray
@@ -258,6 +266,14 @@ def _fine_linearization(
     for j in np.flatnonzero(work.tier == 2):
         tier2[:, j] = schedule.workload_power[:, j] / KW
     price, carbon, pv, dr_cap = _market_series(facility, series)
+    dr_terms = {
+        name: (
+            series[name].values / (KW if name in ("dr_soft_cap", "dr_baseline") else 1.0)
+            if name in series
+            else np.full(steps, np.nan)
+        )
+        for name in ("dr_soft_cap", "dr_penalty", "dr_credit", "dr_baseline")
+    }
     effective = price + facility.grid.carbon_price * carbon  # currency/kWh
     facility_per_it = float(base["facility_power"].sum() / base["it_power"].sum())
     return Linearization(
@@ -296,6 +312,7 @@ def _fine_linearization(
         price=price,
         carbon=carbon,
         dr_cap=dr_cap,
+        **dr_terms,
         tier2_profile=tier2,
         wet_bulb=wet_bulb,
         deferred_energy_price=float(np.mean(effective)) * facility_per_it,
@@ -331,6 +348,10 @@ def _by_period(fine: Linearization, axis: PlanningAxis) -> Linearization:
         changes[name] = mean(getattr(fine, name))
     changes["feed_base"] = axis.reduce(fine.feed_base, "max", 0)
     changes["dr_cap"] = axis.reduce(fine.dr_cap, "min", 0)
+    changes["dr_soft_cap"] = axis.reduce(fine.dr_soft_cap, "min", 0)
+    changes["dr_penalty"] = axis.reduce(fine.dr_penalty, "max", 0)
+    changes["dr_credit"] = axis.reduce(fine.dr_credit, "min", 0)
+    changes["dr_baseline"] = axis.reduce(fine.dr_baseline, "min", 0)
     changes["peak_excess"] = axis.reduce(fine.grid_base, "max", 0) - mean(fine.grid_base)
     return dataclasses.replace(
         fine,

@@ -9,6 +9,7 @@ the verification.  :class:`optimizer.plan.Planner` adds the verify-and-tighten l
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import pyomo.environ as pyo
 import xarray as xr
 from pyomo.contrib.appsi.base import TerminationCondition
 
+from optimizer.accounting import month_starts
 from optimizer.baselines import as_operated
 from optimizer.highs_direct import DirectHighs
 from optimizer.horizon import (
@@ -27,6 +29,7 @@ from optimizer.horizon import (
 )
 from optimizer.linearize import linearize
 from optimizer.model import ModelOptions, build_model
+from optimizer.state import PlanState, apply_state
 from physics.constants import JOULES_PER_KWH, WATTS_PER_KILOWATT
 from physics.facility import Facility
 from physics.simulate import simulate
@@ -51,6 +54,39 @@ class PlanOptions:
     (:mod:`optimizer.horizon`); ``inf`` keeps every step."""
     coarse_hours: float = DEFAULT_COARSE_HOURS
     """Length of the periods after ``fine_hours`` [h]."""
+    committed_hours: float | None = None
+    """The period whose decisions are committed (applied) [h], from the start; None: the
+    whole look-ahead.  Figures of this period are reported beside the look-ahead's."""
+
+
+def _event_signature(series: xr.Dataset) -> np.ndarray:
+    """Per step, a number that changes whenever a demand-response term changes (NaN outside
+    every event): period boundaries go where it changes."""
+    steps = series.sizes["time"]
+    signature = np.full(steps, np.nan)
+    for weight, name in enumerate(
+        ("dr_import_cap", "dr_soft_cap", "dr_penalty", "dr_credit", "dr_baseline"), start=1
+    ):
+        if name in series:
+            values = np.asarray(series[name].values, dtype=float)
+            inside = np.isfinite(values)
+            signature = np.where(inside, np.nan_to_num(signature) + weight * values, signature)
+    return signature
+
+
+def _model_options_from_state(
+    options: ModelOptions, facility: Facility, state: PlanState | None
+) -> ModelOptions:
+    """Model options with the setpoints in force from ``state`` (ramps start there)."""
+    if state is None:
+        return options
+    supply = options.initial_supply
+    if state.supply_temperature is not None:
+        supply = tuple(state.supply_temperature[u] for u in facility.units.ids)
+    chilled = options.initial_chilled_water
+    if state.chilled_water_temperature is not None:
+        chilled = state.chilled_water_temperature
+    return dataclasses.replace(options, initial_supply=supply, initial_chilled_water=chilled)
 
 
 class PlanSolver:
@@ -66,34 +102,42 @@ class PlanSolver:
     facility
         Compiled facility.
     series
-        Exogenous series on the planning axis (the horizon is its length).
+        Exogenous series on the fine (regular) axis of the look-ahead.
     options
         Solver control and model switches.
+    state
+        The state the plan starts from (work done, battery SOC, billing peak so far,
+        setpoints in force); :attr:`facility` is the facility as seen from it
+        (:func:`optimizer.state.apply_state`).
     """
 
     def __init__(
-        self, facility: Facility, series: xr.Dataset, options: PlanOptions | None = None
+        self,
+        facility: Facility,
+        series: xr.Dataset,
+        options: PlanOptions | None = None,
+        state: PlanState | None = None,
     ) -> None:
-        self.facility = facility
+        self.state = state
+        self.facility = facility = apply_state(facility, state)
         self.series = series
-        self.options = options or PlanOptions()
+        self.options = options = dataclasses.replace(options or PlanOptions())
+        options.model = _model_options_from_state(options.model, facility, state)
         self.timings: dict[str, float] = {}
         self.solution_loaded = False
         """Whether the last :meth:`solve` loaded a feasible solution into the model."""
         started = time.perf_counter()
         self.baseline_schedule = as_operated(facility, series)
         self.baseline_result = simulate(facility, self.baseline_schedule, series)
-        dr_cap = (
-            series["dr_import_cap"].values / WATTS_PER_KILOWATT
-            if "dr_import_cap" in series
-            else np.full(series.sizes["time"], np.nan)
-        )
         time_axis = series["time"].values
         self.axis = planning_axis(
             time_axis,
             fine_hours=self.options.fine_hours,
             coarse_hours=self.options.coarse_hours,
-            breakpoints=contract_instants(facility, dr_cap, time_axis),
+            breakpoints=[
+                *contract_instants(facility, _event_signature(series), time_axis),
+                *month_starts(facility, time_axis),
+            ],
         )
         self.lin = linearize(
             facility, series, self.baseline_schedule, self.baseline_result, self.axis
@@ -104,6 +148,9 @@ class PlanSolver:
     def _build(self, model_options: ModelOptions) -> None:
         started = time.perf_counter()
         self.model = build_model(self.facility, self.lin, options=model_options)
+        state = self.state
+        if state is not None and state.billing_period in self.model.grid.B:
+            self.model.grid.peak_before[state.billing_period] = state.peak_so_far_kw
         self.timings["build_s"] = self.timings.get("build_s", 0.0) + time.perf_counter() - started
         self.solver = DirectHighs(time_limit=self.options.time_limit, mip_gap=self.options.mip_gap)
 

@@ -266,11 +266,14 @@ class Grid:
     contract_capacity: float
     """[W]"""
     demand_charge: float
-    """[currency/W] on the window's peak import."""
+    """[currency/W] on each billing period's highest import."""
     carbon_price: float
     """[currency/kg CO2e]"""
     export_allowed: bool
     currency: str
+    billing_period: str = "month"
+    """``"month"`` (calendar months in the site's timezone) or ``"window"`` (the simulated
+    window is one billing period)."""
 
 
 @dataclass(frozen=True)
@@ -310,7 +313,8 @@ class Facility:
     workloads: Workloads
     grid: Grid
     demand_response: list[tuple[np.datetime64, np.datetime64, float]] = field(default_factory=list)
-    """(start UTC, end UTC, import cap [W])."""
+    """Hard demand-response caps: (start UTC, end UTC, import cap [W]); priced events live in
+    the series (``dr_soft_cap``, ``dr_penalty``, ``dr_credit``, ``dr_baseline``)."""
 
     @cached_property
     def air_path(self) -> AirPath:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
+from optimizer.accounting import billing_labels
 from optimizer.linearize import Linearization
 from physics.constants import WATTS_PER_KILOWATT
 from physics.facility import Facility
@@ -43,15 +44,24 @@ def add_grid(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> No
     balance         Constraint  T      kW            import = chain + cooling power / mechanical
                                                      efficiency + charge − discharge − (pv −
                                                      curtail)
-    peak            Var                kW            peak import, ≥ every import
+    B               Set                              billing periods the look-ahead touches
+    peak            Var         B      kW            highest import of the billing period
+    peak_before     Param       B      kW            peak so far in the billing period (mutable)
     peak_def        Constraint  T      kW            peak ≥ import + the operating point's
                                                      highest-minus-mean import in the period
+    peak_floor      Constraint  B      kW            peak ≥ peak_before
     contract_slack  Var         T      kW            elastic slack (0 when planning)
     contract        Constraint  T      kW            import − slack ≤ contract capacity · derate
     DR              Set                              steps with a demand-response cap
     dr_cap          Param       DR     kW            import cap of the event (mutable)
     dr_slack        Var         DR     kW            elastic slack (0 when planning)
     dr              Constraint  DR     kW            import − slack ≤ dr_cap · derate
+    SOFT            Set                              periods of priced caps
+    over            Var         SOFT   kW            import above the priced cap, ≥ 0
+    over_def        Constraint  SOFT   kW            over ≥ import − priced cap
+    CREDIT          Set                              periods of credit events
+    shed            Var         CREDIT kW            import below the baseline, 0 … baseline
+    shed_def        Constraint  CREDIT kW            shed ≤ baseline − import
     ==============  ==========  =====  ============  ===============================================
     """
     pw, c, bt = m.power, m.cooling, m.battery
@@ -75,11 +85,7 @@ def add_grid(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> No
             - (b.pv[t] - b.curtail[t])
         ),
     )
-    g.peak = pyo.Var(within=pyo.NonNegativeReals)
-    # a period's import is its mean; its highest fine step lies peak_excess above
-    g.peak_def = pyo.Constraint(
-        m.T, rule=lambda b, t: b.peak >= b.import_[t] + float(lin.peak_excess[t])
-    )
+    _add_peaks(m, facility, lin)
     g.contract_slack = pyo.Var(m.T, within=pyo.NonNegativeReals)
     g.contract = pyo.Constraint(
         m.T,
@@ -95,4 +101,41 @@ def add_grid(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> No
     g.dr = pyo.Constraint(
         g.DR,
         rule=lambda b, t: b.import_[t] - b.dr_slack[t] <= b.dr_cap[t] * m.derate["demand_response"],
+    )
+    _add_priced_events(m, lin)
+
+
+def _add_peaks(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> None:
+    """One peak per billing period (``B``, ``peak``, ``peak_before``, ``peak_def``,
+    ``peak_floor``): the demand charge is billed on what a plan adds to the peak so far."""
+    g = m.grid
+    labels = billing_labels(facility, lin.time)
+    names = list(dict.fromkeys(labels.tolist()))
+    g.B = pyo.Set(initialize=names, ordered=True)
+    g.peak = pyo.Var(g.B, within=pyo.NonNegativeReals)
+    g.peak_before = pyo.Param(g.B, mutable=True, initialize=0.0)
+    m.billing_label = labels
+    # a period's import is its mean; its highest fine step lies peak_excess above
+    g.peak_def = pyo.Constraint(
+        m.T,
+        rule=lambda b, t: b.peak[str(labels[t])] >= b.import_[t] + float(lin.peak_excess[t]),
+    )
+    g.peak_floor = pyo.Constraint(g.B, rule=lambda b, name: b.peak[name] >= b.peak_before[name])
+
+
+def _add_priced_events(m: pyo.ConcreteModel, lin: Linearization) -> None:
+    """Priced demand response (``SOFT``, ``over``, ``over_def``; ``CREDIT``, ``shed``,
+    ``shed_def``): import above a priced cap is billed, import below a baseline is paid."""
+    g = m.grid
+    soft = [t for t in range(lin.steps) if np.isfinite(lin.dr_soft_cap[t])]
+    g.SOFT = pyo.Set(initialize=soft, ordered=True)
+    g.over = pyo.Var(g.SOFT, within=pyo.NonNegativeReals)
+    g.over_def = pyo.Constraint(
+        g.SOFT, rule=lambda b, t: b.over[t] >= b.import_[t] - float(lin.dr_soft_cap[t])
+    )
+    credit = [t for t in range(lin.steps) if np.isfinite(lin.dr_baseline[t])]
+    g.CREDIT = pyo.Set(initialize=credit, ordered=True)
+    g.shed = pyo.Var(g.CREDIT, bounds=lambda b, t: (0.0, max(float(lin.dr_baseline[t]), 0.0)))
+    g.shed_def = pyo.Constraint(
+        g.CREDIT, rule=lambda b, t: b.shed[t] <= float(lin.dr_baseline[t]) - b.import_[t]
     )

@@ -64,7 +64,9 @@ def add_objective(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) 
     name            kind        index  unit          meaning
     ==============  ==========  =====  ============  ===============================================
     energy_cost     Expression         currency      Σ price·import·Δt
-    demand_cost     Expression         currency      demand charge · peak import
+    demand_cost     Expression         currency      demand charge · Σ over billing periods of
+                                                     (peak − peak so far)
+    demand_resp…    Expression         currency      priced DR: Σ penalty·over·Δt − Σ credit·shed·Δt
     carbon_kg       Expression         kg            Σ carbon·import·Δt (priced at the grid's carbon
                                                      price)
     wear_cost       Expression         currency      battery wear · Σ (charge + discharge)·Δt
@@ -93,7 +95,15 @@ def add_objective(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) 
     m.energy_cost = pyo.Expression(
         expr=sum(g.price[t] * g.import_[t] * float(dt[t]) for t in steps)
     )
-    m.demand_cost = pyo.Expression(expr=facility.grid.demand_charge * WATTS_PER_KILOWATT * g.peak)
+    m.demand_cost = pyo.Expression(
+        expr=facility.grid.demand_charge
+        * WATTS_PER_KILOWATT
+        * sum(g.peak[b] - g.peak_before[b] for b in g.B)
+    )
+    m.demand_response_cost = pyo.Expression(
+        expr=sum(float(lin.dr_penalty[t]) * g.over[t] * float(dt[t]) for t in g.SOFT)
+        - sum(float(lin.dr_credit[t]) * g.shed[t] * float(dt[t]) for t in g.CREDIT)
+    )
     m.carbon_kg = pyo.Expression(expr=sum(g.carbon[t] * g.import_[t] * float(dt[t]) for t in steps))
     m.wear_cost = pyo.Expression(
         expr=wear * sum((bt.charge[t] + bt.discharge[t]) * float(dt[t]) for t in steps)
@@ -140,6 +150,7 @@ def add_objective(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) 
     m.cost = pyo.Objective(
         expr=m.energy_cost
         + m.demand_cost
+        + m.demand_response_cost
         + carbon_price * m.carbon_kg
         + m.wear_cost
         + m.lateness_cost

@@ -781,8 +781,14 @@ def test_cli_plan_json_and_netcdf(tmp_path: Path) -> None:
     assert data["savings_vs_as_operated"]["cost"] > 0
     assert set(data["timings"]) >= {"build_s", "solve_s", "verify_s"}
     assert "explanation" not in data
+    # 24 h committed; the look-ahead reaches the jobs' deadlines (6 days) and every figure
+    # of plan and baselines covers it, so they compare the same work
+    assert data["lookahead"]["committed_end"] == "2026-07-07T00:00:00+00:00"
+    assert data["lookahead"]["end"] == "2026-07-12T00:00:00+00:00"
+    assert data["equal_work"]["equal"] is True
+    assert data["currency"] == "USD"
     with xr.open_dataset(out, engine="h5netcdf") as ds:
-        assert ds.sizes["time"] == 96
+        assert ds.sizes["time"] == 6 * 96
         for name in ("supply_temperature", "chilled_water_temperature", "battery_power"):
             assert name in ds
         assert "workload_power" in ds and "inlet_temperature" in ds

@@ -55,7 +55,9 @@ def test_summary_figures_are_consistent(sweep_result: Path) -> None:
     assert table["status"].tolist()[1] == "error" and "battery.energy" in table["error"][1]
     ok = table[table["status"] != "error"]
     np.testing.assert_allclose(ok["cost_per_gpu_hour"], ok["cost"] / ok["gpu_hours"])
-    np.testing.assert_allclose(ok["gpu_hours"], (16 * 64 + 10 * 32) * 6.0)
+    # every figure covers the look-ahead: the 6 h window stretched to the jobs' deadlines
+    assert (ok["committed_hours"] == 6.0).all() and (ok["lookahead_hours"] > 6.0).all()
+    np.testing.assert_allclose(ok["gpu_hours"], (16 * 64 + 10 * 32) * ok["lookahead_hours"])
     np.testing.assert_allclose(
         1 + ok["pue_cooling"] + ok["pue_power_chain"] + ok["pue_other"], ok["pue"], rtol=1e-9
     )

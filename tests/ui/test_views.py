@@ -224,4 +224,7 @@ def test_whatif_run_reports_progress_and_a_verified_comparison(
     assert result["current"]["verified"] and result["modified"]["verified"]
     # a bigger battery can only make the optimum cheaper (same LP, more freedom) within gap
     assert result["difference"]["cost"] <= 0.01 * abs(result["current"]["cost"])
-    assert len(result["time"]) == 24 == len(result["grid_import_kw"]["modified"])
+    # 6 h committed (24 steps); both plans look ahead to the jobs' deadlines, the same span
+    steps = round(result["lookahead_hours"] * 4)
+    assert result["horizon_hours"] == 6.0 and steps >= 24
+    assert len(result["time"]) == steps == len(result["grid_import_kw"]["modified"])

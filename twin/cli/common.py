@@ -52,3 +52,18 @@ def load_series(spec: Any, scenario: Path) -> Any:
         return scenario_series(spec, scenario.parent)
     except (SeriesError, KeyError) as exc:
         raise fail(f"{scenario}: series: {exc}") from None
+
+
+def write_netcdf(dataset: Any, out: Path) -> None:
+    """Write ``dataset`` to ``out`` (NetCDF4 via h5netcdf); a clear message on failure."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        dataset.to_netcdf(out, engine="h5netcdf")
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot write {out}: {exc}") from None
+    err(f"wrote {out}")
+
+
+def json_default(value: Any) -> Any:
+    """JSON fallback for values json cannot write (times, numpy scalars): their text."""
+    return str(value)

@@ -19,8 +19,10 @@ from twin.cli.common import (
     app,
     err,
     fail,
+    json_default,
     load_scenario_file,
     load_series,
+    write_netcdf,
 )
 
 
@@ -58,25 +60,11 @@ def simulate(
     summary["violations"] = [v.message for v in find_violations(facility, result)]
     summary["elapsed_s"] = round(time.perf_counter() - started, 3)
     if out is not None:
-        _write_netcdf(result, out)
+        write_netcdf(result, out)
     if as_json:
-        typer.echo(json.dumps(summary, indent=2, allow_nan=False, default=_json_default))
+        typer.echo(json.dumps(summary, indent=2, allow_nan=False, default=json_default))
     else:
         typer.echo(_format_summary(summary))
-
-
-def _write_netcdf(dataset: Any, out: Path) -> None:
-    """Write ``dataset`` to ``out`` (NetCDF4 via h5netcdf); a clear message on failure."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        dataset.to_netcdf(out, engine="h5netcdf")
-    except (OSError, ValueError) as exc:
-        raise fail(f"cannot write {out}: {exc}") from None
-    err(f"wrote {out}")
-
-
-def _json_default(value: Any) -> Any:
-    return str(value)
 
 
 def _format_summary(summary: dict[str, Any]) -> str:
@@ -100,116 +88,6 @@ def _format_summary(summary: dict[str, Any]) -> str:
     violations = summary.get("violations", [])
     lines.append(f"violations            {len(violations)}")
     lines += [f"  - {v}" for v in violations]
-    return "\n".join(lines)
-
-
-MAX_HORIZON_DAYS = 7
-
-
-def _windowed(spec: Any, horizon: str | None, step: str | None, start: str | None) -> Any:
-    """The scenario with its simulation window replaced by the CLI options."""
-    from pydantic import ValidationError
-
-    from twin.scenario.errors import format_validation_error
-    from twin.scenario.schema import Scenario, Simulation
-
-    window = spec.simulation.model_dump()
-    if horizon is not None:
-        window["duration"] = horizon
-    if step is not None:
-        window["step"] = step
-    if start is not None:
-        window["start"] = start
-    try:
-        simulation = Simulation.model_validate(window)
-    except ValidationError as exc:
-        raise fail("\n".join(format_validation_error(exc, window, Scenario))) from None
-    if simulation.duration.total_seconds() > MAX_HORIZON_DAYS * 86400:
-        raise fail(f"horizon {simulation.duration} is longer than {MAX_HORIZON_DAYS} days")
-    return spec.model_copy(update={"simulation": simulation})
-
-
-@app.command()
-def plan(
-    scenario: Annotated[
-        Path, typer.Argument(help="Scenario YAML file (default: the demo hall).")
-    ] = DEMO_SCENARIO,
-    horizon: Annotated[
-        str | None, typer.Option(help="Planning horizon, e.g. 24h (default: the scenario's).")
-    ] = None,
-    step: Annotated[str | None, typer.Option(help="Time step, e.g. 15min.")] = None,
-    start: Annotated[str | None, typer.Option(help="First instant, ISO 8601 with offset.")] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Write decisions and verified states as NetCDF.")
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the result as one JSON object.")
-    ] = False,
-    time_limit: Annotated[float, typer.Option(help="Solver time limit per solve [s].")] = 60.0,
-    mip_gap: Annotated[float, typer.Option(help="Relative MIP gap [-].")] = 5e-3,
-    shadow_prices: Annotated[
-        bool, typer.Option(help="Price relaxed limits by extra solves.")
-    ] = True,
-) -> None:
-    """Co-plan setpoints, battery and flexible work; verify the plan with the physics."""
-    from optimizer.plan import PlanOptions
-    from optimizer.plan import plan as make_plan
-    from twin.scenario.compile import compile_facility
-
-    spec = _windowed(load_scenario_file(scenario), horizon, step, start)
-    series = load_series(spec, scenario)
-    facility = compile_facility(spec)
-    err(
-        f"planning {facility.name}: {facility.racks.count} racks, {series.sizes['time']} steps "
-        f"of {spec.simulation.step}"
-    )
-    options = PlanOptions(time_limit=time_limit, mip_gap=mip_gap, shadow_prices=shadow_prices)
-    result = make_plan(facility, series, options)
-    if out is not None:
-        dataset = result.result.copy()
-        dataset.attrs.update({"plan_status": result.status, "plan_verified": int(result.verified)})
-        _write_netcdf(dataset, out)
-    data = result.to_json()
-    if as_json:
-        typer.echo(json.dumps(data, indent=2, default=_json_default))
-    else:
-        typer.echo(_format_plan(data))
-    if result.status in ("infeasible", "fallback"):
-        raise typer.Exit(3)
-
-
-def _format_plan(data: dict[str, Any]) -> str:
-    base = data["baselines"]
-    lines = [
-        f"status {data['status']}, verified {data['verified']}, rounds {data['rounds']}",
-        f"{'':22}{'plan':>12}{'as operated':>14}{'rule-based':>12}",
-    ]
-    for key, label in (
-        ("cost", "total cost"),
-        ("energy_cost", "energy cost"),
-        ("demand_charge", "demand charge"),
-        ("carbon_kg", "emissions [kg]"),
-        ("peak_grid_kw", "peak import [kW]"),
-        ("cooling_energy_kwh", "cooling [kWh]"),
-    ):
-        lines.append(
-            f"{label:<22}{data[key]:>12,.0f}{base['as_operated'][key]:>14,.0f}"
-            f"{base['rule_based'][key]:>12,.0f}"
-        )
-    for name in ("as_operated", "rule_based"):
-        saved = data[f"savings_vs_{name}"]
-        lines.append(
-            f"vs {name.replace('_', ' ')}: cost {saved['cost']:+.1%}, carbon "
-            f"{saved['carbon_kg']:+.1%}, peak {saved['peak_grid_kw']:+.1%}, cooling "
-            f"{saved['cooling_energy_kwh']:+.1%} (reduction)"
-        )
-    timings = data["timings"]
-    lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
-    lines += [f"violation: {v}" for v in data["violations"]]
-    lines += [f"explanation: {e}" for e in data.get("explanation", [])]
-    lines += [f"note: {n}" for n in data["notes"]]
-    if data["shadow_prices"]:
-        lines.append(f"shadow prices: {json.dumps(data['shadow_prices'])}")
     return "\n".join(lines)
 
 

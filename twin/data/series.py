@@ -139,13 +139,33 @@ def _needed(scenario: Scenario) -> list[str]:
     return needed
 
 
+DR_SERIES = ("dr_import_cap", "dr_soft_cap", "dr_penalty", "dr_credit", "dr_baseline")
+"""Series built from the scenario's demand-response events (NaN outside events)."""
+
+
 def _with_demand_response(scenario: Scenario, ds: xr.Dataset) -> xr.Dataset:
+    """The events as series: hard caps ``dr_import_cap`` [W]; priced caps ``dr_soft_cap`` [W]
+    with ``dr_penalty`` [currency/kWh]; credits ``dr_credit`` [currency/kWh] against
+    ``dr_baseline`` [W].  A step is in an event when any part of it overlaps the event."""
     times = pd.DatetimeIndex(ds["time"].values).tz_localize("UTC")
-    cap = np.full(times.size, np.nan)
+    values = {name: np.full(times.size, np.nan) for name in DR_SERIES}
     step = timedelta(seconds=float(pd.Timedelta(scenario.simulation.step).total_seconds()))
     for event in scenario.grid.demand_response:
-        # a step is in the event when any part of it overlaps the event window
         inside = (times < pd.Timestamp(event.end)) & (times + step > pd.Timestamp(event.start))
-        cap[inside] = np.fmin(cap[inside], event.import_cap * 1e3)
-    ds = ds.assign(dr_import_cap=("time", cap))
-    return annotate(ds, ["dr_import_cap"])
+        if event.import_cap is not None and event.penalty is None:
+            values["dr_import_cap"][inside] = np.fmin(
+                values["dr_import_cap"][inside], event.import_cap * 1e3
+            )
+        if event.import_cap is not None and event.penalty is not None:
+            values["dr_soft_cap"][inside] = np.fmin(
+                values["dr_soft_cap"][inside], event.import_cap * 1e3
+            )
+            values["dr_penalty"][inside] = np.fmax(values["dr_penalty"][inside], event.penalty)
+        if event.credit is not None and event.baseline is not None:
+            values["dr_credit"][inside] = event.credit
+            values["dr_baseline"][inside] = event.baseline * 1e3
+    used = [
+        name for name in DR_SERIES if name == "dr_import_cap" or np.isfinite(values[name]).any()
+    ]
+    ds = ds.assign({name: ("time", values[name]) for name in used})
+    return annotate(ds, used)

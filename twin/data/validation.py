@@ -55,8 +55,10 @@ TimeLike = str | datetime | pd.Timestamp
 StepLike = str | timedelta | pd.Timedelta
 """A fixed time step: pandas offset string (``"15min"``, ``"1h"``) or a timedelta."""
 
-NAN_ALLOWED: frozenset[str] = frozenset({"dr_import_cap"})
-"""Registered variables whose NaN is meaningful (``dr_import_cap``: NaN outside events)."""
+NAN_ALLOWED: frozenset[str] = frozenset(
+    {"dr_import_cap", "dr_soft_cap", "dr_penalty", "dr_credit", "dr_baseline"}
+)
+"""Registered variables whose NaN is meaningful (demand-response terms: NaN outside events)."""
 
 SHOWN_ITEMS = 5
 """Offending items listed in an error message before "... and N more" [-]."""

@@ -23,7 +23,6 @@ layer over it.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import math
 import queue
@@ -41,8 +40,9 @@ import pandas as pd
 import xarray as xr
 
 from optimizer.baselines import as_operated
+from optimizer.horizon import DEFAULT_LOOKAHEAD_CAP_HOURS
 from optimizer.plan import Plan, PlanOptions, plan
-from physics.constants import JOULES_PER_KWH
+from optimizer.state import apply_state
 from physics.constants import WATTS_PER_KILOWATT as KW
 from physics.facility import Facility
 from physics.schedule import Schedule
@@ -57,6 +57,7 @@ from twin.live.parameters import (
     predict,
     rounded_factors,
 )
+from twin.live.plan_state import lookahead_steps, plan_state
 from twin.live.state_estimator import StateEstimator
 from twin.live.virtual_plant import SensorFault, VirtualPlant, default_sensors, demo_truth
 from twin.scenario.compile import compile_facility
@@ -78,7 +79,10 @@ class LiveSettings:
     replan_minutes
         Period of the automatic re-plan [min]; 0 disables it.
     horizon_hours
-        Planning horizon [h].
+        Committed period of a re-plan [h]; the plan looks further ahead to the deadlines of
+        the jobs active in it (at most ``lookahead_cap_hours``).
+    lookahead_cap_hours
+        Longest look-ahead of a re-plan [h] (the live window ends sooner).
     autonomy
         Apply a proposed plan without approval when every guardrail holds.
     max_setpoint_step
@@ -98,6 +102,7 @@ class LiveSettings:
 
     replan_minutes: float = 15.0
     horizon_hours: float = 24.0
+    lookahead_cap_hours: float = DEFAULT_LOOKAHEAD_CAP_HOURS
     autonomy: bool = False
     max_setpoint_step: float = 1.0
     stale_after_s: float = 300.0
@@ -456,27 +461,6 @@ class LiveTwin:
 
     # ------------------------------------------------------------------ plans
 
-    def _state_facility(self) -> Facility:
-        """Calibrated facility with the estimated SOC and the remaining job energy."""
-        facility = self.calibrated_facility()
-        state = self.estimator.state()
-        if facility.battery is not None and state.soc is not None:
-            soc = float(np.clip(state.soc, facility.battery.soc_min, facility.battery.soc_max))
-            facility = dataclasses.replace(
-                facility, battery=dataclasses.replace(facility.battery, initial_soc=soc)
-            )
-        done = state.job_energy_kwh
-        if done:
-            work = facility.workloads
-            energy = np.array(work.energy, dtype=float)
-            for j, name in enumerate(work.ids):
-                if work.tier[j] == 3 and name in done:
-                    energy[j] = max(energy[j] - done[name] * JOULES_PER_KWH, 0.0)
-            facility = dataclasses.replace(
-                facility, workloads=dataclasses.replace(work, energy=energy)
-            )
-        return facility
-
     def check_staleness(self) -> bool:
         """Raise (or clear) the ``telemetry_stale`` alarm; returns True while stale."""
         now = self.clock()
@@ -515,23 +499,45 @@ class LiveTwin:
         self.reanchor_if_needed()
         now = self.clock()
         start = self.step_index(now)
-        steps = self.horizon_steps(self.settings.horizon_hours)
-        window = self.series.isel(time=slice(start, start + steps))
         with self.lock:
             stale = self.estimator.state(now).stale
-            facility = self._state_facility()
+            facility = self.calibrated_facility()
+            state = plan_state(
+                facility,
+                self.estimator.state(now),
+                self.schedule,
+                start,
+                self.store,
+                now,
+                self.step_seconds,
+                self.times[0].to_pydatetime(),
+            )
+        steps = lookahead_steps(
+            apply_state(facility, state),
+            state,
+            self.times[start].to_pydatetime(),
+            self.horizon_steps(self.settings.horizon_hours),
+            len(self.times) - start,
+            self.step_seconds,
+            self.settings.lookahead_cap_hours,
+        )
+        window = self.series.isel(time=slice(start, start + steps))
         if stale:
             result = None
             status = "fallback"
-            schedule = as_operated(facility, window)
+            schedule = as_operated(apply_state(facility, state), window)
             summary: dict[str, Any] = {
                 "status": "fallback",
                 "verified": False,
                 "explanation": ["telemetry is stale: only the as-operated fallback is proposed"],
             }
         else:
-            options = PlanOptions(time_limit=self.settings.plan_time_limit_s, shadow_prices=False)
-            result = plan(facility, window, options)
+            options = PlanOptions(
+                time_limit=self.settings.plan_time_limit_s,
+                shadow_prices=False,
+                committed_hours=self.settings.horizon_hours,
+            )
+            result = plan(facility, window, options, state)
             status, schedule, summary = result.status, result.schedule, result.to_json()
         plan_id = uuid.uuid4().hex[:12]
         payload = {

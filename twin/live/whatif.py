@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from optimizer.plan import COMPARED, PlanOptions, plan
+from optimizer.state import apply_state
 from twin.data.series import scenario_series
 from twin.live.live_twin import LiveTwin
 from twin.live.parameters import apply
+from twin.live.plan_state import lookahead_steps, plan_state
 from twin.scenario.compile import compile_facility
 
 
@@ -51,13 +53,15 @@ def compare(
     data
         The modified scenario.
     horizon_hours
-        Planning horizon [h].
+        Committed period [h]; both plans look ahead to the deadlines of the jobs active in it
+        (the same look-ahead for both, so the figures compare equal work).
     progress
         ``progress(fraction [-], message)`` called between the steps (a background job's).
 
     Returns
     -------
     dict
+        ``horizon_hours`` (committed) and ``lookahead_hours`` (what every figure covers) [h],
         ``current`` and ``modified`` figures (verified), ``difference`` = modified − current
         for cost [currency], carbon [kg], peak [kW] and cooling energy [kWh], ``time`` (ISO
         UTC) and ``grid_import_kw`` of both plans per step [kW].
@@ -78,18 +82,50 @@ def compare(
     facility = compile_facility(scenario)
     series = scenario_series(scenario, twin.scenario_dir)
     start = twin.step_index(now)
-    window = slice(start, start + twin.horizon_steps(horizon_hours))
-    options = PlanOptions(time_limit=twin.settings.plan_time_limit_s, shadow_prices=False)
-    steps = len(series["time"][window])
+    current_facility = twin.calibrated_facility()
+    state = plan_state(
+        current_facility,
+        twin.estimator.state(now),
+        twin.schedule,
+        start,
+        twin.store,
+        now,
+        twin.step_seconds,
+        twin.times[0].to_pydatetime(),
+    )
+    modified_state = state.restricted_to(facility)
+    committed = twin.horizon_steps(horizon_hours)
+    # both sides over the same look-ahead: the longer of what each one's deadlines need
+    steps = max(
+        lookahead_steps(
+            apply_state(side, side_state),
+            side_state,
+            twin.times[start].to_pydatetime(),
+            committed,
+            len(twin.times) - start,
+            twin.step_seconds,
+            twin.settings.lookahead_cap_hours,
+        )
+        for side, side_state in ((current_facility, state), (facility, modified_state))
+    )
+    window = slice(start, start + steps)
+    options = PlanOptions(
+        time_limit=twin.settings.plan_time_limit_s,
+        shadow_prices=False,
+        committed_hours=horizon_hours,
+    )
     report(0.1, f"planning the modified scenario ({facility.racks.count} racks, {steps} steps)")
-    modified = plan(_calibrated(facility, twin.parameters), series.isel(time=window), options)
+    modified = plan(
+        _calibrated(facility, twin.parameters), series.isel(time=window), options, modified_state
+    )
     report(0.55, "planning the current scenario")
-    current = plan(twin.calibrated_facility(), twin.series.isel(time=window), options)
+    current = plan(current_facility, twin.series.isel(time=window), options, state)
     report(0.95, "comparing")
     a, b = _figures(current), _figures(modified)
     times = pd.DatetimeIndex(modified.result["time"].values).tz_localize("UTC")
     return {
         "horizon_hours": horizon_hours,
+        "lookahead_hours": steps * twin.step_seconds / 3600.0,
         "current": a,
         "modified": b,
         "difference": {k: b[k] - a[k] for k in COMPARED if k in a and k in b},

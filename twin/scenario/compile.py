@@ -152,9 +152,12 @@ def compile_facility(scenario: Scenario) -> fac.Facility:
             carbon_price=scenario.grid.carbon_price / 1e3,
             export_allowed=scenario.grid.export_allowed,
             currency=scenario.grid.currency,
+            billing_period=scenario.grid.billing_period,
         ),
         demand_response=[
-            (_utc(e.start), _utc(e.end), e.import_cap * KW) for e in scenario.grid.demand_response
+            (_utc(e.start), _utc(e.end), e.import_cap * KW)
+            for e in scenario.grid.demand_response
+            if e.import_cap is not None and e.penalty is None
         ],
     )
 

@@ -229,16 +229,48 @@ class Workload(SchemaModel):
 
 
 class DemandResponseEvent(SchemaModel):
-    """A window during which grid import must stay under a cap."""
+    """A demand-response event and the terms of its programme.
+
+    ``import_cap`` alone: grid import must stay at or below the cap (a hard limit; a plan that
+    cannot meet it is infeasible, a baseline that breaks it is reported).  With ``penalty``:
+    import above the cap is allowed and billed per kWh.  With ``credit`` and ``baseline``: every
+    kWh imported below the baseline (the programme's customer baseline load) during the event
+    is paid.  Plan and baselines are billed by the same terms.
+    """
 
     start: AwareDatetime = Field(description="Event start, ISO 8601 with timezone.")
     end: AwareDatetime = Field(description="Event end, ISO 8601 with timezone.")
-    import_cap: Kilowatt = Field(ge=0, description="Grid import cap during the event [kW].")
+    import_cap: Kilowatt | None = Field(
+        None, ge=0, description="Grid import cap during the event [kW]."
+    )
+    penalty: float | None = Field(
+        None,
+        ge=0,
+        description="Price of each kWh imported above import_cap during the event "
+        "[currency/kWh]; without it the cap is a hard limit.",
+    )
+    credit: float | None = Field(
+        None,
+        ge=0,
+        description="Payment for each kWh imported below baseline during the event [currency/kWh].",
+    )
+    baseline: Kilowatt | None = Field(
+        None, ge=0, description="Customer baseline load the credit is measured against [kW]."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> DemandResponseEvent:
         if self.end <= self.start:
             raise FieldProblem("end", f"expected an instant after start ({self.start.isoformat()})")
+        if self.import_cap is None and self.credit is None:
+            raise FieldProblem(
+                "import_cap", "required unless the event pays a credit (credit and baseline)"
+            )
+        if self.penalty is not None and self.import_cap is None:
+            raise FieldProblem("import_cap", "required with penalty: the cap the penalty is for")
+        if (self.credit is None) != (self.baseline is None):
+            missing = "baseline" if self.baseline is None else "credit"
+            raise FieldProblem(missing, "credit and baseline go together")
         return self
 
 
@@ -247,7 +279,15 @@ class Grid(SchemaModel):
 
     contract_capacity: Kilowatt = Field(gt=0, description="Contracted import limit [kW].")
     demand_charge: float = Field(
-        0.0, ge=0, description="Charge on the peak import in the window [currency/kW]."
+        0.0,
+        ge=0,
+        description="Charge per kW of each billing period's highest import [currency/kW]; "
+        "a plan pays on max(peak so far in the period, its own peak) less the peak so far.",
+    )
+    billing_period: Literal["month", "window"] = Field(
+        "month",
+        description="Demand-charge billing period: 'month' (calendar months in the site's "
+        "timezone) or 'window' (the studied window is billed as one period).",
     )
     carbon_price: float = Field(0.0, ge=0, description="Price of emissions [currency/t CO2e].")
     export_allowed: bool = Field(False, description="Whether net export to the grid is allowed.")

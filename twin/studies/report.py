@@ -125,6 +125,8 @@ def summary_table(ds: xr.Dataset) -> tuple[pd.DataFrame, dict[str, str]]:
     it = col("it_energy_kwh")
     gpu_hours = col("gpu_hours")
     columns: list[tuple[str, pd.Series, str]] = [
+        ("committed_hours", col("committed_hours"), "h"),
+        ("lookahead_hours", col("lookahead_hours"), "h"),
         ("cost", col("cost"), cur),
         ("cost_per_gpu_hour", _ratio(col("cost"), gpu_hours), f"{cur}/GPU-h"),
         ("energy_cost", col("energy_cost"), cur),

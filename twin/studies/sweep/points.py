@@ -52,6 +52,7 @@ _PLAN_FIGURES = (
     "lateness_cost",
     "unserved_cost",
     "deferred_cost",
+    "deferred_kwh",
     "carbon_kg",
     "peak_grid_kw",
     "grid_energy_kwh",
@@ -91,6 +92,8 @@ _POINT_FIGURES = (
     "dr_shed_kw",
     "solve_seconds",
     "elapsed_seconds",
+    "committed_hours",
+    "lookahead_hours",
 )
 _POINT_TEXTS = ("computed_at", "status", "error", "worker", "run_id")
 
@@ -193,12 +196,19 @@ def _evaluate(task: PointTask) -> dict[str, Any]:
     from optimizer.plan import PlanOptions, plan
     from twin.data.series import scenario_series
     from twin.scenario.compile import compile_facility
+    from twin.scenario.window import plan_window
 
-    spec = scenario_from_dict(task.scenario, f"point {task.index}")
+    # the point's window is the committed period; the plan (and the figures of plan and
+    # baselines) cover the look-ahead to the deadlines of the jobs active in it
+    window = plan_window(scenario_from_dict(task.scenario, f"point {task.index}"))
+    spec = window.scenario
     series = scenario_series(spec, Path(task.base_dir))
     facility = compile_facility(spec)
     options = PlanOptions(
-        time_limit=task.time_limit, mip_gap=task.mip_gap, shadow_prices=task.shadow_prices
+        time_limit=task.time_limit,
+        mip_gap=task.mip_gap,
+        shadow_prices=task.shadow_prices,
+        committed_hours=window.committed_hours,
     )
     planned = plan(facility, series, options)
     # the as-operated baseline, already simulated by the planner for its comparison
@@ -246,6 +256,8 @@ def _evaluate(task: PointTask) -> dict[str, Any]:
     out["contract_capacity_kw"] = facility.grid.contract_capacity / 1e3
     out.update(_demand_response(ds, operated, hours))
     out["solve_seconds"] = float(sum(planned.timings.values()))
+    out["committed_hours"] = window.committed_hours
+    out["lookahead_hours"] = window.lookahead_hours
     out["status"] = planned.status
     return out
 

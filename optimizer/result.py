@@ -1,0 +1,185 @@
+"""The plan the co-planner returns: verified figures, contracts, baselines, end state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from optimizer.accounting import billing_labels
+from optimizer.state import PlanState
+from physics.constants import JOULES_PER_KWH, WATTS_PER_KILOWATT
+from physics.facility import Facility
+from physics.schedule import Schedule
+from physics.violations import Violation
+
+COMPARED = ("cost", "carbon_kg", "peak_grid_kw", "cooling_energy_kwh")
+"""Figures whose savings are reported against each baseline."""
+
+EQUAL_WORK_TOLERANCE = 0.005
+"""Largest relative difference of IT energy between a plan and a baseline for their figures
+to count as equal work [-] (server fans follow the inlet temperature, so IT energy moves a
+little with the setpoints)."""
+
+
+@dataclass
+class Plan:
+    """A verified plan and its comparison with the baselines.
+
+    Every figure covers the whole look-ahead (``figures``, ``baselines``), over which plan and
+    baselines deliver the same work; ``committed`` holds the same figures for the committed
+    period alone (the decisions to apply), labelled as such.
+    """
+
+    status: str
+    """``optimal``, ``time_limit`` (best feasible, see ``gap``), ``fallback`` (no feasible
+    plan in time: the as-operated baseline), or ``infeasible`` (see ``explanation``)."""
+    verified: bool
+    """The released schedule was re-simulated by the physics, broke no limit and kept every
+    hard service contract."""
+    schedule: Schedule
+    result: xr.Dataset
+    violations: list[Violation]
+    figures: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    baseline_violations: dict[str, list[str]]
+    timings: dict[str, float]
+    gap: float | None = None
+    explanation: list[str] = field(default_factory=list)
+    shadow_prices: dict[str, Any] = field(default_factory=dict)
+    rounds: int = 0
+    model_figures: dict[str, float] = field(default_factory=dict)
+    """The LP's own prediction of the figures (before verification), to measure the
+    approximation error."""
+    notes: list[str] = field(default_factory=list)
+    baseline_schedule: Schedule | None = None
+    """The as-operated baseline the plan is compared with."""
+    baseline_result: xr.Dataset | None = None
+    """Its simulation by the physics (what ``baselines["as_operated"]`` was computed from)."""
+    sla: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each workload's contract under the plan (:func:`optimizer.accounting.sla_report`)."""
+    baseline_sla: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """The same for each baseline."""
+    committed: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Figures of the committed period alone: ``plan`` and each baseline."""
+    committed_steps: int = 0
+    """Fine steps of the committed period [-]."""
+    lookahead: dict[str, Any] = field(default_factory=dict)
+    """``start``, ``committed_end``, ``end`` (UTC ISO 8601), ``steps``, ``periods``,
+    ``step_seconds``."""
+    state: PlanState | None = None
+    """The state the plan started from."""
+    facility: Facility | None = None
+    """The facility as seen from that state (job energies left, battery SOC)."""
+    deferred_energy_price: float = 0.0
+    """Value given to tier-3 energy left for after the look-ahead [currency/kWh]."""
+
+    @property
+    def currency(self) -> str:
+        """Currency of every cost."""
+        return self.facility.grid.currency if self.facility is not None else "USD"
+
+    def savings(self, baseline: str) -> dict[str, float | None]:
+        """Fractional reduction of cost, carbon, peak and cooling energy vs a baseline
+        (positive: the plan is lower)."""
+        reference = self.baselines[baseline]
+        out: dict[str, float | None] = {}
+        for key in COMPARED:
+            ref = reference.get(key)
+            out[key] = (ref - self.figures[key]) / ref if ref else None
+        return out
+
+    def equal_work(self) -> dict[str, Any]:
+        """IT energy of the plan and each baseline over the look-ahead [kWh] and the largest
+        relative difference, with the tier-3 energy each leaves for later [kWh]."""
+        energy = {"plan": self.figures.get("it_energy_kwh", 0.0)}
+        deferred = {"plan": self.figures.get("deferred_kwh", 0.0)}
+        for name, figures in self.baselines.items():
+            energy[name] = figures.get("it_energy_kwh", 0.0)
+            deferred[name] = figures.get("deferred_kwh", 0.0)
+        reference = max(energy["plan"], 1e-9)
+        difference = max(abs(value - energy["plan"]) / reference for value in energy.values())
+        return {
+            "it_energy_kwh": {k: round(v, 3) for k, v in energy.items()},
+            "deferred_kwh": {k: round(v, 3) for k, v in deferred.items()},
+            "max_relative_difference": round(difference, 6),
+            "equal": bool(difference <= EQUAL_WORK_TOLERANCE),
+        }
+
+    def end_state(self) -> PlanState:
+        """The state at the end of the committed period if the plan is applied as verified:
+        job energy done, battery SOC, billing peak so far and the setpoints in force."""
+        facility = self.facility
+        if facility is None:
+            raise ValueError("this plan keeps no facility to derive its end state")
+        steps = max(self.committed_steps, 1)
+        ds = self.result
+        time = ds["time"].values
+        step_seconds = float(ds.attrs["step_seconds"])
+        end = time[steps - 1] + np.timedelta64(round(step_seconds * 1e9), "ns")
+        work = facility.workloads
+        before = dict(self.state.job_energy_done) if self.state is not None else {}
+        done = dict(before)
+        for j in np.flatnonzero(work.tier == 3):
+            delivered = float(self.schedule.workload_power[:steps, j].sum()) * step_seconds
+            name = work.ids[j]
+            done[name] = before.get(name, 0.0) + delivered / JOULES_PER_KWH
+        labels = billing_labels(facility, np.append(time[:steps], end))
+        label = str(labels[-1])
+        grid_kw = ds["grid_power"].values[:steps] / WATTS_PER_KILOWATT
+        in_period = labels[:-1] == label
+        peak = float(grid_kw[in_period].max()) if in_period.any() else 0.0
+        if self.state is not None and self.state.billing_period == label:
+            peak = max(peak, self.state.peak_so_far_kw)
+        soc = float(ds["battery_soc"].values[steps - 1]) if facility.battery is not None else None
+        return PlanState(
+            time=pd.Timestamp(end).tz_localize(UTC).to_pydatetime(),
+            job_energy_done=done,
+            battery_soc=None if soc is None or not np.isfinite(soc) else soc,
+            peak_so_far_kw=max(peak, 0.0),
+            billing_period=label,
+            supply_temperature={
+                unit: float(self.schedule.supply_temperature[steps - 1, u])
+                for u, unit in enumerate(facility.units.ids)
+            },
+            chilled_water_temperature=float(self.schedule.chilled_water_temperature[steps - 1]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``dctwin plan --json`` object."""
+        data: dict[str, Any] = {
+            "status": self.status,
+            "verified": self.verified,
+            "contracts_met": all(
+                entry["met"] or entry.get("contract") == "soft" for entry in self.sla.values()
+            ),
+            "currency": self.currency,
+            "violations": [v.message for v in self.violations],
+            **{k: round(v, 6) for k, v in self.figures.items()},
+            "baselines": self.baselines,
+            "baseline_violations": self.baseline_violations,
+            "savings_vs_as_operated": self.savings("as_operated"),
+            "savings_vs_rule_based": self.savings("rule_based"),
+            "equal_work": self.equal_work(),
+            "sla": self.sla,
+            "baseline_sla": self.baseline_sla,
+            "committed": self.committed,
+            "lookahead": self.lookahead,
+            "deferred_energy_price": round(self.deferred_energy_price, 6),
+            "clamped_curve_evaluations": int(self.result.attrs.get("clamped_curve_evaluations", 0)),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "rounds": self.rounds,
+            "gap": self.gap,
+            "shadow_prices": self.shadow_prices,
+            "model_figures": self.model_figures,
+            "notes": self.notes,
+        }
+        if self.state is not None:
+            data["start_state"] = self.state.to_json()
+        if self.explanation:
+            data["explanation"] = self.explanation
+        return data

@@ -1,0 +1,383 @@
+"""The verification loop: solve, hold the decisions over the fine steps, simulate, check.
+
+Each solution becomes a :class:`physics.schedule.Schedule` on the fine steps of the series,
+simulated by :func:`physics.simulate.simulate`; every limit of
+:func:`physics.violations.find_violations`, the setpoint ramp limits and every service contract
+(:func:`optimizer.accounting.sla_report`) are checked.  A violated inlet row enters the model
+(lazy constraint), other violated limits are derated by the excess seen, and the model is
+re-solved a bounded number of times.  The baselines are judged the same way, over the same
+look-ahead, from the same state, under the same tariff.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+import xarray as xr
+from pyomo.contrib.appsi.base import TerminationCondition
+
+from optimizer.accounting import contracts_met, sla_report, verified_figures
+from optimizer.baselines import rule_based
+from optimizer.explain import diagnose, shadow_prices
+from optimizer.linearize import Linearization
+from optimizer.model import ModelOptions, add_inlet_row, set_derating
+from optimizer.planner import PlanSolver
+from optimizer.result import Plan
+from physics.constants import SECONDS_PER_HOUR, WATTS_PER_KILOWATT
+from physics.facility import Facility
+from physics.schedule import Schedule
+from physics.simulate import simulate
+from physics.violations import Violation, find_violations
+
+RAMP_TOLERANCE = 1e-6
+"""Setpoint changes up to the ramp limit plus this are accepted [K]."""
+
+
+def _schedule_from_model(
+    m: pyo.ConcreteModel, facility: Facility, lin: Linearization, baseline: Schedule
+) -> Schedule:
+    """The model's decisions held over the fine steps of each period.
+
+    Workloads the plan does not decide (tier 1) keep their fine-step profile from
+    ``baseline`` (the as-operated schedule on the fine axis).
+    """
+    steps = range(lin.steps)
+    units = range(facility.units.count)
+    supply = np.array([[pyo.value(m.cooling.supply[u, t]) for u in units] for t in steps])
+    chilled = np.array([pyo.value(m.cooling.chilled[t]) for t in steps])
+    battery = np.array(
+        [pyo.value(m.battery.charge[t]) - pyo.value(m.battery.discharge[t]) for t in steps]
+    )
+    power = np.array(baseline.workload_power, dtype=float, copy=True)
+    for j in lin.flexible:
+        decided = [max(pyo.value(m.workloads.power[int(j), t]), 0.0) for t in steps]
+        power[:, j] = lin.axis.expand(np.asarray(decided)) * WATTS_PER_KILOWATT
+    expand = lin.axis.expand
+    return Schedule(
+        supply_temperature=expand(supply.reshape(lin.steps, -1)),
+        chilled_water_temperature=expand(chilled),
+        battery_power=(
+            expand(battery) * WATTS_PER_KILOWATT if facility.battery else np.zeros(lin.axis.steps)
+        ),
+        workload_power=power,
+    )
+
+
+def _model_figures(m: pyo.ConcreteModel) -> dict[str, float]:
+    dt = m.lin.step_hours
+    return {
+        "cost": float(pyo.value(m.cost)),
+        "energy_cost": float(pyo.value(m.energy_cost)),
+        "carbon_kg": float(pyo.value(m.carbon_kg)),
+        "peak_grid_kw": float(max(pyo.value(m.grid.peak[b]) for b in m.grid.B)),
+        "cooling_energy_kwh": float(sum(pyo.value(m.cooling.power[t]) * float(dt[t]) for t in m.T)),
+    }
+
+
+def committed_steps(planner: PlanSolver) -> int:
+    """Fine steps of the committed period: ``options.committed_hours`` from the start, the
+    whole look-ahead when None [-]."""
+    hours = planner.options.committed_hours
+    steps = planner.axis.steps
+    if hours is None:
+        return steps
+    per_step = planner.axis.step_seconds / SECONDS_PER_HOUR
+    return int(min(max(round(hours / per_step), 1), steps))
+
+
+def ramp_violations(facility: Facility, schedule: Schedule, options: ModelOptions) -> list[str]:
+    """Setpoint changes between fine steps beyond the ramp limits, in words (empty: none).
+
+    The first step is checked against the setpoints in force (``initial_supply``,
+    ``initial_chilled_water``) when known.
+    """
+    problems: list[str] = []
+    supply = np.asarray(schedule.supply_temperature, dtype=float)
+    if options.initial_supply is not None:
+        supply = np.vstack([np.asarray(options.initial_supply, dtype=float), supply])
+    jumps = np.abs(np.diff(supply, axis=0)) if supply.shape[0] > 1 else np.zeros((0, 0))
+    if jumps.size and jumps.max() > options.ramp_limit + RAMP_TOLERANCE:
+        t, u = np.unravel_index(int(np.argmax(jumps)), jumps.shape)
+        problems.append(
+            f"supply setpoint of {facility.units.ids[u]} moves {jumps[t, u]:.2f} K in one step "
+            f"(ramp limit {options.ramp_limit:g} K per step)"
+        )
+    chilled = np.asarray(schedule.chilled_water_temperature, dtype=float)
+    if options.initial_chilled_water is not None:
+        chilled = np.concatenate([[options.initial_chilled_water], chilled])
+    steps = np.abs(np.diff(chilled))
+    if steps.size and steps.max() > options.chilled_water_ramp_limit + RAMP_TOLERANCE:
+        problems.append(
+            f"chilled-water setpoint moves {steps.max():.2f} K in one step (ramp limit "
+            f"{options.chilled_water_ramp_limit:g} K per step)"
+        )
+    return problems
+
+
+def _judge(
+    planner: PlanSolver, schedule: Schedule, result: xr.Dataset, steps: int, price: float
+) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, Any]]]:
+    """Figures over the look-ahead, over the committed steps, and the contracts."""
+    facility, state = planner.facility, planner.state
+    figures = verified_figures(facility, schedule, result, price, state)
+    committed = verified_figures(facility, schedule, result, price, state, slice(0, steps))
+    report = sla_report(
+        facility,
+        schedule,
+        result["time"].values,
+        float(result.attrs["step_seconds"]),
+        planner.baseline_schedule,
+    )
+    return figures, committed, report
+
+
+def _contract_problems(report: dict[str, dict[str, Any]]) -> list[str]:
+    """Sentences for the hard contracts an :func:`sla_report` finds broken."""
+    lines = []
+    for name, entry in report.items():
+        if entry["met"] or entry.get("contract") == "soft":
+            continue
+        if entry["tier"] == 3:
+            lines.append(
+                f"job {name!r}: {entry['on_time_kwh']:,.0f} of {entry['required_kwh']:,.0f} kWh "
+                f"by its deadline ({entry['late_kwh']:,.0f} kWh late, "
+                f"{entry['unserved_kwh'] + entry['deferred_kwh']:,.0f} kWh not delivered)"
+            )
+        elif entry["tier"] == 2:
+            lines.append(
+                f"workload {name!r}: delayed up to {entry['max_delay_h']:g} h "
+                f"(allowed {entry['allowed_delay_h']:g} h), {entry['unserved_kwh']:,.0f} kWh "
+                "not served"
+            )
+        else:
+            lines.append(f"tier-1 workload {name!r} was changed")
+    return lines
+
+
+class _Baselines:
+    """Both baselines judged once: figures, committed figures, contracts, violations, notes."""
+
+    def __init__(self, planner: PlanSolver, steps: int) -> None:
+        facility, series = planner.facility, planner.series
+        price = float(pyo.value(planner.model.deferred_price))
+        rule = rule_based(facility, series)
+        rule_result = simulate(facility, rule.schedule, series, per_rack=False)
+        cases = {
+            "as_operated": (planner.baseline_schedule, planner.baseline_result),
+            "rule_based": (rule.schedule, rule_result),
+        }
+        self.figures: dict[str, dict[str, float]] = {}
+        self.committed: dict[str, dict[str, float]] = {}
+        self.sla: dict[str, dict[str, dict[str, Any]]] = {}
+        self.violations: dict[str, list[str]] = {}
+        for name, (schedule, result) in cases.items():
+            figures, committed, report = _judge(planner, schedule, result, steps, price)
+            self.figures[name], self.committed[name], self.sla[name] = figures, committed, report
+            self.violations[name] = [
+                v.message for v in find_violations(facility, result)
+            ] + _contract_problems(report)
+        self.notes = [f"rule-based baseline: {n}" for n in rule.notes]
+
+
+def _lookahead(planner: PlanSolver, steps: int) -> dict[str, Any]:
+    axis = planner.axis
+
+    def iso(value: np.datetime64) -> str:
+        return pd.Timestamp(value).tz_localize("UTC").isoformat()
+
+    committed_end = axis.fine_time[steps] if steps < axis.steps else axis.end_time
+    return {
+        "start": iso(axis.fine_time[0]),
+        "committed_end": iso(committed_end),
+        "end": iso(axis.end_time),
+        "steps": axis.steps,
+        "periods": axis.periods,
+        "step_seconds": axis.step_seconds,
+    }
+
+
+def run_plan(planner: PlanSolver) -> Plan:
+    """Solve, verify, tighten and re-solve; return the verified plan (see module docs)."""
+    facility, series, options = planner.facility, planner.series, planner.options
+    steps = committed_steps(planner)
+    started = time.perf_counter()
+    baselines = _Baselines(planner, steps)
+    planner.timings["baselines_s"] = time.perf_counter() - started
+    notes: list[str] = list(baselines.notes)
+    verify_time = 0.0
+    plan_schedule: Schedule | None = None
+    result: xr.Dataset | None = None
+    violations: list[Violation] = []
+    ramps: list[str] = []
+    status, gap, rounds = "optimal", None, 0
+    model_figures: dict[str, float] = {}
+    for rounds in range(1, options.max_rounds + 1):  # noqa: B007 - rounds is reported
+        condition, gap = planner.solve()
+        stop = _stopped(planner, condition)
+        if stop is not None:
+            return _fallback(planner, baselines, steps, *stop, notes)
+        status = "optimal" if condition == TerminationCondition.optimal else "time_limit"
+        model_figures = _model_figures(planner.model)
+        plan_schedule = _schedule_from_model(
+            planner.model, facility, planner.lin, planner.baseline_schedule
+        )
+        verify_started = time.perf_counter()
+        result = simulate(facility, plan_schedule, series)
+        violations = find_violations(facility, result)
+        ramps = ramp_violations(facility, plan_schedule, options.model)
+        verify_time += time.perf_counter() - verify_started
+        if not violations:
+            break
+        if not _tighten(planner, result, violations, options.model):
+            notes.append("verification found violations the model cannot tighten further")
+            break
+    planner.timings["verify_s"] = verify_time
+    if violations and rounds == options.max_rounds:
+        notes.append(
+            f"verification still found {len(violations)} violated limit(s) after "
+            f"{options.max_rounds} round(s): the plan is returned unverified"
+        )
+    assert plan_schedule is not None and result is not None
+    price = float(pyo.value(planner.model.deferred_price))
+    figures, committed, report = _judge(planner, plan_schedule, result, steps, price)
+    broken = _contract_problems(report) + ramps
+    notes += [f"not verified: {line}" for line in broken]
+    plan = Plan(
+        status=status,
+        verified=not violations and not broken and contracts_met(report),
+        schedule=plan_schedule,
+        result=result,
+        violations=violations,
+        figures=figures,
+        baselines=baselines.figures,
+        baseline_violations=baselines.violations,
+        timings=dict(planner.timings),
+        gap=gap,
+        rounds=rounds,
+        model_figures=model_figures,
+        notes=notes,
+        baseline_schedule=planner.baseline_schedule,
+        baseline_result=planner.baseline_result,
+        sla=report,
+        baseline_sla=baselines.sla,
+        committed={"plan": committed, **baselines.committed},
+        committed_steps=steps,
+        lookahead=_lookahead(planner, steps),
+        state=planner.state,
+        facility=facility,
+        deferred_energy_price=price,
+    )
+    if options.shadow_prices and plan.verified:
+        shadow_started = time.perf_counter()
+        plan.shadow_prices = shadow_prices(planner)
+        plan.timings["shadow_prices_s"] = time.perf_counter() - shadow_started
+    return plan
+
+
+def _stopped(planner: PlanSolver, condition: TerminationCondition) -> tuple[str, list[str]] | None:
+    """Status and explanation when the solve gave no plan to verify (None: go on)."""
+    if condition == TerminationCondition.infeasible:
+        return "infeasible", diagnose(planner)
+    if condition not in (TerminationCondition.optimal, TerminationCondition.maxTimeLimit):
+        return "fallback", [f"HiGHS stopped with {condition.name}"]
+    if not planner.solution_loaded:
+        limit = planner.options.time_limit
+        return "fallback", [f"no feasible plan within the {limit:g} s time limit"]
+    return None
+
+
+# verification kinds → model family whose limit is derated when verification finds it broken
+_FAMILY = {
+    "feed_capacity": "feed",
+    "contract_capacity": "contract",
+    "demand_response": "demand_response",
+    "shelf_capacity": "busbar",
+    "busbar_current": "busbar",
+    "undervoltage": "busbar",
+    "coil_capacity": "coil",
+    "cdu_capacity": "cdu",
+    "coolant_supply": "coolant",
+}
+
+
+def _tighten(
+    planner: PlanSolver,
+    result: xr.Dataset,
+    violations: list[Violation],
+    model_options: ModelOptions,
+) -> bool:
+    """Tighten the model where verification found limits broken; True if anything changed.
+
+    Violated inlet rows not in the model are added (lazy constraints); rows that were in the
+    model but still broke (the linearization was optimistic) get the excess as extra margin.
+    Other limits are derated by their relative excess plus 0.5 % (coolant supply: the excess
+    in K plus 0.05 K).  Kinds the model cannot act on are left to the report.
+    """
+    changed = False
+    facility, m = planner.facility, planner.model
+    for violation in violations:
+        if violation.kind == "inlet_temperature":
+            # The linearization of a rack's inlet is off by a similar amount at every step
+            # (its in-rack loss slope), so a violating rack gets its worst excess as a margin
+            # on every period, and all its periods enter the model as rows.
+            excess = result["inlet_temperature"].values - facility.inlet_limit  # (T, R)
+            for r in np.flatnonzero((excess > 1e-6).any(axis=0)):
+                margin = float(excess[:, r].max()) + 0.02
+                for t in range(planner.lin.steps):
+                    dropped, added = add_inlet_row(m, int(r), t, margin)
+                    planner.solver.drop_rows(dropped)
+                    planner.solver.add_rows([added])
+                changed = True
+            continue
+        family = _FAMILY.get(violation.kind)
+        if family is None:
+            continue
+        if family == "coolant":
+            extra = violation.worst - violation.limit + 0.05
+        else:
+            extra = (violation.worst - violation.limit) / max(abs(violation.limit), 1e-9) + 0.005
+        set_derating(m, family, extra)
+        planner.solver.invalidate()
+        changed = True
+    return changed
+
+
+def _fallback(
+    planner: PlanSolver,
+    baselines: _Baselines,
+    steps: int,
+    status: str,
+    explanation: list[str],
+    notes: list[str],
+) -> Plan:
+    facility = planner.facility
+    schedule, result = planner.baseline_schedule, planner.baseline_result
+    price = planner.lin.deferred_energy_price
+    figures, committed, report = _judge(planner, schedule, result, steps, price)
+    return Plan(
+        status=status,
+        verified=False,
+        schedule=schedule,
+        result=result,
+        violations=find_violations(facility, result),
+        figures=figures,
+        baselines=baselines.figures,
+        baseline_violations=baselines.violations,
+        timings=dict(planner.timings),
+        explanation=explanation,
+        notes=[*notes, "returned the as-operated baseline as a fallback"],
+        baseline_schedule=schedule,
+        baseline_result=result,
+        sla=report,
+        baseline_sla=baselines.sla,
+        committed={"plan": committed, **baselines.committed},
+        committed_steps=steps,
+        lookahead=_lookahead(planner, steps),
+        state=planner.state,
+        facility=facility,
+        deferred_energy_price=price,
+    )
