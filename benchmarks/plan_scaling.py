@@ -46,11 +46,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def scenario_dict(racks: int) -> dict[str, Any]:
-    """The synthetic hall with a tier-3 job on the GPU rows, inference elsewhere, a battery."""
+def scenario_dict(racks: int, days: float = 1.0) -> dict[str, Any]:
+    """The synthetic hall with a tier-3 job on the GPU rows, inference elsewhere, a battery,
+    over ``days`` days (the job due at the end)."""
     from twin.scenario.synthetic import synthetic_hall
 
-    data = synthetic_hall(racks, days=1.0, step="15 min")
+    data = synthetic_hall(racks, days=days, step="15 min")
     gpu_rows = [row for row in data["rows"] if row["type"] == "gpu-120"]
     air_rows = [row for row in data["rows"] if row["type"] != "gpu-120"]
     # dynamic power of a GPU rack: compute design power × (1 − idle fraction)
@@ -77,10 +78,10 @@ def scenario_dict(racks: int) -> dict[str, Any]:
                 "tier": 3,
                 "racks": [f"{row['row']}??" for row in gpu_rows],
                 "max_power": round(job_max_kw, 1),
-                "energy": round(0.5 * job_max_kw * 24.0, 1),
+                "energy": round(0.5 * job_max_kw * 24.0 * days, 1),
                 "min_power": round(0.3 * job_max_kw, 1),
                 "release": "0 h",
-                "deadline": "24 h",
+                "deadline": f"{24 * days:g} h",
             }
         )
     data["workloads"] = workloads
@@ -141,20 +142,22 @@ def _floor(model: Any) -> dict[str, Any]:
     return out
 
 
-def run_case(racks: int) -> dict[str, Any]:
+def run_case(racks: int, days: float = 1.0) -> dict[str, Any]:
     from optimizer.plan import Planner, PlanOptions
     from twin.data.series import scenario_series
     from twin.scenario.compile import compile_facility
     from twin.scenario.loader import scenario_from_dict
 
     started = time.perf_counter()
-    scenario = scenario_from_dict(scenario_dict(racks))
+    scenario = scenario_from_dict(scenario_dict(racks, days))
     facility = compile_facility(scenario)
     series = scenario_series(scenario)
     prepare = time.perf_counter() - started
 
+    plan_started = time.perf_counter()
     planner = Planner(facility, series, PlanOptions(shadow_prices=False))
     result = planner.run()
+    plan_wall = time.perf_counter() - plan_started
     plan_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = result.timings
     calls = planner.solver.solves
@@ -173,6 +176,8 @@ def run_case(racks: int) -> dict[str, Any]:
         "handover_s": round(planner.solver.timings.get("handover_s", 0.0), 2),
         "highs_run_s": round(planner.solver.timings.get("highs_s", 0.0), 2),
         "verify_s": round(t.get("verify_s", 0.0), 2),
+        "refine_s": round(t.get("refine_s", 0.0), 2),
+        "plan_wall_s": round(plan_wall, 2),
         "peak_rss_mb": round(plan_rss),
         **_model_size(planner.model),
         "savings_vs_as_operated": {
@@ -200,7 +205,7 @@ def profile_build(racks: int, top: int = 30) -> str:
     from twin.scenario.compile import compile_facility
     from twin.scenario.loader import scenario_from_dict
 
-    scenario = scenario_from_dict(scenario_dict(racks))
+    scenario = scenario_from_dict(scenario_dict(racks, days))
     facility = compile_facility(scenario)
     series = scenario_series(scenario)
     schedule = as_operated(facility, series)
@@ -225,20 +230,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 racks only")
     parser.add_argument("--profile", type=int, metavar="RACKS", help="profile the build")
+    parser.add_argument("--days", type=float, default=1.0, help="look-ahead [days], default 1")
+    parser.add_argument("--racks", type=int, nargs="*", help="rack counts (default: the cases)")
     parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case)))
+        print(json.dumps(run_case(args.case, args.days)))
         return
     if args.profile:
         print(profile_build(args.profile))
         return
     machine = platform.processor() or platform.machine()
     print(f"# machine: {machine}, {os.cpu_count()} cores, python {platform.python_version()}")
-    for racks in CASES["quick" if args.quick else "full"]:
+    for racks in args.racks or CASES["quick" if args.quick else "full"]:
         try:
             out = subprocess.run(
-                [sys.executable, __file__, "--case", str(racks)],
+                [sys.executable, __file__, "--case", str(racks), "--days", str(args.days)],
                 check=True,
                 capture_output=True,
                 text=True,

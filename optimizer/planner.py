@@ -9,6 +9,7 @@ the verification.  :class:`optimizer.plan.Planner` adds the verify-and-tighten l
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,10 @@ class PlanOptions:
     (:mod:`optimizer.horizon`); ``inf`` keeps every step."""
     coarse_hours: float = DEFAULT_COARSE_HOURS
     """Length of the periods after ``fine_hours`` [h]."""
+    refinements: int = 3
+    """Corrections after the first verified plan: each corrects the model's import by the
+    physics' at the last verified plan (:meth:`PlanSolver.correct`), re-solves and keeps the
+    new plan only when it is verified and its verified cost is lower (0: none)."""
     committed_hours: float | None = None
     """The period whose decisions are committed (applied) [h], from the start; None: the
     whole look-ahead.  Figures of this period are reported beside the look-ahead's."""
@@ -121,7 +126,9 @@ class PlanSolver:
         self.state = state
         self.facility = facility = apply_state(facility, state)
         self.series = series
-        self.options = options = dataclasses.replace(options or PlanOptions())
+        # a deep copy: verification adds inlet rows and tightening to the model options, which
+        # must not leak into the next plan made with the same options (live re-plans do that)
+        self.options = options = copy.deepcopy(options or PlanOptions())
         options.model = _model_options_from_state(options.model, facility, state)
         self.timings: dict[str, float] = {}
         self.solution_loaded = False
@@ -153,6 +160,41 @@ class PlanSolver:
             self.model.grid.peak_before[state.billing_period] = state.peak_so_far_kw
         self.timings["build_s"] = self.timings.get("build_s", 0.0) + time.perf_counter() - started
         self.solver = DirectHighs(time_limit=self.options.time_limit, mip_gap=self.options.mip_gap)
+
+    def correct(self, result: xr.Dataset) -> None:
+        """Correct the model's import by what the physics found at the last verified plan.
+
+        ``result`` is that plan's simulation.  Each period's import gets the difference
+        between the physics' mean import and the model's (``grid.correction``, the error of
+        the linearization at this plan), and its peak row the physics' highest-minus-mean
+        import over the period's fine steps (``grid.peak_excess``).  The next solve then
+        prices and caps the import the physics would see, near this plan.
+        """
+        g = self.model.grid
+        grid_kw = np.asarray(result["grid_power"].values, dtype=float) / WATTS_PER_KILOWATT
+        mean = self.axis.reduce(grid_kw, "mean")
+        excess = self.axis.reduce(grid_kw, "max") - mean
+        for t in range(self.lin.steps):
+            model_import = float(pyo.value(g.import_[t])) - float(pyo.value(g.correction[t]))
+            g.correction[t] = float(mean[t]) - model_import
+            g.peak_excess[t] = max(float(excess[t]), 0.0)
+        self.solver.invalidate()
+
+    def snapshot(self) -> dict[str, list[float]]:
+        """The correction parameters, for :meth:`restore`."""
+        g = self.model.grid
+        return {
+            "correction": [float(pyo.value(g.correction[t])) for t in range(self.lin.steps)],
+            "peak_excess": [float(pyo.value(g.peak_excess[t])) for t in range(self.lin.steps)],
+        }
+
+    def restore(self, saved: dict[str, list[float]]) -> None:
+        """Put back a :meth:`snapshot` of the correction parameters."""
+        g = self.model.grid
+        for t in range(self.lin.steps):
+            g.correction[t] = saved["correction"][t]
+            g.peak_excess[t] = saved["peak_excess"][t]
+        self.solver.invalidate()
 
     def solve(self) -> tuple[TerminationCondition, float | None]:
         """Solve (or re-solve) the current model; load the best solution if there is one.

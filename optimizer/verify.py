@@ -12,6 +12,7 @@ look-ahead, from the same state, under the same tariff.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -200,76 +201,155 @@ def _lookahead(planner: PlanSolver, steps: int) -> dict[str, Any]:
     }
 
 
-def run_plan(planner: PlanSolver) -> Plan:
-    """Solve, verify, tighten and re-solve; return the verified plan (see module docs)."""
+@dataclass
+class _Attempt:
+    """One solved and verified model: its schedule, physics result and what broke."""
+
+    schedule: Schedule
+    result: xr.Dataset
+    violations: list[Violation]
+    ramps: list[str]
+    status: str
+    gap: float | None
+    rounds: int
+    model_figures: dict[str, float]
+    figures: dict[str, float] = field(default_factory=dict)
+    committed: dict[str, float] = field(default_factory=dict)
+    report: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def broken(self) -> list[str]:
+        """Hard contracts and ramp limits broken, in words."""
+        return _contract_problems(self.report) + self.ramps
+
+    @property
+    def verified(self) -> bool:
+        """Whether physics, ramps and contracts all hold."""
+        return not self.violations and not self.broken and contracts_met(self.report)
+
+
+def _solve_and_verify(
+    planner: PlanSolver, steps: int, notes: list[str]
+) -> _Attempt | tuple[str, list[str]]:
+    """Solve, simulate, tighten and re-solve up to ``max_rounds`` times.
+
+    Returns the last attempt, or the status and explanation when the solve gave no plan.
+    """
     facility, series, options = planner.facility, planner.series, planner.options
+    attempt: _Attempt | None = None
+    verify_time = 0.0
+    for rounds in range(1, options.max_rounds + 1):
+        condition, gap = planner.solve()
+        stop = _stopped(planner, condition)
+        if stop is not None:
+            return stop
+        schedule = _schedule_from_model(
+            planner.model, facility, planner.lin, planner.baseline_schedule
+        )
+        verify_started = time.perf_counter()
+        result = simulate(facility, schedule, series)
+        attempt = _Attempt(
+            schedule=schedule,
+            result=result,
+            violations=find_violations(facility, result),
+            ramps=ramp_violations(facility, schedule, options.model),
+            status="optimal" if condition == TerminationCondition.optimal else "time_limit",
+            gap=gap,
+            rounds=rounds,
+            model_figures=_model_figures(planner.model),
+        )
+        verify_time += time.perf_counter() - verify_started
+        if not attempt.violations:
+            break
+        if not _tighten(planner, result, attempt.violations, options.model):
+            notes.append("verification found violations the model cannot tighten further")
+            break
+    planner.timings["verify_s"] = planner.timings.get("verify_s", 0.0) + verify_time
+    assert attempt is not None
+    if attempt.violations and attempt.rounds == options.max_rounds:
+        notes.append(
+            f"verification still found {len(attempt.violations)} violated limit(s) after "
+            f"{options.max_rounds} round(s): the plan is returned unverified"
+        )
+    price = float(pyo.value(planner.model.deferred_price))
+    attempt.figures, attempt.committed, attempt.report = _judge(
+        planner, attempt.schedule, attempt.result, steps, price
+    )
+    return attempt
+
+
+def _refine(planner: PlanSolver, best: _Attempt, steps: int, notes: list[str]) -> _Attempt:
+    """Correct the model by the physics at the verified plan and keep a better plan.
+
+    The model is linearized at the as-operated point; at a plan far from it (warmer air,
+    shifted work) its import is off by a few percent, and the demand charge is paid on the
+    physics' peak, not the model's.  Each refinement adds the physics-minus-model import of
+    the last verified plan to the model (:meth:`PlanSolver.correct`), solves and verifies
+    again, and is kept only when it is verified and its verified cost is lower; otherwise
+    the previous corrections are restored and the refinement stops.
+    """
+    for _ in range(planner.options.refinements):
+        if not best.verified:
+            break
+        saved = planner.snapshot()
+        started = time.perf_counter()
+        planner.correct(best.result)
+        planner.timings["refine_s"] = (
+            planner.timings.get("refine_s", 0.0) + time.perf_counter() - started
+        )
+        trial_notes: list[str] = []
+        trial = _solve_and_verify(planner, steps, trial_notes)
+        gain = best.figures["cost"] - trial.figures["cost"] if isinstance(trial, _Attempt) else 0.0
+        if (
+            not isinstance(trial, _Attempt)
+            or not trial.verified
+            or gain <= 1e-6 * abs(best.figures["cost"])
+        ):
+            planner.restore(saved)
+            break
+        trial.rounds += best.rounds
+        notes += trial_notes
+        best = trial
+    return best
+
+
+def run_plan(planner: PlanSolver) -> Plan:
+    """Solve, verify, tighten and re-solve, refine; return the verified plan (module docs)."""
+    facility, options = planner.facility, planner.options
     steps = committed_steps(planner)
     started = time.perf_counter()
     baselines = _Baselines(planner, steps)
     planner.timings["baselines_s"] = time.perf_counter() - started
     notes: list[str] = list(baselines.notes)
-    verify_time = 0.0
-    plan_schedule: Schedule | None = None
-    result: xr.Dataset | None = None
-    violations: list[Violation] = []
-    ramps: list[str] = []
-    status, gap, rounds = "optimal", None, 0
-    model_figures: dict[str, float] = {}
-    for rounds in range(1, options.max_rounds + 1):  # noqa: B007 - rounds is reported
-        condition, gap = planner.solve()
-        stop = _stopped(planner, condition)
-        if stop is not None:
-            return _fallback(planner, baselines, steps, *stop, notes)
-        status = "optimal" if condition == TerminationCondition.optimal else "time_limit"
-        model_figures = _model_figures(planner.model)
-        plan_schedule = _schedule_from_model(
-            planner.model, facility, planner.lin, planner.baseline_schedule
-        )
-        verify_started = time.perf_counter()
-        result = simulate(facility, plan_schedule, series)
-        violations = find_violations(facility, result)
-        ramps = ramp_violations(facility, plan_schedule, options.model)
-        verify_time += time.perf_counter() - verify_started
-        if not violations:
-            break
-        if not _tighten(planner, result, violations, options.model):
-            notes.append("verification found violations the model cannot tighten further")
-            break
-    planner.timings["verify_s"] = verify_time
-    if violations and rounds == options.max_rounds:
-        notes.append(
-            f"verification still found {len(violations)} violated limit(s) after "
-            f"{options.max_rounds} round(s): the plan is returned unverified"
-        )
-    assert plan_schedule is not None and result is not None
-    price = float(pyo.value(planner.model.deferred_price))
-    figures, committed, report = _judge(planner, plan_schedule, result, steps, price)
-    broken = _contract_problems(report) + ramps
-    notes += [f"not verified: {line}" for line in broken]
+    attempt = _solve_and_verify(planner, steps, notes)
+    if not isinstance(attempt, _Attempt):
+        return _fallback(planner, baselines, steps, *attempt, notes)
+    attempt = _refine(planner, attempt, steps, notes)
+    notes += [f"not verified: {line}" for line in attempt.broken]
     plan = Plan(
-        status=status,
-        verified=not violations and not broken and contracts_met(report),
-        schedule=plan_schedule,
-        result=result,
-        violations=violations,
-        figures=figures,
+        status=attempt.status,
+        verified=attempt.verified,
+        schedule=attempt.schedule,
+        result=attempt.result,
+        violations=attempt.violations,
+        figures=attempt.figures,
         baselines=baselines.figures,
         baseline_violations=baselines.violations,
         timings=dict(planner.timings),
-        gap=gap,
-        rounds=rounds,
-        model_figures=model_figures,
+        gap=attempt.gap,
+        rounds=attempt.rounds,
+        model_figures=attempt.model_figures,
         notes=notes,
         baseline_schedule=planner.baseline_schedule,
         baseline_result=planner.baseline_result,
-        sla=report,
+        sla=attempt.report,
         baseline_sla=baselines.sla,
-        committed={"plan": committed, **baselines.committed},
+        committed={"plan": attempt.committed, **baselines.committed},
         committed_steps=steps,
         lookahead=_lookahead(planner, steps),
         state=planner.state,
         facility=facility,
-        deferred_energy_price=price,
+        deferred_energy_price=float(pyo.value(planner.model.deferred_price)),
     )
     if options.shadow_prices and plan.verified:
         shadow_started = time.perf_counter()

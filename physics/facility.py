@@ -286,6 +286,8 @@ class Facility:
     """[m]"""
     inlet_limit: float
     """Upper rack inlet limit [°C]."""
+    inlet_lower_limit: float
+    """Lower rack inlet limit [°C] (the minimum of the site's ASHRAE envelope)."""
     inlet_envelope: tuple[tuple[float, float], tuple[float, float]]
     """((recommended min, max), (allowable min, max)) [°C] for RCI."""
     facility_water_limit: float

@@ -536,6 +536,19 @@ def _storage_and_grid(
     )
 
 
+PASSED_THROUGH = (
+    "price",
+    "carbon_intensity",
+    "outdoor_temperature",
+    "dr_import_cap",
+    "dr_soft_cap",
+    "dr_penalty",
+    "dr_credit",
+    "dr_baseline",
+)
+"""Exogenous series copied into the result, so that a result can be costed and checked
+alone (tariff, demand-response terms)."""
+
 _DIMENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("unit", ("crah_airflow", "crah_airflow_demand", "crah_fan_power", "crah_cooling_load")),
     ("cdu", ("cdu_load", "cdu_supply_temperature", "cdu_return_temperature", "cdu_pump_power")),
@@ -598,7 +611,7 @@ def _data_vars(
     if per_rack:
         for name in _PER_RACK:
             data_vars[name] = (("time", "rack"), out[name])
-    for name in ("price", "carbon_intensity", "dr_import_cap", "outdoor_temperature"):
+    for name in PASSED_THROUGH:
         if name in series:
             data_vars[name] = ("time", series[name].values)
     return data_vars

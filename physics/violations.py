@@ -134,6 +134,7 @@ LIMIT_KINDS: dict[str, LimitKind] = _limit(
         "inlet_temperature",
         "racks",
         upper="inlet_limit",
+        lower="inlet_lower_limit",
         sizing_description="rack inlet temperature",
     ),
     # --- busbars and power shelves --------------------------------------------------------------

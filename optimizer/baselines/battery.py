@@ -54,14 +54,16 @@ _BISECTION_ROUNDS = 14
 
 
 def import_limit(facility: Facility, series: xr.Dataset) -> FloatArray:
-    """Grid import limit of each step: contract capacity and demand-response caps [W].
+    """Grid import limit of each step: contract capacity and demand-response caps, hard or
+    priced [W].
 
     Parameters
     ----------
     facility
         Compiled facility.
     series
-        Exogenous series with optional ``dr_import_cap`` [W] (NaN outside events).
+        Exogenous series with optional ``dr_import_cap`` and ``dr_soft_cap`` [W] (NaN outside
+        events).
 
     Returns
     -------
@@ -69,8 +71,9 @@ def import_limit(facility: Facility, series: xr.Dataset) -> FloatArray:
         Limit [W], shape (T,).
     """
     limit = np.full(series.sizes["time"], facility.grid.contract_capacity)
-    if "dr_import_cap" in series:
-        limit = np.fmin(limit, np.asarray(series["dr_import_cap"].values, dtype=float))
+    for name in ("dr_import_cap", "dr_soft_cap"):  # a priced cap is kept like a hard one
+        if name in series:
+            limit = np.fmin(limit, np.asarray(series[name].values, dtype=float))
     return limit
 
 

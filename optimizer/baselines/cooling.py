@@ -112,8 +112,9 @@ def highest_safe_supply(
 ) -> float:
     """Highest static supply setpoint keeping every inlet within the limit [°C]."""
     units = facility.units
-    low = float(units.supply_temperature_min.min())
     high = float(units.supply_temperature_max.max())
+    # no colder than the lower inlet limit: every inlet is at least the coldest supply
+    low = min(max(float(units.supply_temperature_min.min()), facility.inlet_lower_limit), high)
     index = _representative_steps(workload_power)
     representative = index.size < series.sizes["time"]
     index = np.repeat(index, 2) if index.size < 2 else index  # a simulation needs two steps

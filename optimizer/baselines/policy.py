@@ -100,10 +100,12 @@ def as_operated(facility: Facility, series: xr.Dataset) -> Schedule:
 
 
 def effective_price(facility: Facility, series: xr.Dataset) -> FloatArray:
-    """Energy price plus the carbon price of the grid's emissions [currency/MWh].
+    """Energy price plus the carbon price of the grid's emissions and any demand-response
+    credit [currency/MWh].
 
-    ``price`` [currency/MWh] + ``carbon_price`` [currency/kg] × ``carbon_intensity`` [g/kWh];
-    g/kWh equals kg/MWh, so the product is in currency/MWh.  A missing series counts as zero.
+    ``price`` [currency/MWh] + ``carbon_price`` [currency/kg] × ``carbon_intensity`` [g/kWh]
+    (g/kWh equals kg/MWh, so the product is in currency/MWh) + 1,000 × ``dr_credit``
+    [currency/kWh] during paid demand-response events.  A missing series counts as zero.
 
     Parameters
     ----------
@@ -125,6 +127,9 @@ def effective_price(facility: Facility, series: xr.Dataset) -> FloatArray:
     if "carbon_intensity" in series:
         intensity = np.asarray(series["carbon_intensity"].values, dtype=float)
         price = price + facility.grid.carbon_price * intensity
+    if "dr_credit" in series:  # a kWh not imported during a paid event also earns its credit
+        credit = np.asarray(series["dr_credit"].values, dtype=float)
+        price = price + np.nan_to_num(credit) * 1e3  # currency/kWh -> currency/MWh
     return price
 
 

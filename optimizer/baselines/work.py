@@ -114,10 +114,13 @@ def estimate_load(facility: Facility, series: xr.Dataset, profiles: FloatArray) 
 
 
 def demand_response_steps(series: xr.Dataset) -> BoolArray:
-    """Steps inside a demand-response event (``dr_import_cap`` finite) [bool], shape (T,)."""
-    if "dr_import_cap" not in series:
-        return np.zeros(series.sizes["time"], dtype=bool)
-    return np.isfinite(np.asarray(series["dr_import_cap"].values, dtype=float))
+    """Steps inside a demand-response event of any programme (a hard cap ``dr_import_cap``, a
+    priced cap ``dr_soft_cap`` or a credit baseline ``dr_baseline`` finite) [bool], shape (T,)."""
+    inside = np.zeros(series.sizes["time"], dtype=bool)
+    for name in ("dr_import_cap", "dr_soft_cap", "dr_baseline"):
+        if name in series:
+            inside |= np.isfinite(np.asarray(series[name].values, dtype=float))
+    return inside
 
 
 def flexible_work(
@@ -408,7 +411,8 @@ def _defer_tier2(
     if not tier2:
         return
     event = demand_response_steps(series)
-    cap = np.asarray(series["dr_import_cap"].values, dtype=float) if event.any() else None
+    has_cap = event.any() and "dr_import_cap" in series
+    cap = np.asarray(series["dr_import_cap"].values, dtype=float) if has_cap else None
     at_risk = cap is not None and bool(np.any(load[event] > cap[event]))
     kept: list[str] = []
     for j in tier2:

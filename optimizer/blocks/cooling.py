@@ -89,7 +89,7 @@ def add_cooling(
     c.supply = pyo.Var(
         c.U,
         m.T,
-        bounds=lambda b, u, t: (units.supply_temperature_min[u], units.supply_temperature_max[u]),
+        bounds=lambda b, u, t: supply_bounds(facility, u),
         initialize=lambda b, u, t: float(lin.s0[t, u]),
     )
     low, high = facility.chilled_water_temperature_bounds
@@ -181,6 +181,19 @@ def inlet_row(m: pyo.ConcreteModel, rack: int, step: int) -> tuple[pyo.Expressio
         - options.inlet_tightening.get((rack, step), 0.0)
     )
     return float(lin.inlet_base[rack, step]) + setpoint + load, limit
+
+
+def supply_bounds(facility: Facility, unit: int) -> tuple[float, float]:
+    """Bounds of a cooling unit's supply setpoint in the model [°C].
+
+    The unit's own range, its lower end raised to the facility's lower inlet limit: every
+    inlet mixes supply air with warmer recirculated air, so no inlet is colder than the
+    coldest supply, and supply at or above the lower limit keeps every inlet above it.
+    """
+    units = facility.units
+    high = float(units.supply_temperature_max[unit])
+    low = float(units.supply_temperature_min[unit])
+    return min(max(low, facility.inlet_lower_limit), high), high
 
 
 def _add_inlet_rows(

@@ -41,14 +41,17 @@ def add_grid(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> No
     curtail         Var         T      kW            PV power curtailed, ≥ 0
     curtail_limit   Constraint  T      kW            curtail ≤ pv
     import_         Var         T      kW            grid import (≥ 0 unless export is allowed)
+    correction      Param       T      kW            physics minus model import at the last
+                                                     verified plan (0 until refined; mutable)
     balance         Constraint  T      kW            import = chain + cooling power / mechanical
                                                      efficiency + charge − discharge − (pv −
-                                                     curtail)
+                                                     curtail) + correction
     B               Set                              billing periods the look-ahead touches
     peak            Var         B      kW            highest import of the billing period
     peak_before     Param       B      kW            peak so far in the billing period (mutable)
-    peak_def        Constraint  T      kW            peak ≥ import + the operating point's
-                                                     highest-minus-mean import in the period
+    peak_excess     Param       T      kW            highest-minus-mean import of the period's fine
+                                                     steps at the operating point (mutable)
+    peak_def        Constraint  T      kW            peak ≥ import + peak_excess
     peak_floor      Constraint  B      kW            peak ≥ peak_before
     contract_slack  Var         T      kW            elastic slack (0 when planning)
     contract        Constraint  T      kW            import − slack ≤ contract capacity · derate
@@ -74,6 +77,7 @@ def add_grid(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> No
     g.curtail_limit = pyo.Constraint(m.T, rule=lambda b, t: b.curtail[t] <= b.pv[t])
     export = facility.grid.export_allowed
     g.import_ = pyo.Var(m.T, within=pyo.Reals if export else pyo.NonNegativeReals)
+    g.correction = pyo.Param(m.T, mutable=True, initialize=0.0)
     g.balance = pyo.Constraint(
         m.T,
         rule=lambda b, t: (
@@ -83,6 +87,7 @@ def add_grid(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> No
             + bt.charge[t]
             - bt.discharge[t]
             - (b.pv[t] - b.curtail[t])
+            + b.correction[t]
         ),
     )
     _add_peaks(m, facility, lin)
@@ -116,9 +121,9 @@ def _add_peaks(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> 
     g.peak_before = pyo.Param(g.B, mutable=True, initialize=0.0)
     m.billing_label = labels
     # a period's import is its mean; its highest fine step lies peak_excess above
+    g.peak_excess = pyo.Param(m.T, mutable=True, initialize=lambda b, t: float(lin.peak_excess[t]))
     g.peak_def = pyo.Constraint(
-        m.T,
-        rule=lambda b, t: b.peak[str(labels[t])] >= b.import_[t] + float(lin.peak_excess[t]),
+        m.T, rule=lambda b, t: b.peak[str(labels[t])] >= b.import_[t] + b.peak_excess[t]
     )
     g.peak_floor = pyo.Constraint(g.B, rule=lambda b, name: b.peak[name] >= b.peak_before[name])
 

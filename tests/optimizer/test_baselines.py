@@ -88,8 +88,12 @@ def test_chilled_water_is_the_highest_the_coils_allow(
     result = demo_rule
     chilled = result.chilled_water_temperature
     supply = result.supply_temperature
-    # demo hall: the coil approach binds (below the plant's 20 °C and the W32 32 °C limits)
-    assert chilled == pytest.approx(supply - float(facility.units.coil_approach.max()))
+    # demo hall: the coil approach binds unless the plant's 20 °C maximum does (W32 is higher)
+    highest = min(
+        supply - float(facility.units.coil_approach.max()),
+        facility.chilled_water_temperature_bounds[1],
+    )
+    assert chilled == pytest.approx(highest)
     np.testing.assert_allclose(result.schedule.chilled_water_temperature, chilled)
 
 
@@ -153,9 +157,13 @@ def _without_battery_power(schedule: Schedule) -> Schedule:
 
 
 def test_tier3_job_runs_flat_skipping_the_dearest_hours(demo_day: DemoDay) -> None:
-    """Flat load, a demand charge: the job runs at one flat power in every step but the four
-    dear ones (skipping them saves more than the higher power adds to the peak)."""
+    """Flat load, a demand charge of 3.5 USD/kW: the job runs at one flat power in every step
+    but the four dear ones (skipping them saves more than the higher power adds to the peak;
+    at the demo's 15 USD/kW-month it would not)."""
     facility, series = demo_day
+    facility = dataclasses.replace(
+        facility, grid=dataclasses.replace(facility.grid, demand_charge=3.5 / 1e3)
+    )
     steps, step = series.sizes["time"], 900.0
     price = np.full(steps, 30.0)
     price[72:76] = 500.0  # a dear evening hour
@@ -409,7 +417,7 @@ def test_charge_below_peak_sets_no_new_peak(demo_day: DemoDay) -> None:
 
 def test_lowest_setpoint_and_note_when_nothing_is_safe(demo_day: DemoDay) -> None:
     facility, series = demo_day
-    strict = dataclasses.replace(facility, inlet_limit=15.0)
+    strict = dataclasses.replace(facility, inlet_limit=15.0, inlet_lower_limit=10.0)
     result = rule_based(strict, series)
     assert result.supply_temperature == float(facility.units.supply_temperature_min.min())
     assert any("even at the lowest" in note for note in result.notes)

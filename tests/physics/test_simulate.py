@@ -107,6 +107,27 @@ def test_hot_supply_speeds_fans_and_breaks_inlet_limit(
     assert summarize(base)["inlet_violations"] == 0
 
 
+def test_cold_supply_breaks_the_lower_inlet_limit(
+    demo_day: tuple[Facility, xr.Dataset],
+) -> None:
+    """At 15 °C supply the coolest inlets fall below ASHRAE's recommended 18 °C and are
+    reported as broken lower limits (overcooling wastes energy and risks condensation)."""
+    facility, series = demo_day
+    assert facility.inlet_lower_limit == 18.0  # recommended envelope of the demo hall
+    schedule = as_operated_schedule(facility, series)
+    cold = dataclasses.replace(
+        schedule, supply_temperature=np.full_like(schedule.supply_temperature, 15.0)
+    )
+    found = [v for v in find_violations(facility, simulate(facility, cold, series))]
+    low = [v for v in found if v.kind == "inlet_temperature" and "below" in v.message]
+    assert low, [v.message for v in found]
+    assert "below 18" in low[0].message
+    assert not any(
+        "below" in v.message
+        for v in find_violations(facility, simulate(facility, schedule, series))
+    )
+
+
 def test_summary_figures_are_consistent(demo_day: tuple[Facility, xr.Dataset]) -> None:
     """Summary energies equal the integrals of the series; PUE = facility / IT."""
     facility, series = demo_day

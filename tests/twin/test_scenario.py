@@ -786,3 +786,22 @@ def test_series_file_that_does_not_exist(tmp_path: Path, one_day: Scenario) -> N
     assert str(caught.value) == (
         f"series[0]: series file {(tmp_path / 'series.csv').resolve()} does not exist"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# inlet envelope
+
+
+def test_lower_inlet_limit_follows_the_envelope(demo_dict: dict[str, Any]) -> None:
+    """Recommended envelope: 18 °C (ASHRAE TC 9.9, 2021); allowable A2: 10 °C; an override wins."""
+    assert compile_facility(valid(demo_dict, lambda d: None)).inlet_lower_limit == 18.0
+    allowable = valid(demo_dict, lambda d: d["site"].update(inlet_limit="allowable"))
+    assert allowable.site.air_class == "A2"
+    assert compile_facility(allowable).inlet_lower_limit == 10.0
+    override = valid(demo_dict, lambda d: d["site"].update(min_inlet_temperature="16 degC"))
+    assert compile_facility(override).inlet_lower_limit == 16.0
+
+
+def test_lower_inlet_limit_above_the_upper_is_refused(demo_dict: dict[str, Any]) -> None:
+    problem = only_problem(demo_dict, lambda d: d["site"].update(min_inlet_temperature="28 degC"))
+    assert "min_inlet_temperature" in problem and "below the upper inlet limit 27" in problem

@@ -123,6 +123,7 @@ def compile_facility(scenario: Scenario) -> fac.Facility:
         timezone=site.timezone,
         elevation=site.elevation,
         inlet_limit=site.inlet_limit_temperature,
+        inlet_lower_limit=site.inlet_lower_limit_temperature,
         inlet_envelope=(AIR_CLASS_RECOMMENDED, allowable),
         facility_water_limit=site.facility_water_limit,
         racks=racks,

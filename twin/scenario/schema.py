@@ -56,6 +56,11 @@ class Site(SchemaModel):
     max_inlet_temperature: Celsius | None = Field(
         None, description="Override of the inlet limit [°C]; default from the class envelope."
     )
+    min_inlet_temperature: Celsius | None = Field(
+        None,
+        description="Override of the lower inlet limit [°C]; default from the class envelope "
+        "(18 °C recommended; allowable 15, 10, 5, 5 °C for A1–A4).",
+    )
     liquid_class: LiquidClass = Field(
         "W32", description="ASHRAE liquid-cooling class: maximum facility water supply."
     )
@@ -69,6 +74,15 @@ class Site(SchemaModel):
             raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'Europe/Berlin')") from exc
         return value
 
+    @model_validator(mode="after")
+    def _inlet_range(self) -> Site:
+        if self.inlet_lower_limit_temperature >= self.inlet_limit_temperature:
+            raise FieldProblem(
+                "min_inlet_temperature",
+                f"expected below the upper inlet limit {self.inlet_limit_temperature:g} °C",
+            )
+        return self
+
     @property
     def inlet_limit_temperature(self) -> float:
         """The upper rack inlet limit in force [°C]."""
@@ -77,6 +91,15 @@ class Site(SchemaModel):
         if self.inlet_limit == "recommended":
             return AIR_CLASS_RECOMMENDED[1]
         return AIR_CLASS_ALLOWABLE[self.air_class][1]
+
+    @property
+    def inlet_lower_limit_temperature(self) -> float:
+        """The lower rack inlet limit in force [°C]."""
+        if self.min_inlet_temperature is not None:
+            return self.min_inlet_temperature
+        if self.inlet_limit == "recommended":
+            return AIR_CLASS_RECOMMENDED[0]
+        return AIR_CLASS_ALLOWABLE[self.air_class][0]
 
     @property
     def facility_water_limit(self) -> float:
