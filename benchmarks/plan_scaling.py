@@ -205,7 +205,7 @@ def profile_build(racks: int, top: int = 30) -> str:
     from twin.scenario.compile import compile_facility
     from twin.scenario.loader import scenario_from_dict
 
-    scenario = scenario_from_dict(scenario_dict(racks, days))
+    scenario = scenario_from_dict(scenario_dict(racks))
     facility = compile_facility(scenario)
     series = scenario_series(scenario)
     schedule = as_operated(facility, series)
