@@ -344,18 +344,52 @@ class AirPath:
         return self.solve(np.diag(self.supply_capacity_flow))
 
 
+def server_airflow_fraction(
+    inlet_temperature: ArrayLike, knee_temperature: ArrayLike, speed_slope: ArrayLike
+) -> FloatArray:
+    """Server airflow over its design airflow, rising above the fan knee.
+
+    The EnergyPlus ITE model (``ElectricEquipment:ITE:AirCooled``, :mod:`physics.ite`) gives
+    airflow as a curve linear in inlet temperature; its example curve "Data Center Servers
+    Airflow fLoadTemp" rises by 0.1 of design airflow per kelvin at full load.  Server
+    firmware holds the fans at their design speed below a knee, so here
+
+        f_air = 1 + slope·max(0, T_in − T_knee)
+
+    with the slope per rack type (0.1 /K with the knee at the design inlet reproduces the
+    EnergyPlus example curve above it; the default 0.04 /K is a milder vendor-table shape).
+
+    Parameters
+    ----------
+    inlet_temperature
+        Rack inlet temperature [°C].
+    knee_temperature
+        Inlet temperature at which the fans start speeding up [°C].
+    speed_slope
+        Airflow increase per kelvin above the knee, relative to design [1/K].
+
+    Returns
+    -------
+    numpy.ndarray
+        Airflow fraction (≥ 1) [-].
+    """
+    excess = np.maximum(np.asarray(inlet_temperature, dtype=float) - knee_temperature, 0.0)
+    return np.asarray(1.0 + np.asarray(speed_slope, dtype=float) * excess, dtype=float)
+
+
 def server_fan_power(
     nominal_fan_power: ArrayLike,
     inlet_temperature: ArrayLike,
     knee_temperature: ArrayLike,
     speed_slope: ArrayLike,
+    exponent: ArrayLike = 3.0,
 ) -> FloatArray:
-    """Server fan power rising with inlet temperature.
+    """Server fan power rising with inlet temperature above the fan knee.
 
-    Fan speed is nominal up to the knee and rises linearly above it,
-    ``speed = 1 + slope·max(0, T_in − T_knee)``; power follows the fan affinity law
-    ``P = P_nominal·speed³``.  This is the shape vendor fan tables show (flat, then steep
-    above 25–27 °C inlet); the knee and slope are per rack type.
+    ``P = P_nominal·f_air^exponent`` with ``f_air`` from :func:`server_airflow_fraction`:
+    the EnergyPlus ITE fan power curve of airflow fraction, either the affinity law
+    (exponent 3, the default) or the example's "ECM FanPower fFlow" curve, linear in airflow
+    fraction (exponent 1).
 
     Parameters
     ----------
@@ -366,16 +400,18 @@ def server_fan_power(
     knee_temperature
         Inlet temperature at which fans start speeding up [°C].
     speed_slope
-        Fractional speed increase per kelvin above the knee [1/K].
+        Airflow increase per kelvin above the knee, relative to design [1/K].
+    exponent
+        Exponent of fan power on airflow fraction [-].
 
     Returns
     -------
     numpy.ndarray
         Fan power [W].
     """
-    excess = np.maximum(np.asarray(inlet_temperature, dtype=float) - knee_temperature, 0.0)
-    speed = 1.0 + np.asarray(speed_slope, dtype=float) * excess
-    return np.asarray(nominal_fan_power, dtype=float) * speed**3
+    fraction = server_airflow_fraction(inlet_temperature, knee_temperature, speed_slope)
+    power = np.asarray(nominal_fan_power, dtype=float) * fraction ** np.asarray(exponent)
+    return np.asarray(power, dtype=float)
 
 
 def rack_cooling_index(

@@ -192,7 +192,12 @@ def _quadratic(fields: Mapping[str, Any]) -> QuadraticCurve:
     )
     x_min, x_max, low, high = _curve_limits(
         fields,
-        ("minimum_value_of_x", "maximum_value_of_x", "minimum_curve_output", "maximum_curve_output"),
+        (
+            "minimum_value_of_x",
+            "maximum_value_of_x",
+            "minimum_curve_output",
+            "maximum_curve_output",
+        ),
     )
     if x_min is None or x_max is None:
         raise ValueError("a Curve:Quadratic needs its minimum and maximum value of x")

@@ -115,8 +115,7 @@ def case_temperature(
             continue
         per_plate = np.asarray(plate_share, dtype=float)[columns] * heat[:, columns]
         per_plate = per_plate / count[columns]
-        result[:, columns] = (
-            np.asarray(supply_temperature, dtype=float)[:, columns]
-            + per_plate * plate.resistance(flow[:, columns])
-        )
+        result[:, columns] = np.asarray(supply_temperature, dtype=float)[
+            :, columns
+        ] + per_plate * plate.resistance(flow[:, columns])
     return result
