@@ -170,6 +170,7 @@ _ALL: tuple[Variable, ...] = (
     _v("dry_cooler_fan_power", "W", "Dry cooler fan power"),
     _v("dry_cooler_heat", "W", "Heat rejected by dry coolers"),
     _v("facility_loop_tower_fan_power", "W", "Facility loop tower fan power"),
+    _v("facility_loop_tower_heat", "W", "Heat rejected by facility loop towers"),
     _v("trim_chiller_power", "W", "Trim chiller electric power"),
     _v("trim_chiller_load", "W", "Trim chiller load"),
     _v("facility_loop_pump_power", "W", "Facility loop pump power"),

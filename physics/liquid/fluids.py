@@ -92,13 +92,13 @@ class Fluid:
 
     def specific_heat(self, temperature: ArrayLike) -> FloatArray:
         """Specific heat at ``temperature`` [°C], interpolated linearly [J/(kg·K)]."""
-        return np.asarray(
-            np.interp(temperature, self.temperatures, self.specific_heats), dtype=float
-        )
+        points = np.asarray(temperature, dtype=float)
+        return np.asarray(np.interp(points, self.temperatures, self.specific_heats), dtype=float)
 
     def density(self, temperature: ArrayLike) -> FloatArray:
         """Density at ``temperature`` [°C], interpolated linearly [kg/m³]."""
-        return np.asarray(np.interp(temperature, self.temperatures, self.densities), dtype=float)
+        points = np.asarray(temperature, dtype=float)
+        return np.asarray(np.interp(points, self.temperatures, self.densities), dtype=float)
 
     def volumetric_heat_capacity(self, temperature: ArrayLike) -> FloatArray:
         """ρ·c_p at ``temperature`` [°C] [J/(m³·K)]: times a volume flow [m³/s] gives W/K."""

@@ -102,6 +102,7 @@ def _supplies(
         "dry_cooler_fan_power": result.dry_cooler_fan_power,
         "dry_cooler_heat": result.dry_cooler_heat,
         "facility_loop_tower_fan_power": result.tower_fan_power,
+        "facility_loop_tower_heat": result.tower_heat,
         "trim_chiller_power": result.chiller_power,
         "trim_chiller_load": result.chiller_load,
         "facility_loop_pump_power": result.pump_power,
@@ -113,26 +114,20 @@ def _supplies(
 
 def _subset(cdus: CDUs, columns: IntArray) -> CDUs:
     """The CDUs ``columns`` as their own :class:`CDUs`."""
-    arrays = {
-        name: np.asarray(getattr(cdus, name))[columns]
-        for name in (
-            "capacity",
-            "it_rated_flow",
-            "facility_rated_flow",
-            "it_heat_capacity",
-            "facility_heat_capacity",
-            "rated_ua",
-            "pump_power",
-            "max_supply_temperature",
-            "max_flow",
-            "supply_setpoint",
-            "loop",
-        )
-    }
     return CDUs(
         ids=[cdus.ids[i] for i in columns],
+        capacity=cdus.capacity[columns],
+        it_rated_flow=cdus.it_rated_flow[columns],
+        facility_rated_flow=cdus.facility_rated_flow[columns],
+        it_heat_capacity=cdus.it_heat_capacity[columns],
+        facility_heat_capacity=cdus.facility_heat_capacity[columns],
+        rated_ua=cdus.rated_ua[columns],
+        pump_power=cdus.pump_power[columns],
+        max_supply_temperature=cdus.max_supply_temperature[columns],
+        max_flow=cdus.max_flow[columns],
+        supply_setpoint=cdus.supply_setpoint[columns],
+        loop=cdus.loop[columns],
         film_exponent=cdus.film_exponent,
-        **arrays,
     )
 
 
