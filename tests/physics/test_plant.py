@@ -615,7 +615,9 @@ def test_chiller_from_energyplus_fields_equals_the_record() -> None:
 
     def biquadratic(c: tuple[float, ...]) -> dict[str, float]:
         names = ("constant", "x", "x_2", "y", "y_2", "x_y")
-        fields = {f"coefficient{i + 1}_{n}": v for i, (n, v) in enumerate(zip(names, c))}
+        fields = {
+            f"coefficient{i + 1}_{n}": v for i, (n, v) in enumerate(zip(names, c, strict=True))
+        }
         return fields | {
             "minimum_value_of_x": x_min,
             "maximum_value_of_x": x_max,

@@ -214,7 +214,8 @@ def test_chillers_from_energyplus_fields_in_yaml() -> None:
     names = ("constant", "x", "x_2", "y", "y_2", "x_y")
 
     def curve(values: tuple[float, ...]) -> dict[str, float]:
-        return {f"coefficient{i + 1}_{n}": v for i, (n, v) in enumerate(zip(names, values))} | x | y
+        pairs = enumerate(zip(names, values, strict=True))
+        return {f"coefficient{i + 1}_{n}": v for i, (n, v) in pairs} | x | y
 
     fields = {
         "reference_capacity": "471.2 kW",
