@@ -563,6 +563,22 @@ class PlantResult:
     economizer_water_temperature: FloatArray
 
 
+def _economizer(
+    plant: ChillerPlant, t_sup: FloatArray, t_wb: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(share of the load carried free [-], tower water to the exchanger [°C]); steps 1–2 of
+    :func:`plant_performance` on the economizer path."""
+    if not plant.economizer_enabled:
+        return np.zeros(t_sup.shape), np.full(t_sup.shape, np.nan)
+    water = np.maximum(t_wb + plant.tower_approach, t_sup - plant.economizer_approach)
+    leaving = water + plant.economizer_approach
+    ret = t_sup + plant.chilled_water_delta_t
+    fraction = np.clip((ret - leaving) / plant.chilled_water_delta_t, 0, 1)
+    if not plant.economizer_integrated:
+        fraction = np.where(fraction >= 1.0, 1.0, 0.0)
+    return np.asarray(fraction, dtype=float), np.asarray(water, dtype=float)
+
+
 def plant_performance(
     plant: ChillerPlant,
     cooling_load: ArrayLike,
@@ -620,18 +636,8 @@ def plant_performance(
         _array(wet_bulb_temperature),
     )
     chiller = plant.chiller
-    tower_leaving = t_wb + plant.tower_approach
-    tower_water = np.maximum(tower_leaving, plant.minimum_condenser_temperature)
-    if plant.economizer_enabled:
-        economizer_water = np.maximum(tower_leaving, t_sup - plant.economizer_approach)
-        economizer_leaving = economizer_water + plant.economizer_approach
-        return_water = t_sup + plant.chilled_water_delta_t
-        fraction = np.clip((return_water - economizer_leaving) / plant.chilled_water_delta_t, 0, 1)
-        if not plant.economizer_integrated:
-            fraction = np.where(fraction >= 1.0, 1.0, 0.0)
-    else:
-        economizer_water = np.full(load.shape, np.nan)
-        fraction = np.zeros(load.shape)
+    tower_water = np.maximum(t_wb + plant.tower_approach, plant.minimum_condenser_temperature)
+    fraction, economizer_water = _economizer(plant, t_sup, t_wb)
     fraction = np.where(load > 0.0, fraction, 0.0)
     chiller_load = load * (1.0 - fraction)
 
