@@ -53,7 +53,7 @@ from physics.power import (
     converter_input_power,
     rectifier_staging,
 )
-from physics.psychrometrics import pressure_at_elevation, wet_bulb_temperature
+from physics.psychrometrics import outdoor_temperatures
 from physics.schedule import Schedule, step_seconds
 from physics.variables import annotate
 from physics.warnings import CurveRangeWarning
@@ -678,8 +678,13 @@ def simulate(
     step = step_seconds(time)
     schedule.check(facility, steps)
     topology = _Topology(facility)
-    wet_bulb = _wet_bulb(facility, series)
-    dry_bulb = _dry_bulb(facility, series, wet_bulb)
+    loop = facility.facility_loop
+    dry_bulb, wet_bulb = outdoor_temperatures(
+        series,
+        facility.elevation,
+        dry_bulb_required=loop is not None
+        and (loop.dry_coolers is not None or loop.trim_chillers is not None),
+    )
     chunk_size = _chunk_steps(facility, topology, chunk_steps)
     diagnostics = _Diagnostics()
     out: dict[str, FloatArray] = {}
@@ -722,38 +727,6 @@ def simulate(
     return ds
 
 
-def _dry_bulb(facility: Facility, series: xr.Dataset, wet_bulb: FloatArray) -> FloatArray:
-    """Outdoor dry bulb [°C]; required when the facility loop has dry coolers or trim chillers
-    (air-cooled condensers), else the wet bulb stands in (nothing uses it)."""
-    if "outdoor_temperature" in series:
-        return np.asarray(series["outdoor_temperature"].values, dtype=float)
-    loop = facility.facility_loop
-    if loop is not None and (loop.dry_coolers is not None or loop.trim_chillers is not None):
-        raise KeyError(
-            "the facility loop has dry coolers or trim chillers, which need "
-            "outdoor_temperature (dry bulb) in the series"
-        )
-    return wet_bulb
-
-
-def _wet_bulb(facility: Facility, series: xr.Dataset) -> FloatArray:
-    if "wet_bulb_temperature" in series:
-        return np.asarray(series["wet_bulb_temperature"].values, dtype=float)
-    missing = [n for n in ("outdoor_temperature", "relative_humidity") if n not in series]
-    if missing:
-        raise KeyError(
-            "simulate needs wet_bulb_temperature or outdoor_temperature and relative_humidity "
-            f"in the series; missing: {', '.join(missing)}"
-        )
-    pressure = pressure_at_elevation(facility.elevation)
-    return np.asarray(
-        wet_bulb_temperature(
-            series["outdoor_temperature"].values, series["relative_humidity"].values, pressure
-        ),
-        dtype=float,
-    )
-
-
 def summarize(ds: xr.Dataset) -> dict[str, Any]:
     """Headline figures of a simulation (the ``--json`` output of ``dctwin simulate``).
 
@@ -785,7 +758,14 @@ def summarize(ds: xr.Dataset) -> dict[str, Any]:
         "min_rci_hi_percent": float(ds["rci_hi"].min()),
         "economizer_hours": float(ds["economizer_fraction"].sum()) * step / SECONDS_PER_HOUR,
         "clamped_curve_evaluations": int(ds.attrs["clamped_curve_evaluations"]),
+        "clamped_chiller_steps": int(ds.attrs.get("clamped_chiller_steps", 0)),
+        "clamped_trim_chiller_steps": int(ds.attrs.get("clamped_trim_chiller_steps", 0)),
     }
+    if "min_case_margin" in ds:
+        summary["max_case_temperature_c"] = float(ds["max_case_temperature"].max())
+        summary["min_case_margin_k"] = float(ds["min_case_margin"].min())
+    if "facility_loop_supply_temperature" in ds:
+        summary["max_facility_loop_supply_c"] = float(ds["facility_loop_supply_temperature"].max())
     if "price" in ds:
         summary["energy_cost"] = float(
             (ds["grid_power"] * ds["price"]).sum() * step / JOULES_PER_KWH / 1e3

@@ -21,6 +21,7 @@ from physics.liquid.fluids import PG25
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
 from physics.violations import LIMIT_KINDS, find_violations
+from tests.processes import dctwin
 from twin.data.series import scenario_series
 from twin.scenario.compile import chiller_of, compile_facility
 from twin.scenario.loader import ScenarioError, scenario_from_dict
@@ -251,3 +252,20 @@ def test_chillers_from_energyplus_fields_in_yaml() -> None:
         data["cooling"]["plant"]["chillers"]["curves"] = "york-yk-9999kw"
 
     assert any("trane-cvhf-1758kw-vsd" in p for p in _problems(unknown))
+
+
+def test_simulate_text_output_counts_clamped_curve_evaluations(tmp_path: Path) -> None:
+    """Chilled water at 15 °C is above the McQuay curves' 12.78 °C limit: the text summary of
+    ``dctwin simulate`` says how many evaluations were clamped (not only ``--json``)."""
+
+    def warm(data: dict[str, Any]) -> None:
+        data["cooling"]["plant"]["chilled_water_temperature"] = "15 degC"
+        data["series"] = [{"file": str(ROOT / "data" / "demo-week.csv")}]
+
+    path = tmp_path / "warm.yaml"
+    path.write_text(yaml.safe_dump(_hall(warm)), encoding="utf-8")
+    done = dctwin("simulate", path)
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("curve range"))
+    assert "evaluations outside the fitted range, clamped (chiller steps 96" in line
+    assert "hottest case" in done.stdout and "facility loop supply" in done.stdout
