@@ -41,7 +41,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from optimizer.capacity import limit_rows
 from physics.airflow import server_airflow_fraction, time_to_rise
 from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY
 from physics.facility import Facility
@@ -49,6 +48,7 @@ from physics.power import bbu_ride_through
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
 from physics.violations import LIMIT_KINDS, find_violations
+from twin.studies.liquid_rows import sizing_rows
 
 AIR_VOLUME_PER_RACK = 8.0
 """Room air mixed with a rack's inlet stream after a cooling loss [m³ per rack].  Engineering
@@ -243,7 +243,7 @@ def _assess(
     only_busbar: str | None = None,
     violations: list[str] | None = None,
 ) -> ElementResult:
-    rows = limit_rows(facility, ds)
+    rows = sizing_rows(facility, ds)
     margins: dict[str, float] = {}
     relative = np.full(ds.sizes["time"], np.inf)
     tightest, tightest_relative = "", np.inf
