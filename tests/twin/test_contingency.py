@@ -10,7 +10,6 @@ import pytest
 import xarray as xr
 from scipy.integrate import solve_ivp
 
-from optimizer.capacity import limit_rows
 from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY, JOULES_PER_KWH
 from physics.facility import Facility
 from physics.schedule import as_operated_schedule
@@ -26,6 +25,7 @@ from twin.studies.contingency import (
     zone_heat_up_time,
     zone_time_to_limit,
 )
+from twin.studies.liquid_rows import sizing_rows
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ BUSBAR_LEVEL = ("shelf_capacity", "busbar_current", "undervoltage")
 def _margins(facility: Facility, ds: xr.Dataset, busbar: str | None = None) -> dict[str, float]:
     """Smallest limit − value per kind (busbar-level kinds of ``busbar`` only, if given)."""
     out: dict[str, float] = {}
-    for (kind, equipment), row in limit_rows(facility, ds).items():
+    for (kind, equipment), row in sizing_rows(facility, ds).items():
         if busbar is not None and kind in BUSBAR_LEVEL and equipment != busbar:
             continue
         out[kind] = min(out.get(kind, np.inf), float(np.min(row.limit - row.value)))

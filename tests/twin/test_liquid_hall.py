@@ -153,6 +153,34 @@ def test_cdu_flow_and_liquid_class_limits() -> None:
     assert LIMIT_KINDS["cdu_flow"].is_capacity
 
 
+def test_plan_verification_reports_the_liquid_limits() -> None:
+    """The planner verifies its plan with the physics: on the liquid hall with a 50 °C case
+    limit, 250 L/min racks (2000 of 1800 L/min) and a W27 site (30 °C loop), the verified
+    plan names all three broken limits and is not called verified; the shipped hall's week
+    plans verified (the loop holds W32, the cases keep their margin)."""
+    from optimizer.plan import PlanOptions, plan
+
+    def broken(data: dict[str, Any]) -> None:
+        data["rack_types"]["gpu-132"]["cold_plate"]["max_case_temperature"] = "50 degC"
+        data["rack_types"]["gpu-132"]["coolant_flow"] = "250 L/min"
+        data["site"]["liquid_class"] = "W27"
+
+    options = PlanOptions(time_limit=30.0, shadow_prices=False)
+    for change, expect in ((broken, {"case_temperature", "cdu_flow", "facility_loop_supply"}),
+                           (None, set())):  # fmt: skip
+        scenario = scenario_from_dict(_hall(change, days=7))
+        facility = compile_facility(scenario)
+        series = scenario_series(scenario, ROOT / "scenarios")
+        result = plan(facility, series, options)
+        kinds = {v.kind for v in result.violations}
+        assert expect <= kinds
+        assert result.verified == (not expect)
+        if expect:
+            text = "\n".join(result.to_json()["violations"])
+            assert "cold-plate case temperature above 50 °C" in text
+            assert "L/min" in text and "facility loop supply" in text
+
+
 def test_warm_week_without_towers_floats_the_loop_supply() -> None:
     """Without the towers the dry coolers alone cannot hold 30 °C in the hottest hours of
     the (Dallas July) demo week: the loop supply floats up and the CDUs follow."""

@@ -59,9 +59,15 @@ def sizing_rows(facility: Facility, ds: xr.Dataset) -> dict[tuple[str, str], Lim
     if cdus.count:
         scale = LIMIT_KINDS["cdu_flow"].scale
         demand = ds["cdu_flow_demand"].values / scale
+        rated = cdus.it_rated_flow / scale
+        # A CDU none of whose racks states a flow shares its rated flow over them
+        # (twin.scenario.compile): its demand is the rated flow by construction and says
+        # nothing about the racks, so it is a row only when the demand differs (racks moved
+        # onto it by a contingency, or stated flows).
         extra += [
             _row("cdu_flow", name, demand[:, c], cdus.max_flow[c] / scale)
             for c, name in enumerate(cdus.ids)
+            if not np.allclose(demand[:, c], rated[c], rtol=1e-12, atol=0.0)
         ]
     if "case_temperature" in ds:
         case = ds["case_temperature"].values
