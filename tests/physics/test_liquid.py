@@ -6,11 +6,13 @@ Reference cases (one test each, source named in the test):
 * counterflow effectiveness: the counterflow energy equations integrated numerically;
 * cross-flow (both unmixed) effectiveness: the exact series solution;
 * dry cooler: the EnergyPlus ``SimSimpleFluidCooler`` algorithm;
-* cold plate: Boyd's worked cold-plate selection example.
+* cold plate: Boyd's worked cold-plate selection example;
+* CDU: the published rating point of direct-to-chip CDUs (PG25 at 1.5 L/min per kW, about
+  10 K rise, 4 K approach).
 
-No published CDU datasheet with capacity at a stated approach and both flows was found in
-the stored documentation, so the CDU is checked against the model it must reduce to
-(constant flows: approach linear in load) and against energy balances instead.
+No vendor datasheet giving a CDU's capacity at a stated approach *and* both flows was found
+in the reference material available, so beyond the rating point the CDU is checked against
+the model it must reduce to (constant flows: approach linear in load) and energy balances.
 """
 
 from __future__ import annotations
@@ -214,6 +216,44 @@ def test_cdu_flow_above_maximum_is_capped_and_lower_flow_raises_the_rise() -> No
     assert float(low.it_return_temperature[0, 0]) == pytest.approx(
         14.0 + 1e6 / (float(expected) * float(c_min))
     )
+
+
+def test_cdu_at_the_published_rating_point_of_direct_to_chip_cdus() -> None:
+    """The rating practice of direct-to-chip CDUs: PG25 on the IT side at 1.5 L/min per kW
+    (ASHRAE TC 9.9 proposed CDU rating conditions, as summarized by STULZ, "CDU
+    Specifications for Liquid Cooling", 2025; the OCP guidance "about 1.5 L/min per kW at a
+    10 °C rise"), approach 4 K at capacity (the common approach of flagship CDUs; 3 K for
+    OCP-specified units), facility water 10 K warmer at capacity.
+
+    A 1 MW CDU rated so: the IT rise at capacity from the EnergyPlus PG25 table at 35 °C is
+    9.965 K against the published 10 K (tolerance 0.1 K: the guidance is a rounded figure,
+    and c_p of PG25 varies 1.5 % over 20–50 °C); 1500 L/min; approach 4 K at capacity and,
+    at constant flows, 2 K at half load (linear: ε is constant); facility return 10 K above
+    its supply; the OCP 3 K unit at the same flows needs a larger exchanger (UA 1.335 times, from ε-NTU).
+    """
+    heat_capacity = float(PG25.volumetric_heat_capacity(35.0))
+    water = float(WATER.volumetric_heat_capacity(30.0))
+    it_flow, facility_flow = 1500 * LPM, 1e6 / (water * 10.0)
+    it_rate, facility_rate = heat_capacity * it_flow, water * facility_flow
+    cdus = dataclasses.replace(
+        _cdus(),
+        it_rated_flow=np.array([it_flow]),
+        facility_rated_flow=np.array([facility_flow]),
+        it_heat_capacity=np.array([heat_capacity]),
+        facility_heat_capacity=np.array([water]),
+        rated_ua=np.atleast_1d(rated_ua_for_approach(1e6, 4.0, it_rate, facility_rate)),
+        max_flow=np.array([it_flow]),
+        it_fluid=["pg25"],
+    )
+    assert float(cdus.coolant_delta_t[0]) == pytest.approx(10.0, abs=0.1)
+    assert float(cdus.coolant_delta_t[0]) == pytest.approx(9.965, abs=5e-4)
+    result = cdu_performance(cdus, np.array([[1e6], [5e5]]), 32.0)
+    assert_allclose(result.it_supply_temperature[:, 0], [36.0, 34.0], atol=1e-9)
+    assert_allclose(result.it_delta_t[:, 0], [9.965, 4.982], atol=1e-3)
+    assert_allclose(result.facility_return_temperature[:, 0], [42.0, 37.0], atol=1e-9)
+    assert_allclose(result.it_flow * 60_000, 1500.0)
+    ocp = rated_ua_for_approach(1e6, 3.0, it_rate, facility_rate)
+    assert float(ocp / cdus.rated_ua[0]) == pytest.approx(1.335, abs=0.001)
 
 
 def test_impossible_rated_approach_is_refused() -> None:
