@@ -229,7 +229,8 @@ def test_cdu_at_the_published_rating_point_of_direct_to_chip_cdus() -> None:
     9.965 K against the published 10 K (tolerance 0.1 K: the guidance is a rounded figure,
     and c_p of PG25 varies 1.5 % over 20–50 °C); 1500 L/min; approach 4 K at capacity and,
     at constant flows, 2 K at half load (linear: ε is constant); facility return 10 K above
-    its supply; the OCP 3 K unit at the same flows needs a larger exchanger (UA 1.335 times, from ε-NTU).
+    its supply; the OCP 3 K unit at the same flows needs a larger exchanger (UA 1.335 times, from
+    ε-NTU).
     """
     heat_capacity = float(PG25.volumetric_heat_capacity(35.0))
     water = float(WATER.volumetric_heat_capacity(30.0))
