@@ -344,18 +344,52 @@ class AirPath:
         return self.solve(np.diag(self.supply_capacity_flow))
 
 
+def server_airflow_fraction(
+    inlet_temperature: ArrayLike, knee_temperature: ArrayLike, speed_slope: ArrayLike
+) -> FloatArray:
+    """Server airflow over its design airflow, rising above the fan knee.
+
+    The EnergyPlus ITE model (``ElectricEquipment:ITE:AirCooled``, :mod:`physics.ite`) gives
+    airflow as a curve linear in inlet temperature; its example curve "Data Center Servers
+    Airflow fLoadTemp" rises by 0.1 of design airflow per kelvin at full load.  Server
+    firmware holds the fans at their design speed below a knee, so here
+
+        f_air = 1 + slope·max(0, T_in − T_knee)
+
+    with the slope per rack type (0.1 /K with the knee at the design inlet reproduces the
+    EnergyPlus example curve above it; the default 0.04 /K is a milder vendor-table shape).
+
+    Parameters
+    ----------
+    inlet_temperature
+        Rack inlet temperature [°C].
+    knee_temperature
+        Inlet temperature at which the fans start speeding up [°C].
+    speed_slope
+        Airflow increase per kelvin above the knee, relative to design [1/K].
+
+    Returns
+    -------
+    numpy.ndarray
+        Airflow fraction (≥ 1) [-].
+    """
+    excess = np.maximum(np.asarray(inlet_temperature, dtype=float) - knee_temperature, 0.0)
+    return np.asarray(1.0 + np.asarray(speed_slope, dtype=float) * excess, dtype=float)
+
+
 def server_fan_power(
     nominal_fan_power: ArrayLike,
     inlet_temperature: ArrayLike,
     knee_temperature: ArrayLike,
     speed_slope: ArrayLike,
+    exponent: ArrayLike = 3.0,
 ) -> FloatArray:
-    """Server fan power rising with inlet temperature.
+    """Server fan power rising with inlet temperature above the fan knee.
 
-    Fan speed is nominal up to the knee and rises linearly above it,
-    ``speed = 1 + slope·max(0, T_in − T_knee)``; power follows the fan affinity law
-    ``P = P_nominal·speed³``.  This is the shape vendor fan tables show (flat, then steep
-    above 25–27 °C inlet); the knee and slope are per rack type.
+    ``P = P_nominal·f_air^exponent`` with ``f_air`` from :func:`server_airflow_fraction`:
+    the EnergyPlus ITE fan power curve of airflow fraction, either the affinity law
+    (exponent 3, the default) or the example's "ECM FanPower fFlow" curve, linear in airflow
+    fraction (exponent 1).
 
     Parameters
     ----------
@@ -366,16 +400,18 @@ def server_fan_power(
     knee_temperature
         Inlet temperature at which fans start speeding up [°C].
     speed_slope
-        Fractional speed increase per kelvin above the knee [1/K].
+        Airflow increase per kelvin above the knee, relative to design [1/K].
+    exponent
+        Exponent of fan power on airflow fraction [-].
 
     Returns
     -------
     numpy.ndarray
         Fan power [W].
     """
-    excess = np.maximum(np.asarray(inlet_temperature, dtype=float) - knee_temperature, 0.0)
-    speed = 1.0 + np.asarray(speed_slope, dtype=float) * excess
-    return np.asarray(nominal_fan_power, dtype=float) * speed**3
+    fraction = server_airflow_fraction(inlet_temperature, knee_temperature, speed_slope)
+    power = np.asarray(nominal_fan_power, dtype=float) * fraction ** np.asarray(exponent)
+    return np.asarray(power, dtype=float)
 
 
 def rack_cooling_index(
@@ -508,3 +544,97 @@ def time_to_limit(
         t = -tau * np.log(ratio)
     t = np.where(tss <= lim, np.inf, t)
     return np.asarray(np.where(t0 >= lim, 0.0, t), dtype=float)
+
+
+def two_node_heat_up(
+    elapsed: ArrayLike,
+    air_heat: ArrayLike,
+    air_capacitance: ArrayLike,
+    mass_capacitance: ArrayLike,
+    conductance: ArrayLike,
+) -> FloatArray:
+    """Air temperature rise of a zone that lost its cooling, air and rack mass as two nodes.
+
+    The IT heat Q goes to the zone air (capacitance C_a); the air exchanges heat with the
+    rack and server mass (C_m) through the conductance G:
+
+        C_a·dT_a/dt = Q − G·(T_a − T_m),    C_m·dT_m/dt = G·(T_a − T_m),    both 0 at t = 0
+
+    whose solution is the mean rise plus the air's lead over the mass,
+
+        T_a(t) = Q·t/(C_a + C_m) + C_m/(C_a + C_m) · x_∞·(1 − e^(−t/τ)),
+        τ = 1/(G·(1/C_a + 1/C_m)),    x_∞ = Q·τ/C_a.
+
+    At early times the air alone heats (slope Q/C_a); after a few τ the mass follows and the
+    slope is Q/(C_a + C_m).
+
+    Parameters
+    ----------
+    elapsed
+        Time since the loss [s].
+    air_heat
+        Heat given to the zone air [W].
+    air_capacitance
+        ρ·c_p·V of the zone air [J/K].
+    mass_capacitance
+        m·c of the racks and servers [J/K].
+    conductance
+        Air-to-mass conductance G [W/K].
+
+    Returns
+    -------
+    numpy.ndarray
+        Air temperature rise [K].
+    """
+    t = np.asarray(elapsed, dtype=float)
+    q = np.asarray(air_heat, dtype=float)
+    c_a = np.asarray(air_capacitance, dtype=float)
+    c_m = np.asarray(mass_capacitance, dtype=float)
+    g = np.asarray(conductance, dtype=float)
+    total = c_a + c_m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau = np.where((g > 0) & (c_m > 0), 1.0 / (g * (1.0 / c_a + 1.0 / c_m)), 0.0)
+        lead = np.where(tau > 0, c_m / total * q * tau / c_a * -np.expm1(-t / tau), 0.0)
+        mean = np.where(tau > 0, q * t / total, q * t / c_a)
+    return np.asarray(mean + lead, dtype=float)
+
+
+def time_to_rise(
+    rise: ArrayLike,
+    air_heat: ArrayLike,
+    air_capacitance: ArrayLike,
+    mass_capacitance: ArrayLike,
+    conductance: ArrayLike,
+) -> FloatArray:
+    """Time until :func:`two_node_heat_up` reaches ``rise`` [s] (bisection, 1e-9 relative).
+
+    Parameters
+    ----------
+    rise
+        Air temperature rise to reach [K]; 0 or less gives 0.
+    air_heat, air_capacitance, mass_capacitance, conductance
+        As for :func:`two_node_heat_up` [W, J/K, J/K, W/K].
+
+    Returns
+    -------
+    numpy.ndarray
+        Time [s]; ``inf`` without heat.
+    """
+    target = np.asarray(rise, dtype=float)
+    q = np.asarray(air_heat, dtype=float)
+    c_a = np.asarray(air_capacitance, dtype=float)
+    c_m = np.asarray(mass_capacitance, dtype=float)
+    target, q, c_a, c_m, g = np.broadcast_arrays(
+        target, q, c_a, c_m, np.asarray(conductance, dtype=float)
+    )
+    heating = q > 0
+    safe_q = np.where(heating, q, 1.0)
+    # the air is never cooler than the mean, so the mean's time bounds the answer
+    high = np.where(heating, (c_a + c_m) * np.maximum(target, 0.0) / safe_q, 0.0)
+    low = np.zeros(target.shape)
+    for _ in range(80):
+        middle = 0.5 * (low + high)
+        short = two_node_heat_up(middle, safe_q, c_a, c_m, g) < target
+        low, high = np.where(short, middle, low), np.where(short, high, middle)
+    time = np.where(target <= 0, 0.0, np.where(heating, high, np.inf))
+    return np.asarray(time, dtype=float)

@@ -17,8 +17,25 @@ from numpy.typing import NDArray
 
 from physics.airflow import AirPath
 from physics.battery import BatteryResult, integrate_soc
+from physics.liquid.cdu import CDUs
+from physics.liquid.cold_plate import ColdPlate
+from physics.liquid.hall import LiquidRacks
+from physics.liquid.loop import FacilityLoop
 from physics.plant import ChillerPlant
 from physics.power import EfficiencyCurve
+
+__all__ = [
+    "Battery",
+    "Busbars",
+    "CDUs",
+    "CoolingUnits",
+    "Facility",
+    "Feeds",
+    "Grid",
+    "Racks",
+    "UPSUnits",
+    "Workloads",
+]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -42,7 +59,10 @@ class Racks:
     fan_knee_temperature: FloatArray
     """[°C]"""
     fan_speed_slope: FloatArray
-    """[1/K]"""
+    """Server airflow increase per kelvin of inlet above the knee, relative to design [1/K]."""
+    fan_power_exponent: FloatArray
+    """Exponent of server fan power on airflow fraction [-]: 3 affinity law, 1 the
+    EnergyPlus example's ECM fan curve."""
     liquid_share: FloatArray
     """Share of compute heat to direct-to-chip liquid [-]."""
     capacity_flow: FloatArray
@@ -59,11 +79,42 @@ class Racks:
     """[J]"""
     bbu_power: FloatArray
     """[W]"""
+    coolant_flow: FloatArray
+    """Design coolant flow through the rack's cold plates [m³/s]; 0 without a CDU."""
+    cold_plate: IntArray
+    """Index into :attr:`Facility.cold_plates`, −1 for racks without cold plates."""
+    plate_count: FloatArray
+    """Cold plates per rack [-]."""
+    plate_share: FloatArray
+    """Share of the rack's liquid heat through its cold plates [-]."""
+    max_case_temperature: FloatArray
+    """Case temperature limit of the cold-plated devices [°C]; NaN without cold plates."""
+    mass: FloatArray
+    """Mass of the rack with its IT equipment [kg]."""
+    specific_heat: FloatArray
+    """Mean specific heat of the rack's mass [J/(kg·K)]."""
 
     @property
     def count(self) -> int:
         """Number of racks R."""
         return len(self.ids)
+
+    @property
+    def liquid(self) -> LiquidRacks:
+        """What the liquid path needs of the racks."""
+        return LiquidRacks(
+            cdu=self.cdu,
+            coolant_flow=self.coolant_flow,
+            cold_plate=self.cold_plate,
+            plate_count=self.plate_count,
+            plate_share=self.plate_share,
+            max_case_temperature=self.max_case_temperature,
+        )
+
+    @property
+    def heat_capacity(self) -> FloatArray:
+        """Thermal capacitance of each rack, mass × specific heat [J/K]."""
+        return np.asarray(self.mass * self.specific_heat, dtype=float)
 
     @property
     def compute_design_power(self) -> FloatArray:
@@ -101,28 +152,6 @@ class CoolingUnits:
     @property
     def count(self) -> int:
         """Number of units U."""
-        return len(self.ids)
-
-
-@dataclass(frozen=True)
-class CDUs:
-    """Coolant distribution units, shape (C,) each."""
-
-    ids: list[str]
-    capacity: FloatArray
-    """[W]"""
-    approach: FloatArray
-    """At capacity [K]."""
-    coolant_delta_t: FloatArray
-    """At capacity [K]."""
-    pump_power: FloatArray
-    """[W]"""
-    max_supply_temperature: FloatArray
-    """[°C]"""
-
-    @property
-    def count(self) -> int:
-        """Number of CDUs C."""
         return len(self.ids)
 
 
@@ -291,7 +320,7 @@ class Facility:
     inlet_envelope: tuple[tuple[float, float], tuple[float, float]]
     """((recommended min, max), (allowable min, max)) [°C] for RCI."""
     facility_water_limit: float
-    """Liquid class maximum facility water supply [°C]."""
+    """Liquid class (ASHRAE W17…W+) maximum facility water supply [°C]."""
     racks: Racks
     recirculation: sp.csr_matrix
     units: CoolingUnits
@@ -317,6 +346,12 @@ class Facility:
     demand_response: list[tuple[np.datetime64, np.datetime64, float]] = field(default_factory=list)
     """Hard demand-response caps: (start UTC, end UTC, import cap [W]); priced events live in
     the series (``dr_soft_cap``, ``dr_penalty``, ``dr_credit``, ``dr_baseline``)."""
+    cold_plates: list[ColdPlate] = field(default_factory=list)
+    """Distinct cold-plate resistance curves (:attr:`Racks.cold_plate` indexes them)."""
+    facility_loop: FacilityLoop | None = None
+    """Warm-water facility loop of the CDUs with ``loop`` = facility, or ``None``."""
+    room_air_volume: float = float("nan")
+    """Air volume of the white space [m³] (transients); NaN when not given."""
 
     @cached_property
     def air_path(self) -> AirPath:

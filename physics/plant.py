@@ -423,9 +423,13 @@ class ChillerPlant:
 
     Simplifying assumptions (all in :func:`plant_performance`):
 
-    * The towers hold a constant approach: tower leaving water =
-      ``max(wet bulb + tower_approach, minimum_condenser_temperature)``.  Approach growth at
-      part load or above design rejection is not modelled.
+    * The towers hold a constant approach to the wet bulb; with fans throttled they never
+      cool below what is needed.  The minimum condenser temperature protects the chillers
+      only: their entering condenser water is held at
+      ``max(wet bulb + tower_approach, minimum_condenser_temperature)`` by the condenser
+      bypass valve, while the economizer exchanger gets the tower water itself,
+      ``max(wet bulb + tower_approach, chilled water supply − economizer_approach)``.
+      Approach growth at part load or above design rejection is not modelled.
     * Tower fan power follows the fan affinity law on rejected heat,
       ``P = P_design·(Q/Q_design)³``, with Q/Q_design capped at 1 (fans at full speed).
     * Chilled water and condenser water pumps are variable speed with one flow fraction,
@@ -461,6 +465,11 @@ class ChillerPlant:
         Whether the water-side economizer heat exchanger is installed and enabled.
     economizer_approach
         Heat-exchanger approach, economizer leaving chilled water minus tower water [K].
+    economizer_integrated
+        ``True`` (integrated, the default): the economizer pre-cools the return water and the
+        chillers trim the rest (partial economizing).  ``False`` (non-integrated): the
+        economizer runs only when it carries the whole load alone; otherwise the chillers
+        carry everything.
     chilled_water_delta_t
         Design chilled water return minus supply temperature [K].
     pump_affinity_exponent
@@ -481,6 +490,7 @@ class ChillerPlant:
     tower_design_heat_rejection: float | None = None
     economizer_enabled: bool = True
     economizer_approach: float = 1.5
+    economizer_integrated: bool = True
     chilled_water_delta_t: float = 6.0
     pump_affinity_exponent: float = 2.5
     minimum_pump_speed: float = 0.3
@@ -532,9 +542,12 @@ class PlantResult:
     clamped
         True where a chiller curve input was outside its limits.
     tower_water_temperature
-        Tower leaving (condenser entering) water temperature [°C].
+        Condenser water entering the chillers, after the bypass that holds the minimum
+        condenser temperature [°C].
     chiller_load
         Load left for the chillers after the economizer [W].
+    economizer_water_temperature
+        Tower water entering the economizer exchanger [°C]; NaN without an economizer.
     """
 
     chiller_power: FloatArray
@@ -547,6 +560,23 @@ class PlantResult:
     clamped: BoolArray
     tower_water_temperature: FloatArray
     chiller_load: FloatArray
+    economizer_water_temperature: FloatArray
+
+
+def _economizer(
+    plant: ChillerPlant, t_sup: FloatArray, t_wb: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(share of the load carried free [-], tower water to the exchanger [°C]); steps 1–2 of
+    :func:`plant_performance` on the economizer path."""
+    if not plant.economizer_enabled:
+        return np.zeros(t_sup.shape), np.full(t_sup.shape, np.nan)
+    water = np.maximum(t_wb + plant.tower_approach, t_sup - plant.economizer_approach)
+    leaving = water + plant.economizer_approach
+    ret = t_sup + plant.chilled_water_delta_t
+    fraction = np.clip((ret - leaving) / plant.chilled_water_delta_t, 0, 1)
+    if not plant.economizer_integrated:
+        fraction = np.where(fraction >= 1.0, 1.0, 0.0)
+    return np.asarray(fraction, dtype=float), np.asarray(water, dtype=float)
 
 
 def plant_performance(
@@ -558,16 +588,24 @@ def plant_performance(
 ) -> PlantResult:
     """Electric power of a chiller plant with a water-side economizer.
 
-    1. Tower water ``T_tw = max(T_wb + tower_approach, minimum_condenser_temperature)``.
+    1. Condenser water entering the chillers
+       ``T_cond = max(T_wb + tower_approach, minimum_condenser_temperature)`` (the minimum
+       protects the chillers: a bypass valve mixes warm condenser return into the tower
+       water).  Tower water to the economizer exchanger
+       ``T_tw = max(T_wb + tower_approach, T_sup − economizer_approach)`` (the tower fans
+       never make water colder than the exchanger can use; the chillers' minimum does not
+       apply to this path).
     2. Economizer leaving water ``T_econ = T_tw + economizer_approach``; return water
        ``T_ret = T_sup + ΔT``.  With the economizer enabled it pre-cools the return water:
        fraction of load carried free ``clip((T_ret − T_econ)/(T_ret − T_sup), 0, 1)`` —
-       1 (chillers off) when ``T_econ ≤ T_sup``, 0 when ``T_econ ≥ T_ret``.
+       1 (chillers off) when ``T_econ ≤ T_sup``, 0 when ``T_econ ≥ T_ret``.  Non-integrated
+       plants (``economizer_integrated=False``) use the economizer only where the fraction
+       is 1.
     3. The rest goes to the chillers: running = the count, from ``ceil(chiller load /
        AvailCap)`` up to all installed, that draws the least power (0 without chiller load),
        each at equal PLR, leaving water at ``T_sup``,
-       entering condenser water at ``T_tw``.  Load above what all installed chillers deliver
-       at their maximum PLR is unmet.
+       entering condenser water at ``T_cond``.  Load above what all installed chillers
+       deliver at their maximum PLR is unmet.
     4. Pumps by affinity from the flow fraction ``carried / design_cooling_load`` (floored at
        ``minimum_pump_speed``; pumps off at zero load); tower fans by affinity (cube) from the
        rejected heat ``carried + chiller power + false load``.
@@ -599,12 +637,7 @@ def plant_performance(
     )
     chiller = plant.chiller
     tower_water = np.maximum(t_wb + plant.tower_approach, plant.minimum_condenser_temperature)
-    if plant.economizer_enabled:
-        economizer_leaving = tower_water + plant.economizer_approach
-        return_water = t_sup + plant.chilled_water_delta_t
-        fraction = np.clip((return_water - economizer_leaving) / plant.chilled_water_delta_t, 0, 1)
-    else:
-        fraction = np.zeros(load.shape)
+    fraction, economizer_water = _economizer(plant, t_sup, t_wb)
     fraction = np.where(load > 0.0, fraction, 0.0)
     chiller_load = load * (1.0 - fraction)
 
@@ -659,4 +692,5 @@ def plant_performance(
         clamped=each.clamped,
         tower_water_temperature=_nan_where(invalid, tower_water),
         chiller_load=_nan_where(invalid, chiller_load),
+        economizer_water_temperature=_nan_where(invalid, economizer_water),
     )

@@ -12,6 +12,9 @@ scalar input).  Relative humidity is in percent (0–100), matching the weather 
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -246,3 +249,57 @@ def wet_bulb_temperature(
         high = np.where(too_humid, middle, high)
         low = np.where(too_humid, low, middle)
     return np.asarray(np.where(np.isnan(target), np.nan, 0.5 * (low + high)), dtype=float)
+
+
+def outdoor_temperatures(
+    series: Mapping[Hashable, Any], elevation: float, dry_bulb_required: bool = False
+) -> tuple[FloatArray, FloatArray]:
+    """Outdoor dry- and wet-bulb temperatures of a weather series [°C].
+
+    Parameters
+    ----------
+    series
+        An xarray Dataset (or mapping of arrays) with ``wet_bulb_temperature`` [°C], or
+        ``outdoor_temperature`` [°C] and ``relative_humidity`` [%] from which the wet bulb is
+        computed at the site pressure; ``outdoor_temperature`` is the dry bulb.
+    elevation
+        Site elevation [m].
+    dry_bulb_required
+        Raise when ``outdoor_temperature`` is missing (dry coolers and air-cooled condensers
+        need it); otherwise the wet bulb stands in for a missing dry bulb.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (dry bulb, wet bulb) [°C].
+
+    Raises
+    ------
+    KeyError
+        Naming the missing series.
+    """
+    if "wet_bulb_temperature" in series:
+        wet = np.asarray(series["wet_bulb_temperature"].values, dtype=float)
+    else:
+        missing = [n for n in ("outdoor_temperature", "relative_humidity") if n not in series]
+        if missing:
+            raise KeyError(
+                "simulate needs wet_bulb_temperature or outdoor_temperature and "
+                f"relative_humidity in the series; missing: {', '.join(missing)}"
+            )
+        wet = np.asarray(
+            wet_bulb_temperature(
+                series["outdoor_temperature"].values,
+                series["relative_humidity"].values,
+                pressure_at_elevation(elevation),
+            ),
+            dtype=float,
+        )
+    if "outdoor_temperature" in series:
+        return np.asarray(series["outdoor_temperature"].values, dtype=float), wet
+    if dry_bulb_required:
+        raise KeyError(
+            "the facility loop has dry coolers or trim chillers, which need "
+            "outdoor_temperature (dry bulb) in the series"
+        )
+    return wet, wet

@@ -7,10 +7,11 @@ Per step, in order (all racks and steps of a chunk at once, no loop over racks):
    DC load flow, rectifier shelves with staging, transformer/UPS, feeds;
 3. rack air heat (fans, the air-side share of compute heat and the in-rack conversion losses)
    through the recirculation model to inlet and outlet temperatures; server fans speed up above
-   their knee, which changes IT power, so steps 2–3 repeat until fan power settles (usually one
-   pass: no inlet above the knee);
-4. cooling units (airflow, fan power, coil load), CDUs (loop temperatures), the chiller plant
-   with economizer, pumps and tower fans;
+   their knee (more airflow, more fan power), which changes IT power, so steps 2–3 repeat
+   until fan power settles (usually one pass: no inlet above the knee);
+4. cooling units (airflow, fan power, coil load), the liquid path (:mod:`physics.liquid`:
+   CDUs with flows, cold-plate case temperatures, the warm-water facility loop), the chiller
+   plant with economizer, pumps and tower fans;
 5. PV, the facility battery, grid import, PUE.
 
 Steps are quasi-steady: each step is an equilibrium (thermal transients live in
@@ -36,7 +37,7 @@ import scipy.sparse as sp
 import xarray as xr
 from numpy.typing import NDArray
 
-from physics.airflow import rack_cooling_index, server_fan_power
+from physics.airflow import rack_cooling_index, server_airflow_fraction, server_fan_power
 from physics.constants import (
     AIR_VOLUMETRIC_HEAT_CAPACITY,
     JOULES_PER_KWH,
@@ -44,7 +45,7 @@ from physics.constants import (
     WATTS_PER_KILOWATT,
 )
 from physics.facility import Facility
-from physics.liquid import cdu_temperatures
+from physics.liquid.hall import liquid_hall
 from physics.plant import plant_performance
 from physics.power import (
     bbu_ride_through,
@@ -52,7 +53,7 @@ from physics.power import (
     converter_input_power,
     rectifier_staging,
 )
-from physics.psychrometrics import pressure_at_elevation, wet_bulb_temperature
+from physics.psychrometrics import outdoor_temperatures
 from physics.schedule import Schedule, step_seconds
 from physics.variables import annotate
 from physics.warnings import CurveRangeWarning
@@ -83,10 +84,6 @@ class _Topology:
     @cached_property
     def unit_of_rack(self) -> sp.csr_matrix:
         return _indicator(self.facility.racks.unit, self.facility.units.count)
-
-    @cached_property
-    def cdu_of_rack(self) -> sp.csr_matrix:
-        return _indicator(self.facility.racks.cdu, self.facility.cdus.count)
 
     @cached_property
     def busbar_of_rack(self) -> sp.csr_matrix:
@@ -247,6 +244,8 @@ class _Diagnostics:
 
     fan_iterations_max: int = 0
     clamped_curves: int = 0
+    clamped_chiller_steps: int = 0
+    clamped_trim_chiller_steps: int = 0
     unconverged_fans: int = 0
 
 
@@ -263,6 +262,7 @@ class _Racks:
     air_heat: FloatArray
     inlet: FloatArray
     outlet: FloatArray
+    airflow_fraction: FloatArray
     electrical: _Electrical
 
 
@@ -306,7 +306,11 @@ def _rack_state(
             air_heat = compute - liquid_heat + fan + electrical.rack_loss
             inlet = air_path.inlet_temperature(supply_rack.T, air_heat.T).T
             new_fan = server_fan_power(
-                nominal_fan, inlet, racks.fan_knee_temperature, racks.fan_speed_slope
+                nominal_fan,
+                inlet,
+                racks.fan_knee_temperature,
+                racks.fan_speed_slope,
+                racks.fan_power_exponent,
             )
             change = float(np.max(np.abs(new_fan - fan))) if fan.size else 0.0
             fan = new_fan
@@ -316,7 +320,11 @@ def _rack_state(
         else:
             diagnostics.unconverged_fans += window.stop - window.start
         diagnostics.clamped_curves += _count_clamped(caught)
-    # final state uses the last electrical/thermal pass (fan change below tolerance)
+    # final state uses the last electrical/thermal pass (fan change below tolerance); the
+    # recirculation pattern keeps the design airflow, the outlet sees the actual airflow
+    airflow_fraction = server_airflow_fraction(
+        inlet, racks.fan_knee_temperature, racks.fan_speed_slope
+    )
     return _Racks(
         utilization=utilization,
         overcommit=overcommit,
@@ -326,7 +334,8 @@ def _rack_state(
         liquid_heat=liquid_heat,
         air_heat=air_heat,
         inlet=inlet,
-        outlet=inlet + air_heat / racks.capacity_flow,
+        outlet=inlet + air_heat / (racks.capacity_flow * airflow_fraction),
+        airflow_fraction=airflow_fraction,
         electrical=electrical,
     )
 
@@ -336,43 +345,49 @@ def _cooling(
     topology: _Topology,
     schedule: Schedule,
     window: slice,
-    wet_bulb: FloatArray,
+    weather: tuple[FloatArray, FloatArray],
     state: _Racks,
     diagnostics: _Diagnostics,
+    per_rack: bool,
 ) -> dict[str, Any]:
-    """Step 4 for the steps ``window``: cooling units, CDUs, the chiller plant and the feeds."""
-    racks, units, cdus = facility.racks, facility.units, facility.cdus
-    steps = window.stop - window.start
+    """Step 4 for the steps ``window``: cooling units, the liquid path (CDUs, cold plates,
+    facility loop), the chiller plant and the feeds."""
+    racks, units = facility.racks, facility.units
     electrical = state.electrical
-    rack_airflow = racks.capacity_flow / AIR_VOLUMETRIC_HEAT_CAPACITY
-    demand_airflow = (topology.unit_of_rack @ rack_airflow) / (1.0 - units.bypass_fraction)
+    rack_airflow = racks.capacity_flow / AIR_VOLUMETRIC_HEAT_CAPACITY * state.airflow_fraction
+    demand_airflow = (topology.unit_of_rack @ rack_airflow.T).T / (1.0 - units.bypass_fraction)
     flow_fraction = np.maximum(demand_airflow / units.airflow, units.minimum_airflow_fraction)
     # per-unit part-load polynomials: Σ_k c[u, k]·f_u^k
-    powers = np.minimum(flow_fraction, 1.0)[:, np.newaxis] ** np.arange(5)
-    crah_fan = units.fan_power * np.sum(units.fan_coefficients * powers, axis=1)
-    crah_fan = np.broadcast_to(crah_fan, (steps, units.count))
+    powers = np.minimum(flow_fraction, 1.0)[:, :, np.newaxis] ** np.arange(5)
+    crah_fan = units.fan_power * np.sum(units.fan_coefficients * powers, axis=2)
     coil_load = (topology.unit_of_rack @ state.air_heat.T).T + crah_fan
-    # CDUs (facility water = chilled water supply)
     chilled = schedule.chilled_water_temperature[window]
-    cdu_load = (topology.cdu_of_rack @ state.liquid_heat.T).T
-    loop = cdu_temperatures(
-        cdu_load, cdus.capacity, cdus.approach, cdus.coolant_delta_t, chilled[:, np.newaxis]
+    liquid, cdu = liquid_hall(
+        facility.cdus,
+        racks.liquid,
+        facility.cold_plates,
+        facility.facility_loop,
+        state.liquid_heat,
+        chilled,
+        weather,
+        per_rack,
     )
-    cdu_pump = np.broadcast_to(
-        np.where(cdus.capacity > 0, cdus.pump_power, 0.0), (steps, cdus.count)
-    )
+    trim_clamped = int(liquid.pop("_clamped"))
+    diagnostics.clamped_trim_chiller_steps += trim_clamped
+    diagnostics.clamped_curves += trim_clamped
+    loop_power = liquid.pop("_loop_power")
     plant_load = (
-        coil_load.sum(axis=1)
-        + cdu_load.sum(axis=1)
-        + cdu_pump.sum(axis=1)
-        + electrical.ups_loss.sum(axis=1)
+        coil_load.sum(axis=1) + liquid.pop("_chilled_heat") + electrical.ups_loss.sum(axis=1)
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CurveRangeWarning)
-        plant = plant_performance(facility.plant, plant_load, chilled, wet_bulb, warn=False)
+        plant = plant_performance(facility.plant, plant_load, chilled, weather[1], warn=False)
         diagnostics.clamped_curves += _count_clamped(caught)
     diagnostics.clamped_curves += int(np.count_nonzero(plant.clamped))
-    cooling_power = crah_fan.sum(axis=1) + cdu_pump.sum(axis=1) + plant.total_power
+    diagnostics.clamped_chiller_steps += int(np.count_nonzero(plant.clamped))
+    cooling_power = (
+        crah_fan.sum(axis=1) + cdu.pump_power.sum(axis=1) + plant.total_power + loop_power
+    )
     cooling_input = cooling_power / facility.mechanical_efficiency
     feed_power = (topology.feed_of_ups @ electrical.ups_input.T).T
     feed_power[:, facility.cooling_feed] += cooling_input
@@ -394,14 +409,11 @@ def _cooling(
         "plant_unmet_load": plant.unmet_load,
         "facility_power_before_storage": feed_power.sum(axis=1),
         "feed_power": feed_power,
-        "crah_airflow": np.broadcast_to(flow_fraction * units.airflow, crah_fan.shape),
-        "crah_airflow_demand": np.broadcast_to(demand_airflow, crah_fan.shape),
+        "crah_airflow": flow_fraction * units.airflow,
+        "crah_airflow_demand": demand_airflow,
         "crah_fan_power": crah_fan,
         "crah_cooling_load": coil_load,
-        "cdu_load": cdu_load,
-        "cdu_supply_temperature": loop.supply_temperature,
-        "cdu_return_temperature": loop.return_temperature,
-        "cdu_pump_power": cdu_pump,
+        **liquid,
     }
 
 
@@ -444,7 +456,7 @@ def _simulate_chunk(
     topology: _Topology,
     schedule: Schedule,
     window: slice,
-    wet_bulb: FloatArray,
+    weather: tuple[FloatArray, FloatArray],
     diagnostics: _Diagnostics,
     *,
     per_rack: bool,
@@ -456,7 +468,7 @@ def _simulate_chunk(
         facility, topology, schedule, window, diagnostics, fan_tolerance, max_fan_iterations
     )
     electrical = state.electrical
-    cooling = _cooling(facility, topology, schedule, window, wet_bulb, state, diagnostics)
+    cooling = _cooling(facility, topology, schedule, window, weather, state, diagnostics, per_rack)
     return {
         "it_power": state.rack_power.sum(axis=1),
         "server_fan_power": state.fan.sum(axis=1),
@@ -551,21 +563,14 @@ alone (tariff, demand-response terms)."""
 
 _DIMENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("unit", ("crah_airflow", "crah_airflow_demand", "crah_fan_power", "crah_cooling_load")),
-    ("cdu", ("cdu_load", "cdu_supply_temperature", "cdu_return_temperature", "cdu_pump_power")),
-    (
-        "busbar",
-        (
-            "busbar_min_voltage",
-            "busbar_current",
-            "busbar_collapsed",
-            "rectifiers_active",
-            "shelf_output",
-            "shelf_overloaded",
-        ),
-    ),
+    ("cdu", ("cdu_load", "cdu_supply_temperature", "cdu_return_temperature", "cdu_pump_power",
+             "cdu_facility_supply_temperature", "cdu_facility_return_temperature", "cdu_flow",
+             "cdu_flow_demand", "cdu_facility_flow")),
+    ("busbar", ("busbar_min_voltage", "busbar_current", "busbar_collapsed", "rectifiers_active",
+                "shelf_output", "shelf_overloaded")),
     ("ups", ("ups_output", "ups_input")),
     ("feed", ("feed_power",)),
-)
+)  # fmt: skip
 """Per-equipment outputs of a chunk by their equipment dimension, in result order."""
 
 _PER_RACK = (
@@ -575,8 +580,9 @@ _PER_RACK = (
     "outlet_temperature",
     "tap_voltage",
     "bbu_ride_through",
+    "case_temperature",
 )
-"""Per-rack series kept with ``per_rack=True``."""
+"""Per-rack series kept with ``per_rack=True`` (``case_temperature`` only with cold plates)."""
 
 
 def _data_vars(
@@ -610,7 +616,8 @@ def _data_vars(
             data_vars[name] = (("time", dim), out[name])
     if per_rack:
         for name in _PER_RACK:
-            data_vars[name] = (("time", "rack"), out[name])
+            if name in out:
+                data_vars[name] = (("time", "rack"), out[name])
     for name in PASSED_THROUGH:
         if name in series:
             data_vars[name] = ("time", series[name].values)
@@ -684,7 +691,13 @@ def simulate(
     step = step_seconds(time)
     schedule.check(facility, steps)
     topology = _Topology(facility)
-    wet_bulb = _wet_bulb(facility, series)
+    loop = facility.facility_loop
+    dry_bulb, wet_bulb = outdoor_temperatures(
+        series,
+        facility.elevation,
+        dry_bulb_required=loop is not None
+        and (loop.dry_coolers is not None or loop.trim_chillers is not None),
+    )
     chunk_size = _chunk_steps(facility, topology, chunk_steps)
     diagnostics = _Diagnostics()
     out: dict[str, FloatArray] = {}
@@ -695,7 +708,7 @@ def simulate(
             topology,
             schedule,
             window,
-            wet_bulb[window],
+            (dry_bulb[window], wet_bulb[window]),
             diagnostics,
             per_rack=per_rack,
             fan_tolerance=fan_tolerance,
@@ -717,30 +730,14 @@ def simulate(
             "contract_capacity": facility.grid.contract_capacity,
             "battery_throughput_joules": storage.throughput,
             "clamped_curve_evaluations": diagnostics.clamped_curves,
+            "clamped_chiller_steps": diagnostics.clamped_chiller_steps,
+            "clamped_trim_chiller_steps": diagnostics.clamped_trim_chiller_steps,
             "fan_iterations_max": diagnostics.fan_iterations_max,
             "unconverged_fan_steps": diagnostics.unconverged_fans,
             "Conventions": "CF-1.10",
         }
     )
     return ds
-
-
-def _wet_bulb(facility: Facility, series: xr.Dataset) -> FloatArray:
-    if "wet_bulb_temperature" in series:
-        return np.asarray(series["wet_bulb_temperature"].values, dtype=float)
-    missing = [n for n in ("outdoor_temperature", "relative_humidity") if n not in series]
-    if missing:
-        raise KeyError(
-            "simulate needs wet_bulb_temperature or outdoor_temperature and relative_humidity "
-            f"in the series; missing: {', '.join(missing)}"
-        )
-    pressure = pressure_at_elevation(facility.elevation)
-    return np.asarray(
-        wet_bulb_temperature(
-            series["outdoor_temperature"].values, series["relative_humidity"].values, pressure
-        ),
-        dtype=float,
-    )
 
 
 def summarize(ds: xr.Dataset) -> dict[str, Any]:
@@ -774,7 +771,14 @@ def summarize(ds: xr.Dataset) -> dict[str, Any]:
         "min_rci_hi_percent": float(ds["rci_hi"].min()),
         "economizer_hours": float(ds["economizer_fraction"].sum()) * step / SECONDS_PER_HOUR,
         "clamped_curve_evaluations": int(ds.attrs["clamped_curve_evaluations"]),
+        "clamped_chiller_steps": int(ds.attrs.get("clamped_chiller_steps", 0)),
+        "clamped_trim_chiller_steps": int(ds.attrs.get("clamped_trim_chiller_steps", 0)),
     }
+    if "min_case_margin" in ds:
+        summary["max_case_temperature_c"] = float(ds["max_case_temperature"].max())
+        summary["min_case_margin_k"] = float(ds["min_case_margin"].min())
+    if "facility_loop_supply_temperature" in ds:
+        summary["max_facility_loop_supply_c"] = float(ds["facility_loop_supply_temperature"].max())
     if "price" in ds:
         summary["energy_cost"] = float(
             (ds["grid_power"] * ds["price"]).sum() * step / JOULES_PER_KWH / 1e3

@@ -155,6 +155,26 @@ _ALL: tuple[Variable, ...] = (
     _v("cdu_supply_temperature", "degC", "CDU coolant supply temperature"),
     _v("cdu_return_temperature", "degC", "CDU coolant return temperature"),
     _v("cdu_pump_power", "W", "CDU pump power"),
+    _v("cdu_facility_supply_temperature", "degC", "CDU facility water supply temperature"),
+    _v("cdu_facility_return_temperature", "degC", "CDU facility water return temperature"),
+    _v("cdu_flow", "m3 s-1", "CDU coolant flow", "IT-side (TCS) flow the pumps deliver."),
+    _v("cdu_flow_demand", "m3 s-1", "CDU coolant flow demanded", "Sum of its racks' flows."),
+    _v("cdu_facility_flow", "m3 s-1", "CDU facility water flow", "Through its exchanger."),
+    _v("case_temperature", "degC", "Cold-plate case temperature", "Hottest device of the rack."),
+    _v("max_case_temperature", "degC", "Hottest cold-plate case temperature"),
+    _v("min_case_margin", "K", "Smallest case temperature margin", "Limit minus case."),
+    _v("facility_loop_supply_temperature", "degC", "Facility loop supply temperature"),
+    _v("facility_loop_return_temperature", "degC", "Facility loop return temperature"),
+    _v("facility_loop_flow", "m3 s-1", "Facility loop flow"),
+    _v("facility_loop_heat", "W", "Facility loop heat load", "CDU heat and pump heat."),
+    _v("dry_cooler_fan_power", "W", "Dry cooler fan power"),
+    _v("dry_cooler_heat", "W", "Heat rejected by dry coolers"),
+    _v("facility_loop_tower_fan_power", "W", "Facility loop tower fan power"),
+    _v("facility_loop_tower_heat", "W", "Heat rejected by facility loop towers"),
+    _v("trim_chiller_power", "W", "Trim chiller electric power"),
+    _v("trim_chiller_load", "W", "Trim chiller load"),
+    _v("facility_loop_pump_power", "W", "Facility loop pump power"),
+    _v("facility_loop_power", "W", "Facility loop power", "Fans, trim chillers and pumps."),
     _v("plant_load", "W", "Chiller plant load"),
     _v("plant_unmet_load", "W", "Chiller plant unmet load"),
     _v("chiller_power", "W", "Chiller electric power"),
@@ -265,7 +285,7 @@ _ALL: tuple[Variable, ...] = (
 
 VARIABLES: dict[str, Variable] = {v.name: v for v in _ALL}
 
-UNIT_SYMBOLS: dict[str, str] = {"degC": "°C", "m3 s-1": "m³/s", "1": ""}
+UNIT_SYMBOLS: dict[str, str] = {"degC": "°C", "m3 s-1": "m³/s", "L min-1": "L/min", "1": ""}
 """UDUNITS unit → the symbol messages print, where the two differ (dimensionless: nothing)."""
 
 
@@ -280,7 +300,8 @@ def unit_symbol(units: str) -> str:
     Returns
     -------
     str
-        ``"°C"`` for ``"degC"``, ``"m³/s"`` for ``"m3 s-1"``, ``""`` for ``"1"``; other units
+        ``"°C"`` for ``"degC"``, ``"m³/s"`` for ``"m3 s-1"``, ``"L/min"`` for ``"L min-1"``,
+        ``""`` for ``"1"``; other units
         as given (``"kW"``, ``"V"``, ``"A"``).
     """
     return UNIT_SYMBOLS.get(units, units)

@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from physics.constants import WATTS_PER_KILOWATT
 from physics.facility import Facility
+from physics.liquid.cdu import FACILITY_LOOP
 from physics.variables import unit_symbol
 
 FloatArray = NDArray[np.float64]
@@ -58,9 +59,12 @@ LimitSource = str | float | Callable[[Facility, xr.Dataset], ArrayLike] | None
 ``"dr_import_cap"``); a fixed value; a function of the facility and the result; ``None`` for
 no limit on that side."""
 
-CAPACITY_UNITS = frozenset({"kW", "A", "m3 s-1"})
-"""Units of the capacity limits (power, current, airflow), whose margin relative to the limit
-is meaningful; temperatures and voltages are not."""
+CAPACITY_UNITS = frozenset({"kW", "A", "m3 s-1", "L min-1"})
+"""Units of the capacity limits (power, current, air and coolant flow), whose margin relative
+to the limit is meaningful; temperatures and voltages are not."""
+
+LITRES_PER_MINUTE = 1.0 / 60_000.0
+"""[m³/s per L/min]: the scale of coolant-flow limits, reported in L/min."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,12 @@ class LimitKind:
 def _coil_approach_limit(facility: Facility, ds: xr.Dataset) -> ArrayLike:
     """Warmest chilled water a cooling unit's setpoint allows: setpoint − coil approach [°C]."""
     return np.asarray(ds["supply_temperature"].values - facility.units.coil_approach)
+
+
+def _chilled_water_class_limit(facility: Facility, ds: xr.Dataset) -> ArrayLike:
+    """The liquid-class limit where a CDU takes chilled water, else none (inf) [°C]."""
+    on_chilled = np.asarray(facility.cdus.loop) != FACILITY_LOOP
+    return facility.facility_water_limit if on_chilled.any() else np.inf
 
 
 def _limit(*kinds: LimitKind) -> dict[str, LimitKind]:
@@ -270,13 +280,44 @@ LIMIT_KINDS: dict[str, LimitKind] = _limit(
         sizing_description="CDU coolant supply temperature",
     ),
     LimitKind(
+        "cdu_flow",
+        "CDU coolant flow demanded by its racks",
+        "L min-1",
+        "cdu_flow_demand",
+        "cdus",
+        upper="cdus.max_flow",
+        scale=LITRES_PER_MINUTE,
+        needs="cdus",
+        sizing_description="CDU coolant flow",
+    ),
+    LimitKind(
+        "case_temperature",
+        "cold-plate case temperature",
+        "degC",
+        "case_temperature",
+        "racks",
+        upper="racks.max_case_temperature",
+        needs="min_case_margin",
+        sizing_description="cold-plate case temperature",
+    ),
+    LimitKind(
         "facility_water",
         "facility water supply (liquid class)",
         "degC",
         "chilled_water_temperature",
         ("plant",),
-        upper="facility_water_limit",
+        upper=_chilled_water_class_limit,
         needs="cdus",
+    ),
+    LimitKind(
+        "facility_loop_supply",
+        "facility loop supply (liquid class)",
+        "degC",
+        "facility_loop_supply_temperature",
+        ("facility loop",),
+        upper="facility_water_limit",
+        needs="facility_loop_supply_temperature",
+        sizing_description="facility loop supply (liquid class)",
     ),
     # --- chiller plant and workloads ------------------------------------------------------------
     LimitKind(
@@ -430,6 +471,21 @@ def _hottest_inlet(kind: LimitKind, facility: Facility, ds: xr.Dataset) -> list[
     return [hottest] if hottest is not None else []
 
 
+def _hottest_case(kind: LimitKind, facility: Facility, ds: xr.Dataset) -> list[Violation]:
+    """The case temperature limit checked on the smallest margin of each step (no per-rack
+    series): a negative margin is a broken limit."""
+    tightest = _check(
+        kind,
+        ds["time"].values,
+        ["(hottest cold plate)"],
+        ds["min_case_margin"].values,
+        0.0,
+        above=False,
+        description="smallest cold-plate case temperature margin (limit − case, K)",
+    )
+    return [tightest] if tightest is not None else []
+
+
 def find_violations(facility: Facility, ds: xr.Dataset) -> list[Violation]:
     """Every limit broken in a :func:`physics.simulate.simulate` result.
 
@@ -437,9 +493,10 @@ def find_violations(facility: Facility, ds: xr.Dataset) -> list[Violation]:
     limit), busbar tap undervoltage and voltage collapse, busbar ampacity, power shelf N+k
     capacity, UPS rating, feed capacity, grid contract, demand-response caps, cooling-unit
     airflow and coil capacity, coil approach (chilled water too warm for the supply
-    setpoint), setpoint bounds, CDU capacity and coolant supply limit, facility water vs
-    liquid class, chiller plant unmet load, rack overcommitment.  Without per-rack series
-    (``per_rack=False``) the hottest inlet stands for the racks.
+    setpoint), setpoint bounds, CDU capacity and coolant supply limit, CDU coolant flow,
+    cold-plate case temperatures, chilled water and facility loop supply vs the liquid class,
+    chiller plant unmet load, rack overcommitment.  Without per-rack series
+    (``per_rack=False``) the hottest inlet and the smallest case margin stand for the racks.
 
     Parameters
     ----------
@@ -459,6 +516,8 @@ def find_violations(facility: Facility, ds: xr.Dataset) -> list[Violation]:
             continue
         if kind.name == "inlet_temperature" and kind.variable not in ds:
             found += _hottest_inlet(kind, facility, ds)  # a result without per-rack series
+        elif kind.name == "case_temperature" and kind.variable not in ds:
+            found += _hottest_case(kind, facility, ds)
         else:
             found += check_limit(kind, facility, ds)
     return found

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.integrate import solve_ivp
 
 from physics.airflow import (
     AirPath,
@@ -18,6 +19,8 @@ from physics.airflow import (
     server_fan_power,
     supply_heat_index,
     time_to_limit,
+    time_to_rise,
+    two_node_heat_up,
 )
 
 
@@ -197,3 +200,30 @@ def test_room_heat_up_and_time_to_limit_are_consistent() -> None:
     assert room_heat_up(t0, tss, tau, t) == pytest.approx(limit)
     assert time_to_limit(t0, 26.0, tau, limit) == np.inf
     assert time_to_limit(28.0, 35.0, tau, limit) == 0.0
+
+
+def test_two_node_heat_up_matches_the_integrated_nodes() -> None:
+    """Analytic reference: the two energy equations integrated numerically (1e-8 K).
+
+    60 kW into 1.2 MJ/K of air coupled by 4 kW/K to 5 MJ/K of rack mass; the limits are the
+    air alone (C_m → 0: slope Q/C_a) and air and mass together at long times (slope
+    Q/(C_a + C_m)).  ``time_to_rise`` inverts the rise to 1e-6 s.
+    """
+    heat, air, mass, conductance = 60e3, 1.2e6, 5e6, 4e3
+
+    def nodes(_t: float, y: np.ndarray) -> list[float]:
+        return [(heat - conductance * (y[0] - y[1])) / air, conductance * (y[0] - y[1]) / mass]
+
+    solution = solve_ivp(
+        nodes, (0.0, 5000.0), [0.0, 0.0], dense_output=True, rtol=1e-11, atol=1e-12
+    )
+    times = np.array([1.0, 30.0, 300.0, 3000.0])
+    rise = two_node_heat_up(times, heat, air, mass, conductance)
+    np.testing.assert_allclose(rise, solution.sol(times)[0], atol=1e-8)
+    late = two_node_heat_up([4000.0, 5000.0], heat, air, mass, conductance)
+    assert float(np.diff(late)[0]) / 1000.0 == pytest.approx(heat / (air + mass), rel=1e-6)
+    assert float(two_node_heat_up(100.0, heat, air, 0.0, conductance)) == pytest.approx(5.0)
+    t = float(time_to_rise(10.0, heat, air, mass, conductance))
+    assert float(two_node_heat_up(t, heat, air, mass, conductance)) == pytest.approx(10.0)
+    assert float(time_to_rise(10.0, 0.0, air, mass, conductance)) == np.inf
+    assert float(time_to_rise(-1.0, heat, air, mass, conductance)) == 0.0

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from physics.airflow import server_airflow_fraction, server_fan_power
 from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY
 from physics.ite import (
     ECM_FAN_POWER_CURVE,
@@ -120,3 +121,20 @@ def test_nan_inputs_give_nan_outputs() -> None:
     result = ite_air_cooled(500.0, 100, np.array([np.nan, 1.0]), 15.0, 0.4, 1e-4)
     assert np.isnan(result.cpu_power[0]) and np.isnan(result.outlet_temperature[0])
     assert not np.isnan(result.outlet_temperature[1])
+
+
+def test_server_fans_above_the_knee_follow_the_energyplus_example_curves() -> None:
+    """The simulation's server fan model (``physics.airflow``) against the EnergyPlus ITE
+    example at full CPU loading: airflow curve −1.4 + 0.9·x + 0.1·T_in (1 at 15 °C), ECM fan
+    curve linear in airflow fraction.  With the knee at the example's 15 °C design inlet,
+    slope 0.1 /K and the linear fan curve, airflow fraction and fan power are the example's
+    from 15 to 35 °C (exact: the same linear functions); below the knee they stay at design.
+    """
+    inlet = np.linspace(15.0, 35.0, 9)
+    example = ite_air_cooled(500.0, 100, 1.0, inlet, 0.4, 1e-4)
+    fraction = server_airflow_fraction(inlet, 15.0, 0.1)
+    assert_allclose(fraction * 5.0, example.airflow, rtol=1e-12)
+    assert_allclose(server_fan_power(20e3, inlet, 15.0, 0.1, 1.0), example.fan_power, rtol=1e-12)
+    assert_allclose(server_airflow_fraction(np.array([5.0, 14.0]), 15.0, 0.1), 1.0)
+    # the default affinity-law curve: power ∝ airflow fraction cubed
+    assert float(server_fan_power(1.0, 25.0, 15.0, 0.1)) == pytest.approx(2.0**3)

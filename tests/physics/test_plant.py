@@ -9,15 +9,19 @@ there is 470.51 kW of cooling, not 471.2 kW.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
+from physics.chiller_records import CHILLER_RECORDS, chiller_from_energyplus, chiller_record
 from physics.plant import (
     ASHRAE_90_1_VSD_FAN_COEFFICIENTS,
     BiquadraticCurve,
@@ -29,7 +33,14 @@ from physics.plant import (
     fan_part_load_power,
     plant_performance,
 )
+from physics.schedule import as_operated_schedule
+from physics.simulate import simulate, summarize
 from physics.warnings import CurveRangeWarning
+from twin.data.series import scenario_series
+from twin.scenario.compile import compile_facility
+from twin.scenario.loader import scenario_from_dict
+
+ROOT = Path(__file__).resolve().parents[2]
 
 MCQUAY = ChillerEIR.mcquay_wsc_471kw()
 T_CHW_REF = 8.89
@@ -497,3 +508,142 @@ def test_staging_runs_the_count_that_draws_least_power() -> None:
     assert float(result.chiller_power[1]) >= float(result.chiller_power[0])
     # every staged count carries the load: none runs above its maximum PLR
     assert np.all(result.unmet_load == 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Economizer: the minimum condenser temperature is the chillers' limit, not the economizer's
+# --------------------------------------------------------------------------------------------
+
+
+def test_economizer_water_is_not_held_at_the_minimum_condenser_temperature() -> None:
+    """Wet bulb −5 °C, 15 °C minimum condenser, supply 12 °C, ΔT 6 K, approaches 3.9/1.5 K.
+
+    Tower water −1.1 °C is colder than the exchanger can use: the fans throttle to give
+    12 − 1.5 = 10.5 °C, the economizer leaves 12 °C = supply, full free cooling.  (Held at
+    15 °C, as before, the economizer would leave 16.5 °C and carry (18 − 16.5)/6 = 25 %.)
+    The chillers' condenser water stays at the 15 °C minimum (bypass valve).
+    """
+    plant = _plant(minimum_condenser_temperature=15.0, economizer_approach=1.5)
+    result = plant_performance(plant, 300e3, 12.0, -5.0)
+    assert float(result.economizer_fraction) == 1.0
+    assert float(result.economizer_water_temperature) == pytest.approx(10.5)
+    assert float(result.tower_water_temperature) == 15.0
+    assert float(result.chiller_power) == 0.0
+
+
+def test_non_integrated_economizer_runs_only_when_it_carries_everything() -> None:
+    """The partial case of the integrated test above (fraction 0.1) runs chillers only when
+    the economizer is non-integrated; full free cooling is the same in both modes."""
+    integrated = _plant(tower_approach=3.9, economizer_approach=1.5)
+    separate = _plant(tower_approach=3.9, economizer_approach=1.5, economizer_integrated=False)
+    assert float(plant_performance(integrated, 400e3, 10.0, 10.0).economizer_fraction) == (
+        pytest.approx(0.1)
+    )
+    assert float(plant_performance(separate, 400e3, 10.0, 10.0).economizer_fraction) == 0.0
+    assert float(plant_performance(separate, 400e3, 12.0, -5.0).economizer_fraction) == 1.0
+
+
+@pytest.mark.requires_shared_data
+def test_winter_week_in_frankfurt_runs_on_free_cooling(shared_data: Path) -> None:
+    """Real weather: the demo hall over the week of Monday 16 January 2023 in the DE-LU zone
+    (Open-Meteo hourly weather for Frankfurt, ``../shared/data/grid/DE-LU``), dry bulb
+    −3.3 to 6.3 °C, wet bulb at most 4.3 °C; inference load constant at 60 %.
+
+    Every step is on full free cooling (168 economizer hours, chillers off).  Measured
+    figures: cooling energy 15,592 kWh this way, 48,926 kWh with the economizer disabled
+    (asserted: at least 60 % saved).  Before this fix (tower water held at the chillers'
+    15 °C minimum) the same week gave 42 economizer hours (25 % of the load at every step,
+    no step on full free cooling) and 40,927 kWh, 2.6 times the cooling energy.
+    """
+    scenario = scenario_from_dict(_winter_week(shared_data))
+    facility = compile_facility(scenario)
+    series = scenario_series(scenario, ROOT / "scenarios")
+    temperature = series["outdoor_temperature"].values
+    assert -3.5 < temperature.min() < -3.0 and 6.0 < temperature.max() < 6.5
+    result = simulate(facility, as_operated_schedule(facility, series), series, per_rack=False)
+    summary = summarize(result)
+    assert summary["economizer_hours"] == pytest.approx(168.0)
+    assert float(result["chiller_power"].max()) == 0.0
+    disabled = dataclasses.replace(
+        facility, plant=dataclasses.replace(facility.plant, economizer_enabled=False)
+    )
+    without = summarize(
+        simulate(disabled, as_operated_schedule(disabled, series), series, per_rack=False)
+    )
+    saved = 1.0 - summary["cooling_energy_kwh"] / without["cooling_energy_kwh"]
+    assert saved > 0.6
+    assert summary["cooling_energy_kwh"] == pytest.approx(15_592, rel=0.01)
+
+
+def _winter_week(data_dir: Path) -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "scenarios" / "demo-hall.yaml").read_text(encoding="utf-8"))
+    data["site"]["timezone"] = "Europe/Berlin"
+    data["simulation"] = {"start": "2023-01-16T00:00:00+01:00", "duration": "7 d"}
+    data["series"] = [
+        {"zone": "DE-LU", "year": 2023, "data_dir": str(data_dir)},
+        {"variable": "cpu_load", "constant": 0.6},
+    ]
+    data["grid"]["demand_response"] = []
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# Chillers from named EnergyPlus records and from Chiller:Electric:EIR fields
+# --------------------------------------------------------------------------------------------
+
+
+def test_named_records_are_the_energyplus_dataset_records() -> None:
+    """Each record's curves are normalized at its own rating point (CoolTools fits: CAPFT and
+    EIRFT within 3 % of 1 there, EIRFPLR(1) within 0.2 %), and the McQuay record is the
+    chiller the validation cases above use."""
+    assert chiller_record("mcquay-wsc-471kw") == MCQUAY
+    for name, record in CHILLER_RECORDS.items():
+        chiller = chiller_record(name)
+        at = (record.leaving_chilled_water, record.entering_condenser)
+        assert float(chiller.capft(*at)) == pytest.approx(1.0, abs=0.03), name
+        assert float(chiller.eirft(*at)) == pytest.approx(1.0, abs=0.03), name
+        assert float(chiller.eirfplr(1.0)) == pytest.approx(1.0, abs=0.002), name
+    with pytest.raises(KeyError, match="known: "):
+        chiller_record("york-yk-9999kw")
+
+
+def test_chiller_from_energyplus_fields_equals_the_record() -> None:
+    """The Trane CVHF record written as Chiller:Electric:EIR fields gives the same chiller."""
+    record = CHILLER_RECORDS["trane-cvhf-1758kw-vsd"]
+    x_min, x_max = record.leaving_chilled_water_range
+    y_min, y_max = record.entering_condenser_range
+
+    def biquadratic(c: tuple[float, ...]) -> dict[str, float]:
+        names = ("constant", "x", "x_2", "y", "y_2", "x_y")
+        fields = {
+            f"coefficient{i + 1}_{n}": v for i, (n, v) in enumerate(zip(names, c, strict=True))
+        }
+        return fields | {
+            "minimum_value_of_x": x_min,
+            "maximum_value_of_x": x_max,
+            "minimum_value_of_y": y_min,
+            "maximum_value_of_y": y_max,
+        }
+
+    fields = {
+        "reference_capacity": record.capacity,
+        "reference_cop": record.cop,
+        "reference_leaving_chilled_water_temperature": record.leaving_chilled_water,
+        "reference_entering_condenser_fluid_temperature": record.entering_condenser,
+        "cooling_capacity_function_of_temperature_curve": biquadratic(record.capft),
+        "electric_input_to_cooling_output_ratio_function_of_temperature_curve": biquadratic(
+            record.eirft
+        ),
+        "electric_input_to_cooling_output_ratio_function_of_part_load_ratio_curve": {
+            "coefficient1_constant": record.eirfplr[0],
+            "coefficient2_x": record.eirfplr[1],
+            "coefficient3_x_2": record.eirfplr[2],
+            "minimum_value_of_x": 0.0,
+            "maximum_value_of_x": record.part_load[1],
+        },
+        "minimum_part_load_ratio": record.part_load[0],
+        "maximum_part_load_ratio": record.part_load[1],
+        "minimum_unloading_ratio": record.part_load[2],
+    }
+    chiller = chiller_from_energyplus(fields, name=record.name)
+    assert chiller == chiller_record("trane-cvhf-1758kw-vsd")

@@ -104,7 +104,10 @@ def test_contingency_json_and_table() -> None:
     assert data["elements"] == 12 and data["failed"] == ["CRAH-1", "CRAH-2"]
     by_name = {r["element"]: r for r in data["results"]}
     assert by_name["feed A"]["passed"] and by_name["feed A"]["transient"]["ride_through_s"] > 10
-    table = dctwin_in_process("contingency", SMALL, "--crah-response", "10")
+    # the two-node zone transient puts CRAH-1's first inlet at the limit 2.5 s after the trip
+    # (zone air 8 m³ per rack, rack mass coupled through the server airflow): a 2 s takeover
+    # passes, the default 60 s does not
+    table = dctwin_in_process("contingency", SMALL, "--crah-response", "2")
     assert table.returncode == 3  # CRAH-2's loss still overloads CRAH-1
     lines = table.stdout.splitlines()
     assert lines[0].split()[:2] == ["element", "result"]

@@ -67,3 +67,22 @@ def write_netcdf(dataset: Any, out: Path) -> None:
 def json_default(value: Any) -> Any:
     """JSON fallback for values json cannot write (times, numpy scalars): their text."""
     return str(value)
+
+
+def clamped_line(figures: dict[str, Any]) -> str:
+    """The clamped-curve counter as one line of text output (``simulate`` and ``plan``).
+
+    Parameters
+    ----------
+    figures
+        A summary or plan JSON with ``clamped_curve_evaluations`` [-] and optionally
+        ``clamped_chiller_steps`` and ``clamped_trim_chiller_steps`` [-].
+    """
+    total = int(figures.get("clamped_curve_evaluations", 0))
+    if not total:
+        return "curve range           all performance curves evaluated within their limits"
+    return (
+        f"curve range           {total:,} evaluations outside the fitted range, clamped "
+        f"(chiller steps {figures.get('clamped_chiller_steps', 0)}, trim chiller steps "
+        f"{figures.get('clamped_trim_chiller_steps', 0)}): results there are extrapolated"
+    )

@@ -17,6 +17,7 @@ import typer
 from twin.cli.common import (
     DEMO_SCENARIO,
     app,
+    clamped_line,
     err,
     fail,
     json_default,
@@ -81,6 +82,14 @@ def _format_summary(summary: dict[str, Any]) -> str:
         f"(limit {summary['inlet_limit_c']:g} °C, {summary['inlet_violations']} rack-steps above)",
         f"lowest busbar voltage {summary['min_busbar_voltage_v']:.3f} V",
     ]
+    if "max_case_temperature_c" in summary:
+        lines.append(
+            f"hottest case          {summary['max_case_temperature_c']:.2f} °C "
+            f"(smallest margin to its limit {summary['min_case_margin_k']:.2f} K)"
+        )
+    if "max_facility_loop_supply_c" in summary:
+        lines.append(f"facility loop supply  up to {summary['max_facility_loop_supply_c']:.2f} °C")
+    lines.append(clamped_line(summary))
     if "energy_cost" in summary:
         lines.append(f"energy cost           {summary['energy_cost']:,.0f}")
     if "carbon_kg" in summary:

@@ -19,6 +19,7 @@ import typer
 from twin.cli.common import (
     DEMO_SCENARIO,
     app,
+    clamped_line,
     err,
     fail,
     json_default,
@@ -194,6 +195,8 @@ def plan(
     if write_state is not None and result.status not in ("infeasible",):
         _write_state(result.end_state(), write_state)
     data = result.to_json()
+    for name in ("clamped_chiller_steps", "clamped_trim_chiller_steps"):
+        data[name] = int(result.result.attrs.get(name, 0))
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=json_default))
     else:
@@ -265,9 +268,7 @@ def format_plan(data: dict[str, Any]) -> str:
         )
     lines += _contracts(data)
     lines += _committed(data, currency)
-    clamped = data.get("clamped_curve_evaluations", 0)
-    if clamped:
-        lines.append(f"curves: {clamped:,} evaluations outside their fitted range (clamped to it)")
+    lines.append(clamped_line(data))
     timings = data["timings"]
     lines.append(
         "timings: " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in timings.items())

@@ -13,8 +13,12 @@ import scipy.sparse as sp
 
 from physics import airflow
 from physics import facility as fac
+from physics.chiller_records import chiller_from_energyplus, chiller_record
 from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY, JOULES_PER_KWH
 from physics.constants import WATTS_PER_KILOWATT as KW
+from physics.liquid.cdu import CHILLED_WATER_LOOP, FACILITY_LOOP, CDUs
+from physics.liquid.cold_plate import ColdPlate
+from physics.liquid.loop import CoolingTowers, DryCoolers, FacilityLoop, dry_cooler_rated_ua
 from physics.plant import ChillerEIR, ChillerPlant
 from physics.power import (
     DOUBLE_CONVERSION_UPS,
@@ -22,22 +26,41 @@ from physics.power import (
     ORV3_POWER_SHELF,
     EfficiencyCurve,
 )
+from twin.scenario.chillers import Chillers
 from twin.scenario.equipment import (
-    CDU,
     Busbar,
     CoolingUnit,
     Efficiency,
     Plant,
     Rack,
+    RackType,
     RecirculationEntries,
     RecirculationNone,
 )
 from twin.scenario.fields import AIR_CLASS_ALLOWABLE, AIR_CLASS_RECOMMENDED, resolve_instant
+from twin.scenario.liquid import (
+    CDU,
+    LITRES_PER_MINUTE,
+    fluid_name,
+    rated_ua,
+    volumetric_heat_capacity,
+)
+from twin.scenario.liquid import FacilityLoop as LoopSpec
 from twin.scenario.schema import Scenario
 
 KWH = JOULES_PER_KWH
 DEFAULT_DELTA_T = 12.0
 """Rack air temperature rise at design power when neither ΔT nor airflow is given [K]."""
+
+RACK_MASS_PER_WATT = 1360.0 / 120e3
+"""Default rack mass per watt of design power [kg/W]: the NVIDIA DGX GB200 NVL72 weighs
+1.36 t (3,000 lb) for 120 kW (as reported at its GTC 2024 presentation, e.g. Tom's Hardware,
+"Nvidia's exaflop supercomputer rack", 2024)."""
+
+AIR_VOLUME_PER_RACK = 8.0
+"""Default white-space air volume per rack [m³]: engineering assumption (about 2.5 m² of
+floor per rack, rack and half of each aisle, under a 3.2 m ceiling); not a sourced figure —
+give ``cooling.room_air_volume`` for your hall."""
 
 # ASHRAE 90.1-2019 Appendix G, G3.1.3.15: part-load fan power of variable-speed fans,
 # P/P_design = 0.0013 + 0.1470·f + 0.9506·f² − 0.0998·f³ (f = flow fraction).
@@ -105,10 +128,11 @@ def compile_facility(scenario: Scenario) -> fac.Facility:
     busbars_in = scenario.all_busbars()
     feed_index = _ids_index(scenario.power.feeds, lambda f: f.id)
     converters, shelves, ups_curves = _Interner(), _Interner(), _Interner()
+    cold_plates: list[ColdPlate] = []
     taps = _busbar_taps(scenario, racks_in, busbars_in)
-    racks = _racks(scenario, racks_in, taps, converters)
-    units = _cooling_units(scenario.cooling.units)
     cdus = _cdus(scenario.cooling.cdus)
+    racks = _racks(scenario, racks_in, taps, converters, (cdus, cold_plates))
+    units = _cooling_units(scenario.cooling.units)
     busbars = _busbars(scenario, busbars_in, taps, shelves)
     ups = _ups_units(scenario, feed_index, ups_curves)
     feeds = fac.Feeds(
@@ -160,6 +184,13 @@ def compile_facility(scenario: Scenario) -> fac.Facility:
             for e in scenario.grid.demand_response
             if e.import_cap is not None and e.penalty is None
         ],
+        cold_plates=cold_plates,
+        facility_loop=_facility_loop(scenario.cooling.facility_loop, cdus),
+        room_air_volume=(
+            scenario.cooling.room_air_volume
+            if scenario.cooling.room_air_volume is not None
+            else AIR_VOLUME_PER_RACK * racks.count
+        ),
     )
 
 
@@ -201,9 +232,14 @@ def _busbar_taps(scenario: Scenario, racks_in: list[Rack], busbars_in: list[Busb
 
 
 def _racks(
-    scenario: Scenario, racks_in: list[Rack], taps: _BusbarTaps, converters: _Interner
+    scenario: Scenario,
+    racks_in: list[Rack],
+    taps: _BusbarTaps,
+    converters: _Interner,
+    liquid_path: tuple[CDUs, list[ColdPlate]],
 ) -> fac.Racks:
-    """The racks in SI units, with their airflow at design power."""
+    """The racks in SI units, with their airflow at design power and their liquid path
+    (coolant flows, cold plates; the cold-plate curves are appended to ``liquid_path[1]``)."""
     unit_index = _ids_index(scenario.cooling.units, lambda u: u.id)
     cdu_index = _ids_index(scenario.cooling.cdus, lambda c: c.id)
     types = [scenario.rack_types[r.type] for r in racks_in]
@@ -219,6 +255,10 @@ def _racks(
         else:
             delta = t.design_delta_t if t.design_delta_t is not None else DEFAULT_DELTA_T
             airflow_m3s[i] = air_design[i] / (AIR_VOLUMETRIC_HEAT_CAPACITY * delta)
+    cdu = np.array(
+        [cdu_index[r.cdu] if r.cdu is not None else -1 for r in racks_in], dtype=np.int64
+    )
+    liquid_design = design * (1 - fan_fraction) * liquid
     return fac.Racks(
         ids=[r.id for r in racks_in],
         row=np.array([r.row for r in racks_in]),
@@ -229,12 +269,11 @@ def _racks(
         fan_fraction=fan_fraction,
         fan_knee_temperature=np.array([t.fan_knee_temperature for t in types]),
         fan_speed_slope=np.array([t.fan_speed_slope for t in types]),
+        fan_power_exponent=np.array([3.0 if t.fan_power_curve == "cubic" else 1.0 for t in types]),
         liquid_share=liquid,
         capacity_flow=airflow.heat_capacity_flow(airflow_m3s),
         unit=np.array([unit_index[r.cooling_unit] for r in racks_in], dtype=np.int64),
-        cdu=np.array(
-            [cdu_index[r.cdu] if r.cdu is not None else -1 for r in racks_in], dtype=np.int64
-        ),
+        cdu=cdu,
         busbar=taps.busbar_of_rack,
         first_tap=taps.first_tap,
         taps=taps.taps,
@@ -243,7 +282,81 @@ def _racks(
         ),
         bbu_energy=np.array([t.bbu_energy for t in types]) * KWH,
         bbu_power=np.array([t.bbu_power for t in types]) * KW,
+        coolant_flow=_coolant_flows(types, cdu, liquid_design, liquid_path[0]),
+        mass=np.array(
+            [
+                t.mass if t.mass is not None else RACK_MASS_PER_WATT * d
+                for t, d in zip(types, design, strict=True)
+            ]
+        ),
+        specific_heat=np.array([t.specific_heat for t in types]),
+        **_cold_plates(racks_in, types, liquid_path[1]),
     )
+
+
+def _coolant_flows(
+    types: list[RackType], cdu: np.ndarray, liquid_design: np.ndarray, cdus: CDUs
+) -> np.ndarray:
+    """Design coolant flow of each rack [m³/s].
+
+    Stated flows are kept.  On a CDU none of whose racks states a flow, the racks share the
+    CDU's rated flow in proportion to their design liquid heat (so the CDU runs at its rated
+    flow, as before flows were modelled); elsewhere an unstated flow is the one that gives the
+    CDU's rated coolant ΔT at the rack's design liquid heat.
+    """
+    stated = np.array(
+        [np.nan if t.coolant_flow is None else t.coolant_flow * LITRES_PER_MINUTE for t in types]
+    )
+    flows = np.zeros(len(types))
+    for c in range(cdus.count):
+        members = np.flatnonzero(cdu == c)
+        if not members.size:
+            continue
+        known = np.isfinite(stated[members])
+        if known.any():
+            per_watt = 1.0 / (cdus.it_heat_capacity[c] * cdus.coolant_delta_t[c])
+            flows[members] = np.where(known, stated[members], liquid_design[members] * per_watt)
+        else:
+            heat = liquid_design[members]
+            total = heat.sum()
+            share = heat / total if total > 0 else np.full(members.size, 1.0 / members.size)
+            flows[members] = cdus.it_rated_flow[c] * share
+    return flows
+
+
+def _cold_plates(
+    racks_in: list[Rack], types: list[RackType], plates: list[ColdPlate]
+) -> dict[str, np.ndarray]:
+    """Per-rack cold-plate arrays; each rack type's curve is appended to ``plates`` once."""
+    index_of_type: dict[str, int] = {}
+    index = np.full(len(racks_in), -1, dtype=np.int64)
+    for i, (rack, spec) in enumerate(zip(racks_in, types, strict=True)):
+        if spec.cold_plate is None:
+            continue
+        if rack.type not in index_of_type:
+            table = spec.cold_plate.resistance
+            index_of_type[rack.type] = len(plates)
+            plates.append(
+                ColdPlate(
+                    tuple(flow * LITRES_PER_MINUTE for flow, _ in table),
+                    tuple(resistance for _, resistance in table),
+                    name=f"cold plate of {rack.type}",
+                )
+            )
+        index[i] = index_of_type[rack.type]
+
+    def value(name: str, default: float) -> np.ndarray:
+        return np.array(
+            [getattr(t.cold_plate, name) if t.cold_plate is not None else default for t in types],
+            dtype=float,
+        )
+
+    return {
+        "cold_plate": index,
+        "plate_count": value("count", 1.0),
+        "plate_share": value("heat_share", 0.0),
+        "max_case_temperature": value("max_case_temperature", np.nan),
+    }
 
 
 def _cooling_units(units_in: list[CoolingUnit]) -> fac.CoolingUnits:
@@ -263,15 +376,41 @@ def _cooling_units(units_in: list[CoolingUnit]) -> fac.CoolingUnits:
     )
 
 
-def _cdus(cdus_in: list[CDU]) -> fac.CDUs:
-    """The coolant distribution units in SI units."""
-    return fac.CDUs(
+def _cdus(cdus_in: list[CDU]) -> CDUs:
+    """The coolant distribution units in SI units (UA from the rated approach and flows)."""
+    flows = np.array([c.rated_flows() for c in cdus_in]).reshape(-1, 2)
+    return CDUs(
         ids=[c.id for c in cdus_in],
         capacity=np.array([c.capacity for c in cdus_in]) * KW,
-        approach=np.array([c.approach for c in cdus_in]),
-        coolant_delta_t=np.array([c.coolant_delta_t for c in cdus_in]),
+        it_rated_flow=flows[:, 0],
+        facility_rated_flow=flows[:, 1],
+        it_heat_capacity=np.array(
+            [volumetric_heat_capacity(c.coolant, c.rating_temperature) for c in cdus_in]
+        ),
+        facility_heat_capacity=np.array(
+            [volumetric_heat_capacity(c.facility_fluid, c.rating_temperature) for c in cdus_in]
+        ),
+        rated_ua=np.array([rated_ua(c) for c in cdus_in]),
         pump_power=np.array([c.pump_power for c in cdus_in]) * KW,
         max_supply_temperature=np.array([c.max_supply_temperature for c in cdus_in]),
+        max_flow=np.array(
+            [
+                c.max_flow * LITRES_PER_MINUTE if c.max_flow is not None else flows[i, 0]
+                for i, c in enumerate(cdus_in)
+            ]
+        ),
+        supply_setpoint=np.array(
+            [
+                np.nan if c.supply_temperature_setpoint is None else c.supply_temperature_setpoint
+                for c in cdus_in
+            ]
+        ),
+        loop=np.array(
+            [FACILITY_LOOP if c.loop == "facility" else CHILLED_WATER_LOOP for c in cdus_in],
+            dtype=np.int64,
+        ),
+        it_fluid=[fluid_name(c.coolant) for c in cdus_in],
+        facility_fluid=[fluid_name(c.facility_fluid) for c in cdus_in],
     )
 
 
@@ -322,10 +461,31 @@ def _fan_coefficients(curve: str | tuple[float, ...]) -> tuple[float, ...]:
     return tuple(float(c) for c in curve)
 
 
+def chiller_of(chillers: Chillers) -> ChillerEIR:
+    """The chiller a scenario's chillers section describes, rated to its capacity and COP.
+
+    Parameters
+    ----------
+    chillers
+        The section: a named EnergyPlus record or an EnergyPlus object field by field.
+
+    Returns
+    -------
+    physics.plant.ChillerEIR
+    """
+    curves = chillers.curves
+    if isinstance(curves, str):
+        base = chiller_record(curves)
+    else:
+        fields = curves.model_dump()
+        fields["reference_capacity"] = curves.reference_capacity * KW
+        base = chiller_from_energyplus(fields, name="scenario chiller")
+    return base.scaled(chillers.capacity * KW, chillers.cop)
+
+
 def _plant(plant: Plant) -> ChillerPlant:
     chillers = plant.chillers
-    base = ChillerEIR.mcquay_wsc_471kw()
-    chiller = base.scaled(chillers.capacity * KW, chillers.cop)
+    chiller = chiller_of(chillers)
     design_load = chillers.capacity * KW * (chillers.count - chillers.redundancy)
     return ChillerPlant(
         chiller=chiller,
@@ -337,9 +497,64 @@ def _plant(plant: Plant) -> ChillerPlant:
         tower_design_heat_rejection=design_load * (1 + 1 / chillers.cop),
         economizer_enabled=plant.economizer.enabled,
         economizer_approach=plant.economizer.approach,
+        economizer_integrated=plant.economizer.mode == "integrated",
         chilled_water_delta_t=plant.chilled_water_delta_t,
         chilled_water_pump_design_power=plant.chilled_water_pump_power * KW,
         condenser_pump_design_power=plant.condenser_pump_power * KW,
+    )
+
+
+def _facility_loop(spec: LoopSpec | None, cdus: CDUs) -> FacilityLoop | None:
+    """The warm-water facility loop in SI units; dry-cooler UA rated from their capacity."""
+    if spec is None:
+        return None
+    heat_capacity = volumetric_heat_capacity(spec.fluid, spec.supply_temperature)
+    design_flow = float(cdus.facility_rated_flow[cdus.loop == FACILITY_LOOP].sum())
+    coolers = None
+    if spec.dry_coolers is not None:
+        dry = spec.dry_coolers
+        coolers = DryCoolers(
+            count=dry.count,
+            rated_ua=dry_cooler_rated_ua(
+                dry.capacity * KW,
+                dry.design_entering_water_temperature,
+                dry.design_entering_air_temperature,
+                heat_capacity * design_flow / dry.count,
+                dry.air_flow,
+            ),
+            air_flow=dry.air_flow,
+            fan_power=dry.fan_power * KW,
+            minimum_fan_speed=dry.minimum_fan_speed,
+        )
+    towers = None
+    if spec.towers is not None:
+        towers = CoolingTowers(
+            approach=spec.towers.approach,
+            fan_power=spec.towers.fan_power * KW,
+            design_heat_rejection=spec.towers.design_heat_rejection * KW,
+        )
+    trim = None
+    if spec.trim_chillers is not None:
+        chillers = spec.trim_chillers
+        trim = ChillerPlant(
+            chiller=chiller_of(chillers),
+            chiller_count=chillers.count,
+            redundant_chillers=chillers.redundancy,
+            tower_fan_design_power=0.0,
+            chilled_water_pump_design_power=0.0,
+            condenser_pump_design_power=0.0,
+            tower_approach=0.0,
+            minimum_condenser_temperature=-273.15,
+            economizer_enabled=False,
+        )
+    return FacilityLoop(
+        supply_temperature=spec.supply_temperature,
+        heat_capacity=heat_capacity,
+        design_flow=design_flow,
+        pump_power=spec.pump_power * KW,
+        dry_coolers=coolers,
+        towers=towers,
+        trim_chillers=trim,
     )
 
 

@@ -13,14 +13,20 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
+from twin.scenario.chillers import Chillers, Economizer
 from twin.scenario.errors import FieldProblem
 from twin.scenario.fields import Fraction, Kelvin, SchemaModel
+from twin.scenario.liquid import CDU, ColdPlate, FacilityLoop
 from twin.scenario.quantities import (
     Ampere,
     Celsius,
+    CubicMetre,
     CubicMetrePerSecond,
+    JoulePerKilogramKelvin,
+    Kilogram,
     Kilowatt,
     KilowattHour,
+    LitrePerMinute,
     Milliohm,
     Volt,
 )
@@ -119,6 +125,29 @@ class RackType(SchemaModel):
         0.0, ge=0, description="Rack battery backup unit usable energy [kWh]."
     )
     bbu_power: Kilowatt = Field(0.0, ge=0, description="Rack battery backup power rating [kW].")
+    fan_power_curve: Literal["cubic", "linear"] = Field(
+        "cubic",
+        description="Server fan power vs airflow fraction above the knee: 'cubic' (affinity "
+        "law) or 'linear' (the EnergyPlus ITE example's ECM fan curve).",
+    )
+    coolant_flow: LitrePerMinute | None = Field(
+        None,
+        gt=0,
+        description="Design coolant flow through the rack's cold plates [L/min] (default: "
+        "its share of its CDU's rated flow).",
+    )
+    cold_plate: ColdPlate | None = Field(
+        None, description="Cold plates and the case temperature limit of their devices."
+    )
+    mass: Kilogram | None = Field(
+        None,
+        gt=0,
+        description="Mass of the rack with its IT equipment [kg] (default: 11.3 kg per kW of "
+        "design power, the NVIDIA DGX GB200 NVL72's 1,360 kg for 120 kW).",
+    )
+    specific_heat: JoulePerKilogramKelvin = Field(
+        490.0, gt=0, description="Mean specific heat of the rack's mass [J/(kg·K)] (steel)."
+    )
     description: str = Field("", description="Free text describing the rack model.")
 
     @model_validator(mode="after")
@@ -253,26 +282,6 @@ class CoolingUnit(SchemaModel):
         return self
 
 
-class CDU(SchemaModel):
-    """A coolant distribution unit: liquid-to-liquid exchanger and pumps of a D2C loop."""
-
-    id: str = Field(description="Unique CDU id.")
-    capacity: Kilowatt = Field(gt=0, description="Heat capacity [kW].")
-    approach: Kelvin = Field(
-        3.0,
-        gt=0,
-        description="Coolant supply minus facility water supply at full capacity [K]; "
-        "scales linearly with load (ε-NTU with constant flows).",
-    )
-    coolant_delta_t: Kelvin = Field(
-        10.0, gt=0, description="Coolant return minus supply at full capacity [K]."
-    )
-    pump_power: Kilowatt = Field(0.0, ge=0, description="Pump power at full flow [kW].")
-    max_supply_temperature: Celsius = Field(
-        45.0, description="Highest coolant supply the cold plates accept [°C]."
-    )
-
-
 class RecirculationLayout(SchemaModel):
     """Recirculation generated from the layout (documented in docs/physics.md).
 
@@ -334,37 +343,6 @@ Recirculation = Annotated[
     BeforeValidator(_recirculation_shorthand),
 ]
 
-ChillerCurves = Literal["mcquay-wsc-471kw"]
-
-
-class Chillers(SchemaModel):
-    """Identical electric chillers (EnergyPlus Chiller:Electric:EIR form)."""
-
-    count: int = Field(2, ge=1, le=50, description="Installed chillers [-].")
-    redundancy: int = Field(1, ge=0, description="Spare chillers (N+k) [-].")
-    capacity: Kilowatt = Field(gt=0, description="Reference capacity of one chiller [kW].")
-    cop: float = Field(5.89, gt=0, le=20, description="Reference COP [-].")
-    curves: ChillerCurves = Field(
-        "mcquay-wsc-471kw", description="Named EnergyPlus performance curve set."
-    )
-
-    @model_validator(mode="after")
-    def _redundancy(self) -> Chillers:
-        if self.redundancy >= self.count:
-            raise FieldProblem(
-                "redundancy",
-                f"{self.redundancy} spare chillers leave none to carry load; expected fewer "
-                f"than count ({self.count})",
-            )
-        return self
-
-
-class Economizer(SchemaModel):
-    """Water-side economizer: tower water pre-cools chilled water through a heat exchanger."""
-
-    enabled: bool = Field(True, description="Whether the economizer is installed and used.")
-    approach: Kelvin = Field(1.5, ge=0, description="Heat-exchanger approach [K].")
-
 
 class Plant(SchemaModel):
     """Chiller plant with cooling towers, water-side economizer and pumps."""
@@ -408,7 +386,27 @@ class Cooling(SchemaModel):
         description="Hot-air recirculation model: mode layout (default), entries or none.",
     )
     plant: Plant = Field(description="Chiller plant behind the cooling units.")
+    facility_loop: FacilityLoop | None = Field(
+        None, description="Warm-water facility loop of the CDUs with loop 'facility'."
+    )
+    room_air_volume: CubicMetre | None = Field(
+        None,
+        gt=0,
+        description="Air volume of the white space [m³] for cooling-loss transients (default: "
+        "8 m³ per rack, an engineering assumption).",
+    )
     feed: str | None = Field(None, description="Utility feed of cooling loads (default: first).")
+
+    @model_validator(mode="after")
+    def _loops(self) -> Cooling:
+        on_loop = [c.id for c in self.cdus if c.loop == "facility"]
+        if on_loop and self.facility_loop is None:
+            raise FieldProblem(
+                "facility_loop",
+                f"required: CDU(s) {', '.join(on_loop)} are on the facility loop "
+                "(loop: facility); describe it or put them on loop: chilled_water",
+            )
+        return self
 
 
 # --------------------------------------------------------------------------------------------

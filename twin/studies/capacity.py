@@ -36,7 +36,6 @@ from optimizer.capacity import (
     CapacityModel,
     LimitRow,
     Relief,
-    limit_rows,
     maximize_racks,
     next_step,
 )
@@ -44,6 +43,7 @@ from physics.facility import Facility
 from physics.violations import LIMIT_KINDS, find_violations
 from twin.scenario.compile import compile_facility
 from twin.scenario.schema import Scenario
+from twin.studies.liquid_rows import sizing_rows
 from twin.studies.positions import (
     DEFAULT_EXTEND,
     Candidate,
@@ -220,7 +220,7 @@ def _add_candidates(
     air_heat = np.zeros((steps, n))
     for i, cand in enumerate(candidates):
         facility_i, ds_i = simulate_scenario(with_racks(scenario, rack_type, [cand]), series)
-        rows_i = limit_rows(facility_i, ds_i)
+        rows_i = sizing_rows(facility_i, ds_i)
         for key, row in rows_i.items():
             if key in base_rows:
                 rows.coefficients[key][:, i] = row.value - base_rows[key].value
@@ -319,7 +319,7 @@ class _Verifier:
         rows, keep, tightening = self.rows, self.keep, self.tightening
         facility_s, ds_s = self.simulate(chosen)
         clean = True
-        for key, row in limit_rows(facility_s, ds_s).items():
+        for key, row in sizing_rows(facility_s, ds_s).items():
             if key not in rows.base:
                 continue
             limit = rows.limit[key]
@@ -364,7 +364,7 @@ def _one_more(
         next_added = [c.rack_id for c, on in zip(candidates, step.chosen, strict=True) if on]
         facility_n, ds_n = verifier.simulate(step.chosen)
         violations_next = _messages(facility_n, ds_n, ignore)
-        rows_n = limit_rows(facility_n, ds_n)
+        rows_n = sizing_rows(facility_n, ds_n)
         binding = [_simulated_relief(relief, rows_n) for relief in step.reliefs]
     return _OneMore(step.feasible, binding, next_added, violations_next)
 
@@ -412,7 +412,7 @@ def capacity_study(
     question = _Question(scenario, series, rack_type, candidates)
     n = len(candidates)
     facility0, ds0 = simulate_scenario(scenario, series)
-    base_rows = limit_rows(facility0, ds0)
+    base_rows = sizing_rows(facility0, ds0)
     pre_existing = {key for key, row in base_rows.items() if _violated(row).any()}
     steps = series.sizes["time"]
 

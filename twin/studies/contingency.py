@@ -8,9 +8,11 @@ cooling unit
     Its racks are picked up by the surviving unit with the most spare airflow (room-level
     redundancy: the units share a plenum); the failed unit's fan stops.  The surviving unit
     must then carry the airflow and the coil load.  Transient: until the survivor has
-    taken over, the zone of the failed unit gets no cooled air; its air and rack thermal
-    mass heat up adiabatically (:func:`zone_heat_up_time`), which gives the time until the
-    hottest inlet of the zone reaches the class limit.
+    taken over, the zone of the failed unit gets no cooled air; its air and rack mass heat
+    up as two coupled nodes with the capacities of the scenario (room air volume, rack mass
+    and specific heat), and the inlets follow through the recirculation model
+    (:func:`zone_time_to_limit`), which gives the time until the first inlet reaches the
+    class limit.  (:func:`zone_heat_up_time` is the earlier one-node estimate.)
 chiller
     One chiller fewer installed and one fewer held in redundancy (N+k → N+k−1).
 CDU
@@ -39,13 +41,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from optimizer.capacity import limit_rows
+from physics.airflow import server_airflow_fraction, time_to_rise
 from physics.constants import AIR_VOLUMETRIC_HEAT_CAPACITY
 from physics.facility import Facility
 from physics.power import bbu_ride_through
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
 from physics.violations import LIMIT_KINDS, find_violations
+from twin.studies.liquid_rows import sizing_rows
 
 AIR_VOLUME_PER_RACK = 8.0
 """Room air mixed with a rack's inlet stream after a cooling loss [m³ per rack].  Engineering
@@ -184,6 +187,39 @@ def zone_heat_up_time(
     return float(capacitance * (limit - initial_inlet) / air_heat)
 
 
+def zone_time_to_limit(facility: Facility, ds: xr.Dataset, unit: int) -> np.ndarray:
+    """Time from the trip of cooling unit ``unit`` until the first inlet reaches the limit,
+    for each step of ``ds`` as the starting state [s].
+
+    Two-node transient (:func:`physics.airflow.time_to_rise`): the zone air — the room air
+    volume times the unit's share of the design airflow — and the rack mass of its racks
+    (mass × specific heat from the scenario) coupled by their air heat-capacity flow; the
+    heat is the zone racks' air heat.  The air of the zone replaces the unit's supply, so by
+    the recirculation model each inlet rises by its weight on that supply (``W`` column of
+    the unit) times the zone air rise; the first rack to reach the limit sets the time.
+    """
+    racks, units = facility.racks, facility.units
+    zone = np.flatnonzero(racks.unit == unit)
+    inlet = ds["inlet_temperature"].values
+    fraction = server_airflow_fraction(inlet, racks.fan_knee_temperature, racks.fan_speed_slope)
+    flow = racks.capacity_flow * fraction
+    air_heat = ((ds["outlet_temperature"].values - inlet) * flow)[:, zone].sum(axis=1)
+    weight = facility.air_path.inlet_temperature((racks.unit == unit).astype(float), 0.0)
+    share = units.airflow[unit] / units.airflow.sum()
+    volume = facility.room_air_volume * share
+    if not np.isfinite(volume):
+        volume = AIR_VOLUME_PER_RACK * zone.size
+    affected = weight > 1e-9
+    needed = np.min((facility.inlet_limit - inlet[:, affected]) / weight[affected], axis=1)
+    return time_to_rise(
+        needed,
+        air_heat,
+        AIR_VOLUMETRIC_HEAT_CAPACITY * volume,
+        float(racks.heat_capacity[zone].sum()),
+        float(racks.capacity_flow[zone].sum()),
+    )
+
+
 def _run(facility: Facility, series: xr.Dataset) -> xr.Dataset:
     return simulate(facility, as_operated_schedule(facility, series), series)
 
@@ -207,7 +243,7 @@ def _assess(
     only_busbar: str | None = None,
     violations: list[str] | None = None,
 ) -> ElementResult:
-    rows = limit_rows(facility, ds)
+    rows = sizing_rows(facility, ds)
     margins: dict[str, float] = {}
     relative = np.full(ds.sizes["time"], np.inf)
     tightest, tightest_relative = "", np.inf
@@ -281,20 +317,7 @@ def _cooling_unit_loss(
     zone = np.flatnonzero(racks.unit == u)
     others = [i for i in range(units.count) if i != u]
     # transient: the zone heats up until the survivors take over
-    inlet0 = ds0["inlet_temperature"].values[:, zone] if zone.size else np.zeros((1, 0))
-    outlet0 = ds0["outlet_temperature"].values[:, zone] if zone.size else np.zeros((1, 0))
-    air_heat = ((outlet0 - inlet0) * racks.capacity_flow[zone]).sum(axis=1)
-    times = np.array(
-        [
-            zone_heat_up_time(
-                float(inlet0[t].max()) if zone.size else -np.inf,
-                facility.inlet_limit,
-                float(air_heat[t]),
-                int(zone.size),
-            )
-            for t in range(inlet0.shape[0])
-        ]
-    )
+    times = zone_time_to_limit(facility, ds0, u)
     transient = {
         "time_to_inlet_limit_s": float(times.min()) if zone.size else float("inf"),
         "response_time_s": response_time,
