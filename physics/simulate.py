@@ -27,6 +27,7 @@ indices over the racks), ``_storage_and_grid`` is step 5 over the whole horizon,
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -54,7 +55,7 @@ from physics.power import (
 )
 from physics.psychrometrics import pressure_at_elevation, wet_bulb_temperature
 from physics.schedule import Schedule, step_seconds
-from physics.variables import annotate
+from physics.variables import annotate, selection
 from physics.warnings import CurveRangeWarning
 
 FloatArray = NDArray[np.float64]
@@ -607,10 +608,12 @@ def _data_vars(
     data_vars["workload_power"] = (("time", "workload"), schedule.workload_power)
     for dim, names in _DIMENSIONS:
         for name in names:
-            data_vars[name] = (("time", dim), out[name])
+            if name in out:
+                data_vars[name] = (("time", dim), out[name])
     if per_rack:
         for name in _PER_RACK:
-            data_vars[name] = (("time", "rack"), out[name])
+            if name in out:
+                data_vars[name] = (("time", "rack"), out[name])
     for name in PASSED_THROUGH:
         if name in series:
             data_vars[name] = ("time", series[name].values)
@@ -646,6 +649,7 @@ def simulate(
     series: xr.Dataset,
     *,
     per_rack: bool = True,
+    outputs: Collection[str] | None = None,
     chunk_steps: int | None = None,
     fan_tolerance: float = 1.0,
     max_fan_iterations: int = 6,
@@ -665,6 +669,9 @@ def simulate(
     per_rack
         Keep per-rack time series (inlet, outlet, power, tap voltage) in the result; with
         ``False`` only facility-level series and per-rack extremes are kept (large sweeps).
+    outputs
+        Per-equipment series (dims ``time`` × rack, unit, cdu, busbar, ups or feed) to keep,
+        by name; ``None`` keeps all (280 MB each for 1,000 racks × a year at 15 min).
     chunk_steps
         Steps processed at once (default: sized for ~256 MB per tap array).
     fan_tolerance
@@ -688,6 +695,8 @@ def simulate(
     chunk_size = _chunk_steps(facility, topology, chunk_steps)
     diagnostics = _Diagnostics()
     out: dict[str, FloatArray] = {}
+    known = set(_PER_RACK).union(*(names for _, names in _DIMENSIONS))
+    selected = None if outputs is None else selection(outputs, known, "outputs")
     for start in range(0, steps, chunk_size):
         window = slice(start, min(start + chunk_size, steps))
         values = _simulate_chunk(
@@ -701,6 +710,10 @@ def simulate(
             fan_tolerance=fan_tolerance,
             max_fan_iterations=max_fan_iterations,
         )
+        if selected is not None:  # per-equipment arrays (T, N) only when asked
+            values = {
+                name: part for name, part in values.items() if np.ndim(part) < 2 or name in selected
+            }
         _store(out, values, start, steps)
     storage = _storage_and_grid(
         facility, schedule, series, out["facility_power_before_storage"], step

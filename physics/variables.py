@@ -19,7 +19,7 @@ symbol messages print.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -306,3 +306,32 @@ def annotate(ds: xr.Dataset, names: Iterable[str] | None = None) -> xr.Dataset:
             continue
         ds[name].attrs.update(variable(str(name)).attrs)
     return ds
+
+
+def selection(names: str | Collection[str], known: Iterable[str], argument: str) -> frozenset[str]:
+    """Names chosen from ``known``, checked.
+
+    Parameters
+    ----------
+    names
+        One name or a collection of names [-].
+    known
+        The names that may be chosen [-].
+    argument
+        Name of the caller's argument, for the error message [-].
+
+    Returns
+    -------
+    frozenset of str
+        The chosen names.
+
+    Raises
+    ------
+    ValueError
+        If a name is not in ``known``.
+    """
+    chosen = frozenset([names] if isinstance(names, str) else names)
+    unknown = sorted(chosen.difference(known))
+    if unknown:
+        raise ValueError(f"{argument}: unknown names {unknown}; choose from {sorted(known)}")
+    return chosen
