@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from physics.kernels.busbar import sweep_busbars
 from physics.warnings import ConvergenceWarning, CurveRangeWarning
 
 __all__ = [
@@ -501,6 +500,10 @@ def busbar_load_flow(
     ConvergenceWarning
         If some busbar neither converged nor was proven collapsed within ``max_iterations``.
     """
+    # imported on first use: importing Numba takes ~0.5 s that commands without a
+    # simulation (the CLI's help, the API's start) need not pay
+    from physics.kernels.busbar import sweep_busbars
+
     source, resistance, power, shape = _prepare(source_voltage, segment_resistance, tap_power)
     if np.any(source <= 0.0):
         raise ValueError("source_voltage must be > 0 V")
