@@ -607,13 +607,11 @@ def _data_vars(
     data_vars["supply_temperature"] = (("time", "unit"), schedule.supply_temperature)
     data_vars["workload_power"] = (("time", "workload"), schedule.workload_power)
     for dim, names in _DIMENSIONS:
-        for name in names:
-            if name in out:
-                data_vars[name] = (("time", dim), out[name])
+        for name in filter(out.__contains__, names):  # kept (``outputs``)
+            data_vars[name] = (("time", dim), out[name])
     if per_rack:
-        for name in _PER_RACK:
-            if name in out:
-                data_vars[name] = (("time", "rack"), out[name])
+        for name in filter(out.__contains__, _PER_RACK):
+            data_vars[name] = (("time", "rack"), out[name])
     for name in PASSED_THROUGH:
         if name in series:
             data_vars[name] = ("time", series[name].values)
@@ -670,8 +668,7 @@ def simulate(
         Keep per-rack time series (inlet, outlet, power, tap voltage) in the result; with
         ``False`` only facility-level series and per-rack extremes are kept (large sweeps).
     outputs
-        Per-equipment series (dims ``time`` × rack, unit, cdu, busbar, ups or feed) to keep,
-        by name; ``None`` keeps all (280 MB each for 1,000 racks × a year at 15 min).
+        Names of the per-equipment series (time × rack, unit, ...) to keep; None: all.
     chunk_steps
         Steps processed at once (default: sized for ~256 MB per tap array).
     fan_tolerance
