@@ -55,7 +55,7 @@ from physics.power import (
 )
 from physics.psychrometrics import pressure_at_elevation, wet_bulb_temperature
 from physics.schedule import Schedule, step_seconds
-from physics.variables import annotate, selection
+from physics.variables import annotate, kept, selection
 from physics.warnings import CurveRangeWarning
 
 FloatArray = NDArray[np.float64]
@@ -610,8 +610,9 @@ def _data_vars(
         for name in filter(out.__contains__, names):  # kept (``outputs``)
             data_vars[name] = (("time", dim), out[name])
     if per_rack:
-        for name in filter(out.__contains__, _PER_RACK):
-            data_vars[name] = (("time", "rack"), out[name])
+        for name in _PER_RACK:
+            if name in out:
+                data_vars[name] = (("time", "rack"), out[name])
     for name in PASSED_THROUGH:
         if name in series:
             data_vars[name] = ("time", series[name].values)
@@ -707,11 +708,7 @@ def simulate(
             fan_tolerance=fan_tolerance,
             max_fan_iterations=max_fan_iterations,
         )
-        if selected is not None:  # per-equipment arrays (T, N) only when asked
-            values = {
-                name: part for name, part in values.items() if np.ndim(part) < 2 or name in selected
-            }
-        _store(out, values, start, steps)
+        _store(out, kept(values, selected), start, steps)
     storage = _storage_and_grid(
         facility, schedule, series, out["facility_power_before_storage"], step
     )

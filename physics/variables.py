@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 import xarray as xr
 
 Resample = Literal["hold", "interpolate", "mean"]
@@ -335,3 +336,23 @@ def selection(names: str | Collection[str], known: Iterable[str], argument: str)
     if unknown:
         raise ValueError(f"{argument}: unknown names {unknown}; choose from {sorted(known)}")
     return chosen
+
+
+def kept(values: dict[str, Any], names: frozenset[str] | None) -> dict[str, Any]:
+    """``values`` without the per-equipment arrays that ``names`` does not name.
+
+    Parameters
+    ----------
+    values
+        Arrays by variable name: (T,) per step, (T, N) per equipment and step [SI units].
+    names
+        The per-equipment variables to keep; None keeps everything [-].
+
+    Returns
+    -------
+    dict
+        The arrays kept (the same objects, not copies).
+    """
+    if names is None:
+        return values
+    return {name: part for name, part in values.items() if name in names or np.ndim(part) < 2}
