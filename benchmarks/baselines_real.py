@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/baselines_real.py                 # ERCOT, CAISO, PJM
     .venv/bin/python benchmarks/baselines_real.py --zones US-TEX-ERCO --json out.json
     .venv/bin/python benchmarks/baselines_real.py --zones demo   # the shipped demo week
+    .venv/bin/python benchmarks/baselines_real.py --quick   # demo week, no old baseline (smoke)
 
 Cases: the demo hall (``scenarios/demo-hall.yaml``: equipment, workloads, battery, tariff and
 its 2 h demand-response event, 2,200 kW cap on Tuesday 7 July 22:00-24:00 UTC) over its
@@ -127,7 +128,7 @@ def old_baselines(revision: str, folder: Path) -> ModuleType:
     return module
 
 
-def measure(zone: str, data_dir: Path, old: ModuleType) -> dict[str, Any]:
+def measure(zone: str, data_dir: Path, old: ModuleType | None) -> dict[str, Any]:
     """Figures of the four cases of one zone, plus timings and notes."""
     from optimizer.baselines import as_operated, rule_based
     from optimizer.plan import PlanOptions, plan, verified_figures
@@ -144,11 +145,10 @@ def measure(zone: str, data_dir: Path, old: ModuleType) -> dict[str, Any]:
     result = plan(facility, series, PlanOptions(shadow_prices=False))
     out["timings"]["plan_s"] = time.perf_counter() - started
     out["plan_status"] = f"{result.status}, verified={result.verified}"
-    schedules = {
-        "as_operated": as_operated(facility, series),
-        "old_rule": old.rule_based(facility, series).schedule,
-        "new_rule": new.schedule,
-    }
+    schedules = {"as_operated": as_operated(facility, series)}
+    if old is not None:
+        schedules["old_rule"] = old.rule_based(facility, series).schedule
+    schedules["new_rule"] = new.schedule
     for name, schedule in schedules.items():
         ds = simulate(facility, schedule, series)
         out["cases"][name] = verified_figures(facility, schedule, ds)
@@ -193,11 +193,14 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--old-rev", default=OLD_REVISION)
     parser.add_argument("--json", type=Path, help="write all figures, notes and timings here")
+    parser.add_argument(
+        "--quick", action="store_true", help="the demo week only, without the old baseline"
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as folder:
-        old = old_baselines(args.old_rev, Path(folder))
-        for zone in args.zones:
+        old = None if args.quick else old_baselines(args.old_rev, Path(folder))
+        for zone in ["demo"] if args.quick else args.zones:
             results.append(measure(zone, args.data_dir.resolve(), old))
     print(table(results))
     for result in results:

@@ -4,6 +4,7 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
 
     .venv/bin/python benchmarks/ingest.py                 # SQLite, and PostgreSQL if found
     .venv/bin/python benchmarks/ingest.py --no-postgres --batches 100
+    .venv/bin/python benchmarks/ingest.py --quick        # 10 batches, 1 re-plan, SQLite only
 
 * **API ingestion**: a real ``dctwin serve`` process (demo hall, no virtual plant, no
   re-plans) on a free port with the store on SQLite, then PostgreSQL; one client posts
@@ -175,7 +176,10 @@ def main() -> int:
         help="serve a synthetic hall of this many racks (1,000: batches of 1,000 distinct "
         "points, one tick each) instead of the demo hall (36 points x 28 ticks per batch)",
     )
+    parser.add_argument("--quick", action="store_true", help="10 batches, 1 re-plan, SQLite")
     args = parser.parse_args()
+    if args.quick:
+        args.batches, args.replans, args.no_postgres = 10, 1, True
     print(
         json.dumps(
             api_ingestion(

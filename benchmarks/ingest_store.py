@@ -5,6 +5,7 @@ Run by hand; prints one JSON line per case::
     .venv/bin/python benchmarks/ingest_store.py        # SQLite, and PostgreSQL if found
     .venv/bin/python benchmarks/ingest_store.py --batches 500 --points 200
     .venv/bin/python benchmarks/ingest_store.py --background-merge   # as dctwin serve runs
+    .venv/bin/python benchmarks/ingest_store.py --quick   # 20 batches, SQLite only (smoke)
     DCTWIN_TEST_POSTGRES_URL=postgresql://u@host/db .venv/bin/python benchmarks/ingest_store.py
 
 Each batch holds ``--size`` readings: every one of ``--points`` points at ``size / points``
@@ -117,7 +118,10 @@ def main() -> int:
     parser.add_argument(
         "--staging-rows", type=int, default=None, help="SQLite staging buffer (0: off)"
     )
+    parser.add_argument("--quick", action="store_true", help="20 batches, SQLite only")
     args = parser.parse_args()
+    if args.quick:
+        args.batches, args.no_postgres = 20, True
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.db"

@@ -6,7 +6,10 @@
 Each case runs in its own process so its peak resident memory (ru_maxrss) is its own.
 Reports rack-steps per second of ``physics.simulate`` (series generation and compilation are
 timed apart) and checks the time is linear in racks × steps by comparing with a case a
-quarter of the size.
+quarter of the size.  The lean cases keep only the per-rack inlet temperature and power of
+the per-equipment series (``simulate(outputs=...)``): the memory of a year over 1,000
+racks.  Absolute figures depend on the machine and on what else runs on it: compare
+branches by running both back to back (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ import sys
 import time
 
 
-def run_case(racks: int, days: float, step: str, per_rack: bool) -> dict[str, float]:
+def run_case(
+    racks: int, days: float, step: str, per_rack: bool, outputs: list[str] | None = None
+) -> dict[str, float]:
+    import numpy as np
+
+    from physics.power import busbar_load_flow
     from physics.schedule import as_operated_schedule
     from physics.simulate import simulate
     from twin.data.series import scenario_series
@@ -34,8 +42,13 @@ def run_case(racks: int, days: float, step: str, per_rack: bool) -> dict[str, fl
     facility = compile_facility(scenario)
     series = scenario_series(scenario)
     schedule = as_operated_schedule(facility, series)
+    # load the compiled busbar kernel (Numba's disk cache; compiled on the first run on a
+    # machine) as simulate calls it, so that simulate_s is the steady cost
+    loading = time.perf_counter()
+    taps = np.broadcast_to(np.full((2, 3, 1), 1e3), (2, 3, 8))
+    busbar_load_flow(np.full(3, 48.0), np.full((3, 8), 1e-5), taps)
     prepared = time.perf_counter()
-    ds = simulate(facility, schedule, series, per_rack=per_rack)
+    ds = simulate(facility, schedule, series, per_rack=per_rack, outputs=outputs)
     done = time.perf_counter()
     steps = ds.sizes["time"]
     rack_steps = facility.racks.count * steps
@@ -44,7 +57,9 @@ def run_case(racks: int, days: float, step: str, per_rack: bool) -> dict[str, fl
         "steps": steps,
         "rack_steps": rack_steps,
         "per_rack_output": per_rack,
-        "prepare_s": round(prepared - started, 2),
+        "outputs": "all" if outputs is None else ",".join(outputs),
+        "prepare_s": round(loading - started, 2),
+        "kernel_load_s": round(prepared - loading, 2),
         "simulate_s": round(done - prepared, 2),
         "rack_steps_per_s": round(rack_steps / (done - prepared)),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -52,15 +67,22 @@ def run_case(racks: int, days: float, step: str, per_rack: bool) -> dict[str, fl
     }
 
 
+LEAN = ["inlet_temperature", "rack_power"]
+"""Per-equipment series kept by the lean cases (``simulate(outputs=...)``): what a thermal
+and power study of every rack reads; the facility series are always kept."""
+
 CASES = {
     "full": [
         (1000, 365.0, "15 min", True),
         (1000, 365.0 / 4, "15 min", True),
+        (1000, 365.0, "15 min", True, LEAN),
+        (1000, 365.0 / 4, "15 min", True, LEAN),
         (10000, 1.0, "1 min", True),
         (10000, 0.25, "1 min", True),
         (10000, 1.0, "1 min", False),
     ],
     "quick": [(200, 7.0, "15 min", True), (200, 1.75, "15 min", True)],
+    "quick_lean": [(200, 7.0, "15 min", True, LEAN)],
 }
 
 
@@ -70,13 +92,12 @@ def main() -> None:
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        racks, days, step, per_rack = json.loads(args.case)
-        print(json.dumps(run_case(racks, days, step, per_rack)))
+        print(json.dumps(run_case(*json.loads(args.case))))
         return
     machine = platform.processor() or platform.machine()
     print(f"# machine: {machine}, {os.cpu_count()} cores, python {platform.python_version()}")
     results = []
-    for case in CASES["quick" if args.quick else "full"]:
+    for case in CASES["quick"] + CASES["quick_lean"] if args.quick else CASES["full"]:
         out = subprocess.run(
             [sys.executable, __file__, "--case", json.dumps(case)],
             check=True,
@@ -88,7 +109,7 @@ def main() -> None:
         print(json.dumps(result), flush=True)
     # linearity: time per rack-step of the full case vs its quarter-size sibling
     for big, small in zip(results[::2], results[1::2], strict=False):
-        if big["racks"] == small["racks"] and big["per_rack_output"] == small["per_rack_output"]:
+        if big["racks"] == small["racks"] and big["outputs"] == small["outputs"]:
             ratio = (big["simulate_s"] / big["rack_steps"]) / (
                 small["simulate_s"] / small["rack_steps"]
             )

@@ -1,7 +1,7 @@
 """Benchmark: sweep throughput (scenarios per minute) with 1 and 2 workers, and scaling.
 
     .venv/bin/python benchmarks/sweep_throughput.py            # 16 points per run
-    .venv/bin/python benchmarks/sweep_throughput.py --quick    # 6 points per run
+    .venv/bin/python benchmarks/sweep_throughput.py --quick    # 2 points per run (smoke)
     .venv/bin/python benchmarks/sweep_throughput.py --dask     # also a 2-worker LocalCluster
 
 Each point is the demo hall (``scenarios/sweeps/demo.yaml``'s base, window and overrides)
@@ -87,11 +87,11 @@ def run(sweep: Any, workers: int | None, scheduler: str | None, label: str) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="6 points per run")
+    parser.add_argument("--quick", action="store_true", help="2 points per run")
     parser.add_argument("--points", type=int, default=None, help="points per run (even)")
     parser.add_argument("--dask", action="store_true", help="also a 2-worker LocalCluster")
     args = parser.parse_args()
-    points = args.points or (6 if args.quick else 16)
+    points = args.points or (2 if args.quick else 16)
     sweep = make_sweep(points)
     print(
         json.dumps(

@@ -4,6 +4,7 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
 
     .venv/bin/python benchmarks/ui_load.py                  # demo hall, then a 10,000-rack floor
     .venv/bin/python benchmarks/ui_load.py --runs 3 --no-big
+    .venv/bin/python benchmarks/ui_load.py --quick          # one load per page, demo hall only
 
 * A real ``dctwin serve`` process (demo hall with its virtual plant, no re-plans) on a free
   port; Debian's Chromium (``/usr/bin/chromium``) through Playwright.
@@ -98,7 +99,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="Loads per page [-].")
     parser.add_argument("--big", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--racks", type=int, default=10_000, help="Racks of the big hall [-].")
+    parser.add_argument("--quick", action="store_true", help="One load per page, no big hall.")
     options = parser.parse_args()
+    if options.quick:
+        options.runs, options.big = 1, False
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:

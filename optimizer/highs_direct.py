@@ -168,20 +168,43 @@ class DirectHighs:
         }
 
     def add_rows(self, constraints: Iterable[Any]) -> None:
-        """Append active linear constraints added to the model since it was compiled."""
+        """Append active linear constraints added to the model since it was compiled.
+
+        The rows go to HiGHS in one ``addRows`` call (one ``addRow`` per row costs about
+        0.3 ms each in HiGHS, 20 s for the 60,000 inlet rows of a week's tightening).
+        """
         if self._model is None:
             return
+        lower: list[float] = []
+        upper: list[float] = []
+        starts: list[int] = []
+        index: list[int] = []
+        value: list[float] = []
+        added: list[Any] = []
         for con in constraints:
             repn = generate_standard_repn(con.body, quadratic=False)
             if not repn.is_linear() or any(id(v) not in self._column_of for v in repn.linear_vars):
                 self.invalidate()  # a new variable: recompile instead
                 return
-            index = np.array([self._column_of[id(v)] for v in repn.linear_vars], dtype=np.int32)
-            value = np.array(repn.linear_coefs, dtype=float)
+            starts.append(len(index))
+            index.extend(self._column_of[id(v)] for v in repn.linear_vars)
+            value.extend(float(coef) for coef in repn.linear_coefs)
             offset = float(repn.constant)
-            lower = -highspy.kHighsInf if con.lower is None else pyo.value(con.lower) - offset
-            upper = highspy.kHighsInf if con.upper is None else pyo.value(con.upper) - offset
-            self._highs.addRow(lower, upper, len(index), index, value)
+            lower.append(-highspy.kHighsInf if con.lower is None else pyo.value(con.lower) - offset)
+            upper.append(highspy.kHighsInf if con.upper is None else pyo.value(con.upper) - offset)
+            added.append(con)
+        if not added:
+            return
+        self._highs.addRows(
+            len(added),
+            np.array(lower, dtype=float),
+            np.array(upper, dtype=float),
+            len(index),
+            np.array(starts, dtype=np.int32),
+            np.array(index, dtype=np.int32),
+            np.array(value, dtype=float),
+        )
+        for con in added:
             self._rows_of[con] = [(self._num_rows, 0)]
             self._num_rows += 1
 
@@ -189,9 +212,10 @@ class DirectHighs:
         """Make deactivated constraints free rows (their row indices stay put)."""
         if self._model is None:
             return
-        for con in constraints:
-            for i, _ in self._rows_of.pop(con, []):
-                self._highs.changeRowBounds(i, -highspy.kHighsInf, highspy.kHighsInf)
+        rows = [i for con in constraints for i, _ in self._rows_of.pop(con, [])]
+        if rows:
+            free = np.full(len(rows), highspy.kHighsInf)
+            self._highs.changeRowsBounds(len(rows), np.array(rows, dtype=np.int32), -free, free)
 
     def _add(self, key: str, seconds: float) -> None:
         self.timings[key] = self.timings.get(key, 0.0) + seconds

@@ -390,7 +390,7 @@ class BusbarFlow:
         No real (positive-voltage) solution exists: the load exceeds what the busbar can
         carry (voltage collapse) [bool].
     iterations
-        Sweeps performed (the same for the whole batch) [-].
+        Sweeps performed: the largest number any busbar of the batch needed [-].
     """
 
     tap_voltage: FloatArray
@@ -430,105 +430,6 @@ def _prepare(
     return source, resistance, power, shape
 
 
-@dataclass
-class _FixedPoint:
-    """State of the backward/forward sweep after its last iteration (arrays (..., B, K))."""
-
-    voltage: FloatArray
-    """Last iterate of the tap voltages [V] (source voltage on collapsed busbars)."""
-    work: FloatArray
-    """A spare array of the same shape, reused by the final sweep."""
-    power: FloatArray
-    """Tap powers [W], zero on collapsed busbars."""
-    collapsed: BoolArray
-    converged: BoolArray
-    iterations: int
-
-
-def _sweep_until_converged(
-    power: FloatArray,
-    resistance: FloatArray,
-    source_column: FloatArray,
-    threshold_column: FloatArray,
-    reverse_sum: FloatArray,
-    forward_sum: FloatArray,
-    max_iterations: int,
-) -> _FixedPoint:
-    """The sweep fixed point of :func:`busbar_load_flow`, collapsed busbars dropped."""
-    shape = power.shape
-    voltage = np.empty(shape)
-    voltage[...] = source_column
-    work = np.empty(shape)
-    change = np.empty(shape)
-    collapsed = np.zeros(shape[:-1], dtype=bool)
-    all_converged = False
-    iterations = 0
-    for sweep in range(max_iterations):
-        iterations = sweep + 1
-        # Backward sweep: tap currents, then segment currents.
-        np.divide(power, voltage, out=work)
-        np.matmul(work, reverse_sum, out=change)
-        # Forward sweep: segment drops, cumulative drop, new tap voltages (into ``work``).
-        np.multiply(change, resistance, out=change)
-        np.matmul(change, forward_sum, out=work)
-        np.subtract(source_column, work, out=work)
-        np.subtract(voltage, work, out=change)
-        np.abs(change, out=change)
-        voltage, work = work, voltage
-        if not voltage.min() > 0.0:  # cheap global test first; also catches NaN
-            newly_collapsed = ~(voltage.min(axis=-1) > 0.0) & ~collapsed
-            if newly_collapsed.any():
-                # Proven collapsed: drop from the iteration (no load, source voltage).
-                collapsed |= newly_collapsed
-                power = np.where(collapsed[..., None], 0.0, power)
-                voltage[collapsed] = source_column[collapsed]
-                continue
-        if np.all(change < threshold_column):
-            all_converged = True
-            break
-    if all_converged:
-        converged = ~collapsed
-    else:
-        converged = np.all(change < threshold_column, axis=-1) & ~collapsed
-    return _FixedPoint(voltage, work, power, collapsed, converged, iterations)
-
-
-def _final_sweep(
-    fixed_point: _FixedPoint,
-    resistance: FloatArray,
-    source_column: FloatArray,
-    reverse_sum: FloatArray,
-    forward_sum: FloatArray,
-) -> BusbarFlow:
-    """One last sweep, kept whole: currents from the converged voltages, voltages from the
-    currents (in the work arrays of ``fixed_point``); NaN on collapsed busbars."""
-    voltage, work, collapsed = fixed_point.voltage, fixed_point.work, fixed_point.collapsed
-    np.divide(fixed_point.power, voltage, out=work)
-    segment_current = np.matmul(work, reverse_sum, out=voltage)
-    np.multiply(segment_current, resistance, out=work)
-    loss = np.einsum("...k,...k->...", work, segment_current)
-    tap_voltage = np.matmul(work, forward_sum)
-    np.subtract(source_column, tap_voltage, out=tap_voltage)
-    source_current = segment_current[..., 0].copy()
-    min_voltage = tap_voltage.min(axis=-1)
-    if collapsed.any():
-        tap_voltage[collapsed] = np.nan
-        segment_current[collapsed] = np.nan
-        source_current[collapsed] = np.nan
-        loss[collapsed] = np.nan
-        min_voltage[collapsed] = np.nan
-    return BusbarFlow(
-        tap_voltage=tap_voltage,
-        segment_current=segment_current,
-        source_current=source_current,
-        loss=loss,
-        min_voltage=min_voltage,
-        converged=fixed_point.converged,
-        collapsed=collapsed,
-        iterations=fixed_point.iterations,
-    )
-
-
 def busbar_load_flow(
     source_voltage: ArrayLike,
     segment_resistance: ArrayLike,
@@ -562,9 +463,10 @@ def busbar_load_flow(
     through 0.1 mΩ at 48 V, so negligible on a healthy busbar; it grows towards 1 at collapse).
     Non-finite iterates (e.g. NaN inputs) are treated like collapse.
 
-    Padding taps (busbars with fewer than K taps) have power 0 and resistance 0.  The work
-    arrays are three float64 arrays of the broadcast shape, updated in place; tap
-    currents and cumulative sums along the few taps use small BLAS matrix products.
+    Padding taps (busbars with fewer than K taps) have power 0 and resistance 0.  The sweep
+    runs in a compiled kernel (:func:`physics.kernels.busbar.sweep_busbars`), one busbar at a
+    time in cache, each stopped when it has converged; broadcast inputs are read in place and
+    only the two per-tap outputs of the broadcast shape are allocated.
 
     Parameters
     ----------
@@ -598,22 +500,33 @@ def busbar_load_flow(
     ConvergenceWarning
         If some busbar neither converged nor was proven collapsed within ``max_iterations``.
     """
+    # imported on first use: importing Numba takes ~0.5 s that commands without a
+    # simulation (the CLI's help, the API's start) need not pay
+    from physics.kernels.busbar import sweep_busbars
+
     source, resistance, power, shape = _prepare(source_voltage, segment_resistance, tap_power)
-    if np.any(power < 0.0) or np.any(resistance < 0.0):
-        raise ValueError("tap_power and segment_resistance must be >= 0")
     if np.any(source <= 0.0):
         raise ValueError("source_voltage must be > 0 V")
-    power = np.broadcast_to(power, shape)
-    source_column = source[..., None]
-    threshold_column = (tolerance * source)[..., None]
-    reverse_sum, forward_sum = _summation_matrices(shape[-1])
-
-    # Three work arrays of the full shape, updated in place.
-    fixed_point = _sweep_until_converged(
-        power, resistance, source_column, threshold_column, reverse_sum, forward_sum, max_iterations
+    batch = (-1, *shape[-2:])
+    swept = sweep_busbars(
+        np.broadcast_to(power, shape).reshape(batch),
+        np.broadcast_to(resistance, shape).reshape(batch),
+        np.broadcast_to(source, shape[:-1]).reshape(batch[:-1]),
+        tolerance,
+        max_iterations,
     )
-    flow = _final_sweep(fixed_point, resistance, source_column, reverse_sum, forward_sum)
-    del fixed_point
+    tap_voltage = swept.tap_voltage.reshape(shape)
+    segment_current = swept.segment_current.reshape(shape)
+    flow = BusbarFlow(
+        tap_voltage=tap_voltage,
+        segment_current=segment_current,
+        source_current=segment_current[..., 0].copy(),
+        loss=swept.loss.reshape(shape[:-1]),
+        min_voltage=swept.min_voltage.reshape(shape[:-1]),
+        converged=swept.converged.reshape(shape[:-1]),
+        collapsed=swept.collapsed.reshape(shape[:-1]),
+        iterations=swept.iterations,
+    )
     unresolved = ~(flow.converged | flow.collapsed)
     if unresolved.any():
         warnings.warn(

@@ -28,6 +28,7 @@ indices over the racks), ``_storage_and_grid`` is step 5 over the whole horizon,
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -55,7 +56,7 @@ from physics.power import (
 )
 from physics.psychrometrics import outdoor_temperatures
 from physics.schedule import Schedule, step_seconds
-from physics.variables import annotate
+from physics.variables import annotate, kept, selection
 from physics.warnings import CurveRangeWarning
 
 FloatArray = NDArray[np.float64]
@@ -612,7 +613,7 @@ def _data_vars(
     data_vars["supply_temperature"] = (("time", "unit"), schedule.supply_temperature)
     data_vars["workload_power"] = (("time", "workload"), schedule.workload_power)
     for dim, names in _DIMENSIONS:
-        for name in names:
+        for name in filter(out.__contains__, names):  # kept (``outputs``)
             data_vars[name] = (("time", dim), out[name])
     if per_rack:
         for name in _PER_RACK:
@@ -653,6 +654,7 @@ def simulate(
     series: xr.Dataset,
     *,
     per_rack: bool = True,
+    outputs: Collection[str] | None = None,
     chunk_steps: int | None = None,
     fan_tolerance: float = 1.0,
     max_fan_iterations: int = 6,
@@ -672,6 +674,8 @@ def simulate(
     per_rack
         Keep per-rack time series (inlet, outlet, power, tap voltage) in the result; with
         ``False`` only facility-level series and per-rack extremes are kept (large sweeps).
+    outputs
+        Names of the per-equipment series (time × rack, unit, ...) to keep; None: all.
     chunk_steps
         Steps processed at once (default: sized for ~256 MB per tap array).
     fan_tolerance
@@ -701,6 +705,8 @@ def simulate(
     chunk_size = _chunk_steps(facility, topology, chunk_steps)
     diagnostics = _Diagnostics()
     out: dict[str, FloatArray] = {}
+    known = set(_PER_RACK).union(*(names for _, names in _DIMENSIONS))
+    selected = None if outputs is None else selection(outputs, known, "outputs")
     for start in range(0, steps, chunk_size):
         window = slice(start, min(start + chunk_size, steps))
         values = _simulate_chunk(
@@ -714,7 +720,7 @@ def simulate(
             fan_tolerance=fan_tolerance,
             max_fan_iterations=max_fan_iterations,
         )
-        _store(out, values, start, steps)
+        _store(out, kept(values, selected), start, steps)
     storage = _storage_and_grid(
         facility, schedule, series, out["facility_power_before_storage"], step
     )

@@ -19,10 +19,11 @@ symbol messages print.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 import xarray as xr
 
 Resample = Literal["hold", "interpolate", "mean"]
@@ -327,3 +328,52 @@ def annotate(ds: xr.Dataset, names: Iterable[str] | None = None) -> xr.Dataset:
             continue
         ds[name].attrs.update(variable(str(name)).attrs)
     return ds
+
+
+def selection(names: str | Collection[str], known: Iterable[str], argument: str) -> frozenset[str]:
+    """Names chosen from ``known``, checked.
+
+    Parameters
+    ----------
+    names
+        One name or a collection of names [-].
+    known
+        The names that may be chosen [-].
+    argument
+        Name of the caller's argument, for the error message [-].
+
+    Returns
+    -------
+    frozenset of str
+        The chosen names.
+
+    Raises
+    ------
+    ValueError
+        If a name is not in ``known``.
+    """
+    chosen = frozenset([names] if isinstance(names, str) else names)
+    unknown = sorted(chosen.difference(known))
+    if unknown:
+        raise ValueError(f"{argument}: unknown names {unknown}; choose from {sorted(known)}")
+    return chosen
+
+
+def kept(values: dict[str, Any], names: frozenset[str] | None) -> dict[str, Any]:
+    """``values`` without the per-equipment arrays that ``names`` does not name.
+
+    Parameters
+    ----------
+    values
+        Arrays by variable name: (T,) per step, (T, N) per equipment and step [SI units].
+    names
+        The per-equipment variables to keep; None keeps everything [-].
+
+    Returns
+    -------
+    dict
+        The arrays kept (the same objects, not copies).
+    """
+    if names is None:
+        return values
+    return {name: part for name, part in values.items() if name in names or np.ndim(part) < 2}

@@ -149,3 +149,21 @@ def test_schedule_shape_errors_name_the_array(demo_day: tuple[Facility, xr.Datas
     bad = dataclasses.replace(schedule, battery_power=np.zeros(3))
     with pytest.raises(ValueError, match="battery_power has shape"):
         simulate(facility, bad, series)
+
+
+def test_outputs_keeps_only_the_named_series(demo_day: tuple[Facility, xr.Dataset]) -> None:
+    """``outputs`` drops the per-equipment series not asked for; everything else is equal."""
+    facility, series = demo_day
+    schedule = as_operated_schedule(facility, series)
+    full = simulate(facility, schedule, series)
+    lean = simulate(facility, schedule, series, outputs=["inlet_temperature", "ups_output"])
+    schedule_series = ("supply_temperature", "workload_power")
+    per_equipment = {name for name in full.data_vars if full[name].ndim == 2}
+    # the schedule's own series (supply temperature, workload power) are inputs: always kept
+    dropped = per_equipment - {"inlet_temperature", "ups_output"} - set(schedule_series)
+    assert len(dropped) > 15
+    assert set(full.data_vars) - set(lean.data_vars) == dropped
+    for name in lean.data_vars:
+        xr.testing.assert_identical(lean[name], full[name])
+    with pytest.raises(ValueError, match="unknown names"):
+        simulate(facility, schedule, series, outputs=["inlet_temp"])
