@@ -82,7 +82,8 @@ def add_jobs(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[Plan
     ==========  ==========  =======  ====  ========================================================
     name        kind        index    unit  meaning
     ==========  ==========  =======  ====  ========================================================
-    presence    Var         JS, T    [-]   share of the job's state at the site, 0 … 1
+    presence    Var         JS, T    [-]   share of the job's state at the site, 0 … 1; binary
+                                           (one site at a time) unless the job is splittable
     move        Var         JM, T    [-]   share moved at the start of period t, ≥ 0
     balance     Constraint  JS, T    [-]   presence = previous (home: 1 before the start, else 0)
                                            + moves in − moves out
@@ -110,6 +111,9 @@ def add_jobs(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[Plan
     b.presence = pyo.Var(b.JS, fleet.T, bounds=(0.0, 1.0))
     b.move = pyo.Var(b.JM, fleet.T, within=pyo.NonNegativeReals)
     jobs = {job.name: job for job in problem.jobs}
+    for (job, site), t in ((pair, t) for pair in pairs for t in fleet.T):
+        if not jobs[job].splittable:
+            b.presence[job, site, t].domain = pyo.Binary
     index = {site.name: i for i, site in enumerate(problem.sites)}
 
     def power(job: str, site: str, t: int) -> pyo.Var:

@@ -162,6 +162,9 @@ class FleetJob:
         Input data copied with a move to a site away from home [GB].
     checkpoint
         State copied with every move [GB].
+    splittable
+        Whether the job's work may run at several sites at once (independent shards); if not,
+        the job is at one site at a time (binary presence).
     """
 
     name: str
@@ -172,6 +175,7 @@ class FleetJob:
     max_power: dict[str, float]
     data: float = 0.0
     checkpoint: float = 0.0
+    splittable: bool = False
 
     @property
     def home(self) -> str:

@@ -187,15 +187,20 @@ class FleetSolver:
             for solver in self.sites
             for key, var in solver.model.workloads.running.items()
         ]
+        presence = [v for v in self.model.jobs.presence.values() if v.domain is pyo.Binary]
         if not running:
             return self._solve_once()
         for _, _, var in running:
             var.unfix()
             var.domain = pyo.UnitInterval
+        for var in presence:
+            var.domain = pyo.UnitInterval
         try:
             condition, loaded = self._solve_once()
             if condition != TerminationCondition.optimal:
                 return condition, loaded
+            for var in presence:
+                var.domain = pyo.Binary
             for solver, (j, period), var in running:
                 m = solver.model
                 steps = np.flatnonzero(m.commitment_group == period)
@@ -210,6 +215,8 @@ class FleetSolver:
                 return condition, loaded
         finally:
             for _, _, var in running:
+                var.domain = pyo.Binary
+            for var in presence:
                 var.domain = pyo.Binary
         for _, _, var in running:
             var.unfix()

@@ -102,6 +102,11 @@ def fleet_plan(
     )
 
 
+def _number(value: float) -> str:
+    """A figure rounded to a whole number, without a negative zero."""
+    return f"{(value if abs(value) >= 0.5 else 0.0):>14,.0f}"
+
+
 def _change(saved: dict[str, Any], key: str) -> str:
     value = saved.get(key)
     return "n/a" if value is None else f"{-value:+.1%}".replace("-", "−")
@@ -129,8 +134,8 @@ def format_fleet_plan(data: dict[str, Any]) -> str:
             ("it_energy_kwh", "IT energy [kWh]"),
             ("transfer_gb", "data moved [GB]"),
         ):
-            cells = "".join(f"{base[n].get(key, 0.0):>14,.0f}" for n in names)
-            lines.append(f"{label:<26}{data[key]:>14,.0f}{cells}")
+            cells = "".join(_number(base[n].get(key, 0.0)) for n in names)
+            lines.append(f"{label:<26}{_number(data[key])}{cells}")
         for name in names:
             saved = data.get(f"savings_vs_{name}", {})
             lines.append(

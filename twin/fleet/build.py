@@ -264,6 +264,7 @@ def _jobs(fleet: Fleet, sites: dict[str, _Site]) -> list[FleetJob]:
                 {name: min(limit, sites[name].job_capacity) for name in job.sites},
                 job.data,
                 job.checkpoint,
+                job.splittable,
             )
         )
     return jobs

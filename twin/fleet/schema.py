@@ -145,6 +145,11 @@ class FleetJob(SchemaModel):
         0.0, ge=0, description="Input data copied to a site away from home [GB]."
     )
     checkpoint: Gigabyte = Field(0.0, ge=0, description="State a migration copies [GB].")
+    splittable: bool = Field(
+        False,
+        description="Its work may run at several sites at once (independent shards, e.g. batch "
+        "inference); default: at one site at a time.",
+    )
     residency: list[str] = Field(
         default_factory=list, description="Tags every site it runs at must carry."
     )
