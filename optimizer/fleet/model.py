@@ -111,9 +111,10 @@ def add_jobs(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[Plan
     b.presence = pyo.Var(b.JS, fleet.T, bounds=(0.0, 1.0))
     b.move = pyo.Var(b.JM, fleet.T, within=pyo.NonNegativeReals)
     jobs = {job.name: job for job in problem.jobs}
-    for (job, site), t in ((pair, t) for pair in pairs for t in fleet.T):
-        if not jobs[job].splittable:
-            b.presence[job, site, t].domain = pyo.Binary
+    for name, site in pairs:
+        if not jobs[name].splittable:
+            for t in fleet.T:
+                b.presence[name, site, t].domain = pyo.Binary
     index = {site.name: i for i, site in enumerate(problem.sites)}
 
     def power(job: str, site: str, t: int) -> pyo.Var:
