@@ -90,7 +90,8 @@ def _load_site(index: int, spec: SiteSpec, fleet: Fleet, folder: Path) -> _Site:
         else:
             scenario, home = scenario_from_dict(spec.scenario, f"{where}.scenario"), folder
     except ScenarioError as exc:
-        raise FleetError(where, exc.problems) from None
+        named = [f"scenario {exc.source}: {line}" for line in exc.problems]
+        raise FleetError(where, named) from None
     window = fleet.simulation
     scenario = windowed(scenario, start=window.start, duration=window.duration, step=window.step)
     ids = [w.id for w in scenario.workloads]
