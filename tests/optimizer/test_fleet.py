@@ -226,3 +226,38 @@ def test_real_data_fleet_ercot_de_jp_july_week(shared_data: Path, tmp_path: Path
     # links came from the published defaults (no link in the file)
     assert any("Persico" in note for note in data["notes"])
     assert np.isfinite(data["carbon_kg"])
+
+
+def test_contingency_reroutes_within_budgets_and_reports_what_is_lost(tmp_path: Path) -> None:
+    from optimizer.fleet.contingency import fleet_contingency
+
+    two = [
+        {
+            "name": "edge-users",
+            "demand": "10 kW",
+            "latency": {"expensive": "2 ms", "cheap": "6 ms"},
+            "latency_budget": "8 ms",
+        },
+        {
+            "name": "local-users",
+            "demand": "9 kW",
+            "latency": {"expensive": "2 ms", "cheap": "40 ms"},
+            "latency_budget": "5 ms",
+        },
+    ]
+    ready = build_fleet(fleet_file(tmp_path, regions=two))
+    report = fleet_contingency(ready.problem)
+    # losing the cheap pod: 19 kW on the expensive pod's 15.5 kW of inference racks — the
+    # tighter budget (local-users) is served first, edge-users lose what does not fit
+    lost = report["sites"]["cheap"]["regions"]
+    assert lost["local-users"]["passed"]
+    assert not lost["edge-users"]["passed"]
+    assert lost["edge-users"]["unserved_peak_kw"] == pytest.approx(19.0 - 15.456, abs=1e-3)
+    # losing the expensive pod: local-users has no other site within 5 ms
+    lost = report["sites"]["expensive"]["regions"]
+    assert lost["local-users"]["unserved_peak_kw"] == pytest.approx(9.0, abs=1e-6)
+    assert lost["edge-users"]["passed"]
+    # the pod's 100 kWh battery, 50 %→10 % SOC, carries its peak facility power for minutes
+    assert 10.0 < report["sites"]["cheap"]["ride_through_min"] < 200.0
+    assert report["links"]["expensive – cheap"]["jobs_that_cannot_move"] == ["batch"]
+    assert not report["passed"]

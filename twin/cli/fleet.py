@@ -75,6 +75,62 @@ def run_fleet_plan(
         raise typer.Exit(1)
 
 
+def run_fleet_contingency(path: Path, *, as_json: bool) -> None:
+    """Lose each site and link of the fleet in ``path``; print pass/fail with margins."""
+    from optimizer.fleet.contingency import fleet_contingency
+    from twin.fleet.build import build_fleet
+    from twin.fleet.schema import FleetError
+
+    try:
+        ready = build_fleet(path)
+    except FleetError as exc:
+        raise fail(str(exc)) from None
+    err(f"fleet contingency of {ready.problem.name!r}: {len(ready.problem.sites)} sites")
+    data = fleet_contingency(ready.problem)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        typer.echo(format_fleet_contingency(data))
+    if not data["passed"]:
+        raise typer.Exit(1)
+
+
+def format_fleet_contingency(data: dict[str, Any]) -> str:
+    """Each lost site and link: regions served within budget or not, margins, ride-through."""
+    lines = []
+    for site, case in data["sites"].items():
+        minutes = case["ride_through_min"]
+        battery = "no battery" if minutes is None else f"battery ride-through {minutes:,.1f} min"
+        lines.append(f"lose site {site}: {'PASS' if case['passed'] else 'FAIL'} ({battery})")
+        for region, entry in case["regions"].items():
+            if entry["passed"]:
+                lines.append(
+                    f"  region {region}: served within budget, margin {entry['margin_kw']:,.1f} kW"
+                )
+            else:
+                lines.append(
+                    f"  region {region}: up to {entry['unserved_peak_kw']:,.1f} kW cannot be "
+                    f"served within budget ({entry['unserved_kwh']:,.0f} kWh over "
+                    f"{entry['hours_short']:g} h)"
+                )
+    for link, entry in data["links"].items():
+        jobs = ", ".join(entry["jobs_that_cannot_move"]) or "none"
+        lines.append(f"lose link {link}: PASS (tier 1 unaffected; jobs that cannot move: {jobs})")
+    lines.append(f"overall: {'PASS' if data['passed'] else 'FAIL'}")
+    return "\n".join(lines)
+
+
+@fleet_app.command("contingency")
+def fleet_contingency_command(
+    fleet_file: Annotated[Path, typer.Argument(help="Fleet YAML file.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON object.")
+    ] = False,
+) -> None:
+    """Lose each site and each link: tier 1 within latency budgets? Ride-through on batteries."""
+    run_fleet_contingency(fleet_file, as_json=as_json)
+
+
 @fleet_app.command("plan")
 def fleet_plan(
     fleet_file: Annotated[Path, typer.Argument(help="Fleet YAML file.")],
