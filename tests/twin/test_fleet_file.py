@@ -188,3 +188,16 @@ def test_fleet_plan_reports_a_bad_file(tmp_path: Path) -> None:
     done = dctwin_in_process("fleet", "plan", str(path))
     assert done.returncode == 2
     assert "x.yaml" in done.stderr and "cannot read file" in done.stderr
+
+
+def test_fleet_contingency_command() -> None:
+    done = dctwin_in_process("contingency", str(FLEET), "--json")
+    assert done.returncode == 3  # losing a site leaves some tier 1 without a site in budget
+    data = json.loads(done.stdout)
+    assert set(data["sites"]) == {"dallas-core", "frankfurt-core", "london-edge"}
+    lost = data["sites"]["london-edge"]
+    assert not lost["regions"]["london-metro"]["passed"]  # only the pod is within 8 ms
+    assert lost["regions"]["us-south"]["passed"]
+    assert lost["ride_through_min"] > 0
+    text = dctwin_in_process("fleet", "contingency", str(FLEET)).stdout
+    assert "lose site london-edge: FAIL" in text and "overall: FAIL" in text

@@ -16,6 +16,10 @@ import typer
 
 from twin.cli.common import app, err, fail, json_default
 
+EXIT_FAILED = 3
+"""Exit code when the fleet plan is infeasible (or a fallback) or a contingency fails, as for
+``dctwin plan`` and ``dctwin contingency``."""
+
 fleet_app = typer.Typer(help="Plan many sites together (fleet files).", no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
 
@@ -71,8 +75,8 @@ def run_fleet_plan(
         typer.echo(json.dumps(data, indent=2, default=json_default))
     else:
         typer.echo(format_fleet_plan(data))
-    if result.status == "infeasible":
-        raise typer.Exit(1)
+    if result.status in ("infeasible", "fallback"):
+        raise typer.Exit(EXIT_FAILED)
 
 
 def run_fleet_contingency(path: Path, *, as_json: bool) -> None:
@@ -92,7 +96,7 @@ def run_fleet_contingency(path: Path, *, as_json: bool) -> None:
     else:
         typer.echo(format_fleet_contingency(data))
     if not data["passed"]:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def format_fleet_contingency(data: dict[str, Any]) -> str:
