@@ -30,10 +30,10 @@ def network_figures(solver: FleetSolver) -> dict[str, float]:
     b = solver.model.network
     carbon_kg = float(pyo.value(b.carbon_kg))
     return {
-        "transfer_gb": float(sum(pyo.value(v) for v in b.moved.values())),
-        "transfer_cost": float(pyo.value(b.transfer_cost)),
-        "transfer_energy_kwh": float(pyo.value(b.energy_kwh)),
-        "transfer_carbon_kg": carbon_kg,
+        "transfer_gb": max(float(sum(pyo.value(v) for v in b.moved.values())), 0.0),
+        "transfer_cost": max(float(pyo.value(b.transfer_cost)), 0.0),
+        "transfer_energy_kwh": max(float(pyo.value(b.energy_kwh)), 0.0),
+        "transfer_carbon_kg": max(carbon_kg, 0.0),
         "transfer_carbon_cost": float(pyo.value(b.cost)) - float(pyo.value(b.transfer_cost)),
     }
 
