@@ -201,3 +201,9 @@ def test_fleet_contingency_command() -> None:
     assert lost["ride_through_min"] > 0
     text = dctwin_in_process("fleet", "contingency", str(FLEET)).stdout
     assert "lose site london-edge: FAIL" in text and "overall: FAIL" in text
+
+
+@pytest.mark.parametrize("name", ["fleet.yaml", "fleet-real.yaml"])
+def test_shipped_fleet_files_load(name: str) -> None:
+    fleet = load_fleet(ROOT / "scenarios" / name)
+    assert len(fleet.sites) == 3 and fleet.jobs
