@@ -261,3 +261,10 @@ def test_contingency_reroutes_within_budgets_and_reports_what_is_lost(tmp_path: 
     assert 10.0 < report["sites"]["cheap"]["ride_through_min"] < 200.0
     assert report["links"]["expensive – cheap"]["jobs_that_cannot_move"] == ["batch"]
     assert not report["passed"]
+
+
+def test_a_site_carbon_price_overrides_its_scenario(tmp_path: Path) -> None:
+    sites = [pod("expensive", 250.0, carbon_price=300.0), pod("cheap", 20.0)]
+    problem = build_fleet(fleet_file(tmp_path, sites=sites)).problem
+    assert problem.site("expensive").facility.grid.carbon_price == pytest.approx(0.3)  # USD/kg
+    assert problem.site("cheap").facility.grid.carbon_price == pytest.approx(0.05)  # the pod's

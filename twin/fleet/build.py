@@ -104,7 +104,10 @@ def _load_site(index: int, spec: SiteSpec, fleet: Fleet, folder: Path) -> _Site:
     kept = [w for w in scenario.workloads if w.id not in spec.exclude_workloads]
     extra = [_absolute(source, folder) for source in spec.series]
     series = [_absolute(source, home) for source in scenario.series] + extra
-    scenario = scenario.model_copy(update={"workloads": kept, "series": series})
+    update: dict[str, Any] = {"workloads": kept, "series": series}
+    if spec.carbon_price is not None:
+        update["grid"] = scenario.grid.model_copy(update={"carbon_price": spec.carbon_price})
+    scenario = scenario.model_copy(update=update)
     return _Site(spec, scenario, home)
 
 

@@ -77,6 +77,11 @@ class FleetSite(SchemaModel):
         description="Extra series sources after the scenario's (they override its variables; "
         "paths relative to the fleet file), e.g. the site's grid zone.",
     )
+    carbon_price: float | None = Field(
+        None,
+        ge=0,
+        description="Price of emissions at this site [currency/t CO2e] (default: the scenario's).",
+    )
     exclude_workloads: list[str] = Field(
         default_factory=list,
         description="Scenario workloads the fleet takes over (their racks may host fleet work).",
