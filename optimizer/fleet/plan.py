@@ -174,8 +174,10 @@ def plan_fleet(
     baselines = {"as_operated": _as_operated(solver)}
     pin_home(solver.model, problem, _home_routing(solver, baseline_routing or {}))
     status, outcomes, _ = solver.solve_verified(client)
+    alone: tuple[Judged, dict[str, dict[str, float]], list[str]] | None = None
     if outcomes is not None:
         baselines["sites_alone"] = _judge(solver, outcomes, network_figures(solver))
+        alone = (baselines["sites_alone"], *routing_summary(solver))
     else:
         notes.append(
             f"sites_alone baseline: {status} (with every job pinned home the contracts cannot "
@@ -206,12 +208,25 @@ def plan_fleet(
         )
     judged = _judge(solver, outcomes, network_figures(solver))
     routing, exceeded = routing_summary(solver)
+    moved = transfers(solver)
+    if (
+        alone is not None
+        and alone[0].verified
+        and alone[0].figures["cost"] < judged.figures["cost"]
+    ):
+        # within the MIP gap, or through the linearization's error, the co-plan verified dearer
+        # than the sites planned alone: that plan is a fleet plan too (jobs at home), keep it
+        notes.append(
+            f"the co-plan verified at {judged.figures['cost']:,.2f}, above sites_alone's "
+            f"{alone[0].figures['cost']:,.2f}: the sites_alone plan is returned (no work moves)"
+        )
+        judged, routing, exceeded, moved = alone[0], alone[1], alone[2], []
     return FleetPlan(
         problem.name,
         status,
         judged,
         baselines,
-        transfers=transfers(solver),
+        transfers=moved,
         routing=routing,
         latency_violations=exceeded,
         timings=dict(solver.timings),
