@@ -62,6 +62,9 @@ class PlanOptions:
     committed_hours: float | None = None
     """The period whose decisions are committed (applied) [h], from the start; None: the
     whole look-ahead.  Figures of this period are reported beside the look-ahead's."""
+    extra_breakpoints: tuple[np.datetime64, ...] = ()
+    """More instants at which a period must start (UTC); a fleet passes every site's contract
+    instants so that all its sites share one planning axis."""
 
 
 def _event_signature(series: xr.Dataset) -> np.ndarray:
@@ -144,6 +147,7 @@ class PlanSolver:
             breakpoints=[
                 *contract_instants(facility, _event_signature(series), time_axis),
                 *month_starts(facility, time_axis),
+                *self.options.extra_breakpoints,
             ],
         )
         self.lin = linearize(

@@ -38,7 +38,7 @@ RAMP_TOLERANCE = 1e-6
 """Setpoint changes up to the ramp limit plus this are accepted [K]."""
 
 
-def _schedule_from_model(
+def schedule_from_model(
     m: pyo.ConcreteModel, facility: Facility, lin: Linearization, baseline: Schedule
 ) -> Schedule:
     """The model's decisions held over the fine steps of each period.
@@ -243,7 +243,7 @@ def _solve_and_verify(
         stop = _stopped(planner, condition)
         if stop is not None:
             return stop
-        schedule = _schedule_from_model(
+        schedule = schedule_from_model(
             planner.model, facility, planner.lin, planner.baseline_schedule
         )
         verify_started = time.perf_counter()
@@ -262,7 +262,7 @@ def _solve_and_verify(
         if not attempt.violations:
             break
         tighten_started = time.perf_counter()
-        tightened = _tighten(planner, result, attempt.violations, options.model)
+        tightened = tighten(planner, result, attempt.violations, options.model)
         planner.timings["tighten_s"] = (
             planner.timings.get("tighten_s", 0.0) + time.perf_counter() - tighten_started
         )
@@ -389,7 +389,7 @@ _FAMILY = {
 }
 
 
-def _tighten(
+def tighten(
     planner: PlanSolver,
     result: xr.Dataset,
     violations: list[Violation],

@@ -32,7 +32,10 @@ from twin.scenario.loader import (
 from twin.scenario.schema import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted((REPO / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted(
+    path for path in (REPO / "scenarios").glob("*.yaml") if not path.name.startswith("fleet")
+)
+"""Shipped scenario files (fleet files, ``fleet*.yaml``, are tested in test_fleet_file)."""
 DEMO = REPO / "scenarios" / "demo-hall.yaml"
 
 

@@ -5,7 +5,7 @@ object), so the output can be piped.  A bad scenario prints one line per problem
 it never shows a traceback.  Importing this package registers every command on :data:`app`.
 """
 
-from twin.cli import main, plan, studies, sweep
+from twin.cli import fleet, main, plan, studies, sweep
 from twin.cli.common import app
 
-__all__ = ["app", "main", "plan", "studies", "sweep"]
+__all__ = ["app", "fleet", "main", "plan", "studies", "sweep"]

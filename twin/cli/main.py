@@ -101,8 +101,15 @@ def _format_summary(summary: dict[str, Any]) -> str:
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of scenario files."""
+def schema(
+    fleet: Annotated[bool, typer.Option("--fleet", help="The schema of fleet files.")] = False,
+) -> None:
+    """Print the JSON Schema of scenario files (or of fleet files with --fleet)."""
+    if fleet:
+        from twin.fleet.schema import fleet_json_schema
+
+        typer.echo(json.dumps(fleet_json_schema(), indent=2))
+        return
     from twin.scenario.loader import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))

@@ -151,7 +151,16 @@ def plan(
         bool, typer.Option(help="Price relaxed limits by extra solves.")
     ] = True,
 ) -> None:
-    """Co-plan setpoints, battery and flexible work; verify the plan with the physics."""
+    """Co-plan setpoints, battery and flexible work; verify the plan with the physics.
+
+    Given a fleet file (a ``fleet:`` key), plans the fleet (``dctwin fleet plan``)."""
+    from twin.fleet.schema import is_fleet_file
+
+    if is_fleet_file(scenario):
+        from twin.cli.fleet import run_fleet_plan
+
+        run_fleet_plan(scenario, as_json=as_json, time_limit=time_limit, mip_gap=mip_gap)
+        return
     from optimizer.plan import PlanOptions
     from optimizer.plan import plan as make_plan
     from optimizer.state import StateError

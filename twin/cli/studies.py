@@ -226,7 +226,16 @@ def contingency(
         float, typer.Option(help="Transfer time after a feed loss [s].", min=0)
     ] = 10.0,
 ) -> None:
-    """N-1: lose each cooling unit, chiller, CDU, feed and shelf PSU; pass/fail with margins."""
+    """N-1: lose each cooling unit, chiller, CDU, feed and shelf PSU; pass/fail with margins.
+
+    Given a fleet file, loses each site and each link instead (``dctwin fleet contingency``)."""
+    from twin.fleet.schema import is_fleet_file
+
+    if is_fleet_file(scenario):
+        from twin.cli.fleet import run_fleet_contingency
+
+        run_fleet_contingency(scenario, as_json=as_json)
+        return
     from twin.scenario.compile import compile_facility
     from twin.studies.contingency import contingency_study
 

@@ -1,0 +1,209 @@
+"""The fleet file: schema, readable errors, defaults of the network, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT, dctwin_in_process
+from twin.fleet.build import build_fleet
+from twin.fleet.network import link_defaults
+from twin.fleet.schema import FleetError, fleet_from_dict, is_fleet_file, load_fleet
+
+FLEET = ROOT / "scenarios" / "fleet.yaml"
+
+
+def minimal(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "fleet": "f",
+        "simulation": {"start": "2026-06-01T00:00:00Z", "duration": "1 d", "step": "1 h"},
+        "sites": [
+            {"name": "a", "scenario": "x.yaml", "job_racks": ["A*"]},
+            {"name": "b", "scenario": "x.yaml", "job_racks": ["A*"]},
+        ],
+        "regions": [
+            {
+                "name": "r",
+                "demand": "10 kW",
+                "latency": {"a": 3, "b": "0.02 s"},
+                "latency_budget": 10,
+            }
+        ],
+        "jobs": [{"name": "j", "energy": "10 kWh", "deadline": "20 h", "sites": ["a", "b"]}],
+    }
+    data.update(changes)
+    return data
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(FleetError) as caught:
+        fleet_from_dict(data)
+    return caught.value.problems
+
+
+def test_demo_fleet_loads_with_units() -> None:
+    assert is_fleet_file(FLEET) and not is_fleet_file(ROOT / "scenarios" / "demo-hall.yaml")
+    fleet = load_fleet(FLEET)
+    assert [s.name for s in fleet.sites] == ["dallas-core", "frankfurt-core", "london-edge"]
+    assert fleet.links[0].bandwidth == 10.0  # Gbit/s
+    assert fleet.jobs[0].data == pytest.approx(1000.0)  # "1 TB" in GB
+    region = fleet_from_dict(minimal()).regions[0]
+    assert region.latency == {"a": 3.0, "b": pytest.approx(20.0)}  # ms
+
+
+def test_unknown_names_and_missing_latency_are_named() -> None:
+    data = minimal(
+        regions=[{"name": "r", "demand": 5, "latency": {"a": 3, "c": 4}, "latency_budget": 10}],
+        jobs=[{"name": "j", "energy": 10, "deadline": "20 h", "sites": ["a", "nowhere"]}],
+        links=[{"between": ["a", "zz"]}],
+    )
+    lines = problems(data)
+    text = "\n".join(lines)
+    assert "regions[0] (r).latency: 'c' — no such site" in text
+    assert "regions[0] (r).latency: no latency to site(s) b" in text
+    assert "jobs[0] (j).sites: 'nowhere' — no such site; expected one of a, b" in text
+    assert "links[0].between: 'zz' — no such site" in text
+
+
+def test_job_outside_the_window_and_duplicates() -> None:
+    data = minimal(
+        jobs=[
+            {"name": "j", "energy": 10, "deadline": "30 h", "sites": ["a"]},
+            {"name": "j", "energy": 10, "deadline": "2 h", "release": "3 h", "sites": ["a"]},
+        ]
+    )
+    text = "\n".join(problems(data))
+    assert "jobs: 'j' given twice" in text
+    assert "outside the fleet window" in text and "lengthen simulation.duration" in text
+    assert "not after the release" in text
+
+
+def test_residency_and_job_racks_are_checked() -> None:
+    sites = [
+        {"name": "a", "scenario": "x.yaml", "job_racks": ["A*"], "residency": ["eu"]},
+        {"name": "b", "scenario": "x.yaml"},
+    ]
+    jobs = [
+        {"name": "j", "energy": 10, "deadline": "20 h", "sites": ["a", "b"], "residency": ["eu"]}
+    ]
+    regions = [{"name": "r", "demand": 1, "latency": {"a": 1, "b": 1}, "latency_budget": 5}]
+    text = "\n".join(problems(minimal(sites=sites, jobs=jobs, regions=regions)))
+    assert "site 'b' has no job_racks" in text
+
+
+def test_bad_units_are_explained() -> None:
+    data = minimal()
+    data["regions"][0]["latency_budget"] = "10 kW"
+    (line,) = problems(data)
+    assert line.startswith("regions[0].latency_budget: '10 kW'")
+
+
+def write(tmp_path: Path, data: dict[str, Any]) -> Path:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_racks_used_by_a_workload_are_refused(tmp_path: Path) -> None:
+    pod = str(ROOT / "scenarios" / "edge-pod.yaml")
+    data = minimal(
+        sites=[{"name": "a", "scenario": pod, "job_racks": ["B*"], "exclude_workloads": ["nope"]}],
+        regions=[],
+        jobs=[],
+    )
+    with pytest.raises(FleetError) as caught:
+        build_fleet(write(tmp_path, data))
+    assert "exclude_workloads: nope — no such workload" in str(caught.value)
+    data["sites"][0]["exclude_workloads"] = []
+    with pytest.raises(FleetError) as caught:
+        build_fleet(write(tmp_path, data))
+    text = str(caught.value)
+    assert "racks B01, B02, B03, B04 also run workload 'local-services'" in text
+    assert "add it to exclude_workloads" in text
+
+
+def test_link_without_published_default_is_asked_for(tmp_path: Path) -> None:
+    pod = str(ROOT / "scenarios" / "edge-pod.yaml")
+    site = {
+        "scenario": pod,
+        "continent": "europe",
+        "exclude_workloads": ["edge-inference", "video-analytics-batch"],
+        "job_racks": ["A04"],
+    }
+    data = minimal(
+        sites=[{"name": "a", "metro": "paris", **site}, {"name": "b", "metro": "rome", **site}],
+        regions=[],
+    )
+    with pytest.raises(FleetError) as caught:
+        build_fleet(write(tmp_path, data))
+    assert "links: a – b: no latency, bandwidth, price and no published default" in str(
+        caught.value
+    )
+
+
+def test_network_defaults_are_the_published_figures() -> None:
+    us_eu = link_defaults((None, "north-america"), (None, "europe"))
+    assert us_eu is not None
+    assert (us_eu.latency, us_eu.bandwidth) == (70.0, 0.160)  # Persico et al. 2016, AWS
+    assert (us_eu.price_forward, us_eu.price_backward) == (0.02, 0.02)  # AWS matrix
+    asia = link_defaults((None, "asia-pacific"), (None, "europe"))
+    assert asia is not None and asia.price_forward == 0.09 and asia.latency == 190.0
+    metro = link_defaults(("london", "europe"), ("london", "europe"))
+    assert metro is not None and metro.latency == 5.0
+    assert link_defaults(("paris", "europe"), ("rome", "europe")) is None
+
+
+def test_schema_fleet_command() -> None:
+    done = dctwin_in_process("schema", "--fleet")
+    assert done.returncode == 0
+    schema = json.loads(done.stdout)
+    assert schema["title"] == "dctwin fleet"
+    region = schema["$defs"]["Region"]["properties"]
+    assert region["latency_budget"]["x-unit"] == "ms"
+
+
+def test_plan_detects_a_fleet_file() -> None:
+    done = dctwin_in_process("plan", str(FLEET), "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["status"] == "optimal" and data["verified"]
+    assert set(data["sites"]) == {"dallas-core", "frankfurt-core", "london-edge"}
+    assert all(site["verified"] for site in data["sites"].values())
+    assert all(job["met"] for job in data["jobs"].values())
+    assert data["latency_violations"] == []
+    for key in ("savings_vs_as_operated", "savings_vs_sites_alone", "transfers", "equal_work"):
+        assert key in data
+    assert data["equal_work"]["equal"]
+    assert data["savings_vs_as_operated"]["cost"] > 0.1
+    # the co-plan is never worse than the sites planned alone (it may keep their plan)
+    assert data["cost"] <= data["baselines"]["sites_alone"]["cost"] * (1 + 1e-4)
+
+
+def test_fleet_plan_reports_a_bad_file(tmp_path: Path) -> None:
+    path = write(tmp_path, minimal())
+    done = dctwin_in_process("fleet", "plan", str(path))
+    assert done.returncode == 2
+    assert "x.yaml" in done.stderr and "cannot read file" in done.stderr
+
+
+def test_fleet_contingency_command() -> None:
+    done = dctwin_in_process("contingency", str(FLEET), "--json")
+    assert done.returncode == 3  # losing a site leaves some tier 1 without a site in budget
+    data = json.loads(done.stdout)
+    assert set(data["sites"]) == {"dallas-core", "frankfurt-core", "london-edge"}
+    lost = data["sites"]["london-edge"]
+    assert not lost["regions"]["london-metro"]["passed"]  # only the pod is within 8 ms
+    assert lost["regions"]["us-south"]["passed"]
+    assert lost["ride_through_min"] > 0
+    text = dctwin_in_process("fleet", "contingency", str(FLEET)).stdout
+    assert "lose site london-edge: FAIL" in text and "overall: FAIL" in text
+
+
+@pytest.mark.parametrize("name", ["fleet.yaml", "fleet-real.yaml"])
+def test_shipped_fleet_files_load(name: str) -> None:
+    fleet = load_fleet(ROOT / "scenarios" / name)
+    assert len(fleet.sites) == 3 and fleet.jobs
