@@ -22,6 +22,7 @@ window, so it works whatever else the planner puts in the plan, and for periods 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -86,7 +87,7 @@ def run_intervals(
 def _periods(times: Sequence[str], step_seconds: float) -> tuple[list[pd.Timestamp], FloatArray]:
     """Start (UTC) and length [s] of each plan period (the last as long as the one before)."""
     stamps = [pd.Timestamp(t).tz_convert("UTC") for t in times]
-    lengths = [float((b - a).total_seconds()) for a, b in zip(stamps, stamps[1:], strict=False)]
+    lengths = [float((b - a).total_seconds()) for a, b in pairwise(stamps)]
     last = lengths[-1] if lengths else step_seconds
     return stamps, np.asarray([*lengths, last], dtype=float)
 
