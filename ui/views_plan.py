@@ -51,7 +51,7 @@ def plans(twin: LiveTwin, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def _schedule(payload: dict[str, Any], twin: LiveTwin) -> Schedule:
-    from twin.live.live_twin import schedule_from_json
+    from twin.live.control.payload import schedule_from_json
 
     return schedule_from_json(payload["schedule"], twin.facility)
 

@@ -141,7 +141,7 @@ def test_autonomy_applies_only_within_guardrails(
     if applied:
         assert record["status"] == "applied"
         assert record["decided_by"] == "autonomy"
-        assert [e["action"] for e in log][:2] == ["apply", "approve"]
+        assert [e["action"] for e in log][:3] == ["watch_start", "apply", "approve"]
     else:
         assert record["status"] == "proposed"
         hold = [e for e in log if e["action"] == "hold"]

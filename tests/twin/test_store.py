@@ -532,7 +532,9 @@ def test_alarm_severity_acknowledgement_and_shelving(store: Store) -> None:
     assert warning["detail"] == {"value": 26.4, "limit": 27.0}
     assert warning["acknowledged"] is None and warning["shelved_until"] is None
     seen = store.acknowledge_alarm(warning["id"], "token:ab", time=T0 + timedelta(seconds=5))
-    assert seen["acknowledged"] == T0 + timedelta(seconds=5) and seen["acknowledged_by"] == "token:ab"
+    assert (
+        seen["acknowledged"] == T0 + timedelta(seconds=5) and seen["acknowledged_by"] == "token:ab"
+    )
     again = store.acknowledge_alarm(warning["id"], "token:cd", time=T0 + timedelta(seconds=9))
     assert again["acknowledged_by"] == "token:ab"  # the first acknowledgement stays
     shelved = store.shelve_alarm(warning["id"], "token:ab", T0 + timedelta(hours=1))

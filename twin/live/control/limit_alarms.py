@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
+import xarray as xr
 from numpy.typing import NDArray
 
 from physics.facility import Facility
@@ -176,7 +177,7 @@ class LimitMonitor:
         time: datetime,
         readings: Sequence[Reading],
         estimate: EstimatedState,
-        model: Mapping[str, Any],
+        model: xr.Dataset | Mapping[str, Any],
     ) -> list[LimitEvent]:
         """Judge every watched limit at ``time``; the alarm changes.
 
@@ -211,7 +212,7 @@ class LimitMonitor:
         return self._step(now, time)
 
     def _estimates(
-        self, estimate: EstimatedState, model: Mapping[str, Any]
+        self, estimate: EstimatedState, model: xr.Dataset | Mapping[str, Any]
     ) -> tuple[FloatArray, FloatArray]:
         """The fallback value [unit] and its standard deviation [unit] (NaN: unknown)."""
         entries = self.entries

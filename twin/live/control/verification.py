@@ -34,6 +34,7 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from optimizer.plan import Plan, PlanOptions, plan
+from optimizer.state import PlanState, apply_state
 from physics.facility import Facility
 from physics.violations import Violation, find_violations
 
@@ -44,8 +45,8 @@ FloatArray = NDArray[np.float64]
 CAP_MARGIN = 0.05
 """Extra margin below the excess when a unit's supply setpoint is capped [K]."""
 
-PlanFunction = Callable[[Facility, xr.Dataset, PlanOptions | None], Plan]
-"""Plans a facility over a series (:func:`optimizer.plan.plan`)."""
+PlanFunction = Callable[[Facility, xr.Dataset, PlanOptions | None, PlanState | None], Plan]
+"""Plans a facility over a series from a state (:func:`optimizer.plan.plan`)."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,7 @@ def plan_on_twin(
     offsets: FloatArray,
     series: xr.Dataset,
     options: PlanOptions | None = None,
+    state: PlanState | None = None,
     *,
     rounds: int = 3,
     planner: PlanFunction = plan,
@@ -213,13 +215,16 @@ def plan_on_twin(
     Parameters
     ----------
     facility
-        The calibrated facility with the estimated state (SOC, remaining job energy).
+        The calibrated facility.
     offsets
         Calibrated inlet offset of each rack [K], shape (R,).
     series
         Exogenous series of the planning window.
     options
         Solver control.
+    state
+        The state the plan starts from (work done, battery SOC, billing peak so far,
+        setpoints in force; see :class:`optimizer.state.PlanState`).
     rounds
         Most plans made (the first, then one per round of caps) [-].
     planner
@@ -234,16 +239,17 @@ def plan_on_twin(
     offsets = np.asarray(offsets, dtype=float)
     caps: dict[int, float] = {}
     current = facility
-    result = planner(current, series, options)
-    check = check_on_twin(facility, result.result, offsets)
+    checked = apply_state(facility, state)
+    result = planner(current, series, options, state)
+    check = check_on_twin(checked, result.result, offsets)
     for _ in range(max(rounds, 1) - 1):
         if check.verified or "inlet_temperature" not in result.result:
             break
         if not _caps(facility, result.result, offsets, caps):
             break
         current = _capped(facility, caps)
-        result = planner(current, series, options)
-        check = check_on_twin(facility, result.result, offsets)
+        result = planner(current, series, options, state)
+        check = check_on_twin(checked, result.result, offsets)
     names = facility.units.ids
     check = dataclasses.replace(check, setpoint_caps_c={names[u]: c for u, c in caps.items()})
     figures = {**result.figures, "max_inlet_temperature_c": check.max_inlet_temperature_c}
