@@ -409,7 +409,25 @@ class LiveTwin:
         data["alarms_unacknowledged"] = sum(a["acknowledged"] is None for a in active)
         watch = self.supervisor.watch
         data["watch"] = None if watch is None else watch.status()
+        data["screening"] = self.screening()
         return data
+
+    def screening(self) -> dict[str, dict[str, Any]]:
+        """Readings kept out, per point with any: ``rejected`` at ingestion (malformed, out of
+        range, too late, out of order) and the screening's exclusions (``spike``, ``faulty``:
+        while a stuck or drift fault was active, ``late``) [count], and ``faulty_now`` (such a
+        fault is active now)."""
+        with self.lock:
+            excluded = self.faults.excluded()
+            rejected = dict(self.rejected)
+        out: dict[str, dict[str, Any]] = {}
+        for point in sorted(set(excluded) | set(rejected)):
+            out[point] = {
+                "rejected": int(rejected.get(point, 0)),
+                **excluded.get(point, {}),
+                "faulty_now": point in self._catalogue_ids and self.faults.is_faulty(point),
+            }
+        return out
 
     # ------------------------------------------------------------------ plans
 

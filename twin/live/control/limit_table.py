@@ -19,9 +19,10 @@ estimate comes from when no healthy reading is fresh:
 * ``limit_battery_soc_low`` / ``_high`` — :data:`BATTERY_SOC` lower / upper,
   ``battery/soc``, estimate ``soc``.
 
-Two limits are not in the physics' table, which holds what a *plan* must respect: the lower
-rack inlet limit (the minimum of the ASHRAE envelope whose maximum is the facility's inlet
-limit: 18 °C for the recommended envelope) and the battery's state-of-charge window
+The lower rack inlet limit is the physics' ``Facility.inlet_lower_limit`` (the minimum of
+the facility's ASHRAE envelope, or ``site.min_inlet_temperature``: 18 °C for the recommended
+envelope).  One limit is not in the physics' table, which holds what a *plan* must respect:
+the battery's state-of-charge window
 (:data:`BATTERY_SOC`, a :class:`~physics.violations.LimitKind` over ``battery.soc_min`` and
 ``battery.soc_max``: the physics clips the SOC there, so a plan cannot break it, but a real
 battery can).  Estimates: ``inlet`` is the state estimator's rack inlet (virtual sensors
@@ -52,7 +53,6 @@ __all__ = [
     "AlarmBand",
     "LimitEntries",
     "WatchedLimit",
-    "inlet_lower_limit",
     "resolve_limits",
 ]
 
@@ -60,15 +60,6 @@ FloatArray = NDArray[np.float64]
 
 Estimate = Literal["inlet", "soc", "model"]
 """Where a limit's value comes from without a fresh healthy reading."""
-
-
-def inlet_lower_limit(facility: Facility, _: xr.Dataset | None = None) -> float:
-    """Lower rack inlet limit [°C]: the minimum of the ASHRAE envelope whose maximum is the
-    facility's (upper) inlet limit; the allowable envelope's minimum when neither matches."""
-    (recommended_low, recommended_high), (allowable_low, _high) = facility.inlet_envelope
-    if abs(recommended_high - facility.inlet_limit) < 1e-9:
-        return float(recommended_low)
-    return float(allowable_low)
 
 
 BATTERY_SOC = LimitKind(
@@ -134,7 +125,7 @@ WATCHED_LIMITS: tuple[WatchedLimit, ...] = (
         "limit_inlet_temperature_low",
         LIMIT_KINDS["inlet_temperature"],
         "lower",
-        inlet_lower_limit,
+        LIMIT_KINDS["inlet_temperature"].lower,
         "racks",
         "rack/{}/inlet_temperature",
         "inlet",
