@@ -190,13 +190,9 @@ def decide(
     actor ``token:<fingerprint>``.
     """
     action = "approve" if approve else "reject"
-    if not token:
-        return False, f"Enter an access token with the 'approve' scope to {action} a plan."
-    scopes = ctx.tokens.scopes(token.strip())
-    if scopes is None:
-        return False, "Unknown token: nothing was done."
-    if "approve" not in scopes:
-        return False, f"This token lacks the 'approve' scope (it has: {', '.join(sorted(scopes))})."
+    refused = _approver(ctx, token, action)
+    if refused is not None or token is None:
+        return False, refused or ""
     if not plan_id:
         return False, "No plan selected."
     actor = "token:" + ctx.tokens.fingerprint(token.strip())
@@ -210,6 +206,63 @@ def decide(
     except ValueError as exc:
         return False, f"Cannot {action} plan {plan_id}: {exc}"
     return True, f"Plan {plan_id} {record['status']} by {actor}."
+
+
+def _approver(ctx: UIContext, token: str | None, action: str) -> str | None:
+    """Why ``token`` may not ``action`` a plan (None: it may)."""
+    if not token:
+        return f"Enter an access token with the 'approve' scope to {action} a plan."
+    scopes = ctx.tokens.scopes(token.strip())
+    if scopes is None:
+        return "Unknown token: nothing was done."
+    if "approve" not in scopes:
+        return f"This token lacks the 'approve' scope (it has: {', '.join(sorted(scopes))})."
+    return None
+
+
+def approval_preview(ctx: UIContext, plan_id: str | None, token: str | None) -> tuple[bool, Any]:
+    """The confirmation step before an approval: (True, what the plan changes now and over
+    its horizon against current operation) or (False, why it cannot be approved)."""
+    refused = _approver(ctx, token, "approve")
+    if refused is not None:
+        return False, refused
+    if not plan_id:
+        return False, "No plan selected."
+    record = ctx.twin.store.get_plan(plan_id)
+    if record is None:
+        return False, f"Unknown plan {plan_id}."
+    if record["status"] != "proposed":
+        return False, f"Cannot approve plan {plan_id}: it is {record['status']}."
+    try:
+        preview = ctx.twin.plan_preview(plan_id)
+    except (KeyError, ValueError) as exc:
+        return False, f"No preview for plan {plan_id}: {exc}"
+    start, end = figures.local_times([preview["start"], preview["end"]], ctx.timezone)
+    rows = [
+        html.Tr(
+            [
+                html.Td(job["job"]),
+                html.Td(job["action_now"]),
+                html.Td(_fmt(job["now_kw"]["in_force"], 0, "kW")),
+                html.Td(_fmt(job["now_kw"]["plan"], 0, "kW")),
+                html.Td(_fmt(job["now_kw"]["change"], 0, "kW")),
+            ],
+            className="warn" if job["action_now"] in ("pause", "throttle") else "",
+        )
+        for job in preview["jobs"]
+    ]
+    table = html.Table(
+        [html.Tr([html.Th(h) for h in ("job", "now", "in force", "plan", "change")]), *rows],
+        id="plan-preview-jobs",
+    )
+    changes = preview["changes"] or ["nothing changes against current operation"]
+    return True, html.Div(
+        [
+            html.Div(f"Plan {plan_id} from {start} to {end} ({ctx.timezone.key}):"),
+            html.Ul([html.Li(line) for line in changes], id="plan-preview-changes"),
+            table,
+        ]
+    )
 
 
 def propose(ctx: UIContext, token: str | None) -> tuple[str | None, str]:

@@ -276,26 +276,49 @@ def plan_setpoints(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
 
 
 def plan_gantt(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
-    """When each flexible job runs in the plan (first to last step with power)."""
+    """When each job runs in the plan: one bar per run (its mean power [kW] on hover); a job
+    that does not run in the plan's window is listed as paused."""
     jobs = view["jobs"]
     if not jobs:
-        return empty("no flexible work in this plan's window")
+        return empty("no jobs in this plan's window")
     fig = go.Figure()
+    axis = local_times([view["time"][0], view["time"][-1]], timezone) if view["time"] else []
     for k, job in enumerate(jobs):
-        start, end = local_times([job["start"], job["end"]], timezone)
-        fig.add_trace(
-            go.Scatter(
-                x=[start, end],
-                y=[job["job"], job["job"]],
-                mode="lines",
-                line={"width": 18, "color": COLORS[k % len(COLORS)]},
-                name=f"{job['job']} (tier {job['tier']}, {job['energy_kwh']:.0f} kWh)",
-                hovertemplate="%{y}: %{x}<extra></extra>",
+        runs = job.get("runs")
+        if runs is None:  # a view from before runs were kept: first to last step with power
+            runs = [[job["start"], job["end"], None]] if job.get("start") else []
+        name = f"{job['job']} (tier {job['tier']}, {job['energy_kwh']:,.0f} kWh)"
+        if not runs:
+            fig.add_trace(
+                go.Scatter(
+                    x=axis[:1],
+                    y=[job["job"]],
+                    mode="text",
+                    text=["paused: no power in this plan's window"],
+                    textposition="middle right",
+                    name=f"{name}: paused",
+                    hovertemplate="%{y}: paused<extra></extra>",
+                )
             )
-        )
+            continue
+        for r, (start, end, kw) in enumerate(runs):
+            begin, finish = local_times([start, end], timezone)
+            power = "" if kw is None else f" at {kw:,.0f} kW"
+            fig.add_trace(
+                go.Scatter(
+                    x=[begin, finish],
+                    y=[job["job"], job["job"]],
+                    mode="lines",
+                    line={"width": 18, "color": COLORS[k % len(COLORS)]},
+                    name=name,
+                    legendgroup=job["job"],
+                    showlegend=r == 0,
+                    hovertemplate=f"%{{y}}: %{{x}}{power}<extra></extra>",
+                )
+            )
     fig.update_xaxes(title_text=time_title(timezone))
     fig.update_yaxes(type="category")
-    return _base(fig, "Flexible jobs (Gantt)", 120 + 50 * len(jobs))
+    return _base(fig, "Jobs (Gantt; paused ones included)", 120 + 50 * len(jobs))
 
 
 def whatif_compare(result: dict[str, Any], timezone: ZoneInfo) -> go.Figure:

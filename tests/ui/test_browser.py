@@ -130,7 +130,14 @@ def test_an_approval_goes_through_and_is_audited(server: str, page: tuple[Any, l
     tab.fill("#plan-token", APPROVER)
     tab.press("#plan-token", "Enter")
     tab.fill("#plan-reason", "checked in the browser")
-    tab.click("#plan-approve")
+    tab.click("#plan-approve")  # the confirmation step: the preview, nothing applied yet
+    tab.wait_for_selector("#plan-confirm #plan-preview-jobs", timeout=30_000)
+    preview = tab.inner_text("#plan-preview")
+    assert "llm-pretraining" in preview and "in force" in preview
+    state = httpx.get(f"{server}/api/v1/plans/{proposed['id']}", headers=headers, timeout=10)
+    assert state.json()["status"] == "proposed"
+    _shot(tab, "plan-preview")
+    tab.click("#plan-confirm-approve")
     tab.wait_for_selector("#plan-message:has-text('applied')", timeout=30_000)
     tab.wait_for_selector("#plan-status-text:has-text('applied')", timeout=30_000)
     _shot(tab, "plan-approved")

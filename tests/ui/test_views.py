@@ -138,7 +138,10 @@ def test_plan_view_compares_the_plan_with_both_baselines(fresh: tuple[LiveTwin, 
     )
     assert set(view["supply_temperature_c"]) == set(twin.facility.units.ids)
     jobs = {j["job"] for j in view["jobs"]}
-    assert "llm-pretraining" in jobs and "chat-inference" not in jobs  # tier 1 is not flexible
+    assert jobs == set(twin.facility.workloads.ids)  # every job, paused ones included
+    for job in view["jobs"]:
+        assert (job["start"] is None) == (job["runs"] == [])
+        assert all(start < end and kw > 1.0 for start, end, kw in job["runs"])
     assert views_plan.plans(twin)[0]["id"] == record["id"]
 
 
