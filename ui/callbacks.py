@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 import yaml
-from dash import html
+from dash import dcc, html
 
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
-from ui import figures, views, views_live, views_overview, views_plan, views_whatif
+from ui import figures, views, views_alarms, views_live, views_overview, views_plan, views_whatif
 from ui.jobs import JobRunner
 
 
@@ -67,13 +67,14 @@ def overview(ctx: UIContext) -> tuple[list[Any], go.Figure, str]:
             value = 100.0 * value
         if key == "cost_today":
             unit = data["currency"]
-        cards.append(
-            html.Div(
-                [html.Div(title, className="kpi-title"), html.Div(_fmt(value, digits, unit))],
-                className="kpi" + (" kpi-alarm" if key == "active_alarms" and value else ""),
-                id=f"kpi-{key}",
-            )
+        card: html.Div | dcc.Link = html.Div(
+            [html.Div(title, className="kpi-title"), html.Div(_fmt(value, digits, unit))],
+            className="kpi" + (" kpi-alarm" if key == "active_alarms" and value else ""),
+            id=f"kpi-{key}",
         )
+        if key == "active_alarms":  # the count opens the Alarms page
+            card = dcc.Link(card, href="/alarms", id="kpi-alarms-link", className="kpi-link")
+        cards.append(card)
     local = figures.local_times([data["time"]], ctx.timezone)[0]
     status = f"{ctx.twin.facility.name} at {local} ({ctx.timezone.key})"
     if data["stale"]:
@@ -97,7 +98,8 @@ def floor(
     else:
         rack = None
         detail = figures.empty("click a rack on the map to see its detail")
-    return figures.floor_map(grid, rack), detail, rack
+    alarmed = views_alarms.alarmed_racks(ctx.twin)
+    return figures.floor_map(grid, rack, alarmed), detail, rack
 
 
 def _plan_options(ctx: UIContext) -> list[dict[str, str]]:
@@ -417,3 +419,60 @@ __all__ = [
     "whatif_result",
     "whatif_start",
 ]
+
+
+def alarms_page(ctx: UIContext) -> tuple[Any, Any, Any]:
+    """The Alarms page: the summary line, the alarm table (raised, acknowledged, shelved,
+    cleared; site time; a link to each point's trend) and the screening counts per point."""
+    rows = views_alarms.alarm_rows(ctx.twin, ctx.timezone)
+    live = [r for r in rows if r["state"] in ("active", "acknowledged")]
+    critical = sum(r["severity"] == "critical" for r in live)
+    summary = html.Div(
+        f"{len(live)} active alarms ({critical} critical), "
+        f"{sum(r['state'] == 'shelved' for r in rows)} shelved; times in {ctx.timezone.key}",
+        id="alarms-summary",
+        className="warn" if critical else "",
+    )
+    heads = ("state", "severity", "alarm", "source", "message", "raised", "cleared", "ack'd by")
+    table = html.Table(
+        [html.Tr([html.Th(h) for h in heads])]
+        + [
+            html.Tr(
+                [
+                    html.Td(r["state"]),
+                    html.Td(r["severity"]),
+                    html.Td(r["kind"]),
+                    html.Td(dcc.Link(r["source"], href=r["trend"]) if r["trend"] else r["source"]),
+                    html.Td(r["message"]),
+                    html.Td(r["raised"]),
+                    html.Td(r["cleared"] or ""),
+                    html.Td(r["acknowledged_by"] or ""),
+                ],
+                className="warn" if r["state"] == "active" and r["severity"] == "critical" else "",
+            )
+            for r in rows
+        ]
+        if rows
+        else [html.Tr(html.Td("no alarms"))],
+        id="alarms-table",
+    )
+    screened = views_alarms.screening_rows(ctx.twin)
+    counts = ("rejected", "spike", "faulty", "late")
+    screening = html.Table(
+        [html.Tr([html.Th(h) for h in ("point", *counts, "sensor")])]
+        + [
+            html.Tr(
+                [
+                    html.Td(dcc.Link(r["point"], href=r["trend"]) if r["trend"] else r["point"]),
+                    *(html.Td(str(r[c])) for c in counts),
+                    html.Td("FAULTY" if r["faulty_now"] else "ok"),
+                ],
+                className="warn" if r["faulty_now"] else "",
+            )
+            for r in screened
+        ]
+        if screened
+        else [html.Tr(html.Td("no reading rejected or excluded"))],
+        id="alarms-screening",
+    )
+    return summary, table, screening

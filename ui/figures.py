@@ -97,8 +97,13 @@ def sankey(flow: dict[str, Any]) -> go.Figure:
     return _base(fig, "Power flow now [kW]: grid → UPS → shelves → 48 V busbars → IT", 420)
 
 
-def floor_map(grid: dict[str, Any], selected: str | None = None) -> go.Figure:
-    """Heatmap of one quantity over rows × positions; measured racks marked with dots.
+def floor_map(
+    grid: dict[str, Any],
+    selected: str | None = None,
+    alarmed: dict[str, str] | None = None,
+) -> go.Figure:
+    """Heatmap of one quantity over rows × positions; measured racks marked with dots, racks
+    with an active alarm outlined (red: critical, orange: warning).
 
     Parameters
     ----------
@@ -106,6 +111,8 @@ def floor_map(grid: dict[str, Any], selected: str | None = None) -> go.Figure:
         :func:`ui.views.floor_grid` output.
     selected
         Rack id to outline (the one whose detail is open).
+    alarmed
+        Rack id → worst active alarm severity (:func:`ui.views_alarms.alarmed_racks`).
     """
     units = grid["units"]
     title = f"{grid['long_name']} [{units}]"
@@ -139,6 +146,30 @@ def floor_map(grid: dict[str, Any], selected: str | None = None) -> go.Figure:
             hovertemplate="rack %{text}: measured<extra></extra>",
         )
     )
+    for severity, color in (("critical", "#c0392b"), ("warning", "#e67e22")):
+        where = [
+            (grid["positions"][x], grid["rows"][y], rack)
+            for y, row in enumerate(grid["rack"])
+            for x, rack in enumerate(row)
+            if rack and (alarmed or {}).get(rack) == severity
+        ]
+        if where:
+            fig.add_trace(
+                go.Scattergl(
+                    x=[w[0] for w in where],
+                    y=[w[1] for w in where],
+                    text=[w[2] for w in where],
+                    mode="markers",
+                    marker={
+                        "symbol": "square-open",
+                        "size": 18,
+                        "color": color,
+                        "line": {"width": 3, "color": color},
+                    },
+                    name=f"{severity} alarm (see Alarms)",
+                    hovertemplate="rack %{text}: " + severity + " alarm<extra></extra>",
+                )
+            )
     if selected:
         for y, row in enumerate(grid["rack"]):
             if selected in row:
