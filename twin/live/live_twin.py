@@ -105,6 +105,9 @@ class LiveSettings:
     silent_after_s
         A sensor that sent nothing for this long is flagged silent [s] (the staleness
         threshold: one figure for "telemetry stopped").
+    alarm_warning_k
+        A rack inlet or coolant temperature within this margin of its limit is a warning
+        alarm [K] (beyond the limit: critical).
     alarm_min_duration_s
         A limit alarm's level must hold this long before it is raised [s].
     alarm_clear_duration_s
@@ -127,6 +130,7 @@ class LiveSettings:
     plan_time_limit_s: float = 30.0
     retention_days: float = 90.0
     silent_after_s: float = 300.0
+    alarm_warning_k: float = 1.0
     alarm_min_duration_s: float = 30.0
     alarm_clear_duration_s: float = 60.0
     watch_minutes: float = 60.0

@@ -22,6 +22,7 @@ side of the loop out of it:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from optimizer.plan import verified_figures
 from physics.schedule import Schedule
 from physics.simulate import simulate
 from twin.live.control.limit_alarms import LimitEvent, LimitMonitor
+from twin.live.control.limit_table import DEFAULT_BANDS
 from twin.live.control.preview import plan_preview
 from twin.live.control.verification import check_on_twin
 from twin.live.control.watch import PlanWatch, WatchTrip, moved_points
@@ -69,6 +71,9 @@ class Supervisor:
         self.limits = LimitMonitor(
             twin.facility,
             twin.catalogue.ids,
+            bands={
+                "degC": dataclasses.replace(DEFAULT_BANDS["degC"], warning=settings.alarm_warning_k)
+            },
             min_duration=settings.alarm_min_duration_s,
             clear_duration=settings.alarm_clear_duration_s,
         )
