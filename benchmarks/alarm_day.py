@@ -212,10 +212,12 @@ def _expected(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--clean-only", action="store_true", help="skip the injected run")
     args = parser.parse_args()
-    print(
-        json.dumps({"clean": run(args.hours, False), "injected": run(args.hours, True)}, indent=1)
-    )
+    out = {"clean": run(args.hours, False)}
+    if not args.clean_only:
+        out["injected"] = run(args.hours, True)
+    print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from twin.api.deps import API, Approve, CurrentTwin, Read, error_responses
@@ -19,6 +19,9 @@ router = APIRouter(prefix=API)
 
 MAX_SHELVE_HOURS = 24.0 * 7
 """Longest shelving [h]."""
+
+AlarmId = Annotated[int, Path(ge=1, le=2**62, description="Alarm id")]
+"""An alarm id in a path (within the database's integer range)."""
 
 
 class AlarmOut(BaseModel):
@@ -87,7 +90,7 @@ def alarms(
 
 
 @router.get("/alarms/{alarm_id}", responses=error_responses(404))
-def alarm(alarm_id: int, _: Read, twin: CurrentTwin) -> AlarmOut:
+def alarm(alarm_id: AlarmId, _: Read, twin: CurrentTwin) -> AlarmOut:
     """One alarm."""
     found = twin.store.get_alarm(alarm_id)
     if found is None:
@@ -105,7 +108,7 @@ def _change(twin: LiveTwin, alarm_id: int, change: Any) -> Alarm:
 
 @router.post("/alarms/{alarm_id}/acknowledge", responses=error_responses(404))
 def acknowledge(
-    alarm_id: int, who: Approve, twin: CurrentTwin, body: AlarmAction | None = None
+    alarm_id: AlarmId, who: Approve, twin: CurrentTwin, body: AlarmAction | None = None
 ) -> AlarmOut:
     """Acknowledge an active alarm (the first acknowledgement stays; audited)."""
     now = twin.clock()
@@ -117,7 +120,7 @@ def acknowledge(
 
 
 @router.post("/alarms/{alarm_id}/shelve", responses=error_responses(404))
-def shelve(alarm_id: int, who: Approve, twin: CurrentTwin, body: Shelve) -> AlarmOut:
+def shelve(alarm_id: AlarmId, who: Approve, twin: CurrentTwin, body: Shelve) -> AlarmOut:
     """Shelve an active alarm for ``hours`` (it stays listed but leaves the active count);
     ``hours`` 0 unshelves (audited)."""
     until = None
