@@ -145,6 +145,18 @@ def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
             + _fmt(figures_.get("cooling_energy_kwh"), 0, "kWh")
         ),
     ]
+    check = view.get("twin_check")
+    if check:  # verified on the calibrated twin, inlet offsets in
+        lines.append(
+            html.Div(
+                "on the calibrated twin (inlet offsets in): max inlet "
+                + _fmt(check.get("max_inlet_temperature_c"), 2, "°C")
+                + f" ({check.get('hottest_rack', '')}), smallest margin "
+                + _fmt(check.get("min_inlet_margin_k"), 2, "K"),
+                id="plan-twin-check",
+                className="ok" if check.get("verified") else "warn",
+            )
+        )
     if view.get("decided_by"):
         lines.append(html.Div(f"decided by {view['decided_by']}: {view.get('reason') or ''}"))
     for violation in view["violations"]:

@@ -118,6 +118,7 @@ def plan_view(
         "baselines": summary.get("baselines") or {},
         "savings": summary.get("savings_vs_as_operated"),
         "shadow_prices": summary.get("shadow_prices") or {},
+        "twin_check": summary.get("twin_check"),
         **simulated,
     }
 

@@ -64,6 +64,8 @@ def test_plan_page_without_and_with_a_plan(context: cb.UIContext) -> None:
     page = cb.plan_page(context, None)
     assert page["value"] == record["id"]
     assert "verified by the physics" in _text(page["status"])
+    check = record["payload"]["summary"]["twin_check"]
+    assert f"max inlet {check['max_inlet_temperature_c']:,.2f} °C" in _text(page["status"])
     grid = page["figures"][1]
     assert [t.name for t in grid.data] == ["plan", "as operated", "rule based"]
     assert grid.layout.yaxis.title.text == "Grid import [kW]"
