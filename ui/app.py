@@ -1,6 +1,6 @@
 """The Dash web UI of the live twin, served on the API's port.
 
-Five pages behind one navigation bar: Overview, Floor, Plan, What-if, Live, each a module of
+Six pages behind one navigation bar: Overview, Floor, Plan, What-if, Live, Alarms, each a module of
 :mod:`ui.pages` (its layout and the callbacks it wires).  Callbacks are thin: their bodies are
 in :mod:`ui.callbacks`, reading through the read models (:mod:`ui.views` and its siblings).
 
@@ -20,7 +20,7 @@ from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from ui import callbacks as cb
 from ui.jobs import JobRunner
-from ui.pages import floor, live, overview, plan, whatif
+from ui.pages import alarms, floor, live, overview, plan, whatif
 
 PAGES: tuple[tuple[str, str], ...] = (
     ("/", "Overview"),
@@ -28,10 +28,11 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("/plan", "Plan"),
     ("/whatif", "What-if"),
     ("/live", "Live"),
+    ("/alarms", "Alarms"),
 )
 """Path and title of every page, in navigation order."""
 
-PAGE_MODULES = (overview, floor, plan, whatif, live)
+PAGE_MODULES = (overview, floor, plan, whatif, live, alarms)
 """The module of every page (its ``layout`` and ``register``), in the order of :data:`PAGES`."""
 
 CSS = """
@@ -46,6 +47,7 @@ body { font-family: system-ui, sans-serif; margin: 0; background: #f6f7f9; color
        box-shadow: 0 1px 2px rgba(0,0,0,.1); font-size: 1.3em; }
 .kpi-title { font-size: .6em; color: #667; }
 .kpi-alarm { background: #fde2e1; }
+a.kpi-link { color: inherit; text-decoration: none; }
 .card { background: #fff; border-radius: 6px; padding: 8px; margin-bottom: 10px;
         box-shadow: 0 1px 2px rgba(0,0,0,.1); }
 .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; }

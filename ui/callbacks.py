@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 import yaml
-from dash import html
+from dash import dcc, html
 
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
-from ui import figures, views, views_live, views_overview, views_plan, views_whatif
+from ui import figures, views, views_alarms, views_live, views_overview, views_plan, views_whatif
 from ui.jobs import JobRunner
 
 
@@ -67,13 +67,14 @@ def overview(ctx: UIContext) -> tuple[list[Any], go.Figure, str]:
             value = 100.0 * value
         if key == "cost_today":
             unit = data["currency"]
-        cards.append(
-            html.Div(
-                [html.Div(title, className="kpi-title"), html.Div(_fmt(value, digits, unit))],
-                className="kpi" + (" kpi-alarm" if key == "active_alarms" and value else ""),
-                id=f"kpi-{key}",
-            )
+        card: html.Div | dcc.Link = html.Div(
+            [html.Div(title, className="kpi-title"), html.Div(_fmt(value, digits, unit))],
+            className="kpi" + (" kpi-alarm" if key == "active_alarms" and value else ""),
+            id=f"kpi-{key}",
         )
+        if key == "active_alarms":  # the count opens the Alarms page
+            card = dcc.Link(card, href="/alarms", id="kpi-alarms-link", className="kpi-link")
+        cards.append(card)
     local = figures.local_times([data["time"]], ctx.timezone)[0]
     status = f"{ctx.twin.facility.name} at {local} ({ctx.timezone.key})"
     if data["stale"]:
@@ -97,7 +98,8 @@ def floor(
     else:
         rack = None
         detail = figures.empty("click a rack on the map to see its detail")
-    return figures.floor_map(grid, rack), detail, rack
+    alarmed = views_alarms.alarmed_racks(ctx.twin)
+    return figures.floor_map(grid, rack, alarmed), detail, rack
 
 
 def _plan_options(ctx: UIContext) -> list[dict[str, str]]:
@@ -143,6 +145,18 @@ def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
             + _fmt(figures_.get("cooling_energy_kwh"), 0, "kWh")
         ),
     ]
+    check = view.get("twin_check")
+    if check:  # verified on the calibrated twin, inlet offsets in
+        lines.append(
+            html.Div(
+                "on the calibrated twin (inlet offsets in): max inlet "
+                + _fmt(check.get("max_inlet_temperature_c"), 2, "°C")
+                + f" ({check.get('hottest_rack', '')}), smallest margin "
+                + _fmt(check.get("min_inlet_margin_k"), 2, "K"),
+                id="plan-twin-check",
+                className="ok" if check.get("verified") else "warn",
+            )
+        )
     if view.get("decided_by"):
         lines.append(html.Div(f"decided by {view['decided_by']}: {view.get('reason') or ''}"))
     for violation in view["violations"]:
@@ -190,13 +204,9 @@ def decide(
     actor ``token:<fingerprint>``.
     """
     action = "approve" if approve else "reject"
-    if not token:
-        return False, f"Enter an access token with the 'approve' scope to {action} a plan."
-    scopes = ctx.tokens.scopes(token.strip())
-    if scopes is None:
-        return False, "Unknown token: nothing was done."
-    if "approve" not in scopes:
-        return False, f"This token lacks the 'approve' scope (it has: {', '.join(sorted(scopes))})."
+    refused = _approver(ctx, token, action)
+    if refused is not None or token is None:
+        return False, refused or ""
     if not plan_id:
         return False, "No plan selected."
     actor = "token:" + ctx.tokens.fingerprint(token.strip())
@@ -210,6 +220,63 @@ def decide(
     except ValueError as exc:
         return False, f"Cannot {action} plan {plan_id}: {exc}"
     return True, f"Plan {plan_id} {record['status']} by {actor}."
+
+
+def _approver(ctx: UIContext, token: str | None, action: str) -> str | None:
+    """Why ``token`` may not ``action`` a plan (None: it may)."""
+    if not token:
+        return f"Enter an access token with the 'approve' scope to {action} a plan."
+    scopes = ctx.tokens.scopes(token.strip())
+    if scopes is None:
+        return "Unknown token: nothing was done."
+    if "approve" not in scopes:
+        return f"This token lacks the 'approve' scope (it has: {', '.join(sorted(scopes))})."
+    return None
+
+
+def approval_preview(ctx: UIContext, plan_id: str | None, token: str | None) -> tuple[bool, Any]:
+    """The confirmation step before an approval: (True, what the plan changes now and over
+    its horizon against current operation) or (False, why it cannot be approved)."""
+    refused = _approver(ctx, token, "approve")
+    if refused is not None:
+        return False, refused
+    if not plan_id:
+        return False, "No plan selected."
+    record = ctx.twin.store.get_plan(plan_id)
+    if record is None:
+        return False, f"Unknown plan {plan_id}."
+    if record["status"] != "proposed":
+        return False, f"Cannot approve plan {plan_id}: it is {record['status']}."
+    try:
+        preview = ctx.twin.plan_preview(plan_id)
+    except (KeyError, ValueError) as exc:
+        return False, f"No preview for plan {plan_id}: {exc}"
+    start, end = figures.local_times([preview["start"], preview["end"]], ctx.timezone)
+    rows = [
+        html.Tr(
+            [
+                html.Td(job["job"]),
+                html.Td(job["action_now"]),
+                html.Td(_fmt(job["now_kw"]["in_force"], 0, "kW")),
+                html.Td(_fmt(job["now_kw"]["plan"], 0, "kW")),
+                html.Td(_fmt(job["now_kw"]["change"], 0, "kW")),
+            ],
+            className="warn" if job["action_now"] in ("pause", "throttle") else "",
+        )
+        for job in preview["jobs"]
+    ]
+    table = html.Table(
+        [html.Tr([html.Th(h) for h in ("job", "now", "in force", "plan", "change")]), *rows],
+        id="plan-preview-jobs",
+    )
+    changes = preview["changes"] or ["nothing changes against current operation"]
+    return True, html.Div(
+        [
+            html.Div(f"Plan {plan_id} from {start} to {end} ({ctx.timezone.key}):"),
+            html.Ul([html.Li(line) for line in changes], id="plan-preview-changes"),
+            table,
+        ]
+    )
 
 
 def propose(ctx: UIContext, token: str | None) -> tuple[str | None, str]:
@@ -364,3 +431,60 @@ __all__ = [
     "whatif_result",
     "whatif_start",
 ]
+
+
+def alarms_page(ctx: UIContext) -> tuple[Any, Any, Any]:
+    """The Alarms page: the summary line, the alarm table (raised, acknowledged, shelved,
+    cleared; site time; a link to each point's trend) and the screening counts per point."""
+    rows = views_alarms.alarm_rows(ctx.twin, ctx.timezone)
+    live = [r for r in rows if r["state"] in ("active", "acknowledged")]
+    critical = sum(r["severity"] == "critical" for r in live)
+    summary = html.Div(
+        f"{len(live)} active alarms ({critical} critical), "
+        f"{sum(r['state'] == 'shelved' for r in rows)} shelved; times in {ctx.timezone.key}",
+        id="alarms-summary",
+        className="warn" if critical else "",
+    )
+    heads = ("state", "severity", "alarm", "source", "message", "raised", "cleared", "ack'd by")
+    table = html.Table(
+        [html.Tr([html.Th(h) for h in heads])]
+        + [
+            html.Tr(
+                [
+                    html.Td(r["state"]),
+                    html.Td(r["severity"]),
+                    html.Td(r["kind"]),
+                    html.Td(dcc.Link(r["source"], href=r["trend"]) if r["trend"] else r["source"]),
+                    html.Td(r["message"]),
+                    html.Td(r["raised"]),
+                    html.Td(r["cleared"] or ""),
+                    html.Td(r["acknowledged_by"] or ""),
+                ],
+                className="warn" if r["state"] == "active" and r["severity"] == "critical" else "",
+            )
+            for r in rows
+        ]
+        if rows
+        else [html.Tr(html.Td("no alarms"))],
+        id="alarms-table",
+    )
+    screened = views_alarms.screening_rows(ctx.twin)
+    counts = ("rejected", "spike", "faulty", "late")
+    screening = html.Table(
+        [html.Tr([html.Th(h) for h in ("point", *counts, "sensor")])]
+        + [
+            html.Tr(
+                [
+                    html.Td(dcc.Link(r["point"], href=r["trend"]) if r["trend"] else r["point"]),
+                    *(html.Td(str(r[c])) for c in counts),
+                    html.Td("FAULTY" if r["faulty_now"] else "ok"),
+                ],
+                className="warn" if r["faulty_now"] else "",
+            )
+            for r in screened
+        ]
+        if screened
+        else [html.Tr(html.Td("no reading rejected or excluded"))],
+        id="alarms-screening",
+    )
+    return summary, table, screening

@@ -97,8 +97,13 @@ def sankey(flow: dict[str, Any]) -> go.Figure:
     return _base(fig, "Power flow now [kW]: grid → UPS → shelves → 48 V busbars → IT", 420)
 
 
-def floor_map(grid: dict[str, Any], selected: str | None = None) -> go.Figure:
-    """Heatmap of one quantity over rows × positions; measured racks marked with dots.
+def floor_map(
+    grid: dict[str, Any],
+    selected: str | None = None,
+    alarmed: dict[str, str] | None = None,
+) -> go.Figure:
+    """Heatmap of one quantity over rows × positions; measured racks marked with dots, racks
+    with an active alarm outlined (red: critical, orange: warning).
 
     Parameters
     ----------
@@ -106,6 +111,8 @@ def floor_map(grid: dict[str, Any], selected: str | None = None) -> go.Figure:
         :func:`ui.views.floor_grid` output.
     selected
         Rack id to outline (the one whose detail is open).
+    alarmed
+        Rack id → worst active alarm severity (:func:`ui.views_alarms.alarmed_racks`).
     """
     units = grid["units"]
     title = f"{grid['long_name']} [{units}]"
@@ -139,6 +146,30 @@ def floor_map(grid: dict[str, Any], selected: str | None = None) -> go.Figure:
             hovertemplate="rack %{text}: measured<extra></extra>",
         )
     )
+    for severity, color in (("critical", "#c0392b"), ("warning", "#e67e22")):
+        where = [
+            (grid["positions"][x], grid["rows"][y], rack)
+            for y, row in enumerate(grid["rack"])
+            for x, rack in enumerate(row)
+            if rack and (alarmed or {}).get(rack) == severity
+        ]
+        if where:
+            fig.add_trace(
+                go.Scattergl(
+                    x=[w[0] for w in where],
+                    y=[w[1] for w in where],
+                    text=[w[2] for w in where],
+                    mode="markers",
+                    marker={
+                        "symbol": "square-open",
+                        "size": 18,
+                        "color": color,
+                        "line": {"width": 3, "color": color},
+                    },
+                    name=f"{severity} alarm (see Alarms)",
+                    hovertemplate="rack %{text}: " + severity + " alarm<extra></extra>",
+                )
+            )
     if selected:
         for y, row in enumerate(grid["rack"]):
             if selected in row:
@@ -276,26 +307,49 @@ def plan_setpoints(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
 
 
 def plan_gantt(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
-    """When each flexible job runs in the plan (first to last step with power)."""
+    """When each job runs in the plan: one bar per run (its mean power [kW] on hover); a job
+    that does not run in the plan's window is listed as paused."""
     jobs = view["jobs"]
     if not jobs:
-        return empty("no flexible work in this plan's window")
+        return empty("no jobs in this plan's window")
     fig = go.Figure()
+    axis = local_times([view["time"][0], view["time"][-1]], timezone) if view["time"] else []
     for k, job in enumerate(jobs):
-        start, end = local_times([job["start"], job["end"]], timezone)
-        fig.add_trace(
-            go.Scatter(
-                x=[start, end],
-                y=[job["job"], job["job"]],
-                mode="lines",
-                line={"width": 18, "color": COLORS[k % len(COLORS)]},
-                name=f"{job['job']} (tier {job['tier']}, {job['energy_kwh']:.0f} kWh)",
-                hovertemplate="%{y}: %{x}<extra></extra>",
+        runs = job.get("runs")
+        if runs is None:  # a view from before runs were kept: first to last step with power
+            runs = [[job["start"], job["end"], None]] if job.get("start") else []
+        name = f"{job['job']} (tier {job['tier']}, {job['energy_kwh']:,.0f} kWh)"
+        if not runs:
+            fig.add_trace(
+                go.Scatter(
+                    x=axis[:1],
+                    y=[job["job"]],
+                    mode="text",
+                    text=["paused: no power in this plan's window"],
+                    textposition="middle right",
+                    name=f"{name}: paused",
+                    hovertemplate="%{y}: paused<extra></extra>",
+                )
             )
-        )
+            continue
+        for r, (start, end, kw) in enumerate(runs):
+            begin, finish = local_times([start, end], timezone)
+            power = "" if kw is None else f" at {kw:,.0f} kW"
+            fig.add_trace(
+                go.Scatter(
+                    x=[begin, finish],
+                    y=[job["job"], job["job"]],
+                    mode="lines",
+                    line={"width": 18, "color": COLORS[k % len(COLORS)]},
+                    name=name,
+                    legendgroup=job["job"],
+                    showlegend=r == 0,
+                    hovertemplate=f"%{{y}}: %{{x}}{power}<extra></extra>",
+                )
+            )
     fig.update_xaxes(title_text=time_title(timezone))
     fig.update_yaxes(type="category")
-    return _base(fig, "Flexible jobs (Gantt)", 120 + 50 * len(jobs))
+    return _base(fig, "Jobs (Gantt; paused ones included)", 120 + 50 * len(jobs))
 
 
 def whatif_compare(result: dict[str, Any], timezone: ZoneInfo) -> go.Figure:

@@ -36,6 +36,17 @@ def default_live_points(twin: LiveTwin, limit: int = 6) -> list[str]:
     return [p for p in wanted if p in twin.catalogue][:limit]
 
 
+TREND_BUCKET_S = 60.0
+"""Trend resolution for look-backs up to :data:`FINE_TRENDS_HOURS` [s]."""
+FINE_TRENDS_HOURS = 24.0
+"""Longest look-back shown at :data:`TREND_BUCKET_S` [h]."""
+
+
+def trend_bucket(hours: float, step_seconds: float) -> float:
+    """Bucket of a trend over ``hours`` [h]: 1 min up to a day, the model step [s] beyond."""
+    return TREND_BUCKET_S if hours <= FINE_TRENDS_HOURS else step_seconds
+
+
 def residuals(
     twin: LiveTwin,
     points: Sequence[str] | None = None,
@@ -44,8 +55,9 @@ def residuals(
 ) -> dict[str, Any]:
     """Measured vs twin prediction for a few points over the last ``hours``.
 
-    Measurements are the store's means per model step; the prediction is the calibrated
-    model under the schedule in force at the same steps; residual = measured − predicted.
+    Measurements are the store's means per :func:`trend_bucket` (1 min up to a day, the model
+    step beyond); the prediction is the calibrated model under the schedule in force at the
+    step of each bucket; residual = measured − predicted.
 
     Parameters
     ----------
@@ -83,7 +95,9 @@ def residuals(
     rmse: dict[str, float | None] = {}
     for point in chosen:
         kind = twin.catalogue.kind(point)
-        times, values = twin.store.downsample(point, start, now, timedelta(seconds=step))
+        begin = max(start, now - timedelta(hours=hours))
+        bucket = timedelta(seconds=trend_bucket(hours, step))
+        times, values = twin.store.downsample(point, begin, now, bucket)
         predicted: list[float | None] = []
         c = column.get(point)
         for moment in times:

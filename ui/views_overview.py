@@ -61,8 +61,10 @@ def kpis(twin: LiveTwin) -> dict[str, Any]:
 def cost_today(twin: LiveTwin, now: datetime) -> float:
     """Energy cost since local midnight (site timezone) [currency].
 
-    Grid import is taken from the store (15-min means of ``grid/power``) and priced at the
-    series' price of each quarter hour; quarters without readings cost nothing.
+    Grid import is taken from the store (1-minute means of ``grid/power``) and priced at the
+    series' price of its step; each minute counts up to ``now`` only (the current minute for
+    the seconds elapsed), so the figure only grows as the day goes on; minutes without
+    readings cost nothing.
 
     Parameters
     ----------
@@ -75,12 +77,16 @@ def cost_today(twin: LiveTwin, now: datetime) -> float:
         return 0.0
     local = now.astimezone(site_timezone(twin))
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    bucket = timedelta(minutes=15)
+    bucket = timedelta(minutes=1)
     times, values = twin.store.downsample("grid/power", midnight, now, bucket)
     if not times:
         return 0.0
     prices = twin.series["price"].values[[twin.step_index(t) for t in times]]  # per MWh
-    energy_mwh = np.maximum(np.asarray(values, dtype=float), 0.0) * bucket.total_seconds() / 3.6e6
+    seconds = np.array(
+        [min(bucket.total_seconds(), max((now - t).total_seconds(), 0.0)) for t in times]
+    )
+    power = np.nan_to_num(np.maximum(np.asarray(values, dtype=float), 0.0))
+    energy_mwh = power * seconds / 3.6e6  # kW × s → MWh
     return float(energy_mwh @ prices)
 
 

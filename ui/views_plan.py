@@ -18,6 +18,7 @@ from optimizer.baselines import as_operated, rule_based
 from physics.constants import WATTS_PER_KILOWATT as KW
 from physics.schedule import Schedule
 from physics.simulate import simulate
+from twin.live.control.preview import run_intervals
 from ui.views import ViewCache, json_number, json_numbers
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def plans(twin: LiveTwin, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def _schedule(payload: dict[str, Any], twin: LiveTwin) -> Schedule:
-    from twin.live.live_twin import schedule_from_json
+    from twin.live.control.payload import schedule_from_json
 
     return schedule_from_json(payload["schedule"], twin.facility)
 
@@ -80,7 +81,9 @@ def plan_view(
         ``price`` [currency/MWh], ``carbon_intensity`` [g/kWh]; ``grid_import_kw`` with keys
         ``plan``, ``as_operated``, ``rule_based`` [kW]; ``battery_soc`` [-] per case;
         ``supply_temperature_c`` per cooling unit [°C]; ``chilled_water_temperature_c`` [°C];
-        ``jobs`` (flexible workloads: ``job``, ``start``, ``end`` ISO UTC, ``energy_kwh``);
+        ``jobs`` (every workload, paused ones included: ``job``, ``tier``, ``runs``: each run
+        ``[start ISO UTC, end ISO UTC, mean kW]``, ``start`` and ``end`` of the first and last
+        run or None, ``energy_kwh``);
         ``verified``, ``plan_status``, ``violations``, ``explanation``, ``figures``
         (cost [currency], carbon_kg [kg], peak_grid_kw [kW], cooling_energy_kwh [kWh]),
         ``baselines`` and ``shadow_prices`` (as in :meth:`optimizer.plan.Plan.to_json`).
@@ -115,6 +118,7 @@ def plan_view(
         "baselines": summary.get("baselines") or {},
         "savings": summary.get("savings_vs_as_operated"),
         "shadow_prices": summary.get("shadow_prices") or {},
+        "twin_check": summary.get("twin_check"),
         **simulated,
     }
 
@@ -148,21 +152,20 @@ def _simulate_plan(twin: LiveTwin, payload: dict[str, Any]) -> dict[str, Any]:
     step = twin.step_seconds
     jobs = []
     work = twin.facility.workloads
+    durations = np.full(len(times), step, dtype=float)
     for j, job in enumerate(work.ids):
-        if work.tier[j] == 1:
-            continue
         power = np.asarray(planned.workload_power[:, j], dtype=float)
-        active = np.flatnonzero(power > 1.0)
-        if active.size:
-            jobs.append(
-                {
-                    "job": job,
-                    "tier": int(work.tier[j]),
-                    "start": times[int(active[0])].isoformat(),
-                    "end": (times[int(active[-1])] + pd.Timedelta(seconds=step)).isoformat(),
-                    "energy_kwh": round(float(power.sum()) * step / 3.6e6, 3),
-                }
-            )
+        runs = run_intervals(list(times), durations, power / KW)
+        jobs.append(
+            {
+                "job": job,
+                "tier": int(work.tier[j]),
+                "runs": runs,
+                "start": runs[0][0] if runs else None,
+                "end": runs[-1][1] if runs else None,
+                "energy_kwh": round(float(power.sum()) * step / 3.6e6, 3),
+            }
+        )
     return {
         "time": [t.isoformat() for t in times],
         "price": json_numbers(window["price"].values) if "price" in window else [],

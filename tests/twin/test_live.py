@@ -141,7 +141,7 @@ def test_autonomy_applies_only_within_guardrails(
     if applied:
         assert record["status"] == "applied"
         assert record["decided_by"] == "autonomy"
-        assert [e["action"] for e in log][:2] == ["apply", "approve"]
+        assert [e["action"] for e in log][:3] == ["watch_start", "apply", "approve"]
     else:
         assert record["status"] == "proposed"
         hold = [e for e in log if e["action"] == "hold"]
@@ -267,3 +267,7 @@ def test_whatif_plans_both_sides_on_the_same_window_days_after_the_anchor(
     out = compare(twin, twin.base_data, horizon_hours=3)
     assert out["time"][0] == twin.times[twin.step_index(clock.now)].isoformat()
     assert out["difference"]["cost"] == pytest.approx(0.0, abs=1e-6 * abs(out["current"]["cost"]))
+    for side in ("current", "modified"):  # verified on the twin as calibrated (offsets in)
+        check = out[side]["twin_check"]
+        assert check["model"].startswith("calibrated twin")
+        assert check["min_inlet_margin_k"] == pytest.approx(27.0 - check["max_inlet_temperature_c"])

@@ -337,7 +337,7 @@ def test_migration_from_version_1(url: str) -> None:
     engine.dispose()
 
     with Store(url) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         assert [r.value for r in store.query(["a", "b"])] == [1.5, 3.5, 2.5]
         assert store.latest() == {
             "a": Reading("a", T0 + timedelta(seconds=10), 2.5),
@@ -409,7 +409,19 @@ def test_plan_status_transitions(store: Store) -> None:
     assert [p["id"] for p in store.list_plans(limit=2)] == ["p3", "p2"]
     assert [p["id"] for p in store.list_plans(status="proposed")] == ["p3"]
     assert store.list_plans(status="superseded") == []
-    assert set(PLAN_STATUSES) == {"proposed", "approved", "rejected", "applied", "superseded"}
+    assert set(PLAN_STATUSES) == {
+        "proposed",
+        "approved",
+        "rejected",
+        "applied",
+        "superseded",
+        "reverted",
+    }
+    assert store.set_plan_status("p1", "reverted", "watch", "inlet C04 over 27 °C")["status"] == (
+        "reverted"
+    )
+    with pytest.raises(Conflict, match="'p1' is reverted"):
+        store.set_plan_status("p1", "applied", "system")
     json.dumps(store.list_plans(), default=str)  # JSON-ready dicts
 
 
@@ -500,6 +512,54 @@ def test_alarms(store: Store) -> None:
     assert back["message"] == "flat again"
     with pytest.raises(NotFound):
         store.clear_alarm(10_000)
+
+
+def test_alarm_severity_acknowledgement_and_shelving(store: Store) -> None:
+    """A warning escalated to critical keeps its id and loses its acknowledgement and shelving;
+    a critical alarm raised again as a warning is unchanged; acknowledging twice keeps the
+    first; shelving until a time and unshelving; a cleared alarm is not changed; bad
+    severities and unknown ids are refused."""
+    source = "rack/C04/inlet_temperature"
+    warning = store.raise_alarm(
+        "limit_inlet_temperature_high",
+        source,
+        "within 1 K",
+        time=T0,
+        point=source,
+        detail={"value": 26.4, "limit": 27.0},
+    )
+    assert warning["severity"] == "warning" and warning["point"] == source
+    assert warning["detail"] == {"value": 26.4, "limit": 27.0}
+    assert warning["acknowledged"] is None and warning["shelved_until"] is None
+    seen = store.acknowledge_alarm(warning["id"], "token:ab", time=T0 + timedelta(seconds=5))
+    assert (
+        seen["acknowledged"] == T0 + timedelta(seconds=5) and seen["acknowledged_by"] == "token:ab"
+    )
+    again = store.acknowledge_alarm(warning["id"], "token:cd", time=T0 + timedelta(seconds=9))
+    assert again["acknowledged_by"] == "token:ab"  # the first acknowledgement stays
+    shelved = store.shelve_alarm(warning["id"], "token:ab", T0 + timedelta(hours=1))
+    assert shelved["shelved_until"] == T0 + timedelta(hours=1)
+    critical = store.raise_alarm(
+        "limit_inlet_temperature_high", source, "above 27 °C", severity="critical"
+    )
+    assert critical["id"] == warning["id"] and critical["severity"] == "critical"
+    assert critical["message"] == "above 27 °C"
+    assert critical["acknowledged"] is None and critical["shelved_until"] is None
+    same = store.raise_alarm("limit_inlet_temperature_high", source, "within 1 K")
+    assert same == critical  # a less severe raise leaves the active alarm alone
+    lowered = store.update_alarm(critical["id"], severity="warning", message="back within 1 K")
+    assert lowered["severity"] == "warning" and lowered["message"] == "back within 1 K"
+    assert store.shelve_alarm(warning["id"], "token:ab", None)["shelved_until"] is None
+    assert store.get_alarm(warning["id"]) == store.alarms()[0]
+    cleared = store.clear_alarm(warning["id"], time=T0 + timedelta(hours=2))
+    assert store.acknowledge_alarm(warning["id"], "token:ef") == cleared  # cleared: unchanged
+    assert store.alarms(active_only=False, since=T0 + timedelta(hours=3)) == []
+    assert store.alarms(active_only=False, since=T0 + timedelta(hours=1)) == [cleared]
+    assert store.get_alarm(10_000) is None
+    with pytest.raises(ValueError, match="unknown alarm severity"):
+        store.raise_alarm("x", "y", "z", severity="major")
+    with pytest.raises(NotFound):
+        store.acknowledge_alarm(10_000, "token:ab")
 
 
 # --------------------------------------------------------------------------- SQLite specifics

@@ -25,6 +25,7 @@ PAGES = {
     "/plan": "#plan-grid .main-svg",
     "/whatif": "#wi-run",
     "/live": "#live-residuals .main-svg",
+    "/alarms": "#alarms-table",
 }
 
 pytestmark = pytest.mark.slow
@@ -81,6 +82,14 @@ def test_every_page_loads_without_console_errors(server: str, page: tuple[Any, l
         tab.wait_for_selector(selector, timeout=30_000)
         tab.wait_for_timeout(500)  # late callbacks would log errors now
         _shot(tab, path.strip("/") or "overview")
+    # the Overview's alarm count opens the Alarms page; a point link opens its trend
+    tab.goto(server + "/")
+    tab.wait_for_selector("#kpi-alarms-link", timeout=30_000)
+    tab.click("#kpi-alarms-link")
+    tab.wait_for_selector("#alarms-table", timeout=30_000)
+    tab.goto(server + "/live?point=grid%2Fpower")
+    tab.wait_for_selector("#live-residuals .main-svg", timeout=30_000)
+    tab.wait_for_selector("#live-points:has-text('grid/power')", timeout=30_000)
     # navigation bar: client-side routing to the floor, then click a rack
     tab.click("#nav-floor")
     tab.wait_for_selector("#floor-map .main-svg", timeout=30_000)
@@ -130,7 +139,14 @@ def test_an_approval_goes_through_and_is_audited(server: str, page: tuple[Any, l
     tab.fill("#plan-token", APPROVER)
     tab.press("#plan-token", "Enter")
     tab.fill("#plan-reason", "checked in the browser")
-    tab.click("#plan-approve")
+    tab.click("#plan-approve")  # the confirmation step: the preview, nothing applied yet
+    tab.wait_for_selector("#plan-confirm #plan-preview-jobs", timeout=30_000)
+    preview = tab.inner_text("#plan-preview")
+    assert "llm-pretraining" in preview and "in force" in preview
+    state = httpx.get(f"{server}/api/v1/plans/{proposed['id']}", headers=headers, timeout=10)
+    assert state.json()["status"] == "proposed"
+    _shot(tab, "plan-preview")
+    tab.click("#plan-confirm-approve")
     tab.wait_for_selector("#plan-message:has-text('applied')", timeout=30_000)
     tab.wait_for_selector("#plan-status-text:has-text('applied')", timeout=30_000)
     _shot(tab, "plan-approved")

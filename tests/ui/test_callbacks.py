@@ -23,6 +23,9 @@ def _text(component: object) -> str:
 
 def test_overview_shows_every_kpi_and_a_sankey(context: cb.UIContext) -> None:
     cards, sankey, status = cb.overview(context)
+    link = next(c for c in cards if c.id == "kpi-alarms-link")
+    assert link.href == "/alarms"  # the alarm count opens the Alarms page
+    cards = [c.children if c is link else c for c in cards]
     titles = [card.children[0].children for card in cards]
     assert titles == [title for _, title, _, _ in cb.KPI_CARDS]
     kpis = views_overview.kpis(context.twin)
@@ -61,6 +64,8 @@ def test_plan_page_without_and_with_a_plan(context: cb.UIContext) -> None:
     page = cb.plan_page(context, None)
     assert page["value"] == record["id"]
     assert "verified by the physics" in _text(page["status"])
+    check = record["payload"]["summary"]["twin_check"]
+    assert f"max inlet {check['max_inlet_temperature_c']:,.2f} °C" in _text(page["status"])
     grid = page["figures"][1]
     assert [t.name for t in grid.data] == ["plan", "as operated", "rule based"]
     assert grid.layout.yaxis.title.text == "Grid import [kW]"
@@ -140,3 +145,26 @@ def test_labels_carry_registry_units() -> None:
     assert figures.label("inlet_temperature") == "Rack inlet temperature [degC]"
     assert figures.label("grid_power", "kW") == "Grid import [kW]"
     assert figures.label("price") == "Electricity price [USD MWh-1]"
+
+
+def test_alarms_page_lists_alarms_and_screening_and_floor_outlines_them(
+    context: cb.UIContext,
+) -> None:
+    twin = context.twin
+    point = "rack/B06/inlet_temperature"
+    twin.store.raise_alarm(
+        "limit_inlet_temperature_high",
+        point,
+        "rack inlet temperature of B06 is 28.1 °C, above its limit of 27 °C",
+        time=twin.clock(),
+        severity="critical",
+        point=point,
+    )
+    summary, table, screening = cb.alarms_page(context)
+    assert "critical" in summary.children and "America/Chicago" in summary.children
+    text = str(table)
+    assert "limit_inlet_temperature_high" in text and "/live?point=rack%2FB06" in text
+    assert screening.id == "alarms-screening"
+    fig, _, _ = cb.floor(context, "inlet_temperature", None)
+    outlined = [t for t in fig.data if t.name and t.name.startswith("critical alarm")]
+    assert outlined and "B06" in outlined[0].text

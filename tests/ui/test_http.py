@@ -30,6 +30,7 @@ def _update(
     outputs: list[tuple[str, str]],
     inputs: list[dict[str, Any]],
     state: list[dict[str, Any]] | None = None,
+    changed: str | None = None,
 ) -> dict[str, Any]:
     # the callback's key is its output string as the app lists it in /_dash-dependencies
     wanted = {f"{i}.{p}" for i, p in outputs}
@@ -44,7 +45,7 @@ def _update(
         "outputs": [{"id": i, "property": p} for i, p in outputs],
         "inputs": inputs,
         "state": state or [],
-        "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"],
+        "changedPropIds": [changed or f"{inputs[0]['id']}.{inputs[0]['property']}"],
     }
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200, response.text
@@ -125,13 +126,20 @@ def test_approve_over_http_is_audited(client: TestClient, fresh: tuple[LiveTwin,
         ("plan-version", "data"),
         ("plan-job", "data"),
         ("plan-poll", "disabled"),
+        ("plan-confirm", "style"),
+        ("plan-preview", "children"),
     ]
-    inputs = [
-        {"id": "plan-approve", "property": "n_clicks", "value": 1},
-        {"id": "plan-reject", "property": "n_clicks", "value": 0},
-        {"id": "plan-propose", "property": "n_clicks", "value": 0},
-        {"id": "plan-poll", "property": "n_intervals", "value": None},
-    ]
+
+    def inputs(clicked: str) -> list[dict[str, Any]]:
+        buttons = ("plan-approve", "plan-reject", "plan-propose")
+        return [
+            *({"id": b, "property": "n_clicks", "value": int(b == clicked)} for b in buttons),
+            {"id": "plan-poll", "property": "n_intervals", "value": None},
+            *(
+                {"id": b, "property": "n_clicks", "value": int(b == clicked)}
+                for b in ("plan-confirm-approve", "plan-confirm-cancel")
+            ),
+        ]
 
     def state(token: str) -> list[dict[str, Any]]:
         return [
@@ -142,9 +150,14 @@ def test_approve_over_http_is_audited(client: TestClient, fresh: tuple[LiveTwin,
             {"id": "plan-job", "property": "data", "value": None},
         ]
 
-    refused = _update(client, outputs, inputs, state(READER))
+    refused = _update(client, outputs, inputs("plan-approve"), state(READER))
     assert "lacks the 'approve' scope" in refused["plan-message"]["children"]
-    done = _update(client, outputs, inputs, state(APPROVER))
+    step = _update(client, outputs, inputs("plan-approve"), state(APPROVER))
+    assert step["plan-confirm"]["style"] == {"display": "block"}  # preview first
+    assert "confirm" in step["plan-message"]["children"]
+    assert twin.store.get_plan(plan_id)["status"] == "proposed"  # type: ignore[index]
+    confirm = "plan-confirm-approve"
+    done = _update(client, outputs, inputs(confirm), state(APPROVER), f"{confirm}.n_clicks")
     assert f"Plan {plan_id} applied" in done["plan-message"]["children"]
     audit = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {READER}"}).json()
     assert any(e["action"] == "approve" and e["target"] == plan_id for e in audit)

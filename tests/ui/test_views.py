@@ -24,16 +24,20 @@ def test_kpis_match_the_state_and_cost_accrues(live: tuple[LiveTwin, Clock]) -> 
     assert 1.0 < data["pue"] < 2.0
     assert 0.0 <= data["battery_soc"] <= 1.0
     assert data["carbon_g_per_kwh"] > 0
-    # 20 min of grid readings at ~3 MW and the series' price: cost = Σ kW·h/1000·price
+    # 20 min of grid readings at ~3 MW and the series' price: cost = Σ kW·h/1000·price over
+    # 1-minute means, each minute counted up to now
     expected = 0.0
     times, values = twin.store.downsample(
-        "grid/power", clock.now - timedelta(hours=2), clock.now, timedelta(minutes=15)
+        "grid/power", clock.now - timedelta(hours=2), clock.now, timedelta(minutes=1)
     )
     for moment, kw in zip(times, values, strict=True):
         price = float(twin.series["price"].isel(time=twin.step_index(moment)))
-        expected += kw * 0.25 / 1000 * price
+        hours = min(60.0, (clock.now - moment).total_seconds()) / 3600.0
+        expected += kw * hours / 1000 * price
     assert data["cost_today"] == pytest.approx(expected, rel=1e-9)
     assert data["cost_today"] > 0
+    later = [views_overview.cost_today(twin, clock.now + timedelta(seconds=s)) for s in (0, 20, 40)]
+    assert later == sorted(later)  # cumulative: it never goes down
     assert data["active_alarms"] == len(twin.store.alarms(active_only=True))
 
 
@@ -138,7 +142,10 @@ def test_plan_view_compares_the_plan_with_both_baselines(fresh: tuple[LiveTwin, 
     )
     assert set(view["supply_temperature_c"]) == set(twin.facility.units.ids)
     jobs = {j["job"] for j in view["jobs"]}
-    assert "llm-pretraining" in jobs and "chat-inference" not in jobs  # tier 1 is not flexible
+    assert jobs == set(twin.facility.workloads.ids)  # every job, paused ones included
+    for job in view["jobs"]:
+        assert (job["start"] is None) == (job["runs"] == [])
+        assert all(start < end and kw > 1.0 for start, end, kw in job["runs"])
     assert views_plan.plans(twin)[0]["id"] == record["id"]
 
 

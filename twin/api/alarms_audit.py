@@ -1,28 +1,50 @@
-"""Alarms (sensor faults, stale telemetry) and the audit log."""
+"""Alarms (limits, sensor faults, stale telemetry, plan reverts): list, acknowledge, shelve;
+and the audit log.  Acknowledging and shelving need the ``approve`` scope and are audited."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from twin.api.deps import API, CurrentTwin, Read
+from twin.api.deps import API, Approve, CurrentTwin, Read, error_responses
+from twin.live.live_twin import LiveTwin
+from twin.store.errors import NotFound
+from twin.store.records import Alarm
 
 router = APIRouter(prefix=API)
 """The alarm and audit routes."""
 
+MAX_SHELVE_HOURS = 24.0 * 7
+"""Longest shelving [h]."""
+
+AlarmId = Annotated[int, Path(ge=1, le=2**62, description="Alarm id")]
+"""An alarm id in a path (within the database's integer range)."""
+
 
 class AlarmOut(BaseModel):
-    """An alarm (sensor fault, stale telemetry)."""
+    """An alarm (limit, sensor fault, stale telemetry, plan revert)."""
 
     id: int = Field(description="Alarm id")
     raised: datetime = Field(description="When it was raised (UTC)")
     cleared: datetime | None = Field(description="When it was cleared (UTC); null while active")
-    kind: str = Field(description="e.g. sensor_stuck, sensor_drift, telemetry_stale")
-    source: str = Field(description="Point id or `site`")
+    kind: str = Field(
+        description="e.g. limit_inlet_temperature_high, limit_undervoltage, sensor_stuck, "
+        "sensor_spike, sensor_silent, sensor_drift, telemetry_stale, plan_reverted"
+    )
+    source: str = Field(description="Point id, equipment source, plan id or `site`")
     message: str = Field(description="One sentence for the operator, with figures")
+    severity: str = Field(default="warning", description="warning or critical")
+    point: str | None = Field(default=None, description="The point whose trend shows it")
+    acknowledged: datetime | None = Field(default=None, description="When acknowledged (UTC)")
+    acknowledged_by: str | None = Field(default=None, description="Who acknowledged it")
+    shelved_until: datetime | None = Field(
+        default=None, description="Shelved (left out of the active count) until (UTC)"
+    )
+    shelved_by: str | None = Field(default=None, description="Who shelved it")
+    detail: Any = Field(default=None, description="value, limit, margin, unit, basis ...")
 
 
 class AuditOut(BaseModel):
@@ -31,23 +53,94 @@ class AuditOut(BaseModel):
     id: int = Field(description="Increasing sequence number")
     time: datetime = Field(description="When (UTC)")
     actor: str = Field(
-        description="Who: `token:<first 8 hex of the token's SHA-256>`, `scheduler` or `autonomy`"
+        description="Who: `token:<first 8 hex of the token's SHA-256>`, `scheduler`, "
+        "`autonomy` or `watch`"
     )
-    action: str = Field(description="propose, approve, apply, reject, hold, replace_scenario")
-    target: str | None = Field(description="Plan id or facility name")
+    action: str = Field(
+        description="propose, approve, apply, reject, hold, revert, propose_revert, "
+        "watch_start, watch_trip, watch_passed, acknowledge_alarm, shelve_alarm, "
+        "unshelve_alarm, replace_scenario"
+    )
+    target: str | None = Field(description="Plan id, alarm id or facility name")
     reason: str | None = Field(description="Why")
     detail: Any = Field(default=None, description="Extra data")
 
 
+class AlarmAction(BaseModel):
+    """Why an operator acknowledges or shelves an alarm."""
+
+    reason: str = Field(default="", max_length=2000, description="Free text for the audit log")
+
+
+class Shelve(AlarmAction):
+    """Shelve an alarm for a while (0 unshelves)."""
+
+    hours: float = Field(ge=0.0, le=MAX_SHELVE_HOURS, description="How long [h]; 0 unshelves")
+
+
 @router.get("/alarms")
-def alarms(_: Read, twin: CurrentTwin, active: bool = True) -> list[AlarmOut]:
-    """Alarms (sensor faults, stale telemetry), newest first."""
-    return [AlarmOut(**a) for a in twin.store.alarms(active_only=active, limit=1000)]
+def alarms(
+    _: Read,
+    twin: CurrentTwin,
+    active: bool = True,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> list[AlarmOut]:
+    """Alarms, newest first (``active=false``: cleared ones too)."""
+    return [AlarmOut(**a) for a in twin.store.alarms(active_only=active, limit=limit)]
+
+
+@router.get("/alarms/{alarm_id}", responses=error_responses(404))
+def alarm(alarm_id: AlarmId, _: Read, twin: CurrentTwin) -> AlarmOut:
+    """One alarm."""
+    found = twin.store.get_alarm(alarm_id)
+    if found is None:
+        raise HTTPException(404, f"unknown alarm {alarm_id}")
+    return AlarmOut(**found)
+
+
+def _change(twin: LiveTwin, alarm_id: int, change: Any) -> Alarm:
+    try:
+        result: Alarm = change()
+    except NotFound as exc:
+        raise HTTPException(404, f"unknown alarm {alarm_id}") from exc
+    return result
+
+
+@router.post("/alarms/{alarm_id}/acknowledge", responses=error_responses(404))
+def acknowledge(
+    alarm_id: AlarmId, who: Approve, twin: CurrentTwin, body: AlarmAction | None = None
+) -> AlarmOut:
+    """Acknowledge an active alarm (the first acknowledgement stays; audited)."""
+    now = twin.clock()
+    done = _change(twin, alarm_id, lambda: twin.store.acknowledge_alarm(alarm_id, who, time=now))
+    twin.store.audit(
+        who, "acknowledge_alarm", str(alarm_id), body.reason if body else "", _summary(done)
+    )
+    return AlarmOut(**done)
+
+
+@router.post("/alarms/{alarm_id}/shelve", responses=error_responses(404))
+def shelve(alarm_id: AlarmId, who: Approve, twin: CurrentTwin, body: Shelve) -> AlarmOut:
+    """Shelve an active alarm for ``hours`` (it stays listed but leaves the active count);
+    ``hours`` 0 unshelves (audited)."""
+    until = None
+    if body.hours > 0:
+        until = twin.clock().astimezone(UTC) + timedelta(hours=body.hours)
+    done = _change(twin, alarm_id, lambda: twin.store.shelve_alarm(alarm_id, who, until))
+    action = "shelve_alarm" if until is not None else "unshelve_alarm"
+    detail = {**_summary(done), "until": until.isoformat() if until else None}
+    twin.store.audit(who, action, str(alarm_id), body.reason, detail)
+    return AlarmOut(**done)
+
+
+def _summary(alarm: Alarm) -> dict[str, Any]:
+    return {"kind": alarm["kind"], "source": alarm["source"], "severity": alarm["severity"]}
 
 
 @router.get("/audit")
 def audit(
     _: Read, twin: CurrentTwin, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[AuditOut]:
-    """The audit log: who approved, rejected or applied what, when and why."""
+    """The audit log: who approved, rejected, applied, reverted, acknowledged or shelved what,
+    when and why."""
     return [AuditOut(**e) for e in twin.store.audit_log(limit=limit)]

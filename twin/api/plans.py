@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from twin.api.deps import API, Approve, CurrentTwin, Read, error_responses
 from twin.live.live_twin import LiveTwin
 
-PlanStatus = Literal["proposed", "approved", "rejected", "applied", "superseded"]
+PlanStatus = Literal["proposed", "approved", "rejected", "applied", "superseded", "reverted"]
 """The states of a stored plan."""
 
 router = APIRouter(prefix=API)
@@ -29,12 +29,15 @@ class PlanOut(BaseModel):
 
     id: str = Field(description="Plan id")
     created: datetime = Field(description="When it was proposed (UTC)")
-    status: str = Field(description="proposed, approved, applied, rejected or superseded")
+    status: str = Field(description="proposed, approved, applied, rejected, superseded or reverted")
     payload: Any = Field(
         default=None,
         description="summary (verified figures: cost [currency], carbon_kg [kg], peak_grid_kw "
         "[kW], cooling_energy_kwh [kWh], violations), start (UTC), schedule (setpoints [°C], "
-        "battery power [kW, + discharge], workload power [kW] per step)",
+        "battery power [kW, + discharge], workload power [kW] per step), preview (what the plan "
+        "changes now and over its horizon against the schedule in force: per-job power [kW] "
+        "and action, setpoint deltas [K], battery action, cost, peak [kW] and max inlet [°C] of "
+        "both on the calibrated twin), revert_of (the plan a fallback reverts)",
     )
     decided_by: str | None = Field(description="Who changed the status last")
     decided_at: datetime | None = Field(description="When (UTC)")
@@ -60,6 +63,16 @@ def get_plan(plan_id: str, _: Read, twin: CurrentTwin) -> PlanOut:
     if record is None:
         raise HTTPException(404, f"unknown plan {plan_id!r}")
     return PlanOut(**record)
+
+
+@router.get("/plans/{plan_id}/preview", responses=error_responses(404))
+def plan_preview(plan_id: str, _: Read, twin: CurrentTwin) -> dict[str, Any]:
+    """What the plan changes now and over its horizon against the schedule in force (the
+    ``preview`` of the plan object; computed now for a plan stored without one)."""
+    try:
+        return twin.plan_preview(plan_id)
+    except KeyError as exc:
+        raise HTTPException(404, f"unknown plan {plan_id!r}") from exc
 
 
 @router.post("/plans")

@@ -6,14 +6,18 @@ model's range over it, how often the value used to change); the ring of the last
 accepted residuals and the ring of the last ``noise_window`` absolute differences between
 consecutive ones (the noise estimate); the residual baseline and the two-sided CUSUM of the
 drift onset.  The fault rules read these arrays; only :class:`PointHistory` writes them.
+:class:`CheckLayer` is one reading of each of some points in one check, with what each rule
+found.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["PointHistory", "row_median"]
+__all__ = ["CheckLayer", "PointHistory", "row_median"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -266,3 +270,77 @@ class PointHistory:
         self.baseline[p] = 0.0
         self.warm[p] = False
         self.cusum[p] = 0.0
+
+
+@dataclass
+class CheckLayer:
+    """One reading of each of some points (distinct) in one check: its statistics, then what
+    the check of each fault kind found.
+
+    Every array has one entry per reading.  The detector (:mod:`twin.live.faults`) sets the
+    statistics when it observes the readings; the findings (not in ``__init__``) are set by
+    its checks, in order: spikes, accepted residuals, drift, stuck.
+    """
+
+    i: IntArray
+    """Point indices."""
+    t: FloatArray
+    """Reading times [s since 1970-01-01 UTC]."""
+    v: FloatArray
+    """Values [the point's unit]."""
+    m: FloatArray
+    """Model predictions [the point's unit]; NaN without one."""
+    healthy: BoolArray
+    """The point was neither stuck nor drifting before this reading."""
+    warm: BoolArray
+    """The point had finished its warm-up before this reading."""
+    gap: FloatArray
+    """Time since the point's previous reading [s]; inf for its first one."""
+    same: BoolArray
+    """The value equals the previous one (within the stuck tolerance)."""
+    run: IntArray
+    """Readings in the run of equal values, this one included [-]."""
+    drift_floor: FloatArray
+    """Smallest residual offset reported as drift [unit]."""
+    change_floor: FloatArray
+    """Smallest model movement that makes an unchanged value suspicious [unit]."""
+    e: FloatArray
+    """Residual relative to the point's baseline and its peers [unit]."""
+    center: FloatArray
+    """Median of the point's recent accepted residuals [unit]."""
+    sigma: FloatArray
+    """Noise estimate σ [unit]."""
+    z: FloatArray
+    """Robust z of the residual, ``|e − center| / σ`` [-]."""
+    has_residual: BoolArray
+    """The residual is finite (the point has a prediction)."""
+    outlier: BoolArray = field(init=False)
+    """Far from the recent residuals (a spike, or an unchanged value far from the model)."""
+    spike: BoolArray = field(init=False)
+    """A spike: an outlier whose value changed."""
+    offset: BoolArray = field(init=False)
+    """The latest of ``spike_run`` spikes in a row."""
+    accept: BoolArray = field(init=False)
+    """The residual fed the statistics."""
+    drift: BoolArray = field(init=False)
+    """The window's mean residual is beyond the drift limit and growing."""
+    mean: FloatArray = field(init=False)
+    """Mean residual over the window [unit]; NaN where not judged."""
+    older: FloatArray = field(init=False)
+    """Mean of the window's older half [unit]."""
+    newer: FloatArray = field(init=False)
+    """Mean of the window's newer half [unit]."""
+    stuck: BoolArray = field(init=False)
+    """The value is stuck."""
+    model_run: BoolArray = field(init=False)
+    """Stuck while the model moved (else: stuck for long where it jittered)."""
+    moved: FloatArray = field(init=False)
+    """Range of the model over the run of equal values [unit]."""
+    repeat: BoolArray = field(init=False)
+    """A value recurs between readings that change (interleaved stuck)."""
+    repeat_value: FloatArray = field(init=False)
+    """The recurring value [unit]; NaN where not checked."""
+    repeats: IntArray = field(init=False)
+    """Its occurrences among the last ``window`` readings [-]."""
+    repeat_since: FloatArray = field(init=False)
+    """Time of its first occurrence there [s]."""

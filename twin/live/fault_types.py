@@ -9,9 +9,16 @@ for one canonical unit, :data:`DEFAULT_TOLERANCES` those of the catalogue's unit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from physics.facility import Facility
+from twin.scenario.points import PointCatalogue
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -19,10 +26,15 @@ __all__ = [
     "SensorFault",
     "Tolerance",
     "drift_reason",
+    "interleaved_reason",
     "offset_reason",
     "spike_reason",
     "stuck_reason",
+    "units_floors_groups",
 ]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 
 FaultKind = Literal["stuck", "drift", "spike", "silent"]
 """The kinds of sensor fault."""
@@ -178,6 +190,68 @@ def spike_reason(
         f"against the model (robust z {z:.0f} > {threshold:g}); "
         "this reading is excluded"
     )
+
+
+def interleaved_reason(point: str, value: float, unit: str, repeats: int, window: int) -> str:
+    """Why ``point`` is stuck although its value changes: ``value`` [unit] recurs ``repeats``
+    times among its last ``window`` readings, between readings that change."""
+    return (
+        f"{point} has read exactly {_value(value, unit)} {repeats} times in its last {window} "
+        "readings, between readings that change: a value stuck in between good ones "
+        "(a second source writing to the point?)"
+    )
+
+
+def units_floors_groups(
+    catalogue: PointCatalogue, floors: Mapping[str, Tolerance], facility: Facility | None
+) -> tuple[list[str], FloatArray, IntArray]:
+    """Per point of ``catalogue``: its canonical unit, its floors and its peer group.
+
+    Parameters
+    ----------
+    catalogue
+        The facility's points.
+    floors
+        Floors by canonical unit.
+    facility
+        When given, rack points' peers are the racks of the same row.
+
+    Returns
+    -------
+    units
+        Canonical unit of each point.
+    floors
+        (noise, drift, change, noise_relative, drift_relative, change_relative) of each
+        point's unit, shape (n, 6).
+    groups
+        Peer group of each point (rack points of one quantity, and of one row when
+        ``facility`` is given); −1 for points without peers, shape (n,).
+    """
+    units: list[str] = []
+    tol = np.zeros((len(catalogue.ids), 6))
+    group_keys: list[str] = []
+    for i, point in enumerate(catalogue.ids):
+        kind, index = catalogue.kinds[point]
+        units.append(kind.unit)
+        t = floors.get(kind.unit, Tolerance(0.0, 0.0, 0.0))
+        tol[i] = (
+            t.noise,
+            t.drift,
+            t.change,
+            t.noise_relative,
+            t.drift_relative,
+            t.change_relative,
+        )
+        if kind.prefix == "rack":
+            key = f"{kind.prefix}/{kind.quantity}"
+            if facility is not None and index is not None:
+                key += f"@{facility.racks.row[index]}"
+        else:
+            key = ""  # no peers: equipment of one kind is not alike (jobs, feeds, CRAHs)
+        group_keys.append(key)
+    names = sorted(set(group_keys) - {""})
+    groups = np.array([names.index(k) if k else -1 for k in group_keys], dtype=np.int64)
+    return units, tol, groups
 
 
 def _value(value: float, unit: str) -> str:

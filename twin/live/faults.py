@@ -64,23 +64,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 from numpy.typing import NDArray
 
 from physics.facility import Facility
-from twin.live.fault_history import PointHistory
+from twin.live.fault_history import CheckLayer, PointHistory
+from twin.live.fault_repeats import RepeatedValues
 from twin.live.fault_types import (
     DEFAULT_TOLERANCES,
     FaultKind,
     SensorFault,
     Tolerance,
     drift_reason,
+    interleaved_reason,
     offset_reason,
     spike_reason,
     stuck_reason,
+    units_floors_groups,
 )
 from twin.scenario.points import PointCatalogue, Reading
 
@@ -104,115 +106,6 @@ def _utc_seconds(moment: datetime, what: str) -> float:
 
 def _time(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _units_floors_groups(
-    catalogue: PointCatalogue, floors: Mapping[str, Tolerance], facility: Facility | None
-) -> tuple[list[str], FloatArray, IntArray]:
-    """Per point of ``catalogue``: its canonical unit, its floors and its peer group.
-
-    Returns
-    -------
-    units
-        Canonical unit of each point.
-    floors
-        (noise, drift, change, noise_relative, drift_relative, change_relative) of each
-        point's unit, shape (n, 6).
-    groups
-        Peer group of each point (rack points of one quantity, and of one row when
-        ``facility`` is given); −1 for points without peers, shape (n,).
-    """
-    units: list[str] = []
-    tol = np.zeros((len(catalogue.ids), 6))
-    group_keys: list[str] = []
-    for i, point in enumerate(catalogue.ids):
-        kind, index = catalogue.kinds[point]
-        units.append(kind.unit)
-        t = floors.get(kind.unit, Tolerance(0.0, 0.0, 0.0))
-        tol[i] = (
-            t.noise,
-            t.drift,
-            t.change,
-            t.noise_relative,
-            t.drift_relative,
-            t.change_relative,
-        )
-        if kind.prefix == "rack":
-            key = f"{kind.prefix}/{kind.quantity}"
-            if facility is not None and index is not None:
-                key += f"@{facility.racks.row[index]}"
-        else:
-            key = ""  # no peers: equipment of one kind is not alike (jobs, feeds, CRAHs)
-        group_keys.append(key)
-    names = sorted(set(group_keys) - {""})
-    groups = np.array([names.index(k) if k else -1 for k in group_keys], dtype=np.int64)
-    return units, tol, groups
-
-
-@dataclass
-class _Layer:
-    """One reading of each of some points (distinct) in one check: its statistics, then what
-    the check of each fault kind found.
-
-    Every array has one entry per reading.  :meth:`FaultDetector._observe` sets the statistics;
-    the findings (not in ``__init__``) are set by the checks, in order: spikes, accepted
-    residuals, drift, stuck.
-    """
-
-    i: IntArray
-    """Point indices."""
-    t: FloatArray
-    """Reading times [s since 1970-01-01 UTC]."""
-    v: FloatArray
-    """Values [the point's unit]."""
-    m: FloatArray
-    """Model predictions [the point's unit]; NaN without one."""
-    healthy: BoolArray
-    """The point was neither stuck nor drifting before this reading."""
-    warm: BoolArray
-    """The point had finished its warm-up before this reading."""
-    gap: FloatArray
-    """Time since the point's previous reading [s]; inf for its first one."""
-    same: BoolArray
-    """The value equals the previous one (within the stuck tolerance)."""
-    run: IntArray
-    """Readings in the run of equal values, this one included [-]."""
-    drift_floor: FloatArray
-    """Smallest residual offset reported as drift [unit]."""
-    change_floor: FloatArray
-    """Smallest model movement that makes an unchanged value suspicious [unit]."""
-    e: FloatArray
-    """Residual relative to the point's baseline and its peers [unit]."""
-    center: FloatArray
-    """Median of the point's recent accepted residuals [unit]."""
-    sigma: FloatArray
-    """Noise estimate σ [unit]."""
-    z: FloatArray
-    """Robust z of the residual, ``|e − center| / σ`` [-]."""
-    has_residual: BoolArray
-    """The residual is finite (the point has a prediction)."""
-    outlier: BoolArray = field(init=False)
-    """Far from the recent residuals (a spike, or an unchanged value far from the model)."""
-    spike: BoolArray = field(init=False)
-    """A spike: an outlier whose value changed."""
-    offset: BoolArray = field(init=False)
-    """The latest of ``spike_run`` spikes in a row."""
-    accept: BoolArray = field(init=False)
-    """The residual fed the statistics."""
-    drift: BoolArray = field(init=False)
-    """The window's mean residual is beyond the drift limit and growing."""
-    mean: FloatArray = field(init=False)
-    """Mean residual over the window [unit]; NaN where not judged."""
-    older: FloatArray = field(init=False)
-    """Mean of the window's older half [unit]."""
-    newer: FloatArray = field(init=False)
-    """Mean of the window's newer half [unit]."""
-    stuck: BoolArray = field(init=False)
-    """The value is stuck."""
-    model_run: BoolArray = field(init=False)
-    """Stuck while the model moved (else: stuck for long where it jittered)."""
-    moved: FloatArray = field(init=False)
-    """Range of the model over the run of equal values [unit]."""
 
 
 class FaultDetector:
@@ -240,13 +133,20 @@ class FaultDetector:
     stuck_tolerance
         Two values closer than this are "unchanged" [unit].
     silent_after
-        Shortest silence reported [s].
+        Shortest silence reported [s] (300 s: the live twin's staleness threshold).
     silent_intervals
         Silence counted in the point's usual reading intervals [-].
     recovery_readings
         Consecutive good readings that readmit a faulty point [-].
     recovery_threshold
         Residual band (in σ) of a good reading during recovery [-].
+    recovery_time
+        Shortest span of the good readings that readmit a faulty point [s] (hysteresis in
+        time: a sensor that is right for a moment is not readmitted only to fail again).
+    repeat_readings, repeat_runs
+        A value recurring this many times [-] in this many separate runs [-] among the last
+        ``window`` readings is a value stuck between good ones
+        (:class:`twin.live.fault_repeats.RepeatedValues`).
     baseline_time
         Time constant of the residual baseline [s]: each accepted reading moves it by
         ``min(Δt / baseline_time, 1/window)`` of its residual, Δt the time since the point's
@@ -273,10 +173,13 @@ class FaultDetector:
         stuck_readings_long: int = 30,
         stuck_window: float = 600.0,
         stuck_tolerance: float = 1e-9,
-        silent_after: float = 600.0,
+        silent_after: float = 300.0,
         silent_intervals: float = 5.0,
         recovery_readings: int = 5,
         recovery_threshold: float = 4.0,
+        recovery_time: float = 300.0,
+        repeat_readings: int = 4,
+        repeat_runs: int = 3,
         baseline_time: float = 2 * 86400.0,
         tolerances: Mapping[str, Tolerance] | None = None,
         facility: Facility | None = None,
@@ -304,6 +207,8 @@ class FaultDetector:
         ):
             if count < 1:
                 raise ValueError(f"{name} must be at least 1, got {count}")
+        if not (math.isfinite(recovery_time) and recovery_time >= 0):
+            raise ValueError(f"recovery_time must be a non-negative number, got {recovery_time!r}")
         self.catalogue = catalogue
         self.window = int(window)
         self.noise_window = int(noise_window if noise_window is not None else 5 * window)
@@ -318,6 +223,7 @@ class FaultDetector:
         self.silent_intervals = float(silent_intervals)
         self.recovery_readings = int(recovery_readings)
         self.recovery_threshold = float(recovery_threshold)
+        self.recovery_time = float(recovery_time)
         self.baseline_time = float(baseline_time)
         self.min_peers = int(min_peers)
         self.cusum_allowance = 1.0
@@ -328,9 +234,14 @@ class FaultDetector:
         self.points = list(catalogue.ids)
         self._index = {p: i for i, p in enumerate(self.points)}
         n = len(self.points)
-        self._unit, self._tol, self._group = _units_floors_groups(catalogue, floors, facility)
+        self._unit, self._tol, self._group = units_floors_groups(catalogue, floors, facility)
 
         self._history = PointHistory(n, self.window, self.noise_window, self.stuck_tolerance)
+        self._repeats = RepeatedValues(
+            n, self.window, int(repeat_readings), int(repeat_runs), tolerance=stuck_tolerance
+        )
+        self._good_since = np.full(n, np.nan)
+        self._excluded = np.zeros((n, 3), dtype=np.int64)  # spike, faulty sensor, late
         self._spikes = np.zeros(n, dtype=np.int64)
         self._spike_start = np.zeros(n)
         self._status = np.zeros(n, dtype=np.int8)
@@ -429,6 +340,17 @@ class FaultDetector:
         """Stuck, drift and silent faults not yet recovered, by point id."""
         return [self._active[p] for p in sorted(self._active)]
 
+    def excluded(self) -> dict[str, dict[str, int]]:
+        """Readings excluded so far, per point with any: ``spike`` (one reading far from the
+        point's usual residual), ``faulty`` (from a stuck, drifting or interleaved sensor) and
+        ``late`` (out of order while faulty) [count]."""
+        names = ("spike", "faulty", "late")
+        return {
+            self.points[p]: {name: int(c) for name, c in zip(names, row, strict=True) if c}
+            for p in np.flatnonzero(self._excluded.any(axis=1))
+            for row in [self._excluded[p]]
+        }
+
     def is_faulty(self, point: str) -> bool:
         """True while ``point`` has an active stuck or drift fault (its readings excluded)."""
         i = self._index.get(point)
@@ -441,6 +363,7 @@ class FaultDetector:
         """
         i = self._index[point]
         self._history.forget(i)
+        self._repeats.forget(i)
         self._spikes[i] = 0
         self._status[i] = _HEALTHY
         self._good[i] = 0
@@ -472,6 +395,7 @@ class FaultDetector:
         late = t <= self._history.last_time[i]
         if late.any():  # out of order: no statistics, kept while the point is healthy
             keep[late] = self._status[i[late]] == _HEALTHY
+            np.add.at(self._excluded[:, 2], i[late & ~keep], 1)
         fresh = np.flatnonzero(~late)
         if fresh.size == 0:
             return keep
@@ -486,9 +410,14 @@ class FaultDetector:
         self._report(layer, _time(now), faults)
         keep[fresh[layer.outlier]] = False
         keep[fresh[self._status[layer.i] != _HEALTHY]] = False
+        dropped = ~keep[fresh]
+        self._excluded[layer.i[dropped & layer.outlier], 0] += 1
+        self._excluded[layer.i[dropped & ~layer.outlier], 1] += 1
         return keep
 
-    def _observe(self, i: IntArray, t: FloatArray, v: FloatArray, prediction: FloatArray) -> _Layer:
+    def _observe(
+        self, i: IntArray, t: FloatArray, v: FloatArray, prediction: FloatArray
+    ) -> CheckLayer:
         """Take one reading per point into the statistics; their residuals against the model."""
         m = prediction[i]
         healthy = self._status[i] == _HEALTHY
@@ -496,6 +425,7 @@ class FaultDetector:
         history = self._history
         gap = history.track_intervals(i, t)
         same, run = history.track_runs(i, t, v, m)
+        self._repeats.push(i, t, v)
 
         # residuals relative to baseline and peers
         scale = np.where(np.isfinite(m), m, v)
@@ -509,7 +439,7 @@ class FaultDetector:
         spread = history.step_median(i)
         sigma = np.maximum(np.nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise_floor)
         sigma = np.maximum(sigma, 1e-12)  # a zero floor (custom tolerances) must not divide by 0
-        return _Layer(
+        return CheckLayer(
             i=i,
             t=t,
             v=v,
@@ -537,7 +467,7 @@ class FaultDetector:
                 del self._active[point]
                 self.recovered.append(point)
 
-    def _check_spikes(self, layer: _Layer) -> None:
+    def _check_spikes(self, layer: CheckLayer) -> None:
         """Spike: single readings far from the recent residuals (outliers); runs of them are
         offsets."""
         i = layer.i
@@ -558,7 +488,7 @@ class FaultDetector:
         layer.spike = spike
         layer.offset = spike & (self._spikes[i] >= self.spike_run)
 
-    def _accept(self, layer: _Layer) -> None:
+    def _accept(self, layer: CheckLayer) -> None:
         """Residuals of healthy points that are not outliers feed the statistics."""
         accept = layer.healthy & layer.has_residual & ~layer.outlier
         a = np.flatnonzero(accept)
@@ -572,7 +502,7 @@ class FaultDetector:
         self._history.warmup_done(layer.i[a])
         layer.accept = accept
 
-    def _check_drift(self, layer: _Layer) -> None:
+    def _check_drift(self, layer: CheckLayer) -> None:
         """Drift: the mean residual over the window beyond its limit and growing."""
         n = layer.i.size
         drift = np.zeros(n, dtype=bool)
@@ -599,7 +529,7 @@ class FaultDetector:
         layer.older = older
         layer.newer = newer
 
-    def _check_stuck(self, layer: _Layer) -> None:
+    def _check_stuck(self, layer: CheckLayer) -> None:
         """Stuck: an unchanged value while the model moved, or for long where it jittered."""
         i, t, v, m, run = layer.i, layer.t, layer.v, layer.m, layer.run
         long_run = (
@@ -610,11 +540,22 @@ class FaultDetector:
         )
         moved = self._history.run_model_high[i] - self._history.run_model_low[i]
         model_run = (run >= self.stuck_readings) & (np.nan_to_num(moved) >= layer.change_floor)
-        layer.stuck = layer.healthy & (model_run | long_run)
+        # interleaved: checked where the value recurs, and for faulty points (recovery)
+        recurs = np.abs(self._repeats.values[i] - v[:, None]) <= self.stuck_tolerance
+        check = np.flatnonzero((recurs.sum(axis=1) >= self._repeats.min_repeats) | ~layer.healthy)
+        layer.repeat = np.zeros(i.size, dtype=bool)
+        layer.repeat_value = np.full(i.size, np.nan)
+        layer.repeats = np.zeros(i.size, dtype=np.int64)
+        layer.repeat_since = np.full(i.size, np.nan)
+        if check.size:
+            flagged, value, repeats, first = self._repeats.check(i[check])
+            layer.repeat[check], layer.repeat_value[check] = flagged, value
+            layer.repeats[check], layer.repeat_since[check] = repeats, first
+        layer.stuck = layer.healthy & (model_run | long_run | layer.repeat)
         layer.model_run = model_run
         layer.moved = moved
 
-    def _check_recovery(self, layer: _Layer) -> tuple[IntArray, IntArray]:
+    def _check_recovery(self, layer: CheckLayer) -> tuple[IntArray, IntArray]:
         """Recovery of stuck or drifting points; returns the positions (in the layer) of the
         faulty points' readings and of those readmitted with this reading."""
         f = np.flatnonzero(~layer.healthy)
@@ -624,8 +565,13 @@ class FaultDetector:
         e, has_residual = layer.e[f], layer.has_residual[f]
         sigma_f = self._frozen_sigma[rows]
         band = np.maximum(self.recovery_threshold * sigma_f, layer.drift_floor[f])
-        good = ~layer.same[f] & has_residual & (np.abs(e) <= band)
+        good = ~layer.same[f] & has_residual & (np.abs(e) <= band) & ~layer.repeat[f]
         self._good[rows] = np.where(good, self._good[rows] + 1, 0)
+        since = self._good_since[rows]
+        self._good_since[rows] = np.where(
+            good, np.where(np.isnan(since), layer.t[f], since), np.nan
+        )
+        lasted = layer.t[f] - self._good_since[rows] >= self.recovery_time
         alpha = 2.0 / (self.recovery_readings + 1.0)
         level = self._fault_level[rows]
         level = np.where(np.isfinite(level), level + alpha * (e - level), e)
@@ -633,12 +579,12 @@ class FaultDetector:
         settled = np.abs(self._fault_level[rows]) <= 0.5 * np.maximum(
             self.drift_threshold * sigma_f, layer.drift_floor[f]
         )
-        back = f[(self._good[rows] >= self.recovery_readings) & settled]
+        back = f[(self._good[rows] >= self.recovery_readings) & settled & lasted]
         for k in back:
             self._readmit(int(layer.i[k]))
         return f, back
 
-    def _report(self, layer: _Layer, detected: datetime, faults: list[SensorFault]) -> None:
+    def _report(self, layer: CheckLayer, detected: datetime, faults: list[SensorFault]) -> None:
         """New faults of the layer, one per point: stuck before offset before drift before
         spike."""
         claimed = np.zeros(layer.i.size, dtype=bool)
@@ -653,20 +599,24 @@ class FaultDetector:
             claimed |= found
 
     def _report_stuck(
-        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+        self, layer: CheckLayer, k: int, detected: datetime, faults: list[SensorFault]
     ) -> None:
         p = int(layer.i[k])
         start = self._history.run_start[p]
         value, unit, run = layer.v[k], self._unit[p], layer.run[k]
         if layer.model_run[k]:
             reason = stuck_reason(self.points[p], value, unit, run, moved=layer.moved[k])
+        elif layer.repeat[k] and run < self.stuck_readings_long:
+            value, start = layer.repeat_value[k], layer.repeat_since[k]
+            repeats = int(layer.repeats[k])
+            reason = interleaved_reason(self.points[p], value, unit, repeats, self.window)
         else:
             hours = (layer.t[k] - start) / 3600.0
             reason = stuck_reason(self.points[p], value, unit, run, hours=hours)
         self._fault(p, _STUCK, "stuck", start, reason, detected, layer.sigma[k], faults)
 
     def _report_offset(
-        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+        self, layer: CheckLayer, k: int, detected: datetime, faults: list[SensorFault]
     ) -> None:
         p = int(layer.i[k])
         reason = offset_reason(
@@ -682,7 +632,7 @@ class FaultDetector:
         self._fault(p, _DRIFT, "drift", since, reason, detected, layer.sigma[k], faults)
 
     def _report_drift(
-        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+        self, layer: CheckLayer, k: int, detected: datetime, faults: list[SensorFault]
     ) -> None:
         p = int(layer.i[k])
         mean, sigma = layer.mean[k], layer.sigma[k]
@@ -696,7 +646,7 @@ class FaultDetector:
         self._fault(p, _DRIFT, "drift", since, reason, detected, sigma, faults)
 
     def _report_spike(
-        self, layer: _Layer, k: int, detected: datetime, faults: list[SensorFault]
+        self, layer: CheckLayer, k: int, detected: datetime, faults: list[SensorFault]
     ) -> None:
         p = int(layer.i[k])
         reason = spike_reason(
@@ -736,6 +686,7 @@ class FaultDetector:
     ) -> None:
         self._status[p] = status
         self._good[p] = 0
+        self._good_since[p] = np.nan
         self._frozen_sigma[p] = sigma
         self._fault_level[p] = np.nan
         fault = SensorFault(self.points[p], kind, _time(since), reason, detected)

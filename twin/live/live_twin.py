@@ -29,6 +29,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,24 +43,27 @@ import xarray as xr
 from optimizer.baselines import as_operated
 from optimizer.horizon import DEFAULT_LOOKAHEAD_CAP_HOURS
 from optimizer.plan import Plan, PlanOptions, plan
-from optimizer.state import apply_state
-from physics.constants import WATTS_PER_KILOWATT as KW
+from optimizer.state import PlanState, apply_state
 from physics.facility import Facility
 from physics.schedule import Schedule
 from twin.data.series import scenario_series
 from twin.live.calibration import Calibrator
+from twin.live.control.payload import fallback_payload, schedule_from_json, schedule_json
+from twin.live.control.supervisor import Supervisor
+from twin.live.control.verification import plan_on_twin
 from twin.live.faults import FaultDetector
 from twin.live.ingest import Rejection, validate
 from twin.live.parameters import (
     UncertainParameters,
     add_offsets,
     apply,
-    predict,
     rounded_factors,
+    simulate_window,
 )
 from twin.live.plan_state import lookahead_steps, plan_state
 from twin.live.state_estimator import StateEstimator
 from twin.live.virtual_plant import SensorFault, VirtualPlant, default_sensors, demo_truth
+from twin.live.window import demo_faults, live_scenario_dict
 from twin.scenario.compile import compile_facility
 from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading
@@ -98,6 +102,21 @@ class LiveSettings:
     retention_days
         Raw readings older than this are rolled up hourly and deleted, checked every hour
         [d]; 0 keeps everything.
+    silent_after_s
+        A sensor that sent nothing for this long is flagged silent [s] (the staleness
+        threshold: one figure for "telemetry stopped").
+    alarm_warning_k
+        A rack inlet or coolant temperature within this margin of its limit is a warning
+        alarm [K] (beyond the limit: critical).
+    alarm_min_duration_s
+        A limit alarm's level must hold this long before it is raised [s].
+    alarm_clear_duration_s
+        The margin must clear a level's threshold plus hysteresis this long before the
+        alarm leaves it [s].
+    watch_minutes
+        How long each applied plan is watched [min].
+    watch_residual_minutes
+        How long a watched point's residual must stay beyond its threshold to revert [min].
     """
 
     replan_minutes: float = 15.0
@@ -110,6 +129,12 @@ class LiveSettings:
     max_batch_items: int = 10_000
     plan_time_limit_s: float = 30.0
     retention_days: float = 90.0
+    silent_after_s: float = 300.0
+    alarm_warning_k: float = 1.0
+    alarm_min_duration_s: float = 30.0
+    alarm_clear_duration_s: float = 60.0
+    watch_minutes: float = 60.0
+    watch_residual_minutes: float = 10.0
 
 
 @dataclass
@@ -120,95 +145,6 @@ class IngestResult:
     inserted: int
     already_stored: int
     rejected: list[Rejection] = field(default_factory=list)
-
-
-def _floor_day(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _shift(value: Any, offset: timedelta) -> Any:
-    """Shift an absolute ISO time (string or datetime) by ``offset``; leave offsets alone."""
-    if isinstance(value, datetime):  # YAML reads unquoted timestamps as datetimes
-        return (value + offset).isoformat()
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return value  # a relative offset like "6 d"
-        if parsed.tzinfo is not None:
-            return (parsed + offset).isoformat()
-    return value
-
-
-def live_scenario_dict(base: Mapping[str, Any], now: datetime, days: float = 7.0) -> dict[str, Any]:
-    """``base`` re-anchored so that its window starts at 00:00 UTC the day before ``now``.
-
-    File and zone series replay from the original start (``replay_from``); demand-response
-    events and absolute workload times move by the same offset.  The step is kept.
-
-    Parameters
-    ----------
-    base
-        Scenario as a plain mapping (YAML content).
-    now
-        Current time (timezone-aware).
-    days
-        Length of the live window [d].
-    """
-    data = copy.deepcopy(dict(base))
-    simulation = dict(data.get("simulation") or {})
-    original = simulation.get("start")
-    start = _floor_day(now) - timedelta(days=1)
-    offset = timedelta(0)
-    if original is not None:
-        offset = start - pd.Timestamp(str(original)).to_pydatetime().astimezone(UTC)
-    simulation.update(start=start.isoformat(), duration=f"{days:g} d")
-    simulation.setdefault("step", "15 min")
-    data["simulation"] = simulation
-    series = []
-    for source in data.get("series") or []:
-        source = dict(source)
-        wants_replay = ("file" in source or "zone" in source) and "replay_from" not in source
-        if wants_replay and original is not None:
-            source["replay_from"] = pd.Timestamp(str(original)).isoformat()
-        series.append(source)
-    data["series"] = series
-    grid = data.get("grid") or {}
-    events = grid.get("demand_response") or []
-    grid["demand_response"] = [
-        {**e, "start": _shift(e.get("start"), offset), "end": _shift(e.get("end"), offset)}
-        for e in events
-    ]
-    for workload in data.get("workloads") or []:
-        for key in ("release", "deadline"):
-            if key in workload:
-                workload[key] = _shift(workload[key], offset)
-    return data
-
-
-def demo_faults(sensors: Sequence[str], start: datetime) -> list[SensorFault]:
-    """The demo plant's sensor faults, so a newcomer sees detection within the first hour.
-
-    From ``start``: a rack-inlet sensor stuck from +10 to +40 min, another drifting at
-    3 K/h from +50 min to +2 h, a third spiking on 1 % of its readings, and a busbar
-    voltage sensor silent from +20 to +35 min.
-    """
-    inlets = [p for p in sensors if p.endswith("/inlet_temperature")]
-    voltages = [p for p in sensors if p.endswith("/voltage")]
-
-    def minutes(m: float) -> datetime:
-        return start + timedelta(minutes=m)
-
-    faults: list[SensorFault] = []
-    if len(inlets) >= 3:
-        faults += [
-            SensorFault(inlets[0], "stuck", minutes(10), minutes(40)),
-            SensorFault(inlets[1], "drift", minutes(50), minutes(120), rate=3.0),
-            SensorFault(inlets[2], "spike", start, probability=0.01),
-        ]
-    if voltages:
-        faults.append(SensorFault(voltages[0], "silent", minutes(20), minutes(35)))
-    return faults
 
 
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
@@ -305,9 +241,14 @@ class LiveTwin:
         self.schedule: Schedule = self.baseline
         if not keep_state:
             self.estimator = StateEstimator(self.facility, stale_after=self.settings.stale_after_s)
-            self.faults = FaultDetector(self.catalogue, facility=self.facility)
+            self.faults = FaultDetector(
+                self.catalogue, facility=self.facility, silent_after=self.settings.silent_after_s
+            )
             self.calibrator = Calibrator(self.facility, history_interval=300.0)
-        self._prediction: tuple[Any, dict[str, float]] | None = None
+            self.supervisor = Supervisor(self)
+            self.rejected: Counter[str] = Counter()
+            """Items refused at ingestion, per point id (unknown points under their id)."""
+        self._prediction: tuple[Any, dict[str, float], xr.Dataset] | None = None
 
     def live_scenario(self, data: Mapping[str, Any]) -> Scenario:
         """``data`` validated on the twin's current live window (same anchor, same steps), so
@@ -339,14 +280,27 @@ class LiveTwin:
         the power meters they act on; the calibration then settles within one such step);
         the per-rack inlet offsets are exact, added to the cached values on every call.
         """
-        step = self.step_index(moment)
         params = self.parameters
-        factors = rounded_factors(params)
+        return add_offsets(dict(self._predict(moment)[1]), self.facility, params)
+
+    def model_at(self, moment: datetime) -> xr.Dataset:
+        """The calibrated model (factors, no offsets) at the step of ``moment``: every
+        :func:`physics.simulate.simulate` variable of that step (SI units), cached with
+        :meth:`predicted`."""
+        return self._predict(moment)[2]
+
+    def _predict(self, moment: datetime) -> tuple[Any, dict[str, float], xr.Dataset]:
+        step = self.step_index(moment)
+        factors = rounded_factors(self.parameters)
         key = (step, id(self.schedule), factors)
         if self._prediction is None or self._prediction[0] != key:
-            values = predict(self.facility, factors, self.schedule, self.series, step)
-            self._prediction = (key, values)
-        return add_offsets(dict(self._prediction[1]), self.facility, params)
+            first = max(step - 1, 0)  # as twin.live.parameters.predict: two steps
+            result = simulate_window(
+                self.facility, factors, self.schedule, self.series, first, first + 2
+            )
+            values = self.catalogue.predict(result, step - first)
+            self._prediction = (key, values, result.isel(time=step - first))
+        return self._prediction
 
     # ------------------------------------------------------------------ ingestion
 
@@ -365,6 +319,7 @@ class LiveTwin:
         with self._last_lock:
             last = {p: self._last_times[p] for p in known}
         readings, rejected = validate(items, self.catalogue, now=now, last_times=last)
+        self.rejected.update(r.point or "(no point)" for r in rejected)
         inserted = already = 0
         if readings:
             result = self.store.insert(readings)
@@ -387,20 +342,12 @@ class LiveTwin:
             self.estimator.update(moment, kept, predicted)
             self.calibrator.update(moment, kept, predicted)
             history = self.calibrator.drain_history()
-            recovered = set(self.faults.recovered)
+            recovered = list(self.faults.recovered)
+            estimate = self.estimator.state(moment)
+            model = self.model_at(moment)
             self.processed += len(readings)
-        for fault in faults:
-            if fault.kind != "spike":  # a lone spike is dropped, not an alarm that stays
-                self.store.raise_alarm(
-                    kind=f"sensor_{fault.kind}",
-                    source=fault.point,
-                    message=fault.reason,
-                    time=fault.detected,
-                )
-        if recovered:
-            for alarm in self.store.alarms(active_only=True):
-                if alarm["source"] in recovered and alarm["kind"].startswith("sensor_"):
-                    self.store.clear_alarm(alarm["id"], time=moment)
+        # alarms (sensor faults, limits) and the watch of the last applied plan
+        self.supervisor.after_batch(moment, kept, faults, recovered, estimate, model, predicted)
         if history:
             by_time: dict[datetime, dict[str, tuple[float, float]]] = {}
             for entry in history:
@@ -456,10 +403,59 @@ class LiveTwin:
             ),
         }
         data["time"] = now.isoformat()
-        data["alarms"] = len(self.store.alarms(active_only=True))
+        active = [
+            a
+            for a in self.store.alarms(active_only=True)
+            if a["shelved_until"] is None or a["shelved_until"] <= now
+        ]
+        data["alarms"] = len(active)
+        data["alarms_critical"] = sum(a["severity"] == "critical" for a in active)
+        data["alarms_unacknowledged"] = sum(a["acknowledged"] is None for a in active)
+        watch = self.supervisor.watch
+        data["watch"] = None if watch is None else watch.status()
+        data["screening"] = self.screening()
         return data
 
+    def screening(self) -> dict[str, dict[str, Any]]:
+        """Readings kept out, per point with any: ``rejected`` at ingestion (malformed, out of
+        range, too late, out of order) and the screening's exclusions (``spike``, ``faulty``:
+        while a stuck or drift fault was active, ``late``) [count], and ``faulty_now`` (such a
+        fault is active now)."""
+        with self.lock:
+            excluded = self.faults.excluded()
+            rejected = dict(self.rejected)
+        out: dict[str, dict[str, Any]] = {}
+        for point in sorted(set(excluded) | set(rejected)):
+            out[point] = {
+                "rejected": int(rejected.get(point, 0)),
+                **excluded.get(point, {}),
+                "faulty_now": point in self._catalogue_ids and self.faults.is_faulty(point),
+            }
+        return out
+
     # ------------------------------------------------------------------ plans
+
+    def plan_state(self, now: datetime) -> PlanState:
+        """The state a plan made at ``now`` starts from (:func:`twin.live.plan_state.
+        plan_state`: work done per job, battery SOC, billing peak so far, setpoints in force)
+        on the calibrated facility."""
+        start = self.step_index(now)
+        with self.lock:
+            return plan_state(
+                self.calibrated_facility(),
+                self.estimator.state(now),
+                self.schedule,
+                start,
+                self.store,
+                now,
+                self.step_seconds,
+                self.times[0].to_pydatetime(),
+            )
+
+    def state_facility(self) -> Facility:
+        """The calibrated facility with the estimated state now: SOC as the initial SOC, the
+        tier-3 energy already delivered subtracted (what re-plans and previews start from)."""
+        return apply_state(self.calibrated_facility(), self.plan_state(self.clock()))
 
     def check_staleness(self) -> bool:
         """Raise (or clear) the ``telemetry_stale`` alarm; returns True while stale."""
@@ -475,6 +471,7 @@ class LiveTwin:
                 f"{estimated.stale_reason or 'telemetry is stale'}: re-plans propose only "
                 "the as-operated fallback",
                 time=now,
+                severity="critical",
             )
         elif not stale:
             for alarm in active:
@@ -537,17 +534,22 @@ class LiveTwin:
                 shadow_prices=False,
                 committed_hours=self.settings.horizon_hours,
             )
-            result = plan(facility, window, options, state)
+            offsets = self.parameters.offsets(self.facility)  # verified on the twin as calibrated
+            result, check = plan_on_twin(facility, offsets, window, options, state, planner=plan)
             status, schedule, summary = result.status, result.schedule, result.to_json()
+            summary["twin_check"] = check.to_dict()
         plan_id = uuid.uuid4().hex[:12]
         payload = {
             "summary": summary,
             "start": self.times[start].isoformat(),
             "start_index": start,
             "reason": reason,
-            "schedule": _schedule_json(schedule, self.facility, self.times[start : start + steps]),
+            "schedule": schedule_json(schedule, self.facility, self.times[start : start + steps]),
         }
+        payload["preview"] = self.supervisor.preview(payload)
         for old in self.store.list_plans(limit=500, status="proposed"):
+            if (old["payload"] or {}).get("revert_of"):
+                continue  # a proposed revert waits for its decision
             # an older proposal was computed from an older state: it must not be approved now
             self.store.set_plan_status(old["id"], "superseded", actor, f"superseded by {plan_id}")
         self.store.add_plan(plan_id, now, "proposed", payload)
@@ -611,7 +613,34 @@ class LiveTwin:
         self._apply(record["payload"])
         self.store.set_plan_status(plan_id, "applied", actor, reason)
         self.store.audit(actor, "apply", plan_id, reason, {})
+        reverted = (record["payload"] or {}).get("revert_of")
+        if reverted:
+            self.store.set_plan_status(str(reverted), "reverted", actor, f"reverted by {plan_id}")
+            self.store.audit(actor, "revert", str(reverted), reason, {"fallback": plan_id})
+        self.supervisor.plan_applied(record, self.clock())
         return self._plan_record(plan_id)
+
+    def propose_fallback(self, reason: str, *, revert_of: str, actor: str) -> PlanRecord:
+        """Store the safe fallback as a proposal (:func:`twin.live.control.payload.
+        fallback_payload`: the as-operated setpoints, battery and job states from the current
+        step over the planning horizon), marked as the revert of plan ``revert_of``: approving
+        it marks that plan ``reverted``; re-plans do not supersede it."""
+        now = self.clock()
+        start = self.step_index(now)
+        span = slice(start, start + self.horizon_steps(self.settings.horizon_hours))
+        payload = fallback_payload(self.baseline, self.facility, self.times, span, reason)
+        payload["revert_of"] = revert_of
+        payload["preview"] = self.supervisor.preview(payload)
+        plan_id = uuid.uuid4().hex[:12]
+        self.store.add_plan(plan_id, now, "proposed", payload)
+        self.store.audit(actor, "propose_revert", plan_id, reason, {"revert_of": revert_of})
+        return self._plan_record(plan_id)
+
+    def plan_preview(self, plan_id: str) -> dict[str, Any]:
+        """The preview of a stored plan (computed now for a plan stored without one);
+        ``KeyError`` for an unknown plan."""
+        payload = self._plan_record(plan_id)["payload"] or {}
+        return dict(payload.get("preview") or self.supervisor.preview(payload))
 
     def reject(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
         """Reject a proposed plan (``KeyError`` unknown, ``ValueError`` not proposed)."""
@@ -754,41 +783,6 @@ class LiveTwin:
         for thread in self._threads:
             thread.join(timeout=5.0)
         self._threads.clear()
-
-
-def _schedule_json(
-    schedule: Schedule, facility: Facility, times: pd.DatetimeIndex
-) -> dict[str, Any]:
-    """A schedule as JSON: times, setpoints [°C], battery [kW], workload power [kW]."""
-    n = min(len(times), schedule.supply_temperature.shape[0])
-    return {
-        "time": [t.isoformat() for t in times[:n]],
-        "supply_temperature_c": {
-            unit: np.round(schedule.supply_temperature[:n, u], 4).tolist()
-            for u, unit in enumerate(facility.units.ids)
-        },
-        "chilled_water_temperature_c": np.round(schedule.chilled_water_temperature[:n], 4).tolist(),
-        "battery_power_kw": np.round(schedule.battery_power[:n] / KW, 4).tolist(),
-        "workload_power_kw": {
-            name: np.round(schedule.workload_power[:n, j] / KW, 4).tolist()
-            for j, name in enumerate(facility.workloads.ids)
-        },
-    }
-
-
-def schedule_from_json(data: Mapping[str, Any], facility: Facility) -> Schedule:
-    """The :class:`Schedule` of a stored plan's ``schedule`` (inverse of the JSON form)."""
-    supply = np.column_stack([data["supply_temperature_c"][u] for u in facility.units.ids])
-    work = [
-        np.asarray(data["workload_power_kw"][j], dtype=float) * KW for j in facility.workloads.ids
-    ]
-    steps = supply.shape[0]
-    return Schedule(
-        supply_temperature=supply.astype(float),
-        chilled_water_temperature=np.asarray(data["chilled_water_temperature_c"], dtype=float),
-        battery_power=np.asarray(data["battery_power_kw"], dtype=float) * KW,
-        workload_power=np.column_stack(work) if work else np.zeros((steps, 0)),
-    )
 
 
 __all__ = ["IngestResult", "LiveSettings", "LiveTwin", "live_scenario_dict", "schedule_from_json"]

@@ -1,7 +1,10 @@
 """What-if: plan a modified scenario from now and compare it with the scenario in force.
 
 Both sides are planned over the same window from the current step with the calibrated
-parameters, and both are verified by the physics (:func:`optimizer.plan.plan`).
+parameters, and both are verified on the twin as it is calibrated now: the physics with the
+calibrated factors *and* the per-rack inlet offsets
+(:func:`twin.live.control.verification.plan_on_twin`); each side's ``twin_check`` gives its
+max inlet and smallest margin with the offsets in.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pandas as pd
 from optimizer.plan import COMPARED, PlanOptions, plan
 from optimizer.state import apply_state
 from twin.data.series import scenario_series
+from twin.live.control.verification import plan_on_twin
 from twin.live.live_twin import LiveTwin
 from twin.live.parameters import apply
 from twin.live.plan_state import lookahead_steps, plan_state
@@ -62,7 +66,8 @@ def compare(
     -------
     dict
         ``horizon_hours`` (committed) and ``lookahead_hours`` (what every figure covers) [h],
-        ``current`` and ``modified`` figures (verified), ``difference`` = modified − current
+        ``current`` and ``modified`` figures (verified on the calibrated twin, with its
+        ``twin_check``: max inlet [°C], smallest margin [K]), ``difference`` = modified − current
         for cost [currency], carbon [kg], peak [kW] and cooling energy [kWh], ``time`` (ISO
         UTC) and ``grid_import_kw`` of both plans per step [kW].
 
@@ -115,13 +120,26 @@ def compare(
         committed_hours=horizon_hours,
     )
     report(0.1, f"planning the modified scenario ({facility.racks.count} racks, {steps} steps)")
-    modified = plan(
-        _calibrated(facility, twin.parameters), series.isel(time=window), options, modified_state
+    modified, modified_check = plan_on_twin(
+        _calibrated(facility, twin.parameters),
+        _offsets(facility, twin.parameters),
+        series.isel(time=window),
+        options,
+        modified_state,
+        planner=plan,
     )
     report(0.55, "planning the current scenario")
-    current = plan(current_facility, twin.series.isel(time=window), options, state)
+    current, current_check = plan_on_twin(
+        current_facility,
+        twin.parameters.offsets(twin.facility),
+        twin.series.isel(time=window),
+        options,
+        state,
+        planner=plan,
+    )
     report(0.95, "comparing")
     a, b = _figures(current), _figures(modified)
+    a["twin_check"], b["twin_check"] = current_check.to_dict(), modified_check.to_dict()
     times = pd.DatetimeIndex(modified.result["time"].values).tz_localize("UTC")
     return {
         "horizon_hours": horizon_hours,
@@ -140,6 +158,14 @@ def compare(
 def _kw_list(watts: Any) -> list[float | None]:
     """Powers [W] as a JSON list [kW] (None where not finite)."""
     return [float(v) / 1e3 if math.isfinite(v) else None for v in np.asarray(watts, dtype=float)]
+
+
+def _offsets(facility: Any, params: Any) -> Any:
+    """The calibrated inlet offsets [K] when the racks match; else none (zeros)."""
+    try:
+        return params.offsets(facility)
+    except ValueError:
+        return np.zeros(facility.racks.count)
 
 
 def _calibrated(facility: Any, params: Any) -> Any:

@@ -30,6 +30,7 @@ from twin.store.errors import Conflict, NotFound
 from twin.store.schema import ALARMS, AUDIT, PARAMETERS, PLANS
 
 __all__ = [
+    "ALARM_SEVERITIES",
     "PLAN_STATUSES",
     "PLAN_TRANSITIONS",
     "Alarm",
@@ -39,15 +40,20 @@ __all__ = [
     "RecordsMixin",
 ]
 
-PLAN_STATUSES = ("proposed", "approved", "rejected", "applied", "superseded")
+PLAN_STATUSES = ("proposed", "approved", "rejected", "applied", "superseded", "reverted")
 """Every status a plan can have."""
 
 PLAN_TRANSITIONS: dict[str, frozenset[str]] = {
     "proposed": frozenset({"approved", "rejected", "superseded"}),
     "approved": frozenset({"applied", "superseded"}),
+    "applied": frozenset({"reverted"}),
 }
 """Allowed status changes: a decision is taken once, on a proposed plan; an approved plan can
-then only be applied or superseded.  ``rejected``, ``applied`` and ``superseded`` are final."""
+then only be applied or superseded; an applied plan can be reverted (the watch after an
+application found it unsafe).  ``rejected``, ``superseded`` and ``reverted`` are final."""
+
+ALARM_SEVERITIES = ("warning", "critical")
+"""Alarm severities, least severe first."""
 
 
 class PlanRecord(TypedDict):
@@ -144,6 +150,17 @@ class Alarm(TypedDict):
         What raised it, e.g. a point id.
     message
         One sentence for the operator.
+    severity
+        ``warning`` or ``critical`` (:data:`ALARM_SEVERITIES`).
+    point
+        The point whose trend shows it, or None.
+    acknowledged, acknowledged_by
+        When (UTC) and by whom it was acknowledged; None until then (and again after an
+        escalation).
+    shelved_until, shelved_by
+        Until when (UTC) and by whom it is shelved; None when not shelved.
+    detail
+        Extra JSON-compatible data (value, limit, unit, basis), or None.
     """
 
     id: int
@@ -152,6 +169,13 @@ class Alarm(TypedDict):
     kind: str
     source: str
     message: str
+    severity: str
+    point: str | None
+    acknowledged: datetime | None
+    acknowledged_by: str | None
+    shelved_until: datetime | None
+    shelved_by: str | None
+    detail: Any
 
 
 class RecordsMixin:
@@ -464,9 +488,21 @@ class RecordsMixin:
     # ------------------------------------------------------------------------------ alarms
 
     def raise_alarm(
-        self, kind: str, source: str, message: str, *, time: datetime | None = None
+        self,
+        kind: str,
+        source: str,
+        message: str,
+        *,
+        time: datetime | None = None,
+        severity: str = "warning",
+        point: str | None = None,
+        detail: Any = None,
     ) -> Alarm:
         """Raise an alarm, unless one of the same kind and source is still active.
+
+        An active alarm of the same kind and source that is *less* severe is escalated: its
+        severity, message and detail are replaced and its acknowledgement and shelving are
+        lifted (a worse condition is news).  Otherwise the active alarm is left unchanged.
 
         Parameters
         ----------
@@ -478,25 +514,132 @@ class RecordsMixin:
             One sentence for the operator.
         time
             When (default: now).
+        severity
+            One of :data:`ALARM_SEVERITIES`.
+        point
+            The point whose trend shows the condition, if any.
+        detail
+            Extra JSON-compatible data (value, limit, unit, …).
 
         Returns
         -------
         Alarm
-            The new alarm, or the active one of the same kind and source (unchanged).
+            The new alarm, or the active one of the same kind and source (escalated or
+            unchanged).
         """
+        _check_severity(severity)
         when = to_microseconds(time or datetime.now(UTC), "time")
         a = ALARMS
+        text = None if detail is None else to_json(detail, "alarm detail")
         insert = dialect_insert(self._database.backend, a)
         statement = insert.values(
-            raised=when, kind=kind, source=source, message=message
+            raised=when,
+            kind=kind,
+            source=source,
+            message=message,
+            severity=severity,
+            point=point,
+            detail=text,
         ).on_conflict_do_nothing(
             index_elements=[a.c.kind, a.c.source], index_where=a.c.cleared.is_(None)
         )
         active = sa.select(a).where(a.c.kind == kind, a.c.source == source, a.c.cleared.is_(None))
+        rank = ALARM_SEVERITIES.index(severity)
 
         def work(conn: Connection) -> Alarm:
             conn.execute(statement)
-            return _alarm_record(conn.execute(active).one())
+            alarm = _alarm_record(conn.execute(active).one())
+            if ALARM_SEVERITIES.index(alarm["severity"]) < rank:
+                conn.execute(
+                    sa.update(a)
+                    .where(a.c.id == alarm["id"])
+                    .values(
+                        severity=severity,
+                        message=message,
+                        detail=text,
+                        acknowledged=None,
+                        acknowledged_by=None,
+                        shelved_until=None,
+                        shelved_by=None,
+                    )
+                )
+                alarm = _alarm_record(conn.execute(active).one())
+            return alarm
+
+        return self._database.write(work)
+
+    def update_alarm(
+        self,
+        alarm_id: int,
+        *,
+        severity: str | None = None,
+        message: str | None = None,
+        detail: Any = None,
+    ) -> Alarm:
+        """Change an active alarm's severity (e.g. critical back to warning), message or detail.
+
+        A cleared alarm is not changed.  ``NotFound`` for an unknown id.
+        """
+        values: dict[str, Any] = {}
+        if severity is not None:
+            _check_severity(severity)
+            values["severity"] = severity
+        if message is not None:
+            values["message"] = message
+        if detail is not None:
+            values["detail"] = to_json(detail, "alarm detail")
+        return self._alarm_change(alarm_id, values)
+
+    def acknowledge_alarm(
+        self, alarm_id: int, actor: str, *, time: datetime | None = None
+    ) -> Alarm:
+        """Acknowledge an alarm: the operator has seen it (the first acknowledgement stays).
+
+        The caller writes the audit entry.  ``NotFound`` for an unknown id.
+        """
+        when = to_microseconds(time or datetime.now(UTC), "time")
+        return self._alarm_change(
+            alarm_id,
+            {"acknowledged": when, "acknowledged_by": actor},
+            ALARMS.c.acknowledged.is_(None),
+        )
+
+    def shelve_alarm(self, alarm_id: int, actor: str, until: datetime | None) -> Alarm:
+        """Shelve an alarm until ``until`` (UTC), or unshelve it (``until`` None).
+
+        A shelved alarm stays active and listed but is left out of the active count until
+        then.  The caller writes the audit entry.  ``NotFound`` for an unknown id.
+        """
+        values: dict[str, Any] = {"shelved_until": None, "shelved_by": None}
+        if until is not None:
+            values = {"shelved_until": to_microseconds(until, "until"), "shelved_by": actor}
+        return self._alarm_change(alarm_id, values)
+
+    def get_alarm(self, alarm_id: int) -> Alarm | None:
+        """The alarm with this id, or None."""
+        query = sa.select(ALARMS).where(ALARMS.c.id == alarm_id)
+
+        def work(conn: Connection) -> Alarm | None:
+            row = conn.execute(query).one_or_none()
+            return None if row is None else _alarm_record(row)
+
+        return self._database.read(work)
+
+    def _alarm_change(
+        self, alarm_id: int, values: dict[str, Any], *conditions: sa.ColumnElement[bool]
+    ) -> Alarm:
+        """Apply ``values`` to an active alarm (where ``conditions`` hold); the alarm after."""
+        a = ALARMS
+        active = sa.and_(a.c.id == alarm_id, a.c.cleared.is_(None), *conditions)
+        update = sa.update(a).where(active).values(values)
+
+        def work(conn: Connection) -> Alarm:
+            if values:
+                conn.execute(update)
+            row = conn.execute(sa.select(a).where(a.c.id == alarm_id)).one_or_none()
+            if row is None:
+                raise NotFound(f"no alarm {alarm_id}")
+            return _alarm_record(row)
 
         return self._database.write(work)
 
@@ -521,7 +664,13 @@ class RecordsMixin:
 
         return self._database.write(work)
 
-    def alarms(self, active_only: bool = True, limit: int | None = None) -> list[Alarm]:
+    def alarms(
+        self,
+        active_only: bool = True,
+        limit: int | None = None,
+        *,
+        since: datetime | None = None,
+    ) -> list[Alarm]:
         """Alarms, newest first.
 
         Parameters
@@ -530,14 +679,27 @@ class RecordsMixin:
             Only alarms not cleared.
         limit
             At most this many.
+        since
+            Only alarms still active or cleared at or after this time (UTC).
         """
         a = ALARMS
         query = sa.select(a).order_by(a.c.raised.desc(), a.c.id.desc())
         if active_only:
             query = query.where(a.c.cleared.is_(None))
+        if since is not None:
+            when = to_microseconds(since, "since")
+            query = query.where(sa.or_(a.c.cleared.is_(None), a.c.cleared >= when))
         if limit is not None:
             query = query.limit(limit)
         return self._database.read(lambda conn: [_alarm_record(row) for row in conn.execute(query)])
+
+
+def _check_severity(severity: str) -> None:
+    """Raise ``ValueError`` for a severity not in :data:`ALARM_SEVERITIES`."""
+    if severity not in ALARM_SEVERITIES:
+        raise ValueError(
+            f"unknown alarm severity {severity!r} (known: {', '.join(ALARM_SEVERITIES)})"
+        )
 
 
 def _check_status(status: str) -> None:
@@ -573,4 +735,11 @@ def _alarm_record(row: sa.Row[Any]) -> Alarm:
         kind=row.kind,
         source=row.source,
         message=row.message,
+        severity=row.severity,
+        point=row.point,
+        acknowledged=optional_from_microseconds(row.acknowledged),
+        acknowledged_by=row.acknowledged_by,
+        shelved_until=optional_from_microseconds(row.shelved_until),
+        shelved_by=row.shelved_by,
+        detail=from_json(row.detail),
     )

@@ -18,7 +18,9 @@ table                      columns                                              
 ``audit``                  id (autoincrement), time, actor, action, target, reason,     id
                            detail
 ``parameters``             name, time, value, std                                       name, time
-``alarms``                 id (autoincrement), raised, cleared, kind, source, message   id
+``alarms``                 id (autoincrement), raised, cleared, kind, source, message,  id
+                           severity, point, acknowledged, acknowledged_by,
+                           shelved_until, shelved_by, detail
 =========================  ===========================================================  ==========
 
 Measurements are clustered by ``(point, time)`` so that a point's history is one contiguous
@@ -33,7 +35,9 @@ Migrations
 SQLite, so two processes opening an old database at once migrate it once).  Version 1 held
 ``measurements`` without ``received``, ``plans``, ``audit``, ``parameters`` and ``alarms``;
 version 2 added ``measurements.received``, the staging buffer, ``latest`` (filled from the
-stored rows) and the hourly rollup.  A database newer than the code is refused.
+stored rows) and the hourly rollup; version 3 added the alarms' severity (``warning`` for the
+rows before), point, acknowledgement, shelving and detail.  A database newer than the code is
+refused.
 """
 
 from __future__ import annotations
@@ -205,6 +209,32 @@ def _alarms_v1(md: sa.MetaData) -> sa.Table:
     return table
 
 
+_ALARM_COLUMNS_V3: tuple[tuple[str, str], ...] = (
+    ("severity", "TEXT NOT NULL DEFAULT 'warning'"),
+    ("point", "TEXT"),
+    ("acknowledged", "BIGINT"),
+    ("acknowledged_by", "TEXT"),
+    ("shelved_until", "BIGINT"),
+    ("shelved_by", "TEXT"),
+    ("detail", "TEXT"),
+)
+"""Columns version 3 adds to ``alarms`` (name, SQL type), in order."""
+
+
+def _alarms_v3(md: sa.MetaData) -> sa.Table:
+    table = _alarms_v1(md)
+    table.append_column(
+        sa.Column("severity", sa.Text, nullable=False, server_default=sa.text("'warning'"))
+    )
+    table.append_column(sa.Column("point", sa.Text, nullable=True))
+    table.append_column(sa.Column("acknowledged", sa.BigInteger, nullable=True))
+    table.append_column(sa.Column("acknowledged_by", sa.Text, nullable=True))
+    table.append_column(sa.Column("shelved_until", sa.BigInteger, nullable=True))
+    table.append_column(sa.Column("shelved_by", sa.Text, nullable=True))
+    table.append_column(sa.Column("detail", sa.Text, nullable=True))
+    return table
+
+
 METADATA = sa.MetaData()
 """The current schema (version :data:`SCHEMA_VERSION`)."""
 META = _meta_table(METADATA)
@@ -223,7 +253,7 @@ AUDIT = _audit_v1(METADATA)
 """``audit``: the audit log."""
 PARAMETERS = _parameters_v1(METADATA)
 """``parameters``: calibrated parameter values over time."""
-ALARMS = _alarms_v1(METADATA)
+ALARMS = _alarms_v3(METADATA)
 """``alarms``: raised and cleared alarms."""
 
 
@@ -258,7 +288,13 @@ def _migrate_2(conn: Connection) -> None:
     conn.execute(sa.insert(latest).from_select(["point", "time", "value"], rows))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migrate_1, _migrate_2)
+def _migrate_3(conn: Connection) -> None:
+    """Version 3: the alarms' severity, point, acknowledgement, shelving and detail."""
+    for name, sql_type in _ALARM_COLUMNS_V3:
+        conn.execute(sa.text(f"ALTER TABLE alarms ADD COLUMN {name} {sql_type}"))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migrate_1, _migrate_2, _migrate_3)
 """Step ``i`` brings a database from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
 """Schema version this code writes."""

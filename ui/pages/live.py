@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 import dash
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
 
 from ui import callbacks as cb
 from ui import figures
 from ui.pages.components import REFRESH_MS, graph
 from ui.views_live import default_live_points
+
+RANGES: tuple[tuple[str, float], ...] = (
+    ("15 min", 0.25),
+    ("1 h", 1.0),
+    ("6 h", 6.0),
+    ("24 h", 24.0),
+    ("3 days", 72.0),
+    ("7 days", 168.0),
+)
+"""The time ranges of the Live page's picker: label and look-back [h]."""
 
 MAX_POINT_OPTIONS = 2_000
 """Largest number of points offered by the Live page's picker [-]."""
@@ -38,8 +50,15 @@ def layout(context: cb.UIContext) -> html.Div:
                         multi=True,
                         style={"minWidth": "600px"},
                     ),
-                    dcc.Input(id="live-hours", type="number", value=6, min=1, max=72),
-                    html.Span("hours"),
+                    html.Span("last"),
+                    dcc.Dropdown(
+                        id="live-hours",
+                        options=[{"label": label, "value": h} for label, h in RANGES],
+                        value=6,
+                        clearable=False,
+                        style={"width": "120px"},
+                    ),
+                    html.Span("(1-minute means up to 24 h, 15-minute beyond)"),
                 ],
                 style={"display": "flex", "gap": "8px", "alignItems": "center"},
             ),
@@ -64,6 +83,21 @@ def layout(context: cb.UIContext) -> html.Div:
 
 def register(app: Dash, context: cb.UIContext) -> None:
     """Wire the Live page's refresh, point picker and look-back to ``app``."""
+
+    @app.callback(
+        Output("live-points", "value"),
+        Output("live-points", "options"),
+        Input("live-points", "id"),
+        State("url", "search"),
+        State("live-points", "options"),
+    )
+    def point_from_link(_: str, search: str | None, options: list[str]) -> tuple[Any, ...]:
+        """``/live?point=<id>`` (the Alarms page's links) shows that point's trend."""
+        wanted = parse_qs((search or "").lstrip("?")).get("point", [])
+        chosen = [p for p in wanted if p in context.twin.catalogue]
+        if not chosen:
+            raise PreventUpdate
+        return chosen, list(dict.fromkeys(chosen + list(options or [])))
 
     @app.callback(
         Output("live-residuals", "figure"),

@@ -11,6 +11,9 @@ from dash.exceptions import PreventUpdate
 from ui import callbacks as cb
 from ui.pages.components import graph
 
+HIDDEN = {"display": "none"}
+"""Style of the confirmation step while no approval is pending."""
+
 GRAPHS = ("plan-signals", "plan-grid", "plan-soc", "plan-setpoints", "plan-gantt")
 """Ids of the Plan page's graphs, in the order of :func:`ui.callbacks.plan_page`'s figures."""
 
@@ -39,6 +42,17 @@ def layout(context: cb.UIContext) -> html.Div:
                 style={"display": "flex", "gap": "8px", "alignItems": "center"},
             ),
             html.Div(id="plan-message", className="card"),
+            html.Div(
+                [
+                    html.H4("Confirm the approval: what changes against current operation"),
+                    html.Div(id="plan-preview"),
+                    html.Button("Confirm approval", id="plan-confirm-approve", n_clicks=0),
+                    html.Button("Cancel", id="plan-confirm-cancel", n_clicks=0),
+                ],
+                id="plan-confirm",
+                className="card",
+                style=HIDDEN,
+            ),
             html.Div(id="plan-status", className="card"),
             html.Div([graph("plan-signals"), graph("plan-grid")], className="row2"),
             html.Div([graph("plan-soc"), graph("plan-setpoints")], className="row2"),
@@ -54,7 +68,8 @@ def layout(context: cb.UIContext) -> html.Div:
 
 def register(app: Dash, context: cb.UIContext) -> None:
     """Wire the Plan page to ``app``: the plan shown, the token kept for the session, and
-    approve, reject and propose (a background re-plan, polled)."""
+    approve (through a confirmation step showing the plan's preview), reject and propose (a
+    background re-plan, polled)."""
 
     @app.callback(
         Output("plan-select", "options"),
@@ -96,17 +111,22 @@ def register(app: Dash, context: cb.UIContext) -> None:
 
 
 def _register_actions(app: Dash, context: cb.UIContext) -> None:
-    """Approve, reject, propose and the poll of a proposal in progress."""
+    """Approve (Approve shows the preview; Confirm approval applies), reject, propose and the
+    poll of a proposal in progress."""
 
     @app.callback(
         Output("plan-message", "children"),
         Output("plan-version", "data"),
         Output("plan-job", "data"),
         Output("plan-poll", "disabled"),
+        Output("plan-confirm", "style"),
+        Output("plan-preview", "children"),
         Input("plan-approve", "n_clicks"),
         Input("plan-reject", "n_clicks"),
         Input("plan-propose", "n_clicks"),
         Input("plan-poll", "n_intervals"),
+        Input("plan-confirm-approve", "n_clicks"),
+        Input("plan-confirm-cancel", "n_clicks"),
         State("plan-select", "value"),
         State("plan-token", "value"),
         State("plan-reason", "value"),
@@ -119,6 +139,8 @@ def _register_actions(app: Dash, context: cb.UIContext) -> None:
         _r: int,
         _p: int,
         _n: int | None,
+        _c: int,
+        _x: int,
         plan_id: str | None,
         token: str | None,
         reason: str | None,
@@ -127,16 +149,26 @@ def _register_actions(app: Dash, context: cb.UIContext) -> None:
     ) -> tuple[Any, ...]:
         trigger = dash.callback_context.triggered_id
         version = int(version or 0)
+        keep = dash.no_update
+        if trigger == "plan-approve":  # the confirmation step first
+            ok, shown = cb.approval_preview(context, plan_id, token)
+            if not ok:
+                return shown, keep, keep, True, HIDDEN, None
+            message = f"Check what plan {plan_id} changes, then confirm or cancel."
+            return message, keep, keep, True, {"display": "block"}, shown
+        if trigger == "plan-confirm-cancel":
+            return "Approval cancelled: nothing was applied.", keep, keep, True, HIDDEN, None
         if trigger == "plan-propose":
             job_id, message = cb.propose(context, token)
-            return message, dash.no_update, job_id, job_id is None
+            return message, keep, job_id, job_id is None, HIDDEN, None
         if trigger == "plan-poll":
             state = cb.job_progress(context, job)
             if state["state"] in ("queued", "running"):
-                return f"Re-planning: {state['message']} ...", dash.no_update, job, False
+                return f"Re-planning: {state['message']} ...", keep, job, False, keep, keep
             if state["state"] == "failed":
-                return f"Re-plan failed: {state['error']}", version + 1, None, True
+                return f"Re-plan failed: {state['error']}", version + 1, None, True, keep, keep
             plan_id = (state["result"] or {}).get("plan_id")
-            return f"Plan {plan_id} proposed.", version + 1, None, True
-        done, message = cb.decide(context, plan_id, token, trigger == "plan-approve", reason or "")
-        return message, version + 1 if done else dash.no_update, dash.no_update, True
+            return f"Plan {plan_id} proposed.", version + 1, None, True, keep, keep
+        approve = trigger == "plan-confirm-approve"
+        done, message = cb.decide(context, plan_id, token, approve, reason or "")
+        return message, version + 1 if done else keep, keep, True, HIDDEN, None

@@ -1,0 +1,318 @@
+"""Limit alarms from the screened readings and the estimate: severities, hysteresis, duration.
+
+:class:`LimitMonitor` judges every watched limit (:mod:`twin.live.control.limit_table`) at each
+ingestion cycle (:meth:`LimitMonitor.evaluate`, called by the live twin after screening and
+estimation).  The value judged is, per limit:
+
+* the newest **accepted** reading of its point (spikes and readings of a stuck, drifting or
+  interleaved sensor are already excluded by :class:`twin.live.faults.FaultDetector`), held
+  while it is younger than ``fresh_after`` (120 s);
+* else the **estimate**: the state estimator's rack inlet (virtual sensors included) or battery
+  SOC, or the calibrated model at the current step (UPS and power-shelf output, which no
+  sensor measures; a feed or busbar whose meter is silent or faulty).
+
+With ``margin = limit − value`` for an upper limit (``value − limit`` for a lower one), the
+*raw level* is 2 (critical) when ``margin < −tolerance``, 1 (warning) when ``margin < warning``,
+else 0.  The alarm's level rises to L once the raw level has been at least L for
+``min_duration`` seconds without a break (30 s: one reading is never enough, yet the alarm is
+raised in the ingestion cycle that completes the duration).  It falls only once the margin has
+cleared the level's threshold by the band's ``hysteresis`` for ``clear_duration`` seconds (60 s):
+a value hovering at a threshold does not flap.
+
+Each change is a :class:`LimitEvent` for the store: ``raise`` (a new alarm, or an escalation to
+critical), ``update`` (critical back to warning) and ``clear``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from physics.facility import Facility
+from physics.variables import unit_symbol
+from twin.live.control.limit_table import AlarmBand, LimitEntries, resolve_limits
+from twin.live.estimation import EstimatedState
+from twin.scenario.points import Reading
+
+__all__ = ["SEVERITY_OF_LEVEL", "LimitEvent", "LimitMonitor"]
+
+FloatArray = NDArray[np.float64]
+
+SEVERITY_OF_LEVEL = {1: "warning", 2: "critical"}
+"""Alarm severity of each level (0: no alarm)."""
+
+
+@dataclass(frozen=True)
+class LimitEvent:
+    """One change of a limit alarm, for the store.
+
+    Attributes
+    ----------
+    action
+        ``raise`` (new alarm or escalation), ``update`` (less severe) or ``clear``.
+    alarm
+        Alarm kind, e.g. ``limit_inlet_temperature_high``.
+    source
+        Alarm source (a point id when measured).
+    point
+        The point whose trend shows it, or None.
+    severity
+        ``warning`` or ``critical`` (``clear``: the severity it had).
+    message
+        One sentence with the figures.
+    time
+        When (UTC).
+    detail
+        ``value``, ``limit``, ``margin``, ``unit``, ``basis`` (``measured`` or ``estimated``),
+        ``std`` (estimate's standard deviation, when known).
+    """
+
+    action: Literal["raise", "update", "clear"]
+    alarm: str
+    source: str
+    point: str | None
+    severity: str
+    message: str
+    time: datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _format(value: float, unit: str, delta: bool = False) -> str:
+    """A value (or a difference) with its unit: ``27.62 °C``, ``0.62 K``, ``2,043.1 kW``."""
+    if unit == "degC":
+        return f"{value:.2f} {'K' if delta else '°C'}"
+    if unit == "1":
+        return f"{value:.3f}"
+    if unit == "kW":
+        return f"{value:,.1f} kW"
+    return f"{value:.2f} {unit_symbol(unit)}"
+
+
+class LimitMonitor:
+    """Limit alarms of one facility.
+
+    Parameters
+    ----------
+    facility
+        The nominal compiled facility (its design limits).
+    points
+        The catalogue's point ids.
+    bands
+        Severity bands per canonical unit (:data:`~twin.live.control.limit_table.DEFAULT_BANDS`
+        for the others).
+    min_duration
+        Seconds a level must hold before the alarm reaches it [s].
+    clear_duration
+        Seconds the margin must clear a level's threshold (plus hysteresis) before the alarm
+        leaves it [s].
+    fresh_after
+        A reading older than this no longer stands for its point; the estimate does [s].
+    """
+
+    def __init__(
+        self,
+        facility: Facility,
+        points: Sequence[str],
+        *,
+        bands: Mapping[str, AlarmBand] | None = None,
+        min_duration: float = 30.0,
+        clear_duration: float = 60.0,
+        fresh_after: float = 120.0,
+    ) -> None:
+        for name, value in (
+            ("min_duration", min_duration),
+            ("clear_duration", clear_duration),
+            ("fresh_after", fresh_after),
+        ):
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative number of seconds, got {value}")
+        self.entries: LimitEntries = resolve_limits(facility, frozenset(points), bands)
+        self.min_duration = float(min_duration)
+        self.clear_duration = float(clear_duration)
+        self.fresh_after = float(fresh_after)
+        n = self.entries.count
+        self._racks = {rack: r for r, rack in enumerate(facility.racks.ids)}
+        self._by_point: dict[str, list[int]] = {}
+        for e, point in enumerate(self.entries.point):
+            if point is not None:
+                self._by_point.setdefault(point, []).append(e)
+        self.level = np.zeros(n, dtype=np.int64)
+        """Current alarm level of each entry: 0 none, 1 warning, 2 critical."""
+        self._reading = np.full(n, np.nan)
+        self._reading_time = np.full(n, -np.inf)
+        self._above = np.full((n, 2), np.nan)  # since when the raw level is ≥ 1, ≥ 2 [s]
+        self._below = np.full(n, np.nan)  # since when the release level is below the level [s]
+        self.value = np.full(n, np.nan)
+        """Value judged at the last evaluation [unit]."""
+        self.measured = np.zeros(n, dtype=bool)
+        """The value judged last was a reading (else an estimate)."""
+        self.std = np.full(n, np.nan)
+        """Standard deviation of the estimate judged last [unit]; NaN for readings."""
+
+    def adopt(self, active: Sequence[Mapping[str, Any]]) -> None:
+        """Take the levels of alarms already active in the store (after a restart), so that
+        they clear when their condition does.
+
+        Parameters
+        ----------
+        active
+            Active alarms (``kind``, ``source``, ``severity``).
+        """
+        pairs = zip(self.entries.alarm, self.entries.source, strict=True)
+        where = {pair: e for e, pair in enumerate(pairs)}
+        for alarm in active:
+            e = where.get((str(alarm["kind"]), str(alarm["source"])))
+            if e is not None:
+                self.level[e] = 2 if alarm.get("severity") == "critical" else 1
+
+    def evaluate(
+        self,
+        time: datetime,
+        readings: Sequence[Reading],
+        estimate: EstimatedState,
+        model: xr.Dataset | Mapping[str, Any],
+    ) -> list[LimitEvent]:
+        """Judge every watched limit at ``time``; the alarm changes.
+
+        Parameters
+        ----------
+        time
+            Instant of the ingestion cycle (timezone-aware).
+        readings
+            The cycle's accepted readings (after fault screening), canonical units.
+        estimate
+            The state estimate at ``time``.
+        model
+            The calibrated model at the current step: simulation variable → value per
+            equipment (SI units, as :func:`physics.simulate.simulate` gives them).
+
+        Returns
+        -------
+        list of LimitEvent
+            In entry order.
+        """
+        now = time.astimezone(UTC).timestamp()
+        for reading in readings:
+            for e in self._by_point.get(reading.point, ()):
+                t = reading.time.timestamp()
+                if t >= self._reading_time[e]:
+                    self._reading[e], self._reading_time[e] = reading.value, t
+        fresh = (now - self._reading_time <= self.fresh_after) & np.isfinite(self._reading)
+        estimated, std = self._estimates(estimate, model)
+        self.value = np.where(fresh, self._reading, estimated)
+        self.std = np.where(fresh, np.nan, std)
+        self.measured = fresh
+        return self._step(now, time)
+
+    def _estimates(
+        self, estimate: EstimatedState, model: xr.Dataset | Mapping[str, Any]
+    ) -> tuple[FloatArray, FloatArray]:
+        """The fallback value [unit] and its standard deviation [unit] (NaN: unknown)."""
+        entries = self.entries
+        value = np.full(entries.count, np.nan)
+        std = np.full(entries.count, np.nan)
+        inlet = np.asarray(estimate.inlet_temperature, dtype=float)
+        inlet_std = np.asarray(estimate.inlet_temperature_std, dtype=float)
+        for e, kind in enumerate(entries.estimate):
+            if kind == "inlet":
+                r = self._racks[entries.equipment[e]]
+                value[e], std[e] = inlet[r], inlet_std[r]
+            elif kind == "soc":
+                if estimate.soc is not None:
+                    value[e] = estimate.soc
+                    std[e] = estimate.soc_std if estimate.soc_std is not None else np.nan
+            else:
+                data = model.get(entries.variable[e])
+                if data is not None:
+                    flat = np.atleast_1d(np.asarray(data, dtype=float))
+                    index = int(entries.index[e])
+                    if index < flat.size:
+                        value[e] = flat[index] / entries.scale[e]
+        return value, std
+
+    def _step(self, now: float, time: datetime) -> list[LimitEvent]:
+        """Advance the level of every entry to ``now``; the resulting events."""
+        entries = self.entries
+        margin = entries.sign * (entries.limit - self.value)
+        known = np.isfinite(margin)
+        critical = known & (margin < -entries.tolerance)
+        warning = known & (margin < entries.warning)
+        for column, raw in enumerate((warning, critical)):
+            since = self._above[:, column]
+            self._above[:, column] = np.where(raw, np.where(np.isnan(since), now, since), np.nan)
+        held = now - self._above >= self.min_duration  # (n, 2), False where NaN
+        target = np.where(held[:, 1], 2, np.where(held[:, 0], 1, 0))
+        # the level the margin allows to stay at: thresholds moved out by the hysteresis
+        keep = np.where(
+            known & (margin < -entries.tolerance + entries.hysteresis),
+            2,
+            np.where(known & (margin < entries.warning + entries.hysteresis), 1, 0),
+        )
+        keep = np.where(known, keep, self.level)  # no value: no change
+        falling = keep < self.level
+        self._below = np.where(falling, np.where(np.isnan(self._below), now, self._below), np.nan)
+        release = falling & (now - self._below >= self.clear_duration)
+        new = np.where(target > self.level, target, np.where(release, keep, self.level))
+        events: list[LimitEvent] = []
+        for e in np.flatnonzero(new != self.level):
+            events.append(self._event(int(e), int(self.level[e]), int(new[e]), margin[e], time))
+        self.level = new
+        self._below[release] = np.nan
+        return events
+
+    def _event(self, e: int, old: int, new: int, margin: float, time: datetime) -> LimitEvent:
+        entries = self.entries
+        unit = entries.unit[e]
+        value, limit = float(self.value[e]), float(entries.limit[e])
+        upper = entries.sign[e] > 0
+        what = f"{entries.description[e]} of {entries.equipment[e]}"
+        if self.measured[e]:
+            basis = "measured"
+        elif math.isfinite(self.std[e]):
+            basis = f"estimated, ± {_format(float(self.std[e]), unit, delta=True)}"
+        else:
+            basis = "estimated by the calibrated model"
+        shown = f"{what} {_format(value, unit)} ({basis})"
+        if new == 2:
+            side = "above" if upper else "below"
+            message = f"{shown} {side} its {_format(limit, unit)} limit"
+        elif new == 1:
+            message = (
+                f"{shown}: {_format(abs(margin), unit, delta=True)} from its "
+                f"{_format(limit, unit)} {'upper' if upper else 'lower'} limit (warning within "
+                f"{_format(float(entries.warning[e]), unit, delta=True)})"
+            )
+        else:
+            message = f"{shown}: back within {_format(limit, unit)} with margin to spare"
+        detail = {
+            "value": value,
+            "limit": limit,
+            "margin": float(margin),
+            "unit": unit,
+            "basis": "measured" if self.measured[e] else "estimated",
+            "std": float(self.std[e]) if math.isfinite(self.std[e]) else None,
+        }
+        action: Literal["raise", "update", "clear"]
+        if new == 0:
+            action = "clear"
+        elif new > old:
+            action = "raise"
+        else:
+            action = "update"
+        return LimitEvent(
+            action,
+            entries.alarm[e],
+            entries.source[e],
+            entries.point[e],
+            SEVERITY_OF_LEVEL.get(new or old, "warning"),
+            message,
+            time,
+            detail,
+        )

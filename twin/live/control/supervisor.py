@@ -1,0 +1,337 @@
+"""What the live twin does after each ingestion cycle and each applied plan: alarms and watch.
+
+:class:`Supervisor` belongs to one :class:`twin.live.live_twin.LiveTwin` and keeps the alarm
+side of the loop out of it:
+
+* **Sensor-fault alarms** (:meth:`Supervisor.after_batch`): each new stuck, drift, silent
+  fault of :class:`twin.live.faults.FaultDetector` raises ``sensor_<kind>`` (warning) on the
+  point, cleared when the point is readmitted; a spike raises ``sensor_spike`` (warning) on
+  the point, cleared after :data:`SPIKE_CLEAR_S` without another.
+* **Limit alarms**: the events of :class:`~twin.live.control.limit_alarms.LimitMonitor`
+  written to the store (raise, escalate, lower, clear), in the ingestion cycle that causes them.
+* **The watch** (:class:`~twin.live.control.watch.PlanWatch`): started by
+  :meth:`Supervisor.plan_applied` for every applied plan except a fallback; when it trips,
+  :meth:`Supervisor.revert` proposes the safe fallback (the as-operated setpoints and job
+  states from now on) and, under autonomy, approves it at once; the plan becomes
+  ``reverted``, an alarm (``plan_reverted`` or ``plan_revert_proposed``, critical) and the
+  audit log say why.  ``plan_reverted`` clears once no critical limit alarm is active;
+  ``plan_revert_proposed`` once the proposal is decided.
+* **Previews** (:meth:`Supervisor.preview`): a plan against the schedule in force, with the
+  figures of both on the calibrated twin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from optimizer.plan import verified_figures
+from physics.schedule import Schedule
+from physics.simulate import simulate
+from twin.live.control.limit_alarms import LimitEvent, LimitMonitor
+from twin.live.control.limit_table import DEFAULT_BANDS
+from twin.live.control.preview import plan_preview
+from twin.live.control.verification import check_on_twin
+from twin.live.control.watch import PlanWatch, WatchTrip, moved_points
+from twin.live.estimation import EstimatedState
+from twin.live.fault_types import SensorFault
+from twin.scenario.points import Reading
+from twin.store.records import Alarm, PlanRecord
+
+if TYPE_CHECKING:
+    from twin.live.live_twin import LiveTwin
+
+__all__ = ["REVERT_KINDS", "SPIKE_CLEAR_S", "Supervisor"]
+
+SPIKE_CLEAR_S = 600.0
+"""A ``sensor_spike`` alarm clears after this long without another spike on its point [s]."""
+
+REVERT_KINDS = ("plan_reverted", "plan_revert_proposed")
+"""Alarm kinds of the watch's reverts."""
+
+
+class Supervisor:
+    """Alarms, the watch after each applied plan, reverts and previews of one live twin.
+
+    Parameters
+    ----------
+    twin
+        The live twin (its store, clock, settings, facility, schedule and plan methods).
+    """
+
+    def __init__(self, twin: LiveTwin) -> None:
+        self.twin = twin
+        settings = twin.settings
+        self.limits = LimitMonitor(
+            twin.facility,
+            twin.catalogue.ids,
+            bands={
+                "degC": dataclasses.replace(DEFAULT_BANDS["degC"], warning=settings.alarm_warning_k)
+            },
+            min_duration=settings.alarm_min_duration_s,
+            clear_duration=settings.alarm_clear_duration_s,
+        )
+        self.watch: PlanWatch | None = None
+        """The watch of the last applied plan (None before the first)."""
+        self._last_spike: dict[str, datetime] = {}
+        self._adopted = False
+        self._revert_alarms = True  # look for revert alarms to clear (e.g. after a restart)
+
+    # ------------------------------------------------------------------ each ingestion cycle
+
+    def after_batch(
+        self,
+        moment: datetime,
+        kept: Sequence[Reading],
+        faults: Sequence[SensorFault],
+        recovered: Sequence[str],
+        estimate: EstimatedState,
+        model: xr.Dataset | Mapping[str, Any],
+        predicted: Mapping[str, float],
+    ) -> list[LimitEvent]:
+        """Alarms and the watch for one ingestion cycle; returns the limit events.
+
+        Parameters
+        ----------
+        moment
+            Instant of the cycle (timezone-aware).
+        kept
+            Readings that passed screening.
+        faults
+            Faults the screening detected in this cycle.
+        recovered
+            Points it readmitted.
+        estimate
+            The state estimate at ``moment``.
+        model
+            The calibrated model at the current step (simulation variables, SI).
+        predicted
+            The twin's prediction of every point (canonical units, offsets in).
+        """
+        store = self.twin.store
+        if not self._adopted:
+            self.limits.adopt(
+                [a for a in store.alarms(active_only=True) if a["kind"].startswith("limit_")]
+            )
+            self._adopted = True
+        self._sensor_alarms(moment, faults, recovered)
+        events = self.limits.evaluate(moment, kept, estimate, model)
+        self._write_limit_events(events)
+        critical = [
+            (e.source, e.message)
+            for e in events
+            if e.action == "raise" and e.severity == "critical"
+        ]
+        if self.watch is not None and self.watch.active:
+            trip = self.watch.observe(moment, kept, predicted, critical)
+            if trip is not None:
+                self.revert(trip)
+            elif self.watch.passed:
+                store.audit("watch", "watch_passed", self.watch.plan_id, "nothing unexpected", {})
+        if self._revert_alarms:
+            self._clear_revert_alarms(moment)
+        return events
+
+    def _sensor_alarms(
+        self, moment: datetime, faults: Sequence[SensorFault], recovered: Sequence[str]
+    ) -> None:
+        store = self.twin.store
+        for fault in faults:
+            if fault.kind == "spike":
+                self._last_spike[fault.point] = fault.detected
+            store.raise_alarm(
+                kind=f"sensor_{fault.kind}",
+                source=fault.point,
+                message=fault.reason,
+                time=fault.detected,
+                point=fault.point,
+                detail={"since": fault.since.isoformat()},
+            )
+        done = {p for p, t in self._last_spike.items() if moment - t >= _SPIKE_CLEAR}
+        if not (recovered or done):
+            return
+        gone = set(recovered)
+        for alarm in store.alarms(active_only=True):
+            source, kind = alarm["source"], alarm["kind"]
+            spike_done = kind == "sensor_spike" and source in done
+            if spike_done or (
+                source in gone and kind.startswith("sensor_") and kind != "sensor_spike"
+            ):
+                store.clear_alarm(alarm["id"], time=moment)
+        for point in done:
+            del self._last_spike[point]
+
+    def _write_limit_events(self, events: Sequence[LimitEvent]) -> None:
+        store = self.twin.store
+        active: dict[tuple[str, str], Alarm] | None = None
+        for event in events:
+            if event.action == "raise":
+                store.raise_alarm(
+                    event.alarm,
+                    event.source,
+                    event.message,
+                    time=event.time,
+                    severity=event.severity,
+                    point=event.point,
+                    detail=event.detail,
+                )
+                continue
+            if active is None:
+                active = {(a["kind"], a["source"]): a for a in store.alarms(active_only=True)}
+            alarm = active.get((event.alarm, event.source))
+            if alarm is None:
+                continue
+            if event.action == "clear":
+                store.clear_alarm(alarm["id"], time=event.time)
+            else:
+                store.update_alarm(
+                    alarm["id"], severity=event.severity, message=event.message, detail=event.detail
+                )
+
+    # ------------------------------------------------------------------ plans
+
+    def plan_applied(self, record: PlanRecord, applied_at: datetime) -> None:
+        """Start the watch of an applied plan (none for a fallback, which ends any watch)."""
+        payload = record["payload"] or {}
+        if payload.get("revert_of") or payload.get("fallback"):
+            self.watch = None
+            return
+        preview = payload.get("preview") or self.preview(payload)
+        twin = self.twin
+        points = moved_points(preview, twin.facility, twin.catalogue)
+        self.watch = PlanWatch(
+            plan_id=record["id"],
+            started=applied_at,
+            points=points,
+            units={p: twin.catalogue.kind(p).unit for p in points},
+            minutes=twin.settings.watch_minutes,
+            residual_minutes=twin.settings.watch_residual_minutes,
+        )
+        twin.store.audit(
+            "watch",
+            "watch_start",
+            record["id"],
+            f"watching {len(points)} points for {twin.settings.watch_minutes:g} min",
+            {"points": points},
+        )
+
+    def revert(self, trip: WatchTrip) -> PlanRecord:
+        """Revert the watched plan to the safe fallback (proposed; approved under autonomy)."""
+        twin = self.twin
+        store = twin.store
+        store.audit("watch", "watch_trip", trip.plan_id, trip.reason, trip.to_dict())
+        reason = f"watch of plan {trip.plan_id} tripped: {trip.reason}"
+        record = twin.propose_fallback(reason, revert_of=trip.plan_id, actor="watch")
+        if twin.settings.autonomy:
+            record = twin.approve(record["id"], actor="autonomy", reason=reason)
+            kind = "plan_reverted"
+            message = (
+                f"plan {trip.plan_id} reverted to the as-operated fallback (plan "
+                f"{record['id']}): {trip.reason}"
+            )
+        else:
+            kind = "plan_revert_proposed"
+            message = (
+                f"plan {trip.plan_id} should be reverted: {trip.reason}. Approve plan "
+                f"{record['id']} (the as-operated fallback) on the Plan page"
+            )
+        store.raise_alarm(
+            kind,
+            trip.plan_id,
+            message,
+            time=trip.time,
+            severity="critical",
+            point=trip.point if trip.point in twin.catalogue else None,
+            detail={"fallback_plan": record["id"], **trip.to_dict()},
+        )
+        self._revert_alarms = True
+        return record
+
+    def _clear_revert_alarms(self, moment: datetime) -> None:
+        store = self.twin.store
+        active = store.alarms(active_only=True)
+        pending = [a for a in active if a["kind"] in REVERT_KINDS]
+        if not pending:
+            self._revert_alarms = False
+            return
+        critical = any(
+            a["kind"].startswith("limit_") and a["severity"] == "critical" for a in active
+        )
+        for alarm in pending:
+            if alarm["kind"] == "plan_reverted":
+                if not critical:
+                    store.clear_alarm(alarm["id"], time=moment)
+                continue
+            fallback = (alarm["detail"] or {}).get("fallback_plan")
+            plan = store.get_plan(str(fallback)) if fallback else None
+            if plan is None or plan["status"] != "proposed":
+                store.clear_alarm(alarm["id"], time=moment)
+
+    # ------------------------------------------------------------------ previews
+
+    def preview(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The plan of ``payload`` against the schedule in force
+        (:func:`twin.live.control.preview.plan_preview`), with the cost, peak and hottest inlet
+        of both on the calibrated twin (the in-force schedule simulated now)."""
+        twin = self.twin
+        schedule = payload["schedule"]
+        start = twin.step_index(pd.Timestamp(schedule["time"][0]).to_pydatetime())
+        steps = twin.horizon_steps(_hours(schedule["time"], twin.step_seconds))
+        summary = payload.get("summary") or {}
+        plan_figures = dict(summary)
+        check = summary.get("twin_check") or {}
+        if "max_inlet_temperature_c" in check:
+            plan_figures["max_inlet_temperature_c"] = check["max_inlet_temperature_c"]
+        return plan_preview(
+            schedule,
+            twin.schedule,
+            twin.times,
+            twin.facility,
+            plan_figures=plan_figures,
+            in_force_figures=self.in_force_figures(start, steps),
+            currency=getattr(twin.scenario, "currency", None) or "USD",
+            step_seconds=twin.step_seconds,
+        )
+
+    def in_force_figures(self, start: int, steps: int) -> dict[str, float]:
+        """Cost [currency], peak [kW], grid energy [kWh] and hottest inlet with the offsets
+        [°C] of the schedule in force over ``steps`` steps from ``start``, on the calibrated
+        twin with the estimated state."""
+        twin = self.twin
+        stop = min(start + steps, len(twin.times))
+        if stop - start < 1:
+            return {}
+        window = twin.series.isel(time=slice(start, stop))
+        current = twin.schedule
+        part = Schedule(
+            supply_temperature=np.asarray(current.supply_temperature)[start:stop],
+            chilled_water_temperature=np.asarray(current.chilled_water_temperature)[start:stop],
+            battery_power=np.asarray(current.battery_power)[start:stop],
+            workload_power=np.asarray(current.workload_power)[start:stop],
+        )
+        facility = twin.state_facility()
+        result = simulate(facility, part, window)
+        figures = verified_figures(facility, part, result)
+        offsets = twin.parameters.offsets(twin.facility)
+        figures["max_inlet_temperature_c"] = check_on_twin(
+            facility, result, offsets
+        ).max_inlet_temperature_c
+        return figures
+
+
+_SPIKE_CLEAR = timedelta(seconds=SPIKE_CLEAR_S)
+
+
+def _hours(times: Sequence[str], step_seconds: float) -> float:
+    """Length of a plan whose periods start at ``times`` [h] (the last as long as the one
+    before)."""
+    if len(times) < 2:
+        return step_seconds / 3600.0
+    first, second_last, last = (pd.Timestamp(t) for t in (times[0], times[-2], times[-1]))
+    return float(((last - first) + (last - second_last)).total_seconds()) / 3600.0
