@@ -150,9 +150,10 @@ def _check_depth(text: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 mark = event.start_mark
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
                 raise yaml.YAMLError(
-                    f"nesting deeper than {MAX_DEPTH} levels at line {mark.line + 1}, column "
-                    f"{mark.column + 1}; a scenario is a few levels deep"
+                    f"nesting deeper than {MAX_DEPTH} levels{where}; a scenario is a few "
+                    "levels deep"
                 )
         elif isinstance(event, _CLOSING):
             depth -= 1

@@ -140,9 +140,7 @@ def to_unit(value: Any, unit: str) -> float:
         try:
             number = float(value)
         except OverflowError:  # an int beyond the float range
-            raise UnitError(
-                f"expected a finite number in {unit}, got a {value.bit_length()}-bit integer"
-            ) from None
+            raise UnitError(f"expected a finite number in {unit}, got a larger integer") from None
         if not math.isfinite(number):
             raise UnitError(f"expected a finite number in {unit}, got {value}")
         return number
