@@ -15,11 +15,10 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from twin.api.guard import RequestGuard
+from twin.api.guard import RequestGuard, api_routes
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
@@ -194,8 +193,9 @@ def answer_unknown_api_paths(app: FastAPI, prefix: str = "/api") -> None:
         allowed = sorted(
             {
                 method
-                for route in app.routes
-                if isinstance(route, APIRoute) and route.path_regex.match(path)
+                for route in api_routes(app.routes)
+                if route.include_in_schema  # not this catch-all
+                and route.path_regex.match(path)
                 for method in route.methods or ()
             }
         )

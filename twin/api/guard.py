@@ -20,8 +20,9 @@ earlier); requests without a body, and everything outside the API routes (the we
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi.routing import APIRoute
 from starlette.routing import Match
@@ -31,6 +32,27 @@ from twin.api.security import TokenRegistry
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """Methods whose requests carry a body the guard checks credentials for first."""
+
+
+def api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
+    """Every :class:`fastapi.routing.APIRoute` among ``routes``, including those of included
+    routers (FastAPI 0.16x keeps an included router as one entry holding the router's routes;
+    the twin's routers carry their full prefix, so their paths are the served paths).
+
+    Parameters
+    ----------
+    routes
+        An app's or router's routes.
+    """
+    pending = list(routes)
+    while pending:
+        route = pending.pop(0)
+        if isinstance(route, APIRoute):
+            yield route
+            continue
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            pending[:0] = list(included.routes)
 
 
 def required_scope(route: APIRoute) -> str | None:
@@ -51,7 +73,24 @@ def required_scope(route: APIRoute) -> str | None:
     return None
 
 
-async def _send_json(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
+def query_names(route: APIRoute) -> frozenset[str]:
+    """Names of the query parameters a route reads (its dependencies' included).
+
+    Parameters
+    ----------
+    route
+        A FastAPI route.
+    """
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        names.update(param.alias for param in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+async def _send_json(send: Send, status: int, detail: Any, headers: dict[str, str]) -> None:
     body = json.dumps({"detail": detail}).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
@@ -95,27 +134,30 @@ class RequestGuard:
         self.max_body_bytes = int(max_body_bytes)
         self._routes = routes
         self._tokens = tokens
-        self._scoped: list[tuple[APIRoute, str]] | None = None
+        self._scoped: list[tuple[APIRoute, str, frozenset[str]]] | None = None
 
-    def _scope_of(self, scope: Scope) -> str | None:
-        """The scope needed by the route a request goes to (None: no scoped route)."""
+    def _route_of(self, scope: Scope) -> tuple[str, frozenset[str]] | None:
+        """The scope needed by the route a request goes to and the query parameters it
+        reads (None: no scoped route)."""
         if self._scoped is None:
             self._scoped = [
-                (route, needed)
-                for route in self._routes()
-                if isinstance(route, APIRoute) and (needed := required_scope(route)) is not None
+                (route, needed, query_names(route))
+                for route in api_routes(self._routes())
+                if (needed := required_scope(route)) is not None
             ]
-        for route, needed in self._scoped:
+        for route, needed, names in self._scoped:
             match, _ = route.matches(scope)
             if match is Match.FULL:
-                return needed
+                return needed, names
         return None
 
-    async def _refuse_credentials(self, scope: Scope, send: Send) -> bool:
-        """Answer 401/403 for a guarded request whose token cannot do it; True if answered."""
-        needed = self._scope_of(scope)
-        if needed is None:
+    async def _refuse(self, scope: Scope, send: Send) -> bool:
+        """Answer 401/403 for a guarded request whose token cannot do it, 422 for a query
+        parameter the route does not read; True if answered."""
+        route = self._route_of(scope)
+        if route is None:
             return False
+        needed, names = route
         authorization = _header(scope, b"authorization") or ""
         kind, _, token = authorization.partition(" ")
         scopes = self._tokens().scopes(token.strip()) if kind.lower() == "bearer" else None
@@ -127,13 +169,27 @@ class RequestGuard:
         if needed not in scopes:
             await _send_json(send, 403, f"token lacks the {needed!r} scope", {})
             return True
+        query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"), True)
+        unknown = sorted({name for name, _ in query} - names)
+        if unknown:
+            listed = ", ".join(repr(name[:40]) for name in unknown[:5])
+            known = ", ".join(sorted(names)) or "none"
+            detail = [
+                {
+                    "loc": ["query"],
+                    "msg": f"unknown query parameter(s) {listed}; this route reads: {known}",
+                    "type": "value_error",
+                }
+            ]
+            await _send_json(send, 422, detail, {})
+            return True
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] in BODY_METHODS and await self._refuse_credentials(scope, send):
+        if await self._refuse(scope, send):
             return
         limit = self.max_body_bytes
         too_large = f"request body larger than {limit} bytes"
@@ -172,4 +228,4 @@ class RequestGuard:
             # The route failed on the cut-off body (client gone): the 413 has been sent.
 
 
-__all__ = ["BODY_METHODS", "RequestGuard", "required_scope"]
+__all__ = ["BODY_METHODS", "RequestGuard", "api_routes", "query_names", "required_scope"]

@@ -111,6 +111,23 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+def private_state_dir(state_dir: Path) -> None:
+    """Create ``state_dir`` owner-only (0700) and make the files this process creates
+    owner-only (umask 077: the database, its WAL, the token file); warn if an existing state
+    folder is open to others."""
+    import os
+    import stat
+
+    os.umask(0o077)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(state_dir.stat().st_mode)
+    if mode & 0o077:
+        err(
+            f"warning: {state_dir} is accessible to others (mode {mode:04o}); it holds the "
+            f"store and the tokens: chmod 700 {state_dir}"
+        )
+
+
 @app.command()
 def serve(
     scenario: Annotated[
@@ -162,7 +179,7 @@ def serve(
     load_scenario_file(path)  # every problem (unreadable, bad YAML, schema) as one clear message
     data = strict_yaml(path.read_text(encoding="utf-8"))  # the mapping the twin re-anchors
     plant = scenario is None if virtual_plant is None else virtual_plant
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_state_dir(state_dir)
     url = db or f"sqlite:///{(state_dir / 'dctwin.db').resolve()}"
     try:
         store = Store(url, merge_in_background=True)
