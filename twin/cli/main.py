@@ -170,6 +170,7 @@ def serve(
     import uvicorn
 
     from twin.api.app import create_app
+    from twin.api.login import UserRegistry
     from twin.api.security import TokenError, TokenRegistry, generate_demo_tokens
     from twin.live.live_twin import LiveSettings, LiveTwin
     from twin.scenario.loader import strict_yaml
@@ -189,6 +190,10 @@ def serve(
         tokens = TokenRegistry.from_environment()
     except TokenError as exc:
         raise fail(f"DCTWIN_TOKENS: {exc}") from None
+    try:
+        UserRegistry.from_environment()  # the UI's users: refused here, not half-way
+    except TokenError as exc:
+        raise fail(str(exc)) from None
     if not len(tokens):
         token_file = state_dir / "tokens.txt"
         if token_file.exists():
@@ -221,11 +226,11 @@ def serve(
             continue
         mounted.append(plugin.name)
     if mounted and host not in ("127.0.0.1", "localhost", "::1"):
-        # The UI's pages read without a token (writes still need one): say so when exposed.
+        # The UI is behind a login (twin.api.login); its cookie is Secure: say how to reach it.
         err(
-            f"warning: the web UI on {host} shows the twin's state to anyone who reaches the "
-            "port (approvals still need an approve token); keep it on a trusted network or "
-            "behind an authenticating proxy"
+            f"note: the web UI on {host} needs a login (a read token or a DCTWIN_USERS "
+            "user); from other machines it takes logins over HTTPS only: put a TLS proxy "
+            "in front"
         )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
