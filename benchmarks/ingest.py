@@ -5,14 +5,16 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
     .venv/bin/python benchmarks/ingest.py                 # SQLite, and PostgreSQL if found
     .venv/bin/python benchmarks/ingest.py --no-postgres --batches 100
     .venv/bin/python benchmarks/ingest.py --quick        # 10 batches, 1 re-plan, SQLite only
+    .venv/bin/python benchmarks/ingest.py --clients 4 --no-replan   # the concurrency figures
 
 * **API ingestion**: a real ``dctwin serve`` process (demo hall, no virtual plant, no
-  re-plans) on a free port with the store on SQLite, then PostgreSQL; one client posts
-  ``--batches`` JSON batches of 1,000 readings back to back (bodies prepared beforehand) and
-  times each request from send to the 2xx, which the service sends only after the commit.
-  Client and server share the machine's cores; the server's worker thread screens and
-  estimates every batch meanwhile, as it does in service.  Reported: readings/s over the run,
-  p50/p99/max latency of one batch.
+  re-plans) on a free port with the store on SQLite, then PostgreSQL; ``--clients`` threads
+  (default one) each post ``--batches`` JSON batches of 1,000 readings back to back (bodies
+  prepared beforehand) and time each request from send to the 2xx, which the service sends
+  only after the commit; meanwhile one more thread asks for ``GET /api/v1/state`` every
+  50 ms.  Client and server share the machine's cores; the server's worker thread screens
+  and estimates every batch meanwhile, as it does in service.  Reported: readings/s over the
+  run (wall clock), p50/p99/max latency of one batch and of ``GET /state``.
 * **Store ingestion** (``benchmarks/ingest_store.py``, the same 1,000-reading batches straight
   into ``Store.insert``): the store's own ceiling without HTTP and JSON.
 * **State update** for a 1,000-rack hall: ``benchmarks/state_update.py`` (run it for the
@@ -29,6 +31,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,14 +71,48 @@ def _bodies(points: list[str], batches: int, size: int) -> list[bytes]:
     return out
 
 
+def _post_all(base: str, bodies: list[bytes], latencies: list[float], inserted: list[int]) -> None:
+    """One client: post ``bodies`` back to back, recording each request's latency [s]."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        for body in bodies:
+            began = time.perf_counter()
+            response = client.post("/api/v1/measurements", content=body)
+            latencies.append(time.perf_counter() - began)
+            response.raise_for_status()
+            inserted.append(response.json()["inserted"])
+
+
+def _poll_state(base: str, stop: threading.Event, latencies: list[float]) -> None:
+    """``GET /api/v1/state`` every 50 ms until ``stop``, recording each latency [s]."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        while not stop.is_set():
+            began = time.perf_counter()
+            client.get("/api/v1/state").raise_for_status()
+            latencies.append(time.perf_counter() - began)
+            stop.wait(0.05)
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    lat = np.array(seconds) * 1e3
+    return {
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+        "max_ms": round(float(lat.max()), 1),
+    }
+
+
 def api_ingestion(
-    db: str, label: str, batches: int, size: int, racks: int = 0
+    db: str, label: str, batches: int, size: int, racks: int = 0, clients: int = 1
 ) -> dict[str, object]:
     """Start ``dctwin serve`` on ``db``, post the batches, stop it; return the figures.
 
     ``racks`` > 0 serves a synthetic hall of that many racks
     (:func:`twin.scenario.synthetic.synthetic_hall`) instead of the demo hall, so a batch can hold
-    ``size`` distinct inlet points.
+    ``size`` distinct inlet points.  ``clients`` threads post ``batches`` batches each at once
+    (their batches interleave in time, so none is out of order), while one more thread asks
+    for ``GET /api/v1/state`` every 50 ms.
     """
     with tempfile.TemporaryDirectory() as folder:
         args: tuple[str, ...] = ("--db", db.replace("{folder}", folder), "--no-virtual-plant")
@@ -89,36 +126,46 @@ def api_ingestion(
         with serving(
             *args, "--replan-minutes", "0", state_dir=Path(folder), tokens=tokens, timeout=600
         ) as (base, _):
-            headers = {
-                "Authorization": f"Bearer {TOKEN}",
-                "Content-Type": "application/json",
-            }
-            with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-                catalogue = client.get("/api/v1/points").json()
-                points = [p["point"] for p in catalogue if p["point"].endswith("inlet_temperature")]
-                bodies = _bodies(points, batches + 5, size)
-                for body in bodies[:5]:  # warm-up
-                    client.post("/api/v1/measurements", content=body).raise_for_status()
-                latencies = []
-                accepted = 0
-                for body in bodies[5:]:
-                    began = time.perf_counter()
-                    response = client.post("/api/v1/measurements", content=body)
-                    latencies.append(time.perf_counter() - began)
-                    response.raise_for_status()
-                    accepted += response.json()["inserted"]
-    lat = np.array(latencies) * 1e3
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            catalogue = httpx.get(f"{base}/api/v1/points", headers=headers, timeout=60).json()
+            points = [p["point"] for p in catalogue if p["point"].endswith("inlet_temperature")]
+            bodies = _bodies(points, batches * clients + 5, size)
+            _post_all(base, bodies[:5], [], [])  # warm-up
+            latencies: list[list[float]] = [[] for _ in range(clients)]
+            inserted: list[list[int]] = [[] for _ in range(clients)]
+            threads = [
+                threading.Thread(
+                    target=_post_all,
+                    args=(base, bodies[5 + c :: clients], latencies[c], inserted[c]),
+                )
+                for c in range(clients)
+            ]
+            stop = threading.Event()
+            state_latencies: list[float] = []
+            poller = threading.Thread(target=_poll_state, args=(base, stop, state_latencies))
+            poller.start()
+            began = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            wall = time.perf_counter() - began
+            stop.set()
+            poller.join()
+    every = [s for client in latencies for s in client]
+    if len(every) != batches * clients:
+        raise RuntimeError(f"{len(every)} of {batches * clients} batches answered")
     return {
         "figure": "api_ingestion",
         "backend": label,
         "hall": f"synthetic, {racks} racks" if racks else "demo (36 racks)",
         "points_per_batch": min(size, len(points)),
-        "batches": batches,
+        "clients": clients,
+        "batches": batches * clients,
         "batch_size": size,
-        "readings_per_s": round(accepted / sum(latencies)),
-        "p50_ms": round(float(np.percentile(lat, 50)), 1),
-        "p99_ms": round(float(np.percentile(lat, 99)), 1),
-        "max_ms": round(float(lat.max()), 1),
+        "readings_per_s": round(sum(map(sum, inserted)) / wall),
+        **_percentiles(every),
+        "state": {"requests": len(state_latencies), **_percentiles(state_latencies)},
         "machine": MACHINE,
     }
 
@@ -165,7 +212,9 @@ def replan_latency(repeats: int) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--batches", type=int, default=200, help="batches per client")
+    parser.add_argument("--clients", type=int, default=1, help="concurrent ingest clients")
+    parser.add_argument("--no-replan", action="store_true", help="skip the re-plan figure")
     parser.add_argument("--size", type=int, default=1000, help="readings per batch")
     parser.add_argument("--replans", type=int, default=5)
     parser.add_argument("--no-postgres", action="store_true")
@@ -183,7 +232,12 @@ def main() -> int:
     print(
         json.dumps(
             api_ingestion(
-                "sqlite:///{folder}/bench.db", "sqlite", args.batches, args.size, args.racks
+                "sqlite:///{folder}/bench.db",
+                "sqlite",
+                args.batches,
+                args.size,
+                args.racks,
+                args.clients,
             )
         )
     )
@@ -192,7 +246,9 @@ def main() -> int:
             with throwaway_postgres(os.environ.get("DCTWIN_TEST_POSTGRES_URL")) as url:
                 print(
                     json.dumps(
-                        api_ingestion(url, "postgresql", args.batches, args.size, args.racks)
+                        api_ingestion(
+                            url, "postgresql", args.batches, args.size, args.racks, args.clients
+                        )
                     )
                 )
         except PostgresUnavailable as exc:
@@ -201,7 +257,8 @@ def main() -> int:
                     {"figure": "api_ingestion", "backend": "postgresql", "skipped": str(exc)}
                 )
             )
-    print(json.dumps(replan_latency(args.replans)), flush=True)
+    if not args.no_replan:
+        print(json.dumps(replan_latency(args.replans)), flush=True)
     return 0
 
 

@@ -167,7 +167,9 @@ def register(app: Dash, context: cb.UIContext) -> None:
 def mount(api: FastAPI, twin: LiveTwin, tokens: TokenRegistry) -> None:
     """Build the UI for ``twin`` and serve it at ``/`` of ``api`` (the ``dctwin.web`` plugin).
 
-    Mounted after the API routes, so ``/api/v1`` and ``/docs`` still answer first.
+    Mounted after the API routes, so ``/api/v1`` and ``/docs`` still answer first, and
+    behind :class:`twin.api.login.LoginGate` (``/login``, ``/logout``; tokens or
+    ``DCTWIN_USERS``).
 
     Parameters
     ----------
@@ -180,10 +182,15 @@ def mount(api: FastAPI, twin: LiveTwin, tokens: TokenRegistry) -> None:
     """
     from a2wsgi import WSGIMiddleware
 
+    from twin.api.login import LoginGate, UserRegistry
+
     context = cb.UIContext(twin, tokens, JobRunner(workers=1))
     app = build_app(context)
     api.state.ui = app
-    api.mount("/", WSGIMiddleware(app.server))  # type: ignore[arg-type]
+    # Behind a login: every page, callback and download needs a session with ``read``.
+    gate = LoginGate(WSGIMiddleware(app.server), tokens, UserRegistry.from_environment())  # type: ignore[arg-type]
+    api.state.ui_gate = gate
+    api.mount("/", gate)
 
 
 __all__ = ["PAGES", "build_app", "mount", "page_for", "register"]

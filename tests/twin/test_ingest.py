@@ -65,6 +65,21 @@ def test_good_items_are_accepted_in_canonical_units(catalogue: PointCatalogue) -
         ({"unit": "furlongs"}, "cannot be converted"),
         ({"value": 150.0}, "outside the physical range [-20, 80] degC"),
         ({"point": "battery/soc", "value": 1.5}, "outside the physical range"),
+        # hostile items: each one refused alone, never a 500 for the batch
+        ({"value": "2_4"}, "value '2_4' is not a number"),
+        ({"value": "0x10"}, "value '0x10' is not a number"),
+        ({"value": 10**400}, "value 1000"),
+        ({"value": [1]}, "value is missing or not a number"),
+        ({"unit": "1/0"}, "unit '1/0' cannot be converted"),
+        ({"unit": "**"}, "unit '**' cannot be converted"),
+        ({"unit": "("}, "unit '(' cannot be converted"),
+        ({"unit": "m**9**9**9"}, "cannot be converted"),
+        ({"unit": 5}, "unit is not a string"),
+        ({"time": "0001-01-01T00:00+05:00"}, "out of the calendar in UTC"),
+        ({"time": "9999-12-31T23:59:59-05:00"}, "out of the calendar in UTC"),
+        ({"time": "1970-01-01T00:00:00Z"}, "more than 90 days old"),
+        ({"time": 1_700_000_000}, "time is missing or not a string"),
+        ({"point": "x" * 10_000}, "unknown point 'xxxxxxxx"),
     ],
 )
 def test_each_bad_item_is_refused_with_its_reason(
@@ -107,3 +122,22 @@ def test_parse_time_requires_a_timezone() -> None:
     with pytest.raises(ValueError, match="no timezone"):
         parse_time(datetime(2026, 7, 6, 12))
     assert parse_time(NOW + timedelta(hours=1)).hour == 13
+
+
+def test_items_that_are_not_objects_are_refused_one_by_one(catalogue: PointCatalogue) -> None:
+    """A poisoned batch: the valid items are kept, each bad one refused with its reason."""
+    items: list[object] = [
+        item(),
+        5,
+        "text",
+        None,
+        [1, 2],
+        item(point="rack/A02/inlet_temperature"),
+    ]
+    accepted, rejected = validate(items, catalogue, now=NOW)
+    assert [r.point for r in accepted] == [
+        "rack/A01/inlet_temperature",
+        "rack/A02/inlet_temperature",
+    ]
+    assert [r.index for r in rejected] == [1, 2, 3, 4]
+    assert all(r.reason.startswith("item is not an object") for r in rejected)

@@ -217,8 +217,13 @@ def test_load_zone_common_axis(shared_data: Path) -> None:
     assert ercot.price.values[0] == load_price_csv(
         shared_data / "grid" / "US-TEX-ERCO" / "price_2023.csv"
     ).price.sel(time="2023-01-01T05:00")
-    with pytest.raises(FileNotFoundError, match="available zones"):
-        load_zone("XX-NOWHERE", data_dir=shared_data)
+    known = sorted(folder.name for folder in (shared_data / "grid").iterdir())
+    assert len(known) == 7
+    for hostile in ("XX-NOWHERE", "../grid/US-TEX-ERCO", "/etc"):
+        with pytest.raises(SeriesError, match="available zones: " + ", ".join(known)):
+            load_zone(hostile, data_dir=shared_data)
+    with pytest.raises(SeriesError, match="years available: 2023"):
+        load_zone("US-TEX-ERCO", year=2019, data_dir=shared_data)
 
 
 @pytest.mark.requires_shared_data

@@ -60,8 +60,10 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
+def page(browser: Any, server: str) -> Iterator[tuple[Any, list[str]]]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    login = context.request.post(f"{server}/login", form={"token": READER}, max_redirects=0)
+    assert login.status == 303  # the session cookie is now the context's
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)

@@ -21,7 +21,9 @@ def client(fresh: tuple[LiveTwin, Clock]) -> Iterator[TestClient]:
     registry = tokens()
     api = create_app(twin, registry, start_background=False, root_redirect=False)
     mount(api, twin, registry)
-    with TestClient(api) as client:
+    with TestClient(api, base_url="http://127.0.0.1") as client:
+        login = client.post("/login", data={"token": READER}, follow_redirects=False)
+        assert login.status_code == 303, login.text
         yield client
 
 

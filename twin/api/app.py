@@ -2,7 +2,9 @@
 :class:`twin.live.live_twin.LiveTwin`.
 
 Every write needs a bearer token with its scope (:mod:`twin.api.security`); reads need ``read``.
-Bodies above ``max_body_bytes`` are refused (413) before they are read.  The store being busy
+Credentials are checked before a body is read, and bodies above ``max_body_bytes`` are refused
+(413) unread or, when streamed, as soon as they cross it (:mod:`twin.api.guard`).  Unknown
+paths under ``/api`` are answered 404 (405 for a wrong method) in JSON.  The store being busy
 (SQLite locked beyond its retry budget) is a 503 with ``Retry-After``; nothing is half-written.
 
 One module per resource holds its routes (an :class:`fastapi.APIRouter`) and models:
@@ -17,13 +19,22 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from twin.api import alarms_audit, health, measurements, plans, scenario, state, whatif
-from twin.api.deps import MAX_BODY_BYTES, error_responses, handle_store_busy, limit_body_size
+from twin.api.deps import (
+    MAX_BODY_BYTES,
+    answer_unknown_api_paths,
+    error_responses,
+    guard_requests,
+    handle_store_busy,
+)
 from twin.api.security import TokenRegistry
+from twin.api.whatif import WhatIfQueue
+from twin.data.loaders import default_data_dir
 from twin.live.live_twin import LiveTwin
 
 ROUTERS = (
@@ -46,6 +57,8 @@ def create_app(
     start_background: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
     root_redirect: bool = True,
+    data_root: Path | None = None,
+    whatif_queue: WhatIfQueue | None = None,
 ) -> FastAPI:
     """The API app for ``twin``.
 
@@ -64,6 +77,11 @@ def create_app(
     root_redirect
         Redirect ``/`` to the API documentation; False when a web UI is mounted at ``/``
         (``dctwin serve`` with a ``dctwin.web`` plugin).
+    data_root
+        The public data folder (``grid/<ZONE>/``) zone series from requests are read from
+        (default :func:`twin.data.loaders.default_data_dir`).
+    whatif_queue
+        Admission of what-ifs (default: one running per token, two waiting in all).
     """
 
     @asynccontextmanager
@@ -91,17 +109,20 @@ def create_app(
     )
     app.state.twin = twin
     app.state.tokens = tokens
-    if cors_origins:
+    app.state.data_root = Path(data_root) if data_root is not None else default_data_dir()
+    app.state.whatif_queue = whatif_queue or WhatIfQueue()
+    guard_requests(app, max_body_bytes)
+    if cors_origins:  # outermost, so refusals carry the CORS headers too
         app.add_middleware(
             CORSMiddleware,
             allow_origins=cors_origins,
             allow_methods=["GET", "POST", "PUT"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    limit_body_size(app, max_body_bytes)
     handle_store_busy(app)
     if root_redirect:
         app.include_router(health.root_router)
     for router in ROUTERS:
         app.include_router(router)
+    answer_unknown_api_paths(app)
     return app

@@ -1,5 +1,6 @@
 """What every route of the twin's API shares: the URL prefix, the twin being served, bearer
-scopes, the body-size limit, the error shapes and the store-busy handler.
+scopes, the request guard (credentials before bodies, the body-size limit), the error shapes,
+JSON answers for unknown API paths and the store-busy handler.
 
 The twin and the token registry live on the app (``app.state.twin``, ``app.state.tokens``,
 set by :func:`twin.api.app.create_app`); routes reach them through the :data:`CurrentTwin`
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from twin.api.guard import RequestGuard, api_routes
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
@@ -41,15 +43,17 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     Parameters
     ----------
     codes
-        HTTP status codes among 400, 401, 403, 404, 409, 413 and 503.
+        HTTP status codes among 400, 401, 403, 404, 409, 413, 429 and 503.
     """
     text = {
         400: "Malformed body (not JSON, not UTF-8, CSV header incomplete)",
-        401: "Missing or unknown bearer token",
-        403: "The token lacks the scope",
+        401: "Missing or unknown bearer token (answered before the body is read)",
+        403: "The token lacks the scope (answered before the body is read)",
         404: "Not found",
         409: "The plan is no longer proposed",
-        413: "Body or batch too large",
+        413: "Body or batch too large (a chunked body is cut off at the limit)",
+        429: "Too many what-ifs at once: one running per token, a small queue; retry after "
+        "the Retry-After header",
         503: "Store busy; nothing written; retry after the Retry-After header",
     }
     return {code: {"model": ErrorOut, "description": text[code]} for code in codes}
@@ -68,19 +72,20 @@ def invalid(loc: tuple[str, ...], message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": loc, "msg": message, "type": "value_error"}])
 
 
-def scenario_invalid(error: ScenarioError) -> RequestValidationError:
+def scenario_invalid(
+    error: ScenarioError, where: tuple[str, ...] = ("body", "scenario")
+) -> RequestValidationError:
     """One 422 entry per scenario problem (``msg`` is the problem's sentence).
 
     Parameters
     ----------
     error
         The refused scenario's problems.
+    where
+        Location of the scenario in the request.
     """
     return RequestValidationError(
-        [
-            {"loc": ("body", "scenario"), "msg": problem, "type": "value_error"}
-            for problem in error.problems
-        ]
+        [{"loc": where, "msg": problem, "type": "value_error"} for problem in error.problems]
     )
 
 
@@ -115,7 +120,7 @@ def require(scope: str) -> Callable[..., str]:
     def check(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> str:
+    ) -> str:  # the request guard answers first for bodies: twin.api.guard
         tokens: TokenRegistry = request.app.state.tokens
         token = credentials.credentials if credentials else None
         scopes = tokens.scopes(token)
@@ -129,6 +134,7 @@ def require(scope: str) -> Callable[..., str]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks the {scope!r} scope")
         return f"token:{tokens.fingerprint(token)}"  # who, for the audit log
 
+    setattr(check, "required_scope", scope)  # noqa: B010  (read by twin.api.guard)
     return check
 
 
@@ -146,25 +152,63 @@ Admin = Annotated[str, Depends(require("admin"))]
 """Who, holding the ``admin`` scope (a dependency)."""
 
 
-def limit_body_size(app: FastAPI, max_body_bytes: int) -> None:
-    """Refuse requests whose declared body is larger than ``max_body_bytes`` (413), unread.
+def guard_requests(app: FastAPI, max_body_bytes: int) -> None:
+    """Install :class:`twin.api.guard.RequestGuard` on ``app``: 401/403 before a body is
+    read, 413 for a body (declared or streamed) larger than ``max_body_bytes``.
 
     Parameters
     ----------
     app
-        The API app.
+        The API app (its routes and ``app.state.tokens`` are read at the first request).
     max_body_bytes
         Largest request body [bytes].
     """
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body_bytes:
+    def tokens() -> TokenRegistry:
+        registry: TokenRegistry = app.state.tokens
+        return registry
+
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=max_body_bytes,
+        routes=lambda: list(app.routes),
+        tokens=tokens,
+    )
+
+
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+"""Methods the catch-all of :func:`answer_unknown_api_paths` answers."""
+
+
+def answer_unknown_api_paths(app: FastAPI, prefix: str = "/api") -> None:
+    """Answer every unknown path under ``prefix`` in JSON: 404, or 405 with an ``Allow``
+    header listing every method of the path when only the method is wrong.
+
+    Added after the API routes and before a web UI mounted at ``/``, so ``/api/...`` never
+    reaches the UI (which would answer 200 with its HTML page).
+    """
+
+    async def unknown(request: Request) -> JSONResponse:
+        path = request.url.path
+        allowed = sorted(
+            {
+                method
+                for route in api_routes(app.routes)
+                if route.include_in_schema  # not this catch-all
+                and route.path_regex.match(path)
+                for method in route.methods or ()
+            }
+        )
+        if allowed:
             return JSONResponse(
-                {"detail": f"request body larger than {max_body_bytes} bytes"}, status_code=413
+                {"detail": f"method {request.method} not allowed on {path}"},
+                status_code=405,
+                headers={"Allow": ", ".join(allowed)},
             )
-        return await call_next(request)
+        return JSONResponse({"detail": f"no API route {path}"}, status_code=404)
+
+    for path in (prefix, prefix + "/{rest:path}"):
+        app.add_api_route(path, unknown, methods=ANY_METHOD, include_in_schema=False)
 
 
 async def store_busy(_: Request, exc: Exception) -> JSONResponse:

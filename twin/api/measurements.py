@@ -22,13 +22,18 @@ router = APIRouter(prefix=API)
 
 
 class MeasurementItem(BaseModel):
-    """One measurement as sent by a gateway."""
+    """One measurement as sent by a gateway (the shape an item should have).
+
+    A batch is not refused for a bad item: each item that does not have this shape, or whose
+    time, point, value or unit is wrong, is refused on its own with its reason
+    (:mod:`twin.live.ingest`), so the batch's schema takes any JSON value per item.
+    """
 
     time: str = Field(
         description="ISO 8601 timestamp with a timezone (Z or ±hh:mm), e.g. 2026-07-06T12:00:00Z"
     )
     point: str = Field(description="Point id, e.g. rack/B07/inlet_temperature")
-    value: float | str | None = Field(description="Value in `unit` (a number)")
+    value: float | str = Field(description="Value in `unit` (a number; decimal text accepted)")
     unit: str | None = Field(
         default=None,
         description="Unit of `value` (pint syntax; °F, kW/MW, % converted); default: the "
@@ -39,7 +44,12 @@ class MeasurementItem(BaseModel):
 class MeasurementBatch(BaseModel):
     """A batch of measurements (at most the service's batch limit, default 10,000 items)."""
 
-    items: list[MeasurementItem]
+    items: list[Any] = Field(
+        description="Measurements, each an object {time, point, value, unit?} (see "
+        "MeasurementItem). Items are checked one by one: a bad item (not an object, a missing "
+        "or unreadable field, an unknown point or unit, a value out of range) is refused with "
+        "its reason in `rejected`, and the valid items are stored."
+    )
 
 
 class RejectedItem(BaseModel):
@@ -59,7 +69,7 @@ class IngestResponse(BaseModel):
     rejected: list[RejectedItem]
 
 
-def _ingest(twin: LiveTwin, items: list[dict[str, Any]]) -> IngestResponse:
+def _ingest(twin: LiveTwin, items: list[Any]) -> IngestResponse:
     if len(items) > twin.settings.max_batch_items:
         raise HTTPException(
             413,
@@ -79,7 +89,7 @@ def _ingest(twin: LiveTwin, items: list[dict[str, Any]]) -> IngestResponse:
 @router.post("/measurements", response_model=IngestResponse)
 def post_measurements(batch: MeasurementBatch, _: Ingest, twin: CurrentTwin) -> IngestResponse:
     """Ingest a JSON batch; rejected items come back with reasons."""
-    return _ingest(twin, [item.model_dump() for item in batch.items])
+    return _ingest(twin, batch.items)
 
 
 @router.post(
@@ -109,7 +119,11 @@ async def post_measurements_csv(request: Request, _: Ingest, twin: CurrentTwin) 
         raise HTTPException(400, "CSV body is not UTF-8") from exc
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        missing = {"time", "point", "value"} - set(reader.fieldnames or [])
+        header = reader.fieldnames or []
+        doubled = sorted({name for name in header if header.count(name) > 1})
+        if doubled:
+            raise HTTPException(400, f"CSV header repeats column(s): {', '.join(doubled)}")
+        missing = {"time", "point", "value"} - set(header)
         if missing:
             columns = ", ".join(sorted(missing))
             raise HTTPException(400, f"CSV header lacks column(s): {columns}")
@@ -122,9 +136,25 @@ async def post_measurements_csv(request: Request, _: Ingest, twin: CurrentTwin) 
 @router.get("/measurements", responses=error_responses(404))
 def get_measurements(
     _: Read,
-    point: Annotated[str, Query(description="Point id")],
-    start: Annotated[str, Query(description="ISO 8601 start (inclusive), with timezone")],
-    end: Annotated[str, Query(description="ISO 8601 end (exclusive), with timezone")],
+    point: Annotated[str, Query(min_length=1, max_length=200, description="Point id")],
+    start: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=64,
+            json_schema_extra={"format": "date-time"},
+            description="ISO 8601 start (inclusive), with timezone",
+        ),
+    ],
+    end: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=64,
+            json_schema_extra={"format": "date-time"},
+            description="ISO 8601 end (exclusive), with timezone",
+        ),
+    ],
     twin: CurrentTwin,
     bucket_s: Annotated[
         float | None, Query(ge=1, le=86400 * 31, description="Downsampling bucket [s]")

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,8 +87,25 @@ class TokenRegistry:
 
     @classmethod
     def from_file(cls, path: Path) -> TokenRegistry:
-        """Read a tokens file (``token scope,scope`` per line)."""
+        """Read a tokens file (``token scope,scope`` per line).
+
+        Raises
+        ------
+        TokenError
+            The file is readable or writable by others than its owner (the message gives the
+            ``chmod`` that fixes it), not a regular file, larger than 1 MB, or a line is bad.
+        """
         registry = cls()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise TokenError(f"{path}: not a regular file")
+        if os.name == "posix" and stat.S_IMODE(info.st_mode) & 0o077:
+            raise TokenError(
+                f"{path} is accessible to others (mode {stat.S_IMODE(info.st_mode):04o}); "
+                f"tokens must be owner-only: chmod 600 {path}"
+            )
+        if info.st_size > 1_000_000:
+            raise TokenError(f"{path}: larger than 1 MB; not a tokens file")
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             text = line.split("#", 1)[0].strip()
             if not text:

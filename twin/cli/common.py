@@ -34,6 +34,24 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+def check_solver_flags(time_limit: float, mip_gap: float | None = None) -> None:
+    """Refuse (exit 2) a solver time limit that is not positive or a gap that is negative.
+
+    Parameters
+    ----------
+    time_limit
+        ``--time-limit`` [s].
+    mip_gap
+        ``--mip-gap`` [-] (None: the command has none).
+    """
+    import math
+
+    if not (math.isfinite(time_limit) and time_limit > 0):
+        raise fail(f"--time-limit: expected a positive number of seconds, got {time_limit:g}")
+    if mip_gap is not None and not (math.isfinite(mip_gap) and 0 <= mip_gap < 1):
+        raise fail(f"--mip-gap: expected a relative gap in [0, 1), got {mip_gap:g}")
+
+
 def load_scenario_file(path: Path) -> Any:
     from twin.scenario.loader import ScenarioError, load_scenario
 

@@ -127,6 +127,23 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+def private_state_dir(state_dir: Path) -> None:
+    """Create ``state_dir`` owner-only (0700) and make the files this process creates
+    owner-only (umask 077: the database, its WAL, the token file); warn if an existing state
+    folder is open to others."""
+    import os
+    import stat
+
+    os.umask(0o077)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(state_dir.stat().st_mode)
+    if mode & 0o077:
+        err(
+            f"warning: {state_dir} is accessible to others (mode {mode:04o}); it holds the "
+            f"store and the tokens: chmod 700 {state_dir}"
+        )
+
+
 @app.command()
 def serve(
     scenario: Annotated[
@@ -169,6 +186,7 @@ def serve(
     import uvicorn
 
     from twin.api.app import create_app
+    from twin.api.login import UserRegistry
     from twin.api.security import TokenError, TokenRegistry, generate_demo_tokens
     from twin.live.live_twin import LiveSettings, LiveTwin
     from twin.scenario.loader import strict_yaml
@@ -178,7 +196,7 @@ def serve(
     load_scenario_file(path)  # every problem (unreadable, bad YAML, schema) as one clear message
     data = strict_yaml(path.read_text(encoding="utf-8"))  # the mapping the twin re-anchors
     plant = scenario is None if virtual_plant is None else virtual_plant
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_state_dir(state_dir)
     url = db or f"sqlite:///{(state_dir / 'dctwin.db').resolve()}"
     try:
         store = Store(url, merge_in_background=True)
@@ -188,6 +206,10 @@ def serve(
         tokens = TokenRegistry.from_environment()
     except TokenError as exc:
         raise fail(f"DCTWIN_TOKENS: {exc}") from None
+    try:
+        UserRegistry.from_environment()  # the UI's users: refused here, not half-way
+    except TokenError as exc:
+        raise fail(str(exc)) from None
     if not len(tokens):
         token_file = state_dir / "tokens.txt"
         if token_file.exists():
@@ -220,11 +242,11 @@ def serve(
             continue
         mounted.append(plugin.name)
     if mounted and host not in ("127.0.0.1", "localhost", "::1"):
-        # The UI's pages read without a token (writes still need one): say so when exposed.
+        # The UI is behind a login (twin.api.login); its cookie is Secure: say how to reach it.
         err(
-            f"warning: the web UI on {host} shows the twin's state to anyone who reaches the "
-            "port (approvals still need an approve token); keep it on a trusted network or "
-            "behind an authenticating proxy"
+            f"note: the web UI on {host} needs a login (a read token or a DCTWIN_USERS "
+            "user); from other machines it takes logins over HTTPS only: put a TLS proxy "
+            "in front"
         )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

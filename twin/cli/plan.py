@@ -10,6 +10,7 @@ battery SOC, the billing peak so far and the setpoints in force.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ import typer
 from twin.cli.common import (
     DEMO_SCENARIO,
     app,
+    check_solver_flags,
     clamped_line,
     err,
     fail,
@@ -38,9 +40,10 @@ def _duration(text: str | None, name: str) -> timedelta | None:
         return None
     import pandas as pd
 
+    compact = re.sub(r"(?<=[\d.])d$", "D", text.replace(" ", ""))  # pandas wants D for days
     try:
-        value = pd.Timedelta(text.replace(" ", "")).to_pytimedelta()
-    except (ValueError, TypeError):
+        value = pd.Timedelta(compact).to_pytimedelta()
+    except (ValueError, TypeError, OverflowError):
         raise fail(f"--{name}: {text!r} is not a duration such as 24h, 90min or 7d") from None
     if value <= timedelta(0):
         raise fail(f"--{name}: expected a positive duration, got {text!r}")
@@ -166,6 +169,7 @@ def plan(
     from optimizer.state import StateError
     from twin.scenario.compile import compile_facility
 
+    check_solver_flags(time_limit, mip_gap)
     state = _read_state(state_file)
     fine_hours = _duration(fine, "fine")
     cap = _duration(lookahead_cap, "lookahead-cap")

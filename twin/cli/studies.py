@@ -14,7 +14,15 @@ from typing import Annotated, Any
 
 import typer
 
-from twin.cli.common import DEMO_SCENARIO, app, err, fail, load_scenario_file, load_series
+from twin.cli.common import (
+    DEMO_SCENARIO,
+    app,
+    check_solver_flags,
+    err,
+    fail,
+    load_scenario_file,
+    load_series,
+)
 
 EXIT_FAILED = 3
 """Exit code of ``contingency`` when some element's loss fails (like ``plan``'s infeasible)."""
@@ -72,6 +80,7 @@ def capacity(
     from twin.studies.positions import CapacityError, candidate_positions, parse_positions
 
     started = time.perf_counter()
+    check_solver_flags(time_limit)
     spec = load_scenario_file(scenario)
     if not (rack_type or battery or growth):
         known = ", ".join(sorted(spec.rack_types))

@@ -19,6 +19,7 @@ from twin.data.validation import (
     finish_table,
     parse_numbers,
     parse_times,
+    read_series_text,
     resample_rule,
     time_step,
     validate_series,
@@ -112,7 +113,7 @@ def read_series_csv(
     """
     path = Path(path)
     source = path.name
-    text = path.read_text(encoding="utf-8").splitlines()
+    text = read_series_text(path).splitlines()
     header_at = next((i for i, line in enumerate(text) if not line.startswith("#")), None)
     if header_at is None:
         raise SeriesError(f"{source}: no header line 'time,<variable>,...'")
@@ -125,6 +126,12 @@ def read_series_csv(
     if not header or header[0] != "time":
         raise SeriesError(
             f"{source}: line {header_at + 1}: first column must be 'time', got {header[:1]}"
+        )
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise SeriesError(
+            f"{source}: line {header_at + 1}: column(s) {', '.join(map(repr, twice))} given "
+            "twice; expected each column once"
         )
     for column in header[1:]:
         if column not in VARIABLES:

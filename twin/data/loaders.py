@@ -12,6 +12,8 @@ see ``data/README.md`` for what was found, including the Open-Meteo time-zone ha
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Literal
@@ -30,6 +32,7 @@ from twin.data.validation import (
     finish_table,
     parse_numbers,
     parse_times,
+    read_series_text,
     set_time_attributes,
     time_step,
     utc_instant,
@@ -50,12 +53,21 @@ _HOUR = pd.Timedelta("1h")
 
 
 def _read_csv_text(path: Path) -> pd.DataFrame:
+    text = read_series_text(path)
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise
+        frame = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True
+        )
     except (ValueError, pd.errors.ParserError) as error:
         raise SeriesError(f"{path.name}: not a readable CSV file ({error})") from None
+    header = next(csv.reader(io.StringIO(text.partition("\n")[0])), [])
+    twice = sorted({name.strip() for name in header if header.count(name) > 1})
+    if twice:
+        raise SeriesError(
+            f"{path.name}: column(s) {', '.join(map(repr, twice))} given twice in the header; "
+            "expected each column once"
+        )
+    return frame
 
 
 def _column(frame: pd.DataFrame, source: str, *candidates: str) -> str:
@@ -193,9 +205,11 @@ def load_open_meteo(path: str | Path, *, max_gap: StepLike | None = None) -> xr.
     path = Path(path)
     source = path.name
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(read_series_text(path))
     except json.JSONDecodeError as error:
         raise SeriesError(f"{source}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise SeriesError(f"{source}: JSON nested too deeply") from None
     hourly = document.get("hourly") if isinstance(document, dict) else None
     if not isinstance(hourly, dict) or "time" not in hourly:
         raise SeriesError(f"{source}: expected an Open-Meteo response with 'hourly.time'")
@@ -283,7 +297,7 @@ def load_epw(
     """
     path = Path(path)
     source = path.name
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = read_series_text(path, encoding_errors="replace").splitlines()
     if not lines or not lines[0].startswith("LOCATION"):
         raise SeriesError(f"{source}: line 1 should be the EPW 'LOCATION,...' header")
     location = lines[0].split(",")
@@ -430,7 +444,7 @@ def _grid_dir(data_dir: str | Path | None) -> Path:
     root = default_data_dir() if data_dir is None else Path(data_dir)
     grid = root / "grid" if (root / "grid").is_dir() else root
     if not grid.is_dir():
-        raise FileNotFoundError(f"no grid data folder at {grid} (expected <data_dir>/grid/<ZONE>)")
+        raise SeriesError(f"no grid data folder at {grid} (expected <data_dir>/grid/<ZONE>)")
     return grid
 
 
@@ -487,11 +501,24 @@ def load_zone(
         ``price`` [USD MWh-1], ``carbon_intensity`` [g kW-1 h-1], ``outdoor_temperature``
         [degC], ``relative_humidity`` [%], ``cloud_cover`` [%], ``wind_speed`` [m s-1];
         ``attrs["zone"]``, ``attrs["sources"]``.
+
+    Raises
+    ------
+    SeriesError
+        Unknown zone (the message lists the known ones), no files for ``year``, or a file
+        that does not load.
     """
+    known = available_zones(data_dir)
+    if zone not in known:  # by name from the list: never a path built from the text
+        raise SeriesError(f"unknown zone {zone!r}; available zones: {', '.join(known)}")
     folder = _grid_dir(data_dir) / zone
-    if not folder.is_dir():
-        known = available_zones(data_dir)
-        raise FileNotFoundError(f"no zone folder {folder}; available zones: {known}")
+    files = [f"price_{year}.csv", f"carbon_{year}.csv", f"weather_{year}.json"]
+    missing = [name for name in files if not (folder / name).is_file()]
+    if missing:
+        years = sorted(f.stem.removeprefix("price_") for f in folder.glob("price_*.csv"))
+        raise SeriesError(
+            f"zone {zone} has no {', '.join(missing)}; years available: {', '.join(years)}"
+        )
     parts = [
         load_price_csv(folder / f"price_{year}.csv", max_gap=max_gap),
         load_carbon_csv(folder / f"carbon_{year}.csv", basis=carbon_basis, max_gap=max_gap),

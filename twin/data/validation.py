@@ -20,12 +20,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from physics.variables import VARIABLES, Resample, annotate
+from twin.scenario.loader import read_regular_file
 
 __all__ = [
     "NAN_ALLOWED",
@@ -69,6 +71,45 @@ class SeriesError(ValueError):
 
     The message names the file (or dataset), the line/time concerned and what was expected.
     """
+
+
+MAX_SERIES_BYTES = 64 * 1024 * 1024
+"""Largest series file read [bytes] (a year of 1-minute rows of a few columns fits)."""
+
+
+def read_series_text(
+    path: Path, max_bytes: int = MAX_SERIES_BYTES, *, encoding_errors: str = "strict"
+) -> str:
+    """The text of a series file: a regular file of at most ``max_bytes``, UTF-8.
+
+    Parameters
+    ----------
+    path
+        The file.
+    max_bytes
+        Largest size read [bytes].
+    encoding_errors
+        How undecodable bytes are handled (``"strict"``: an error; ``"replace"``).
+
+    Raises
+    ------
+    SeriesError
+        Missing or unreadable, not a regular file (a device such as ``/dev/zero``, a FIFO, a
+        folder), larger than ``max_bytes``, or not UTF-8; one line naming the file, never
+        its content.
+    """
+    try:
+        data = read_regular_file(path, max_bytes)
+    except OSError as error:
+        raise SeriesError(
+            f"{path.name}: cannot read the file ({error.strerror or error})"
+        ) from None
+    except ValueError as error:
+        raise SeriesError(f"{path.name}: {str(error).replace(str(path), 'the file')}") from None
+    try:
+        return data.decode("utf-8-sig", errors=encoding_errors)
+    except UnicodeDecodeError as error:
+        raise SeriesError(f"{path.name}: not UTF-8 text (offset {error.start})") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,12 +1,18 @@
 """Validation of incoming measurements: each item accepted (canonical units) or refused.
 
 An item is ``{"time": ISO 8601 with offset, "point": id, "value": number, "unit": text}``
-(``unit`` optional: the point's canonical unit).  Checks, in order, each giving one reason:
+(``unit`` optional: the point's canonical unit).  Every item is checked on its own: whatever
+it holds, a bad item is refused with one reason and the others are kept.  Checks, in order:
 
-* ``time`` missing, unreadable or without a timezone; more than ``max_future`` ahead of now;
+* the item is not an object;
+* ``time`` missing, unreadable, without a timezone or beyond the calendar once in UTC
+  (``0001-01-01T00:00+05:00``); more than ``max_future`` ahead of now or more than
+  ``max_age`` behind it (a reading older than the store keeps raw data is refused);
 * ``point`` not a point of the facility (:class:`twin.scenario.points.PointCatalogue`);
-* ``value`` missing, not a number, NaN or infinite;
-* ``unit`` unknown or of another dimension than the point's (``"5 kWh"`` for a power);
+* ``value`` missing, a boolean, text that is not a plain decimal number (``"2_4"``,
+  ``"0x10"``), NaN or infinite;
+* ``unit`` unknown, unreadable (``1/0``, ``**``) or of another dimension than the point's
+  (``"5 kWh"`` for a power);
 * the converted value outside the point's physical range;
 * a second item for the same point and time in the batch;
 * older than the latest stored reading of the point by more than ``max_lateness``
@@ -20,6 +26,7 @@ Unit conversion: every conversion the twin meets is affine (°F → °C, MW → 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +40,19 @@ MAX_FUTURE = timedelta(minutes=5)
 """Default tolerance for clocks ahead of ours."""
 MAX_LATENESS = timedelta(hours=1)
 """Default window in which readings older than the latest stored one are still accepted."""
+MAX_AGE = timedelta(days=90)
+"""Default age beyond which a reading is refused (the service's default raw retention)."""
+
+_DECIMAL = re.compile(
+    r"\s*[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|inf(?:inity)?|nan)\s*", re.IGNORECASE
+)
+_SHOWN = 60  # characters of a refused value quoted in a reason
+
+
+def _quoted(value: Any) -> str:
+    """``repr`` of a value for a refusal reason, at most about 60 characters."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -76,44 +96,49 @@ def parse_time(value: Any) -> datetime:
     Raises
     ------
     ValueError
-        Unreadable, or without a timezone.
+        Unreadable, without a timezone, or out of the calendar once in UTC.
     """
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip())
-        except ValueError as exc:
-            raise ValueError(f"time {value!r} is not ISO 8601") from exc
+        except ValueError:
+            raise ValueError(f"time {_quoted(value)} is not ISO 8601") from None
     else:
         raise ValueError("time is missing or not a string")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueError(f"time {value!s} has no timezone (add Z or an offset like +02:00)")
-    return parsed.astimezone(UTC)
+        raise ValueError(f"time {_quoted(value)} has no timezone (add Z or an offset like +02:00)")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00, 9999-12-31T23:59-05:00
+        raise ValueError(f"time {_quoted(value)} is out of the calendar in UTC") from None
 
 
 def validate(
-    items: Sequence[Mapping[str, Any]],
+    items: Sequence[Any],
     catalogue: PointCatalogue,
     *,
     now: datetime,
     last_times: Mapping[str, datetime] | None = None,
     max_future: timedelta = MAX_FUTURE,
     max_lateness: timedelta = MAX_LATENESS,
+    max_age: timedelta = MAX_AGE,
 ) -> tuple[list[Reading], list[Rejection]]:
     """Split a batch into accepted readings (canonical units, UTC) and rejections.
 
     Parameters
     ----------
     items
-        Raw items (``time``, ``point``, ``value``, optional ``unit``).
+        Raw items (objects with ``time``, ``point``, ``value``, optional ``unit``; anything
+        else is refused as an item).
     catalogue
         The facility's points.
     now
         Current time (timezone-aware).
     last_times
         Latest stored time per point (for the lateness check).
-    max_future, max_lateness
+    max_future, max_lateness, max_age
         Tolerances (see the module docstring).
 
     Returns
@@ -125,69 +150,95 @@ def validate(
     accepted: list[Reading] = []
     rejected: list[Rejection] = []
     seen: dict[tuple[str, datetime], int] = {}
-    horizon = now + max_future
+    window = (now - max_age, now + max_future, now)
     for index, item in enumerate(items):
-        point = item.get("point")
+        checked = _check_item(item, catalogue, window)
+        point = item.get("point") if isinstance(item, Mapping) else None
         point_text = point if isinstance(point, str) else None
-
-        def refuse(reason: str, index: int = index, point: str | None = point_text) -> None:
-            rejected.append(Rejection(index, point, reason))
-
-        try:
-            time = parse_time(item.get("time"))
-        except ValueError as exc:
-            refuse(str(exc))
+        if isinstance(checked, str):
+            rejected.append(Rejection(index, point_text, checked))
             continue
-        if time > horizon:
-            ahead = (time - now).total_seconds()
-            refuse(f"time {time.isoformat()} is {ahead:.0f} s in the future")
-            continue
-        if point_text is None:
-            refuse("point is missing or not a string")
-            continue
-        if point_text not in catalogue:
-            refuse(f"unknown point {point_text!r}")
-            continue
-        kind = catalogue.kind(point_text)
-        raw = item.get("value")
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-            refuse("value is missing or not a number")
-            continue
-        try:
-            number = float(raw)
-        except ValueError:
-            refuse(f"value {raw!r} is not a number")
-            continue
-        if not math.isfinite(number):
-            refuse(f"value {raw!r} is not finite")
-            continue
-        unit = item.get("unit") or kind.unit
-        if not isinstance(unit, str):
-            refuse("unit is not a string")
-            continue
-        try:
-            a, b = affine(unit, kind.unit)
-        except UnitError:
-            refuse(f"unit {unit!r} cannot be converted to {kind.unit} ({kind.quantity})")
-            continue
-        value = a * number + b
-        if not kind.low <= value <= kind.high:
-            refuse(
-                f"{value:g} {kind.unit} is outside the physical range "
-                f"[{kind.low:g}, {kind.high:g}] {kind.unit} of {kind.quantity}"
+        key = (checked.point, checked.time)
+        if key in seen:
+            rejected.append(
+                Rejection(index, point_text, f"duplicate of item {seen[key]} (same point and time)")
             )
             continue
-        key = (point_text, time)
-        if key in seen:
-            refuse(f"duplicate of item {seen[key]} (same point and time)")
-            continue
-        last = last_times.get(point_text)
-        if last is not None and time < last - max_lateness:
-            refuse(
-                f"out of order: {time.isoformat()} is more than {max_lateness} older than "
-                f"the latest stored reading ({last.isoformat()})"
+        last = last_times.get(checked.point)
+        if last is not None and checked.time < last - max_lateness:
+            rejected.append(
+                Rejection(
+                    index,
+                    point_text,
+                    f"out of order: {checked.time.isoformat()} is more than {max_lateness} older "
+                    f"than the latest stored reading ({last.isoformat()})",
+                )
             )
             continue
         seen[key] = index
-        accepted.append(Reading(point_text, time, value))
+        accepted.append(checked)
     return accepted, rejected
+
+
+def _check_item(
+    item: Any, catalogue: PointCatalogue, window: tuple[datetime, datetime, datetime]
+) -> Reading | str:
+    """The reading of one item (canonical unit, UTC), or why it is refused.
+
+    ``window`` is (oldest accepted, latest accepted, now).
+    """
+    if not isinstance(item, Mapping):
+        return f"item is not an object (got {type(item).__name__})"
+    try:
+        time = parse_time(item.get("time"))
+    except ValueError as exc:
+        return str(exc)
+    oldest, latest, now = window
+    if time > latest:
+        return f"time {time.isoformat()} is {(time - now).total_seconds():.0f} s in the future"
+    if time < oldest:
+        return (
+            f"time {time.isoformat()} is more than {(now - oldest).days} days old (older "
+            "readings are not kept raw)"
+        )
+    point = item.get("point")
+    if not isinstance(point, str):
+        return "point is missing or not a string"
+    if point not in catalogue:
+        return f"unknown point {_quoted(point)}"
+    kind = catalogue.kind(point)
+    number = _number(item.get("value"))
+    if isinstance(number, str):
+        return number
+    unit = item.get("unit")
+    if unit is None or unit == "":
+        unit = kind.unit
+    elif not isinstance(unit, str):
+        return "unit is not a string"
+    try:
+        a, b = affine(unit, kind.unit)
+    except UnitError:
+        return f"unit {_quoted(unit)} cannot be converted to {kind.unit} ({kind.quantity})"
+    value = a * number + b
+    if not kind.low <= value <= kind.high:
+        return (
+            f"{value:g} {kind.unit} is outside the physical range "
+            f"[{kind.low:g}, {kind.high:g}] {kind.unit} of {kind.quantity}"
+        )
+    return Reading(point, time, value)
+
+
+def _number(raw: Any) -> float | str:
+    """``raw`` as a finite float, or why not: booleans and text other than a plain decimal
+    number (``"2_4"``, ``"0x10"``, ``"nan"``) are refused."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return "value is missing or not a number"
+    if isinstance(raw, str) and not _DECIMAL.fullmatch(raw):
+        return f"value {_quoted(raw)} is not a number"
+    try:
+        number = float(raw)
+    except (ValueError, OverflowError):
+        return f"value {_quoted(raw)} is not a number"
+    if not math.isfinite(number):
+        return f"value {_quoted(raw)} is not finite"
+    return number

@@ -304,10 +304,14 @@ class LiveTwin:
 
     # ------------------------------------------------------------------ ingestion
 
-    def ingest(self, items: Sequence[Mapping[str, Any]]) -> IngestResult:
+    def ingest(self, items: Sequence[Any]) -> IngestResult:
         """Validate, commit, queue for processing (returns after the commit)."""
         now = self.clock()
-        points = {p for item in items if isinstance(p := item.get("point"), str)}
+        points = {
+            p
+            for item in items
+            if isinstance(item, Mapping) and isinstance(p := item.get("point"), str)
+        }
         known = points & self._catalogue_ids
         with self._last_lock:
             missing = [p for p in known if p not in self._last_times]

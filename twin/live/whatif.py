@@ -5,12 +5,20 @@ parameters, and both are verified on the twin as it is calibrated now: the physi
 calibrated factors *and* the per-rack inlet offsets
 (:func:`twin.live.control.verification.plan_on_twin`); each side's ``twin_check`` gives its
 max inlet and smallest margin with the offsets in.
+
+The work of one what-if is bounded (:class:`WhatIfLimits`, checked before anything is built):
+at most 2,000 racks, a horizon of at most 168 h and 672 steps, a step of at least 5 min
+(the live window is 7 days: at most 2,016 steps), at most 10,000 inline series values per
+source, and at most 30 s of solver time per solve.  Beyond them the what-if is refused with
+one line per limit crossed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -24,6 +32,114 @@ from twin.live.live_twin import LiveTwin
 from twin.live.parameters import apply
 from twin.live.plan_state import lookahead_steps, plan_state
 from twin.scenario.compile import compile_facility
+from twin.scenario.loader import ScenarioError
+from twin.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class WhatIfLimits:
+    """Bounds on the work of one what-if (documented in the module docstring).
+
+    Attributes
+    ----------
+    max_racks
+        Most racks of the modified scenario [racks].
+    max_horizon_hours
+        Longest planning horizon [h].
+    max_steps
+        Most steps in the planning horizon [steps].
+    min_step
+        Shortest time step (the live window is 7 days long).
+    max_series_values
+        Most inline values of one series source [values].
+    time_limit_s
+        Solver time limit per solve [s] (the twin's own limit applies when lower).
+    """
+
+    max_racks: int = 2_000
+    max_horizon_hours: float = 168.0
+    max_steps: int = 672
+    min_step: timedelta = timedelta(minutes=5)
+    max_series_values: int = 10_000
+    time_limit_s: float = 30.0
+
+
+def raw_limit_problems(data: Mapping[str, Any], limits: WhatIfLimits) -> list[str]:
+    """Limits a scenario mapping crosses before it is validated (cheap: nothing is built).
+
+    Parameters
+    ----------
+    data
+        The modified scenario as plain data.
+    limits
+        The bounds.
+
+    Returns
+    -------
+    list of str
+        One line per limit crossed (empty: within bounds).
+    """
+    racks = data.get("racks")
+    rows = data.get("rows")
+    count = len(racks) if isinstance(racks, list) else 0
+    for row in rows if isinstance(rows, list) else []:
+        number = row.get("count") if isinstance(row, Mapping) else None
+        count += number if isinstance(number, int) and not isinstance(number, bool) else 0
+    problems = []
+    if count > limits.max_racks:
+        problems.append(
+            f"racks/rows: {count:,} racks; a what-if plans at most {limits.max_racks:,}"
+        )
+    series = data.get("series")
+    for index, source in enumerate(series if isinstance(series, list) else []):
+        values = source.get("values") if isinstance(source, Mapping) else None
+        if isinstance(values, list) and len(values) > limits.max_series_values:
+            problems.append(
+                f"series[{index}].values: {len(values):,} values; at most "
+                f"{limits.max_series_values:,} per source"
+            )
+    return problems
+
+
+def limit_problems(scenario: Scenario, horizon_hours: float, limits: WhatIfLimits) -> list[str]:
+    """Limits a validated what-if crosses (racks, horizon, steps, step length).
+
+    Parameters
+    ----------
+    scenario
+        The modified scenario, validated on the live window.
+    horizon_hours
+        Planning horizon asked for [h].
+    limits
+        The bounds.
+
+    Returns
+    -------
+    list of str
+        One line per limit crossed (empty: within bounds).
+    """
+    problems = []
+    racks = len(scenario.racks) + sum(row.count for row in scenario.rows)
+    if racks > limits.max_racks:
+        problems.append(
+            f"racks/rows: {racks:,} racks; a what-if plans at most {limits.max_racks:,}"
+        )
+    step = scenario.simulation.step
+    if step < limits.min_step:
+        problems.append(f"simulation.step: {step}; a what-if steps at least {limits.min_step}")
+    if horizon_hours > limits.max_horizon_hours:
+        problems.append(
+            f"horizon_hours: {horizon_hours:g} h; at most {limits.max_horizon_hours:g} h"
+        )
+    steps = max(1, round(horizon_hours * 3600 / step.total_seconds()))  # as the twin rounds
+    if steps > limits.max_steps:
+        problems.append(
+            f"horizon_hours: {steps:,} steps of {step}; a what-if plans at most "
+            f"{limits.max_steps:,} steps"
+        )
+    if steps < 2:
+        problems.append(f"horizon_hours: {horizon_hours:g} h is shorter than two steps of {step}")
+    return problems
 
 
 def _figures(result: Any) -> dict[str, Any]:
@@ -47,6 +163,7 @@ def compare(
     *,
     horizon_hours: float = 24.0,
     progress: Callable[[float, str], None] | None = None,
+    limits: WhatIfLimits | None = None,
 ) -> dict[str, Any]:
     """Plan ``data`` (a full scenario mapping) and the current scenario; report both.
 
@@ -61,6 +178,8 @@ def compare(
         (the same look-ahead for both, so the figures compare equal work).
     progress
         ``progress(fraction [-], message)`` called between the steps (a background job's).
+    limits
+        Bounds on the work (default :class:`WhatIfLimits`).
 
     Returns
     -------
@@ -74,16 +193,25 @@ def compare(
     Raises
     ------
     twin.scenario.ScenarioError
-        The modified scenario is invalid (one message per problem).
+        The modified scenario is invalid, or crosses a limit (one message per problem).
+    twin.data.validation.SeriesError
+        A series of the modified scenario cannot be read.
     """
 
     def report(fraction: float, message: str) -> None:
         if progress is not None:
             progress(fraction, message)
 
+    limits = limits or WhatIfLimits()
     report(0.02, "checking the modified scenario")
+    problems = raw_limit_problems(data, limits)
+    if problems:
+        raise ScenarioError("what-if", problems)
     now = twin.clock()
     scenario = twin.live_scenario(data)  # on the twin's window, not re-anchored on today
+    problems = limit_problems(scenario, horizon_hours, limits)
+    if problems:
+        raise ScenarioError("what-if", problems)
     facility = compile_facility(scenario)
     series = scenario_series(scenario, twin.scenario_dir)
     start = twin.step_index(now)
@@ -115,7 +243,7 @@ def compare(
     )
     window = slice(start, start + steps)
     options = PlanOptions(
-        time_limit=twin.settings.plan_time_limit_s,
+        time_limit=min(twin.settings.plan_time_limit_s, limits.time_limit_s),
         shadow_prices=False,
         committed_hours=horizon_hours,
     )

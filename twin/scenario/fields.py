@@ -7,11 +7,20 @@ base of every scenario section.
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 from twin.scenario.errors import unit_message
 from twin.scenario.units import UnitError, to_unit
@@ -54,11 +63,46 @@ Kelvin = Annotated[
 """Temperature difference [K]: a number or a string like ``"10 K"``; ``"10 degC"`` is refused."""
 
 
+MAX_DURATION = timedelta(days=3660)
+"""Longest duration (or offset) a scenario may give, about ten years."""
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+"""Earliest instant a scenario may give."""
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+"""Instants a scenario gives are before this one (pandas stops in 2262)."""
+
+
 def _seconds(seconds: float) -> timedelta:
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected a finite duration, got {seconds:g} s")
+    if abs(seconds) > MAX_DURATION.total_seconds():
+        raise ValueError(
+            f"expected a duration of at most {MAX_DURATION.days} days, got {seconds:g} s"
+        )
+    duration = timedelta(seconds=seconds)
+    if abs(duration) > MAX_DURATION:
+        raise ValueError(f"expected a duration of at most {MAX_DURATION.days} days, got {duration}")
+    return duration
+
+
+def check_instant(value: datetime) -> datetime:
+    """``value`` when it lies in [:data:`EARLIEST_INSTANT`, :data:`LATEST_INSTANT`).
+
+    Raises ``ValueError`` otherwise, and for an instant whose UTC conversion overflows
+    (``0001-01-01T00:00+05:00``).
+    """
     try:
-        return timedelta(seconds=seconds)
-    except (OverflowError, ValueError):  # inf, NaN or beyond ±999 999 999 days
-        raise ValueError(f"expected a finite duration, got {seconds:g} s") from None
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError(f"{value.isoformat()} is out of the range of dates") from None
+    if not EARLIEST_INSTANT <= utc < LATEST_INSTANT:
+        raise ValueError(
+            f"{value.isoformat()} is outside {EARLIEST_INSTANT.year}-{LATEST_INSTANT.year - 1}"
+        )
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(check_instant)]
+"""A timezone-aware instant between 1900 and 2199."""
 
 
 def _parse_duration(value: Any) -> timedelta:
@@ -114,7 +158,7 @@ def _parse_offset_or_instant(value: Any) -> timedelta | datetime:
                 f"the instant has no timezone; expected e.g. {_INSTANT_EXAMPLE} (UTC) or "
                 "'2026-07-08T07:00:00-05:00'"
             )
-        return value
+        return check_instant(value)
     if isinstance(value, date):
         raise ValueError(f"a date alone is not an instant; expected e.g. {_INSTANT_EXAMPLE}")
     try:

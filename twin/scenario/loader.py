@@ -4,10 +4,19 @@
 :class:`ScenarioError` holding one message per problem, each naming the field path, the value
 and what was expected (pydantic's errors through :mod:`twin.scenario.errors`, then the
 cross-reference checks of :mod:`twin.scenario.checks`).
+
+The YAML reader never hangs and never traces back, whatever the text: files are read only
+when regular and at most :data:`MAX_SCENARIO_BYTES` long; documents nested deeper than
+:data:`MAX_DEPTH` are refused before they are built (the builder recurses), and so are those
+whose aliases would expand beyond :data:`MAX_EXPANDED_NODES` nodes ("billion laughs") or loop
+on themselves; an impossible timestamp (``2026-13-45``) is kept as text, so that validation
+reports it with its field path.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +26,13 @@ from pydantic import ValidationError
 from twin.scenario.checks import reference_problems
 from twin.scenario.errors import format_validation_error, shorten
 from twin.scenario.schema import Scenario
+
+MAX_SCENARIO_BYTES = 8 * 1024 * 1024
+"""Largest scenario file read [bytes]."""
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists in a scenario document [levels]."""
+MAX_EXPANDED_NODES = 1_000_000
+"""Most YAML nodes a document may hold once its aliases are expanded [nodes]."""
 
 
 class ScenarioError(ValueError):
@@ -39,14 +55,50 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = read_regular_file(Path(path), MAX_SCENARIO_BYTES)
     except OSError as exc:
         raise ScenarioError(source, [f"cannot read file: {exc.strerror or exc}"]) from None
+    except ValueError as exc:
+        raise ScenarioError(source, [str(exc)]) from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(
             source, [f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"]
         ) from None
     return parse_scenario(text, source=source)
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file of at most ``max_bytes``.
+
+    Devices (``/dev/zero``), FIFOs and folders are refused before anything is read (a FIFO
+    is opened without blocking), and at most ``max_bytes + 1`` bytes are ever read.
+
+    Parameters
+    ----------
+    path
+        The file.
+    max_bytes
+        Largest size accepted [bytes].
+
+    Raises
+    ------
+    OSError
+        It cannot be opened (missing, no permission).
+    ValueError
+        Not a regular file, or larger than ``max_bytes`` (one line naming the limit).
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+            raise ValueError(f"{path} is {kind}, not a regular file")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{path} is larger than {max_bytes:,} bytes; refused")
+    return data
 
 
 class _Loader(yaml.SafeLoader):
@@ -74,26 +126,104 @@ def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict
     return loader.construct_mapping(node, deep=True)
 
 
+def _timestamp_or_text(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    """A YAML timestamp as a datetime, or its text when it is no real date (``2026-13-45``),
+    so that validation names the field."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+_OPENING = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSING = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` (read as events: nothing recurses)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, _OPENING):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                raise yaml.YAMLError(
+                    f"nesting deeper than {MAX_DEPTH} levels{where}; a scenario is a few "
+                    "levels deep"
+                )
+        elif isinstance(event, _CLOSING):
+            depth -= 1
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph whose aliases expand beyond :data:`MAX_EXPANDED_NODES` nodes or
+    refer to themselves (each node is sized once: linear in the text)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise yaml.YAMLError(
+                f"an alias refers to a node that contains it (line {node.start_mark.line + 1}); "
+                "expected a tree"
+            )
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        open_nodes.discard(key)
+        if total > MAX_EXPANDED_NODES:
+            raise yaml.YAMLError(
+                f"aliases expand the document beyond {MAX_EXPANDED_NODES:,} nodes "
+                f"(line {node.start_mark.line + 1}); refused"
+            )
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 def strict_yaml(text: str) -> Any:
     """YAML text as plain data (a safe loader) refusing a key given twice in one mapping.
 
-    Raises :class:`yaml.YAMLError` (a duplicate key is a ``ConstructorError`` with its line).
+    Also refused, before the document is built: nesting deeper than :data:`MAX_DEPTH` and
+    aliases expanding beyond :data:`MAX_EXPANDED_NODES` nodes.  Raises :class:`yaml.YAMLError`
+    (a duplicate key is a ``ConstructorError`` with its line).
     """
-    return yaml.load(text, Loader=_Loader)
+    _check_depth(text)
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_expansion(root)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     """Validate a scenario given as YAML text (see :func:`load_scenario`)."""
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(source, [f"longer than {MAX_SCENARIO_BYTES:,} characters; refused"])
     try:
         data = strict_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(source, [f"malformed YAML at {where}{problem}"]) from None
+        raise ScenarioError(source, [f"malformed YAML{where}: {problem}"]) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a constructor's
+        raise ScenarioError(source, [f"malformed YAML: {exc}"]) from None
     if data is None:
         raise ScenarioError(source, ["the file is empty; expected a mapping of sections"])
     if not isinstance(data, dict):

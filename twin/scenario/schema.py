@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from twin.scenario.equipment import PV, Battery, Busbar, Cooling, Power, Rack, RackRow, RackType
 from twin.scenario.errors import FieldProblem
@@ -26,6 +26,7 @@ from twin.scenario.fields import (
     AirClass,
     Duration,
     Fraction,
+    Instant,
     LiquidClass,
     OffsetOrInstant,
     SchemaModel,
@@ -34,6 +35,10 @@ from twin.scenario.quantities import Celsius, Kilowatt, KilowattHour, Metre
 
 SCHEMA_VERSION = 1
 """Version of the scenario file format (the ``version`` field)."""
+MAX_STEPS = 1_000_000
+"""Most time steps of a simulated window [steps] (a year at 1 min is 525,600)."""
+MAX_RACKS = 20_000
+"""Most racks of one scenario, listed and in rows together [racks]."""
 
 # --------------------------------------------------------------------------------------------
 # site and window
@@ -110,7 +115,7 @@ class Site(SchemaModel):
 class Simulation(SchemaModel):
     """The time window simulated or planned."""
 
-    start: AwareDatetime = Field(description="First instant, timezone-aware ISO 8601.")
+    start: Instant = Field(description="First instant, timezone-aware ISO 8601.")
     duration: Duration = Field(timedelta(days=1), description="Length of the window.")
     step: Duration = Field(timedelta(minutes=15), description="Time step.")
 
@@ -127,6 +132,12 @@ class Simulation(SchemaModel):
                 "duration",
                 f"{self.duration} is not a whole number of steps; expected a multiple of "
                 f"step ({self.step})",
+            )
+        if self.duration // self.step > MAX_STEPS:
+            raise FieldProblem(
+                "step",
+                f"{self.duration // self.step:,} steps of {self.step}; at most {MAX_STEPS:,} "
+                "steps per window",
             )
         return self
 
@@ -261,8 +272,8 @@ class DemandResponseEvent(SchemaModel):
     is paid.  Plan and baselines are billed by the same terms.
     """
 
-    start: AwareDatetime = Field(description="Event start, ISO 8601 with timezone.")
-    end: AwareDatetime = Field(description="Event end, ISO 8601 with timezone.")
+    start: Instant = Field(description="Event start, ISO 8601 with timezone.")
+    end: Instant = Field(description="Event end, ISO 8601 with timezone.")
     import_cap: Kilowatt | None = Field(
         None, ge=0, description="Grid import cap during the event [kW]."
     )
@@ -345,7 +356,7 @@ class SeriesSource(SchemaModel):
     step: Duration | None = Field(None, description="Step of inline values.")
     generate: Literal["demo"] | None = Field(None, description="Generated demo series.")
     seed: int = Field(0, description="Random seed of generated series.")
-    replay_from: AwareDatetime | None = Field(
+    replay_from: Instant | None = Field(
         None,
         description="Replay history: the data from this instant on is shifted so that it "
         "starts at the simulation start (e.g. a July 2023 week as next week).",
@@ -403,6 +414,11 @@ class Scenario(SchemaModel):
     def _has_racks(self) -> Scenario:
         if not self.racks and not self.rows:
             raise ValueError("the scenario has no racks: give racks or rows")
+        total = len(self.racks) + sum(row.count for row in self.rows)
+        if total > MAX_RACKS:
+            raise FieldProblem(
+                "rows", f"{total:,} racks in all; a scenario holds at most {MAX_RACKS:,}"
+            )
         return self
 
     def all_racks(self) -> list[Rack]:

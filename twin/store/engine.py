@@ -23,6 +23,7 @@ to the budget and deadlocks or serialization failures are retried the same way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -214,6 +215,23 @@ def _sqlite_events(engine: Engine, busy_ms: int, synchronous: str) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def private_sqlite_file(database: str | None) -> None:
+    """Create the folder (mode 0700) and an empty database file (mode 0600) of a SQLite store
+    that does not exist yet; SQLite gives its ``-wal`` and ``-shm`` files the database's mode.
+
+    Parameters
+    ----------
+    database
+        The URL's database path (None or ``:memory:``: nothing to do).
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database).expanduser()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Database:
     """A SQLAlchemy engine with the store's transaction rules.
 
@@ -253,7 +271,7 @@ class Database:
         )
         budget_ms = max(1, int(self.busy_timeout * 1000))
         if self.backend == "sqlite":
-            Path(str(url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(url.database)
             self.engine: Engine = sa.create_engine(
                 url,
                 connect_args={"check_same_thread": False},

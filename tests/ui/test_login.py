@@ -1,0 +1,137 @@
+"""The UI behind a login (issue 14): anonymous pages and callbacks refused, tokens and users
+with hashed passwords, cookie flags, logout, scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.helpers import Clock, token_registry
+from tests.ui.conftest import READER
+from twin.api.app import create_app
+from twin.api.login import UserRegistry, hash_password, verify_password
+from twin.api.security import TokenError
+from twin.live.live_twin import LiveTwin
+from ui.app import mount
+
+INGEST = "ui-ingest-token-00000001"
+NAV = ("overview", "floor", "plan", "whatif", "live")
+CALLBACK = {
+    "output": "..page.children..." + "...".join(f"nav-{n}.className" for n in NAV) + "..",
+    "outputs": [{"id": "page", "property": "children"}]
+    + [{"id": f"nav-{n}", "property": "className"} for n in NAV],
+    "inputs": [{"id": "url", "property": "pathname", "value": "/plan"}],
+    "state": [],
+    "changedPropIds": ["url.pathname"],
+}
+"""The routing callback (the Plan page's layout), as the browser sends it."""
+
+
+@pytest.fixture
+def users(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = f"alice:read,approve:{hash_password('correct horse', iterations=2_000)};"
+    spec += f"ingestor:ingest:{hash_password('pw', iterations=2_000)}"
+    monkeypatch.setenv("DCTWIN_USERS", spec)
+
+
+def _client(twin: LiveTwin, base_url: str) -> TestClient:
+    registry = token_registry({READER: "read", INGEST: "ingest"})
+    api = create_app(twin, registry, start_background=False, root_redirect=False)
+    mount(api, twin, registry)
+    return TestClient(api, base_url=base_url)
+
+
+@pytest.fixture
+def client(fresh: tuple[LiveTwin, Clock], users: None) -> Iterator[TestClient]:
+    with _client(fresh[0], "http://127.0.0.1") as test_client:
+        yield test_client
+
+
+def test_anonymous_pages_redirect_and_callbacks_are_refused(client: TestClient) -> None:
+    page = client.get("/plan", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+    for path in ("/_dash-layout", "/_dash-dependencies"):
+        assert client.get(path, follow_redirects=False).status_code in (303, 401)
+    callback = client.post("/_dash-update-component", json=CALLBACK)
+    assert callback.status_code == 401
+    assert "log in" in callback.json()["detail"]
+    assert client.get("/login").status_code == 200
+    assert client.get("/api/v1/health").status_code == 200  # the API is not behind the form
+
+
+def test_a_token_logs_in_and_logout_ends_the_session(client: TestClient) -> None:
+    login = client.post("/login", data={"token": READER}, follow_redirects=False)
+    assert login.status_code == 303
+    cookie = login.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert client.post("/_dash-update-component", json=CALLBACK).status_code == 200
+    assert client.get("/_dash-layout").status_code == 200
+    client.get("/logout", follow_redirects=False)
+    assert client.post("/_dash-update-component", json=CALLBACK).status_code == 401
+
+
+def test_users_with_hashed_passwords(client: TestClient) -> None:
+    wrong = client.post("/login", data={"user": "alice", "password": "nope"})
+    assert wrong.status_code == 401
+    assert client.post("/_dash-update-component", json=CALLBACK).status_code == 401
+    good = client.post(
+        "/login", data={"user": "alice", "password": "correct horse"}, follow_redirects=False
+    )
+    assert good.status_code == 303
+    assert client.post("/_dash-update-component", json=CALLBACK).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "form", [{"token": INGEST}, {"user": "ingestor", "password": "pw"}, {"token": "x" * 40}]
+)
+def test_ingest_never_suffices(client: TestClient, form: dict[str, str]) -> None:
+    response = client.post("/login", data=form, follow_redirects=False)
+    assert response.status_code == 401
+    assert "set-cookie" not in response.headers
+    assert client.post("/_dash-update-component", json=CALLBACK).status_code == 401
+
+
+def test_the_session_cookie_is_secure_over_https(fresh: tuple[LiveTwin, Clock]) -> None:
+    with _client(fresh[0], "https://twin.example") as client:
+        login = client.post("/login", data={"token": READER}, follow_redirects=False)
+        assert login.status_code == 303
+        assert "Secure" in login.headers["set-cookie"]
+        assert client.post("/_dash-update-component", json=CALLBACK).status_code == 200
+
+
+def test_plain_http_from_elsewhere_cannot_log_in(fresh: tuple[LiveTwin, Clock]) -> None:
+    with _client(fresh[0], "http://twin.example") as client:
+        assert "behind HTTPS" in client.get("/login").text
+        login = client.post("/login", data={"token": READER}, follow_redirects=False)
+        assert login.status_code == 401
+
+
+def test_a_forged_principal_header_is_replaced(client: TestClient) -> None:
+    client.post("/login", data={"token": READER})
+    gate = client.app.state.ui_gate  # type: ignore[attr-defined]
+    seen: list[list[tuple[bytes, bytes]]] = []
+    inner = gate.app
+
+    async def spy(scope, receive, send):  # type: ignore[no-untyped-def]
+        seen.append(scope["headers"])
+        await inner(scope, receive, send)
+
+    gate.app = spy
+    try:
+        client.get("/_dash-layout", headers={"X-Dctwin-Principal": "user:root"})
+    finally:
+        gate.app = inner
+    principals = [v for k, v in seen[0] if k == b"x-dctwin-principal"]
+    assert len(principals) == 1 and principals[0].startswith(b"token:")
+
+
+def test_password_hashes_and_bad_user_specs() -> None:
+    stored = hash_password("pw", iterations=2_000)
+    assert verify_password("pw", stored) and not verify_password("pW", stored)
+    assert not verify_password("pw", "pbkdf2_sha256$x$y$z")
+    with pytest.raises(TokenError, match="never the password itself"):
+        UserRegistry.from_spec("bob:read:plaintext")
+    with pytest.raises(TokenError, match="unknown scope"):
+        UserRegistry.from_spec(f"bob:root:{stored}")
