@@ -9,7 +9,9 @@ One module per resource holds its routes (an :class:`fastapi.APIRouter`) and mod
 :mod:`~twin.api.health`, :mod:`~twin.api.measurements`, :mod:`~twin.api.state`,
 :mod:`~twin.api.plans`, :mod:`~twin.api.whatif`, :mod:`~twin.api.scenario` and
 :mod:`~twin.api.alarms_audit`; what they share (scopes, the twin served, error shapes, the
-body limit) is in :mod:`twin.api.deps`.  :func:`create_app` assembles them.
+body limit) is in :mod:`twin.api.deps`.  :func:`create_app` assembles them, with the offline
+API documentation (:mod:`~twin.api.docs`: ``/docs``, ``/redoc``) and the Prometheus endpoint
+(:mod:`~twin.api.metrics`: ``/metrics``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from twin.api import alarms_audit, health, measurements, plans, scenario, state, whatif
 from twin.api.deps import MAX_BODY_BYTES, error_responses, handle_store_busy, limit_body_size
+from twin.api.docs import add_offline_docs
+from twin.api.metrics import install_metrics
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 
@@ -88,7 +92,10 @@ def create_app(
         "description; times are ISO 8601 UTC.",
         lifespan=lifespan,
         responses=error_responses(400, 401, 403, 413, 503),
+        docs_url=None,  # FastAPI's pages load from a CDN: served offline below
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.state.twin = twin
     app.state.tokens = tokens
     if cors_origins:
@@ -104,4 +111,5 @@ def create_app(
         app.include_router(health.root_router)
     for router in ROUTERS:
         app.include_router(router)
+    install_metrics(app, twin)  # GET /metrics (Prometheus), outside /api/v1
     return app

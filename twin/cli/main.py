@@ -24,6 +24,7 @@ from twin.cli.common import (
     load_series,
     write_netcdf,
 )
+from twin.cli.connect import MqttClientId, MqttTopics, MqttUrl, connectors_from_options
 
 
 @app.command()
@@ -146,6 +147,9 @@ def serve(
     cors: Annotated[
         list[str] | None, typer.Option(help="Allowed CORS origin (repeatable); default closed.")
     ] = None,
+    mqtt: MqttUrl = None,
+    mqtt_topic: MqttTopics = None,
+    mqtt_client_id: MqttClientId = None,
 ) -> None:
     """Serve the live twin: API under /api/v1 on one port, SQLite store by default."""
     import logging
@@ -159,6 +163,7 @@ def serve(
     from twin.store.store import Store
 
     path = scenario or DEMO_SCENARIO
+    connectors = connectors_from_options(mqtt, mqtt_topic, mqtt_client_id)  # before loading
     load_scenario_file(path)  # every problem (unreadable, bad YAML, schema) as one clear message
     data = strict_yaml(path.read_text(encoding="utf-8"))  # the mapping the twin re-anchors
     plant = scenario is None if virtual_plant is None else virtual_plant
@@ -220,4 +225,8 @@ def serve(
         f"store: {url.split('@')[-1]}; "
         f"virtual plant: {'on' if plant else 'off'})"
     )
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    connectors.start(api, twin)
+    try:
+        uvicorn.run(api, host=host, port=port, log_level="info")
+    finally:
+        connectors.stop()
