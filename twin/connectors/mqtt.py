@@ -125,6 +125,8 @@ def broker_from_url(url: str, environ: Mapping[str, str] | None = None) -> Broke
         raise ValueError(f"MQTT URL {url!r} has no host (e.g. mqtt://broker.example:1883)")
     if parts.path not in ("", "/") or parts.query:
         raise ValueError(f"MQTT URL {url!r}: give topics with --mqtt-topic, not in the URL")
+    if port == 0:
+        raise ValueError(f"MQTT URL {url!r}: port 0 (give 1 to 65535)")
     tls = parts.scheme == "mqtts"
     username = unquote(parts.username) if parts.username else environ.get("DCTWIN_MQTT_USERNAME")
     password = unquote(parts.password) if parts.password else environ.get("DCTWIN_MQTT_PASSWORD")
