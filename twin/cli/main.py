@@ -93,8 +93,22 @@ def _format_summary(summary: dict[str, Any]) -> str:
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of scenario files."""
+def schema(
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown",
+            help="Print the human-readable field reference (docs/scenario-reference.md) "
+            "instead of JSON Schema.",
+        ),
+    ] = False,
+) -> None:
+    """Print the JSON Schema of scenario files, or with --markdown the field reference."""
+    if markdown:
+        from twin.scenario.reference import scenario_reference
+
+        typer.echo(scenario_reference(sorted(DEMO_SCENARIO.parent.glob("*.yaml"))), nl=False)
+        return
     from twin.scenario.loader import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
