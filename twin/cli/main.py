@@ -7,7 +7,9 @@ it never shows a traceback.
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -166,6 +168,9 @@ def serve(
     mqtt_client_id: MqttClientId = None,
 ) -> None:
     """Serve the live twin: API under /api/v1 on one port, SQLite store by default."""
+    path = scenario or DEMO_SCENARIO
+    connectors = connectors_from_options(mqtt, mqtt_topic, mqtt_client_id)  # before loading
+    listening = bind_port(host, port)  # a port in use is reported before anything loads
     import logging
 
     import uvicorn
@@ -176,8 +181,6 @@ def serve(
     from twin.scenario.loader import strict_yaml
     from twin.store.store import Store
 
-    path = scenario or DEMO_SCENARIO
-    connectors = connectors_from_options(mqtt, mqtt_topic, mqtt_client_id)  # before loading
     load_scenario_file(path)  # every problem (unreadable, bad YAML, schema) as one clear message
     data = strict_yaml(path.read_text(encoding="utf-8"))  # the mapping the twin re-anchors
     plant = scenario is None if virtual_plant is None else virtual_plant
@@ -241,6 +244,44 @@ def serve(
     )
     connectors.start(api, twin)
     try:
-        uvicorn.run(api, host=host, port=port, log_level="info")
+        server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level="info"))
+        server.run(sockets=[listening])
     finally:
         connectors.stop()
+        listening.close()
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, bound now; one clear line if the port is taken.
+
+    Parameters
+    ----------
+    host
+        Address to bind (a name or an IPv4/IPv6 address).
+    port
+        TCP port [-].
+
+    Returns
+    -------
+    socket.socket
+        The bound, listening socket the server then accepts on.
+    """
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        raise fail(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+        listening.listen(2048)
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise fail(
+                f"port {port} on {host} is already in use (another `dctwin serve`? stop it, "
+                f"or pick another with --port {port + 1})"
+            ) from None
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    listening.set_inheritable(True)
+    return listening
