@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
-import yaml
 from dash import html
 
 from twin.api.security import TokenRegistry
@@ -256,7 +255,7 @@ def whatif_start(
 
     def work(progress: Any) -> dict[str, Any]:
         result = views_whatif.whatif_run(ctx.twin, data, hours, progress)
-        result["scenario_yaml"] = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        result["scenario_yaml"] = views_whatif.portable_scenario(ctx.twin, data)
         return result
 
     return ctx.jobs.submit("what-if", work), "Solving in the background ..."

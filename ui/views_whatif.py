@@ -82,17 +82,17 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
         name = next(f"N{i}" for i in range(1, 10_000) if f"N{i}" not in taken)
         rows.append({**like, "row": name, "type": kind, "count": count})
     units = (data.get("cooling") or {}).get("units") or []
-    for unit in units:
+    for unit in units:  # values written with their unit, as a user would write them
         if "supply_min_c" in edits:
-            unit["supply_temperature_min"] = float(edits["supply_min_c"])
+            unit["supply_temperature_min"] = f"{float(edits['supply_min_c']):g} °C"
         if "supply_max_c" in edits:
-            unit["supply_temperature_max"] = float(edits["supply_max_c"])
+            unit["supply_temperature_max"] = f"{float(edits['supply_max_c']):g} °C"
     if "battery_energy_kwh" in edits or "battery_power_kw" in edits:
-        battery = data.get("battery") or {"energy": 1.0, "power": 1.0}
+        battery = data.get("battery") or {"energy": "1 kWh", "power": "1 kW"}
         if "battery_energy_kwh" in edits:
-            battery["energy"] = float(edits["battery_energy_kwh"])
+            battery["energy"] = f"{float(edits['battery_energy_kwh']):g} kWh"
         if "battery_power_kw" in edits:
-            battery["power"] = float(edits["battery_power_kw"])
+            battery["power"] = f"{float(edits['battery_power_kw']):g} kW"
         data["battery"] = battery
     if "fail_cooling_unit" in edits:
         failed = str(edits["fail_cooling_unit"])
@@ -136,12 +136,54 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
             {
                 "start": (start - offset).isoformat(),
                 "end": (end - offset).isoformat(),
-                "import_cap": float(edits.get("dr_import_cap_kw") or 0.0),
+                "import_cap": f"{float(edits.get('dr_import_cap_kw') or 0.0):g} kW",
             }
         )
     if "grid_zone" in edits:
         data.setdefault("series", []).append({"zone": str(edits["grid_zone"])})
     return data
+
+
+def portable_scenario(twin: LiveTwin, data: dict[str, Any]) -> str:
+    """``data`` as a YAML file that runs anywhere, on the twin's live window.
+
+    The window is the live one (from 00:00 UTC the day before the anchor), file and zone
+    series replay the original data from where it starts (``replay_from``) and are read by
+    absolute path, demand-response events and job times are at their real instants, and
+    quantities keep their units.
+
+    Parameters
+    ----------
+    twin
+        The live twin (its anchor and the folder its scenario file is in).
+    data
+        A scenario mapping as :func:`modified_scenario` returns it.
+
+    Returns
+    -------
+    str
+        YAML text with a header comment saying where it came from.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from twin.live.live_twin import live_scenario_dict
+
+    portable = live_scenario_dict(data, twin.anchor)
+    folder = Path(twin.scenario_dir).resolve()
+    for source in portable.get("series") or []:
+        if "file" in source:
+            source["file"] = str((folder / str(source["file"])).resolve())
+        if "zone" in source:
+            data_dir = str(source.get("data_dir", "../../shared/data"))
+            source["data_dir"] = str((folder / data_dir).resolve())
+    header = (
+        "# dctwin what-if scenario from the live twin, its window from "
+        f"{portable['simulation']['start']}"
+        "\n# (series by absolute path; run it with: dctwin plan this-file.yaml)\n"
+    )
+    return header + yaml.safe_dump(portable, sort_keys=False, allow_unicode=True)
 
 
 def whatif_run(
@@ -180,5 +222,6 @@ def whatif_run(
 __all__ = [
     "WHATIF_FIELDS",
     "modified_scenario",
+    "portable_scenario",
     "whatif_run",
 ]

@@ -116,7 +116,7 @@ def test_whatif_runs_in_the_background_and_compares(context: cb.UIContext) -> No
     state = context.jobs.wait(job, timeout=90)
     assert state["state"] == "done", state["error"]
     result = state["result"]
-    assert yaml.safe_load(result["scenario_yaml"])["battery"]["energy"] == 3000
+    assert yaml.safe_load(result["scenario_yaml"])["battery"]["energy"] == "3000 kWh"
     table, figure = cb.whatif_result(context, result)
     assert isinstance(table, html.Table)
     text = _text(table)

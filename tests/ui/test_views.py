@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -208,6 +209,33 @@ def test_modified_scenario_applies_every_edit(live: tuple[LiveTwin, Clock]) -> N
         with pytest.raises(ValueError, match=message):
             views_whatif.modified_scenario(twin, bad)
     assert yaml.safe_load(yaml.safe_dump(data)) == data  # downloadable as YAML
+
+
+def test_whatif_yaml_runs_anywhere(live: tuple[LiveTwin, Clock], tmp_path: Path) -> None:
+    """The download: live window, real event times, absolute series paths, units kept."""
+    from twin.data.series import scenario_series
+    from twin.scenario.loader import load_scenario
+
+    twin, clock = live
+    data = views_whatif.modified_scenario(
+        twin, {"battery_energy_kwh": 4000, "dr_start_hours": 2, "dr_import_cap_kw": 1800}
+    )
+    text = views_whatif.portable_scenario(twin, data)
+    assert text.startswith("# dctwin what-if scenario from the live twin")
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "whatif.yaml").write_text(text, encoding="utf-8")
+    scenario = load_scenario(elsewhere / "whatif.yaml")
+    written = yaml.safe_load(text)
+    assert written["battery"]["energy"] == "4000 kWh"
+    assert written["grid"]["demand_response"][-1]["import_cap"] == "1800 kW"
+    assert scenario.simulation == twin.scenario.simulation  # the live window
+    assert scenario.grid.demand_response[-1].start == clock.now + timedelta(hours=2)
+    for source in written["series"]:
+        assert Path(source.get("file", "/")).is_absolute()
+        assert Path(source.get("data_dir", "/")).is_absolute()
+    series = scenario_series(scenario, elsewhere)  # reads from anywhere
+    assert series.sizes["time"] > 0
 
 
 def test_whatif_run_reports_progress_and_a_verified_comparison(

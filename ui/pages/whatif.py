@@ -127,9 +127,7 @@ def register(app: Dash, context: cb.UIContext) -> None:
     )
     def whatif_download(_: int, text: str | None, *values: Any) -> dict[str, Any]:
         if not text:  # no run yet: the scenario as edited now
-            import yaml
-
-            from ui.views_whatif import modified_scenario
+            from ui.views_whatif import modified_scenario, portable_scenario
 
             try:
                 data = modified_scenario(
@@ -137,5 +135,5 @@ def register(app: Dash, context: cb.UIContext) -> None:
                 )
             except ValueError:
                 raise PreventUpdate from None
-            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+            text = portable_scenario(context.twin, data)
         return {"content": text, "filename": "whatif-scenario.yaml", "type": "text/yaml"}
