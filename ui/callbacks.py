@@ -17,7 +17,7 @@ from dash import html
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
-from ui import figures, views, views_live, views_overview, views_plan, views_whatif
+from ui import figures, units, views, views_live, views_overview, views_plan, views_whatif
 from ui.jobs import JobRunner
 
 
@@ -38,10 +38,15 @@ class UIContext:
 
 
 def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
+    """A number with its unit (CF or plain), powers and energies in kW/MW, kWh/MWh by size."""
     if value is None:
         return "–"
+    if unit == "kW":
+        return units.format_power(value, max(digits, 3))
+    if unit == "kWh":
+        return units.format_energy(value, max(digits, 3))
     text = f"{value:,.{digits}f}"
-    return f"{text} {unit}".rstrip()
+    return f"{text} {units.unit_text(unit)}".rstrip()
 
 
 KPI_CARDS: tuple[tuple[str, str, int, str], ...] = (
@@ -133,7 +138,7 @@ def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
         ),
         html.Div(
             "cost "
-            + _fmt(figures_.get("cost"), 2)
+            + _fmt(figures_.get("cost"), 2, str(view.get("currency", "USD")))
             + ", carbon "
             + _fmt(figures_.get("carbon_kg"), 0, "kg")
             + ", peak "
