@@ -10,7 +10,7 @@ REFRESH_MS = 5_000
 """Period of the live pages' refresh [ms]."""
 
 
-def graph_config(graph_id: str) -> dict[str, Any]:
+def graph_config(graph_id: str) -> Any:
     """Plotly settings of every chart: no logo; the camera button saves a PNG named after it."""
     return {
         "displaylogo": False,
