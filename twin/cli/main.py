@@ -62,6 +62,7 @@ def simulate(
     summary = summarize(result)
     summary["violations"] = [v.message for v in find_violations(facility, result)]
     summary["elapsed_s"] = round(time.perf_counter() - started, 3)
+    summary["currency"] = spec.grid.currency
     if out is not None:
         write_netcdf(result, out)
     if as_json:
@@ -85,7 +86,8 @@ def _format_summary(summary: dict[str, Any]) -> str:
         f"lowest busbar voltage {summary['min_busbar_voltage_v']:.3f} V",
     ]
     if "energy_cost" in summary:
-        lines.append(f"energy cost           {summary['energy_cost']:,.0f}")
+        currency = summary.get("currency", "")
+        lines.append(f"energy cost           {summary['energy_cost']:,.0f} {currency}".rstrip())
     if "carbon_kg" in summary:
         lines.append(f"emissions             {summary['carbon_kg'] / 1e3:,.1f} t CO2e")
     violations = summary.get("violations", [])
