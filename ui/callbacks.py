@@ -232,6 +232,17 @@ def propose(ctx: UIContext, token: str | None) -> tuple[str | None, str]:
     return ctx.jobs.submit("re-plan", work), "Re-planning in the background ..."
 
 
+def one_per_problem(problems: list[str]) -> list[str]:
+    """Problems that differ only in a list index (the same bound on four cooling units) said
+    once, with the index replaced by ``[*]``."""
+    import re
+
+    seen: dict[str, None] = {}
+    for problem in problems:
+        seen.setdefault(re.sub(r"\[\d+\]", "[*]", problem), None)
+    return list(seen)
+
+
 def whatif_edits(values: dict[str, Any]) -> dict[str, Any]:
     """Form values → :func:`ui.views_whatif.modified_scenario` edits (empty fields dropped)."""
     fields = views_whatif.WHATIF_FIELDS
@@ -256,7 +267,7 @@ def whatif_start(
     try:
         ctx.twin.live_scenario(data)
     except ScenarioError as exc:
-        return None, "The modified scenario is invalid: " + "; ".join(exc.problems)
+        return None, "The modified scenario is invalid: " + "; ".join(one_per_problem(exc.problems))
 
     def work(progress: Any) -> dict[str, Any]:
         result = views_whatif.whatif_run(ctx.twin, data, hours, progress)

@@ -256,3 +256,38 @@ def test_whatif_run_reports_progress_and_a_verified_comparison(
     steps = round(result["lookahead_hours"] * 4)
     assert result["horizon_hours"] == 6.0 and steps >= 24
     assert len(result["time"]) == steps == len(result["grid_import_kw"]["modified"])
+
+
+def test_whatif_starts_from_current_values_and_refuses_nonsense(
+    live: tuple[LiveTwin, Clock],
+) -> None:
+    from ui.callbacks import one_per_problem
+
+    twin, clock = live
+    now = views_whatif.current_values(twin)
+    plant = twin.scenario.cooling.plant
+    assert now["chilled_water_c"] == plant.chilled_water_temperature
+    assert now["add_racks_count"] == 0 and now["fail_feed"] is None
+    assert twin.scenario.battery is not None
+    assert now["battery_energy_kwh"] == twin.scenario.battery.energy
+    unchanged = views_whatif.modified_scenario(
+        twin, {k: v for k, v in now.items() if v is not None}
+    )
+    from twin.live.live_twin import live_scenario_dict
+
+    same = scenario_from_dict(live_scenario_dict(unchanged, clock.now))
+    assert same.model_dump() == twin.scenario.model_dump()  # the pre-filled form changes nothing
+    warmer = views_whatif.modified_scenario(twin, {"chilled_water_c": 16})
+    assert warmer["cooling"]["plant"]["chilled_water_temperature"] == "16 °C"
+    for bad, message in (
+        ({"add_racks_count": -3}, "Number of racks to add: expected a whole number of 0 or more"),
+        ({"add_racks_count": 1.5}, "expected a whole number"),
+        ({"battery_power_kw": 0}, "Battery power: expected a positive value"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            views_whatif.modified_scenario(twin, bad)
+    four = [f"cooling.units[{i}].supply_temperature: 30 °C is outside" for i in range(4)]
+    assert one_per_problem([*four, "grid: other"]) == [
+        "cooling.units[*].supply_temperature: 30 °C is outside",
+        "grid: other",
+    ]
