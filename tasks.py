@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -54,9 +55,33 @@ def _run(cmd: list[str]) -> int:
     return subprocess.run(cmd, cwd=ROOT).returncode
 
 
+def _run_forwarding_signals(cmd: list[str]) -> int:
+    """Run ``cmd`` in its own process group and pass SIGINT/SIGTERM on to it.
+
+    Stopping ``tasks.py run`` (Ctrl+C, ``kill <pid>``) stops the server it started, exactly once:
+    the child does not also receive the terminal's Ctrl+C, and this waits for it to exit.
+    """
+    _say("$ " + " ".join(cmd))
+    if os.name == "nt":  # no process groups or SIGTERM forwarding there
+        return subprocess.run(cmd, cwd=ROOT).returncode
+    child = subprocess.Popen(cmd, cwd=ROOT, process_group=0)
+
+    def forward(number: int, frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(number)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+        return 128 - code if code < 0 else code  # killed by signal N: exit 128 + N, as a shell
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def run(args: list[str]) -> int:
     _ensure_venv("")
-    return _run([str(BIN / "dctwin"), *(args or DEFAULT_RUN)])
+    return _run_forwarding_signals([str(BIN / "dctwin"), *(args or DEFAULT_RUN)])
 
 
 def test(args: list[str]) -> int:

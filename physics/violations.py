@@ -381,7 +381,7 @@ def _check(
     message = (
         f"{description or kind.description} {'above' if above else 'below'} "
         f"{worst_limit:.4g} {unit}: {who}; "
-        f"{_iso(first)}–{_iso(last)} UTC ({int(bad.sum())} steps), worst {worst:.4g} {unit}"
+        f"{_iso(first)}–{_iso(last)} UTC ({_step_count(bad)}), worst {worst:.4g} {unit}"
     )
     return Violation(
         kind=kind.name,
@@ -394,6 +394,12 @@ def _check(
         unit=unit,
         message=message,
     )
+
+
+def _step_count(bad: np.ndarray) -> str:
+    """'672 steps' (time steps with a violation), with the equipment-steps when several."""
+    steps, pairs = int(bad.any(axis=1).sum()), int(bad.sum())
+    return f"{steps} steps" if pairs == steps else f"{steps} steps, {pairs} equipment-steps"
 
 
 def limit_values(source: LimitSource, facility: Facility, ds: xr.Dataset) -> FloatArray | None:

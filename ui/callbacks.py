@@ -12,13 +12,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
-import yaml
 from dash import dcc, html
 
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
-from ui import figures, views, views_alarms, views_live, views_overview, views_plan, views_whatif
+from ui import (
+    figures,
+    units,
+    views,
+    views_alarms,
+    views_live,
+    views_overview,
+    views_plan,
+    views_whatif,
+)
 from ui.jobs import JobRunner
 
 
@@ -39,10 +47,15 @@ class UIContext:
 
 
 def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
+    """A number with its unit (CF or plain), powers and energies in kW/MW, kWh/MWh by size."""
     if value is None:
         return "–"
+    if unit == "kW":
+        return units.format_power(value, max(digits, 3))
+    if unit == "kWh":
+        return units.format_energy(value, max(digits, 3))
     text = f"{value:,.{digits}f}"
-    return f"{text} {unit}".rstrip()
+    return f"{text} {units.unit_text(unit)}".rstrip()
 
 
 KPI_CARDS: tuple[tuple[str, str, int, str], ...] = (
@@ -136,7 +149,7 @@ def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
         ),
         html.Div(
             "cost "
-            + _fmt(figures_.get("cost"), 2)
+            + _fmt(figures_.get("cost"), 2, str(view.get("currency", "USD")))
             + ", carbon "
             + _fmt(figures_.get("carbon_kg"), 0, "kg")
             + ", peak "
@@ -295,6 +308,17 @@ def propose(ctx: UIContext, token: str | None) -> tuple[str | None, str]:
     return ctx.jobs.submit("re-plan", work), "Re-planning in the background ..."
 
 
+def one_per_problem(problems: list[str]) -> list[str]:
+    """Problems that differ only in a list index (the same bound on four cooling units) said
+    once, with the index replaced by ``[*]``."""
+    import re
+
+    seen: dict[str, None] = {}
+    for problem in problems:
+        seen.setdefault(re.sub(r"\[\d+\]", "[*]", problem), None)
+    return list(seen)
+
+
 def whatif_edits(values: dict[str, Any]) -> dict[str, Any]:
     """Form values → :func:`ui.views_whatif.modified_scenario` edits (empty fields dropped)."""
     fields = views_whatif.WHATIF_FIELDS
@@ -319,11 +343,11 @@ def whatif_start(
     try:
         ctx.twin.live_scenario(data)
     except ScenarioError as exc:
-        return None, "The modified scenario is invalid: " + "; ".join(exc.problems)
+        return None, "The modified scenario is invalid: " + "; ".join(one_per_problem(exc.problems))
 
     def work(progress: Any) -> dict[str, Any]:
         result = views_whatif.whatif_run(ctx.twin, data, hours, progress)
-        result["scenario_yaml"] = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        result["scenario_yaml"] = views_whatif.portable_scenario(ctx.twin, data)
         return result
 
     return ctx.jobs.submit("what-if", work), "Solving in the background ..."

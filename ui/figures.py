@@ -16,13 +16,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from physics.variables import VARIABLES
+from ui.units import axis_title, unit_text
 
 MEASURED_COLOR = "#111111"
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 
 
 def label(name: str, units: str | None = None) -> str:
-    """Axis title of a registered quantity, e.g. ``"Rack inlet temperature [degC]"``.
+    """Axis title of a registered quantity, e.g. ``"Rack inlet temperature [°C]"``.
 
     Parameters
     ----------
@@ -34,7 +35,7 @@ def label(name: str, units: str | None = None) -> str:
     known = VARIABLES.get(name)
     long_name = known.long_name if known is not None else name.replace("_", " ").capitalize()
     shown = units if units is not None else (known.units if known is not None else "")
-    return f"{long_name} [{shown}]" if shown else long_name
+    return axis_title(long_name, shown)
 
 
 def local_times(times: Sequence[str], timezone: ZoneInfo) -> list[str]:
@@ -97,6 +98,55 @@ def sankey(flow: dict[str, Any]) -> go.Figure:
     return _base(fig, "Power flow now [kW]: grid → UPS → shelves → 48 V busbars → IT", 420)
 
 
+_BAND_COLOURS = ("#313695", "#74add1", "#e0f3f8", "#fee090", "#f46d43", "#a50026")
+"""Cold to hot: below allowable, allowable, recommended (low, high), limit, above."""
+
+
+def floor_colours(grid: dict[str, Any]) -> dict[str, Any]:
+    """Heatmap colours anchored on the site's ASHRAE bands, not on the data's range.
+
+    Inlet temperature: the class's allowable range end to end, the recommended range pale,
+    red from the limit in force.  Margin to the limit: red below 0 K.  Power: from 0.
+    Liquid share: 0 to 1.  Returns ``zmin``, ``zmax``, ``colorscale`` and ``colorbar``.
+    """
+    units = unit_text(grid["units"])
+    bands = grid.get("bands")
+    quantity = grid["quantity"]
+    if bands is None or quantity not in ("inlet_temperature", "margin"):
+        low_high = (0.0, 1.0) if quantity == "liquid_share" else (0.0, None)
+        return {
+            "zmin": low_high[0],
+            "zmax": low_high[1],
+            "colorscale": "RdYlBu_r",
+            "colorbar": {"title": {"text": f"[{units}]"}},
+        }
+    (cold, hot), (rec_low, rec_high) = bands["allowable"], bands["recommended"]
+    limit = float(bands["limit"])
+    marks = [cold, rec_low, rec_high, limit, hot]
+    if quantity == "margin":
+        marks = sorted(limit - m for m in marks)
+    low, high = marks[0], marks[-1]
+    span = max(high - low, 1e-9)
+    fractions = [(m - low) / span for m in marks]
+    colours = _BAND_COLOURS[1:] if quantity == "inlet_temperature" else _BAND_COLOURS[::-1][:5]
+    first = _BAND_COLOURS[0] if quantity == "inlet_temperature" else _BAND_COLOURS[-1]
+    stops = [(0.0, first)]
+    stops += [(min(max(f, 0.0), 1.0), c) for f, c in zip(fractions, colours, strict=True)]
+    stops.sort(key=lambda stop: stop[0])
+    scale = [[position, colour] for position, colour in stops[:-1]] + [[1.0, stops[-1][1]]]
+    ticks = sorted(set(marks))
+    return {
+        "zmin": low,
+        "zmax": high,
+        "colorscale": scale,
+        "colorbar": {
+            "title": {"text": f"[{units}] ASHRAE {bands['air_class']}"},
+            "tickvals": ticks,
+            "ticktext": [f"{t:g}" for t in ticks],
+        },
+    }
+
+
 def floor_map(
     grid: dict[str, Any],
     selected: str | None = None,
@@ -114,17 +164,16 @@ def floor_map(
     alarmed
         Rack id → worst active alarm severity (:func:`ui.views_alarms.alarmed_racks`).
     """
-    units = grid["units"]
-    title = f"{grid['long_name']} [{units}]"
-    reverse = grid["quantity"] == "margin"
+    units = unit_text(grid["units"])
+    title = axis_title(grid["long_name"], grid["units"])
+    colours = floor_colours(grid)
     fig = go.Figure(
         go.Heatmap(
             z=grid["z"],
             x=grid["positions"],
             y=grid["rows"],
             customdata=grid["rack"],
-            colorscale="RdYlBu" if reverse else "RdYlBu_r",
-            colorbar={"title": {"text": f"[{units}]"}},
+            **colours,
             hovertemplate="rack %{customdata}<br>row %{y}, position %{x}<br>"
             + grid["long_name"]
             + ": %{z:.2f} "
@@ -143,7 +192,10 @@ def floor_map(
             mode="markers",
             marker={"symbol": "circle", "size": 6, "color": MEASURED_COLOR},
             name="measured inlet sensor (others: virtual, estimated)",
-            hovertemplate="rack %{text}: measured<extra></extra>",
+            customdata=measured.get("value"),
+            hovertemplate="rack %{text}, row %{y}, position %{x}<br>"
+            + grid["long_name"]
+            + f": %{{customdata:.2f}} {units} (measured)<extra></extra>",
         )
     )
     for severity, color in (("critical", "#c0392b"), ("warning", "#e67e22")):
@@ -234,7 +286,7 @@ def rack_detail(history: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
                 col=1,
             )
         first = next(series[n] for n in names if n in series)
-        fig.update_yaxes(title_text=f"[{first['units']}]", row=row, col=1)
+        fig.update_yaxes(title_text=f"[{unit_text(first['units'])}]", row=row, col=1)
     fig.update_xaxes(title_text=time_title(timezone), row=len(panels), col=1)
     estimate = history["estimate"]
     kind = "measured" if estimate.get("measured") else "virtual (estimated)"
@@ -421,8 +473,8 @@ def residuals(data: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
             row=row,
             col=2,
         )
-        fig.update_yaxes(title_text=f"[{item['units']}]", row=row, col=1)
-        fig.update_yaxes(title_text=f"[{item['units']}]", row=row, col=2)
+        fig.update_yaxes(title_text=f"[{unit_text(item['units'])}]", row=row, col=1)
+        fig.update_yaxes(title_text=f"[{unit_text(item['units'])}]", row=row, col=2)
     fig.update_xaxes(title_text=time_title(timezone), row=len(series), col=1)
     return _base(fig, "Measurement vs twin prediction", 180 + 170 * len(series))
 

@@ -152,6 +152,19 @@ def window_result(
 # ---------------------------------------------------------------------------- floor
 
 
+def _ashrae_bands(twin: LiveTwin, limit: float) -> dict[str, Any]:
+    """The site's ASHRAE air class: its allowable and the recommended inlet range [°C]."""
+    from twin.scenario.fields import AIR_CLASS_ALLOWABLE, AIR_CLASS_RECOMMENDED
+
+    air_class = twin.scenario.site.air_class
+    return {
+        "air_class": air_class,
+        "allowable": list(AIR_CLASS_ALLOWABLE[air_class]),
+        "recommended": list(AIR_CLASS_RECOMMENDED),
+        "limit": limit,
+    }
+
+
 def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str, Any]:
     """One quantity of every rack on the row × position grid.
 
@@ -171,8 +184,10 @@ def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str,
     dict
         ``quantity``, ``long_name``, ``units``, ``rows`` (row names, y), ``positions`` (x),
         ``z`` (rows × positions, None where no rack), ``rack`` (ids on the same grid, None
-        where no rack), ``measured`` (``x``, ``y``, ``rack`` of racks with a recent inlet
-        reading; the others are virtual sensors), ``inlet_limit`` [°C] and ``time``.
+        where no rack), ``measured`` (``x``, ``y``, ``rack``, ``value`` of racks with a recent
+        inlet reading; the others are virtual sensors), ``bands`` (the site's ASHRAE class:
+        ``allowable`` and ``recommended`` ranges and the ``limit`` in force [°C]),
+        ``inlet_limit`` [°C] and ``time``.
 
     Raises
     ------
@@ -237,7 +252,9 @@ def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str,
             "x": (positions[measured]).tolist(),
             "y": [row_names[i] for i in y[measured]],
             "rack": [ids[i] for i in np.flatnonzero(measured)],
+            "value": json_numbers(values[measured]),
         },
+        "bands": _ashrae_bands(twin, float(estimate.inlet_limit)),
         "racks": len(ids),
         "measured_count": int(measured.sum()),
         "inlet_limit": json_number(estimate.inlet_limit),

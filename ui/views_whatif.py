@@ -23,6 +23,7 @@ WHATIF_FIELDS = (
     "add_racks_count",
     "supply_min_c",
     "supply_max_c",
+    "chilled_water_c",
     "battery_energy_kwh",
     "battery_power_kw",
     "fail_cooling_unit",
@@ -46,6 +47,7 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
         Optional keys: ``add_racks_type`` and ``add_racks_count`` [-] (a new row of that
         rack type, wired like the first row of the same type); ``supply_min_c`` and
         ``supply_max_c`` (bounds of every cooling unit's supply setpoint [°C]);
+        ``chilled_water_c`` (the plant's chilled water supply setpoint as operated [°C]);
         ``battery_energy_kwh`` [kWh] and ``battery_power_kw`` [kW]; ``fail_cooling_unit``
         (the unit is removed and its rows served by the next unit); ``fail_feed`` (the feed
         is removed and its UPS moved to the next feed); ``dr_start_hours`` [h from now],
@@ -69,7 +71,15 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
     unknown = set(edits) - set(WHATIF_FIELDS)
     if unknown:
         raise ValueError(f"unknown what-if field(s): {', '.join(sorted(unknown))}")
-    count = int(edits.get("add_racks_count") or 0)
+    count = _whole_number(edits.get("add_racks_count") or 0, "Number of racks to add")
+    for key, title in (
+        ("battery_energy_kwh", "Battery energy"),
+        ("battery_power_kw", "Battery power"),
+        ("dr_duration_hours", "Demand response duration"),
+        ("dr_import_cap_kw", "Demand response import cap"),
+    ):
+        if key in edits and not float(edits[key]) > 0:
+            raise ValueError(f"{title}: expected a positive value, got {float(edits[key]):g}")
     if count > 0:
         kind = str(edits.get("add_racks_type") or "")
         if kind not in (data.get("rack_types") or {}):
@@ -82,17 +92,20 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
         name = next(f"N{i}" for i in range(1, 10_000) if f"N{i}" not in taken)
         rows.append({**like, "row": name, "type": kind, "count": count})
     units = (data.get("cooling") or {}).get("units") or []
-    for unit in units:
+    for unit in units:  # values written with their unit, as a user would write them
         if "supply_min_c" in edits:
-            unit["supply_temperature_min"] = float(edits["supply_min_c"])
+            unit["supply_temperature_min"] = f"{float(edits['supply_min_c']):g} °C"
         if "supply_max_c" in edits:
-            unit["supply_temperature_max"] = float(edits["supply_max_c"])
+            unit["supply_temperature_max"] = f"{float(edits['supply_max_c']):g} °C"
+    if "chilled_water_c" in edits:
+        plant = (data.get("cooling") or {}).get("plant") or {}
+        plant["chilled_water_temperature"] = f"{float(edits['chilled_water_c']):g} °C"
     if "battery_energy_kwh" in edits or "battery_power_kw" in edits:
-        battery = data.get("battery") or {"energy": 1.0, "power": 1.0}
+        battery = data.get("battery") or {"energy": "1 kWh", "power": "1 kW"}
         if "battery_energy_kwh" in edits:
-            battery["energy"] = float(edits["battery_energy_kwh"])
+            battery["energy"] = f"{float(edits['battery_energy_kwh']):g} kWh"
         if "battery_power_kw" in edits:
-            battery["power"] = float(edits["battery_power_kw"])
+            battery["power"] = f"{float(edits['battery_power_kw']):g} kW"
         data["battery"] = battery
     if "fail_cooling_unit" in edits:
         failed = str(edits["fail_cooling_unit"])
@@ -136,12 +149,91 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
             {
                 "start": (start - offset).isoformat(),
                 "end": (end - offset).isoformat(),
-                "import_cap": float(edits.get("dr_import_cap_kw") or 0.0),
+                "import_cap": f"{float(edits.get('dr_import_cap_kw') or 0.0):g} kW",
             }
         )
     if "grid_zone" in edits:
         data.setdefault("series", []).append({"zone": str(edits["grid_zone"])})
     return data
+
+
+def _whole_number(value: Any, title: str) -> int:
+    """A count of 0 or more from a form field; one clear message otherwise."""
+    number = float(value)
+    if number < 0 or number != int(number):
+        raise ValueError(f"{title}: expected a whole number of 0 or more, got {number:g}")
+    return int(number)
+
+
+def current_values(twin: LiveTwin) -> dict[str, Any]:
+    """The form's fields as the facility is now, to pre-fill the What-if page.
+
+    Returns
+    -------
+    dict
+        ``add_racks_count`` 0; ``supply_min_c``, ``supply_max_c`` [°C] when every cooling unit
+        has the same bounds (else None); ``chilled_water_c`` [°C] (the plant's setpoint as
+        operated); ``battery_energy_kwh`` [kWh] and ``battery_power_kw`` [kW] (None without a
+        battery); the other fields None (no change).
+    """
+    scenario = twin.scenario
+    units = scenario.cooling.units
+    lows = {u.supply_temperature_min for u in units}
+    highs = {u.supply_temperature_max for u in units}
+    values: dict[str, Any] = dict.fromkeys(WHATIF_FIELDS)
+    values.update(
+        add_racks_count=0,
+        supply_min_c=lows.pop() if len(lows) == 1 else None,
+        supply_max_c=highs.pop() if len(highs) == 1 else None,
+        chilled_water_c=scenario.cooling.plant.chilled_water_temperature,
+    )
+    if scenario.battery is not None:
+        values.update(
+            battery_energy_kwh=scenario.battery.energy, battery_power_kw=scenario.battery.power
+        )
+    return values
+
+
+def portable_scenario(twin: LiveTwin, data: dict[str, Any]) -> str:
+    """``data`` as a YAML file that runs anywhere, on the twin's live window.
+
+    The window is the live one (from 00:00 UTC the day before the anchor), file and zone
+    series replay the original data from where it starts (``replay_from``) and are read by
+    absolute path, demand-response events and job times are at their real instants, and
+    quantities keep their units.
+
+    Parameters
+    ----------
+    twin
+        The live twin (its anchor and the folder its scenario file is in).
+    data
+        A scenario mapping as :func:`modified_scenario` returns it.
+
+    Returns
+    -------
+    str
+        YAML text with a header comment saying where it came from.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from twin.live.live_twin import live_scenario_dict
+
+    portable = live_scenario_dict(data, twin.anchor)
+    folder = Path(twin.scenario_dir).resolve()
+    for source in portable.get("series") or []:
+        if "file" in source:
+            source["file"] = str((folder / str(source["file"])).resolve())
+        if "zone" in source:
+            data_dir = str(source.get("data_dir", "../../shared/data"))
+            source["data_dir"] = str((folder / data_dir).resolve())
+    header = (
+        "# dctwin what-if scenario from the live twin, its window from "
+        f"{portable['simulation']['start']}"
+        "\n# (series by absolute path; run it with: dctwin plan this-file.yaml)\n"
+    )
+    return header + yaml.safe_dump(portable, sort_keys=False, allow_unicode=True)
 
 
 def whatif_run(
@@ -179,6 +271,8 @@ def whatif_run(
 
 __all__ = [
     "WHATIF_FIELDS",
+    "current_values",
     "modified_scenario",
+    "portable_scenario",
     "whatif_run",
 ]

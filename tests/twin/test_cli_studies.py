@@ -110,6 +110,49 @@ def test_contingency_json_and_table() -> None:
     table = dctwin_in_process("contingency", SMALL, "--crah-response", "2")
     assert table.returncode == 3  # CRAH-2's loss still overloads CRAH-1
     lines = table.stdout.splitlines()
-    assert lines[0].split()[:2] == ["element", "result"]
+    assert lines[0].startswith("N-1 study of Small AI hall over 96 steps of 15 min: 12 elements")
+    assert lines[2].split()[:3] == ["element", "lost", "result"]
+    assert lines[3].split() == ["[°C]", "[K]"]  # units under inlet max and margin
     crah1 = next(line for line in lines if line.startswith("CRAH-1"))
     assert "pass" in crah1
+    crah2 = next(line for line in lines if line.startswith("CRAH-2"))
+    assert "FAIL" in crah2 and "airflow" in crah2  # why it fails, beside the steady inlet
+    shelves = [line for line in lines if line.startswith("shelf A")]
+    assert shelves == [next(line for line in lines if line.startswith("shelf A01, A02, A03 (3)"))]
+    assert "of each: 42.8 kW" in shelves[0]
+    assert lines[-1].startswith("study took ") and lines[-1].endswith(" s")
+
+
+def test_help_shows_no_bool_metavar_and_keeps_bracketed_units() -> None:
+    done = dctwin_in_process("serve", "--help")
+    assert done.returncode == 0
+    assert "<bool>" not in done.stdout
+    assert "--virtual-plant / --no-virtual-plant" in done.stdout
+    assert "Re-plan period [min]" in done.stdout  # rich markup used to eat "[min]"
+
+
+def test_progress_bars_draw_steps_and_stages(capsys: pytest.CaptureFixture[str]) -> None:
+    from twin.cli.progress import ProgressBars
+
+    with ProgressBars(enabled=True) as bars:
+        sizes = bars.reporter("battery sizes co-planned")
+        sizes("no battery", 1, 3)
+        sizes("500 kWh / 250 kW", 2, 3)
+        with bars.stage("co-planning"):
+            pass
+        sizes.finish()
+    drawn = capsys.readouterr().err
+    assert "battery sizes co-planned" in drawn and "2/2" in drawn
+    assert "co-planning" in drawn and "1/1" in drawn
+    with ProgressBars(enabled=False) as quiet:
+        quiet.reporter("nothing")("x", 1, 1)
+    assert capsys.readouterr().err == ""
+
+
+def test_violation_steps_count_time_steps_not_equipment_steps() -> None:
+    """A 672-step week with three CRAHs over their airflow says 672 steps, not 2016."""
+    done = dctwin_in_process("contingency", "--json")
+    data = json.loads(done.stdout)
+    crah1 = next(r for r in data["results"] if r["element"] == "CRAH-1")
+    airflow = next(v for v in crah1["violations"] if v.startswith("cooling-unit airflow"))
+    assert "(672 steps, 2016 equipment-steps)" in airflow

@@ -123,3 +123,28 @@ def test_cli_report(sweep_result: Path, tmp_path: Path) -> None:
     assert "not computed yet" in done.stderr
     bad = dctwin("report", tmp_path / "nothing.zarr")
     assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_charts_are_labelled_by_swept_value_and_the_page_fits_a_screen(
+    sweep_result: Path, tmp_path: Path
+) -> None:
+    import warnings
+
+    from twin.studies.report import charts, point_labels, screen_table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # consolidated metadata: no warning from a plain open
+        xr.open_zarr(sweep_result).close()
+    table, units = summary_table(load_results(sweep_result))
+    labels, caption = point_labels(table, units)
+    assert labels == ["1,000", "-1", "3,000"] and caption == "battery.energy [kWh]"
+    made, _ = charts(table, units)
+    assert made and all(c.x_label == caption for c in made)
+    assert all(c.labels == ["1,000", "3,000"] for c in made)  # the failed point has no bars
+    shown = screen_table(table)
+    assert list(shown.columns[:2]) == ["scenario", "battery.energy"]
+    assert shown.shape[1] <= 13 < table.shape[1]
+    page = write_report(load_results(sweep_result), tmp_path / "out").html.read_text("utf-8")
+    assert "<a href='summary.csv'>summary.csv</a>" in page
+    header = page.split("<h2>All points</h2>", 1)[1].split("</tr>", 1)[0]
+    assert header.count("<th>") == shown.shape[1]

@@ -117,3 +117,63 @@ def test_serve_refuses_malformed_yaml_and_duplicate_keys(tmp_path: Path) -> None
         assert done.returncode != 0
         assert message in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_serve_reports_a_taken_port_before_loading(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.perf_counter()
+        done = dctwin("serve", "--port", str(port), "--state-dir", str(tmp_path))
+        elapsed = time.perf_counter() - started
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"port {port} on 127.0.0.1 is already in use (another `dctwin serve`? stop it, or pick "
+        f"another with --port {port + 1})"
+    )
+    assert "loading" not in done.stderr and not (tmp_path / "dctwin.db").exists()
+    assert elapsed < 15  # no scenario, store or twin was loaded first
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_tasks_run_forwards_the_stop_signal_to_serve(tmp_path: Path, stop: signal.Signals) -> None:
+    """`python3 tasks.py run` stopped with SIGTERM or Ctrl+C leaves no server behind."""
+    import sys
+    import time
+
+    from tests.processes import REPO, free_port
+
+    port = free_port()
+    log = (tmp_path / "run.log").open("wb")
+    runner = subprocess.Popen(
+        [
+            *(sys.executable, str(REPO / "tasks.py"), "run", "serve", "--port", str(port)),
+            *("--state-dir", str(tmp_path), "--no-virtual-plant", "--replan-minutes", "0"),
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert runner.poll() is None, (tmp_path / "run.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "serve did not answer"
+            time.sleep(0.3)
+        runner.send_signal(stop)
+        assert runner.wait(timeout=30) in (0, 128 + stop)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        log.close()

@@ -72,9 +72,17 @@ def page(browser: Any, server: str) -> Iterator[tuple[Any, list[str]]]:
     context.close()
 
 
+README_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+"""The README's pictures of the UI, re-taken by every browser test run so they stay current."""
+README_SHOTS = {"overview": "ui-overview.png", "floor": "ui-floor.png"}
+
+
 def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)
+    if name in README_SHOTS:  # the visible window, as a person first sees the page
+        README_IMAGES.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(README_IMAGES / README_SHOTS[name]))
 
 
 def test_every_page_loads_without_console_errors(server: str, page: tuple[Any, list[str]]) -> None:

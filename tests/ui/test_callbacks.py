@@ -30,7 +30,8 @@ def test_overview_shows_every_kpi_and_a_sankey(context: cb.UIContext) -> None:
     assert titles == [title for _, title, _, _ in cb.KPI_CARDS]
     kpis = views_overview.kpis(context.twin)
     it_card = next(c for c in cards if c.id == "kpi-it_power_kw")
-    assert _text(it_card.children[1]) == f"{kpis['it_power_kw']:,.0f} kW"
+    it_mw = kpis["it_power_kw"] / 1000.0  # the demo hall draws MW: shown in MW (ui.units)
+    assert _text(it_card.children[1]) == f"{it_mw:,.3f} MW"
     assert isinstance(sankey, go.Figure) and sankey.data[0].type == "sankey"
     assert "IT" in sankey.data[0].node.label
     assert "America/Chicago" in status  # times in the site's timezone
@@ -47,8 +48,8 @@ def test_floor_click_opens_the_rack_detail(context: cb.UIContext) -> None:
     assert selected == "A02"
     assert "Rack A02" in detail.layout.title.text
     panels = [a.text for a in detail.layout.annotations]
-    assert panels[:2] == ["Rack inlet/outlet temperature [degC]", "Rack IT power [kW]"]
-    assert detail.layout.yaxis.title.text == "[degC]"
+    assert panels[:2] == ["Rack inlet/outlet temperature [°C]", "Rack IT power [kW]"]
+    assert detail.layout.yaxis.title.text == "[°C]"
     assert detail.layout.yaxis2.title.text == "[kW]"
     # A02 has a measured inlet sensor; the twin model's inlet is drawn next to it, dashed
     names = {t.name: t for t in detail.data}
@@ -121,7 +122,7 @@ def test_whatif_runs_in_the_background_and_compares(context: cb.UIContext) -> No
     state = context.jobs.wait(job, timeout=90)
     assert state["state"] == "done", state["error"]
     result = state["result"]
-    assert yaml.safe_load(result["scenario_yaml"])["battery"]["energy"] == 3000
+    assert yaml.safe_load(result["scenario_yaml"])["battery"]["energy"] == "3000 kWh"
     table, figure = cb.whatif_result(context, result)
     assert isinstance(table, html.Table)
     text = _text(table)
@@ -142,9 +143,9 @@ def test_live_page_shows_residuals_calibration_and_faults(context: cb.UIContext)
 
 
 def test_labels_carry_registry_units() -> None:
-    assert figures.label("inlet_temperature") == "Rack inlet temperature [degC]"
+    assert figures.label("inlet_temperature") == "Rack inlet temperature [°C]"
     assert figures.label("grid_power", "kW") == "Grid import [kW]"
-    assert figures.label("price") == "Electricity price [USD MWh-1]"
+    assert figures.label("price") == "Electricity price [USD/MWh]"
 
 
 def test_alarms_page_lists_alarms_and_screening_and_floor_outlines_them(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -217,6 +218,33 @@ def test_modified_scenario_applies_every_edit(live: tuple[LiveTwin, Clock]) -> N
     assert yaml.safe_load(yaml.safe_dump(data)) == data  # downloadable as YAML
 
 
+def test_whatif_yaml_runs_anywhere(live: tuple[LiveTwin, Clock], tmp_path: Path) -> None:
+    """The download: live window, real event times, absolute series paths, units kept."""
+    from twin.data.series import scenario_series
+    from twin.scenario.loader import load_scenario
+
+    twin, clock = live
+    data = views_whatif.modified_scenario(
+        twin, {"battery_energy_kwh": 4000, "dr_start_hours": 2, "dr_import_cap_kw": 1800}
+    )
+    text = views_whatif.portable_scenario(twin, data)
+    assert text.startswith("# dctwin what-if scenario from the live twin")
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "whatif.yaml").write_text(text, encoding="utf-8")
+    scenario = load_scenario(elsewhere / "whatif.yaml")
+    written = yaml.safe_load(text)
+    assert written["battery"]["energy"] == "4000 kWh"
+    assert written["grid"]["demand_response"][-1]["import_cap"] == "1800 kW"
+    assert scenario.simulation == twin.scenario.simulation  # the live window
+    assert scenario.grid.demand_response[-1].start == clock.now + timedelta(hours=2)
+    for source in written["series"]:
+        assert Path(source.get("file", "/")).is_absolute()
+        assert Path(source.get("data_dir", "/")).is_absolute()
+    series = scenario_series(scenario, elsewhere)  # reads from anywhere
+    assert series.sizes["time"] > 0
+
+
 def test_whatif_run_reports_progress_and_a_verified_comparison(
     live: tuple[LiveTwin, Clock],
 ) -> None:
@@ -235,3 +263,38 @@ def test_whatif_run_reports_progress_and_a_verified_comparison(
     steps = round(result["lookahead_hours"] * 4)
     assert result["horizon_hours"] == 6.0 and steps >= 24
     assert len(result["time"]) == steps == len(result["grid_import_kw"]["modified"])
+
+
+def test_whatif_starts_from_current_values_and_refuses_nonsense(
+    live: tuple[LiveTwin, Clock],
+) -> None:
+    from ui.callbacks import one_per_problem
+
+    twin, clock = live
+    now = views_whatif.current_values(twin)
+    plant = twin.scenario.cooling.plant
+    assert now["chilled_water_c"] == plant.chilled_water_temperature
+    assert now["add_racks_count"] == 0 and now["fail_feed"] is None
+    assert twin.scenario.battery is not None
+    assert now["battery_energy_kwh"] == twin.scenario.battery.energy
+    unchanged = views_whatif.modified_scenario(
+        twin, {k: v for k, v in now.items() if v is not None}
+    )
+    from twin.live.live_twin import live_scenario_dict
+
+    same = scenario_from_dict(live_scenario_dict(unchanged, clock.now))
+    assert same.model_dump() == twin.scenario.model_dump()  # the pre-filled form changes nothing
+    warmer = views_whatif.modified_scenario(twin, {"chilled_water_c": 16})
+    assert warmer["cooling"]["plant"]["chilled_water_temperature"] == "16 °C"
+    for bad, message in (
+        ({"add_racks_count": -3}, "Number of racks to add: expected a whole number of 0 or more"),
+        ({"add_racks_count": 1.5}, "expected a whole number"),
+        ({"battery_power_kw": 0}, "Battery power: expected a positive value"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            views_whatif.modified_scenario(twin, bad)
+    four = [f"cooling.units[{i}].supply_temperature: 30 °C is outside" for i in range(4)]
+    assert one_per_problem([*four, "grid: other"]) == [
+        "cooling.units[*].supply_temperature: 30 °C is outside",
+        "grid: other",
+    ]

@@ -11,7 +11,9 @@ One module per resource holds its routes (an :class:`fastapi.APIRouter`) and mod
 :mod:`~twin.api.health`, :mod:`~twin.api.measurements`, :mod:`~twin.api.state`,
 :mod:`~twin.api.plans`, :mod:`~twin.api.whatif`, :mod:`~twin.api.scenario` and
 :mod:`~twin.api.alarms_audit`; what they share (scopes, the twin served, error shapes, the
-body limit) is in :mod:`twin.api.deps`.  :func:`create_app` assembles them.
+body limit) is in :mod:`twin.api.deps`.  :func:`create_app` assembles them, with the offline
+API documentation (:mod:`~twin.api.docs`: ``/docs``, ``/redoc``) and the Prometheus endpoint
+(:mod:`~twin.api.metrics`: ``/metrics``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from twin.api.deps import (
     guard_requests,
     handle_store_busy,
 )
+from twin.api.docs import add_offline_docs
+from twin.api.metrics import install_metrics
 from twin.api.security import TokenRegistry
 from twin.api.whatif import WhatIfQueue
 from twin.data.loaders import default_data_dir
@@ -106,7 +110,10 @@ def create_app(
         "description; times are ISO 8601 UTC.",
         lifespan=lifespan,
         responses=error_responses(400, 401, 403, 413, 503),
+        docs_url=None,  # FastAPI's pages load from a CDN: served offline below
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.state.twin = twin
     app.state.tokens = tokens
     app.state.data_root = Path(data_root) if data_root is not None else default_data_dir()
@@ -125,4 +132,5 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     answer_unknown_api_paths(app)
+    install_metrics(app, twin)  # GET /metrics (Prometheus), outside /api/v1
     return app

@@ -18,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: no '<bool>' beside flags, nothing truncated
 )
 
 DEMO_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "demo-hall.yaml"

@@ -7,7 +7,9 @@ it never shows a traceback.
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +27,7 @@ from twin.cli.common import (
     load_series,
     write_netcdf,
 )
+from twin.cli.connect import MqttClientId, MqttTopics, MqttUrl, connectors_from_options
 
 
 @app.command()
@@ -60,6 +63,7 @@ def simulate(
     summary = summarize(result)
     summary["violations"] = [v.message for v in find_violations(facility, result)]
     summary["elapsed_s"] = round(time.perf_counter() - started, 3)
+    summary["currency"] = spec.grid.currency
     if out is not None:
         write_netcdf(result, out)
     if as_json:
@@ -91,7 +95,8 @@ def _format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"facility loop supply  up to {summary['max_facility_loop_supply_c']:.2f} °C")
     lines.append(clamped_line(summary))
     if "energy_cost" in summary:
-        lines.append(f"energy cost           {summary['energy_cost']:,.0f}")
+        currency = summary.get("currency", "")
+        lines.append(f"energy cost           {summary['energy_cost']:,.0f} {currency}".rstrip())
     if "carbon_kg" in summary:
         lines.append(f"emissions             {summary['carbon_kg'] / 1e3:,.1f} t CO2e")
     violations = summary.get("violations", [])
@@ -103,12 +108,31 @@ def _format_summary(summary: dict[str, Any]) -> str:
 @app.command()
 def schema(
     fleet: Annotated[bool, typer.Option("--fleet", help="The schema of fleet files.")] = False,
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown",
+            help="Print the human-readable field reference (docs/scenario-reference.md) "
+            "instead of JSON Schema.",
+        ),
+    ] = False,
 ) -> None:
-    """Print the JSON Schema of scenario files (or of fleet files with --fleet)."""
+    """Print the JSON Schema of scenario files (of fleet files with --fleet), or with
+    --markdown the scenario field reference."""
     if fleet:
         from twin.fleet.schema import fleet_json_schema
 
         typer.echo(json.dumps(fleet_json_schema(), indent=2))
+        return
+    if markdown:
+        from twin.scenario.reference import scenario_reference
+
+        scenarios = [
+            path
+            for path in sorted(DEMO_SCENARIO.parent.glob("*.yaml"))
+            if not path.name.startswith("fleet")
+        ]
+        typer.echo(scenario_reference(scenarios), nl=False)
         return
     from twin.scenario.loader import json_schema
 
@@ -179,8 +203,14 @@ def serve(
     cors: Annotated[
         list[str] | None, typer.Option(help="Allowed CORS origin (repeatable); default closed.")
     ] = None,
+    mqtt: MqttUrl = None,
+    mqtt_topic: MqttTopics = None,
+    mqtt_client_id: MqttClientId = None,
 ) -> None:
     """Serve the live twin: API under /api/v1 on one port, SQLite store by default."""
+    path = scenario or DEMO_SCENARIO
+    connectors = connectors_from_options(mqtt, mqtt_topic, mqtt_client_id)  # before loading
+    listening = bind_port(host, port)  # a port in use is reported before anything loads
     import logging
 
     import uvicorn
@@ -192,7 +222,6 @@ def serve(
     from twin.scenario.loader import strict_yaml
     from twin.store.store import Store
 
-    path = scenario or DEMO_SCENARIO
     load_scenario_file(path)  # every problem (unreadable, bad YAML, schema) as one clear message
     data = strict_yaml(path.read_text(encoding="utf-8"))  # the mapping the twin re-anchors
     plant = scenario is None if virtual_plant is None else virtual_plant
@@ -258,4 +287,46 @@ def serve(
         f"store: {url.split('@')[-1]}; "
         f"virtual plant: {'on' if plant else 'off'})"
     )
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    connectors.start(api, twin)
+    try:
+        server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level="info"))
+        server.run(sockets=[listening])
+    finally:
+        connectors.stop()
+        listening.close()
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, bound now; one clear line if the port is taken.
+
+    Parameters
+    ----------
+    host
+        Address to bind (a name or an IPv4/IPv6 address).
+    port
+        TCP port [-].
+
+    Returns
+    -------
+    socket.socket
+        The bound, listening socket the server then accepts on.
+    """
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        raise fail(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+        listening.listen(2048)
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise fail(
+                f"port {port} on {host} is already in use (another `dctwin serve`? stop it, "
+                f"or pick another with --port {port + 1})"
+            ) from None
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    listening.set_inheritable(True)
+    return listening

@@ -29,6 +29,7 @@ from twin.cli.common import (
     load_series,
     write_netcdf,
 )
+from twin.cli.progress import ProgressBars
 
 MAX_HORIZON_DAYS = 7
 """Longest committed period [d]."""
@@ -198,7 +199,8 @@ def plan(
         committed_hours=window.committed_hours,
     )
     try:
-        result = make_plan(facility, series, options, state)
+        with ProgressBars() as bars, bars.stage("co-planning: baselines, solve, verify"):
+            result = make_plan(facility, series, options, state)
     except StateError as exc:
         raise fail(f"--state {state_file}: {exc}") from None
     if out is not None:

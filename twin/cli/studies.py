@@ -8,6 +8,7 @@ one JSON object. Bad input (scenario, rack type, positions) prints one line and 
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from twin.cli.common import (
     load_scenario_file,
     load_series,
 )
+from twin.cli.progress import ProgressBars
 
 EXIT_FAILED = 3
 """Exit code of ``contingency`` when some element's loss fails (like ``plan``'s infeasible)."""
@@ -101,28 +103,34 @@ def capacity(
         except CapacityError as exc:
             raise fail(f"{scenario}: {exc}") from None
     series = load_series(spec, scenario)
-    data: dict[str, Any] = {}
-    if rack_type:
-        err(f"capacity study: {rack_type} in {spec.site.name}, {series.sizes['time']} steps")
-        report = capacity_study(
-            spec, series, rack_type, wanted, extend=extend, time_limit=time_limit
-        )
-        data["racks"] = report.to_dict()
+    data: dict[str, Any] = {"currency": spec.grid.currency}
     options = PlanOptions(time_limit=time_limit)
-    if battery:
-        err("battery sizing: co-planning each size ...")
-        data["battery"] = battery_sizing(
-            compile_facility(spec),
-            series,
-            powers_kw=powers,
-            durations_h=tuple(hours),
-            options=options,
-        ).to_dict()
-    if growth:
-        err("growth headroom: bisection over the IT growth factor ...")
-        data["growth"] = growth_headroom(
-            spec, series, max_factor=max_growth, options=options
-        ).to_dict()
+    with ProgressBars() as bars:
+        if rack_type:
+            err(f"capacity study: {rack_type} in {spec.site.name}, {series.sizes['time']} steps")
+            with bars.stage(f"racks of {rack_type}: solve, simulate, tighten"):
+                report = capacity_study(
+                    spec, series, rack_type, wanted, extend=extend, time_limit=time_limit
+                )
+            data["racks"] = report.to_dict()
+        if battery:
+            err("battery sizing: co-planning each size ...")
+            sizes = bars.reporter("battery sizes co-planned")
+            data["battery"] = battery_sizing(
+                compile_facility(spec),
+                series,
+                powers_kw=powers,
+                durations_h=tuple(hours),
+                options=options,
+                progress=sizes,
+            ).to_dict()
+        if growth:
+            err("growth headroom: bisection over the IT growth factor ...")
+            factors = bars.reporter("growth factors co-planned")
+            data["growth"] = growth_headroom(
+                spec, series, max_factor=max_growth, options=options, progress=factors
+            ).to_dict()
+            factors.finish()
     data["seconds"] = round(time.perf_counter() - started, 3)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -146,24 +154,25 @@ def _format_studies(data: dict[str, Any]) -> str:
     if "racks" in data:
         parts.append(_format_capacity(data["racks"]))
     if "battery" in data:
-        parts.append(_format_battery(data["battery"]))
+        parts.append(_format_battery(data["battery"], data.get("currency", "USD")))
     if "growth" in data:
         parts.append(_format_growth(data["growth"]))
-    parts.append(f"{data['seconds']:.2f} s")
+    parts.append(f"study took {data['seconds']:.2f} s")
     return "\n\n".join(parts)
 
 
-def _format_battery(data: dict[str, Any]) -> str:
+def _format_battery(data: dict[str, Any], currency: str) -> str:
     lines = [
         f"battery sizing over a {data['window_days']:g}-day window (annualized ×365/"
-        f"{data['window_days']:g}); capital {data['costs']['energy']:g}/kWh + "
-        f"{data['costs']['power']:g}/kW + {data['costs']['fixed']:,.0f}",
+        f"{data['window_days']:g}); capital {data['costs']['energy']:g} {currency}/kWh + "
+        f"{data['costs']['power']:g} {currency}/kW + {data['costs']['fixed']:,.0f} {currency}",
         f"peak import: {data['as_operated_peak_kw']:,.0f} kW as operated, "
         f"{data['no_battery_peak_kw']:,.0f} kW co-planned without a battery",
-        f"{'kWh':>8}{'kW':>8}{'saved/yr':>12}{'capital':>12}{'payback':>9}{'peak kW':>9}",
+        f"{'energy':>8}{'power':>8}{'saved/yr':>12}{'capital':>12}{'payback':>9}{'peak':>9}",
+        f"{'[kWh]':>8}{'[kW]':>8}{f'[{currency}]':>12}{f'[{currency}]':>12}{'[y]':>9}{'[kW]':>9}",
     ]
     for o in data["options"]:
-        payback = "-" if o["payback_years"] is None else f"{o['payback_years']:.1f} y"
+        payback = "-" if o["payback_years"] is None else f"{o['payback_years']:.1f}"
         lines.append(
             f"{o['energy_kwh']:>8,.0f}{o['power_kw']:>8,.0f}{o['annual_savings']:>12,.0f}"
             f"{o['capital']:>12,.0f}{payback:>9}{o['peak_kw']:>9,.0f}"
@@ -177,7 +186,8 @@ def _format_battery(data: dict[str, Any]) -> str:
     else:
         lines.append(
             f"best: {best['energy_kwh']:,.0f} kWh / {best['power_kw']:,.0f} kW, saves "
-            f"{best['annual_savings']:,.0f} a year, payback {best['payback_years']:.1f} years"
+            f"{best['annual_savings']:,.0f} {currency} a year, payback "
+            f"{best['payback_years']:.1f} years"
         )
     return "\n".join(lines)
 
@@ -253,10 +263,17 @@ def contingency(
     series = load_series(spec, scenario)
     facility = compile_facility(spec)
     err(f"N-1 study of {facility.name}: {series.sizes['time']} steps")
-    report = contingency_study(
-        facility, series, crah_response_time=crah_response, transfer_time=transfer_time
-    )
+    with ProgressBars() as bars:
+        report = contingency_study(
+            facility,
+            series,
+            crah_response_time=crah_response,
+            transfer_time=transfer_time,
+            progress=bars.reporter("elements lost in turn"),
+        )
     data = report.to_dict()
+    data["steps"] = int(series.sizes["time"])
+    data["step_minutes"] = float(spec.simulation.step.total_seconds() / 60)
     data["seconds"] = round(time.perf_counter() - started, 3)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -270,30 +287,115 @@ def _number(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _format_contingency(data: dict[str, Any]) -> str:
-    header = (
-        f"{'element':<16}{'result':<8}{'max inlet':>10}{'margin':>8}{'transient':>12}  "
-        "tightest margin | detail"
-    )
-    lines = [header, "-" * len(header)]
-    for row in data["results"]:
-        transient = row["transient"]
-        if "time_to_inlet_limit_s" in transient:
-            ride = _number(transient["time_to_inlet_limit_s"], ".0f") + " s"
-        elif "ride_through_s" in transient:
-            ride = _number(transient["ride_through_s"], ".0f") + " s"
-        else:
-            ride = ""
+def _fails_on(row: dict[str, Any]) -> str:
+    """The limits a loss breaks: 'transient' and the margin kinds below zero."""
+    if row["passed"]:
+        return ""
+    transient = row["transient"]
+    kinds = []
+    limit_time = transient.get("time_to_inlet_limit_s")
+    if limit_time is not None and limit_time < transient.get("response_time_s", 0.0):
+        kinds.append("transient")
+    ride = transient.get("ride_through_s")
+    if ride is not None and ride < transient.get("transfer_time_s", 0.0):
+        kinds.append("ride-through")
+    kinds += [kind for kind, margin in row["margins"].items() if margin is not None and margin < 0]
+    return ", ".join(kinds) or "see detail"
+
+
+def _transient(row: dict[str, Any]) -> str:
+    transient = row["transient"]
+    if "time_to_inlet_limit_s" in transient:
+        limit = _number(transient["time_to_inlet_limit_s"], ".0f")
+        return f"limit in {limit} s" if limit != "-" else "never at limit"
+    if "ride_through_s" in transient:
+        return f"BBU {_number(transient['ride_through_s'], '.0f')} s"
+    return ""
+
+
+def _contingency_groups(results: list[dict[str, Any]]) -> list[tuple[list[str], dict[str, Any]]]:
+    """Rows with the same outcome (same kind, result, figures and detail) as one group."""
+    groups: dict[tuple[Any, ...], tuple[list[str], dict[str, Any]]] = {}
+    for row in results:
+        own = row["element"].split(" ", 1)[-1]
+        tightest = (row["tightest"] or "-").replace(f" {own}:", " (own):")
         detail = row["violations"][0] if row["violations"] else row["note"]
-        lines.append(
-            f"{row['element']:<16}{'pass' if row['passed'] else 'FAIL':<8}"
-            f"{_number(row['max_inlet_c'], '.1f'):>10}{_number(row['inlet_margin_k'], '.1f'):>8}"
-            f"{ride:>12}  {row['tightest'] or '-'} | {detail}"
+        key = (
+            row["kind"],
+            row["passed"],
+            _number(row["max_inlet_c"], ".1f"),
+            _number(row["inlet_margin_k"], ".1f"),
+            _transient(row),
+            tightest,
+            detail.replace(own, "(own)"),
         )
-    lines.append(
-        f"{data['elements']} elements, {len(data['failed'])} fail; transient = time to the inlet "
-        f"limit after a CRAH trip or rack BBU ride-through after a feed loss; "
-        f"{data['seconds']:.2f} s"
-    )
+        names, _ = groups.setdefault(key, ([], row))
+        names.append(row["element"])
+    return list(groups.values())
+
+
+def _group_name(names: list[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    prefix = names[0].split(" ", 1)[0] + " " if " " in names[0] else ""
+    ids = [n.removeprefix(prefix) for n in names]
+    listed = ", ".join(ids) if len(ids) <= 3 else f"{ids[0]} … {ids[-1]}"
+    return f"{prefix}{listed} ({len(ids)})"
+
+
+def _format_contingency(data: dict[str, Any]) -> str:
+    titles = ["element lost", "result", "fails on", "inlet max", "margin", "transient"]
+    units = ["", "", "", "[°C]", "[K]", ""]
+    table: list[tuple[list[str], str, list[str]]] = []
+    for names, row in _contingency_groups(data["results"]):
+        own = row["element"].split(" ", 1)[-1]
+        tightest = row["tightest"] or "-"
+        details = row["violations"] or [row["note"]]
+        if len(names) > 1:
+            tightest = tightest.replace(f" {own}:", " of each:")
+            details = [d.replace(own, "each") for d in details]
+        cells = [
+            _group_name(names),
+            "pass" if row["passed"] else "FAIL",
+            _fails_on(row) or "-",
+            _number(row["max_inlet_c"], ".1f"),
+            _number(row["inlet_margin_k"], ".1f"),
+            _transient(row) or "-",
+        ]
+        table.append((cells, tightest, [d for d in details if d]))
+    widths = [max(len(t), *(len(c[k]) for c, _, _ in table)) for k, t in enumerate(titles)]
+
+    def line(cells: list[str], last: str) -> str:
+        text = [
+            cell.ljust(width) if k < 3 else cell.rjust(width)
+            for k, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return ("  ".join(text) + "  " + last).rstrip()
+
+    header = line(titles, "tightest margin after the loss")
+    lines = [
+        f"N-1 study of {data['facility']} over {data.get('steps', '?')} steps of "
+        f"{data.get('step_minutes', 0):g} min: {data['elements']} elements, "
+        f"{len(data['failed'])} fail",
+        "",
+        header,
+        line(units, ""),
+        "-" * len(header),
+    ]
+    for cells, tightest, details in table:
+        lines.append(line(cells, tightest))
+        lines += [f"    {detail}" for detail in details]
+    lines += [
+        "",
+        *textwrap.wrap(
+            "inlet max, margin: the hottest rack inlet over the window once the loss is "
+            "absorbed (steady state) and its margin to the inlet limit. transient: when a "
+            "CRAH's zone reaches the inlet limit after its trip (a fail when sooner than the "
+            "takeover), or the rack BBUs' ride-through after a feed loss. Rows with the same "
+            "outcome are grouped.",
+            width=100,
+        ),
+        f"study took {data['seconds']:.2f} s",
+    ]
     lines += [f"already broken before any loss: {v}" for v in data["baseline_violations"]]
     return "\n".join(lines)

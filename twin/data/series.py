@@ -81,7 +81,8 @@ def _source_dataset(
         return load_open_meteo(path, max_gap="3h")
     if source.format == "epw":
         return load_epw(path, year=source.year or start.year)
-    ds = load_cpu_trace(path, start=source.replay_from or start)
+    assert source.first_row_at is not None  # schema guarantees it for a CPU trace
+    ds = load_cpu_trace(path, start=source.first_row_at)
     if source.variable is not None and source.variable != "cpu_load":
         ds = ds.rename({"cpu_load": source.variable})
     return ds
@@ -113,7 +114,7 @@ def scenario_series(scenario: Scenario, base_dir: str | Path = ".") -> xr.Datase
     for index, source in enumerate(scenario.series):
         try:
             raw = _source_dataset(source, base, start, end, step)
-            if source.replay_from is not None and source.format != "cpu_trace":
+            if source.replay_from is not None:
                 offset = pd.Timestamp(start) - pd.Timestamp(source.replay_from).tz_convert("UTC")
                 raw = raw.assign_coords(time=raw["time"].values + offset.to_timedelta64())
             sampled = resample(raw, step, start=start, end=end)

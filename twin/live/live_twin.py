@@ -199,6 +199,9 @@ class LiveTwin:
         self._queue: queue.Queue[list[Reading] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self.ingest_observers: list[Callable[[Sequence[Reading], IngestResult], None]] = []
+        """Called with the accepted readings and the outcome of every batch, after its commit
+        (metrics, connectors); an observer must be quick and must not raise."""
         self.base_data = copy.deepcopy(dict(scenario_data))
         self._load(self.base_data)
         self.plant: VirtualPlant | None = None
@@ -333,7 +336,10 @@ class LiveTwin:
                     if reading.time > self._last_times.get(reading.point, _NEVER):
                         self._last_times[reading.point] = reading.time
             self._queue.put(readings)
-        return IngestResult(len(readings), inserted, already, rejected)
+        outcome = IngestResult(len(readings), inserted, already, rejected)
+        for observer in self.ingest_observers:
+            observer(readings, outcome)
+        return outcome
 
     def process(self, readings: Sequence[Reading]) -> None:
         """Screen, estimate and calibrate from readings already committed."""

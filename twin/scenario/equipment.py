@@ -42,7 +42,11 @@ class EfficiencyPoints(SchemaModel):
 
     points: list[
         tuple[Annotated[float, Field(ge=0, le=1.5)], Annotated[float, Field(gt=0, le=1)]]
-    ] = Field(min_length=1, description="(load fraction [-], efficiency [-]) pairs.")
+    ] = Field(
+        min_length=1,
+        description="(load fraction [-], efficiency [-]) pairs.",
+        examples=[[[0.1, 0.9], [0.5, 0.97], [1.0, 0.96]]],
+    )
     fixed_loss: Kilowatt = Field(0.0, ge=0, description="No-load loss [kW].")
 
     @field_validator("points")
@@ -105,6 +109,7 @@ class RackType(SchemaModel):
         gt=0,
         description="Airflow per kW of design air-side heat [m³/s per kW]; alternative to "
         "design_delta_t (default: design_delta_t = 12 K).",
+        examples=[0.07],
     )
     fan_fraction: Fraction = Field(
         0.06, description="Server fan share of design power at nominal inlet [-]."
@@ -160,13 +165,17 @@ class RackType(SchemaModel):
 class Rack(SchemaModel):
     """One rack at a floor position."""
 
-    id: str = Field(min_length=1, description="Unique rack id, e.g. 'B07'.")
-    row: str = Field(description="Row name, e.g. 'B'.")
-    position: int = Field(ge=0, description="Position along the row (1 = first) [-].")
-    type: str = Field(description="Rack type name from rack_types.")
-    cooling_unit: str = Field(description="Id of the CRAH/CRAC serving the rack's air.")
-    cdu: str | None = Field(None, description="Id of the CDU serving its liquid loop.")
-    busbar: str = Field(description="Id of the 48 V busbar feeding the rack.")
+    id: str = Field(min_length=1, description="Unique rack id, e.g. 'B07'.", examples=["B07"])
+    row: str = Field(description="Row name, e.g. 'B'.", examples=["B"])
+    position: int = Field(ge=0, description="Position along the row (1 = first) [-].", examples=[7])
+    type: str = Field(description="Rack type name from rack_types.", examples=["inference-40"])
+    cooling_unit: str = Field(
+        description="Id of the CRAH/CRAC serving the rack's air.", examples=["CRAH-2"]
+    )
+    cdu: str | None = Field(
+        None, description="Id of the CDU serving its liquid loop.", examples=["CDU-1"]
+    )
+    busbar: str = Field(description="Id of the 48 V busbar feeding the rack.", examples=["BB-B"])
 
 
 class RackRow(SchemaModel):
@@ -304,9 +313,13 @@ class RecirculationLayout(SchemaModel):
 class RecirculationEntry(SchemaModel):
     """One measured/CFD recirculation fraction."""
 
-    source: str = Field(alias="from", description="Rack whose outlet air recirculates.")
-    target: str = Field(alias="to", description="Rack whose inlet receives it.")
-    fraction: Fraction = Field(description="Share of source outlet air reaching target [-].")
+    source: str = Field(
+        alias="from", description="Rack whose outlet air recirculates.", examples=["A01"]
+    )
+    target: str = Field(alias="to", description="Rack whose inlet receives it.", examples=["A02"])
+    fraction: Fraction = Field(
+        description="Share of source outlet air reaching target [-].", examples=[0.04]
+    )
 
 
 class RecirculationEntries(SchemaModel):
@@ -395,7 +408,9 @@ class Cooling(SchemaModel):
         description="Air volume of the white space [m³] for cooling-loss transients (default: "
         "8 m³ per rack, an engineering assumption).",
     )
-    feed: str | None = Field(None, description="Utility feed of cooling loads (default: first).")
+    feed: str | None = Field(
+        None, description="Utility feed of cooling loads (default: first).", examples=["FEED-B"]
+    )
 
     @model_validator(mode="after")
     def _loops(self) -> Cooling:
@@ -504,7 +519,9 @@ class Battery(SchemaModel):
     wear_cost: float = Field(
         0.02, ge=0, description="Degradation cost per kWh of throughput [currency/kWh]."
     )
-    feed: str | None = Field(None, description="Feed it is connected to (default: first).")
+    feed: str | None = Field(
+        None, description="Feed it is connected to (default: first).", examples=["FEED-A"]
+    )
 
     @model_validator(mode="after")
     def _window(self) -> Battery:

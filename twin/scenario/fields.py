@@ -135,6 +135,7 @@ Duration = Annotated[
         {
             "anyOf": [{"type": "number"}, {"type": "string"}],
             "description": "duration: seconds, or text like '15 min', '24 h', '7 d'",
+            "x-type": "duration",
         }
     ),
 ]
@@ -178,6 +179,7 @@ OffsetOrInstant = Annotated[
             "anyOf": [{"type": "number"}, {"type": "string"}],
             "description": "offset from the simulation start ('6 h', '2 d', seconds) or an "
             "ISO 8601 instant with timezone",
+            "x-type": "offset or instant",
         }
     ),
 ]

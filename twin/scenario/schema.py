@@ -59,7 +59,9 @@ class Site(SchemaModel):
         "the class 'allowable' range.",
     )
     max_inlet_temperature: Celsius | None = Field(
-        None, description="Override of the inlet limit [°C]; default from the class envelope."
+        None,
+        description="Override of the inlet limit [°C]; default from the class envelope.",
+        examples=["30 °C"],
     )
     min_inlet_temperature: Celsius | None = Field(
         None,
@@ -145,6 +147,18 @@ class Simulation(SchemaModel):
 # --------------------------------------------------------------------------------------------
 # workloads
 
+_TIER3_ONLY = (
+    "energy",
+    "release",
+    "deadline",
+    "min_power",
+    "max_power",
+    "sla",
+    "lateness_penalty",
+    "unserved_penalty",
+)
+_PROFILE_ONLY = ("utilization", "profile", "profile_scale", "max_delay")
+
 
 class Workload(SchemaModel):
     """IT work on a set of racks, by tier.
@@ -168,7 +182,9 @@ class Workload(SchemaModel):
     profile: str | None = Field(
         None, description="Tier 1/2: name of a series (0..1) giving utilization over time."
     )
-    profile_scale: float = Field(1.0, ge=0, le=1, description="Multiplier on the profile [-].")
+    profile_scale: float = Field(
+        1.0, ge=0, le=1, description="Tier 1/2: multiplier on the profile [-]."
+    )
     max_delay: Duration | None = Field(None, description="Tier 2: how long work may be deferred.")
     energy: KilowattHour | None = Field(
         None, ge=0, description="Tier 3: IT energy above idle to deliver [kWh]."
@@ -177,7 +193,12 @@ class Workload(SchemaModel):
         None, ge=0, description="Tier 3: lowest power while running [kW]."
     )
     max_power: Kilowatt | None = Field(
-        None, ge=0, description="Tier 3: highest power (default: racks' dynamic power) [kW]."
+        None,
+        ge=0,
+        examples=["200 kW"],
+        description="Tier 3: highest power above idle [kW]; default: the racks' dynamic "
+        "power, the sum over its racks of (design_power − idle power) × (1 − fan_fraction), "
+        "e.g. 120 kW × (1 − 0.3) × (1 − 0.06) = 78.96 kW per 120 kW rack.",
     )
     release: OffsetOrInstant | None = Field(
         None, description="Tier 3: earliest start (instant, or offset from start)."
@@ -196,11 +217,13 @@ class Workload(SchemaModel):
         ge=0,
         description="Tier 3, sla: soft: cost per kWh delivered late, per hour of delay "
         "[currency/kWh/h].",
+        examples=[0.5],
     )
     unserved_penalty: float | None = Field(
         None,
         ge=0,
         description="Tier 3, sla: soft: cost per kWh not delivered [currency/kWh].",
+        examples=[1.0],
     )
 
     @model_validator(mode="after")
@@ -213,9 +236,13 @@ class Workload(SchemaModel):
                 )
             if self.tier == 2 and self.max_delay is None:
                 raise FieldProblem("max_delay", "required for tier 2, e.g. max_delay: 2 h")
-            tier3_only = [
-                n for n in ("energy", "release", "deadline") if getattr(self, n) is not None
-            ]
+            if self.tier == 1 and self.max_delay is not None:
+                raise FieldProblem(
+                    "max_delay",
+                    "only for tier 2 (deferrable analytics); tier-1 work runs when it arrives "
+                    "and would ignore it",
+                )
+            tier3_only = [n for n in _TIER3_ONLY if n in self.model_fields_set]
             if tier3_only:
                 raise FieldProblem(
                     tier3_only,
@@ -223,6 +250,13 @@ class Workload(SchemaModel):
                     "profile and would ignore it",
                 )
         else:
+            profile_only = [n for n in _PROFILE_ONLY if n in self.model_fields_set]
+            if profile_only:
+                raise FieldProblem(
+                    profile_only,
+                    "only for tier 1/2 (a utilization profile); a tier-3 job delivers its "
+                    "energy between release and deadline and would ignore it",
+                )
             missing = [n for n in ("energy", "release", "deadline") if getattr(self, n) is None]
             if missing:
                 raise FieldProblem(missing, "required for tier 3 (batch/training) workloads")
@@ -282,14 +316,19 @@ class DemandResponseEvent(SchemaModel):
         ge=0,
         description="Price of each kWh imported above import_cap during the event "
         "[currency/kWh]; without it the cap is a hard limit.",
+        examples=[2.0],
     )
     credit: float | None = Field(
         None,
         ge=0,
         description="Payment for each kWh imported below baseline during the event [currency/kWh].",
+        examples=[0.8],
     )
     baseline: Kilowatt | None = Field(
-        None, ge=0, description="Customer baseline load the credit is measured against [kW]."
+        None,
+        ge=0,
+        description="Customer baseline load the credit is measured against [kW].",
+        examples=["2 MW"],
     )
 
     @model_validator(mode="after")
@@ -343,23 +382,52 @@ class SeriesSource(SchemaModel):
 
     file: str | None = Field(None, description="Path, relative to the scenario file.")
     format: SeriesFormat = Field("dctwin", description="File format.")
-    zone: str | None = Field(None, description="Grid zone folder, e.g. 'US-TEX-ERCO'.")
+    zone: str | None = Field(
+        None,
+        description="Grid zone folder of the public data set (price, carbon, weather), e.g. "
+        "'US-TEX-ERCO'.",
+        examples=["US-TEX-ERCO"],
+    )
     data_dir: str = Field(
         "../../shared/data", description="Public data folder, relative to the scenario file."
     )
-    year: int | None = Field(None, description="Year to map the series onto (zone/epw files).")
-    variable: str | None = Field(None, description="Variable name for values/constant/csv.")
-    values: list[float] | None = Field(
-        None, description="Inline values of variable, one per step from the start."
+    year: int | None = Field(
+        None,
+        description="Year of a zone's data (default 2023) or onto which an epw file's "
+        "typical year is mapped (default: the simulation start's year).",
+        examples=[2023],
     )
-    constant: float | None = Field(None, description="A constant value of variable.")
-    step: Duration | None = Field(None, description="Step of inline values.")
+    variable: str | None = Field(
+        None,
+        description="Series name for values/constant (required there), or the name a "
+        "cpu_trace's load takes (default cpu_load), e.g. a workload profile's name.",
+        examples=["price"],
+    )
+    values: list[float] | None = Field(
+        None,
+        description="Inline values of variable, one per step from the start.",
+        examples=[[40.0, 42.5, 38.0]],
+    )
+    constant: float | None = Field(
+        None, description="A constant value of variable.", examples=[35.0]
+    )
+    step: Duration | None = Field(
+        None, description="Step of inline values (required with values).", examples=["1 h"]
+    )
     generate: Literal["demo"] | None = Field(None, description="Generated demo series.")
     seed: int = Field(0, description="Random seed of generated series.")
+    first_row_at: Instant | None = Field(
+        None,
+        description="cpu_trace only, required there: the instant of the trace's first row "
+        "(the file holds no timestamps; row i sits at first_row_at + i hours).",
+        examples=["2023-01-01T00:00:00Z"],
+    )
     replay_from: Instant | None = Field(
         None,
         description="Replay history: the data from this instant on is shifted so that it "
-        "starts at the simulation start (e.g. a July 2023 week as next week).",
+        "starts at the simulation start (e.g. a July 2023 week as next week). Works the same "
+        "for every source with times, a CPU trace included (placed by first_row_at first).",
+        examples=["2023-07-10T00:00:00Z"],
     )
 
     @model_validator(mode="after")
@@ -380,7 +448,51 @@ class SeriesSource(SchemaModel):
             )
         if self.values is not None and self.step is None:
             raise FieldProblem("step", "required with values: their time step, e.g. step: 1h")
+        self._check_trace()
+        self._refuse_ignored(given[0])
         return self
+
+    def _check_trace(self) -> None:
+        is_trace = self.file is not None and self.format == "cpu_trace"
+        if is_trace and self.first_row_at is None:
+            raise FieldProblem(
+                "first_row_at",
+                "required with format: cpu_trace: the instant of the trace's first row (the file "
+                "holds no timestamps), e.g. first_row_at: 2023-01-01T00:00:00Z; add replay_from "
+                "to replay a later part of it at the simulation start",
+            )
+        if not is_trace and self.first_row_at is not None:
+            raise FieldProblem(
+                "first_row_at",
+                "only with format: cpu_trace; other sources carry their own times (use "
+                "replay_from to move them)",
+            )
+
+    def _refuse_ignored(self, kind: str) -> None:
+        """Refuse a field this kind of source would ignore, naming what it is for."""
+        source = f"{self.format} file" if kind == "file" else kind
+        uses = {
+            "format": ("file",),
+            "data_dir": ("zone",),
+            "year": ("zone", "epw file"),
+            "variable": ("values", "constant", "cpu_trace file"),
+            "step": ("values",),
+            "seed": ("generate",),
+            "replay_from": ("zone", "file (any format)"),
+        }
+        here = {kind, source, "file (any format)" if kind == "file" else kind}
+        ignored = [
+            name
+            for name, users in uses.items()
+            if name in self.model_fields_set and not here.intersection(users)
+        ]
+        if ignored:
+            raise FieldProblem(
+                ignored,
+                f"a {source} source would ignore it ("
+                + "; ".join(f"{name} is for {', '.join(uses[name])}" for name in ignored)
+                + ")",
+            )
 
 
 # --------------------------------------------------------------------------------------------

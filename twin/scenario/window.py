@@ -68,9 +68,8 @@ def windowed(
     Returns
     -------
     Scenario
-        Anchored (:func:`anchored`), with the new window; every ``replay_from`` of a
-        non-trace source moved by the same shift as the start (a CPU trace's ``replay_from``
-        places its row 0 and stays).
+        Anchored (:func:`anchored`), with the new window; every ``replay_from`` moved by the
+        same shift as the start (a CPU trace's ``first_row_at`` places its row 0 and stays).
 
     Raises
     ------
@@ -89,7 +88,7 @@ def windowed(
     shift = new_start - window.start
     series = [
         source.model_copy(update={"replay_from": source.replay_from + shift})
-        if source.replay_from is not None and source.format != "cpu_trace" and shift
+        if source.replay_from is not None and shift
         else source
         for source in fixed.series
     ]

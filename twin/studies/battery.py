@@ -19,6 +19,7 @@ from optimizer.plan import plan as make_plan
 from physics import facility as fac
 from physics.constants import JOULES_PER_KWH
 from physics.facility import Facility
+from twin.studies import StudyProgress
 
 KWH = JOULES_PER_KWH
 
@@ -122,6 +123,7 @@ def battery_sizing(
     durations_h: tuple[float, ...] = (1.0, 2.0, 4.0),
     costs: BatteryCosts | None = None,
     options: PlanOptions | None = None,
+    progress: StudyProgress | None = None,
 ) -> BatterySizing:
     """Battery size and dispatch for the tariff and demand-response events, with payback.
 
@@ -145,6 +147,9 @@ def battery_sizing(
         Capital costs (default :class:`BatteryCosts`).
     options
         Planner options (shadow prices are switched off).
+    progress
+        Called after each co-planned size (the first: no battery) with (what was done, how many
+        done, how many in all or an upper bound) [-], e.g. to drive a progress bar.
 
     Returns
     -------
@@ -173,6 +178,8 @@ def battery_sizing(
         if facility.battery is not None:  # today's battery is one of the options
             sizes.append((facility.battery.power / 1e3, facility.battery.capacity / KWH))
     sizes += [(power, power * hours) for power in powers_kw for hours in durations_h]
+    if progress is not None:
+        progress("co-planned without a battery", 1, len(sizes) + 1)
     sized: list[BatteryOption] = []
     for power, energy in sizes:
         battery = dataclasses.replace(template, capacity=energy * KWH, power=power * 1e3)
@@ -194,6 +201,8 @@ def battery_sizing(
                 verified=result.verified,
             )
         )
+        if progress is not None:
+            progress(f"{energy:,.0f} kWh / {power:,.0f} kW", len(sized) + 1, len(sizes) + 1)
     paying = [o for o in sized if o.verified and o.net_benefit > 0]
     best = max(paying, key=lambda o: o.net_benefit) if paying else None
     return BatterySizing(

@@ -48,6 +48,7 @@ from physics.power import bbu_ride_through
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
 from physics.violations import LIMIT_KINDS, find_violations
+from twin.studies import StudyProgress
 from twin.studies.liquid_rows import sizing_rows
 
 AIR_VOLUME_PER_RACK = 8.0
@@ -523,6 +524,7 @@ def contingency_study(
     transfer_time: float = TRANSFER_TIME,
     kinds: tuple[str, ...] = ("cooling_unit", "chiller", "cdu", "feed", "power_shelf"),
     exact_shelves: bool = False,
+    progress: StudyProgress | None = None,
 ) -> ContingencyReport:
     """Lose each element in turn; steady state over the window and the transient.
 
@@ -543,6 +545,9 @@ def contingency_study(
         down at once; a shelf's own limits are then exact (busbars are independent below
         their UPS) and the shared ones (UPS, feed, plant) conservative; shelves whose loss
         breaks something, or all of them when a shared limit breaks, are re-simulated alone.
+    progress
+        Called after each kind of element studied with (what was done, how many done, how many in
+        all or an upper bound) [-], e.g. to drive a progress bar.
 
     Returns
     -------
@@ -553,11 +558,21 @@ def contingency_study(
     ds0 = _run(facility, series)
     baseline = {v.message for v in find_violations(facility, ds0) if v.kind not in IGNORED}
     results: list[ElementResult] = []
+    total = len(kinds) + 1
+
+    def done(what: str) -> None:
+        if progress is not None:
+            progress(what, len(done_kinds) + 1, total)
+        done_kinds.append(what)
+
+    done_kinds: list[str] = []
+    done("no loss")
     if "cooling_unit" in kinds:
         for u in range(facility.units.count):
             results.append(
                 _cooling_unit_loss(facility, series, ds0, u, baseline, crah_response_time)
             )
+        done("cooling units")
     if "chiller" in kinds and facility.plant.chiller_count:
         # the chillers are identical: simulate one loss, report it for each
         loss = _chiller_loss(facility, series, 0, baseline)
@@ -565,12 +580,15 @@ def contingency_study(
             dataclasses.replace(loss, element=f"chiller-{index + 1}")
             for index in range(facility.plant.chiller_count)
         ]
+        done("chillers")
     if "cdu" in kinds:
         for c in range(facility.cdus.count):
             results.append(_cdu_loss(facility, series, ds0, c, baseline))
+        done("CDUs")
     if "feed" in kinds:
         for f in range(len(facility.feeds.ids)):
             results.append(_feed_loss(facility, series, ds0, f, baseline, transfer_time))
+        done("feeds")
     if "power_shelf" in kinds:
         if exact_shelves:
             results += [
@@ -578,6 +596,7 @@ def contingency_study(
             ]
         else:
             results += _shelf_losses(facility, series, baseline)
+        done("power shelves")
     return ContingencyReport(
         facility=facility.name, baseline_violations=sorted(baseline), elements=results
     )

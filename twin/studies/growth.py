@@ -8,6 +8,7 @@ feasible factor.  See :func:`growth_headroom` and ``docs/capacity.md``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
 from twin.scenario.compile import compile_facility
 from twin.scenario.schema import Scenario
+from twin.studies import StudyProgress
 from twin.studies.battery import window_days
 
 ENERGY_TOLERANCE = 1e-3
@@ -114,6 +116,7 @@ def growth_headroom(
     max_factor: float = 2.0,
     tolerance: float = 0.02,
     options: PlanOptions | None = None,
+    progress: StudyProgress | None = None,
 ) -> GrowthHeadroom:
     """How much IT load can grow while the grid peak stays at today's as-operated peak.
 
@@ -136,6 +139,9 @@ def growth_headroom(
         Bisection stops when the bracket is narrower [-].
     options
         Planner options (shadow prices are switched off).
+    progress
+        Called after each growth factor co-planned with (what was done, how many done, how many in
+        all or an upper bound) [-], e.g. to drive a progress bar.
 
     Returns
     -------
@@ -188,7 +194,12 @@ def growth_headroom(
         )
         if ok:
             energies[factor] = result.figures["it_energy_kwh"]
+        if progress is not None:
+            state = "fits" if ok else "does not fit"
+            progress(f"IT × {factor:.3f} {state}", len(steps), most)
         return ok
+
+    most = 2 + max(math.ceil(math.log2(max(max_factor - 1.0, tolerance) / tolerance)), 0)
 
     lo, hi = 1.0, max_factor
     at_max = feasible(hi)

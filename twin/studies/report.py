@@ -190,6 +190,8 @@ class Chart:
     labels: list[str]
     series: list[tuple[str, list[float]]]
     stacked: bool = False
+    x_label: str = "sweep point #"
+    """What the group labels are: the swept fields with their units."""
 
 
 def _font(size: int) -> Any:
@@ -286,9 +288,49 @@ def render_png(chart: Chart, path: Path, width: int = 960, height: int = 480) ->
         draw.rectangle([lx, height - 24, lx + 12, height - 12], fill=_COLORS[s % len(_COLORS)])
         draw.text((lx + 16, height - 26), name, fill="black", font=font)
         lx += 30 + int(draw.textlength(name, font=font))
-    draw.text((left + plot_w - 120, top + plot_h + 24), "sweep point #", fill="#555555", font=small)
+    caption = chart.x_label
+    draw.text(
+        (left + plot_w - draw.textlength(caption, font=small), top + plot_h + 24),
+        caption,
+        fill="#555555",
+        font=small,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, format="PNG")
+
+
+def swept_columns(table: pd.DataFrame) -> list[str]:
+    """The swept fields' columns of a :func:`summary_table` (between scenario and status)."""
+    columns = list(table.columns)
+    return columns[1 : columns.index("status")]
+
+
+def point_labels(table: pd.DataFrame, units: dict[str, str]) -> tuple[list[str], str]:
+    """Each point labelled by its swept values ("2,000 / 0.3"), and what they are.
+
+    Parameters
+    ----------
+    table, units
+        From :func:`summary_table` (or some of its rows).
+
+    Returns
+    -------
+    (list of str, str)
+        One label per row, and the axis caption naming the swept fields with their units
+        (``"#"`` point numbers when nothing is swept).
+    """
+    fields = swept_columns(table)
+    if not fields:
+        return [f"#{i}" for i in table["scenario"]], "sweep point #"
+
+    def text(value: Any) -> str:
+        if isinstance(value, float | int | np.number) and not isinstance(value, bool):
+            return f"{float(value):,.4g}"
+        return str(value)
+
+    labels = [" / ".join(text(row[f]) for f in fields) for _, row in table.iterrows()]
+    caption = " / ".join(f + (f" [{units[f]}]" if units.get(f) else "") for f in fields)
+    return labels, caption
 
 
 def charts(table: pd.DataFrame, units: dict[str, str]) -> tuple[list[Chart], list[str]]:
@@ -311,7 +353,7 @@ def charts(table: pd.DataFrame, units: dict[str, str]) -> tuple[list[Chart], lis
     if len(ok) > MAX_CHART_POINTS:
         ok = ok.nsmallest(MAX_CHART_POINTS, "cost")
         notes.append(f"charts show the {MAX_CHART_POINTS} lowest-cost points of {len(table)}")
-    labels = [f"#{i}" for i in ok["scenario"]]
+    labels, x_label = point_labels(ok, units)
     cur = units["cost"]
     per_gpu = bool(np.isfinite(ok["cost_per_gpu_hour"]).any())
     if not per_gpu:
@@ -398,7 +440,36 @@ def charts(table: pd.DataFrame, units: dict[str, str]) -> tuple[list[Chart], lis
         )
     else:
         notes.append("no demand-response event inside the horizon")
+    for chart in out:
+        chart.x_label = x_label
     return out, notes
+
+
+SUMMARY_COLUMNS = (
+    "status",
+    "verified",
+    "cost",
+    "cost_per_gpu_hour",
+    "pue",
+    "peak_grid_kw",
+    "sla_tier3",
+    "saving_cost_vs_as_operated",
+    "saving_carbon_kg_vs_as_operated",
+    "violations",
+)
+"""Columns of the report's on-screen table after the swept fields; summary.csv has them all."""
+
+
+def screen_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns of ``table`` that fit a screen: point, swept fields, key figures.
+
+    Columns with no value at all (e.g. cost per GPU-hour without GPU counts) are left out.
+    """
+    columns = ["scenario", *swept_columns(table)]
+    for name in SUMMARY_COLUMNS:
+        if name in table and (table[name].dtype == object or table[name].notna().any()):
+            columns.append(name)
+    return table[columns]
 
 
 # --------------------------------------------------------------------------------------------
@@ -553,8 +624,12 @@ def _html(
                 f"<h3>{esc(chart.title)}</h3><img alt='{esc(chart.title)}' "
                 f"src='data:image/png;base64,{data}'>"
             )
-    parts.append("<h2>All points</h2><table><tr>")
-    shown = table.head(MAX_HTML_ROWS)
+    shown = screen_table(table).head(MAX_HTML_ROWS)
+    parts.append(
+        f"<h2>All points</h2><p>Key figures of each point; the full table ({table.shape[1]} "
+        "columns, every figure and its unit) is <a href='summary.csv'>summary.csv</a>.</p>"
+        "<div style='overflow-x:auto'><table><tr>"
+    )
     for col in shown.columns:
         unit = units.get(col, "")
         parts.append(f"<th>{esc(col)}{f' [{esc(unit)}]' if unit else ''}</th>")
@@ -566,7 +641,7 @@ def _html(
             cls = " class='t'" if isinstance(value, str) else ""
             cells.append(f"<td{cls}>{_fmt(value, units.get(col, ''))}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</table>")
+    parts.append("</table></div>")
     if len(table) > MAX_HTML_ROWS:
         parts.append(f"<p>First {MAX_HTML_ROWS} of {len(table)} rows; all in summary.csv.</p>")
     parts.append("</body></html>")

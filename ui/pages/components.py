@@ -10,6 +10,14 @@ REFRESH_MS = 5_000
 """Period of the live pages' refresh [ms]."""
 
 
+def graph_config(graph_id: str) -> Any:
+    """Plotly settings of every chart: no logo; the camera button saves a PNG named after it."""
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": f"dctwin-{graph_id}", "scale": 2},
+    }
+
+
 def graph(graph_id: str, **style: Any) -> dcc.Graph:
     """An empty graph (filled by a callback), without the Plotly logo.
 
@@ -20,7 +28,7 @@ def graph(graph_id: str, **style: Any) -> dcc.Graph:
     style
         CSS style of the graph's container, if any.
     """
-    return dcc.Graph(id=graph_id, config={"displaylogo": False}, style=style or None)
+    return dcc.Graph(id=graph_id, config=graph_config(graph_id), style=style or None)
 
 
 def graph_with(graph_id: str, figure: Any) -> dcc.Graph:
@@ -33,4 +41,4 @@ def graph_with(graph_id: str, figure: Any) -> dcc.Graph:
     figure
         The Plotly figure.
     """
-    return dcc.Graph(id=graph_id, figure=figure, config={"displaylogo": False})
+    return dcc.Graph(id=graph_id, figure=figure, config=graph_config(graph_id))

@@ -8,6 +8,7 @@ from dash import Dash, Input, Output, dcc, html
 
 from ui import callbacks as cb
 from ui.pages.components import graph_with
+from ui.units import axis_title
 from ui.views import FLOOR_QUANTITIES
 
 
@@ -23,7 +24,7 @@ def layout(context: cb.UIContext) -> html.Div:
                     dcc.Dropdown(
                         id="floor-quantity",
                         options=[
-                            {"label": f"{long} [{units}]", "value": name}
+                            {"label": axis_title(long, units), "value": name}
                             for name, (long, units) in FLOOR_QUANTITIES.items()
                         ],
                         value="inlet_temperature",

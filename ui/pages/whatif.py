@@ -10,7 +10,7 @@ from dash.exceptions import PreventUpdate
 
 from ui import callbacks as cb
 from ui.pages.components import graph
-from ui.views_whatif import WHATIF_FIELDS
+from ui.views_whatif import WHATIF_FIELDS, current_values
 
 ZONES = ["DE-LU", "US-CAL-CISO", "US-MIDA-PJM", "US-TEX-ERCO"]
 """Grid zones offered by the form."""
@@ -29,20 +29,28 @@ def _form(context: cb.UIContext) -> html.Div:
     rack_types = sorted(twin.scenario_data.get("rack_types") or {})
     units = list(twin.facility.units.ids)
     feeds = list(twin.facility.feeds.ids)
+    now = current_values(twin)  # fields start at the facility as it is: no change
 
-    def number(name: str, placeholder: str) -> dcc.Input:
-        return dcc.Input(id=f"wi-{name}", type="number", placeholder=placeholder)
+    def number(name: str, placeholder: str, minimum: float | None = None) -> dcc.Input:
+        return dcc.Input(
+            id=f"wi-{name}",
+            type="number",
+            placeholder=placeholder,
+            value=now.get(name),
+            min=minimum,
+        )
 
     def choose(name: str, options: list[str]) -> dcc.Dropdown:
         return dcc.Dropdown(id=f"wi-{name}", options=options, placeholder="(none)")
 
     return html.Div(
         _field("Add racks of type", choose("add_racks_type", rack_types))
-        + _field("Number of racks to add [-]", number("add_racks_count", "e.g. 4"))
-        + _field("Supply setpoint min [°C]", number("supply_min_c", "e.g. 16"))
-        + _field("Supply setpoint max [°C]", number("supply_max_c", "e.g. 27"))
-        + _field("Battery energy [kWh]", number("battery_energy_kwh", "e.g. 4000"))
-        + _field("Battery power [kW]", number("battery_power_kw", "e.g. 2000"))
+        + _field("Number of racks to add [-]", number("add_racks_count", "0", 0))
+        + _field("Supply air setpoint min [°C]", number("supply_min_c", "units differ"))
+        + _field("Supply air setpoint max [°C]", number("supply_max_c", "units differ"))
+        + _field("Chilled water supply setpoint [°C]", number("chilled_water_c", ""))
+        + _field("Battery energy [kWh]", number("battery_energy_kwh", "no battery", 0))
+        + _field("Battery power [kW]", number("battery_power_kw", "no battery", 0))
         + _field("Fail a cooling unit", choose("fail_cooling_unit", units))
         + _field("Fail a feed", choose("fail_feed", feeds))
         + _field("Demand response: starts in [h]", number("dr_start_hours", "e.g. 3"))
@@ -127,9 +135,7 @@ def register(app: Dash, context: cb.UIContext) -> None:
     )
     def whatif_download(_: int, text: str | None, *values: Any) -> dict[str, Any]:
         if not text:  # no run yet: the scenario as edited now
-            import yaml
-
-            from ui.views_whatif import modified_scenario
+            from ui.views_whatif import modified_scenario, portable_scenario
 
             try:
                 data = modified_scenario(
@@ -137,5 +143,5 @@ def register(app: Dash, context: cb.UIContext) -> None:
                 )
             except ValueError:
                 raise PreventUpdate from None
-            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+            text = portable_scenario(context.twin, data)
         return {"content": text, "filename": "whatif-scenario.yaml", "type": "text/yaml"}

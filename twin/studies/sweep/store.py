@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,7 +240,12 @@ def prepare_store(
     chunk = min(chunk_size, max(sweep.size, 1))
     encoding = {name: {"chunks": (chunk,)} for name in ds.variables}
     try:
-        ds.to_zarr(out, mode="w-", encoding=encoding, consolidated=False)
+        # consolidated metadata, so that a plain xr.open_zarr(out) reads it without a warning
+        # (the region writes that follow change data only, never the metadata); zarr 3 says
+        # at write time that consolidation is not in its format-3 specification yet
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata is currently not")
+            ds.to_zarr(out, mode="w-", encoding=encoding, consolidated=True)
     except (OSError, ValueError) as exc:
         raise SweepError(str(out), [f"cannot create the store: {exc}"]) from None
     return _open(out)
