@@ -213,11 +213,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--clean-only", action="store_true", help="skip the injected run")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: one clean hour, no injections"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.hours, args.clean_only = 1.0, True
     out = {"clean": run(args.hours, False)}
     if not args.clean_only:
         out["injected"] = run(args.hours, True)
-    print(json.dumps(out, indent=1))
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

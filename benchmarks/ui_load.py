@@ -54,6 +54,13 @@ def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[flo
     """Navigation start → ``selector`` present [ms]: in a fresh context (empty cache), then
     again in the same context (warm browser cache, as on a second visit)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # the UI is behind a login (twin.api.login): a read token opens a session for the context
+    base = url.split("/", 3)
+    login = context.request.post(
+        "/".join(base[:3]) + "/login", form={"token": TOKEN}, max_redirects=0
+    )
+    if login.status != 303:
+        raise RuntimeError(f"login refused: HTTP {login.status}")
     page = context.new_page()
     times = []
     try:

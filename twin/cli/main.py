@@ -216,8 +216,6 @@ def serve(
     import uvicorn
 
     from twin.api.app import create_app
-    from twin.api.login import UserRegistry
-    from twin.api.security import TokenError, TokenRegistry, generate_demo_tokens
     from twin.live.live_twin import LiveSettings, LiveTwin
     from twin.scenario.loader import strict_yaml
     from twin.store.store import Store
@@ -231,26 +229,7 @@ def serve(
         store = Store(url, merge_in_background=True)
     except Exception as exc:  # connection refused, bad URL: say so, no traceback
         raise fail(f"cannot open the store {url.split('@')[-1]}: {exc}") from None
-    try:
-        tokens = TokenRegistry.from_environment()
-    except TokenError as exc:
-        raise fail(f"DCTWIN_TOKENS: {exc}") from None
-    try:
-        UserRegistry.from_environment()  # the UI's users: refused here, not half-way
-    except TokenError as exc:
-        raise fail(str(exc)) from None
-    if not len(tokens):
-        token_file = state_dir / "tokens.txt"
-        if token_file.exists():
-            what = "using the tokens in"
-        else:
-            generate_demo_tokens(token_file)
-            what = "generated one token per scope in"
-        try:
-            tokens = TokenRegistry.from_file(token_file)
-        except (OSError, TokenError) as exc:
-            raise fail(f"{token_file}: {exc}") from None
-        err(f"no DCTWIN_TOKENS set: {what} {token_file.resolve()} (owner-only file)")
+    tokens = _load_tokens(state_dir)
     settings = LiveSettings(
         replan_minutes=replan_minutes, autonomy=autonomy, retention_days=retention_days
     )
@@ -294,6 +273,36 @@ def serve(
     finally:
         connectors.stop()
         listening.close()
+
+
+def _load_tokens(state_dir: Path) -> Any:
+    """The API tokens: ``DCTWIN_TOKENS``, else the demo tokens under ``state_dir`` (made once);
+    the UI's users (``DCTWIN_USERS``) are checked here too, not half-way through serving."""
+    from twin.api.login import UserRegistry
+    from twin.api.security import TokenError, TokenRegistry, generate_demo_tokens
+
+    try:
+        tokens = TokenRegistry.from_environment()
+    except TokenError as exc:
+        raise fail(f"DCTWIN_TOKENS: {exc}") from None
+    try:
+        UserRegistry.from_environment()
+    except TokenError as exc:
+        raise fail(str(exc)) from None
+    if len(tokens):
+        return tokens
+    token_file = state_dir / "tokens.txt"
+    if token_file.exists():
+        what = "using the tokens in"
+    else:
+        generate_demo_tokens(token_file)
+        what = "generated one token per scope in"
+    try:
+        tokens = TokenRegistry.from_file(token_file)
+    except (OSError, TokenError) as exc:
+        raise fail(f"{token_file}: {exc}") from None
+    err(f"no DCTWIN_TOKENS set: {what} {token_file.resolve()} (owner-only file)")
+    return tokens
 
 
 def bind_port(host: str, port: int) -> socket.socket:

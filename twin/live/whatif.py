@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from optimizer.plan import COMPARED, PlanOptions, plan
-from optimizer.state import apply_state
+from optimizer.state import PlanState, apply_state
+from physics.facility import Facility
 from twin.data.series import scenario_series
 from twin.live.control.verification import plan_on_twin
 from twin.live.live_twin import LiveTwin
@@ -227,19 +228,8 @@ def compare(
         twin.times[0].to_pydatetime(),
     )
     modified_state = state.restricted_to(facility)
-    committed = twin.horizon_steps(horizon_hours)
-    # both sides over the same look-ahead: the longer of what each one's deadlines need
-    steps = max(
-        lookahead_steps(
-            apply_state(side, side_state),
-            side_state,
-            twin.times[start].to_pydatetime(),
-            committed,
-            len(twin.times) - start,
-            twin.step_seconds,
-            twin.settings.lookahead_cap_hours,
-        )
-        for side, side_state in ((current_facility, state), (facility, modified_state))
+    steps = _common_lookahead(
+        twin, start, horizon_hours, ((current_facility, state), (facility, modified_state))
     )
     window = slice(start, start + steps)
     options = PlanOptions(
@@ -281,6 +271,29 @@ def compare(
             "modified": _kw_list(modified.result["grid_power"].values),
         },
     }
+
+
+def _common_lookahead(
+    twin: LiveTwin,
+    start: int,
+    horizon_hours: float,
+    sides: tuple[tuple[Facility, PlanState], ...],
+) -> int:
+    """Steps of the look-ahead both sides are planned over: the longer of what each one's
+    deadlines need from ``start`` for a committed ``horizon_hours`` [h] (equal work)."""
+    committed = twin.horizon_steps(horizon_hours)
+    return max(
+        lookahead_steps(
+            apply_state(side, side_state),
+            side_state,
+            twin.times[start].to_pydatetime(),
+            committed,
+            len(twin.times) - start,
+            twin.step_seconds,
+            twin.settings.lookahead_cap_hours,
+        )
+        for side, side_state in sides
+    )
 
 
 def _kw_list(watts: Any) -> list[float | None]:

@@ -55,18 +55,30 @@ NamedChiller = Literal[
 class BiquadraticCurveFields(SchemaModel):
     """EnergyPlus ``Curve:Biquadratic``: c1 + c2·x + c3·x² + c4·y + c5·y² + c6·x·y."""
 
-    coefficient1_constant: float = Field(description="c1 [-].")
-    coefficient2_x: float = Field(description="c2 [1/°C].")
-    coefficient3_x_2: float = Field(description="c3 [1/°C²].")
-    coefficient4_y: float = Field(description="c4 [1/°C].")
-    coefficient5_y_2: float = Field(description="c5 [1/°C²].")
-    coefficient6_x_y: float = Field(description="c6 [1/°C²].")
-    minimum_value_of_x: float = Field(description="Lowest leaving chilled water [°C].")
-    maximum_value_of_x: float = Field(description="Highest leaving chilled water [°C].")
-    minimum_value_of_y: float = Field(description="Lowest entering condenser temperature [°C].")
-    maximum_value_of_y: float = Field(description="Highest entering condenser temperature [°C].")
-    minimum_curve_output: float | None = Field(None, description="Output floor [-].")
-    maximum_curve_output: float | None = Field(None, description="Output ceiling [-].")
+    coefficient1_constant: float = Field(examples=[0.252113], description="c1 [-].")
+    coefficient2_x: float = Field(examples=[0.01324053], description="c2 [1/°C].")
+    coefficient3_x_2: float = Field(examples=[-0.008637329], description="c3 [1/°C²].")
+    coefficient4_y: float = Field(examples=[0.08581056], description="c4 [1/°C].")
+    coefficient5_y_2: float = Field(examples=[-0.004261176], description="c5 [1/°C²].")
+    coefficient6_x_y: float = Field(examples=[0.008661899], description="c6 [1/°C²].")
+    minimum_value_of_x: float = Field(
+        examples=[7.22], description="Lowest leaving chilled water [°C]."
+    )
+    maximum_value_of_x: float = Field(
+        examples=[12.78], description="Highest leaving chilled water [°C]."
+    )
+    minimum_value_of_y: float = Field(
+        examples=[12.78], description="Lowest entering condenser temperature [°C]."
+    )
+    maximum_value_of_y: float = Field(
+        examples=[26.67], description="Highest entering condenser temperature [°C]."
+    )
+    minimum_curve_output: float | None = Field(
+        None, examples=[0.0], description="Output floor [-]."
+    )
+    maximum_curve_output: float | None = Field(
+        None, examples=[1.2], description="Output ceiling [-]."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> BiquadraticCurveFields:
@@ -80,13 +92,17 @@ class BiquadraticCurveFields(SchemaModel):
 class QuadraticCurveFields(SchemaModel):
     """EnergyPlus ``Curve:Quadratic``: c1 + c2·x + c3·x² in part-load ratio x."""
 
-    coefficient1_constant: float = Field(description="c1 [-].")
-    coefficient2_x: float = Field(description="c2 [-].")
-    coefficient3_x_2: float = Field(description="c3 [-].")
-    minimum_value_of_x: float = Field(description="Lowest part-load ratio [-].")
-    maximum_value_of_x: float = Field(description="Highest part-load ratio [-].")
-    minimum_curve_output: float | None = Field(None, description="Output floor [-].")
-    maximum_curve_output: float | None = Field(None, description="Output ceiling [-].")
+    coefficient1_constant: float = Field(examples=[0.2778889], description="c1 [-].")
+    coefficient2_x: float = Field(examples=[0.2338363], description="c2 [-].")
+    coefficient3_x_2: float = Field(examples=[0.4883748], description="c3 [-].")
+    minimum_value_of_x: float = Field(examples=[0.1], description="Lowest part-load ratio [-].")
+    maximum_value_of_x: float = Field(examples=[1.15], description="Highest part-load ratio [-].")
+    minimum_curve_output: float | None = Field(
+        None, examples=[0.0], description="Output floor [-]."
+    )
+    maximum_curve_output: float | None = Field(
+        None, examples=[1.2], description="Output ceiling [-]."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> QuadraticCurveFields:
@@ -102,13 +118,16 @@ _Quadratic = QuadraticCurveFields
 class ElectricEIRChiller(SchemaModel):
     """An EnergyPlus ``Chiller:Electric:EIR`` object, field names in snake_case."""
 
-    reference_capacity: Kilowatt = Field(gt=0, description="Reference capacity [kW].")
-    reference_cop: float = Field(gt=0, le=20, description="Reference COP [-].")
+    reference_capacity: Kilowatt = Field(
+        examples=["471.2 kW"], gt=0, description="Reference capacity [kW]."
+    )
+    reference_cop: float = Field(examples=[5.89], gt=0, le=20, description="Reference COP [-].")
     reference_leaving_chilled_water_temperature: Celsius = Field(
-        description="Leaving chilled water temperature of the rating [°C]."
+        examples=["8.89 degC"], description="Leaving chilled water temperature of the rating [°C]."
     )
     reference_entering_condenser_fluid_temperature: Celsius = Field(
-        description="Entering condenser fluid temperature of the rating [°C]."
+        examples=["26.67 degC"],
+        description="Entering condenser fluid temperature of the rating [°C].",
     )
     cooling_capacity_function_of_temperature_curve: BiquadraticCurveFields = Field(
         description="CAPFT curve (x: leaving chilled water, y: entering condenser)."
@@ -119,9 +138,15 @@ class ElectricEIRChiller(SchemaModel):
     electric_input_to_cooling_output_ratio_function_of_part_load_ratio_curve: _Quadratic = Field(
         description="EIRFPLR curve (x: part-load ratio)."
     )
-    minimum_part_load_ratio: float = Field(gt=0, le=1, description="Cycling below [-].")
-    maximum_part_load_ratio: float = Field(gt=0, le=2, description="Highest PLR [-].")
-    minimum_unloading_ratio: float = Field(gt=0, le=1, description="False loading below [-].")
+    minimum_part_load_ratio: float = Field(
+        examples=[0.1], gt=0, le=1, description="Cycling below [-]."
+    )
+    maximum_part_load_ratio: float = Field(
+        examples=[1.15], gt=0, le=2, description="Highest PLR [-]."
+    )
+    minimum_unloading_ratio: float = Field(
+        examples=[0.1], gt=0, le=1, description="False loading below [-]."
+    )
 
     @model_validator(mode="after")
     def _part_load(self) -> ElectricEIRChiller:

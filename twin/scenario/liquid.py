@@ -43,9 +43,11 @@ class CustomFluid(SchemaModel):
     """A fluid given by its properties at the loop's temperatures (e.g. an immersion
     dielectric from its datasheet)."""
 
-    name: str = Field(min_length=1, description="Fluid name, for messages.")
-    specific_heat: JoulePerKilogramKelvin = Field(gt=0, description="c_p [J/(kg·K)].")
-    density: KilogramPerCubicMetre = Field(gt=0, description="ρ [kg/m³].")
+    name: str = Field(examples=["PG40"], min_length=1, description="Fluid name, for messages.")
+    specific_heat: JoulePerKilogramKelvin = Field(
+        examples=["3600 J/(kg*K)"], gt=0, description="c_p [J/(kg·K)]."
+    )
+    density: KilogramPerCubicMetre = Field(examples=["1040 kg/m^3"], gt=0, description="ρ [kg/m³].")
 
 
 FluidName = Literal["water", "pg25"]
@@ -134,7 +136,10 @@ class CDU(SchemaModel):
         None, gt=0, description="Facility return minus supply at capacity [K] (default: IT ΔT)."
     )
     facility_flow: LitrePerMinute | None = Field(
-        None, gt=0, description="Rated facility-side flow [L/min]; alternative to ΔT."
+        None,
+        examples=["1200 L/min"],
+        gt=0,
+        description="Rated facility-side flow [L/min]; alternative to ΔT.",
     )
     coolant: FluidSpec = Field("water", description="IT-side fluid.")
     facility_fluid: FluidSpec = Field("water", description="Facility-side fluid.")
@@ -147,6 +152,7 @@ class CDU(SchemaModel):
     )
     supply_temperature_setpoint: Celsius | None = Field(
         None,
+        examples=["32 degC"],
         description="IT supply setpoint the facility valve holds [°C]; none: valve open.",
     )
     max_supply_temperature: Celsius = Field(

@@ -65,6 +65,7 @@ class Site(SchemaModel):
     )
     min_inlet_temperature: Celsius | None = Field(
         None,
+        examples=["16 degC"],
         description="Override of the lower inlet limit [°C]; default from the class envelope "
         "(18 °C recommended; allowable 15, 10, 5, 5 °C for A1–A4).",
     )
