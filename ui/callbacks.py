@@ -27,7 +27,7 @@ from ui import (
     views_plan,
     views_whatif,
 )
-from ui.jobs import JobRunner
+from ui.jobs import JobQueueFull, JobRunner
 
 
 @dataclass
@@ -305,7 +305,10 @@ def propose(ctx: UIContext, token: str | None) -> tuple[str | None, str]:
         record = ctx.twin.replan(actor=actor, reason="requested in the UI")
         return {"plan_id": record["id"]}
 
-    return ctx.jobs.submit("re-plan", work), "Re-planning in the background ..."
+    try:
+        return ctx.jobs.submit("re-plan", work), "Re-planning in the background ..."
+    except JobQueueFull as exc:
+        return None, f"Not started: {exc}."
 
 
 def one_per_problem(problems: list[str]) -> list[str]:
@@ -350,7 +353,10 @@ def whatif_start(
         result["scenario_yaml"] = views_whatif.portable_scenario(ctx.twin, data)
         return result
 
-    return ctx.jobs.submit("what-if", work), "Solving in the background ..."
+    try:
+        return ctx.jobs.submit("what-if", work), "Solving in the background ..."
+    except JobQueueFull as exc:
+        return None, f"Not started: {exc}."
 
 
 def job_progress(ctx: UIContext, job_id: str | None) -> dict[str, Any]:

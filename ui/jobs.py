@@ -75,8 +75,12 @@ class Job:
         }
 
 
+class JobQueueFull(RuntimeError):
+    """Raised by :meth:`JobRunner.submit` when ``max_pending`` jobs are queued or running."""
+
+
 class JobRunner:
-    """A thread pool running jobs by id.
+    """A thread pool running jobs by id, with a bounded queue.
 
     Parameters
     ----------
@@ -84,11 +88,17 @@ class JobRunner:
         Threads [-] (solves are CPU-bound: keep it small).
     keep
         Finished jobs remembered [-].
+    max_pending
+        Jobs queued or running at most [-]; one more is refused (:class:`JobQueueFull`), so a
+        page clicked many times cannot pile up solves (nor a shutdown that waits for them).
     """
 
-    def __init__(self, workers: int = 1, keep: int = 50) -> None:
+    def __init__(self, workers: int = 1, keep: int = 50, max_pending: int = 3) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
+        self._max_pending = max_pending
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dctwin-job")
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
@@ -103,9 +113,20 @@ class JobRunner:
             What the job does, for people.
         function
             Called on a worker thread with a ``progress(fraction [-], message)`` callback.
+
+        Raises
+        ------
+        JobQueueFull
+            When ``max_pending`` jobs are already queued or running.
         """
         job = Job(id=uuid.uuid4().hex[:12], name=name)
         with self._lock:
+            pending = sum(j.state in ("queued", "running") for j in self._jobs.values())
+            if pending >= self._max_pending:
+                raise JobQueueFull(
+                    f"{pending} background jobs are already queued or running; "
+                    "try again when one has finished"
+                )
             self._jobs[job.id] = job
             self._forget_old()
 
@@ -170,4 +191,4 @@ class JobRunner:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["Job", "JobRunner", "JobState", "Progress"]
+__all__ = ["Job", "JobQueueFull", "JobRunner", "JobState", "Progress"]

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ui.jobs import JobRunner
+from ui.jobs import JobQueueFull, JobRunner
 
 
 def test_a_job_reports_progress_then_its_result() -> None:
@@ -66,4 +66,23 @@ def test_jobs_queue_behind_one_worker_and_old_ones_are_forgotten() -> None:
         runner.status(first)
     with pytest.raises(ValueError):
         JobRunner(workers=0)
+    runner.shutdown()
+
+
+def test_the_queue_is_bounded_and_frees_up_when_a_job_ends() -> None:
+    """Fifteen clicks on What-if must not queue fifteen solves (issue 14): beyond
+    ``max_pending`` queued or running jobs a submit is refused at once."""
+    runner = JobRunner(workers=1, max_pending=2)
+    gate = threading.Event()
+    running = runner.submit("slow", lambda progress: gate.wait(5))
+    runner.submit("queued", lambda progress: "queued")
+    with pytest.raises(JobQueueFull, match="2 background jobs are already queued or running"):
+        runner.submit("one too many", lambda progress: None)
+    gate.set()
+    runner.wait(running, timeout=5)
+    for job in runner.jobs():
+        runner.wait(job["id"], timeout=5)
+    assert runner.wait(runner.submit("room again", lambda progress: 1), timeout=5)["result"] == 1
+    with pytest.raises(ValueError, match="max_pending"):
+        JobRunner(max_pending=0)
     runner.shutdown()
