@@ -115,12 +115,28 @@ def test_every_page_loads_without_console_errors(server: str, page: tuple[Any, l
     assert errors == []
 
 
+def _fill_until_it_sticks(tab: Any, values: dict[str, str], tries: int = 10) -> None:
+    """Fill the fields and check, 1 s and 2 s later, that none was replaced by a re-render."""
+
+    def kept() -> bool:
+        tab.wait_for_timeout(1000)
+        return all(tab.input_value(selector) == value for selector, value in values.items())
+
+    for _ in range(tries):
+        for selector, value in values.items():
+            tab.fill(selector, value)
+        if kept() and kept():
+            return
+    raise AssertionError(f"the form kept being re-rendered over {values}")
+
+
 def test_a_whatif_runs_and_shows_its_comparison(server: str, page: tuple[Any, list[str]]) -> None:
     tab, errors = page
     tab.goto(server + "/whatif")
     tab.wait_for_selector("#wi-run")
-    tab.fill("#wi-battery_energy_kwh", "3000")
-    tab.fill("#wi-horizon", "6")
+    # the page may render twice on load (the route callback fires again when dcc.Location
+    # mounts) and the second render re-fills the form with current values: fill until it sticks
+    _fill_until_it_sticks(tab, {"#wi-battery_energy_kwh": "3000", "#wi-horizon": "6"})
     tab.click("#wi-run")
     tab.wait_for_selector("#whatif-table", timeout=120_000)
     tab.wait_for_selector("#wi-compare .main-svg")
