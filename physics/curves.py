@@ -43,6 +43,15 @@ def _limit_output(value: FloatArray, low: float | None, high: float | None) -> F
     return value
 
 
+def _check_one_input_curve(curve: QuadraticCurve | CubicCurve, count: int, kind: str) -> None:
+    """Validate a one-input curve's coefficient count and limits; store floats."""
+    if len(curve.coefficients) != count:
+        raise ValueError(f"a {kind} curve needs {count} coefficients, got {curve.coefficients}")
+    if not curve.x_min <= curve.x_max:
+        raise ValueError(f"curve limits must be ordered: x {curve.x_min}..{curve.x_max}")
+    object.__setattr__(curve, "coefficients", tuple(float(c) for c in curve.coefficients))
+
+
 @dataclass(frozen=True)
 class BiquadraticCurve:
     """EnergyPlus ``Curve:Biquadratic``: f(x, y) = c0 + c1·x + c2·x² + c3·y + c4·y² + c5·x·y.
@@ -144,11 +153,7 @@ class QuadraticCurve:
     output_max: float | None = None
 
     def __post_init__(self) -> None:
-        if len(self.coefficients) != 3:
-            raise ValueError(f"a quadratic curve needs 3 coefficients, got {self.coefficients}")
-        if not self.x_min <= self.x_max:
-            raise ValueError(f"curve limits must be ordered: x {self.x_min}..{self.x_max}")
-        object.__setattr__(self, "coefficients", tuple(float(c) for c in self.coefficients))
+        _check_one_input_curve(self, 3, "quadratic")
 
     def __call__(self, x: ArrayLike) -> FloatArray:
         """Evaluate the curve with the input clamped to the limits.
@@ -206,11 +211,7 @@ class CubicCurve:
     output_max: float | None = None
 
     def __post_init__(self) -> None:
-        if len(self.coefficients) != 4:
-            raise ValueError(f"a cubic curve needs 4 coefficients, got {self.coefficients}")
-        if not self.x_min <= self.x_max:
-            raise ValueError(f"curve limits must be ordered: x {self.x_min}..{self.x_max}")
-        object.__setattr__(self, "coefficients", tuple(float(c) for c in self.coefficients))
+        _check_one_input_curve(self, 4, "cubic")
 
     def __call__(self, x: ArrayLike) -> FloatArray:
         """Evaluate the curve with the input clamped to the limits.

@@ -62,14 +62,7 @@ OPTIONS = PlanOptions(shadow_prices=False)
 
 def contract_week(name: str, data_dir: Path) -> dict[str, Any]:
     """The demo hall over ``CONTRACT_WEEKS[name]`` with a hard, a priced and a credit event."""
-    week = CONTRACT_WEEKS[name]
-    saved = WEEKS.get(name)
-    WEEKS[name] = week
-    try:
-        data = real_week(name, data_dir)
-    finally:
-        if saved is None:
-            del WEEKS[name]
+    data = real_week(name, data_dir, CONTRACT_WEEKS[name])
     hard = data["grid"]["demand_response"][0]
     start = pd.Timestamp(hard["start"])
     end = pd.Timestamp(hard["end"])

@@ -51,9 +51,10 @@ WEEKS = {
 }
 
 
-def real_week(name: str, data_dir: Path) -> dict[str, Any]:
-    """The demo hall over one real 2023 week of ``WEEKS[name]``."""
-    week = WEEKS[name]
+def real_week(name: str, data_dir: Path, week: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The demo hall over one real 2023 week: ``week`` (zone, timezone, start, event), by
+    default ``WEEKS[name]``."""
+    week = week if week is not None else WEEKS[name]
     data = yaml.safe_load((ROOT / "scenarios" / "demo-hall.yaml").read_text())
     data["site"]["timezone"] = week["timezone"]
     data["simulation"] = {"start": week["start"], "duration": "7 d", "step": "15 min"}
