@@ -124,7 +124,8 @@ def test_soc_window_and_energy_balance(
     covers rounding of the SOC (stored as a fraction of a 1 MWh capacity).
     """
     capacity = 3.6e9
-    initial = soc_min + initial_fraction * (soc_max - soc_min)
+    # clipped: soc_min + 1.0 × (soc_max − soc_min) can round above soc_max
+    initial = min(max(soc_min + initial_fraction * (soc_max - soc_min), soc_min), soc_max)
     result = integrate_soc(
         initial,
         requested,
