@@ -20,7 +20,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.mosquitto import Mosquitto, mosquitto  # noqa: F401 - the fixture
-from tests.processes import dctwin, serving
+from tests.processes import dctwin, free_port, serving
 from twin.connectors import mqtt as connector
 from twin.connectors.mqtt import MqttSubscriber, broker_from_url, default_client_id
 from twin.connectors.payload import check_topic_filter, message_items, topic_point
@@ -360,7 +360,7 @@ def test_serve_refuses_bad_mqtt_options_at_once(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
     started = time.monotonic()
-    result = dctwin("serve", "--state-dir", tmp_path, *args, timeout=60)
+    result = dctwin("serve", "--port", str(free_port()), "--state-dir", tmp_path, *args, timeout=60)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert time.monotonic() - started < 20  # before the twin loads

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import dctwin, serving
+from tests.processes import dctwin, free_port, serving
 from twin.store.store import Store
 
 TOKEN = "crash-test-token-0000001"
@@ -92,7 +92,7 @@ def test_serve_prints_where_the_demo_token_is(tmp_path: Path) -> None:
     ],
 )
 def test_serve_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
-    done = dctwin("serve", "--state-dir", tmp_path, *args, timeout=120)
+    done = dctwin("serve", "--port", str(free_port()), "--state-dir", tmp_path, *args, timeout=120)
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -100,7 +100,9 @@ def test_serve_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], mess
 
 def test_serve_refuses_bad_tokens(tmp_path: Path) -> None:
     env = {**os.environ, "DCTWIN_TOKENS": "short=read"}
-    done = dctwin("serve", "--state-dir", tmp_path, env=env, timeout=120)
+    done = dctwin(
+        "serve", "--port", str(free_port()), "--state-dir", tmp_path, env=env, timeout=120
+    )
     assert done.returncode != 0
     assert "DCTWIN_TOKENS" in done.stderr and "16 characters" in done.stderr
     assert "Traceback" not in done.stderr
@@ -113,7 +115,9 @@ def test_serve_refuses_malformed_yaml_and_duplicate_keys(tmp_path: Path) -> None
     ):
         scenario = tmp_path / "bad.yaml"
         scenario.write_text(text)
-        done = dctwin("serve", scenario, "--state-dir", tmp_path, timeout=120)
+        done = dctwin(
+            "serve", scenario, "--port", str(free_port()), "--state-dir", tmp_path, timeout=120
+        )
         assert done.returncode != 0
         assert message in done.stderr
         assert "Traceback" not in done.stderr
@@ -145,7 +149,7 @@ def test_tasks_run_forwards_the_stop_signal_to_serve(tmp_path: Path, stop: signa
     import sys
     import time
 
-    from tests.processes import REPO, free_port
+    from tests.processes import REPO
 
     port = free_port()
     log = (tmp_path / "run.log").open("wb")
