@@ -290,6 +290,26 @@ def test_csv_with_poisoned_rows_and_a_doubled_column(client: TestClient, clock: 
     assert "repeats column(s): value" in response.text
 
 
+def test_csv_field_size_error_names_the_real_file_line(client: TestClient, clock: Clock) -> None:
+    """The line of a CSV error is the file's own line, the header being line 1."""
+    now = clock.now.isoformat()
+    headers = {**auth("ingest"), "Content-Type": "text/csv"}
+    text = (
+        "time,point,value\n"  # line 1
+        f"{now},rack/A01/inlet_temperature,24\n"  # line 2
+        f"{now},rack/A02/inlet_temperature,24\n"  # line 3
+        f"{now},{'x' * 200_000},24\n"  # line 4: a field beyond the csv module's limit
+        f"{now},rack/A03/inlet_temperature,24\n"
+    )
+    response = client.post("/api/v1/measurements/csv", content=text, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("CSV line 4: field larger than field limit")
+    header = f"time,point,value,{'y' * 200_000}\n{now},rack/A01/inlet_temperature,24\n"
+    response = client.post("/api/v1/measurements/csv", content=header, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("CSV line 1: field larger")
+
+
 @pytest.mark.parametrize("start", ["0001-01-01T00:00+05:00", "9999-12-31T23:59:59-05:00"])
 def test_query_times_beyond_the_calendar_are_a_422(client: TestClient, start: str) -> None:
     response = client.get(

@@ -346,6 +346,20 @@ def test_gap_is_an_error(tmp_path: Path) -> None:
         load_price_csv(path)
 
 
+def test_oversized_header_field_is_a_one_line_error(tmp_path: Path) -> None:
+    """A header field past the csv module's 128 kB limit: a SeriesError, not a traceback."""
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        f"Datetime (UTC),Price (USD/MWh),{'x' * 200_000}\n2023-01-01 00:00:00,10,1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SeriesError) as caught:
+        load_price_csv(path)
+    message = str(caught.value)
+    assert message.startswith("wide.csv: line 1 (header): not a readable CSV (field larger")
+    assert "\n" not in message and "xxxx" not in message
+
+
 def test_duplicate_timestamp_is_an_error(tmp_path: Path) -> None:
     path = _price_file(tmp_path, "dup.csv", [(HOURS[0], "1"), (HOURS[1], "2"), (HOURS[1], "3")])
     with pytest.raises(

@@ -129,7 +129,9 @@ async def post_measurements_csv(request: Request, _: Ingest, twin: CurrentTwin) 
             raise HTTPException(400, f"CSV header lacks column(s): {columns}")
         rows = [dict(row) for row in reader]
     except csv.Error as exc:
-        raise HTTPException(400, f"CSV line {reader.line_num}: {exc}") from exc
+        # the underlying reader's count: the physical line that failed, header = line 1
+        # (DictReader.line_num still holds the last row read whole)
+        raise HTTPException(400, f"CSV line {reader.reader.line_num}: {exc}") from exc
     return _ingest(twin, rows)
 
 

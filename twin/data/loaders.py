@@ -60,7 +60,10 @@ def _read_csv_text(path: Path) -> pd.DataFrame:
         )
     except (ValueError, pd.errors.ParserError) as error:
         raise SeriesError(f"{path.name}: not a readable CSV file ({error})") from None
-    header = next(csv.reader(io.StringIO(text.partition("\n")[0])), [])
+    try:
+        header = next(csv.reader(io.StringIO(text.partition("\n")[0])), [])
+    except csv.Error as error:  # a header field beyond the csv module's limit (128 kB)
+        raise SeriesError(f"{path.name}: line 1 (header): not a readable CSV ({error})") from None
     twice = sorted({name.strip() for name in header if header.count(name) > 1})
     if twice:
         raise SeriesError(
