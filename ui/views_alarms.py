@@ -96,10 +96,34 @@ def alarmed_racks(twin: LiveTwin) -> dict[str, str]:
     return racks
 
 
+def sensor_faults(twin: LiveTwin) -> dict[str, str]:
+    """Points whose sensor is faulty now: point → kind (``stuck``, ``drift``, ``silent``,
+    ``spike``).
+
+    The one definition the Floor (purple cross) and the Alarms page ("Readings kept out")
+    share: an active stuck, drift or silent fault of the screening, or an active (not cleared)
+    ``sensor_<kind>`` alarm on the point — a spike's alarm stays active for
+    :data:`twin.live.control.supervisor.SPIKE_CLEAR_S` after the last spike.
+    """
+    with twin.lock:
+        faults = {f.point: str(f.kind) for f in twin.faults.active_faults()}
+    for alarm in twin.store.alarms(active_only=True, limit=ALARM_LIMIT):
+        point = alarm["point"] or alarm["source"]
+        if alarm["kind"].startswith("sensor_") and point in twin.catalogue:
+            faults.setdefault(point, alarm["kind"].removeprefix("sensor_"))
+    return faults
+
+
 def screening_rows(twin: LiveTwin) -> list[dict[str, Any]]:
     """Readings kept out per point (:meth:`twin.live.live_twin.LiveTwin.screening`), the
     points with most first: ``point``, ``rejected``, ``spike``, ``faulty``, ``late``
-    [count], ``faulty_now``, ``trend``."""
+    [count], ``faulty_now`` (:func:`sensor_faults`: the same as the Floor's marker),
+    ``fault`` (its kind or None) and ``trend``.  A point with a faulty sensor and nothing
+    kept out yet (silent) is listed too."""
+    faulty = sensor_faults(twin)
+    screened = twin.screening()
+    for point in faulty:
+        screened.setdefault(point, {})
     rows = [
         {
             "point": point,
@@ -107,13 +131,23 @@ def screening_rows(twin: LiveTwin) -> list[dict[str, Any]]:
             "spike": counts.get("spike", 0),
             "faulty": counts.get("faulty", 0),
             "late": counts.get("late", 0),
-            "faulty_now": bool(counts.get("faulty_now")),
+            "faulty_now": point in faulty or bool(counts.get("faulty_now")),
+            "fault": faulty.get(point),
             "trend": trend_link(point) if point in twin.catalogue else None,
         }
-        for point, counts in twin.screening().items()
+        for point, counts in screened.items()
     ]
-    rows.sort(key=lambda r: -(r["rejected"] + r["spike"] + r["faulty"] + r["late"]))
+    rows.sort(
+        key=lambda r: (not r["faulty_now"], -(r["rejected"] + r["spike"] + r["faulty"] + r["late"]))
+    )
     return rows
 
 
-__all__ = ["ALARM_LIMIT", "alarm_rows", "alarm_state", "alarmed_racks", "screening_rows"]
+__all__ = [
+    "ALARM_LIMIT",
+    "alarm_rows",
+    "alarm_state",
+    "alarmed_racks",
+    "screening_rows",
+    "sensor_faults",
+]

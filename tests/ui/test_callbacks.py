@@ -8,6 +8,7 @@ from dash import html
 
 from tests.ui.conftest import ADMIN, APPROVER, READER
 from ui import callbacks as cb
+from ui import callbacks_alarms as ca
 from ui import figures, views_overview
 
 
@@ -161,7 +162,7 @@ def test_alarms_page_lists_alarms_and_screening_and_floor_outlines_them(
         severity="critical",
         point=point,
     )
-    summary, table, screening = cb.alarms_page(context)
+    summary, table, screening = ca.alarms_page(context)
     assert "critical" in summary.children and "America/Chicago" in summary.children
     text = str(table)
     assert "limit_inlet_temperature_high" in text and "/live?point=rack%2FB06" in text
@@ -169,3 +170,35 @@ def test_alarms_page_lists_alarms_and_screening_and_floor_outlines_them(
     fig, _, _ = cb.floor(context, "inlet_temperature", None)
     outlined = [t for t in fig.data if t.name and t.name.startswith("critical alarm")]
     assert outlined and "B06" in outlined[0].text
+
+
+def test_alarm_actions_are_audited_under_the_principal(context: cb.UIContext) -> None:
+    twin = context.twin
+    alarm = twin.store.raise_alarm(
+        "limit_undervoltage", "busbar/B1", "busbar B1 at 46.1 V", time=twin.clock()
+    )
+    options = ca.alarm_options(context)
+    assert any(o["value"] == alarm["id"] for o in options)
+    reader = ca.alarm_action(
+        context, "acknowledge", alarm["id"], None, "user:bob", frozenset({"read"})
+    )
+    assert reader[0] is False and "approve" in reader[1]
+    approve = frozenset({"read", "approve"})
+    assert ca.alarm_action(context, "acknowledge", None, None, "user:alice", approve)[0] is False
+    assert ca.alarm_action(context, "acknowledge", 987654, None, "user:alice", approve) == (
+        False,
+        "Unknown alarm 987654.",
+    )
+    assert ca.alarm_action(context, "shelve", alarm["id"], 4.0, "user:alice", approve)[0]
+    rows = {r["id"]: r for r in ca.views_alarms.alarm_rows(twin, context.timezone)}
+    assert rows[alarm["id"]]["state"] == "shelved"
+    assert ca.alarm_action(context, "unshelve", alarm["id"], None, "user:alice", approve)[0]
+    assert ca.alarm_action(context, "acknowledge", alarm["id"], None, "user:alice", approve)[0]
+    rows = {r["id"]: r for r in ca.views_alarms.alarm_rows(twin, context.timezone)}
+    assert rows[alarm["id"]]["state"] == "acknowledged"
+    log = [e for e in twin.store.audit_log(limit=10) if e["target"] == str(alarm["id"])]
+    assert [(e["actor"], e["action"]) for e in reversed(log)] == [
+        ("user:alice", "shelve_alarm"),
+        ("user:alice", "unshelve_alarm"),
+        ("user:alice", "acknowledge_alarm"),
+    ]

@@ -135,3 +135,58 @@ def test_password_hashes_and_bad_user_specs() -> None:
         UserRegistry.from_spec("bob:read:plaintext")
     with pytest.raises(TokenError, match="unknown scope"):
         UserRegistry.from_spec(f"bob:root:{stored}")
+
+
+def _alarm_click(alarm_id: int, button: str = "alarm-ack", hours: float = 1.0) -> dict[str, object]:
+    """The Alarms page's action callback as the browser sends it after a click."""
+    buttons = ("alarm-ack", "alarm-shelve", "alarm-unshelve")
+    return {
+        "output": "alarm-action-message.children",
+        "outputs": {"id": "alarm-action-message", "property": "children"},
+        "inputs": [
+            {"id": b, "property": "n_clicks", "value": 1 if b == button else None} for b in buttons
+        ],
+        "state": [
+            {"id": "alarm-choice", "property": "value", "value": alarm_id},
+            {"id": "alarm-shelve-hours", "property": "value", "value": hours},
+        ],
+        "changedPropIds": [f"{button}.n_clicks"],
+    }
+
+
+def test_alarm_buttons_act_as_the_session_user_and_need_approve(
+    fresh: tuple[LiveTwin, Clock], client: TestClient
+) -> None:
+    twin = fresh[0]
+    alarm = twin.store.raise_alarm(
+        "limit_inlet_temperature_high",
+        "rack/C04/inlet_temperature",
+        "rack inlet temperature of C04 is 27.6 °C, above its limit of 27 °C",
+        time=twin.clock(),
+        severity="critical",
+        point="rack/C04/inlet_temperature",
+    )
+    alarm_id = alarm["id"]
+    client.post("/login", data={"token": READER})  # read only: refused, nothing written
+    refused = client.post("/_dash-update-component", json=_alarm_click(alarm_id))
+    assert refused.status_code == 200 and "'approve' scope" in refused.text
+    unchanged = twin.store.get_alarm(alarm_id)
+    assert unchanged is not None and unchanged["acknowledged"] is None
+    client.get("/logout", follow_redirects=False)
+    client.post("/login", data={"user": "alice", "password": "correct horse"})
+    done = client.post("/_dash-update-component", json=_alarm_click(alarm_id))
+    assert "acknowledged by user:alice" in done.text
+    shelved = client.post(
+        "/_dash-update-component", json=_alarm_click(alarm_id, "alarm-shelve", 168.0)
+    )
+    assert "shelved for 168 h by user:alice" in shelved.text
+    client.post("/_dash-update-component", json=_alarm_click(alarm_id, "alarm-unshelve"))
+    entries = [e for e in twin.store.audit_log(limit=10) if e["target"] == str(alarm_id)]
+    assert {(e["actor"], e["action"]) for e in entries} == {
+        ("user:alice", "acknowledge_alarm"),
+        ("user:alice", "shelve_alarm"),
+        ("user:alice", "unshelve_alarm"),
+    }
+    found = twin.store.get_alarm(alarm_id)
+    assert found is not None and found["acknowledged_by"] == "user:alice"
+    assert found["shelved_until"] is None  # unshelved

@@ -3,22 +3,21 @@ and the audit log.  Acknowledging and shelving need the ``approve`` scope and ar
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from twin.api.deps import API, Approve, CurrentTwin, Read, error_responses
-from twin.live.live_twin import LiveTwin
+from twin.live.control import alarm_actions
+from twin.live.control.alarm_actions import MAX_SHELVE_HOURS
 from twin.store.errors import NotFound
 from twin.store.records import Alarm
 
 router = APIRouter(prefix=API)
 """The alarm and audit routes."""
-
-MAX_SHELVE_HOURS = 24.0 * 7
-"""Longest shelving [h]."""
 
 AlarmId = Annotated[int, Path(ge=1, le=2**62, description="Alarm id")]
 """An alarm id in a path (within the database's integer range)."""
@@ -98,12 +97,11 @@ def alarm(alarm_id: AlarmId, _: Read, twin: CurrentTwin) -> AlarmOut:
     return AlarmOut(**found)
 
 
-def _change(twin: LiveTwin, alarm_id: int, change: Any) -> Alarm:
+def _change(alarm_id: int, change: Callable[[], Alarm]) -> Alarm:
     try:
-        result: Alarm = change()
+        return change()
     except NotFound as exc:
         raise HTTPException(404, f"unknown alarm {alarm_id}") from exc
-    return result
 
 
 @router.post("/alarms/{alarm_id}/acknowledge", responses=error_responses(404))
@@ -111,30 +109,21 @@ def acknowledge(
     alarm_id: AlarmId, who: Approve, twin: CurrentTwin, body: AlarmAction | None = None
 ) -> AlarmOut:
     """Acknowledge an active alarm (the first acknowledgement stays; audited)."""
-    now = twin.clock()
-    done = _change(twin, alarm_id, lambda: twin.store.acknowledge_alarm(alarm_id, who, time=now))
-    twin.store.audit(
-        who, "acknowledge_alarm", str(alarm_id), body.reason if body else "", _summary(done)
+    reason = body.reason if body else ""
+    return AlarmOut(
+        **_change(alarm_id, lambda: alarm_actions.acknowledge(twin, alarm_id, who, reason))
     )
-    return AlarmOut(**done)
 
 
 @router.post("/alarms/{alarm_id}/shelve", responses=error_responses(404))
 def shelve(alarm_id: AlarmId, who: Approve, twin: CurrentTwin, body: Shelve) -> AlarmOut:
     """Shelve an active alarm for ``hours`` (it stays listed but leaves the active count);
     ``hours`` 0 unshelves (audited)."""
-    until = None
-    if body.hours > 0:
-        until = twin.clock().astimezone(UTC) + timedelta(hours=body.hours)
-    done = _change(twin, alarm_id, lambda: twin.store.shelve_alarm(alarm_id, who, until))
-    action = "shelve_alarm" if until is not None else "unshelve_alarm"
-    detail = {**_summary(done), "until": until.isoformat() if until else None}
-    twin.store.audit(who, action, str(alarm_id), body.reason, detail)
-    return AlarmOut(**done)
-
-
-def _summary(alarm: Alarm) -> dict[str, Any]:
-    return {"kind": alarm["kind"], "source": alarm["source"], "severity": alarm["severity"]}
+    return AlarmOut(
+        **_change(
+            alarm_id, lambda: alarm_actions.shelve(twin, alarm_id, who, body.hours, body.reason)
+        )
+    )
 
 
 @router.get("/audit")

@@ -42,3 +42,18 @@ def graph_with(graph_id: str, figure: Any) -> dcc.Graph:
         The Plotly figure.
     """
     return dcc.Graph(id=graph_id, figure=figure, config=graph_config(graph_id))
+
+
+def session() -> tuple[str | None, frozenset[str]]:
+    """The principal (``token:<fingerprint>`` or ``user:<name>``) and scopes of the request's
+    session, as the login gate passes them (:mod:`twin.api.login`); ``(None, {})`` outside a
+    request or without the gate (then nothing beyond reading is allowed)."""
+    import flask
+
+    if not flask.has_request_context():
+        return None, frozenset()
+    principal = flask.request.headers.get("X-Dctwin-Principal") or None
+    scopes = flask.request.headers.get("X-Dctwin-Scopes") or ""
+    if principal is None:
+        return None, frozenset()
+    return principal, frozenset(s for s in scopes.split(",") if s)

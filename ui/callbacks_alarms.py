@@ -1,0 +1,147 @@
+"""The Alarms page's callbacks as plain functions: the tables, and acknowledging, shelving and
+unshelving an alarm.
+
+The actions go through :mod:`twin.live.control.alarm_actions`, the implementation the API's
+routes use too, with the session's principal as the audit log's actor; they need the
+``approve`` scope (the buttons are disabled without it, and the action refuses it again).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dash import dcc, html
+
+from twin.live.control import alarm_actions
+from twin.store.errors import NotFound
+from ui import views_alarms
+
+if TYPE_CHECKING:
+    from ui.callbacks import UIContext
+
+__all__ = ["ACTIONS", "alarm_action", "alarm_options", "alarms_page", "may_act"]
+
+ACTIONS = ("acknowledge", "shelve", "unshelve")
+"""What an operator may do to an alarm on the page."""
+
+
+def may_act(principal: str | None, scopes: frozenset[str]) -> bool:
+    """True when the session may acknowledge and shelve (it has the ``approve`` scope;
+    ``admin`` implies it)."""
+    return principal is not None and bool({"approve", "admin"} & scopes)
+
+
+def alarm_options(ctx: UIContext) -> list[dict[str, Any]]:
+    """The alarms an operator can act on (not cleared), as dropdown options: label and id."""
+    rows = views_alarms.alarm_rows(ctx.twin, ctx.timezone, cleared=False)
+    return [
+        {
+            "label": f"#{r['id']} {r['severity']} {r['kind']} on {r['source']} ({r['state']})",
+            "value": r["id"],
+        }
+        for r in rows
+        if r["state"] != "cleared"
+    ]
+
+
+def alarm_action(
+    ctx: UIContext,
+    action: str,
+    alarm_id: int | None,
+    hours: float | None,
+    principal: str | None,
+    scopes: frozenset[str],
+) -> tuple[bool, str]:
+    """Acknowledge, shelve (for ``hours`` [h]) or unshelve ``alarm_id`` as ``principal``.
+
+    Returns (done, message for the operator).  Refused without the ``approve`` scope, without
+    an alarm, for an unknown alarm or an unknown action; audited under ``principal`` (e.g.
+    ``user:alice``) when done.
+    """
+    if not may_act(principal, scopes) or principal is None:
+        return False, "Acknowledging and shelving need a session with the 'approve' scope."
+    if alarm_id is None:
+        return False, "Choose an alarm first."
+    try:
+        if action == "acknowledge":
+            done = alarm_actions.acknowledge(ctx.twin, int(alarm_id), principal, "in the UI")
+            said = f"acknowledged by {done['acknowledged_by']}"
+        elif action == "shelve":
+            length = float(hours or 1.0)
+            alarm_actions.shelve(ctx.twin, int(alarm_id), principal, length, "in the UI")
+            said = f"shelved for {length:g} h by {principal}"
+        elif action == "unshelve":
+            alarm_actions.unshelve(ctx.twin, int(alarm_id), principal, "in the UI")
+            said = f"unshelved by {principal}"
+        else:
+            return False, f"Unknown action {action!r}."
+    except NotFound:
+        return False, f"Unknown alarm {alarm_id}."
+    except ValueError as exc:
+        return False, str(exc)
+    return True, f"Alarm {alarm_id} {said}."
+
+
+def alarms_page(ctx: UIContext) -> tuple[Any, Any, Any]:
+    """The Alarms page: the summary line, the alarm table (raised, acknowledged, shelved,
+    cleared; site time; a link to each point's trend) and the screening counts per point
+    (the sensor column says FAULTY exactly when the Floor marks it)."""
+    rows = views_alarms.alarm_rows(ctx.twin, ctx.timezone)
+    live = [r for r in rows if r["state"] in ("active", "acknowledged")]
+    critical = sum(r["severity"] == "critical" for r in live)
+    summary = html.Div(
+        f"{len(live)} active alarms ({critical} critical), "
+        f"{sum(r['state'] == 'shelved' for r in rows)} shelved; times in {ctx.timezone.key}",
+        id="alarms-summary",
+        className="warn" if critical else "",
+    )
+    heads = ("id", "state", "severity", "alarm", "source", "message", "raised", "cleared")
+    table = html.Table(
+        [html.Tr([html.Th(h) for h in (*heads, "ack'd by", "shelved until")])]
+        + [
+            html.Tr(
+                [
+                    html.Td(str(r["id"])),
+                    html.Td(r["state"]),
+                    html.Td(r["severity"]),
+                    html.Td(r["kind"]),
+                    html.Td(dcc.Link(r["source"], href=r["trend"]) if r["trend"] else r["source"]),
+                    html.Td(r["message"]),
+                    html.Td(r["raised"]),
+                    html.Td(r["cleared"] or ""),
+                    html.Td(r["acknowledged_by"] or ""),
+                    html.Td((r["shelved_until"] or "") if r["state"] == "shelved" else ""),
+                ],
+                className="warn" if r["state"] == "active" and r["severity"] == "critical" else "",
+            )
+            for r in rows
+        ]
+        if rows
+        else [html.Tr(html.Td("no alarms"))],
+        id="alarms-table",
+    )
+    return summary, table, _screening_table(ctx)
+
+
+def _screening_table(ctx: UIContext) -> html.Table:
+    screened = views_alarms.screening_rows(ctx.twin)
+    counts = ("rejected", "spike", "faulty", "late")
+    return html.Table(
+        [html.Tr([html.Th(h) for h in ("point", *counts, "sensor")])]
+        + [
+            html.Tr(
+                [
+                    html.Td(dcc.Link(r["point"], href=r["trend"]) if r["trend"] else r["point"]),
+                    *(html.Td(str(r[c])) for c in counts),
+                    html.Td(f"FAULTY ({r['fault']})" if r["fault"] else "FAULTY")
+                    if r["faulty_now"]
+                    else html.Td("ok"),
+                ],
+                className="warn" if r["faulty_now"] else "",
+            )
+            for r in screened
+        ]
+        if screened
+        else [html.Tr(html.Td("no reading rejected or excluded"))],
+        id="alarms-screening",
+    )
