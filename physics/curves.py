@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -43,13 +44,65 @@ def _limit_output(value: FloatArray, low: float | None, high: float | None) -> F
     return value
 
 
-def _check_one_input_curve(curve: QuadraticCurve | CubicCurve, count: int, kind: str) -> None:
-    """Validate a one-input curve's coefficient count and limits; store floats."""
-    if len(curve.coefficients) != count:
-        raise ValueError(f"a {kind} curve needs {count} coefficients, got {curve.coefficients}")
-    if not curve.x_min <= curve.x_max:
-        raise ValueError(f"curve limits must be ordered: x {curve.x_min}..{curve.x_max}")
-    object.__setattr__(curve, "coefficients", tuple(float(c) for c in curve.coefficients))
+class _OneInputCurve:
+    """Evaluation shared by the one-input EnergyPlus curves (polynomial in x, input clamped).
+
+    Subclasses are frozen dataclasses with ``coefficients`` (c0, c1, …), ``x_min``, ``x_max``,
+    ``output_min`` and ``output_max``, and say how many coefficients they take.
+    """
+
+    coefficients: tuple[float, ...]
+    x_min: float
+    x_max: float
+    output_min: float | None
+    output_max: float | None
+    _count: ClassVar[int]
+    _kind: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        """Validate the coefficient count and limits; store the coefficients as floats."""
+        if len(self.coefficients) != self._count:
+            raise ValueError(
+                f"a {self._kind} curve needs {self._count} coefficients, got {self.coefficients}"
+            )
+        if not self.x_min <= self.x_max:
+            raise ValueError(f"curve limits must be ordered: x {self.x_min}..{self.x_max}")
+        object.__setattr__(self, "coefficients", tuple(float(c) for c in self.coefficients))
+
+    def __call__(self, x: ArrayLike) -> FloatArray:
+        """Evaluate the curve with the input clamped to the limits.
+
+        Parameters
+        ----------
+        x
+            Input [unit of x].
+
+        Returns
+        -------
+        numpy.ndarray
+            Curve value [-].
+        """
+        xc = np.clip(_array(x), self.x_min, self.x_max)
+        value = np.zeros_like(xc)
+        for c in reversed(self.coefficients):  # Horner: c0 + x·(c1 + x·(c2 + …))
+            value = c + value * xc
+        return _limit_output(np.asarray(value, dtype=float), self.output_min, self.output_max)
+
+    def out_of_range(self, x: ArrayLike) -> BoolArray:
+        """Which points are outside the input limits.
+
+        Parameters
+        ----------
+        x
+            Input [unit of x].
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            True where x is outside its limits.
+        """
+        xa = _array(x)
+        return np.asarray((xa < self.x_min) | (xa > self.x_max), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -133,7 +186,7 @@ class BiquadraticCurve:
 
 
 @dataclass(frozen=True)
-class QuadraticCurve:
+class QuadraticCurve(_OneInputCurve):
     """EnergyPlus ``Curve:Quadratic``: f(x) = c0 + c1·x + c2·x², input clamped to its limits.
 
     Parameters
@@ -152,46 +205,12 @@ class QuadraticCurve:
     output_min: float | None = None
     output_max: float | None = None
 
-    def __post_init__(self) -> None:
-        _check_one_input_curve(self, 3, "quadratic")
-
-    def __call__(self, x: ArrayLike) -> FloatArray:
-        """Evaluate the curve with the input clamped to the limits.
-
-        Parameters
-        ----------
-        x
-            Input [unit of x].
-
-        Returns
-        -------
-        numpy.ndarray
-            Curve value [-].
-        """
-        xc = np.clip(_array(x), self.x_min, self.x_max)
-        c0, c1, c2 = self.coefficients
-        value = c0 + xc * (c1 + c2 * xc)
-        return _limit_output(np.asarray(value, dtype=float), self.output_min, self.output_max)
-
-    def out_of_range(self, x: ArrayLike) -> BoolArray:
-        """Which points are outside the input limits.
-
-        Parameters
-        ----------
-        x
-            Input [unit of x].
-
-        Returns
-        -------
-        numpy.ndarray of bool
-            True where x is outside its limits.
-        """
-        xa = _array(x)
-        return np.asarray((xa < self.x_min) | (xa > self.x_max), dtype=bool)
+    _count: ClassVar[int] = 3
+    _kind: ClassVar[str] = "quadratic"
 
 
 @dataclass(frozen=True)
-class CubicCurve:
+class CubicCurve(_OneInputCurve):
     """EnergyPlus ``Curve:Cubic``: f(x) = c0 + c1·x + c2·x² + c3·x³, input clamped.
 
     Parameters
@@ -210,42 +229,8 @@ class CubicCurve:
     output_min: float | None = None
     output_max: float | None = None
 
-    def __post_init__(self) -> None:
-        _check_one_input_curve(self, 4, "cubic")
-
-    def __call__(self, x: ArrayLike) -> FloatArray:
-        """Evaluate the curve with the input clamped to the limits.
-
-        Parameters
-        ----------
-        x
-            Input [unit of x].
-
-        Returns
-        -------
-        numpy.ndarray
-            Curve value [-].
-        """
-        xc = np.clip(_array(x), self.x_min, self.x_max)
-        c0, c1, c2, c3 = self.coefficients
-        value = c0 + xc * (c1 + xc * (c2 + c3 * xc))
-        return _limit_output(np.asarray(value, dtype=float), self.output_min, self.output_max)
-
-    def out_of_range(self, x: ArrayLike) -> BoolArray:
-        """Which points are outside the input limits.
-
-        Parameters
-        ----------
-        x
-            Input [unit of x].
-
-        Returns
-        -------
-        numpy.ndarray of bool
-            True where x is outside its limits.
-        """
-        xa = _array(x)
-        return np.asarray((xa < self.x_min) | (xa > self.x_max), dtype=bool)
+    _count: ClassVar[int] = 4
+    _kind: ClassVar[str] = "cubic"
 
 
 @dataclass(frozen=True)

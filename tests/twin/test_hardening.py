@@ -20,7 +20,7 @@ import pytest
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
-from tests.helpers import START, Clock, api_client, dctwin_in_process, live_twin
+from tests.helpers import Clock, api_client, dctwin_in_process
 from twin.api.guard import RequestGuard
 from twin.api.security import TokenError, TokenRegistry
 from twin.api.whatif import WhatIfQueue
@@ -38,18 +38,6 @@ SECRET = "s3cr3t-token-that-must-never-be-echoed"
 
 def auth(scope: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[scope]}"}
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(START)
-
-
-@pytest.fixture
-def twin(tmp_path: Path, clock: Clock) -> Iterator[LiveTwin]:
-    live = live_twin(tmp_path, clock, plan_time_limit_s=30)
-    yield live
-    live.stop()
 
 
 @pytest.fixture

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from tests.helpers import DEMO_HALL, START, Clock, api_client, live_twin
+from tests.helpers import DEMO_HALL, Clock, api_client
 from twin.api.whatif import merge_patch
 from twin.live.live_twin import LiveTwin, live_scenario_dict
 
@@ -26,18 +25,6 @@ TOKENS = {
 
 def auth(scope: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[scope]}"}
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(START)
-
-
-@pytest.fixture
-def twin(tmp_path: Path, clock: Clock) -> Iterator[LiveTwin]:
-    live = live_twin(tmp_path, clock, plan_time_limit_s=30)
-    yield live
-    live.stop()
 
 
 @pytest.fixture
