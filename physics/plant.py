@@ -579,6 +579,64 @@ def _economizer(
     return np.asarray(fraction, dtype=float), np.asarray(water, dtype=float)
 
 
+@dataclass(frozen=True)
+class _ChillerPick:
+    """The fields of :class:`ChillerResult` the plant reads, at the chosen chiller count."""
+
+    power: FloatArray
+    unmet_load: FloatArray
+    false_load: FloatArray
+    clamped: BoolArray
+
+
+def _stage_chillers(
+    plant: ChillerPlant,
+    chiller_load: FloatArray,
+    t_sup: FloatArray,
+    tower_water: FloatArray,
+    warn: bool,
+) -> tuple[NDArray[np.int64], _ChillerPick]:
+    """Chillers running (the count from the fewest that carry ``chiller_load`` [W] to all
+    installed that draws the least power) and each chiller's operating point at that count.
+
+    ``t_sup`` is the leaving chilled water [°C], ``tower_water`` the entering condenser
+    water [°C]."""
+    chiller = plant.chiller
+    capacity_each = chiller.reference_capacity * chiller.capft(t_sup, tower_water)
+    safe_capacity = np.where(capacity_each > 0.0, capacity_each, 1.0)
+    needed = np.ceil(chiller_load / safe_capacity * (1.0 - 1e-12))
+    fewest = np.clip(needed, 1, plant.chiller_count)
+    # Stage the count (from the fewest that carry the load to all installed) that draws the
+    # least power: with EIR part-load curves, more chillers at lower PLR often draw less.
+    # Every count at once (one vectorised call, counts on a leading axis): the arithmetic is
+    # elementwise, so each element is bit-identical to a call per count.
+    counts = np.arange(1, plant.chiller_count + 1, dtype=float).reshape(
+        (plant.chiller_count,) + (1,) * chiller_load.ndim
+    )
+    staged = chiller_performance(chiller, chiller_load / counts, t_sup, tower_water, warn=False)
+    running = fewest.copy()
+    best = np.full(chiller_load.shape, np.inf)
+    for index in range(plant.chiller_count):
+        power = (index + 1) * staged.power[index]
+        better = (index + 1 >= fewest) & (power < best * (1.0 - 1e-12))
+        running = np.where(better, index + 1, running)
+        best = np.where(better, power, best)
+    running = np.where(chiller_load > 0.0, running, 0).astype(np.int64)
+    # the operating point at the chosen count (count 1 where none runs: the load is 0 there,
+    # as chiller_load / max(running, 1) would give)
+    pick = np.expand_dims(np.maximum(running, 1) - 1, 0)
+    each = _ChillerPick(
+        power=np.take_along_axis(staged.power, pick, 0)[0],
+        unmet_load=np.take_along_axis(staged.unmet_load, pick, 0)[0],
+        false_load=np.take_along_axis(staged.false_load, pick, 0)[0],
+        clamped=np.take_along_axis(staged.clamped, pick, 0)[0],
+    )
+    if warn and each.clamped.any():  # the warning names the inputs at the chosen counts
+        per_chiller = chiller_load / np.maximum(running, 1)
+        chiller_performance(chiller, per_chiller, t_sup, tower_water, warn=True)
+    return running, each
+
+
 def plant_performance(
     plant: ChillerPlant,
     cooling_load: ArrayLike,
@@ -635,34 +693,12 @@ def plant_performance(
         _array(chilled_water_supply_temperature),
         _array(wet_bulb_temperature),
     )
-    chiller = plant.chiller
     tower_water = np.maximum(t_wb + plant.tower_approach, plant.minimum_condenser_temperature)
     fraction, economizer_water = _economizer(plant, t_sup, t_wb)
     fraction = np.where(load > 0.0, fraction, 0.0)
     chiller_load = load * (1.0 - fraction)
 
-    capacity_each = chiller.reference_capacity * chiller.capft(t_sup, tower_water)
-    safe_capacity = np.where(capacity_each > 0.0, capacity_each, 1.0)
-    needed = np.ceil(chiller_load / safe_capacity * (1.0 - 1e-12))
-    fewest = np.clip(needed, 1, plant.chiller_count)
-    # Stage the count (from the fewest that carry the load to all installed) that draws the
-    # least power: with EIR part-load curves, more chillers at lower PLR often draw less.
-    running = fewest.copy()
-    best = np.full(load.shape, np.inf)
-    for count in range(1, plant.chiller_count + 1):
-        power = (
-            count
-            * chiller_performance(
-                chiller, chiller_load / count, t_sup, tower_water, warn=False
-            ).power
-        )
-        better = (count >= fewest) & (power < best * (1.0 - 1e-12))
-        running = np.where(better, count, running)
-        best = np.where(better, power, best)
-    running = np.where(chiller_load > 0.0, running, 0).astype(np.int64)
-    per_chiller = chiller_load / np.maximum(running, 1)
-    each = chiller_performance(chiller, per_chiller, t_sup, tower_water, warn=warn)
-
+    running, each = _stage_chillers(plant, chiller_load, t_sup, tower_water, warn)
     chiller_power = each.power * running
     unmet = each.unmet_load * running
     carried = load - unmet
