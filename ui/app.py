@@ -127,7 +127,6 @@ def build_app(context: cb.UIContext, *, requests_prefix: str = "/") -> Dash:
             [
                 dcc.Location(id="url"),
                 _navbar(path),
-                dcc.Store(id="token-store", storage_type="session"),
                 html.Div(page_for(path, context), id="page"),
             ]
         )

@@ -129,7 +129,7 @@ def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
     view = views_plan.plan_view(ctx.twin, plan_id, cache=ctx.view_cache)
     options = _plan_options(ctx)
     if view is None:
-        blank = figures.empty("no plan yet: propose one (approve token) or wait for the re-plan")
+        blank = figures.empty("no plan yet: propose one (approve scope) or wait for the re-plan")
         return {
             "options": options,
             "value": None,
@@ -209,48 +209,59 @@ def _num(value: Any) -> float | None:
 
 
 def decide(
-    ctx: UIContext, plan_id: str | None, token: str | None, approve: bool, reason: str = ""
+    ctx: UIContext,
+    plan_id: str | None,
+    principal: str | None,
+    scopes: frozenset[str],
+    approve: bool,
+    reason: str = "",
 ) -> tuple[bool, str]:
-    """Approve or reject ``plan_id`` with ``token``; returns (done, message for the user).
+    """Approve or reject ``plan_id`` as the signed-in ``principal``; returns (done, message).
 
-    The token needs the ``approve`` scope (``admin`` implies it); the audit log names the
-    actor ``token:<fingerprint>``.
+    The session needs the ``approve`` scope (``admin`` implies it); the audit log names the
+    session's principal (``user:<name>`` or ``token:<fingerprint>``).
     """
     action = "approve" if approve else "reject"
-    refused = _approver(ctx, token, action)
-    if refused is not None or token is None:
+    refused = _approver(principal, scopes, action)
+    if refused is not None or principal is None:
         return False, refused or ""
     if not plan_id:
         return False, "No plan selected."
-    actor = "token:" + ctx.tokens.fingerprint(token.strip())
+    why = reason or f"{action}d in the UI"
     try:
         if approve:
-            record = ctx.twin.approve(plan_id, actor=actor, reason=reason or "approved in the UI")
+            record = ctx.twin.approve(plan_id, actor=principal, reason=why)
         else:
-            record = ctx.twin.reject(plan_id, actor=actor, reason=reason or "rejected in the UI")
+            record = ctx.twin.reject(plan_id, actor=principal, reason=why)
     except KeyError:
         return False, f"Unknown plan {plan_id}."
     except ValueError as exc:
         return False, f"Cannot {action} plan {plan_id}: {exc}"
-    return True, f"Plan {plan_id} {record['status']} by {actor}."
+    return True, f"Plan {plan_id} {record['status']} by {principal}."
 
 
-def _approver(ctx: UIContext, token: str | None, action: str) -> str | None:
-    """Why ``token`` may not ``action`` a plan (None: it may)."""
-    if not token:
-        return f"Enter an access token with the 'approve' scope to {action} a plan."
-    scopes = ctx.tokens.scopes(token.strip())
-    if scopes is None:
-        return "Unknown token: nothing was done."
-    if "approve" not in scopes:
-        return f"This token lacks the 'approve' scope (it has: {', '.join(sorted(scopes))})."
+def may_approve(principal: str | None, scopes: frozenset[str]) -> bool:
+    """True when the session may propose, approve and reject plans (``approve`` scope;
+    ``admin`` implies it)."""
+    return principal is not None and bool({"approve", "admin"} & scopes)
+
+
+def _approver(principal: str | None, scopes: frozenset[str], action: str) -> str | None:
+    """Why the session may not ``action`` a plan (None: it may)."""
+    if principal is None:
+        return f"Sign in with the 'approve' scope to {action} a plan."
+    if not may_approve(principal, scopes):
+        held = ", ".join(sorted(scopes)) or "none"
+        return f"This session lacks the 'approve' scope (it has: {held}); nothing was done."
     return None
 
 
-def approval_preview(ctx: UIContext, plan_id: str | None, token: str | None) -> tuple[bool, Any]:
+def approval_preview(
+    ctx: UIContext, plan_id: str | None, principal: str | None, scopes: frozenset[str]
+) -> tuple[bool, Any]:
     """The confirmation step before an approval: (True, what the plan changes now and over
     its horizon against current operation) or (False, why it cannot be approved)."""
-    refused = _approver(ctx, token, "approve")
+    refused = _approver(principal, scopes, "approve")
     if refused is not None:
         return False, refused
     if not plan_id:
@@ -292,13 +303,15 @@ def approval_preview(ctx: UIContext, plan_id: str | None, token: str | None) -> 
     )
 
 
-def propose(ctx: UIContext, token: str | None) -> tuple[str | None, str]:
-    """Start a re-plan in the background (approve scope); returns (job id, message)."""
-    if not token or (scopes := ctx.tokens.scopes(token.strip())) is None:
-        return None, "Enter a valid access token with the 'approve' scope to propose a plan."
-    if "approve" not in scopes:
-        return None, "This token lacks the 'approve' scope."
-    actor = "token:" + ctx.tokens.fingerprint(token.strip())
+def propose(
+    ctx: UIContext, principal: str | None, scopes: frozenset[str]
+) -> tuple[str | None, str]:
+    """Start a re-plan in the background as the signed-in ``principal`` (``approve`` scope);
+    returns (job id, message)."""
+    refused = _approver(principal, scopes, "propose")
+    if refused is not None or principal is None:
+        return None, refused or ""
+    actor = principal
 
     def work(progress: Any) -> dict[str, Any]:
         progress(0.1, "planning from the estimated state")

@@ -152,18 +152,25 @@ def test_a_whatif_runs_and_shows_its_comparison(server: str, page: tuple[Any, li
     assert errors == []
 
 
-def test_an_approval_goes_through_and_is_audited(server: str, page: tuple[Any, list[str]]) -> None:
-    tab, errors = page
+def test_an_approval_goes_through_and_is_audited(
+    server: str, browser: Any, page: tuple[Any, list[str]]
+) -> None:
+    reader_tab, _ = page
     headers = {"Authorization": f"Bearer {APPROVER}"}
     proposed = httpx.post(f"{server}/api/v1/plans", headers=headers, timeout=120).json()
+    reader_tab.goto(server + "/plan")  # a reader sees the plan but may not act on it
+    reader_tab.wait_for_selector(f"#plan-status-text:has-text('{proposed['id']}')")
+    assert "Read-only session" in reader_tab.inner_text("#plan-session")
+    assert reader_tab.is_disabled("#plan-approve") and reader_tab.is_disabled("#plan-propose")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    login = context.request.post(f"{server}/login", form={"token": APPROVER}, max_redirects=0)
+    assert login.status == 303
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     tab.goto(server + "/plan")
     tab.wait_for_selector(f"#plan-status-text:has-text('{proposed['id']}')", timeout=30_000)
-    tab.fill("#plan-token", READER)
-    tab.press("#plan-token", "Enter")
-    tab.click("#plan-approve")
-    tab.wait_for_selector("#plan-message:has-text('lacks')", timeout=30_000)
-    tab.fill("#plan-token", APPROVER)
-    tab.press("#plan-token", "Enter")
+    assert "may propose, approve and reject" in tab.inner_text("#plan-session")
     tab.fill("#plan-reason", "checked in the browser")
     tab.click("#plan-approve")  # the confirmation step: the preview, nothing applied yet
     tab.wait_for_selector("#plan-confirm #plan-preview-jobs", timeout=30_000)
@@ -180,3 +187,4 @@ def test_an_approval_goes_through_and_is_audited(server: str, page: tuple[Any, l
     entry = next(e for e in audit if e["action"] == "approve" and e["target"] == proposed["id"])
     assert entry["actor"].startswith("token:") and entry["reason"] == "checked in the browser"
     assert errors == []
+    context.close()

@@ -6,7 +6,6 @@ import plotly.graph_objects as go
 import yaml
 from dash import html
 
-from tests.ui.conftest import ADMIN, APPROVER, READER
 from ui import callbacks as cb
 from ui import callbacks_alarms as ca
 from ui import figures, views_overview
@@ -74,37 +73,55 @@ def test_plan_page_without_and_with_a_plan(context: cb.UIContext) -> None:
     assert grid.layout.xaxis.title.text == "Time (America/Chicago)"
 
 
-def test_approval_needs_a_token_with_the_approve_scope(context: cb.UIContext) -> None:
+READ_ONLY = ("user:reader", frozenset({"read"}))
+MAY_APPROVE = ("user:alice", frozenset({"read", "approve"}))
+
+
+def test_approval_needs_a_session_with_the_approve_scope(context: cb.UIContext) -> None:
     twin = context.twin
     plan_id = twin.replan(actor="test")["id"]
-    assert cb.decide(context, plan_id, None, True) == (
+    assert cb.decide(context, plan_id, None, frozenset(), True) == (
         False,
-        "Enter an access token with the 'approve' scope to approve a plan.",
+        "Sign in with the 'approve' scope to approve a plan.",
     )
-    done, message = cb.decide(context, plan_id, "not-a-token", True)
-    assert not done and message == "Unknown token: nothing was done."
-    done, message = cb.decide(context, plan_id, READER, True)
-    assert not done and "lacks the 'approve' scope" in message
+    done, message = cb.decide(context, plan_id, *READ_ONLY, True)
+    assert not done and message == (
+        "This session lacks the 'approve' scope (it has: read); nothing was done."
+    )
+    done, message = cb.decide(context, plan_id, "user:ingester", frozenset({"ingest"}), True)
+    assert not done and "lacks the 'approve' scope" in message  # ingest never suffices
     assert twin.store.get_plan(plan_id)["status"] == "proposed"  # type: ignore[index]
-    done, message = cb.decide(context, plan_id, APPROVER, True, "looks fine")
-    actor = "token:" + context.tokens.fingerprint(APPROVER)
-    assert done and message == f"Plan {plan_id} applied by {actor}."
+    ok, _ = cb.approval_preview(context, plan_id, *READ_ONLY)
+    assert not ok
+    ok, _ = cb.approval_preview(context, plan_id, *MAY_APPROVE)
+    assert ok
+    done, message = cb.decide(context, plan_id, *MAY_APPROVE, True, "looks fine")
+    assert done and message == f"Plan {plan_id} applied by user:alice."
     log = twin.store.audit_log(limit=10)
     approve = next(e for e in log if e["action"] == "approve" and e["target"] == plan_id)
-    assert approve["actor"] == actor and approve["reason"] == "looks fine"
-    done, message = cb.decide(context, plan_id, ADMIN, False)  # admin implies approve
+    assert approve["actor"] == "user:alice" and approve["reason"] == "looks fine"
+    admin = ("token:0123abcd", frozenset({"admin"}))  # admin implies approve
+    done, message = cb.decide(context, plan_id, *admin, False)
     assert not done and message.startswith(f"Cannot reject plan {plan_id}")
 
 
 def test_reject_and_propose_in_the_background(context: cb.UIContext) -> None:
-    job, message = cb.propose(context, READER)
+    job, message = cb.propose(context, *READ_ONLY)
     assert job is None and "lacks" in message
-    job, message = cb.propose(context, APPROVER)
+    job, message = cb.propose(context, *MAY_APPROVE)
     assert job is not None
     state = context.jobs.wait(job, timeout=60)
     assert state["state"] == "done", state["error"]
     plan_id = state["result"]["plan_id"]
-    done, message = cb.decide(context, plan_id, APPROVER, False)
+    record = context.twin.store.get_plan(plan_id)
+    assert record is not None and record["status"] == "proposed"
+    proposed = next(
+        e
+        for e in context.twin.store.audit_log(limit=20)
+        if e["target"] == plan_id and e["actor"] == "user:alice"
+    )
+    assert proposed["action"] == "propose"
+    done, message = cb.decide(context, plan_id, *MAY_APPROVE, False)
     assert done and "rejected" in message
     assert context.twin.store.get_plan(plan_id)["status"] == "rejected"  # type: ignore[index]
 

@@ -84,7 +84,7 @@ def test_root_serves_the_dash_index_and_the_api_still_answers(client: TestClient
 def test_layout_and_dependencies(client: TestClient) -> None:
     layout = client.get("/_dash-layout").json()
     text = str(layout)
-    assert "navbar" in text and "token-store" in text
+    assert "navbar" in text
     for _, title in PAGES:
         assert title in text
     dependencies = client.get("/_dash-dependencies").json()
@@ -143,26 +143,32 @@ def test_approve_over_http_is_audited(client: TestClient, fresh: tuple[LiveTwin,
             ),
         ]
 
-    def state(token: str) -> list[dict[str, Any]]:
+    def state() -> list[dict[str, Any]]:
         return [
             {"id": "plan-select", "property": "value", "value": plan_id},
-            {"id": "plan-token", "property": "value", "value": token},
             {"id": "plan-reason", "property": "value", "value": "over http"},
             {"id": "plan-version", "property": "data", "value": 0},
             {"id": "plan-job", "property": "data", "value": None},
         ]
 
-    refused = _update(client, outputs, inputs("plan-approve"), state(READER))
+    # signed in as a reader: the buttons are disabled and the callback refuses anyway
+    plan_page = client.get("/_dash-layout", headers={"Referer": "http://testserver/plan"})
+    assert "Read-only session" in str(plan_page.json())
+    refused = _update(client, outputs, inputs("plan-approve"), state())
     assert "lacks the 'approve' scope" in refused["plan-message"]["children"]
-    step = _update(client, outputs, inputs("plan-approve"), state(APPROVER))
+    assert twin.store.get_plan(plan_id)["status"] == "proposed"  # type: ignore[index]
+    login = client.post("/login", data={"token": APPROVER}, follow_redirects=False)
+    assert login.status_code == 303
+    step = _update(client, outputs, inputs("plan-approve"), state())
     assert step["plan-confirm"]["style"] == {"display": "block"}  # preview first
     assert "confirm" in step["plan-message"]["children"]
     assert twin.store.get_plan(plan_id)["status"] == "proposed"  # type: ignore[index]
     confirm = "plan-confirm-approve"
-    done = _update(client, outputs, inputs(confirm), state(APPROVER), f"{confirm}.n_clicks")
+    done = _update(client, outputs, inputs(confirm), state(), f"{confirm}.n_clicks")
     assert f"Plan {plan_id} applied" in done["plan-message"]["children"]
     audit = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {READER}"}).json()
-    assert any(e["action"] == "approve" and e["target"] == plan_id for e in audit)
+    approval = next(e for e in audit if e["action"] == "approve" and e["target"] == plan_id)
+    assert approval["actor"] == "token:" + tokens().fingerprint(APPROVER)  # the session's
 
 
 def test_the_first_page_comes_with_the_layout(client: TestClient) -> None:

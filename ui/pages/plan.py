@@ -6,10 +6,9 @@ from typing import Any
 
 import dash
 from dash import Dash, Input, Output, State, dcc, html
-from dash.exceptions import PreventUpdate
 
 from ui import callbacks as cb
-from ui.pages.components import graph
+from ui.pages.components import graph, session
 
 HIDDEN = {"display": "none"}
 """Style of the confirmation step while no approval is pending."""
@@ -18,26 +17,36 @@ GRAPHS = ("plan-signals", "plan-grid", "plan-soc", "plan-setpoints", "plan-gantt
 """Ids of the Plan page's graphs, in the order of :func:`ui.callbacks.plan_page`'s figures."""
 
 
+def _who() -> tuple[bool, str]:
+    """Whether the signed-in session may act on plans, and a line saying so."""
+    principal, scopes = session()
+    if cb.may_approve(principal, scopes):
+        return True, f"Signed in as {principal}: you may propose, approve and reject plans."
+    return False, (
+        "Read-only session: proposing, approving and rejecting plans need the 'approve' scope "
+        "(sign in with such a token or user, or use POST /api/v1/plans/{id}/approve)."
+    )
+
+
 def layout(context: cb.UIContext) -> html.Div:
     """The Plan page: signals, grid import vs baselines, SOC, setpoints, jobs, decisions
-    (filled by :func:`register`'s callbacks; ``context`` is not needed to draw it)."""
+    (filled by :func:`register`'s callbacks; ``context`` is not needed to draw it).  The
+    buttons are disabled for a session without ``approve`` (and the actions refuse it again)."""
+    allowed, who = _who()
+    locked = not allowed
     return html.Div(
         [
             html.H2("Plan"),
+            html.Div(who, id="plan-session"),
             html.Div(
                 [
                     dcc.Dropdown(id="plan-select", style={"width": "520px"}, clearable=False),
-                    dcc.Input(
-                        id="plan-token",
-                        type="password",
-                        placeholder="access token (approve scope)",
-                        style={"width": "280px"},
-                        debounce=True,
-                    ),
                     dcc.Input(id="plan-reason", placeholder="reason (audit log)", type="text"),
-                    html.Button("Approve", id="plan-approve", n_clicks=0),
-                    html.Button("Reject", id="plan-reject", n_clicks=0),
-                    html.Button("Propose a plan now", id="plan-propose", n_clicks=0),
+                    html.Button("Approve", id="plan-approve", n_clicks=0, disabled=locked),
+                    html.Button("Reject", id="plan-reject", n_clicks=0, disabled=locked),
+                    html.Button(
+                        "Propose a plan now", id="plan-propose", n_clicks=0, disabled=locked
+                    ),
                 ],
                 style={"display": "flex", "gap": "8px", "alignItems": "center"},
             ),
@@ -67,7 +76,7 @@ def layout(context: cb.UIContext) -> html.Div:
 
 
 def register(app: Dash, context: cb.UIContext) -> None:
-    """Wire the Plan page to ``app``: the plan shown, the token kept for the session, and
+    """Wire the Plan page to ``app``: the plan shown, and, for a session with ``approve``,
     approve (through a confirmation step showing the plan's preview), reject and propose (a
     background re-plan, polled)."""
 
@@ -91,22 +100,6 @@ def register(app: Dash, context: cb.UIContext) -> None:
             page["prices"],
         )
 
-    @app.callback(
-        Output("plan-token", "value"), Input("plan-token", "id"), State("token-store", "data")
-    )
-    def restore_token(_: str | None, token: str | None) -> str:
-        if not token:
-            raise PreventUpdate
-        return token
-
-    @app.callback(
-        Output("token-store", "data"),
-        Input("plan-token", "value"),
-        prevent_initial_call=True,
-    )
-    def keep_token(token: str | None) -> str | None:
-        return token or None
-
     _register_actions(app, context)
 
 
@@ -128,7 +121,6 @@ def _register_actions(app: Dash, context: cb.UIContext) -> None:
         Input("plan-confirm-approve", "n_clicks"),
         Input("plan-confirm-cancel", "n_clicks"),
         State("plan-select", "value"),
-        State("plan-token", "value"),
         State("plan-reason", "value"),
         State("plan-version", "data"),
         State("plan-job", "data"),
@@ -142,16 +134,16 @@ def _register_actions(app: Dash, context: cb.UIContext) -> None:
         _c: int,
         _x: int,
         plan_id: str | None,
-        token: str | None,
         reason: str | None,
         version: int | None,
         job: str | None,
     ) -> tuple[Any, ...]:
         trigger = dash.callback_context.triggered_id
         version = int(version or 0)
+        principal, scopes = session()  # the signed-in session, checked on every action
         keep = dash.no_update
         if trigger == "plan-approve":  # the confirmation step first
-            ok, shown = cb.approval_preview(context, plan_id, token)
+            ok, shown = cb.approval_preview(context, plan_id, principal, scopes)
             if not ok:
                 return shown, keep, keep, True, HIDDEN, None
             message = f"Check what plan {plan_id} changes, then confirm or cancel."
@@ -159,7 +151,7 @@ def _register_actions(app: Dash, context: cb.UIContext) -> None:
         if trigger == "plan-confirm-cancel":
             return "Approval cancelled: nothing was applied.", keep, keep, True, HIDDEN, None
         if trigger == "plan-propose":
-            job_id, message = cb.propose(context, token)
+            job_id, message = cb.propose(context, principal, scopes)
             return message, keep, job_id, job_id is None, HIDDEN, None
         if trigger == "plan-poll":
             state = cb.job_progress(context, job)
@@ -170,5 +162,5 @@ def _register_actions(app: Dash, context: cb.UIContext) -> None:
             plan_id = (state["result"] or {}).get("plan_id")
             return f"Plan {plan_id} proposed.", version + 1, None, True, keep, keep
         approve = trigger == "plan-confirm-approve"
-        done, message = cb.decide(context, plan_id, token, approve, reason or "")
+        done, message = cb.decide(context, plan_id, principal, scopes, approve, reason or "")
         return message, version + 1 if done else keep, keep, True, HIDDEN, None
