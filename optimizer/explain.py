@@ -212,6 +212,8 @@ def _slack_report(planner: PlanSolver) -> list[str]:
         (m.power.busbar_slack, lambda b: f"busbar {facility.busbars.ids[b]}", "capacity", "kW"),
         (m.cooling.coil_slack, lambda u: f"cooling unit {units.ids[u]}", "coil capacity", "kW"),
         (m.cooling.cdu_slack, lambda c: f"CDU {facility.cdus.ids[c]}", "capacity", "kW or K"),
+        (m.liquid.case_slack, lambda r: f"rack {racks.ids[r]}", "cold-plate case limit", "K"),
+        (m.liquid.loop_slack, lambda _: "the facility loop supply", "liquid class limit", "K"),
         (m.grid.contract_slack, lambda _: "grid import", "contract capacity", "kW"),
         (m.grid.dr_slack, lambda _: "grid import", "demand-response cap", "kW"),
     )

@@ -29,8 +29,10 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from optimizer.horizon import PlanningAxis, planning_axis
+from optimizer.linearize_liquid import LiquidCoefficients, liquid_by_period, liquid_coefficients
 from physics.constants import SECONDS_PER_HOUR, WATTS_PER_KILOWATT
 from physics.facility import Facility
+from physics.liquid.cdu import FACILITY_LOOP
 from physics.plant import plant_performance
 from physics.schedule import Schedule
 from physics.simulate import simulate
@@ -139,6 +141,8 @@ class Linearization:
     peak_excess: FloatArray
     """Highest less mean grid import of the operating point within each period [kW], (T,)
     (0 for one-step periods): added to a period's import where it meets the peak."""
+    liquid: LiquidCoefficients
+    """Cold-plate case and facility-loop coefficients (:mod:`optimizer.blocks.liquid`)."""
 
     @property
     def end_time(self) -> np.datetime64:
@@ -148,8 +152,9 @@ class Linearization:
 
 def _finite_difference(
     facility: Facility, schedule: Schedule, series: xr.Dataset, base: xr.Dataset
-) -> tuple[FloatArray, FloatArray]:
-    """μ and κ: UPS input and plant load per kW of extra workload power, per step."""
+) -> tuple[FloatArray, FloatArray, xr.Dataset]:
+    """μ and κ: UPS input and plant load per kW of extra workload power, per step, and the
+    simulation with the extra power."""
     work = facility.workloads
     bump = 0.05 * work.capacity[np.newaxis, :] * np.ones((schedule.workload_power.shape[0], 1))
     bumped = simulate(
@@ -162,7 +167,7 @@ def _finite_difference(
     delta_it = np.where(np.abs(delta_it) > 1.0, delta_it, np.nan)
     chain = (bumped["ups_input"].sum("ups") - base["ups_input"].sum("ups")).values / delta_it
     heat = (bumped["plant_load"] - base["plant_load"]).values / delta_it
-    return np.nan_to_num(chain, nan=1.1), np.nan_to_num(heat, nan=1.1)
+    return np.nan_to_num(chain, nan=1.1), np.nan_to_num(heat, nan=1.1), bumped
 
 
 def _plant_envelope(
@@ -170,7 +175,7 @@ def _plant_envelope(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Lower convex envelope in the setpoint of plant power per kW of load, per step."""
     low, high = facility.chilled_water_temperature_bounds
-    if facility.cdus.count:
+    if np.any(facility.cdus.loop != FACILITY_LOOP):  # CDUs on chilled water: its W class
         high = min(high, facility.facility_water_limit)
     levels = np.arange(low, high + 1e-9, SETPOINT_GRID_STEP)
     if levels.size < 2:
@@ -257,7 +262,7 @@ def _fine_linearization(
         facility, base, share_t, loss_fraction
     )
 
-    mu, kappa = _finite_difference(facility, schedule, series, base)
+    mu, kappa, bumped = _finite_difference(facility, schedule, series, base)
     wet_bulb = base["wet_bulb_temperature"].values
     plant_load = base["plant_load"].values / KW
     levels, value, slope = _plant_envelope(facility, plant_load, wet_bulb)
@@ -319,6 +324,7 @@ def _fine_linearization(
         axis=planning_axis(series["time"].values, fine_hours=np.inf),
         peak_excess=np.zeros(steps),
         grid_base=base["grid_power"].values / KW,
+        liquid=liquid_coefficients(facility, base, bumped, share_t, cdu_work),
     )
 
 
@@ -353,6 +359,7 @@ def _by_period(fine: Linearization, axis: PlanningAxis) -> Linearization:
     changes["dr_credit"] = axis.reduce(fine.dr_credit, "min", 0)
     changes["dr_baseline"] = axis.reduce(fine.dr_baseline, "min", 0)
     changes["peak_excess"] = axis.reduce(fine.grid_base, "max", 0) - mean(fine.grid_base)
+    changes["liquid"] = liquid_by_period(fine.liquid, axis)
     return dataclasses.replace(
         fine,
         steps=axis.periods,

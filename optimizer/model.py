@@ -33,8 +33,9 @@ import pyomo.environ as pyo
 from optimizer.blocks.battery import add_battery
 from optimizer.blocks.cooling import add_cooling, inlet_row
 from optimizer.blocks.grid import add_grid
+from optimizer.blocks.liquid import add_liquid
 from optimizer.blocks.objective import add_objective, elastic_slacks
-from optimizer.blocks.options import DERATED_FAMILIES, ModelOptions
+from optimizer.blocks.options import DERATED_FAMILIES, KELVIN_FAMILIES, ModelOptions
 from optimizer.blocks.power import add_power
 from optimizer.blocks.workloads import add_workloads
 from optimizer.linearize import Linearization
@@ -79,8 +80,9 @@ def build_model(
         objective ``cost``; mutable params hold prices, carbon, PV, DR caps, initial SOC and
         job energies so :class:`optimizer.planner.PlanSolver` can re-solve without
         rebuilding.  Besides the Blocks' symbols: ``T`` (steps), ``derate`` (multiplier per
-        capacity family in ``FAMILIES`` [-], mutable), ``coolant_margin`` (below the CDU
-        coolant limit [K], mutable), and the plain attributes ``lin`` and ``options_``.
+        capacity family in ``FAMILIES`` [-], mutable), ``coolant_margin``, ``case_margin``
+        and ``loop_margin`` (below the CDU coolant, cold-plate case and liquid-class loop
+        limits [K], mutable), and the plain attributes ``lin`` and ``options_``.
     """
     options = options or ModelOptions()
     m = pyo.ConcreteModel(name="dctwin plan")
@@ -89,9 +91,12 @@ def build_model(
     m.lin = lin
     m.FAMILIES = pyo.Set(initialize=DERATED_FAMILIES)
     m.derate = pyo.Param(m.FAMILIES, mutable=True, initialize=lambda b, name: options.derate(name))
-    m.coolant_margin = pyo.Param(mutable=True, initialize=options.limit_derating.get("coolant", 0))
+    for family in KELVIN_FAMILIES:
+        margin = pyo.Param(mutable=True, initialize=options.limit_derating.get(family, 0.0))
+        setattr(m, f"{family}_margin", margin)
     add_workloads(m, facility, lin, options, job_energy_done)
     add_cooling(m, facility, lin, options)
+    add_liquid(m, facility)
     add_power(m, facility, lin)
     add_battery(m, facility, lin, options, initial_soc)
     add_grid(m, facility, lin)
@@ -149,10 +154,10 @@ def add_inlet_row(
 
 
 def set_derating(m: pyo.ConcreteModel, family: str, extra: float) -> None:
-    """Derate a capacity family by ``extra`` more (relative; ``coolant``: kelvin)."""
+    """Derate a capacity family by ``extra`` more (relative; ``KELVIN_FAMILIES``: kelvin)."""
     options: ModelOptions = m.options_
     options.limit_derating[family] = options.limit_derating.get(family, 0.0) + extra
-    if family == "coolant":
-        m.coolant_margin = options.limit_derating[family]
+    if family in KELVIN_FAMILIES:
+        getattr(m, f"{family}_margin").set_value(options.limit_derating[family])
     else:
         m.derate[family] = options.derate(family)

@@ -23,8 +23,10 @@ from pyomo.contrib.appsi.base import TerminationCondition
 
 from optimizer.accounting import contracts_met, sla_report, verified_figures
 from optimizer.baselines import rule_based
+from optimizer.blocks.options import KELVIN_FAMILIES
 from optimizer.explain import diagnose, shadow_prices
 from optimizer.linearize import Linearization
+from optimizer.linearize_liquid import liquid_refusals
 from optimizer.model import ModelOptions, add_inlet_row, set_derating
 from optimizer.planner import PlanSolver
 from optimizer.result import Plan
@@ -326,6 +328,9 @@ def run_plan(planner: PlanSolver) -> Plan:
     baselines = _Baselines(planner, steps)
     planner.timings["baselines_s"] = time.perf_counter() - started
     notes: list[str] = list(baselines.notes)
+    refusals = liquid_refusals(facility)  # what no decision changes: refused before solving
+    if refusals:
+        return _fallback(planner, baselines, steps, "infeasible", refusals, notes)
     attempt = _solve_and_verify(planner, steps, notes)
     if not isinstance(attempt, _Attempt):
         return _fallback(planner, baselines, steps, *attempt, notes)
@@ -386,6 +391,8 @@ _FAMILY = {
     "coil_capacity": "coil",
     "cdu_capacity": "cdu",
     "coolant_supply": "coolant",
+    "case_temperature": "case",
+    "facility_loop_supply": "loop",
 }
 
 
@@ -399,8 +406,9 @@ def tighten(
 
     Violated inlet rows not in the model are added (lazy constraints); rows that were in the
     model but still broke (the linearization was optimistic) get the excess as extra margin.
-    Other limits are derated by their relative excess plus 0.5 % (coolant supply: the excess
-    in K plus 0.05 K).  Kinds the model cannot act on are left to the report.
+    Other limits are derated by their relative excess plus 0.5 % (coolant supply, case
+    temperature, loop supply: the excess in K plus 0.05 K).  Kinds the model cannot act on
+    are left to the report.
     """
     changed = False
     facility, m = planner.facility, planner.model
@@ -426,7 +434,7 @@ def tighten(
         family = _FAMILY.get(violation.kind)
         if family is None:
             continue
-        if family == "coolant":
+        if family in KELVIN_FAMILIES:
             extra = violation.worst - violation.limit + 0.05
         else:
             extra = (violation.worst - violation.limit) / max(abs(violation.limit), 1e-9) + 0.005

@@ -12,12 +12,14 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
+from optimizer.blocks.liquid import cdu_facility_supply
 from optimizer.blocks.options import ModelOptions
 from optimizer.blocks.screening import screened_capacity_rows, screened_inlet_rows
 from optimizer.blocks.workloads import power_change, total_power_change
 from optimizer.linearize import Linearization
 from physics.constants import WATTS_PER_KILOWATT
 from physics.facility import Facility
+from physics.liquid.cdu import FACILITY_LOOP
 
 
 def add_cooling(
@@ -69,8 +71,10 @@ def add_cooling(
     cdu_slack       Var         C, T        kW or K  elastic slack of both CDU rows (0 when
                                                      planning)
     cdu_capacity    Constraint  C, T        kW       CDU load − slack ≤ CDU capacity · derate
-    coolant         Constraint  C, T        °C       chilled + approach · load / capacity − slack ≤
-                                                     coolant limit − margin
+    coolant         Constraint  C, T        °C       facility supply + approach · load / capacity −
+                                                     slack ≤ coolant limit − margin (facility
+                                                     supply: chilled, or the warm-water loop's,
+                                                     :func:`~optimizer.blocks.liquid.cdu_facility_supply`)
     K               Set                              envelope segments kept (not collinear with
                                                      their predecessor)
     envelope_value  Param       T, K        1        ε: plant power per kW of load at the segment
@@ -93,7 +97,7 @@ def add_cooling(
         initialize=lambda b, u, t: float(lin.s0[t, u]),
     )
     low, high = facility.chilled_water_temperature_bounds
-    if facility.cdus.count:
+    if facility.cdus.count and np.any(facility.cdus.loop != FACILITY_LOOP):
         high = min(high, facility.facility_water_limit)
     c.chilled = pyo.Var(m.T, bounds=(low, high), initialize=lambda b, t: float(lin.c0[t]))
     c.approach = pyo.Constraint(
@@ -258,7 +262,7 @@ def _add_coil_and_cdu(m: pyo.ConcreteModel, facility: Facility, lin: Linearizati
         c.C,
         m.T,
         rule=lambda b, u, t: (
-            b.chilled[t]
+            cdu_facility_supply(m, u, t)
             + cdus.approach[u] / (cdus.capacity[u] / WATTS_PER_KILOWATT) * cdu_load(u, t)
             - b.cdu_slack[u, t]
             <= cdus.max_supply_temperature[u] - m.coolant_margin

@@ -30,6 +30,8 @@ def slack_components(m: pyo.ConcreteModel) -> Iterable[pyo.Var]:
     yield m.cooling.inlet_slack
     yield m.cooling.coil_slack
     yield m.cooling.cdu_slack
+    yield m.liquid.case_slack
+    yield m.liquid.loop_slack
     yield m.power.feed_slack
     yield m.power.busbar_slack
     yield m.battery.end_slack

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 DERATED_FAMILIES = ("feed", "contract", "demand_response", "busbar", "coil", "cdu")
 """Capacity families verification may derate (see :attr:`ModelOptions.limit_derating`)."""
 
+KELVIN_FAMILIES = ("coolant", "case", "loop")
+"""Temperature limits verification tightens by a margin in kelvin: CDU coolant supply,
+cold-plate case temperature, facility loop supply (liquid class)."""
+
 DIAGNOSIS_LATENESS_PENALTY = 1e3
 """Cost of a kWh delivered an hour late by a job whose deadline a diagnosis relaxed
 [currency/(kWh·h)]: large, so the job finishes as early as the limits allow."""
@@ -55,7 +59,8 @@ class ModelOptions:
     limit_derating: dict[str, float] = field(default_factory=dict)
     """Relative derating of capacity families found violated by verification [-]
     (``feed``, ``contract``, ``demand_response``, ``busbar``, ``coil``, ``cdu``), and
-    ``coolant`` [K] below the CDU coolant limit."""
+    ``coolant``, ``case`` and ``loop`` [K] below the CDU coolant, cold-plate case and
+    liquid-class loop limits."""
 
     def derate(self, family: str) -> float:
         """Multiplier on the limits of ``family`` [-]."""
