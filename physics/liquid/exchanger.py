@@ -23,7 +23,12 @@ flows and each film coefficient ∝ flow^n (Dittus–Boelter, n = 0.8, for turbu
 
     1/UA = (1/(2·UA_rated))·((ṁ_hot/ṁ_hot,rated)^−n + (ṁ_cold/ṁ_cold,rated)^−n)
 
-(:func:`scaled_ua`); wall conduction and fouling are folded into the two film terms.
+(:func:`scaled_ua`); wall conduction and fouling are folded into the two film terms.  A
+side running another fluid than the rating's at the same volume flow has its film
+coefficient times the Dittus–Boelter ratio ``g`` of the two fluids
+(:func:`physics.liquid.fluids.film_coefficient_ratio`), so in general
+
+    1/UA = (1/(2·UA_rated))·((ṁ_hot/ṁ_hot,rated)^−n/g_hot + (ṁ_cold/ṁ_cold,rated)^−n/g_cold)
 """
 
 from __future__ import annotations
@@ -120,8 +125,11 @@ def scaled_ua(
     flow_fraction_hot: ArrayLike,
     flow_fraction_cold: ArrayLike,
     exponent: ArrayLike = FILM_EXPONENT,
+    film_ratio_hot: ArrayLike = 1.0,
+    film_ratio_cold: ArrayLike = 1.0,
 ) -> FloatArray:
-    """UA at off-rated flows with equal film resistances at rating (module docstring).
+    """UA at off-rated flows and fluids with equal film resistances at rating (module
+    docstring).
 
     Parameters
     ----------
@@ -131,6 +139,9 @@ def scaled_ua(
         Flow over rated flow on each side [-].
     exponent
         Film coefficient exponent n [-].
+    film_ratio_hot, film_ratio_cold
+        Film coefficient of each side's fluid over that of the rating's fluid at the same
+        volume flow [-] (1: the rating's fluid).
 
     Returns
     -------
@@ -142,5 +153,7 @@ def scaled_ua(
     n = np.asarray(exponent, dtype=float)
     flowing = (hot > 0) & (cold > 0)
     safe_hot, safe_cold = np.where(flowing, hot, 1.0), np.where(flowing, cold, 1.0)
-    resistance = 0.5 * (safe_hot ** (-n) + safe_cold ** (-n))
+    g_hot = np.asarray(film_ratio_hot, dtype=float)
+    g_cold = np.asarray(film_ratio_cold, dtype=float)
+    resistance = 0.5 * (safe_hot ** (-n) / g_hot + safe_cold ** (-n) / g_cold)
     return np.asarray(np.where(flowing, np.asarray(rated_ua) / resistance, 0.0), dtype=float)

@@ -33,7 +33,7 @@ from physics.liquid.exchanger import (
     crossflow_effectiveness,
     scaled_ua,
 )
-from physics.liquid.fluids import PG25, WATER, fluid
+from physics.liquid.fluids import PG25, WATER, film_coefficient_ratio, fluid
 from physics.liquid.loop import (
     CoolingTowers,
     DryCoolers,
@@ -137,6 +137,34 @@ def test_ua_scales_with_flow_and_vanishes_without_flow() -> None:
     assert float(scaled_ua(1000.0, 1.0, 1.0)) == pytest.approx(1000.0)
     assert float(scaled_ua(1000.0, 0.5, 1.0)) == pytest.approx(2000.0 / (1 + 0.5**-0.8))
     assert float(scaled_ua(1000.0, 0.0, 1.0)) == 0.0
+
+
+def test_ua_follows_the_fluid_by_the_dittus_boelter_film_ratio() -> None:
+    """h ∝ k^0.6·ρ^0.8·c_p^0.4·μ^−0.4 at equal velocity (Dittus–Boelter).  Hand check with
+    the EnergyPlus reference values at 35 °C — water k 0.6235 W/(m·K), ρ 994.2 kg/m³, c_p
+    4178 J/(kg·K), μ 0.7193 mPa·s; PG25 (mean of PG 20 % and 30 %) k 0.483, ρ 1017, c_p 3947,
+    μ 1.61 mPa·s — gives 1.616; a side switched to a fluid with ratio g has its film
+    resistance over g: UA = UA_r·2/(1 + 1/g) with the other side unchanged."""
+    water = 0.6235**0.6 * 994.2**0.8 * 4178**0.4 * 0.7193e-3**-0.4
+    pg25 = 0.483**0.6 * 1017.0**0.8 * 3947**0.4 * 1.61e-3**-0.4
+    ratio = film_coefficient_ratio(WATER, PG25, 35.0)
+    assert ratio == pytest.approx(water / pg25, rel=1e-9)
+    assert ratio == pytest.approx(1.616, abs=5e-4)
+    assert film_coefficient_ratio(PG25, PG25, 35.0) == pytest.approx(1.0)
+    # a thicker fluid films worse: the ratio falls as both thin out with temperature
+    assert (
+        film_coefficient_ratio(WATER, PG25, 20.0)
+        > ratio
+        > film_coefficient_ratio(WATER, PG25, 50.0)
+    )
+    assert float(scaled_ua(1000.0, 1.0, 1.0, 0.8, ratio, 1.0)) == pytest.approx(
+        2000.0 / (1.0 + 1.0 / ratio)
+    )
+    # flow and fluid together: each side's film term is fraction^−n / g
+    expected = 2000.0 / (0.5**-0.8 / ratio + 1.0)
+    assert float(scaled_ua(1000.0, 0.5, 1.0, 0.8, ratio, 1.0)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="no conductivity"):
+        dataclasses.replace(WATER, conductivities=()).conductivity(30.0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -271,6 +271,39 @@ def test_schema_refuses_inconsistent_liquid_sections() -> None:
     assert any("expected 'water' or 'pg25'" in p for p in _problems(unknown_fluid))
 
 
+def test_a_pg25_rated_cdu_on_water_gains_capacity() -> None:
+    """A 1 MW CDU rated on PG25 (3 K approach, 10 K rise each side, properties at 35 °C)
+    run on water at the same volume flows: the IT film coefficient rises by the water/PG25
+    Dittus–Boelter ratio 1.616, UA by 2/(1 + 1/1.616) = 1.2355, and at the rated 3 K
+    approach it carries 1,154 kW (measured with these figures); rated on the fluid it runs,
+    nothing changes; a custom fluid has no conductivity or viscosity to scale by."""
+    from physics.liquid.exchanger import counterflow_effectiveness
+    from physics.liquid.fluids import WATER
+    from twin.scenario.liquid import CDU, rated_ua
+
+    base = {
+        "id": "X", "capacity": "1000 kW", "approach": "3 K", "coolant_delta_t": "10 K",
+        "facility_delta_t": "10 K", "rating_temperature": "35 degC",
+    }  # fmt: skip
+    on_pg25 = CDU.model_validate({**base, "coolant": "pg25"})
+    on_water = CDU.model_validate({**base, "coolant": "water", "rated_coolant": "pg25"})
+    assert on_water.rated_flows() == on_pg25.rated_flows()  # same volume flows
+    assert on_water.film_ratios() == (pytest.approx(1.616, abs=5e-4), 1.0)
+    assert rated_ua(on_water) / rated_ua(on_pg25) == pytest.approx(1.2355, abs=1e-4)
+    plain = CDU.model_validate({**base, "coolant": "water", "rated_coolant": "water"})
+    assert rated_ua(plain) == pytest.approx(rated_ua(CDU.model_validate(base)))
+    # capacity at the rated approach: approach = Q·(1/(ε·C_min) − 1/C_it) at fixed flows
+    it_flow, fac_flow = on_water.rated_flows()
+    c_it = float(WATER.volumetric_heat_capacity(35.0)) * it_flow
+    c_fac = float(WATER.volumetric_heat_capacity(35.0)) * fac_flow
+    effectiveness, c_min = counterflow_effectiveness(rated_ua(on_water), c_it, c_fac)
+    capacity = 3.0 / (1.0 / (float(effectiveness) * float(c_min)) - 1.0 / c_it)
+    assert capacity / 1e3 == pytest.approx(1154.0, abs=1.0)
+    custom = {"name": "PG40", "specific_heat": "3600 J/(kg*K)", "density": "1040 kg/m^3"}
+    with pytest.raises(ValueError, match="conductivity and viscosity"):
+        CDU.model_validate({**base, "coolant": custom, "rated_coolant": "pg25"})
+
+
 def test_chillers_from_energyplus_fields_in_yaml() -> None:
     """A Chiller:Electric:EIR object given field by field (the McQuay record's values)
     compiles to the named record's chiller; an unknown name lists the known records."""

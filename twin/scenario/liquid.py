@@ -18,7 +18,8 @@ import numpy as np
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from physics.liquid.cdu import rated_ua_for_approach
-from physics.liquid.fluids import fluid
+from physics.liquid.exchanger import FILM_EXPONENT, scaled_ua
+from physics.liquid.fluids import film_coefficient_ratio, fluid
 from twin.scenario.chillers import Chillers
 from twin.scenario.errors import FieldProblem
 from twin.scenario.fields import Fraction, Kelvin, SchemaModel
@@ -143,6 +144,19 @@ class CDU(SchemaModel):
     )
     coolant: FluidSpec = Field("water", description="IT-side fluid.")
     facility_fluid: FluidSpec = Field("water", description="Facility-side fluid.")
+    rated_coolant: FluidName | None = Field(
+        None,
+        examples=["pg25"],
+        description="IT-side fluid of the datasheet rating (capacity, approach, flows), when "
+        "it is not the coolant used: UA then follows the fluid by the Dittus–Boelter film "
+        "coefficient ratio at the same volume flows (default: the coolant).",
+    )
+    rated_facility_fluid: FluidName | None = Field(
+        None,
+        examples=["water"],
+        description="Facility-side fluid of the datasheet rating, as rated_coolant "
+        "(default: the facility fluid).",
+    )
     rating_temperature: Celsius = Field(
         30.0, description="Temperature the fluid properties are taken at [°C]."
     )
@@ -180,15 +194,24 @@ class CDU(SchemaModel):
                 f"{self.approach:g} K is too small for these flows: the exchanger would need "
                 f"an effectiveness of {needed:.2f} (>= 1); raise the approach or the flows",
             )
+        self.film_ratios()
         if self.max_flow is not None and self.max_flow < self.rated_flows()[0] / LITRES_PER_MINUTE:
             raise FieldProblem("max_flow", "expected at least the rated coolant flow")
         return self
 
+    def rating_fluids(self) -> tuple[FluidSpec, FluidSpec]:
+        """(IT, facility) fluids of the datasheet rating."""
+        return (
+            self.coolant if self.rated_coolant is None else self.rated_coolant,
+            self.facility_fluid if self.rated_facility_fluid is None else self.rated_facility_fluid,
+        )
+
     def rated_flows(self) -> tuple[float, float]:
-        """(IT, facility) flows at rating [m³/s]."""
+        """(IT, facility) flows at rating [m³/s] (the same volume flows on other fluids)."""
         q = self.capacity * 1e3
-        it_capacity = volumetric_heat_capacity(self.coolant, self.rating_temperature)
-        fac_capacity = volumetric_heat_capacity(self.facility_fluid, self.rating_temperature)
+        it_fluid, fac_fluid = self.rating_fluids()
+        it_capacity = volumetric_heat_capacity(it_fluid, self.rating_temperature)
+        fac_capacity = volumetric_heat_capacity(fac_fluid, self.rating_temperature)
         if self.coolant_flow is not None:
             it_flow = self.coolant_flow * LITRES_PER_MINUTE
         else:
@@ -202,12 +225,31 @@ class CDU(SchemaModel):
         return it_flow, fac_flow
 
     def rated_capacity_rates(self) -> tuple[float, float]:
-        """(IT, facility) ρ·c_p·V̇ at rating [W/K]."""
+        """(IT, facility) ρ·c_p·V̇ of the rating fluids at rating [W/K]."""
         it_flow, fac_flow = self.rated_flows()
+        it_fluid, fac_fluid = self.rating_fluids()
         return (
-            volumetric_heat_capacity(self.coolant, self.rating_temperature) * it_flow,
-            volumetric_heat_capacity(self.facility_fluid, self.rating_temperature) * fac_flow,
+            volumetric_heat_capacity(it_fluid, self.rating_temperature) * it_flow,
+            volumetric_heat_capacity(fac_fluid, self.rating_temperature) * fac_flow,
         )
+
+    def film_ratios(self) -> tuple[float, float]:
+        """(IT, facility) film coefficient of the fluid used over the rating's [-]."""
+        ratios = []
+        used_fluids = (self.coolant, self.facility_fluid)
+        for used, rated in zip(used_fluids, self.rating_fluids(), strict=True):
+            if fluid_name(used) == fluid_name(rated):
+                ratios.append(1.0)
+            elif isinstance(used, CustomFluid) or isinstance(rated, CustomFluid):
+                raise FieldProblem(
+                    "rated_coolant",
+                    "a fluid other than the rating's needs conductivity and viscosity: "
+                    "expected 'water' or 'pg25' on both",
+                )
+            else:
+                ratio = film_coefficient_ratio(fluid(used), fluid(rated), self.rating_temperature)
+                ratios.append(ratio)
+        return ratios[0], ratios[1]
 
 
 class DryCoolers(SchemaModel):
@@ -271,8 +313,13 @@ class FacilityLoop(SchemaModel):
 
 
 def rated_ua(cdu: CDU) -> float:
-    """UA of ``cdu`` at its rated flows [W/K] (the model validated that one exists)."""
+    """UA of ``cdu`` at its rated flows with the fluids it runs [W/K].
+
+    UA of the datasheet rating from its approach (rating fluids), then each side's film
+    coefficient times its fluid's film ratio (:func:`physics.liquid.exchanger.scaled_ua`);
+    the model validated that a UA exists.
+    """
     it_rate, fac_rate = cdu.rated_capacity_rates()
-    return float(
-        np.asarray(rated_ua_for_approach(cdu.capacity * 1e3, cdu.approach, it_rate, fac_rate))
-    )
+    rated = rated_ua_for_approach(cdu.capacity * 1e3, cdu.approach, it_rate, fac_rate)
+    g_it, g_fac = cdu.film_ratios()
+    return float(np.asarray(scaled_ua(rated, 1.0, 1.0, FILM_EXPONENT, g_it, g_fac)))
