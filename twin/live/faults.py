@@ -356,6 +356,10 @@ class FaultDetector:
         i = self._index.get(point)
         return i is not None and bool(self._status[i] != _HEALTHY)
 
+    def faulty_points(self) -> frozenset[str]:
+        """The points with an active stuck or drift fault (their readings excluded)."""
+        return frozenset(self.points[p] for p in np.flatnonzero(self._status != _HEALTHY))
+
     def reset(self, point: str) -> None:
         """Forget ``point``'s history and faults (after a sensor is replaced or moved).
 

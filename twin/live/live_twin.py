@@ -8,10 +8,13 @@ layer over it.
   and zone series are replayed from their original start, absolute event times move with it.
 * **Ingestion** (:meth:`LiveTwin.ingest`): validated (:mod:`twin.live.ingest`), committed to the
   store, then queued; the response returns only after the commit.
-* **Processing** (:meth:`LiveTwin.process`, a worker thread): sensor-fault screening
-  (:mod:`twin.live.faults`), state estimation (:mod:`twin.live.state_estimator`) and calibration
+* **Processing** (:mod:`twin.live.control.cycle`, a worker thread that takes every queued
+  batch at once): sensor-fault screening (:mod:`twin.live.faults`) per batch, then one pass of
+  state estimation (:mod:`twin.live.state_estimator`) and calibration
   (:mod:`twin.live.calibration`) against the prediction of the *calibrated* facility under the
-  schedule in force.
+  schedule in force, then the alarms of each batch at its own time.  :meth:`LiveTwin.state`
+  reads the view the last cycle published (short :attr:`LiveTwin.view_lock`), never waiting
+  for a cycle.
 * **Re-planning** (:meth:`LiveTwin.replan`): from the estimated state (battery SOC, job
   progress) over the next ``horizon``; proposed, never applied without approval unless the
   autonomy setting is on and every guardrail holds.  Stale telemetry: only the as-operated
@@ -24,10 +27,8 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import queue
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +49,7 @@ from physics.facility import Facility
 from physics.schedule import Schedule
 from twin.data.series import scenario_series
 from twin.live.calibration import Calibrator
+from twin.live.control.cycle import processing_loop, run_cycle, take_waiting
 from twin.live.control.payload import fallback_payload, schedule_from_json, schedule_json
 from twin.live.control.supervisor import Supervisor
 from twin.live.control.verification import plan_on_twin
@@ -192,6 +194,8 @@ class LiveTwin:
         self.scenario_dir = scenario_dir
         self.clock = clock
         self.lock = threading.RLock()
+        self.view_lock = threading.Lock()
+        """Short lock of what ``GET /state`` reads (:mod:`twin.live.control.cycle`)."""
         # Newest stored time per point, for the out-of-order check of each batch: kept here
         # after the first lookup (this process is the store's only writer of measurements).
         self._last_times: dict[str, datetime] = {}
@@ -209,6 +213,9 @@ class LiveTwin:
         if virtual_plant:
             self.plant = self._new_plant(demo_truth(self.facility, seed))
         self.processed = 0
+        """Readings processed by the worker [count]."""
+        self.cycles = 0
+        """Processing cycles run (each over one or more queued batches) [count]."""
 
     # ------------------------------------------------------------------ model and window
 
@@ -252,6 +259,7 @@ class LiveTwin:
             self.rejected: Counter[str] = Counter()
             """Items refused at ingestion, per point id (unknown points under their id)."""
         self._prediction: tuple[Any, dict[str, float], xr.Dataset] | None = None
+        self.publish_view()
 
     def live_scenario(self, data: Mapping[str, Any]) -> Scenario:
         """``data`` validated on the twin's current live window (same anchor, same steps), so
@@ -284,26 +292,44 @@ class LiveTwin:
         the per-rack inlet offsets are exact, added to the cached values on every call.
         """
         params = self.parameters
-        return add_offsets(dict(self._predict(moment)[1]), self.facility, params)
+        return add_offsets(dict(self._predict(moment, params)[1]), self.facility, params)
 
     def model_at(self, moment: datetime) -> xr.Dataset:
         """The calibrated model (factors, no offsets) at the step of ``moment``: every
         :func:`physics.simulate.simulate` variable of that step (SI units), cached with
         :meth:`predicted`."""
-        return self._predict(moment)[2]
+        return self._predict(moment, self.parameters)[2]
 
-    def _predict(self, moment: datetime) -> tuple[Any, dict[str, float], xr.Dataset]:
+    def _predict(
+        self, moment: datetime, params: UncertainParameters
+    ) -> tuple[Any, dict[str, float], xr.Dataset]:
         step = self.step_index(moment)
-        factors = rounded_factors(self.parameters)
+        factors = rounded_factors(params)
         key = (step, id(self.schedule), factors)
-        if self._prediction is None or self._prediction[0] != key:
+        cached = self._prediction  # read once: request threads use the cache too
+        if cached is None or cached[0] != key:
             first = max(step - 1, 0)  # as twin.live.parameters.predict: two steps
             result = simulate_window(
                 self.facility, factors, self.schedule, self.series, first, first + 2
             )
             values = self.catalogue.predict(result, step - first)
-            self._prediction = (key, values, result.isel(time=step - first))
-        return self._prediction
+            cached = (key, values, result.isel(time=step - first))
+            self._prediction = cached
+        return cached
+
+    def publish_view(self, processed: int = 0) -> None:
+        """Swap in what ``GET /state`` reads (calibrated parameters, screening counts) under
+        :attr:`view_lock`; called at the end of each processing cycle with the readings it
+        processed [count]."""
+        parameters = self.calibrator.estimates()
+        excluded = self.faults.excluded()
+        faulty = self.faults.faulty_points()
+        with self.view_lock:
+            self._parameters_view = parameters
+            self._screening_view = (excluded, faulty)
+            if processed:
+                self.processed += processed
+                self.cycles += 1
 
     # ------------------------------------------------------------------ ingestion
 
@@ -326,7 +352,9 @@ class LiveTwin:
         with self._last_lock:
             last = {p: self._last_times[p] for p in known}
         readings, rejected = validate(items, self.catalogue, now=now, last_times=last)
-        self.rejected.update(r.point or "(no point)" for r in rejected)
+        if rejected:
+            with self.view_lock:
+                self.rejected.update(r.point or "(no point)" for r in rejected)
         inserted = already = 0
         if readings:
             result = self.store.insert(readings)
@@ -342,51 +370,33 @@ class LiveTwin:
         return outcome
 
     def process(self, readings: Sequence[Reading]) -> None:
-        """Screen, estimate and calibrate from readings already committed."""
-        if not readings:
-            return
-        moment = max(r.time for r in readings)
-        with self.lock:
-            predicted = self.predicted(moment)
-            kept, faults = self.faults.check(moment, list(readings), predicted)
-            self.estimator.update(moment, kept, predicted)
-            self.calibrator.update(moment, kept, predicted)
-            history = self.calibrator.drain_history()
-            recovered = list(self.faults.recovered)
-            estimate = self.estimator.state(moment)
-            model = self.model_at(moment)
-            self.processed += len(readings)
-        # alarms (sensor faults, limits) and the watch of the last applied plan
-        self.supervisor.after_batch(moment, kept, faults, recovered, estimate, model, predicted)
-        if history:
-            by_time: dict[datetime, dict[str, tuple[float, float]]] = {}
-            for entry in history:
-                by_time.setdefault(entry.time, {})[entry.name] = (entry.value, entry.std)
-            for when, values in by_time.items():
-                self.store.record_parameters(when, values)
+        """Screen, estimate and calibrate from readings already committed (one cycle of
+        :func:`twin.live.control.cycle.run_cycle`)."""
+        run_cycle(self, [readings])
 
     def drain(self, timeout: float = 0.0) -> int:
-        """Process every queued batch now (tests and the CLI); returns batches processed."""
-        done = 0
-        while True:
-            try:
-                batch = self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
-            except queue.Empty:
-                return done
-            if batch is None:
-                return done
-            self.process(batch)
-            done += 1
+        """Process every queued batch now, in one cycle (tests and the CLI); returns the
+        batches processed."""
+        try:
+            first = self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
+        except queue.Empty:
+            return 0
+        if first is None:
+            return 0
+        batches, _ = take_waiting(self._queue, first)
+        run_cycle(self, batches)
+        return len(batches)
 
     # ------------------------------------------------------------------ state
 
     def state(self) -> dict[str, Any]:
         """The estimated state, facility KPIs and alarms, JSON-ready."""
         now = self.clock()
-        with self.lock:
+        with self.view_lock:  # never waits for a processing cycle, only for its swap
             estimated = self.estimator.state(now)
-            data = estimated.to_dict()
-            predicted = self.predicted(now)
+            params = self._parameters_view
+        data = estimated.to_dict()
+        predicted = add_offsets(dict(self._predict(now, params)[1]), self.facility, params)
         latest = self.store.latest(self._kpi_points)  # not every point of the hall
 
         def value(point: str) -> float | None:
@@ -431,15 +441,15 @@ class LiveTwin:
         range, too late, out of order) and the screening's exclusions (``spike``, ``faulty``:
         while a stuck or drift fault was active, ``late``) [count], and ``faulty_now`` (such a
         fault is active now)."""
-        with self.lock:
-            excluded = self.faults.excluded()
+        with self.view_lock:
+            excluded, faulty = self._screening_view
             rejected = dict(self.rejected)
         out: dict[str, dict[str, Any]] = {}
         for point in sorted(set(excluded) | set(rejected)):
             out[point] = {
                 "rejected": int(rejected.get(point, 0)),
                 **excluded.get(point, {}),
-                "faulty_now": point in self._catalogue_ids and self.faults.is_faulty(point),
+                "faulty_now": point in faulty,
             }
         return out
 
@@ -725,39 +735,7 @@ class LiveTwin:
         self._stop.clear()
 
         def worker() -> None:
-            last_check = 0.0
-            last_retention = -math.inf
-            while not self._stop.is_set():
-                if time.monotonic() - last_check > 10.0:
-                    last_check = time.monotonic()
-                    try:
-                        self.check_staleness()
-                    except Exception:
-                        log.exception("staleness check failed")
-                if time.monotonic() - last_retention > 3600.0:
-                    last_retention = time.monotonic()
-                    try:
-                        removed = self.apply_retention()
-                        if removed:
-                            log.info("retention: %d raw readings rolled up and removed", removed)
-                    except Exception:
-                        log.exception("applying retention failed")
-                merging = self.store.merge_pending
-                if merging:  # one slice per turn: an insert never waits for a whole merge
-                    try:
-                        self.store.merge_step()
-                    except Exception:
-                        log.exception("merging the staging buffer failed")
-                try:
-                    batch = self._queue.get(timeout=0.01 if merging else 0.5)
-                except queue.Empty:
-                    continue
-                if batch is None:
-                    return
-                try:
-                    self.process(batch)
-                except Exception:  # keep the twin running; the failure is logged
-                    log.exception("processing a batch failed")
+            processing_loop(self, self._queue, self._stop)
 
         def plant_loop() -> None:
             while not self._stop.wait(self.settings.plant_interval_s):

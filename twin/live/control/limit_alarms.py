@@ -139,6 +139,7 @@ class LimitMonitor:
         self.fresh_after = float(fresh_after)
         n = self.entries.count
         self._racks = {rack: r for r, rack in enumerate(facility.racks.ids)}
+        self._plan_estimates()
         self._by_point: dict[str, list[int]] = {}
         for e, point in enumerate(self.entries.point):
             if point is not None:
@@ -211,6 +212,24 @@ class LimitMonitor:
         self.measured = fresh
         return self._step(now, time)
 
+    def _plan_estimates(self) -> None:
+        """Index arrays of the fallback estimates, so an evaluation gathers them with a few
+        array operations (one lookup per model variable, not one per entry)."""
+        entries = self.entries
+        kinds = np.asarray(entries.estimate, dtype=object)
+        inlet = np.flatnonzero(kinds == "inlet")
+        self._inlet_entries = inlet
+        self._inlet_racks = np.array(
+            [self._racks[entries.equipment[e]] for e in inlet], dtype=np.int64
+        )
+        self._soc_entries = np.flatnonzero(kinds == "soc")
+        by_variable: dict[str, list[int]] = {}
+        for e in np.flatnonzero((kinds != "inlet") & (kinds != "soc")):
+            by_variable.setdefault(entries.variable[e], []).append(int(e))
+        self._model_entries = {
+            name: np.asarray(rows, dtype=np.int64) for name, rows in by_variable.items()
+        }
+
     def _estimates(
         self, estimate: EstimatedState, model: xr.Dataset | Mapping[str, Any]
     ) -> tuple[FloatArray, FloatArray]:
@@ -218,23 +237,23 @@ class LimitMonitor:
         entries = self.entries
         value = np.full(entries.count, np.nan)
         std = np.full(entries.count, np.nan)
-        inlet = np.asarray(estimate.inlet_temperature, dtype=float)
-        inlet_std = np.asarray(estimate.inlet_temperature_std, dtype=float)
-        for e, kind in enumerate(entries.estimate):
-            if kind == "inlet":
-                r = self._racks[entries.equipment[e]]
-                value[e], std[e] = inlet[r], inlet_std[r]
-            elif kind == "soc":
-                if estimate.soc is not None:
-                    value[e] = estimate.soc
-                    std[e] = estimate.soc_std if estimate.soc_std is not None else np.nan
-            else:
-                data = model.get(entries.variable[e])
-                if data is not None:
-                    flat = np.atleast_1d(np.asarray(data, dtype=float))
-                    index = int(entries.index[e])
-                    if index < flat.size:
-                        value[e] = flat[index] / entries.scale[e]
+        if self._inlet_entries.size:
+            inlet = np.asarray(estimate.inlet_temperature, dtype=float)
+            inlet_std = np.asarray(estimate.inlet_temperature_std, dtype=float)
+            value[self._inlet_entries] = inlet[self._inlet_racks]
+            std[self._inlet_entries] = inlet_std[self._inlet_racks]
+        if self._soc_entries.size and estimate.soc is not None:
+            value[self._soc_entries] = estimate.soc
+            if estimate.soc_std is not None:
+                std[self._soc_entries] = estimate.soc_std
+        for name, rows in self._model_entries.items():
+            data = model.get(name)
+            if data is None:
+                continue
+            flat = np.atleast_1d(np.asarray(data, dtype=float)).ravel()
+            index = entries.index[rows]
+            inside = index < flat.size
+            value[rows[inside]] = flat[index[inside]] / entries.scale[rows[inside]]
         return value, std
 
     def _step(self, now: float, time: datetime) -> list[LimitEvent]:
