@@ -90,10 +90,18 @@ def scenario_invalid(
 
 
 async def current_twin(request: Request) -> LiveTwin:
-    """Dependency: the live twin the app serves (``app.state.twin``).
+    """Dependency: the live twin the app serves (``app.state.twin``), or under
+    ``/api/v1/sites/{site}/`` of a fleet (:mod:`twin.api.fleet`) that site's twin
+    (``app.state.site_twins``; 404 for an unknown site).
 
     Async, so that it is resolved on the event loop (no thread hop per request).
     """
+    site = request.path_params.get("site")
+    if site is not None:
+        sites: dict[str, LiveTwin] = getattr(request.app.state, "site_twins", {})
+        if site not in sites:
+            raise HTTPException(404, f"unknown site {site!r} (sites: {', '.join(sites)})")
+        return sites[site]
     twin: LiveTwin = request.app.state.twin
     return twin
 

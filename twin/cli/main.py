@@ -7,9 +7,7 @@ it never shows a traceback.
 
 from __future__ import annotations
 
-import errno
 import json
-import socket
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +26,8 @@ from twin.cli.common import (
     write_netcdf,
 )
 from twin.cli.connect import MqttClientId, MqttTopics, MqttUrl, connectors_from_options
+from twin.cli.serve_fleet import LiveOptions, is_fleet, serve_fleet
+from twin.cli.serving import bind_port, load_tokens, private_state_dir
 
 
 @app.command()
@@ -151,23 +151,6 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
-def private_state_dir(state_dir: Path) -> None:
-    """Create ``state_dir`` owner-only (0700) and make the files this process creates
-    owner-only (umask 077: the database, its WAL, the token file); warn if an existing state
-    folder is open to others."""
-    import os
-    import stat
-
-    os.umask(0o077)
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    mode = stat.S_IMODE(state_dir.stat().st_mode)
-    if mode & 0o077:
-        err(
-            f"warning: {state_dir} is accessible to others (mode {mode:04o}); it holds the "
-            f"store and the tokens: chmod 700 {state_dir}"
-        )
-
-
 @app.command()
 def serve(
     scenario: Annotated[
@@ -207,8 +190,14 @@ def serve(
     mqtt_topic: MqttTopics = None,
     mqtt_client_id: MqttClientId = None,
 ) -> None:
-    """Serve the live twin: API under /api/v1 on one port, SQLite store by default."""
+    """Serve the live twin: API under /api/v1 on one port, SQLite store by default.  Given a
+    fleet file, one twin per site (--db must then contain {site})."""
     path = scenario or DEMO_SCENARIO
+    if scenario is not None and is_fleet(scenario):  # one twin per site
+        return serve_fleet(
+            scenario, host, port, db, state_dir, virtual_plant, cors, mqtt,
+            LiveOptions(replan_minutes, autonomy, retention_days),
+        )  # fmt: skip
     connectors = connectors_from_options(mqtt, mqtt_topic, mqtt_client_id)  # before loading
     listening = bind_port(host, port)  # a port in use is reported before anything loads
     import logging
@@ -229,7 +218,7 @@ def serve(
         store = Store(url, merge_in_background=True)
     except Exception as exc:  # connection refused, bad URL: say so, no traceback
         raise fail(f"cannot open the store {url.split('@')[-1]}: {exc}") from None
-    tokens = _load_tokens(state_dir)
+    tokens = load_tokens(state_dir)
     settings = LiveSettings(
         replan_minutes=replan_minutes, autonomy=autonomy, retention_days=retention_days
     )
@@ -273,69 +262,3 @@ def serve(
     finally:
         connectors.stop()
         listening.close()
-
-
-def _load_tokens(state_dir: Path) -> Any:
-    """The API tokens: ``DCTWIN_TOKENS``, else the demo tokens under ``state_dir`` (made once);
-    the UI's users (``DCTWIN_USERS``) are checked here too, not half-way through serving."""
-    from twin.api.login import UserRegistry
-    from twin.api.security import TokenError, TokenRegistry, generate_demo_tokens
-
-    try:
-        tokens = TokenRegistry.from_environment()
-    except TokenError as exc:
-        raise fail(f"DCTWIN_TOKENS: {exc}") from None
-    try:
-        UserRegistry.from_environment()
-    except TokenError as exc:
-        raise fail(str(exc)) from None
-    if len(tokens):
-        return tokens
-    token_file = state_dir / "tokens.txt"
-    if token_file.exists():
-        what = "using the tokens in"
-    else:
-        generate_demo_tokens(token_file)
-        what = "generated one token per scope in"
-    try:
-        tokens = TokenRegistry.from_file(token_file)
-    except (OSError, TokenError) as exc:
-        raise fail(f"{token_file}: {exc}") from None
-    err(f"no DCTWIN_TOKENS set: {what} {token_file.resolve()} (owner-only file)")
-    return tokens
-
-
-def bind_port(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``, bound now; one clear line if the port is taken.
-
-    Parameters
-    ----------
-    host
-        Address to bind (a name or an IPv4/IPv6 address).
-    port
-        TCP port [-].
-
-    Returns
-    -------
-    socket.socket
-        The bound, listening socket the server then accepts on.
-    """
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    except socket.gaierror as exc:
-        raise fail(f"--host {host}: cannot resolve it ({exc.strerror})") from None
-    listening = socket.socket(family, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listening.bind((host, port))
-        listening.listen(2048)
-    except OSError as exc:
-        listening.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise fail(
-                f"port {port} on {host} is already in use (another `dctwin serve`? stop it, "
-                f"or pick another with --port {port + 1})"
-            ) from None
-        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    listening.set_inheritable(True)
-    return listening

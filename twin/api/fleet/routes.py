@@ -1,0 +1,171 @@
+"""The fleet's own routes: ``/api/v1/fleet`` (the fleet now), ``/api/v1/fleet/plans``
+(propose in the background, read, approve, reject), ``/api/v1/fleet/jobs`` (re-plans under
+way) and ``/api/v1/fleet/audit``.
+
+Scopes as for a single site's plans: reads need ``read``; proposing, approving and rejecting
+need ``approve``; every decision is audited (:mod:`twin.fleet.replan`).  A fleet co-plan takes
+tens of seconds, so ``POST /api/v1/fleet/plans`` answers ``202 Accepted`` at once with the job
+and its ``Location`` (``GET /api/v1/fleet/jobs/{id}``: ``running``, then ``done`` with the
+``plan_id``, or ``failed`` with the ``error``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+
+from twin.api.alarms_audit import AuditOut
+from twin.api.deps import API, Approve, Read, error_responses
+from twin.api.plans import PlanOut, PlanStatus, Reason
+from twin.fleet.live import FleetTwin
+from twin.fleet.replan import job_list
+
+FLEET = API + "/fleet"
+"""Prefix of the fleet's own routes."""
+
+router = APIRouter(prefix=FLEET)
+"""The fleet routes."""
+
+sites_router = APIRouter(prefix=API)
+"""``GET /api/v1/sites`` and the fleet's health."""
+
+
+async def current_fleet(request: Request) -> FleetTwin:
+    """Dependency: the fleet the app serves (``app.state.fleet``)."""
+    fleet: FleetTwin = request.app.state.fleet
+    return fleet
+
+
+CurrentFleet = Annotated[FleetTwin, Depends(current_fleet)]
+"""The live fleet served (a dependency)."""
+
+
+@sites_router.get("/sites")
+def sites(_: Read, fleet: CurrentFleet) -> list[dict[str, Any]]:
+    """The fleet's sites: name, facility, metro, grid zone, where [degrees], and the prefix of
+    their routes (``/api/v1/sites/{site}/...``: state, alarms, measurements, plans...)."""
+    return [
+        {
+            "site": name,
+            "facility": site.twin.facility.name,
+            "metro": site.source.spec.metro,
+            "grid_zone": site.source.spec.grid_zone,
+            "latitude": site.source.latitude,
+            "longitude": site.source.longitude,
+            "routes": f"{API}/sites/{name}/",
+        }
+        for name, site in fleet.sites.items()
+    ]
+
+
+@sites_router.get("/health")
+def health(fleet: CurrentFleet) -> dict[str, Any]:
+    """Liveness of the fleet: every site's twin answers; per site, stale or not."""
+    return {
+        "status": "ok",
+        "fleet": fleet.name,
+        "sites": {
+            name: {"stale": bool(site.twin.estimator.state(site.twin.clock()).stale)}
+            for name, site in fleet.sites.items()
+        },
+    }
+
+
+@router.get("")
+def fleet_summary(_: Read, fleet: CurrentFleet) -> dict[str, Any]:
+    """The fleet now: per site facility power [kW], grid import [kW], PUE [-], carbon intensity
+    [g CO2e/kWh], price [currency/MWh], active alarms [count], where [degrees]; totals; the
+    fleet plan in force (work moved between sites [kWh], transfers per link [GB], per-site
+    figures) and any re-plan under way."""
+    return fleet.summary()
+
+
+@router.get("/plans")
+def list_fleet_plans(
+    _: Read,
+    fleet: CurrentFleet,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    plan_status: Annotated[PlanStatus | None, Query(alias="status")] = None,
+) -> list[dict[str, Any]]:
+    """Fleet plans, newest first (without their payloads)."""
+    plans = fleet.store.list_plans(limit=limit, status=plan_status)
+    return [{k: v for k, v in p.items() if k != "payload"} for p in plans]
+
+
+@router.get("/plans/{plan_id}", responses=error_responses(404))
+def get_fleet_plan(plan_id: str, _: Read, fleet: CurrentFleet) -> PlanOut:
+    """One fleet plan: ``payload.summary`` is the ``dctwin plan fleet.yaml --json`` object
+    (without the baselines' per-job detail), ``payload.flows`` the work moved from each job's
+    home site [kWh]."""
+    record = fleet.store.get_plan(plan_id)
+    if record is None:
+        raise HTTPException(404, f"unknown fleet plan {plan_id!r}")
+    return PlanOut(**record)
+
+
+@router.post("/plans", status_code=202)
+def propose_fleet_plan(
+    who: Approve, fleet: CurrentFleet, response: Response, body: Reason | None = None
+) -> dict[str, Any]:
+    """Re-plan the fleet in the background (202 with the job; poll its ``Location``).  One
+    re-plan at a time: while one runs, its job is answered (``new`` false)."""
+    reason = body.reason if body and body.reason else "requested"
+    job, started = fleet.planner.propose(actor=who, reason=reason)
+    response.headers["Location"] = f"{FLEET}/jobs/{job.id}"
+    return {**job.to_dict(), "new": started}
+
+
+@router.get("/jobs")
+def fleet_jobs(_: Read, fleet: CurrentFleet) -> list[dict[str, Any]]:
+    """Fleet re-plans since the server started, newest first."""
+    return job_list(fleet.planner.jobs.values())
+
+
+@router.get("/jobs/{job_id}", responses=error_responses(404))
+def fleet_job(job_id: str, _: Read, fleet: CurrentFleet) -> dict[str, Any]:
+    """One fleet re-plan: ``running``, ``done`` (``plan_id``) or ``failed`` (``error``);
+    ``elapsed_s`` [s] once ended."""
+    job = fleet.planner.jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"unknown fleet re-plan {job_id!r}")
+    return job.to_dict()
+
+
+def _decide(
+    fleet: FleetTwin, plan_id: str, who: str, body: Reason | None, approve: bool
+) -> PlanOut:
+    reason = body.reason if body else ""
+    try:
+        if approve:
+            return PlanOut(**fleet.planner.approve(plan_id, actor=who, reason=reason))
+        return PlanOut(**fleet.planner.reject(plan_id, actor=who, reason=reason))
+    except KeyError as exc:
+        raise HTTPException(404, f"unknown fleet plan {plan_id!r}") from exc
+    except ValueError as exc:  # not proposed any more, or no feasible co-plan
+        raise HTTPException(409, str(exc)) from exc
+
+
+@router.post("/plans/{plan_id}/approve", responses=error_responses(404, 409))
+def approve_fleet_plan(
+    plan_id: str, who: Approve, fleet: CurrentFleet, body: Reason | None = None
+) -> PlanOut:
+    """Approve a proposed fleet plan: the fleet plan in force (audited here and at every
+    site)."""
+    return _decide(fleet, plan_id, who, body, True)
+
+
+@router.post("/plans/{plan_id}/reject", responses=error_responses(404, 409))
+def reject_fleet_plan(
+    plan_id: str, who: Approve, fleet: CurrentFleet, body: Reason | None = None
+) -> PlanOut:
+    """Reject a proposed fleet plan (audited here and at every site)."""
+    return _decide(fleet, plan_id, who, body, False)
+
+
+@router.get("/audit")
+def fleet_audit(
+    _: Read, fleet: CurrentFleet, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[AuditOut]:
+    """The fleet's audit log (fleet plans proposed, approved, rejected), newest first."""
+    return [AuditOut(**entry) for entry in fleet.store.audit_log(limit=limit)]

@@ -1,0 +1,271 @@
+"""Fleet re-plans in the live twin: proposed in the background, approved or rejected by an
+operator, every step audited.
+
+A fleet re-plan is the co-plan of ``dctwin plan fleet.yaml`` (:func:`optimizer.fleet.plan.
+plan_fleet`, HiGHS, every site's share verified by its physics) over the fleet file's window.
+It takes tens of seconds to minutes, so :meth:`FleetPlanner.propose` only starts a job and
+returns at once; the job stores the plan as ``proposed`` in the fleet's store (older proposals
+are ``superseded``, as for a single site).  Approval follows the single-site rules: only a
+proposed plan can be decided, once; the approved plan is the fleet plan in force (an older one
+is ``superseded``); a plan without a feasible co-plan (``infeasible`` or ``fallback``) cannot
+be approved.  The decision is audited in the fleet's store and in every site's store.
+
+An approved fleet plan is the plan the Fleet page shows and the operators follow; it does not
+rewrite the sites' schedules (each site keeps re-planning itself under its own approvals).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from optimizer.planner import PlanOptions
+from twin.store.records import PlanRecord
+from twin.store.store import Store
+
+NOT_APPROVABLE = ("infeasible", "fallback")
+"""Statuses of a fleet plan with no feasible co-plan: they cannot be approved."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class FleetJob:
+    """A fleet re-plan running in the background.
+
+    Attributes
+    ----------
+    id
+        Job id.
+    actor
+        Who asked for it.
+    reason
+        Why (free text for the audit log).
+    started
+        When it started (UTC).
+    status
+        ``running``, ``done`` or ``failed``.
+    plan_id
+        The stored plan, once done.
+    error
+        Why it failed, once failed.
+    finished
+        When it ended (UTC).
+    elapsed_s
+        Its duration [s].
+    """
+
+    id: str
+    actor: str
+    reason: str
+    started: datetime
+    status: str = "running"
+    plan_id: str | None = None
+    error: str | None = None
+    finished: datetime | None = None
+    elapsed_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The job, JSON-ready (times ISO 8601 UTC)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "actor": self.actor,
+            "reason": self.reason,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+            "elapsed_s": self.elapsed_s,
+            "plan_id": self.plan_id,
+            "error": self.error,
+        }
+
+
+def fleet_flows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Work moved between sites by a fleet plan: each fleet job's energy run away from its
+    home site (the as-operated baseline runs it at home).
+
+    Parameters
+    ----------
+    summary
+        The fleet plan as :meth:`optimizer.fleet.result.FleetPlan.to_json` gives it.
+
+    Returns
+    -------
+    list of dict
+        ``job``, ``from`` (home site), ``to`` (site), ``kwh`` [kWh] for every job share run
+        away from home, largest first.
+    """
+    sites = summary.get("sites") or {}
+    home_sites = ((summary.get("baselines") or {}).get("as_operated") or {}).get("sites") or {}
+    home: dict[str, str] = {}
+    for site, figures in home_sites.items():
+        for job, kwh in (figures.get("fleet_job_kwh") or {}).items():
+            if kwh > 0:
+                home[job] = site
+    flows = []
+    for site, figures in sites.items():
+        for job, kwh in (figures.get("fleet_job_kwh") or {}).items():
+            origin = home.get(job)
+            if origin is not None and origin != site and kwh > 1e-6:
+                flows.append({"job": job, "from": origin, "to": site, "kwh": round(kwh, 3)})
+    return sorted(flows, key=lambda flow: -flow["kwh"])
+
+
+def _compact(summary: dict[str, Any]) -> dict[str, Any]:
+    """The fleet plan without the baselines' per-job detail (kept: their figures and sites)."""
+    compact = dict(summary)
+    compact["baselines"] = {
+        name: {k: v for k, v in figures.items() if k != "jobs"}
+        for name, figures in (summary.get("baselines") or {}).items()
+    }
+    return compact
+
+
+@dataclass
+class FleetPlanner:
+    """Fleet re-plans of one fleet file, stored in the fleet's store.
+
+    Parameters
+    ----------
+    path
+        The fleet file.
+    store
+        The fleet's own store (its plans and their audit).
+    site_stores
+        Every site's store (fleet decisions are audited there too).
+    options
+        Solver options of the co-plan (time limit [s], MIP gap [-]).
+    clock
+        Current time (tests pass a controllable clock).
+    """
+
+    path: Path
+    store: Store
+    site_stores: dict[str, Store] = field(default_factory=dict)
+    options: PlanOptions = field(default_factory=lambda: PlanOptions(time_limit=60.0))
+    clock: Callable[[], datetime] = _now
+    jobs: dict[str, FleetJob] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def running(self) -> FleetJob | None:
+        """The re-plan running now, if any (one at a time)."""
+        with self._lock:
+            return next((j for j in self.jobs.values() if j.status == "running"), None)
+
+    def propose(self, *, actor: str, reason: str = "requested") -> tuple[FleetJob, bool]:
+        """Start a fleet re-plan in the background (or return the one running).
+
+        Returns
+        -------
+        tuple
+            The job and whether it was started now (False: one was already running).
+        """
+        with self._lock:
+            busy = next((j for j in self.jobs.values() if j.status == "running"), None)
+            if busy is not None:
+                return busy, False
+            job = FleetJob(uuid.uuid4().hex[:12], actor, reason, self.clock())
+            self.jobs[job.id] = job
+            thread = threading.Thread(
+                target=self._run, args=(job,), name="dctwin-fleet-replan", daemon=True
+            )
+            self._threads.append(thread)
+        thread.start()
+        return job, True
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the background re-plans to end (tests, shutdown) [s]."""
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+    def _run(self, job: FleetJob) -> None:
+        started = time.perf_counter()
+        try:
+            record = self.replan(actor=job.actor, reason=job.reason)
+            job.plan_id, job.status = record["id"], "done"
+        except Exception as exc:  # the job reports it; the server keeps running
+            job.error, job.status = f"{type(exc).__name__}: {exc}", "failed"
+        job.finished = self.clock()
+        job.elapsed_s = round(time.perf_counter() - started, 3)
+
+    def replan(self, *, actor: str, reason: str) -> PlanRecord:
+        """Plan the fleet now (blocking) and store the plan as proposed."""
+        from optimizer.fleet.plan import plan_fleet
+        from twin.fleet.build import build_fleet
+
+        ready = build_fleet(self.path)
+        result = plan_fleet(ready.problem, self.options, baseline_routing=ready.baseline_routing)
+        summary = result.to_json()
+        plan_id = uuid.uuid4().hex[:12]
+        payload = {
+            "summary": _compact(summary),
+            "flows": fleet_flows(summary),
+            "reason": reason,
+            "fleet_file": str(self.path),
+        }
+        for old in self.store.list_plans(limit=500, status="proposed"):
+            self.store.set_plan_status(old["id"], "superseded", actor, f"superseded by {plan_id}")
+        record = self.store.add_plan(plan_id, self.clock(), "proposed", payload)
+        self.store.audit(actor, "propose", plan_id, reason, {"status": result.status})
+        return record
+
+    def _plan(self, plan_id: str) -> PlanRecord:
+        record = self.store.get_plan(plan_id)
+        if record is None:
+            raise KeyError(plan_id)
+        return record
+
+    def _audit_sites(self, actor: str, action: str, plan_id: str, reason: str) -> None:
+        for store in self.site_stores.values():
+            store.audit(actor, f"fleet_{action}", plan_id, reason, {"fleet_plan": plan_id})
+
+    def approve(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
+        """Approve a proposed fleet plan: it becomes the fleet plan in force.
+
+        Raises ``KeyError`` for an unknown plan, ``ValueError`` when the plan is not proposed
+        any more or has no feasible co-plan.
+        """
+        record = self._plan(plan_id)
+        status = ((record["payload"] or {}).get("summary") or {}).get("status")
+        if record["status"] == "proposed" and status in NOT_APPROVABLE:
+            raise ValueError(f"fleet plan {plan_id} has no feasible co-plan ({status})")
+        in_force = self.store.list_plans(limit=500, status="approved")
+        decided = self.store.set_plan_status(plan_id, "approved", actor, reason)
+        self.store.audit(actor, "approve", plan_id, reason, {})
+        for old in in_force:
+            self.store.set_plan_status(old["id"], "superseded", actor, f"superseded by {plan_id}")
+        self._audit_sites(actor, "approve", plan_id, reason)
+        return decided
+
+    def reject(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
+        """Reject a proposed fleet plan (``KeyError`` unknown, ``ValueError`` not proposed)."""
+        self._plan(plan_id)
+        decided = self.store.set_plan_status(plan_id, "rejected", actor, reason)
+        self.store.audit(actor, "reject", plan_id, reason, {})
+        self._audit_sites(actor, "reject", plan_id, reason)
+        return decided
+
+    def in_force(self) -> PlanRecord | None:
+        """The approved fleet plan, else the newest proposal, else None."""
+        for status in ("approved", "proposed"):
+            plans = self.store.list_plans(limit=1, status=status)
+            if plans:
+                return plans[0]
+        return None
+
+
+def job_list(jobs: Iterable[FleetJob]) -> list[dict[str, Any]]:
+    """Fleet re-plan jobs, newest first, JSON-ready."""
+    return [job.to_dict() for job in sorted(jobs, key=lambda j: j.started, reverse=True)]
+
+
+__all__ = ["NOT_APPROVABLE", "FleetJob", "FleetPlanner", "fleet_flows", "job_list"]
