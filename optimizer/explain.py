@@ -8,12 +8,14 @@
   hours and the amount.
 * :func:`shadow_prices` prices 1 kW more feed capacity and 1 K higher inlet limit from the LP
   duals (binaries fixed at the plan), and 1 kWh more battery and a 1 h later deadline by
-  re-solving with the change.
+  re-solving the planner's own LP relaxation warm with the change made in HiGHS.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,9 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
 
-from optimizer.highs_direct import DirectHighs
+from optimizer.blocks.objective import lateness_penalty
+from optimizer.blocks.workloads import hours_late, job_steps
+from optimizer.highs_direct import DirectHighs, SolveResult
 from optimizer.linearize import Linearization
 from optimizer.model import build_model, set_slacks_free
 from optimizer.planner import PlanSolver
@@ -261,9 +265,11 @@ def shadow_prices(planner: PlanSolver) -> dict[str, Any]:
     -------
     dict
         ``feed_capacity_per_kw`` (per feed, from duals), ``inlet_limit_per_k`` (all racks
-        1 K higher, from duals), ``battery_energy_per_kwh`` (re-solve with 1 kWh more usable
-        energy), ``deadline_per_hour`` (per tier-3 job, re-solve with its deadline 1 h later).
-        Positive = saving.
+        1 K higher, from duals), ``battery_energy_per_kwh`` (1 kWh more capacity at the same
+        states of charge), ``deadline_per_hour`` (per tier-3 job, its deadline 1 h later).
+        Positive = saving.  The last two are differences of the LP relaxation (on/off
+        decisions in [0, 1]) of the planner's own model, from the state the plan starts at,
+        with its verification rows; each is one warm HiGHS re-solve.
     """
     m = planner.model
     prices: dict[str, Any] = {}
@@ -279,45 +285,38 @@ def shadow_prices(planner: PlanSolver) -> dict[str, Any]:
         prices["inlet_limit_per_k"] = round(
             sum(abs(duals.get(con, 0.0)) for con in inlet_rows if con.active), 4
         )
-    # finite differences compare LP relaxations of the same model (both built the same way),
-    # so on/off rounding does not blur the difference
-    base_cost = _relaxed_objective(m, planner.solver)
-    if base_cost is None:
-        return prices
-    facility = planner.facility
-    if facility.battery is not None:
-        bigger = dataclasses.replace(
-            facility.battery, capacity=facility.battery.capacity + JOULES_PER_KWH
-        )
-        cost = _resolve_with(planner, dataclasses.replace(facility, battery=bigger))
-        if cost is not None:
-            prices["battery_energy_per_kwh"] = round(base_cost - cost, 4)
-    deadlines: dict[str, float] = {}
-    work = facility.workloads
-    for j in np.flatnonzero(work.tier == 3):
-        later = work.deadline.copy()
-        later[j] = later[j] + np.timedelta64(1, "h")
-        changed = dataclasses.replace(facility, workloads=dataclasses.replace(work, deadline=later))
-        cost = _resolve_with(planner, changed)
-        if cost is not None:
-            deadlines[work.ids[j]] = round(base_cost - cost, 4)
+    # finite differences of the LP relaxation of the planner's own model (its carried state,
+    # its verification rows), each change made in the HiGHS model and re-solved warm
+    with _relaxed(m):
+        base = planner.solver.solve(m)
+        if base.condition != TerminationCondition.optimal or base.objective is None:
+            return prices
+        base_cost = base.objective
+        if planner.facility.battery is not None:
+            cost = _objective(_more_battery(planner))
+            if cost is not None:
+                prices["battery_energy_per_kwh"] = round(base_cost - cost, 4)
+        deadlines: dict[str, float] = {}
+        work = planner.facility.workloads
+        for j in np.flatnonzero(work.tier == 3):
+            cost = _objective(_later_deadline(planner, int(j)))
+            if cost is not None:
+                deadlines[work.ids[j]] = round(base_cost - cost, 4)
     if deadlines:
         prices["deadline_per_hour"] = deadlines
     return prices
 
 
-def _relaxed_objective(model: pyo.ConcreteModel, solver: DirectHighs) -> float | None:
-    """Objective of the model's LP relaxation (None if not optimal)."""
+@contextlib.contextmanager
+def _relaxed(model: pyo.ConcreteModel) -> Iterator[None]:
+    """The model's LP relaxation (on/off decisions in [0, 1], unfixed) inside the block."""
     running = list(model.workloads.running.values())
     saved = [(v, v.fixed, v.domain, v.value) for v in running]
     for v in running:
         v.unfix()
         v.domain = pyo.UnitInterval
     try:
-        result = solver.solve(model)
-        if result.condition != TerminationCondition.optimal:
-            return None
-        return result.objective
+        yield
     finally:
         for v, fixed, domain, value in saved:
             v.domain = domain
@@ -325,7 +324,72 @@ def _relaxed_objective(model: pyo.ConcreteModel, solver: DirectHighs) -> float |
                 v.fix(value)
 
 
-def _resolve_with(planner: PlanSolver, facility: Facility) -> float | None:
-    """LP-relaxation objective of the same model built for a changed facility."""
-    model = build_model(facility, planner.lin, options=planner.model.options_)
-    return _relaxed_objective(model, DirectHighs(time_limit=planner.options.time_limit))
+def _objective(result: SolveResult) -> float | None:
+    """The objective of an optimal solve [currency], None otherwise."""
+    return result.objective if result.condition == TerminationCondition.optimal else None
+
+
+def _more_battery(planner: PlanSolver) -> SolveResult:
+    """Re-solve with 1 kWh more battery capacity at the same states of charge: the SOC window,
+    the (carried) initial energy and the end target grow with the capacity."""
+    m, battery = planner.model, planner.facility.battery
+    assert battery is not None
+    capacity = battery.capacity / JOULES_PER_KWH
+    bt = m.battery
+    initial_soc = float(pyo.value(bt.initial_energy)) / capacity
+    final_soc = float(pyo.value(bt.final_energy)) / capacity
+    energy = list(bt.energy.values())
+    saved = [v.bounds for v in energy]
+    for v in energy:
+        v.setlb(battery.soc_min * (capacity + 1.0))
+        v.setub(battery.soc_max * (capacity + 1.0))
+    try:
+        rows = {bt.start: (initial_soc, initial_soc), bt.end: (final_soc, final_soc)}
+        return planner.solver.solve_changed(m, rows=rows)
+    finally:
+        for v, (lb, ub) in zip(energy, saved, strict=True):
+            v.setlb(lb)
+            v.setub(ub)
+
+
+def _later_deadline(planner: PlanSolver, j: int) -> SolveResult:
+    """Re-solve with tier-3 job ``j`` due 1 h later.
+
+    A hard job may run in the periods the hour opens (their power unfixed; the minimum-power
+    rows, skipped for periods fixed at build, stay absent: a slightly looser relaxation); a
+    soft job's lateness cost falls by one hour in every late period; energy that fits
+    between the look-ahead's end and a deadline beyond it may wait (the energy row's lower
+    bound).
+    """
+    m, lin, facility = planner.model, planner.lin, planner.facility
+    work = facility.workloads
+    later = dataclasses.replace(work, deadline=work.deadline.copy())
+    later.deadline[j] = later.deadline[j] + np.timedelta64(1, "h")
+    max_kw = float(work.max_power[j]) / WATTS_PER_KILOWATT
+    hours_beyond = [
+        max((d - lin.end_time) / np.timedelta64(1, "h"), 0.0)
+        for d in (work.deadline[j], later.deadline[j])
+    ]
+    rows = {m.workloads.energy[j]: (-max_kw * (hours_beyond[1] - hours_beyond[0]), 0.0)}
+    power = m.workloads.power
+    costs: dict[Any, float] = {}
+    opened: list[Any] = []
+    penalty = lateness_penalty(facility, m.options_, j)
+    if penalty is None:
+        release, deadline = job_steps(lin, work, j)
+        _, new_deadline = job_steps(lin, later, j)
+        opened = [power[j, t] for t in range(max(deadline, release), new_deadline)]
+        opened = [v for v in opened if v.fixed]
+    else:
+        less = hours_late(lin, later, j) - hours_late(lin, work, j)
+        costs = {
+            power[j, t]: penalty * float(less[t]) * float(lin.step_hours[t])
+            for t in map(int, np.flatnonzero(less))
+        }
+    for v in opened:
+        v.unfix()
+    try:
+        return planner.solver.solve_changed(m, rows=rows, costs=costs)
+    finally:
+        for v in opened:
+            v.fix(0.0)

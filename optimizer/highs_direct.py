@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,6 +166,62 @@ class DirectHighs:
         return {
             con: float(sum(row_dual[i] for i, _ in rows)) for con, rows in self._rows_of.items()
         }
+
+    def solve_changed(
+        self,
+        model: pyo.ConcreteModel,
+        rows: Mapping[Any, tuple[float, float]] | None = None,
+        costs: Mapping[Any, float] | None = None,
+    ) -> SolveResult:
+        """Re-solve ``model`` warm with some row bounds and costs changed, then restore them.
+
+        The compiled HiGHS model is changed in place (no rebuild, no recompile) and HiGHS
+        starts from the basis of the previous solve.  Column bounds and fixing are read from
+        the Pyomo variables at every solve: change them there before the call.
+
+        Parameters
+        ----------
+        model
+            The model (compiled first if it is not the one held).
+        rows
+            Constraint → (shift of its lower bound, shift of its upper bound) [row units];
+            infinite bounds stay infinite.
+        costs
+            Variable → cost added to its objective coefficient [objective units per unit of
+            the variable].
+
+        Returns
+        -------
+        SolveResult
+            The changed model's result; the held model is back to unchanged afterwards.
+        """
+        if model is not self._model:
+            self._compile(model)
+        h = self._highs
+        index = [(i, con) for con in rows or {} for i, _ in self._rows_of.get(con, [])]
+        row_index = np.array([i for i, _ in index], dtype=np.int32)
+        columns = np.array([self._column_of[id(v)] for v in costs or {}], dtype=np.int32)
+        restore_rows = restore_costs = None
+        if row_index.size:
+            _, _, lower, upper, _ = h.getRows(row_index.size, row_index)
+            restore_rows = (lower.copy(), upper.copy())
+            shift = np.array([(rows or {})[con] for _, con in index], dtype=float)
+            finite_lower, finite_upper = np.isfinite(lower), np.isfinite(upper)
+            lower[finite_lower] += shift[finite_lower, 0]
+            upper[finite_upper] += shift[finite_upper, 1]
+            h.changeRowsBounds(row_index.size, row_index, lower, upper)
+        if columns.size:
+            _, _, cost, _, _, _ = h.getCols(columns.size, columns)
+            restore_costs = cost.copy()
+            added = np.array(list((costs or {}).values()), dtype=float)
+            h.changeColsCost(columns.size, columns, cost + added)
+        try:
+            return self.solve(model)
+        finally:
+            if restore_rows is not None:
+                h.changeRowsBounds(row_index.size, row_index, *restore_rows)
+            if restore_costs is not None:
+                h.changeColsCost(columns.size, columns, restore_costs)
 
     def add_rows(self, constraints: Iterable[Any]) -> None:
         """Append active linear constraints added to the model since it was compiled.

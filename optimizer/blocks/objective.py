@@ -24,6 +24,20 @@ SLACK_PENALTY = 1e4
 per step length in hours) in diagnosis mode [currency]."""
 
 
+def lateness_penalty(facility: Facility, options: ModelOptions, j: int) -> float | None:
+    """Cost of tier-3 job ``j`` running late, per kWh and per hour late [currency/(kWh·h)].
+
+    A soft job's own penalty, :data:`DIAGNOSIS_LATENESS_PENALTY` for a hard job whose
+    deadline a diagnosis relaxes, None for a hard job (it never runs after its deadline).
+    """
+    work = facility.workloads
+    if work.is_soft(j):
+        return float(work.lateness_penalty[j]) * JOULES_PER_KWH * SECONDS_PER_HOUR
+    if j in options.relaxed_deadlines:
+        return DIAGNOSIS_LATENESS_PENALTY
+    return None
+
+
 def slack_components(m: pyo.ConcreteModel) -> Iterable[pyo.Var]:
     """The elastic slack variables of every Block (indexed components), in a fixed order."""
     yield m.workloads.shortfall
@@ -113,11 +127,8 @@ def add_objective(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) 
     options: ModelOptions = m.options_
     lateness = 0.0
     for j in t3:
-        if work.is_soft(j):
-            penalty = float(work.lateness_penalty[j]) * JOULES_PER_KWH * SECONDS_PER_HOUR
-        elif j in options.relaxed_deadlines:
-            penalty = DIAGNOSIS_LATENESS_PENALTY
-        else:
+        penalty = lateness_penalty(facility, options, j)
+        if penalty is None:
             continue  # a hard job never runs after its deadline
         late = hours_late(lin, work, j)
         for t in map(int, np.flatnonzero(late > 0)):
