@@ -19,6 +19,8 @@ from physics.variables import VARIABLES
 from ui.units import axis_title, unit_text
 
 MEASURED_COLOR = "#111111"
+FAULTY_COLOR = "#8e24aa"
+"""Purple: the cross on a rack whose sensor is faulty (Floor)."""
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 
 
@@ -44,13 +46,15 @@ def local_times(times: Sequence[str], timezone: ZoneInfo) -> list[str]:
     Parameters
     ----------
     times
-        ISO 8601 instants with an offset.
+        ISO 8601 instants with an offset; with and without fractional seconds in one list
+        (``isoformat`` drops a zero microsecond part), each parsed on its own.
     timezone
         Display timezone.
     """
     if not len(times):
         return []
-    index = pd.DatetimeIndex(pd.to_datetime(list(times), utc=True)).tz_convert(timezone)
+    parsed = pd.to_datetime(list(times), utc=True, format="ISO8601")
+    index = pd.DatetimeIndex(parsed).tz_convert(timezone)
     return [t.strftime("%Y-%m-%d %H:%M:%S") for t in index]
 
 
@@ -153,7 +157,8 @@ def floor_map(
     alarmed: dict[str, str] | None = None,
 ) -> go.Figure:
     """Heatmap of one quantity over rows × positions; measured racks marked with dots, racks
-    with an active alarm outlined (red: critical, orange: warning).
+    with a faulty sensor with a purple cross (their colour is the estimate), racks with an
+    active alarm outlined (red: critical, orange: warning).
 
     Parameters
     ----------
@@ -198,6 +203,21 @@ def floor_map(
             + f": %{{customdata:.2f}} {units} (measured)<extra></extra>",
         )
     )
+    faulty = grid.get("faulty") or {"rack": []}
+    if faulty["rack"]:
+        fig.add_trace(
+            go.Scattergl(
+                x=faulty["x"],
+                y=faulty["y"],
+                text=faulty["rack"],
+                customdata=faulty["fault"],
+                mode="markers",
+                marker={"symbol": "x", "size": 12, "color": FAULTY_COLOR},
+                name="faulty sensor (colour: the estimate)",
+                hovertemplate="rack %{text}: faulty sensor (%{customdata}); "
+                "shown: the estimate<extra></extra>",
+            )
+        )
     for severity, color in (("critical", "#c0392b"), ("warning", "#e67e22")):
         where = [
             (grid["positions"][x], grid["rows"][y], rack)

@@ -185,7 +185,10 @@ def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str,
         ``quantity``, ``long_name``, ``units``, ``rows`` (row names, y), ``positions`` (x),
         ``z`` (rows × positions, None where no rack), ``rack`` (ids on the same grid, None
         where no rack), ``measured`` (``x``, ``y``, ``rack``, ``value`` of racks with a recent
-        inlet reading; the others are virtual sensors), ``bands`` (the site's ASHRAE class:
+        inlet reading and a healthy sensor; the others are virtual sensors), ``faulty``
+        (``x``, ``y``, ``rack``, ``fault`` of racks whose inlet or power sensor is faulty now,
+        :func:`ui.views_alarms.sensor_faults`: their colour is the estimate or the prediction,
+        never the bad reading), ``bands`` (the site's ASHRAE class:
         ``allowable`` and ``recommended`` ranges and the ``limit`` in force [°C]),
         ``inlet_limit`` [°C] and ``time``.
 
@@ -196,8 +199,11 @@ def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str,
     """
     if quantity not in FLOOR_QUANTITIES:
         raise KeyError(f"unknown floor quantity {quantity!r}; known: {', '.join(FLOOR_QUANTITIES)}")
+    from ui.views_alarms import sensor_faults
+
     now = twin.clock()
     racks = twin.facility.racks
+    faults = sensor_faults(twin)
     with twin.lock:
         estimate = twin.estimator.state(now)
         predicted = twin.predicted(now)
@@ -211,13 +217,14 @@ def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str,
             )
             inlet[missing] = model[missing]
         values = inlet if quantity == "inlet_temperature" else estimate.inlet_limit - inlet
-    elif quantity == "power":
+    elif quantity == "power":  # a faulty power sensor's rack shows the prediction
         latest = twin.store.latest([f"rack/{r}/power" for r in ids])
         values = np.array(
             [
                 reading.value
                 if (reading := latest.get(f"rack/{r}/power")) is not None
                 and (now - reading.time).total_seconds() < 3600
+                and f"rack/{r}/power" not in faults
                 else predicted.get(f"rack/{r}/power", np.nan)
                 for r in ids
             ],
@@ -237,7 +244,11 @@ def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str,
     z[y, x] = values
     for r, rack in enumerate(ids):
         names[y[r]][x[r]] = rack
-    measured = np.asarray(estimate.measured, dtype=bool)
+    faulty = np.array(
+        [f"rack/{r}/inlet_temperature" in faults or f"rack/{r}/power" in faults for r in ids],
+        dtype=bool,
+    )
+    measured = np.asarray(estimate.measured, dtype=bool) & ~faulty
     long_name, units = FLOOR_QUANTITIES[quantity]
     return {
         "time": now.isoformat(),
@@ -253,6 +264,19 @@ def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str,
             "y": [row_names[i] for i in y[measured]],
             "rack": [ids[i] for i in np.flatnonzero(measured)],
             "value": json_numbers(values[measured]),
+        },
+        "faulty": {
+            "x": (positions[faulty]).tolist(),
+            "y": [row_names[i] for i in y[faulty]],
+            "rack": [ids[i] for i in np.flatnonzero(faulty)],
+            "fault": [
+                ", ".join(
+                    f"{q} {faults[p]}"
+                    for q in ("inlet_temperature", "power")
+                    if (p := f"rack/{ids[i]}/{q}") in faults
+                )
+                for i in np.flatnonzero(faulty)
+            ],
         },
         "bands": _ashrae_bands(twin, float(estimate.inlet_limit)),
         "racks": len(ids),

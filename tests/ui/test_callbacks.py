@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import plotly.graph_objects as go
+import pytest
 import yaml
 from dash import html
 
 from ui import callbacks as cb
 from ui import callbacks_alarms as ca
-from ui import figures, views_overview
+from ui import figures, views, views_alarms, views_overview
 
 
 def _text(component: object) -> str:
@@ -219,3 +222,32 @@ def test_alarm_actions_are_audited_under_the_principal(context: cb.UIContext) ->
         ("user:alice", "unshelve_alarm"),
         ("user:alice", "acknowledge_alarm"),
     ]
+
+
+def test_a_spiking_sensor_is_faulty_on_floor_and_alarms_alike(context: cb.UIContext) -> None:
+    twin = context.twin
+    point = "rack/B06/inlet_temperature"
+    moment = twin.clock() - timedelta(seconds=10)
+    twin.ingest([{"time": moment.isoformat(), "point": point, "value": 45.0}])
+    twin.drain()
+    assert views_alarms.sensor_faults(twin) == {point: "spike"}
+    fig, _, _ = cb.floor(context, "inlet_temperature", None)
+    (cross,) = [t for t in fig.data if t.name and t.name.startswith("faulty sensor")]
+    assert list(cross.text) == ["B06"] and cross.marker.symbol == "x"
+    grid = views.floor_grid(twin, "inlet_temperature")
+    row, col = grid["rows"].index("B"), grid["positions"].index(6)
+    with twin.lock:
+        estimate = twin.estimator.state(twin.clock()).rack("B06")["inlet_temperature"]
+    assert grid["z"][row][col] == pytest.approx(estimate) and grid["z"][row][col] < 35.0
+    assert "B06" not in grid["measured"]["rack"]  # no measured dot on a faulty sensor
+    _, _, screening = ca.alarms_page(context)
+    line = next(tr for tr in screening.children[1:] if _text(tr.children[0]) == point)
+    assert _text(line.children[-1]) == "FAULTY (spike)"  # the Floor's verdict, not "ok"
+
+
+def test_local_times_take_mixed_microseconds() -> None:
+    from zoneinfo import ZoneInfo
+
+    mixed = ["2026-11-18T12:00:00+00:00", "2026-11-18T12:00:00.500000+00:00"]
+    shown = figures.local_times(mixed, ZoneInfo("America/Chicago"))
+    assert shown == ["2026-11-18 06:00:00", "2026-11-18 06:00:00"]
