@@ -19,6 +19,7 @@ from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
 from ui import (
     figures,
+    figures_live,
     units,
     views,
     views_alarms,
@@ -417,9 +418,15 @@ def whatif_result(ctx: UIContext, result: dict[str, Any]) -> tuple[html.Table, g
 
 
 def live(ctx: UIContext, points: list[str] | None, hours: float | None) -> dict[str, Any]:
-    """Residual figure, parameter history, calibration table and faults of the Live page."""
-    data = views_live.residuals(ctx.twin, points or None, float(hours or 6.0), cache=ctx.view_cache)
+    """Residual figure (with the estimate's ±2σ band and the limits of rack inlets),
+    parameter history (the same time window), calibration table and faults of the Live page.
+
+    The figures are plain dicts (:mod:`ui.figures_live`); they keep the user's zoom across
+    refreshes until the points or the range change."""
+    look_back = float(hours or 6.0)
+    data = views_live.residuals(ctx.twin, points or None, look_back, cache=ctx.view_cache)
     tz = ctx.timezone
+    revision = f"{look_back:g}|{'|'.join(data['series'])}"
     calibration = data["calibration"]
     table = html.Table(
         [html.Tr([html.Th(h) for h in ("parameter", "value", "std", "unit", "samples", "status")])]
@@ -452,8 +459,8 @@ def live(ctx: UIContext, points: list[str] | None, hours: float | None) -> dict[
         f"{p}: {_fmt(v, 3, data['series'][p]['units'])}" for p, v in data["rmse"].items()
     )
     return {
-        "residuals": figures.residuals(data, tz),
-        "history": figures.parameter_history(data, tz),
+        "residuals": figures_live.residuals(data, tz, revision),
+        "history": figures_live.parameter_history(data, tz, revision=revision),
         "calibration": table,
         "faults": fault_list,
         "rmse": f"RMS residual — {rmse}",

@@ -437,104 +437,17 @@ def whatif_compare(result: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
     return _base(fig, "What-if: grid import of both plans")
 
 
-def residuals(data: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
-    """Measured vs predicted (left) and the residual (right) per point."""
-    series = data["series"]
-    if not series:
-        return empty("no points selected")
-    fig = make_subplots(
-        rows=len(series),
-        cols=2,
-        column_widths=[0.7, 0.3],
-        shared_xaxes=True,
-        horizontal_spacing=0.08,
-        vertical_spacing=0.04,
-        subplot_titles=[t for p in series for t in (p, f"residual {p}")],
-    )
-    for row, item in enumerate(series.values(), start=1):
-        x = local_times(item["time"], timezone)
-        show = row == 1
-        fig.add_trace(
-            go.Scattergl(
-                x=x,
-                y=item["measured"],
-                name="measured",
-                mode="markers",
-                marker={"size": 4, "color": MEASURED_COLOR},
-                showlegend=show,
-                legendgroup="m",
-            ),
-            row=row,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scattergl(
-                x=x,
-                y=item["predicted"],
-                name="twin prediction",
-                mode="lines",
-                line={"color": COLORS[0]},
-                showlegend=show,
-                legendgroup="p",
-            ),
-            row=row,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scattergl(
-                x=x,
-                y=item["residual"],
-                name="residual",
-                mode="markers",
-                marker={"size": 4, "color": COLORS[1]},
-                showlegend=show,
-                legendgroup="r",
-            ),
-            row=row,
-            col=2,
-        )
-        fig.update_yaxes(title_text=f"[{unit_text(item['units'])}]", row=row, col=1)
-        fig.update_yaxes(title_text=f"[{unit_text(item['units'])}]", row=row, col=2)
-    fig.update_xaxes(title_text=time_title(timezone), row=len(series), col=1)
-    return _base(fig, "Measurement vs twin prediction", 180 + 170 * len(series))
-
-
-def parameter_history(data: dict[str, Any], timezone: ZoneInfo, limit: int = 8) -> go.Figure:
-    """Calibrated parameters over time (offsets [K], factors [-]) with ±1 std bands."""
-    history = data["parameter_history"]
-    if not history:
-        return empty("no calibration history yet")
-    fig = go.Figure()
-    for k, (name, item) in enumerate(list(history.items())[:limit]):
-        x = local_times(item["time"], timezone)
-        unit = "K" if name.startswith("inlet_offset") else "-"
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=item["value"],
-                name=f"{name} [{unit}]",
-                error_y={"type": "data", "array": item["std"], "visible": True, "thickness": 1},
-                line_color=COLORS[k % len(COLORS)],
-            )
-        )
-    fig.update_yaxes(title_text="Parameter value [K or -]")
-    fig.update_xaxes(title_text=time_title(timezone))
-    return _base(fig, "Calibration: parameter history")
-
-
 __all__ = [
     "empty",
     "floor_map",
     "label",
     "local_times",
-    "parameter_history",
     "plan_gantt",
     "plan_grid",
     "plan_setpoints",
     "plan_signals",
     "plan_soc",
     "rack_detail",
-    "residuals",
     "sankey",
     "time_title",
     "whatif_compare",

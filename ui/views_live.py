@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -36,6 +36,8 @@ def default_live_points(twin: LiveTwin, limit: int = 6) -> list[str]:
     return [p for p in wanted if p in twin.catalogue][:limit]
 
 
+RAW_TRENDS_HOURS = 1.0
+"""Longest look-back shown as raw readings [h] (one dot per reading)."""
 TREND_BUCKET_S = 60.0
 """Trend resolution for look-backs up to :data:`FINE_TRENDS_HOURS` [s]."""
 FINE_TRENDS_HOURS = 24.0
@@ -43,8 +45,42 @@ FINE_TRENDS_HOURS = 24.0
 
 
 def trend_bucket(hours: float, step_seconds: float) -> float:
-    """Bucket of a trend over ``hours`` [h]: 1 min up to a day, the model step [s] beyond."""
+    """Bucket of a trend over ``hours`` [h]: none (raw readings, 0) up to
+    :data:`RAW_TRENDS_HOURS`, 1 min up to a day, the model step [s] beyond."""
+    if hours <= RAW_TRENDS_HOURS:
+        return 0.0
     return TREND_BUCKET_S if hours <= FINE_TRENDS_HOURS else step_seconds
+
+
+def _measured(
+    twin: LiveTwin, point: str, begin: datetime, now: datetime, bucket: float
+) -> tuple[list[datetime], list[float]]:
+    """Raw readings (``bucket`` 0) or bucket means of ``point`` in ``[begin, now]``."""
+    if bucket <= 0:
+        readings = twin.store.query([point], begin, now + timedelta(microseconds=1))
+        return [r.time for r in readings], [r.value for r in readings]
+    return twin.store.downsample(point, begin, now, timedelta(seconds=bucket))
+
+
+def inlet_estimate(twin: LiveTwin, point: str, begin: datetime) -> dict[str, Any] | None:
+    """The estimate of a rack inlet point since ``begin`` (one sample a minute, in memory:
+    :class:`twin.live.estimation.EstimateHistory`) and its limits: ``time`` (ISO UTC),
+    ``mean`` [°C], ``std`` [K], ``upper`` and ``lower`` (inlet limits [°C]); None for other
+    points."""
+    parts = point.split("/")
+    if len(parts) != 3 or parts[0] != "rack" or parts[2] != "inlet_temperature":
+        return None
+    with twin.lock:
+        history = twin.estimator.history
+    times, mean, std = history.series(parts[1], begin)
+    facility = twin.facility
+    return {
+        "time": [t.isoformat() for t in times],
+        "mean": json_numbers(mean),
+        "std": json_numbers(std),
+        "upper": json_number(float(facility.inlet_limit)),
+        "lower": json_number(float(facility.inlet_lower_limit)),
+    }
 
 
 def residuals(
@@ -55,9 +91,10 @@ def residuals(
 ) -> dict[str, Any]:
     """Measured vs twin prediction for a few points over the last ``hours``.
 
-    Measurements are the store's means per :func:`trend_bucket` (1 min up to a day, the model
-    step beyond); the prediction is the calibrated model under the schedule in force at the
-    step of each bucket; residual = measured − predicted.
+    Measurements are the raw readings up to :data:`RAW_TRENDS_HOURS`, then the store's means
+    per :func:`trend_bucket` (1 min up to a day, the model step beyond); the prediction is the
+    calibrated model under the schedule in force at the step of each reading or bucket;
+    residual = measured − predicted.
 
     Parameters
     ----------
@@ -73,8 +110,10 @@ def residuals(
     Returns
     -------
     dict
-        ``series``: point → ``{time, measured, predicted, residual, units}`` (the point's
-        canonical unit: °C, kW, V or 1); ``rmse``: point → root-mean-square residual;
+        ``series``: point → ``{time, measured, predicted, residual, units, estimate}`` (the
+        point's canonical unit: °C, kW, V or 1; ``estimate``: :func:`inlet_estimate` for rack
+        inlets, else None); ``start``, ``time`` (the window, ISO UTC); ``bucket_s`` (0: raw
+        readings); ``rmse``: point → root-mean-square residual;
         ``calibration`` (parameter → value, std, unit, converged, samples); ``parameter_history``
         (name → time, value, std); ``faults`` (active sensor faults); ``alarms`` (active).
     """
@@ -93,11 +132,11 @@ def residuals(
     column = {point: c for c, point in enumerate(ids)}
     series: dict[str, dict[str, Any]] = {}
     rmse: dict[str, float | None] = {}
+    begin = max(start, now - timedelta(hours=hours))
+    bucket = trend_bucket(hours, step)
     for point in chosen:
         kind = twin.catalogue.kind(point)
-        begin = max(start, now - timedelta(hours=hours))
-        bucket = timedelta(seconds=trend_bucket(hours, step))
-        times, values = twin.store.downsample(point, begin, now, bucket)
+        times, values = _measured(twin, point, begin, now, bucket)
         predicted: list[float | None] = []
         c = column.get(point)
         for moment in times:
@@ -120,6 +159,7 @@ def residuals(
             "predicted": predicted,
             "residual": residual,
             "units": kind.unit,
+            "estimate": inlet_estimate(twin, point, begin),
         }
     with twin.lock:
         calibration = twin.calibrator.status()
@@ -136,6 +176,8 @@ def residuals(
     ]
     return {
         "time": now.isoformat(),
+        "start": begin.isoformat(),
+        "bucket_s": bucket,
         "series": series,
         "rmse": rmse,
         "calibration": calibration,
@@ -146,6 +188,8 @@ def residuals(
 
 
 __all__ = [
+    "RAW_TRENDS_HOURS",
     "default_live_points",
+    "inlet_estimate",
     "residuals",
 ]

@@ -11,7 +11,7 @@ from dash import html
 
 from ui import callbacks as cb
 from ui import callbacks_alarms as ca
-from ui import figures, views, views_alarms, views_overview
+from ui import figures, figures_live, views, views_alarms, views_live, views_overview
 
 
 def _text(component: object) -> str:
@@ -154,10 +154,10 @@ def test_whatif_runs_in_the_background_and_compares(context: cb.UIContext) -> No
 
 
 def test_live_page_shows_residuals_calibration_and_faults(context: cb.UIContext) -> None:
-    page = cb.live(context, ["grid/power"], 1)
+    page = cb.live(context, ["grid/power"], 2)
     fig = page["residuals"]
-    assert {t.name for t in fig.data} == {"measured", "twin prediction", "residual"}
-    assert fig.layout.yaxis.title.text == "[kW]"
+    assert {t["name"] for t in fig["data"]} == {"measured", "twin prediction", "residual"}
+    assert fig["layout"]["yaxis"]["title"]["text"] == "[kW]"
     assert "crah_fan_factor" in _text(page["calibration"])
     assert "RMS residual" in page["rmse"] and "grid/power" in page["rmse"]
     assert _text(page["faults"])  # a list of faults, or says there are none
@@ -251,3 +251,90 @@ def test_local_times_take_mixed_microseconds() -> None:
     mixed = ["2026-11-18T12:00:00+00:00", "2026-11-18T12:00:00.500000+00:00"]
     shown = figures.local_times(mixed, ZoneInfo("America/Chicago"))
     assert shown == ["2026-11-18 06:00:00", "2026-11-18 06:00:00"]
+
+
+def test_live_trends_band_the_estimate_and_share_one_time_window(context: cb.UIContext) -> None:
+    twin = context.twin
+    inlet = "rack/A02/inlet_temperature"
+    page = cb.live(context, [inlet, "grid/power"], 0.25)
+    fig, history = page["residuals"], page["history"]
+    names = [t.get("name") for t in fig["data"]]
+    assert "estimate ±2σ" in names and "estimate" in names
+    band = next(t for t in fig["data"] if t.get("name") == "estimate ±2σ")
+    upper = fig["data"][fig["data"].index(band) - 1]
+    mean = next(t for t in fig["data"] if t.get("name") == "estimate")
+    assert band["fill"] == "tonexty" and len(mean["y"]) >= 5  # one sample a minute, 10 min
+    samples = twin.estimator.history.series("A02")
+    assert mean["y"][-1] == pytest.approx(samples[1][-1])
+    assert upper["y"][-1] - band["y"][-1] == pytest.approx(4 * samples[2][-1])  # ±2σ
+    # the demo's inlets sit near 21 °C: both limits are off scale, said in the panel's title
+    drawn = [t for t in fig["data"] if str(t.get("name", "")).startswith(("upper", "lower"))]
+    assert drawn == []
+    title = fig["layout"]["annotations"][0]["text"]
+    assert "upper limit 27 °C" in title and "lower limit 18 °C" in title and "off scale" in title
+    # raw readings for 15 min: one dot per 30 s plant tick, not one per minute
+    data = views_live.residuals(twin, [inlet], 0.25)
+    assert data["bucket_s"] == 0.0 and len(data["series"][inlet]["measured"]) >= 19
+    # every time axis shows the same window and zooms together
+    layout = fig["layout"]
+    ranges = {tuple(layout[k]["range"]) for k in layout if k.startswith("xaxis")}
+    assert ranges == {tuple(history["layout"]["xaxis"]["range"])}
+    assert all(
+        layout[k].get("matches") == "x" for k in layout if k.startswith("xaxis") and k != "xaxis"
+    )
+
+
+def test_limit_lines_stay_out_when_far_from_the_data() -> None:
+    from zoneinfo import ZoneInfo
+
+    times = ["2026-11-18T12:00:00+00:00", "2026-11-18T12:01:00+00:00"]
+    hot = {"time": times, "mean": [25.5, 26.0], "std": [0.2, 0.2], "upper": 27.0, "lower": 18.0}
+    data = {
+        "start": times[0],
+        "time": times[1],
+        "series": {
+            "rack/C04/inlet_temperature": {
+                "time": times,
+                "measured": [25.6, 26.1],
+                "predicted": [25.0, 25.2],
+                "residual": [0.6, 0.9],
+                "units": "degC",
+                "estimate": hot,
+            }
+        },
+    }
+    fig = figures_live.residuals(data, ZoneInfo("America/Chicago"))
+    drawn = [t for t in fig["data"] if str(t.get("name", "")).startswith(("upper", "lower"))]
+    assert [t["name"] for t in drawn] == ["upper limit 27 °C"]  # near 26 °C: drawn
+    assert drawn[0]["y"] == [27.0, 27.0] and drawn[0]["line"]["dash"] == "dash"
+    assert "lower limit 18 °C" in fig["layout"]["annotations"][0]["text"]  # far: named only
+    assert figures_live.near_limits({"upper": 27.0, "lower": 18.0}, [22.0, 24.5]) == {"upper": 27.0}
+    assert figures_live.near_limits({"upper": 27.0, "lower": 18.0}, [17.0, 26.0]) == {
+        "upper": 27.0,
+        "lower": 18.0,
+    }
+    assert figures_live.near_limits({"upper": 27.0}, [None]) == {"upper": 27.0}
+
+
+def test_estimate_history_keeps_one_sample_a_minute_and_is_bounded() -> None:
+    import numpy as np
+
+    from tests.helpers import START
+    from twin.live.estimation import EstimateHistory
+
+    history = EstimateHistory(["R1", "R2"], samples=3)
+
+    class State:  # what record reads of an EstimatedState
+        def __init__(self, seconds: float, value: float) -> None:
+            self.time = START + timedelta(seconds=seconds)
+            self.inlet_temperature = np.array([value, value + 1.0])
+            self.inlet_temperature_std = np.array([0.1, 0.2])
+
+    for seconds, value in ((0, 20.0), (30, 21.0), (60, 22.0), (130, 23.0), (200, 24.0)):
+        history.record(State(seconds, value))  # type: ignore[arg-type]
+    times, mean, std = history.series("R2")
+    assert len(history) == 3  # bounded: the oldest minute went first
+    assert list(mean) == [23.0, 24.0, 25.0] and list(std) == pytest.approx([0.2] * 3)
+    assert times[0] == START + timedelta(seconds=60)
+    history.record(State(10, 99.0))  # type: ignore[arg-type]  # older: ignored
+    assert list(history.series("R1")[1]) == [22.0, 23.0, 24.0]

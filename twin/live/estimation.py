@@ -14,6 +14,7 @@ points' canonical unit), energy [kWh], SOC [-], times UTC.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -28,7 +29,7 @@ from physics.variables import variable
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-__all__ = ["EstimatedState", "PointValue", "PowerChainReadings"]
+__all__ = ["EstimateHistory", "EstimatedState", "PointValue", "PowerChainReadings"]
 
 
 def _from_seconds(seconds: float) -> datetime:
@@ -348,3 +349,105 @@ class EstimatedState:
 
 def _naive(moment: datetime) -> np.datetime64:
     return np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "ns")
+
+
+class EstimateHistory:
+    """The recent estimated rack inlets, one sample per minute, in memory (bounded).
+
+    The live twin's trends draw the estimate's ±2σ band from it (the store keeps readings,
+    not estimates).  Each :meth:`record` of a state overwrites the sample of its minute, so a
+    minute holds the last estimate made in it; at most ``samples`` minutes are kept (the oldest
+    go first), and a restart starts empty.
+
+    Parameters
+    ----------
+    racks
+        Rack ids, the order of the states' per-rack arrays.
+    interval
+        Sample spacing [s] (default one minute).
+    samples
+        Most samples kept [-]; default one day, fewer when mean and std of every rack would
+        take more than ``budget_bytes`` (float32: 8 bytes per rack and sample).
+    budget_bytes
+        Memory budget of the default ``samples`` [bytes].
+    """
+
+    def __init__(
+        self,
+        racks: list[str],
+        *,
+        interval: float = 60.0,
+        samples: int | None = None,
+        budget_bytes: int = 64_000_000,
+    ) -> None:
+        if not (math.isfinite(interval) and interval > 0):
+            raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+        count = max(len(racks), 1)
+        default = max(60, min(1_440, budget_bytes // (8 * count)))
+        self.samples = int(default if samples is None else samples)
+        if self.samples < 1:
+            raise ValueError(f"samples must be at least 1, got {samples!r}")
+        self.interval = float(interval)
+        self._index = {rack: r for r, rack in enumerate(racks)}
+        self._times = np.full(self.samples, np.nan)  # [s since 1970 UTC]
+        self._mean = np.full((self.samples, len(racks)), np.nan, dtype=np.float32)
+        self._std = np.full((self.samples, len(racks)), np.nan, dtype=np.float32)
+        self._slot = -1  # slot of the newest sample
+        self._minute: float | None = None
+        self._lock = threading.Lock()
+
+    def record(self, state: EstimatedState) -> None:
+        """Keep ``state``'s inlet mean [°C] and standard deviation [K] as its minute's sample
+        (a state without a time, or older than the newest sample's minute, is ignored)."""
+        if state.time is None:
+            return
+        seconds = state.time.timestamp()
+        minute = math.floor(seconds / self.interval)
+        with self._lock:
+            if self._minute is not None and minute < self._minute:
+                return
+            if minute != self._minute:
+                self._slot = (self._slot + 1) % self.samples
+                self._minute = minute
+            self._times[self._slot] = seconds
+            self._mean[self._slot] = state.inlet_temperature
+            self._std[self._slot] = state.inlet_temperature_std
+
+    def series(
+        self, rack: str, start: datetime | None = None
+    ) -> tuple[list[datetime], FloatArray, FloatArray]:
+        """One rack's samples since ``start`` (all kept when None), oldest first.
+
+        Returns
+        -------
+        times : list of datetime
+            Time of each sample's estimate (UTC).
+        mean : ndarray
+            Estimated inlet temperature [°C].
+        std : ndarray
+            Its standard deviation [K].
+
+        Raises
+        ------
+        KeyError
+            Unknown rack.
+        """
+        r = self._index[rack]
+        with self._lock:
+            order = np.roll(np.arange(self.samples), -(self._slot + 1))
+            times = self._times[order]
+            mean = self._mean[order, r].astype(float)
+            std = self._std[order, r].astype(float)
+        keep = np.isfinite(times)
+        if start is not None:
+            keep &= times >= start.timestamp()
+        return (
+            [_from_seconds(t) for t in times[keep].tolist()],
+            mean[keep],
+            std[keep],
+        )
+
+    def __len__(self) -> int:
+        """Samples kept [-]."""
+        with self._lock:
+            return int(np.isfinite(self._times).sum())

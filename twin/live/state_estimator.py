@@ -44,7 +44,7 @@ from scipy.special import ndtr
 
 from physics.constants import JOULES_PER_KWH
 from physics.facility import Facility
-from twin.live.estimation import EstimatedState, PowerChainReadings
+from twin.live.estimation import EstimatedState, EstimateHistory, PowerChainReadings
 from twin.live.inlet_filter import InletFilter
 from twin.scenario.points import PointCatalogue, Reading
 
@@ -189,6 +189,8 @@ class StateEstimator:
         self._point_last = np.full(len(self._point_ids), -np.inf)
         self._last_reading: float | None = None
         self._state: EstimatedState | None = None
+        self.history = EstimateHistory(self._rack_ids)
+        """The recent estimates, one per minute (the trends' uncertainty bands)."""
 
     # ------------------------------------------------------------------ structure
 
@@ -300,6 +302,7 @@ class StateEstimator:
         self._inlets.update(current, inlet_value, inlet_time, self._predicted_inlet)
         self._update_soc(current, previous, predicted, soc_readings)
         self._state = self._build_state(current)
+        self.history.record(self._state)
         return self._state
 
     def _reading_arrays(

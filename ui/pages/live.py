@@ -58,7 +58,9 @@ def layout(context: cb.UIContext) -> html.Div:
                         clearable=False,
                         style={"width": "120px"},
                     ),
-                    html.Span("(1-minute means up to 24 h, 15-minute beyond)"),
+                    html.Span(
+                        "(raw readings up to 1 h, 1-minute means up to 24 h, 15-minute beyond)"
+                    ),
                 ],
                 style={"display": "flex", "gap": "8px", "alignItems": "center"},
             ),
