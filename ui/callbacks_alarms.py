@@ -8,16 +8,14 @@ routes use too, with the session's principal as the audit log's actor; they need
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dash import dcc, html
 
 from twin.live.control import alarm_actions
 from twin.store.errors import NotFound
 from ui import views_alarms
-
-if TYPE_CHECKING:
-    from ui.callbacks import UIContext
+from ui.callbacks import UIContext, may_approve
 
 __all__ = ["ACTIONS", "alarm_action", "alarm_options", "alarms_page", "may_act"]
 
@@ -26,9 +24,9 @@ ACTIONS = ("acknowledge", "shelve", "unshelve")
 
 
 def may_act(principal: str | None, scopes: frozenset[str]) -> bool:
-    """True when the session may acknowledge and shelve (it has the ``approve`` scope;
-    ``admin`` implies it)."""
-    return principal is not None and bool({"approve", "admin"} & scopes)
+    """True when the session may acknowledge and shelve: the Plan page's rule
+    (:func:`ui.callbacks.may_approve`: the ``approve`` scope; ``admin`` implies it)."""
+    return may_approve(principal, scopes)
 
 
 def alarm_options(ctx: UIContext) -> list[dict[str, Any]]:
