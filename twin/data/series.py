@@ -88,7 +88,7 @@ def _source_dataset(
     return ds
 
 
-def scenario_series(scenario: Scenario, base_dir: str | Path = ".") -> xr.Dataset:
+def scenario_series(scenario: Scenario, base_dir: str | Path | None = None) -> xr.Dataset:
     """All exogenous series of ``scenario`` on its simulation axis.
 
     Parameters
@@ -96,7 +96,9 @@ def scenario_series(scenario: Scenario, base_dir: str | Path = ".") -> xr.Datase
     scenario
         Validated scenario.
     base_dir
-        Folder relative paths in ``series`` are resolved against (the scenario file's folder).
+        Folder relative paths in ``series`` are resolved against.  Default: the folder of
+        the file the scenario was loaded from (:func:`~twin.scenario.loader.load_scenario`),
+        the working directory for a scenario built in memory.
 
     Returns
     -------
@@ -109,6 +111,8 @@ def scenario_series(scenario: Scenario, base_dir: str | Path = ".") -> xr.Datase
         When a source cannot be read, does not cover the window, or a needed series is missing.
     """
     start, end, step = simulation_window(scenario)
+    if base_dir is None:
+        base_dir = scenario._folder if scenario._folder is not None else "."
     base = Path(base_dir)
     merged: xr.Dataset | None = None
     for index, source in enumerate(scenario.series):

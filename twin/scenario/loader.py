@@ -66,7 +66,9 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(
             source, [f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"]
         ) from None
-    return parse_scenario(text, source=source)
+    scenario = parse_scenario(text, source=source)
+    scenario._folder = Path(path).resolve().parent  # relative series paths start here
+    return scenario
 
 
 def read_regular_file(path: Path, max_bytes: int) -> bytes:

@@ -12,10 +12,11 @@ This module holds the site, the simulated window, workloads, the grid, series so
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from twin.scenario.equipment import PV, Battery, Busbar, Cooling, Power, Rack, RackRow, RackType
 from twin.scenario.errors import FieldProblem
@@ -502,6 +503,11 @@ class SeriesSource(SchemaModel):
 
 class Scenario(SchemaModel):
     """A facility, its signals and the window studied."""
+
+    _folder: Path | None = PrivateAttr(default=None)
+    """Folder of the file the scenario was loaded from (by
+    :func:`~twin.scenario.loader.load_scenario`); relative series paths are resolved against
+    it.  None for a scenario built in memory."""
 
     version: Literal[1] = Field(1, description="Schema version.")
     site: Site = Field(description="Site: name, location, timezone, ASHRAE classes.")
