@@ -12,6 +12,7 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from physics.facility import Facility
+from physics.liquid.cdu import FACILITY_LOOP
 from physics.schedule import Schedule
 from physics.simulate import simulate
 
@@ -140,6 +141,42 @@ def highest_safe_supply(
     return found
 
 
+def _case_limit(
+    facility: Facility,
+    ds: xr.Dataset,
+    chilled: float,
+    limits: list[tuple[float, str]],
+    notes: list[str],
+) -> float:
+    """The chilled water lowered until the cold-plate cases keep their limit [°C].
+
+    A case on a chilled-water CDU moves one for one with the chilled water at fixed flows
+    and loads, so the highest setpoint is the one ``ds`` was simulated at plus the hall's
+    smallest case margin (conservative when some plated racks sit on the warm-water loop).
+    Racks only on the warm-water loop are out of the rule's reach (it moves neither the
+    loop setpoint nor the work): a note says by how much they break their limit.
+    """
+    racks, cdus = facility.racks, facility.cdus
+    plated = (racks.cold_plate >= 0) & (racks.cdu >= 0)
+    if not plated.any() or "min_case_margin" not in ds:
+        return chilled
+    margin = float(ds["min_case_margin"].min())
+    if margin >= 0.0:
+        return chilled
+    if np.any(cdus.loop[racks.cdu[plated]] != FACILITY_LOOP):
+        allowed = float(ds["chilled_water_temperature"].values[0]) + margin
+        if allowed < chilled:
+            limits.append((allowed, "the cold-plate case temperature limit"))
+            return allowed
+        return chilled
+    notes.append(
+        f"cold-plate cases on the warm-water loop exceed their limit by up to {-margin:.2f} K: "
+        "the rule moves neither the loop setpoint nor the work to keep them (the plan's case "
+        "rows do)"
+    )
+    return chilled
+
+
 def highest_chilled_water(
     facility: Facility, series: xr.Dataset, schedule: Schedule, notes: list[str]
 ) -> tuple[float, xr.Dataset]:
@@ -151,7 +188,7 @@ def highest_chilled_water(
         coil = schedule.supply_temperature[0] - units.coil_approach
         worst = int(np.argmin(coil))
         limits.append((float(coil[worst]), f"{units.ids[worst]}'s coil approach"))
-    if cdus.count:
+    if np.any(cdus.loop != FACILITY_LOOP):
         limits.append((facility.facility_water_limit, "the liquid class facility water limit"))
     steps = schedule.battery_power.size
     chilled = min(value for value, _ in limits)
@@ -161,16 +198,18 @@ def highest_chilled_water(
         series,
         per_rack=False,
     )
-    if cdus.count:
+    on_chilled = cdus.loop != FACILITY_LOOP
+    if np.any(on_chilled):
         # coolant supply = facility water + approach × load fraction, the load does not depend
         # on the water temperature: the highest water temperature follows in closed form
-        active = cdus.capacity > 0
+        active = (cdus.capacity > 0) & on_chilled
         fraction = ds["cdu_load"].values.max(axis=0) / np.where(active, cdus.capacity, 1.0)
         allowed = np.where(active, cdus.max_supply_temperature - cdus.approach * fraction, np.inf)
         worst = int(np.argmin(allowed))
         if allowed[worst] < chilled:
             chilled = float(allowed[worst])
             limits.append((chilled, f"{cdus.ids[worst]}'s coolant supply limit"))
+    chilled = _case_limit(facility, ds, chilled, limits, notes)
     binding = min(limits, key=lambda item: item[0])
     if chilled < low:
         notes.append(
