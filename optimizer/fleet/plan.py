@@ -131,6 +131,36 @@ def _home_routing(
     return {key: solver.axis.reduce(values, "mean") for key, values in routing.items()}
 
 
+def _sites_alone_returned(
+    solver: FleetSolver,
+    baselines: dict[str, Judged],
+    alone: tuple[Judged, dict[str, dict[str, float]], list[str]],
+    rounds: int,
+    notes: list[str],
+    currency: str,
+) -> FleetPlan:
+    """The co-plan found no solution in time; the sites_alone plan (every job at home, each
+    site planned in time) is a fleet plan that meets the same contracts: return it."""
+    notes.append(
+        f"the co-plan found no solution within the {solver.options.time_limit:g} s time "
+        "limit: the sites_alone plan is returned (no work moves; savings vs sites_alone "
+        "are 0 by construction)"
+    )
+    return FleetPlan(
+        solver.problem.name,
+        "time_limit",
+        alone[0],
+        baselines,
+        routing=alone[1],
+        latency_violations=alone[2],
+        timings=dict(solver.timings),
+        rounds=rounds,
+        notes=notes,
+        currency=currency,
+        source="sites_alone",
+    )
+
+
 def plan_fleet(
     problem: FleetProblem,
     options: PlanOptions | None = None,
@@ -180,12 +210,18 @@ def plan_fleet(
         alone = (baselines["sites_alone"], *routing_summary(solver))
     else:
         notes.append(
-            f"sites_alone baseline: {status} (with every job pinned home the contracts cannot "
-            "all be met on the sites' own)"
+            f"sites_alone baseline: {status} "
+            + (
+                "(with every job pinned home the contracts cannot all be met on the sites' own)"
+                if status == "infeasible"
+                else f"(no solution within the {solver.options.time_limit:g} s time limit)"
+            )
         )
     unpin(solver.model)
     status, outcomes, rounds = solver.solve_verified(client)
     solver.timings["total_s"] = time.perf_counter() - started
+    if outcomes is None and status == "fallback" and alone is not None:
+        return _sites_alone_returned(solver, baselines, alone, rounds, notes, currency)
     if outcomes is None:
         explanation = (
             [
@@ -209,6 +245,7 @@ def plan_fleet(
     judged = _judge(solver, outcomes, network_figures(solver))
     routing, exceeded = routing_summary(solver)
     moved = transfers(solver)
+    source = "co_plan"
     if (
         alone is not None
         and alone[0].verified
@@ -221,6 +258,7 @@ def plan_fleet(
             f"{alone[0].figures['cost']:,.2f}: the sites_alone plan is returned (no work moves)"
         )
         judged, routing, exceeded, moved = alone[0], alone[1], alone[2], []
+        source = "sites_alone"
     return FleetPlan(
         problem.name,
         status,
@@ -233,4 +271,5 @@ def plan_fleet(
         rounds=rounds,
         notes=notes,
         currency=currency,
+        source=source,
     )

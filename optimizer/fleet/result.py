@@ -186,6 +186,9 @@ class FleetPlan:
     explanation: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     currency: str = "USD"
+    source: str = "co_plan"
+    """Which plan is returned: ``co_plan`` (work free to move) or ``sites_alone`` (the co-plan
+    found nothing in time, or verified dearer)."""
 
     @property
     def verified(self) -> bool:
@@ -206,12 +209,30 @@ class FleetPlan:
             "equal": bool(difference <= EQUAL_WORK_TOLERANCE),
         }
 
+    def comparable(self, baseline: str) -> str | None:
+        """Why the plan's savings against ``baseline`` are not reported (None: they are): the
+        plan verified, ``sites_alone`` verified, and the same work done."""
+        judged = self.baselines.get(baseline)
+        if self.plan is None or judged is None:
+            return "no plan or no baseline"
+        if not self.plan.verified:
+            return "the plan is not verified"
+        if not judged.verified and baseline != "as_operated":
+            # as operated is today's practice, compared even where it breaks a limit (its
+            # problems are listed); a planned baseline must be verified to be compared
+            return f"{baseline} is not verified"
+        energy = (self.plan.figures["it_energy_kwh"], judged.figures["it_energy_kwh"])
+        if abs(energy[0] - energy[1]) > EQUAL_WORK_TOLERANCE * max(energy[0], 1e-9):
+            return f"unequal work ({energy[0]:,.0f} vs {energy[1]:,.0f} kWh of IT energy)"
+        return None
+
     def to_json(self) -> dict[str, Any]:
         """The ``dctwin plan fleet.yaml --json`` object."""
         data: dict[str, Any] = {
             "fleet": self.name,
             "status": self.status,
             "verified": self.verified,
+            "plan_source": self.source,
             "currency": self.currency,
         }
         if self.plan is not None:
@@ -224,10 +245,15 @@ class FleetPlan:
             data["jobs"] = plan.jobs
             data["problems"] = plan.problems
             for name, judged in self.baselines.items():
-                data[f"savings_vs_{name}"] = {
-                    **savings(plan.figures, judged.figures),
-                    "peak_grid_kw": peak_savings(plan, judged),
-                }
+                why = self.comparable(name)
+                data[f"savings_vs_{name}"] = (
+                    {
+                        **savings(plan.figures, judged.figures),
+                        "peak_grid_kw": peak_savings(plan, judged),
+                    }
+                    if why is None
+                    else {"cost": None, "carbon_kg": None, "peak_grid_kw": {}, "not_reported": why}
+                )
             data["equal_work"] = self.equal_work()
         data["baselines"] = {
             name: {

@@ -198,7 +198,8 @@ class FleetSolver:
         try:
             condition, loaded = self._solve_once()
             if condition != TerminationCondition.optimal:
-                return condition, loaded
+                # a relaxation stopped early is no plan: its on/off decisions are fractional
+                return condition, False
             for var in presence:
                 var.domain = pyo.Binary
             for solver, (j, period), var in running:

@@ -13,6 +13,7 @@ import yaml
 
 from optimizer.fleet.plan import plan_fleet
 from optimizer.fleet.result import FleetPlan
+from optimizer.fleet.solve import FleetSolver
 from optimizer.planner import PlanOptions
 from tests.helpers import ROOT
 from twin.fleet.build import FleetInput, build_fleet
@@ -271,3 +272,45 @@ def test_a_site_carbon_price_overrides_its_scenario(tmp_path: Path) -> None:
     problem = build_fleet(fleet_file(tmp_path, sites=sites)).problem
     assert problem.site("expensive").facility.grid.carbon_price == pytest.approx(0.3)  # USD/kg
     assert problem.site("cheap").facility.grid.carbon_price == pytest.approx(0.05)  # the pod's
+
+
+def test_carbon_price_for_every_site_overrides_scenarios_and_fleet_file(tmp_path: Path) -> None:
+    sites = [pod("expensive", 250.0, carbon_price=300.0), pod("cheap", 20.0)]
+    problem = build_fleet(fleet_file(tmp_path, sites=sites), carbon_price=200.0).problem
+    for site in problem.sites:
+        assert site.facility.grid.carbon_price == pytest.approx(0.2)  # USD/kg = 200 USD/t
+
+
+def test_a_co_plan_without_a_solution_in_time_returns_sites_alone_honestly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real solver with a starved time limit for the co-plan (the second solve): no
+    solution in time, so the sites_alone plan comes back with status time_limit."""
+    original = FleetSolver.solve_verified
+    calls: list[int] = []
+
+    def starved_second_solve(self: FleetSolver, client: Any = None) -> Any:
+        calls.append(1)
+        if len(calls) == 2:  # a fresh HiGHS (no earlier solution kept) with no time at all
+            self.solver.invalidate()
+            self.solver.time_limit = 0.0
+        return original(self, client)
+
+    monkeypatch.setattr(FleetSolver, "solve_verified", starved_second_solve)
+    _, plan = run(fleet_file(tmp_path))
+    data = plan.to_json()
+    assert len(calls) == 2
+    assert plan.status == "time_limit" and data["plan_source"] == "sites_alone"
+    assert plan.verified, data["problems"]
+    alone = data["baselines"]["sites_alone"]
+    assert data["cost"] == pytest.approx(alone["cost"], rel=1e-12)
+    assert data["savings_vs_sites_alone"]["cost"] == pytest.approx(0.0, abs=1e-12)
+    assert data["savings_vs_as_operated"]["cost"] > 0.0
+    assert data["transfers"] == [] and data["jobs"]["batch"]["met"]
+    assert any("time limit" in note and "sites_alone" in note for note in data["notes"])
+    # an unverified baseline is not compared against
+    from dataclasses import replace
+
+    plan.baselines["sites_alone"] = replace(plan.baselines["sites_alone"], verified=False)
+    saved = plan.to_json()["savings_vs_sites_alone"]
+    assert saved["cost"] is None and "sites_alone is not verified" in saved["not_reported"]

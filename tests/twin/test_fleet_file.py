@@ -167,7 +167,8 @@ def test_schema_fleet_command() -> None:
 
 
 def test_plan_detects_a_fleet_file() -> None:
-    done = dctwin_in_process("plan", str(FLEET), "--json")
+    # a generous time limit: the shared test machine can be slow, the result must not depend on it
+    done = dctwin_in_process("plan", str(FLEET), "--json", "--time-limit", "600")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["status"] == "optimal" and data["verified"]
@@ -203,7 +204,25 @@ def test_fleet_contingency_command() -> None:
     assert "lose site london-edge: FAIL" in text and "overall: FAIL" in text
 
 
-@pytest.mark.parametrize("name", ["fleet.yaml", "fleet-real.yaml"])
-def test_shipped_fleet_files_load(name: str) -> None:
+@pytest.mark.parametrize(("name", "sites"), [("fleet.yaml", 3), ("fleet-real.yaml", 7)])
+def test_shipped_fleet_files_load(name: str, sites: int) -> None:
     fleet = load_fleet(ROOT / "scenarios" / name)
-    assert len(fleet.sites) == 3 and fleet.jobs
+    assert len(fleet.sites) == sites and fleet.jobs
+
+
+def test_plan_refuses_single_site_options_for_a_fleet_file() -> None:
+    done = dctwin_in_process(
+        "plan", str(FLEET), "--horizon", "24h", "--step", "1h", "--no-shadow-prices"
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "--horizon",
+        "--step",
+        "--shadow-prices/--no-shadow-prices",
+    ]
+    assert all("single-site scenario" in line for line in lines)
+    done = dctwin_in_process("plan", str(FLEET), "--carbon-price", "-1", "--fine", "2h")
+    assert done.returncode == 2 and done.stderr.startswith("--carbon-price:")
+    done = dctwin_in_process("plan", str(ROOT / "scenarios" / "demo-hall.yaml"), "--scheduler", "x")
+    assert done.returncode == 2 and "fleet files only" in done.stderr

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from twin.cli.common import app, err, fail, json_default
+from twin.cli.common import app, check_solver_flags, err, fail, json_default
 
 EXIT_FAILED = 3
 """Exit code when the fleet plan is infeasible (or a fallback) or a contingency fails, as for
@@ -37,6 +37,25 @@ def _client(scheduler: str | None) -> Any:
         raise fail(f"--scheduler {scheduler}: cannot connect ({exc})") from None
 
 
+def check_fleet_flags(
+    time_limit: float, mip_gap: float, fine_hours: float, carbon_price: float | None
+) -> None:
+    """Refuse (exit 2, one line each) a bad time limit, MIP gap [-], fine span [h] or carbon
+    price [currency/t CO2e]."""
+    import math
+
+    check_solver_flags(time_limit, mip_gap)
+    lines = []
+    if not (math.isfinite(fine_hours) and fine_hours >= 0):
+        lines.append(f"--fine: expected a non-negative number of hours, got {fine_hours:g}")
+    if carbon_price is not None and not (math.isfinite(carbon_price) and carbon_price >= 0):
+        lines.append(
+            f"--carbon-price: expected a non-negative price per tonne CO2e, got {carbon_price:g}"
+        )
+    if lines:
+        raise fail("\n".join(lines))
+
+
 def run_fleet_plan(
     path: Path,
     *,
@@ -45,15 +64,36 @@ def run_fleet_plan(
     mip_gap: float = 5e-3,
     fine_hours: float = 24.0,
     scheduler: str | None = None,
+    carbon_price: float | None = None,
 ) -> None:
-    """Plan the fleet in ``path`` and print the report (or one JSON object)."""
+    """Plan the fleet in ``path`` and print the report (or one JSON object).
+
+    Parameters
+    ----------
+    path
+        The fleet file.
+    as_json
+        Print one JSON object instead of the report.
+    time_limit
+        Solver time limit per solve [s].
+    mip_gap
+        Relative MIP gap [-].
+    fine_hours
+        Hours planned at the fleet's step, hourly after [h].
+    scheduler
+        Dask scheduler address: the sites are verified on that cluster in parallel.
+    carbon_price
+        Carbon price for every site [currency/t CO2e], overriding the scenarios' and the fleet
+        file's (None: keep them).
+    """
     from optimizer.fleet.plan import plan_fleet
     from optimizer.planner import PlanOptions
     from twin.fleet.build import build_fleet
     from twin.fleet.schema import FleetError
 
+    check_fleet_flags(time_limit, mip_gap, fine_hours, carbon_price)
     try:
-        ready = build_fleet(path)
+        ready = build_fleet(path, carbon_price=carbon_price)
     except FleetError as exc:
         raise fail(str(exc)) from None
     problem = ready.problem
@@ -77,6 +117,41 @@ def run_fleet_plan(
         typer.echo(format_fleet_plan(data))
     if result.status in ("infeasible", "fallback"):
         raise typer.Exit(EXIT_FAILED)
+
+
+def plan_fleet_file(
+    path: Path,
+    single_site: dict[str, Any],
+    *,
+    as_json: bool,
+    time_limit: float,
+    mip_gap: float,
+    fine_hours: float,
+    scheduler: str | None,
+    carbon_price: float | None,
+) -> None:
+    """``dctwin plan FLEET.yaml``: refuse (exit 2, one line each) the single-site options
+    given (``single_site``: option name → value, None when not given), then plan the fleet.
+
+    The other parameters are those of :func:`run_fleet_plan` (``fine_hours`` [h]).
+    """
+    refused = [name for name, value in single_site.items() if value is not None]
+    if refused:
+        raise fail(
+            "\n".join(
+                f"{name}: applies to a single-site scenario, not to the fleet file {path}"
+                for name in refused
+            )
+        )
+    run_fleet_plan(
+        path,
+        as_json=as_json,
+        time_limit=time_limit,
+        mip_gap=mip_gap,
+        fine_hours=fine_hours,
+        scheduler=scheduler,
+        carbon_price=carbon_price,
+    )
 
 
 def run_fleet_contingency(path: Path, *, as_json: bool) -> None:
@@ -150,6 +225,10 @@ def fleet_plan(
         str | None,
         typer.Option(help="Dask scheduler address: simulate the sites on that cluster."),
     ] = None,
+    carbon_price: Annotated[
+        float | None,
+        typer.Option(help="Carbon price for every site [currency/t CO2e] (default: each site's)."),
+    ] = None,
 ) -> None:
     """Co-plan a fleet: jobs move between sites, tier 1 routed within latency budgets."""
     run_fleet_plan(
@@ -159,6 +238,7 @@ def fleet_plan(
         mip_gap=mip_gap,
         fine_hours=fine,
         scheduler=scheduler,
+        carbon_price=carbon_price,
     )
 
 
@@ -180,6 +260,8 @@ def format_fleet_plan(data: dict[str, Any]) -> str:
         f"fleet {data['fleet']}: status {data['status']}, verified "
         f"{'yes' if data['verified'] else 'NO'} (every site's physics and contracts)"
     ]
+    if data.get("plan_source") == "sites_alone":
+        lines.append("plan returned: sites_alone (every job at home; see the notes)")
     lines += [f"explanation: {line}" for line in data.get("explanation", [])]
     base = data.get("baselines", {})
     if "cost" in data:
@@ -198,6 +280,11 @@ def format_fleet_plan(data: dict[str, Any]) -> str:
             lines.append(f"{label:<26}{_number(data[key])}{cells}")
         for name in names:
             saved = data.get(f"savings_vs_{name}", {})
+            if saved.get("not_reported"):
+                lines.append(
+                    f"change vs {name.replace('_', ' ')}: not reported ({saved['not_reported']})"
+                )
+                continue
             lines.append(
                 f"change vs {name.replace('_', ' ')}: cost {_change(saved, 'cost')}, emissions "
                 f"{_change(saved, 'carbon_kg')} (negative: lower than the baseline)"

@@ -31,6 +31,18 @@ from twin.cli.common import (
 )
 from twin.cli.progress import ProgressBars
 
+SINGLE_SITE_OPTIONS = (
+    "--horizon",
+    "--step",
+    "--start",
+    "--lookahead-cap",
+    "--state",
+    "--write-state",
+    "--out",
+    "--shadow-prices/--no-shadow-prices",
+)
+"""Options of ``dctwin plan`` refused for a fleet file (they apply to one site)."""
+
 MAX_HORIZON_DAYS = 7
 """Longest committed period [d]."""
 
@@ -49,6 +61,13 @@ def _duration(text: str | None, name: str) -> timedelta | None:
     if value <= timedelta(0):
         raise fail(f"--{name}: expected a positive duration, got {text!r}")
     return value
+
+
+def _hours(text: str, name: str) -> float:
+    """A CLI duration in hours [h], or one error line."""
+    value = _duration(text, name)
+    assert value is not None
+    return value.total_seconds() / 3600
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -130,8 +149,9 @@ def plan(
         ),
     ] = None,
     lookahead_cap: Annotated[
-        str, typer.Option(help="Longest look-ahead for the deadlines planned for.")
-    ] = "7d",
+        str | None,
+        typer.Option(help="Longest look-ahead for the deadlines planned for [default: 7d]."),
+    ] = None,
     fine: Annotated[
         str, typer.Option(help="Look-ahead planned at the scenario's step; hourly after.")
     ] = "24h",
@@ -152,19 +172,43 @@ def plan(
     time_limit: Annotated[float, typer.Option(help="Solver time limit per solve [s].")] = 60.0,
     mip_gap: Annotated[float, typer.Option(help="Relative MIP gap [-].")] = 5e-3,
     shadow_prices: Annotated[
-        bool, typer.Option(help="Price relaxed limits by extra solves.")
-    ] = True,
+        bool | None,
+        typer.Option(help="Price relaxed limits by extra solves [default: on; single site]."),
+    ] = None,
+    carbon_price: Annotated[
+        float | None,
+        typer.Option(
+            help="Carbon price for every site [currency/t CO2e] (default: each scenario's)."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address: verify a fleet's sites on that cluster."),
+    ] = None,
 ) -> None:
     """Co-plan setpoints, battery and flexible work; verify the plan with the physics.
 
-    Given a fleet file (a ``fleet:`` key), plans the fleet (``dctwin fleet plan``)."""
+    Given a fleet file (a ``fleet:`` key), plans the fleet (``dctwin fleet plan``); the
+    single-site options are refused there (:data:`SINGLE_SITE_OPTIONS`)."""
     from twin.fleet.schema import is_fleet_file
 
     if is_fleet_file(scenario):
-        from twin.cli.fleet import run_fleet_plan
+        from twin.cli.fleet import plan_fleet_file
 
-        run_fleet_plan(scenario, as_json=as_json, time_limit=time_limit, mip_gap=mip_gap)
+        given = (horizon, step, start, lookahead_cap, state_file, write_state, out, shadow_prices)
+        plan_fleet_file(
+            scenario,
+            dict(zip(SINGLE_SITE_OPTIONS, given, strict=True)),
+            as_json=as_json,
+            time_limit=time_limit,
+            mip_gap=mip_gap,
+            fine_hours=_hours(fine, "fine"),
+            scheduler=scheduler,
+            carbon_price=carbon_price,
+        )
         return
+    if scheduler is not None:
+        raise fail("--scheduler: applies to fleet files only (one site is verified here)")
     from optimizer.plan import PlanOptions
     from optimizer.plan import plan as make_plan
     from optimizer.state import StateError
@@ -173,10 +217,15 @@ def plan(
     check_solver_flags(time_limit, mip_gap)
     state = _read_state(state_file)
     fine_hours = _duration(fine, "fine")
-    cap = _duration(lookahead_cap, "lookahead-cap")
+    cap = _duration(lookahead_cap or "7d", "lookahead-cap")
     assert fine_hours is not None and cap is not None
+    spec = load_scenario_file(scenario)
+    if carbon_price is not None:
+        spec = spec.model_copy(
+            update={"grid": spec.grid.model_copy(update={"carbon_price": carbon_price})}
+        )
     window = _plan_window(
-        load_scenario_file(scenario),
+        spec,
         _instant(start),
         _duration(horizon, "horizon"),
         _duration(step, "step"),
@@ -194,7 +243,7 @@ def plan(
     options = PlanOptions(
         time_limit=time_limit,
         mip_gap=mip_gap,
-        shadow_prices=shadow_prices,
+        shadow_prices=shadow_prices is not False,
         fine_hours=fine_hours.total_seconds() / 3600,
         committed_hours=window.committed_hours,
     )
@@ -203,6 +252,11 @@ def plan(
             result = make_plan(facility, series, options, state)
     except StateError as exc:
         raise fail(f"--state {state_file}: {exc}") from None
+    _report(result, out=out, write_state=write_state, as_json=as_json)
+
+
+def _report(result: Any, *, out: Path | None, write_state: Path | None, as_json: bool) -> None:
+    """Write the plan's NetCDF and end state when asked, print it; exit 3 when infeasible."""
     if out is not None:
         dataset = result.result.copy()
         dataset.attrs.update({"plan_status": result.status, "plan_verified": int(result.verified)})

@@ -81,7 +81,9 @@ def _absolute(source: SeriesSource, folder: Path) -> SeriesSource:
     return source.model_copy(update=update)
 
 
-def _load_site(index: int, spec: SiteSpec, fleet: Fleet, folder: Path) -> _Site:
+def _load_site(
+    index: int, spec: SiteSpec, fleet: Fleet, folder: Path, carbon_price: float | None = None
+) -> _Site:
     where = f"sites[{index}] ({spec.name})"
     try:
         if isinstance(spec.scenario, str):
@@ -105,8 +107,9 @@ def _load_site(index: int, spec: SiteSpec, fleet: Fleet, folder: Path) -> _Site:
     extra = [_absolute(source, folder) for source in spec.series]
     series = [_absolute(source, home) for source in scenario.series] + extra
     update: dict[str, Any] = {"workloads": kept, "series": series}
-    if spec.carbon_price is not None:
-        update["grid"] = scenario.grid.model_copy(update={"carbon_price": spec.carbon_price})
+    price = spec.carbon_price if carbon_price is None else carbon_price
+    if price is not None:
+        update["grid"] = scenario.grid.model_copy(update={"carbon_price": price})
     scenario = scenario.model_copy(update=update)
     return _Site(spec, scenario, home)
 
@@ -337,8 +340,16 @@ def _inject(
     return site.scenario.model_copy(update={"workloads": workloads}), series
 
 
-def build_fleet(path: str | Path) -> FleetInput:
+def build_fleet(path: str | Path, *, carbon_price: float | None = None) -> FleetInput:
     """Read a fleet file and make the optimizer's fleet problem (see module docs).
+
+    Parameters
+    ----------
+    path
+        The fleet file.
+    carbon_price
+        Carbon price for every site [currency/t CO2e], overriding the scenarios' and the
+        sites' ``carbon_price`` (None: keep them).
 
     Raises
     ------
@@ -354,7 +365,7 @@ def build_fleet(path: str | Path) -> FleetInput:
     sites: dict[str, _Site] = {}
     for index, spec in enumerate(fleet.sites):
         try:
-            site = _load_site(index, spec, fleet, folder)
+            site = _load_site(index, spec, fleet, folder, carbon_price)
         except FleetError as exc:
             problems += [f"{exc.source}: {line}" for line in exc.problems]
             continue
