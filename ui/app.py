@@ -21,6 +21,7 @@ from twin.live.live_twin import LiveTwin
 from ui import callbacks as cb
 from ui.jobs import JobRunner
 from ui.pages import alarms, floor, live, overview, plan, whatif
+from ui.pages.components import register_csv
 
 PAGES: tuple[tuple[str, str], ...] = (
     ("/", "Overview"),
@@ -55,6 +56,9 @@ a.kpi-link { color: inherit; text-decoration: none; }
 .form { display: grid; grid-template-columns: 220px 220px; gap: 6px 12px; align-items: center; }
 table { border-collapse: collapse; } td, th { padding: 3px 10px; border-bottom: 1px solid #ddd; }
 button { padding: 6px 14px; margin: 4px; }
+.chart-tools { display: flex; justify-content: flex-end; }
+.csv-button { padding: 1px 8px; margin: 0 0 2px 0; font-size: .75em; color: #445;
+              background: #fff; border: 1px solid #ccd; border-radius: 3px; cursor: pointer; }
 """
 
 
@@ -62,15 +66,34 @@ def _normal(path: str | None) -> str:
     return (path or "/").rstrip("/") or "/"
 
 
-def _referrer_path() -> str:
-    """Path of the page that asked for the layout (``/`` outside a request or without one)."""
+def _referrer() -> tuple[str, str] | None:
+    """Path and query (``?…`` or empty) of the page that asked for the layout.
+
+    None outside a request or without a referrer.
+    """
     from urllib.parse import urlsplit
 
     import flask
 
     if not flask.has_request_context() or not flask.request.referrer:
-        return "/"
-    return _normal(urlsplit(flask.request.referrer).path)
+        return None
+    url = urlsplit(flask.request.referrer)
+    return url.path or "/", f"?{url.query}" if url.query else ""
+
+
+def _location(requested: tuple[str, str] | None) -> dcc.Location:
+    """The URL component, starting at the page the browser asked for.
+
+    ``dcc.Location`` copies ``window.location`` into every property left empty when it
+    mounts; a copied ``pathname`` would fire the route callback and render the page a
+    second time.  Starting from the requested path and query leaves only ``href`` and
+    ``hash`` to copy, which no callback listens to.  ``refresh=False``: a path that differs
+    from the browser's (a proxy's prefix) is left alone instead of reloading the page.
+    """
+    if requested is None:
+        return dcc.Location(id="url")
+    path, search = requested
+    return dcc.Location(id="url", pathname=path, search=search, refresh=False)
 
 
 def _navbar(current: str = "/") -> html.Div:
@@ -121,11 +144,13 @@ def build_app(context: cb.UIContext, *, requests_prefix: str = "/") -> Dash:
 
     def layout() -> html.Div:
         # The first page is rendered with the layout (its path is the request's referrer),
-        # which saves the routing round trip before the first paint.
-        path = _referrer_path()
+        # which saves the routing round trip before the first paint; the URL component
+        # starts at that path, so the route callback does not render it again.
+        requested = _referrer()
+        path = requested[0] if requested else "/"
         return html.Div(
             [
-                dcc.Location(id="url"),
+                _location(requested),
                 _navbar(path),
                 html.Div(page_for(path, context), id="page"),
             ]
@@ -161,6 +186,7 @@ def register(app: Dash, context: cb.UIContext) -> None:
 
     for module in PAGE_MODULES:
         module.register(app, context)
+    register_csv(app)
 
 
 def mount(api: FastAPI, twin: LiveTwin, tokens: TokenRegistry) -> None:

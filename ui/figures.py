@@ -7,6 +7,8 @@ one ``Heatmap`` keep the floor map responsive for 10,000 racks.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -186,6 +188,7 @@ def floor_map(
             + "<extra></extra>",
             hoverongaps=False,
             name="racks",
+            meta=title,  # the CSV export's column title (quantity and unit)
         )
     )
     measured = grid["measured"]
@@ -313,6 +316,43 @@ def rack_detail(history: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
     return _base(fig, f"Rack {history['rack']} ({kind} inlet, busbar {history['busbar']})", 700)
 
 
+def _nice_step(raw: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 × 10^k not below ``raw`` (> 0)."""
+    exponent = math.floor(math.log10(raw))
+    for mantissa in (1.0, 2.0, 2.5, 5.0, 10.0):
+        step = mantissa * 10.0**exponent
+        if step >= raw * (1 - 1e-9):
+            return step
+    return 10.0 ** (exponent + 1)
+
+
+def aligned_axis(values: Sequence[float | None], intervals: int = 5) -> dict[str, Any]:
+    """Range and ticks of a y axis with ``intervals`` round steps (units of ``values``).
+
+    Two axes laid out with the same ``intervals`` put their ticks (and the grid) at the same
+    heights, each with round numbers.
+
+    Parameters
+    ----------
+    values
+        The values the axis must show (None and NaN are skipped).
+    intervals
+        Number of tick intervals [-].
+    """
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    step = _nice_step((high - low) / intervals)
+    while True:
+        start = math.floor(low / step + 1e-9) * step
+        if start + intervals * step >= high - 1e-9:
+            break
+        step = _nice_step(step * 1.0001)
+    end = start + intervals * step
+    return {"range": [start, end], "tick0": start, "dtick": step, "tickmode": "linear"}
+
+
 def plan_signals(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
     """Price and carbon intensity over the plan window (two y axes)."""
     x = local_times(view["time"], timezone)
@@ -322,8 +362,14 @@ def plan_signals(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
         go.Scatter(x=x, y=view["carbon_intensity"], name="carbon intensity", line_shape="hv"),
         secondary_y=True,
     )
-    fig.update_yaxes(title_text=label("price"), secondary_y=False)
-    fig.update_yaxes(title_text=label("carbon_intensity"), secondary_y=True)
+    # aligned ticks: both axes split into the same number of round steps
+    fig.update_yaxes(title_text=label("price"), secondary_y=False, **aligned_axis(view["price"]))
+    fig.update_yaxes(
+        title_text=label("carbon_intensity"),
+        secondary_y=True,
+        showgrid=False,
+        **aligned_axis(view["carbon_intensity"]),
+    )
     fig.update_xaxes(title_text=time_title(timezone))
     return _base(fig, "Signals")
 
@@ -358,22 +404,70 @@ def plan_soc(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
     return _base(fig, "Battery state of charge")
 
 
+def merged_name(names: Sequence[str]) -> str:
+    """One legend name for units whose lines are identical.
+
+    Consecutive numbers with one prefix read as a range (``"CRAH-1…4 (identical)"``),
+    other names are listed (``"CRAH-1, CRAH-3 (identical)"``); one name is returned as is.
+
+    Parameters
+    ----------
+    names
+        Unit names in plotting order.
+    """
+    if len(names) == 1:
+        return names[0]
+    parts = [re.fullmatch(r"(.*?)(\d+)", name) for name in names]
+    if all(parts) and len({p.group(1) for p in parts if p}) == 1:
+        numbers = [int(p.group(2)) for p in parts if p]
+        if numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+            return f"{names[0]}…{numbers[-1]} (identical)"
+    return f"{', '.join(names)} (identical)"
+
+
+def identical_groups(series: dict[str, Sequence[float]]) -> list[tuple[str, Sequence[float]]]:
+    """Series with equal values merged into one (legend name by :func:`merged_name`).
+
+    Parameters
+    ----------
+    series
+        Values by unit name, in plotting order.
+    """
+    groups: dict[tuple[float, ...], list[str]] = {}
+    for name, values in series.items():
+        groups.setdefault(tuple(values), []).append(name)
+    return [(merged_name(names), list(values)) for values, names in groups.items()]
+
+
 def plan_setpoints(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
-    """Supply-air setpoints per cooling unit and the chilled-water setpoint [°C]."""
+    """Supply-air setpoints per cooling unit [°C] (identical units as one line) and the
+    chilled-water setpoint [°C] on its own axis (right), ticks aligned with the left axis."""
     x = local_times(view["time"], timezone)
-    fig = go.Figure()
-    for unit, values in view["supply_temperature_c"].items():
-        fig.add_trace(go.Scatter(x=x, y=values, name=unit, line_shape="hv"))
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for k, (name, values) in enumerate(identical_groups(view["supply_temperature_c"])):
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=values, name=name, line_shape="hv", line_color=COLORS[k % len(COLORS)]
+            )
+        )
     fig.add_trace(
         go.Scatter(
             x=x,
             y=view["chilled_water_temperature_c"],
             name="chilled water",
-            line={"dash": "dot"},
+            line={"dash": "dot", "color": MEASURED_COLOR},
             line_shape="hv",
-        )
+        ),
+        secondary_y=True,
     )
-    fig.update_yaxes(title_text=label("supply_temperature"))
+    air = [v for values in view["supply_temperature_c"].values() for v in values]
+    fig.update_yaxes(title_text=label("supply_temperature"), secondary_y=False, **aligned_axis(air))
+    fig.update_yaxes(
+        title_text=label("chilled_water_temperature"),
+        secondary_y=True,
+        showgrid=False,
+        **aligned_axis(view["chilled_water_temperature_c"]),
+    )
     fig.update_xaxes(title_text=time_title(timezone))
     return _base(fig, "Setpoints")
 

@@ -115,28 +115,83 @@ def test_every_page_loads_without_console_errors(server: str, page: tuple[Any, l
     assert errors == []
 
 
-def _fill_until_it_sticks(tab: Any, values: dict[str, str], tries: int = 10) -> None:
-    """Fill the fields and check, 1 s and 2 s later, that none was replaced by a re-render."""
+def _renders_on_load(tab: Any, url: str, selector: str) -> int:
+    """Times the page at ``url`` is rendered on one load: once with the layout (the
+    ``_dash-layout`` response), plus once per route callback (``page.children``)."""
+    renders: list[str] = []
 
-    def kept() -> bool:
-        tab.wait_for_timeout(1000)
-        return all(tab.input_value(selector) == value for selector, value in values.items())
+    def seen(request: Any) -> None:
+        if request.url.endswith("/_dash-layout"):
+            renders.append("layout")
+        elif "_dash-update-component" in request.url and "page.children" in (
+            request.post_data or ""
+        ):
+            renders.append("route")
 
-    for _ in range(tries):
-        for selector, value in values.items():
-            tab.fill(selector, value)
-        if kept() and kept():
-            return
-    raise AssertionError(f"the form kept being re-rendered over {values}")
+    tab.on("request", seen)
+    try:
+        tab.goto(url)
+        tab.wait_for_selector(selector, timeout=30_000)
+        tab.wait_for_timeout(1500)  # a late route callback would be sent by now
+    finally:
+        tab.remove_listener("request", seen)
+    return len(renders)
+
+
+def test_every_page_renders_once_on_load(server: str, page: tuple[Any, list[str]]) -> None:
+    tab, errors = page
+    counts = {path: _renders_on_load(tab, server + path, sel) for path, sel in PAGES.items()}
+    counts["/live?point"] = _renders_on_load(
+        tab, server + "/live?point=grid%2Fpower", "#live-points:has-text('grid/power')"
+    )
+    assert counts == dict.fromkeys(counts, 1)
+    assert errors == []
+
+
+def _csv_of(tab: Any, graph_id: str) -> list[list[str]]:
+    """Click the CSV button of chart ``graph_id`` and read the file the browser saves."""
+    import csv
+
+    with tab.expect_download() as download:
+        tab.click(f".chart:has(#{graph_id}) .csv-button")
+    assert download.value.suggested_filename == f"dctwin-{graph_id}.csv"
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    return list(csv.reader(text.splitlines()))
+
+
+def test_every_chart_exports_csv_with_units(server: str, page: tuple[Any, list[str]]) -> None:
+    tab, errors = page
+    tab.goto(server + "/")
+    tab.wait_for_selector(PAGES["/"], timeout=30_000)
+    links = _csv_of(tab, "overview-sankey")
+    assert links[0] == ["from", "to", "value [kW]"] and len(links) > 5
+    assert all(float(row[2]) >= 0 for row in links[1:])
+    tab.goto(server + "/floor")
+    tab.wait_for_selector(PAGES["/floor"], timeout=30_000)
+    grid = _csv_of(tab, "floor-map")
+    assert grid[0] == ["Row", "Position in row [-]", "Rack inlet temperature [°C]", "id"]
+    heatmap = grid[1 : grid.index([])] if [] in grid else grid[1:]  # then the sensor dots
+    racks = [row for row in heatmap if row[3]]
+    assert len(racks) == 36 and all(18.0 < float(row[2]) < 40.0 for row in racks)
+    tab.goto(server + "/live?point=grid%2Fpower")
+    tab.wait_for_function(  # the refresh callback has drawn the series
+        "() => { const p = document.querySelector('#live-residuals .js-plotly-plot');"
+        " return p && p._fullData && p._fullData.some((t) => t.x && t.x.length); }",
+        timeout=30_000,
+    )
+    series = _csv_of(tab, "live-residuals")
+    assert series[0] == ["series", "x", "x title", "value", "value title"]
+    assert any(row[2].startswith("Time (") for row in series[1:])
+    assert any("[kW]" in row[4] for row in series[1:])
+    assert errors == []
 
 
 def test_a_whatif_runs_and_shows_its_comparison(server: str, page: tuple[Any, list[str]]) -> None:
     tab, errors = page
     tab.goto(server + "/whatif")
     tab.wait_for_selector("#wi-run")
-    # the page may render twice on load (the route callback fires again when dcc.Location
-    # mounts) and the second render re-fills the form with current values: fill until it sticks
-    _fill_until_it_sticks(tab, {"#wi-battery_energy_kwh": "3000", "#wi-horizon": "6"})
+    tab.fill("#wi-battery_energy_kwh", "3000")
+    tab.fill("#wi-horizon", "6")
     tab.click("#wi-run")
     tab.wait_for_selector("#whatif-table", timeout=120_000)
     tab.wait_for_selector("#wi-compare .main-svg")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from ui.figures import floor_colours, label
+from ui.figures import aligned_axis, floor_colours, identical_groups, label, merged_name
 from ui.units import axis_title, format_energy, format_power, format_value, unit_text
 
 
@@ -51,3 +53,26 @@ def test_floor_colours_are_anchored_on_the_ashrae_class() -> None:
     margin = floor_colours({**grid, "quantity": "margin", "units": "K"})
     assert margin["zmin"] == -8.0 and margin["zmax"] == 17.0  # limit − hot .. limit − cold
     assert floor_colours({"quantity": "liquid_share", "units": "1"})["zmax"] == 1.0
+
+
+def test_identical_lines_are_one_trace_with_a_readable_name() -> None:
+    assert merged_name(["CRAH-1", "CRAH-2", "CRAH-3", "CRAH-4"]) == "CRAH-1…4 (identical)"
+    assert merged_name(["CRAH-9", "CRAH-10"]) == "CRAH-9…10 (identical)"
+    assert merged_name(["CRAH-1", "CRAH-3"]) == "CRAH-1, CRAH-3 (identical)"
+    assert merged_name(["CDU-1"]) == "CDU-1"
+    groups = identical_groups({"CRAH-1": [18.0, 19.0], "CRAH-2": [18.0, 19.0], "CDU-1": [30.0]})
+    assert groups == [("CRAH-1…2 (identical)", [18.0, 19.0]), ("CDU-1", [30.0])]
+
+
+@pytest.mark.parametrize(
+    "values", [[18.0, 23.1], [13.0, 18.98], [0.5, 251.0], [214.0, 467.5], [-3.0, 2.0], [7.0, 7.0]]
+)
+def test_secondary_axes_get_aligned_round_ticks(values: list[float]) -> None:
+    axis = aligned_axis([*values, None])
+    low, high = axis["range"]
+    step = axis["dtick"]
+    assert low <= min(values) and high >= max(values)
+    assert high - low == pytest.approx(5 * step)  # every axis: 5 intervals, ticks aligned
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 6) in (1.0, 2.0, 2.5, 5.0)
+    assert low / step == pytest.approx(round(low / step))  # ticks on multiples of the step

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -13,7 +14,7 @@ import yaml
 from tests.helpers import Clock
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import scenario_from_dict
-from ui import views, views_live, views_overview, views_plan, views_whatif
+from ui import figures, views, views_live, views_overview, views_plan, views_whatif
 
 
 def test_kpis_match_the_state_and_cost_accrues(live: tuple[LiveTwin, Clock]) -> None:
@@ -142,6 +143,16 @@ def test_plan_view_compares_the_plan_with_both_baselines(fresh: tuple[LiveTwin, 
         view["figures"]["peak_grid_kw"], rel=0.02
     )
     assert set(view["supply_temperature_c"]) == set(twin.facility.units.ids)
+    # setpoints: chilled water on its own (right) axis, identical cooling units as one line
+    fig = figures.plan_setpoints(view, ZoneInfo("UTC"))
+    water = [t for t in fig.data if t.name == "chilled water"]
+    assert len(water) == 1 and water[0].yaxis == "y2"
+    assert fig.layout.yaxis2.title.text.startswith("Chilled water")
+    assert fig.layout.yaxis.title.text.startswith("Supply")
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2):  # aligned: 5 round steps each
+        assert axis.range[1] - axis.range[0] == pytest.approx(5 * axis.dtick)
+    air = [tuple(t.y) for t in fig.data if t.name != "chilled water"]
+    assert len(air) == len(set(air)) == len(set(map(tuple, view["supply_temperature_c"].values())))
     jobs = {j["job"] for j in view["jobs"]}
     assert jobs == set(twin.facility.workloads.ids)  # every job, paused ones included
     for job in view["jobs"]:
