@@ -207,13 +207,19 @@ def mount(api: FastAPI, twin: LiveTwin, tokens: TokenRegistry) -> None:
     """
     from a2wsgi import WSGIMiddleware
 
-    from twin.api.login import LoginGate, UserRegistry
+    from twin.api.login import LoginGate, Sessions, UserRegistry
 
     context = cb.UIContext(twin, tokens, JobRunner(workers=1))
     app = build_app(context)
     api.state.ui = app
     # Behind a login: every page, callback and download needs a session with ``read``.
-    gate = LoginGate(WSGIMiddleware(app.server), tokens, UserRegistry.from_environment())  # type: ignore[arg-type]
+    # Sessions in the twin's store: a restart of the service logs nobody out.
+    gate = LoginGate(
+        WSGIMiddleware(app.server),  # type: ignore[arg-type]
+        tokens,
+        UserRegistry.from_environment(),
+        Sessions(twin.store),
+    )
     api.state.ui_gate = gate
     api.mount("/", gate)
 

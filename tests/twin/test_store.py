@@ -337,7 +337,7 @@ def test_migration_from_version_1(url: str) -> None:
     engine.dispose()
 
     with Store(url) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         assert [r.value for r in store.query(["a", "b"])] == [1.5, 3.5, 2.5]
         assert store.latest() == {
             "a": Reading("a", T0 + timedelta(seconds=10), 2.5),

@@ -18,8 +18,10 @@
   scopes in ``X-Dctwin-Scopes``, for the audit log and for actions that need more than
   ``read`` (approving needs ``approve``).
 
-Sessions live in memory (a restart logs everyone out), at most :data:`MAX_SESSIONS`, each for
-:data:`SESSION_SECONDS`.
+Sessions last :data:`SESSION_SECONDS`, at most :data:`MAX_SESSIONS` of them.  With a store
+(what ``dctwin serve`` gives the UI) they are kept in its ``sessions`` table
+(:mod:`twin.store.sessions`: only a SHA-256 of the id, the principal, scopes and expiry), so a
+restart logs nobody out; without one they live in memory.
 """
 
 from __future__ import annotations
@@ -34,12 +36,17 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twin.api.security import SCOPES, TokenError, TokenRegistry
+
+if TYPE_CHECKING:
+    from twin.store.store import Store
 
 COOKIE = "dctwin_session"
 """Name of the session cookie."""
@@ -150,6 +157,11 @@ class UserRegistry:
     def __len__(self) -> int:
         return len(self._users)
 
+    def scopes(self, name: str) -> frozenset[str]:
+        """The scopes of user ``name`` now (empty: no such user any more)."""
+        user = self._users.get(name)
+        return user.scopes if user is not None else frozenset()
+
 
 @dataclass(frozen=True)
 class Session:
@@ -161,15 +173,27 @@ class Session:
 
 
 class Sessions:
-    """Sessions by random id (in memory, thread-safe)."""
+    """Sessions by random id: in ``store`` when given (they survive a restart; the store keeps
+    only a hash of each id), else in memory; thread-safe.
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    store
+        The service's store (:mod:`twin.store.sessions`), or None for memory only.
+    """
+
+    def __init__(self, store: Store | None = None) -> None:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
+        self.store = store
 
     def open(self, principal: str, scopes: frozenset[str]) -> str:
         """A new session's id."""
         key = secrets.token_urlsafe(32)
+        if self.store is not None:
+            expires = datetime.fromtimestamp(time.time() + SESSION_SECONDS, tz=UTC)
+            self.store.open_session(key, principal, scopes, expires, limit=MAX_SESSIONS)
+            return key
         with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
                 del self._sessions[next(iter(self._sessions))]
@@ -180,6 +204,11 @@ class Sessions:
         """The live session of ``key`` (None: unknown or expired)."""
         if not key:
             return None
+        if self.store is not None:
+            stored = self.store.session(key)
+            if stored is None:
+                return None
+            return Session(stored.principal, stored.scopes, stored.expires.timestamp())
         with self._lock:
             session = self._sessions.get(key)
             if session is not None and session.expires < time.time():
@@ -189,6 +218,9 @@ class Sessions:
 
     def close(self, key: str | None) -> None:
         """End the session of ``key``."""
+        if self.store is not None:
+            self.store.close_session(key)
+            return
         with self._lock:
             self._sessions.pop(key or "", None)
 
@@ -265,13 +297,21 @@ class LoginGate:
         The service's tokens (a token logs in with its scopes).
     users
         Users with passwords (``DCTWIN_USERS``).
+    sessions
+        Where sessions are kept (default: in memory).
     """
 
-    def __init__(self, app: ASGIApp, tokens: TokenRegistry, users: UserRegistry) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: TokenRegistry,
+        users: UserRegistry,
+        sessions: Sessions | None = None,
+    ) -> None:
         self.app = app
         self.tokens = tokens
         self.users = users
-        self.sessions = Sessions()
+        self.sessions = sessions if sessions is not None else Sessions()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -292,7 +332,8 @@ class LoginGate:
                 [(b"location", b"/login"), (b"set-cookie", expired.encode())],
             )
             return
-        session = self.sessions.get(_cookie(scope))
+        key = _cookie(scope)
+        session = self._current(self.sessions.get(key))
         if session is None or "read" not in session.scopes:
             if scope["method"] == "GET" and not path.startswith("/_dash"):
                 await _answer(send, 303, b"", "text/plain", [(b"location", b"/login")])
@@ -308,6 +349,22 @@ class LoginGate:
         headers.append((PRINCIPAL_HEADER, session.principal.encode()))
         headers.append((SCOPES_HEADER, ",".join(sorted(session.scopes)).encode()))
         await self.app({**scope, "headers": headers}, receive, send)
+
+    def _current(self, session: Session | None) -> Session | None:
+        """``session`` with no more scopes than its principal has now: a session kept across
+        a restart loses what the token file or ``DCTWIN_USERS`` no longer grants."""
+        if session is None:
+            return None
+        kind, _, name = session.principal.partition(":")
+        if kind == "token":
+            now = self.tokens.scopes_of_fingerprint(name)
+        elif kind == "user":
+            now = self.users.scopes(name)
+        else:
+            now = frozenset()
+        if session.scopes <= now:
+            return session
+        return Session(session.principal, session.scopes & now, session.expires)
 
     def _secure(self, scope: Scope) -> bool | None:
         """Secure cookie (True), plain on loopback HTTP (False), refused (None)."""

@@ -65,6 +65,13 @@ class TokenRegistry:
     def __len__(self) -> int:
         return len(self._scopes)
 
+    def scopes_of_fingerprint(self, fingerprint: str) -> frozenset[str]:
+        """Scopes every registered token of that :meth:`fingerprint` has (empty: none is
+        registered any more); a login session opened with a token keeps no more than these
+        (a token removed from the registry ends its sessions at the next restart)."""
+        found = [s for known, s in self._scopes.items() if known.hex()[:8] == fingerprint]
+        return frozenset.intersection(*found) if found else frozenset()
+
     @staticmethod
     def fingerprint(token: str) -> str:
         """A short, stable name for ``token`` for logs and the audit log (never the token).

@@ -665,16 +665,24 @@ class FaultDetector:
         faults.append(SensorFault(self.points[p], "spike", _time(layer.t[k]), reason, detected))
 
     def _common_mode(self, i: IntArray, raw: FloatArray, eligible: NDArray[np.bool_]) -> FloatArray:
-        """Median of ``raw`` over eligible peers reporting in this layer, per point."""
+        """Median of ``raw`` over eligible peers reporting in this layer, per point.
+
+        All groups at once: the eligible values sorted by (group, value), each group's median
+        the middle element or the mean of the middle two (as :func:`numpy.median`)."""
         common = np.zeros(i.size)
-        use = eligible & np.isfinite(raw) & (self._group[i] >= 0)
+        groups = self._group[i]
+        use = eligible & np.isfinite(raw) & (groups >= 0)
         if use.sum() < self.min_peers:
             return common
-        groups = self._group[i]
-        for g in np.unique(groups[use]):
-            members = use & (groups == g)
-            if members.sum() >= self.min_peers:
-                common[groups == g] = float(np.median(raw[members]))
+        g, r = groups[use], raw[use]
+        order = np.lexsort((r, g))
+        g, r = g[order], r[order]
+        names, first, counts = np.unique(g, return_index=True, return_counts=True)
+        median = (r[first + (counts - 1) // 2] + r[first + counts // 2]) / 2.0
+        where = np.searchsorted(names, groups).clip(0, names.size - 1)
+        member = (names[where] == groups) & (groups >= 0)
+        enough = member & (counts[where] >= self.min_peers)
+        common[enough] = median[where[enough]]
         return common
 
     def _fault(

@@ -21,6 +21,8 @@ table                      columns                                              
 ``alarms``                 id (autoincrement), raised, cleared, kind, source, message,  id
                            severity, point, acknowledged, acknowledged_by,
                            shelved_until, shelved_by, detail
+``sessions``               id_hash (SHA-256 of the session id, never the id), principal, id_hash
+                           scopes, created, expires (+ index on expires)
 =========================  ===========================================================  ==========
 
 Measurements are clustered by ``(point, time)`` so that a point's history is one contiguous
@@ -36,7 +38,8 @@ SQLite, so two processes opening an old database at once migrate it once).  Vers
 ``measurements`` without ``received``, ``plans``, ``audit``, ``parameters`` and ``alarms``;
 version 2 added ``measurements.received``, the staging buffer, ``latest`` (filled from the
 stored rows) and the hourly rollup; version 3 added the alarms' severity (``warning`` for the
-rows before), point, acknowledgement, shelving and detail.  A database newer than the code is
+rows before), point, acknowledgement, shelving and detail; version 4 added ``sessions`` (the
+web UI's login sessions, :mod:`twin.store.sessions`).  A database newer than the code is
 refused.
 """
 
@@ -62,6 +65,7 @@ __all__ = [
     "PARAMETERS",
     "PLANS",
     "SCHEMA_VERSION",
+    "SESSIONS",
     "STAGING",
     "database_version",
     "migrate",
@@ -235,6 +239,20 @@ def _alarms_v3(md: sa.MetaData) -> sa.Table:
     return table
 
 
+def _sessions_v4(md: sa.MetaData) -> sa.Table:
+    table = sa.Table(
+        "sessions",
+        md,
+        sa.Column("id_hash", sa.Text, primary_key=True),
+        sa.Column("principal", sa.Text, nullable=False),
+        sa.Column("scopes", sa.Text, nullable=False),
+        sa.Column("created", sa.BigInteger, nullable=False),
+        sa.Column("expires", sa.BigInteger, nullable=False),
+    )
+    sa.Index("ix_sessions_expires", table.c.expires)
+    return table
+
+
 METADATA = sa.MetaData()
 """The current schema (version :data:`SCHEMA_VERSION`)."""
 META = _meta_table(METADATA)
@@ -255,6 +273,8 @@ PARAMETERS = _parameters_v1(METADATA)
 """``parameters``: calibrated parameter values over time."""
 ALARMS = _alarms_v3(METADATA)
 """``alarms``: raised and cleared alarms."""
+SESSIONS = _sessions_v4(METADATA)
+"""``sessions``: the web UI's login sessions, by the hash of their id."""
 
 
 def _migrate_1(conn: Connection) -> None:
@@ -294,7 +314,17 @@ def _migrate_3(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE alarms ADD COLUMN {name} {sql_type}"))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migrate_1, _migrate_2, _migrate_3)
+def _migrate_4(conn: Connection) -> None:
+    """Version 4: the web UI's login sessions."""
+    _sessions_v4(sa.MetaData()).create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _migrate_1,
+    _migrate_2,
+    _migrate_3,
+    _migrate_4,
+)
 """Step ``i`` brings a database from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
 """Schema version this code writes."""

@@ -74,6 +74,7 @@ from twin.store.engine import (
 from twin.store.errors import StoreError
 from twin.store.records import RecordsMixin
 from twin.store.schema import HOURLY, LATEST, MEASUREMENTS, SCHEMA_VERSION, STAGING, migrate
+from twin.store.sessions import SessionsMixin
 
 __all__ = ["InsertResult", "Rollup", "Store"]
 
@@ -136,7 +137,7 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 # the store
 
 
-class Store(RecordsMixin):
+class Store(RecordsMixin, SessionsMixin):
     """Measurements, plans, audit log, calibrated parameters and alarms of one live twin.
 
     Parameters
