@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tests.helpers import START, TICK, Clock, live_twin
+from twin.live.control.cycle import processing_loop
 from twin.live.control.limit_alarms import LimitMonitor
 from twin.live.estimation import EstimatedState
 from twin.live.live_twin import LiveTwin
@@ -165,11 +166,15 @@ def test_state_does_not_wait_for_a_processing_cycle(tmp_path: Path) -> None:
 
 
 def test_stop_marker_behind_queued_batches_processes_them_first(tmp_path: Path) -> None:
+    """The worker's loop takes the three queued batches in one cycle, then meets the stop
+    marker queued behind them and returns."""
     clock = Clock(START)
     twin = _twin(tmp_path / "twin", clock)
     for _ in range(3):
         assert twin.plant_tick() is not None
         clock.now += TICK
-    twin.start()
-    twin.stop()
+    waiting = twin._queue
+    waiting.put(None)
+    processing_loop(twin, waiting, threading.Event())  # returns at the marker
     assert twin.cycles == 1 and twin.processed > 0
+    assert waiting.empty()
