@@ -52,6 +52,7 @@ a.kpi-link { color: inherit; text-decoration: none; }
 .card { background: #fff; border-radius: 6px; padding: 8px; margin-bottom: 10px;
         box-shadow: 0 1px 2px rgba(0,0,0,.1); }
 .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; }
+.row3 { display: grid; grid-template-columns: 1fr 1fr 1fr; gap: 10px; }
 .warn { color: #a61b1b; } .ok { color: #1b6e2a; }
 .form { display: grid; grid-template-columns: 220px 220px; gap: 6px 12px; align-items: center; }
 table { border-collapse: collapse; } td, th { padding: 3px 10px; border-bottom: 1px solid #ddd; }

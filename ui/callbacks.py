@@ -20,6 +20,7 @@ from twin.scenario.loader import ScenarioError
 from ui import (
     figures,
     figures_live,
+    figures_trends,
     units,
     views,
     views_alarms,
@@ -95,6 +96,13 @@ def overview(ctx: UIContext) -> tuple[list[Any], go.Figure, str]:
         status += " — telemetry is STALE"
     flow = views_overview.power_flow(ctx.twin, cache=ctx.view_cache)
     return cards, figures.sankey(flow), status
+
+
+def overview_trends(ctx: UIContext) -> list[dict[str, Any]]:
+    """The Overview's trends since local midnight: grid import with the contract capacity,
+    the hottest rack inlet with its limit, the cost so far today (plain dict figures; each
+    point links to its Live trend)."""
+    return figures_trends.overview_trends(views_overview.trends(ctx.twin), ctx.timezone)
 
 
 def floor(
@@ -475,6 +483,7 @@ __all__ = [
     "job_progress",
     "live",
     "overview",
+    "overview_trends",
     "plan_page",
     "propose",
     "whatif_edits",

@@ -1,7 +1,8 @@
 """Read models of the Overview page: live KPIs, today's energy cost and the power flow.
 
 * :func:`kpis` — live figures for the KPI cards.
-* :func:`cost_today` — energy cost since local midnight.
+* :func:`cost_today` — energy cost since local midnight (:func:`cost_series`: per minute).
+* :func:`trends` — grid import, hottest inlet and cumulative cost since local midnight.
 * :func:`power_flow` — Sankey nodes and links of the power chain with the loss at each stage.
 
 Conventions as in :mod:`ui.views`.
@@ -9,14 +10,14 @@ Conventions as in :mod:`ui.views`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from physics.constants import WATTS_PER_KILOWATT as KW
-from ui.views import ViewCache, json_number, site_timezone, window_result
+from ui.views import ViewCache, json_number, json_numbers, site_timezone, window_result
 
 if TYPE_CHECKING:
     from twin.live.live_twin import LiveTwin
@@ -58,13 +59,50 @@ def kpis(twin: LiveTwin) -> dict[str, Any]:
     }
 
 
-def cost_today(twin: LiveTwin, now: datetime) -> float:
-    """Energy cost since local midnight (site timezone) [currency].
+def _midnight(twin: LiveTwin, now: datetime) -> datetime:
+    """Local midnight of ``now``'s site day (timezone-aware)."""
+    local = now.astimezone(site_timezone(twin))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
-    Grid import is taken from the store (1-minute means of ``grid/power``) and priced at the
-    series' price of its step; each minute counts up to ``now`` only (the current minute for
-    the seconds elapsed), so the figure only grows as the day goes on; minutes without
-    readings cost nothing.
+
+def cost_series(
+    twin: LiveTwin, now: datetime, grid: tuple[list[datetime], list[float]] | None = None
+) -> tuple[list[datetime], list[float]]:
+    """Energy cost since local midnight (site timezone), cumulative per minute [currency].
+
+    Grid import is taken from the store (1-minute means of ``grid/power``, or ``grid``: the
+    same already read) and priced at the series' price of its step; each minute counts up to
+    ``now`` only (the current minute for the seconds elapsed); export (negative power) and
+    minutes without readings cost nothing.  So the sum never decreases as the day goes on,
+    unless a price is negative.
+
+    Returns
+    -------
+    times : list of datetime
+        Start of each minute with readings (UTC).
+    cost : list of float
+        Cost from midnight to the end of that minute (or ``now``) [currency].
+    """
+    if "price" not in twin.series:
+        return [], []
+    bucket = timedelta(minutes=1)
+    if grid is None:
+        grid = twin.store.downsample("grid/power", _midnight(twin, now), now, bucket)
+    times, values = grid
+    if not times:
+        return [], []
+    prices = twin.series["price"].values[[twin.step_index(t) for t in times]]  # per MWh
+    seconds = np.array(
+        [min(bucket.total_seconds(), max((now - t).total_seconds(), 0.0)) for t in times]
+    )
+    power = np.nan_to_num(np.maximum(np.asarray(values, dtype=float), 0.0))
+    energy_mwh = power * seconds / 3.6e6  # kW × s → MWh
+    return list(times), np.cumsum(energy_mwh * prices).tolist()
+
+
+def cost_today(twin: LiveTwin, now: datetime) -> float:
+    """Energy cost since local midnight (site timezone) [currency]: the last value of
+    :func:`cost_series`, 0 without readings or prices.
 
     Parameters
     ----------
@@ -73,21 +111,50 @@ def cost_today(twin: LiveTwin, now: datetime) -> float:
     now
         Current instant (timezone-aware).
     """
-    if "price" not in twin.series:
-        return 0.0
-    local = now.astimezone(site_timezone(twin))
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    bucket = timedelta(minutes=1)
-    times, values = twin.store.downsample("grid/power", midnight, now, bucket)
-    if not times:
-        return 0.0
-    prices = twin.series["price"].values[[twin.step_index(t) for t in times]]  # per MWh
-    seconds = np.array(
-        [min(bucket.total_seconds(), max((now - t).total_seconds(), 0.0)) for t in times]
-    )
-    power = np.nan_to_num(np.maximum(np.asarray(values, dtype=float), 0.0))
-    energy_mwh = power * seconds / 3.6e6  # kW × s → MWh
-    return float(energy_mwh @ prices)
+    _, cost = cost_series(twin, now)
+    return float(cost[-1]) if cost else 0.0
+
+
+def trends(twin: LiveTwin) -> dict[str, Any]:
+    """The Overview's trends since local midnight (site day), 1-minute resolution.
+
+    Returns
+    -------
+    dict
+        ``start``, ``time`` (the window, ISO UTC); ``grid``: ``time``, ``value`` (grid import
+        [kW], 1-minute means) and ``contract_kw`` (the contract capacity [kW]); ``hottest``:
+        ``time``, ``value`` (the hottest estimated rack inlet [°C], one sample a minute from
+        :class:`twin.live.estimation.EstimateHistory`), ``rack`` (which rack) and ``limit``
+        (upper inlet limit [°C]); ``cost``: ``time``, ``value`` (cumulative cost since
+        midnight [currency], :func:`cost_series`) and ``currency``.
+    """
+    now = twin.clock()
+    midnight = _midnight(twin, now)
+    grid = twin.store.downsample("grid/power", midnight, now, timedelta(minutes=1))
+    cost_times, cost = cost_series(twin, now, grid)
+    with twin.lock:
+        history = twin.estimator.history
+    hot_times, hot, racks = history.hottest(midnight)
+    return {
+        "start": midnight.astimezone(UTC).isoformat(),
+        "time": now.isoformat(),
+        "grid": {
+            "time": [t.isoformat() for t in grid[0]],
+            "value": json_numbers(grid[1]),
+            "contract_kw": json_number(twin.facility.grid.contract_capacity / KW),
+        },
+        "hottest": {
+            "time": [t.isoformat() for t in hot_times],
+            "value": json_numbers(hot),
+            "rack": racks,
+            "limit": json_number(float(twin.facility.inlet_limit)),
+        },
+        "cost": {
+            "time": [t.isoformat() for t in cost_times],
+            "value": json_numbers(cost),
+            "currency": getattr(twin.scenario, "currency", None) or "USD",
+        },
+    }
 
 
 def power_flow(twin: LiveTwin, cache: ViewCache | None = None) -> dict[str, Any]:
@@ -187,7 +254,9 @@ def power_flow(twin: LiveTwin, cache: ViewCache | None = None) -> dict[str, Any]
 
 
 __all__ = [
+    "cost_series",
     "cost_today",
     "kpis",
     "power_flow",
+    "trends",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 import plotly.graph_objects as go
 import pytest
@@ -338,3 +339,47 @@ def test_estimate_history_keeps_one_sample_a_minute_and_is_bounded() -> None:
     assert times[0] == START + timedelta(seconds=60)
     history.record(State(10, 99.0))  # type: ignore[arg-type]  # older: ignored
     assert list(history.series("R1")[1]) == [22.0, 23.0, 24.0]
+
+
+def test_overview_trends_grid_hottest_inlet_and_cost_that_only_grows(
+    context: cb.UIContext,
+) -> None:
+    twin = context.twin
+    grid, hottest, cost = cb.overview_trends(context)
+    contract_kw = twin.facility.grid.contract_capacity / 1000.0
+    names = [t["name"] for t in grid["data"]]
+    assert names == ["grid import", f"contract capacity {contract_kw:,.0f} kW"]
+    assert grid["data"][1]["y"] == [contract_kw, contract_kw]
+    assert len(grid["data"][0]["y"]) >= 9  # 10 min of telemetry, 1-minute means
+    assert set(grid["data"][0]["customdata"]) == {"/live?point=grid%2Fpower"}
+    line, limit = hottest["data"]
+    assert limit["y"] == [27.0, 27.0] and len(line["y"]) >= 5
+    _, mean, _ = twin.estimator.history.series(line["text"][-1])
+    assert line["y"][-1] == pytest.approx(mean[-1])  # the hottest rack's own estimate
+    assert line["customdata"][-1] == f"/live?point=rack%2F{line['text'][-1]}%2Finlet_temperature"
+    values = cost["data"][0]["y"]
+    assert values and all(b >= a for a, b in pairwise(values))
+    kpi = views_overview.kpis(twin)["cost_today"]
+    assert values[-1] == pytest.approx(kpi)  # the card is the trend's last value
+    ranges = {tuple(f["layout"]["xaxis"]["range"]) for f in (grid, hottest, cost)}
+    assert len(ranges) == 1  # one time window
+
+
+def test_overview_survives_timestamps_with_and_without_microseconds(
+    fresh: tuple[object, object], context: cb.UIContext
+) -> None:
+    twin = context.twin
+    clock = fresh[1]
+    for offset in (0.25, 1.0, 30.5):  # 12:20:00.250000, 12:20:01, 12:20:30.500000 ...
+        moment = twin.clock() + timedelta(seconds=offset)
+        reading = {"time": moment.isoformat(), "point": "grid/power", "value": 1500.0}
+        twin.ingest([reading])
+        twin.drain()
+    clock.now += timedelta(seconds=60)  # type: ignore[attr-defined]
+    times = [s.isoformat() for s in twin.estimator.history.series("A01")[0]]
+    assert any("." in t for t in times) and any("." not in t for t in times)
+    cards, _, _ = cb.overview(context)
+    trends = cb.overview_trends(context)
+    assert len(cards) == len(cb.KPI_CARDS) and len(trends) == 3
+    page = cb.live(context, ["rack/A01/inlet_temperature"], 0.25)
+    assert page["residuals"]["data"]

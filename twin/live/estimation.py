@@ -447,6 +447,28 @@ class EstimateHistory:
             std[keep],
         )
 
+    def hottest(
+        self, start: datetime | None = None
+    ) -> tuple[list[datetime], FloatArray, list[str]]:
+        """The hottest estimated inlet of the hall per sample since ``start``, oldest first:
+        times (UTC), the highest mean [°C] and the rack that has it (samples where no rack
+        has an estimate are left out)."""
+        with self._lock:
+            order = np.roll(np.arange(self.samples), -(self._slot + 1))
+            times = self._times[order]
+            mean = self._mean[order]
+        keep = np.isfinite(times) & np.isfinite(mean).any(axis=1)
+        if start is not None:
+            keep &= times >= start.timestamp()
+        chosen = np.where(np.isfinite(mean[keep]), mean[keep], -np.inf)
+        where = np.argmax(chosen, axis=1) if chosen.size else np.zeros(0, dtype=int)
+        racks = list(self._index)
+        return (
+            [_from_seconds(t) for t in times[keep].tolist()],
+            chosen[np.arange(len(where)), where].astype(float),
+            [racks[r] for r in where.tolist()],
+        )
+
     def __len__(self) -> int:
         """Samples kept [-]."""
         with self._lock:

@@ -1,0 +1,137 @@
+"""The Overview's trends as plain Plotly JSON dicts: grid import with the contract capacity,
+the hottest rack inlet with its limit, and the cost so far today (cumulative).
+
+Each is a small figure of its own on one time window (local midnight to now, the same range
+on all three); clicking a point opens the Live page on that point's trend (the page wires it:
+:func:`live_link`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from ui.figures import COLORS, local_times, time_title
+from ui.figures_live import LIMIT_COLOR, base_layout
+
+__all__ = ["TREND_IDS", "live_link", "overview_trends"]
+
+TREND_IDS = ("overview-trend-grid", "overview-trend-hottest", "overview-trend-cost")
+"""Component ids of the three trends, in the order :func:`overview_trends` returns them."""
+
+
+def _figure(
+    title: str,
+    x_range: list[str],
+    y_title: str,
+    timezone: ZoneInfo,
+    traces: list[dict[str, Any]],
+) -> dict[str, Any]:
+    layout = base_layout(title, 260, "overview")
+    layout["margin"] = {"l": 60, "r": 20, "t": 40, "b": 50}
+    layout["showlegend"] = False
+    layout["hovermode"] = "x"  # a click anywhere over the trend picks the nearest minute
+    layout["xaxis"] = {"range": x_range, "type": "date", "title": {"text": time_title(timezone)}}
+    layout["yaxis"] = {"title": {"text": y_title}}
+    return {"data": traces, "layout": layout}
+
+
+def _line(
+    x: list[str], y: list[Any], name: str, color: str, shape: str = "linear", **more: Any
+) -> dict[str, Any]:
+    line = {"color": color, "width": 2, "shape": shape}
+    return {"type": "scatter", "x": x, "y": y, "mode": "lines", "name": name, "line": line, **more}
+
+
+def _limit(x_range: list[str], value: float | None, name: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    return [
+        {
+            "type": "scatter",
+            "x": x_range,
+            "y": [value, value],
+            "mode": "lines",
+            "name": name,
+            "hoverinfo": "name",
+            "line": {"color": LIMIT_COLOR, "dash": "dash", "width": 1.5},
+        }
+    ]
+
+
+def overview_trends(data: dict[str, Any], timezone: ZoneInfo) -> list[dict[str, Any]]:
+    """Grid import [kW] with the contract capacity line, the hottest estimated rack inlet
+    [°C] with the upper limit line, and the cumulative cost so far today [currency], from
+    :func:`ui.views_overview.trends`; in the order of :data:`TREND_IDS`.
+
+    Each point carries the Live page's link in ``customdata`` (:func:`live_link`)."""
+    x_range = local_times([data["start"], data["time"]], timezone)
+    grid, hottest, cost = data["grid"], data["hottest"], data["cost"]
+    grid_link = live_link("grid/power")
+    contract = grid["contract_kw"]
+    figures = [
+        _figure(
+            "Grid import",
+            x_range,
+            "Grid import [kW]",
+            timezone,
+            [
+                _line(
+                    local_times(grid["time"], timezone),
+                    grid["value"],
+                    "grid import",
+                    COLORS[0],
+                    customdata=[grid_link] * len(grid["time"]),
+                ),
+                *_limit(
+                    x_range,
+                    contract,
+                    f"contract capacity {contract:,.0f} kW" if contract is not None else "",
+                ),
+            ],
+        ),
+        _figure(
+            "Hottest rack inlet (estimate)",
+            x_range,
+            "Rack inlet temperature [°C]",
+            timezone,
+            [
+                _line(
+                    local_times(hottest["time"], timezone),
+                    hottest["value"],
+                    "hottest inlet",
+                    COLORS[1],
+                    customdata=[live_link(f"rack/{r}/inlet_temperature") for r in hottest["rack"]],
+                    text=hottest["rack"],
+                    hovertemplate="%{y:.2f} °C at rack %{text}<extra></extra>",
+                ),
+                *_limit(x_range, hottest["limit"], f"upper inlet limit {hottest['limit']} °C"),
+            ],
+        ),
+        _figure(
+            "Cost so far today",
+            x_range,
+            f"Cost [{cost['currency']}]",
+            timezone,
+            [
+                _line(
+                    local_times(cost["time"], timezone),
+                    cost["value"],
+                    "cost so far today",
+                    COLORS[2],
+                    customdata=[grid_link] * len(cost["time"]),
+                    shape="hv",
+                )
+            ],
+        ),
+    ]
+    for figure in figures:
+        if not figure["data"][0]["x"]:
+            figure["layout"]["title"]["text"] += " — no data yet today"
+    return figures
+
+
+def live_link(point: str) -> str:
+    """The Live page showing ``point``'s trend."""
+    return "/live?point=" + quote(point, safe="")
