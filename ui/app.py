@@ -1,12 +1,15 @@
 """The Dash web UI of the live twin, served on the API's port.
 
-Six pages behind one navigation bar: Overview, Floor, Plan, What-if, Live, Alarms, each a module of
-:mod:`ui.pages` (its layout and the callbacks it wires).  Callbacks are thin: their bodies are
-in :mod:`ui.callbacks`, reading through the read models (:mod:`ui.views` and its siblings).
+Seven pages behind one navigation bar: Overview, Floor, Plan, What-if, Live, Alarms, Fleet, each
+a module of :mod:`ui.pages` (its layout and the callbacks it wires).  Callbacks are thin: their
+bodies are in :mod:`ui.callbacks`, reading through the read models (:mod:`ui.views` and its
+siblings).
 
 ``dctwin serve`` finds this UI through the ``dctwin.web`` entry point (``ui.app:mount``):
 ``twin`` must not import ``ui`` (layers), so the CLI loads every plugin of that group and
-calls it with the FastAPI app, the twin and the token registry.
+calls it with the FastAPI app, the twin and the token registry.  Serving a fleet
+(``dctwin serve fleet.yaml``: ``app.state.fleet``), the Fleet page shows every site, and
+``/site/<name>`` selects the site the other pages show (the ``dctwin_site`` cookie).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from ui import callbacks as cb
 from ui.jobs import JobRunner
-from ui.pages import alarms, floor, live, overview, plan, whatif
+from ui.pages import alarms, fleet, floor, live, overview, plan, whatif
 from ui.pages.components import register_csv
 
 PAGES: tuple[tuple[str, str], ...] = (
@@ -30,10 +33,11 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("/whatif", "What-if"),
     ("/live", "Live"),
     ("/alarms", "Alarms"),
+    ("/fleet", "Fleet"),
 )
 """Path and title of every page, in navigation order."""
 
-PAGE_MODULES = (overview, floor, plan, whatif, live, alarms)
+PAGE_MODULES = (overview, floor, plan, whatif, live, alarms, fleet)
 """The module of every page (its ``layout`` and ``register``), in the order of :data:`PAGES`."""
 
 CSS = """
@@ -97,7 +101,8 @@ def _location(requested: tuple[str, str] | None) -> dcc.Location:
     return dcc.Location(id="url", pathname=path, search=search, refresh=False)
 
 
-def _navbar(current: str = "/") -> html.Div:
+def _navbar(current: str = "/", site: str | None = None) -> html.Div:
+    shown: list[Any] = [html.Span(f"site: {site}", className="brand", id="nav-site")]
     return html.Div(
         [html.Span("dctwin", className="brand")]
         + [
@@ -108,7 +113,8 @@ def _navbar(current: str = "/") -> html.Div:
                 className="active" if path == _normal(current) else "",
             )
             for path, title in PAGES
-        ],
+        ]
+        + (shown if site else []),
         className="navbar",
         id="navbar",
     )
@@ -152,7 +158,7 @@ def build_app(context: cb.UIContext, *, requests_prefix: str = "/") -> Dash:
         return html.Div(
             [
                 _location(requested),
-                _navbar(path),
+                _navbar(path, context.site),
                 html.Div(page_for(path, context), id="page"),
             ]
         )
@@ -210,7 +216,11 @@ def mount(api: FastAPI, twin: LiveTwin, tokens: TokenRegistry) -> None:
 
     from twin.api.login import LoginGate, Sessions, UserRegistry
 
-    context = cb.UIContext(twin, tokens, JobRunner(workers=1))
+    context = cb.UIContext(
+        twin, tokens, JobRunner(workers=1), fleet=getattr(api.state, "fleet", None)
+    )
+    if context.fleet is not None:
+        add_site_selection(api, list(context.fleet.sites))
     app = build_app(context)
     api.state.ui = app
     # Behind a login: every page, callback and download needs a session with ``read``.
@@ -225,4 +235,20 @@ def mount(api: FastAPI, twin: LiveTwin, tokens: TokenRegistry) -> None:
     api.mount("/", gate)
 
 
-__all__ = ["PAGES", "build_app", "mount", "page_for", "register"]
+def add_site_selection(api: FastAPI, sites: list[str]) -> None:
+    """``GET /site/<name>``: the pages show that fleet site from now on (a session cookie,
+    :data:`ui.callbacks.SITE_COOKIE`); then its Overview.  404 for an unknown site."""
+    from fastapi import HTTPException
+    from fastapi.responses import RedirectResponse
+
+    def select_site(site: str) -> RedirectResponse:
+        if site not in sites:
+            raise HTTPException(404, f"unknown site {site!r} (sites: {', '.join(sites)})")
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(cb.SITE_COOKIE, site, httponly=True, samesite="strict")
+        return response
+
+    api.add_api_route("/site/{site}", select_site, methods=["GET"], include_in_schema=False)
+
+
+__all__ = ["PAGES", "add_site_selection", "build_app", "mount", "page_for", "register"]

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from twin.api.security import TokenRegistry
+from twin.fleet.live import FleetTwin
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
 from ui import (
@@ -31,16 +32,55 @@ from ui import (
 )
 from ui.jobs import JobQueueFull, JobRunner
 
+SITE_COOKIE = "dctwin_site"
+"""Cookie naming the fleet site the pages show (set by ``/site/<name>``, :mod:`ui.app`)."""
+
+
+def selected_site() -> str | None:
+    """The site named by the request's :data:`SITE_COOKIE` (None outside a request)."""
+    import flask
+
+    if not flask.has_request_context():
+        return None
+    return flask.request.cookies.get(SITE_COOKIE) or None
+
 
 @dataclass
 class UIContext:
     """What the callbacks need: the twin, the token registry, the background job runner and
-    the read models' cache for the twin."""
+    the read models' cache for the twin.
 
-    twin: LiveTwin
+    Serving a fleet (``dctwin serve fleet.yaml``), ``fleet`` is set and :attr:`twin` is the
+    site the request's ``dctwin_site`` cookie selects (:data:`SITE_COOKIE`; the first site
+    without one): every single-site page then shows that site.
+    """
+
+    home: LiveTwin
+    """The twin served (of a fleet: its first site)."""
     tokens: TokenRegistry
     jobs: JobRunner = field(default_factory=JobRunner)
-    view_cache: views.ViewCache = field(default_factory=views.ViewCache)
+    fleet: FleetTwin | None = None
+    caches: dict[str, views.ViewCache] = field(default_factory=dict)
+    """The read models' cache of each site (one for a single site)."""
+
+    @property
+    def site(self) -> str | None:
+        """The fleet site the request selects (None serving a single site)."""
+        if self.fleet is None:
+            return None
+        chosen = selected_site()
+        return chosen if chosen in self.fleet.sites else next(iter(self.fleet.sites))
+
+    @property
+    def twin(self) -> LiveTwin:
+        """The twin the pages show: the one served, or the selected site of a fleet."""
+        site = self.site
+        return self.home if site is None or self.fleet is None else self.fleet.twins[site]
+
+    @property
+    def view_cache(self) -> views.ViewCache:
+        """The read models' cache of :attr:`twin`."""
+        return self.caches.setdefault(self.site or "", views.ViewCache())
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -320,11 +360,11 @@ def propose(
     refused = _approver(principal, scopes, "propose")
     if refused is not None or principal is None:
         return None, refused or ""
-    actor = principal
+    actor, twin = principal, ctx.twin  # the site of the request, not of the worker thread
 
     def work(progress: Any) -> dict[str, Any]:
         progress(0.1, "planning from the estimated state")
-        record = ctx.twin.replan(actor=actor, reason="requested in the UI")
+        record = twin.replan(actor=actor, reason="requested in the UI")
         return {"plan_id": record["id"]}
 
     try:
@@ -370,9 +410,11 @@ def whatif_start(
     except ScenarioError as exc:
         return None, "The modified scenario is invalid: " + "; ".join(one_per_problem(exc.problems))
 
+    twin = ctx.twin  # the site of the request, not of the worker thread
+
     def work(progress: Any) -> dict[str, Any]:
-        result = views_whatif.whatif_run(ctx.twin, data, hours, progress)
-        result["scenario_yaml"] = views_whatif.portable_scenario(ctx.twin, data)
+        result = views_whatif.whatif_run(twin, data, hours, progress)
+        result["scenario_yaml"] = views_whatif.portable_scenario(twin, data)
         return result
 
     try:

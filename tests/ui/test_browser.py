@@ -26,6 +26,7 @@ PAGES = {
     "/whatif": "#wi-run",
     "/live": "#live-residuals .main-svg",
     "/alarms": "#alarms-table",
+    "/fleet": "#fleet-status",
 }
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from twin.live.live_twin import LiveTwin
 from ui.app import mount
 
 INGEST = "ui-ingest-token-00000001"
-NAV = ("overview", "floor", "plan", "whatif", "live", "alarms")
+NAV = ("overview", "floor", "plan", "whatif", "live", "alarms", "fleet")
 CALLBACK = {
     "output": "..page.children..." + "...".join(f"nav-{n}.className" for n in NAV) + "..",
     "outputs": [{"id": "page", "property": "children"}]

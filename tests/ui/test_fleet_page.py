@@ -1,0 +1,152 @@
+"""The Fleet page over HTTP (the fleet's API app with the UI mounted: real SQLite stores per
+site, real HiGHS co-plans): the map of sites with its offline world outline, per-site KPIs, the
+drill-down into a site's pages, and the fleet re-plan / approval from the page."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.fleet_live import live_fleet
+from tests.ui.conftest import READER, tokens
+from twin.api.fleet.app import create_fleet_app
+from twin.fleet.live import FleetTwin
+from ui import views_fleet
+from ui.app import mount
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:
+    live = live_fleet(tmp_path_factory.mktemp("fleet-ui"))
+    yield live
+    live.stop()
+    live.close()
+
+
+@pytest.fixture(scope="module")
+def client(fleet: FleetTwin) -> Iterator[TestClient]:
+    registry = tokens()
+    api = create_fleet_app(fleet, registry, start_background=False, root_redirect=False)
+    mount(api, next(iter(fleet.twins.values())), registry)
+    with TestClient(api, base_url="http://127.0.0.1") as test_client:
+        login = test_client.post("/login", data={"token": READER}, follow_redirects=False)
+        assert login.status_code == 303, login.text
+        yield test_client
+
+
+def _layout(client: TestClient, path: str) -> Any:
+    response = client.get("/_dash-layout", headers={"Referer": f"http://127.0.0.1{path}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _find(tree: Any, component_id: str) -> dict[str, Any] | None:
+    if isinstance(tree, list):
+        for item in tree:
+            found = _find(item, component_id)
+            if found is not None:
+                return found
+    elif isinstance(tree, dict):
+        props = tree.get("props", {})
+        if props.get("id") == component_id:
+            return dict(tree)
+        for value in props.values():
+            found = _find(value, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+def test_the_world_outline_is_served_by_the_ui_itself(client: TestClient) -> None:
+    response = client.get("/assets/topojson/world_110m.json")
+    assert response.status_code == 200
+    outline = json.loads(response.content)
+    assert {"countries", "land", "coastlines"} <= set(outline["objects"])
+
+
+def test_the_fleet_page_maps_every_site_with_its_power_and_carbon(client: TestClient) -> None:
+    layout = _layout(client, "/fleet")
+    graph = _find(layout, "fleet-map")
+    assert graph is not None
+    props = graph["props"]
+    assert props["config"]["topojsonURL"] == "/assets/topojson/"  # offline, not a CDN
+    sites = next(t for t in props["figure"]["data"] if t.get("name") == "sites")
+    assert sites["text"] == ["dallas-core", "frankfurt-core", "london-edge"]
+    assert sites["lat"][1] == pytest.approx(50.11)
+    sizes, colours = sites["marker"]["size"], sites["marker"]["color"]
+    assert sizes[2] < sizes[0]  # the edge pod draws less than the hall
+    assert all(c > 0 for c in colours)  # carbon intensity now [g/kWh]
+    table = json.dumps(_find(layout, "fleet-sites"))
+    assert "/site/london-edge" in table and "carbon g CO2e/kWh" in table
+
+
+def test_a_site_link_selects_the_site_every_page_shows(client: TestClient) -> None:
+    assert client.get("/site/nowhere", follow_redirects=False).status_code == 404
+    chosen = client.get("/site/london-edge", follow_redirects=False)
+    assert chosen.status_code == 303 and chosen.headers["location"] == "/"
+    assert "dctwin_site=london-edge" in chosen.headers["set-cookie"]
+    layout = _layout(client, "/")
+    status = _find(layout, "overview-status")
+    assert status is not None and "london-edge" in json.dumps(status)
+    assert "site: london-edge" in json.dumps(_find(layout, "nav-site"))
+    client.get("/site/dallas-core", follow_redirects=False)
+    assert "dallas-core" in json.dumps(_find(_layout(client, "/"), "overview-status"))
+
+
+def test_fleet_replan_and_approval_need_the_approve_scope(fleet: FleetTwin) -> None:
+    assert "Sign in" in views_fleet.propose(fleet, None, frozenset())
+    reader = views_fleet.propose(fleet, "token:reader", frozenset({"read"}))
+    assert "lacks the 'approve' scope" in reader
+    assert fleet.planner.running() is None
+    scopes = frozenset({"read", "approve"})
+    assert "No proposed fleet plan" in views_fleet.decide(fleet, True, "user:alice", scopes)
+    started = views_fleet.propose(fleet, "user:alice", scopes)
+    assert "started" in started
+    fleet.planner.wait(timeout=300)
+    proposed = fleet.store.list_plans(limit=1, status="proposed")
+    assert proposed, [j.to_dict() for j in fleet.planner.jobs.values()]
+    panel = json.dumps(views_fleet.plan_panel(fleet.summary()).to_plotly_json(), default=str)
+    assert proposed[0]["id"] in panel and "proposed" in panel
+    assert "approved" in views_fleet.decide(fleet, True, "user:alice", scopes)
+    record = fleet.store.get_plan(proposed[0]["id"])
+    assert record is not None and record["status"] == "approved"
+    assert record["decided_by"] == "user:alice"
+    audit = fleet.store.audit_log(limit=1)[0]
+    assert (audit["actor"], audit["action"]) == ("user:alice", "approve")
+
+
+def test_the_map_draws_work_moved_between_sites() -> None:
+    summary = {
+        "sites": [
+            {"site": "a", "latitude": 50.0, "longitude": 8.0, "power_kw": 100.0,
+             "carbon_g_per_kwh": 300.0, "alarms": 0, "metro": "x", "grid_zone": "z"},
+            {"site": "b", "latitude": 51.0, "longitude": 0.0, "power_kw": 10.0,
+             "carbon_g_per_kwh": 100.0, "alarms": 2, "metro": "y", "grid_zone": "w"},
+        ],
+        "plan": {"flows": [{"job": "j", "from": "b", "to": "a", "kwh": 150.0}]},
+    }  # fmt: skip
+    figure = views_fleet.fleet_map(summary)
+    line = figure.data[0]
+    assert list(line.lat) == [51.0, 50.0] and line.mode == "lines"
+    markers = figure.data[-1]
+    assert list(markers.marker.line.color) == ["#333", "#c0392b"]  # alarms: a red ring
+
+
+def test_a_single_site_twin_says_the_fleet_page_needs_a_fleet(tmp_path: Path) -> None:
+    from tests.helpers import live_twin
+    from twin.api.app import create_app
+
+    twin = live_twin(tmp_path)
+    registry = tokens()
+    api = create_app(twin, registry, start_background=False, root_redirect=False)
+    mount(api, twin, registry)
+    with TestClient(api, base_url="http://127.0.0.1") as test_client:
+        test_client.post("/login", data={"token": READER}, follow_redirects=False)
+        status = _find(_layout(test_client, "/fleet"), "fleet-status")
+        assert status is not None and "serves one site" in json.dumps(status)
+    twin.store.close()

@@ -1,0 +1,274 @@
+"""The Fleet page's read models and actions (``dctwin serve fleet.yaml``): the map of sites
+(power, carbon intensity and alarms now), work moved between sites by the fleet plan in force,
+per-site KPIs, and the fleet re-plan, approval and rejection.
+
+The map is a Plotly ``scattergeo``; its world outline (``ui/assets/topojson/world_110m.json``)
+is served by the UI itself (:data:`TOPOJSON_PATH`), never fetched from a CDN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import html
+
+from twin.fleet.live import FleetTwin
+from ui import units
+
+TOPOJSON_PATH = "topojson/"
+"""Folder of the map outlines under the UI's ``assets/`` (Plotly's ``topojsonURL``)."""
+
+CARBON_SCALE = "RdYlGn_r"
+"""Colour scale of carbon intensity: green clean, red dirty."""
+
+
+def fleet_summary(fleet: FleetTwin) -> dict[str, Any]:
+    """The fleet now (:meth:`twin.fleet.live.FleetTwin.summary`): per site power [kW],
+    carbon intensity [g CO2e/kWh], alarms [count], where [degrees]; the plan in force."""
+    return fleet.summary()
+
+
+def _marker_size(power_kw: float | None, largest: float) -> float:
+    """Marker diameter [px]: area proportional to power, 10 to 40 px."""
+    if not power_kw or largest <= 0:
+        return 10.0
+    return 10.0 + 30.0 * (power_kw / largest) ** 0.5
+
+
+def _hover(site: dict[str, Any]) -> str:
+    carbon = site["carbon_g_per_kwh"]
+    return (
+        f"<b>{site['site']}</b> ({site['metro'] or '–'}, zone {site['grid_zone'] or '–'})<br>"
+        f"power {units.format_power(site['power_kw'] or 0.0, 3)}<br>"
+        f"carbon intensity {'–' if carbon is None else f'{carbon:,.0f}'} g CO2e/kWh<br>"
+        f"active alarms {site['alarms']}"
+    )
+
+
+def fleet_map(summary: dict[str, Any]) -> go.Figure:
+    """The map of sites: marker area ∝ power now, colour = carbon intensity now
+    [g CO2e/kWh], a red ring around a site with active alarms; lines for work the fleet plan
+    in force moves between sites (width ∝ kWh moved)."""
+    sites = [s for s in summary["sites"] if s["latitude"] is not None]
+    where = {s["site"]: (s["latitude"], s["longitude"]) for s in sites}
+    largest = max((s["power_kw"] or 0.0 for s in sites), default=0.0)
+    figure = go.Figure()
+    plan = summary.get("plan") or {}
+    flows = plan.get("flows") or []
+    most = max((f["kwh"] for f in flows), default=0.0)
+    for flow in flows:
+        if flow["from"] not in where or flow["to"] not in where:
+            continue
+        (lat0, lon0), (lat1, lon1) = where[flow["from"]], where[flow["to"]]
+        figure.add_trace(
+            go.Scattergeo(
+                lat=[lat0, lat1],
+                lon=[lon0, lon1],
+                mode="lines",
+                line={"width": 1.5 + 6.0 * flow["kwh"] / max(most, 1e-9), "color": "#3b6fb6"},
+                hoverinfo="text",
+                text=f"{flow['job']}: {units.format_energy(flow['kwh'], 3)} "
+                f"{flow['from']} → {flow['to']}",
+                name=f"{flow['job']} → {flow['to']}",
+                showlegend=False,
+            )
+        )
+    figure.add_trace(
+        go.Scattergeo(
+            lat=[s["latitude"] for s in sites],
+            lon=[s["longitude"] for s in sites],
+            mode="markers+text",
+            text=[s["site"] for s in sites],
+            textposition="top center",
+            hovertext=[_hover(s) for s in sites],
+            hoverinfo="text",
+            customdata=[s["site"] for s in sites],
+            marker={
+                "size": [_marker_size(s["power_kw"], largest) for s in sites],
+                "color": [s["carbon_g_per_kwh"] or 0.0 for s in sites],
+                "colorscale": CARBON_SCALE,
+                "colorbar": {"title": {"text": "g CO2e/kWh"}},
+                "line": {
+                    "width": [3 if s["alarms"] else 1 for s in sites],
+                    "color": ["#c0392b" if s["alarms"] else "#333" for s in sites],
+                },
+            },
+            name="sites",
+            showlegend=False,
+        )
+    )
+    figure.update_geos(
+        projection_type="natural earth",
+        showcountries=True,
+        showland=True,
+        landcolor="#eef0f2",
+        fitbounds="locations",
+        resolution=110,
+    )
+    figure.update_layout(
+        height=420, margin={"l": 0, "r": 0, "t": 10, "b": 0}, uirevision="fleet-map"
+    )
+    return figure
+
+
+SITE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("site", "site"),
+    ("metro", "metro"),
+    ("grid_zone", "grid zone"),
+    ("power_kw", "power"),
+    ("it_power_kw", "IT power"),
+    ("pue", "PUE"),
+    ("carbon_g_per_kwh", "carbon g CO2e/kWh"),
+    ("price_per_mwh", "price /MWh"),
+    ("alarms", "alarms"),
+)
+"""Columns of the per-site table: key and heading (units in the heading or the cell)."""
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if key in ("power_kw", "it_power_kw"):
+        return units.format_power(float(value), 3)
+    if key == "pue":
+        return f"{value:.3f}"
+    if key in ("carbon_g_per_kwh", "price_per_mwh"):
+        return f"{value:,.1f}"
+    return str(value)
+
+
+def site_table(summary: dict[str, Any], selected: str | None) -> html.Table:
+    """Per-site KPIs now, each row with a link opening that site's pages (``/site/<name>``
+    sets the site cookie, then shows its Overview)."""
+    head = html.Tr([html.Th(title) for _, title in SITE_COLUMNS] + [html.Th("")])
+    rows = []
+    for site in summary["sites"]:
+        cells = [html.Td(_cell(key, site.get(key))) for key, _ in SITE_COLUMNS]
+        shown = site["site"] == selected
+        link = html.A(
+            "shown" if shown else "open",
+            href=f"/site/{site['site']}",
+            id=f"fleet-open-{site['site']}",
+        )
+        rows.append(
+            html.Tr([*cells, html.Td(link)], className="kpi-alarm" if site["alarms"] else "")
+        )
+    return html.Table([head, *rows], id="fleet-sites")
+
+
+def plan_panel(summary: dict[str, Any]) -> html.Div:
+    """The fleet plan in force (approved, else the newest proposal): status, figures against
+    ``sites_alone``, work moved between sites [kWh] and transfers per link [GB]."""
+    plan = summary.get("plan")
+    running = summary.get("replanning")
+    lines: list[Any] = []
+    if running:
+        lines.append(html.P(f"A fleet re-plan is running (started {running['started']})."))
+    if plan is None:
+        lines.append(html.P("No fleet plan yet: re-plan the fleet to propose one."))
+        return html.Div(lines, id="fleet-plan")
+    figures = plan["plan"]
+    currency = figures.get("currency") or ""
+    cost, carbon = figures.get("cost"), figures.get("carbon_kg")
+    text = f"Fleet plan {plan['id']}: {plan['status']} (co-plan {figures.get('status')}"
+    if cost is not None and carbon is not None:
+        text += f"; cost {cost:,.0f} {currency}, {carbon / 1e3:,.1f} t CO2e"
+    lines.append(html.P(text + ")", id="fleet-plan-status"))
+    saved = plan.get("savings_vs_sites_alone") or {}
+    if saved.get("cost") is not None or saved.get("carbon_kg") is not None:
+        lines.append(
+            html.P(
+                f"Against each site planned alone: {saved.get('cost') or 0.0:,.0f} {currency} "
+                f"and {(saved.get('carbon_kg') or 0.0) / 1e3:,.2f} t CO2e saved."
+            )
+        )
+    flows = plan.get("flows") or []
+    if flows:
+        head = html.Tr([html.Th(h) for h in ("job", "from (home)", "to", "energy moved")])
+        body = [
+            html.Tr(
+                [
+                    html.Td(f["job"]),
+                    html.Td(f["from"]),
+                    html.Td(f["to"]),
+                    html.Td(units.format_energy(f["kwh"], 3)),
+                ]
+            )
+            for f in flows
+        ]
+        lines.append(html.Table([head, *body], id="fleet-flows"))
+    else:
+        lines.append(html.P("The plan keeps every fleet job at its home site."))
+    for transfer in plan.get("transfers") or []:
+        lines.append(
+            html.P(
+                f"{transfer['from']} → {transfer['to']}: {transfer['gb']:,.1f} GB "
+                f"({transfer['cost']:,.2f} {currency})"
+            )
+        )
+    return html.Div(lines, id="fleet-plan")
+
+
+def status_line(summary: dict[str, Any]) -> str:
+    """The fleet in one line: name, sites, power now, active alarms."""
+    return (
+        f"{summary['fleet']}: {len(summary['sites'])} sites, "
+        f"{units.format_power(summary['power_kw'], 3)} now, {summary['alarms']} active alarms"
+    )
+
+
+def _refusal(principal: str | None, scopes: frozenset[str], action: str) -> str | None:
+    if principal is None:
+        return f"Sign in with the 'approve' scope to {action} a fleet plan."
+    if "approve" not in scopes:
+        held = ", ".join(sorted(scopes)) or "none"
+        return f"This session lacks the 'approve' scope (it has: {held}); nothing was done."
+    return None
+
+
+def propose(fleet: FleetTwin, principal: str | None, scopes: frozenset[str]) -> str:
+    """Start a fleet re-plan in the background as ``principal`` (``approve`` scope); the
+    message to show."""
+    refused = _refusal(principal, scopes, "propose")
+    if refused is not None or principal is None:
+        return refused or ""
+    job, started = fleet.planner.propose(actor=principal, reason="requested in the UI")
+    if not started:
+        return f"A fleet re-plan is already running (job {job.id})."
+    return f"Fleet re-plan {job.id} started; the proposal appears here when it is done."
+
+
+def decide(fleet: FleetTwin, approve: bool, principal: str | None, scopes: frozenset[str]) -> str:
+    """Approve or reject the newest proposed fleet plan as ``principal`` (audited); the
+    message to show."""
+    action = "approve" if approve else "reject"
+    refused = _refusal(principal, scopes, action)
+    if refused is not None or principal is None:
+        return refused or ""
+    proposed = fleet.store.list_plans(limit=1, status="proposed")
+    if not proposed:
+        return f"No proposed fleet plan to {action}."
+    plan_id = proposed[0]["id"]
+    reason = f"{action}d in the UI"
+    try:
+        if approve:
+            fleet.planner.approve(plan_id, actor=principal, reason=reason)
+        else:
+            fleet.planner.reject(plan_id, actor=principal, reason=reason)
+    except (KeyError, ValueError) as exc:
+        return f"Fleet plan {plan_id} not {action}d: {exc}"
+    return f"Fleet plan {plan_id} {action}d."
+
+
+__all__ = [
+    "SITE_COLUMNS",
+    "TOPOJSON_PATH",
+    "decide",
+    "fleet_map",
+    "fleet_summary",
+    "plan_panel",
+    "propose",
+    "site_table",
+    "status_line",
+]
