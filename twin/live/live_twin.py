@@ -149,6 +149,9 @@ class IngestResult:
     rejected: list[Rejection] = field(default_factory=list)
 
 
+_PREDICTIONS_KEPT = 4
+"""Predictions cached (per step, schedule and rounded factors) [count]."""
+
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 """Stand-in last time of a point with no stored reading."""
 
@@ -258,7 +261,7 @@ class LiveTwin:
             self.supervisor = Supervisor(self)
             self.rejected: Counter[str] = Counter()
             """Items refused at ingestion, per point id (unknown points under their id)."""
-        self._prediction: tuple[Any, dict[str, float], xr.Dataset] | None = None
+        self._predictions: dict[Any, tuple[dict[str, float], xr.Dataset]] = {}
         self.publish_view()
 
     def live_scenario(self, data: Mapping[str, Any]) -> Scenario:
@@ -306,16 +309,18 @@ class LiveTwin:
         step = self.step_index(moment)
         factors = rounded_factors(params)
         key = (step, id(self.schedule), factors)
-        cached = self._prediction  # read once: request threads use the cache too
-        if cached is None or cached[0] != key:
+        # a few entries: the worker predicts at the readings' time, GET /state at now, which
+        # can be another step; replaced whole (copy on write: request threads read it too)
+        hit = self._predictions.get(key)
+        if hit is None:
             first = max(step - 1, 0)  # as twin.live.parameters.predict: two steps
             result = simulate_window(
                 self.facility, factors, self.schedule, self.series, first, first + 2
             )
-            values = self.catalogue.predict(result, step - first)
-            cached = (key, values, result.isel(time=step - first))
-            self._prediction = cached
-        return cached
+            hit = (self.catalogue.predict(result, step - first), result.isel(time=step - first))
+            kept = list(self._predictions.items())[-(_PREDICTIONS_KEPT - 1) :]
+            self._predictions = {**dict(kept), key: hit}
+        return (key, *hit)
 
     def publish_view(self, processed: int = 0) -> None:
         """Swap in what ``GET /state`` reads (calibrated parameters, screening counts) under
@@ -688,7 +693,7 @@ class LiveTwin:
             array[span] = getattr(planned, name)[:n]
         with self.lock:
             self.schedule = Schedule(**merged)
-            self._prediction = None
+            self._predictions = {}
         if self.plant is not None:
             self.plant.apply_schedule(self.schedule)
 
