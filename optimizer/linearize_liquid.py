@@ -55,17 +55,29 @@ class LiquidCoefficients:
     """λ: loop supply rise per kW of loop heat [K/kW], (T,); ≥ 0."""
 
 
-def _loop_slope(base: xr.Dataset, bumped: xr.Dataset, on_loop: NDArray[np.bool_]) -> FloatArray:
-    """λ per step from the operating point and a simulation with more work [K/kW]."""
+def _loop_slope(
+    facility: Facility, base: xr.Dataset, bumped: xr.Dataset, on_loop: NDArray[np.bool_]
+) -> FloatArray:
+    """λ per step from the operating point and a simulation with more work [K/kW].
+
+    Where the extra work did not reach the loop (its racks already at full power) but the
+    supply floats above the setpoint, λ is the dry-cooler estimate ``(T_supply − T_dry-bulb)
+    / Q_loop``: at full fan speed a cross-flow coil's leaving water is
+    ``T_db + Q·(1 − ε)/(ε·C)`` above the air, proportional to the heat it rejects.
+    """
     steps = base.sizes["time"]
-    if "facility_loop_supply_temperature" not in base or not on_loop.any():
+    loop = facility.facility_loop
+    if loop is None or "facility_loop_supply_temperature" not in base or not on_loop.any():
         return np.zeros(steps)
-    rise = (
-        bumped["facility_loop_supply_temperature"] - base["facility_loop_supply_temperature"]
-    ).values
+    supply = base["facility_loop_supply_temperature"].values
+    rise = bumped["facility_loop_supply_temperature"].values - supply
     heat = (bumped["cdu_load"] - base["cdu_load"]).values[:, on_loop].sum(axis=1) / KW
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = np.where(heat > 1.0, rise / heat, 0.0)
+        loop_heat = base["facility_loop_heat"].values / KW
+        floating = (supply > loop.supply_temperature + 1e-3) & (heat <= 1.0) & (loop_heat > 1.0)
+        estimate = (supply - base["outdoor_temperature"].values) / loop_heat
+    slope = np.where(floating, np.clip(estimate, 0.0, None), slope)
     return np.asarray(np.clip(slope, 0.0, None), dtype=float)
 
 
@@ -140,7 +152,7 @@ def liquid_coefficients(
         case_limit=np.asarray(racks.max_case_temperature, dtype=float),
         on_loop=on_loop,
         loop_base=loop_base,
-        loop_slope=_loop_slope(base, bumped, on_loop),
+        loop_slope=_loop_slope(facility, base, bumped, on_loop),
     )
 
 

@@ -167,7 +167,10 @@ def add_liquid(m: pyo.ConcreteModel, facility: Facility) -> None:
         delta = (p_max[np.newaxis, :] - lin.p0).clip(min=0)
         rise = liquid.loop_slope * (delta @ np.clip(lin.cdu_work[liquid.on_loop].sum(0), 0, None))
         upper = liquid.loop_base + rise
-        loop_rows = [int(t) for t in np.flatnonzero((upper > limit - 0.5) & (rise > 0))]
+        # a row needs a decision in it: λ > 0 and flexible work on the loop's CDUs
+        moved = np.abs(lin.cdu_work[liquid.on_loop][:, lin.flexible]).max(initial=0.0) > 1e-12
+        can_bind = (upper > limit - 0.5) & (liquid.loop_slope > 0) & moved
+        loop_rows = [int(t) for t in np.flatnonzero(can_bind)]
     b.loop_rows = pyo.Set(initialize=loop_rows, ordered=True)
     b.loop_slack = pyo.Var(b.loop_rows, within=pyo.NonNegativeReals)
     first = int(np.argmax(liquid.on_loop)) if liquid.on_loop.any() else 0

@@ -212,7 +212,18 @@ def test_plan_keeps_the_warm_water_loop_in_its_class() -> None:
         del data["cooling"]["facility_loop"]["towers"]
         data["cooling"]["facility_loop"]["dry_coolers"]["capacity"] = "450 kW"
 
-    result = _plan(dry_only, days=7)
+    from optimizer.plan import Planner, PlanOptions
+
+    scenario = scenario_from_dict(_hall(dry_only, days=7))
+    facility = compile_facility(scenario)
+    series = scenario_series(scenario, ROOT / "scenarios")
+    planner = Planner(facility, series, PlanOptions(time_limit=60.0, shadow_prices=False))
+    rows = list(planner.model.liquid.loop_rows)
+    liquid = planner.lin.liquid
+    # rows where the loop floats (λ > 0, K per kW), among them the steps above 32 °C as operated
+    assert rows and all(liquid.loop_slope[t] > 0 for t in rows)
+    assert {t for t in rows if liquid.loop_base[t] > 32.0}
+    result = planner.run()
     assert float(result.baseline_result["facility_loop_supply_temperature"].max()) > 35.0
     assert result.verified, result.violations
     assert float(result.result["facility_loop_supply_temperature"].max()) <= 32.0 + 1e-6
