@@ -170,3 +170,15 @@ def test_serve_fleet_runs_one_twin_per_site(tmp_path: Path) -> None:
         assert state.status_code == 200
     for name in ("dallas-core", "frankfurt-core", "london-edge", "fleet"):
         assert (tmp_path / f"{name}.db").exists()  # one store per site, and the fleet's
+
+
+def test_fleet_metrics_label_every_sample_with_its_site(client: TestClient) -> None:
+    assert client.get("/metrics").status_code == 401
+    response = client.get("/metrics", headers=fleet_auth("read"))
+    assert response.status_code == 200
+    text = response.text
+    assert text.count("# TYPE dctwin_metrics_section_up gauge") == 1  # one family per name
+    for site in ("dallas-core", "frankfurt-core", "london-edge"):
+        assert f'dctwin_metrics_section_up{{section="kpis",site="{site}"}} 1.0' in text
+    samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert samples and all('site="' in line for line in samples)

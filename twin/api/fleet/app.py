@@ -5,7 +5,8 @@ scenario, alarms, audit) is served for each site under ``/api/v1/sites/{site}/``
 handlers; :func:`twin.api.deps.current_twin` picks the site's twin from the path, 404 for an
 unknown site), beside the fleet's own routes (:mod:`twin.api.fleet.routes`).  Credentials,
 body limits, CORS, store-busy answers and the offline documentation are those of the
-single-site app.
+single-site app; ``/metrics`` exports every site's metrics with a ``site`` label
+(:mod:`twin.api.fleet.metrics`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from twin.api.deps import (
 )
 from twin.api.docs import add_offline_docs
 from twin.api.fleet import routes
+from twin.api.fleet.metrics import install_fleet_metrics
 from twin.api.security import TokenRegistry
 from twin.api.whatif import WhatIfQueue
 from twin.data.loaders import default_data_dir
@@ -154,6 +156,7 @@ def create_fleet_app(
     app.include_router(routes.router)
     app.include_router(site_routes())
     answer_unknown_api_paths(app)
+    install_fleet_metrics(app, fleet)  # GET /metrics (Prometheus, a `site` label), outside /api
     return app
 
 
