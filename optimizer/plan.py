@@ -17,6 +17,7 @@ import xarray as xr
 
 from optimizer.accounting import verified_figures
 from optimizer.planner import PlanOptions, PlanSolver
+from optimizer.progress import Progress
 from optimizer.result import COMPARED, Plan
 from optimizer.state import PlanState
 from optimizer.verify import run_plan
@@ -36,11 +37,15 @@ class Planner(PlanSolver):
         Solver control and model switches.
     state
         The state the plan starts from (see :class:`optimizer.state.PlanState`).
+    progress
+        ``progress(stage, fraction)`` callback (:mod:`optimizer.progress`), or None.
     """
 
     def run(self) -> Plan:
         """Solve, verify, tighten and re-solve; return the verified plan."""
-        return run_plan(self)
+        plan = run_plan(self)
+        self.progress.done()
+        return plan
 
 
 def plan(
@@ -48,6 +53,7 @@ def plan(
     series: xr.Dataset,
     options: PlanOptions | None = None,
     state: PlanState | None = None,
+    progress: Progress | None = None,
 ) -> Plan:
     """Plan ``facility`` over ``series`` and verify the plan with the physics.
 
@@ -67,12 +73,15 @@ def plan(
     state
         The state the plan starts from: work done, battery SOC, billing peak so far,
         setpoints in force.
+    progress
+        ``progress(stage, fraction)`` callback [-] (:mod:`optimizer.progress`): called with
+        fractions from 0 to 1, never decreasing, ending with ``("done", 1.0)``.
 
     Returns
     -------
     Plan
     """
-    return Planner(facility, series, options, state).run()
+    return Planner(facility, series, options, state, progress).run()
 
 
 __all__ = ["COMPARED", "Plan", "PlanOptions", "PlanState", "Planner", "plan", "verified_figures"]

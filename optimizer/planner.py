@@ -30,6 +30,7 @@ from optimizer.horizon import (
 )
 from optimizer.linearize import linearize
 from optimizer.model import ModelOptions, build_model
+from optimizer.progress import Progress, Tracker, tracker
 from optimizer.state import PlanState, apply_state
 from physics.constants import JOULES_PER_KWH, WATTS_PER_KILOWATT
 from physics.facility import Facility
@@ -117,6 +118,8 @@ class PlanSolver:
         The state the plan starts from (work done, battery SOC, billing peak so far,
         setpoints in force); :attr:`facility` is the facility as seen from it
         (:func:`optimizer.state.apply_state`).
+    progress
+        ``progress(stage, fraction)`` callback (:mod:`optimizer.progress`), or None.
     """
 
     def __init__(
@@ -125,7 +128,12 @@ class PlanSolver:
         series: xr.Dataset,
         options: PlanOptions | None = None,
         state: PlanState | None = None,
+        progress: Progress | Tracker | None = None,
     ) -> None:
+        self.progress = tracker(progress)
+        """Progress of the plan (:mod:`optimizer.progress`): preparation 0 → 0.3, baselines to
+        0.4, solve and verify to 0.8, refinements to 0.95, shadow prices to 1."""
+        self.progress("baseline: as-operated schedule and simulation", 0.0)
         self.state = state
         self.facility = facility = apply_state(facility, state)
         self.series = series
@@ -150,11 +158,14 @@ class PlanSolver:
                 *self.options.extra_breakpoints,
             ],
         )
+        self.progress("linearize at the as-operated point", 0.1)
         self.lin = linearize(
             facility, series, self.baseline_schedule, self.baseline_result, self.axis
         )
         self.timings["linearize_s"] = time.perf_counter() - started
+        self.progress("build the model", 0.2)
         self._build(self.options.model)
+        self.progress("model built", 0.3)
 
     def _build(self, model_options: ModelOptions) -> None:
         started = time.perf_counter()

@@ -29,6 +29,7 @@ from optimizer.linearize import Linearization
 from optimizer.linearize_liquid import liquid_refusals
 from optimizer.model import ModelOptions, add_inlet_row, set_derating
 from optimizer.planner import PlanSolver
+from optimizer.progress import Tracker
 from optimizer.result import Plan
 from physics.constants import SECONDS_PER_HOUR, WATTS_PER_KILOWATT
 from physics.facility import Facility
@@ -231,16 +232,19 @@ class _Attempt:
 
 
 def _solve_and_verify(
-    planner: PlanSolver, steps: int, notes: list[str]
+    planner: PlanSolver, steps: int, notes: list[str], progress: Tracker | None = None
 ) -> _Attempt | tuple[str, list[str]]:
     """Solve, simulate, tighten and re-solve up to ``max_rounds`` times.
 
     Returns the last attempt, or the status and explanation when the solve gave no plan.
+    ``progress`` goes from 0 to 1 over the rounds (1 when verified early).
     """
+    progress = progress or Tracker()
     facility, series, options = planner.facility, planner.series, planner.options
     attempt: _Attempt | None = None
     verify_time = 0.0
     for rounds in range(1, options.max_rounds + 1):
+        progress(f"solve (round {rounds})", (rounds - 1) / options.max_rounds)
         condition, gap = planner.solve()
         stop = _stopped(planner, condition)
         if stop is not None:
@@ -248,6 +252,7 @@ def _solve_and_verify(
         schedule = schedule_from_model(
             planner.model, facility, planner.lin, planner.baseline_schedule
         )
+        progress(f"verify with the physics (round {rounds})", (rounds - 0.5) / options.max_rounds)
         verify_started = time.perf_counter()
         result = simulate(facility, schedule, series)
         attempt = _Attempt(
@@ -278,6 +283,7 @@ def _solve_and_verify(
             f"verification still found {len(attempt.violations)} violated limit(s) after "
             f"{options.max_rounds} round(s): the plan is returned unverified"
         )
+    progress("verified" if not attempt.violations else "verification done", 1.0)
     price = float(pyo.value(planner.model.deferred_price))
     attempt.figures, attempt.committed, attempt.report = _judge(
         planner, attempt.schedule, attempt.result, steps, price
@@ -295,9 +301,11 @@ def _refine(planner: PlanSolver, best: _Attempt, steps: int, notes: list[str]) -
     again, and is kept only when it is verified and its verified cost is lower; otherwise
     the previous corrections are restored and the refinement stops.
     """
-    for _ in range(planner.options.refinements):
+    count = planner.options.refinements
+    for k in range(count):
         if not best.verified:
             break
+        part = planner.progress.part(0.8 + 0.15 * k / count, 0.8 + 0.15 * (k + 1) / count)
         saved = planner.snapshot()
         started = time.perf_counter()
         planner.correct(best.result)
@@ -305,7 +313,7 @@ def _refine(planner: PlanSolver, best: _Attempt, steps: int, notes: list[str]) -
             planner.timings.get("refine_s", 0.0) + time.perf_counter() - started
         )
         trial_notes: list[str] = []
-        trial = _solve_and_verify(planner, steps, trial_notes)
+        trial = _solve_and_verify(planner, steps, trial_notes, part)
         gain = best.figures["cost"] - trial.figures["cost"] if isinstance(trial, _Attempt) else 0.0
         if (
             not isinstance(trial, _Attempt)
@@ -325,13 +333,14 @@ def run_plan(planner: PlanSolver) -> Plan:
     facility, options = planner.facility, planner.options
     steps = committed_steps(planner)
     started = time.perf_counter()
+    planner.progress("baselines: as operated and rule based", 0.3)
     baselines = _Baselines(planner, steps)
     planner.timings["baselines_s"] = time.perf_counter() - started
     notes: list[str] = list(baselines.notes)
     refusals = liquid_refusals(facility)  # what no decision changes: refused before solving
     if refusals:
         return _fallback(planner, baselines, steps, "infeasible", refusals, notes)
-    attempt = _solve_and_verify(planner, steps, notes)
+    attempt = _solve_and_verify(planner, steps, notes, planner.progress.part(0.4, 0.8))
     if not isinstance(attempt, _Attempt):
         return _fallback(planner, baselines, steps, *attempt, notes)
     attempt = _refine(planner, attempt, steps, notes)
@@ -362,6 +371,7 @@ def run_plan(planner: PlanSolver) -> Plan:
         deferred_energy_price=float(pyo.value(planner.model.deferred_price)),
     )
     if options.shadow_prices and plan.verified:
+        planner.progress("shadow prices", 0.95)
         shadow_started = time.perf_counter()
         plan.shadow_prices = shadow_prices(planner)
         plan.timings["shadow_prices_s"] = time.perf_counter() - shadow_started

@@ -248,8 +248,9 @@ def plan(
         committed_hours=window.committed_hours,
     )
     try:
-        with ProgressBars() as bars, bars.stage("co-planning: baselines, solve, verify"):
-            result = make_plan(facility, series, options, state)
+        with ProgressBars() as bars:
+            done = bars.fraction("co-planning")
+            result = make_plan(facility, series, options, state, progress=done)
     except StateError as exc:
         raise fail(f"--state {state_file}: {exc}") from None
     _report(result, out=out, write_state=write_state, as_json=as_json)

@@ -1,9 +1,10 @@
 """Progress bars on stderr for the long commands (capacity, contingency, plan).
 
 :class:`ProgressBars` draws one rich progress line per stage, with the elapsed time, a bar and
-``done/total`` where the study reports its steps (:data:`twin.studies.StudyProgress`), or a
-spinner where it does not (one co-planning solve).  Bars are drawn only when stderr is a
-terminal, so piped output and tests see the plain stage lines alone.
+``done/total`` where the study reports its steps (:data:`twin.studies.StudyProgress`), a
+percentage and the running stage where it reports fractions (:mod:`optimizer.progress`: a
+plan, a capacity study), or a spinner where it reports nothing.  Bars are drawn only when
+stderr is a terminal, so piped output and tests see the plain stage lines alone.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ class ProgressBars:
         """A :data:`twin.studies.StudyProgress` callback drawing a bar for one stage."""
         return StageReporter(self.progress, self.progress.add_task(description, last=""))
 
+    def fraction(self, description: str) -> FractionReporter:
+        """A :data:`optimizer.progress.Progress` callback drawing a bar for one task: its
+        fraction done in percent and the stage now running."""
+        task = self.progress.add_task(description, total=100, last="")
+        return FractionReporter(self.progress, task)
+
     @contextmanager
     def stage(self, description: str) -> Iterator[None]:
         """A spinner with the elapsed time while the block runs (a stage without steps)."""
@@ -89,3 +96,15 @@ class StageReporter:
         task = next(t for t in self.progress.tasks if t.id == self.task)
         total = task.completed or 1
         self.progress.update(self.task, completed=total, total=total)
+
+
+class FractionReporter:
+    """``progress(stage, fraction)``: moves one bar to ``fraction`` × 100 %, shows ``stage``."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self.progress = progress
+        self.task = task
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        """Record that ``fraction`` [-] of the task is done and ``stage`` runs now."""
+        self.progress.update(self.task, completed=round(100 * fraction), last=stage)

@@ -108,10 +108,15 @@ def capacity(
     with ProgressBars() as bars:
         if rack_type:
             err(f"capacity study: {rack_type} in {spec.site.name}, {series.sizes['time']} steps")
-            with bars.stage(f"racks of {rack_type}: solve, simulate, tighten"):
-                report = capacity_study(
-                    spec, series, rack_type, wanted, extend=extend, time_limit=time_limit
-                )
+            report = capacity_study(
+                spec,
+                series,
+                rack_type,
+                wanted,
+                extend=extend,
+                time_limit=time_limit,
+                progress=bars.fraction(f"racks of {rack_type}"),
+            )
             data["racks"] = report.to_dict()
         if battery:
             err("battery sizing: co-planning each size ...")

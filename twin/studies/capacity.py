@@ -39,6 +39,7 @@ from optimizer.capacity import (
     maximize_racks,
     next_step,
 )
+from optimizer.progress import Progress, tracker
 from physics.facility import Facility
 from physics.violations import LIMIT_KINDS, find_violations
 from twin.scenario.compile import compile_facility
@@ -378,6 +379,7 @@ def capacity_study(
     extend: int = DEFAULT_EXTEND,
     max_iterations: int = 10,
     time_limit: float = 60.0,
+    progress: Progress | None = None,
 ) -> CapacityReport:
     """The most ``rack_type`` racks that fit in the free positions, verified by simulation.
 
@@ -398,6 +400,9 @@ def capacity_study(
         Bound on the solve–simulate–tighten loop [-].
     time_limit
         HiGHS time limit per solve [s].
+    progress
+        ``progress(stage, fraction)`` callback (:mod:`optimizer.progress`): fractions [-] from
+        0 to 1, never decreasing.
 
     Returns
     -------
@@ -411,7 +416,10 @@ def capacity_study(
     candidates, skipped = candidate_positions(scenario, rack_type, positions, extend)
     question = _Question(scenario, series, rack_type, candidates)
     n = len(candidates)
+    track = tracker(progress)
+    track("simulate the hall as it is", 0.0)
     facility0, ds0 = simulate_scenario(scenario, series)
+    track("limit rows of every candidate", 0.15)
     base_rows = sizing_rows(facility0, ds0)
     pre_existing = {key for key, row in base_rows.items() if _violated(row).any()}
     steps = series.sizes["time"]
@@ -428,13 +436,16 @@ def capacity_study(
     facility_s, ds_s = facility0, ds0
     while iterations < max_iterations and not verified:
         iterations += 1
+        track(f"solve and simulate (round {iterations})", 0.35 + 0.45 * iterations / max_iterations)
         chosen = maximize_racks(verifier.model(), time_limit=time_limit).chosen
         facility_s, ds_s, verified = verifier.check(chosen)
     ignore = set(pre_existing)
     violations_at = [] if verified else _messages(facility_s, ds_s, ignore)
     count = int(chosen.sum())
 
+    track("one rack more: what binds", 0.8)
     one_more = _one_more(verifier, count + 1, time_limit, ignore)
+    track.done()
     return CapacityReport(
         rack_type=rack_type,
         rack_design_power=scenario.rack_types[rack_type].design_power,
