@@ -80,7 +80,8 @@ def fleet_map(summary: dict[str, Any]) -> go.Figure:
             lon=[s["longitude"] for s in sites],
             mode="markers+text",
             text=[s["site"] for s in sites],
-            textposition="top center",
+            # alternate above and below, so neighbouring sites' names do not overlap
+            textposition=[("top", "bottom")[i % 2] + " center" for i in range(len(sites))],
             hovertext=[_hover(s) for s in sites],
             hoverinfo="text",
             customdata=[s["site"] for s in sites],
