@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 APPROVER = "browser-approve-token-0001"
 READER = "browser-read-token-0000001"
+INGESTER = "browser-ingest-token-00001"
 PAGES = {
     "/": "#overview-sankey .main-svg",
     "/floor": "#floor-map .main-svg",
@@ -47,7 +48,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("serve")
-    tokens = f"{APPROVER}=approve,read;{READER}=read"
+    tokens = f"{APPROVER}=approve,read;{READER}=read;{INGESTER}=ingest"
     with serving("--replan-minutes", "0", state_dir=state, tokens=tokens) as (base, _):
         yield base
 
@@ -244,3 +245,87 @@ def test_an_approval_goes_through_and_is_audited(
     assert entry["actor"].startswith("token:") and entry["reason"] == "checked in the browser"
     assert errors == []
     context.close()
+
+
+def _an_active_alarm(server: str, timeout: float = 120.0) -> dict[str, Any]:
+    """An active alarm of the served twin other than ``telemetry_stale`` (which clears with the
+    first readings): a second inlet sensor on A01 (the plant has none there) reports 30 °C
+    every 5 s, above the 27 °C limit, until an alarm is listed (a limit alarm after its 30 s
+    minimum duration)."""
+    import time
+    from datetime import UTC, datetime
+
+    read = {"Authorization": f"Bearer {APPROVER}"}
+    ingest = {"Authorization": f"Bearer {INGESTER}"}
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        alarms = httpx.get(f"{server}/api/v1/alarms", headers=read, timeout=60).json()
+        lasting = [a for a in alarms if a["kind"] != "telemetry_stale"]  # that one clears soon
+        if lasting:
+            return dict(lasting[0])
+        now = datetime.now(UTC).isoformat()
+        reading = {"time": now, "point": "rack/A01/inlet_temperature", "value": 30.0}
+        sent = httpx.post(
+            f"{server}/api/v1/measurements", headers=ingest, json={"items": [reading]}, timeout=60
+        )
+        assert sent.status_code < 300, sent.text
+        time.sleep(5)
+    raise AssertionError(f"no alarm raised within {timeout:g} s")
+
+
+def test_alarm_buttons_need_approve_and_are_audited(
+    server: str, browser: Any, page: tuple[Any, list[str]]
+) -> None:
+    alarm = _an_active_alarm(server)
+    reader_tab, _ = page
+    reader_tab.goto(server + "/alarms")
+    reader_tab.wait_for_selector("#alarms-table", timeout=30_000)
+    assert "Read-only session" in reader_tab.inner_text("#alarm-session")
+    for button in ("#alarm-ack", "#alarm-shelve", "#alarm-unshelve"):
+        assert reader_tab.is_disabled(button)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    login = context.request.post(f"{server}/login", form={"token": APPROVER}, max_redirects=0)
+    assert login.status == 303
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    tab.goto(server + "/alarms")
+    tab.wait_for_selector("#alarms-table", timeout=30_000)
+    assert "you may acknowledge and shelve" in tab.inner_text("#alarm-session")
+    tab.wait_for_timeout(1500)  # the page may render twice on load (see the what-if test)
+    tab.click("#alarm-choice")
+    tab.click(f"[role=option]:has-text('#{alarm['id']} ')", timeout=30_000)
+    tab.click("#alarm-ack")
+    tab.wait_for_selector("#alarm-action-result:has-text('acknowledged by token:')", timeout=30_000)
+    tab.click("#alarm-shelve")  # for the default 1 h
+    tab.wait_for_selector("#alarm-action-result:has-text('shelved for 1 h')", timeout=30_000)
+    _shot(tab, "alarms-shelved")
+    headers = {"Authorization": f"Bearer {APPROVER}"}
+    audit = httpx.get(f"{server}/api/v1/audit", headers=headers, timeout=10).json()
+    actions = {e["action"] for e in audit if e["target"] == str(alarm["id"])}
+    assert actions >= {"acknowledge_alarm", "shelve_alarm"}
+    assert all(e["actor"].startswith("token:") for e in audit if e["target"] == str(alarm["id"]))
+    assert errors == []
+    context.close()
+
+
+def test_live_bands_and_overview_trends_open_live(server: str, page: tuple[Any, list[str]]) -> None:
+    tab, errors = page
+    tab.goto(server + "/live?point=rack%2FA02%2Finlet_temperature")
+    tab.wait_for_selector("#live-points:has-text('rack/A02/inlet_temperature')", timeout=30_000)
+    tab.wait_for_selector("#live-residuals .legendtext:has-text('estimate ±2σ')", timeout=30_000)
+    _shot(tab, "live-bands")
+    tab.goto(server + "/")
+    tab.wait_for_selector("#overview-trend-grid .main-svg", timeout=30_000)
+    tab.wait_for_selector("#overview-trend-cost .main-svg", timeout=30_000)
+    tab.wait_for_timeout(500)
+    box = tab.locator("#overview-trend-grid .nsewdrag").first.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] * 0.99, box["y"] + box["height"] * 0.5  # the latest minute
+    tab.mouse.move(x, y)
+    tab.wait_for_timeout(300)
+    tab.mouse.click(x, y)
+    tab.wait_for_url("**/live?point=grid%2Fpower", timeout=30_000)
+    tab.wait_for_selector("#live-residuals .main-svg", timeout=30_000)
+    _shot(tab, "live-from-overview")
+    assert errors == []

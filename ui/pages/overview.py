@@ -60,15 +60,18 @@ def register(app: Dash, context: cb.UIContext) -> None:
         return tuple(cb.overview_trends(context))
 
     @app.callback(
-        Output("url", "href"),
+        Output("url", "search"),
+        Output("url", "pathname"),
         *[Input(graph_id, "clickData") for graph_id in TREND_IDS],
         prevent_initial_call=True,
     )
-    def open_live(*clicks: dict[str, Any] | None) -> str:
-        """A click on a trend opens the Live page on that point's trend."""
+    def open_live(*clicks: dict[str, Any] | None) -> tuple[str, str]:
+        """A click on a trend opens the Live page on that point's trend (client-side
+        routing: the search first, then the path the router follows)."""
         for click in clicks:
             for point in (click or {}).get("points") or []:
                 link = point.get("customdata")
                 if isinstance(link, str) and link.startswith("/live?point="):
-                    return link
+                    path, _, query = link.partition("?")
+                    return "?" + query, path
         raise PreventUpdate
