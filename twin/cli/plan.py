@@ -176,10 +176,7 @@ def plan(
         typer.Option(help="Price relaxed limits by extra solves [default: on; single site]."),
     ] = None,
     carbon_price: Annotated[
-        float | None,
-        typer.Option(
-            help="Carbon price for every site [currency/t CO2e] (default: each scenario's)."
-        ),
+        float | None, typer.Option(help="Carbon price for every site [currency/t CO2e].")
     ] = None,
     scheduler: Annotated[
         str | None,
