@@ -149,19 +149,28 @@ def floor(
     ctx: UIContext, quantity: str, click: dict[str, Any] | None
 ) -> tuple[go.Figure, go.Figure, str | None]:
     """Floor map of ``quantity`` and the clicked rack's detail (or a hint)."""
+    detail, rack = rack_click(ctx, click)
+    return floor_map(ctx, quantity, rack), detail, rack
+
+
+def floor_map(ctx: UIContext, quantity: str | None, selected: str | None) -> go.Figure:
+    """The Floor's map of ``quantity`` with rack ``selected`` outlined (if any)."""
+    grid = views.floor_grid(ctx.twin, quantity or "inlet_temperature")
+    alarmed = views_alarms.alarmed_racks(ctx.twin)
+    return figures.floor_map(grid, selected, alarmed)
+
+
+def rack_click(ctx: UIContext, click: dict[str, Any] | None) -> tuple[go.Figure, str | None]:
+    """The clicked rack's detail figure and id (a hint and None off the racks); the map is
+    not redrawn (the browser outlines the rack: :data:`ui.pages.floor.HIGHLIGHT_SCRIPT`)."""
     rack = None
     if click and click.get("points"):
         point = click["points"][0]
         rack = point.get("customdata") or point.get("text")
-    grid = views.floor_grid(ctx.twin, quantity or "inlet_temperature")
     if rack and rack in ctx.twin.facility.racks.ids:
         history = views.rack_history(ctx.twin, rack, cache=ctx.view_cache)
-        detail = figures.rack_detail(history, ctx.timezone)
-    else:
-        rack = None
-        detail = figures.empty("click a rack on the map to see its detail")
-    alarmed = views_alarms.alarmed_racks(ctx.twin)
-    return figures.floor_map(grid, rack, alarmed), detail, rack
+        return figures.rack_detail(history, ctx.timezone), rack
+    return figures.empty("click a rack on the map to see its detail"), None
 
 
 def _plan_options(ctx: UIContext) -> list[dict[str, str]]:

@@ -113,6 +113,11 @@ def test_every_page_loads_without_console_errors(server: str, page: tuple[Any, l
     tab.wait_for_timeout(300)
     tab.mouse.click(x, y)
     tab.wait_for_selector("#rack-detail .gtitle:has-text('Rack A01')", timeout=30_000)
+    tab.wait_for_function(  # the browser outlines the rack on the map it has
+        "() => document.querySelector('#floor-map .js-plotly-plot').data"
+        ".some((t) => t.name === 'selected A01')",
+        timeout=30_000,
+    )
     _shot(tab, "floor-rack-detail")
     assert errors == []
 

@@ -246,8 +246,7 @@ def plan(
     )
     try:
         with ProgressBars() as bars:
-            done = bars.fraction("co-planning")
-            result = make_plan(facility, series, options, state, progress=done)
+            result = make_plan(facility, series, options, state, bars.fraction("co-planning"))
     except StateError as exc:
         raise fail(f"--state {state_file}: {exc}") from None
     _report(result, out=out, write_state=write_state, as_json=as_json)
