@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/ui_live_callback.py            # 2 h of telemetry
     .venv/bin/python benchmarks/ui_live_callback.py --ticks 60  # a shorter feed
+    .venv/bin/python benchmarks/ui_live_callback.py --quick     # smoke run (CI)
 
 The demo hall's live twin with its virtual plant is fed every 30 s (test clock, SQLite store),
 then :func:`ui.callbacks.live` is called as the page's refresh calls it: the default points
@@ -32,7 +33,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ticks", type=int, default=240, help="plant ticks of 30 s fed first")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per look-back")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 20 ticks, one timed call per look-back"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.ticks, args.repeat = 20, 1
     with tempfile.TemporaryDirectory() as folder:
         clock = Clock(START)
         twin = live_twin(Path(folder), clock, virtual_plant=True)
@@ -52,7 +58,7 @@ def main() -> None:
                 "max_s": round(max(seconds), 3),
             }
         twin.store.close()
-    print(json.dumps(out, indent=1))
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
