@@ -30,7 +30,6 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
-from pyomo.core.expr.visitor import identify_variables
 from pyomo.repn import generate_standard_repn
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
@@ -63,20 +62,6 @@ def new_highs() -> highspy.Highs:
                 _banner_shown = True
     h.setOptionValue("output_flag", False)
     return h
-
-
-def _constant_term(body: Any) -> float:
-    """The constant of a linear expression: its value with every variable, fixed or not,
-    at 0 (a repn would fold fixed variables into the constant; here they are columns)."""
-    variables = list(identify_variables(body, include_fixed=True))
-    saved = [v.value for v in variables]
-    for v in variables:
-        v.set_value(0.0, skip_validation=True)
-    try:
-        return float(pyo.value(body))
-    finally:
-        for v, value in zip(variables, saved, strict=True):
-            v.set_value(value, skip_validation=True)
 
 
 _STATUS = {
@@ -278,38 +263,6 @@ class DirectHighs:
         for con in added:
             self._rows_of[con] = [(self._num_rows, 0)]
             self._num_rows += 1
-
-    def refresh_rows(self, constraints: Iterable[Any]) -> None:
-        """Re-read the bounds of compiled rows whose constants changed (mutable parameters
-        that enter a row only as a constant term, such as the grid correction).
-
-        The bounds go to HiGHS in one ``changeRowsBounds`` call and HiGHS keeps its basis, so
-        the next solve starts warm instead of recompiling the model and solving cold.  The
-        rows' coefficients must not have changed (use :meth:`invalidate` for that).
-        """
-        if self._model is None:
-            return
-        index: list[int] = []
-        lower: list[float] = []
-        upper: list[float] = []
-        for con in constraints:
-            rows = self._rows_of.get(con)
-            if not rows:
-                continue
-            offset = _constant_term(con.body)
-            low = -highspy.kHighsInf if con.lower is None else pyo.value(con.lower) - offset
-            high = highspy.kHighsInf if con.upper is None else pyo.value(con.upper) - offset
-            for i, kind in rows:  # kind: 0 equality, 1 upper bound row, -1 lower bound row
-                index.append(i)
-                lower.append(-highspy.kHighsInf if kind == 1 else low)
-                upper.append(highspy.kHighsInf if kind == -1 else high)
-        if index:
-            self._highs.changeRowsBounds(
-                len(index),
-                np.array(index, dtype=np.int32),
-                np.array(lower, dtype=float),
-                np.array(upper, dtype=float),
-            )
 
     def drop_rows(self, constraints: Iterable[Any]) -> None:
         """Make deactivated constraints free rows (their row indices stay put)."""
