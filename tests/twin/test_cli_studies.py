@@ -156,3 +156,50 @@ def test_violation_steps_count_time_steps_not_equipment_steps() -> None:
     crah1 = next(r for r in data["results"] if r["element"] == "CRAH-1")
     airflow = next(v for v in crah1["violations"] if v.startswith("cooling-unit airflow"))
     assert "(672 steps, 2016 equipment-steps)" in airflow
+
+
+def test_simulate_shows_its_stages_on_a_terminal() -> None:
+    """On a terminal, ``simulate`` draws a spinner with the elapsed time per stage on stderr;
+    piped, stderr keeps its plain lines only (stdout is the summary either way)."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    from tests.processes import REPO
+
+    primary, secondary = os.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # read while the child writes: a full terminal buffer would block it
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal's other side is closed: all is read
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "twin.cli", "simulate", str(SMALL_HALL)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(secondary)
+        reader.join(timeout=10)
+        os.close(primary)
+    drawn = b"".join(chunks)
+    assert done.returncode == 0
+    text = drawn.decode(errors="replace")
+    assert "simulating" in text and "checking limits" in text
+    assert "IT energy" in done.stdout.decode()
+    piped = dctwin("simulate", SMALL_HALL)
+    assert "checking limits" not in piped.stderr

@@ -88,6 +88,7 @@ def run_fleet_plan(
     """
     from optimizer.fleet.plan import plan_fleet
     from optimizer.planner import PlanOptions
+    from twin.cli.progress import ProgressBars
     from twin.fleet.build import build_fleet
     from twin.fleet.schema import FleetError
 
@@ -104,9 +105,10 @@ def run_fleet_plan(
     options = PlanOptions(time_limit=time_limit, mip_gap=mip_gap, fine_hours=fine_hours)
     client = _client(scheduler)
     try:
-        result = plan_fleet(
-            problem, options, baseline_routing=ready.baseline_routing, client=client
-        )
+        with ProgressBars() as bars, bars.stage("co-planning, verifying every site, baselines"):
+            result = plan_fleet(
+                problem, options, baseline_routing=ready.baseline_routing, client=client
+            )
     finally:
         if client is not None:
             client.close()

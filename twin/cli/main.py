@@ -48,6 +48,7 @@ def simulate(
     from physics.simulate import simulate as run_simulation
     from physics.simulate import summarize
     from physics.violations import find_violations
+    from twin.cli.progress import ProgressBars
     from twin.scenario.compile import compile_facility
 
     started = time.perf_counter()
@@ -59,9 +60,12 @@ def simulate(
         schedule = as_operated_schedule(facility, series)
     except KeyError as exc:
         raise fail(f"{scenario}: {exc.args[0]}") from None
-    result = run_simulation(facility, schedule, series, per_rack=not no_racks)
-    summary = summarize(result)
-    summary["violations"] = [v.message for v in find_violations(facility, result)]
+    with ProgressBars() as bars:  # spinners with elapsed time, on a terminal only
+        with bars.stage("simulating"):
+            result = run_simulation(facility, schedule, series, per_rack=not no_racks)
+        with bars.stage("checking limits"):
+            summary = summarize(result)
+            summary["violations"] = [v.message for v in find_violations(facility, result)]
     summary["elapsed_s"] = round(time.perf_counter() - started, 3)
     summary["currency"] = spec.grid.currency
     if out is not None:
