@@ -61,6 +61,7 @@ a.kpi-link { color: inherit; text-decoration: none; }
 .form { display: grid; grid-template-columns: 220px 220px; gap: 6px 12px; align-items: center; }
 table { border-collapse: collapse; } td, th { padding: 3px 10px; border-bottom: 1px solid #ddd; }
 button { padding: 6px 14px; margin: 4px; }
+.chart { background: #fff; border-radius: 6px; }  /* the CSV row belongs to its chart */
 .chart-tools { display: flex; justify-content: flex-end; }
 .csv-button { padding: 1px 8px; margin: 0 0 2px 0; font-size: .75em; color: #445;
               background: #fff; border: 1px solid #ccd; border-radius: 3px; cursor: pointer; }
