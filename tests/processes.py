@@ -65,6 +65,23 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def require_chromium() -> None:
+    """At a browser test module's top: skip the module when Debian's Chromium is missing
+    (fail it on CI, where ``.ci/run`` installs it)."""
+    import pytest
+
+    if CHROMIUM.exists():
+        return
+    if in_ci():
+        pytest.fail(
+            f"{CHROMIUM} is missing on CI (.ci/run installs Debian's chromium)", pytrace=False
+        )
+    pytest.skip(
+        f"{CHROMIUM} not installed (apt-get install chromium); browser tests skipped",
+        allow_module_level=True,
+    )
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 free right now."""
     with socket.socket() as sock:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import CHROMIUM, CHROMIUM_ARGS, in_ci, serving
+from tests.processes import CHROMIUM, CHROMIUM_ARGS, require_chromium, serving
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -32,15 +32,7 @@ PAGES = {
 
 pytestmark = pytest.mark.slow
 
-if not CHROMIUM.exists():
-    if in_ci():
-        pytest.fail(
-            f"{CHROMIUM} is missing on CI (.ci/run installs Debian's chromium)", pytrace=False
-        )
-    pytest.skip(
-        f"{CHROMIUM} not installed (apt-get install chromium); browser tests skipped",
-        allow_module_level=True,
-    )
+require_chromium()
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

@@ -13,22 +13,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.fleet_live import one_day_fleet
-from tests.processes import CHROMIUM, CHROMIUM_ARGS, in_ci, serving
+from tests.processes import CHROMIUM, CHROMIUM_ARGS, require_chromium, serving
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 READER = "browser-fleet-read-token-01"
 
 pytestmark = pytest.mark.slow
 
-if not CHROMIUM.exists():
-    if in_ci():
-        pytest.fail(
-            f"{CHROMIUM} is missing on CI (.ci/run installs Debian's chromium)", pytrace=False
-        )
-    pytest.skip(
-        f"{CHROMIUM} not installed (apt-get install chromium); browser tests skipped",
-        allow_module_level=True,
-    )
+require_chromium()
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
