@@ -3,6 +3,8 @@ over one day, its jobs scaled to fit the day, one SQLite store per site."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,14 @@ def live_fleet(folder: Path, clock: Any = None, *, virtual_plant: bool = False) 
         plan_options=PlanOptions(time_limit=60.0),
         **options,
     )
+
+
+@contextmanager
+def running_fleet(folder: Path) -> Iterator[FleetTwin]:
+    """:func:`live_fleet` in ``folder``, stopped and closed after the block."""
+    live = live_fleet(folder)
+    try:
+        yield live
+    finally:
+        live.stop()
+        live.close()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fleet_live import FLEET_TOKENS, fleet_auth, live_fleet, one_day_fleet
+from tests.fleet_live import FLEET_TOKENS, fleet_auth, one_day_fleet, running_fleet
 from tests.helpers import token_registry
 from tests.processes import dctwin, serving
 from twin.api.fleet.app import create_fleet_app
@@ -22,10 +22,8 @@ from twin.fleet.sites import store_url
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:
-    live = live_fleet(tmp_path_factory.mktemp("fleet"))
-    yield live
-    live.stop()
-    live.close()
+    with running_fleet(tmp_path_factory.mktemp("fleet")) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,7 @@ keeps only a hash of each id, expiry and logout end them; on SQLite and PostgreS
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +11,6 @@ from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from tests.helpers import token_registry
-from tests.postgres import fresh_database, postgres_url  # noqa: F401  (registers the fixture)
 from twin.api.login import COOKIE, LoginGate, Sessions, UserRegistry, hash_password
 from twin.store.sessions import session_hash
 from twin.store.store import Store
@@ -21,17 +18,6 @@ from twin.store.store import Store
 T0 = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 KEY = "a-random-session-id-0123456789abcdef"
 READER = "sessions-reader-token-0001"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, or a fresh database on the PostgreSQL server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    server = request.getfixturevalue("postgres_url")
-    with fresh_database(server) as database:
-        yield database
 
 
 def _rows(url: str) -> list[dict[str, object]]:

@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tests.postgres import fresh_database, postgres_url  # noqa: F401  (registers the fixture)
 from twin.scenario.points import Reading
 from twin.store.engine import engine_url
 from twin.store.errors import Conflict, NotFound, StoreBusy, StoreError
@@ -36,17 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 How = Literal["mean", "min", "max", "last"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, or a fresh database on the PostgreSQL server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    server = request.getfixturevalue("postgres_url")
-    with fresh_database(server) as database:
-        yield database
 
 
 @pytest.fixture

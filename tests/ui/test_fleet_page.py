@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fleet_live import live_fleet
+from tests.fleet_live import running_fleet
 from tests.ui.conftest import READER, tokens
 from twin.api.fleet.app import create_fleet_app
 from twin.fleet.live import FleetTwin
@@ -22,10 +22,8 @@ from ui.app import mount
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:
-    live = live_fleet(tmp_path_factory.mktemp("fleet-ui"))
-    yield live
-    live.stop()
-    live.close()
+    with running_fleet(tmp_path_factory.mktemp("fleet-ui")) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
