@@ -363,6 +363,26 @@ def test_chillers_from_energyplus_fields_in_yaml() -> None:
     assert any("trane-cvhf-1758kw-vsd" in p for p in _problems(unknown))
 
 
+def test_named_or_fields_errors_name_the_path_the_user_wrote() -> None:
+    """A chiller or a coolant given field by field is reported at the path in the YAML
+    (``...curves.reference_capacity``), without pydantic's union tag (``...curves.fields...``)."""
+
+    def bad_chiller(data: dict[str, Any]) -> None:
+        data["cooling"]["plant"]["chillers"]["curves"] = {"reference_capacity": "-3 kW"}
+
+    problems = _problems(bad_chiller)
+    assert any(p.startswith("cooling.plant.chillers.curves.reference_capacity: ") for p in problems)
+    assert not any(".fields" in p or ".named" in p for p in problems), problems
+
+    def bad_coolant(data: dict[str, Any]) -> None:
+        data["cooling"]["cdus"][0]["coolant"] = {"name": "PG40", "specific_heat": "-1 J/(kg*K)"}
+
+    problems = _problems(bad_coolant)
+    assert any(p.startswith("cooling.cdus[0].coolant.specific_heat: ") for p in problems), problems
+    assert any(p.startswith("cooling.cdus[0].coolant.density: ") for p in problems), problems
+    assert not any(".fields" in p or ".custom" in p for p in problems), problems
+
+
 def test_simulate_text_output_counts_clamped_curve_evaluations(tmp_path: Path) -> None:
     """Chilled water at 15 °C is above the McQuay curves' 12.78 °C limit: the text summary of
     ``dctwin simulate`` says how many evaluations were clamped (not only ``--json``)."""

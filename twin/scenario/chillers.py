@@ -33,13 +33,13 @@ keep their shape and their limits.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Field, Tag, model_validator
 
 from physics.chiller_records import CHILLER_RECORDS
 from twin.scenario.errors import FieldProblem
-from twin.scenario.fields import Kelvin, SchemaModel
+from twin.scenario.fields import FIELDS_TAG, NAMED_TAG, Kelvin, SchemaModel, named_or_fields
 from twin.scenario.quantities import Celsius, Kilowatt
 
 NamedChiller = Literal[
@@ -164,20 +164,12 @@ class ElectricEIRChiller(SchemaModel):
         return self
 
 
-def _curves_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "named"
-    if isinstance(value, dict | ElectricEIRChiller):
-        return "fields"
-    return None
-
-
 ChillerCurves = Annotated[
-    Annotated[NamedChiller, Tag("named")] | Annotated[ElectricEIRChiller, Tag("fields")],
-    Discriminator(
-        _curves_kind,
-        custom_error_type="chiller_curves",
-        custom_error_message="expected a named chiller record ("
+    Annotated[NamedChiller, Tag(NAMED_TAG)] | Annotated[ElectricEIRChiller, Tag(FIELDS_TAG)],
+    named_or_fields(
+        ElectricEIRChiller,
+        error_type="chiller_curves",
+        message="expected a named chiller record ("
         + ", ".join(sorted(CHILLER_RECORDS))
         + ") or the fields of an EnergyPlus Chiller:Electric:EIR object",
     ),

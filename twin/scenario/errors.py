@@ -92,7 +92,7 @@ _UNION_PARTS = re.compile(
     r"^(function-before\[.*\]|function-after\[.*\]|constrained-float|float|int|str|bool|"
     r"tuple\[.*\]|list\[.*\]|literal\[.*\]|json-or-python\[.*\]|lax-or-strict\[.*\]|"
     r"EfficiencyPoints|layout|entries|none|timedelta|datetime|"
-    r"efficiency-(number|named|points)|fan-(named|coefficients))$"
+    r"efficiency-(number|named|points)|fan-(named|coefficients)|named|fields)$"
 )
 _ABSENT = object()
 # callable discriminators are reported by function name: the field they read

@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     WithJsonSchema,
 )
@@ -191,6 +192,30 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 # --------------------------------------------------------------------------------------------
 # the base of every section
+
+
+NAMED_TAG = "named"
+"""Tag of the named-record member of a :func:`named_or_fields` union."""
+FIELDS_TAG = "fields"
+"""Tag of the given-field-by-field member of a :func:`named_or_fields` union."""
+
+
+def named_or_fields(model: type[BaseModel], *, error_type: str, message: str) -> Discriminator:
+    """The discriminator of a field that takes a record's name or a ``model`` field by field.
+
+    A string selects the member tagged :data:`NAMED_TAG`; a mapping (or a ``model``
+    instance) the member tagged :data:`FIELDS_TAG`; anything else is refused with
+    ``message``. Both tags are dropped from the paths in error messages.
+    """
+
+    def kind(value: Any) -> str | None:
+        if isinstance(value, str):
+            return NAMED_TAG
+        if isinstance(value, dict | model):
+            return FIELDS_TAG
+        return None
+
+    return Discriminator(kind, custom_error_type=error_type, custom_error_message=message)
 
 
 class SchemaModel(BaseModel):

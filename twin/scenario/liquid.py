@@ -12,17 +12,24 @@ trim chillers.
 from __future__ import annotations
 
 import itertools
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Field, Tag, field_validator, model_validator
 
 from physics.liquid.cdu import rated_ua_for_approach
 from physics.liquid.exchanger import FILM_EXPONENT, scaled_ua
 from physics.liquid.fluids import film_coefficient_ratio, fluid
 from twin.scenario.chillers import Chillers
 from twin.scenario.errors import FieldProblem
-from twin.scenario.fields import Fraction, Kelvin, SchemaModel
+from twin.scenario.fields import (
+    FIELDS_TAG,
+    NAMED_TAG,
+    Fraction,
+    Kelvin,
+    SchemaModel,
+    named_or_fields,
+)
 from twin.scenario.quantities import (
     Celsius,
     CubicMetrePerSecond,
@@ -54,20 +61,12 @@ class CustomFluid(SchemaModel):
 FluidName = Literal["water", "pg25"]
 
 
-def _fluid_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "named"
-    if isinstance(value, dict | CustomFluid):
-        return "custom"
-    return None
-
-
 FluidSpec = Annotated[
-    Annotated[FluidName, Tag("named")] | Annotated[CustomFluid, Tag("custom")],
-    Discriminator(
-        _fluid_kind,
-        custom_error_type="fluid",
-        custom_error_message="expected 'water', 'pg25' or {name, specific_heat, density}",
+    Annotated[FluidName, Tag(NAMED_TAG)] | Annotated[CustomFluid, Tag(FIELDS_TAG)],
+    named_or_fields(
+        CustomFluid,
+        error_type="fluid",
+        message="expected 'water', 'pg25' or {name, specific_heat, density}",
     ),
 ]
 """A heat-transfer fluid: ``water``, ``pg25`` (EnergyPlus property tables) or custom."""
