@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -394,6 +394,28 @@ def test_non_numeric_cell_is_an_error(tmp_path: Path) -> None:
         r"expected a number",
     ):
         load_price_csv(path)
+
+
+def test_error_names_the_physical_line_after_blank_and_multi_line_rows(tmp_path: Path) -> None:
+    """Blank lines and a quoted field spanning two lines come before the bad cell: the message
+    names the line the bad row is on in the file, not the row number + 2."""
+    path = tmp_path / "lines.csv"
+    path.write_text(
+        "Datetime (UTC),Price (USD/MWh),Note\n"
+        "\n"
+        '2023-01-01 00:00:00,1,"two\nlines"\n'
+        "\n"
+        "2023-01-01 01:00:00,2,\n"
+        "2023-01-01 02:00:00,n/a?,\n",
+        encoding="utf-8",
+    )
+    assert path.read_text(encoding="utf-8").splitlines()[6].startswith("2023-01-01 02:00:00,n/a")
+    with pytest.raises(SeriesError, match=r"'n/a\?' \(line 7\)"):
+        load_price_csv(path)
+    cpu = tmp_path / "cpu.csv"
+    cpu.write_text("cpu_load\n0.5\n\n\n0.6\n1.2\n", encoding="utf-8")
+    with pytest.raises(SeriesError, match=r"1\.2 \(line 6\)"):
+        load_cpu_trace(cpu, start=datetime(2023, 1, 1, tzinfo=UTC), step="1h")
 
 
 def test_naive_timestamp_is_an_error(tmp_path: Path) -> None:

@@ -52,7 +52,34 @@ __all__ = [
 _HOUR = pd.Timedelta("1h")
 
 
-def _read_csv_text(path: Path) -> pd.DataFrame:
+def _record_lines(text: str, count: int) -> np.ndarray:
+    """Physical line (1-based) on which each of the ``count`` data records of ``text`` starts.
+
+    Blank lines are skipped as pandas skips them, and a quoted field spanning several lines
+    moves the following records down.  When the csv module cannot follow the text as pandas
+    did (a data field past its 128 kB limit, a different record count), the lines are counted
+    as one record per line after the header.
+    """
+    lines: list[int] = []
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    header = False
+    try:
+        before = reader.line_num
+        for record in reader:
+            if len(record) > 1 or (record and record[0].strip()):  # not a blank line
+                if header:
+                    lines.append(before + 1)
+                header = True
+            before = reader.line_num
+    except csv.Error:
+        lines = []
+    if len(lines) != count:
+        return np.arange(count) + 2  # line 1 is the header
+    return np.asarray(lines, dtype=np.int64)
+
+
+def _read_csv_text(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The CSV file as text columns, and the physical line of each row [1-based]."""
     text = read_series_text(path)
     try:
         frame = pd.read_csv(
@@ -70,7 +97,7 @@ def _read_csv_text(path: Path) -> pd.DataFrame:
             f"{path.name}: column(s) {', '.join(map(repr, twice))} given twice in the header; "
             "expected each column once"
         )
-    return frame
+    return frame, _record_lines(text, len(frame))
 
 
 def _column(frame: pd.DataFrame, source: str, *candidates: str) -> str:
@@ -101,10 +128,9 @@ def load_price_csv(path: str | Path, *, max_gap: StepLike | None = None) -> xr.D
         starts at its timestamp.  Negative prices are kept.
     """
     path = Path(path)
-    frame = _read_csv_text(path)
+    frame, rows = _read_csv_text(path)
     time_col = _column(frame, path.name, "Datetime (UTC)")
     price_col = _column(frame, path.name, "Price (USD/MWh)")
-    rows = np.arange(len(frame)) + 2  # line 1 is the header
     times = parse_times(frame[time_col].to_numpy(), path.name, rows, assume_utc=True)
     price = parse_numbers(frame[price_col].to_numpy(), path.name, price_col, rows)
     table = SeriesTable(path.name, times, {"price": price}, rows, attrs={"source": path.name})
@@ -139,7 +165,7 @@ def load_carbon_csv(
     if basis not in ("direct", "lca"):
         raise SeriesError(f"basis must be 'direct' or 'lca', got {basis!r}")
     path = Path(path)
-    frame = _read_csv_text(path)
+    frame, rows = _read_csv_text(path)
     time_col = _column(frame, path.name, "Datetime (UTC)")
     suffix = "(direct)" if basis == "direct" else "(lca)"
     matches = [
@@ -152,7 +178,6 @@ def load_carbon_csv(
             f"{path.name}: missing column 'Carbon Intensity gCO₂eq/kWh {suffix}'; found "
             f"columns {list(frame.columns)}"
         )
-    rows = np.arange(len(frame)) + 2
     times = parse_times(frame[time_col].to_numpy(), path.name, rows, assume_utc=True)
     carbon = parse_numbers(frame[matches[0]].to_numpy(), path.name, matches[0], rows)
     attrs: dict[str, object] = {"source": path.name, "carbon_basis": basis}
@@ -421,9 +446,8 @@ def load_cpu_trace(
     path = Path(path)
     first = utc_instant(start, f"{path.name}: start")
     spacing = time_step(step)
-    frame = _read_csv_text(path)
+    frame, rows = _read_csv_text(path)
     column = _column(frame, path.name, "cpu_load")
-    rows = np.arange(len(frame)) + 2
     load = parse_numbers(frame[column].to_numpy(), path.name, column, rows)
     outside = np.flatnonzero((load < 0.0) | (load > 1.0001))
     if outside.size:
