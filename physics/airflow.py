@@ -255,9 +255,7 @@ class AirPath:
             slot[members] = np.arange(members.size)
             within = (slot[label[row]] >= 0) & (label[row] == label[col])
             blocks = np.zeros((members.size, size, size))
-            blocks[slot[label[row[within]]], local[row[within]], local[col[within]]] = value[
-                within
-            ]
+            blocks[slot[label[row[within]]], local[row[within]], local[col[within]]] = value[within]
             groups.append((index, np.linalg.inv(blocks)))
         return groups
 
