@@ -254,3 +254,38 @@ def test_two_node_heat_up_matches_the_integrated_nodes() -> None:
     assert float(two_node_heat_up(t, heat, air, mass, conductance)) == pytest.approx(10.0)
     assert float(time_to_rise(10.0, 0.0, air, mass, conductance)) == np.inf
     assert float(time_to_rise(-1.0, heat, air, mass, conductance)) == 0.0
+
+
+def test_two_node_heating_rate_has_the_form_khankari_published() -> None:
+    """Khankari, "Rate of Heating Analysis of Data Centers during Power Shutdown", ASHRAE
+    Transactions 117(1), 2011 (LV-11-C026), abstract: the rate of heating starts at a
+    maximum, decays exponentially to a minimum — the lowest rate a data centre can attain —
+    with a time constant set by the heat capacity ratio and the rack surface (here the
+    air-to-mass conductance G).  Only the abstract was available, so this checks the form,
+    not the paper's figures.
+
+    The two-node model gives ``dT_a/dt = Q/(C_a + C_m) + (Q/C_a − Q/(C_a + C_m))·e^(−t/τ)``,
+    ``τ = 1/(G·(1/C_a + 1/C_m))``.  A 1,000 m³ room (C_a = 1.2 MJ/K), 5 MJ/K of rack mass,
+    G = 4 kW/K, 60 kW: τ = 241.9 s, rates 0.050 K/s at first and 0.0097 K/s at the end.
+    Rates by central differences (h = 1 ms), 1e-6 relative.
+    """
+    heat, air, mass, conductance = 60e3, 1.2e6, 5e6, 4e3
+    tau = 1.0 / (conductance * (1.0 / air + 1.0 / mass))
+    assert tau == pytest.approx(241.935, rel=1e-5)
+    step = 1e-3
+    times = np.array([0.5, 0.5 * tau, tau, 2.0 * tau, 5.0 * tau])
+
+    def rate(t: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        args = (scale * heat, scale * air, scale * mass, scale * conductance)
+        return (two_node_heat_up(t + step, *args) - two_node_heat_up(t - step, *args)) / (2 * step)
+
+    highest, lowest = heat / air, heat / (air + mass)
+    np.testing.assert_allclose(rate(np.array([step])), highest, rtol=1e-5)
+    np.testing.assert_allclose(rate(np.array([40.0 * tau])), lowest, rtol=1e-6)
+    decay = (rate(times) - lowest) / (highest - lowest)
+    np.testing.assert_allclose(decay, np.exp(-times / tau), rtol=1e-6)
+    # the rate falls monotonically: never below the minimum, never above the maximum
+    assert np.all(np.diff(rate(times)) < 0)
+    # the time constant depends on ratios only: scaling air, mass, conductance and heat
+    # together (a larger room of the same layout) leaves the rise unchanged
+    np.testing.assert_allclose(rate(times, scale=7.0), rate(times), rtol=1e-9)
