@@ -285,6 +285,61 @@ def test_cdu_at_the_published_rating_point_of_direct_to_chip_cdus() -> None:
     assert float(ocp / cdus.rated_ua[0]) == pytest.approx(1.335, abs=0.001)
 
 
+def test_cdu_at_the_published_rating_point_with_both_flows_google_deschutes() -> None:
+    """Google "Project Deschutes" CDU as specified at the Open Compute Project (CDU
+    information white paper, 24 March 2026; the figures as transcribed in the Modelica
+    Buildings library, ``Buildings.Applications.DataCenters.LiquidCooled.CDUs.Data.
+    GoogleProjectDeschutes``): 2,000 kW at a 3 K approach with facility water entering at
+    26.8 °C; IT loop PG25 at 31.48 kg/s, facility loop water at 32.30 kg/s.  The only
+    published CDU rating found that states both flows (one operating point: it checks the
+    rating, not the UA scaling with flow).
+
+    With the EnergyPlus property tables (PG25 at 38 °C, water at 34 °C, near each side's mean)
+    the IT loop rises 16.07 K and the facility water 14.82 K, so the IT supply is 29.8 °C, the
+    IT return 45.87 °C and the facility return 41.62 °C; the hot end then has 4.25 K, the cold
+    end the 3 K approach.  The UA that ε-NTU needs for this equals the UA of the independent
+    log-mean temperature difference method, Q/LMTD = 557.6 kW/K (1e-9 relative: two exact
+    forms of the counterflow solution).  The IT flow is 0.93 L/min per kW, well below the
+    1.5 L/min per kW of the OCP guidance (16 K rise, not 10 K).  Temperatures 1e-9 K (the
+    model at its own rating point); the rises 5e-3 K (property tables).
+    """
+    load, approach, facility_in = 2.0e6, 3.0, 26.8
+    it_mass, facility_mass = 31.48, 32.30
+    pg25_rho, water_rho = float(PG25.density(38.0)), float(WATER.density(34.0))
+    it_flow, facility_flow = it_mass / pg25_rho, facility_mass / water_rho
+    it_cp, water_cp = float(PG25.specific_heat(38.0)), float(WATER.specific_heat(34.0))
+    it_rate, facility_rate = it_mass * it_cp, facility_mass * water_cp
+    assert load / it_rate == pytest.approx(16.07, abs=5e-3)
+    assert load / facility_rate == pytest.approx(14.82, abs=5e-3)
+    rated_ua = float(rated_ua_for_approach(load, approach, it_rate, facility_rate))
+    it_in = facility_in + approach + load / it_rate
+    hot_end = it_in - (facility_in + load / facility_rate)
+    lmtd = (hot_end - approach) / np.log(hot_end / approach)
+    assert hot_end == pytest.approx(4.25, abs=5e-3)
+    assert rated_ua == pytest.approx(load / lmtd, rel=1e-9)
+    assert rated_ua == pytest.approx(557.6e3, rel=1e-4)
+    cdus = dataclasses.replace(
+        _cdus(),
+        capacity=np.array([load]),
+        it_rated_flow=np.array([it_flow]),
+        facility_rated_flow=np.array([facility_flow]),
+        it_heat_capacity=np.array([pg25_rho * it_cp]),
+        facility_heat_capacity=np.array([water_rho * water_cp]),
+        rated_ua=np.array([rated_ua]),
+        max_flow=np.array([it_flow]),
+        max_supply_temperature=np.array([45.0]),
+        it_fluid=["pg25"],
+    )
+    assert float(cdus.approach[0]) == pytest.approx(approach, abs=1e-9)
+    result = cdu_performance(cdus, np.array([[load]]), facility_in)
+    assert float(result.it_supply_temperature[0, 0]) == pytest.approx(29.8, abs=1e-9)
+    assert float(result.it_return_temperature[0, 0]) == pytest.approx(it_in, abs=1e-9)
+    assert float(result.facility_return_temperature[0, 0]) == pytest.approx(
+        facility_in + load / facility_rate, abs=1e-9
+    )
+    assert it_flow * 60_000 / 2000 == pytest.approx(0.93, abs=5e-3)
+
+
 def test_impossible_rated_approach_is_refused() -> None:
     """An approach so small that ε ≥ 1 would be needed has no exchanger."""
     with pytest.raises(ValueError, match="too small"):
