@@ -300,7 +300,8 @@ def test_cdu_at_the_published_rating_point_with_both_flows_google_deschutes() ->
     end the 3 K approach.  The UA that ε-NTU needs for this equals the UA of the independent
     log-mean temperature difference method, Q/LMTD = 557.6 kW/K (1e-9 relative: two exact
     forms of the counterflow solution).  The IT flow is 0.93 L/min per kW, well below the
-    1.5 L/min per kW of the OCP guidance (16 K rise, not 10 K).  Temperatures 1e-9 K (the
+    1.5 L/min per kW of the OCP guidance (16 K rise, not 10 K).  (The library record's
+    nominal IT return, 45 °C, is not in the published table.)  Temperatures 1e-9 K (the
     model at its own rating point); the rises 5e-3 K (property tables).
     """
     load, approach, facility_in = 2.0e6, 3.0, 26.8
