@@ -147,20 +147,22 @@ def overview_trends(ctx: UIContext) -> list[dict[str, Any]]:
 
 def floor(
     ctx: UIContext, quantity: str, click: dict[str, Any] | None
-) -> tuple[go.Figure, go.Figure, str | None]:
-    """Floor map of ``quantity`` and the clicked rack's detail (or a hint)."""
+) -> tuple[dict[str, Any], Any, str | None]:
+    """Floor map of ``quantity`` (a plain Plotly JSON dict) and the clicked rack's detail (or
+    a hint)."""
     detail, rack = rack_click(ctx, click)
     return floor_map(ctx, quantity, rack), detail, rack
 
 
-def floor_map(ctx: UIContext, quantity: str | None, selected: str | None) -> go.Figure:
-    """The Floor's map of ``quantity`` with rack ``selected`` outlined (if any)."""
+def floor_map(ctx: UIContext, quantity: str | None, selected: str | None) -> dict[str, Any]:
+    """The Floor's map of ``quantity`` with rack ``selected`` outlined (if any): a plain
+    Plotly JSON dict (:func:`ui.figures.floor_map`)."""
     grid = views.floor_grid(ctx.twin, quantity or "inlet_temperature")
     alarmed = views_alarms.alarmed_racks(ctx.twin)
     return figures.floor_map(grid, selected, alarmed)
 
 
-def rack_click(ctx: UIContext, click: dict[str, Any] | None) -> tuple[go.Figure, str | None]:
+def rack_click(ctx: UIContext, click: dict[str, Any] | None) -> tuple[Any, str | None]:
     """The clicked rack's detail figure and id (a hint and None off the racks); the map is
     not redrawn (the browser outlines the rack: :data:`ui.pages.floor.HIGHLIGHT_SCRIPT`)."""
     rack = None

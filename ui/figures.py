@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -76,13 +77,39 @@ def _base(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     return fig
 
 
-def empty(message: str) -> go.Figure:
-    """A blank figure carrying one message (no data yet)."""
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _base(fig, "", 240)
+@cache
+def template_json() -> dict[str, Any]:
+    """The ``plotly_white`` template as JSON (resolved once per process) for dict figures."""
+    import plotly.io as pio
+
+    template: dict[str, Any] = pio.templates["plotly_white"].to_plotly_json()
+    return template
+
+
+def empty(message: str) -> dict[str, Any]:
+    """A blank figure carrying one message (no data yet): a plain Plotly JSON dict."""
+    hidden = {"visible": False}
+    return {
+        "data": [],
+        "layout": {
+            "title": {"text": "", "x": 0.01},
+            "height": 240,
+            "margin": {"l": 60, "r": 20, "t": 50, "b": 60},
+            "template": template_json(),
+            "xaxis": hidden,
+            "yaxis": hidden,
+            "annotations": [
+                {
+                    "text": message,
+                    "showarrow": False,
+                    "x": 0.5,
+                    "y": 0.5,
+                    "xref": "paper",
+                    "yref": "paper",
+                }
+            ],
+        },
+    }
 
 
 def sankey(flow: dict[str, Any]) -> go.Figure:
@@ -153,14 +180,39 @@ def floor_colours(grid: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _rounded(rows: list[list[float | None]], digits: int = 3) -> list[list[float | None]]:
+    """Grid values rounded to ``digits`` decimals for the browser (a third of the bytes of
+    full floats; far below a sensor's resolution)."""
+    return [[None if v is None else round(v, digits) for v in row] for row in rows]
+
+
+def _markers(
+    x: list[Any], y: list[Any], text: list[str], marker: dict[str, Any], name: str, hover: str
+) -> dict[str, Any]:
+    """One WebGL marker trace of the Floor (a plain dict: Plotly JSON)."""
+    return {
+        "type": "scattergl",
+        "x": x,
+        "y": y,
+        "text": text,
+        "mode": "markers",
+        "marker": marker,
+        "name": name,
+        "hovertemplate": hover,
+    }
+
+
 def floor_map(
     grid: dict[str, Any],
     selected: str | None = None,
     alarmed: dict[str, str] | None = None,
-) -> go.Figure:
+) -> dict[str, Any]:
     """Heatmap of one quantity over rows × positions; measured racks marked with dots, racks
     with a faulty sensor with a purple cross (their colour is the estimate), racks with an
     active alarm outlined (red: critical, orange: warning).
+
+    A plain Plotly JSON dict (no ``graph_objects`` validation: at 10,000 racks that took
+    most of the page's server time), values rounded to 0.001 of their unit.
 
     Parameters
     ----------
@@ -173,96 +225,105 @@ def floor_map(
     """
     units = unit_text(grid["units"])
     title = axis_title(grid["long_name"], grid["units"])
-    colours = floor_colours(grid)
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid["z"],
-            x=grid["positions"],
-            y=grid["rows"],
-            customdata=grid["rack"],
-            **colours,
-            hovertemplate="rack %{customdata}<br>row %{y}, position %{x}<br>"
-            + grid["long_name"]
-            + ": %{z:.2f} "
-            + units
-            + "<extra></extra>",
-            hoverongaps=False,
-            name="racks",
-            meta=title,  # the CSV export's column title (quantity and unit)
-        )
-    )
+    heat = {
+        "type": "heatmap",
+        "z": _rounded(grid["z"]),
+        "x": grid["positions"],
+        "y": grid["rows"],
+        "customdata": grid["rack"],
+        **floor_colours(grid),
+        "hovertemplate": "rack %{customdata}<br>row %{y}, position %{x}<br>"
+        + grid["long_name"]
+        + ": %{z:.2f} "
+        + units
+        + "<extra></extra>",
+        "hoverongaps": False,
+        "name": "racks",
+        "meta": title,  # the CSV export's column title (quantity and unit)
+    }
     measured = grid["measured"]
-    fig.add_trace(
-        go.Scattergl(
-            x=measured["x"],
-            y=measured["y"],
-            text=measured["rack"],
-            mode="markers",
-            marker={"symbol": "circle", "size": 6, "color": MEASURED_COLOR},
-            name="measured inlet sensor (others: virtual, estimated)",
-            customdata=measured.get("value"),
-            hovertemplate="rack %{text}, row %{y}, position %{x}<br>"
-            + grid["long_name"]
-            + f": %{{customdata:.2f}} {units} (measured)<extra></extra>",
-        )
+    dots = _markers(
+        measured["x"],
+        measured["y"],
+        measured["rack"],
+        {"symbol": "circle", "size": 6, "color": MEASURED_COLOR},
+        "measured inlet sensor (others: virtual, estimated)",
+        "rack %{text}, row %{y}, position %{x}<br>"
+        + grid["long_name"]
+        + f": %{{customdata:.2f}} {units} (measured)<extra></extra>",
     )
+    dots["customdata"] = measured.get("value")
+    data = [heat, dots]
     faulty = grid.get("faulty") or {"rack": []}
     if faulty["rack"]:
-        fig.add_trace(
-            go.Scattergl(
-                x=faulty["x"],
-                y=faulty["y"],
-                text=faulty["rack"],
-                customdata=faulty["fault"],
-                mode="markers",
-                marker={"symbol": "x", "size": 12, "color": FAULTY_COLOR},
-                name="faulty sensor (colour: the estimate)",
-                hovertemplate="rack %{text}: faulty sensor (%{customdata}); "
-                "shown: the estimate<extra></extra>",
-            )
+        cross = _markers(
+            faulty["x"],
+            faulty["y"],
+            faulty["rack"],
+            {"symbol": "x", "size": 12, "color": FAULTY_COLOR},
+            "faulty sensor (colour: the estimate)",
+            "rack %{text}: faulty sensor (%{customdata}); shown: the estimate<extra></extra>",
         )
+        cross["customdata"] = faulty["fault"]
+        data.append(cross)
+    data += _alarm_outlines(grid, alarmed or {})
+    where = _place(grid, selected) if selected else None
+    if where is not None:
+        outline = {"symbol": "square-open", "size": 14, "color": "#000"}
+        box = _markers([where[0]], [where[1]], [], outline, f"selected {selected}", "")
+        del box["text"], box["hovertemplate"]
+        data.append({**box, "hoverinfo": "skip"})
+    rows = len(grid["rows"])
+    return {
+        "data": data,
+        "layout": {
+            "title": {"text": f"{title}: {grid['racks']} racks", "x": 0.01},
+            "height": max(360, min(900, 40 + 22 * rows)),
+            "margin": {"l": 60, "r": 20, "t": 50, "b": 60},
+            "legend": {"orientation": "h", "y": -0.3},
+            "template": template_json(),
+            "yaxis": {"title": {"text": "Row"}, "autorange": "reversed", "type": "category"},
+            "xaxis": {"title": {"text": "Position in row [-]"}},
+        },
+    }
+
+
+def _place(grid: dict[str, Any], rack: str) -> tuple[Any, str] | None:
+    """Position and row of ``rack`` on the grid (None when not on it)."""
+    for y, row in enumerate(grid["rack"]):
+        if rack in row:
+            return grid["positions"][row.index(rack)], grid["rows"][y]
+    return None
+
+
+def _alarm_outlines(grid: dict[str, Any], alarmed: dict[str, str]) -> list[dict[str, Any]]:
+    """Outlines of the racks with an active alarm: red critical, orange warning."""
+    traces = []
+    places: dict[str, tuple[Any, str]] = {}
     for severity, color in (("critical", "#c0392b"), ("warning", "#e67e22")):
-        where = [
-            (grid["positions"][x], grid["rows"][y], rack)
-            for y, row in enumerate(grid["rack"])
-            for x, rack in enumerate(row)
-            if rack and (alarmed or {}).get(rack) == severity
-        ]
+        chosen = [rack for rack, worst in alarmed.items() if worst == severity]
+        if chosen and not places:  # where every rack sits, once
+            places.update(
+                (rack, (grid["positions"][x], name))
+                for name, row in zip(grid["rows"], grid["rack"], strict=True)
+                for x, rack in enumerate(row)
+                if rack
+            )
+        where = [(places[rack], rack) for rack in chosen if rack in places]
         if where:
-            fig.add_trace(
-                go.Scattergl(
-                    x=[w[0] for w in where],
-                    y=[w[1] for w in where],
-                    text=[w[2] for w in where],
-                    mode="markers",
-                    marker={
-                        "symbol": "square-open",
-                        "size": 18,
-                        "color": color,
-                        "line": {"width": 3, "color": color},
-                    },
-                    name=f"{severity} alarm (see Alarms)",
-                    hovertemplate="rack %{text}: " + severity + " alarm<extra></extra>",
+            marker = {"symbol": "square-open", "size": 18, "color": color}
+            marker["line"] = {"width": 3, "color": color}
+            traces.append(
+                _markers(
+                    [w[0][0] for w in where],
+                    [w[0][1] for w in where],
+                    [w[1] for w in where],
+                    marker,
+                    f"{severity} alarm (see Alarms)",
+                    "rack %{text}: " + severity + " alarm<extra></extra>",
                 )
             )
-    if selected:
-        for y, row in enumerate(grid["rack"]):
-            if selected in row:
-                fig.add_trace(
-                    go.Scattergl(
-                        x=[grid["positions"][row.index(selected)]],
-                        y=[grid["rows"][y]],
-                        mode="markers",
-                        marker={"symbol": "square-open", "size": 14, "color": "#000"},
-                        name=f"selected {selected}",
-                        hoverinfo="skip",
-                    )
-                )
-                break
-    rows = len(grid["rows"])
-    fig.update_yaxes(title="Row", autorange="reversed", type="category")
-    fig.update_xaxes(title="Position in row [-]")
-    return _base(fig, f"{title}: {grid['racks']} racks", max(360, min(900, 40 + 22 * rows)))
+    return traces
 
 
 def rack_detail(history: dict[str, Any], timezone: ZoneInfo) -> go.Figure:

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import plotly.io as pio
-
-from ui.figures import COLORS, MEASURED_COLOR, local_times, time_title
+from ui.figures import COLORS, MEASURED_COLOR, local_times, template_json, time_title
 from ui.units import unit_text
 
 __all__ = [
@@ -41,13 +38,6 @@ LIMIT_COLOR = "#c0392b"
 """Limit lines (dashed)."""
 
 
-@cache
-def _template() -> dict[str, Any]:
-    """The ``plotly_white`` template as JSON (resolved once per process)."""
-    template: dict[str, Any] = pio.templates["plotly_white"].to_plotly_json()
-    return template
-
-
 def base_layout(title: str, height: int, revision: str) -> dict[str, Any]:
     """Title, size, margins, legend and template of every dict figure; ``revision`` keeps the
     user's zoom across refreshes until it changes (Plotly's ``uirevision``)."""
@@ -56,7 +46,7 @@ def base_layout(title: str, height: int, revision: str) -> dict[str, Any]:
         "height": height,
         "margin": {"l": 60, "r": 20, "t": 50, "b": 60},
         "legend": {"orientation": "h", "y": -0.12},
-        "template": _template(),
+        "template": template_json(),
         "uirevision": revision,
     }
 

@@ -165,6 +165,48 @@ def _ashrae_bands(twin: LiveTwin, limit: float) -> dict[str, Any]:
     }
 
 
+_LAYOUTS: dict[int, tuple[Any, dict[str, Any]]] = {}
+"""The Floor's rack layout per facility's racks (keyed by identity; the racks kept alive)."""
+
+
+def _floor_layout(twin: LiveTwin) -> dict[str, Any]:
+    """Where each rack sits on the Floor's grid (computed once per facility).
+
+    ``rows`` (sorted row names), ``positions`` (every position from the first to the last),
+    ``y``, ``x`` (each rack's grid row and column index, in the racks' order) and ``rack``
+    (rows × positions: the rack id, None where no rack).
+    """
+    racks = twin.facility.racks
+    kept = _LAYOUTS.get(id(racks))
+    if kept is not None and kept[0] is racks:
+        return kept[1]
+    row_names, y = np.unique(np.asarray([str(r) for r in racks.row]), return_inverse=True)
+    positions = np.asarray(racks.position, dtype=int)
+    low, high = int(positions.min()), int(positions.max())
+    x = positions - low
+    names = np.full((len(row_names), high - low + 1), None, dtype=object)
+    names[y, x] = list(racks.ids)
+    layout = {
+        "rows": [str(r) for r in row_names],
+        "positions": list(range(low, high + 1)),
+        "y": y.astype(int),
+        "x": x,
+        "rack": names.tolist(),
+    }
+    if len(_LAYOUTS) >= 8:  # a few facilities (fleet sites, what-ifs): never grows
+        _LAYOUTS.pop(next(iter(_LAYOUTS)))
+    _LAYOUTS[id(racks)] = (racks, layout)
+    return layout
+
+
+def _predicted(twin: LiveTwin, now: datetime, ids: list[str], quantity: str) -> Any:
+    """The calibrated model's ``quantity`` of every rack at ``now`` (NaN where none), in the
+    racks' order (canonical units: °C, kW)."""
+    with twin.lock:
+        predicted = twin.predicted(now)
+    return np.array([predicted.get(f"rack/{r}/{quantity}", np.nan) for r in ids], dtype=float)
+
+
 def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str, Any]:
     """One quantity of every rack on the row × position grid.
 
@@ -206,49 +248,41 @@ def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str,
     faults = sensor_faults(twin)
     with twin.lock:
         estimate = twin.estimator.state(now)
-        predicted = twin.predicted(now)
     ids = list(racks.ids)
     if quantity in ("inlet_temperature", "margin"):
         inlet = np.asarray(estimate.inlet_temperature, dtype=float).copy()
         missing = ~np.isfinite(inlet)
         if missing.any():
-            model = np.array(
-                [predicted.get(f"rack/{r}/inlet_temperature", np.nan) for r in ids], dtype=float
-            )
-            inlet[missing] = model[missing]
+            inlet[missing] = _predicted(twin, now, ids, "inlet_temperature")[missing]
         values = inlet if quantity == "inlet_temperature" else estimate.inlet_limit - inlet
     elif quantity == "power":  # a faulty power sensor's rack shows the prediction
+        values = _predicted(twin, now, ids, "power")
         latest = twin.store.latest([f"rack/{r}/power" for r in ids])
-        values = np.array(
-            [
-                reading.value
-                if (reading := latest.get(f"rack/{r}/power")) is not None
+        for r, rack in enumerate(ids):
+            point = f"rack/{rack}/power"
+            reading = latest.get(point)
+            if (
+                reading is not None
                 and (now - reading.time).total_seconds() < 3600
-                and f"rack/{r}/power" not in faults
-                else predicted.get(f"rack/{r}/power", np.nan)
-                for r in ids
-            ],
-            dtype=float,
-        )
+                and point not in faults
+            ):
+                values[r] = reading.value
     else:
         values = np.asarray(racks.liquid_share, dtype=float)
-    row_names = sorted({str(r) for r in racks.row})
-    row_index = {name: i for i, name in enumerate(row_names)}
-    positions = np.asarray(racks.position, dtype=int)
-    low, high = int(positions.min()), int(positions.max())
-    width = high - low + 1
-    z = np.full((len(row_names), width), np.nan)
-    names: list[list[str | None]] = [[None] * width for _ in row_names]
-    y = np.array([row_index[str(r)] for r in racks.row], dtype=int)
-    x = positions - low
+    layout = _floor_layout(twin)
+    y, x, row_names = layout["y"], layout["x"], layout["rows"]
+    z = np.full((len(row_names), len(layout["positions"])), np.nan)
     z[y, x] = values
-    for r, rack in enumerate(ids):
-        names[y[r]][x[r]] = rack
-    faulty = np.array(
-        [f"rack/{r}/inlet_temperature" in faults or f"rack/{r}/power" in faults for r in ids],
-        dtype=bool,
-    )
+    cells = z.astype(object)
+    cells[~np.isfinite(z)] = None
+    faulty_racks = {
+        p[len("rack/") : p.rindex("/")]
+        for p in faults
+        if p.startswith("rack/") and p.rsplit("/", 1)[-1] in ("inlet_temperature", "power")
+    }
+    faulty = np.isin(np.asarray(ids, dtype=object), sorted(faulty_racks))
     measured = np.asarray(estimate.measured, dtype=bool) & ~faulty
+    positions = layout["x"] + layout["positions"][0]
     long_name, units = FLOOR_QUANTITIES[quantity]
     return {
         "time": now.isoformat(),
@@ -256,9 +290,9 @@ def floor_grid(twin: LiveTwin, quantity: str = "inlet_temperature") -> dict[str,
         "long_name": long_name,
         "units": units,
         "rows": row_names,
-        "positions": list(range(low, high + 1)),
-        "z": [json_numbers(row) for row in z],
-        "rack": names,
+        "positions": layout["positions"],
+        "z": cells.tolist(),
+        "rack": layout["rack"],
         "measured": {
             "x": (positions[measured]).tolist(),
             "y": [row_names[i] for i in y[measured]],

@@ -45,8 +45,8 @@ def test_overview_shows_every_kpi_and_a_sankey(context: cb.UIContext) -> None:
 
 def test_floor_click_opens_the_rack_detail(context: cb.UIContext) -> None:
     fig, detail, selected = cb.floor(context, "inlet_temperature", None)
-    assert selected is None and fig.data[0].type == "heatmap"
-    assert fig.data[1].type == "scattergl"  # measured sensors drawn with WebGL
+    assert selected is None and fig["data"][0]["type"] == "heatmap"
+    assert fig["data"][1]["type"] == "scattergl"  # measured sensors drawn with WebGL
     click = {"points": [{"x": 2, "y": "A", "customdata": "A02"}]}
     fig, detail, selected = cb.floor(context, "power", click)
     assert selected == "A02"
@@ -59,7 +59,7 @@ def test_floor_click_opens_the_rack_detail(context: cb.UIContext) -> None:
     names = {t.name: t for t in detail.data}
     assert "Rack inlet temperature (measured)" in names
     assert names["Rack inlet temperature (twin model)"].line.dash == "dash"
-    assert fig.data[-1].name == "selected A02"
+    assert fig["data"][-1]["name"] == "selected A02"
 
 
 def test_plan_page_without_and_with_a_plan(context: cb.UIContext) -> None:
@@ -189,8 +189,8 @@ def test_alarms_page_lists_alarms_and_screening_and_floor_outlines_them(
     assert "limit_inlet_temperature_high" in text and "/live?point=rack%2FB06" in text
     assert screening.id == "alarms-screening"
     fig, _, _ = cb.floor(context, "inlet_temperature", None)
-    outlined = [t for t in fig.data if t.name and t.name.startswith("critical alarm")]
-    assert outlined and "B06" in outlined[0].text
+    outlined = [t for t in fig["data"] if t.get("name", "").startswith("critical alarm")]
+    assert outlined and "B06" in outlined[0]["text"]
 
 
 def test_alarm_actions_are_audited_under_the_principal(context: cb.UIContext) -> None:
@@ -233,8 +233,8 @@ def test_a_spiking_sensor_is_faulty_on_floor_and_alarms_alike(context: cb.UICont
     twin.drain()
     assert views_alarms.sensor_faults(twin) == {point: "spike"}
     fig, _, _ = cb.floor(context, "inlet_temperature", None)
-    (cross,) = [t for t in fig.data if t.name and t.name.startswith("faulty sensor")]
-    assert list(cross.text) == ["B06"] and cross.marker.symbol == "x"
+    (cross,) = [t for t in fig["data"] if t.get("name", "").startswith("faulty sensor")]
+    assert list(cross["text"]) == ["B06"] and cross["marker"]["symbol"] == "x"
     grid = views.floor_grid(twin, "inlet_temperature")
     row, col = grid["rows"].index("B"), grid["positions"].index(6)
     with twin.lock:
