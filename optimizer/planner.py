@@ -193,7 +193,8 @@ class PlanSolver:
             model_import = float(pyo.value(g.import_[t])) - float(pyo.value(g.correction[t]))
             g.correction[t] = float(mean[t]) - model_import
             g.peak_excess[t] = max(float(excess[t]), 0.0)
-        self.solver.invalidate()
+        # constants of the balance and peak rows only: new row bounds, no recompile
+        self.solver.refresh_rows([*g.balance.values(), *g.peak_def.values()])
 
     def snapshot(self) -> dict[str, list[float]]:
         """The correction parameters, for :meth:`restore`."""
@@ -209,7 +210,7 @@ class PlanSolver:
         for t in range(self.lin.steps):
             g.correction[t] = saved["correction"][t]
             g.peak_excess[t] = saved["peak_excess"][t]
-        self.solver.invalidate()
+        self.solver.refresh_rows([*g.balance.values(), *g.peak_def.values()])
 
     def solve(self) -> tuple[TerminationCondition, float | None]:
         """Solve (or re-solve) the current model; load the best solution if there is one.

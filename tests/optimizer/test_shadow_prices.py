@@ -115,3 +115,31 @@ def test_changed_solve_leaves_the_held_model_unchanged(planned: Any) -> None:
     assert changed.objective is not None and before is not None
     assert changed.objective != pytest.approx(before, rel=1e-9)
     assert after == pytest.approx(before, rel=1e-9)
+
+
+def test_refreshed_row_constants_solve_as_a_recompiled_model(planned: Any) -> None:
+    """The planner's correction parameters pushed as row bounds give the optimum a
+    recompiled model gives."""
+    planner, _ = planned
+    m, solver = planner.model, planner.solver
+    g = m.grid
+    saved = planner.snapshot()
+    rng = np.random.default_rng(17)
+    try:
+        for t in m.T:
+            g.correction[t] = float(rng.normal(0.0, 20.0))
+            g.peak_excess[t] = float(rng.uniform(0.0, 30.0))
+        solver.refresh_rows([*g.balance.values(), *g.peak_def.values()])
+        with _relaxed(m):
+            refreshed = solver.solve(m)
+            solver.invalidate()
+            cold = solver.solve(m)
+    finally:
+        planner.restore(saved)
+    assert refreshed.objective is not None and cold.objective is not None
+    assert refreshed.objective == pytest.approx(cold.objective, rel=1e-9)
+    before = planner.solver.solves
+    with _relaxed(m):
+        back = solver.solve(m)
+    assert planner.solver.solves == before + 1 and back.objective is not None
+    assert back.objective != pytest.approx(refreshed.objective, rel=1e-6)
