@@ -384,3 +384,133 @@ def test_common_mode_of_all_groups_at_once_keeps_every_decision(data: Data) -> N
                 found[fault.kind] += 1
     assert all(found.values()), found
     assert new.excluded() == old.excluded()
+
+
+def _numpy_nonzero(mask: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(mask)
+
+
+def _numpy_nan_to_num(x: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(x)
+
+
+def _numpy_gap_or_zero(gap: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(gap, posinf=0.0)
+
+
+def _sorted_row_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The row median without the all-rings-full shortcut (the general path)."""
+    ordered = np.sort(values, axis=1)
+    low = np.clip((counts - 1) // 2, 0, values.shape[1] - 1)
+    high = np.clip(counts // 2, 0, values.shape[1] - 1)
+    rows = np.arange(values.shape[0])
+    return np.where(counts > 0, 0.5 * (ordered[rows, low] + ordered[rows, high]), np.nan)
+
+
+def test_fast_helpers_equal_their_numpy_counterparts() -> None:
+    """The detector's one-call helpers give bit-for-bit what the numpy functions give, NaN and
+    ±inf included; the full-rings median shortcut equals the general path and numpy's median."""
+    from twin.live import faults
+    from twin.live.fault_history import row_median
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.0, 1e3, 400)
+    x[rng.integers(0, 400, 40)] = np.nan
+    x[rng.integers(0, 400, 20)] = np.inf
+    x[rng.integers(0, 400, 20)] = -np.inf
+    assert np.array_equal(faults._nan_to_num(x), np.nan_to_num(x))
+    assert np.array_equal(faults._gap_or_zero(x), np.nan_to_num(x, posinf=0.0))
+    mask = rng.random(400) < 0.3
+    assert np.array_equal(faults._nonzero(mask), np.flatnonzero(mask))
+    full = rng.normal(size=(36, 20))
+    counts = np.full(36, 20)
+    assert np.array_equal(row_median(full, counts), _sorted_row_median(full, counts))
+    assert np.array_equal(row_median(full, counts), np.median(full, axis=1))
+    padded = full.copy()
+    counts[::3] = rng.integers(0, 20, 12)
+    for r in range(0, 36, 3):
+        padded[r, counts[r] :] = np.nan
+    assert np.array_equal(
+        row_median(padded, counts), _sorted_row_median(padded, counts), equal_nan=True
+    )
+
+
+def test_fast_screening_keeps_every_decision(data: Data, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random multi-tick batches with spikes, a stuck sensor, a drift and a row-wide shift
+    (28 ticks per batch, as the ingestion benchmark posts): the detector with its one-call
+    helpers and full-ring median gives the same kept readings, faults and exclusion counts as
+    with numpy's own functions and the general median."""
+    from twin.live import fault_history, faults
+
+    catalogue = PointCatalogue(data.facility)
+    points = [p for p in catalogue.ids if p.endswith("inlet_temperature")]
+    row_of = {p: p.split("/")[1][0] for p in points}
+    start = datetime(2026, 7, 1, tzinfo=UTC)
+
+    def batches() -> list[tuple[datetime, list[Reading]]]:
+        rng = np.random.default_rng(5)
+        out = []
+        for b in range(12):
+            readings = []
+            for k in range(28):
+                tick = b * 28 + k
+                moment = start + timedelta(seconds=10 * tick)
+                for n, point in enumerate(points):
+                    value = 24.0 + 0.1 * n % 1.3 + rng.normal(0.0, 0.05)
+                    if row_of[point] == "C" and tick > 150:
+                        value += 1.5
+                    if n == 3 and tick % 41 == 0:
+                        value += 9.0
+                    if n == 7 and 120 < tick < 260:
+                        value = 25.125
+                    if n == 11 and tick > 140:
+                        value += 0.01 * (tick - 140)
+                    readings.append(Reading(point, moment, round(float(value), 3)))
+            order = rng.permutation(len(readings))
+            out.append(
+                (start + timedelta(seconds=10 * (b * 28 + 27)), [readings[j] for j in order])
+            )
+        return out
+
+    def run() -> tuple[list[object], dict[str, dict[str, int]]]:
+        detector = FaultDetector(catalogue, facility=data.facility)
+        predicted = {p: 24.0 for p in points}
+        seen: list[object] = []
+        for moment, batch in batches():
+            kept, found = detector.check(moment, batch, predicted)
+            seen.append((kept, found, detector.recovered))
+        return seen, detector.excluded()
+
+    fast = run()
+    monkeypatch.setattr(faults, "_nonzero", _numpy_nonzero)
+    monkeypatch.setattr(faults, "_nan_to_num", _numpy_nan_to_num)
+    monkeypatch.setattr(faults, "_gap_or_zero", _numpy_gap_or_zero)
+    monkeypatch.setattr(fault_history, "row_median", _sorted_row_median)
+    reference = run()
+    assert fast == reference
+    kinds = {f.kind for _, found, _ in fast[0] for f in found}  # type: ignore[misc]
+    assert {"spike", "stuck", "drift"} <= kinds, kinds
+
+
+def test_cusum_update_of_both_sides_at_once_equals_side_by_side() -> None:
+    """``PointHistory.push`` updates the two CUSUM sides and their start times together: the
+    same figures as the side-by-side update, over random residuals crossing zero often."""
+    from twin.live.fault_history import PointHistory
+
+    rng = np.random.default_rng(3)
+    history = PointHistory(12, 20, 100, 1e-9)
+    history.warm[:] = True
+    cusum, since = np.zeros((12, 2)), np.zeros((12, 2))
+    for step in range(300):
+        i = np.sort(rng.choice(12, size=8, replace=False))
+        e, sigma = rng.normal(0.0, 1.5, 8), rng.uniform(0.5, 1.5, 8)
+        t = np.full(8, float(step))
+        u = e / sigma
+        up, down = cusum[i, 0] + u - 1.0, cusum[i, 1] - u - 1.0
+        since[i, 0] = np.where(cusum[i, 0] <= 0, t, since[i, 0])
+        since[i, 1] = np.where(cusum[i, 1] <= 0, t, since[i, 1])
+        cusum[i, 0], cusum[i, 1] = np.maximum(up, 0.0), np.maximum(down, 0.0)
+        history.push(i, e, t, sigma, np.full(8, 0.01), 1.0)
+        assert np.array_equal(history.cusum, cusum)
+        assert np.array_equal(history.cusum_start, since)
+    assert (cusum > 0).any() and (cusum == 0).any()

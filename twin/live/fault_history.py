@@ -40,8 +40,12 @@ def row_median(values: FloatArray, counts: IntArray) -> FloatArray:
         Median per row, NaN for an empty row, shape (n,).
     """
     ordered = np.sort(values, axis=1)  # NaN last
-    low = np.clip((counts - 1) // 2, 0, values.shape[1] - 1)
-    high = np.clip(counts // 2, 0, values.shape[1] - 1)
+    width = values.shape[1]
+    if counts.size and counts.min() == width:  # every ring full: the same middle columns
+        median = 0.5 * (ordered[:, (width - 1) // 2] + ordered[:, width // 2])
+        return median
+    low = np.minimum(np.maximum((counts - 1) // 2, 0), width - 1)
+    high = np.minimum(np.maximum(counts // 2, 0), width - 1)
     rows = np.arange(values.shape[0])
     median = 0.5 * (ordered[rows, low] + ordered[rows, high])
     return np.where(counts > 0, median, np.nan)
@@ -172,11 +176,8 @@ class PointHistory:
 
     def ordered_residuals(self, i: IntArray) -> FloatArray:
         """The residual rings of points ``i``, oldest first, shape (len(i), window) [unit]."""
-        return np.take_along_axis(
-            self.residuals[i],
-            (self.residual_head[i, None] + np.arange(self.window)) % self.window,
-            axis=1,
-        )
+        columns = (self.residual_head[i, None] + np.arange(self.window)) % self.window
+        return self.residuals[i[:, None], columns]
 
     def push(
         self,
@@ -207,7 +208,7 @@ class PointHistory:
         w = self.window
         last = self.last_residual[i]
         has_last = np.isfinite(last)
-        d = np.flatnonzero(has_last)
+        d = has_last.nonzero()[0]
         if d.size:
             rows = i[d]
             self.steps[rows, self.step_head[rows]] = np.abs(e[d] - last[d])
@@ -220,18 +221,14 @@ class PointHistory:
         warm = self.warm[i]
         rows = i[warm]
         if rows.size:
-            self.baseline[rows] += rate[warm] * e[warm]
-            u = e[warm] / sigma[warm]
-            up = self.cusum[rows, 0] + u - allowance
-            down = self.cusum[rows, 1] - u - allowance
-            self.cusum_start[rows, 0] = np.where(
-                self.cusum[rows, 0] <= 0, t[warm], self.cusum_start[rows, 0]
-            )
-            self.cusum_start[rows, 1] = np.where(
-                self.cusum[rows, 1] <= 0, t[warm], self.cusum_start[rows, 1]
-            )
-            self.cusum[rows, 0] = np.maximum(up, 0.0)
-            self.cusum[rows, 1] = np.maximum(down, 0.0)
+            ew = e[warm]
+            self.baseline[rows] += rate[warm] * ew
+            u = ew / sigma[warm]
+            cusum = self.cusum[rows]  # (k, 2): upward, downward
+            self.cusum_start[rows] = np.where(cusum <= 0, t[warm][:, None], self.cusum_start[rows])
+            up = cusum[:, 0] + u - allowance
+            down = cusum[:, 1] - u - allowance
+            self.cusum[rows] = np.maximum(np.column_stack((up, down)), 0.0)
 
     def warmup_done(self, i: IntArray) -> None:
         """Points that just collected ``window`` residuals: set the baseline, start judging."""

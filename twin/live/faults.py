@@ -65,6 +65,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import compress
 
 import numpy as np
 from numpy.typing import NDArray
@@ -102,6 +103,25 @@ def _utc_seconds(moment: datetime, what: str) -> float:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{what} {moment.isoformat()} has no timezone (naive datetimes refused)")
     return moment.timestamp()
+
+
+_BIG = np.finfo(np.float64).max
+
+
+def _nan_to_num(x: FloatArray) -> FloatArray:
+    """:func:`numpy.nan_to_num` of a float array (NaN 0, ±inf ± the largest float), with
+    fewer calls: the detector runs it for every reading layer."""
+    return np.where(np.isnan(x), 0.0, np.minimum(np.maximum(x, -_BIG), _BIG))
+
+
+def _nonzero(mask: NDArray[np.bool_]) -> IntArray:
+    """Positions of the true entries of a 1-D mask (:func:`numpy.flatnonzero`, one call)."""
+    return mask.nonzero()[0]
+
+
+def _gap_or_zero(gap: FloatArray) -> FloatArray:
+    """``numpy.nan_to_num(gap, posinf=0.0)``: a first reading's infinite gap counts 0."""
+    return np.where(np.isnan(gap) | (gap == np.inf), 0.0, np.maximum(gap, -_BIG))
 
 
 def _time(seconds: float) -> datetime:
@@ -298,26 +318,15 @@ class FaultDetector:
                 prediction[i] = value  # NaN or ±inf: no prediction (below)
         prediction[~np.isfinite(prediction)] = np.nan
 
-        seconds: dict[datetime, float] = {}
-        idx_list: list[int] = []
-        time_list: list[float] = []
-        value_list: list[float] = []
-        where_list: list[int] = []
-        for position, reading in enumerate(readings):
-            i = index.get(reading.point)
-            moment = reading.time
-            t = seconds.get(moment)
-            if t is None or moment.tzinfo is None:  # naive: always refused
-                t = seconds[moment] = _utc_seconds(moment, f"time of reading {reading.point}")
-            if i is not None:
-                idx_list.append(i)
-                time_list.append(t)
-                value_list.append(reading.value)
-                where_list.append(position)
-        idx = np.asarray(idx_list, dtype=np.int64)
-        times = np.asarray(time_list, dtype=float)
-        values = np.asarray(value_list, dtype=float)
-        where = np.asarray(where_list, dtype=np.int64)
+        seconds = self._seconds(readings)
+        moments = [reading.time for reading in readings]
+        rows = np.fromiter(
+            (index.get(reading.point, -1) for reading in readings), np.int64, len(readings)
+        )
+        where = _nonzero(rows >= 0)
+        idx = rows[where]
+        times = np.array([seconds[m] for m in moments], dtype=float)[where]
+        values = np.array([readings[k].value for k in where.tolist()], dtype=float)
         usable = np.isfinite(values)
         idx, times, values, where = idx[usable], times[usable], values[usable], where[usable]
         keep = np.zeros(len(readings), dtype=bool)
@@ -326,15 +335,29 @@ class FaultDetector:
             order = np.lexsort((where, times, idx))  # by point, then time
             idx, times, values, where = idx[order], times[order], values[order], where[order]
             first = np.r_[True, idx[1:] != idx[:-1]]
-            starts = np.flatnonzero(first)
+            starts = _nonzero(first)
             rank = np.arange(idx.size) - np.repeat(starts, np.diff(np.r_[starts, idx.size]))
             for layer in range(int(rank.max()) + 1):
-                sel = np.flatnonzero(rank == layer)
+                sel = _nonzero(rank == layer)
                 kept = self._layer(idx[sel], times[sel], values[sel], prediction, now, faults)
                 keep[where[sel]] = kept
         faults.extend(self._silence(now))
-        kept_readings = [r for r, k in zip(readings, keep, strict=True) if k]
+        kept_readings = list(compress(readings, keep.tolist()))
         return kept_readings, faults
+
+    @staticmethod
+    def _seconds(readings: Sequence[Reading]) -> dict[datetime, float]:
+        """Each distinct reading time in seconds since 1970 UTC; ``ValueError`` for the first
+        reading (in order) whose time is naive, ``TypeError`` for one that is no datetime."""
+        seconds: dict[datetime, float] = {}
+        for moment in dict.fromkeys(reading.time for reading in readings):
+            try:
+                seconds[moment] = _utc_seconds(moment, "")
+            except (TypeError, ValueError):
+                point = next(r.point for r in readings if r.time == moment)
+                _utc_seconds(moment, f"time of reading {point}")
+                raise
+        return seconds
 
     def active_faults(self) -> list[SensorFault]:
         """Stuck, drift and silent faults not yet recovered, by point id."""
@@ -358,7 +381,7 @@ class FaultDetector:
 
     def faulty_points(self) -> frozenset[str]:
         """The points with an active stuck or drift fault (their readings excluded)."""
-        return frozenset(self.points[p] for p in np.flatnonzero(self._status != _HEALTHY))
+        return frozenset(self.points[p] for p in _nonzero(self._status != _HEALTHY))
 
     def reset(self, point: str) -> None:
         """Forget ``point``'s history and faults (after a sensor is replaced or moved).
@@ -400,7 +423,7 @@ class FaultDetector:
         if late.any():  # out of order: no statistics, kept while the point is healthy
             keep[late] = self._status[i[late]] == _HEALTHY
             np.add.at(self._excluded[:, 2], i[late & ~keep], 1)
-        fresh = np.flatnonzero(~late)
+        fresh = _nonzero(~late)
         if fresh.size == 0:
             return keep
         layer = self._observe(i[fresh], t[fresh], v[fresh], prediction)
@@ -441,7 +464,7 @@ class FaultDetector:
         e = raw - common
         center = history.center(i)
         spread = history.step_median(i)
-        sigma = np.maximum(np.nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise_floor)
+        sigma = np.maximum(_nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise_floor)
         sigma = np.maximum(sigma, 1e-12)  # a zero floor (custom tolerances) must not divide by 0
         return CheckLayer(
             i=i,
@@ -495,11 +518,9 @@ class FaultDetector:
     def _accept(self, layer: CheckLayer) -> None:
         """Residuals of healthy points that are not outliers feed the statistics."""
         accept = layer.healthy & layer.has_residual & ~layer.outlier
-        a = np.flatnonzero(accept)
+        a = _nonzero(accept)
         if a.size:
-            rate = np.minimum(
-                np.nan_to_num(layer.gap[a], posinf=0.0) / self.baseline_time, 1 / self.window
-            )
+            rate = np.minimum(_gap_or_zero(layer.gap[a]) / self.baseline_time, 1 / self.window)
             self._history.push(
                 layer.i[a], layer.e[a], layer.t[a], layer.sigma[a], rate, self.cusum_allowance
             )
@@ -515,13 +536,14 @@ class FaultDetector:
         newer = np.full(n, np.nan)
         judged = layer.accept & layer.warm
         if judged.any():
-            j = np.flatnonzero(judged)
+            j = _nonzero(judged)
             rows = layer.i[j]
             ordered = self._history.ordered_residuals(rows)
             half = self.window // 2
-            mean[j] = ordered.mean(axis=1)
-            older[j] = ordered[:, :half].mean(axis=1)
-            newer[j] = ordered[:, half:].mean(axis=1)
+            add = np.add.reduce  # what ndarray.mean sums with, then divides by the count
+            mean[j] = add(ordered, axis=1) / ordered.shape[1]
+            older[j] = add(ordered[:, :half], axis=1) / half
+            newer[j] = add(ordered[:, half:], axis=1) / (ordered.shape[1] - half)
             limit = np.maximum(self.drift_threshold * layer.sigma[j], layer.drift_floor[j])
             drift[j] = (
                 (np.abs(mean[j]) > limit)
@@ -543,10 +565,10 @@ class FaultDetector:
             & ~(np.abs(v - m) <= self.stuck_tolerance)
         )
         moved = self._history.run_model_high[i] - self._history.run_model_low[i]
-        model_run = (run >= self.stuck_readings) & (np.nan_to_num(moved) >= layer.change_floor)
+        model_run = (run >= self.stuck_readings) & (_nan_to_num(moved) >= layer.change_floor)
         # interleaved: checked where the value recurs, and for faulty points (recovery)
         recurs = np.abs(self._repeats.values[i] - v[:, None]) <= self.stuck_tolerance
-        check = np.flatnonzero((recurs.sum(axis=1) >= self._repeats.min_repeats) | ~layer.healthy)
+        check = _nonzero((recurs.sum(axis=1) >= self._repeats.min_repeats) | ~layer.healthy)
         layer.repeat = np.zeros(i.size, dtype=bool)
         layer.repeat_value = np.full(i.size, np.nan)
         layer.repeats = np.zeros(i.size, dtype=np.int64)
@@ -562,7 +584,7 @@ class FaultDetector:
     def _check_recovery(self, layer: CheckLayer) -> tuple[IntArray, IntArray]:
         """Recovery of stuck or drifting points; returns the positions (in the layer) of the
         faulty points' readings and of those readmitted with this reading."""
-        f = np.flatnonzero(~layer.healthy)
+        f = _nonzero(~layer.healthy)
         if f.size == 0:
             return f, f
         rows = layer.i[f]
@@ -598,7 +620,7 @@ class FaultDetector:
             (layer.drift, self._report_drift),
             (layer.spike, self._report_spike),
         ):
-            for k in np.flatnonzero(found & ~claimed):
+            for k in _nonzero(found & ~claimed):
                 report(layer, int(k), detected, faults)
             claimed |= found
 
@@ -724,7 +746,7 @@ class FaultDetector:
         )
         found: list[SensorFault] = []
         detected = _time(now)
-        for p in np.flatnonzero(overdue):
+        for p in _nonzero(overdue):
             self._silent[p] = True
             point = self.points[p]
             usual = self._history.interval[p]

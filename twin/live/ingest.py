@@ -151,8 +151,9 @@ def validate(
     rejected: list[Rejection] = []
     seen: dict[tuple[str, datetime], int] = {}
     window = (now - max_age, now + max_future, now)
+    times: dict[str, datetime | str] = {}  # per distinct time text: a batch repeats a few
     for index, item in enumerate(items):
-        checked = _check_item(item, catalogue, window)
+        checked = _check_item(item, catalogue, window, times)
         point = item.get("point") if isinstance(item, Mapping) else None
         point_text = point if isinstance(point, str) else None
         if isinstance(checked, str):
@@ -181,18 +182,29 @@ def validate(
 
 
 def _check_item(
-    item: Any, catalogue: PointCatalogue, window: tuple[datetime, datetime, datetime]
+    item: Any,
+    catalogue: PointCatalogue,
+    window: tuple[datetime, datetime, datetime],
+    times: dict[str, datetime | str],
 ) -> Reading | str:
     """The reading of one item (canonical unit, UTC), or why it is refused.
 
-    ``window`` is (oldest accepted, latest accepted, now).
+    ``window`` is (oldest accepted, latest accepted, now); ``times`` memoises
+    :func:`parse_time` (its datetime, or its error message) by time text within one batch.
     """
     if not isinstance(item, Mapping):
         return f"item is not an object (got {type(item).__name__})"
-    try:
-        time = parse_time(item.get("time"))
-    except ValueError as exc:
-        return str(exc)
+    raw = item.get("time")
+    time = times.get(raw) if isinstance(raw, str) else None
+    if time is None:
+        try:
+            time = parse_time(raw)
+        except ValueError as exc:
+            time = str(exc)
+        if isinstance(raw, str):
+            times[raw] = time
+    if isinstance(time, str):
+        return time
     oldest, latest, now = window
     if time > latest:
         return f"time {time.isoformat()} is {(time - now).total_seconds():.0f} s in the future"
