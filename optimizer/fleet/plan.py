@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.contrib.appsi.base import TerminationCondition
 
 from optimizer.fleet.model import pin_home, unpin
+from optimizer.fleet.placement import SHARE_TOLERANCE, pin_placement, solve_placement
 from optimizer.fleet.problem import FleetInfeasible, FleetProblem
 from optimizer.fleet.result import FleetPlan, Judged, judge
 from optimizer.fleet.solve import FleetSolver, SiteOutcome
@@ -138,17 +140,21 @@ def _sites_alone_returned(
     rounds: int,
     notes: list[str],
     currency: str,
+    reason: str | None = None,
+    status: str = "time_limit",
 ) -> FleetPlan:
-    """The co-plan found no solution in time; the sites_alone plan (every job at home, each
-    site planned in time) is a fleet plan that meets the same contracts: return it."""
+    """The co-plan found no solution in time (or none with its placement); the sites_alone
+    plan (every job at home, each site planned in time) is a fleet plan that meets the same
+    contracts: return it."""
     notes.append(
-        f"the co-plan found no solution within the {solver.options.time_limit:g} s time "
+        reason
+        or f"the co-plan found no solution within the {solver.options.time_limit:g} s time "
         "limit: the sites_alone plan is returned (no work moves; savings vs sites_alone "
         "are 0 by construction)"
     )
     return FleetPlan(
         solver.problem.name,
-        "time_limit",
+        status,
         alone[0],
         baselines,
         routing=alone[1],
@@ -158,6 +164,17 @@ def _sites_alone_returned(
         notes=notes,
         currency=currency,
         source="sites_alone",
+    )
+
+
+def _stays_home(solver: FleetSolver, placement: pyo.ConcreteModel) -> bool:
+    """Whether the placement moves no job and routes tier 1 as the fleet model holds now."""
+    if any(float(pyo.value(v) or 0.0) > SHARE_TOLERANCE for v in placement.jobs.move.values()):
+        return False
+    shares = solver.model.routing.share
+    return all(
+        abs(float(pyo.value(var) or 0.0) - float(pyo.value(shares[key]) or 0.0)) <= 1e-6
+        for key, var in placement.routing.share.items()
     )
 
 
@@ -217,10 +234,46 @@ def plan_fleet(
                 else f"(no solution within the {solver.options.time_limit:g} s time limit)"
             )
         )
+    placement, placed, condition = solve_placement(
+        problem, solver.sites, solver.options.time_limit, solver.options.mip_gap
+    )
+    solver.timings.update(placed)
+    if placement is not None and alone is not None and _stays_home(solver, placement):
+        solver.timings["total_s"] = time.perf_counter() - started
+        return _sites_alone_returned(
+            solver,
+            baselines,
+            alone,
+            0,
+            notes,
+            currency,
+            reason="the fleet placement keeps every job at home and routes tier 1 as "
+            "sites_alone does: the sites_alone plan is the co-plan (no work moves)",
+            status="optimal",
+        )
     unpin(solver.model)
-    status, outcomes, rounds = solver.solve_verified(client)
+    if placement is not None:
+        pin_placement(solver.model, placement, problem)
+        # the sites keep sites_alone's on/off decisions (their own work did not move): with
+        # the placement fixed the second step is one LP; relax-and-fix if they do not fit
+        solver.keep_commitments = outcomes is not None
+        status, outcomes, rounds = solver.solve_verified(client)
+    else:
+        infeasible = condition == TerminationCondition.infeasible
+        status, outcomes, rounds = ("infeasible" if infeasible else "fallback"), None, 0
     solver.timings["total_s"] = time.perf_counter() - started
-    if outcomes is None and status == "fallback" and alone is not None:
+    if outcomes is None and alone is not None:
+        if status == "infeasible":
+            reason = (
+                "the fleet placement found no feasible plan for the sites with it fixed: the "
+                "sites_alone plan is returned (no work moves)"
+                if placement is not None
+                else "the fleet placement model found no placement: the sites_alone plan is "
+                "returned (no work moves)"
+            )
+            return _sites_alone_returned(
+                solver, baselines, alone, rounds, notes, currency, reason, "optimal"
+            )
         return _sites_alone_returned(solver, baselines, alone, rounds, notes, currency)
     if outcomes is None:
         explanation = (

@@ -159,6 +159,8 @@ class FleetSolver:
         for site in self.sites:
             site.solver = self.solver  # tightening a site pushes rows into the fleet's solver
         self.timings["build_s"] = time.perf_counter() - started
+        # True: the next solve first keeps the sites' on/off decisions of the last one (fixed)
+        self.keep_commitments = False
 
     def _site_options(self) -> PlanOptions:
         from dataclasses import replace
@@ -190,6 +192,12 @@ class FleetSolver:
         presence = [v for v in self.model.jobs.presence.values() if v.domain is pyo.Binary]
         if not running:
             return self._solve_once()
+        if self.keep_commitments and all(var.fixed for _, _, var in running):
+            # the sites' on/off decisions of the last plan, kept: one LP when the presence is
+            # fixed too (the co-plan's second step); relax-and-fix if they no longer fit
+            condition, loaded = self._solve_once()
+            if condition != TerminationCondition.infeasible:
+                return condition, loaded
         for _, _, var in running:
             var.unfix()
             var.domain = pyo.UnitInterval

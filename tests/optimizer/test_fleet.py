@@ -314,3 +314,31 @@ def test_a_co_plan_without_a_solution_in_time_returns_sites_alone_honestly(
     plan.baselines["sites_alone"] = replace(plan.baselines["sites_alone"], verified=False)
     saved = plan.to_json()["savings_vs_sites_alone"]
     assert saved["cost"] is None and "sites_alone is not verified" in saved["not_reported"]
+
+
+def test_placement_costs_follow_each_site_price_and_the_placement_moves_the_job(
+    tmp_path: Path,
+) -> None:
+    """The decomposition's first step on its own: per-kWh costs from each site's physics and
+    prices, and a placement model that moves the job to the cheap pod before its release."""
+    from optimizer.fleet.placement import placement_costs, solve_placement
+
+    ready = build_fleet(fleet_file(tmp_path))
+    solver = FleetSolver(ready.problem, PlanOptions(time_limit=60.0, fine_hours=24.0))
+    costs = placement_costs(ready.problem, solver.sites)
+    assert costs.shape == (2, solver.axis.periods)
+    # grid import per IT energy (cooling, losses, less PV) × price and carbon: the expensive
+    # pod's hours cost more than the cheap pod's, and on average more than its price
+    assert np.all(costs[0] > costs[1]) and np.all(costs[1] > 0.0)
+    assert costs[0].mean() > float(np.mean(solver.sites[0].lin.price))
+    model, timings, _ = solve_placement(ready.problem, solver.sites, 60.0, 1e-4)
+    assert model is not None and timings["placement_solve_s"] >= 0.0
+    moves = model.jobs.move.items()
+    moved = sum(float(v.value or 0.0) for k, v in moves if k[1:3] == ("expensive", "cheap"))
+    assert moved == pytest.approx(1.0, abs=1e-6)
+    at_cheap = sum(
+        float(v.value or 0.0) * float(model.step_hours[t])
+        for (j, t), v in model.site_1.workloads.power.items()
+        if j == ready.problem.sites[1].workload_index("fleet:batch")
+    )
+    assert at_cheap == pytest.approx(150.0, rel=1e-6)
