@@ -178,6 +178,60 @@ def _stays_home(solver: FleetSolver, placement: pyo.ConcreteModel) -> bool:
     )
 
 
+def _co_plan(
+    solver: FleetSolver, client: Any, have_alone: bool
+) -> tuple[str, list[SiteOutcome] | None, int, str | None]:
+    """The co-plan by decomposition (:mod:`optimizer.fleet.placement`): the placement, then
+    the sites with it fixed, verified.
+
+    Returns
+    -------
+    tuple
+        Status, the sites' outcomes (None: no co-plan), rounds, and why the ``sites_alone``
+        plan stands for the co-plan when it does for a reason other than the time limit.
+    """
+    problem = solver.problem
+    placement, placed, condition = solve_placement(
+        problem, solver.sites, solver.options.time_limit, solver.options.mip_gap
+    )
+    solver.timings.update(placed)
+    if placement is None:
+        if condition == TerminationCondition.infeasible:
+            return (
+                "infeasible",
+                None,
+                0,
+                "the fleet placement model found no placement: the sites_alone plan is "
+                "returned (no work moves)",
+            )
+        return "fallback", None, 0, None
+    if have_alone and _stays_home(solver, placement):
+        return (
+            "optimal",
+            None,
+            0,
+            "the fleet placement keeps every job at home and routes tier 1 as sites_alone "
+            "does: the sites_alone plan is the co-plan (no work moves)",
+        )
+    unpin(solver.model)
+    pin_placement(solver.model, placement, problem)
+    # the sites keep sites_alone's on/off decisions (their own work did not move): with the
+    # placement fixed this is one LP; relax-and-fix when they do not fit
+    solver.keep_commitments = have_alone
+    status, outcomes, rounds = solver.solve_verified(client)
+    if outcomes is None and status == "infeasible":
+        return (
+            status,
+            None,
+            rounds,
+            (
+                "the sites found no feasible plan with the fleet placement fixed: the sites_alone "
+                "plan is returned (no work moves)"
+            ),
+        )
+    return status, outcomes, rounds, None
+
+
 def plan_fleet(
     problem: FleetProblem,
     options: PlanOptions | None = None,
@@ -234,47 +288,19 @@ def plan_fleet(
                 else f"(no solution within the {solver.options.time_limit:g} s time limit)"
             )
         )
-    placement, placed, condition = solve_placement(
-        problem, solver.sites, solver.options.time_limit, solver.options.mip_gap
-    )
-    solver.timings.update(placed)
-    if placement is not None and alone is not None and _stays_home(solver, placement):
-        solver.timings["total_s"] = time.perf_counter() - started
+    status, outcomes, rounds, reason = _co_plan(solver, client, alone is not None)
+    solver.timings["total_s"] = time.perf_counter() - started
+    if outcomes is None and alone is not None:
         return _sites_alone_returned(
             solver,
             baselines,
             alone,
-            0,
+            rounds,
             notes,
             currency,
-            reason="the fleet placement keeps every job at home and routes tier 1 as "
-            "sites_alone does: the sites_alone plan is the co-plan (no work moves)",
-            status="optimal",
+            reason,
+            "optimal" if reason else "time_limit",
         )
-    unpin(solver.model)
-    if placement is not None:
-        pin_placement(solver.model, placement, problem)
-        # the sites keep sites_alone's on/off decisions (their own work did not move): with
-        # the placement fixed the second step is one LP; relax-and-fix if they do not fit
-        solver.keep_commitments = outcomes is not None
-        status, outcomes, rounds = solver.solve_verified(client)
-    else:
-        infeasible = condition == TerminationCondition.infeasible
-        status, outcomes, rounds = ("infeasible" if infeasible else "fallback"), None, 0
-    solver.timings["total_s"] = time.perf_counter() - started
-    if outcomes is None and alone is not None:
-        if status == "infeasible":
-            reason = (
-                "the fleet placement found no feasible plan for the sites with it fixed: the "
-                "sites_alone plan is returned (no work moves)"
-                if placement is not None
-                else "the fleet placement model found no placement: the sites_alone plan is "
-                "returned (no work moves)"
-            )
-            return _sites_alone_returned(
-                solver, baselines, alone, rounds, notes, currency, reason, "optimal"
-            )
-        return _sites_alone_returned(solver, baselines, alone, rounds, notes, currency)
     if outcomes is None:
         explanation = (
             [
