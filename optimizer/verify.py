@@ -169,7 +169,10 @@ class _Baselines:
         facility, series = planner.facility, planner.series
         price = float(pyo.value(planner.model.deferred_price))
         rule = rule_based(facility, series)
-        rule_result = simulate(facility, rule.schedule, series, per_rack=False)
+        # the rule-based baseline simulated its own schedule (per_rack=False) already
+        rule_result = rule.result
+        if rule_result is None:
+            rule_result = simulate(facility, rule.schedule, series, per_rack=False)
         cases = {
             "as_operated": (planner.baseline_schedule, planner.baseline_result),
             "rule_based": (rule.schedule, rule_result),

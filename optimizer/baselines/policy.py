@@ -71,12 +71,17 @@ class RuleBasedResult:
         The static chilled (and CDU facility) water setpoint [°C].
     notes
         Plain-language remarks: rules that could not be met and choices made instead.
+    result
+        :func:`physics.simulate.simulate` of :attr:`schedule` over the series, facility-level
+        output only (``per_rack=False``): the check of the import limits made it; reuse it
+        instead of simulating the same schedule again.
     """
 
     schedule: Schedule
     supply_temperature: float
     chilled_water_temperature: float
     notes: list[str] = field(default_factory=list)
+    result: xr.Dataset | None = None
 
 
 def as_operated(facility: Facility, series: xr.Dataset) -> Schedule:
@@ -211,26 +216,28 @@ def rule_based(
             facility, series, verified, price, step, notes, charge_below_peak=charge_below_peak
         )
     schedule = dataclasses.replace(base, battery_power=battery_power)
-    _check_limits(facility, series, schedule, notes)
+    result = _check_limits(facility, series, schedule, notes)
     return RuleBasedResult(
         schedule=schedule,
         supply_temperature=supply_found,
         chilled_water_temperature=chilled,
         notes=notes,
+        result=result,
     )
 
 
 def _check_limits(
     facility: Facility, series: xr.Dataset, schedule: Schedule, notes: list[str]
-) -> None:
-    """Note the steps where the simulated grid import breaks its cap or the contract."""
+) -> xr.Dataset:
+    """Note the steps where the simulated grid import breaks its cap or the contract; return
+    the simulation (facility-level output)."""
     ds = simulate(facility, schedule, series, per_rack=False)
     grid = np.asarray(ds["grid_power"].values, dtype=float)
     limit = import_limit(facility, series)
     over = grid - limit
     broken = over > 1e-6 * np.maximum(limit, 1.0)
     if not np.any(broken):
-        return
+        return ds
     in_event = np.isfinite(series["dr_import_cap"].values) if "dr_import_cap" in series else None
     what = (
         "demand-response cap"
@@ -242,3 +249,4 @@ def _check_limits(
         f"{float(over[broken].max()) / WATTS_PER_KILOWATT:.0f} kW: the flexible work and the "
         "battery cannot hold it"
     )
+    return ds

@@ -439,3 +439,14 @@ def test_tolerance_must_be_positive(demo_day: DemoDay) -> None:
     facility, series = demo_day
     with pytest.raises(ValueError, match="tolerance"):
         rule_based(facility, series, tolerance=0.0)
+
+
+def test_rule_based_result_is_the_simulation_of_its_schedule(
+    demo_day: DemoDay, demo_rule: RuleBasedResult
+) -> None:
+    """The simulation the rule-based baseline returns (reused by the planner's baselines
+    instead of a second run) is the facility-level simulation of its schedule, exactly."""
+    facility, series = demo_day
+    assert demo_rule.result is not None
+    fresh = simulate(facility, demo_rule.schedule, series, per_rack=False)
+    xr.testing.assert_identical(demo_rule.result, fresh)
