@@ -1,0 +1,112 @@
+"""The compiled rack power chain against the vectorized models, and single-precision storage.
+
+The compiled chain (converters, busbar load flow, shelves in one pass) sweeps a block of
+busbars until all of them converged, the vectorized load flow each busbar until it had: both
+stop on a voltage step below ``tolerance · V_s`` with ``tolerance = 1e-9``, so with the
+contraction ``ρ = R·P/V²`` below 1/2 their voltages differ by less than ``2e-9 · V_s``
+(see tests/physics/test_busbar_kernel.py); powers and losses follow to a relative 1e-9.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from physics.electrical import Topology, electrical_chain
+from physics.facility import Facility
+from physics.schedule import as_operated_schedule
+from physics.simulate import simulate
+from physics.warnings import CurveRangeWarning
+from twin.data.series import scenario_series
+from twin.scenario.compile import compile_facility
+from twin.scenario.loader import scenario_from_dict
+from twin.scenario.synthetic import synthetic_hall
+
+
+@pytest.fixture(scope="module")
+def hall_day() -> tuple[Facility, xr.Dataset]:
+    """A synthetic ORv3 hall of 150 racks (not a multiple of the kernel's block of 64), a day."""
+    scenario = scenario_from_dict(synthetic_hall(150, days=1, step="15 min"))
+    return compile_facility(scenario), scenario_series(scenario)
+
+
+@pytest.fixture(scope="module")
+def hall(hall_day: tuple[Facility, xr.Dataset]) -> Facility:
+    return hall_day[0]
+
+
+def _both(facility: Facility, power: np.ndarray) -> tuple[object, object, list[str], list[str]]:
+    topology = Topology(facility)
+    messages = []
+    for compiled in (True, False):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = electrical_chain(facility, topology, power, compiled=compiled)
+        messages.append(sorted(str(w.category.__name__) for w in caught))
+        if compiled:
+            fast = result
+        else:
+            slow = result
+    return fast, slow, messages[0], messages[1]
+
+
+def test_compiled_chain_matches_vectorized_models(hall: Facility) -> None:
+    assert Topology(hall).rack_per_busbar
+    rng = np.random.default_rng(3)
+    # 0 to 130 % of design power: idle racks, light shelves and overloaded converters
+    power = hall.racks.design_power * rng.uniform(0.0, 1.3, (40, hall.racks.count))
+    power[0, :5] = 0.0
+    fast, slow, fast_warnings, slow_warnings = _both(hall, power)
+    assert fast_warnings == slow_warnings  # the same clamped-curve warnings, one per curve
+    assert "CurveRangeWarning" in fast_warnings
+    for name in fast.__dataclass_fields__:
+        got = np.asarray(getattr(fast, name), dtype=float)
+        want = np.asarray(getattr(slow, name), dtype=float)
+        assert got.shape == want.shape, name
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, err_msg=name)
+    assert np.abs(fast.busbar_min_voltage - slow.busbar_min_voltage).max() < 2e-9 * 48.0
+    assert np.array_equal(fast.rectifiers_active, slow.rectifiers_active)
+    assert np.array_equal(fast.shelf_overloaded, slow.shelf_overloaded)
+
+
+def test_compiled_chain_flags_collapse_like_the_load_flow(hall: Facility) -> None:
+    power = np.tile(hall.racks.design_power * 0.5, (3, 1))
+    power[1, 7] = 1e9  # far past V²/(4R): no positive solution on busbar 7 at step 1
+    fast, slow, _, _ = _both(hall, power)
+    assert fast.collapsed[1, 7] and slow.collapsed[1, 7]
+    assert np.count_nonzero(fast.collapsed) == 1
+    assert np.isnan(fast.busbar_min_voltage[1, 7]) and np.isnan(fast.busbar_loss[1, 7])
+    np.testing.assert_allclose(fast.rack_loss, slow.rack_loss, rtol=1e-9)
+    np.testing.assert_allclose(fast.ups_input, slow.ups_input, rtol=1e-9)
+    power[2, 3] = -1.0
+    with pytest.raises(ValueError, match=">= 0"):
+        electrical_chain(hall, Topology(hall), power)
+
+
+def test_single_precision_storage_error_is_bounded(hall_day: tuple[Facility, xr.Dataset]) -> None:
+    hall, series = hall_day
+    schedule = as_operated_schedule(hall, series)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CurveRangeWarning)
+        single = simulate(hall, schedule, series, precision="single")
+        double = simulate(hall, schedule, series)
+    rounding = 2.0**-24  # float32 round-to-nearest, relative
+    for name, variable in single.data_vars.items():
+        reference = double[name]
+        if variable.dtype == bool:  # flags: 0./1. in double precision
+            np.testing.assert_array_equal(variable.values, reference.values == 1.0)
+        elif variable.dtype == np.float32:
+            assert set(variable.dims) & {"rack", "busbar"}, name
+            error = np.abs(variable.values.astype(float) - reference.values)
+            assert np.all(error <= rounding * np.abs(reference.values)), name
+        else:  # per-step series, reductions over racks and the other equipment: identical
+            assert variable.dtype == reference.dtype, name
+            np.testing.assert_array_equal(variable.values, reference.values, err_msg=name)
+    assert single["busbar_collapsed"].dtype == bool
+    assert single["inlet_temperature"].dtype == np.float32
+    assert double["inlet_temperature"].dtype == np.float64
+    with pytest.raises(ValueError, match="precision"):
+        simulate(hall, schedule, series, precision="half")
