@@ -15,7 +15,9 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
   and the median of a second load in the same context (warm browser cache).
 * ``--big``: the Floor page of a synthetic 10,000-rack hall
   (:func:`twin.scenario.synthetic.synthetic_hall`, served from a temporary scenario file with
-  ``--no-virtual-plant``): the heatmap of 500 rows × 20 positions, hover with rack ids.
+  ``--no-virtual-plant``): the heatmap of 500 rows × 20 positions, hover with rack ids; then
+  ``--runs`` rack clicks on that page, each timed from the click to the rack's detail drawn
+  and the rack outlined on the map.
 * Client (browser) and server share the machine's cores.
 """
 
@@ -78,6 +80,47 @@ def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[flo
         context.close()
 
 
+CLICK_SCRIPT = """(t0) => {
+    const title = document.querySelector('#rack-detail .gtitle');
+    const plot = document.querySelector('#floor-map .js-plotly-plot');
+    const outlined = plot && plot.data && plot.data.some((t) => String(t.name || '')
+        .startsWith('selected '));
+    return title && title.textContent.startsWith('Rack') && outlined
+        ? performance.now() - t0 : null;
+}"""
+"""Milliseconds from ``t0`` until the rack's detail is drawn and the map outlines it."""
+
+
+def _clicks(browser: Any, url: str, count: int, timeout_ms: float) -> list[float]:
+    """Rack clicks on the loaded Floor page: click → the rack's detail drawn and the rack
+    outlined on the map [ms], one per click, each on another rack."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    base = url.split("/", 3)
+    context.request.post("/".join(base[:3]) + "/login", form={"token": TOKEN}, max_redirects=0)
+    page = context.new_page()
+    try:
+        page.goto(url, wait_until="commit")
+        page.wait_for_selector(PAGES["floor"][1], timeout=timeout_ms)
+        box = page.locator("#floor-map .nsewdrag").first.bounding_box()
+        times = []
+        for k in range(count):
+            x = box["x"] + box["width"] * (0.1 + 0.15 * (k % 5))
+            y = box["y"] + box["height"] * (0.2 + 0.1 * (k % 5))
+            page.mouse.move(x, y)  # hover first: plotly then knows the point
+            page.wait_for_timeout(300)
+            page.evaluate(
+                "() => { const t = document.querySelector('#rack-detail .gtitle');"
+                " if (t) { t.textContent = ''; } }"
+            )
+            t0 = page.evaluate("() => performance.now()")
+            page.mouse.click(x, y)
+            handle = page.wait_for_function(CLICK_SCRIPT, arg=t0, polling="raf", timeout=timeout_ms)
+            times.append(float(handle.json_value()))
+        return times
+    finally:
+        context.close()
+
+
 def _report(name: str, loads: list[tuple[float, float]], **extra: Any) -> None:
     times = [cold for cold, _ in loads]
     warm = [w for _, w in loads]
@@ -100,11 +143,31 @@ def _report(name: str, loads: list[tuple[float, float]], **extra: Any) -> None:
     )
 
 
+def _demo_pages(browser: Any, folder: Path, runs: int, tokens: str) -> None:
+    """Every page of the demo hall (with its virtual plant and one proposed plan)."""
+    state = folder / "demo"
+    state.mkdir()
+    with serving("--replan-minutes", "0", state_dir=state, tokens=tokens) as (base, _):
+        time.sleep(3)  # a few plant readings in
+        httpx.post(
+            f"{base}/api/v1/plans", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        )  # one proposed plan for the Plan page
+        for name, (path, selector) in PAGES.items():
+            loads = [_load(browser, base + path, selector, 60_000) for _ in range(runs)]
+            _report(name, loads, hall="demo", racks=36)
+
+
 def main() -> None:
     """Run the benchmark and print JSON lines."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="Loads per page [-].")
     parser.add_argument("--big", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--pages",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="The demo hall's pages (--no-pages: only the big Floor).",
+    )
     parser.add_argument("--racks", type=int, default=10_000, help="Racks of the big hall [-].")
     parser.add_argument("--quick", action="store_true", help="One load per page, no big hall.")
     options = parser.parse_args()
@@ -114,17 +177,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        state = Path(folder) / "demo"
-        state.mkdir()
         tokens = f"{TOKEN}=approve,read"
-        with serving("--replan-minutes", "0", state_dir=state, tokens=tokens) as (base, _):
-            time.sleep(3)  # a few plant readings in
-            httpx.post(
-                f"{base}/api/v1/plans", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
-            )  # one proposed plan for the Plan page
-            for name, (path, selector) in PAGES.items():
-                loads = [_load(browser, base + path, selector, 60_000) for _ in range(options.runs)]
-                _report(name, loads, hall="demo", racks=36)
+        if options.pages:
+            _demo_pages(browser, Path(folder), options.runs, tokens)
         if options.big:
             from twin.scenario.synthetic import synthetic_hall
 
@@ -140,12 +195,16 @@ def main() -> None:
                 loads = [
                     _load(browser, base + path, selector, 300_000) for _ in range(options.runs)
                 ]
+                clicks = _clicks(browser, base + path, options.runs, 300_000)
                 _report(
                     "floor",
                     loads,
                     hall="synthetic",
                     racks=options.racks,
                     startup_s=round(startup, 1),
+                    rack_click_first_ms=round(clicks[0], 1),
+                    rack_click_median_ms=round(statistics.median(clicks), 1),
+                    rack_click_max_ms=round(max(clicks), 1),
                 )
         browser.close()
 

@@ -14,6 +14,8 @@ calls it with the FastAPI app, the twin and the token registry.  Serving a fleet
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from dash import Dash, Input, Output, dcc, html
@@ -25,6 +27,8 @@ from ui import callbacks as cb
 from ui.jobs import JobRunner
 from ui.pages import alarms, fleet, floor, live, overview, plan, whatif
 from ui.pages.components import register_csv
+
+logger = logging.getLogger(__name__)
 
 PAGES: tuple[tuple[str, str], ...] = (
     ("/", "Overview"),
@@ -224,6 +228,7 @@ def mount(api: FastAPI, twin: LiveTwin, tokens: TokenRegistry) -> None:
         add_site_selection(api, list(context.fleet.sites))
     app = build_app(context)
     api.state.ui = app
+    warm_up(context)
     # Behind a login: every page, callback and download needs a session with ``read``.
     # Sessions in the twin's store: a restart of the service logs nobody out.
     gate = LoginGate(
@@ -234,6 +239,27 @@ def mount(api: FastAPI, twin: LiveTwin, tokens: TokenRegistry) -> None:
     )
     api.state.ui_gate = gate
     api.mount("/", gate)
+
+
+def warm_up(context: cb.UIContext) -> threading.Thread:
+    """Fill, in a background thread, what the first page load would otherwise compute: the
+    model's prediction of the current step (a two-step simulation of the whole hall: about
+    a second of CPU at 10,000 racks, most of it the first imports of the physics kernels)
+    and the Floor's rack layout.  Returns the thread (a daemon: it never delays a shutdown).
+    """
+
+    def work() -> None:
+        try:
+            twin = context.twin
+            with twin.lock:
+                twin.predicted(twin.clock())
+            cb.floor_map(context, "inlet_temperature", None)
+        except Exception:  # a cache left cold only costs the first page load its time
+            logger.warning("UI warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=work, name="dctwin-ui-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def add_site_selection(api: FastAPI, sites: list[str]) -> None:
@@ -252,4 +278,12 @@ def add_site_selection(api: FastAPI, sites: list[str]) -> None:
     api.add_api_route("/site/{site}", select_site, methods=["GET"], include_in_schema=False)
 
 
-__all__ = ["PAGES", "add_site_selection", "build_app", "mount", "page_for", "register"]
+__all__ = [
+    "PAGES",
+    "add_site_selection",
+    "build_app",
+    "mount",
+    "page_for",
+    "register",
+    "warm_up",
+]

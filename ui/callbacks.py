@@ -163,8 +163,9 @@ def floor_map(ctx: UIContext, quantity: str | None, selected: str | None) -> dic
 
 
 def rack_click(ctx: UIContext, click: dict[str, Any] | None) -> tuple[Any, str | None]:
-    """The clicked rack's detail figure and id (a hint and None off the racks); the map is
-    not redrawn (the browser outlines the rack: :data:`ui.pages.floor.HIGHLIGHT_SCRIPT`)."""
+    """The clicked rack's detail figure (a plain Plotly JSON dict) and id (a hint and None
+    off the racks); the map is not redrawn (the browser outlines the rack:
+    :data:`ui.pages.floor.HIGHLIGHT_SCRIPT`)."""
     rack = None
     if click and click.get("points"):
         point = click["points"][0]

@@ -186,12 +186,17 @@ def _rounded(rows: list[list[float | None]], digits: int = 3) -> list[list[float
     return [[None if v is None else round(v, digits) for v in row] for row in rows]
 
 
+WEBGL_MARKERS = 1_000
+"""Marks from which a Floor trace is drawn with WebGL (``scattergl``) [-]."""
+
+
 def _markers(
     x: list[Any], y: list[Any], text: list[str], marker: dict[str, Any], name: str, hover: str
 ) -> dict[str, Any]:
-    """One WebGL marker trace of the Floor (a plain dict: Plotly JSON)."""
+    """One marker trace of the Floor (a plain dict: Plotly JSON): WebGL from
+    :data:`WEBGL_MARKERS` points, SVG below (no WebGL context to start for a few marks)."""
     return {
-        "type": "scattergl",
+        "type": "scattergl" if len(x) >= WEBGL_MARKERS else "scatter",
         "x": x,
         "y": y,
         "text": text,
@@ -326,9 +331,14 @@ def _alarm_outlines(grid: dict[str, Any], alarmed: dict[str, str]) -> list[dict[
     return traces
 
 
-def rack_detail(history: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+def rack_detail(history: dict[str, Any], timezone: ZoneInfo) -> dict[str, Any]:
     """One rack over time: temperatures (measured, and the twin model's), power, busbar
-    voltage, BBU ride-through; one panel per quantity, titled with its name."""
+    voltage, BBU ride-through; one panel per quantity, titled with its name, on one shared
+    time axis.
+
+    A plain Plotly JSON dict with SVG lines (at most a few hundred points per series): no
+    ``graph_objects`` validation and no WebGL context, which cost most of a rack click.
+    """
     series = history["series"]
     panels = [
         ("inlet_temperature", "inlet_temperature_model", "outlet_temperature"),
@@ -337,44 +347,73 @@ def rack_detail(history: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
         ("bbu_ride_through",),
     ]
     panels = [p for p in panels if any(name in series for name in p)]
-    titles = []
-    for names in panels:
-        first = next(series[n] for n in names if n in series)
-        titles.append(label(names[0], first["units"]).replace("Rack inlet", "Rack inlet/outlet"))
-    fig = make_subplots(
-        rows=len(panels),
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.07,
-        subplot_titles=titles,
-    )
-    for row, names in enumerate(panels, start=1):
-        for k, name in enumerate(names):
-            if name not in series:
-                continue
-            item = series[name]
-            model = item.get("point") is None
-            fig.add_trace(
-                go.Scattergl(
-                    x=local_times(item["time"], timezone),
-                    y=item["value"],
-                    mode="lines" if model else "lines+markers",
-                    marker={"size": 4},
-                    line={
-                        "color": COLORS[(row + k) % len(COLORS)],
-                        "dash": "dash" if model else "solid",
-                    },
-                    name=item["long_name"] + ("" if model else " (measured)"),
-                ),
-                row=row,
-                col=1,
-            )
-        first = next(series[n] for n in names if n in series)
-        fig.update_yaxes(title_text=f"[{unit_text(first['units'])}]", row=row, col=1)
-    fig.update_xaxes(title_text=time_title(timezone), row=len(panels), col=1)
+    count, spacing = len(panels), 0.07
+    height = (1.0 - spacing * (count - 1)) / count
+    data: list[dict[str, Any]] = []
     estimate = history["estimate"]
     kind = "measured" if estimate.get("measured") else "virtual (estimated)"
-    return _base(fig, f"Rack {history['rack']} ({kind} inlet, busbar {history['busbar']})", 700)
+    layout: dict[str, Any] = {
+        "title": {
+            "text": f"Rack {history['rack']} ({kind} inlet, busbar {history['busbar']})",
+            "x": 0.01,
+        },
+        "height": 700,
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 60},
+        "legend": {"orientation": "h", "y": -0.3},
+        "template": template_json(),
+        "annotations": [],
+    }
+    for row, names in enumerate(panels, start=1):
+        suffix = "" if row == 1 else str(row)
+        top = 1.0 - (row - 1) * (height + spacing)
+        first = next(series[n] for n in names if n in series)
+        title = label(names[0], first["units"]).replace("Rack inlet", "Rack inlet/outlet")
+        layout["annotations"].append(
+            {
+                "text": title,
+                "x": 0.5,
+                "y": top,
+                "xref": "paper",
+                "yref": "paper",
+                "xanchor": "center",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 16},
+            }
+        )
+        layout[f"yaxis{suffix}"] = {
+            "anchor": f"x{suffix}",
+            "domain": [max(top - height, 0.0), top],
+            "title": {"text": f"[{unit_text(first['units'])}]"},
+        }
+        last = row == count
+        layout[f"xaxis{suffix}"] = {
+            "anchor": f"y{suffix}",
+            "domain": [0.0, 1.0],
+            **({"title": {"text": time_title(timezone)}} if last else {}),
+            **({} if last else {"matches": f"x{count if count > 1 else ''}"}),
+            "showticklabels": last,
+        }
+        for name in (n for n in names if n in series):
+            item = series[name]
+            model = item.get("point") is None
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": local_times(item["time"], timezone),
+                    "y": item["value"],
+                    "xaxis": f"x{suffix}",
+                    "yaxis": f"y{suffix}",
+                    "mode": "lines" if model else "lines+markers",
+                    "marker": {"size": 4},
+                    "line": {
+                        "color": COLORS[(row + names.index(name)) % len(COLORS)],
+                        "dash": "dash" if model else "solid",
+                    },
+                    "name": item["long_name"] + ("" if model else " (measured)"),
+                }
+            )
+    return {"data": data, "layout": layout}
 
 
 def _nice_step(raw: float) -> float:

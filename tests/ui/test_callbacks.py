@@ -43,22 +43,54 @@ def test_overview_shows_every_kpi_and_a_sankey(context: cb.UIContext) -> None:
     assert "2026-11-18 06:" in status
 
 
+def test_warm_up_fills_the_floor_caches_in_the_background(context: cb.UIContext) -> None:
+    from ui.app import warm_up
+
+    twin = context.twin
+    views._LAYOUTS.clear()
+    twin._predictions = {}
+    thread = warm_up(context)
+    thread.join(60)
+    assert not thread.is_alive() and thread.daemon
+    assert id(twin.facility.racks) in views._LAYOUTS  # the rack layout
+    step = twin.step_index(twin.clock())
+    assert [key for key in twin._predictions if key[0] == step]  # this step's prediction
+    # what the page then draws is what it would have computed itself
+    assert cb.floor_map(context, "inlet_temperature", None) == figures.floor_map(
+        views.floor_grid(twin, "inlet_temperature"), None, views_alarms.alarmed_racks(twin)
+    )
+
+
+def test_many_floor_marks_are_drawn_with_webgl() -> None:
+    many = figures.WEBGL_MARKERS
+    marks = figures._markers(list(range(many)), ["A"] * many, ["r"] * many, {}, "dots", "")
+    few = figures._markers([1], ["A"], ["r"], {}, "dots", "")
+    assert (marks["type"], few["type"]) == ("scattergl", "scatter")
+
+
 def test_floor_click_opens_the_rack_detail(context: cb.UIContext) -> None:
     fig, detail, selected = cb.floor(context, "inlet_temperature", None)
     assert selected is None and fig["data"][0]["type"] == "heatmap"
-    assert fig["data"][1]["type"] == "scattergl"  # measured sensors drawn with WebGL
+    dots = fig["data"][1]  # measured sensors: a few as SVG, WebGL from WEBGL_MARKERS
+    assert dots["type"] == "scatter" and 0 < len(dots["x"]) < figures.WEBGL_MARKERS
     click = {"points": [{"x": 2, "y": "A", "customdata": "A02"}]}
     fig, detail, selected = cb.floor(context, "power", click)
     assert selected == "A02"
-    assert "Rack A02" in detail.layout.title.text
-    panels = [a.text for a in detail.layout.annotations]
+    assert "Rack A02" in detail["layout"]["title"]["text"]
+    panels = [a["text"] for a in detail["layout"]["annotations"]]
     assert panels[:2] == ["Rack inlet/outlet temperature [°C]", "Rack IT power [kW]"]
-    assert detail.layout.yaxis.title.text == "[°C]"
-    assert detail.layout.yaxis2.title.text == "[kW]"
+    assert detail["layout"]["yaxis"]["title"]["text"] == "[°C]"
+    assert detail["layout"]["yaxis2"]["title"]["text"] == "[kW]"
+    # one time axis: the upper panels follow the bottom one, which alone is titled
+    bottom = f"xaxis{len(panels)}"
+    assert detail["layout"][bottom]["title"]["text"] == "Time (America/Chicago)"
+    assert detail["layout"]["xaxis"]["matches"] == f"x{len(panels)}"
     # A02 has a measured inlet sensor; the twin model's inlet is drawn next to it, dashed
-    names = {t.name: t for t in detail.data}
+    names = {t["name"]: t for t in detail["data"]}
     assert "Rack inlet temperature (measured)" in names
-    assert names["Rack inlet temperature (twin model)"].line.dash == "dash"
+    assert names["Rack inlet temperature (twin model)"]["line"]["dash"] == "dash"
+    (power,) = [t for n, t in names.items() if n.startswith("Rack IT power")]
+    assert power["yaxis"] == "y2" and power["xaxis"] == "x2"
     assert fig["data"][-1]["name"] == "selected A02"
 
 

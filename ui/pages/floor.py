@@ -58,7 +58,7 @@ function(rack, figure) {
     }
     const data = figure.data.filter((t) => !String(t.name || "").startsWith("selected "));
     if (x !== null) {
-        data.push({type: "scattergl", x: [x], y: [y], mode: "markers", hoverinfo: "skip",
+        data.push({type: "scatter", x: [x], y: [y], mode: "markers", hoverinfo: "skip",
                    marker: {symbol: "square-open", size: 14, color: "#000"},
                    name: "selected " + rack});
     }
