@@ -14,7 +14,10 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
   only after the commit; meanwhile one more thread asks for ``GET /api/v1/state`` every
   50 ms.  Client and server share the machine's cores; the server's worker thread screens
   and estimates every batch meanwhile, as it does in service.  Reported: readings/s over the
-  run (wall clock), p50/p99/max latency of one batch and of ``GET /state``.
+  run (wall clock), p50/p99/max latency of one batch and of ``GET /state``, and the server
+  process's CPU seconds per 1,000 readings (``/proc``; requests and worker, counted until the
+  worker has processed every batch; steadier than readings/s on a shared machine) and how
+  long the worker took after the last answer to finish the queued batches (its backlog) [s].
 * **Store ingestion** (``benchmarks/ingest_store.py``, the same 1,000-reading batches straight
   into ``Store.insert``): the store's own ceiling without HTTP and JSON.
 * **State update** for a 1,000-rack hall: ``benchmarks/state_update.py`` (run it for the
@@ -94,6 +97,24 @@ def _poll_state(base: str, stop: threading.Event, latencies: list[float]) -> Non
             stop.wait(0.05)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far [s] (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_processed(base: str, readings: int, timeout: float = 300.0) -> float:
+    """Wait until the server's worker has processed ``readings`` [count]; the wait [s]."""
+    began = time.perf_counter()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    while time.perf_counter() - began < timeout:
+        health = httpx.get(f"{base}/api/v1/health", headers=headers, timeout=60).json()
+        if health["readings_processed"] >= readings:
+            break
+        time.sleep(0.05)
+    return time.perf_counter() - began
+
+
 def _percentiles(seconds: list[float]) -> dict[str, float]:
     lat = np.array(seconds) * 1e3
     return {
@@ -125,7 +146,7 @@ def api_ingestion(
         tokens = f"{TOKEN}=ingest,read"
         with serving(
             *args, "--replan-minutes", "0", state_dir=Path(folder), tokens=tokens, timeout=600
-        ) as (base, _):
+        ) as (base, server):
             headers = {"Authorization": f"Bearer {TOKEN}"}
             catalogue = httpx.get(f"{base}/api/v1/points", headers=headers, timeout=60).json()
             points = [p["point"] for p in catalogue if p["point"].endswith("inlet_temperature")]
@@ -144,7 +165,7 @@ def api_ingestion(
             state_latencies: list[float] = []
             poller = threading.Thread(target=_poll_state, args=(base, stop, state_latencies))
             poller.start()
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), _cpu_seconds(server.pid)
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -152,6 +173,9 @@ def api_ingestion(
             wall = time.perf_counter() - began
             stop.set()
             poller.join()
+            per_body = min(size, max(1, size // len(points)) * len(points))
+            drain = _wait_processed(base, (batches * clients + 5) * per_body)
+            cpu = _cpu_seconds(server.pid) - began_cpu
     every = [s for client in latencies for s in client]
     if len(every) != batches * clients:
         raise RuntimeError(f"{len(every)} of {batches * clients} batches answered")
@@ -164,6 +188,8 @@ def api_ingestion(
         "batches": batches * clients,
         "batch_size": size,
         "readings_per_s": round(sum(map(sum, inserted)) / wall),
+        "server_cpu_s_per_1000": round(cpu / max(1, sum(map(sum, inserted))) * 1e3, 4),
+        "worker_backlog_s": round(drain, 2),
         **_percentiles(every),
         "state": {"requests": len(state_latencies), **_percentiles(state_latencies)},
         "machine": MACHINE,
