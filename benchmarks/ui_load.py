@@ -12,7 +12,10 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
   the time is from navigation start to the page's main graph rendered (its selector present
   in the DOM), read in the page as ``performance.now()`` (origin: navigation start).
   Reported per page: the first run (cold server caches) and the median and max of all runs,
-  and the median of a second load in the same context (warm browser cache).
+  the median of a second load in the same context (warm browser cache), and the median CPU
+  time of the page's main thread during the first load (Chromium's ``ThreadTime`` metric
+  through the DevTools protocol: script, style, layout and paint of the page, which wall
+  time on a shared machine inflates).
 * ``--big``: the Floor page of a synthetic 10,000-rack hall
   (:func:`twin.scenario.synthetic.synthetic_hall`, served from a temporary scenario file with
   ``--no-virtual-plant``): the heatmap of 500 rows × 20 positions, hover with rack ids; then
@@ -52,9 +55,17 @@ PAGES = {
 TOKEN = "benchmark-approve-token-0001"
 
 
-def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[float, float]:
+def _thread_time(cdp: Any) -> float:
+    """CPU time of the page's main thread so far [s] (Chromium's ``ThreadTime`` metric)."""
+    metrics = cdp.send("Performance.getMetrics")["metrics"]
+    return float(next(m["value"] for m in metrics if m["name"] == "ThreadTime"))
+
+
+def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[float, float, float]:
     """Navigation start → ``selector`` present [ms]: in a fresh context (empty cache), then
-    again in the same context (warm browser cache, as on a second visit)."""
+    again in the same context (warm browser cache, as on a second visit); and the CPU time
+    of the page's main thread during the first load [ms] (less sensitive than wall time to
+    the other processes on the machine)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     # the UI is behind a login (twin.api.login): a read token opens a session for the context
     base = url.split("/", 3)
@@ -64,9 +75,12 @@ def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[flo
     if login.status != 303:
         raise RuntimeError(f"login refused: HTTP {login.status}")
     page = context.new_page()
-    times = []
+    cdp = context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    times, cpu = [], 0.0
     try:
-        for _ in range(2):
+        for load in range(2):
+            before = _thread_time(cdp)
             page.goto(url, wait_until="commit")
             handle = page.wait_for_function(
                 "(s) => document.querySelector(s) ? performance.now() : null",
@@ -75,7 +89,9 @@ def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[flo
                 timeout=timeout_ms,
             )
             times.append(float(handle.json_value()))
-        return times[0], times[1]
+            if load == 0:
+                cpu = 1000.0 * (_thread_time(cdp) - before)
+        return times[0], times[1], cpu
     finally:
         context.close()
 
@@ -121,9 +137,10 @@ def _clicks(browser: Any, url: str, count: int, timeout_ms: float) -> list[float
         context.close()
 
 
-def _report(name: str, loads: list[tuple[float, float]], **extra: Any) -> None:
-    times = [cold for cold, _ in loads]
-    warm = [w for _, w in loads]
+def _report(name: str, loads: list[tuple[float, float, float]], **extra: Any) -> None:
+    times = [cold for cold, _, _ in loads]
+    warm = [w for _, w, _ in loads]
+    cpu = [c for _, _, c in loads]
     print(
         json.dumps(
             {
@@ -134,6 +151,7 @@ def _report(name: str, loads: list[tuple[float, float]], **extra: Any) -> None:
                 "median_ms": round(statistics.median(times), 1),
                 "max_ms": round(max(times), 1),
                 "warm_cache_median_ms": round(statistics.median(warm), 1),
+                "browser_main_thread_cpu_median_ms": round(statistics.median(cpu), 1),
                 "cpus": os.cpu_count(),
                 "machine": platform.machine(),
                 **extra,

@@ -112,7 +112,7 @@ KPI_CARDS: tuple[tuple[str, str, int, str], ...] = (
 )
 
 
-def overview(ctx: UIContext) -> tuple[list[Any], go.Figure, str]:
+def overview(ctx: UIContext) -> tuple[list[Any], dict[str, Any], str]:
     """KPI cards, the power-flow Sankey and the status line of the Overview page."""
     data = views_overview.kpis(ctx.twin)
     cards = []

@@ -112,23 +112,36 @@ def empty(message: str) -> dict[str, Any]:
     }
 
 
-def sankey(flow: dict[str, Any]) -> go.Figure:
-    """Power-flow Sankey from :func:`ui.views.power_flow` (link values [kW])."""
+def sankey(flow: dict[str, Any]) -> dict[str, Any]:
+    """Power-flow Sankey from :func:`ui.views.power_flow` (link values [kW]): a plain
+    Plotly JSON dict (the Overview draws it on every load and refresh)."""
     links = flow["links"]
-    fig = go.Figure(
-        go.Sankey(
-            valueformat=".1f",
-            valuesuffix=" kW",
-            node={"label": flow["nodes"], "pad": 18, "thickness": 16},
-            link={
-                "source": [link["source"] for link in links],
-                "target": [link["target"] for link in links],
-                "value": [link["value_kw"] for link in links],
-                "label": [link["label"] for link in links],
+    return {
+        "data": [
+            {
+                "type": "sankey",
+                "valueformat": ".1f",
+                "valuesuffix": " kW",
+                "node": {"label": flow["nodes"], "pad": 18, "thickness": 16},
+                "link": {
+                    "source": [link["source"] for link in links],
+                    "target": [link["target"] for link in links],
+                    "value": [link["value_kw"] for link in links],
+                    "label": [link["label"] for link in links],
+                },
+            }
+        ],
+        "layout": {
+            "title": {
+                "text": "Power flow now [kW]: grid → UPS → shelves → 48 V busbars → IT",
+                "x": 0.01,
             },
-        )
-    )
-    return _base(fig, "Power flow now [kW]: grid → UPS → shelves → 48 V busbars → IT", 420)
+            "height": 420,
+            "margin": {"l": 60, "r": 20, "t": 50, "b": 60},
+            "legend": {"orientation": "h", "y": -0.3},
+            "template": template_json(),
+        },
+    }
 
 
 _BAND_COLOURS = ("#313695", "#74add1", "#e0f3f8", "#fee090", "#f46d43", "#a50026")
