@@ -5,11 +5,16 @@
 
 Each case runs in its own process so its peak resident memory (ru_maxrss) is its own.
 Reports rack-steps per second of ``physics.simulate`` (series generation and compilation are
-timed apart) and checks the time is linear in racks × steps by comparing with a case a
-quarter of the size.  The lean cases keep only the per-rack inlet temperature and power of
-the per-equipment series (``simulate(outputs=...)``): the memory of a year over 1,000
-racks.  Absolute figures depend on the machine and on what else runs on it: compare
-branches by running both back to back (docs/benchmarks.md).
+timed apart), wall and CPU, and checks the time is linear in racks × steps by comparing with
+a case a quarter of the size.  The lean cases keep only the per-rack inlet temperature and
+power of the per-equipment series (``simulate(outputs=...)``); the ``single`` cases store the
+per-rack and per-busbar series in float32 (``simulate(precision="single")``).
+
+Reference, in the same process after the measured run (``peak_rss_mb`` is taken before it):
+the same simulation with the power chain through the vectorized NumPy models instead of the
+compiled kernel (``physics.electrical.electrical_chain(compiled=False)``);
+``cpu_ratio`` is its CPU time over the kernel's.  Absolute figures depend on the machine and
+on what else runs on it (docs/benchmarks.md); the ratio less so.
 """
 
 from __future__ import annotations
@@ -25,10 +30,19 @@ import time
 
 
 def run_case(
-    racks: int, days: float, step: str, per_rack: bool, outputs: list[str] | None = None
+    racks: int,
+    days: float,
+    step: str,
+    per_rack: bool,
+    outputs: list[str] | None = None,
+    precision: str = "double",
 ) -> dict[str, float]:
+    import functools
+
     import numpy as np
 
+    import physics.simulate
+    from physics.electrical import electrical_chain
     from physics.power import busbar_load_flow
     from physics.schedule import as_operated_schedule
     from physics.simulate import simulate
@@ -47,23 +61,45 @@ def run_case(
     loading = time.perf_counter()
     taps = np.broadcast_to(np.full((2, 3, 1), 1e3), (2, 3, 8))
     busbar_load_flow(np.full(3, 48.0), np.full((3, 8), 1e-5), taps)
+    short = series.isel(time=slice(0, 2))  # the compiled chain, on two steps
+    simulate(facility, as_operated_schedule(facility, short), short, per_rack=False)
     prepared = time.perf_counter()
-    ds = simulate(facility, schedule, series, per_rack=per_rack, outputs=outputs)
+    cpu = time.process_time()
+    options = {"per_rack": per_rack, "outputs": outputs, "precision": precision}
+    ds = simulate(facility, schedule, series, **options)  # type: ignore[arg-type]
+    cpu = time.process_time() - cpu
     done = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     steps = ds.sizes["time"]
     rack_steps = facility.racks.count * steps
+    max_inlet = float(ds["max_inlet_temperature"].max())
+    del ds
+    # reference: the vectorized chain, same case, same process
+    physics.simulate.electrical_chain = functools.partial(electrical_chain, compiled=False)  # type: ignore[assignment]
+    reference_cpu = time.process_time()
+    reference = simulate(facility, schedule, series, **options)  # type: ignore[arg-type]
+    reference_cpu = time.process_time() - reference_cpu
+    physics.simulate.electrical_chain = electrical_chain
+    reference_inlet = float(reference["max_inlet_temperature"].max())
     return {
         "racks": facility.racks.count,
         "steps": steps,
         "rack_steps": rack_steps,
         "per_rack_output": per_rack,
         "outputs": "all" if outputs is None else ",".join(outputs),
+        "precision": precision,
         "prepare_s": round(loading - started, 2),
         "kernel_load_s": round(prepared - loading, 2),
         "simulate_s": round(done - prepared, 2),
+        "simulate_cpu_s": round(cpu, 2),
         "rack_steps_per_s": round(rack_steps / (done - prepared)),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "max_inlet_c": round(float(ds["max_inlet_temperature"].max()), 2),
+        "rack_steps_per_cpu_s": round(rack_steps / cpu),
+        "peak_rss_mb": round(peak),
+        "load_average_1min": round(os.getloadavg()[0], 1),
+        "max_inlet_c": round(max_inlet, 2),
+        "reference_cpu_s": round(reference_cpu, 2),
+        "cpu_ratio": round(reference_cpu / cpu, 2),
+        "max_inlet_difference_c": abs(max_inlet - reference_inlet),
     }
 
 
@@ -75,6 +111,8 @@ CASES = {
     "full": [
         (1000, 365.0, "15 min", True),
         (1000, 365.0 / 4, "15 min", True),
+        (1000, 365.0, "15 min", True, None, "single"),
+        (1000, 365.0 / 4, "15 min", True, None, "single"),
         (1000, 365.0, "15 min", True, LEAN),
         (1000, 365.0 / 4, "15 min", True, LEAN),
         (10000, 1.0, "1 min", True),
@@ -82,7 +120,7 @@ CASES = {
         (10000, 1.0, "1 min", False),
     ],
     "quick": [(200, 7.0, "15 min", True), (200, 1.75, "15 min", True)],
-    "quick_lean": [(200, 7.0, "15 min", True, LEAN)],
+    "quick_lean": [(200, 7.0, "15 min", True, LEAN), (200, 7.0, "15 min", True, None, "single")],
 }
 
 
@@ -107,11 +145,11 @@ def main() -> None:
         result = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(result)
         print(json.dumps(result), flush=True)
-    # linearity: time per rack-step of the full case vs its quarter-size sibling
+    # linearity: CPU time per rack-step of the full case vs its quarter-size sibling
     for big, small in zip(results[::2], results[1::2], strict=False):
         if big["racks"] == small["racks"] and big["outputs"] == small["outputs"]:
-            ratio = (big["simulate_s"] / big["rack_steps"]) / (
-                small["simulate_s"] / small["rack_steps"]
+            ratio = (big["simulate_cpu_s"] / big["rack_steps"]) / (
+                small["simulate_cpu_s"] / small["rack_steps"]
             )
             print(f"# {big['racks']} racks: time per rack-step, full vs quarter: {ratio:.2f}")
 

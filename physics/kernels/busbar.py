@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
+
+from physics.kernels import compiled
 
 __all__ = [
     "COLLAPSED",
@@ -64,7 +65,7 @@ CONVERGED, UNCONVERGED, COLLAPSED, NEGATIVE_INPUT = 0, 1, 2, 3
 """Busbar states written by the kernel [-]."""
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+@compiled(nogil=True, fastmath=_FAST)
 def _solve_one(
     power: NDArray[np.float64],
     resistance: NDArray[np.float64],
@@ -106,7 +107,7 @@ def _solve_one(
     return UNCONVERGED, max_iterations
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+@compiled(nogil=True, fastmath=_FAST)
 def _sweep_kernel(
     power: NDArray[np.float64],
     resistance: NDArray[np.float64],

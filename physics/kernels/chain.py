@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from physics.kernels import compiled
 from physics.kernels.busbar import COLLAPSED, CONVERGED, NEGATIVE_INPUT, UNCONVERGED
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class ChainResult:
     shelf_peak: NDArray[np.float64]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+@compiled(nogil=True, fastmath=_FAST, error_model="numpy")
 def _efficiency(
     load: float, curve: int, xs: NDArray[np.float64], ys: NDArray[np.float64], n: int
 ) -> float:
@@ -126,7 +126,7 @@ def _efficiency(
     return ys[curve, n - 1]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+@compiled(nogil=True, fastmath=_FAST, error_model="numpy")
 def _sweep_block(
     tap_power: NDArray[np.float64],
     resistance: NDArray[np.float64],
@@ -180,7 +180,7 @@ def _sweep_block(
     return max_iterations
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+@compiled(nogil=True, fastmath=_FAST, error_model="numpy")
 def _chain_kernel(
     rack_power: NDArray[np.float64],
     rack: tuple[Any, ...],

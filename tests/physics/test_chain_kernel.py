@@ -9,12 +9,18 @@ contraction ``ρ = R·P/V²`` below 1/2 their voltages differ by less than ``2e-
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
+import physics
 from physics.electrical import Topology, electrical_chain
 from physics.facility import Facility
 from physics.schedule import as_operated_schedule
@@ -110,3 +116,36 @@ def test_single_precision_storage_error_is_bounded(hall_day: tuple[Facility, xr.
     assert double["inlet_temperature"].dtype == np.float64
     with pytest.raises(ValueError, match="precision"):
         simulate(hall, schedule, series, precision="half")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes read-only folders"
+)
+def test_kernels_compile_without_a_writable_cache(tmp_path: Path) -> None:
+    """A read-only copy of ``physics`` and no writable home: the kernels compile uncached."""
+    copy = tmp_path / "ro"
+    shutil.copytree(
+        Path(physics.__file__).parent,
+        copy / "physics",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    for folder in [copy, *(p for p in copy.rglob("*") if p.is_dir())]:
+        folder.chmod(0o555)
+    code = (
+        "import numpy as np\n"
+        "from physics.power import busbar_load_flow\n"
+        "flow = busbar_load_flow(48.0, np.full(8, 1e-5), np.full(8, 1e3))\n"
+        "print(float(flow.min_voltage))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(copy), "HOME": str(copy)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        for folder in [copy, *(p for p in copy.rglob("*") if p.is_dir())]:
+            folder.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert 47.0 < float(done.stdout) < 48.0
