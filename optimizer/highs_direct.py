@@ -161,7 +161,9 @@ class DirectHighs:
             self._compile(model)
         self._sync_columns()
         h = self._highs
-        h.setOptionValue("time_limit", float(self.time_limit))
+        # HiGHS (1.x) compares time_limit with the run time summed over every run() of this
+        # Highs object (ERGO-Code/HiGHS#1477): the limit is per solve from where it stands
+        h.setOptionValue("time_limit", float(h.getRunTime()) + float(self.time_limit))
         h.setOptionValue("mip_rel_gap", float(self.mip_gap))
         ran = time.perf_counter()
         self._add("handover_s", ran - started)

@@ -176,9 +176,20 @@ class FleetSolver:
             The termination condition and whether a feasible solution was loaded.
         """
         started = time.perf_counter()
+        # with every move fixed (sites_alone; the co-plan's placement fixed) the balance rows
+        # fix each job's presence exactly: solved as continuous, the rounds after the LP
+        # relaxation stay LPs that HiGHS starts from the previous basis
+        placed = all(var.fixed for var in self.model.jobs.move.values())
+        relaxed = [
+            var for var in self.model.jobs.presence.values() if placed and var.domain is pyo.Binary
+        ]
+        for var in relaxed:
+            var.domain = pyo.UnitInterval
         try:
             return self._solve()
         finally:
+            for var in relaxed:
+                var.domain = pyo.Binary
             self.timings["solve_s"] = self.timings.get("solve_s", 0.0) + (
                 time.perf_counter() - started
             )

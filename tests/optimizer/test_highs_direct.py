@@ -73,3 +73,16 @@ def test_lp_handed_to_highs_solves_as_pyomos_mps_file(solver: PlanSolver) -> Non
         for var in running:
             var.domain = pyo.Binary
         solver.restore(saved)
+
+
+def test_every_solve_gets_its_whole_time_limit(solver: PlanSolver) -> None:
+    """HiGHS counts time_limit against the run time of all runs of one Highs object: each
+    solve must set it from the run time so far, or a re-solve inherits what is left."""
+    highs = DirectHighs(time_limit=5.0)
+    assert highs.solve(solver.model).feasible
+    first_run = float(highs._highs.getRunTime())
+    assert first_run > 0.0
+    assert highs.solve(solver.model).feasible
+    limit = highs._highs.getOptionValue("time_limit")
+    limit = float(limit[-1] if isinstance(limit, tuple) else limit)
+    assert limit - 5.0 == pytest.approx(first_run, abs=0.5)
