@@ -294,12 +294,13 @@ def electrical_chain(
     rectifier_loss = rectifier_input - np.nan_to_num(shelf_output, nan=0.0)
     # in-rack losses (converters, busbar, shelf) heat the rack air; shared busbars split their
     # busbar and shelf losses over their racks in proportion to power
-    bus_total = (topology.busbar_of_rack @ bus_power.T).T
-    share = bus_power / np.where(bus_total > 0, bus_total, 1.0)[:, racks.busbar]
-    rack_loss = (
-        converter_loss
-        + share * np.nan_to_num(chain.loss + rectifier_loss, nan=0.0)[:, racks.busbar]
-    )
+    in_rack = np.nan_to_num(chain.loss + rectifier_loss, nan=0.0)
+    if topology.rack_per_busbar:  # each rack's share is 1 (0 at zero power): no gather
+        rack_loss = converter_loss + np.where(bus_power > 0, in_rack, 0.0)
+    else:
+        bus_total = (topology.busbar_of_rack @ bus_power.T).T
+        share = bus_power / np.where(bus_total > 0, bus_total, 1.0)[:, racks.busbar]
+        rack_loss = converter_loss + share * in_rack[:, racks.busbar]
     ups_output = (topology.ups_of_busbar @ rectifier_input.T).T
     ups_input = np.empty_like(ups_output)
     for index, curve in enumerate(facility.ups_curves):
