@@ -108,11 +108,24 @@ def _assert_contracts(result: Plan) -> None:
 
 @pytest.mark.requires_shared_data
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(CONTRACT_WEEKS))
+@pytest.mark.parametrize("name", sorted(set(CONTRACT_WEEKS) - {"ercot"}))
 def test_equal_work_contracts_and_priced_events(name: str, shared_data: Path) -> None:
     _, facility, series = _load(contract_week(name, shared_data))
-    result = plan(facility, series, OPTIONS)
+    _assert_equal_work_and_contracts(series, plan(facility, series, OPTIONS))
 
+
+@pytest.mark.requires_shared_data
+@pytest.mark.slow
+def test_ercot_week_contracts_and_its_first_day_committed(shared_data: Path) -> None:
+    """The ERCOT contract week, planned once and asserted both ways: equal work, contracts
+    and priced events as on the other weeks, and its first day against a 24 h plan."""
+    scenario, facility, series = _load(contract_week("ercot", shared_data))
+    week = plan(facility, series, OPTIONS)
+    _assert_equal_work_and_contracts(series, week)
+    _assert_a_day_committed_agrees_with_the_week(scenario, facility, week)
+
+
+def _assert_equal_work_and_contracts(series: xr.Dataset, result: Plan) -> None:
     assert result.status == "optimal" and result.verified, (result.explanation, result.notes)
     work = result.equal_work()
     assert work["equal"] and work["max_relative_difference"] <= EQUAL_WORK_TOLERANCE, work
@@ -151,9 +164,9 @@ def test_a_job_too_large_for_its_window_is_infeasible(shared_data: Path) -> None
     assert "llm-pretraining" in text and "kWh" in text and "earliest deadline" in text, text
 
 
-@pytest.mark.requires_shared_data
-@pytest.mark.slow
-def test_a_day_committed_agrees_with_the_week(shared_data: Path) -> None:
+def _assert_a_day_committed_agrees_with_the_week(
+    scenario: Scenario, facility: Any, week: Plan
+) -> None:
     """The first day of a 24 h plan (look-ahead to the deadlines) and of the 7-day plan.
 
     Both models see the same future up to the last deadline (day 6) and differ only in the
@@ -163,8 +176,6 @@ def test_a_day_committed_agrees_with_the_week(shared_data: Path) -> None:
     5 % of the job's energy (a few hours of a job at full power), measured 0.0–1.2 % and
     0–3 % on this week.
     """
-    scenario, facility, series = _load(contract_week("ercot", shared_data))
-    week = plan(facility, series, OPTIONS)
     window = plan_window(scenario, horizon=timedelta(hours=24))
     assert window.committed_hours == 24 and window.lookahead_hours >= 6 * 24
     day_series = scenario_series(window.scenario, ROOT / "scenarios")
