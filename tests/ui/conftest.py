@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +52,19 @@ def context(fresh: tuple[LiveTwin, Clock]) -> Iterator[UIContext]:
     runner = JobRunner(workers=1)
     yield UIContext(fresh[0], tokens(), runner)
     runner.shutdown()
+
+
+PLOTLY_TRACES_JS = """() => {
+    const registered = window.Plotly ? Object.keys(window.Plotly.PlotSchema.get().traces) : [];
+    const drawn = [];
+    document.querySelectorAll('.js-plotly-plot').forEach((gd) =>
+        (gd.data || []).forEach((t) => drawn.push(t.type || 'scatter')));
+    return [registered, drawn];
+}"""
+
+
+def plotly_traces(tab: Any) -> tuple[set[str], set[str]]:
+    """Trace types of the plotly.js the browser ``tab`` loaded, and those of every trace
+    drawn in its page (a type missing from the bundle would draw nothing)."""
+    registered, drawn = tab.evaluate(PLOTLY_TRACES_JS)
+    return set(registered), set(drawn)

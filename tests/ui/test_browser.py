@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from tests.processes import CHROMIUM, CHROMIUM_ARGS, require_chromium, serving
+from tests.ui.conftest import plotly_traces
+from ui import plotlyjs
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -81,11 +83,18 @@ def _shot(page: Any, name: str) -> None:
 
 def test_every_page_loads_without_console_errors(server: str, page: tuple[Any, list[str]]) -> None:
     tab, errors = page
+    drawn_anywhere: set[str] = set()
     for path, selector in PAGES.items():
         tab.goto(server + path)
         tab.wait_for_selector(selector, timeout=30_000)
         tab.wait_for_timeout(500)  # late callbacks would log errors now
         _shot(tab, path.strip("/") or "overview")
+        registered, drawn = plotly_traces(tab)
+        if drawn:  # plotly.js is the partial bundle, and it has every trace type drawn
+            assert registered == set(plotlyjs.TRACES), path
+            assert drawn <= registered, path
+        drawn_anywhere |= drawn
+    assert {"scatter", "heatmap", "sankey"} <= drawn_anywhere
     # the Overview's alarm count opens the Alarms page; a point link opens its trend
     tab.goto(server + "/")
     tab.wait_for_selector("#kpi-alarms-link", timeout=30_000)

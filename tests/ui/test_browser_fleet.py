@@ -14,6 +14,8 @@ import pytest
 
 from tests.fleet_live import one_day_fleet
 from tests.processes import CHROMIUM, CHROMIUM_ARGS, require_chromium, serving
+from tests.ui.conftest import plotly_traces
+from ui import plotlyjs
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 READER = "browser-fleet-read-token-01"
@@ -58,6 +60,9 @@ def test_the_fleet_page_maps_the_sites_offline_and_opens_a_site(server: str) -> 
         tab.wait_for_selector("#fleet-map g.countries path", state="attached", timeout=60_000)
         tab.wait_for_selector("#fleet-map text:has-text('london-edge')", timeout=30_000)
         tab.wait_for_selector("#fleet-sites a#fleet-open-london-edge", timeout=30_000)
+        registered, drawn = plotly_traces(tab)  # the partial plotly.js draws the geo map
+        assert registered == set(plotlyjs.TRACES)
+        assert "scattergeo" in drawn and drawn <= registered
         tab.wait_for_timeout(500)
         ARTIFACTS.mkdir(exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / "ui-fleet.png"), full_page=True)

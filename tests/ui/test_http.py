@@ -12,6 +12,7 @@ from tests.helpers import Clock
 from tests.ui.conftest import APPROVER, READER, tokens
 from twin.api.app import create_app
 from twin.live.live_twin import LiveTwin
+from ui import plotlyjs
 from ui.app import PAGES, mount
 
 
@@ -189,3 +190,34 @@ def test_without_a_ui_the_root_still_redirects_to_the_docs(fresh: tuple[LiveTwin
     with TestClient(api) as client:
         response = client.get("/", follow_redirects=False)
     assert response.status_code == 307 and response.headers["location"] == "/docs"
+
+
+def test_graphs_get_the_partial_plotly_bundle(client: TestClient) -> None:
+    """The URL ``dcc.Graph`` loads plotly.js from serves ``ui/vendor``'s partial bundle (of
+    the plotly.js version the Python ``plotly`` package was made for), gzip-compressed when
+    asked, revalidated by its ETag; the page preloads it."""
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    url = f"/_dash-component-suites/{plotlyjs.DASH_PATH}"
+    assert f'href="{url}"' in client.get("/").text  # preloaded with the page
+    full = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert full.status_code == 200
+    assert full.headers["content-type"].startswith("application/javascript")
+    assert "content-encoding" not in full.headers
+    assert full.content == plotlyjs.BUNDLE.read_bytes()
+    header = full.text[:400]
+    assert "Licensed under the MIT license" in header
+    assert f"{', '.join(plotlyjs.TRACES)} - minified) v{get_plotlyjs_version()}" in header
+    assert plotlyjs.version() == get_plotlyjs_version()
+    assert len(full.content) < 0.5 * len(get_plotlyjs().encode())  # not Dash's full bundle
+    packed = client.get(url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < 0.4 * len(full.content)
+    assert packed.content == full.content  # the client decoded it
+    assert packed.headers["etag"] != full.headers["etag"]  # two encodings, two ETags
+    again = client.get(
+        url, headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]}
+    )
+    assert again.status_code == 304 and again.content == b""
+    # Dash's other files are still its own
+    assert client.get("/_dash-component-suites/dash/dcc/async-graph.js").status_code == 200
