@@ -27,6 +27,7 @@ indices over the racks), ``_storage_and_grid`` is step 5 over the whole horizon,
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from physics.power import (
 )
 from physics.psychrometrics import outdoor_temperatures
 from physics.schedule import Schedule, step_seconds
+from physics.stream import WINDOW_BYTES, SeriesWriter
 from physics.variables import annotate, kept, selection
 from physics.warnings import CurveRangeWarning
 
@@ -69,7 +71,13 @@ _MIN_CHUNK_STEPS = 8
 def _chunk_steps(facility: Facility, topology: Topology, chunk_steps: int | None) -> int:
     if chunk_steps is not None:
         return max(1, int(chunk_steps))
-    width = max(facility.busbars.count * topology.max_taps, facility.racks.count, 1)
+    if topology.rack_per_busbar:
+        # the compiled chain writes no per-tap array: size the (T, R) arrays at 1 MB, which
+        # spreads the per-chunk Python overhead over more steps (1,000 racks: 131 steps a
+        # chunk instead of 32; docs/benchmarks.md)
+        width = max(2 * facility.racks.count, 1)
+    else:
+        width = max(facility.busbars.count * topology.max_taps, facility.racks.count, 1)
     return max(_MIN_CHUNK_STEPS, _CHUNK_BYTES // (8 * width))
 
 
@@ -431,6 +439,11 @@ _PER_RACK = (
 )
 """Per-rack series kept with ``per_rack=True`` (``case_temperature`` only with cold plates)."""
 
+_DIMENSION_OF = {name: dim for dim, names in _DIMENSIONS for name in names} | dict.fromkeys(
+    _PER_RACK, "rack"
+)
+"""Equipment dimension of every per-equipment series, by name."""
+
 _SINGLE = frozenset(_PER_RACK).union(dict(_DIMENSIONS)["busbar"])
 """Series stored in float32 by ``simulate(precision="single")``: the per-rack and per-busbar
 ones, the bulk of a long run's memory.  The other per-equipment series (units, CDUs, UPS,
@@ -476,12 +489,10 @@ def _data_vars(
     return data_vars
 
 
-def _dataset(
-    facility: Facility, time: NDArray[np.datetime64], data_vars: dict[str, Any]
-) -> xr.Dataset:
-    """The result Dataset: variables with CF attrs from the registry, equipment coordinates."""
+def _coords(facility: Facility, time: NDArray[np.datetime64]) -> dict[str, Any]:
+    """The result's coordinates: time and the equipment ids."""
     racks = facility.racks
-    coords = {
+    return {
         "time": time,
         "rack": racks.ids,
         "rack_row": ("rack", racks.row),
@@ -493,7 +504,13 @@ def _dataset(
         "feed": facility.feeds.ids,
         "workload": facility.workloads.ids,
     }
-    ds = xr.Dataset(data_vars, coords=coords)
+
+
+def _dataset(
+    facility: Facility, time: NDArray[np.datetime64], data_vars: dict[str, Any]
+) -> xr.Dataset:
+    """The result Dataset: variables with CF attrs from the registry, equipment coordinates."""
+    ds = xr.Dataset(data_vars, coords=_coords(facility, time))
     annotate(ds)
     ds["time"].attrs.update({"standard_name": "time", "timezone": "UTC"})
     return ds
@@ -508,6 +525,7 @@ def simulate(
     outputs: Collection[str] | None = None,
     chunk_steps: int | None = None,
     precision: str = "double",
+    store: str | os.PathLike[str] | None = None,
     fan_tolerance: float = 1.0,
     max_fan_iterations: int = 6,
 ) -> xr.Dataset:
@@ -537,6 +555,13 @@ def simulate(
         memory (long runs).  The computation, the per-step series and every reduction over
         the racks (maxima, sums, indices) are float64 either way; the busbar flags are bool
         in single precision (0./1. in double).
+    store
+        Path of a NetCDF-4 file (created, or overwritten) to which the per-equipment series
+        kept by ``per_rack`` and ``outputs`` are written as the simulation proceeds, window
+        by window, instead of being kept in memory: memory no longer grows with them over a
+        long horizon.  The result holds them as lazy (Dask) arrays read from that file, with
+        the same values as without ``store``, bit for bit; the facility series stay in
+        memory.  None: every series in memory.
     fan_tolerance
         Server fan power change [W] below which the fan/inlet iteration stops.
     max_fan_iterations
@@ -566,23 +591,38 @@ def simulate(
         raise ValueError(f"precision must be 'single' or 'double', got {precision!r}")
     single = _SINGLE if precision == "single" else frozenset()
     diagnostics = _Diagnostics()
-    out: dict[str, FloatArray] = {}
     known = set(_PER_RACK).union(*(names for _, names in _DIMENSIONS))
     selected = None if outputs is None else selection(outputs, known, "outputs")
-    for start in range(0, steps, chunk_size):
-        window = slice(start, min(start + chunk_size, steps))
-        values = _simulate_chunk(
-            facility,
-            topology,
-            schedule,
-            window,
-            (dry_bulb[window], wet_bulb[window]),
-            diagnostics,
-            per_rack=per_rack,
-            fan_tolerance=fan_tolerance,
-            max_fan_iterations=max_fan_iterations,
-        )
-        _store(out, kept(values, selected), start, steps, single)
+    writer = None
+    if store is not None:
+        widest = max(facility.racks.count, facility.busbars.count, 1)
+        buffered = chunk_size * max(1, WINDOW_BYTES // (8 * widest * chunk_size))
+        writer = SeriesWriter(store, _coords(facility, time), _DIMENSION_OF, buffered, single)
+    out: dict[str, Any] = {}
+    try:
+        for start in range(0, steps, chunk_size):
+            window = slice(start, min(start + chunk_size, steps))
+            values = _simulate_chunk(
+                facility,
+                topology,
+                schedule,
+                window,
+                (dry_bulb[window], wet_bulb[window]),
+                diagnostics,
+                per_rack=per_rack,
+                fan_tolerance=fan_tolerance,
+                max_fan_iterations=max_fan_iterations,
+            )
+            values = kept(values, selected)
+            if writer is not None:  # per-equipment series to the file, per-step ones here
+                writer.add({n: v for n, v in values.items() if np.ndim(v) == 2}, start)
+                values = {n: v for n, v in values.items() if np.ndim(v) < 2}
+            _store(out, values, start, steps, single)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        out.update(writer.series())
     storage = _storage_and_grid(
         facility, schedule, series, out["facility_power_before_storage"], step
     )
