@@ -8,7 +8,10 @@ Reports rack-steps per second of ``physics.simulate`` (series generation and com
 timed apart), wall and CPU, and checks the time is linear in racks × steps by comparing with
 a case a quarter of the size.  The lean cases keep only the per-rack inlet temperature and
 power of the per-equipment series (``simulate(outputs=...)``); the ``single`` cases store the
-per-rack and per-busbar series in float32 (``simulate(precision="single")``).
+per-rack and per-busbar series in float32 (``simulate(precision="single")``); the ``store``
+cases write the per-equipment series to a NetCDF-4 file in a temporary folder as the
+simulation proceeds (``simulate(store=path)``) instead of keeping them in memory (the time
+counted includes writing the file; ``store_mb`` is its size).
 
 Reference, in the same process after the measured run (``peak_rss_mb`` is taken before it):
 the same simulation with the power chain through the vectorized NumPy models instead of the
@@ -36,8 +39,10 @@ def run_case(
     per_rack: bool,
     outputs: list[str] | None = None,
     precision: str = "double",
+    store: bool = False,
 ) -> dict[str, float]:
     import functools
+    import tempfile
 
     import numpy as np
 
@@ -65,7 +70,9 @@ def run_case(
     simulate(facility, as_operated_schedule(facility, short), short, per_rack=False)
     prepared = time.perf_counter()
     cpu = time.process_time()
-    options = {"per_rack": per_rack, "outputs": outputs, "precision": precision}
+    folder = tempfile.TemporaryDirectory(prefix="simulate_scaling_")
+    path = os.path.join(folder.name, "series.nc") if store else None
+    options = {"per_rack": per_rack, "outputs": outputs, "precision": precision, "store": path}
     ds = simulate(facility, schedule, series, **options)  # type: ignore[arg-type]
     cpu = time.process_time() - cpu
     done = time.perf_counter()
@@ -73,6 +80,8 @@ def run_case(
     steps = ds.sizes["time"]
     rack_steps = facility.racks.count * steps
     max_inlet = float(ds["max_inlet_temperature"].max())
+    store_mb = os.path.getsize(path) / 2**20 if path else 0.0
+    ds.close()
     del ds
     # reference: the vectorized chain, same case, same process
     physics.simulate.electrical_chain = functools.partial(electrical_chain, compiled=False)  # type: ignore[assignment]
@@ -81,6 +90,8 @@ def run_case(
     reference_cpu = time.process_time() - reference_cpu
     physics.simulate.electrical_chain = electrical_chain
     reference_inlet = float(reference["max_inlet_temperature"].max())
+    reference.close()
+    folder.cleanup()
     return {
         "racks": facility.racks.count,
         "steps": steps,
@@ -88,6 +99,8 @@ def run_case(
         "per_rack_output": per_rack,
         "outputs": "all" if outputs is None else ",".join(outputs),
         "precision": precision,
+        "store": store,
+        "store_mb": round(store_mb),
         "prepare_s": round(loading - started, 2),
         "kernel_load_s": round(prepared - loading, 2),
         "simulate_s": round(done - prepared, 2),
@@ -118,9 +131,19 @@ CASES = {
         (10000, 1.0, "1 min", True),
         (10000, 0.25, "1 min", True),
         (10000, 1.0, "1 min", False),
+        (1000, 365.0, "15 min", True, None, "double", True),
+        (1000, 365.0 / 4, "15 min", True, None, "double", True),
+        (1000, 365.0, "15 min", True, None, "single", True),
+        (1000, 365.0 / 4, "15 min", True, None, "single", True),
+        (1000, 365.0, "15 min", True, LEAN, "double", True),
+        (1000, 365.0 / 4, "15 min", True, LEAN, "double", True),
     ],
     "quick": [(200, 7.0, "15 min", True), (200, 1.75, "15 min", True)],
-    "quick_lean": [(200, 7.0, "15 min", True, LEAN), (200, 7.0, "15 min", True, None, "single")],
+    "quick_lean": [
+        (200, 7.0, "15 min", True, LEAN),
+        (200, 7.0, "15 min", True, None, "single"),
+        (200, 7.0, "15 min", True, None, "double", True),
+    ],
 }
 
 
@@ -146,12 +169,15 @@ def main() -> None:
         results.append(result)
         print(json.dumps(result), flush=True)
     # linearity: CPU time per rack-step of the full case vs its quarter-size sibling
-    for big, small in zip(results[::2], results[1::2], strict=False):
-        if big["racks"] == small["racks"] and big["outputs"] == small["outputs"]:
-            ratio = (big["simulate_cpu_s"] / big["rack_steps"]) / (
-                small["simulate_cpu_s"] / small["rack_steps"]
-            )
-            print(f"# {big['racks']} racks: time per rack-step, full vs quarter: {ratio:.2f}")
+    keys = ("racks", "per_rack_output", "outputs", "precision", "store")
+    for big in results:
+        for small in results:
+            if all(big[k] == small[k] for k in keys) and big["steps"] == 4 * small["steps"]:
+                ratio = (big["simulate_cpu_s"] / big["rack_steps"]) / (
+                    small["simulate_cpu_s"] / small["rack_steps"]
+                )
+                label = ", ".join(f"{k}={big[k]}" for k in keys)
+                print(f"# {label}: time per rack-step, full vs quarter: {ratio:.2f}")
 
 
 if __name__ == "__main__":
