@@ -418,8 +418,13 @@ def server_fan_power(
         Fan power [W].
     """
     fraction = server_airflow_fraction(inlet_temperature, knee_temperature, speed_slope)
-    power = np.asarray(nominal_fan_power, dtype=float) * fraction ** np.asarray(exponent)
-    return np.asarray(power, dtype=float)
+    nominal = np.asarray(nominal_fan_power, dtype=float)
+    power_of = np.asarray(exponent, dtype=float)
+    # f^exponent only above the knee (f > 1): pow(1, e) is exactly 1, so the result is the
+    # same bit for bit, and most racks of most steps sit below their knee
+    scale = np.ones(np.broadcast_shapes(fraction.shape, power_of.shape))
+    np.power(fraction, power_of, out=scale, where=fraction != 1.0)
+    return np.asarray(nominal * scale, dtype=float)
 
 
 def rack_cooling_index(

@@ -207,6 +207,24 @@ def test_server_fans_follow_affinity_above_knee() -> None:
     np.testing.assert_allclose(power, [1000.0, 1000.0, 1331.0])
 
 
+def test_server_fan_power_is_the_affinity_formula_bit_for_bit() -> None:
+    """Raising only above the knee (f > 1) changes no bit of ``P·f^exponent``: per-rack
+    parameters broadcast over steps, both exponents, NaN inlets, scalars."""
+    rng = np.random.default_rng(0)
+    inlet = rng.uniform(15.0, 40.0, (50, 300))
+    inlet[0, :3] = np.nan
+    nominal, knee = rng.uniform(100.0, 900.0, 300), rng.uniform(25.0, 30.0, 300)
+    slope, exponent = rng.uniform(0.02, 0.1, 300), rng.choice([1.0, 3.0], 300)
+    fraction = 1.0 + slope * np.maximum(inlet - knee, 0.0)
+    expected = nominal * fraction**exponent
+    got = server_fan_power(nominal, inlet, knee, slope, exponent)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(got[0, :3]).all() and (got[1:] > nominal).any()
+    assert float(server_fan_power(500.0, 31.0, 27.0, 0.04)) == 500.0 * 1.16**3
+    assert float(server_fan_power(500.0, 20.0, 27.0, 0.04)) == 500.0
+
+
 def test_rack_cooling_index_and_supply_heat_index() -> None:
     """RCI (Herrlin 2005): one of four racks 2.5 K over a 5 K allowable band → 87.5 %."""
     hi, lo = rack_cooling_index(
