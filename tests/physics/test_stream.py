@@ -7,6 +7,7 @@ open alone as a CF dataset.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -17,8 +18,9 @@ import xarray as xr
 import physics.simulate
 from physics.facility import Facility
 from physics.schedule import as_operated_schedule
-from physics.simulate import simulate
+from physics.simulate import simulate, summarize
 from physics.stream import SeriesWriter
+from physics.violations import find_violations
 from physics.warnings import CurveRangeWarning
 from twin.data.series import scenario_series
 from twin.scenario.compile import compile_facility
@@ -110,3 +112,19 @@ def test_writer_splits_chunks_across_windows(tmp_path: Path) -> None:
     (lazy,) = writer.series().values()
     assert lazy.chunks[0] == (3, 3, 3, 1)
     np.testing.assert_array_equal(np.asarray(lazy), values)
+
+
+def test_summary_and_violations_read_the_lazy_series(
+    demo_day: tuple[Facility, xr.Dataset], tmp_path: Path
+) -> None:
+    """``summarize`` and ``find_violations`` give the same answers on a streamed result."""
+    facility, series = demo_day
+    schedule = as_operated_schedule(facility, series)
+    hot = dataclasses.replace(
+        schedule, supply_temperature=np.full_like(schedule.supply_temperature, 26.0)
+    )
+    memory = simulate(facility, hot, series)
+    streamed = simulate(facility, hot, series, store=tmp_path / "hot.nc")
+    assert summarize(streamed) == summarize(memory)
+    found = [v.message for v in find_violations(facility, streamed)]
+    assert found and found == [v.message for v in find_violations(facility, memory)]
