@@ -59,6 +59,11 @@ class Judged:
     verified
         Every site broke no limit, kept its own contracts, and every fleet job and region
         was served.
+    problems
+        Why not verified, one line each.
+    schedules
+        Each site's schedule (setpoints [°C], battery [W], workload power [W]) on the fine
+        steps: what the live fleet adopts at a site when the plan is approved.
     """
 
     sites: dict[str, dict[str, Any]]
@@ -66,6 +71,7 @@ class Judged:
     jobs: dict[str, dict[str, Any]]
     verified: bool
     problems: list[str] = field(default_factory=list)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
 
 
 def judge(
@@ -121,7 +127,10 @@ def judge(
         for name, entry in jobs.items()
         if not entry["met"]
     ]
-    return Judged(sites, totals, jobs, not problems, problems)
+    schedules = {
+        site.name: outcome.schedule for site, outcome in zip(problem.sites, outcomes, strict=True)
+    }
+    return Judged(sites, totals, jobs, not problems, problems, schedules)
 
 
 def job_contracts(problem: FleetProblem, outcomes: list[SiteOutcome]) -> dict[str, dict[str, Any]]:

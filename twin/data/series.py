@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from physics.variables import annotate
+from physics.variables import VARIABLES, annotate
 from twin.data.csv import read_series_csv
 from twin.data.demo import generate_demo_series
 from twin.data.loaders import (
@@ -63,6 +63,13 @@ def _source_dataset(
             {source.variable: ("time", values)},
             coords={"time": times.tz_convert("UTC").tz_localize(None).values},
         )
+        if source.constant is not None and source.variable not in VARIABLES:
+            # another name is a workload's utilization profile (the schema's example), already
+            # on the simulation axis: held, nothing to resample
+            ds[source.variable].attrs.update(
+                units="1", long_name=f"{source.variable} (utilization profile)"
+            )
+            return ds
         return annotate(ds, [source.variable])
     if source.zone is not None:
         year = source.year or 2023
@@ -121,7 +128,8 @@ def scenario_series(scenario: Scenario, base_dir: str | Path | None = None) -> x
             if source.replay_from is not None:
                 offset = pd.Timestamp(start) - pd.Timestamp(source.replay_from).tz_convert("UTC")
                 raw = raw.assign_coords(time=raw["time"].values + offset.to_timedelta64())
-            sampled = resample(raw, step, start=start, end=end)
+            profile = source.constant is not None and source.variable not in VARIABLES
+            sampled = raw if profile else resample(raw, step, start=start, end=end)
         except SeriesError as exc:
             raise SeriesError(f"series[{index}]: {exc}") from None
         merged = sampled if merged is None else sampled.combine_first(merged)

@@ -358,9 +358,33 @@ def build_fleet(path: str | Path, *, carbon_price: float | None = None) -> Fleet
         regions.
     """
     path = Path(path)
-    fleet = load_fleet(path)
-    folder = path.parent
-    source = str(path)
+    return build_from_fleet(load_fleet(path), path.parent, str(path), carbon_price=carbon_price)
+
+
+def build_from_fleet(
+    fleet: Fleet,
+    folder: Path,
+    source: str,
+    *,
+    carbon_price: float | None = None,
+    series: dict[str, xr.Dataset] | None = None,
+) -> FleetInput:
+    """The optimizer's fleet problem of a validated fleet (see :func:`build_fleet`).
+
+    Parameters
+    ----------
+    fleet
+        The fleet (e.g. :func:`twin.fleet.anchor.anchored_fleet`: the live window).
+    folder
+        Folder relative paths of the fleet are read from.
+    source
+        Name of the fleet in messages.
+    carbon_price
+        As for :func:`build_fleet` [currency/t CO2e].
+    series
+        Each site's exogenous series on the fleet's window (e.g. its live twin's), by site
+        name; a site not given reads its scenario's sources.
+    """
     problems: list[str] = []
     sites: dict[str, _Site] = {}
     for index, spec in enumerate(fleet.sites):
@@ -371,7 +395,10 @@ def build_fleet(path: str | Path, *, carbon_price: float | None = None) -> Fleet
             continue
         problems += _capacities(site)
         try:
-            site.series = scenario_series(site.scenario, site.folder)
+            given = (series or {}).get(spec.name)
+            site.series = (
+                given if given is not None else scenario_series(site.scenario, site.folder)
+            )
         except (SeriesError, KeyError) as exc:
             problems.append(f"sites ({spec.name}).series: {exc}")
         sites[spec.name] = site
@@ -415,13 +442,13 @@ def build_fleet(path: str | Path, *, carbon_price: float | None = None) -> Fleet
             (shares[(r.name, name)] * r.demand for r in regions if (r.name, name) in shares),
             np.zeros(time.size),
         )
-        scenario, series = _inject(site, jobs, placement, served)
+        scenario, injected = _inject(site, jobs, placement, served)
         scenarios[name] = scenario
         fleet_sites.append(
             FleetSite(
                 name,
                 compile_facility(scenario),
-                series,
+                injected,
                 site.job_capacity,
                 site.inference_capacity,
                 site.spec.grid_zone,

@@ -230,6 +230,7 @@ def open_fleet(
         {site.name: site.twin.store for site in sites},
         plan_options or PlanOptions(time_limit=60.0),
         clock,
+        {site.name: site.twin for site in sites},
     )
     return FleetTwin(fleet.fleet, sites, planner)
 

@@ -10,8 +10,13 @@ proposed plan can be decided, once; the approved plan is the fleet plan in force
 is ``superseded``); a plan without a feasible co-plan (``infeasible`` or ``fallback``) cannot
 be approved.  The decision is audited in the fleet's store and in every site's store.
 
-An approved fleet plan is the plan the Fleet page shows and the operators follow; it does not
-rewrite the sites' schedules (each site keeps re-planning itself under its own approvals).
+With the sites' live twins (``dctwin serve fleet.yaml``), a re-plan covers the live window
+from the current time (:mod:`twin.fleet.anchor`: the time rounded down to the fleet's step,
+each site as its twin runs it), and the plan keeps every site's schedule on that window.
+Approving it makes every site adopt its share (:mod:`twin.fleet.adopt`: a site plan approved
+and applied through the site's own path, audited under the approver, watched after).  A plan
+whose window started more than :attr:`FleetPlanner.max_age` ago is stale and cannot be
+approved (re-plan); neither can a plan another proposal superseded.
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from optimizer.planner import PlanOptions
+from twin.fleet.adopt import adopt_share
+from twin.live.control.payload import schedule_json
+from twin.live.live_twin import LiveTwin
 from twin.store.records import PlanRecord
 from twin.store.store import Store
 
@@ -145,6 +155,11 @@ class FleetPlanner:
         Solver options of the co-plan (time limit [s], MIP gap [-]).
     clock
         Current time (tests pass a controllable clock).
+    twins
+        Every site's live twin: re-plans cover the live window from now and approval makes
+        every site adopt its share (none: the file's window, nothing adopted).
+    max_age
+        Longest time from a plan's window start to its approval; older plans are stale.
     """
 
     path: Path
@@ -152,6 +167,8 @@ class FleetPlanner:
     site_stores: dict[str, Store] = field(default_factory=dict)
     options: PlanOptions = field(default_factory=lambda: PlanOptions(time_limit=60.0))
     clock: Callable[[], datetime] = _now
+    twins: dict[str, LiveTwin] = field(default_factory=dict)
+    max_age: timedelta = timedelta(hours=1)
     jobs: dict[str, FleetJob] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -200,17 +217,35 @@ class FleetPlanner:
     def replan(self, *, actor: str, reason: str) -> PlanRecord:
         """Plan the fleet now (blocking) and store the plan as proposed."""
         from optimizer.fleet.plan import plan_fleet
+        from twin.fleet.anchor import live_fleet_input
         from twin.fleet.build import build_fleet
 
-        ready = build_fleet(self.path)
+        if self.twins:
+            ready = live_fleet_input(self.path, self.twins, self.clock())
+        else:
+            ready = build_fleet(self.path)
         result = plan_fleet(ready.problem, self.options, baseline_routing=ready.baseline_routing)
         summary = result.to_json()
         plan_id = uuid.uuid4().hex[:12]
+        times = pd.DatetimeIndex(ready.problem.time).tz_localize("UTC")
+        step = ready.spec.simulation.step
         payload = {
             "summary": _compact(summary),
             "flows": fleet_flows(summary),
             "reason": reason,
             "fleet_file": str(self.path),
+            "window": {
+                "start": times[0].isoformat(),
+                "end": (times[-1] + step).isoformat(),
+                "step_s": step.total_seconds(),
+            },
+            "site_schedules": {}
+            if result.plan is None
+            else {
+                site.name: schedule_json(result.plan.schedules[site.name], site.facility, times)
+                for site in ready.problem.sites
+                if site.name in result.plan.schedules
+            },
         }
         for old in self.store.list_plans(limit=500, status="proposed"):
             self.store.set_plan_status(old["id"], "superseded", actor, f"superseded by {plan_id}")
@@ -235,16 +270,62 @@ class FleetPlanner:
         any more or has no feasible co-plan.
         """
         record = self._plan(plan_id)
-        status = ((record["payload"] or {}).get("summary") or {}).get("status")
-        if record["status"] == "proposed" and status in NOT_APPROVABLE:
-            raise ValueError(f"fleet plan {plan_id} has no feasible co-plan ({status})")
+        payload = record["payload"] or {}
+        status = (payload.get("summary") or {}).get("status")
+        if record["status"] == "proposed":
+            if status in NOT_APPROVABLE:
+                raise ValueError(f"fleet plan {plan_id} has no feasible co-plan ({status})")
+            self._check_fresh(plan_id, payload)
         in_force = self.store.list_plans(limit=500, status="approved")
         decided = self.store.set_plan_status(plan_id, "approved", actor, reason)
-        self.store.audit(actor, "approve", plan_id, reason, {})
+        self._audit_sites(actor, "approve", plan_id, reason)
+        adopted = self._adopt(plan_id, payload, actor, reason)
+        self.store.audit(actor, "approve", plan_id, reason, {"site_plans": adopted})
         for old in in_force:
             self.store.set_plan_status(old["id"], "superseded", actor, f"superseded by {plan_id}")
-        self._audit_sites(actor, "approve", plan_id, reason)
         return decided
+
+    def _check_fresh(self, plan_id: str, payload: dict[str, Any]) -> None:
+        """Refuse a live fleet's plan that is stale (``ValueError``): made on another window
+        than the live one, or whose window started more than :attr:`max_age` ago."""
+        if not self.twins:
+            return
+        window = payload.get("window")
+        if not window or not payload.get("site_schedules"):
+            raise ValueError(
+                f"fleet plan {plan_id} holds no site schedules on a live window: re-plan"
+            )
+        start = datetime.fromisoformat(str(window["start"]))
+        age = self.clock() - start
+        if age > self.max_age:
+            raise ValueError(
+                f"fleet plan {plan_id} is stale: its window started {start.isoformat()}, "
+                f"{age.total_seconds() / 60:.0f} min ago (at most "
+                f"{self.max_age.total_seconds() / 60:.0f} min); re-plan"
+            )
+
+    def _adopt(
+        self, plan_id: str, payload: dict[str, Any], actor: str, reason: str
+    ) -> dict[str, str]:
+        """Every site adopts its share of the approved plan (:func:`twin.fleet.adopt.
+        adopt_share`); returns each site's applied plan id."""
+        summary = payload.get("summary") or {}
+        adopted: dict[str, str] = {}
+        for name, share in (payload.get("site_schedules") or {}).items():
+            twin = self.twins.get(name)
+            if twin is None:
+                continue
+            site = (summary.get("sites") or {}).get(name) or {}
+            digest = {
+                "status": summary.get("status"),
+                "verified": bool(site.get("verified")),
+                "fleet_plan": plan_id,
+                "plan_source": summary.get("plan_source"),
+                "fleet_job_kwh": site.get("fleet_job_kwh") or {},
+            }
+            applied = adopt_share(twin, share, plan_id, digest, actor=actor, reason=reason)
+            adopted[name] = applied["id"]
+        return adopted
 
     def reject(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
         """Reject a proposed fleet plan (``KeyError`` unknown, ``ValueError`` not proposed)."""

@@ -2,9 +2,15 @@
 (what :class:`twin.live.live_twin.LiveTwin` re-anchors on the current day), where the site is
 on a map, and the store each site keeps.
 
-A live site runs its own scenario as written (its own workloads too: the fleet plan is a
-proposal across sites, see :mod:`twin.fleet.replan`); the fleet file adds the site's extra
-series (e.g. its grid zone) after the scenario's, with paths read from the fleet file's folder.
+A live site runs its scenario as the fleet plans it: the workloads the fleet takes over
+(``exclude_workloads``) are removed, and the fleet's work is added as the same flexible
+workloads the co-plan gives the site (:mod:`twin.fleet.build`): ``fleet:<job>`` on its job
+racks for every fleet job allowed there, ``fleet:serve`` on its inference racks.  Their
+profiles (``fleet_job_<i>``, ``fleet_serve``) are 0 until a fleet plan is approved: approving
+one writes the site's share into them (:mod:`twin.fleet.adopt`), so the site's own re-plans
+keep the fleet's work.  The fleet file adds the site's extra series (e.g. its grid zone) after
+the scenario's, with paths read from the fleet file's folder; the scenario's own series paths
+are made absolute, so the mapping can be planned from any folder.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optimizer.fleet.problem import SERVE_WORKLOAD, job_workload
 from twin.fleet.schema import Fleet, load_fleet
 from twin.fleet.schema import FleetSite as SiteSpec
 from twin.scenario.loader import ScenarioError, strict_yaml
@@ -54,6 +61,7 @@ METROS: dict[str, tuple[float, float]] = {
     "phoenix": (33.45, -112.07),
     "portland": (45.52, -122.68),
     "san-francisco": (37.77, -122.42),
+    "san-jose": (37.34, -121.89),
     "sao-paulo": (-23.55, -46.63),
     "seattle": (47.61, -122.33),
     "seoul": (37.57, 126.98),
@@ -123,6 +131,54 @@ def _series_entry(source: Any, fleet_folder: Path) -> dict[str, Any]:
     return entry
 
 
+def _absolute_paths(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A scenario's series entry with its file and data folder made absolute."""
+    entry = dict(entry)
+    if "file" in entry:
+        entry["file"] = str((folder / str(entry["file"])).resolve())
+    if "zone" in entry or "data_dir" in entry:
+        entry["data_dir"] = str(
+            (folder / str(entry.get("data_dir", "../../shared/data"))).resolve()
+        )
+    return entry
+
+
+def profile_series(index: int) -> str:
+    """Name of the profile series of fleet job number ``index`` (file order) at a site."""
+    return f"fleet_job_{index}"
+
+
+SERVE_PROFILE = "fleet_serve"
+"""Name of the profile series of a site's routed tier 1 (``fleet:serve``)."""
+
+
+def fleet_workloads(fleet: Fleet, spec: SiteSpec) -> tuple[list[dict[str, Any]], list[str]]:
+    """The fleet's workloads at a live site (see module docs) and their profile names."""
+    workloads: list[dict[str, Any]] = []
+    for index, job in enumerate(fleet.jobs):
+        if spec.name in job.sites and spec.job_racks:
+            workloads.append(
+                {
+                    "id": job_workload(job.name),
+                    "tier": 2,
+                    "racks": list(spec.job_racks),
+                    "profile": profile_series(index),
+                    "max_delay": "1 s",
+                }
+            )
+    if spec.inference_racks:
+        workloads.append(
+            {
+                "id": SERVE_WORKLOAD,
+                "tier": 2,
+                "racks": list(spec.inference_racks),
+                "profile": SERVE_PROFILE,
+                "max_delay": "1 s",
+            }
+        )
+    return workloads, [str(w["profile"]) for w in workloads]
+
+
 def _scenario_mapping(spec: SiteSpec, fleet_folder: Path) -> tuple[dict[str, Any], Path]:
     if isinstance(spec.scenario, str):
         path = fleet_folder / spec.scenario
@@ -147,8 +203,9 @@ def _location(spec: SiteSpec, data: dict[str, Any]) -> tuple[float | None, float
     return None, None
 
 
-def site_source(spec: SiteSpec, fleet_folder: Path) -> SiteSource:
-    """One fleet site made ready for a live twin (see module docs).
+def site_source(spec: SiteSpec, fleet_folder: Path, fleet: Fleet | None = None) -> SiteSource:
+    """One fleet site made ready for a live twin (see module docs; without ``fleet``, the
+    scenario keeps its own workloads and gets no fleet workloads).
 
     Raises
     ------
@@ -157,10 +214,18 @@ def site_source(spec: SiteSpec, fleet_folder: Path) -> SiteSource:
     """
     data, folder = _scenario_mapping(spec, fleet_folder)
     data = dict(data)
+    data["series"] = [_absolute_paths(entry, folder) for entry in data.get("series") or []]
     if spec.series:
-        data["series"] = list(data.get("series") or []) + [
-            _series_entry(source, fleet_folder) for source in spec.series
+        data["series"] += [_series_entry(source, fleet_folder) for source in spec.series]
+    if fleet is not None:
+        added, profiles = fleet_workloads(fleet, spec)
+        kept = [
+            w
+            for w in data.get("workloads") or []
+            if not (isinstance(w, dict) and w.get("id") in spec.exclude_workloads)
         ]
+        data["workloads"] = kept + added
+        data["series"] += [{"constant": 0.0, "variable": name} for name in profiles]
     site = dict(data.get("site") or {})
     facility = site.get("name") or spec.name
     site["name"] = facility if facility == spec.name else f"{facility} ({spec.name})"
@@ -181,15 +246,18 @@ def fleet_sites(path: str | Path) -> tuple[Fleet, list[SiteSource]]:
     """
     path = Path(path)
     fleet = load_fleet(path)
-    return fleet, [site_source(spec, path.parent) for spec in fleet.sites]
+    return fleet, [site_source(spec, path.parent, fleet) for spec in fleet.sites]
 
 
 __all__ = [
     "FLEET_STORE",
     "METROS",
+    "SERVE_PROFILE",
     "SITE_PLACEHOLDER",
     "SiteSource",
     "fleet_sites",
+    "fleet_workloads",
+    "profile_series",
     "site_source",
     "store_url",
 ]

@@ -150,8 +150,10 @@ def _decide(
 def approve_fleet_plan(
     plan_id: str, who: Approve, fleet: CurrentFleet, body: Reason | None = None
 ) -> PlanOut:
-    """Approve a proposed fleet plan: the fleet plan in force (audited here and at every
-    site)."""
+    """Approve a proposed fleet plan: the fleet plan in force, and every site adopts its share
+    (a site plan approved and applied under the same principal, then watched; audited here and
+    at every site).  409 when the plan is not proposed any more (decided, superseded), has no
+    feasible co-plan, or is stale (its window started more than an hour ago: re-plan)."""
     return _decide(fleet, plan_id, who, body, True)
 
 
