@@ -1,4 +1,4 @@
-"""A small live fleet for tests: the example fleet (two demo halls and the London edge pod)
+"""A small live fleet for tests: the small example fleet (two demo halls and the London edge pod)
 over one day, its jobs scaled to fit the day, one SQLite store per site."""
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ def fleet_auth(scope: str) -> dict[str, str]:
 
 
 def one_day_fleet(folder: Path) -> Path:
-    """``scenarios/fleet.yaml`` over one day (jobs: 4 MWh of fine-tuning between 2 h and 20 h,
+    """``scenarios/fleet-small.yaml`` over one day (jobs: 4 MWh of fine-tuning between 2 h and 20 h,
     150 kWh of video analytics by 20 h), written to ``folder / "fleet.yaml"``."""
-    data: dict[str, Any] = yaml.safe_load((SCENARIOS / "fleet.yaml").read_text())
+    data: dict[str, Any] = yaml.safe_load((SCENARIOS / "fleet-small.yaml").read_text())
     data["simulation"]["duration"] = "1 d"
     for site in data["sites"]:
         site["scenario"] = str(SCENARIOS / site["scenario"])
