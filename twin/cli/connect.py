@@ -33,7 +33,9 @@ MqttTopics = Annotated[
     typer.Option(
         "--mqtt-topic",
         help="Topic filter to subscribe to (repeatable; default dctwin/measurements/#). "
-        "The levels matched by a trailing # name the point when the payload does not.",
+        "The levels matched by a trailing # name the point when the payload does not. "
+        "Serving a fleet file: each filter must contain {site} (default "
+        "dctwin/{site}/measurements/#), one subscriber per site.",
     ),
 ]
 """``--mqtt-topic FILTER`` (repeatable)."""
@@ -42,7 +44,8 @@ MqttClientId = Annotated[
     typer.Option(
         "--mqtt-client-id",
         help="MQTT client id (default dctwin-<facility>): it names the broker session that "
-        "keeps messages while the twin is away, so give each twin its own.",
+        "keeps messages while the twin is away, so give each twin its own (a fleet: "
+        "<id>-<site> per site).",
     ),
 ]
 """``--mqtt-client-id ID``."""

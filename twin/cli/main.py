@@ -26,7 +26,7 @@ from twin.cli.common import (
     write_netcdf,
 )
 from twin.cli.connect import MqttClientId, MqttTopics, MqttUrl, connectors_from_options
-from twin.cli.serve_fleet import LiveOptions, is_fleet, serve_fleet
+from twin.cli.serve_fleet import LiveOptions, fleet_connectors, is_fleet, serve_fleet
 from twin.cli.serving import bind_port, load_tokens, private_state_dir
 
 
@@ -199,7 +199,8 @@ def serve(
     path = scenario or DEMO_SCENARIO
     if scenario is not None and is_fleet(scenario):  # one twin per site
         return serve_fleet(
-            scenario, host, port, db, state_dir, virtual_plant, cors, mqtt,
+            scenario, host, port, db, state_dir, virtual_plant, cors,
+            fleet_connectors(mqtt, mqtt_topic, mqtt_client_id),  # checked before loading
             LiveOptions(replan_minutes, autonomy, retention_days),
         )  # fmt: skip
     connectors = connectors_from_options(mqtt, mqtt_topic, mqtt_client_id)  # before loading

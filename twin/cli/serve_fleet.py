@@ -1,7 +1,9 @@
 """``dctwin serve fleet.yaml``: one live twin per site of a fleet file, on one port.
 
 Every site keeps its own store (``--db`` must contain ``{site}``; the fleet's own plans go to
-the store named ``fleet``) and, for the demo, its own virtual plant.  The API serves each
+the store named ``fleet``), for the demo its own virtual plant, and with ``--mqtt`` its own
+MQTT subscriber (:class:`FleetConnectors`: every ``--mqtt-topic`` must contain ``{site}``,
+default ``dctwin/{site}/measurements/#``; one persistent session per site).  The API serves each
 site's routes under ``/api/v1/sites/{site}/`` and the fleet's under ``/api/v1/fleet``
 (:mod:`twin.api.fleet.app`); the web UI plugin adds its Fleet page.
 """
@@ -9,11 +11,19 @@ site's routes under ``/api/v1/sites/{site}/`` and the fleet's under ``/api/v1/fl
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twin.cli.common import err, fail
 from twin.cli.serving import bind_port, load_tokens, private_state_dir
+
+if TYPE_CHECKING:
+    from twin.connectors.mqtt import Broker, MqttSubscriber
+    from twin.fleet.live import FleetTwin
+
+FLEET_TOPIC = "dctwin/{site}/measurements/#"
+"""A fleet's subscription per site when no ``--mqtt-topic`` is given (``{site}``: its name)."""
 
 
 class LiveOptions(NamedTuple):
@@ -32,6 +42,105 @@ def is_fleet(path: Path) -> bool:
     from twin.fleet.schema import is_fleet_file
 
     return is_fleet_file(path)
+
+
+@dataclass
+class FleetConnectors:
+    """The MQTT subscribers of a served fleet: one per site (none without ``--mqtt``).
+
+    Attributes
+    ----------
+    broker
+        MQTT broker, None without ``--mqtt``.
+    topics
+        Subscription filters, each containing ``{site}`` (replaced by each site's name).
+    client_id
+        MQTT client id prefix (each site's is ``<prefix>-<site>``); None: each site's
+        :func:`twin.connectors.mqtt.default_client_id`.
+    subscribers
+        The running subscribers by site, once started.
+    """
+
+    broker: Broker | None = None
+    topics: list[str] = field(default_factory=list)
+    client_id: str | None = None
+    subscribers: dict[str, MqttSubscriber] = field(default_factory=dict)
+
+    def site_topics(self, site: str) -> list[str]:
+        """The subscription filters of ``site``."""
+        from twin.fleet.sites import SITE_PLACEHOLDER
+
+        return [topic.replace(SITE_PLACEHOLDER, site) for topic in self.topics]
+
+    def start(self, api: Any, fleet: FleetTwin) -> None:
+        """Start one subscriber per site feeding its twin; counts go to ``api``'s ``/metrics``
+        with the site's label (:mod:`twin.api.fleet.metrics`)."""
+        if self.broker is None:
+            return
+        from twin.connectors.mqtt import MqttSubscriber, default_client_id
+
+        for name, site in fleet.sites.items():
+            client_id = (
+                f"{self.client_id}-{name}"
+                if self.client_id
+                else default_client_id(site.twin.facility.name)
+            )
+            try:
+                subscriber = MqttSubscriber(
+                    site.twin, self.broker, self.site_topics(name), client_id=client_id
+                )
+            except ValueError as exc:
+                self.stop()
+                raise fail(f"--mqtt-topic/--mqtt-client-id for site {name}: {exc}") from None
+            api.state.metrics.sites[name].watch(subscriber)
+            subscriber.start()
+            self.subscribers[name] = subscriber
+        err(
+            f"MQTT: {len(self.subscribers)} sites subscribing to {', '.join(self.topics)} on "
+            f"{self.broker} (QoS 1, a persistent session per site)"
+        )
+
+    def stop(self) -> None:
+        """Stop every subscriber (unacknowledged messages stay with the broker)."""
+        for subscriber in self.subscribers.values():
+            subscriber.stop()
+        self.subscribers.clear()
+
+
+def fleet_connectors(
+    url: str | None, topics: list[str] | None, client_id: str | None
+) -> FleetConnectors:
+    """The fleet's connectors asked for on the command line, checked before anything loads.
+
+    Raises
+    ------
+    typer.Exit
+        A bad URL or topic filter, a filter without ``{site}``, or MQTT options without
+        ``--mqtt`` (one line, exit 2).
+    """
+    if url is None:
+        if topics or client_id:
+            raise fail("--mqtt-topic and --mqtt-client-id need --mqtt URL")
+        return FleetConnectors()
+    from twin.connectors.mqtt import broker_from_url
+    from twin.connectors.payload import check_topic_filter
+    from twin.fleet.sites import SITE_PLACEHOLDER
+
+    chosen = topics or [FLEET_TOPIC]
+    for topic in chosen:
+        if SITE_PLACEHOLDER not in topic:
+            raise fail(
+                f"--mqtt-topic {topic}: a fleet subscribes each site to its own topics, so "
+                f"every filter must contain {SITE_PLACEHOLDER} (replaced by the site's name), "
+                f"e.g. --mqtt-topic '{FLEET_TOPIC}'"
+            )
+    try:
+        broker = broker_from_url(url)
+        for topic in chosen:
+            check_topic_filter(topic.replace(SITE_PLACEHOLDER, "site"))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    return FleetConnectors(broker=broker, topics=list(chosen), client_id=client_id)
 
 
 def fleet_store_template(db: str | None, state_dir: Path) -> str:
@@ -59,13 +168,12 @@ def serve_fleet(
     state_dir: Path,
     virtual_plant: bool | None,
     cors: list[str] | None,
-    mqtt: str | None,
+    connectors: FleetConnectors,
     live: LiveOptions,
 ) -> None:
     """Serve the fleet in ``path`` until interrupted (see module docs; the arguments are the
-    ``serve`` options; virtual plants are on unless ``--no-virtual-plant``)."""
-    if mqtt:
-        raise fail("--mqtt: connectors are per site; not available with a fleet file yet")
+    ``serve`` options, ``connectors`` from :func:`fleet_connectors`; virtual plants are on
+    unless ``--no-virtual-plant``)."""
     plants = True if virtual_plant is None else virtual_plant
     template = fleet_store_template(db, state_dir)  # refused before anything loads
     listening = bind_port(host, port)
@@ -115,9 +223,11 @@ def serve_fleet(
         f"(docs: {base}/docs; UI: {base + '/fleet' if mounted else 'none'}; "
         f"stores: {template.split('@')[-1]}; virtual plants: {'on' if plants else 'off'})"
     )
+    connectors.start(api, fleet)
     try:
         server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level="info"))
         server.run(sockets=[listening])
     finally:
+        connectors.stop()
         listening.close()
         fleet.close()
