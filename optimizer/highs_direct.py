@@ -29,6 +29,7 @@ from typing import Any
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 from pyomo.contrib.appsi.base import TerminationCondition
 from pyomo.core.expr.visitor import identify_variables
 from pyomo.repn import generate_standard_repn
@@ -333,6 +334,10 @@ class DirectHighs:
         self.timings[key] = self.timings.get(key, 0.0) + seconds
 
     def _compile(self, model: pyo.ConcreteModel) -> None:
+        with PauseGC():  # a collection here walks every object of the model just built
+            self._compile_model(model)
+
+    def _compile_model(self, model: pyo.ConcreteModel) -> None:
         # fixed variables stay columns (fixed by their bounds) so that fixing and unfixing
         # between solves is a bound change, not a recompile
         fixed = [v for v in model.component_data_objects(pyo.Var, descend_into=True) if v.fixed]

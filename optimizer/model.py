@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 
 from optimizer.blocks.battery import add_battery
 from optimizer.blocks.cooling import add_cooling, inlet_row
@@ -84,7 +85,20 @@ def build_model(
         and ``loop_margin`` (below the CDU coolant, cold-plate case and liquid-class loop
         limits [K], mutable), and the plain attributes ``lin`` and ``options_``.
     """
-    options = options or ModelOptions()
+    # the cyclic garbage collector paused while the model's ~10 objects per row are created
+    # (as Pyomo's own writers do): its passes over the growing heap were half the build time
+    with PauseGC():
+        return _build(facility, lin, options or ModelOptions(), initial_soc, job_energy_done)
+
+
+def _build(
+    facility: Facility,
+    lin: Linearization,
+    options: ModelOptions,
+    initial_soc: float | None,
+    job_energy_done: dict[int, float] | None,
+) -> pyo.ConcreteModel:
+    """The model of :func:`build_model` (called with the garbage collector paused)."""
     m = pyo.ConcreteModel(name="dctwin plan")
     m.T = pyo.Set(initialize=range(lin.steps), ordered=True)
     m.options_ = options  # kept for re-solves

@@ -14,6 +14,7 @@ terms.
 from __future__ import annotations
 
 import xarray as xr
+from pyomo.common.gc_manager import PauseGC
 
 from optimizer.accounting import verified_figures
 from optimizer.planner import PlanOptions, PlanSolver
@@ -43,7 +44,8 @@ class Planner(PlanSolver):
 
     def run(self) -> Plan:
         """Solve, verify, tighten and re-solve; return the verified plan."""
-        plan = run_plan(self)
+        with PauseGC():  # see PlanSolver.__init__
+            plan = run_plan(self)
         self.progress.done()
         return plan
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
+from pyomo.common.gc_manager import PauseGC
 from pyomo.contrib.appsi.base import TerminationCondition
 
 from optimizer.accounting import month_starts
@@ -130,6 +131,21 @@ class PlanSolver:
         state: PlanState | None = None,
         progress: Progress | Tracker | None = None,
     ) -> None:
+        # the cyclic garbage collector paused while the model and its hand-over are made
+        # (as Pyomo's writers do): its full passes over the model's objects were a fifth of
+        # a plan's CPU time (benchmarks/plan_scaling.py, docs/benchmarks.md)
+        with PauseGC():
+            self._prepare(facility, series, options, state, progress)
+
+    def _prepare(
+        self,
+        facility: Facility,
+        series: xr.Dataset,
+        options: PlanOptions | None,
+        state: PlanState | None,
+        progress: Progress | Tracker | None,
+    ) -> None:
+        """Baseline, linearization and model (the body of :meth:`__init__`)."""
         self.progress = tracker(progress)
         """Progress of the plan (:mod:`optimizer.progress`): preparation 0 → 0.3, baselines to
         0.4, solve and verify to 0.8, refinements to 0.95, shadow prices to 1."""
