@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/plan_scaling.py            # 100, 1,000 and 10,000 racks
     .venv/bin/python benchmarks/plan_scaling.py --quick    # 100 racks only (smoke run)
     .venv/bin/python benchmarks/plan_scaling.py --profile 1000   # cProfile of the build
+    .venv/bin/python benchmarks/plan_scaling.py --stages 1000    # CPU per stage of one plan
 
 Cases: synthetic halls (:func:`twin.scenario.synthetic.synthetic_hall`) over one day at 15 min
 (96 steps), with real decisions added: the GPU rows run one tier-3 training job (energy half
@@ -31,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
+import gc
 import io
 import json
 import os
@@ -236,6 +239,97 @@ def profile_build(racks: int, top: int = 30) -> str:
     return buffer.getvalue()
 
 
+STAGES = {
+    "optimizer.planner": {
+        "simulate": "as-operated simulation",
+        "linearize": "linearize",
+        "build_model": "Pyomo build",
+    },
+    "optimizer.verify": {
+        "rule_based": "rule-based baseline",
+        "simulate": "verification simulations",
+        "find_violations": "find violations",
+        "schedule_from_model": "schedule from model",
+        "tighten": "tighten",
+    },
+}
+"""Module-level names timed by :func:`stage_breakdown` (as the planner's modules see them)."""
+
+
+def stage_breakdown(racks: int, days: float = 1.0) -> dict[str, Any]:
+    """CPU seconds of each stage of one plan (``process_time`` around each call), the CPU of
+    each HiGHS run, and the cyclic garbage collector's own CPU time (``gc.callbacks``)."""
+    import importlib
+
+    from optimizer.highs_direct import DirectHighs
+    from optimizer.plan import Planner, PlanOptions
+    from twin.data.series import scenario_series
+    from twin.scenario.compile import compile_facility
+    from twin.scenario.loader import scenario_from_dict
+
+    scenario = scenario_from_dict(scenario_dict(racks, days))
+    facility, series = compile_facility(scenario), scenario_series(scenario)
+    spent: dict[str, float] = {}
+
+    def timed(function: Any, label: str) -> Any:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - started
+
+        return wrapper
+
+    for module_name, names in STAGES.items():
+        module = importlib.import_module(module_name)
+        for name, label in names.items():
+            setattr(module, name, timed(getattr(module, name), label))
+    runs: list[float] = []
+    compile_model, sync = DirectHighs._compile, DirectHighs._sync_columns
+    DirectHighs._compile = timed(compile_model, "standard-form compile and highspy pass")  # type: ignore[method-assign]
+    DirectHighs._sync_columns = timed(sync, "column bound syncs")  # type: ignore[method-assign]
+    collector = {"started": 0.0, "spent": 0.0}
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collector["started"] = time.process_time()
+        else:
+            collector["spent"] += time.process_time() - collector["started"]
+
+    gc.collect()
+    gc.callbacks.append(on_gc)
+    started = time.process_time()
+    planner = Planner(facility, series, PlanOptions(shadow_prices=False))
+    solve = planner.solver.solve
+
+    def counted(model: Any) -> Any:  # one LP solve: sync, HiGHS run (the first: compile)
+        cpu = time.process_time()
+        result = solve(model)
+        runs.append(time.process_time() - cpu)
+        return result
+
+    planner.solver.solve = counted  # type: ignore[method-assign]
+    result = planner.run()
+    plan_cpu = time.process_time() - started
+    collected = time.process_time()
+    gc.collect()
+    final_collect = time.process_time() - collected
+    gc.callbacks.remove(on_gc)
+    return {
+        "racks": racks,
+        "plan_cpu_s": round(plan_cpu, 3),
+        "stages_cpu_s": {k: round(v, 3) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])},
+        "solve_calls_cpu_s": [round(x, 3) for x in runs],
+        "gc_cpu_s": round(collector["spent"] - final_collect, 3),
+        "final_collect_cpu_s": round(final_collect, 3),
+        "verified_cost": result.figures["cost"],
+        "rounds": result.rounds,
+        "loadavg": open("/proc/loadavg").read().split()[:3],
+    }
+
+
 CASES = {"full": [100, 1000, 10000], "quick": [100]}
 LIMIT_S = 15 * 60.0
 """A case taking longer is stopped and reported as such."""
@@ -245,6 +339,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 racks only")
     parser.add_argument("--profile", type=int, metavar="RACKS", help="profile the build")
+    parser.add_argument("--stages", type=int, metavar="RACKS", help="CPU per stage of a plan")
     parser.add_argument("--days", type=float, default=1.0, help="look-ahead [days], default 1")
     parser.add_argument("--racks", type=int, nargs="*", help="rack counts (default: the cases)")
     parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
@@ -254,6 +349,9 @@ def main() -> None:
         return
     if args.profile:
         print(profile_build(args.profile))
+        return
+    if args.stages:
+        print(json.dumps(stage_breakdown(args.stages, args.days)))
         return
     machine = platform.processor() or platform.machine()
     print(f"# machine: {machine}, {os.cpu_count()} cores, python {platform.python_version()}")
