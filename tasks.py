@@ -98,9 +98,10 @@ def test(args: list[str]) -> int:
             _say(f"FAILED: {' '.join(step)} (exit {code})")
             return code
     # pytest-xdist, one worker per core (``-n 0`` among the extra arguments turns it off).
-    # Default ``--dist load`` only: the schemathesis cases share one node id, and the
-    # file/scope schedulers run just one of them.
-    code = _run([str(BIN / "python"), "-m", "pytest", "-n", "auto", *args])
+    # ``loadgroup``: tests spread one by one, except those of an ``xdist_group`` (modules whose
+    # server, browser or plans are module fixtures), which run on one worker and build them
+    # once.  It keys tests by node id; tests/conftest.py refuses duplicate node ids.
+    code = _run([str(BIN / "python"), "-m", "pytest", "-n", "auto", "--dist", "loadgroup", *args])
     if code == 5:
         _say("FAILED: pytest collected no tests")
         return 1

@@ -5,6 +5,7 @@ The builders behind them are in :mod:`tests.helpers`.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,18 @@ from physics.facility import Facility
 from tests.helpers import ROOT, demo_hall_dict, facility_and_series
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a collection where two tests share a node id.
+
+    pytest-xdist's ``loadgroup`` scheduler (``tasks.py test``) keys tests by node id: of tests
+    sharing one, it would run only one (as happened to the schemathesis cases once).
+    """
+    counts = Counter(item.nodeid for item in items)
+    shared = sorted(nodeid for nodeid, count in counts.items() if count > 1)
+    if shared:
+        raise pytest.UsageError(f"{len(shared)} node ids are not unique, e.g. {shared[0]}")
 
 
 @pytest.fixture(scope="session")

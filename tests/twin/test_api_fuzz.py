@@ -16,6 +16,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
@@ -43,13 +44,27 @@ CROSS_FIELD_RULES = {("PUT", "/api/v1/scenario"), ("GET", "/api/v1/measurements"
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give each operation's test its own node id.
+
+    Under pytest 9 an item's node id is its ``originalname`` plus its callspec, and
+    schemathesis passes the bare test name as ``originalname``: all operations would share
+    one node id, and pytest-xdist's ``loadgroup``/``loadscope`` schedulers (keyed by node id)
+    would run only one of them.  A parametrization (the token the cases carry) makes
+    schemathesis pass ``test_...[METHOD /path]`` as ``originalname`` instead, so the ids read
+    ``test_...[METHOD /path][admin]``.
+    """
+    if "token" in metafunc.fixturenames:
+        metafunc.parametrize("token", [ADMIN], ids=["admin"])
+
+
 @schema.exclude(path_regex=r"^/api/v1/(plans|whatif)$", method="POST").parametrize()
 @settings(
     max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_api_never_fails_and_matches_its_schema(case: schemathesis.Case) -> None:
+def test_api_never_fails_and_matches_its_schema(case: schemathesis.Case, token: str) -> None:
     # A case whose headers are the negative part tests a missing or bad token: sent as is;
     # the others carry the admin token.  Cross-field rules are not JSON Schema, so a
     # schema-shaped request may still be refused with a 422 naming the rule: PUT /scenario
@@ -58,7 +73,7 @@ def test_api_never_fails_and_matches_its_schema(case: schemathesis.Case) -> None
     load_all_checks()
     meta = case.meta
     if not (meta is not None and meta.is_negative_at(ParameterLocation.HEADER)):
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {ADMIN}"}
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
     loose = (case.operation.method.upper(), case.operation.path) in CROSS_FIELD_RULES
     case.call_and_validate(
         checks=CHECKS.get_all(), excluded_checks=[positive_data_acceptance] if loose else None
