@@ -17,12 +17,27 @@ from tests.helpers import ROOT, demo_hall_dict, facility_and_series
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Refuse a collection where two tests share a node id.
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Send each ``xdist_group`` to one worker, and refuse duplicate node ids.
 
-    pytest-xdist's ``loadgroup`` scheduler (``tasks.py test``) keys tests by node id: of tests
-    sharing one, it would run only one (as happened to the schemathesis cases once).
+    With ``--dist loadgroup`` (``tasks.py test``) pytest-xdist suffixes the node id of a test
+    marked ``xdist_group(NAME)`` with ``@NAME`` and runs each group on one worker, so a
+    module's server, browser or plans (module fixtures) are built once.  pytest-xdist 3.8
+    writes the suffix to ``Item._nodeid``, which pytest 9 no longer reads: the marks were
+    silently ignored.  The suffix is set here on the node id pytest 9 reports (a no-op where
+    xdist's own suffix took).  The scheduler keys tests by node id, so of tests sharing one
+    it would run only one (as happened to the schemathesis cases once): refused.
     """
+    if getattr(config.option, "loadgroup", False):
+        for item in items:
+            names = {
+                str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                for mark in item.iter_markers("xdist_group")
+            }
+            node_id = getattr(item, "_id", None)
+            if names and node_id is not None and "@" not in item.nodeid:
+                item._id = type(node_id).parse(f"{item.nodeid}@{'_'.join(sorted(names))}")
     counts = Counter(item.nodeid for item in items)
     shared = sorted(nodeid for nodeid, count in counts.items() if count > 1)
     if shared:

@@ -33,6 +33,9 @@ SUMMARY_KEYS = {
 }
 
 
+pytestmark = pytest.mark.xdist_group("cli")  # module fixtures built once
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     """The demo hall simulated once: its ``--json`` summary and its ``--out`` NetCDF file."""

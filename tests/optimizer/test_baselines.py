@@ -19,6 +19,9 @@ from tests.helpers import demo_hall_dict, facility_and_series
 DemoDay = tuple[Facility, xr.Dataset]
 
 
+pytestmark = pytest.mark.xdist_group("baselines")  # module fixtures built once
+
+
 @pytest.fixture(scope="module")
 def demo_rule(demo_day: DemoDay) -> RuleBasedResult:
     """The rule-based baseline of the demo day (computed once)."""

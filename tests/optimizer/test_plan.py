@@ -326,6 +326,7 @@ def test_setpoint_stops_where_warmer_no_longer_pays(setpoint_chilled_bound: Case
     assert result.result["max_inlet_temperature"].values.max() <= facility.inlet_limit + 1e-6
 
 
+@pytest.mark.xdist_group("plan-dr")  # dr_reference built once
 def test_dr_cap_met_by_the_battery_first(dr_reference: xr.Dataset, dr_shallow: Case) -> None:
     """A cap 100 kW below the as-operated import, battery 200 kW, setpoints pinned, a job
     that must run all day: discharging costs only round-trip losses (~0.9 c/kWh at 50
@@ -348,6 +349,7 @@ def test_dr_cap_met_by_the_battery_first(dr_reference: xr.Dataset, dr_shallow: C
     assert result.figures["unserved_cost"] == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.xdist_group("plan-dr")  # dr_reference built once
 def test_deeper_dr_cap_also_defers_the_job(dr_reference: xr.Dataset, dr_deep: Case) -> None:
     """A cap 280 kW below the as-operated import: the 200 kW battery alone cannot meet it, so
     the job gives way in the event too (throttled, or paused: below its 150 kW minimum it must
@@ -372,6 +374,7 @@ def test_deeper_dr_cap_also_defers_the_job(dr_reference: xr.Dataset, dr_deep: Ca
 # ------------------------------------------------------------------ infeasible requests
 
 
+@pytest.mark.xdist_group("plan-dr")  # dr_reference built once
 def test_hard_job_that_cannot_fit_is_infeasible_and_named(dr_reference: xr.Dataset) -> None:
     """The deep DR cap with the same job under a *hard* contract (the default): running all
     day at full power is the only way to deliver its energy by its deadline, and the cap
@@ -690,6 +693,7 @@ def golden_texts(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, st
     return texts[0], texts[1]
 
 
+@pytest.mark.xdist_group("plan-golden")  # golden_texts built once
 @pytest.mark.parametrize("block", [*BLOCKS, "objective"])
 def test_block_matches_its_golden_lp_file(
     block: str, golden_texts: tuple[dict[str, str], dict[str, str]]
@@ -720,6 +724,7 @@ def test_block_matches_its_golden_lp_file(
         )
 
 
+@pytest.mark.xdist_group("plan-golden")
 def test_golden_model_has_every_kind_of_row(
     golden_texts: tuple[dict[str, str], dict[str, str]],
 ) -> None:

@@ -30,6 +30,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 CONTENT_TYPES = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
 
 
+pytestmark = pytest.mark.xdist_group("api-docs")  # module fixtures built once
+
+
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     folder = tmp_path_factory.mktemp("docs")

@@ -37,6 +37,9 @@ GROUPS = {
 }
 
 
+pytestmark = pytest.mark.xdist_group("calibration")  # module fixtures built once
+
+
 @dataclass
 class Run:
     """What one calibrated day produced."""

@@ -27,6 +27,8 @@ from twin.studies.contingency import (
 )
 from twin.studies.liquid_rows import sizing_rows
 
+pytestmark = pytest.mark.xdist_group("contingency")  # module fixtures built once
+
 
 @pytest.fixture(scope="module")
 def study() -> tuple[Facility, xr.Dataset, ContingencyReport]:

@@ -30,6 +30,9 @@ SENSOR_STD = 0.3
 """Inlet sensor noise of the test data [K] (the estimator's default measurement_std)."""
 
 
+pytestmark = pytest.mark.xdist_group("estimation")  # module fixtures built once
+
+
 @dataclasses.dataclass
 class Hall:
     facility: Facility

@@ -29,6 +29,9 @@ NOISE = {"degC": 0.15, "V": 0.02, "1": 0.003}
 RELATIVE_NOISE = {"kW": 0.005}
 
 
+pytestmark = pytest.mark.xdist_group("faults")  # module fixtures built once
+
+
 @dataclasses.dataclass
 class Data:
     facility: Facility

@@ -19,6 +19,8 @@ from twin.api.fleet.app import create_fleet_app
 from twin.fleet.live import FleetTwin
 from twin.fleet.sites import store_url
 
+pytestmark = pytest.mark.xdist_group("fleet-serve")  # module fixtures built once
+
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:

@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LIQUID = ROOT / "scenarios" / "liquid-hall.yaml"
 
 
+pytestmark = pytest.mark.xdist_group("liquid-hall")  # module fixtures built once
+
+
 def _hall(change: Any = None, days: int = 1) -> dict[str, Any]:
     data = yaml.safe_load(LIQUID.read_text(encoding="utf-8"))
     data["simulation"]["duration"] = f"{days} d"

@@ -32,7 +32,7 @@ PAGES = {
     "/fleet": "#fleet-status",
 }
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]  # one server, one browser
 
 require_chromium()
 

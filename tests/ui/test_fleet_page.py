@@ -19,6 +19,8 @@ from twin.fleet.live import FleetTwin
 from ui import views_fleet
 from ui.app import mount
 
+pytestmark = pytest.mark.xdist_group("fleet-page")  # module fixtures built once
+
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:

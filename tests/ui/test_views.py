@@ -16,6 +16,8 @@ from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import scenario_from_dict
 from ui import figures, views, views_live, views_overview, views_plan, views_whatif
 
+pytestmark = pytest.mark.xdist_group("ui-views")  # module fixtures built once
+
 
 def test_kpis_match_the_state_and_cost_accrues(live: tuple[LiveTwin, Clock]) -> None:
     twin, clock = live
