@@ -4,7 +4,7 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
 
     .venv/bin/python benchmarks/ingest.py                 # SQLite, and PostgreSQL if found
     .venv/bin/python benchmarks/ingest.py --no-postgres --batches 100
-    .venv/bin/python benchmarks/ingest.py --quick        # 10 batches, 1 re-plan, SQLite only
+    .venv/bin/python benchmarks/ingest.py --quick        # 10 batches, 1 re-plan (no warm-up)
     .venv/bin/python benchmarks/ingest.py --clients 4 --no-replan   # the concurrency figures
 
 * **API ingestion**: a real ``dctwin serve`` process (demo hall, no virtual plant, no
@@ -196,8 +196,9 @@ def api_ingestion(
     }
 
 
-def replan_latency(repeats: int) -> dict[str, object]:
-    """Time ``LiveTwin.replan`` on the demo hall fed by its virtual plant for 10 minutes."""
+def replan_latency(repeats: int, warm_up: bool = True) -> dict[str, object]:
+    """Time ``LiveTwin.replan`` on the demo hall fed by its virtual plant for 10 minutes
+    (``repeats`` times, after one untimed re-plan unless ``warm_up`` is false)."""
     from twin.live.live_twin import LiveSettings, LiveTwin
     from twin.store.store import Store
 
@@ -216,7 +217,8 @@ def replan_latency(repeats: int) -> dict[str, object]:
             twin.plant_tick()
             twin.drain()
             now[0] += timedelta(seconds=30)
-        twin.replan()  # warm-up
+        if warm_up:
+            twin.replan()
         seconds = []
         statuses = set()
         for _ in range(repeats):
@@ -229,6 +231,7 @@ def replan_latency(repeats: int) -> dict[str, object]:
         "figure": "replan_latency",
         "hall": "demo (36 racks, 96 steps)",
         "repeats": repeats,
+        "warm_up": warm_up,
         "median_s": round(float(np.median(seconds)), 2),
         "max_s": round(max(seconds), 2),
         "statuses": sorted(statuses),
@@ -251,7 +254,9 @@ def main() -> int:
         help="serve a synthetic hall of this many racks (1,000: batches of 1,000 distinct "
         "points, one tick each) instead of the demo hall (36 points x 28 ticks per batch)",
     )
-    parser.add_argument("--quick", action="store_true", help="10 batches, 1 re-plan, SQLite")
+    parser.add_argument(
+        "--quick", action="store_true", help="10 batches, 1 re-plan, no warm-up, SQLite"
+    )
     args = parser.parse_args()
     if args.quick:
         args.batches, args.replans, args.no_postgres = 10, 1, True
@@ -284,7 +289,7 @@ def main() -> int:
                 )
             )
     if not args.no_replan:
-        print(json.dumps(replan_latency(args.replans)), flush=True)
+        print(json.dumps(replan_latency(args.replans, warm_up=not args.quick)), flush=True)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Benchmark: sweep throughput (scenarios per minute) with 1 and 2 workers, and scaling.
 
     .venv/bin/python benchmarks/sweep_throughput.py            # 16 points per run
-    .venv/bin/python benchmarks/sweep_throughput.py --quick    # 2 points per run (smoke)
+    .venv/bin/python benchmarks/sweep_throughput.py --quick    # 2 points per run, hourly (smoke)
     .venv/bin/python benchmarks/sweep_throughput.py --dask     # also a 2-worker LocalCluster
 
 Each point is the demo hall (``scenarios/sweeps/demo.yaml``'s base, window and overrides)
@@ -32,8 +32,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def make_sweep(points: int) -> Any:
-    """The demo sweep file's window and overrides with ``points`` points (carbon × limit)."""
+def make_sweep(points: int, step: str | None = None) -> Any:
+    """The demo sweep file's window and overrides with ``points`` points (carbon × limit),
+    at the file's step (15 min) or ``step``."""
     import yaml
 
     from twin.studies.sweep.runner import sweep_from_dict
@@ -47,6 +48,8 @@ def make_sweep(points: int) -> Any:
         "cooling.units[*].supply_temperature_max": limits,
     }
     data.pop("random", None)
+    if step is not None:
+        data["step"] = step
     sweep = sweep_from_dict(data, path.parent, str(path))
     assert sweep.size == len(prices) * len(limits)
     return sweep
@@ -87,12 +90,12 @@ def run(sweep: Any, workers: int | None, scheduler: str | None, label: str) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 points per run")
+    parser.add_argument("--quick", action="store_true", help="2 points per run, 1 h steps")
     parser.add_argument("--points", type=int, default=None, help="points per run (even)")
     parser.add_argument("--dask", action="store_true", help="also a 2-worker LocalCluster")
     args = parser.parse_args()
     points = args.points or (2 if args.quick else 16)
-    sweep = make_sweep(points)
+    sweep = make_sweep(points, "1 h" if args.quick else None)
     print(
         json.dumps(
             {
@@ -102,6 +105,7 @@ def main() -> None:
                 "load_average_1min": round(os.getloadavg()[0], 2),
                 "points": sweep.size,
                 "horizon_h": sweep.spec.horizon.total_seconds() / 3600,
+                "step_min": sweep.spec.step.total_seconds() / 60,
             }
         ),
         flush=True,
