@@ -107,16 +107,23 @@ class RepeatedValues:
         order = (self.head[i, None] + np.arange(self.window)) % self.window
         ring = np.take_along_axis(self.values[i], order, axis=1)  # oldest first
         times = np.take_along_axis(self.times[i], order, axis=1)
+        return self.check_rings(ring, times)
+
+    def check_rings(
+        self, ring: FloatArray, times: FloatArray
+    ) -> tuple[BoolArray, FloatArray, IntArray, FloatArray]:
+        """The recurring-value test on rings of values [unit] and their times [s], oldest
+        first, shape (k, window); returns as :meth:`check`."""
         valid = np.isfinite(ring)
         equal = np.abs(ring[:, :, None] - ring[:, None, :]) <= self.tolerance  # NaN: False
         counts = equal.sum(axis=2)  # occurrences of each entry's value
         mode = np.argmax(counts, axis=1)
-        rows = np.arange(len(i))
+        rows = np.arange(len(ring))
         repeats = counts[rows, mode].astype(np.int64)
         value = np.where(repeats > 0, ring[rows, mode], np.nan)
         same = equal[rows, mode]  # (k, window): the entries equal to the mode, oldest first
         first = times[rows, np.argmax(same, axis=1)]
-        runs = (same & ~np.c_[np.zeros((len(i), 1), dtype=bool), same[:, :-1]]).sum(axis=1)
+        runs = (same & ~np.c_[np.zeros((len(ring), 1), dtype=bool), same[:, :-1]]).sum(axis=1)
         others = valid & ~same
         singles = (others & (counts == 1)).sum(axis=1)
         flagged = (

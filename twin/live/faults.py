@@ -73,6 +73,7 @@ from numpy.typing import NDArray
 from physics.facility import Facility
 from twin.live.fault_history import CheckLayer, PointHistory
 from twin.live.fault_repeats import RepeatedValues
+from twin.live.fault_ticks import screen_layers
 from twin.live.fault_types import (
     DEFAULT_TOLERANCES,
     FaultKind,
@@ -178,6 +179,9 @@ class FaultDetector:
         hall).
     min_peers
         Fewest healthy peers reporting in a check for the common-mode correction [-].
+    tick_batching
+        Screen runs of quiet ticks of a batch together (:mod:`twin.live.fault_ticks`; the
+        same decisions and state as one pass per tick, which ``False`` forces).
     """
 
     def __init__(
@@ -204,6 +208,7 @@ class FaultDetector:
         tolerances: Mapping[str, Tolerance] | None = None,
         facility: Facility | None = None,
         min_peers: int = 3,
+        tick_batching: bool = True,
     ) -> None:
         if window < 4:
             raise ValueError(f"window must be at least 4 readings, got {window}")
@@ -246,6 +251,7 @@ class FaultDetector:
         self.recovery_time = float(recovery_time)
         self.baseline_time = float(baseline_time)
         self.min_peers = int(min_peers)
+        self.tick_batching = bool(tick_batching)
         self.cusum_allowance = 1.0
         """CUSUM allowance for the drift onset estimate, in σ [-]."""
         floors = dict(DEFAULT_TOLERANCES)
@@ -336,10 +342,12 @@ class FaultDetector:
             idx, times, values, where = idx[order], times[order], values[order], where[order]
             first = np.r_[True, idx[1:] != idx[:-1]]
             starts = _nonzero(first)
-            rank = np.arange(idx.size) - np.repeat(starts, np.diff(np.r_[starts, idx.size]))
-            for layer in range(int(rank.max()) + 1):
-                sel = _nonzero(rank == layer)
-                kept = self._layer(idx[sel], times[sel], values[sel], prediction, now, faults)
+            count = np.diff(np.r_[starts, idx.size])  # readings of each point
+            rank = np.arange(idx.size) - np.repeat(starts, count)
+            count = np.repeat(count, count)
+            for sel, kept in screen_layers(
+                self, idx, times, values, rank, count, prediction, now, faults
+            ):
                 keep[where[sel]] = kept
         faults.extend(self._silence(now))
         kept_readings = list(compress(readings, keep.tolist()))
@@ -416,8 +424,10 @@ class FaultDetector:
         prediction: FloatArray,
         now: float,
         faults: list[SensorFault],
+        common: FloatArray | None = None,
     ) -> NDArray[np.bool_]:
-        """Process one reading per point (points ``i`` distinct); returns which are kept."""
+        """Process one reading per point (points ``i`` distinct); returns which are kept.
+        ``common``: the points' common mode [unit] when their peers are not in ``i``."""
         keep = np.ones(i.size, dtype=bool)
         late = t <= self._history.last_time[i]
         if late.any():  # out of order: no statistics, kept while the point is healthy
@@ -426,7 +436,8 @@ class FaultDetector:
         fresh = _nonzero(~late)
         if fresh.size == 0:
             return keep
-        layer = self._observe(i[fresh], t[fresh], v[fresh], prediction)
+        shared = None if common is None else common[fresh]
+        layer = self._observe(i[fresh], t[fresh], v[fresh], prediction, shared)
         self._check_spikes(layer)
         self._accept(layer)
         self._check_drift(layer)
@@ -443,7 +454,12 @@ class FaultDetector:
         return keep
 
     def _observe(
-        self, i: IntArray, t: FloatArray, v: FloatArray, prediction: FloatArray
+        self,
+        i: IntArray,
+        t: FloatArray,
+        v: FloatArray,
+        prediction: FloatArray,
+        common: FloatArray | None = None,
     ) -> CheckLayer:
         """Take one reading per point into the statistics; their residuals against the model."""
         m = prediction[i]
@@ -460,7 +476,8 @@ class FaultDetector:
         r = v - m
         warm = history.warm[i]
         raw = r - np.where(warm, history.baseline[i], 0.0)
-        common = self._common_mode(i, raw, warm & healthy)
+        if common is None:
+            common = self._common_mode(i, raw, warm & healthy)
         e = raw - common
         center = history.center(i)
         spread = history.step_median(i)
