@@ -469,16 +469,23 @@ def _commit(
     every history array but the baseline (the caller's)."""
     history: PointHistory = detector._history
     n = t.shape[1]
+    gaps = gap[:, :n].T.copy()
     interval = history.interval[i]
-    cusum, start = history.cusum[i], history.cusum_start[i]
-    u = e / sigma[:, :n]
-    pushes = np.stack((u, -u), axis=2)  # c − u is c + (−u) exactly
+    interval = np.where(np.isfinite(interval), 0.8 * interval + 0.2 * gaps[0], gaps[0])
+    for k in range(1, n):  # finite from the first tick on
+        interval = 0.8 * interval + 0.2 * gaps[k]
+    u = (e / sigma[:, :n]).T
+    pushes = np.stack((u, -u), axis=2)  # (n, P, 2); c − u is c + (−u) exactly
     allowance = detector.cusum_allowance
+    cusum = np.empty((n + 1, *history.cusum[i].shape))
+    cusum[0] = history.cusum[i]
     for k in range(n):
-        gk = gap[:, k]
-        interval = np.where(np.isfinite(interval), 0.8 * interval + 0.2 * gk, gk)
-        start = np.where(cusum <= 0, t[:, k, None], start)
-        cusum = np.maximum(cusum + pushes[:, k] - allowance, 0.0)
+        np.maximum(cusum[k] + pushes[k] - allowance, 0.0, out=cusum[k + 1])
+    # each side's start: the time of the last tick that found it at 0 (as PointHistory.push)
+    zero = np.where(cusum[:n] <= 0, np.arange(n)[:, None, None], -1)
+    latest = np.maximum.accumulate(zero, axis=0)[-1]  # (P, 2)
+    started = t[np.arange(t.shape[0])[:, None], np.maximum(latest, 0)]
+    start = np.where(latest >= 0, started, history.cusum_start[i])
     last = n - 1
     history.last_time[i] = t[:, last]
     history.interval[i] = interval
@@ -496,5 +503,5 @@ def _commit(
     _append((history.steps,), history.step_head, i, [steps[:, :n]])
     history.step_count[i] = np.minimum(history.step_count[i] + n, detector.noise_window)
     history.last_residual[i] = e[:, last]
-    history.cusum[i], history.cusum_start[i] = cusum, start
+    history.cusum[i], history.cusum_start[i] = cusum[n], start
     detector._spikes[i] = 0
