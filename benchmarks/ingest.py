@@ -17,7 +17,8 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
   run (wall clock), p50/p99/max latency of one batch and of ``GET /state``, and the server
   process's CPU seconds per 1,000 readings (``/proc``; requests and worker, counted until the
   worker has processed every batch; steadier than readings/s on a shared machine) and how
-  long the worker took after the last answer to finish the queued batches (its backlog) [s].
+  long the worker took after the last answer to finish the queued batches (its backlog) [s];
+  also the load averages before and after the figure and the checkout's commit.
 * **Store ingestion** (``benchmarks/ingest_store.py``, the same 1,000-reading batches straight
   into ``Store.insert``): the store's own ceiling without HTTP and JSON.
 * **State update** for a 1,000-rack hall: ``benchmarks/state_update.py`` (run it for the
@@ -32,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,6 +53,27 @@ from tests.processes import serving  # noqa: E402
 
 TOKEN = "benchmark-token-000000001"
 MACHINE = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def _commit() -> str:
+    """The checkout's commit (``git describe``), or "unknown" outside a git work tree."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip()
+
+
+def _load() -> list[float]:
+    """The machine's 1, 5 and 15 min load averages."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _bodies(points: list[str], batches: int, size: int) -> list[bytes]:
@@ -135,6 +158,7 @@ def api_ingestion(
     (their batches interleave in time, so none is out of order), while one more thread asks
     for ``GET /api/v1/state`` every 50 ms.
     """
+    load_before = _load()
     with tempfile.TemporaryDirectory() as folder:
         args: tuple[str, ...] = ("--db", db.replace("{folder}", folder), "--no-virtual-plant")
         if racks:
@@ -193,6 +217,8 @@ def api_ingestion(
         **_percentiles(every),
         "state": {"requests": len(state_latencies), **_percentiles(state_latencies)},
         "machine": MACHINE,
+        "load_average_before_after": [load_before, _load()],
+        "code": _commit(),
     }
 
 

@@ -105,6 +105,7 @@ def main() -> int:
         "one_batch_per_cycle": per_batch_ms(root, args.batches, 1),
         f"{args.group}_batches_per_cycle": per_batch_ms(root, args.batches, args.group),
         "machine": MACHINE,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(figure), flush=True)
     return 0
