@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from ui import callbacks as cb
-from ui import plotlyjs
+from ui import compress, plotlyjs
 from ui.jobs import JobRunner
 from ui.pages import alarms, fleet, floor, live, overview, plan, whatif
 from ui.pages.components import register_csv
@@ -171,6 +171,7 @@ def build_app(context: cb.UIContext, *, requests_prefix: str = "/") -> Dash:
         )
 
     plotlyjs.serve(app, requests_prefix)
+    compress.serve(app, requests_prefix)
     app.layout = layout
     register(app, context)
     return app

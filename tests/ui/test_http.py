@@ -221,3 +221,31 @@ def test_graphs_get_the_partial_plotly_bundle(client: TestClient) -> None:
     assert again.status_code == 304 and again.content == b""
     # Dash's other files are still its own
     assert client.get("/_dash-component-suites/dash/dcc/async-graph.js").status_code == 200
+
+
+def test_dash_scripts_are_sent_gzip_compressed(client: TestClient) -> None:
+    """Every script the page loads from the component suites comes gzip-compressed to a
+    browser that accepts it (the same bytes once decoded), as it is to one that does not."""
+    import re
+
+    index = client.get("/").text
+    scripts = re.findall(r'<script src="(/_dash-component-suites/[^"]+)"', index)
+    assert len(scripts) >= 5  # react, react-dom, dash-renderer, dcc, html …
+    packed_total = plain_total = 0
+    for url in scripts:
+        plain = client.get(url, headers={"Accept-Encoding": "identity"})
+        assert plain.status_code == 200 and "content-encoding" not in plain.headers
+        packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+        if len(plain.content) >= 1024:
+            assert packed.headers["content-encoding"] == "gzip", url
+            assert "Accept-Encoding" in packed.headers["vary"]
+            packed_total += int(packed.headers["content-length"])
+        assert packed.content == plain.content  # decoded by the client
+        plain_total += len(plain.content)
+    assert packed_total < 0.4 * plain_total
+    # a file without a fingerprint keeps an ETag of its own per encoding
+    graph = "/_dash-component-suites/dash/dcc/async-graph.js"
+    plain = client.get(graph, headers={"Accept-Encoding": "identity"})
+    packed = client.get(graph, headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["etag"] == plain.headers["etag"][:-1] + '-gz"'
+    assert packed.content == plain.content
