@@ -15,7 +15,9 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
   the median of a second load in the same context (warm browser cache), and the median CPU
   time of the page's main thread during the first load (Chromium's ``ThreadTime`` metric
   through the DevTools protocol: script, style, layout and paint of the page, which wall
-  time on a shared machine inflates).
+  time on a shared machine inflates), and the bytes that load fetched until the graph was
+  in the DOM (``transferSize`` of the page and every resource: bodies as sent, compressed
+  or not, plus headers).
 * ``--big``: the Floor page of a synthetic 10,000-rack hall
   (:func:`twin.scenario.synthetic.synthetic_hall`, served from a temporary scenario file with
   ``--no-virtual-plant``): the heatmap of 500 rows × 20 positions, hover with rack ids; then
@@ -61,11 +63,21 @@ def _thread_time(cdp: Any) -> float:
     return float(next(m["value"] for m in metrics if m["name"] == "ThreadTime"))
 
 
-def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[float, float, float]:
+TRANSFERRED = """() => performance.getEntriesByType('navigation')
+    .concat(performance.getEntriesByType('resource'))
+    .reduce((sum, e) => sum + (e.transferSize || 0), 0)"""
+"""Bytes the page fetched over the network so far (bodies as sent, compressed or not, plus
+headers)."""
+
+
+Load = tuple[float, float, float, float]
+
+
+def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> Load:
     """Navigation start → ``selector`` present [ms]: in a fresh context (empty cache), then
-    again in the same context (warm browser cache, as on a second visit); and the CPU time
-    of the page's main thread during the first load [ms] (less sensitive than wall time to
-    the other processes on the machine)."""
+    again in the same context (warm browser cache, as on a second visit); the CPU time of
+    the page's main thread during the first load [ms] (less sensitive than wall time to
+    the other processes on the machine); and the bytes the first load fetched [B]."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     # the UI is behind a login (twin.api.login): a read token opens a session for the context
     base = url.split("/", 3)
@@ -77,7 +89,7 @@ def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[flo
     page = context.new_page()
     cdp = context.new_cdp_session(page)
     cdp.send("Performance.enable")
-    times, cpu = [], 0.0
+    times, cpu, sent = [], 0.0, 0.0
     try:
         for load in range(2):
             before = _thread_time(cdp)
@@ -91,7 +103,8 @@ def _load(browser: Any, url: str, selector: str, timeout_ms: float) -> tuple[flo
             times.append(float(handle.json_value()))
             if load == 0:
                 cpu = 1000.0 * (_thread_time(cdp) - before)
-        return times[0], times[1], cpu
+                sent = float(page.evaluate(TRANSFERRED))
+        return times[0], times[1], cpu, sent
     finally:
         context.close()
 
@@ -137,10 +150,11 @@ def _clicks(browser: Any, url: str, count: int, timeout_ms: float) -> list[float
         context.close()
 
 
-def _report(name: str, loads: list[tuple[float, float, float]], **extra: Any) -> None:
-    times = [cold for cold, _, _ in loads]
-    warm = [w for _, w, _ in loads]
-    cpu = [c for _, _, c in loads]
+def _report(name: str, loads: list[Load], **extra: Any) -> None:
+    times = [load[0] for load in loads]
+    warm = [load[1] for load in loads]
+    cpu = [load[2] for load in loads]
+    sent = [load[3] for load in loads]
     print(
         json.dumps(
             {
@@ -152,6 +166,7 @@ def _report(name: str, loads: list[tuple[float, float, float]], **extra: Any) ->
                 "max_ms": round(max(times), 1),
                 "warm_cache_median_ms": round(statistics.median(warm), 1),
                 "browser_main_thread_cpu_median_ms": round(statistics.median(cpu), 1),
+                "first_load_transferred_kb": round(statistics.median(sent) / 1000.0, 1),
                 "cpus": os.cpu_count(),
                 "machine": platform.machine(),
                 **extra,
