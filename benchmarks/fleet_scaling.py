@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import sys
 import tempfile
@@ -122,6 +123,80 @@ def fleet_dict(sites: int, cores: int, days: float, step: str) -> dict[str, Any]
     }
 
 
+def _synthetic_site(index: int, racks: int, days: float) -> dict[str, Any]:
+    """Site ``index``: a synthetic hall of ``racks`` racks (see module docs) whose GPU rows
+    (named ``G…``) host fleet jobs and whose inference rows (``I…``) serve tier 1."""
+    from twin.scenario.synthetic import synthetic_hall
+
+    hall = synthetic_hall(racks, days=days, step="1 h")
+    for row in hall["rows"]:
+        row["row"] = ("G" if row["type"] == "gpu-120" else "I") + row["row"][1:]
+    hall["series"] = [{"generate": "demo", "seed": index + 1}]
+    name = f"hall-{index}"
+    return {
+        "name": name,
+        "scenario": hall,
+        "metro": name,
+        "continent": "north-america",
+        "series": _series(index),
+        "exclude_workloads": ["inference"],
+        "job_racks": ["G*"],
+        "inference_racks": ["I*"],
+    }
+
+
+def racks_fleet_dict(sites: int, racks: int, days: float) -> dict[str, Any]:
+    """``sites`` synthetic halls of ``racks`` racks each, hourly (see module docs)."""
+    names = [f"hall-{i}" for i in range(sites)]
+    gpu_racks = sum(min(20, racks - 20 * r) for r in range(round(math.ceil(racks / 20) / 2)))
+    job_kw = gpu_racks * 120.0 * 0.75  # the GPU racks' dynamic power [kW]
+    serve_kw = (racks - gpu_racks) * 40.0 * 0.65  # the inference racks' dynamic power [kW]
+    regions, links, jobs = [], [], []
+    for i, name in enumerate(names):
+        neighbour = names[(i + 1) % sites]
+        regions.append(
+            {
+                "name": f"metro-{name}",
+                "demand": f"{0.5 * serve_kw:g} kW",
+                "profile": "cpu_load",
+                "profile_site": name,
+                "latency_budget": "20 ms",
+                "latency": {
+                    other: ("2 ms" if other == name else "15 ms" if other == neighbour else "60 ms")
+                    for other in names
+                },
+            }
+        )
+        if sites > 2 or i == 0:
+            links.append(
+                {
+                    "between": [name, neighbour],
+                    "latency": "15 ms",
+                    "bandwidth": "100 Gbit/s",
+                    "price": 0.01,
+                }
+            )
+        jobs.append(
+            {
+                "name": f"train-{name}",
+                "energy": f"{0.5 * job_kw * 48:g} kWh",  # 48 h at half the job racks
+                "release": "12 h",
+                "deadline": f"{days * 24 - 12:g} h",
+                "sites": [name, neighbour],
+                "data": "2000 GB",
+                "checkpoint": "500 GB",
+            }
+        )
+    return {
+        "fleet": f"benchmark fleet ({sites} halls x {racks} racks)",
+        "simulation": {"start": "2026-07-06T00:00:00Z", "duration": f"{days:g} d", "step": "1 h"},
+        "sites": [_synthetic_site(i, racks, days) for i in range(sites)],
+        "regions": regions,
+        "links": links,
+        "jobs": jobs,
+    }
+
+
 def plan_case(path: Path, time_limit: float, client: Any = None) -> dict[str, Any]:
     """Build and plan the fleet in ``path``; stages [s], figures, verified."""
     from optimizer.fleet.plan import plan_fleet
@@ -203,9 +278,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 edge pods, 1 day hourly")
     parser.add_argument("--dask", action="store_true", help="verify on a 2-worker LocalCluster")
     parser.add_argument("--verify-only", action="store_true", help="simulate the sites only")
+    parser.add_argument("--sites", type=int, default=10, help="racks: number of halls")
+    parser.add_argument("--racks", type=int, default=10_000, help="racks: racks per hall")
     parser.add_argument("--time-limit", type=float, default=600.0, help="per solve [s]")
     args = parser.parse_args()
     client, cluster = None, None
+    workers_gb: dict[str, float] = {}
     if args.dask and not args.verify_only:
         from distributed import Client, LocalCluster
 
@@ -218,10 +296,11 @@ def main() -> None:
                 result.update(verify_only(2, 40, 1.0, args.dask))
             else:
                 result.update(_plan_dict(fleet_dict(2, 0, 1.0, "1 h"), args.time_limit, client))
+        elif args.case == "racks" and args.verify_only:
+            result = {"case": "racks", **verify_only(args.sites, args.racks, 7.0, args.dask)}
         elif args.case == "racks":
-            if not args.verify_only:
-                parser.error("racks: only --verify-only is measured (the co-plan is not run)")
-            result = {"case": "racks", **verify_only(10, 10_000, 7.0, args.dask)}
+            data = racks_fleet_dict(args.sites, args.racks, 7.0)
+            result = {"case": "racks", **_plan_dict(data, args.time_limit, client)}
         elif args.case == "fifty":
             data = fleet_dict(50, 3, 7.0, "1 h")
             result = {"case": "fifty", **_plan_dict(data, args.time_limit, client)}
@@ -234,9 +313,14 @@ def main() -> None:
             }
     finally:
         if client is not None:
+            workers_gb = client.run(_peak_gb)
             client.close()
             cluster.close()
     result["peak_gb"] = round(_peak_gb(), 3)
+    if workers_gb:
+        result["peak_gb_workers"] = [round(v, 3) for v in workers_gb.values()]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
     print(json.dumps(result))
 
 

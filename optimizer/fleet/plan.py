@@ -275,6 +275,7 @@ def plan_fleet(
     baselines = {"as_operated": _as_operated(solver)}
     pin_home(solver.model, problem, _home_routing(solver, baseline_routing or {}))
     status, outcomes, _ = solver.solve_verified(client)
+    solver.timings["sites_alone_solve_s"] = solver.timings.get("solve_s", 0.0)
     alone: tuple[Judged, dict[str, dict[str, float]], list[str]] | None = None
     if outcomes is not None:
         baselines["sites_alone"] = _judge(solver, outcomes, network_figures(solver))
@@ -290,6 +291,8 @@ def plan_fleet(
         )
     status, outcomes, rounds, reason = _co_plan(solver, client, alone is not None)
     solver.timings["total_s"] = time.perf_counter() - started
+    # HiGHS alone and the hand-over to it (compile to standard form, pass, sync) [s]
+    solver.timings.update({f"fleet_{k}": v for k, v in solver.solver.timings.items()})
     if outcomes is None and alone is not None:
         return _sites_alone_returned(
             solver,
