@@ -47,6 +47,11 @@ class ModelOptions:
     """On/off decisions of tier-3 jobs are taken per period of this length [h] (a job that
     runs, runs at least its minimum power for the whole period): a quarter of the binaries
     of one per 15-min step, and closer to how training jobs are started and paused."""
+    merge_implied_rows: bool = True
+    """Leave out the busbar capacity rows that another busbar's row implies (same load per kW
+    of every workload, same capacity, a higher load at the operating point): the same LP with
+    one row per rack class and step instead of one per rack
+    (:func:`optimizer.blocks.screening.undominated_rows`); False keeps every row."""
     initial_inlet_candidates: int = 2
     """Racks per cooling unit and step whose inlet rows start in the model (hottest first)."""
     extra_inlet_rows: set[tuple[int, int]] = field(default_factory=set)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from optimizer.blocks.screening import screened_capacity_rows
+from optimizer.blocks.screening import screened_capacity_rows, undominated_rows
 from optimizer.blocks.workloads import power_change, total_power_change
 from optimizer.linearize import Linearization
 from physics.constants import WATTS_PER_KILOWATT
@@ -41,7 +41,8 @@ def add_power(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> N
     feed          Constraint  F, T         kW    feed load (+ cooling power / mechanical efficiency
                                                  on the cooling feed) − slack ≤ feed capacity ·
                                                  derate
-    busbar_rows   Set         (i, t)             busbar-steps whose capacity can bind
+    busbar_rows   Set         (i, t)             busbar-steps whose capacity can bind (and
+                                                 that no other busbar's row implies)
     busbar_slack  Var         busbar_rows  kW    elastic slack (0 when planning)
     busbar        Constraint  busbar_rows  kW    busbar source power − slack ≤ min(shelf N+k,
                                                  ampacity·V, undervoltage) · derate
@@ -72,9 +73,14 @@ def add_power(m: pyo.ConcreteModel, facility: Facility, lin: Linearization) -> N
         )
 
     pw.feed = pyo.Constraint(pw.F, m.T, rule=feed_rule)
+    busbar_work_dense = lin.busbar_work.toarray()
     busbar_rows = screened_capacity_rows(
-        facility, lin, lin.busbar_base, lin.busbar_work.toarray(), lin.busbar_capacity
+        facility, lin, lin.busbar_base, busbar_work_dense, lin.busbar_capacity
     )
+    if m.options_.merge_implied_rows:
+        busbar_rows = undominated_rows(
+            busbar_rows, lin.busbar_base, busbar_work_dense, lin.busbar_capacity
+        )
     pw.busbar_rows = pyo.Set(initialize=busbar_rows, dimen=2)
     pw.busbar_slack = pyo.Var(pw.busbar_rows, within=pyo.NonNegativeReals)
     busbar_work = lin.busbar_work.tocsr()

@@ -104,3 +104,47 @@ def screened_capacity_rows(
     upper = base + np.clip(per_work, 0, None) @ (p_max[np.newaxis, :] - lin.p0).clip(min=0).T
     index = np.argwhere(upper > capacity[:, np.newaxis] * (1 - 1e-9))
     return [(int(i), int(t)) for i, t in index]
+
+
+def undominated_rows(
+    rows: list[tuple[int, int]], base: FloatArray, per_work: FloatArray, capacity: FloatArray
+) -> list[tuple[int, int]]:
+    """Drop the capacity rows that another row of the same family implies.
+
+    Elements with the same load per kW of every workload and the same capacity have rows that
+    differ only in their load at the operating point: at each step the row with the highest
+    such load implies the others (same left-hand side but a smaller constant, same limit), so
+    the others are left out and the LP's feasible set — with the elastic slacks at zero, as
+    when planning — is unchanged.  Identical racks in a large hall (the same workloads spread
+    evenly) make one row per rack class and step instead of one per rack.
+
+    Parameters
+    ----------
+    rows
+        Element-steps ``(i, t)`` that can bind (:func:`screened_capacity_rows`).
+    base
+        Load of each element at the operating point [kW], shape (N, T).
+    per_work
+        Load of each element per kW of each workload [-], shape (N, J).
+    capacity
+        Capacity of each element [kW], shape (N,).
+
+    Returns
+    -------
+    list of tuple
+        The rows of ``rows`` that no other row of ``rows`` implies (ties: the lowest index),
+        in the order of ``rows``.
+    """
+    if len(rows) < 2:
+        return rows
+    keys = np.column_stack([capacity, per_work])
+    _, group = np.unique(keys, axis=0, return_inverse=True)
+    group = np.asarray(group).ravel()
+    by_step: dict[tuple[int, int], int] = {}
+    for i, t in rows:  # the highest base of each (class, step); ties: the first index
+        key = (int(group[i]), t)
+        best = by_step.get(key)
+        if best is None or base[i, t] > base[best, t]:
+            by_step[key] = i
+    kept = {(i, t) for (_, t), i in by_step.items()}
+    return [row for row in rows if row in kept]
