@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/fleet_scaling.py --quick            # 2 edge pods, 1 day hourly
     .venv/bin/python benchmarks/fleet_scaling.py example            # scenarios/fleet-real.yaml
     .venv/bin/python benchmarks/fleet_scaling.py fifty              # 3 cores + 47 edge pods
-    .venv/bin/python benchmarks/fleet_scaling.py racks --verify-only [--dask]
+    .venv/bin/python benchmarks/fleet_scaling.py racks [--sites 10 --racks 1000] [--verify-only]
 
 Cases (7 days unless ``--quick``):
 
@@ -16,10 +16,12 @@ Cases (7 days unless ``--quick``):
     region per site (8 ms budget: its own site), each pod's video batch free to move to the
     next pod over a 1 Gbit/s link.
 ``racks``
-    100,000 racks across 10 synthetic halls of 10,000 racks, hourly.  Only ``--verify-only``
-    is measured: every site's as-operated schedule simulated by its physics, one task per site,
-    in this process and (``--dask``) on a ``LocalCluster`` of 2 worker processes — the work of
-    one verification round.  The co-plan of this size is not run (see docs/fleet.md).
+    ``--sites`` synthetic halls of ``--racks`` racks (default 10 x 10,000 = 100,000), hourly:
+    the full co-plan (placement, per-site LPs, verification, baselines).  GPU rows (``G*``)
+    host one training job per hall free to move to the next hall; inference rows (``I*``)
+    serve a metro region within 20 ms of its hall and the next.  ``--verify-only``: every
+    site's as-operated schedule simulated, in this process and (``--dask``) on a
+    ``LocalCluster`` of 2 worker processes — the work of one verification round.
 
 Printed: one JSON line per case with wall-clock stages [s] and the peak resident memory of
 this process [GB] (ru_maxrss; run one case per process for its own peak).  Times on a shared
