@@ -154,7 +154,7 @@ def validate(
     times: dict[str, datetime | str] = {}  # per distinct time text: a batch repeats a few
     for index, item in enumerate(items):
         checked = _check_item(item, catalogue, window, times)
-        point = item.get("point") if isinstance(item, Mapping) else None
+        point = item.get("point") if type(item) is dict or isinstance(item, Mapping) else None
         point_text = point if isinstance(point, str) else None
         if isinstance(checked, str):
             rejected.append(Rejection(index, point_text, checked))
@@ -192,7 +192,7 @@ def _check_item(
     ``window`` is (oldest accepted, latest accepted, now); ``times`` memoises
     :func:`parse_time` (its datetime, or its error message) by time text within one batch.
     """
-    if not isinstance(item, Mapping):
+    if type(item) is not dict and not isinstance(item, Mapping):  # a dict: no ABC check
         return f"item is not an object (got {type(item).__name__})"
     raw = item.get("time")
     time = times.get(raw) if isinstance(raw, str) else None
@@ -243,6 +243,8 @@ def _check_item(
 def _number(raw: Any) -> float | str:
     """``raw`` as a finite float, or why not: booleans and text other than a plain decimal
     number (``"2_4"``, ``"0x10"``, ``"nan"``) are refused."""
+    if type(raw) is float:  # what JSON numbers with a fraction are: the checks below, fewer calls
+        return raw if math.isfinite(raw) else f"value {_quoted(raw)} is not finite"
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         return "value is missing or not a number"
     if isinstance(raw, str) and not _DECIMAL.fullmatch(raw):

@@ -344,7 +344,8 @@ class LiveTwin:
         points = {
             p
             for item in items
-            if isinstance(item, Mapping) and isinstance(p := item.get("point"), str)
+            if (type(item) is dict or isinstance(item, Mapping))
+            and isinstance(p := item.get("point"), str)
         }
         known = points & self._catalogue_ids
         with self._last_lock:

@@ -337,7 +337,9 @@ class Store(RecordsMixin, SessionsMixin):
         if not readings:
             return InsertResult(0, 0)
         try:
-            rows = [(r.point, (r.time - EPOCH) // MICROSECOND, float(r.value)) for r in readings]
+            # each distinct time converted once (a batch shares a few time objects)
+            stamps = {t: (t - EPOCH) // MICROSECOND for t in {r.time for r in readings}}
+            rows = [(r.point, stamps[r.time], float(r.value)) for r in readings]
         except (TypeError, ValueError, AttributeError):
             _explain_bad(readings)
             raise
