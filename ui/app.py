@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from ui import callbacks as cb
-from ui import compress, plotlyjs
+from ui.bundle import compress, plotlyjs
 from ui.jobs import JobRunner
 from ui.pages import alarms, fleet, floor, live, overview, plan, whatif
 from ui.pages.components import register_csv
@@ -146,7 +146,7 @@ def build_app(context: cb.UIContext, *, requests_prefix: str = "/") -> Dash:
     )
     # Fetch the graph bundle and plotly.js with the page (they load lazily, only once the
     # first graph is in the DOM, otherwise): the browser can compile them meanwhile.
-    # plotly.js is the partial bundle of ``ui.plotlyjs`` (only the trace types drawn).
+    # plotly.js is the partial bundle of ``ui.bundle.plotlyjs`` (only the trace types drawn).
     suites = f"{requests_prefix.rstrip('/')}/_dash-component-suites"
     preload = "".join(
         f'<link rel="preload" as="script" href="{suites}/{path}">'

@@ -15,7 +15,7 @@ import pytest
 
 from tests.processes import CHROMIUM, CHROMIUM_ARGS, require_chromium, serving
 from tests.ui.conftest import plotly_traces
-from ui import plotlyjs
+from ui.bundle import plotlyjs
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

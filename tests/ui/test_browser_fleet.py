@@ -15,7 +15,7 @@ import pytest
 from tests.fleet_live import one_day_fleet
 from tests.processes import CHROMIUM, CHROMIUM_ARGS, require_chromium, serving
 from tests.ui.conftest import plotly_traces
-from ui import plotlyjs
+from ui.bundle import plotlyjs
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 READER = "browser-fleet-read-token-01"

@@ -12,8 +12,8 @@ from tests.helpers import Clock
 from tests.ui.conftest import APPROVER, READER, tokens
 from twin.api.app import create_app
 from twin.live.live_twin import LiveTwin
-from ui import plotlyjs
 from ui.app import PAGES, mount
+from ui.bundle import plotlyjs
 
 
 @pytest.fixture
@@ -193,7 +193,7 @@ def test_without_a_ui_the_root_still_redirects_to_the_docs(fresh: tuple[LiveTwin
 
 
 def test_graphs_get_the_partial_plotly_bundle(client: TestClient) -> None:
-    """The URL ``dcc.Graph`` loads plotly.js from serves ``ui/vendor``'s partial bundle (of
+    """The URL ``dcc.Graph`` loads plotly.js from serves ``ui/bundle/vendor``'s partial bundle (of
     the plotly.js version the Python ``plotly`` package was made for), gzip-compressed when
     asked, revalidated by its ETag; the page preloads it."""
     from plotly.offline import get_plotlyjs, get_plotlyjs_version

@@ -7,7 +7,7 @@ every request.  These files are the installed packages' (their content never cha
 the server runs), so :func:`serve` compresses each one once (gzip level 6, about a quarter of
 the size) and keeps it in memory; callbacks and layouts are left as they are (their JSON
 changes with every answer).  The partial plotly.js is gzip-compressed by
-:mod:`ui.plotlyjs` itself.
+:mod:`ui.bundle.plotlyjs` itself.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ dash-renderer puts in ``window._dashPlotlyJSURL``: serving locally, Dash's own f
 (``_dash-component-suites/plotly/package_data/plotly.min.js``, 4.8 MB, every trace type).
 Evaluating it was most of a page's first paint (about 1.1 s of the browser's main thread on
 2 cores).  :func:`serve` answers that URL with :data:`BUNDLE` instead: the same plotly.js
-version built with :data:`TRACES` only (1.9 MB; built and vendored in ``ui/vendor``, whose
+version built with :data:`TRACES` only (1.9 MB; built and vendored in ``ui/bundle/vendor``, whose
 ``README.md`` says how to rebuild it), gzip-compressed for browsers that accept it.  Nothing
 is fetched from a CDN: the twin's site may be offline.
 """
