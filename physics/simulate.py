@@ -561,7 +561,10 @@ def simulate(
         by window, instead of being kept in memory: memory no longer grows with them over a
         long horizon.  The result holds them as lazy (Dask) arrays read from that file, with
         the same values as without ``store``, bit for bit; the facility series stay in
-        memory.  None: every series in memory.
+        memory; ``close()`` on the result closes the file (reading a lazy series reopens it),
+        e.g. before :func:`physics.stream.complete_store` appends the rest of the result to
+        it.  None: every
+        series in memory.
     fan_tolerance
         Server fan power change [W] below which the fan/inlet iteration stops.
     max_fan_iterations
@@ -628,6 +631,8 @@ def simulate(
     )
     data_vars = _data_vars(schedule, series, out, storage, wet_bulb, per_rack)
     ds = _dataset(facility, time, data_vars)
+    if writer is not None:  # ds.close() closes the file the streamed series are read from
+        ds.set_close(writer.release)
     ds.attrs.update(
         {
             "title": f"dctwin simulation of {facility.name}",

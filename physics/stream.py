@@ -21,7 +21,7 @@ import xarray as xr
 
 from physics.variables import VARIABLES
 
-__all__ = ["WINDOW_BYTES", "SeriesWriter"]
+__all__ = ["WINDOW_BYTES", "SeriesWriter", "complete_store"]
 
 WINDOW_BYTES = 8 * 2**20
 """Target size of one window buffer of the widest series [B]: large enough that each write
@@ -69,6 +69,7 @@ class SeriesWriter:
         self._start = 0  # first step of the buffered window
         self._filled = 0  # steps buffered
         self._names: list[str] = []
+        self._opened: xr.Dataset | None = None  # the file read back by :meth:`series`
 
     def _create(self, name: str, part: np.ndarray[Any, Any]) -> None:
         """The variable and the window buffer of series ``name`` (from its first chunk)."""
@@ -137,6 +138,36 @@ class SeriesWriter:
     def series(self) -> dict[str, Any]:
         """The written series as lazy (Dask) arrays read from the file, by name.
 
-        Call after :meth:`close`; each Dask chunk is one window of the file."""
-        ds = xr.open_dataset(self.path, engine="h5netcdf", chunks={})
-        return {name: ds[name].data for name in self._names}
+        Call after :meth:`close`; each Dask chunk is one window of the file, which stays open
+        for reading until :meth:`release`."""
+        self._opened = xr.open_dataset(self.path, engine="h5netcdf", chunks={})
+        return {name: self._opened[name].data for name in self._names}
+
+    def release(self) -> None:
+        """Close the file opened by :meth:`series` (its lazy arrays reopen it if read again)."""
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
+
+
+def complete_store(result: xr.Dataset, path: str | os.PathLike[str]) -> None:
+    """Append the rest of a streamed simulation result to its ``store`` file.
+
+    After ``result = simulate(..., store=path)`` the file holds only the per-equipment
+    series; this appends every variable the result holds in memory (the facility series, the
+    schedule's setpoints and workloads, the passed-through exogenous series) and the result's
+    attributes, so that the file alone holds the whole result, the same values as
+    ``result.to_netcdf(path)`` of an in-memory run.  The result is closed first (HDF5 does
+    not open a file for writing while this process reads it); its lazy series reopen the
+    file if read again.
+
+    Parameters
+    ----------
+    result
+        What :func:`physics.simulate.simulate` returned with ``store=path`` [-].
+    path
+        That file [-].
+    """
+    in_memory = [name for name, variable in result.data_vars.items() if variable.chunks is None]
+    result.close()
+    result[in_memory].to_netcdf(path, mode="a", engine="h5netcdf")

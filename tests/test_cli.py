@@ -86,6 +86,73 @@ def test_simulate_out_writes_cf_netcdf(demo_run: tuple[dict[str, Any], Path]) ->
         assert it_kwh == pytest.approx(summary["it_energy_kwh"], rel=1e-9)
 
 
+def _in_memory_file(scenario: Path, out: Path, per_rack: bool = True) -> dict[str, Any]:
+    """Simulate ``scenario`` with every series in memory, write it as ``--out`` did before it
+    streamed (``write_netcdf``); its summary."""
+    from physics.schedule import as_operated_schedule
+    from physics.simulate import simulate, summarize
+    from twin.cli.common import write_netcdf
+    from twin.data.series import scenario_series
+    from twin.scenario.compile import compile_facility
+    from twin.scenario.loader import load_scenario
+
+    spec = load_scenario(scenario)
+    series = scenario_series(spec, scenario.parent)
+    facility = compile_facility(spec)
+    result = simulate(facility, as_operated_schedule(facility, series), series, per_rack=per_rack)
+    write_netcdf(result, out)
+    return summarize(result)
+
+
+def _assert_same_file(streamed: Path, memory: Path) -> None:
+    """The two files open as the same dataset: values bit for bit, dtypes, attributes."""
+    with (
+        xr.open_dataset(streamed, engine="h5netcdf") as a,
+        xr.open_dataset(memory, engine="h5netcdf") as b,
+    ):
+        xr.testing.assert_identical(a.load(), b.load())
+        for name in b.variables:
+            assert a[name].dtype == b[name].dtype, name
+
+
+def test_simulate_out_streams_the_in_memory_result(
+    demo_run: tuple[dict[str, Any], Path], tmp_path: Path
+) -> None:
+    """``--out`` writes the per-equipment series as they are simulated (window-chunked in the
+    file), and the file is the in-memory result, bit for bit; the summary is the same."""
+    summary, path = demo_run
+    memory = tmp_path / "memory.nc"
+    expected = _in_memory_file(DEMO, memory)
+    _assert_same_file(path, memory)
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        window = ds["inlet_temperature"].encoding["chunksizes"]
+        assert window is not None and window[1] == summary["racks"]  # streamed by windows
+        assert ds["pue"].encoding.get("chunksizes") is None  # appended from memory
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial file left
+    for key, value in expected.items():
+        assert summary[key] == value, key
+
+
+def test_simulate_out_without_racks_and_unwritable_out(tmp_path: Path) -> None:
+    """``--no-racks --out`` streams the remaining per-equipment series; a folder that cannot
+    be created is one error line, exit 2."""
+    out = tmp_path / "edge.nc"
+    done = dctwin_in_process("simulate", EDGE, "--no-racks", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {out}" in done.stderr
+    memory = tmp_path / "memory.nc"
+    _in_memory_file(EDGE, memory, per_rack=False)
+    _assert_same_file(out, memory)
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert "inlet_temperature" not in ds
+        assert ds["crah_airflow"].encoding["chunksizes"] is not None
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    done = dctwin_in_process("simulate", EDGE, "--out", tmp_path / "a-file" / "run.nc")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "cannot write" in done.stderr
+
+
 def test_simulate_text_summary() -> None:
     done = dctwin_in_process("simulate", EDGE)
     assert done.returncode == 0, done.stderr

@@ -23,7 +23,6 @@ from twin.cli.common import (
     json_default,
     load_scenario_file,
     load_series,
-    write_netcdf,
 )
 from twin.cli.connect import MqttClientId, MqttTopics, MqttUrl, connectors_from_options
 from twin.cli.serve_fleet import LiveOptions, fleet_connectors, is_fleet, serve_fleet
@@ -35,7 +34,13 @@ def simulate(
     scenario: Annotated[
         Path, typer.Argument(help="Scenario YAML file (default: the demo hall).")
     ] = DEMO_SCENARIO,
-    out: Annotated[Path | None, typer.Option(help="Write the full result as NetCDF (.nc).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the full result as NetCDF (.nc); the per-equipment series are "
+            "written as they are simulated, not kept in memory."
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON object.")
     ] = False,
@@ -60,20 +65,57 @@ def simulate(
         schedule = as_operated_schedule(facility, series)
     except KeyError as exc:
         raise fail(f"{scenario}: {exc.args[0]}") from None
-    with ProgressBars() as bars:  # spinners with elapsed time, on a terminal only
-        with bars.stage("simulating"):
-            result = run_simulation(facility, schedule, series, per_rack=not no_racks)
-        with bars.stage("checking limits"):
-            summary = summarize(result)
-            summary["violations"] = [v.message for v in find_violations(facility, result)]
+    # with --out the per-equipment series stream to a file beside it as they are simulated
+    # (memory does not grow with the horizon); the rest is appended, then the file renamed
+    partial = None if out is None else _partial(out)
+    try:
+        with ProgressBars() as bars:  # spinners with elapsed time, on a terminal only
+            with bars.stage("simulating"):
+                result = _run(run_simulation, (facility, schedule, series), not no_racks, out)
+            with bars.stage("checking limits"):
+                summary = summarize(result)
+                summary["violations"] = [v.message for v in find_violations(facility, result)]
+            if out is not None and partial is not None:
+                with bars.stage("writing"):
+                    _finish_netcdf(result, partial, out)
+    finally:
+        if partial is not None and partial.exists():  # left by a failure
+            partial.unlink()
     summary["elapsed_s"] = round(time.perf_counter() - started, 3)
     summary["currency"] = spec.grid.currency
-    if out is not None:
-        write_netcdf(result, out)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, allow_nan=False, default=json_default))
     else:
         typer.echo(_format_summary(summary))
+
+
+def _run(simulate: Any, inputs: tuple[Any, ...], per_rack: bool, out: Path | None) -> Any:
+    """``simulate(*inputs)``, streaming to :func:`_partial` of ``out`` if given; one error
+    line if that file cannot be written."""
+    if out is None:
+        return simulate(*inputs, per_rack=per_rack)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return simulate(*inputs, per_rack=per_rack, store=_partial(out))
+    except OSError as exc:
+        raise fail(f"cannot write {out}: {exc}") from None
+
+
+def _partial(out: Path) -> Path:
+    """The file a streamed ``--out`` is written to before it is complete (hidden, beside it)."""
+    return out.with_name(f".{out.name}.partial")
+
+
+def _finish_netcdf(result: Any, partial: Path, out: Path) -> None:
+    """Append the in-memory rest of a streamed ``result`` to ``partial``, rename it ``out``."""
+    from physics.stream import complete_store
+
+    try:
+        complete_store(result, partial)
+        partial.replace(out)
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot write {out}: {exc}") from None
+    err(f"wrote {out}")
 
 
 def _format_summary(summary: dict[str, Any]) -> str:
