@@ -11,6 +11,7 @@ are the values the in-memory run keeps, bit for bit (``tests/physics/test_stream
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -61,6 +62,10 @@ class SeriesWriter:
         template = xr.Dataset(coords=coords)
         template["time"].attrs.update({"standard_name": "time", "timezone": "UTC"})
         template.attrs["Conventions"] = "CF-1.10"
+        # a new file, not the old one truncated: a result still reading the old one (open
+        # until its close()) keeps it, and HDF5 refuses to truncate a file open for reading
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)
         template.to_netcdf(self.path, engine="h5netcdf")
         self._steps = int(template.sizes["time"])
         self._window = max(1, min(int(window), self._steps))
