@@ -87,7 +87,8 @@ def test_a_request_cannot_name_a_server_path(
     scenario = client.get("/api/v1/scenario", headers=auth("read")).json()
     scenario["series"] = [source]
     put = client.put("/api/v1/scenario", json={"scenario": scenario}, headers=auth("admin"))
-    assert time.perf_counter() - started < 10  # /dev/zero is never opened
+    # A hang guard, not a speed test: reading /dev/zero would not end (generous under load).
+    assert time.perf_counter() - started < 60
     for response in (whatif, put):
         assert response.status_code == 422, response.text
         detail = response.json()["detail"]
@@ -135,7 +136,8 @@ def test_whatif_beyond_its_limits_is_refused(
     )
     assert response.status_code == 422, response.text
     assert message in response.text
-    assert time.perf_counter() - started < 5  # refused before anything is built
+    # A hang guard, not a speed test: planning these would take minutes (generous under load).
+    assert time.perf_counter() - started < 60
 
 
 def test_whatif_nested_too_deep_is_refused(client: TestClient) -> None:
@@ -177,12 +179,10 @@ def test_chunked_50_mb_without_a_token_is_refused_unread(client: TestClient) -> 
             sent += 1_000_000
             yield b"[" + b"1," * 499_999 + b"1"
 
-    started = time.perf_counter()
     response = client.post(
         "/api/v1/measurements", content=body(), headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 401
-    assert time.perf_counter() - started < 5
     assert sent <= 1_000_000  # at most the first chunk was produced, none parsed
 
 
