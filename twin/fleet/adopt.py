@@ -1,34 +1,54 @@
-"""Approving a fleet plan makes every site adopt its share, as a single site adopts a plan.
+"""Approving a fleet plan makes every site adopt its share, as a single site adopts a plan —
+every site or none.
 
 A fleet plan holds each site's schedule on the re-plan window (setpoints, battery dispatch,
 the power of every workload, the fleet's jobs and routed tier 1 included;
-:class:`optimizer.fleet.result.Judged`).  On approval, :func:`adopt_share` turns a site's
-share into a plan of that site's own store (``reason: fleet plan <id>``, ``fleet_plan`` in
-its payload) and approves it through the site's own path (:meth:`twin.live.live_twin.
-LiveTwin.approve`): the schedule is merged into the twin's schedule and the virtual plant's,
+:class:`optimizer.fleet.result.Judged`).  On approval, :class:`Adoption` turns a site's share
+into a plan of that site's own store (``reason: fleet plan <id>``, ``fleet_plan`` in its
+payload) and approves it through the site's own path (:meth:`twin.live.live_twin.LiveTwin.
+approve`): the schedule is merged into the twin's schedule and the virtual plant's,
 ``propose``, ``approve`` and ``apply`` are audited under the operator who approved the fleet
 plan, and the site's post-approval watch starts on it (a trip proposes the site's fallback,
 as for any applied plan).  The fleet workloads' profiles (``fleet_job_<i>``, ``fleet_serve``;
 :mod:`twin.fleet.sites`) are set to the adopted power over the window, and the site's
 as-operated baseline is recomputed with them, so that the site's own re-plans and its
 fallback keep the fleet's work where the fleet plan put it.
+
+**Every site or none** (:meth:`twin.fleet.replan.FleetPlanner.approve`): every share is first
+checked against its site as it is now (:func:`check_share`: the site's scenario is the one the
+plan was made on, the share lies whole on the live window and names only the site's units and
+workloads), then the sites adopt in turn; when one fails (its store locked by another writer,
+a conflict), :meth:`Adoption.undo` restores every site that had adopted — its schedule, the
+virtual plant's, the fleet profiles, the baseline and the watch as they were — marks its site
+plan ``reverted`` and audits a ``rollback``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from optimizer.baselines import as_operated
 from physics.constants import WATTS_PER_KILOWATT as KW
+from physics.schedule import Schedule
+from twin.live.control.payload import schedule_from_json
+from twin.live.control.watch import PlanWatch
 from twin.live.live_twin import LiveTwin
+from twin.store.errors import StoreError
 from twin.store.records import PlanRecord
 
-__all__ = ["adopt_share", "site_payload"]
+__all__ = ["Adoption", "check_share", "keep_fleet_work", "scenario_digest", "site_payload"]
+
+log = logging.getLogger(__name__)
 
 
 def _positions(twin: LiveTwin, times: list[str]) -> tuple[int, int, int]:
@@ -117,29 +137,131 @@ def _keep_fleet_work(twin: LiveTwin, start: int, steps: int) -> None:
         twin.baseline = as_operated(twin.facility, twin.series)
 
 
-def adopt_share(
+def keep_fleet_work(twin: LiveTwin) -> None:
+    """After the live window moved (:mod:`twin.live.control.reanchor`), write the fleet work
+    of the plans kept into the fleet workloads' profiles again (the new window's profiles are
+    0: only kept fleet plans run fleet work) and recompute the baseline."""
+    _keep_fleet_work(twin, 0, len(twin.times))
+
+
+def scenario_digest(twin: LiveTwin) -> str:
+    """A digest of the scenario ``twin`` runs (its scenario as written, before re-anchoring):
+    a fleet plan made on another scenario of the site cannot be adopted."""
+    text = json.dumps(twin.base_data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_share(
     twin: LiveTwin,
     share: Mapping[str, Any],
     fleet_plan: str,
     summary: Mapping[str, Any],
-    *,
-    actor: str,
-    reason: str = "",
-) -> PlanRecord:
-    """Make ``twin`` adopt its share of the approved fleet plan ``fleet_plan`` (see module
-    docs); returns the site's applied plan.
+    digest: str | None = None,
+) -> dict[str, Any]:
+    """The site plan ``twin`` would adopt for ``share`` (:func:`site_payload`), once checked
+    against the site as it is now; nothing is written.
+
+    Parameters
+    ----------
+    digest
+        :func:`scenario_digest` of the site when the fleet plan was made (None: not checked).
 
     Raises
     ------
     ValueError
-        When the share's window does not meet the twin's live window.
+        The site's scenario changed since the plan was made, the share does not lie whole on
+        the live window, or it names units or workloads the site does not have.
     """
+    if digest is not None and digest != scenario_digest(twin):
+        raise ValueError("its scenario was replaced after the fleet plan was made")
     payload = site_payload(twin, share, fleet_plan, summary)
-    payload["preview"] = twin.supervisor.preview(payload)
-    plan_id = uuid.uuid4().hex[:12]
-    why = reason or f"fleet plan {fleet_plan} approved"
-    twin.store.add_plan(plan_id, twin.clock(), "proposed", payload)
-    twin.store.audit(actor, "propose", plan_id, why, {"fleet_plan": fleet_plan})
-    record = twin.approve(plan_id, actor=actor, reason=why)
-    _keep_fleet_work(twin, int(payload["start_index"]), len(payload["schedule"]["time"]))
-    return record
+    steps = len(payload["schedule"]["time"])
+    if steps != len(share["time"]):
+        raise ValueError(
+            f"only {steps} of the share's {len(share['time'])} steps lie on the live window"
+        )
+    facility = twin.facility
+    unknown = sorted(
+        {*(share.get("supply_temperature_c") or {})} - set(facility.units.ids)
+        | {*(share.get("workload_power_kw") or {})} - set(facility.workloads.ids)
+    )
+    if unknown:
+        raise ValueError(f"the share names what the site does not have: {', '.join(unknown)}")
+    schedule_from_json(payload["schedule"], facility).check(facility, steps)
+    return payload
+
+
+@dataclass
+class Adoption:
+    """One site adopting its share of a fleet plan, with what it changes kept to undo it.
+
+    Parameters
+    ----------
+    twin
+        The site's live twin.
+    payload
+        The site plan (:func:`check_share`).
+    plan_id
+        Its id in the site's store.
+    """
+
+    twin: LiveTwin
+    payload: dict[str, Any]
+    plan_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    _schedule: Schedule | None = None
+    _baseline: Schedule | None = None
+    _profiles: dict[str, xr.DataArray] = field(default_factory=dict)
+    _watch: PlanWatch | None = None
+    _stored: bool = False
+
+    def apply(self, *, actor: str, reason: str) -> PlanRecord:
+        """Adopt: store, approve and apply the site plan, keep the fleet work in the
+        profiles (see module docs); returns the applied site plan."""
+        twin = self.twin
+        with twin.lock:
+            self._schedule, self._baseline = twin.schedule, twin.baseline
+            self._profiles = {
+                str(name): twin.series[name].copy(deep=True)
+                for name in twin.series.data_vars
+                if str(name).startswith("fleet_")
+            }
+            self._watch = twin.supervisor.watch
+        payload = dict(self.payload)
+        payload["preview"] = twin.supervisor.preview(payload)
+        fleet_plan = str(payload["fleet_plan"])
+        twin.store.add_plan(self.plan_id, twin.clock(), "proposed", payload)
+        self._stored = True
+        twin.store.audit(actor, "propose", self.plan_id, reason, {"fleet_plan": fleet_plan})
+        record = twin.approve(self.plan_id, actor=actor, reason=reason)
+        _keep_fleet_work(twin, int(payload["start_index"]), len(payload["schedule"]["time"]))
+        return record
+
+    def undo(self, *, actor: str, reason: str) -> None:
+        """Restore the site as it was before :meth:`apply` (schedule, virtual plant, fleet
+        profiles, baseline, watch), mark the site plan ``reverted`` (``rejected`` if it was
+        not applied yet) and audit a ``rollback``.  Store errors are logged: the site's state
+        in memory is restored first."""
+        twin = self.twin
+        if self._schedule is None:
+            return
+        with twin.lock:
+            for name, values in self._profiles.items():
+                twin.series[name] = values
+            if self._baseline is not None:
+                twin.baseline = self._baseline
+            twin.set_schedule(self._schedule)
+            twin.supervisor.watch = self._watch
+            twin.applied_plans = [p for p in twin.applied_plans if p != self.plan_id]
+        if not self._stored:
+            return
+        try:
+            record = twin.store.get_plan(self.plan_id)
+            status = None if record is None else record["status"]
+            final = {"applied": "reverted", "approved": "superseded", "proposed": "rejected"}
+            if status in final:
+                twin.store.set_plan_status(self.plan_id, final[status], actor, reason)
+            twin.store.audit(
+                actor, "rollback", self.plan_id, reason, {"fleet_plan": self.payload["fleet_plan"]}
+            )
+        except StoreError:
+            log.exception("site plan %s: the rollback could not be recorded", self.plan_id)

@@ -8,6 +8,7 @@ site's power, carbon intensity and alarms now, where it is, and the fleet plan i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.planner import PlanOptions
+from twin.fleet.adopt import keep_fleet_work
 from twin.fleet.replan import FleetPlanner
 from twin.fleet.sites import FLEET_STORE, SiteSource, fleet_sites, store_url
 from twin.live.live_twin import LiveSettings, LiveTwin
@@ -218,6 +220,7 @@ def open_fleet(
                 clock=clock,
                 seed=index,
             )
+            twin.reanchor_observers.append(functools.partial(keep_fleet_work, twin))
             sites.append(SiteTwin(source, twin))
         fleet_store = Store(fleet_url, merge_in_background=merge_in_background)
     except BaseException:

@@ -14,9 +14,13 @@ With the sites' live twins (``dctwin serve fleet.yaml``), a re-plan covers the l
 from the current time (:mod:`twin.fleet.anchor`: the time rounded down to the fleet's step,
 each site as its twin runs it), and the plan keeps every site's schedule on that window.
 Approving it makes every site adopt its share (:mod:`twin.fleet.adopt`: a site plan approved
-and applied through the site's own path, audited under the approver, watched after).  A plan
-whose window started more than :attr:`FleetPlanner.max_age` ago is stale and cannot be
-approved (re-plan); neither can a plan another proposal superseded.
+and applied through the site's own path, audited under the approver, watched after) — every
+site or none: every share is checked first (nothing is written when one does not fit its site:
+``approve_refused``), then the sites adopt in turn, and when one fails the sites that had
+adopted are restored and their site plans ``reverted`` (``approve_failed`` in the fleet's
+audit, ``rollback`` at each site); the fleet plan stays proposed.  A plan whose window started
+more than :attr:`FleetPlanner.max_age` ago is stale and cannot be approved (re-plan); neither
+can a plan another proposal superseded.
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ from typing import Any
 import pandas as pd
 
 from optimizer.planner import PlanOptions
-from twin.fleet.adopt import adopt_share
+from twin.fleet.adopt import Adoption, check_share, scenario_digest
 from twin.live.control.payload import schedule_json
 from twin.live.live_twin import LiveTwin
+from twin.store.errors import Conflict, StoreBusy
 from twin.store.records import PlanRecord
 from twin.store.store import Store
 
@@ -171,6 +176,7 @@ class FleetPlanner:
     max_age: timedelta = timedelta(hours=1)
     jobs: dict[str, FleetJob] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _decide: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def running(self) -> FleetJob | None:
@@ -220,6 +226,7 @@ class FleetPlanner:
         from twin.fleet.anchor import live_fleet_input
         from twin.fleet.build import build_fleet
 
+        digests = {name: scenario_digest(twin) for name, twin in self.twins.items()}
         if self.twins:
             ready = live_fleet_input(self.path, self.twins, self.clock())
         else:
@@ -239,6 +246,7 @@ class FleetPlanner:
                 "end": (times[-1] + step).isoformat(),
                 "step_s": step.total_seconds(),
             },
+            "site_scenarios": digests,
             "site_schedules": {}
             if result.plan is None
             else {
@@ -264,26 +272,43 @@ class FleetPlanner:
             store.audit(actor, f"fleet_{action}", plan_id, reason, {"fleet_plan": plan_id})
 
     def approve(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
-        """Approve a proposed fleet plan: it becomes the fleet plan in force.
+        """Approve a proposed fleet plan: every site adopts its share, or none does (see
+        module docs); it becomes the fleet plan in force.
 
-        Raises ``KeyError`` for an unknown plan, ``ValueError`` when the plan is not proposed
-        any more or has no feasible co-plan.
+        Raises ``KeyError`` for an unknown plan; ``ValueError`` when the plan is not proposed
+        any more, has no feasible co-plan, is stale, a share does not fit its site, or a
+        site's adoption failed on a conflict (the sites rolled back);
+        :class:`twin.store.errors.StoreBusy` when a site's store stayed locked (rolled back).
         """
-        record = self._plan(plan_id)
-        payload = record["payload"] or {}
-        status = (payload.get("summary") or {}).get("status")
-        if record["status"] == "proposed":
+        with self._decide:
+            record = self._plan(plan_id)
+            payload = record["payload"] or {}
+            if record["status"] != "proposed":
+                raise Conflict(
+                    f"plan {plan_id!r} is {record['status']}: it cannot become approved "
+                    "(only a plan that is proposed can)"
+                )
+            status = (payload.get("summary") or {}).get("status")
             if status in NOT_APPROVABLE:
                 raise ValueError(f"fleet plan {plan_id} has no feasible co-plan ({status})")
             self._check_fresh(plan_id, payload)
-        in_force = self.store.list_plans(limit=500, status="approved")
-        decided = self.store.set_plan_status(plan_id, "approved", actor, reason)
-        self._audit_sites(actor, "approve", plan_id, reason)
-        adopted = self._adopt(plan_id, payload, actor, reason)
-        self.store.audit(actor, "approve", plan_id, reason, {"site_plans": adopted})
-        for old in in_force:
-            self.store.set_plan_status(old["id"], "superseded", actor, f"superseded by {plan_id}")
-        return decided
+            adoptions = self._prepare(plan_id, payload, actor)
+            why = reason or f"fleet plan {plan_id} approved"
+            self._adopt_all(plan_id, adoptions, actor, why)
+            in_force = self.store.list_plans(limit=500, status="approved")
+            try:
+                decided = self.store.set_plan_status(plan_id, "approved", actor, reason)
+            except Exception as exc:
+                self._roll_back(plan_id, adoptions, actor, f"fleet plan {plan_id}: {exc}")
+                raise
+            self._audit_sites(actor, "approve", plan_id, reason)
+            site_plans = {name: adoption.plan_id for name, adoption in adoptions}
+            self.store.audit(actor, "approve", plan_id, reason, {"site_plans": site_plans})
+            for old in in_force:
+                self.store.set_plan_status(
+                    old["id"], "superseded", actor, f"superseded by {plan_id}"
+                )
+            return decided
 
     def _check_fresh(self, plan_id: str, payload: dict[str, Any]) -> None:
         """Refuse a live fleet's plan that is stale (``ValueError``): made on another window
@@ -304,16 +329,21 @@ class FleetPlanner:
                 f"{self.max_age.total_seconds() / 60:.0f} min); re-plan"
             )
 
-    def _adopt(
-        self, plan_id: str, payload: dict[str, Any], actor: str, reason: str
-    ) -> dict[str, str]:
-        """Every site adopts its share of the approved plan (:func:`twin.fleet.adopt.
-        adopt_share`); returns each site's applied plan id."""
+    def _prepare(
+        self, plan_id: str, payload: dict[str, Any], actor: str
+    ) -> list[tuple[str, Adoption]]:
+        """Every live site's adoption, each share checked against its site now
+        (:func:`twin.fleet.adopt.check_share`); nothing is written.  A share that does not fit
+        refuses the whole approval (``ValueError``, audited ``approve_refused``)."""
         summary = payload.get("summary") or {}
-        adopted: dict[str, str] = {}
-        for name, share in (payload.get("site_schedules") or {}).items():
-            twin = self.twins.get(name)
-            if twin is None:
+        shares = payload.get("site_schedules") or {}
+        digests = payload.get("site_scenarios") or {}
+        problems: list[str] = []
+        adoptions: list[tuple[str, Adoption]] = []
+        for name, twin in self.twins.items():
+            share = shares.get(name)
+            if share is None:
+                problems.append(f"{name}: the plan holds no schedule for it")
                 continue
             site = (summary.get("sites") or {}).get(name) or {}
             digest = {
@@ -323,17 +353,73 @@ class FleetPlanner:
                 "plan_source": summary.get("plan_source"),
                 "fleet_job_kwh": site.get("fleet_job_kwh") or {},
             }
-            applied = adopt_share(twin, share, plan_id, digest, actor=actor, reason=reason)
-            adopted[name] = applied["id"]
-        return adopted
+            try:
+                site_plan = check_share(twin, share, plan_id, digest, digests.get(name))
+            except (KeyError, TypeError, ValueError) as exc:
+                problems.append(f"{name}: {exc}")
+                continue
+            adoptions.append((name, Adoption(twin, site_plan)))
+        if problems:
+            why = "; ".join(problems)
+            self.store.audit(actor, "approve_refused", plan_id, why, {"problems": problems})
+            raise ValueError(
+                f"fleet plan {plan_id} does not fit every site, nothing was adopted: {why}; re-plan"
+            )
+        return adoptions
+
+    def _adopt_all(
+        self, plan_id: str, adoptions: list[tuple[str, Adoption]], actor: str, reason: str
+    ) -> None:
+        """Every site adopts in turn; on a failure the sites that had adopted (and the failing
+        one, as far as it got) are restored, and the error is raised again, naming them."""
+        for done, (name, adoption) in enumerate(adoptions):
+            try:
+                adoption.apply(actor=actor, reason=reason)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                why = f"fleet plan {plan_id} not adopted: site {name} failed ({error})"
+                rolled = self._roll_back(plan_id, adoptions[: done + 1], actor, why, name, error)
+                message = (
+                    f"site {name} could not adopt fleet plan {plan_id} ({error}); nothing was "
+                    f"adopted: {', '.join(rolled) or 'no site had'} rolled back; the plan is "
+                    "still proposed"
+                )
+                if isinstance(exc, StoreBusy):
+                    raise StoreBusy(message) from exc
+                if isinstance(exc, ValueError):
+                    raise ValueError(message) from exc
+                raise
+
+    def _roll_back(
+        self,
+        plan_id: str,
+        adoptions: list[tuple[str, Adoption]],
+        actor: str,
+        why: str,
+        failed: str | None = None,
+        error: str | None = None,
+    ) -> list[str]:
+        """Undo ``adoptions`` newest first; audit ``approve_failed`` in the fleet's store.
+        Returns the sites rolled back (the failing one left out)."""
+        for _, adoption in reversed(adoptions):
+            adoption.undo(actor=actor, reason=why)
+        rolled = [name for name, _ in adoptions if name != failed]
+        detail = {
+            "site": failed,
+            "error": error,
+            "rolled_back": {name: a.plan_id for name, a in adoptions if name != failed},
+        }
+        self.store.audit(actor, "approve_failed", plan_id, why, detail)
+        return rolled
 
     def reject(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
         """Reject a proposed fleet plan (``KeyError`` unknown, ``ValueError`` not proposed)."""
-        self._plan(plan_id)
-        decided = self.store.set_plan_status(plan_id, "rejected", actor, reason)
-        self.store.audit(actor, "reject", plan_id, reason, {})
-        self._audit_sites(actor, "reject", plan_id, reason)
-        return decided
+        with self._decide:
+            self._plan(plan_id)
+            decided = self.store.set_plan_status(plan_id, "rejected", actor, reason)
+            self.store.audit(actor, "reject", plan_id, reason, {})
+            self._audit_sites(actor, "reject", plan_id, reason)
+            return decided
 
     def in_force(self) -> PlanRecord | None:
         """The approved fleet plan, else the newest proposal, else None."""

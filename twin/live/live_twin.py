@@ -51,6 +51,7 @@ from twin.data.series import scenario_series
 from twin.live.calibration import Calibrator
 from twin.live.control.cycle import processing_loop, run_cycle, take_waiting
 from twin.live.control.payload import fallback_payload, schedule_from_json, schedule_json
+from twin.live.control.reanchor import reanchor
 from twin.live.control.supervisor import Supervisor
 from twin.live.control.verification import plan_on_twin
 from twin.live.faults import FaultDetector
@@ -210,6 +211,10 @@ class LiveTwin:
         """Called with the accepted readings and the outcome of every batch, after its commit
         (metrics, connectors); an observer must be quick and must not raise."""
         self.base_data = copy.deepcopy(dict(scenario_data))
+        self.applied_plans: list[str] = []
+        """Plans applied since the scenario was loaded, in order (kept by a window move)."""
+        self.reanchor_observers: list[Callable[[], None]] = []
+        """Called after each move of the live window (:mod:`twin.live.control.reanchor`)."""
         self._load(self.base_data)
         self.plant: VirtualPlant | None = None
         self._seed = seed
@@ -637,6 +642,7 @@ class LiveTwin:
         self.store.set_plan_status(plan_id, "approved", actor, reason)
         self.store.audit(actor, "approve", plan_id, reason, {})
         self._apply(record["payload"])
+        self.applied_plans.append(plan_id)
         self.store.set_plan_status(plan_id, "applied", actor, reason)
         self.store.audit(actor, "apply", plan_id, reason, {})
         reverted = (record["payload"] or {}).get("revert_of")
@@ -692,11 +698,16 @@ class LiveTwin:
         }
         for name, array in merged.items():
             array[span] = getattr(planned, name)[:n]
+        self.set_schedule(Schedule(**merged))
+
+    def set_schedule(self, schedule: Schedule) -> None:
+        """Make ``schedule`` the one in force, the twin's and the virtual plant's (SI units,
+        over the whole live window)."""
         with self.lock:
-            self.schedule = Schedule(**merged)
+            self.schedule = schedule
             self._predictions = {}
         if self.plant is not None:
-            self.plant.apply_schedule(self.schedule)
+            self.plant.apply_schedule(schedule)
 
     # ------------------------------------------------------------------ scenario
 
@@ -706,6 +717,7 @@ class LiveTwin:
         with self.lock:
             self.base_data = copy.deepcopy(dict(data))
             self._load(self.base_data)
+            self.applied_plans = []
             if self.plant is not None:
                 self.plant = self._new_plant(demo_truth(self.facility, self._seed))
         self.store.audit(actor, "replace_scenario", self.facility.name, "", {})
@@ -713,16 +725,22 @@ class LiveTwin:
     # ------------------------------------------------------------------ background work
 
     def reanchor_if_needed(self) -> bool:
-        """Move the live window when less than a planning horizon is left in it."""
+        """Move the live window when less than a planning horizon is left in it, keeping
+        the applied plans that reach into it (:func:`twin.live.control.reanchor.reanchor`)."""
         now = self.clock()
         horizon = timedelta(hours=self.settings.horizon_hours)
         if pd.Timestamp(now + horizon) < self.times[-1]:
             return False
+        reanchor(self)
+        return True
+
+    def load_window(self) -> None:
+        """Re-anchor the scenario on the current day (estimator, calibration, faults and the
+        plant's truth kept; the as-operated schedule in force)."""
         with self.lock:
             self._load(self.base_data, keep_state=True)
             if self.plant is not None:
                 self.plant = self._new_plant(self.plant.truth, self.plant.faults)
-        return True
 
     def plant_tick(self) -> IngestResult | None:
         """Feed the virtual plant's readings for now through the ingestion path."""

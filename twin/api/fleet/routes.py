@@ -20,6 +20,7 @@ from twin.api.deps import API, Approve, Read, error_responses
 from twin.api.plans import PlanOut, PlanStatus, Reason
 from twin.fleet.live import FleetTwin
 from twin.fleet.replan import job_list
+from twin.store.errors import StoreBusy
 
 FLEET = API + "/fleet"
 """Prefix of the fleet's own routes."""
@@ -142,18 +143,23 @@ def _decide(
         return PlanOut(**fleet.planner.reject(plan_id, actor=who, reason=reason))
     except KeyError as exc:
         raise HTTPException(404, f"unknown fleet plan {plan_id!r}") from exc
-    except ValueError as exc:  # not proposed any more, or no feasible co-plan
+    except ValueError as exc:  # not proposed any more, no feasible co-plan, does not fit
         raise HTTPException(409, str(exc)) from exc
+    except StoreBusy as exc:  # a site's store locked: every site rolled back, retry
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
 
 
-@router.post("/plans/{plan_id}/approve", responses=error_responses(404, 409))
+@router.post("/plans/{plan_id}/approve", responses=error_responses(404, 409, 503))
 def approve_fleet_plan(
     plan_id: str, who: Approve, fleet: CurrentFleet, body: Reason | None = None
 ) -> PlanOut:
     """Approve a proposed fleet plan: the fleet plan in force, and every site adopts its share
     (a site plan approved and applied under the same principal, then watched; audited here and
     at every site).  409 when the plan is not proposed any more (decided, superseded), has no
-    feasible co-plan, or is stale (its window started more than an hour ago: re-plan)."""
+    feasible co-plan, is stale (its window started more than an hour ago: re-plan) or a share
+    does not fit its site any more (e.g. its scenario was replaced): nothing adopted.  Every
+    site adopts or none does: when a site fails (503 when its store stayed locked), the sites
+    that had adopted are rolled back, and the plan stays proposed."""
     return _decide(fleet, plan_id, who, body, True)
 
 

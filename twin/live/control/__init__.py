@@ -10,4 +10,6 @@
 * :mod:`~twin.live.control.preview` — what a plan changes against the schedule in force.
 * :mod:`~twin.live.control.watch` — :class:`PlanWatch`: predicted vs measured after every
   applied plan, and when to revert to the safe fallback.
+* :mod:`~twin.live.control.reanchor` — moving the live window without dropping the applied
+  plans that reach into it.
 """

@@ -1,0 +1,198 @@
+"""Fleet approval is atomic: every site adopts its share or none does.
+
+Real parts only: the fleet app under a test client, real SQLite stores, real HiGHS co-plans.
+The failures come through real inputs: another connection holding one site's database write
+lock longer than its store waits (the adoption at that site fails after the sites before it
+had adopted: they are rolled back), and a site's scenario replaced over the API after the
+plan was made (the share no longer fits: refused before anything is written).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.fleet_live import FLEET_TOKENS, fleet_auth, live_fleet
+from tests.helpers import token_registry
+from tests.twin.test_fleet_adopt import Clock, replan
+from tests.twin.test_store import _hold_write_lock
+from twin.api.fleet.app import create_fleet_app
+from twin.fleet.live import FleetTwin
+from twin.live.control.reanchor import reanchor
+
+pytestmark = pytest.mark.xdist_group("fleet-atomic")  # module fixtures built once
+
+ADMIN = "fleet-admin-token-000001"
+FIELDS = ("supply_temperature", "chilled_water_temperature", "battery_power", "workload_power")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("atomic")
+
+
+@pytest.fixture(scope="module")
+def fleet(folder: Path) -> Iterator[FleetTwin]:
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=7)
+    live = live_fleet(folder, Clock(start))
+    try:
+        yield live
+    finally:
+        live.stop()
+        live.close()
+
+
+@pytest.fixture(scope="module")
+def client(fleet: FleetTwin) -> Iterator[TestClient]:
+    scopes = {token: scope for scope, token in FLEET_TOKENS.items()}
+    scopes[FLEET_TOKENS["approve"]] = "read,approve"
+    scopes[ADMIN] = "read,admin"
+    with TestClient(create_fleet_app(fleet, token_registry(scopes), start_background=False)) as c:
+        yield c
+
+
+def site_state(fleet: FleetTwin) -> dict[str, dict[str, Any]]:
+    """Every site's schedule in force, the virtual plant's, baseline, fleet profiles, watch
+    and plans, copied."""
+    state = {}
+    for name, twin in fleet.twins.items():
+        profiles = [str(v) for v in twin.series.data_vars if str(v).startswith("fleet_")]
+        state[name] = {
+            "schedule": {f: np.array(getattr(twin.schedule, f), copy=True) for f in FIELDS},
+            "baseline": np.array(twin.baseline.workload_power, copy=True),
+            "profiles": {p: np.array(twin.series[p].values, copy=True) for p in profiles},
+            "watch": twin.supervisor.watch,
+            "plans": {p["id"]: p["status"] for p in twin.store.list_plans(limit=500)},
+        }
+    return state
+
+
+def fleet_audit(client: TestClient) -> list[dict[str, Any]]:
+    return list(client.get("/api/v1/fleet/audit", headers=fleet_auth("read")).json())
+
+
+def test_a_site_that_cannot_adopt_rolls_back_every_site(
+    client: TestClient, fleet: FleetTwin, folder: Path
+) -> None:
+    approve = fleet_auth("approve")
+    plan = replan(client)
+    before = site_state(fleet)
+    names = list(fleet.twins)
+    assert names[-1] == "london-edge"  # the sites adopt in file order: London last
+    ready = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(folder / "london-edge.db", 8.0, ready))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        failed = client.post(f"/api/v1/fleet/plans/{plan['id']}/approve", headers=approve)
+    finally:
+        holder.join()
+    assert failed.status_code == 503, failed.text
+    assert failed.headers["Retry-After"] == "1"
+    detail = failed.json()["detail"]
+    assert "london-edge" in detail and "dallas-core, frankfurt-core rolled back" in detail
+    after = site_state(fleet)
+    for name in names:  # every site runs what it ran before, the plant included
+        for f in FIELDS:
+            assert np.array_equal(after[name]["schedule"][f], before[name]["schedule"][f])
+        assert fleet.twins[name].plant is None or (
+            fleet.twins[name].plant.schedule is fleet.twins[name].schedule  # type: ignore[union-attr]
+        )
+        assert np.array_equal(after[name]["baseline"], before[name]["baseline"])
+        for profile, values in before[name]["profiles"].items():
+            assert np.array_equal(after[name]["profiles"][profile], values)
+        assert after[name]["watch"] is before[name]["watch"]
+        assert fleet.twins[name].applied_plans == []
+    # the two sites that had adopted: their site plan reverted, the rollback audited there
+    rolled: dict[str, str] = {}
+    for name in ("dallas-core", "frankfurt-core"):
+        new = {p: s for p, s in after[name]["plans"].items() if p not in before[name]["plans"]}
+        assert list(new.values()) == ["reverted"]
+        rolled[name] = next(iter(new))
+        site_audit = fleet.twins[name].store.audit_log()
+        actions = [(e["action"], e["target"]) for e in site_audit]
+        assert ("apply", rolled[name]) in actions and ("rollback", rolled[name]) in actions
+        assert actions.index(("rollback", rolled[name])) < actions.index(("apply", rolled[name]))
+        assert ("fleet_approve", plan["id"]) not in actions
+    assert after["london-edge"]["plans"] == before["london-edge"]["plans"]  # nothing written
+    # the fleet plan is still proposed, and the failure is in the fleet's audit log
+    stored = client.get(f"/api/v1/fleet/plans/{plan['id']}", headers=fleet_auth("read")).json()
+    assert stored["status"] == "proposed"
+    entry = fleet_audit(client)[0]
+    assert entry["action"] == "approve_failed" and entry["target"] == plan["id"]
+    assert entry["detail"]["site"] == "london-edge"
+    assert entry["detail"]["rolled_back"] == rolled
+    assert "StoreBusy" in entry["detail"]["error"]
+    # once the lock is gone, the same plan is approved and every site adopts it
+    again = client.post(f"/api/v1/fleet/plans/{plan['id']}/approve", headers=approve)
+    assert again.status_code == 200, again.text
+    for twin in fleet.twins.values():
+        applied = twin.store.list_plans(status="applied")
+        assert len(applied) == 1 and applied[0]["payload"]["fleet_plan"] == plan["id"]
+        assert twin.applied_plans == [applied[0]["id"]]
+    assert fleet_audit(client)[0]["action"] == "approve"
+
+
+def test_a_share_that_no_longer_fits_its_site_refuses_the_whole_approval(
+    client: TestClient, fleet: FleetTwin
+) -> None:
+    plan = replan(client)
+    # an operator changes Dallas's scenario (its demand charge) after the plan was made
+    scenario = client.get("/api/v1/sites/dallas-core/scenario", headers=fleet_auth("read"))
+    data = scenario.json()
+    data["grid"]["demand_charge"] = 20
+    put = client.put(
+        "/api/v1/sites/dallas-core/scenario",
+        json={"scenario": data},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    assert put.status_code == 200, put.text
+    before = site_state(fleet)
+    refused = client.post(
+        f"/api/v1/fleet/plans/{plan['id']}/approve", headers=fleet_auth("approve")
+    )
+    assert refused.status_code == 409, refused.text
+    detail = refused.json()["detail"]
+    assert "dallas-core: its scenario was replaced" in detail and "nothing was adopted" in detail
+    after = site_state(fleet)
+    for name in fleet.twins:  # nothing written at any site, nothing changed
+        assert after[name]["plans"] == before[name]["plans"]
+        for f in FIELDS:
+            assert np.array_equal(after[name]["schedule"][f], before[name]["schedule"][f])
+    stored = client.get(f"/api/v1/fleet/plans/{plan['id']}", headers=fleet_auth("read")).json()
+    assert stored["status"] == "proposed"
+    entry = fleet_audit(client)[0]
+    assert entry["action"] == "approve_refused" and "dallas-core" in entry["reason"]
+    # a re-plan on the new scenario is approved
+    fresh = replan(client)
+    ok = client.post(f"/api/v1/fleet/plans/{fresh['id']}/approve", headers=fleet_auth("approve"))
+    assert ok.status_code == 200, ok.text
+
+
+def test_a_site_moving_its_live_window_keeps_the_fleet_plan(
+    client: TestClient, fleet: FleetTwin
+) -> None:
+    plan = replan(client)
+    ok = client.post(f"/api/v1/fleet/plans/{plan['id']}/approve", headers=fleet_auth("approve"))
+    assert ok.status_code == 200, ok.text
+    twin = fleet.twins["dallas-core"]
+    site_plan = twin.applied_plans[-1]
+    j = twin.facility.workloads.ids.index("fleet:finetune-batch")
+    work = np.array(twin.schedule.workload_power[:, j], copy=True)
+    baseline = np.array(twin.baseline.workload_power[:, j], copy=True)
+    assert work.sum() > 0 and np.allclose(baseline, work)  # the fleet's work, adopted
+    report = reanchor(twin)  # the move a site makes when its window runs short
+    # every plan applied on this window is merged again, oldest first: this one last
+    assert report[-1] == {"plan": site_plan, "kept": 96, "before_window": 0}
+    assert twin.applied_plans == [entry["plan"] for entry in report]
+    assert np.array_equal(twin.schedule.workload_power[:, j], work)  # still in force
+    assert np.allclose(twin.baseline.workload_power[:, j], work)  # and kept by its own re-plans
+    entry = twin.store.audit_log()[0]
+    assert entry["action"] == "reanchor" and entry["detail"]["plans"] == report
