@@ -9,6 +9,7 @@ plan was made (the share no longer fits: refused before anything is written).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,6 @@ from fastapi.testclient import TestClient
 from tests.fleet_live import FLEET_TOKENS, fleet_auth, live_fleet
 from tests.helpers import token_registry
 from tests.twin.test_fleet_adopt import Clock, replan
-from tests.twin.test_store import _hold_write_lock
 from twin.api.fleet.app import create_fleet_app
 from twin.fleet.live import FleetTwin
 from twin.live.control.reanchor import reanchor
@@ -58,6 +58,17 @@ def client(fleet: FleetTwin) -> Iterator[TestClient]:
         yield c
 
 
+def hold_write_lock(path: Path, ready: threading.Event, release: threading.Event) -> None:
+    """Another connection takes the SQLite write lock of ``path`` and keeps it until
+    ``release`` is set (at most 2 min)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    ready.set()
+    release.wait(120)
+    db.execute("ROLLBACK")
+    db.close()
+
+
 def site_state(fleet: FleetTwin) -> dict[str, dict[str, Any]]:
     """Every site's schedule in force, the virtual plant's, baseline, fleet profiles, watch
     and plans, copied."""
@@ -86,13 +97,15 @@ def test_a_site_that_cannot_adopt_rolls_back_every_site(
     before = site_state(fleet)
     names = list(fleet.twins)
     assert names[-1] == "london-edge"  # the sites adopt in file order: London last
-    ready = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(folder / "london-edge.db", 8.0, ready))
+    ready, release = threading.Event(), threading.Event()
+    london = folder / "london-edge.db"
+    holder = threading.Thread(target=hold_write_lock, args=(london, ready, release))
     holder.start()
-    try:
+    try:  # held until the approval has answered, however long the first two sites take
         assert ready.wait(10)
         failed = client.post(f"/api/v1/fleet/plans/{plan['id']}/approve", headers=approve)
     finally:
+        release.set()
         holder.join()
     assert failed.status_code == 503, failed.text
     assert failed.headers["Retry-After"] == "1"
