@@ -236,7 +236,7 @@ def _cooling(
     feed_power[:, facility.cooling_feed] += cooling_input
     it_chain_loss = (
         electrical.converter_loss.sum(axis=1)
-        + np.nan_to_num(electrical.busbar_loss, nan=0.0).sum(axis=1)
+        + electrical.finite_busbar_loss.sum(axis=1)
         + electrical.rectifier_loss.sum(axis=1)
         + electrical.ups_loss.sum(axis=1)
     )
@@ -316,7 +316,7 @@ def _simulate_chunk(
         "it_power": state.rack_power.sum(axis=1),
         "server_fan_power": state.fan.sum(axis=1),
         "converter_loss": electrical.converter_loss.sum(axis=1),
-        "busbar_loss": np.nan_to_num(electrical.busbar_loss, nan=0.0).sum(axis=1),
+        "busbar_loss": electrical.finite_busbar_loss.sum(axis=1),
         "rectifier_loss": electrical.rectifier_loss.sum(axis=1),
         "ups_loss": electrical.ups_loss.sum(axis=1),
         **cooling,

@@ -98,6 +98,8 @@ class Electrical:
     rack_tap_voltage: FloatArray
     converter_loss: FloatArray
     busbar_loss: FloatArray
+    finite_busbar_loss: FloatArray
+    """``busbar_loss`` with NaN (collapsed busbars) as 0 [W]."""
     busbar_min_voltage: FloatArray
     busbar_current: FloatArray
     collapsed: NDArray[np.bool_]
@@ -108,6 +110,31 @@ class Electrical:
     ups_output: FloatArray
     ups_input: FloatArray
     ups_loss: FloatArray
+
+
+@dataclass
+class RackLosses:
+    """Losses of one chunk, arrays ``(T, R)`` (``(T, B)`` for the shelf output).
+
+    Attributes
+    ----------
+    converter_loss
+        Loss of each rack's 48 → 12 V converters [W].
+    shelf_output
+        DC output of each busbar's power shelf, NaN on collapsed busbars [W].
+    rectifier_loss
+        Loss of each power shelf [W].
+    rack_loss
+        Heat of each rack's share of the conversion (converters, busbar, shelf) [W].
+    finite_busbar_loss
+        Busbar resistive loss with NaN (collapsed) as 0 [W].
+    """
+
+    converter_loss: FloatArray
+    shelf_output: FloatArray
+    rectifier_loss: FloatArray
+    rack_loss: FloatArray
+    finite_busbar_loss: FloatArray
 
 
 @dataclass
@@ -123,6 +150,8 @@ class _Busbars:
     rectifier_input: FloatArray
     rectifiers_active: FloatArray
     overloaded: NDArray[np.bool_]
+    losses: RackLosses | None = None
+    """The losses computed by the compiled pass (None: computed by :func:`electrical_chain`)."""
 
 
 def _stage_up_fractions(facility: Facility) -> FloatArray:
@@ -154,7 +183,7 @@ def _warn_clamped(curves: list[EfficiencyCurve], peaks: FloatArray) -> None:
 def _compiled_busbars(facility: Facility, topology: Topology, rack_power: FloatArray) -> _Busbars:
     """Converters, busbars and shelves of a one-rack-per-busbar hall in one compiled pass."""
     # imported on first use: importing Numba takes ~0.5 s (see physics.power)
-    from physics.kernels.chain import PackedCurves, rack_chain
+    from physics.kernels.chain import PackedCurves, rack_chain, rack_losses
 
     racks, bus = facility.racks, facility.busbars
     if np.any(bus.nominal_voltage <= 0.0):
@@ -190,6 +219,16 @@ def _compiled_busbars(facility: Facility, topology: Topology, rack_power: FloatA
             stacklevel=3,
         )
     return _Busbars(
+        losses=RackLosses(
+            *rack_losses(
+                rack_power,
+                result.bus_power,
+                result.loss,
+                result.rectifier_input,
+                result.source_current,
+                bus.nominal_voltage,
+            )
+        ),
         bus_power=result.bus_power,
         rack_tap_voltage=result.min_voltage,
         min_voltage=result.min_voltage,
@@ -261,6 +300,33 @@ def _vectorized_busbars(facility: Facility, topology: Topology, rack_power: Floa
     )
 
 
+def _losses(
+    facility: Facility, topology: Topology, rack_power: FloatArray, chain: _Busbars
+) -> RackLosses:
+    """Converter, shelf and in-rack losses of any hall (NumPy)."""
+    racks, bus = facility.racks, facility.busbars
+    bus_power = chain.bus_power
+    converter_loss = bus_power - rack_power
+    shelf_output = bus.nominal_voltage * chain.source_current
+    rectifier_loss = chain.rectifier_input - np.nan_to_num(shelf_output, nan=0.0)
+    # in-rack losses (converters, busbar, shelf) heat the rack air; shared busbars split their
+    # busbar and shelf losses over their racks in proportion to power
+    in_rack = np.nan_to_num(chain.loss + rectifier_loss, nan=0.0)
+    if topology.rack_per_busbar:  # each rack's share is 1 (0 at zero power): no gather
+        rack_loss = converter_loss + np.where(bus_power > 0, in_rack, 0.0)
+    else:
+        bus_total = (topology.busbar_of_rack @ bus_power.T).T
+        share = bus_power / np.where(bus_total > 0, bus_total, 1.0)[:, racks.busbar]
+        rack_loss = converter_loss + share * in_rack[:, racks.busbar]
+    return RackLosses(
+        converter_loss=converter_loss,
+        shelf_output=shelf_output,
+        rectifier_loss=rectifier_loss,
+        rack_loss=rack_loss,
+        finite_busbar_loss=np.nan_to_num(chain.loss, nan=0.0),
+    )
+
+
 def electrical_chain(
     facility: Facility, topology: Topology, rack_power: FloatArray, *, compiled: bool = True
 ) -> Electrical:
@@ -283,24 +349,15 @@ def electrical_chain(
     Electrical
         Powers [W], losses [W], voltages [V], currents [A] and flags of the chunk.
     """
-    racks, bus = facility.racks, facility.busbars
     if compiled and topology.rack_per_busbar:
         chain = _compiled_busbars(facility, topology, rack_power)
     else:
         chain = _vectorized_busbars(facility, topology, rack_power)
     bus_power, rectifier_input = chain.bus_power, chain.rectifier_input
-    converter_loss = bus_power - rack_power
-    shelf_output = bus.nominal_voltage * chain.source_current
-    rectifier_loss = rectifier_input - np.nan_to_num(shelf_output, nan=0.0)
-    # in-rack losses (converters, busbar, shelf) heat the rack air; shared busbars split their
-    # busbar and shelf losses over their racks in proportion to power
-    in_rack = np.nan_to_num(chain.loss + rectifier_loss, nan=0.0)
-    if topology.rack_per_busbar:  # each rack's share is 1 (0 at zero power): no gather
-        rack_loss = converter_loss + np.where(bus_power > 0, in_rack, 0.0)
+    if chain.losses is not None:  # the compiled pass: the same values, in one pass
+        losses = chain.losses
     else:
-        bus_total = (topology.busbar_of_rack @ bus_power.T).T
-        share = bus_power / np.where(bus_total > 0, bus_total, 1.0)[:, racks.busbar]
-        rack_loss = converter_loss + share * in_rack[:, racks.busbar]
+        losses = _losses(facility, topology, rack_power, chain)
     ups_output = (topology.ups_of_busbar @ rectifier_input.T).T
     ups_input = np.empty_like(ups_output)
     for index, curve in enumerate(facility.ups_curves):
@@ -311,16 +368,17 @@ def electrical_chain(
             )
     return Electrical(
         rack_bus_power=bus_power,
-        rack_loss=rack_loss,
+        rack_loss=losses.rack_loss,
         rack_tap_voltage=chain.rack_tap_voltage,
-        converter_loss=converter_loss,
+        converter_loss=losses.converter_loss,
         busbar_loss=chain.loss,
+        finite_busbar_loss=losses.finite_busbar_loss,
         busbar_min_voltage=chain.min_voltage,
         busbar_current=chain.source_current,
         collapsed=chain.collapsed,
-        rectifier_loss=rectifier_loss,
+        rectifier_loss=losses.rectifier_loss,
         rectifiers_active=chain.rectifiers_active,
-        shelf_output=shelf_output,
+        shelf_output=losses.shelf_output,
         shelf_overloaded=chain.overloaded,
         ups_output=ups_output,
         ups_input=ups_input,

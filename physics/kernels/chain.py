@@ -28,7 +28,7 @@ from physics.kernels.busbar import COLLAPSED, CONVERGED, NEGATIVE_INPUT, UNCONVE
 if TYPE_CHECKING:
     from physics.power import EfficiencyCurve
 
-__all__ = ["BLOCK", "ChainResult", "PackedCurves", "rack_chain"]
+__all__ = ["BLOCK", "ChainResult", "PackedCurves", "rack_chain", "rack_losses"]
 
 BLOCK = 64
 """Busbars swept together (one step): 8 taps × 64 × 8 B = 4 KB per work array, in L1."""
@@ -347,3 +347,90 @@ def rack_chain(
     if np.any(outputs[4] == NEGATIVE_INPUT):
         raise ValueError("rack power must be >= 0 W")
     return ChainResult(*outputs[:8], *outputs[8])
+
+
+_LARGEST = float(np.finfo(np.float64).max)
+
+
+@compiled(nogil=True, error_model="numpy")
+def _finite(value: float) -> float:
+    """``numpy.nan_to_num(value)``: NaN to 0, ±inf to the largest finite double [-]."""
+    if value != value:
+        return 0.0
+    if value == np.inf:
+        return _LARGEST
+    if value == -np.inf:
+        return -_LARGEST
+    return value
+
+
+@compiled(nogil=True, error_model="numpy")
+def _losses_kernel(
+    rack_power: NDArray[np.float64],
+    bus_power: NDArray[np.float64],
+    busbar_loss: NDArray[np.float64],
+    rectifier_input: NDArray[np.float64],
+    source_current: NDArray[np.float64],
+    source_voltage: NDArray[np.float64],
+    outputs: tuple[Any, ...],
+) -> None:
+    converter_loss, shelf_output, rectifier_loss, rack_loss, finite_loss = outputs
+    steps, racks = rack_power.shape
+    for n in range(steps):
+        for r in range(racks):
+            converter = bus_power[n, r] - rack_power[n, r]
+            output = source_voltage[r] * source_current[n, r]
+            rectifier = rectifier_input[n, r] - _finite(output)
+            in_rack = _finite(busbar_loss[n, r] + rectifier)
+            converter_loss[n, r] = converter
+            shelf_output[n, r] = output
+            rectifier_loss[n, r] = rectifier
+            rack_loss[n, r] = converter + (in_rack if bus_power[n, r] > 0 else 0.0)
+            finite_loss[n, r] = _finite(busbar_loss[n, r])
+
+
+def rack_losses(
+    rack_power: NDArray[np.float64],
+    bus_power: NDArray[np.float64],
+    busbar_loss: NDArray[np.float64],
+    rectifier_input: NDArray[np.float64],
+    source_current: NDArray[np.float64],
+    source_voltage: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], ...]:
+    """The losses of one-rack-per-busbar halls from :func:`rack_chain`, in one pass.
+
+    Element for element what :func:`physics.electrical.electrical_chain` computes from the
+    same arrays with NumPy (``converter = bus − rack``; ``shelf = V·I``;
+    ``rectifier = input − nan_to_num(shelf)``; ``rack = converter + nan_to_num(busbar +
+    rectifier)`` where the rack draws power): the same IEEE operations in the same order,
+    without fast-math, so the same values bit for bit
+    (``tests/physics/test_chain_kernel.py``).
+
+    Parameters
+    ----------
+    rack_power
+        IT power of each rack [W], shape ``(T, R)``.
+    bus_power, busbar_loss, rectifier_input, source_current
+        :func:`rack_chain`'s 48 V power [W], busbar loss [W] (NaN: collapsed), shelf input
+        [W] and source current [A] for that power, shape ``(T, R)``.
+    source_voltage
+        Source voltage of each busbar [V], shape ``(R,)``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        C-contiguous ``(T, R)``: converter loss [W], shelf output (NaN on collapsed busbars)
+        [W], rectifier loss [W], in-rack heat of the conversion [W], busbar loss with NaN as
+        0 [W].
+    """
+    outputs = tuple(np.empty(rack_power.shape) for _ in range(5))
+    _losses_kernel(
+        rack_power,
+        bus_power,
+        busbar_loss,
+        rectifier_input,
+        source_current,
+        np.ascontiguousarray(source_voltage, dtype=np.float64),
+        outputs,
+    )
+    return outputs

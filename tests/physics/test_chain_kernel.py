@@ -22,7 +22,9 @@ import xarray as xr
 
 import physics
 from physics.electrical import Topology, electrical_chain
+from physics.electrical.chain import RackLosses, _compiled_busbars, _losses
 from physics.facility import Facility
+from physics.kernels.chain import rack_losses
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
 from physics.warnings import CurveRangeWarning
@@ -90,6 +92,41 @@ def test_compiled_chain_flags_collapse_like_the_load_flow(hall: Facility) -> Non
     power[2, 3] = -1.0
     with pytest.raises(ValueError, match=">= 0"):
         electrical_chain(hall, Topology(hall), power)
+
+
+def test_compiled_losses_equal_the_numpy_losses_bit_for_bit(hall: Facility) -> None:
+    """The one-pass losses (``rack_losses``) against the NumPy formulas on the same compiled
+    chain: idle racks, a collapsed busbar (NaN loss and shelf output) and, set by hand,
+    infinite losses (``nan_to_num``'s largest double) give the same bits."""
+    topology = Topology(hall)
+    rng = np.random.default_rng(5)
+    power = hall.racks.design_power * rng.uniform(0.0, 1.3, (30, hall.racks.count))
+    power[0, :5] = 0.0
+    power[1, 7] = 1e9  # collapses busbar 7 at step 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CurveRangeWarning)
+        chain = _compiled_busbars(hall, topology, power)
+    assert chain.collapsed[1, 7] and chain.losses is not None
+    chain.loss[2, 9], chain.loss[3, 9] = np.inf, -np.inf
+    fast = RackLosses(
+        *rack_losses(
+            power,
+            chain.bus_power,
+            chain.loss,
+            chain.rectifier_input,
+            chain.source_current,
+            hall.busbars.nominal_voltage,
+        )
+    )
+    slow = _losses(hall, topology, power, chain)
+    for name in fast.__dataclass_fields__:
+        got, want = getattr(fast, name), getattr(slow, name)
+        assert got.flags.c_contiguous, name
+        assert np.array_equal(got, want, equal_nan=True), name
+        assert np.array_equal(np.signbit(got), np.signbit(want)), name
+    assert np.isnan(fast.shelf_output[1, 7]) and fast.finite_busbar_loss[1, 7] == 0.0
+    assert fast.finite_busbar_loss[2, 9] == np.finfo(np.float64).max
+    assert fast.finite_busbar_loss[3, 9] == -np.finfo(np.float64).max
 
 
 def test_single_precision_storage_error_is_bounded(hall_day: tuple[Facility, xr.Dataset]) -> None:
