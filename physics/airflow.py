@@ -280,12 +280,28 @@ class AirPath:
         vector = rhs.ndim == 1
         columns = rhs[:, np.newaxis] if vector else rhs
         out = np.empty_like(columns)
-        for index, inverse in self._blocks:
+        contiguous = columns.flags.c_contiguous and out.flags.c_contiguous
+        for (index, inverse), span in zip(self._blocks, self._spans, strict=True):
             if inverse.size == 0:
                 out[index] = self._lu.solve(np.ascontiguousarray(columns))[index]
-                continue
-            out[index] = np.matmul(inverse, columns[index])
+            elif span is not None and contiguous:  # views: no gather, no scatter
+                shape = (*index.shape, columns.shape[1])
+                np.matmul(inverse, columns[span].reshape(shape), out=out[span].reshape(shape))
+            else:
+                out[index] = np.matmul(inverse, columns[index])
         return out[:, 0] if vector else out
+
+    @cached_property
+    def _spans(self) -> list[slice | None]:
+        """For each group of :attr:`_blocks`, the slice of racks it covers when its racks are
+        consecutive in rack order, one component after the other (rows laid out in order: the
+        usual case), else None."""
+        spans: list[slice | None] = []
+        for index, _ in self._blocks:
+            first = int(index.flat[0]) if index.size else 0
+            consecutive = np.array_equal(index.ravel(), np.arange(first, first + index.size))
+            spans.append(slice(first, first + index.size) if consecutive else None)
+        return spans
 
     @cached_property
     def recirculation_transpose(self) -> sp.csr_matrix:
@@ -418,6 +434,32 @@ def server_fan_power(
         Fan power [W].
     """
     fraction = server_airflow_fraction(inlet_temperature, knee_temperature, speed_slope)
+    return fan_power_at_airflow(nominal_fan_power, fraction, exponent)
+
+
+def fan_power_at_airflow(
+    nominal_fan_power: ArrayLike, airflow_fraction: ArrayLike, exponent: ArrayLike = 3.0
+) -> FloatArray:
+    """Server fan power ``P_nominal·f_air^exponent`` at an airflow fraction.
+
+    :func:`server_fan_power` with the airflow fraction of :func:`server_airflow_fraction`
+    already at hand (the simulation needs both).
+
+    Parameters
+    ----------
+    nominal_fan_power
+        Fan power at or below the knee [W].
+    airflow_fraction
+        Server airflow over its design airflow (>= 1) [-].
+    exponent
+        Exponent of fan power on airflow fraction [-].
+
+    Returns
+    -------
+    numpy.ndarray
+        Fan power [W].
+    """
+    fraction = np.asarray(airflow_fraction, dtype=float)
     nominal = np.asarray(nominal_fan_power, dtype=float)
     power_of = np.asarray(exponent, dtype=float)
     # f^exponent only above the knee (f > 1): pow(1, e) is exactly 1, so the result is the

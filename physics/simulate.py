@@ -37,7 +37,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from physics.airflow import rack_cooling_index, server_airflow_fraction, server_fan_power
+from physics.airflow import fan_power_at_airflow, rack_cooling_index, server_airflow_fraction
 from physics.constants import (
     AIR_VOLUMETRIC_HEAT_CAPACITY,
     JOULES_PER_KWH,
@@ -148,13 +148,10 @@ def _rack_state(
             electrical = electrical_chain(facility, topology, rack_power)
             air_heat = compute - liquid_heat + fan + electrical.rack_loss
             inlet = air_path.inlet_temperature(supply_rack.T, air_heat.T).T
-            new_fan = server_fan_power(
-                nominal_fan,
-                inlet,
-                racks.fan_knee_temperature,
-                racks.fan_speed_slope,
-                racks.fan_power_exponent,
+            airflow_fraction = server_airflow_fraction(
+                inlet, racks.fan_knee_temperature, racks.fan_speed_slope
             )
+            new_fan = fan_power_at_airflow(nominal_fan, airflow_fraction, racks.fan_power_exponent)
             change = float(np.max(np.abs(new_fan - fan))) if fan.size else 0.0
             fan = new_fan
             diagnostics.fan_iterations_max = max(diagnostics.fan_iterations_max, iteration)
@@ -163,11 +160,9 @@ def _rack_state(
         else:
             diagnostics.unconverged_fans += window.stop - window.start
         diagnostics.clamped_curves += _count_clamped(caught)
-    # final state uses the last electrical/thermal pass (fan change below tolerance); the
-    # recirculation pattern keeps the design airflow, the outlet sees the actual airflow
-    airflow_fraction = server_airflow_fraction(
-        inlet, racks.fan_knee_temperature, racks.fan_speed_slope
-    )
+    # final state uses the last electrical/thermal pass (fan change below tolerance) and its
+    # airflow fraction; the recirculation pattern keeps the design airflow, the outlet sees
+    # the actual airflow
     return _Racks(
         utilization=utilization,
         overcommit=overcommit,
