@@ -13,6 +13,11 @@ cases write the per-equipment series to a NetCDF-4 file in a temporary folder as
 simulation proceeds (``simulate(store=path)``) instead of keeping them in memory (the time
 counted includes writing the file; ``store_mb`` is its size).
 
+CPU time is split into user (the computation) and system time (mostly the kernel's first
+touch of new memory: ``page_faults_mb`` is the memory faulted in by minor page faults, which
+transparent huge pages count 2 MB at a time); on virtual machines that hand freed memory back
+to the host, system time grows with the memory a run keeps (docs/benchmarks.md).
+
 Reference, in the same process after the measured run (``peak_rss_mb`` is taken before it):
 the same simulation with the power chain through the vectorized NumPy models instead of the
 compiled kernel (``physics.electrical.electrical_chain(compiled=False)``);
@@ -69,13 +74,17 @@ def run_case(
     short = series.isel(time=slice(0, 2))  # the compiled chain, on two steps
     simulate(facility, as_operated_schedule(facility, short), short, per_rack=False)
     prepared = time.perf_counter()
-    cpu = time.process_time()
     folder = tempfile.TemporaryDirectory(prefix="simulate_scaling_")
     path = os.path.join(folder.name, "series.nc") if store else None
     options = {"per_rack": per_rack, "outputs": outputs, "precision": precision, "store": path}
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = time.process_time()
     ds = simulate(facility, schedule, series, **options)  # type: ignore[arg-type]
     cpu = time.process_time() - cpu
     done = time.perf_counter()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    user = after.ru_utime - before.ru_utime
+    faults_mb = (after.ru_minflt - before.ru_minflt) * resource.getpagesize() / 2**20
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     steps = ds.sizes["time"]
     rack_steps = facility.racks.count * steps
@@ -105,8 +114,12 @@ def run_case(
         "kernel_load_s": round(prepared - loading, 2),
         "simulate_s": round(done - prepared, 2),
         "simulate_cpu_s": round(cpu, 2),
+        "simulate_user_s": round(user, 2),
+        "simulate_system_s": round(after.ru_stime - before.ru_stime, 2),
+        "page_faults_mb": round(faults_mb),
         "rack_steps_per_s": round(rack_steps / (done - prepared)),
         "rack_steps_per_cpu_s": round(rack_steps / cpu),
+        "rack_steps_per_user_cpu_s": round(rack_steps / user) if user > 0 else 0,
         "peak_rss_mb": round(peak),
         "load_average_1min": round(os.getloadavg()[0], 1),
         "max_inlet_c": round(max_inlet, 2),
