@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -120,6 +121,51 @@ def test_insert_is_idempotent_and_counts(store: Store) -> None:
     assert store.query("plant/power")[0].value == 1.0
     assert store.latest(["plant/power"])["plant/power"].value == 1.0
     assert store.insert([]) == InsertResult(0, 0)
+
+
+@pytest.mark.parametrize("staging_rows", [None, 0, 7_000])
+def test_large_batches_with_repeats_store_the_first_value_bit_for_bit(
+    url: str, staging_rows: int | None
+) -> None:
+    """Batches of 12,500 readings (SQLite: several statements each) in shuffled order, with
+    readings repeated within a batch, across batches and after a merge of the staging
+    buffer: every (point, time) keeps the value of its first reading, bit for bit; the
+    counts add up; ``latest`` holds each point's newest reading."""
+    if staging_rows is not None and not url.startswith("sqlite"):
+        pytest.skip("staging_rows is a SQLite option")
+    rng = np.random.default_rng(3)
+    points = [f"p{i:03d}" for i in range(500)]
+    first: dict[tuple[str, datetime], float] = {}
+    with Store(url, staging_rows=staging_rows) as store:
+        for k in range(3):
+            steps = rng.integers(0, 40, size=12_500)
+            batch = [
+                Reading(points[int(i)], T0 + timedelta(seconds=int(s)), float(v))
+                for i, s, v in zip(
+                    rng.integers(0, len(points), size=12_500),
+                    steps + 20 * k,
+                    rng.normal(0.0, 1e3, size=12_500) * 10.0 ** rng.integers(-300, 300, 12_500),
+                    strict=True,
+                )
+            ]
+            new = 0
+            for r in batch:
+                if (r.point, r.time) not in first:
+                    first[r.point, r.time] = r.value
+                    new += 1
+            assert store.insert(batch) == InsertResult(new, len(batch) - new)
+        stored = store.query(points)
+        assert len(stored) == len(first) == store.count()
+        assert all(struct_bits(r.value) == struct_bits(first[r.point, r.time]) for r in stored)
+        latest = store.latest(points)
+        for point in points:
+            newest = max(t for p, t in first if p == point)
+            assert latest[point] == Reading(point, newest, first[point, newest])
+
+
+def struct_bits(value: float) -> bytes:
+    """The 8 bytes of a float (``-0.0`` and ``0.0`` differ, as do NaN payloads)."""
+    return struct.pack("<d", value)
 
 
 def test_out_of_order_inserts_are_stored_in_order(store: Store) -> None:

@@ -48,13 +48,12 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from operator import itemgetter
 from typing import Any, Literal, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -71,7 +70,6 @@ from twin.store.engine import (
     optional_microseconds,
     to_microseconds,
 )
-from twin.store.errors import StoreError
 from twin.store.records import RecordsMixin
 from twin.store.schema import HOURLY, LATEST, MEASUREMENTS, SCHEMA_VERSION, STAGING, migrate
 from twin.store.sessions import SessionsMixin
@@ -245,66 +243,38 @@ class Store(RecordsMixin, SessionsMixin):
     # ---------------------------------------------------------------------------- plumbing
 
     def _build_statements(self) -> None:
+        """PostgreSQL's insert statements (SQLite's are built per batch size:
+        :func:`_sqlite_statements`)."""
         cols = ["point", "time", "value", "received"]
         if self.backend == "sqlite":
-            dialect = self._database.engine.dialect
-            m = MEASUREMENTS
-            source = sa.select(
-                sa.bindparam("p", type_=sa.Text),
-                sa.bindparam("t", type_=sa.BigInteger),
-                sa.bindparam("v", type_=sa.Double),
-                sa.bindparam("r", type_=sa.BigInteger),
-            ).where(
-                ~sa.exists().where(m.c.point == sa.bindparam("p"), m.c.time == sa.bindparam("t"))
+            return
+        unnest = (
+            sa.func.unnest(
+                sa.cast(sa.bindparam("p"), pg.ARRAY(sa.Text)),
+                sa.cast(sa.bindparam("t"), pg.ARRAY(sa.BigInteger)),
+                sa.cast(sa.bindparam("v"), pg.ARRAY(sa.Double)),
             )
-            staged = sqlite.insert(STAGING).from_select(cols, source).on_conflict_do_nothing()
-            compiled = staged.compile(dialect=dialect)
-            if compiled.positiontup != ["p", "t", "v", "r", "p", "t"]:  # pragma: no cover
-                raise StoreError(f"unexpected parameter order {compiled.positiontup}")
-            self._sql_staged = str(compiled)
-            direct = sqlite.insert(m).on_conflict_do_nothing()
-            compiled = direct.compile(dialect=dialect)
-            if compiled.positiontup != cols:  # pragma: no cover
-                raise StoreError(f"unexpected parameter order {compiled.positiontup}")
-            self._sql_direct = str(compiled)
-            latest = sqlite.insert(LATEST)
-            upsert = latest.on_conflict_do_update(
-                index_elements=[LATEST.c.point],
-                set_={c: latest.excluded[c] for c in ("time", "value", "received")},
-                where=latest.excluded.time > LATEST.c.time,
-            )
-            compiled = upsert.compile(dialect=dialect)
-            if compiled.positiontup != cols:  # pragma: no cover
-                raise StoreError(f"unexpected parameter order {compiled.positiontup}")
-            self._sql_latest = str(compiled)
-        else:
-            unnest = (
-                sa.func.unnest(
-                    sa.cast(sa.bindparam("p"), pg.ARRAY(sa.Text)),
-                    sa.cast(sa.bindparam("t"), pg.ARRAY(sa.BigInteger)),
-                    sa.cast(sa.bindparam("v"), pg.ARRAY(sa.Double)),
-                )
-                .table_valued("point", "time", "value")
-                .render_derived(name="batch")
-            )
-            rows = sa.select(
-                unnest.c.point,
-                unnest.c.time,
-                unnest.c.value,
-                sa.bindparam("r", type_=sa.BigInteger),
-            )
-            self._pg_insert = (
-                pg.insert(MEASUREMENTS)
-                .from_select(cols, rows)
-                .on_conflict_do_nothing()
-                .execution_options(preserve_rowcount=True)
-            )
-            newest = pg.insert(LATEST).from_select(cols, rows)
-            self._pg_latest = newest.on_conflict_do_update(
-                index_elements=[LATEST.c.point],
-                set_={c: newest.excluded[c] for c in ("time", "value", "received")},
-                where=newest.excluded.time > LATEST.c.time,
-            )
+            .table_valued("point", "time", "value")
+            .render_derived(name="batch")
+        )
+        rows = sa.select(
+            unnest.c.point,
+            unnest.c.time,
+            unnest.c.value,
+            sa.bindparam("r", type_=sa.BigInteger),
+        )
+        self._pg_insert = (
+            pg.insert(MEASUREMENTS)
+            .from_select(cols, rows)
+            .on_conflict_do_nothing()
+            .execution_options(preserve_rowcount=True)
+        )
+        newest = pg.insert(LATEST).from_select(cols, rows)
+        self._pg_latest = newest.on_conflict_do_update(
+            index_elements=[LATEST.c.point],
+            set_={c: newest.excluded[c] for c in ("time", "value", "received")},
+            where=newest.excluded.time > LATEST.c.time,
+        )
 
     # ------------------------------------------------------------------------ measurements
 
@@ -356,17 +326,16 @@ class Store(RecordsMixin, SessionsMixin):
         newest = list(last.values())
         if self.backend == "sqlite":
             staging = self.staging_rows > 0
-            if staging:
-                params: list[tuple[Any, ...]] = [(p, t, v, recv, p, t) for p, t, v in rows]
-            else:
-                params = [(p, t, v, recv) for p, t, v in rows]
-            sql = self._sql_staged if staging else self._sql_direct
-
+            # one statement per chunk of rows, not one per row: SQLite runs it in one call,
+            # so the interpreter lock is released once, not once per row (under concurrency
+            # each re-acquisition could wait a thread switch)
+            inserts, upserts = _sqlite_statements(rows, newest, recv, staging)
             merged = [False]
 
             def work(conn: Connection) -> int:
-                count = conn.exec_driver_sql(sql, params).rowcount
-                conn.exec_driver_sql(self._sql_latest, newest)
+                count = sum(conn.exec_driver_sql(sql, args).rowcount for sql, args in inserts)
+                for sql, args in upserts:
+                    conn.exec_driver_sql(sql, args)
                 merged[0] = (
                     staging
                     and not self.merge_in_background
@@ -718,6 +687,77 @@ def _time_range(table: sa.Table, lo: int | None, hi: int | None) -> list[ColumnE
     if hi is not None:
         conditions.append(table.c.time < hi)
     return conditions
+
+
+_ROWS_PER_STATEMENT = 5_000
+"""Rows of one SQLite insert statement (3 parameters each: well under SQLite's 32,766)."""
+
+
+@lru_cache(maxsize=64)
+def _sqlite_rows_sql(rows: int, staging: bool) -> str:
+    """``INSERT … SELECT`` of ``rows`` (point, time, value) rows given as ``VALUES`` and one
+    ``received`` parameter (first), into the staging table (rows already in
+    ``measurements`` left out) or into ``measurements``; duplicates are left alone."""
+    values = ", ".join(["(?, ?, ?)"] * rows)
+    target, keep = (
+        ("measurements_staging", "NOT EXISTS (SELECT 1 FROM measurements AS m "
+         "WHERE m.point = b.column1 AND m.time = b.column2)")
+        if staging
+        else ("measurements", "true")
+    )  # fmt: skip
+    return (
+        f"INSERT INTO {target} (point, time, value, received) "
+        f"SELECT b.column1, b.column2, b.column3, ? FROM (VALUES {values}) AS b "
+        f"WHERE {keep} ON CONFLICT DO NOTHING"
+    )
+
+
+@lru_cache(maxsize=64)
+def _sqlite_latest_sql(rows: int) -> str:
+    """Upsert of ``rows`` (point, time, value, received) rows into ``latest``: a point's row
+    is replaced only by a newer time."""
+    values = ", ".join(["(?, ?, ?, ?)"] * rows)
+    return (
+        f"INSERT INTO latest (point, time, value, received) VALUES {values} "
+        "ON CONFLICT (point) DO UPDATE SET time = excluded.time, value = excluded.value, "
+        "received = excluded.received WHERE excluded.time > latest.time"
+    )
+
+
+def _sqlite_statements(
+    rows: list[tuple[str, int, float]],
+    newest: list[tuple[str, int, float, int]],
+    recv: int,
+    staging: bool,
+) -> tuple[list[tuple[str, tuple[Any, ...]]], list[tuple[str, tuple[Any, ...]]]]:
+    """The SQLite statements of one insert, of up to :data:`_ROWS_PER_STATEMENT` rows each:
+    those inserting ``rows`` (sorted by point and time; of two rows with one point and time
+    the first is kept), and the ``latest`` upserts of ``newest`` (one row per point).
+
+    Returns
+    -------
+    tuple
+        The inserts' and the upserts' ``(sql, parameters)`` pairs (the inserts' row counts add
+        up to the rows newly stored).
+    """
+    flat: list[Any] = []
+    previous: tuple[str, int] | None = None
+    for point, time, value in rows:
+        if previous is None or previous[0] != point or previous[1] != time:
+            flat += (point, time, value)
+            previous = (point, time)
+    step = _ROWS_PER_STATEMENT
+    inserts = [
+        (_sqlite_rows_sql(len(chunk) // 3, staging), (recv, *chunk))
+        for start in range(0, len(flat), 3 * step)
+        if (chunk := flat[start : start + 3 * step])
+    ]
+    upserts = [
+        (_sqlite_latest_sql(len(part)), tuple(x for row in part for x in row))
+        for start in range(0, len(newest), step)
+        if (part := newest[start : start + step])
+    ]
+    return inserts, upserts
 
 
 def _merge(conn: Connection, rows: int | None = None) -> int:
