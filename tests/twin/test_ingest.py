@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -141,3 +143,77 @@ def test_items_that_are_not_objects_are_refused_one_by_one(catalogue: PointCatal
     ]
     assert [r.index for r in rejected] == [1, 2, 3, 4]
     assert all(r.reason.startswith("item is not an object") for r in rejected)
+
+
+def _one_by_one(
+    items: list[object], catalogue: PointCatalogue, last: dict[str, datetime]
+) -> tuple[list[tuple[str, datetime, bytes]], list[tuple[int, str | None, str]]]:
+    """What ``validate`` must give, from each item validated alone (no shared time texts,
+    so no inline path), then the batch's duplicate and lateness rules applied here."""
+    accepted: list[tuple[str, datetime, bytes]] = []
+    rejected: list[tuple[int, str | None, str]] = []
+    seen: dict[tuple[str, datetime], int] = {}
+    for index, raw in enumerate(items):
+        ok, refused = validate([raw], catalogue, now=NOW)
+        if refused:
+            rejected.append((index, refused[0].point, refused[0].reason))
+            continue
+        reading = ok[0]
+        point = reading.point
+        if (point, reading.time) in seen:
+            first = seen[point, reading.time]
+            rejected.append((index, point, f"duplicate of item {first} (same point and time)"))
+            continue
+        if point in last and reading.time < last[point] - timedelta(hours=1):
+            rejected.append((index, point, "out of order"))
+            continue
+        seen[point, reading.time] = index
+        accepted.append((point, reading.time, struct.pack("<d", reading.value)))
+    return accepted, rejected
+
+
+def test_batches_give_what_each_item_alone_gives(catalogue: PointCatalogue) -> None:
+    """Random batches of good and bad items sharing time texts (the inline path of
+    ``validate``) give the readings (values bit for bit, -0.0 included) and refusals (index,
+    point, reason) of the items validated one at a time."""
+    rng = random.Random(5)
+    points = ["rack/A01/inlet_temperature", "rack/A02/inlet_temperature", "battery/soc"]
+    times = [f"2026-07-06T11:{m:02d}:00Z" for m in (50, 55, 59)] + [
+        "2026-07-06T10:00:00Z",  # late for A01 (last 11:30), fine for the others
+        "2026-07-06T13:59:00+02:00",
+        "2026-07-06T12:10:00Z",  # future
+        "2026-07-06T11:59:00",  # no timezone
+        "1970-01-01T00:00:00Z",  # too old
+    ]
+    odd: list[dict[str, object]] = [
+        {"value": float("nan")}, {"value": float("inf")}, {"value": -0.0}, {"value": 0.0},
+        {"value": 5}, {"value": True}, {"value": "24.5"}, {"value": "2_4"}, {"value": None},
+        {"value": 150.0}, {"value": 0.75}, {"value": -20.0}, {"value": 80.0},
+        {"value": 80.00000000000001}, {"unit": ""}, {"unit": "degC"}, {"unit": "degF"},
+        {"unit": 5}, {"unit": "1/0"}, {"point": "rack/Z99/inlet_temperature"},
+        {"point": None}, {"point": 7}, {"time": None}, {"time": ["x"]}, {"time": 17},
+    ]  # fmt: skip
+    last = {"rack/A01/inlet_temperature": datetime(2026, 7, 6, 11, 30, tzinfo=UTC)}
+    for _ in range(60):
+        items: list[object] = []
+        for _ in range(rng.randrange(1, 80)):
+            fields: dict[str, object] = {
+                "time": rng.choice(times),
+                "point": rng.choice(points),
+                "value": rng.choice([24.5, 0.5, rng.uniform(-30.0, 90.0)]),
+            }
+            if rng.random() < 0.4:
+                fields.update(rng.choice(odd))
+            if rng.random() < 0.05:
+                del fields[rng.choice(["time", "point", "value"])]
+            items.append(fields if rng.random() < 0.97 else rng.choice([5, "x", None, [1]]))
+        accepted, rejected = validate(items, catalogue, now=NOW, last_times=last)
+        expected_ok, expected_refused = _one_by_one(items, catalogue, last)
+        assert [(r.point, r.time, struct.pack("<d", r.value)) for r in accepted] == expected_ok
+        assert len(rejected) == len(expected_refused)
+        for got, (index, point, reason) in zip(rejected, expected_refused, strict=True):
+            assert (got.index, got.point) == (index, point)
+            if reason == "out of order":
+                assert got.reason.startswith("out of order: ")
+            else:
+                assert got.reason == reason

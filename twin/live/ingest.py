@@ -152,9 +152,41 @@ def validate(
     seen: dict[tuple[str, datetime], int] = {}
     window = (now - max_age, now + max_future, now)
     times: dict[str, datetime | str] = {}  # per distinct time text: a batch repeats a few
+    kinds = catalogue.kinds
+    oldest, latest, _ = window
+    limits = {point: last - max_lateness for point, last in last_times.items()}
     for index, item in enumerate(items):
-        checked = _check_item(item, catalogue, window, times)
-        point = item.get("point") if type(item) is dict or isinstance(item, Mapping) else None
+        # The usual item first, inline: a dict whose time text was read before (in this
+        # batch) and is in the window, a known point, a finite float, no unit, in range, not
+        # a repeat and not too late: accepted as _check_item and the checks below would.
+        # Anything else goes through _check_item and those checks (and gets their reason).
+        checked: Reading | str | None = None
+        if type(item) is dict and item.get("unit") is None:
+            raw = item.get("time")
+            time = times.get(raw) if type(raw) is str else None
+            point = item.get("point")
+            number = item.get("value")
+            entry = kinds.get(point) if type(point) is str else None
+            if (
+                type(time) is datetime
+                and entry is not None
+                and type(number) is float
+                and oldest <= time <= latest
+                and math.isfinite(number)
+            ):
+                kind = entry[0]
+                value = 1.0 * number + 0.0  # the affine conversion to the same unit
+                if kind.low <= value <= kind.high:
+                    checked = Reading(point, time, value)  # type: ignore[arg-type]
+                    key = (point, time)
+                    limit = limits.get(point)  # type: ignore[arg-type]
+                    if key not in seen and (limit is None or time >= limit):
+                        seen[key] = index  # type: ignore[index]
+                        accepted.append(checked)
+                        continue
+        if checked is None:
+            checked = _check_item(item, catalogue, window, times)
+            point = item.get("point") if type(item) is dict or isinstance(item, Mapping) else None
         point_text = point if isinstance(point, str) else None
         if isinstance(checked, str):
             rejected.append(Rejection(index, point_text, checked))
