@@ -19,6 +19,7 @@ from twin.live.control.limit_alarms import LimitMonitor
 from twin.live.estimation import EstimatedState
 from twin.live.live_twin import LiveTwin
 from twin.live.virtual_plant import SensorFault, VirtualPlant
+from twin.scenario.points import Reading
 
 
 def _twin(folder: Path, clock: Clock) -> LiveTwin:
@@ -139,6 +140,43 @@ def test_limit_estimates_by_index_arrays_equal_the_entry_by_entry_values(tmp_pat
     np.testing.assert_array_equal(
         value, _estimates_entry_by_entry(monitor, racks, estimate, missing)[0]
     )
+
+
+def test_limit_readings_taken_per_point_equal_the_reading_by_reading_rule(
+    tmp_path: Path,
+) -> None:
+    """The monitor keeps, per entry, the value of the last reading at the latest time not
+    older than the one it holds: the same arrays, bit for bit, as taking the readings one by
+    one (random batches with repeated and equal times, older readings, unwatched points)."""
+    clock = Clock(START)
+    twin = _twin(tmp_path / "twin", clock)
+    monitor = twin.supervisor.limits
+    watched = sorted({p for p in monitor.entries.point if p is not None})
+    points = [*watched[:12], "rack/Z99/inlet_temperature"]
+    estimate = twin.estimator.state(clock.now)
+    model = twin.model_at(clock.now)
+    value = monitor._reading.copy()
+    stamp = monitor._reading_time.copy()
+    rng = np.random.default_rng(11)
+    for k in range(30):
+        base = START + timedelta(seconds=20 * k)
+        readings = [
+            Reading(
+                str(rng.choice(points)),
+                base + timedelta(seconds=int(rng.integers(-40, 5)), microseconds=int(m)),
+                float(rng.normal(25.0, 3.0)),
+            )
+            for m in rng.integers(0, 3, size=int(rng.integers(0, 60)))
+        ]
+        for reading in readings:  # the rule, reading by reading
+            for e in monitor._by_point.get(reading.point, ()):
+                t = reading.time.timestamp()
+                if t >= stamp[e]:
+                    value[e], stamp[e] = reading.value, t
+        monitor.evaluate(base, readings, estimate, model)
+        assert monitor._reading.tobytes() == value.tobytes()
+        assert monitor._reading_time.tobytes() == stamp.tobytes()
+    assert np.isfinite(stamp).sum() >= 12
 
 
 def test_state_does_not_wait_for_a_processing_cycle(tmp_path: Path) -> None:

@@ -200,11 +200,25 @@ class LimitMonitor:
             In entry order.
         """
         now = time.astimezone(UTC).timestamp()
+        # each watched point's last reading at its latest time (what taking the readings one
+        # by one, a reading replacing one at the same time or older, leaves), then the entries
+        by_point = self._by_point
+        stamps: dict[datetime, float] = {}
+        newest: dict[str, tuple[float, float]] = {}
         for reading in readings:
-            for e in self._by_point.get(reading.point, ()):
-                t = reading.time.timestamp()
+            point = reading.point
+            if point not in by_point:
+                continue
+            t = stamps.get(reading.time)
+            if t is None:
+                t = stamps[reading.time] = reading.time.timestamp()
+            previous = newest.get(point)
+            if previous is None or t >= previous[0]:
+                newest[point] = (t, reading.value)
+        for point, (t, value) in newest.items():
+            for e in by_point[point]:
                 if t >= self._reading_time[e]:
-                    self._reading[e], self._reading_time[e] = reading.value, t
+                    self._reading[e], self._reading_time[e] = value, t
         fresh = (now - self._reading_time <= self.fresh_after) & np.isfinite(self._reading)
         estimated, std = self._estimates(estimate, model)
         self.value = np.where(fresh, self._reading, estimated)
