@@ -93,6 +93,9 @@ def test_feed_meter_missing_keeps_the_twin_running(tmp_path: Path, clock: Clock)
     state = twin.state()
     assert state["stale"] is False
     assert "feed/A/power" in state["silent_points"]
+    step = twin.series.isel(time=twin.step_index(clock.now))  # the step's price and carbon
+    assert state["kpis"]["price_per_mwh"] == float(step["price"])
+    assert state["kpis"]["carbon_g_per_kwh"] == float(step["carbon_intensity"])
     plan = twin.replan(reason="test")
     assert plan["payload"]["summary"]["verified"] is True
     assert twin.store.count() == inserted

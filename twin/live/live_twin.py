@@ -417,7 +417,12 @@ class LiveTwin:
             return predicted.get(point)
 
         step = self.step_index(now)
-        series = self.series.isel(time=step)
+        series: dict[str, float] = {}  # the two series read here, not the whole step
+        for name in ("price", "carbon_intensity"):
+            if name in self.series:
+                column = self.series[name]
+                at = column.values[step] if column.dims == ("time",) else column.isel(time=step)
+                series[name] = float(at)
         it_kw = sum(value(f"rack/{r}/power") or 0.0 for r in self.facility.racks.ids)
         grid_kw = value("grid/power")
         feeds_kw = sum(value(f"feed/{f}/power") or 0.0 for f in self.facility.feeds.ids)
@@ -428,10 +433,8 @@ class LiveTwin:
             "grid_import_kw": grid_kw,
             "cooling_power_kw": value("plant/power"),
             "battery_soc": value("battery/soc") if self.facility.battery else None,
-            "price_per_mwh": float(series["price"]) if "price" in series else None,
-            "carbon_g_per_kwh": (
-                float(series["carbon_intensity"]) if "carbon_intensity" in series else None
-            ),
+            "price_per_mwh": series.get("price"),
+            "carbon_g_per_kwh": series.get("carbon_intensity"),
         }
         data["time"] = now.isoformat()
         active = [
