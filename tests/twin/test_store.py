@@ -129,12 +129,14 @@ def test_large_batches_with_repeats_store_the_first_value_bit_for_bit(
 ) -> None:
     """Batches of 12,500 readings (SQLite: several statements each) in shuffled order, with
     readings repeated within a batch, across batches and after a merge of the staging
-    buffer: every (point, time) keeps the value of its first reading, bit for bit; the
-    counts add up; ``latest`` holds each point's newest reading."""
+    buffer, and point ids with quotes, backslashes, commas, braces: every (point, time)
+    keeps the value of its first reading, bit for bit; the counts add up; ``latest`` holds
+    each point's newest reading."""
     if staging_rows is not None and not url.startswith("sqlite"):
         pytest.skip("staging_rows is a SQLite option")
     rng = np.random.default_rng(3)
-    points = [f"p{i:03d}" for i in range(500)]
+    odd = ['we"ird', "back\\slash", "a,b", "{x}", "NULL", "", " spaced ", "ünï/→"]
+    points = [f"p{i:03d}" for i in range(500)] + odd
     first: dict[tuple[str, datetime], float] = {}
     with Store(url, staging_rows=staging_rows) as store:
         for k in range(3):

@@ -350,18 +350,10 @@ class Store(RecordsMixin, SessionsMixin):
                 with self._staged_lock:
                     self._staged = 0 if merged[0] else self._staged + inserted
         else:
-            arrays = {
-                "p": [row[0] for row in rows],
-                "t": [row[1] for row in rows],
-                "v": [row[2] for row in rows],
-                "r": recv,
-            }
-            latest = {
-                "p": [row[0] for row in newest],
-                "t": [row[1] for row in newest],
-                "v": [row[2] for row in newest],
-                "r": recv,
-            }
+            # the arrays as PostgreSQL array literals, joined in C (psycopg's list dumper
+            # quotes element by element in Python); the server parses them
+            arrays = {**_pg_arrays(rows), "r": recv}
+            latest = {**_pg_arrays(newest), "r": recv}
 
             def work_pg(conn: Connection) -> int:
                 count = conn.execute(self._pg_insert, arrays).rowcount
@@ -758,6 +750,24 @@ def _sqlite_statements(
         if (part := newest[start : start + step])
     ]
     return inserts, upserts
+
+
+def _pg_arrays(rows: Sequence[tuple[Any, ...]]) -> dict[str, str]:
+    """The point, time and value columns of ``rows`` as PostgreSQL array literals (``p``:
+    ``text[]``, every element quoted; ``t``: ``bigint[]``; ``v``: ``double precision[]``
+    from ``repr``, the shortest text that reads back as the same double)."""
+    if not rows:
+        return {"p": "{}", "t": "{}", "v": "{}"}
+    points = [row[0] for row in rows]
+    every = "".join(points)
+    if "\\" in every or '"' in every:  # escaped inside the quotes
+        points = [p.replace("\\", "\\\\").replace('"', '\\"') for p in points]
+    joined = '","'.join(points)
+    return {
+        "p": '{"' + joined + '"}',
+        "t": "{" + ",".join([str(row[1]) for row in rows]) + "}",
+        "v": "{" + ",".join([repr(row[2]) for row in rows]) + "}",
+    }
 
 
 def _merge(conn: Connection, rows: int | None = None) -> int:
