@@ -1,4 +1,5 @@
-"""Fleet approval is atomic: every site adopts its share or none does.
+"""Fleet approval is atomic: every site adopts its share or none does; a site moving its live
+window keeps the fleet plan; a re-plan places only the fleet work not yet done.
 
 Real parts only: the fleet app under a test client, real SQLite stores, real HiGHS co-plans.
 The failures come through real inputs: another connection holding one site's database write
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -24,6 +26,7 @@ from tests.fleet_live import FLEET_TOKENS, fleet_auth, live_fleet
 from tests.helpers import token_registry
 from tests.twin.test_fleet_adopt import Clock, replan
 from twin.api.fleet.app import create_fleet_app
+from twin.fleet.anchor import window_start
 from twin.fleet.live import FleetTwin
 from twin.live.control.reanchor import reanchor
 
@@ -39,9 +42,13 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fleet(folder: Path) -> Iterator[FleetTwin]:
-    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=7)
-    live = live_fleet(folder, Clock(start))
+def clock() -> Clock:
+    return Clock(datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=7))
+
+
+@pytest.fixture(scope="module")
+def fleet(folder: Path, clock: Clock) -> Iterator[FleetTwin]:
+    live = live_fleet(folder, clock)
     try:
         yield live
     finally:
@@ -209,3 +216,44 @@ def test_a_site_moving_its_live_window_keeps_the_fleet_plan(
     assert np.allclose(twin.baseline.workload_power[:, j], work)  # and kept by its own re-plans
     entry = twin.store.audit_log()[0]
     assert entry["action"] == "reanchor" and entry["detail"]["plans"] == report
+
+
+def test_a_re_plan_places_only_the_work_not_yet_done(
+    client: TestClient, fleet: FleetTwin, clock: Clock
+) -> None:
+    approve = fleet_auth("approve")
+    plan = replan(client)
+    ok = client.post(f"/api/v1/fleet/plans/{plan['id']}/approve", headers=approve)
+    assert ok.status_code == 200, ok.text
+    clock.now += timedelta(hours=6)  # six hours of the approved plan have run
+    new = replan(client)
+    start = window_start(clock.now, timedelta(minutes=15))
+    assert new["payload"]["window"]["start"] == start.isoformat()
+    shares = plan["payload"]["site_schedules"]
+
+    def energy(schedules: dict[str, Any], job: str, before: datetime | None = None) -> float:
+        total = 0.0
+        for share in schedules.values():
+            power = np.asarray(share["workload_power_kw"].get(f"fleet:{job}", []), dtype=float)
+            times = pd.DatetimeIndex(pd.to_datetime(share["time"], utc=True))[: power.size]
+            keep = np.ones(power.size, bool) if before is None else np.asarray(times < before)
+            total += float(power[keep].sum()) * 0.25
+        return total
+
+    carried = new["payload"]["carried_jobs"]
+    done_total = 0.0
+    for job, required in (("finetune-batch", 4000.0), ("video-analytics-batch", 150.0)):
+        done = energy(shares, job, pd.Timestamp(start))
+        done_total += done
+        assert carried[job]["delivered_kwh"] == pytest.approx(done, abs=1e-2)
+        assert carried[job]["deadline"] == plan["payload"]["jobs"][job]["deadline"]
+        # the new plan places what is left, by the approved plan's deadline, not 20 h on
+        assert energy(new["payload"]["site_schedules"], job) == pytest.approx(
+            required - done, rel=1e-3, abs=1e-2
+        )
+        deadline = pd.Timestamp(plan["payload"]["jobs"][job]["deadline"])
+        for share in new["payload"]["site_schedules"].values():
+            power = np.asarray(share["workload_power_kw"].get(f"fleet:{job}", [0.0]))
+            times = pd.DatetimeIndex(pd.to_datetime(share["time"], utc=True))[: power.size]
+            assert np.all(power[np.asarray(times >= deadline)] <= 1e-6)
+    assert done_total > 0  # the six hours did some of the work

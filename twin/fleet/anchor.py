@@ -10,10 +10,19 @@ carbon, weather and profiles the twin is fed with).  Fleet jobs given as offsets
 1 d") count from the window's start; jobs given as instants move by the same shift as the
 window (the file's start to the window's start), so a fleet file describes the work to place
 over the next window, whenever it is re-planned.
+
+**Work already done is remembered** (``carried``): while an approved fleet plan is in force,
+a job of it whose deadline has not passed keeps that plan's release and deadline instants and
+is planned for the energy its schedules have not delivered before the new window
+(:func:`twin.fleet.replan.carried_jobs`); a job already delivered in full is left out until
+its deadline passes.  A job whose deadline has passed is placed again from the file (the file
+describes recurring work).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +35,42 @@ from twin.fleet.schema import Fleet, FleetError, load_fleet, reference_problems
 from twin.live.live_twin import LiveTwin
 from twin.scenario.schema import Simulation
 
-__all__ = ["anchored_fleet", "live_fleet_input", "window_start"]
+__all__ = ["Carried", "anchored_fleet", "live_fleet_input", "window_start"]
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A job of the fleet plan in force, carried into a re-plan.
+
+    Attributes
+    ----------
+    release, deadline
+        Its instants in that plan (UTC).
+    required_kwh
+        Its energy in that plan [kWh].
+    delivered_kwh
+        What that plan's schedules ran of it before the new window [kWh].
+    """
+
+    release: datetime
+    deadline: datetime
+    required_kwh: float
+    delivered_kwh: float
+
+    @property
+    def remaining_kwh(self) -> float:
+        """Energy still to deliver [kWh]."""
+        return max(0.0, self.required_kwh - self.delivered_kwh)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (instants ISO 8601 UTC, energies [kWh])."""
+        return {
+            "release": self.release.isoformat(),
+            "deadline": self.deadline.isoformat(),
+            "required_kwh": round(self.required_kwh, 3),
+            "delivered_kwh": round(self.delivered_kwh, 3),
+            "remaining_kwh": round(self.remaining_kwh, 3),
+        }
 
 
 def window_start(now: datetime, step: timedelta) -> datetime:
@@ -50,7 +94,12 @@ def _site_scenario(twin: LiveTwin) -> dict[str, Any]:
     return data
 
 
-def anchored_fleet(fleet: Fleet, twins: dict[str, LiveTwin], now: datetime) -> Fleet:
+def anchored_fleet(
+    fleet: Fleet,
+    twins: dict[str, LiveTwin],
+    now: datetime,
+    carried: Mapping[str, Carried] | None = None,
+) -> Fleet:
     """``fleet`` on the live window from ``now`` (see module docs), its sites inline.
 
     Parameters
@@ -61,6 +110,9 @@ def anchored_fleet(fleet: Fleet, twins: dict[str, LiveTwin], now: datetime) -> F
         Every site's live twin, by site name.
     now
         Current time (timezone-aware).
+    carried
+        Jobs of the fleet plan in force, by name: their instants and the energy left [kWh]
+        (see module docs).
 
     Raises
     ------
@@ -96,15 +148,25 @@ def anchored_fleet(fleet: Fleet, twins: dict[str, LiveTwin], now: datetime) -> F
         )
         for spec in fleet.sites
     ]
-    jobs = [
-        job.model_copy(
-            update={
+    jobs = []
+    for job in fleet.jobs:
+        kept = (carried or {}).get(job.name)
+        if kept is None:
+            update = {
                 "release": _shift(job.release, offset),
                 "deadline": _shift(job.deadline, offset),
             }
-        )
-        for job in fleet.jobs
-    ]
+        elif kept.remaining_kwh <= max(1e-4 * kept.required_kwh, 0.01) or kept.deadline < (
+            start + step
+        ):
+            continue  # delivered (or its last step begun): nothing to place until it is due
+        else:
+            update = {
+                "release": max(kept.release, start),
+                "deadline": min(kept.deadline, end),
+                "energy": kept.remaining_kwh,
+            }
+        jobs.append(job.model_copy(update=update))
     simulation = Simulation.model_validate({"start": start, "duration": steps * step, "step": step})
     moved = fleet.model_copy(update={"simulation": simulation, "sites": sites, "jobs": jobs})
     problems = reference_problems(moved)
@@ -120,9 +182,15 @@ def _window_series(twin: LiveTwin, start: datetime, steps: int) -> xr.Dataset:
         return twin.series.isel(time=slice(first, first + steps)).copy(deep=True)
 
 
-def live_fleet_input(path: str | Path, twins: dict[str, LiveTwin], now: datetime) -> FleetInput:
+def live_fleet_input(
+    path: str | Path,
+    twins: dict[str, LiveTwin],
+    now: datetime,
+    carried: Mapping[str, Carried] | None = None,
+) -> FleetInput:
     """The fleet problem of the fleet file at ``path`` on the live window from ``now``, each
-    site as its live twin runs it (see module docs).
+    site as its live twin runs it, the work already done for ``carried`` jobs taken off (see
+    module docs).
 
     Raises
     ------
@@ -130,7 +198,7 @@ def live_fleet_input(path: str | Path, twins: dict[str, LiveTwin], now: datetime
         As :func:`anchored_fleet` and :func:`twin.fleet.build.build_from_fleet`.
     """
     path = Path(path)
-    fleet = anchored_fleet(load_fleet(path), twins, now)
+    fleet = anchored_fleet(load_fleet(path), twins, now, carried)
     window = fleet.simulation
     steps = int(window.duration // window.step)
     series = {name: _window_series(twin, window.start, steps) for name, twin in twins.items()}

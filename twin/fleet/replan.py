@@ -28,16 +28,19 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optimizer.planner import PlanOptions
 from twin.fleet.adopt import Adoption, check_share, scenario_digest
+from twin.fleet.anchor import Carried, window_start
+from twin.fleet.schema import Fleet
 from twin.live.control.payload import schedule_json
 from twin.live.live_twin import LiveTwin
 from twin.store.errors import Conflict, StoreBusy
@@ -134,6 +137,50 @@ def fleet_flows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(flows, key=lambda flow: -flow["kwh"])
 
 
+def carried_jobs(payload: Mapping[str, Any], start: datetime) -> dict[str, Carried]:
+    """The jobs of an approved fleet plan (its stored ``payload``) still running at ``start``
+    (deadline after it), each with the energy its site schedules ran before ``start`` [kWh]
+    (:mod:`twin.fleet.anchor`: a re-plan from ``start`` places only what is left).  A plan
+    stored without its jobs' instants carries nothing."""
+    hours = float((payload.get("window") or {}).get("step_s") or 0.0) / 3600.0
+    carried: dict[str, Carried] = {}
+    for name, job in (payload.get("jobs") or {}).items():
+        deadline = datetime.fromisoformat(str(job["deadline"]))
+        if deadline <= start:
+            continue
+        delivered = 0.0
+        for share in (payload.get("site_schedules") or {}).values():
+            power = (share.get("workload_power_kw") or {}).get(f"fleet:{name}")
+            if power is None:
+                continue
+            times = pd.DatetimeIndex(pd.to_datetime(share["time"], utc=True))
+            before = np.asarray(times < pd.Timestamp(start))
+            delivered += float(np.sum(np.asarray(power, dtype=float)[before])) * hours
+        release = datetime.fromisoformat(str(job["release"]))
+        carried[name] = Carried(release, deadline, float(job["energy_kwh"]), delivered)
+    return carried
+
+
+def _instants(spec: Fleet) -> dict[str, dict[str, Any]]:
+    """Every job of the (anchored) fleet ``spec``: release and deadline instants (ISO 8601
+    UTC), energy [kWh]."""
+    start = spec.simulation.start
+
+    def instant(value: datetime | timedelta | None) -> datetime:
+        if value is None:
+            return start
+        return start + value if isinstance(value, timedelta) else value
+
+    return {
+        job.name: {
+            "release": instant(job.release).isoformat(),
+            "deadline": instant(job.deadline).isoformat(),
+            "energy_kwh": float(job.energy),
+        }
+        for job in spec.jobs
+    }
+
+
 def _compact(summary: dict[str, Any]) -> dict[str, Any]:
     """The fleet plan without the baselines' per-job detail (kept: their figures and sites)."""
     compact = dict(summary)
@@ -227,8 +274,15 @@ class FleetPlanner:
         from twin.fleet.build import build_fleet
 
         digests = {name: scenario_digest(twin) for name, twin in self.twins.items()}
+        carried: dict[str, Carried] = {}
         if self.twins:
-            ready = live_fleet_input(self.path, self.twins, self.clock())
+            now = self.clock()
+            for in_force in self.store.list_plans(limit=1, status="approved"):
+                old = in_force["payload"] or {}
+                step_s = (old.get("window") or {}).get("step_s")
+                if step_s:
+                    carried = carried_jobs(old, window_start(now, timedelta(seconds=step_s)))
+            ready = live_fleet_input(self.path, self.twins, now, carried)
         else:
             ready = build_fleet(self.path)
         result = plan_fleet(ready.problem, self.options, baseline_routing=ready.baseline_routing)
@@ -247,6 +301,8 @@ class FleetPlanner:
                 "step_s": step.total_seconds(),
             },
             "site_scenarios": digests,
+            "jobs": _instants(ready.spec),
+            "carried_jobs": {name: job.to_dict() for name, job in carried.items()},
             "site_schedules": {}
             if result.plan is None
             else {
