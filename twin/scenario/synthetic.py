@@ -13,6 +13,16 @@ from typing import Any
 
 ROW_LENGTH = 20
 
+MECHANICAL_FEED = "F-MECH"
+"""The utility feed of the cooling (chillers, towers, pumps, fans).  The cooling grows with the
+hall, so it has its own feed: on the first IT feed (fixed at ten rows' UPS) it broke that feed
+as operated from about 3,000 racks on (70 MW on 44 MW), and left no headroom at 1,000."""
+
+MECHANICAL_FEED_SHARE = 0.5
+"""Capacity of :data:`MECHANICAL_FEED` per kW of design IT power [-]: the cooling as operated
+peaks at about 0.2 kW per kW of design IT at 300 to 3,000 racks, 0.23 with every GPU rack at
+full power (simulated), so about twice that."""
+
 
 def synthetic_hall(
     racks: int,
@@ -54,7 +64,7 @@ def synthetic_hall(
         "rack_types": _rack_types(),
         "rows": row_specs,
         "cooling": _cooling(units, cdus, it_kw),
-        "power": _power(rows),
+        "power": _power(rows, it_kw),
         "workloads": workloads,
         "grid": {"contract_capacity": it_kw * 1.6},
         "series": [{"generate": "demo"}],
@@ -141,6 +151,7 @@ def _cooling(
     return {
         "units": units,
         "cdus": cdus,
+        "feed": MECHANICAL_FEED,
         "recirculation": {"mode": "layout"},
         "plant": {
             "chillers": {"count": chillers, "redundancy": 1, "capacity": chiller_kw},
@@ -151,12 +162,15 @@ def _cooling(
     }
 
 
-def _power(rows: int) -> dict[str, Any]:
-    """The power section: one feed and UPS per 10 rows, Open Rack V3 busbar templates."""
+def _power(rows: int, it_kw: float) -> dict[str, Any]:
+    """The power section: one feed and UPS per 10 rows, the mechanical feed of the cooling
+    (:data:`MECHANICAL_FEED`, sized to ``it_kw`` [kW]), Open Rack V3 busbar templates."""
     ups_count = math.ceil(rows / 10)
     ups_kw = 10 * ROW_LENGTH * 120.0 * 1.15
+    feeds = [{"id": f"F{i}", "capacity": ups_kw * 1.6} for i in range(ups_count)]
+    feeds.append({"id": MECHANICAL_FEED, "capacity": MECHANICAL_FEED_SHARE * it_kw})
     return {
-        "feeds": [{"id": f"F{i}", "capacity": ups_kw * 1.6} for i in range(ups_count)],
+        "feeds": feeds,
         "ups": [{"id": f"UPS-{i}", "feed": f"F{i}", "rating": ups_kw} for i in range(ups_count)],
         "busbar_templates": {
             "orv3-gpu": {
