@@ -232,6 +232,38 @@ def _co_plan(
     return status, outcomes, rounds, None
 
 
+def _prefer_sites_alone(
+    judged: Judged,
+    exceeded: list[str],
+    alone: tuple[Judged, dict[str, dict[str, float]], list[str]] | None,
+) -> str | None:
+    """Why the verified ``sites_alone`` plan stands for the co-plan (None: keep the co-plan).
+
+    The sites_alone plan (jobs at home, each site planned in time) is a fleet plan that meets
+    the same contracts.  It is kept when the co-plan did not verify (a limit the planning
+    model does not hold, e.g. a UPS rating, or one its tightening rounds did not bring back
+    within) or when the co-plan verified dearer (within the MIP gap, or through the
+    linearization's error).
+    """
+    if alone is None or not alone[0].verified or alone[2]:
+        return None
+    if not judged.verified or exceeded:
+        broken = [*judged.problems, *exceeded]
+        shown = "; ".join(broken[:3]) + (
+            f" (and {len(broken) - 3} more)" if len(broken) > 3 else ""
+        )
+        return (
+            f"the co-plan did not verify ({shown}): the verified sites_alone plan is returned "
+            "(no work moves)"
+        )
+    if alone[0].figures["cost"] < judged.figures["cost"]:
+        return (
+            f"the co-plan verified at {judged.figures['cost']:,.2f}, above sites_alone's "
+            f"{alone[0].figures['cost']:,.2f}: the sites_alone plan is returned (no work moves)"
+        )
+    return None
+
+
 def plan_fleet(
     problem: FleetProblem,
     options: PlanOptions | None = None,
@@ -328,17 +360,10 @@ def plan_fleet(
     routing, exceeded = routing_summary(solver)
     moved = transfers(solver)
     source = "co_plan"
-    if (
-        alone is not None
-        and alone[0].verified
-        and alone[0].figures["cost"] < judged.figures["cost"]
-    ):
-        # within the MIP gap, or through the linearization's error, the co-plan verified dearer
-        # than the sites planned alone: that plan is a fleet plan too (jobs at home), keep it
-        notes.append(
-            f"the co-plan verified at {judged.figures['cost']:,.2f}, above sites_alone's "
-            f"{alone[0].figures['cost']:,.2f}: the sites_alone plan is returned (no work moves)"
-        )
+    why = _prefer_sites_alone(judged, exceeded, alone)
+    if why is not None:
+        assert alone is not None
+        notes.append(why)
         judged, routing, exceeded, moved = alone[0], alone[1], alone[2], []
         source = "sites_alone"
     return FleetPlan(

@@ -342,3 +342,29 @@ def test_placement_costs_follow_each_site_price_and_the_placement_moves_the_job(
         if j == ready.problem.sites[1].workload_index("fleet:batch")
     )
     assert at_cheap == pytest.approx(150.0, rel=1e-6)
+
+
+def test_a_co_plan_that_does_not_verify_gives_way_to_the_verified_sites_alone_plan(
+    tmp_path: Path,
+) -> None:
+    """The cheap pod's UPS is rated for its own load (27 kW as operated) but not for the job
+    moved in (11.6 kW more): the planning model holds no UPS rating, so the co-plan moves the
+    job there and breaks it.  The verified sites_alone plan (job at home) is returned, with
+    the co-plan's broken limit in the notes; it used to return the unverified co-plan."""
+    pod_file = yaml.safe_load(Path(POD).read_text())
+    pod_file["power"]["ups"][0]["rating"] = "32 kW"
+    sites = [pod("expensive", 250.0), pod("cheap", 20.0, scenario=pod_file)]
+    _, plan = run(fleet_file(tmp_path, sites=sites))
+    data = plan.to_json()
+    alone = data["baselines"]["sites_alone"]
+    assert alone["verified"] and alone["problems"] == []
+    assert plan.verified and data["verified"], data["problems"]
+    assert data["plan_source"] == "sites_alone" and data["transfers"] == []
+    assert data["cost"] == pytest.approx(alone["cost"], rel=1e-12)
+    assert data["jobs"]["batch"]["by_site_kwh"]["cheap"] == 0.0 and data["jobs"]["batch"]["met"]
+    note = next(n for n in data["notes"] if "did not verify" in n)
+    assert "cheap: UPS output above 32 kW" in note and "sites_alone" in note
+    # without the UPS limit the same fleet moves the job and verifies (the test is not vacuous)
+    _, free = run(fleet_file(tmp_path))
+    assert free.verified and free.to_json()["plan_source"] == "co_plan"
+    assert free.to_json()["jobs"]["batch"]["by_site_kwh"]["cheap"] > 100.0
