@@ -13,6 +13,8 @@ cases write the per-equipment series to a NetCDF-4 file in a temporary folder as
 simulation proceeds (``simulate(store=path)``) instead of keeping them in memory (the time
 counted includes writing the file; ``store_mb`` is its size).
 
+The C allocator keeps freed memory for reuse (``physics.allocator.keep_freed_memory``, as
+``dctwin simulate`` does); ``DCTWIN_DEFAULT_MALLOC=1`` measures with glibc's defaults.
 CPU time is split into user (the computation) and system time (mostly the kernel's first
 touch of new memory: ``page_faults_mb`` is the memory faulted in by minor page faults, which
 transparent huge pages count 2 MB at a time); on virtual machines that hand freed memory back
@@ -52,6 +54,7 @@ def run_case(
     import numpy as np
 
     import physics.simulate
+    from physics.allocator import keep_freed_memory
     from physics.electrical import electrical_chain
     from physics.power import busbar_load_flow
     from physics.schedule import as_operated_schedule
@@ -61,6 +64,8 @@ def run_case(
     from twin.scenario.loader import scenario_from_dict
     from twin.scenario.synthetic import synthetic_hall
 
+    if os.environ.get("DCTWIN_DEFAULT_MALLOC") != "1":  # as `dctwin simulate` does
+        keep_freed_memory()
     started = time.perf_counter()
     scenario = scenario_from_dict(synthetic_hall(racks, days=days, step=step))
     facility = compile_facility(scenario)

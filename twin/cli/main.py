@@ -49,6 +49,7 @@ def simulate(
     ] = False,
 ) -> None:
     """Simulate a scenario as operated today and print its summary."""
+    from physics.allocator import keep_freed_memory
     from physics.schedule import as_operated_schedule
     from physics.simulate import simulate as run_simulation
     from physics.simulate import summarize
@@ -57,6 +58,7 @@ def simulate(
     from twin.scenario.compile import compile_facility
 
     started = time.perf_counter()
+    keep_freed_memory()  # chunk temporaries reused, not faulted in again (physics/allocator.py)
     spec = load_scenario_file(scenario)
     series = load_series(spec, scenario)
     facility = compile_facility(spec)
