@@ -681,8 +681,24 @@ def _time_range(table: sa.Table, lo: int | None, hi: int | None) -> list[ColumnE
     return conditions
 
 
-_ROWS_PER_STATEMENT = 5_000
-"""Rows of one SQLite insert statement (3 parameters each: well under SQLite's 32,766)."""
+_ROWS_PER_STATEMENT = 1_024
+"""Most rows of one SQLite insert statement (3 or 4 parameters each: well under 32,766)."""
+
+
+def _statement_sizes(rows: int) -> list[int]:
+    """Rows of each SQLite statement for ``rows`` rows: full statements of
+    :data:`_ROWS_PER_STATEMENT`, then the rest as a multiple of 128, of 16 and the last few.
+
+    Few sizes ever occur (at most 30), so the prepared statements each pooled connection
+    caches stay few and small (about 0.45 kB per row of a statement's text and program);
+    a size per batch length would let them grow past 200 MB per connection."""
+    sizes = [_ROWS_PER_STATEMENT] * (rows // _ROWS_PER_STATEMENT)
+    rest = rows % _ROWS_PER_STATEMENT
+    for grain in (128, 16, 1):
+        if rest >= grain:
+            sizes.append(rest - rest % grain)
+            rest %= grain
+    return sizes
 
 
 @lru_cache(maxsize=64)
@@ -722,7 +738,7 @@ def _sqlite_statements(
     recv: int,
     staging: bool,
 ) -> tuple[list[tuple[str, tuple[Any, ...]]], list[tuple[str, tuple[Any, ...]]]]:
-    """The SQLite statements of one insert, of up to :data:`_ROWS_PER_STATEMENT` rows each:
+    """The SQLite statements of one insert, of :func:`_statement_sizes` rows each:
     those inserting ``rows`` (sorted by point and time; of two rows with one point and time
     the first is kept), and the ``latest`` upserts of ``newest`` (one row per point).
 
@@ -738,17 +754,17 @@ def _sqlite_statements(
         if previous is None or previous[0] != point or previous[1] != time:
             flat += (point, time, value)
             previous = (point, time)
-    step = _ROWS_PER_STATEMENT
-    inserts = [
-        (_sqlite_rows_sql(len(chunk) // 3, staging), (recv, *chunk))
-        for start in range(0, len(flat), 3 * step)
-        if (chunk := flat[start : start + 3 * step])
-    ]
-    upserts = [
-        (_sqlite_latest_sql(len(part)), tuple(x for row in part for x in row))
-        for start in range(0, len(newest), step)
-        if (part := newest[start : start + step])
-    ]
+    inserts = []
+    start = 0
+    for size in _statement_sizes(len(flat) // 3):
+        inserts.append((_sqlite_rows_sql(size, staging), (recv, *flat[start : start + 3 * size])))
+        start += 3 * size
+    upserts = []
+    start = 0
+    for size in _statement_sizes(len(newest)):
+        part = newest[start : start + size]
+        upserts.append((_sqlite_latest_sql(size), tuple(x for row in part for x in row)))
+        start += size
     return inserts, upserts
 
 
