@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import dctwin, free_port, serving
+from tests.helpers import dctwin_in_process
+from tests.processes import REPO, dctwin, free_port, serving
 from twin.store.store import Store
 
 TOKEN = "crash-test-token-0000001"
@@ -96,6 +97,21 @@ def test_serve_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], mess
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("seconds", ["-1", "nan", "inf"])
+def test_serve_refuses_a_bad_alarm_min_duration(tmp_path: Path, seconds: str) -> None:
+    """Refused in one line before anything loads or is written, for a hall or a fleet."""
+    for scenario in ([], [str(REPO / "scenarios" / "fleet.yaml")]):
+        done = dctwin_in_process(
+            "serve", *scenario, "--port", str(free_port()), "--state-dir", tmp_path / "state",
+            "--alarm-min-duration", seconds,
+        )  # fmt: skip
+        assert done.returncode == 2
+        assert done.stderr == (
+            f"--alarm-min-duration must be a finite number of seconds >= 0, got {seconds}\n"
+        )
+        assert not (tmp_path / "state").exists()
 
 
 def test_serve_refuses_bad_tokens(tmp_path: Path) -> None:

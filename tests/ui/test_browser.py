@@ -32,6 +32,13 @@ PAGES = {
     "/fleet": "#fleet-status",
 }
 
+ALARM_MIN_DURATION_S = 2
+"""The served twin's ``--alarm-min-duration`` [s]: the alarm test needs a limit alarm, and
+the default 30 s would be waited out; still longer than one reading, as the default is."""
+HOT_POINT = "rack/A01/inlet_temperature"
+"""A second inlet sensor on A01 (the virtual plant has none there) that the alarm test makes
+report 30 °C, above the 27 °C limit."""
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]  # one server, one browser
 
 require_chromium()
@@ -43,7 +50,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("serve")
     tokens = f"{APPROVER}=approve,read;{READER}=read;{INGESTER}=ingest"
-    with serving("--replan-minutes", "0", state_dir=state, tokens=tokens) as (base, _):
+    args = ("--replan-minutes", "0", "--alarm-min-duration", str(ALARM_MIN_DURATION_S))
+    with serving(*args, state_dir=state, tokens=tokens) as (base, _):
         yield base
 
 
@@ -254,28 +262,33 @@ def test_an_approval_goes_through_and_is_audited(
 
 
 def _an_active_alarm(server: str, timeout: float = 120.0) -> dict[str, Any]:
-    """An active alarm of the served twin other than ``telemetry_stale`` (which clears with the
-    first readings): a second inlet sensor on A01 (the plant has none there) reports 30 °C
-    every 5 s, above the 27 °C limit, until an alarm is listed (a limit alarm after its 30 s
-    minimum duration)."""
+    """The limit alarm of :data:`HOT_POINT` once raised: the point reports 30 °C every second
+    until the alarm is listed.  It must have been raised by the first reading sent at least
+    the served twin's ``--alarm-min-duration`` (:data:`ALARM_MIN_DURATION_S`) after the first
+    hot one, not sooner and not later (so the option reached the twin)."""
     import time
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     read = {"Authorization": f"Bearer {APPROVER}"}
     ingest = {"Authorization": f"Bearer {INGESTER}"}
+    sent_times: list[datetime] = []
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         alarms = httpx.get(f"{server}/api/v1/alarms", headers=read, timeout=60).json()
-        lasting = [a for a in alarms if a["kind"] != "telemetry_stale"]  # that one clears soon
-        if lasting:
-            return dict(lasting[0])
-        now = datetime.now(UTC).isoformat()
-        reading = {"time": now, "point": "rack/A01/inlet_temperature", "value": 30.0}
+        hot = [a for a in alarms if a["point"] == HOT_POINT and a["kind"].startswith("limit_")]
+        if hot:  # raised by the first reading that held the minimum duration, not before
+            minimum = timedelta(seconds=ALARM_MIN_DURATION_S)
+            held = [t for t in sent_times if t - sent_times[0] >= minimum]
+            assert datetime.fromisoformat(hot[0]["raised"]) == held[0], (hot[0], sent_times)
+            return dict(hot[0])
+        now = datetime.now(UTC)
+        sent_times.append(now)
+        reading = {"time": now.isoformat(), "point": HOT_POINT, "value": 30.0}
         sent = httpx.post(
             f"{server}/api/v1/measurements", headers=ingest, json={"items": [reading]}, timeout=60
         )
         assert sent.status_code < 300, sent.text
-        time.sleep(5)
+        time.sleep(1)
     raise AssertionError(f"no alarm raised within {timeout:g} s")
 
 

@@ -234,6 +234,13 @@ def serve(
     cors: Annotated[
         list[str] | None, typer.Option(help="Allowed CORS origin (repeatable); default closed.")
     ] = None,
+    alarm_min_duration: Annotated[
+        float,
+        typer.Option(
+            help="A limit alarm's level must hold this long before it is raised [s] "
+            "(>= 0; 0: at the first reading beyond its threshold)."
+        ),
+    ] = 30.0,
     mqtt: MqttUrl = None,
     mqtt_topic: MqttTopics = None,
     mqtt_client_id: MqttClientId = None,
@@ -241,11 +248,12 @@ def serve(
     """Serve the live twin: API under /api/v1 on one port, SQLite store by default.  Given a
     fleet file, one twin per site (--db must then contain {site})."""
     path = scenario or DEMO_SCENARIO
+    live = LiveOptions(replan_minutes, autonomy, retention_days, alarm_min_duration).checked()
     if scenario is not None and is_fleet(scenario):  # one twin per site
         return serve_fleet(
             scenario, host, port, db, state_dir, virtual_plant, cors,
             fleet_connectors(mqtt, mqtt_topic, mqtt_client_id),  # checked before loading
-            LiveOptions(replan_minutes, autonomy, retention_days),
+            live,
         )  # fmt: skip
     connectors = connectors_from_options(mqtt, mqtt_topic, mqtt_client_id)  # before loading
     listening = bind_port(host, port)  # a port in use is reported before anything loads
@@ -254,7 +262,7 @@ def serve(
     import uvicorn
 
     from twin.api.app import create_app
-    from twin.live.live_twin import LiveSettings, LiveTwin
+    from twin.live.live_twin import LiveTwin
     from twin.scenario.loader import strict_yaml
     from twin.store.store import Store
 
@@ -268,9 +276,7 @@ def serve(
     except Exception as exc:  # connection refused, bad URL: say so, no traceback
         raise fail(f"cannot open the store {url.split('@')[-1]}: {exc}") from None
     tokens = load_tokens(state_dir)
-    settings = LiveSettings(
-        replan_minutes=replan_minutes, autonomy=autonomy, retention_days=retention_days
-    )
+    settings = live.settings()
     err(f"loading {path.name} and starting the twin ...")
     twin = LiveTwin(data, path.parent, store, settings, virtual_plant=plant)
     # The web UI is a plugin (entry point group ``dctwin.web``, e.g. ``ui.app:mount``):

@@ -11,6 +11,7 @@ site's routes under ``/api/v1/sites/{site}/`` and the fleet's under ``/api/v1/fl
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -21,13 +22,14 @@ from twin.cli.serving import bind_port, load_tokens, private_state_dir
 if TYPE_CHECKING:
     from twin.connectors.mqtt import Broker, MqttSubscriber
     from twin.fleet.live import FleetTwin
+    from twin.live.live_twin import LiveSettings
 
 FLEET_TOPIC = "dctwin/{site}/measurements/#"
 """A fleet's subscription per site when no ``--mqtt-topic`` is given (``{site}``: its name)."""
 
 
 class LiveOptions(NamedTuple):
-    """Every site's live settings from the ``serve`` options."""
+    """The live settings of the twin (of every site of a fleet) from the ``serve`` options."""
 
     replan_minutes: float
     """Each site's re-plan period [min]; 0: off."""
@@ -35,6 +37,36 @@ class LiveOptions(NamedTuple):
     """Apply each site's plans within guardrails without approval."""
     retention_days: float
     """Keep raw readings this many days [d]; 0: all."""
+    alarm_min_duration_s: float = 30.0
+    """How long a limit alarm's level must hold before it is raised [s]."""
+
+    def checked(self) -> LiveOptions:
+        """These options, refused (one line, exit 2) before anything loads when one is out of
+        range: ``--alarm-min-duration`` must be a finite number of seconds ≥ 0.
+
+        Raises
+        ------
+        typer.Exit
+            An option out of range.
+        """
+        if not (math.isfinite(self.alarm_min_duration_s) and self.alarm_min_duration_s >= 0):
+            raise fail(
+                "--alarm-min-duration must be a finite number of seconds >= 0, got "
+                f"{self.alarm_min_duration_s:g}"
+            )
+        return self
+
+    def settings(self) -> LiveSettings:
+        """The :class:`~twin.live.live_twin.LiveSettings` of these options (the others at
+        their defaults)."""
+        from twin.live.live_twin import LiveSettings
+
+        return LiveSettings(
+            replan_minutes=self.replan_minutes,
+            autonomy=self.autonomy,
+            retention_days=self.retention_days,
+            alarm_min_duration_s=self.alarm_min_duration_s,
+        )
 
 
 def is_fleet(path: Path) -> bool:
@@ -182,16 +214,11 @@ def serve_fleet(
     from twin.api.fleet.app import create_fleet_app
     from twin.fleet.live import open_fleet
     from twin.fleet.schema import FleetError
-    from twin.live.live_twin import LiveSettings
     from twin.scenario.loader import ScenarioError
 
     private_state_dir(state_dir)
     tokens = load_tokens(state_dir)
-    settings = LiveSettings(
-        replan_minutes=live.replan_minutes,
-        autonomy=live.autonomy,
-        retention_days=live.retention_days,
-    )
+    settings = live.settings()
     err(f"loading fleet {path.name} and starting one twin per site ...")
     try:
         fleet = open_fleet(path, template, settings, virtual_plant=plants, merge_in_background=True)
