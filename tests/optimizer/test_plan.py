@@ -27,7 +27,7 @@ from optimizer.plan import Plan, Planner, PlanOptions, plan, verified_figures
 from physics.facility import Facility
 from physics.simulate import simulate
 from physics.violations import find_violations
-from tests.helpers import ROOT, demo_hall_dict
+from tests.helpers import ROOT, dctwin_in_process, demo_hall_dict
 from tests.processes import dctwin
 from twin.data.series import scenario_series
 from twin.scenario.compile import compile_facility
@@ -804,7 +804,9 @@ def test_cli_plan_json_and_netcdf(tmp_path: Path) -> None:
 
 def test_cli_plan_refuses_a_horizon_over_seven_days() -> None:
     """An 8-day horizon is bad input: exit code 2 and one clear line, no traceback."""
-    done = dctwin("plan", Path("scenarios") / "demo-hall.yaml", "--horizon", "8d", "--json")
+    done = dctwin_in_process(
+        "plan", ROOT / "scenarios" / "demo-hall.yaml", "--horizon", "8d", "--json"
+    )
     assert done.returncode == 2
     assert "longer than 7 days" in done.stderr
     assert "Traceback" not in done.stderr

@@ -16,8 +16,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from tests.helpers import demo_hall_dict
-from tests.processes import dctwin
+from tests.helpers import dctwin_in_process, demo_hall_dict
 from twin.studies.report import ReportError, load_results, summary_table, write_report
 from twin.studies.sweep.runner import load_sweep, run_sweep
 
@@ -116,12 +115,12 @@ def test_load_results_refuses_what_is_not_a_sweep(tmp_path: Path) -> None:
 
 
 def test_cli_report(sweep_result: Path, tmp_path: Path) -> None:
-    done = dctwin("report", sweep_result, "--out", tmp_path / "rep")
+    done = dctwin_in_process("report", sweep_result, "--out", tmp_path / "rep")
     assert done.returncode == 0, done.stderr
     written = json.loads(done.stdout)
     assert Path(written["html"]).exists() and Path(written["csv"]).exists()
     assert "not computed yet" in done.stderr
-    bad = dctwin("report", tmp_path / "nothing.zarr")
+    bad = dctwin_in_process("report", tmp_path / "nothing.zarr")
     assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
 
 

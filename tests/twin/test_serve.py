@@ -93,7 +93,7 @@ def test_serve_prints_where_the_demo_token_is(tmp_path: Path) -> None:
     ],
 )
 def test_serve_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
-    done = dctwin("serve", "--port", str(free_port()), "--state-dir", tmp_path, *args, timeout=120)
+    done = dctwin_in_process("serve", "--port", str(free_port()), "--state-dir", tmp_path, *args)
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -114,11 +114,9 @@ def test_serve_refuses_a_bad_alarm_min_duration(tmp_path: Path, seconds: str) ->
         assert not (tmp_path / "state").exists()
 
 
-def test_serve_refuses_bad_tokens(tmp_path: Path) -> None:
-    env = {**os.environ, "DCTWIN_TOKENS": "short=read"}
-    done = dctwin(
-        "serve", "--port", str(free_port()), "--state-dir", tmp_path, env=env, timeout=120
-    )
+def test_serve_refuses_bad_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DCTWIN_TOKENS", "short=read")
+    done = dctwin_in_process("serve", "--port", str(free_port()), "--state-dir", tmp_path)
     assert done.returncode != 0
     assert "DCTWIN_TOKENS" in done.stderr and "16 characters" in done.stderr
     assert "Traceback" not in done.stderr
@@ -131,8 +129,8 @@ def test_serve_refuses_malformed_yaml_and_duplicate_keys(tmp_path: Path) -> None
     ):
         scenario = tmp_path / "bad.yaml"
         scenario.write_text(text)
-        done = dctwin(
-            "serve", scenario, "--port", str(free_port()), "--state-dir", tmp_path, timeout=120
+        done = dctwin_in_process(
+            "serve", scenario, "--port", str(free_port()), "--state-dir", tmp_path
         )
         assert done.returncode != 0
         assert message in done.stderr

@@ -17,7 +17,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from tests.helpers import ROOT, demo_hall_dict
+from tests.helpers import ROOT, dctwin_in_process, demo_hall_dict
 from tests.processes import dctwin
 from twin.studies.sweep.runner import (
     TIMING_VARIABLES,
@@ -323,20 +323,20 @@ def test_cli_sweep_end_to_end_with_progress_and_resume(tmp_path: Path) -> None:
 
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     path = write_sweep(tmp_path, grid={"battery.enrgy": [1]})
-    bad = dctwin("sweep", path, "--out", tmp_path / "r.zarr")
+    bad = dctwin_in_process("sweep", path, "--out", tmp_path / "r.zarr")
     assert bad.returncode == 2
     assert "battery.enrgy: no such field" in bad.stderr and "Traceback" not in bad.stderr
     good = write_sweep(tmp_path)
-    only = dctwin("sweep", good, "--out", tmp_path / "r.zarr", "--only", "3:9")
+    only = dctwin_in_process("sweep", good, "--out", tmp_path / "r.zarr", "--only", "3:9")
     assert only.returncode == 2 and "--only" in only.stderr and "Traceback" not in only.stderr
-    missing = dctwin("sweep", tmp_path / "nope.yaml", "--out", tmp_path / "r.zarr")
+    missing = dctwin_in_process("sweep", tmp_path / "nope.yaml", "--out", tmp_path / "r.zarr")
     assert missing.returncode == 2 and "cannot read file" in missing.stderr
 
 
 def test_cli_export_jobs_and_dry_run(tmp_path: Path) -> None:
     path = write_sweep(tmp_path)
     jobs = tmp_path / "jobs"
-    done = dctwin(
+    done = dctwin_in_process(
         "sweep", path, "--out", tmp_path / "r.zarr", "--export-jobs", jobs, "--chunk-size", "3"
     )
     assert done.returncode == 0, done.stderr
@@ -347,7 +347,7 @@ def test_cli_export_jobs_and_dry_run(tmp_path: Path) -> None:
     assert os.access(scripts[0], os.X_OK)
     store = results(tmp_path / "r.zarr")  # created up front with the jobs' chunking
     assert store["done"].encoding["chunks"] == (3,) and not store["done"].values.any()
-    listed = dctwin("sweep", path, "--dry-run")
+    listed = dctwin_in_process("sweep", path, "--dry-run")
     assert listed.returncode == 0
     points = [json.loads(line) for line in listed.stdout.splitlines()]
     assert points[2] == {"scenario": 2, "battery.energy": 3000, "grid.carbon_price": 0}
