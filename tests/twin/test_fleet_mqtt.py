@@ -14,8 +14,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.fleet_live import one_day_fleet
+from tests.helpers import dctwin_in_process
 from tests.mosquitto import Mosquitto, mosquitto  # noqa: F401 - the fixture
-from tests.processes import dctwin, serving
+from tests.processes import serving
 
 
 def publish(port: int, topic: str, payload: dict[str, object]) -> None:
@@ -69,7 +70,7 @@ def test_each_site_subscribes_to_its_own_topics(tmp_path: Path, mosquitto: Mosqu
 
 def test_a_fleet_topic_without_site_is_refused(tmp_path: Path) -> None:
     fleet_file = one_day_fleet(tmp_path)
-    done = dctwin(
+    done = dctwin_in_process(
         "serve", fleet_file, "--state-dir", tmp_path, "--mqtt", "mqtt://127.0.0.1:1",
         "--mqtt-topic", "plant/#",
     )  # fmt: skip

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fleet_live import FLEET_TOKENS, fleet_auth, one_day_fleet, running_fleet
-from tests.helpers import token_registry
-from tests.processes import dctwin, serving
+from tests.helpers import dctwin_in_process, token_registry
+from tests.processes import serving
 from twin.api.fleet.app import create_fleet_app
 from twin.fleet.live import FleetTwin
 from twin.fleet.sites import store_url
@@ -146,7 +146,7 @@ def test_fleet_plan_is_proposed_in_the_background_then_approved_and_audited(
 
 def test_serve_fleet_refuses_a_db_without_site(tmp_path: Path) -> None:
     fleet_file = one_day_fleet(tmp_path)
-    done = dctwin(
+    done = dctwin_in_process(
         "serve", fleet_file, "--state-dir", tmp_path, "--db", f"sqlite:///{tmp_path}/one.db"
     )
     assert done.returncode == 2
