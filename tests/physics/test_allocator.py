@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -27,8 +28,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def _faults(mode: str) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}  # defaults
     done = subprocess.run(
-        [sys.executable, "-c", _CYCLES, mode], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _CYCLES, mode], capture_output=True, text=True, check=True, env=env
     )
     return int(done.stdout.strip())
 
