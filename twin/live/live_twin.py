@@ -211,10 +211,8 @@ class LiveTwin:
         """Called with the accepted readings and the outcome of every batch, after its commit
         (metrics, connectors); an observer must be quick and must not raise."""
         self.base_data = copy.deepcopy(dict(scenario_data))
-        self.applied_plans: list[str] = []
-        """Plans applied since the scenario was loaded, in order (kept by a window move)."""
-        self.reanchor_observers: list[Callable[[], None]] = []
-        """Called after each move of the live window (:mod:`twin.live.control.reanchor`)."""
+        self.applied_plans: list[str] = []  # since the scenario was loaded, kept by re-anchoring
+        self.reanchor_observers: list[Callable[[], None]] = []  # called after each window move
         self._load(self.base_data)
         self.plant: VirtualPlant | None = None
         self._seed = seed
@@ -738,8 +736,7 @@ class LiveTwin:
         return True
 
     def load_window(self) -> None:
-        """Re-anchor the scenario on the current day (estimator, calibration, faults and the
-        plant's truth kept; the as-operated schedule in force)."""
+        """Re-anchor the scenario on today (estimator, calibration, faults, plant truth kept)."""
         with self.lock:
             self._load(self.base_data, keep_state=True)
             if self.plant is not None:
