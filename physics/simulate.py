@@ -628,24 +628,30 @@ def simulate(
     ds = _dataset(facility, time, data_vars)
     if writer is not None:  # ds.close() closes the file the streamed series are read from
         ds.set_close(writer.release)
-    ds.attrs.update(
-        {
-            "title": f"dctwin simulation of {facility.name}",
-            "facility": facility.name,
-            "step_seconds": step,
-            "inlet_limit": facility.inlet_limit,
-            "facility_water_limit": facility.facility_water_limit,
-            "contract_capacity": facility.grid.contract_capacity,
-            "battery_throughput_joules": storage.throughput,
-            "clamped_curve_evaluations": diagnostics.clamped_curves,
-            "clamped_chiller_steps": diagnostics.clamped_chiller_steps,
-            "clamped_trim_chiller_steps": diagnostics.clamped_trim_chiller_steps,
-            "fan_iterations_max": diagnostics.fan_iterations_max,
-            "unconverged_fan_steps": diagnostics.unconverged_fans,
-            "Conventions": "CF-1.10",
-        }
-    )
+    ds.attrs.update(_result_attrs(facility, step, storage.throughput, diagnostics))
     return ds
+
+
+def _result_attrs(
+    facility: Facility, step: float, throughput: float, diagnostics: _Diagnostics
+) -> dict[str, Any]:
+    """Global attributes of a result: step [s], limits [°C, W], battery throughput [J] and
+    the counts of clamped curve evaluations and unconverged fan iterations."""
+    return {
+        "title": f"dctwin simulation of {facility.name}",
+        "facility": facility.name,
+        "step_seconds": step,
+        "inlet_limit": facility.inlet_limit,
+        "facility_water_limit": facility.facility_water_limit,
+        "contract_capacity": facility.grid.contract_capacity,
+        "battery_throughput_joules": throughput,
+        "clamped_curve_evaluations": diagnostics.clamped_curves,
+        "clamped_chiller_steps": diagnostics.clamped_chiller_steps,
+        "clamped_trim_chiller_steps": diagnostics.clamped_trim_chiller_steps,
+        "fan_iterations_max": diagnostics.fan_iterations_max,
+        "unconverged_fan_steps": diagnostics.unconverged_fans,
+        "Conventions": "CF-1.10",
+    }
 
 
 def summarize(ds: xr.Dataset) -> dict[str, Any]:
