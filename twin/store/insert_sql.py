@@ -1,0 +1,116 @@
+"""The SQL text and parameters of one :meth:`twin.store.store.Store.insert`: SQLite
+``INSERT ... SELECT FROM (VALUES ...)`` statements of a few fixed sizes (the prepared-statement
+cache of each pooled connection stays small) and ``latest`` upserts; PostgreSQL array literals
+for ``unnest`` (joined in C, not quoted element by element in Python)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["ROWS_PER_STATEMENT", "pg_arrays", "sqlite_statements", "statement_sizes"]
+
+ROWS_PER_STATEMENT = 1_024
+"""Most rows of one SQLite insert statement (3 or 4 parameters each: well under 32,766)."""
+
+
+def statement_sizes(rows: int) -> list[int]:
+    """Rows of each SQLite statement for ``rows`` rows: full statements of
+    :data:`ROWS_PER_STATEMENT`, then the rest as a multiple of 128, of 16 and the last few.
+
+    Few sizes ever occur (at most 30), so the prepared statements each pooled connection
+    caches stay few and small (about 0.45 kB per row of a statement's text and program);
+    a size per batch length would let them grow past 200 MB per connection."""
+    sizes = [ROWS_PER_STATEMENT] * (rows // ROWS_PER_STATEMENT)
+    rest = rows % ROWS_PER_STATEMENT
+    for grain in (128, 16, 1):
+        if rest >= grain:
+            sizes.append(rest - rest % grain)
+            rest %= grain
+    return sizes
+
+
+@lru_cache(maxsize=64)
+def sqlite_rows_sql(rows: int, staging: bool) -> str:
+    """``INSERT … SELECT`` of ``rows`` (point, time, value) rows given as ``VALUES`` and one
+    ``received`` parameter (first), into the staging table (rows already in
+    ``measurements`` left out) or into ``measurements``; duplicates are left alone."""
+    values = ", ".join(["(?, ?, ?)"] * rows)
+    target, keep = (
+        ("measurements_staging", "NOT EXISTS (SELECT 1 FROM measurements AS m "
+         "WHERE m.point = b.column1 AND m.time = b.column2)")
+        if staging
+        else ("measurements", "true")
+    )  # fmt: skip
+    return (
+        f"INSERT INTO {target} (point, time, value, received) "
+        f"SELECT b.column1, b.column2, b.column3, ? FROM (VALUES {values}) AS b "
+        f"WHERE {keep} ON CONFLICT DO NOTHING"
+    )
+
+
+@lru_cache(maxsize=64)
+def sqlite_latest_sql(rows: int) -> str:
+    """Upsert of ``rows`` (point, time, value, received) rows into ``latest``: a point's row
+    is replaced only by a newer time."""
+    values = ", ".join(["(?, ?, ?, ?)"] * rows)
+    return (
+        f"INSERT INTO latest (point, time, value, received) VALUES {values} "
+        "ON CONFLICT (point) DO UPDATE SET time = excluded.time, value = excluded.value, "
+        "received = excluded.received WHERE excluded.time > latest.time"
+    )
+
+
+def sqlite_statements(
+    rows: list[tuple[str, int, float]],
+    newest: list[tuple[str, int, float, int]],
+    recv: int,
+    staging: bool,
+) -> tuple[list[tuple[str, tuple[Any, ...]]], list[tuple[str, tuple[Any, ...]]]]:
+    """The SQLite statements of one insert, of :func:`statement_sizes` rows each:
+    those inserting ``rows`` (sorted by point and time; of two rows with one point and time
+    the first is kept), and the ``latest`` upserts of ``newest`` (one row per point).
+
+    Returns
+    -------
+    tuple
+        The inserts' and the upserts' ``(sql, parameters)`` pairs (the inserts' row counts add
+        up to the rows newly stored).
+    """
+    flat: list[Any] = []
+    previous: tuple[str, int] | None = None
+    for point, time, value in rows:
+        if previous is None or previous[0] != point or previous[1] != time:
+            flat += (point, time, value)
+            previous = (point, time)
+    inserts = []
+    start = 0
+    for size in statement_sizes(len(flat) // 3):
+        inserts.append((sqlite_rows_sql(size, staging), (recv, *flat[start : start + 3 * size])))
+        start += 3 * size
+    upserts = []
+    start = 0
+    for size in statement_sizes(len(newest)):
+        part = newest[start : start + size]
+        upserts.append((sqlite_latest_sql(size), tuple(x for row in part for x in row)))
+        start += size
+    return inserts, upserts
+
+
+def pg_arrays(rows: Sequence[tuple[Any, ...]]) -> dict[str, str]:
+    """The point, time and value columns of ``rows`` as PostgreSQL array literals (``p``:
+    ``text[]``, every element quoted; ``t``: ``bigint[]``; ``v``: ``double precision[]``
+    from ``repr``, the shortest text that reads back as the same double)."""
+    if not rows:
+        return {"p": "{}", "t": "{}", "v": "{}"}
+    points = [row[0] for row in rows]
+    every = "".join(points)
+    if "\\" in every or '"' in every:  # escaped inside the quotes
+        points = [p.replace("\\", "\\\\").replace('"', '\\"') for p in points]
+    joined = '","'.join(points)
+    return {
+        "p": '{"' + joined + '"}',
+        "t": "{" + ",".join([str(row[1]) for row in rows]) + "}",
+        "v": "{" + ",".join([repr(row[2]) for row in rows]) + "}",
+    }
