@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -93,10 +94,20 @@ def test_serve_prints_where_the_demo_token_is(tmp_path: Path) -> None:
     ],
 )
 def test_serve_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
-    done = dctwin_in_process("serve", "--port", str(free_port()), "--state-dir", tmp_path, *args)
+    port = free_port()
+    done = dctwin_in_process("serve", "--port", str(port), "--state-dir", tmp_path, *args)
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+    assert_port_released(port)
+
+
+def assert_port_released(port: int) -> None:
+    """The refused ``serve`` closed the socket it had bound: the port can be listened on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))  # EADDRINUSE while the refused serve's socket listens
+        again.listen(1)
 
 
 @pytest.mark.parametrize("seconds", ["-1", "nan", "inf"])
@@ -116,10 +127,24 @@ def test_serve_refuses_a_bad_alarm_min_duration(tmp_path: Path, seconds: str) ->
 
 def test_serve_refuses_bad_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DCTWIN_TOKENS", "short=read")
-    done = dctwin_in_process("serve", "--port", str(free_port()), "--state-dir", tmp_path)
+    port = free_port()
+    done = dctwin_in_process("serve", "--port", str(port), "--state-dir", tmp_path)
     assert done.returncode != 0
     assert "DCTWIN_TOKENS" in done.stderr and "16 characters" in done.stderr
     assert "Traceback" not in done.stderr
+    assert_port_released(port)
+
+
+def test_serve_fleet_refuses_bad_tokens_and_releases_its_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DCTWIN_TOKENS", "short=read")
+    port = free_port()
+    fleet = REPO / "scenarios" / "fleet-small.yaml"
+    done = dctwin_in_process("serve", fleet, "--port", str(port), "--state-dir", tmp_path)
+    assert done.returncode != 0
+    assert "DCTWIN_TOKENS" in done.stderr and "16 characters" in done.stderr
+    assert_port_released(port)
 
 
 def test_serve_refuses_malformed_yaml_and_duplicate_keys(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from twin.cli.common import (
 )
 from twin.cli.connect import MqttClientId, MqttTopics, MqttUrl, connectors_from_options
 from twin.cli.serve_fleet import LiveOptions, fleet_connectors, is_fleet, serve_fleet
-from twin.cli.serving import bind_port, load_tokens, private_state_dir
+from twin.cli.serving import bind_port, closed_on_failure, load_tokens, private_state_dir
 
 
 @app.command()
@@ -266,19 +266,21 @@ def serve(
     from twin.scenario.loader import strict_yaml
     from twin.store.store import Store
 
-    load_scenario_file(path)  # every problem (unreadable, bad YAML, schema) as one clear message
-    data = strict_yaml(path.read_text(encoding="utf-8"))  # the mapping the twin re-anchors
-    plant = scenario is None if virtual_plant is None else virtual_plant
-    private_state_dir(state_dir)
-    url = db or f"sqlite:///{(state_dir / 'dctwin.db').resolve()}"
-    try:
-        store = Store(url, merge_in_background=True)
-    except Exception as exc:  # connection refused, bad URL: say so, no traceback
-        raise fail(f"cannot open the store {url.split('@')[-1]}: {exc}") from None
-    tokens = load_tokens(state_dir)
-    settings = live.settings()
-    err(f"loading {path.name} and starting the twin ...")
-    twin = LiveTwin(data, path.parent, store, settings, virtual_plant=plant)
+    with closed_on_failure(listening):  # a refusal below releases the port
+        # every problem (unreadable, bad YAML, schema) as one clear message
+        load_scenario_file(path)
+        data = strict_yaml(path.read_text(encoding="utf-8"))  # the mapping the twin re-anchors
+        plant = scenario is None if virtual_plant is None else virtual_plant
+        private_state_dir(state_dir)
+        url = db or f"sqlite:///{(state_dir / 'dctwin.db').resolve()}"
+        try:
+            store = Store(url, merge_in_background=True)
+        except Exception as exc:  # connection refused, bad URL: say so, no traceback
+            raise fail(f"cannot open the store {url.split('@')[-1]}: {exc}") from None
+        tokens = load_tokens(state_dir)
+        settings = live.settings()
+        err(f"loading {path.name} and starting the twin ...")
+        twin = LiveTwin(data, path.parent, store, settings, virtual_plant=plant)
     # The web UI is a plugin (entry point group ``dctwin.web``, e.g. ``ui.app:mount``):
     # ``twin`` must not import ``ui`` (layers point down), so the UI is found by name here.
     from importlib.metadata import entry_points

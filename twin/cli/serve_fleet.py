@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twin.cli.common import err, fail
-from twin.cli.serving import bind_port, load_tokens, private_state_dir
+from twin.cli.serving import bind_port, closed_on_failure, load_tokens, private_state_dir
 
 if TYPE_CHECKING:
     from twin.connectors.mqtt import Broker, MqttSubscriber
@@ -216,8 +216,9 @@ def serve_fleet(
     from twin.fleet.schema import FleetError
     from twin.scenario.loader import ScenarioError
 
-    private_state_dir(state_dir)
-    tokens = load_tokens(state_dir)
+    with closed_on_failure(listening):  # a refused token file releases the port
+        private_state_dir(state_dir)
+        tokens = load_tokens(state_dir)
     settings = live.settings()
     err(f"loading fleet {path.name} and starting one twin per site ...")
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +94,15 @@ def bind_port(host: str, port: int) -> socket.socket:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     listening.set_inheritable(True)
     return listening
+
+
+@contextmanager
+def closed_on_failure(listening: socket.socket) -> Iterator[socket.socket]:
+    """Close ``listening`` (from :func:`bind_port`) if what runs inside refuses or fails, so a
+    refused ``serve`` does not leave its port bound until the process ends; on success the
+    socket stays open for the server."""
+    try:
+        yield listening
+    except BaseException:
+        listening.close()
+        raise
