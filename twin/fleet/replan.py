@@ -43,6 +43,7 @@ from twin.fleet.anchor import Carried, window_start
 from twin.fleet.schema import Fleet
 from twin.live.control.payload import schedule_json
 from twin.live.live_twin import LiveTwin
+from twin.scenario.fields import resolve_instant
 from twin.store.errors import Conflict, StoreBusy
 from twin.store.records import PlanRecord
 from twin.store.store import Store
@@ -165,16 +166,10 @@ def _instants(spec: Fleet) -> dict[str, dict[str, Any]]:
     """Every job of the (anchored) fleet ``spec``: release and deadline instants (ISO 8601
     UTC), energy [kWh]."""
     start = spec.simulation.start
-
-    def instant(value: datetime | timedelta | None) -> datetime:
-        if value is None:
-            return start
-        return start + value if isinstance(value, timedelta) else value
-
     return {
         job.name: {
-            "release": instant(job.release).isoformat(),
-            "deadline": instant(job.deadline).isoformat(),
+            "release": resolve_instant(job.release, start).isoformat(),
+            "deadline": resolve_instant(job.deadline, start).isoformat(),
             "energy_kwh": float(job.energy),
         }
         for job in spec.jobs
@@ -459,14 +454,10 @@ class FleetPlanner:
         Returns the sites rolled back (the failing one left out)."""
         for _, adoption in reversed(adoptions):
             adoption.undo(actor=actor, reason=why)
-        rolled = [name for name, _ in adoptions if name != failed]
-        detail = {
-            "site": failed,
-            "error": error,
-            "rolled_back": {name: a.plan_id for name, a in adoptions if name != failed},
-        }
+        rolled = {name: a.plan_id for name, a in adoptions if name != failed}
+        detail = {"site": failed, "error": error, "rolled_back": rolled}
         self.store.audit(actor, "approve_failed", plan_id, why, detail)
-        return rolled
+        return list(rolled)
 
     def reject(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
         """Reject a proposed fleet plan (``KeyError`` unknown, ``ValueError`` not proposed)."""
