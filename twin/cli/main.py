@@ -73,7 +73,8 @@ def simulate(
     try:
         with ProgressBars() as bars:  # spinners with elapsed time, on a terminal only
             with bars.stage("simulating"):
-                result = _run(run_simulation, (facility, schedule, series), not no_racks, out)
+                inputs = (facility, schedule, series)
+                result = _run(run_simulation, inputs, not no_racks, out, partial)
             with bars.stage("checking limits"):
                 summary = summarize(result)
                 summary["violations"] = [v.message for v in find_violations(facility, result)]
@@ -91,14 +92,16 @@ def simulate(
         typer.echo(_format_summary(summary))
 
 
-def _run(simulate: Any, inputs: tuple[Any, ...], per_rack: bool, out: Path | None) -> Any:
-    """``simulate(*inputs)``, streaming to :func:`_partial` of ``out`` if given; one error
-    line if that file cannot be written."""
-    if out is None:
+def _run(
+    simulate: Any, inputs: tuple[Any, ...], per_rack: bool, out: Path | None, partial: Path | None
+) -> Any:
+    """``simulate(*inputs)``, streaming to ``partial`` (:func:`_partial` of ``out``) if given;
+    one error line naming ``out`` if that file cannot be written."""
+    if out is None or partial is None:
         return simulate(*inputs, per_rack=per_rack)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return simulate(*inputs, per_rack=per_rack, store=_partial(out))
+        return simulate(*inputs, per_rack=per_rack, store=partial)
     except OSError as exc:
         raise fail(f"cannot write {out}: {exc}") from None
 

@@ -216,19 +216,20 @@ def serve_fleet(
     from twin.fleet.schema import FleetError
     from twin.scenario.loader import ScenarioError
 
-    with closed_on_failure(listening):  # a refused token file releases the port
+    with closed_on_failure(listening):  # a refusal below releases the port
         private_state_dir(state_dir)
         tokens = load_tokens(state_dir)
-    settings = live.settings()
-    err(f"loading fleet {path.name} and starting one twin per site ...")
-    try:
-        fleet = open_fleet(path, template, settings, virtual_plant=plants, merge_in_background=True)
-    except (FleetError, ScenarioError) as exc:
-        listening.close()
-        raise fail(str(exc)) from None
-    except Exception as exc:  # a store that cannot be opened: say so, no traceback
-        listening.close()
-        raise fail(f"cannot open the fleet's stores ({template.split('@')[-1]}): {exc}") from None
+        settings = live.settings()
+        err(f"loading fleet {path.name} and starting one twin per site ...")
+        try:
+            fleet = open_fleet(
+                path, template, settings, virtual_plant=plants, merge_in_background=True
+            )
+        except (FleetError, ScenarioError) as exc:
+            raise fail(str(exc)) from None
+        except Exception as exc:  # a store that cannot be opened: say so, no traceback
+            where = template.split("@")[-1]
+            raise fail(f"cannot open the fleet's stores ({where}): {exc}") from None
     from importlib.metadata import entry_points
 
     plugins = list(entry_points(group="dctwin.web"))
