@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from twin.store.schema import LATEST, MEASUREMENTS, STAGING
+
 __all__ = ["ROWS_PER_STATEMENT", "pg_arrays", "sqlite_statements", "statement_sizes"]
 
 ROWS_PER_STATEMENT = 1_024
@@ -38,10 +40,10 @@ def sqlite_rows_sql(rows: int, staging: bool) -> str:
     ``measurements`` left out) or into ``measurements``; duplicates are left alone."""
     values = ", ".join(["(?, ?, ?)"] * rows)
     target, keep = (
-        ("measurements_staging", "NOT EXISTS (SELECT 1 FROM measurements AS m "
+        (STAGING.name, f"NOT EXISTS (SELECT 1 FROM {MEASUREMENTS.name} AS m "
          "WHERE m.point = b.column1 AND m.time = b.column2)")
         if staging
-        else ("measurements", "true")
+        else (MEASUREMENTS.name, "true")
     )  # fmt: skip
     return (
         f"INSERT INTO {target} (point, time, value, received) "
@@ -56,9 +58,9 @@ def sqlite_latest_sql(rows: int) -> str:
     is replaced only by a newer time."""
     values = ", ".join(["(?, ?, ?, ?)"] * rows)
     return (
-        f"INSERT INTO latest (point, time, value, received) VALUES {values} "
+        f"INSERT INTO {LATEST.name} (point, time, value, received) VALUES {values} "
         "ON CONFLICT (point) DO UPDATE SET time = excluded.time, value = excluded.value, "
-        "received = excluded.received WHERE excluded.time > latest.time"
+        f"received = excluded.received WHERE excluded.time > {LATEST.name}.time"
     )
 
 
