@@ -90,7 +90,7 @@ def run_case(
     after = resource.getrusage(resource.RUSAGE_SELF)
     user = after.ru_utime - before.ru_utime
     faults_mb = (after.ru_minflt - before.ru_minflt) * resource.getpagesize() / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = after.ru_maxrss / 1024
     steps = ds.sizes["time"]
     rack_steps = facility.racks.count * steps
     max_inlet = float(ds["max_inlet_temperature"].max())
