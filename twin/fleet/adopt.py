@@ -25,8 +25,6 @@ plan ``reverted`` and audits a ``rollback``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -46,7 +44,7 @@ from twin.live.live_twin import LiveTwin
 from twin.store.errors import StoreError
 from twin.store.records import PlanRecord
 
-__all__ = ["Adoption", "check_share", "keep_fleet_work", "scenario_digest", "site_payload"]
+__all__ = ["Adoption", "check_share", "keep_fleet_work", "site_payload"]
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +142,6 @@ def keep_fleet_work(twin: LiveTwin) -> None:
     _keep_fleet_work(twin, 0, len(twin.times))
 
 
-def scenario_digest(twin: LiveTwin) -> str:
-    """A digest of the scenario ``twin`` runs (its scenario as written, before re-anchoring):
-    a fleet plan made on another scenario of the site cannot be adopted."""
-    text = json.dumps(twin.base_data, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def check_share(
     twin: LiveTwin,
     share: Mapping[str, Any],
@@ -164,7 +155,8 @@ def check_share(
     Parameters
     ----------
     digest
-        :func:`scenario_digest` of the site when the fleet plan was made (None: not checked).
+        The site's :attr:`twin.live.live_twin.LiveTwin.scenario_digest` when the fleet plan
+        was made (None: not checked).
 
     Raises
     ------
@@ -172,7 +164,7 @@ def check_share(
         The site's scenario changed since the plan was made, the share does not lie whole on
         the live window, or it names units or workloads the site does not have.
     """
-    if digest is not None and digest != scenario_digest(twin):
+    if digest is not None and digest != twin.scenario_digest:
         raise ValueError("its scenario was replaced after the fleet plan was made")
     payload = site_payload(twin, share, fleet_plan, summary)
     steps = len(payload["schedule"]["time"])
@@ -228,6 +220,7 @@ class Adoption:
             self._watch = twin.supervisor.watch
         payload = dict(self.payload)
         payload["preview"] = twin.supervisor.preview(payload)
+        payload["scenario_digest"] = twin.scenario_digest  # restored after a restart only on it
         fleet_plan = str(payload["fleet_plan"])
         twin.store.add_plan(self.plan_id, twin.clock(), "proposed", payload)
         self._stored = True

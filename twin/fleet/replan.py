@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.planner import PlanOptions
-from twin.fleet.adopt import Adoption, check_share, scenario_digest
+from twin.fleet.adopt import Adoption, check_share
 from twin.fleet.anchor import Carried, window_start
 from twin.fleet.schema import Fleet
 from twin.live.control.payload import schedule_json
@@ -268,7 +268,7 @@ class FleetPlanner:
         from twin.fleet.anchor import live_fleet_input
         from twin.fleet.build import build_fleet
 
-        digests = {name: scenario_digest(twin) for name, twin in self.twins.items()}
+        digests = {name: twin.scenario_digest for name, twin in self.twins.items()}
         carried: dict[str, Carried] = {}
         if self.twins:
             now = self.clock()

@@ -43,15 +43,16 @@ import xarray as xr
 
 from optimizer.baselines import as_operated
 from optimizer.horizon import DEFAULT_LOOKAHEAD_CAP_HOURS
-from optimizer.plan import Plan, PlanOptions, plan
+from optimizer.plan import PlanOptions, plan
 from optimizer.state import PlanState, apply_state
 from physics.facility import Facility
 from physics.schedule import Schedule
 from twin.data.series import scenario_series
 from twin.live.calibration import Calibrator
 from twin.live.control.cycle import processing_loop, run_cycle, take_waiting
+from twin.live.control.guardrails import guardrail_problems
 from twin.live.control.payload import fallback_payload, schedule_from_json, schedule_json
-from twin.live.control.reanchor import reanchor
+from twin.live.control.reanchor import carry_over, reanchor, restore
 from twin.live.control.supervisor import Supervisor
 from twin.live.control.verification import plan_on_twin
 from twin.live.faults import FaultDetector
@@ -66,7 +67,7 @@ from twin.live.parameters import (
 from twin.live.plan_state import lookahead_steps, plan_state
 from twin.live.state_estimator import StateEstimator
 from twin.live.virtual_plant import SensorFault, VirtualPlant, default_sensors, demo_truth
-from twin.live.window import demo_faults, live_scenario_dict
+from twin.live.window import demo_faults, live_scenario_dict, scenario_digest
 from twin.scenario.compile import compile_facility
 from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading
@@ -213,6 +214,7 @@ class LiveTwin:
         self.base_data = copy.deepcopy(dict(scenario_data))
         self.applied_plans: list[str] = []  # since the scenario was loaded, kept by re-anchoring
         self.reanchor_observers: list[Callable[[], None]] = []  # called after each window move
+        self._restored = False
         self._load(self.base_data)
         self.plant: VirtualPlant | None = None
         self._seed = seed
@@ -239,6 +241,8 @@ class LiveTwin:
     def _load(self, data: Mapping[str, Any], keep_state: bool = False) -> None:
         self.anchor = self.clock()
         """The instant the live window was anchored on (it starts 00:00 UTC the day before)."""
+        self.scenario_digest = scenario_digest(data)
+        """:func:`twin.live.window.scenario_digest` of the scenario as written."""
         self.scenario_data = live_scenario_dict(data, self.anchor)
         self.scenario: Scenario = scenario_from_dict(self.scenario_data)
         self.facility: Facility = compile_facility(self.scenario)
@@ -577,6 +581,7 @@ class LiveTwin:
             "start_index": start,
             "reason": reason,
             "schedule": schedule_json(schedule, self.facility, self.times[start : start + steps]),
+            "scenario_digest": self.scenario_digest,
         }
         payload["preview"] = self.supervisor.preview(payload)
         for old in self.store.list_plans(limit=500, status="proposed"):
@@ -587,7 +592,7 @@ class LiveTwin:
         self.store.add_plan(plan_id, now, "proposed", payload)
         self.store.audit(actor, "propose", plan_id, reason, {"status": status})
         if self.settings.autonomy and result is not None:
-            problems = self.guardrail_problems(result, start)
+            problems = guardrail_problems(self, result, start)
             if not problems:
                 self.approve(plan_id, actor="autonomy", reason="within guardrails")
             else:
@@ -605,34 +610,6 @@ class LiveTwin:
         """Steps in a planning horizon of ``hours`` [h] (at least one)."""
         return max(1, round(hours * 3600 / self.step_seconds))
 
-    def guardrail_problems(self, result: Plan, start: int) -> list[str]:
-        """Why an automatic application of ``result`` is not allowed (empty: allowed)."""
-        problems: list[str] = []
-        if not result.verified:
-            problems.append("plan not verified")
-        units = self.facility.units
-        current = self.schedule.supply_temperature[start]
-        first = result.schedule.supply_temperature[0]
-        step = np.abs(first - current)
-        if step.max() > self.settings.max_setpoint_step + 1e-9:
-            u = int(step.argmax())
-            problems.append(
-                f"supply setpoint of {units.ids[u]} would move {step[u]:.2f} K at once "
-                f"(limit {self.settings.max_setpoint_step:g} K)"
-            )
-        low = result.schedule.supply_temperature < units.supply_temperature_min - 1e-9
-        high = result.schedule.supply_temperature > units.supply_temperature_max + 1e-9
-        if low.any() or high.any():
-            problems.append("a supply setpoint leaves its unit's bounds")
-        tier1 = self.facility.workloads.tier == 1
-        if tier1.any():
-            steps = result.schedule.workload_power.shape[0]
-            planned = result.schedule.workload_power[:, tier1]
-            baseline = self.baseline.workload_power[start : start + steps][:, tier1]
-            if not np.allclose(planned, baseline, rtol=1e-6, atol=1.0):
-                problems.append("tier-1 work would be changed")
-        return problems
-
     def approve(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
         """Approve a proposed plan and apply it (virtual plant and the twin's schedule).
 
@@ -640,11 +617,13 @@ class LiveTwin:
         (:class:`twin.store.errors.Conflict`) when the plan is not proposed any more.
         """
         record = self._plan_record(plan_id)
-        self.store.set_plan_status(plan_id, "approved", actor, reason)
+        self._merged(record)  # a plan that does not fit is refused before anything is written
+        self.store.set_plan_status(plan_id, "approved", actor, reason, time=self.clock())
         self.store.audit(actor, "approve", plan_id, reason, {})
-        self._apply(record["payload"])
+        with self.lock:
+            self.set_schedule(self._merged(record))
         self.applied_plans.append(plan_id)
-        self.store.set_plan_status(plan_id, "applied", actor, reason)
+        self.store.set_plan_status(plan_id, "applied", actor, reason, time=self.clock())
         self.store.audit(actor, "apply", plan_id, reason, {})
         reverted = (record["payload"] or {}).get("revert_of")
         if reverted:
@@ -663,6 +642,7 @@ class LiveTwin:
         span = slice(start, start + self.horizon_steps(self.settings.horizon_hours))
         payload = fallback_payload(self.baseline, self.facility, self.times, span, reason)
         payload["revert_of"] = revert_of
+        payload["scenario_digest"] = self.scenario_digest
         payload["preview"] = self.supervisor.preview(payload)
         plan_id = uuid.uuid4().hex[:12]
         self.store.add_plan(plan_id, now, "proposed", payload)
@@ -682,24 +662,15 @@ class LiveTwin:
         self.store.audit(actor, "reject", plan_id, reason, {})
         return self._plan_record(plan_id)
 
-    def _apply(self, payload: Mapping[str, Any]) -> None:
-        start = int(payload["start_index"])
-        planned = schedule_from_json(payload["schedule"], self.facility)
-        steps = planned.supply_temperature.shape[0]
-        span = slice(start, min(start + steps, len(self.times)))
-        n = span.stop - span.start
-        merged = {
-            name: np.array(getattr(self.schedule, name), copy=True)
-            for name in (
-                "supply_temperature",
-                "chilled_water_temperature",
-                "battery_power",
-                "workload_power",
-            )
-        }
-        for name, array in merged.items():
-            array[span] = getattr(planned, name)[:n]
-        self.set_schedule(Schedule(**merged))
+    def _merged(self, record: PlanRecord) -> Schedule:
+        """The schedule in force with ``record``'s merged at its own instants
+        (:func:`twin.live.control.reanchor.carry_over`); ValueError when it does not fit the
+        facility or has no step on the live window."""
+        schedule, report = carry_over(self.schedule, self.facility, self.times, [record])
+        if "dropped" in report[0] or not report[0]["kept"]:
+            why = report[0].get("dropped", "no step of it lies on the live window")
+            raise ValueError(f"plan {record['id']} cannot be applied: {why}")
+        return schedule
 
     def set_schedule(self, schedule: Schedule) -> None:
         """Make ``schedule`` the one in force, the twin's and the virtual plant's (SI units,
@@ -755,7 +726,12 @@ class LiveTwin:
         return self.ingest(items)
 
     def start(self) -> None:
-        """Start the worker threads (processing, virtual plant, re-plan timer)."""
+        """Start the worker threads (processing, virtual plant, re-plan timer); the first
+        start restores the plans in force before a restart (:func:`twin.live.control.
+        reanchor.restore`)."""
+        if not self._restored:
+            self._restored = True
+            restore(self)
         self._stop.clear()
 
         def worker() -> None:

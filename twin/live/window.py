@@ -5,11 +5,15 @@
   absolute event and job times move with it.
 * :func:`demo_faults` are the sensor faults the demo plant injects, so that a newcomer sees
   detection within the first hour.
+* :func:`scenario_digest` names a scenario's content: a plan made on one scenario is not
+  adopted (fleet shares) or restored after a restart on another.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +22,14 @@ import pandas as pd
 
 from twin.live.virtual_plant import SensorFault
 
-__all__ = ["demo_faults", "live_scenario_dict"]
+__all__ = ["demo_faults", "live_scenario_dict", "scenario_digest"]
+
+
+def scenario_digest(data: Mapping[str, Any]) -> str:
+    """A 16-hex-digit digest of a scenario as written (before re-anchoring): equal for equal
+    content, whatever the key order."""
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _floor_day(moment: datetime) -> datetime:

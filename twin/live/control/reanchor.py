@@ -1,4 +1,4 @@
-"""Moving the live window without dropping the plans in force.
+"""Keeping the plans in force when the live window moves and when the service restarts.
 
 When less than a planning horizon is left in the live window, :meth:`twin.live.live_twin.
 LiveTwin.reanchor_if_needed` moves it (:func:`twin.live.window.live_scenario_dict`: from 00:00
@@ -10,6 +10,13 @@ plan replaces it.  The new window starts before "now" and ends later than the ol
 only steps already in the past can fall outside it; they are counted, never hidden.
 :func:`reanchor` does the whole move and writes one ``reanchor`` audit entry naming the plans
 kept (and the steps of each that fell before the new window).
+
+After a restart the twin starts again from the as-operated schedule; :func:`restore` (called
+once by :meth:`twin.live.live_twin.LiveTwin.start`) merges back the plans the store still holds
+as ``applied`` that were made on the same scenario (:func:`twin.live.window.scenario_digest`
+stamped in each plan) and reach into the live window, in the order they were applied, restarts
+the watch of the newest one if its watch had not ended, and writes one ``restore`` audit entry
+naming the plans restored and those left out with the reason.
 """
 
 from __future__ import annotations
@@ -28,7 +35,10 @@ if TYPE_CHECKING:
     from twin.live.live_twin import LiveTwin
     from twin.store.records import PlanRecord
 
-__all__ = ["carry_over", "reanchor"]
+__all__ = ["RESTORE_SCAN", "carry_over", "reanchor", "restore"]
+
+RESTORE_SCAN = 500
+"""Applied plans examined at a restart, newest first [count] (older ones ended long ago)."""
 
 _FIELDS = ("supply_temperature", "chilled_water_temperature", "battery_power", "workload_power")
 
@@ -106,3 +116,49 @@ def reanchor(twin: LiveTwin) -> list[dict[str, Any]]:
         },
     )
     return report
+
+
+def restore(twin: LiveTwin) -> list[dict[str, Any]]:
+    """Merge back into ``twin``'s schedule the plans in force before a restart (see module
+    docs); audited as ``restore`` when any applied plan was found.  Returns the report: per
+    plan, :func:`carry_over`'s entry or ``skipped`` (why it was left out)."""
+    candidates = twin.store.list_plans(limit=RESTORE_SCAN, status="applied")
+    window_start = twin.times[0]
+    kept: list[PlanRecord] = []
+    report: list[dict[str, Any]] = []
+    for record in sorted(candidates, key=_applied_at):
+        payload = record["payload"] or {}
+        times = (payload.get("schedule") or {}).get("time") or []
+        if payload.get("scenario_digest") != twin.scenario_digest:
+            why = "made on another scenario" if payload.get("scenario_digest") else "no digest"
+            report.append({"plan": record["id"], "skipped": why})
+        elif not times or pd.Timestamp(times[-1]) < window_start:
+            report.append({"plan": record["id"], "skipped": "ended before the live window"})
+        else:
+            kept.append(record)
+    if not report and not kept:
+        return []
+    with twin.lock:
+        schedule, merged = carry_over(twin.baseline, twin.facility, twin.times, kept)
+        twin.applied_plans = [entry["plan"] for entry in merged if entry.get("kept")]
+        twin.set_schedule(schedule)
+    for observer in list(twin.reanchor_observers):
+        observer()
+    report.extend(merged)
+    newest = next((r for r in reversed(kept) if r["id"] in twin.applied_plans), None)
+    twin.store.audit(
+        "twin",
+        "restore",
+        twin.facility.name,
+        f"{len(twin.applied_plans)} applied plan(s) restored after a restart",
+        {"plans": report},
+    )
+    if newest is not None and newest["decided_at"] is not None:
+        minutes = twin.settings.watch_minutes
+        if twin.clock() - newest["decided_at"] < pd.Timedelta(minutes=minutes):
+            twin.supervisor.plan_applied(newest, twin.clock())  # watched again, in full
+    return report
+
+
+def _applied_at(record: PlanRecord) -> tuple[Any, Any]:
+    return (record["decided_at"] or record["created"], record["created"])
