@@ -88,7 +88,9 @@ def test_a_plan_made_on_a_replaced_scenario_is_not_restored(tmp_path: Path) -> N
     for f in FIELDS:
         assert np.array_equal(getattr(twin.schedule, f), getattr(twin.baseline, f))
     entry = next(e for e in twin.store.audit_log(limit=20) if e["action"] == "restore")
-    assert entry["detail"]["plans"] == [{"plan": record["id"], "skipped": "made on another scenario"}]
+    assert entry["detail"]["plans"] == [
+        {"plan": record["id"], "skipped": "made on another scenario"}
+    ]
     twin.store.close()
 
 
