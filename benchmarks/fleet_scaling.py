@@ -199,8 +199,12 @@ def racks_fleet_dict(sites: int, racks: int, days: float) -> dict[str, Any]:
     }
 
 
-def plan_case(path: Path, time_limit: float, client: Any = None) -> dict[str, Any]:
-    """Build and plan the fleet in ``path``; stages [s], figures, verified."""
+def plan_case(
+    path: Path, time_limit: float, client: Any = None, per_site: bool = False
+) -> dict[str, Any]:
+    """Build and plan the fleet in ``path``; stages [s], figures, verified.  ``per_site``:
+    :func:`optimizer.fleet.per_site.plan_fleet_per_site` (one site's model at a time)."""
+    from optimizer.fleet.per_site import plan_fleet_per_site
     from optimizer.fleet.plan import plan_fleet
     from optimizer.planner import PlanOptions
     from twin.fleet.build import build_fleet
@@ -209,14 +213,18 @@ def plan_case(path: Path, time_limit: float, client: Any = None) -> dict[str, An
     ready = build_fleet(path)
     built = time.perf_counter() - started
     options = PlanOptions(time_limit=time_limit, fine_hours=24.0)
-    plan = plan_fleet(
-        ready.problem, options, baseline_routing=ready.baseline_routing, client=client
-    )
+    if per_site:
+        plan = plan_fleet_per_site(ready.problem, options, baseline_routing=ready.baseline_routing)
+    else:
+        plan = plan_fleet(
+            ready.problem, options, baseline_routing=ready.baseline_routing, client=client
+        )
     data = plan.to_json()
     racks = sum(site.facility.racks.count for site in ready.problem.sites)
     return {
         "sites": len(ready.problem.sites),
         "racks": racks,
+        "per_site": per_site,
         "steps": int(ready.problem.time.size),
         "status": data["status"],
         "plan_source": data["plan_source"],
@@ -280,6 +288,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 edge pods, 1 day hourly")
     parser.add_argument("--dask", action="store_true", help="verify on a 2-worker LocalCluster")
     parser.add_argument("--verify-only", action="store_true", help="simulate the sites only")
+    parser.add_argument(
+        "--per-site", action="store_true", help="plan one site's model at a time (big fleets)"
+    )
     parser.add_argument("--sites", type=int, default=10, help="racks: number of halls")
     parser.add_argument("--racks", type=int, default=10_000, help="racks: racks per hall")
     parser.add_argument("--time-limit", type=float, default=600.0, help="per solve [s]")
@@ -297,21 +308,23 @@ def main() -> None:
             if args.verify_only:
                 result.update(verify_only(2, 40, 1.0, args.dask))
             else:
-                result.update(_plan_dict(fleet_dict(2, 0, 1.0, "1 h"), args.time_limit, client))
+                result.update(
+                    _plan_dict(fleet_dict(2, 0, 1.0, "1 h"), args.time_limit, client, args.per_site)
+                )
         elif args.case == "racks" and args.verify_only:
             result = {"case": "racks", **verify_only(args.sites, args.racks, 7.0, args.dask)}
         elif args.case == "racks":
             data = racks_fleet_dict(args.sites, args.racks, 7.0)
-            result = {"case": "racks", **_plan_dict(data, args.time_limit, client)}
+            result = {"case": "racks", **_plan_dict(data, args.time_limit, client, args.per_site)}
         elif args.case == "fifty":
             data = fleet_dict(50, 3, 7.0, "1 h")
-            result = {"case": "fifty", **_plan_dict(data, args.time_limit, client)}
+            result = {"case": "fifty", **_plan_dict(data, args.time_limit, client, args.per_site)}
         else:
             path = ROOT / "scenarios" / ("fleet-real.yaml" if DATA.is_dir() else "fleet.yaml")
             result = {
                 "case": "example",
                 "file": path.name,
-                **plan_case(path, args.time_limit, client),
+                **plan_case(path, args.time_limit, client, args.per_site),
             }
     finally:
         if client is not None:
@@ -326,13 +339,15 @@ def main() -> None:
     print(json.dumps(result))
 
 
-def _plan_dict(data: dict[str, Any], time_limit: float, client: Any) -> dict[str, Any]:
+def _plan_dict(
+    data: dict[str, Any], time_limit: float, client: Any, per_site: bool = False
+) -> dict[str, Any]:
     import yaml
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "fleet.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return plan_case(path, time_limit, client)
+        return plan_case(path, time_limit, client, per_site)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,12 @@ from optimizer.fleet.model import pin_home, unpin
 from optimizer.fleet.placement import SHARE_TOLERANCE, pin_placement, solve_placement
 from optimizer.fleet.problem import FleetInfeasible, FleetProblem
 from optimizer.fleet.result import FleetPlan, Judged, judge
-from optimizer.fleet.solve import FleetSolver, SiteOutcome
+from optimizer.fleet.solve import FleetSolver, FleetView, SiteOutcome
 from optimizer.planner import PlanOptions
 from physics.violations import find_violations
 
 
-def network_figures(solver: FleetSolver) -> dict[str, float]:
+def network_figures(solver: FleetView) -> dict[str, float]:
     """Data moved by the loaded solution and its price, energy and carbon."""
     b = solver.model.network
     carbon_kg = float(pyo.value(b.carbon_kg))
@@ -49,7 +49,7 @@ NO_TRANSFERS = {
 }
 
 
-def transfers(solver: FleetSolver) -> list[dict[str, Any]]:
+def transfers(solver: FleetView) -> list[dict[str, Any]]:
     """Every directed link that carried data: GB, cost, energy, and the moves made."""
     model, problem = solver.model, solver.problem
     starts = solver.axis.start
@@ -83,7 +83,7 @@ def transfers(solver: FleetSolver) -> list[dict[str, Any]]:
     return out
 
 
-def routing_summary(solver: FleetSolver) -> tuple[dict[str, dict[str, float]], list[str]]:
+def routing_summary(solver: FleetView) -> tuple[dict[str, dict[str, float]], list[str]]:
     """Share of each region's tier-1 energy served by each site [-], and the latency budgets
     exceeded by the solution (empty when every share goes to a site within budget)."""
     model, problem = solver.model, solver.problem
@@ -134,7 +134,7 @@ def _home_routing(
 
 
 def _sites_alone_returned(
-    solver: FleetSolver,
+    solver: FleetView,
     baselines: dict[str, Judged],
     alone: tuple[Judged, dict[str, dict[str, float]], list[str]],
     rounds: int,

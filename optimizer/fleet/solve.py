@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyomo.environ as pyo
@@ -24,7 +24,7 @@ from optimizer.accounting import month_starts
 from optimizer.fleet.model import build_fleet_model, site_block
 from optimizer.fleet.problem import SERVE_WORKLOAD, FleetInfeasible, FleetProblem
 from optimizer.highs_direct import DirectHighs
-from optimizer.horizon import contract_instants
+from optimizer.horizon import PlanningAxis, contract_instants
 from optimizer.planner import PlanOptions, PlanSolver
 from optimizer.verify import schedule_from_model, tighten
 from physics.constants import WATTS_PER_KILOWATT
@@ -115,6 +115,34 @@ def check_jobs(problem: FleetProblem, axis_end: np.ndarray, step_hours: np.ndarr
         raise FleetInfeasible(lines)
 
 
+class FleetView(Protocol):
+    """What a plan's summaries read: the fleet, its options and axis, a model holding the
+    plan's moves and routing shares (``jobs``, ``routing``, ``network`` Blocks) and the
+    stages' timings [s]."""
+
+    problem: FleetProblem
+    options: PlanOptions
+    axis: PlanningAxis
+    model: Any
+    timings: dict[str, float]
+
+
+def fleet_options(problem: FleetProblem, base: PlanOptions) -> PlanOptions:
+    """Every site's planner options: ``base`` without shadow prices, with every instant at
+    which some site or job needs a period to start, so that all sites share one axis."""
+    return PlanOptions(
+        time_limit=base.time_limit,
+        mip_gap=base.mip_gap,
+        max_rounds=base.max_rounds,
+        model=base.model,
+        shadow_prices=False,
+        fine_hours=base.fine_hours,
+        coarse_hours=base.coarse_hours,
+        committed_hours=base.committed_hours,
+        extra_breakpoints=_breakpoints(problem),
+    )
+
+
 class FleetSolver:
     """The fleet model, built once and solved (and re-solved after tightening).
 
@@ -132,18 +160,7 @@ class FleetSolver:
         self.timings: dict[str, float] = {}
         started = time.perf_counter()
         check_routing(problem)
-        breakpoints = _breakpoints(problem)
-        self.options = PlanOptions(
-            time_limit=base.time_limit,
-            mip_gap=base.mip_gap,
-            max_rounds=base.max_rounds,
-            model=base.model,
-            shadow_prices=False,
-            fine_hours=base.fine_hours,
-            coarse_hours=base.coarse_hours,
-            committed_hours=base.committed_hours,
-            extra_breakpoints=breakpoints,
-        )
+        self.options = fleet_options(problem, base)
         self.sites = [
             PlanSolver(site.facility, site.series, self._site_options()) for site in problem.sites
         ]
