@@ -24,6 +24,7 @@ linearizations) plus one site's model and HiGHS instance.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,26 +273,64 @@ class _Stage:
     commitments: list[dict[Any, float]]
 
 
+class _Sites:
+    """The sites' planners, each built (baseline, linearization, model) when first solved;
+    between stages only their baselines and linearizations stay in memory."""
+
+    def __init__(self, problem: FleetProblem, options: PlanOptions, timings: dict[str, float]):
+        self.problem, self.timings = problem, timings
+        self.options = fleet_options(problem, options)
+        self.solvers: list[PlanSolver] = []
+
+    def get(self, s: int) -> PlanSolver:
+        """Site ``s``'s planner with its model built (the tightening of earlier stages kept)."""
+        if s < len(self.solvers):
+            solver = self.solvers[s]
+            if not hasattr(solver, "model"):
+                solver._build(solver.options.model)
+            return solver
+        started = time.perf_counter()
+        site = self.problem.sites[s]
+        solver = PlanSolver(site.facility, site.series, self.options)
+        self.timings["prepare_s"] = self.timings.get("prepare_s", 0.0) + (
+            time.perf_counter() - started
+        )
+        if self.solvers and not np.array_equal(solver.axis.bounds, self.solvers[0].axis.bounds):
+            raise ValueError("the sites' planning axes differ; their series must share one axis")
+        if not self.solvers:
+            check_jobs(self.problem, np.asarray(solver.axis.end), np.asarray(solver.lin.step_hours))
+        self.solvers.append(solver)
+        return solver
+
+    def all(self) -> list[PlanSolver]:
+        """Every site's planner (built if not yet), without their models."""
+        for s in range(len(self.problem.sites)):
+            solver = self.get(s) if s >= len(self.solvers) else self.solvers[s]
+            if hasattr(solver, "model"):
+                del solver.model, solver.solver
+        return self.solvers
+
+
 def _run_stage(
     problem: FleetProblem,
-    solvers: list[PlanSolver],
-    terms: list[SiteFleetTerms],
+    sites: _Sites,
+    terms: Callable[[int, PlanSolver], SiteFleetTerms],
     commitments: list[dict[Any, float]] | None,
 ) -> _Stage:
-    """Build, solve, verify and free every site's model in turn (the first built already)."""
+    """Build, solve, verify and free every site's model in turn."""
     outcomes: list[SiteOutcome] = []
     kept: list[dict[Any, float]] = []
     worst = "optimal"
-    for s, solver in enumerate(solvers):
-        if not hasattr(solver, "model"):
-            solver._build(solver.options.model)  # the tightening of earlier rounds is kept
+    for s in range(len(problem.sites)):
+        solver = sites.get(s)
         status, outcome, decisions = _solve_site(
-            problem, s, solver, terms[s], None if commitments is None else commitments[s]
+            problem,
+            s,
+            solver,
+            terms(s, solver),
+            None if commitments is None else commitments[s],
         )
         if outcome is None:
-            for rest in solvers[s + 1 :]:
-                if hasattr(rest, "model"):
-                    del rest.model, rest.solver
             return _Stage(status, None, [])
         worst = "time_limit" if status == "time_limit" else worst
         outcomes.append(outcome)
@@ -313,25 +352,6 @@ class PerSiteFleet:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _prepare(
-    problem: FleetProblem, options: PlanOptions, timings: dict[str, float]
-) -> list[PlanSolver]:
-    """Every site's baseline, linearization and model, the sites' shared axis checked."""
-    started = time.perf_counter()
-    check_routing(problem)
-    site_options = fleet_options(problem, options)
-    solvers: list[PlanSolver] = []
-    for site in problem.sites:
-        solvers.append(PlanSolver(site.facility, site.series, site_options))
-        if len(solvers) > 1:  # one model at a time: the others are built when solved
-            del solvers[-1].model, solvers[-1].solver
-    if len({tuple(solver.axis.bounds.tolist()) for solver in solvers}) != 1:
-        raise ValueError("the sites' planning axes differ; their series must share one axis")
-    check_jobs(problem, np.asarray(solvers[0].axis.end), np.asarray(solvers[0].lin.step_hours))
-    timings["linearize_s"] = time.perf_counter() - started
-    return solvers
-
-
 def judge_sites(
     problem: FleetProblem,
     solvers: list[PlanSolver],
@@ -346,19 +366,20 @@ def judge_sites(
 
 def _stays_home(
     problem: FleetProblem,
-    axis: PlanningAxis,
+    solvers: list[PlanSolver],
     placement: pyo.ConcreteModel,
-    home: list[SiteFleetTerms],
+    routing: dict[tuple[str, str], np.ndarray],
 ) -> bool:
     """Whether the placement moves no job and routes tier 1 as the sites_alone plan does
     (the same routed power at every site in every period, within 1 W)."""
     if any(float(pyo.value(v) or 0.0) > SHARE_TOLERANCE for v in placement.jobs.move.values()):
         return False
-    for s in range(len(problem.sites)):
-        placed = _placed_terms(problem, axis, placement, s)
-        if placed.serve is None or home[s].serve is None:
+    for s, solver in enumerate(solvers):
+        placed = _placed_terms(problem, solver.axis, placement, s)
+        home = _home_terms(problem, solver, s, routing)
+        if placed.serve is None or home.serve is None:
             continue
-        if float(np.max(np.abs(placed.serve - home[s].serve), initial=0.0)) > 1e-3:
+        if float(np.max(np.abs(placed.serve - home.serve), initial=0.0)) > 1e-3:
             return False
     return True
 
@@ -393,8 +414,14 @@ def plan_fleet_per_site(
     started = time.perf_counter()
     currency = problem.sites[0].facility.grid.currency
     timings: dict[str, float] = {}
+    home_routing = baseline_routing or {}
+    stage_started = time.perf_counter()
     try:
-        solvers = _prepare(problem, options or PlanOptions(), timings)
+        check_routing(problem)
+        sites = _Sites(problem, options or PlanOptions(), timings)
+        alone_stage = _run_stage(
+            problem, sites, lambda s, solver: _home_terms(problem, solver, s, home_routing), None
+        )
     except FleetInfeasible as exc:
         return FleetPlan(
             problem.name,
@@ -405,9 +432,11 @@ def plan_fleet_per_site(
             notes=list(problem.notes),
             currency=currency,
         )
-    view = PerSiteFleet(
-        problem, solvers[0].options, solvers[0].axis, baseline_routing or {}, timings=timings
+    timings["sites_alone_solve_s"] = (
+        time.perf_counter() - stage_started - timings.get("prepare_s", 0.0)
     )
+    solvers = sites.all()
+    view = PerSiteFleet(problem, solvers[0].options, solvers[0].axis, home_routing, timings=timings)
     notes = list(problem.notes)
     prices = [float(solver.lin.deferred_energy_price) for solver in solvers]
     as_operated = [
@@ -419,10 +448,6 @@ def plan_fleet_per_site(
     baselines = {
         "as_operated": judge_sites(problem, solvers, as_operated, prices, joint.NO_TRANSFERS)
     }
-    home = [_home_terms(problem, solver, s, view.routing) for s, solver in enumerate(solvers)]
-    stage_started = time.perf_counter()
-    alone_stage = _run_stage(problem, solvers, home, None)
-    timings["sites_alone_solve_s"] = time.perf_counter() - stage_started
     alone: tuple[Judged, dict[str, dict[str, float]], list[str]] | None = None
     if alone_stage.outcomes is not None:
         baselines["sites_alone"] = judge_sites(
@@ -444,7 +469,7 @@ def plan_fleet_per_site(
             if condition == TerminationCondition.infeasible
             else None
         )
-    elif alone is not None and _stays_home(problem, view.axis, placement, home):
+    elif alone is not None and _stays_home(problem, solvers, placement, home_routing):
         reason = (
             "the fleet placement keeps every job at home and routes tier 1 as sites_alone "
             "does: the sites_alone plan is the co-plan (no work moves)"
@@ -454,7 +479,10 @@ def plan_fleet_per_site(
         terms = [_placed_terms(problem, view.axis, placement, s) for s in range(len(solvers))]
         stage_started = time.perf_counter()
         co_stage = _run_stage(
-            problem, solvers, terms, alone_stage.commitments if alone is not None else None
+            problem,
+            sites,
+            lambda s, _: terms[s],
+            alone_stage.commitments if alone is not None else None,
         )
         timings["co_plan_solve_s"] = time.perf_counter() - stage_started
         if co_stage.outcomes is None and co_stage.status == "infeasible":

@@ -63,3 +63,17 @@ def test_site_by_site_needs_the_as_operated_routing_of_shared_regions(tmp_path: 
     ready = build_fleet(path)
     with pytest.raises(ValueError, match="as-operated routing"):
         plan_fleet_per_site(ready.problem, PlanOptions(time_limit=60.0, fine_hours=24.0))
+
+
+def test_site_by_site_explains_an_impossible_job_before_solving_a_site(tmp_path: Path) -> None:
+    jobs = [{"name": "huge", "energy": "5000 kWh", "deadline": "40 h", "sites": ["expensive"]}]
+    ready = build_fleet(fleet_file(tmp_path, jobs=jobs))
+    plan = plan_fleet_per_site(
+        ready.problem,
+        PlanOptions(time_limit=60.0, fine_hours=24.0),
+        baseline_routing=ready.baseline_routing,
+    )
+    assert plan.status == "infeasible" and not plan.verified
+    (line,) = plan.explanation
+    assert "job 'huge'" in line and "at most 12 kW for 40 h" in line
+    assert "sites_alone_solve_s" not in plan.timings
