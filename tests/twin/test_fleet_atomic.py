@@ -257,3 +257,52 @@ def test_a_re_plan_places_only_the_work_not_yet_done(
             times = pd.DatetimeIndex(pd.to_datetime(share["time"], utc=True))[: power.size]
             assert np.all(power[np.asarray(times >= deadline)] <= 1e-6)
     assert done_total > 0  # the six hours did some of the work
+
+
+def test_work_done_is_taken_from_the_sites_meters_where_they_reported_it(
+    client: TestClient, fleet: FleetTwin, clock: Clock
+) -> None:
+    approve = fleet_auth("approve")
+    plan = replan(client)
+    ok = client.post(f"/api/v1/fleet/plans/{plan['id']}/approve", headers=approve)
+    assert ok.status_code == 200, ok.text
+    clock.now += timedelta(hours=3)
+    start = window_start(clock.now, timedelta(minutes=15))
+    job = "finetune-batch"
+    shares = plan["payload"]["site_schedules"]
+    # the site running most of the job before ``start`` reports it ran at half the plan
+    ran: dict[str, tuple[pd.DatetimeIndex, np.ndarray]] = {}
+    for site, share in shares.items():
+        power = np.asarray(share["workload_power_kw"].get(f"fleet:{job}", []), dtype=float)
+        times = pd.DatetimeIndex(pd.to_datetime(share["time"], utc=True))[: power.size]
+        before = np.asarray(times < pd.Timestamp(start))
+        ran[site] = (times[before], power[before])
+    site = max(ran, key=lambda s: float(ran[s][1].sum()))
+    times, planned = ran[site]
+    assert planned.sum() > 0
+    items = [  # two readings a step, averaging half the planned power
+        {
+            "time": (t + timedelta(minutes=m)).isoformat(),
+            "point": f"job/fleet:{job}/power",
+            "value": float(kw) * (0.4 if m == 2 else 0.6),
+        }
+        for t, kw in zip(times, planned, strict=True)
+        for m in (2, 9)
+    ]
+    result = fleet.twins[site].ingest(items)
+    assert result.accepted == len(items), result
+    new = replan(client)
+    carried = new["payload"]["carried_jobs"][job]
+    others = sum(float(p.sum()) for s, (_, p) in ran.items() if s != site) * 0.25
+    assert carried["delivered_kwh"] == pytest.approx(others + planned.sum() * 0.25 / 2, abs=1e-2)
+    assert carried["metered_steps"] == len(times)
+    assert carried["planned_steps"] == sum(len(t) for t, _ in ran.values()) - len(times)
+    required = plan["payload"]["jobs"][job]["energy_kwh"]  # what the plan in force placed
+    assert carried["required_kwh"] == pytest.approx(required, abs=1e-3)
+    assert carried["remaining_kwh"] == pytest.approx(required - carried["delivered_kwh"], abs=2e-3)
+    # and the new plan places what the meters say is left
+    placed = sum(
+        float(np.sum(share["workload_power_kw"].get(f"fleet:{job}", [0.0]))) * 0.25
+        for share in new["payload"]["site_schedules"].values()
+    )
+    assert placed == pytest.approx(carried["remaining_kwh"], rel=1e-3, abs=1e-2)

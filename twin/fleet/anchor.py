@@ -13,8 +13,10 @@ over the next window, whenever it is re-planned.
 
 **Work already done is remembered** (``carried``): while an approved fleet plan is in force,
 a job of it whose deadline has not passed keeps that plan's release and deadline instants and
-is planned for the energy its schedules have not delivered before the new window
-(:func:`twin.fleet.replan.carried_jobs`); a job already delivered in full is left out until
+is planned for the energy not delivered before the new window
+(:func:`twin.fleet.replan.carried_jobs`): each step a site reported its job power
+(``job/fleet:<name>/power``, mean of the step's readings) counts what it measured, a step
+without a reading counts what the plan scheduled; a job already delivered in full is left out until
 its deadline passes.  A job whose deadline has passed is placed again from the file (the file
 describes recurring work).
 """
@@ -49,13 +51,19 @@ class Carried:
     required_kwh
         Its energy in that plan [kWh].
     delivered_kwh
-        What that plan's schedules ran of it before the new window [kWh].
+        What ran of it before the new window [kWh]: the sites' measured job power where they
+        reported it, that plan's schedules elsewhere.
+    metered_steps, planned_steps
+        Steps before the new window whose energy was taken from measurements, and from the
+        plan (no reading in the step) [count, over every site running the job].
     """
 
     release: datetime
     deadline: datetime
     required_kwh: float
     delivered_kwh: float
+    metered_steps: int = 0
+    planned_steps: int = 0
 
     @property
     def remaining_kwh(self) -> float:
@@ -70,6 +78,8 @@ class Carried:
             "required_kwh": round(self.required_kwh, 3),
             "delivered_kwh": round(self.delivered_kwh, 3),
             "remaining_kwh": round(self.remaining_kwh, 3),
+            "metered_steps": self.metered_steps,
+            "planned_steps": self.planned_steps,
         }
 
 

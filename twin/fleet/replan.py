@@ -138,28 +138,69 @@ def fleet_flows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(flows, key=lambda flow: -flow["kwh"])
 
 
-def carried_jobs(payload: Mapping[str, Any], start: datetime) -> dict[str, Carried]:
+Meter = Callable[[str, str, pd.DatetimeIndex], np.ndarray]
+"""``meter(site, job, step_starts)``: the site's measured mean power of fleet job ``job`` in
+each step [kW], NaN where it reported nothing."""
+
+
+def carried_jobs(
+    payload: Mapping[str, Any], start: datetime, meter: Meter | None = None
+) -> dict[str, Carried]:
     """The jobs of an approved fleet plan (its stored ``payload``) still running at ``start``
-    (deadline after it), each with the energy its site schedules ran before ``start`` [kWh]
-    (:mod:`twin.fleet.anchor`: a re-plan from ``start`` places only what is left).  A plan
-    stored without its jobs' instants carries nothing."""
+    (deadline after it), each with the energy run before ``start`` [kWh] (:mod:`twin.fleet.
+    anchor`: a re-plan from ``start`` places only what is left): per site and step, what
+    ``meter`` measured, or what the plan scheduled where it measured nothing (every step
+    without ``meter``).  A plan stored without its jobs' instants carries nothing."""
     hours = float((payload.get("window") or {}).get("step_s") or 0.0) / 3600.0
     carried: dict[str, Carried] = {}
     for name, job in (payload.get("jobs") or {}).items():
         deadline = datetime.fromisoformat(str(job["deadline"]))
         if deadline <= start:
             continue
-        delivered = 0.0
-        for share in (payload.get("site_schedules") or {}).values():
+        delivered, metered, planned = 0.0, 0, 0
+        for site, share in (payload.get("site_schedules") or {}).items():
             power = (share.get("workload_power_kw") or {}).get(f"fleet:{name}")
             if power is None:
                 continue
             times = pd.DatetimeIndex(pd.to_datetime(share["time"], utc=True))
-            before = np.asarray(times < pd.Timestamp(start))
-            delivered += float(np.sum(np.asarray(power, dtype=float)[before])) * hours
+            before = np.flatnonzero(np.asarray(times < pd.Timestamp(start)))
+            kw = np.asarray(power, dtype=float)[before]
+            if meter is not None and before.size:
+                measured = np.asarray(meter(site, name, times[before]), dtype=float)
+                seen = np.isfinite(measured)
+                kw = np.where(seen, measured, kw)
+                metered += int(seen.sum())
+            planned += before.size
+            delivered += float(np.sum(kw)) * hours
         release = datetime.fromisoformat(str(job["release"]))
-        carried[name] = Carried(release, deadline, float(job["energy_kwh"]), delivered)
+        carried[name] = Carried(
+            release, deadline, float(job["energy_kwh"]), delivered, metered, planned - metered
+        )
     return carried
+
+
+def store_meter(twins: Mapping[str, LiveTwin], step: timedelta) -> Meter:
+    """A :data:`Meter` on the sites' stores: the mean of each step's readings of
+    ``job/fleet:<job>/power`` [kW] (:meth:`twin.store.store.Store.downsample`)."""
+
+    def meter(site: str, job: str, starts: pd.DatetimeIndex) -> np.ndarray:
+        out = np.full(len(starts), np.nan)
+        twin = twins.get(site)
+        if twin is None or not len(starts):
+            return out
+        times, values = twin.store.downsample(
+            f"job/fleet:{job}/power",
+            starts[0].to_pydatetime(),
+            (starts[-1] + step).to_pydatetime(),
+            step,
+            "mean",
+        )
+        found = starts.get_indexer(pd.DatetimeIndex(times))
+        inside = found >= 0
+        out[found[inside]] = np.asarray(values, dtype=float)[inside]
+        return out
+
+    return meter
 
 
 def _instants(spec: Fleet) -> dict[str, dict[str, Any]]:
@@ -276,7 +317,9 @@ class FleetPlanner:
                 old = in_force["payload"] or {}
                 step_s = (old.get("window") or {}).get("step_s")
                 if step_s:
-                    carried = carried_jobs(old, window_start(now, timedelta(seconds=step_s)))
+                    step = timedelta(seconds=step_s)
+                    meter = store_meter(self.twins, step)
+                    carried = carried_jobs(old, window_start(now, step), meter)
             ready = live_fleet_input(self.path, self.twins, now, carried)
         else:
             ready = build_fleet(self.path)
