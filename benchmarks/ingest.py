@@ -18,6 +18,13 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
   process's CPU seconds per 1,000 readings (``/proc``; requests and worker, counted until the
   worker has processed every batch; steadier than readings/s on a shared machine) and how
   long the worker took after the last answer to finish the queued batches (its backlog) [s];
+  next to it, per 1,000 readings over the same window, the CPU of the benchmark's own client
+  threads (this process: the 4 posting clients and the ``/state`` poller), of the PostgreSQL
+  server (postmaster and backends; None on SQLite or an outside server) and of every other
+  process on the machine, and how many cores the machine was busy on average: the
+  measurement shares the cores it measures, and these say with whom.  The clock starts only
+  once the worker has processed the 5 warm-up batches (the model's first prediction, which
+  the UI's warm-up also makes under the twin's lock, is done by then; ``warm_up_wait_s``);
   also the load averages before and after the figure and the checkout's commit.
 * **Store ingestion** (``benchmarks/ingest_store.py``, the same 1,000-reading batches straight
   into ``Store.insert``): the store's own ceiling without HTTP and JSON.
@@ -30,6 +37,7 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -126,6 +134,46 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent busy so far, all cores summed [s] (``/proc/stat``:
+    every field but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # user..steal, without idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_seconds(url: str) -> float | None:
+    """CPU time of the PostgreSQL server listening on ``url``'s port so far [s]: its
+    postmaster (with the children it has reaped) and every live child process; None when
+    no postmaster with that port is found (an outside server: ``DCTWIN_TEST_POSTGRES_URL``)."""
+    port = str(url.rsplit(":", 1)[1].split("/", 1)[0])
+    postmaster = None
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = stat
+        words = [a.decode(errors="replace") for a in argv]
+        if words[0].endswith("postgres") and any(
+            a == "-p" and b == port for a, b in itertools.pairwise(words)
+        ):
+            postmaster = int(entry.name)
+    if postmaster is None:
+        return None
+    ticks = 0
+    for pid, stat in stats.items():
+        if pid == postmaster:  # utime, stime, cutime, cstime
+            ticks += sum(int(x) for x in stat[11:15])
+        elif int(stat[1]) == postmaster:
+            ticks += int(stat[11]) + int(stat[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _wait_processed(base: str, readings: int, timeout: float = 300.0) -> float:
     """Wait until the server's worker has processed ``readings`` [count]; the wait [s]."""
     began = time.perf_counter()
@@ -175,7 +223,11 @@ def api_ingestion(
             catalogue = httpx.get(f"{base}/api/v1/points", headers=headers, timeout=60).json()
             points = [p["point"] for p in catalogue if p["point"].endswith("inlet_temperature")]
             bodies = _bodies(points, batches * clients + 5, size)
+            per_body = min(size, max(1, size // len(points)) * len(points))
             _post_all(base, bodies[:5], [], [])  # warm-up
+            # processed: the worker has run a cycle, so the model's first prediction (and
+            # the UI's warm-up, which holds the twin's lock for it) is done before the clock
+            warm_wait = _wait_processed(base, 5 * per_body)
             latencies: list[list[float]] = [[] for _ in range(clients)]
             inserted: list[list[int]] = [[] for _ in range(clients)]
             threads = [
@@ -190,6 +242,8 @@ def api_ingestion(
             poller = threading.Thread(target=_poll_state, args=(base, stop, state_latencies))
             poller.start()
             began, began_cpu = time.perf_counter(), _cpu_seconds(server.pid)
+            began_clients, began_machine = time.process_time(), _machine_busy_seconds()
+            began_pg = _postgres_cpu_seconds(db) if db.startswith("postgresql") else None
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -197,12 +251,21 @@ def api_ingestion(
             wall = time.perf_counter() - began
             stop.set()
             poller.join()
-            per_body = min(size, max(1, size // len(points)) * len(points))
+            clients_cpu = time.process_time() - began_clients
             drain = _wait_processed(base, (batches * clients + 5) * per_body)
             cpu = _cpu_seconds(server.pid) - began_cpu
+            machine = _machine_busy_seconds() - began_machine
+            ended_pg = _postgres_cpu_seconds(db) if began_pg is not None else None
+            pg_cpu = None if began_pg is None or ended_pg is None else ended_pg - began_pg
     every = [s for client in latencies for s in client]
     if len(every) != batches * clients:
         raise RuntimeError(f"{len(every)} of {batches * clients} batches answered")
+    stored = max(1, sum(map(sum, inserted)))
+
+    def per_1000(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds / stored * 1e3, 4)
+
+    others = machine - cpu - clients_cpu - (pg_cpu or 0.0)
     return {
         "figure": "api_ingestion",
         "backend": label,
@@ -212,8 +275,13 @@ def api_ingestion(
         "batches": batches * clients,
         "batch_size": size,
         "readings_per_s": round(sum(map(sum, inserted)) / wall),
-        "server_cpu_s_per_1000": round(cpu / max(1, sum(map(sum, inserted))) * 1e3, 4),
+        "server_cpu_s_per_1000": per_1000(cpu),
+        "clients_cpu_s_per_1000": per_1000(clients_cpu),
+        "postgres_cpu_s_per_1000": per_1000(pg_cpu),
+        "other_processes_cpu_s_per_1000": per_1000(others),
+        "machine_busy_cores": round(machine / (wall + drain), 2),
         "worker_backlog_s": round(drain, 2),
+        "warm_up_wait_s": round(warm_wait, 2),
         **_percentiles(every),
         "state": {"requests": len(state_latencies), **_percentiles(state_latencies)},
         "machine": MACHINE,
