@@ -14,6 +14,7 @@ calls it with the FastAPI app, the twin and the token registry.  Serving a fleet
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from typing import Any
@@ -258,6 +259,10 @@ def warm_up(context: cb.UIContext) -> threading.Thread:
             with twin.lock:
                 twin.predicted(twin.clock())
             cb.floor_map(context, "inlet_temperature", None)
+            # what this imported and built lives as long as the process: out of the
+            # collector's sight, as the API's start-up objects (twin.api.app), so a full
+            # collection does not walk it during ingestion
+            gc.freeze()
         except Exception:  # a cache left cold only costs the first page load its time
             logger.warning("UI warm-up failed", exc_info=True)
 

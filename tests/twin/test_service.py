@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,7 +11,8 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from tests.helpers import DEMO_HALL, Clock, api_client
+from tests.helpers import DEMO_HALL, Clock, api_client, token_registry
+from twin.api.app import GC_YOUNG_THRESHOLD, create_app
 from twin.api.whatif import merge_patch
 from twin.live.live_twin import LiveTwin, live_scenario_dict
 
@@ -232,3 +234,18 @@ def test_merge_patch() -> None:
         "a": {"c": 2, "d": 3}
     }
     assert merge_patch({"a": [1, 2]}, {"a": [3]}) == {"a": [3]}
+
+
+def test_start_up_predicts_before_the_freeze_and_restores_the_collector(twin: LiveTwin) -> None:
+    """Served (background threads on): the model's first prediction is made at start-up,
+    before the collector freezes what start-up built, and the young-generation threshold
+    raised while the app runs is restored when it stops."""
+    before = gc.get_threshold()
+    assert not twin._predictions
+    scopes = {token: scope for scope, token in TOKENS.items()}
+    with TestClient(create_app(twin, token_registry(scopes))) as served:
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+        steps = {key[0] for key in twin._predictions}
+        assert steps == {twin.step_index(twin.clock())}
+        assert served.get("/api/v1/health").status_code == 200
+    assert gc.get_threshold() == before

@@ -19,6 +19,7 @@ API documentation (:mod:`~twin.api.docs`: ``/docs``, ``/redoc``) and the Prometh
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,6 +41,19 @@ from twin.api.security import TokenRegistry
 from twin.api.whatif import WhatIfQueue
 from twin.data.loaders import default_data_dir
 from twin.live.live_twin import LiveTwin
+
+log = logging.getLogger(__name__)
+
+GC_YOUNG_THRESHOLD = 50_000
+"""The collector's first-generation threshold while the app runs [objects] (Python's default
+is 700).  A 1,000-reading batch makes thousands of short-lived containers (the parsed items,
+the readings, the rows) that reference counting frees; at 700 the collector ran a few times
+per batch, each time promoting the readings still queued for the worker, so that a full
+collection walked them every few seconds (and, before the start-up prediction moved ahead of
+the freeze, the ~80,000 objects numba imports: 90-150 ms each); measured at load average 8-13
+in a 200-batch run of ``benchmarks/ingest.py``: ~1.2 ms of collection per batch, pauses up
+to 32 ms.  At 50,000 no collection ran in such a run; one that does walks at most that many
+young objects.  Cyclic garbage waits for it (a few MB at most)."""
 
 ROUTERS = (
     health.router,
@@ -90,11 +104,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if start_background:
+            # The model's first prediction imports and loads the physics kernels (numba,
+            # ~0.5 s of CPU, ~80,000 objects): made here, before the freeze below, rather than
+            # by the first cycle or the UI's warm-up after it.
+            try:
+                with twin.lock:
+                    twin.predicted(twin.clock())
+            except Exception:  # the first cycle will try again (and log its failure)
+                log.warning("the model's first prediction failed", exc_info=True)
         # The model, series and solver objects built at start-up live as long as the process:
         # out of the collector's sight, a full collection no longer walks them (it did, for
         # ~130 ms, in one request of fifty: benchmarks/ingest.py).
         gc.collect()
         gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
         if start_background:
             twin.start()
         try:
@@ -102,6 +127,7 @@ def create_app(
         finally:
             if start_background:
                 twin.stop()
+            gc.set_threshold(*thresholds)
 
     app = FastAPI(
         title="dctwin",
