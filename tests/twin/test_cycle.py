@@ -142,6 +142,48 @@ def test_limit_estimates_by_index_arrays_equal_the_entry_by_entry_values(tmp_pat
     )
 
 
+def test_limit_estimates_kept_for_the_same_model_equal_fresh_ones(tmp_path: Path) -> None:
+    """The model's part of the fallback values, kept between calls with the same dataset,
+    equals the entry-by-entry values for every estimate; another dataset (other values, or
+    the same values in a new object) is looked up afresh; a mapping is never kept."""
+    clock = Clock(START)
+    twin = _twin(tmp_path / "twin", clock)
+    _run(twin, clock, 6, every=1)
+    monitor = twin.supervisor.limits
+    racks = {rack: r for r, rack in enumerate(twin.facility.racks.ids)}
+    first = twin.estimator.state(clock.now)
+    model = twin.model_at(clock.now)
+    _run(twin, clock, 4, every=1)
+    second = twin.estimator.state(clock.now)
+    hotter = model.copy(deep=True)
+    for name in hotter.data_vars:
+        if np.issubdtype(hotter[name].dtype, np.floating):
+            hotter[name] = hotter[name] * 1.25 + 0.5
+    plain = {name: model[name].values for name in model.data_vars}
+    sequence = [
+        (first, model),
+        (first, model),
+        (second, model),
+        (second, hotter),
+        (first, hotter),
+        (first, model.copy(deep=True)),
+        (second, plain),
+        (first, model),
+    ]
+    for estimate, given in sequence:
+        value, std = monitor._estimates(estimate, given)
+        expected_value, expected_std = _estimates_entry_by_entry(monitor, racks, estimate, given)
+        np.testing.assert_array_equal(value, expected_value)
+        np.testing.assert_array_equal(std, expected_std)
+        value[:] = -1.0  # the caller's copy: what is kept is not changed
+    assert monitor._model_values is not None and monitor._model_values[0] is model
+    fresh, _ = monitor._estimates(second, hotter)
+    np.testing.assert_array_equal(
+        fresh, _estimates_entry_by_entry(monitor, racks, second, hotter)[0]
+    )
+    assert not np.array_equal(fresh, monitor._estimates(second, model)[0])
+
+
 def test_limit_readings_taken_per_point_equal_the_reading_by_reading_rule(
     tmp_path: Path,
 ) -> None:

@@ -243,14 +243,26 @@ class LimitMonitor:
         self._model_entries = {
             name: np.asarray(rows, dtype=np.int64) for name, rows in by_variable.items()
         }
+        self._model_values: tuple[xr.Dataset | Mapping[str, Any], FloatArray] | None = None
 
     def _estimates(
         self, estimate: EstimatedState, model: xr.Dataset | Mapping[str, Any]
     ) -> tuple[FloatArray, FloatArray]:
-        """The fallback value [unit] and its standard deviation [unit] (NaN: unknown)."""
+        """The fallback value [unit] and its standard deviation [unit] (NaN: unknown).
+
+        The model's part is kept for the next call with the same :class:`xarray.Dataset`
+        (the same object: the twin's cached simulation of a step, never modified), so the
+        batches of one cycle, and the cycles of one step, look its variables up once.
+        """
         entries = self.entries
-        value = np.full(entries.count, np.nan)
         std = np.full(entries.count, np.nan)
+        kept = self._model_values
+        if kept is not None and kept[0] is model:
+            value = kept[1].copy()
+        else:
+            value = self._model_estimates(model)
+            if isinstance(model, xr.Dataset):
+                self._model_values = (model, value.copy())
         if self._inlet_entries.size:
             inlet = np.asarray(estimate.inlet_temperature, dtype=float)
             inlet_std = np.asarray(estimate.inlet_temperature_std, dtype=float)
@@ -260,6 +272,13 @@ class LimitMonitor:
             value[self._soc_entries] = estimate.soc
             if estimate.soc_std is not None:
                 std[self._soc_entries] = estimate.soc_std
+        return value, std
+
+    def _model_estimates(self, model: xr.Dataset | Mapping[str, Any]) -> FloatArray:
+        """The entries' values from the model [unit]; NaN for the others (inlet and state of
+        charge entries are filled from the estimate, after)."""
+        entries = self.entries
+        value = np.full(entries.count, np.nan)
         for name, rows in self._model_entries.items():
             data = model.get(name)
             if data is None:
@@ -268,7 +287,7 @@ class LimitMonitor:
             index = entries.index[rows]
             inside = index < flat.size
             value[rows[inside]] = flat[index[inside]] / entries.scale[rows[inside]]
-        return value, std
+        return value
 
     def _step(self, now: float, time: datetime) -> list[LimitEvent]:
         """Advance the level of every entry to ``now``; the resulting events."""
