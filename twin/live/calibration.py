@@ -88,6 +88,9 @@ _MIN_FACTOR = 0.05
 
 _OFFSET, _FAN, _PLANT, _BUSBAR = range(4)
 
+_Use = tuple[bool, int, tuple[float, float, float], float, float]
+"""How a point's readings enter an update (:meth:`Calibrator._use`)."""
+
 
 class HistoryEntry(NamedTuple):
     """One recorded estimate: ``(time, name, value, std)``.
@@ -227,46 +230,34 @@ class Calibrator:
         fan_total = 0.0
         for point in self._fan_points:
             fan_total += float(predicted.get(point, math.nan))
-        theta = self._theta
         off_index: list[int] = []
         off_residual: list[float] = []
         off_variance: list[float] = []
         rows: list[tuple[float, float, float]] = []
         residual: list[float] = []
         variance: list[float] = []
+        # what depends on the point only (its role, the model's value, σ², the row), worked
+        # out at its first reading; then each reading adds its residual in batch order
+        plans: dict[str, _Use | bool | None] = {}
         for reading in readings:
-            spec = self._roles.get(reading.point)
-            if spec is None:
+            point = reading.point
+            plan = plans.get(point, False)
+            if plan is False:
+                plan = plans[point] = self._use(point, predicted, fan_total)
+            if plan is None:  # no role
                 continue
             measured = float(reading.value)
-            model = float(predicted.get(reading.point, math.nan))
-            if not (math.isfinite(measured) and math.isfinite(model)):
+            if isinstance(plan, bool) or not math.isfinite(measured):  # True: skipped
                 continue
-            role, index, sigma, relative = spec
-            if relative:
-                sigma *= abs(model)
-            if not sigma > 0.0:
-                continue
-            if role == _OFFSET:
+            offset, index, row, model, var = plan
+            if offset:
                 off_index.append(index)
                 off_residual.append(measured - model)
-                off_variance.append(sigma**2)
-                continue
-            if role == _FAN:
-                row = (model / theta[0], 0.0, 0.0)
-            elif role == _PLANT:
-                if not math.isfinite(fan_total):
-                    continue
-                plant_part = model - fan_total - self._cdu_pump_kw
-                row = (fan_total / theta[0], plant_part / theta[1], 0.0)
+                off_variance.append(var)
             else:
-                drop = self._nominal_voltage[index] - model
-                if not drop > 1e-9:
-                    continue  # an unloaded busbar says nothing about its resistance
-                row = (0.0, 0.0, -drop / theta[2])
-            rows.append(row)
-            residual.append(measured - model)
-            variance.append(sigma**2)
+                rows.append(row)
+                residual.append(measured - model)
+                variance.append(var)
         touched: list[str] = []
         if off_index:
             touched += self._update_offsets(
@@ -279,6 +270,41 @@ class Calibrator:
         self.updates += 1
         self._record(moment, touched)
         return len(off_index) + len(rows)
+
+    def _use(
+        self, point: str, predicted: Mapping[str, float], fan_total: float
+    ) -> _Use | bool | None:
+        """How the readings of ``point`` enter :meth:`update`: None (no role), True (a role,
+        but the model's value is not finite, σ is not positive, or the row is undefined:
+        its readings are skipped), else (offset role, rack index, factor row, model value,
+        σ² of a reading)."""
+        spec = self._roles.get(point)
+        if spec is None:
+            return None
+        model = float(predicted.get(point, math.nan))
+        if not math.isfinite(model):
+            return True
+        role, index, sigma, relative = spec
+        if relative:
+            sigma *= abs(model)
+        if not sigma > 0.0:
+            return True
+        theta = self._theta
+        if role == _OFFSET:
+            return (True, index, (0.0, 0.0, 0.0), model, sigma**2)
+        if role == _FAN:
+            row = (model / theta[0], 0.0, 0.0)
+        elif role == _PLANT:
+            if not math.isfinite(fan_total):
+                return True
+            plant_part = model - fan_total - self._cdu_pump_kw
+            row = (fan_total / theta[0], plant_part / theta[1], 0.0)
+        else:
+            drop = self._nominal_voltage[index] - model
+            if not drop > 1e-9:
+                return True  # an unloaded busbar says nothing about its resistance
+            row = (0.0, 0.0, -drop / theta[2])
+        return (False, index, row, model, sigma**2)
 
     def _forget(self, moment: datetime) -> None:
         if self._last_time is not None and self.forgetting < 1.0:
