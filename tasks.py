@@ -32,10 +32,14 @@ def _say(message: str) -> None:
 
 
 def _ensure_venv(extras: str) -> None:
-    """Create ``.venv`` and install the project (editable) with ``extras`` when out of date."""
+    """Create ``.venv`` and install the project (editable) with ``extras`` when out of date.
+
+    An install with the ``test`` extras also satisfies the plain one (``run`` after ``test``
+    installs nothing again): the extras only add packages.
+    """
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
     stamp = VENV / f".installed-{extras or 'base'}-{digest}"
-    if stamp.exists():
+    if stamp.exists() or (not extras and (VENV / f".installed-test-{digest}").exists()):
         return
     if not (BIN / "python").exists():
         _say(f"creating virtual environment in {VENV}")

@@ -220,3 +220,37 @@ def test_tasks_run_forwards_the_stop_signal_to_serve(tmp_path: Path, stop: signa
         if runner.poll() is None:
             runner.kill()
         log.close()
+
+
+def test_tasks_run_after_tasks_test_installs_nothing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``test`` install (a superset) satisfies ``run``; the converse does not."""
+    import hashlib
+
+    import tasks
+
+    class Installs(Exception):
+        pass
+
+    def installs(message: str) -> None:  # _ensure_venv says something only when it installs
+        raise Installs(message)
+
+    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    monkeypatch.setattr(tasks, "VENV", tmp_path)
+    monkeypatch.setattr(tasks, "BIN", tmp_path / "bin")
+    monkeypatch.setattr(tasks, "_say", installs)
+    with pytest.raises(Installs):
+        tasks._ensure_venv("")
+    (tmp_path / f".installed-test-{digest}").touch()
+    tasks._ensure_venv("")
+    tasks._ensure_venv("test")
+    (tmp_path / f".installed-test-{digest}").unlink()
+    (tmp_path / f".installed-base-{digest}").touch()
+    tasks._ensure_venv("")
+    with pytest.raises(Installs):
+        tasks._ensure_venv("test")
+    (tmp_path / f".installed-base-{digest}").unlink()
+    (tmp_path / ".installed-test-0123456789abcdef").touch()  # an older pyproject.toml
+    with pytest.raises(Installs):
+        tasks._ensure_venv("")
