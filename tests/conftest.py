@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import xarray as xr
 
-from physics.facility import Facility
-from tests.helpers import ROOT, demo_hall_dict, facility_and_series
+if TYPE_CHECKING:
+    import xarray as xr
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
+    from physics.facility import Facility
+
+# tests.helpers (the twin, its API and CLI) is imported where a fixture needs it: with
+# pytest-xdist this file is also loaded by the controlling process, which runs no test.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook
@@ -55,4 +59,6 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def demo_day() -> tuple[Facility, xr.Dataset]:
     """(facility, series) of the demo hall over one generated day."""
+    from tests.helpers import demo_hall_dict, facility_and_series
+
     return facility_and_series(demo_hall_dict(1))
