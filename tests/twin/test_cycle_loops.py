@@ -1,7 +1,6 @@
-"""The processing cycle's per-reading loops, rewritten to work per point or per column, give
-what the reading-by-reading code gave: the state estimator's reading arrays and the
-calibrator's updates, bit for bit, on random batches with unknown points, non-finite values
-and predictions, mixed time zones and skipped roles."""
+"""The calibrator's update, which works out what depends on the point once per point, gives
+what the reading-by-reading update gave, bit for bit, on random batches with unknown points,
+non-finite values and predictions, mixed time zones and skipped roles."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from tests.helpers import START, Clock, live_twin
@@ -54,28 +52,6 @@ def _batch(rng: np.random.Generator, points: list[str], base: datetime) -> list[
             value = int(value)
         out.append(Reading(str(rng.choice(points)), moment, value))
     return out
-
-
-def test_reading_arrays_by_columns_equal_the_reading_by_reading_loop(twin: LiveTwin) -> None:
-    estimator = twin.estimator
-    rng = np.random.default_rng(5)
-    points = _points(twin)
-    for k in range(60):
-        readings = _batch(rng, points, START + timedelta(seconds=7 * k))
-        fast = estimator._reading_arrays(readings)
-        slow = estimator._reading_arrays_one_by_one(readings)
-        for a, b in zip(fast, slow, strict=True):
-            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
-    known = Reading(points[0], START, 20.0)
-    timestamp = Reading(points[1], pd.Timestamp(START), 21.0)  # a datetime subclass
-    fast = estimator._reading_arrays([known, timestamp, known])
-    slow = estimator._reading_arrays_one_by_one([known, timestamp, known])
-    assert all(a.tobytes() == b.tobytes() for a, b in zip(fast, slow, strict=True))
-    assert fast[0].size == 3
-    naive = Reading(points[2], START.replace(tzinfo=None), 22.0)
-    for method in (estimator._reading_arrays, estimator._reading_arrays_one_by_one):
-        with pytest.raises(ValueError, match=f"time of reading {points[2]} .* no timezone"):
-            method([known, naive])
 
 
 class _ReadingByReading(Calibrator):

@@ -308,38 +308,7 @@ class StateEstimator:
     def _reading_arrays(
         self, readings: Sequence[Reading]
     ) -> tuple[NDArray[np.int64], FloatArray, FloatArray]:
-        """(point index, time [s since epoch], value) of the known, finite readings.
-
-        Each distinct time is converted once and the three columns are gathered by list
-        comprehensions; a time that is not an aware :class:`datetime` sends the batch through
-        the reading-by-reading loop (:meth:`_reading_arrays_one_by_one`), which refuses it
-        naming its reading.
-        """
-        times = [reading.time for reading in readings]
-        seconds: dict[datetime, float] = {}
-        try:
-            for moment in dict.fromkeys(times):  # in order of first appearance
-                if type(moment) is not datetime or moment.utcoffset() is None:
-                    return self._reading_arrays_one_by_one(readings)
-                seconds[moment] = _utc(moment, "time").timestamp()
-        except TypeError:  # unhashable: refused below, naming the reading
-            return self._reading_arrays_one_by_one(readings)
-        index = self._point_index
-        known = [index.get(r.point, -1) for r in readings]
-        value = np.asarray(
-            [float(r.value) if i >= 0 else math.nan for r, i in zip(readings, known, strict=True)],
-            dtype=float,
-        )
-        idx = np.asarray(known, dtype=np.int64)
-        keep = (idx >= 0) & np.isfinite(value)
-        when = np.asarray([seconds[moment] for moment in times], dtype=float)
-        return idx[keep], when[keep], value[keep]
-
-    def _reading_arrays_one_by_one(
-        self, readings: Sequence[Reading]
-    ) -> tuple[NDArray[np.int64], FloatArray, FloatArray]:
-        """:meth:`_reading_arrays`, reading by reading (a time that is not timezone-aware
-        raises, naming the first such reading)."""
+        """(point index, time [s since epoch], value) of the known, finite readings."""
         index = self._point_index
         seconds: dict[datetime, float] = {}
         idx: list[int] = []
