@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from optimizer.baselines import RuleBasedResult, as_operated, effective_price, rule_based
+from optimizer.baselines import RuleBasedResult, as_operated, cooling, effective_price, rule_based
 from physics.battery import integrate_soc
 from physics.facility import Facility
 from physics.schedule import Schedule, as_operated_schedule
@@ -453,3 +453,58 @@ def test_rule_based_result_is_the_simulation_of_its_schedule(
     assert demo_rule.result is not None
     fresh = simulate(facility, demo_rule.schedule, series, per_rack=False)
     xr.testing.assert_identical(demo_rule.result, fresh)
+
+
+def _plain_bisection(
+    facility: Facility, series: xr.Dataset, power: np.ndarray, low: float, high: float
+) -> tuple[float, bool, int]:
+    """The plain bisection of the supply setpoint (tolerance 0.05 K): setpoint [°C], whether
+    ``low`` is safe, and the simulations it ran."""
+    runs = 0
+
+    def safe(value: float) -> bool:
+        nonlocal runs
+        runs += 1
+        return cooling._max_inlet(facility, series, power, value) <= facility.inlet_limit
+
+    if safe(high):
+        return high, True, runs
+    if not safe(low):
+        return low, False, runs
+    while high - low > 0.05:
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if safe(middle) else (low, middle)
+    return low, True, runs
+
+
+@pytest.mark.parametrize("rounds", [cooling._PREDICTED_ROUNDS, 0])
+@pytest.mark.parametrize("shift", [-9.0, -2.5, -0.3, 0.0, 0.7, 6.0])
+def test_predicted_bisection_returns_the_plain_bisections_setpoint(
+    demo_day: DemoDay, monkeypatch: pytest.MonkeyPatch, shift: float, rounds: int
+) -> None:
+    """Bit for bit the plain bisection's setpoint, at inlet limits ``shift`` K from the demo
+    hall's (nothing safe at −9 K, everything at +6 K), with fewer simulations (with no
+    predicted round: the plain bisection's own halvings)."""
+    facility, series = demo_day
+    facility = dataclasses.replace(facility, inlet_limit=facility.inlet_limit + shift)
+    power = as_operated(facility, series).workload_power
+    index = cooling._representative_steps(power)
+    sub, power = cooling._subset(series, index), power[index]
+    units = facility.units
+    low, high = float(units.supply_temperature_min.min()), float(units.supply_temperature_max.max())
+    expected, low_safe, plain_runs = _plain_bisection(facility, sub, power, low, high)
+    runs: list[float] = []
+    simulate_once = cooling._max_inlet
+
+    def counted(*args: object) -> float:
+        runs.append(args[-1])  # type: ignore[arg-type]
+        return simulate_once(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cooling, "_max_inlet", counted)
+    monkeypatch.setattr(cooling, "_PREDICTED_ROUNDS", rounds)
+    assert cooling._bisect_supply(facility, sub, power, low, high, 0.05) == (expected, low_safe)
+    assert len(runs) == len(set(runs))  # no setpoint simulated twice
+    if plain_runs > 2 and rounds:
+        assert len(runs) <= plain_runs // 2
+    else:
+        assert len(runs) == plain_runs
