@@ -163,28 +163,42 @@ def inlet_row(m: pyo.ConcreteModel, rack: int, step: int) -> tuple[pyo.Expressio
         ``h + W·supply + G·Δp`` [°C] and the limit less ``inlet_margin`` and the rack-step's
         ``inlet_tightening`` [°C].
     """
-    lin: Linearization = m.lin
     options: ModelOptions = m.options_
-    supply_matrix = lin.inlet_supply.tocsr()
+    supply_terms, work_terms, rack_limit = _inlet_terms(m, rack)
     supply = m.cooling.supply
-    start, stop = supply_matrix.indptr[rack], supply_matrix.indptr[rack + 1]
-    setpoint = sum(
-        float(value) * supply[int(u), step]
-        for u, value in zip(
-            supply_matrix.indices[start:stop], supply_matrix.data[start:stop], strict=True
-        )
-    )
-    load = sum(
-        float(lin.inlet_work[rack, j]) * power_change(m, j, step)
-        for j in (int(j) for j in lin.flexible)
-        if abs(lin.inlet_work[rack, j]) > 1e-9
-    )
-    limit = (
-        float(lin.inlet_limit[rack])
-        - options.inlet_margin
-        - options.inlet_tightening.get((rack, step), 0.0)
-    )
-    return float(lin.inlet_base[rack, step]) + setpoint + load, limit
+    setpoint = sum(value * supply[u, step] for u, value in supply_terms)
+    load = sum(coef * power_change(m, j, step) for j, coef in work_terms)
+    limit = rack_limit - options.inlet_margin - options.inlet_tightening.get((rack, step), 0.0)
+    return float(m.lin.inlet_base[rack, step]) + setpoint + load, limit
+
+
+InletTerms = tuple[list[tuple[int, float]], list[tuple[int, float]], float]
+"""A rack's inlet row terms: (unit, supply coefficient [-]), (workload, coefficient
+[K/kW]) and its inlet limit [°C]."""
+
+
+def _inlet_terms(m: pyo.ConcreteModel, rack: int) -> InletTerms:
+    """The terms of ``rack``'s inlet rows, read from ``m.lin`` once per rack and kept on the
+    model (``m.inlet_terms_``): a model has up to 96 rows a rack, and verification adds more."""
+    cache: dict[int, InletTerms] | None = getattr(m, "inlet_terms_", None)
+    if cache is None:
+        cache = m.inlet_terms_ = {}
+    terms = cache.get(rack)
+    if terms is None:
+        lin: Linearization = m.lin
+        matrix = lin.inlet_supply.tocsr()
+        start, stop = matrix.indptr[rack], matrix.indptr[rack + 1]
+        supply = [
+            (int(u), float(value))
+            for u, value in zip(matrix.indices[start:stop], matrix.data[start:stop], strict=True)
+        ]
+        work = [
+            (j, float(lin.inlet_work[rack, j]))
+            for j in (int(j) for j in lin.flexible)
+            if abs(lin.inlet_work[rack, j]) > 1e-9
+        ]
+        terms = cache[rack] = (supply, work, float(lin.inlet_limit[rack]))
+    return terms
 
 
 def supply_bounds(facility: Facility, unit: int) -> tuple[float, float]:
@@ -224,6 +238,16 @@ def _add_coil_and_cdu(m: pyo.ConcreteModel, facility: Facility, lin: Linearizati
     supply temperature."""
     c, units, cdus = m.cooling, facility.units, facility.cdus
     flex = [int(j) for j in lin.flexible]
+    # per-equipment constants as Python floats, read once: ``cdus.approach`` is computed on
+    # every read (the heat exchangers' effectiveness), and a NumPy scalar times a Pyomo
+    # expression goes through NumPy's ufunc machinery to the same product (the same rows)
+    coil_capacity = [float(value) / WATTS_PER_KILOWATT for value in units.capacity]
+    cdu_capacity = [float(value) / WATTS_PER_KILOWATT for value in cdus.capacity]
+    approach_per_kw = [
+        float(approach / (capacity / WATTS_PER_KILOWATT))
+        for approach, capacity in zip(cdus.approach, cdus.capacity, strict=True)
+    ]
+    coolant_limit = [float(value) for value in cdus.max_supply_temperature]
     coil_rows = screened_capacity_rows(
         facility, lin, lin.coil_base, lin.coil_work, units.capacity / WATTS_PER_KILOWATT
     )
@@ -239,7 +263,7 @@ def _add_coil_and_cdu(m: pyo.ConcreteModel, facility: Facility, lin: Linearizati
                 if lin.coil_work[u, j]
             )
             - b.coil_slack[u, t]
-            <= units.capacity[u] / WATTS_PER_KILOWATT * m.derate["coil"]
+            <= coil_capacity[u] * m.derate["coil"]
         ),
     )
     c.C = pyo.Set(initialize=range(cdus.count))
@@ -254,18 +278,15 @@ def _add_coil_and_cdu(m: pyo.ConcreteModel, facility: Facility, lin: Linearizati
         c.C,
         m.T,
         rule=lambda b, u, t: (
-            cdu_load(u, t) - b.cdu_slack[u, t]
-            <= cdus.capacity[u] / WATTS_PER_KILOWATT * m.derate["cdu"]
+            cdu_load(u, t) - b.cdu_slack[u, t] <= cdu_capacity[u] * m.derate["cdu"]
         ),
     )
     c.coolant = pyo.Constraint(
         c.C,
         m.T,
         rule=lambda b, u, t: (
-            cdu_facility_supply(m, u, t)
-            + cdus.approach[u] / (cdus.capacity[u] / WATTS_PER_KILOWATT) * cdu_load(u, t)
-            - b.cdu_slack[u, t]
-            <= cdus.max_supply_temperature[u] - m.coolant_margin
+            cdu_facility_supply(m, u, t) + approach_per_kw[u] * cdu_load(u, t) - b.cdu_slack[u, t]
+            <= coolant_limit[u] - m.coolant_margin
         ),
     )
 
