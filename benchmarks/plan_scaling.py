@@ -201,6 +201,7 @@ def run_case(racks: int, days: float = 1.0) -> dict[str, Any]:
         "untimed_s": round(plan_wall - sum(t.values()), 2),
         "peak_rss_mb": round(plan_rss),
         **_model_size(planner.model),
+        "verified_cost": round(float(result.figures["cost"]), 3),
         "savings_vs_as_operated": {
             k: None if v is None else round(v, 4) for k, v in result.savings("as_operated").items()
         },
