@@ -1,4 +1,4 @@
-"""Screening the ticks of a batch together (twin.live.fault_ticks) keeps every decision.
+"""Screening the ticks of a batch together (twin.live.faults.ticks) keeps every decision.
 
 Two detectors see the same random batches: one screens runs of quiet ticks at once (the
 default), the other one tick per pass (``tick_batching=False``, the reference).  After every
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from twin.live import fault_ticks
 from twin.live.faults import FaultDetector
+from twin.live.faults import ticks as fault_ticks
 from twin.scenario.compile import compile_facility
 from twin.scenario.loader import load_scenario
 from twin.scenario.points import PointCatalogue, Reading

@@ -413,8 +413,8 @@ def _sorted_row_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def test_fast_helpers_equal_their_numpy_counterparts() -> None:
     """The detector's one-call helpers give bit-for-bit what the numpy functions give, NaN and
     ±inf included; the full-rings median shortcut equals the general path and numpy's median."""
-    from twin.live import faults
-    from twin.live.fault_history import row_median
+    from twin.live.faults import detector as faults
+    from twin.live.faults.history import row_median
 
     rng = np.random.default_rng(11)
     x = rng.normal(0.0, 1e3, 400)
@@ -443,7 +443,8 @@ def test_fast_screening_keeps_every_decision(data: Data, monkeypatch: pytest.Mon
     (28 ticks per batch, as the ingestion benchmark posts): the detector with its one-call
     helpers and full-ring median gives the same kept readings, faults and exclusion counts as
     with numpy's own functions and the general median."""
-    from twin.live import fault_history, faults
+    from twin.live.faults import detector as faults
+    from twin.live.faults import history as fault_history
 
     catalogue = PointCatalogue(data.facility)
     points = [p for p in catalogue.ids if p.endswith("inlet_temperature")]
@@ -498,7 +499,7 @@ def test_fast_screening_keeps_every_decision(data: Data, monkeypatch: pytest.Mon
 def test_cusum_update_of_both_sides_at_once_equals_side_by_side() -> None:
     """``PointHistory.push`` updates the two CUSUM sides and their start times together: the
     same figures as the side-by-side update, over random residuals crossing zero often."""
-    from twin.live.fault_history import PointHistory
+    from twin.live.faults.history import PointHistory
 
     rng = np.random.default_rng(3)
     history = PointHistory(12, 20, 100, 1e-9)

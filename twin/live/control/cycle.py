@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from twin.live.fault_types import SensorFault
+from twin.live.faults.kinds import SensorFault
 from twin.scenario.points import Reading
 
 if TYPE_CHECKING:

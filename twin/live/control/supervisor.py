@@ -40,7 +40,7 @@ from twin.live.control.preview import plan_preview
 from twin.live.control.verification import check_on_twin
 from twin.live.control.watch import PlanWatch, WatchTrip, moved_points
 from twin.live.estimation import EstimatedState
-from twin.live.fault_types import SensorFault
+from twin.live.faults.kinds import SensorFault
 from twin.scenario.points import Reading
 from twin.store.records import Alarm, PlanRecord
 

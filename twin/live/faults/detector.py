@@ -56,8 +56,8 @@ sensors: temperatures 0.05 K noise, 0.5 K drift, 0.5 K model change; powers 0.2 
 the predicted value; voltages 0.005, 0.2, 0.1 V; SOC 0.001, 0.02, 0.01.
 
 Each point's history (intervals, runs, residual rings, baseline, CUSUM) is kept by
-:class:`twin.live.fault_history.PointHistory`; the fault records, their wording and the floors
-are in :mod:`twin.live.fault_types`.
+:class:`twin.live.faults.history.PointHistory`; the fault records, their wording and the floors
+are in :mod:`twin.live.faults.kinds`.
 """
 
 from __future__ import annotations
@@ -71,10 +71,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from physics.facility import Facility
-from twin.live.fault_history import CheckLayer, PointHistory
-from twin.live.fault_repeats import RepeatedValues
-from twin.live.fault_ticks import screen_layers
-from twin.live.fault_types import (
+from twin.live.faults.history import CheckLayer, PointHistory
+from twin.live.faults.kinds import (
     DEFAULT_TOLERANCES,
     FaultKind,
     SensorFault,
@@ -86,6 +84,8 @@ from twin.live.fault_types import (
     stuck_reason,
     units_floors_groups,
 )
+from twin.live.faults.repeats import RepeatedValues
+from twin.live.faults.ticks import screen_layers
 from twin.scenario.points import PointCatalogue, Reading
 
 __all__ = ["DEFAULT_TOLERANCES", "FaultDetector", "FaultKind", "SensorFault", "Tolerance"]
@@ -167,7 +167,7 @@ class FaultDetector:
     repeat_readings, repeat_runs
         A value recurring this many times [-] in this many separate runs [-] among the last
         ``window`` readings is a value stuck between good ones
-        (:class:`twin.live.fault_repeats.RepeatedValues`).
+        (:class:`twin.live.faults.repeats.RepeatedValues`).
     baseline_time
         Time constant of the residual baseline [s]: each accepted reading moves it by
         ``min(Δt / baseline_time, 1/window)`` of its residual, Δt the time since the point's
@@ -180,7 +180,7 @@ class FaultDetector:
     min_peers
         Fewest healthy peers reporting in a check for the common-mode correction [-].
     tick_batching
-        Screen runs of quiet ticks of a batch together (:mod:`twin.live.fault_ticks`; the
+        Screen runs of quiet ticks of a batch together (:mod:`twin.live.faults.ticks`; the
         same decisions and state as one pass per tick, which ``False`` forces).
     """
 

@@ -33,10 +33,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
-from twin.live.fault_history import PointHistory, row_median
+from twin.live.faults.history import PointHistory, row_median
 
 if TYPE_CHECKING:
-    from twin.live.faults import FaultDetector, SensorFault
+    from twin.live.faults.detector import FaultDetector, SensorFault
 
 __all__ = ["screen_layers", "screen_ticks"]
 
@@ -50,7 +50,7 @@ _BIG = np.finfo(np.float64).max
 
 
 def _nan_to_num(x: FloatArray) -> FloatArray:
-    """:func:`numpy.nan_to_num` (as ``twin.live.faults._nan_to_num``)."""
+    """:func:`numpy.nan_to_num` (as ``twin.live.faults.detector._nan_to_num``)."""
     return np.where(np.isnan(x), 0.0, np.minimum(np.maximum(x, -_BIG), _BIG))
 
 
