@@ -28,7 +28,9 @@ from tests.twin.test_fleet_adopt import Clock, replan
 from twin.api.fleet.app import create_fleet_app
 from twin.fleet.anchor import window_start
 from twin.fleet.live import FleetTwin
+from twin.fleet.replan import store_meter
 from twin.live.control.reanchor import reanchor
+from twin.scenario.points import Reading
 
 pytestmark = pytest.mark.xdist_group("fleet-atomic")  # module fixtures built once
 
@@ -306,3 +308,17 @@ def test_work_done_is_taken_from_the_sites_meters_where_they_reported_it(
         for share in new["payload"]["site_schedules"].values()
     )
     assert placed == pytest.approx(carried["remaining_kwh"], rel=1e-3, abs=1e-2)
+
+    # a meter reading more than the job can draw there counts as the most it can draw
+    twin = fleet.twins[site]
+    j = twin.facility.workloads.ids.index(f"fleet:{job}")
+    ceiling = twin.facility.workloads.capacity[j] / 1e3  # its racks' dynamic power [kW]
+    # (a late reading the API would refuse; one a connector's back-fill could have stored)
+    late = Reading(f"job/fleet:{job}/power", (times[0] + timedelta(minutes=5)).to_pydatetime(), 4e5)
+    twin.store.insert([late])
+    metered = store_meter(fleet.twins, timedelta(minutes=15))(site, job, times)
+    assert metered[0] == pytest.approx(min(ceiling, twin.facility.workloads.max_power[j] / 1e3))
+    assert np.allclose(metered[1:], planned[1:] / 2, rtol=1e-9, atol=1e-9)
+    assert np.isnan(
+        store_meter(fleet.twins, timedelta(minutes=15))(site, "no-such-job", times)
+    ).all()

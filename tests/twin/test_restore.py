@@ -74,23 +74,29 @@ def test_a_restart_restores_the_applied_plan_and_its_watch(tmp_path: Path) -> No
     later.store.close()
 
 
-def test_a_plan_made_on_a_replaced_scenario_is_not_restored(tmp_path: Path) -> None:
+def test_nothing_out_of_force_comes_back_after_a_scenario_replacement(tmp_path: Path) -> None:
+    """Plan ``before`` (on the file's scenario) is taken out of force by ``PUT /scenario``;
+    plan ``after`` is made on the replaced scenario.  A restart serves the file again: neither
+    comes back (the hall runs as operated), and the audit says why for each."""
     clock = Clock(NOW)
     first = make_twin(tmp_path, clock)
+    before = _approved(first, clock)
     data = copy.deepcopy(first.base_data)
     data["site"] = {**data["site"], "name": "Demo AI hall (edited)"}
     first.replace_scenario(data, actor="admin")
-    record = _approved(first, clock)
+    after = _approved(first, clock)
     first.store.close()
 
     twin = _restarted(tmp_path, clock)  # the service starts again on its file
     assert twin.applied_plans == []
     for f in FIELDS:
         assert np.array_equal(getattr(twin.schedule, f), getattr(twin.baseline, f))
+    assert twin.supervisor.watch is None
     entry = next(e for e in twin.store.audit_log(limit=20) if e["action"] == "restore")
-    assert entry["detail"]["plans"] == [
-        {"plan": record["id"], "skipped": "made on another scenario"}
-    ]
+    skipped = {p["plan"]: p["skipped"] for p in entry["detail"]["plans"]}
+    assert skipped[after["id"]] == "made on another scenario"
+    assert skipped[before["id"]].startswith("out of force since the scenario was replaced")
+    assert entry["reason"].startswith("0 plan(s) in force again")
     twin.store.close()
 
 

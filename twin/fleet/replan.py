@@ -181,12 +181,20 @@ def carried_jobs(
 
 def store_meter(twins: Mapping[str, LiveTwin], step: timedelta) -> Meter:
     """A :data:`Meter` on the sites' stores: the mean of each step's readings of
-    ``job/fleet:<job>/power`` [kW] (:meth:`twin.store.store.Store.downsample`)."""
+    ``job/fleet:<job>/power`` [kW] (:meth:`twin.store.store.Store.downsample`), held within
+    what the job can draw at the site: 0 to its maximum power and its racks' dynamic power
+    (a meter reading more cannot shorten the work left by more than the job could run)."""
 
     def meter(site: str, job: str, starts: pd.DatetimeIndex) -> np.ndarray:
         out = np.full(len(starts), np.nan)
         twin = twins.get(site)
-        if twin is None or not len(starts):
+        workloads = None if twin is None else twin.facility.workloads
+        if twin is None or workloads is None or f"fleet:{job}" not in workloads.ids:
+            return out
+        j = workloads.ids.index(f"fleet:{job}")
+        limits = [float(workloads.capacity[j]), float(workloads.max_power[j])]
+        ceiling_kw = min((v for v in limits if np.isfinite(v) and v >= 0.0), default=np.inf) / 1e3
+        if not len(starts):
             return out
         times, values = twin.store.downsample(
             f"job/fleet:{job}/power",
@@ -197,7 +205,7 @@ def store_meter(twins: Mapping[str, LiveTwin], step: timedelta) -> Meter:
         )
         found = starts.get_indexer(pd.DatetimeIndex(times))
         inside = found >= 0
-        out[found[inside]] = np.asarray(values, dtype=float)[inside]
+        out[found[inside]] = np.clip(np.asarray(values, dtype=float)[inside], 0.0, ceiling_kw)
         return out
 
     return meter

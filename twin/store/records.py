@@ -8,7 +8,7 @@ record is returned as a JSON-ready dict (:class:`PlanRecord`, :class:`AuditEntry
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -376,8 +376,13 @@ class RecordsMixin:
 
         return self._database.write(work)
 
-    def audit_log(self, limit: int = 100, since: datetime | None = None) -> list[AuditEntry]:
-        """Audit entries, newest first.
+    def audit_log(
+        self,
+        limit: int = 100,
+        since: datetime | None = None,
+        actions: Sequence[str] | None = None,
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first (``id`` grows with each entry written).
 
         Parameters
         ----------
@@ -385,11 +390,15 @@ class RecordsMixin:
             At most this many.
         since
             Only entries with ``time >= since``.
+        actions
+            Only entries with one of these actions (None: every action).
         """
         a = AUDIT
         query = sa.select(a).order_by(a.c.id.desc()).limit(limit)
         if since is not None:
             query = query.where(a.c.time >= to_microseconds(since, "since"))
+        if actions is not None:
+            query = query.where(a.c.action.in_(list(actions)))
 
         def work(conn: Connection) -> list[AuditEntry]:
             return [

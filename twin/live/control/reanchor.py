@@ -122,7 +122,15 @@ def restore(twin: LiveTwin) -> list[dict[str, Any]]:
     """Merge back into ``twin``'s schedule the plans in force before a restart (see module
     docs); audited as ``restore`` when any applied plan was found.  Returns the report: per
     plan, :func:`carry_over`'s entry or ``skipped`` (why it was left out)."""
-    candidates = twin.store.list_plans(limit=RESTORE_SCAN, status="applied")
+    store = twin.store
+    candidates = store.list_plans(limit=RESTORE_SCAN, status="applied")
+    # a scenario replaced over the API took every plan applied before it out of force
+    replaced = store.audit_log(limit=1, actions=["replace_scenario"])
+    cut = replaced[0]["id"] if replaced else -1
+    applied_at = {
+        entry["target"]: entry["id"]
+        for entry in reversed(store.audit_log(limit=4 * RESTORE_SCAN, actions=["apply"]))
+    }
     window_start = twin.times[0]
     kept: list[PlanRecord] = []
     report: list[dict[str, Any]] = []
@@ -131,6 +139,10 @@ def restore(twin: LiveTwin) -> list[dict[str, Any]]:
         times = (payload.get("schedule") or {}).get("time") or []
         if payload.get("scenario_digest") != twin.scenario_digest:
             why = "made on another scenario" if payload.get("scenario_digest") else "no digest"
+            report.append({"plan": record["id"], "skipped": why})
+        elif applied_at.get(record["id"], -1) < cut:
+            since = f"{replaced[0]['time']:%Y-%m-%d %H:%M} UTC"
+            why = f"out of force since the scenario was replaced ({since})"
             report.append({"plan": record["id"], "skipped": why})
         elif not times or pd.Timestamp(times[-1]) < window_start:
             report.append({"plan": record["id"], "skipped": "ended before the live window"})
@@ -150,7 +162,8 @@ def restore(twin: LiveTwin) -> list[dict[str, Any]]:
         "twin",
         "restore",
         twin.facility.name,
-        f"{len(twin.applied_plans)} applied plan(s) restored after a restart",
+        f"{len(twin.applied_plans)} plan(s) in force again after a restart; "
+        f"{len(report) - len(twin.applied_plans)} applied plan(s) left out (see detail)",
         {"plans": report},
     )
     if newest is not None and newest["decided_at"] is not None:
