@@ -69,7 +69,7 @@ class PlanOptions:
     instants so that all its sites share one planning axis."""
 
 
-def _event_signature(series: xr.Dataset) -> np.ndarray:
+def event_signature(series: xr.Dataset) -> np.ndarray:
     """Per step, a number that changes whenever a demand-response term changes (NaN outside
     every event): period boundaries go where it changes."""
     steps = series.sizes["time"]
@@ -169,7 +169,7 @@ class PlanSolver:
             fine_hours=self.options.fine_hours,
             coarse_hours=self.options.coarse_hours,
             breakpoints=[
-                *contract_instants(facility, _event_signature(series), time_axis),
+                *contract_instants(facility, event_signature(series), time_axis),
                 *month_starts(facility, time_axis),
                 *self.options.extra_breakpoints,
             ],

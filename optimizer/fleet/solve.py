@@ -25,7 +25,7 @@ from optimizer.fleet.model import build_fleet_model, site_block
 from optimizer.fleet.problem import SERVE_WORKLOAD, FleetInfeasible, FleetProblem
 from optimizer.highs_direct import DirectHighs
 from optimizer.horizon import PlanningAxis, contract_instants
-from optimizer.planner import PlanOptions, PlanSolver
+from optimizer.planner import PlanOptions, PlanSolver, event_signature
 from optimizer.verify import schedule_from_model, tighten
 from physics.constants import WATTS_PER_KILOWATT
 from physics.schedule import Schedule
@@ -62,9 +62,9 @@ def _breakpoints(problem: FleetProblem) -> tuple[np.datetime64, ...]:
     instants: list[np.datetime64] = []
     time_axis = problem.time
     for site in problem.sites:
-        cap = site.series["dr_import_cap"].values if "dr_import_cap" in site.series else None
-        dr = np.full(time_axis.size, np.nan) if cap is None else np.asarray(cap, dtype=float)
-        instants += contract_instants(site.facility, dr, time_axis)
+        # every demand-response term a site's planner starts a period at (caps, soft caps,
+        # penalties, credits, baselines): the sites must share one axis
+        instants += contract_instants(site.facility, event_signature(site.series), time_axis)
         instants += month_starts(site.facility, time_axis)
     for job in problem.jobs:
         instants += [job.release, job.deadline]

@@ -271,3 +271,38 @@ def test_the_example_fleet_is_three_core_halls_and_four_edge_pods_on_demo_series
     assert plan["equal_work"]["it_energy_kwh"]["plan"] == pytest.approx(
         plan["equal_work"]["it_energy_kwh"]["sites_alone"], rel=5e-3
     )
+
+
+def test_a_fleet_window_off_the_hour_plans_across_a_credit_event(tmp_path: Path) -> None:
+    """A demand-response *credit* event (not a cap) of one site: every site's periods start at
+    its edges too, so the sites share one planning axis even when the window starts at :30
+    and the event falls in the hourly periods (it used to raise "the sites' planning axes
+    differ", so a live fleet re-plan failed three quarter-hours in four)."""
+    from optimizer.fleet.plan import plan_fleet
+    from optimizer.planner import PlanOptions
+    from tests.fleet_live import one_day_fleet
+
+    hall = yaml.safe_load((ROOT / "scenarios" / "demo-hall.yaml").read_text())
+    hall["grid"]["demand_response"] = [
+        {
+            "start": "2026-07-06T10:00:00Z",
+            "end": "2026-07-06T12:00:00Z",
+            "credit": 0.4,
+            "baseline": "2400 kW",
+        }
+    ]
+    hall["series"] = [{"file": str(ROOT / "data" / "demo-week.csv")}]
+    (tmp_path / "hall.yaml").write_text(yaml.safe_dump(hall, sort_keys=False))
+    path = one_day_fleet(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["simulation"]["start"] = "2026-07-06T00:30:00Z"
+    data["sites"][0]["scenario"] = str(tmp_path / "hall.yaml")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    ready = build_fleet(path)
+    result = plan_fleet(
+        ready.problem,
+        PlanOptions(time_limit=60, fine_hours=6),
+        baseline_routing=ready.baseline_routing,
+    )
+    assert result.status == "optimal", result.to_json().get("explanation")
+    assert result.plan is not None and result.plan.verified
