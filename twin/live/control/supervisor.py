@@ -32,6 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from optimizer.plan import verified_figures
+from optimizer.state import apply_state
 from physics.schedule import Schedule
 from physics.simulate import simulate
 from twin.live.control.limit_alarms import LimitEvent, LimitMonitor
@@ -302,7 +303,9 @@ class Supervisor:
     def in_force_figures(self, start: int, steps: int) -> dict[str, float]:
         """Cost [currency], peak [kW], grid energy [kWh] and hottest inlet with the offsets
         [°C] of the schedule in force over ``steps`` steps from ``start``, on the calibrated
-        twin with the estimated state."""
+        twin with the estimated state, judged as a plan is (:func:`optimizer.accounting.
+        verified_figures` with that state: the demand charge above the billing peak so far,
+        the work left to do), so a preview compares like with like."""
         twin = self.twin
         stop = min(start + steps, len(twin.times))
         if stop - start < 1:
@@ -315,9 +318,11 @@ class Supervisor:
             battery_power=np.asarray(current.battery_power)[start:stop],
             workload_power=np.asarray(current.workload_power)[start:stop],
         )
-        facility = twin.state_facility()
+        state = twin.plan_state(twin.clock())
+        facility = apply_state(twin.calibrated_facility(), state)
         result = simulate(facility, part, window)
-        figures = verified_figures(facility, part, result)
+        # judged as the plan is: demand charged above the billing peak so far, work left
+        figures = verified_figures(facility, part, result, state=state)
         offsets = twin.parameters.offsets(twin.facility)
         figures["max_inlet_temperature_c"] = check_on_twin(
             facility, result, offsets
