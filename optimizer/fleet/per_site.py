@@ -14,7 +14,8 @@ which :func:`plan_fleet_per_site` builds, solves, verifies and frees one after a
 3. **co-plan**: the placement's moves and routing fixed, and each moved job's **energy split**
    between its sites fixed to the placement's: each site is again an LP of its own.  Fixing
    the split is a restriction of the joint co-plan (whose split the sites' physics may still
-   shift): its optimum is never below the joint one; the verified ``sites_alone`` plan stands
+   shift): its optimum is never below the joint one (the plans solved, each within the MIP
+   gap, can differ either way by up to that gap); the verified ``sites_alone`` plan stands
    for it when it is dearer or does not verify, as in :func:`plan_fleet`.
 
 The plan's peak memory is then the kept per-site data (as-operated and planned simulations,
@@ -456,40 +457,7 @@ def plan_fleet_per_site(
         alone = (baselines["sites_alone"], _home_routing_summary(problem, view), [])
     else:
         notes.append(f"sites_alone baseline: {alone_stage.status} (solved site by site)")
-    placement, placed, condition = solve_placement(
-        problem, solvers, view.options.time_limit, view.options.mip_gap
-    )
-    timings.update(placed)
-    reason: str | None = None
-    co_stage: _Stage | None = None
-    if placement is None:
-        reason = (
-            "the fleet placement model found no placement: the sites_alone plan is returned "
-            "(no work moves)"
-            if condition == TerminationCondition.infeasible
-            else None
-        )
-    elif alone is not None and _stays_home(problem, solvers, placement, home_routing):
-        reason = (
-            "the fleet placement keeps every job at home and routes tier 1 as sites_alone "
-            "does: the sites_alone plan is the co-plan (no work moves)"
-        )
-    else:
-        view.model = placement
-        terms = [_placed_terms(problem, view.axis, placement, s) for s in range(len(solvers))]
-        stage_started = time.perf_counter()
-        co_stage = _run_stage(
-            problem,
-            sites,
-            lambda s, _: terms[s],
-            alone_stage.commitments if alone is not None else None,
-        )
-        timings["co_plan_solve_s"] = time.perf_counter() - stage_started
-        if co_stage.outcomes is None and co_stage.status == "infeasible":
-            reason = (
-                "the sites found no feasible plan with the fleet placement and its energy "
-                "split fixed: the sites_alone plan is returned (no work moves)"
-            )
+    co_stage, reason = _co_plan(problem, sites, view, alone_stage, alone is not None, home_routing)
     timings["total_s"] = time.perf_counter() - started
     if co_stage is None or co_stage.outcomes is None:
         if alone is not None:
@@ -513,6 +481,75 @@ def plan_fleet_per_site(
             notes=notes,
             currency=currency,
         )
+    return _co_plan_or_alone(
+        problem, view, solvers, co_stage, prices, baselines, alone, notes, currency, timings
+    )
+
+
+def _co_plan(
+    problem: FleetProblem,
+    sites: _Sites,
+    view: PerSiteFleet,
+    alone_stage: _Stage,
+    have_alone: bool,
+    home_routing: dict[tuple[str, str], np.ndarray],
+) -> tuple[_Stage | None, str | None]:
+    """The placement, then the sites solved in turn with it fixed: the co-plan stage (None
+    when it is not run) and why the sites_alone plan stands for it (None: no reason yet)."""
+    solvers = sites.all()
+    timings = view.timings
+    placement, placed, condition = solve_placement(
+        problem, solvers, view.options.time_limit, view.options.mip_gap
+    )
+    timings.update(placed)
+    reason: str | None = None
+    co_stage: _Stage | None = None
+    if placement is None:
+        reason = (
+            "the fleet placement model found no placement: the sites_alone plan is returned "
+            "(no work moves)"
+            if condition == TerminationCondition.infeasible
+            else None
+        )
+    elif have_alone and _stays_home(problem, solvers, placement, home_routing):
+        reason = (
+            "the fleet placement keeps every job at home and routes tier 1 as sites_alone "
+            "does: the sites_alone plan is the co-plan (no work moves)"
+        )
+    else:
+        view.model = placement
+        terms = [_placed_terms(problem, view.axis, placement, s) for s in range(len(solvers))]
+        stage_started = time.perf_counter()
+        co_stage = _run_stage(
+            problem,
+            sites,
+            lambda s, _: terms[s],
+            alone_stage.commitments if have_alone else None,
+        )
+        timings["co_plan_solve_s"] = time.perf_counter() - stage_started
+        if co_stage.outcomes is None and co_stage.status == "infeasible":
+            reason = (
+                "the sites found no feasible plan with the fleet placement and its energy "
+                "split fixed: the sites_alone plan is returned (no work moves)"
+            )
+    return co_stage, reason
+
+
+def _co_plan_or_alone(
+    problem: FleetProblem,
+    view: PerSiteFleet,
+    solvers: list[PlanSolver],
+    co_stage: _Stage,
+    prices: list[float],
+    baselines: dict[str, Judged],
+    alone: tuple[Judged, dict[str, dict[str, float]], list[str]] | None,
+    notes: list[str],
+    currency: str,
+    timings: dict[str, float],
+) -> FleetPlan:
+    """The verified co-plan, or the sites_alone plan where it is cheaper or verifies when
+    the co-plan does not (:func:`optimizer.fleet.plan._prefer_sites_alone`)."""
+    assert co_stage.outcomes is not None
     network = joint.network_figures(view)
     judged = judge_sites(problem, solvers, co_stage.outcomes, prices, network)
     routing, exceeded = joint.routing_summary(view)
