@@ -184,6 +184,26 @@ def test_plan_detects_a_fleet_file() -> None:
     assert data["cost"] <= data["baselines"]["sites_alone"]["cost"] * (1 + 1e-4)
 
 
+def test_plan_a_fleet_site_by_site_from_the_cli() -> None:
+    """``--per-site``: the same fleet planned one site's model at a time, verified, equal work,
+    its sites_alone baseline the joint one's (separable: same optimum, up to HiGHS's choice
+    among equal vertices); refused with a scheduler and for a single-site scenario."""
+    done = dctwin_in_process("fleet", "plan", str(FLEET), "--per-site", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["status"] == "optimal" and data["verified"] and data["equal_work"]["equal"]
+    assert all(site["verified"] for site in data["sites"].values())
+    assert all(job["met"] for job in data["jobs"].values())
+    assert data["cost"] <= data["baselines"]["sites_alone"]["cost"] * (1 + 1e-4)
+    joint = json.loads(dctwin_in_process("plan", str(FLEET), "--json").stdout)
+    alone, joint_alone = data["baselines"]["sites_alone"], joint["baselines"]["sites_alone"]
+    assert alone["cost"] == pytest.approx(joint_alone["cost"], rel=1e-3)
+    refused = dctwin_in_process("plan", str(FLEET), "--per-site", "--scheduler", "tcp://x:1")
+    assert refused.returncode == 2 and "--per-site" in refused.stderr
+    single = dctwin_in_process("plan", str(ROOT / "scenarios" / "small-hall.yaml"), "--per-site")
+    assert single.returncode == 2 and "fleet files only" in single.stderr
+
+
 def test_fleet_plan_reports_a_bad_file(tmp_path: Path) -> None:
     path = write(tmp_path, minimal())
     done = dctwin_in_process("fleet", "plan", str(path))

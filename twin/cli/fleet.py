@@ -65,6 +65,7 @@ def run_fleet_plan(
     fine_hours: float = 24.0,
     scheduler: str | None = None,
     carbon_price: float | None = None,
+    per_site: bool = False,
 ) -> None:
     """Plan the fleet in ``path`` and print the report (or one JSON object).
 
@@ -85,7 +86,12 @@ def run_fleet_plan(
     carbon_price
         Carbon price for every site [currency/t CO2e], overriding the scenarios' and the fleet
         file's (None: keep them).
+    per_site
+        Plan one site's model at a time (:func:`optimizer.fleet.per_site.plan_fleet_per_site`:
+        memory of one site's model instead of the fleet's; the co-plan keeps the placement's
+        energy split of each moved job); no Dask scheduler then.
     """
+    from optimizer.fleet.per_site import plan_fleet_per_site
     from optimizer.fleet.plan import plan_fleet
     from optimizer.planner import PlanOptions
     from twin.cli.progress import ProgressBars
@@ -93,6 +99,8 @@ def run_fleet_plan(
     from twin.fleet.schema import FleetError
 
     check_fleet_flags(time_limit, mip_gap, fine_hours, carbon_price)
+    if per_site and scheduler is not None:
+        raise fail("--scheduler: the fleet planned site by site (--per-site) runs in this process")
     try:
         ready = build_fleet(path, carbon_price=carbon_price)
     except FleetError as exc:
@@ -106,9 +114,14 @@ def run_fleet_plan(
     client = _client(scheduler)
     try:
         with ProgressBars() as bars, bars.stage("co-planning, verifying every site, baselines"):
-            result = plan_fleet(
-                problem, options, baseline_routing=ready.baseline_routing, client=client
-            )
+            if per_site:
+                result = plan_fleet_per_site(
+                    problem, options, baseline_routing=ready.baseline_routing
+                )
+            else:
+                result = plan_fleet(
+                    problem, options, baseline_routing=ready.baseline_routing, client=client
+                )
     finally:
         if client is not None:
             client.close()
@@ -131,6 +144,7 @@ def plan_fleet_file(
     fine_hours: float,
     scheduler: str | None,
     carbon_price: float | None,
+    per_site: bool = False,
 ) -> None:
     """``dctwin plan FLEET.yaml``: refuse (exit 2, one line each) the single-site options
     given (``single_site``: option name → value, None when not given), then plan the fleet.
@@ -153,6 +167,7 @@ def plan_fleet_file(
         fine_hours=fine_hours,
         scheduler=scheduler,
         carbon_price=carbon_price,
+        per_site=per_site,
     )
 
 
@@ -231,6 +246,13 @@ def fleet_plan(
         float | None,
         typer.Option(help="Carbon price for every site [currency/t CO2e] (default: each site's)."),
     ] = None,
+    per_site: Annotated[
+        bool,
+        typer.Option(
+            "--per-site",
+            help="Plan one site's model at a time: for fleets too big for one model in memory.",
+        ),
+    ] = False,
 ) -> None:
     """Co-plan a fleet: jobs move between sites, tier 1 routed within latency budgets."""
     run_fleet_plan(
@@ -241,6 +263,7 @@ def fleet_plan(
         fine_hours=fine,
         scheduler=scheduler,
         carbon_price=carbon_price,
+        per_site=per_site,
     )
 
 

@@ -182,6 +182,13 @@ def plan(
         str | None,
         typer.Option(help="Dask scheduler address: verify a fleet's sites on that cluster."),
     ] = None,
+    per_site: Annotated[
+        bool,
+        typer.Option(
+            "--per-site",
+            help="Fleet files: plan one site's model at a time (fleets too big for one model).",
+        ),
+    ] = False,
 ) -> None:
     """Co-plan setpoints, battery and flexible work; verify the plan with the physics.
 
@@ -202,10 +209,13 @@ def plan(
             fine_hours=_hours(fine, "fine"),
             scheduler=scheduler,
             carbon_price=carbon_price,
+            per_site=per_site,
         )
         return
     if scheduler is not None:
         raise fail("--scheduler: applies to fleet files only (one site is verified here)")
+    if per_site:
+        raise fail("--per-site: applies to fleet files only (one site is planned here)")
     from optimizer.plan import PlanOptions
     from optimizer.plan import plan as make_plan
     from optimizer.state import StateError
