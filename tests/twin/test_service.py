@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -249,3 +250,23 @@ def test_start_up_predicts_before_the_freeze_and_restores_the_collector(twin: Li
         assert steps == {twin.step_index(twin.clock())}
         assert served.get("/api/v1/health").status_code == 200
     assert gc.get_threshold() == before
+
+
+def test_a_served_fleet_predicts_then_freezes_and_restores_the_collector(tmp_path: Path) -> None:
+    """The fleet app does at start-up what a single site's does: every site's first
+    prediction, then the freeze and the raised young-generation threshold, restored after."""
+    from tests.fleet_live import FLEET_TOKENS, live_fleet
+    from twin.api.fleet.app import create_fleet_app
+
+    fleet = live_fleet(tmp_path)
+    before = gc.get_threshold()
+    try:
+        assert not any(twin._predictions for twin in fleet.twins.values())
+        scopes = {token: scope for scope, token in FLEET_TOKENS.items()}
+        with TestClient(create_fleet_app(fleet, token_registry(scopes))) as served:
+            assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+            assert all(twin._predictions for twin in fleet.twins.values())
+            assert served.get("/api/v1/health").status_code == 200
+        assert gc.get_threshold() == before
+    finally:
+        fleet.close()

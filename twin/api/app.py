@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -67,6 +67,34 @@ ROUTERS = (
 """The API's routers, in the order of the OpenAPI document."""
 
 
+def first_prediction(twin: LiveTwin) -> None:
+    """Make the model's first prediction now: it imports and loads the physics kernels (numba,
+    ~0.5 s of CPU, ~80,000 objects), best done before :func:`long_lived_heap` freezes what
+    start-up built rather than by the first cycle or the UI's warm-up after it.  A failure is
+    logged (the first cycle tries again)."""
+    try:
+        with twin.lock:
+            twin.predicted(twin.clock())
+    except Exception:
+        log.warning("the model's first prediction failed", exc_info=True)
+
+
+@contextmanager
+def long_lived_heap() -> Iterator[None]:
+    """While the app runs: what start-up built (model, series, solver objects, living as long
+    as the process) frozen out of the collector's sight, so a full collection no longer walks
+    it (it did, for ~130 ms, in one request of fifty: benchmarks/ingest.py), and the
+    young-generation threshold raised to :data:`GC_YOUNG_THRESHOLD`; restored after."""
+    gc.collect()
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def create_app(
     twin: LiveTwin,
     tokens: TokenRegistry,
@@ -105,29 +133,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start_background:
-            # The model's first prediction imports and loads the physics kernels (numba,
-            # ~0.5 s of CPU, ~80,000 objects): made here, before the freeze below, rather than
-            # by the first cycle or the UI's warm-up after it.
-            try:
-                with twin.lock:
-                    twin.predicted(twin.clock())
-            except Exception:  # the first cycle will try again (and log its failure)
-                log.warning("the model's first prediction failed", exc_info=True)
-        # The model, series and solver objects built at start-up live as long as the process:
-        # out of the collector's sight, a full collection no longer walks them (it did, for
-        # ~130 ms, in one request of fifty: benchmarks/ingest.py).
-        gc.collect()
-        gc.freeze()
-        thresholds = gc.get_threshold()
-        gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
-        if start_background:
-            twin.start()
-        try:
-            yield
-        finally:
+            first_prediction(twin)
+        with long_lived_heap():
             if start_background:
-                twin.stop()
-            gc.set_threshold(*thresholds)
+                twin.start()
+            try:
+                yield
+            finally:
+                if start_background:
+                    twin.stop()
 
     app = FastAPI(
         title="dctwin",

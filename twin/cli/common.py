@@ -8,7 +8,7 @@ importing :mod:`twin.cli` registers them all on :data:`app`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -105,3 +105,13 @@ def clamped_line(figures: dict[str, Any]) -> str:
         f"(chiller steps {figures.get('clamped_chiller_steps', 0)}, trim chiller steps "
         f"{figures.get('clamped_trim_chiller_steps', 0)}): results there are extrapolated"
     )
+
+
+PerSiteFlag = Annotated[
+    bool,
+    typer.Option(
+        "--per-site",
+        help="Fleet files: plan one site's model at a time (fleets too big for one model).",
+    ),
+]
+"""``--per-site`` of ``dctwin plan`` and ``dctwin fleet plan``."""

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from twin.cli.common import app, check_solver_flags, err, fail, json_default
+from twin.cli.common import PerSiteFlag, app, check_solver_flags, err, fail, json_default
 
 EXIT_FAILED = 3
 """Exit code when the fleet plan is infeasible (or a fallback) or a contingency fails, as for
@@ -246,13 +246,7 @@ def fleet_plan(
         float | None,
         typer.Option(help="Carbon price for every site [currency/t CO2e] (default: each site's)."),
     ] = None,
-    per_site: Annotated[
-        bool,
-        typer.Option(
-            "--per-site",
-            help="Plan one site's model at a time: for fleets too big for one model in memory.",
-        ),
-    ] = False,
+    per_site: PerSiteFlag = False,
 ) -> None:
     """Co-plan a fleet: jobs move between sites, tier 1 routed within latency budgets."""
     run_fleet_plan(

@@ -19,6 +19,7 @@ import typer
 
 from twin.cli.common import (
     DEMO_SCENARIO,
+    PerSiteFlag,
     app,
     check_solver_flags,
     clamped_line,
@@ -182,13 +183,7 @@ def plan(
         str | None,
         typer.Option(help="Dask scheduler address: verify a fleet's sites on that cluster."),
     ] = None,
-    per_site: Annotated[
-        bool,
-        typer.Option(
-            "--per-site",
-            help="Fleet files: plan one site's model at a time (fleets too big for one model).",
-        ),
-    ] = False,
+    per_site: PerSiteFlag = False,
 ) -> None:
     """Co-plan setpoints, battery and flexible work; verify the plan with the physics.
 
@@ -212,10 +207,9 @@ def plan(
             per_site=per_site,
         )
         return
-    if scheduler is not None:
-        raise fail("--scheduler: applies to fleet files only (one site is verified here)")
-    if per_site:
-        raise fail("--per-site: applies to fleet files only (one site is planned here)")
+    for flag, given in (("--scheduler", scheduler is not None), ("--per-site", per_site)):
+        if given:
+            raise fail(f"{flag}: applies to fleet files only (one site is planned here)")
     from optimizer.plan import PlanOptions
     from optimizer.plan import plan as make_plan
     from optimizer.state import StateError

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 
 from twin.api import alarms_audit, measurements, plans, scenario, state, whatif
 from twin.api import health as site_health
+from twin.api.app import first_prediction, long_lived_heap
 from twin.api.deps import (
     API,
     MAX_BODY_BYTES,
@@ -116,12 +117,16 @@ def create_fleet_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start_background:
-            fleet.start()
-        try:
-            yield
-        finally:
+            for twin in fleet.twins.values():  # as a single site's app does
+                first_prediction(twin)
+        with long_lived_heap():
             if start_background:
-                fleet.stop()
+                fleet.start()
+            try:
+                yield
+            finally:
+                if start_background:
+                    fleet.stop()
 
     app = FastAPI(
         title="dctwin fleet",
