@@ -207,8 +207,8 @@ def plan(
             per_site=per_site,
         )
         return
-    for flag, given in (("--scheduler", scheduler is not None), ("--per-site", per_site)):
-        if given:
+    for flag, used in (("--scheduler", scheduler is not None), ("--per-site", per_site)):
+        if used:
             raise fail(f"{flag}: applies to fleet files only (one site is planned here)")
     from optimizer.plan import PlanOptions
     from optimizer.plan import plan as make_plan
