@@ -36,7 +36,7 @@ from pyomo.contrib.appsi.base import TerminationCondition
 from optimizer.fleet import plan as joint
 from optimizer.fleet.placement import SHARE_TOLERANCE, solve_placement
 from optimizer.fleet.problem import SERVE_WORKLOAD, FleetInfeasible, FleetProblem, job_workload
-from optimizer.fleet.result import FleetPlan, Judged, judge
+from optimizer.fleet.result import FleetPlan, Judged, infeasible_plan, judge
 from optimizer.fleet.solve import SiteOutcome, check_jobs, check_routing, fleet_options
 from optimizer.horizon import PlanningAxis
 from optimizer.planner import PlanOptions, PlanSolver
@@ -424,15 +424,7 @@ def plan_fleet_per_site(
             problem, sites, lambda s, solver: _home_terms(problem, solver, s, home_routing), None
         )
     except FleetInfeasible as exc:
-        return FleetPlan(
-            problem.name,
-            "infeasible",
-            None,
-            {},
-            explanation=exc.explanation,
-            notes=list(problem.notes),
-            currency=currency,
-        )
+        return infeasible_plan(problem, exc.explanation)
     timings["sites_alone_solve_s"] = (
         time.perf_counter() - stage_started - timings.get("prepare_s", 0.0)
     )

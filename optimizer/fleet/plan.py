@@ -21,7 +21,7 @@ from pyomo.contrib.appsi.base import TerminationCondition
 from optimizer.fleet.model import pin_home, unpin
 from optimizer.fleet.placement import SHARE_TOLERANCE, pin_placement, solve_placement
 from optimizer.fleet.problem import FleetInfeasible, FleetProblem
-from optimizer.fleet.result import FleetPlan, Judged, judge
+from optimizer.fleet.result import FleetPlan, Judged, infeasible_plan, judge
 from optimizer.fleet.solve import FleetSolver, FleetView, SiteOutcome
 from optimizer.planner import PlanOptions
 from physics.violations import find_violations
@@ -294,15 +294,7 @@ def plan_fleet(
     try:
         solver = FleetSolver(problem, options)
     except FleetInfeasible as exc:
-        return FleetPlan(
-            problem.name,
-            "infeasible",
-            None,
-            {},
-            explanation=exc.explanation,
-            notes=list(problem.notes),
-            currency=currency,
-        )
+        return infeasible_plan(problem, exc.explanation)
     notes = list(problem.notes)
     baselines = {"as_operated": _as_operated(solver)}
     pin_home(solver.model, problem, _home_routing(solver, baseline_routing or {}))

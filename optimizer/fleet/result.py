@@ -287,3 +287,16 @@ class FleetPlan:
         if self.explanation:
             data["explanation"] = self.explanation
         return data
+
+
+def infeasible_plan(problem: FleetProblem, explanation: list[str]) -> FleetPlan:
+    """The answer for a fleet whose contracts cannot be met (``explanation``: why, in words)."""
+    return FleetPlan(
+        problem.name,
+        "infeasible",
+        None,
+        {},
+        explanation=explanation,
+        notes=list(problem.notes),
+        currency=problem.sites[0].facility.grid.currency,
+    )

@@ -220,14 +220,19 @@ def test_a_site_moving_its_live_window_keeps_the_fleet_plan(
     assert entry["action"] == "reanchor" and entry["detail"]["plans"] == report
 
 
+def approved_then_run(client: TestClient, clock: Clock, hours: float) -> dict[str, Any]:
+    """A fleet plan proposed and approved, then ``hours`` [h] of it run (the clock moved)."""
+    plan = replan(client)
+    ok = client.post(f"/api/v1/fleet/plans/{plan['id']}/approve", headers=fleet_auth("approve"))
+    assert ok.status_code == 200, ok.text
+    clock.now += timedelta(hours=hours)
+    return plan
+
+
 def test_a_re_plan_places_only_the_work_not_yet_done(
     client: TestClient, fleet: FleetTwin, clock: Clock
 ) -> None:
-    approve = fleet_auth("approve")
-    plan = replan(client)
-    ok = client.post(f"/api/v1/fleet/plans/{plan['id']}/approve", headers=approve)
-    assert ok.status_code == 200, ok.text
-    clock.now += timedelta(hours=6)  # six hours of the approved plan have run
+    plan = approved_then_run(client, clock, hours=6)
     new = replan(client)
     start = window_start(clock.now, timedelta(minutes=15))
     assert new["payload"]["window"]["start"] == start.isoformat()
@@ -264,11 +269,7 @@ def test_a_re_plan_places_only_the_work_not_yet_done(
 def test_work_done_is_taken_from_the_sites_meters_where_they_reported_it(
     client: TestClient, fleet: FleetTwin, clock: Clock
 ) -> None:
-    approve = fleet_auth("approve")
-    plan = replan(client)
-    ok = client.post(f"/api/v1/fleet/plans/{plan['id']}/approve", headers=approve)
-    assert ok.status_code == 200, ok.text
-    clock.now += timedelta(hours=3)
+    plan = approved_then_run(client, clock, hours=3)
     start = window_start(clock.now, timedelta(minutes=15))
     job = "finetune-batch"
     shares = plan["payload"]["site_schedules"]
