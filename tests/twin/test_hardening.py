@@ -272,6 +272,25 @@ def test_csv_with_poisoned_rows_and_a_doubled_column(client: TestClient, clock: 
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] == 1
     assert [r["index"] for r in response.json()["rejected"]] == [1, 2]
+    ragged = (  # a row with more fields than the header: refused on its own, line named
+        "time,point,value,unit\n"
+        f"{now},rack/A04/inlet_temperature,24,degC\n"
+        f"{now},rack/A05/inlet_temperature,24,degC,extra,columns\n"
+        f"{now},rack/A06/inlet_temperature,2_4\n"
+        f"{now},rack/A07/inlet_temperature,24\n"
+    )
+    response = client.post("/api/v1/measurements/csv", content=ragged, headers=headers)
+    assert response.status_code == 200, response.text
+    out = response.json()
+    assert out["accepted"] == 2 and out["inserted"] == 2, out
+    assert out["rejected"][0] == {
+        "index": 1,
+        "point": "rack/A05/inlet_temperature",
+        "reason": "CSV line 3: 2 more field(s) than the header",
+    }
+    assert [(r["index"], r["point"]) for r in out["rejected"][1:]] == [
+        (2, "rack/A06/inlet_temperature")  # the batch's own index, after the ragged row
+    ]
     doubled = "time,point,value,value\n" + f"{now},rack/A01/inlet_temperature,1,2\n"
     response = client.post("/api/v1/measurements/csv", content=doubled, headers=headers)
     assert response.status_code == 400

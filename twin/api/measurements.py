@@ -69,12 +69,15 @@ class IngestResponse(BaseModel):
     rejected: list[RejectedItem]
 
 
-def _ingest(twin: LiveTwin, items: list[Any]) -> IngestResponse:
-    if len(items) > twin.settings.max_batch_items:
+def _check_batch_size(twin: LiveTwin, items: int) -> None:
+    if items > twin.settings.max_batch_items:
         raise HTTPException(
-            413,
-            f"batch of {len(items)} items; the limit is {twin.settings.max_batch_items}",
+            413, f"batch of {items} items; the limit is {twin.settings.max_batch_items}"
         )
+
+
+def _ingest(twin: LiveTwin, items: list[Any]) -> IngestResponse:
+    _check_batch_size(twin, len(items))
     result = twin.ingest(items)
     return IngestResponse(
         accepted=result.accepted,
@@ -127,12 +130,30 @@ async def post_measurements_csv(request: Request, _: Ingest, twin: CurrentTwin) 
         if missing:
             columns = ", ".join(sorted(missing))
             raise HTTPException(400, f"CSV header lacks column(s): {columns}")
-        rows = [dict(row) for row in reader]
+        rows, lines = [], []
+        for row in reader:
+            rows.append(dict(row))
+            lines.append(reader.line_num)
     except csv.Error as exc:
         # the underlying reader's count: the physical line that failed, header = line 1
         # (DictReader.line_num still holds the last row read whole)
         raise HTTPException(400, f"CSV line {reader.reader.line_num}: {exc}") from exc
-    return _ingest(twin, rows)
+    _check_batch_size(twin, len(rows))
+    # a row with more fields than the header (DictReader keeps them under None) is refused on
+    # its own: which field is the value is not known
+    whole = [i for i, row in enumerate(rows) if None not in row]
+    response = _ingest(twin, [rows[i] for i in whole])
+    refused = [r.model_copy(update={"index": whole[r.index]}) for r in response.rejected]
+    refused += [
+        RejectedItem(
+            index=i,
+            point=row.get("point") if isinstance(row.get("point"), str) else None,
+            reason=f"CSV line {lines[i]}: {len(row[None])} more field(s) than the header",
+        )
+        for i, row in enumerate(rows)
+        if None in row
+    ]
+    return response.model_copy(update={"rejected": sorted(refused, key=lambda r: r.index)})
 
 
 @router.get("/measurements", responses=error_responses(404))
