@@ -473,8 +473,9 @@ def plan_fleet_per_site(
             notes=notes,
             currency=currency,
         )
-    return _co_plan_or_alone(
-        problem, view, solvers, co_stage, prices, baselines, alone, notes, currency, timings
+    judged = judge_sites(problem, solvers, co_stage.outcomes, prices, joint.network_figures(view))
+    return joint.co_plan_or_alone(
+        view, co_stage.status, judged, baselines, alone, 0, notes, currency
     )
 
 
@@ -525,48 +526,6 @@ def _co_plan(
                 "split fixed: the sites_alone plan is returned (no work moves)"
             )
     return co_stage, reason
-
-
-def _co_plan_or_alone(
-    problem: FleetProblem,
-    view: PerSiteFleet,
-    solvers: list[PlanSolver],
-    co_stage: _Stage,
-    prices: list[float],
-    baselines: dict[str, Judged],
-    alone: tuple[Judged, dict[str, dict[str, float]], list[str]] | None,
-    notes: list[str],
-    currency: str,
-    timings: dict[str, float],
-) -> FleetPlan:
-    """The verified co-plan, or the sites_alone plan where it is cheaper or verifies when
-    the co-plan does not (:func:`optimizer.fleet.plan._prefer_sites_alone`)."""
-    assert co_stage.outcomes is not None
-    network = joint.network_figures(view)
-    judged = judge_sites(problem, solvers, co_stage.outcomes, prices, network)
-    routing, exceeded = joint.routing_summary(view)
-    moved = joint.transfers(view)
-    source = "co_plan"
-    why = joint._prefer_sites_alone(judged, exceeded, alone)
-    if why is not None:
-        assert alone is not None
-        notes.append(why)
-        judged, routing, exceeded, moved = alone[0], alone[1], alone[2], []
-        source = "sites_alone"
-    return FleetPlan(
-        problem.name,
-        co_stage.status,
-        judged,
-        baselines,
-        transfers=moved,
-        routing=routing,
-        latency_violations=exceeded,
-        timings=dict(timings),
-        rounds=0,
-        notes=notes,
-        currency=currency,
-        source=source,
-    )
 
 
 def _home_routing_summary(problem: FleetProblem, view: PerSiteFleet) -> dict[str, dict[str, float]]:

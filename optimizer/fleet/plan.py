@@ -349,8 +349,23 @@ def plan_fleet(
             currency=currency,
         )
     judged = _judge(solver, outcomes, network_figures(solver))
-    routing, exceeded = routing_summary(solver)
-    moved = transfers(solver)
+    return co_plan_or_alone(solver, status, judged, baselines, alone, rounds, notes, currency)
+
+
+def co_plan_or_alone(
+    view: FleetView,
+    status: str,
+    judged: Judged,
+    baselines: dict[str, Judged],
+    alone: tuple[Judged, dict[str, dict[str, float]], list[str]] | None,
+    rounds: int,
+    notes: list[str],
+    currency: str,
+) -> FleetPlan:
+    """The verified co-plan ``judged`` (its moves and routing read from ``view``), or the
+    ``sites_alone`` plan where :func:`_prefer_sites_alone` says it stands for it."""
+    routing, exceeded = routing_summary(view)
+    moved = transfers(view)
     source = "co_plan"
     why = _prefer_sites_alone(judged, exceeded, alone)
     if why is not None:
@@ -359,14 +374,14 @@ def plan_fleet(
         judged, routing, exceeded, moved = alone[0], alone[1], alone[2], []
         source = "sites_alone"
     return FleetPlan(
-        problem.name,
+        view.problem.name,
         status,
         judged,
         baselines,
         transfers=moved,
         routing=routing,
         latency_violations=exceeded,
-        timings=dict(solver.timings),
+        timings=dict(view.timings),
         rounds=rounds,
         notes=notes,
         currency=currency,
