@@ -188,14 +188,12 @@ def store_meter(twins: Mapping[str, LiveTwin], step: timedelta) -> Meter:
     def meter(site: str, job: str, starts: pd.DatetimeIndex) -> np.ndarray:
         out = np.full(len(starts), np.nan)
         twin = twins.get(site)
-        workloads = None if twin is None else twin.facility.workloads
-        if twin is None or workloads is None or f"fleet:{job}" not in workloads.ids:
+        if twin is None or not len(starts) or f"fleet:{job}" not in twin.facility.workloads.ids:
             return out
+        workloads = twin.facility.workloads
         j = workloads.ids.index(f"fleet:{job}")
         limits = [float(workloads.capacity[j]), float(workloads.max_power[j])]
         ceiling_kw = min((v for v in limits if np.isfinite(v) and v >= 0.0), default=np.inf) / 1e3
-        if not len(starts):
-            return out
         times, values = twin.store.downsample(
             f"job/fleet:{job}/power",
             starts[0].to_pydatetime(),

@@ -85,6 +85,16 @@ def carry_over(
     return Schedule(**merged), report
 
 
+def _merged_in_force(twin: LiveTwin, records: Sequence[PlanRecord]) -> list[dict[str, Any]]:
+    """Under ``twin.lock``: ``records`` merged onto the as-operated schedule, in force (the
+    twin's and the virtual plant's), and those with a step kept made the plans in force;
+    returns :func:`carry_over`'s report."""
+    schedule, report = carry_over(twin.baseline, twin.facility, twin.times, records)
+    twin.applied_plans = [entry["plan"] for entry in report if entry.get("kept")]
+    twin.set_schedule(schedule)
+    return report
+
+
 def reanchor(twin: LiveTwin) -> list[dict[str, Any]]:
     """Move ``twin``'s live window onto the current day, keeping the plans in force (see
     module docs); audited as ``reanchor``.  Returns :func:`carry_over`'s report."""
@@ -96,11 +106,7 @@ def reanchor(twin: LiveTwin) -> list[dict[str, Any]]:
     with twin.lock:
         old = (twin.times[0], twin.times[-1])
         twin.load_window()
-        schedule, report = carry_over(twin.baseline, twin.facility, twin.times, records)
-        twin.applied_plans = [
-            entry["plan"] for entry in report if entry.get("kept") and entry["kept"] > 0
-        ]
-        twin.set_schedule(schedule)
+        report = _merged_in_force(twin, records)
     for observer in list(twin.reanchor_observers):
         observer()
     twin.store.audit(
@@ -151,9 +157,7 @@ def restore(twin: LiveTwin) -> list[dict[str, Any]]:
     if not report and not kept:
         return []
     with twin.lock:
-        schedule, merged = carry_over(twin.baseline, twin.facility, twin.times, kept)
-        twin.applied_plans = [entry["plan"] for entry in merged if entry.get("kept")]
-        twin.set_schedule(schedule)
+        merged = _merged_in_force(twin, kept)
     for observer in list(twin.reanchor_observers):
         observer()
     report.extend(merged)
