@@ -238,16 +238,16 @@ class Calibrator:
         variance: list[float] = []
         # what depends on the point only (its role, the model's value, σ², the row), worked
         # out at its first reading; then each reading adds its residual in batch order
-        plans: dict[str, _Use | bool | None] = {}
+        plans: dict[str, _Use | None] = {}
         for reading in readings:
             point = reading.point
-            plan = plans.get(point, False)
-            if plan is False:
-                plan = plans[point] = self._use(point, predicted, fan_total)
-            if plan is None:  # no role
+            if point not in plans:
+                plans[point] = self._use(point, predicted, fan_total)
+            plan = plans[point]
+            if plan is None:  # no role, or its readings say nothing now
                 continue
             measured = float(reading.value)
-            if isinstance(plan, bool) or not math.isfinite(measured):  # True: skipped
+            if not math.isfinite(measured):
                 continue
             offset, index, row, model, var = plan
             if offset:
@@ -271,24 +271,22 @@ class Calibrator:
         self._record(moment, touched)
         return len(off_index) + len(rows)
 
-    def _use(
-        self, point: str, predicted: Mapping[str, float], fan_total: float
-    ) -> _Use | bool | None:
-        """How the readings of ``point`` enter :meth:`update`: None (no role), True (a role,
-        but the model's value is not finite, σ is not positive, or the row is undefined:
-        its readings are skipped), else (offset role, rack index, factor row, model value,
-        σ² of a reading)."""
+    def _use(self, point: str, predicted: Mapping[str, float], fan_total: float) -> _Use | None:
+        """How the readings of ``point`` enter :meth:`update`: None when they are skipped (no
+        role; or the model's value is not finite, σ is not positive, or the row is
+        undefined), else (offset role, rack index, factor row, model value, σ² of a
+        reading)."""
         spec = self._roles.get(point)
         if spec is None:
             return None
         model = float(predicted.get(point, math.nan))
         if not math.isfinite(model):
-            return True
+            return None
         role, index, sigma, relative = spec
         if relative:
             sigma *= abs(model)
         if not sigma > 0.0:
-            return True
+            return None
         theta = self._theta
         if role == _OFFSET:
             return (True, index, (0.0, 0.0, 0.0), model, sigma**2)
@@ -296,13 +294,13 @@ class Calibrator:
             row = (model / theta[0], 0.0, 0.0)
         elif role == _PLANT:
             if not math.isfinite(fan_total):
-                return True
+                return None
             plant_part = model - fan_total - self._cdu_pump_kw
             row = (fan_total / theta[0], plant_part / theta[1], 0.0)
         else:
             drop = self._nominal_voltage[index] - model
             if not drop > 1e-9:
-                return True  # an unloaded busbar says nothing about its resistance
+                return None  # an unloaded busbar says nothing about its resistance
             row = (0.0, 0.0, -drop / theta[2])
         return (False, index, row, model, sigma**2)
 
