@@ -186,3 +186,44 @@ def test_kernels_compile_without_a_writable_cache(tmp_path: Path) -> None:
             folder.chmod(0o755)
     assert done.returncode == 0, done.stderr
     assert 47.0 < float(done.stdout) < 48.0
+
+
+@pytest.mark.slow
+def test_cached_kernels_load_without_refreshing_numbas_context(tmp_path: Path) -> None:
+    """A fresh process loads a cached kernel without Numba's target-context refresh (which
+    imports ``numba.np.linalg`` among its built-in registries), and gets the same result
+    bit for bit as the process that compiled it."""
+    shutil.copytree(
+        Path(physics.__file__).parent,
+        tmp_path / "physics",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from physics.power import busbar_load_flow\n"
+        "from physics.kernels.busbar import _sweep_kernel\n"
+        "flow = busbar_load_flow(48.0, np.full((2, 8), 1e-5), np.linspace(1e3, 2e3, 16)"
+        ".reshape(2, 8))\n"
+        "print(sum(_sweep_kernel.stats.cache_hits.values()), 'numba.np.linalg' in sys.modules,"
+        " np.asarray(flow.min_voltage).tobytes().hex())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        for _ in range(2)
+    ]
+    for done in runs:
+        assert done.returncode == 0, done.stderr
+    compiled, loaded = (done.stdout.split() for done in runs)
+    assert compiled[:2] == ["0", "True"]  # compiled: the compiler refreshed the context
+    assert loaded[:2] == ["1", "False"]  # loaded from the cache, no refresh
+    assert loaded[2] == compiled[2]
