@@ -178,10 +178,11 @@ class DirectHighs:
 
     def load_values(self) -> None:
         """Copy the last primal solution into the model's unfixed variables."""
+        # ``col_value`` is a list of Python floats: no conversion per value
         values = self._highs.getSolution().col_value
         for var, value in zip(self._columns, values, strict=True):
             if not var.fixed:
-                var.set_value(float(value), skip_validation=True)
+                var.set_value(value, skip_validation=True)
 
     def duals(self) -> dict[Any, float]:
         """Row duals of the last LP solve by constraint [objective units per row unit]."""

@@ -41,6 +41,15 @@ RAMP_TOLERANCE = 1e-6
 """Setpoint changes up to the ramp limit plus this are accepted [K]."""
 
 
+def _values(variables: Any, keys: Any) -> np.ndarray:
+    """The values of ``variables[key]`` for each key, as floats (units of the variables).
+
+    Reads each variable's value attribute directly (``pyo.value`` per variable was most of
+    the read-back at 10,000 racks); a variable without a value raises ``TypeError``.
+    """
+    return np.fromiter((variables[key].value for key in keys), dtype=float)
+
+
 def schedule_from_model(
     m: pyo.ConcreteModel, facility: Facility, lin: Linearization, baseline: Schedule
 ) -> Schedule:
@@ -49,20 +58,17 @@ def schedule_from_model(
     Workloads the plan does not decide (tier 1) keep their fine-step profile from
     ``baseline`` (the as-operated schedule on the fine axis).
     """
-    steps = range(lin.steps)
-    units = range(facility.units.count)
-    supply = np.array([[pyo.value(m.cooling.supply[u, t]) for u in units] for t in steps])
-    chilled = np.array([pyo.value(m.cooling.chilled[t]) for t in steps])
-    battery = np.array(
-        [pyo.value(m.battery.charge[t]) - pyo.value(m.battery.discharge[t]) for t in steps]
-    )
+    steps, count = lin.steps, facility.units.count
+    supply = _values(m.cooling.supply, ((u, t) for t in range(steps) for u in range(count)))
+    chilled = _values(m.cooling.chilled, range(steps))
+    battery = _values(m.battery.charge, range(steps)) - _values(m.battery.discharge, range(steps))
     power = np.array(baseline.workload_power, dtype=float, copy=True)
     for j in lin.flexible:
-        decided = [max(pyo.value(m.workloads.power[int(j), t]), 0.0) for t in steps]
-        power[:, j] = lin.axis.expand(np.asarray(decided)) * WATTS_PER_KILOWATT
+        decided = np.maximum(_values(m.workloads.power, ((int(j), t) for t in range(steps))), 0.0)
+        power[:, j] = lin.axis.expand(decided) * WATTS_PER_KILOWATT
     expand = lin.axis.expand
     return Schedule(
-        supply_temperature=expand(supply.reshape(lin.steps, -1)),
+        supply_temperature=expand(supply.reshape(steps, count)),
         chilled_water_temperature=expand(chilled),
         battery_power=(
             expand(battery) * WATTS_PER_KILOWATT if facility.battery else np.zeros(lin.axis.steps)
