@@ -323,10 +323,13 @@ def annotate(ds: xr.Dataset, names: Iterable[str] | None = None) -> xr.Dataset:
     Returns ``ds`` for chaining.
     """
     targets = list(ds.data_vars) if names is None else list(names)
+    # the variables' own attrs (``ds[name]`` would build a DataArray around each: ~2 ms of a
+    # 30 ms simulation of 1,000 racks, and a plan simulates ~15 times)
+    variables = ds.variables
     for name in targets:
         if names is None and name not in VARIABLES:
             continue
-        ds[name].attrs.update(variable(str(name)).attrs)
+        variables[name].attrs.update(variable(str(name)).attrs)
     return ds
 
 
