@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from twin.data.loaders import same_week_in_data
+
 if TYPE_CHECKING:
     from twin.live.live_twin import LiveTwin
 
@@ -52,7 +54,8 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
         (the unit is removed and its rows served by the next unit); ``fail_feed`` (the feed
         is removed and its UPS moved to the next feed); ``dr_start_hours`` [h from now],
         ``dr_duration_hours`` [h] and ``dr_import_cap_kw`` [kW] (a demand-response event);
-        ``grid_zone`` (price and carbon from that zone of the public data).
+        ``grid_zone`` (price and carbon from that zone of the public data, the same week of
+        the data's year: :func:`twin.data.loaders.same_week_in_data`).
 
     Returns
     -------
@@ -153,7 +156,13 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
             }
         )
     if "grid_zone" in edits:
-        data.setdefault("series", []).append({"zone": str(edits["grid_zone"])})
+        # the zone files hold one past year: replay the same week of it (the live twin
+        # replays the scenario's series from its written start, so this aligns with it)
+        written = (data.get("simulation") or {}).get("start") or twin.times[0]
+        replay = same_week_in_data(str(written))
+        data.setdefault("series", []).append(
+            {"zone": str(edits["grid_zone"]), "replay_from": replay.isoformat()}
+        )
     return data
 
 

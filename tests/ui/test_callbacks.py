@@ -5,13 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from itertools import pairwise
 
+import pandas as pd
 import pytest
 import yaml
 from dash import html
 
 from ui import callbacks as cb
 from ui import callbacks_alarms as ca
-from ui import figures, figures_live, views, views_alarms, views_live, views_overview
+from ui import (
+    figures,
+    figures_live,
+    views,
+    views_alarms,
+    views_live,
+    views_overview,
+    views_whatif,
+)
 
 
 def _text(component: object) -> str:
@@ -414,3 +423,42 @@ def test_overview_survives_timestamps_with_and_without_microseconds(
     assert len(cards) == len(cb.KPI_CARDS) and len(trends) == 3
     page = cb.live(context, ["rack/A01/inlet_temperature"], 0.25)
     assert page["residuals"]["data"]
+
+
+def test_whatif_switches_the_grid_zone_to_the_same_week_of_its_data(
+    context: cb.UIContext,
+) -> None:
+    """The What-if page's zone field: the live window (December 2026 here, the demo hall
+    written for July) is filled from the same July week of the zone's 2023 files, so the
+    what-if solves (it failed on every zone: 2023 data cannot cover a 2026 window)."""
+    from twin.data.loaders import available_zones, same_week_in_data
+
+    if "US-TEX-ERCO" not in available_zones():
+        pytest.skip("../shared/data (the public zone files) is not beside the project")
+    edits = cb.whatif_edits({"grid_zone": "US-TEX-ERCO"})
+    scenario = views_whatif.modified_scenario(context.twin, edits)
+    written = scenario["simulation"]["start"]
+    (added,) = [s for s in scenario["series"] if s.get("zone")]
+    assert added["replay_from"] == same_week_in_data(str(written)).isoformat()
+    job, message = cb.whatif_start(context, edits, 6)
+    assert job is not None, message
+    state = context.jobs.wait(job, timeout=120)
+    assert state["state"] == "done", state["error"]
+    assert yaml.safe_load(state["result"]["scenario_yaml"])["series"][-1]["zone"] == "US-TEX-ERCO"
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        ("2026-07-06T00:00:00Z", "2023-07-03T00:00:00+00:00"),  # Monday → the Monday nearest
+        ("2024-02-29T12:00:00Z", "2023-03-02T12:00:00+00:00"),  # leap day → 28 Feb, Thursday
+        ("2026-12-30T00:00:00Z", "2023-12-20T00:00:00+00:00"),  # kept off the year's end
+        ("2027-01-01T06:00:00+05:00", "2023-01-06T01:00:00+00:00"),  # in UTC, a week later
+    ],
+)
+def test_same_week_in_data_keeps_weekday_and_season(start: str, expected: str) -> None:
+    from twin.data.loaders import same_week_in_data
+
+    replay = same_week_in_data(start)
+    assert replay.isoformat() == expected
+    assert replay.weekday() == pd.Timestamp(start).tz_convert("UTC").weekday()

@@ -495,9 +495,44 @@ def available_zones(data_dir: str | Path | None = None) -> list[str]:
     )
 
 
+ZONE_DATA_YEAR = 2023
+"""Year of the public zone files (``price_<year>.csv`` …) :func:`load_zone` reads by default."""
+
+
+def same_week_in_data(instant: pd.Timestamp | str, year: int = ZONE_DATA_YEAR) -> pd.Timestamp:
+    """Where to replay zone data from for a window starting at ``instant``: the same time of
+    day, the same weekday and (within three days) the same date in ``year``, moved by whole
+    weeks to lie between 2 January and 20 December, so that a week or two of hourly data
+    lies inside the year's files (which start a few hours late in zones west of UTC).
+
+    Parameters
+    ----------
+    instant
+        Start of the window to fill (timezone-aware, or UTC if naive).
+    year
+        Year of the zone data.
+
+    Returns
+    -------
+    pandas.Timestamp
+        UTC instant in ``year`` for ``replay_from``.
+    """
+    start = pd.Timestamp(instant)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    day = min(start.day, 28) if start.month == 2 else start.day
+    same = pd.Timestamp(year, start.month, day, start.hour, start.minute, tz="UTC")
+    same += pd.Timedelta(days=(start.weekday() - same.weekday() + 3) % 7 - 3)  # ±3 days
+    week = pd.Timedelta(days=7)
+    while same.normalize() < pd.Timestamp(year, 1, 2, tz="UTC"):
+        same += week
+    while same.normalize() > pd.Timestamp(year, 12, 20, tz="UTC"):
+        same -= week
+    return same
+
+
 def load_zone(
     zone: str,
-    year: int = 2023,
+    year: int = ZONE_DATA_YEAR,
     data_dir: str | Path | None = None,
     *,
     carbon_basis: Literal["direct", "lca"] = "direct",
