@@ -66,7 +66,7 @@ def test_good_items_are_accepted_in_canonical_units(catalogue: PointCatalogue) -
         ({"unit": "kWh"}, "cannot be converted to degC"),
         ({"unit": "furlongs"}, "cannot be converted"),
         ({"value": 150.0}, "outside the physical range [-20, 80] degC"),
-        ({"point": "battery/soc", "value": 1.5}, "outside the physical range"),
+        ({"point": "battery/soc", "value": 1.5}, "1.5 is outside the physical range [0, 1] of soc"),
         # hostile items: each one refused alone, never a 500 for the batch
         ({"value": "2_4"}, "value '2_4' is not a number"),
         ({"value": "0x10"}, "value '0x10' is not a number"),

@@ -265,9 +265,10 @@ def _check_item(
         return f"unit {_quoted(unit)} cannot be converted to {kind.unit} ({kind.quantity})"
     value = a * number + b
     if not kind.low <= value <= kind.high:
+        unit = "" if kind.unit == "1" else f" {kind.unit}"  # a fraction: no unit shown
         return (
-            f"{value:g} {kind.unit} is outside the physical range "
-            f"[{kind.low:g}, {kind.high:g}] {kind.unit} of {kind.quantity}"
+            f"{value:g}{unit} is outside the physical range "
+            f"[{kind.low:g}, {kind.high:g}]{unit} of {kind.quantity}"
         )
     return Reading(point, time, value)
 
