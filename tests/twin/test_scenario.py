@@ -218,6 +218,18 @@ def test_negative_battery_power_and_zero_capacity(demo_dict: dict[str, Any]) -> 
     assert problem == "power.feeds[1].capacity: 0 — expected a value > 0 kW"
 
 
+def test_absurd_magnitudes_are_refused(demo_dict: dict[str, Any]) -> None:
+    """A 1e30 kWh battery (the planner's LP then failed: "HiGHS stopped with error") and a
+    1e308 demand charge (its cost came back null) are refused with their field."""
+    problem = only_problem(demo_dict, lambda d: d["battery"].update(energy="1e30 kWh"))
+    assert problem.startswith("battery.energy: '1e30 kWh' — 1e+30 kWh is beyond the plausible")
+    problem = only_problem(demo_dict, lambda d: d["grid"].update(demand_charge=1e308))
+    assert problem == "grid.demand_charge: 1e+308 — expected a value <= 1e+06 currency/kW"
+    assert only_problem(demo_dict, lambda d: d["grid"].update(carbon_price=1e7)).startswith(
+        "grid.carbon_price"
+    )
+
+
 def test_fraction_out_of_range(demo_dict: dict[str, Any]) -> None:
     problem = only_problem(demo_dict, lambda d: gpu(d).update(liquid_share=1.2))
     assert problem == "rack_types.gpu-120.liquid_share: 1.2 — expected a value <= 1"

@@ -12,12 +12,21 @@ from pydantic import BeforeValidator, WithJsonSchema
 
 from twin.scenario.units import to_unit
 
+LARGEST = 1e9
+"""Largest magnitude of any scenario quantity in its unit (1 TW in kW, 1 TWh in kWh): beyond
+it a value is a typo or an attack, and the planner's LP would fail numerically (a 1e30 kWh
+battery ended as "HiGHS stopped with error")."""
+
 
 def quantity(unit: str) -> Any:
-    """``Annotated[float, ...]`` parsed from a number in ``unit`` or a string with a unit."""
+    """``Annotated[float, ...]`` parsed from a number in ``unit`` or a string with a unit,
+    at most :data:`LARGEST` in magnitude."""
 
     def parse(value: Any) -> float:
-        return to_unit(value, unit)
+        number = to_unit(value, unit)
+        if abs(number) > LARGEST:
+            raise ValueError(f"{number:.3g} {unit} is beyond the plausible range (±{LARGEST:g})")
+        return number
 
     schema = {
         "anyOf": [

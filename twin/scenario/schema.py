@@ -356,6 +356,7 @@ class Grid(SchemaModel):
     demand_charge: float = Field(
         0.0,
         ge=0,
+        le=1e6,
         description="Charge per kW of each billing period's highest import [currency/kW]; "
         "a plan pays on max(peak so far in the period, its own peak) less the peak so far.",
     )
@@ -364,7 +365,9 @@ class Grid(SchemaModel):
         description="Demand-charge billing period: 'month' (calendar months in the site's "
         "timezone) or 'window' (the studied window is billed as one period).",
     )
-    carbon_price: float = Field(0.0, ge=0, description="Price of emissions [currency/t CO2e].")
+    carbon_price: float = Field(
+        0.0, ge=0, le=1e6, description="Price of emissions [currency/t CO2e]."
+    )
     export_allowed: bool = Field(False, description="Whether net export to the grid is allowed.")
     currency: str = Field("USD", description="Currency of every cost.")
     demand_response: list[DemandResponseEvent] = Field(
