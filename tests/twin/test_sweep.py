@@ -267,13 +267,20 @@ def _comparable(ds: xr.Dataset) -> xr.Dataset:
 
 @pytest.mark.slow
 def test_dask_local_cluster_equals_local_pool(tmp_path: Path) -> None:
+    dask = pytest.importorskip("dask")
     distributed = pytest.importorskip("dask.distributed")
     sweep = load_sweep(write_sweep(tmp_path))
     local = run_sweep(sweep, tmp_path / "local.zarr", workers=2, chunk_size=2)
     assert (local.computed, local.failed) == (4, 0)
-    with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-    ) as cluster:
+    # Two real worker processes, forked by the fork server the local pool has just started
+    # (its preloaded imports are shared) instead of spawned interpreters importing them again.
+    method = {"distributed.worker.multiprocessing-method": "forkserver"}
+    with (
+        dask.config.set(method),
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+    ):
         remote = run_sweep(
             sweep, tmp_path / "dask.zarr", scheduler=cluster.scheduler_address, chunk_size=2
         )
@@ -310,11 +317,12 @@ def test_every_result_variable_is_named_once() -> None:
 def test_cli_sweep_end_to_end_with_progress_and_resume(tmp_path: Path) -> None:
     path = write_sweep(tmp_path, grid={"battery.energy": [1000, 3000]})
     out = tmp_path / "r.zarr"
-    done = dctwin("sweep", path, "--out", out, "--workers", "0", "--only", "0:1")
+    done = dctwin_in_process("sweep", path, "--out", out, "--workers", "0", "--only", "0:1")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert (summary["computed"], summary["points"], summary["failed"]) == (1, 2, 0)
     assert "1/1" in done.stderr and "point" in done.stderr  # the tqdm bar
+    # a real process: its stdout holds nothing but the JSON summary (no solver output)
     resumed = dctwin("sweep", path, "--out", out, "--workers", "0")
     assert resumed.returncode == 0, resumed.stderr
     assert (json.loads(resumed.stdout)["skipped"], json.loads(resumed.stdout)["computed"]) == (1, 1)
@@ -358,3 +366,21 @@ def test_example_sweep_file_is_valid() -> None:
     assert sweep.size >= 8
     data = sweep.scenario(0)
     assert data["simulation"]["duration"] == "86400 s"
+
+
+def test_local_pool_workers_are_forked_from_a_preloaded_server() -> None:
+    """Where the platform has it, the pool's workers are forks of one fork server that has
+    imported what a point needs (a misspelt module would be skipped silently by it)."""
+    import importlib
+    from multiprocessing import get_all_start_methods
+
+    from twin.studies.sweep.points import evaluate_point
+    from twin.studies.sweep.runner import _PRELOAD, _pool_context
+
+    if "forkserver" not in get_all_start_methods():
+        assert _pool_context().get_start_method() == "spawn"
+        return
+    assert _pool_context().get_start_method() == "forkserver"
+    assert evaluate_point.__module__ in _PRELOAD
+    for name in _PRELOAD:
+        importlib.import_module(name)
