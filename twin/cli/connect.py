@@ -15,7 +15,8 @@ import typer
 from twin.cli.common import err, fail
 
 if TYPE_CHECKING:
-    from twin.connectors.mqtt import Broker, MqttSubscriber
+    from twin.connectors.broker import Broker
+    from twin.connectors.mqtt import MqttSubscriber
     from twin.live.live_twin import LiveTwin
 
 MqttUrl = Annotated[
@@ -128,7 +129,7 @@ def connectors_from_options(
         if topics or client_id:
             raise fail("--mqtt-topic and --mqtt-client-id need --mqtt URL")
         return Connectors()
-    from twin.connectors.mqtt import DEFAULT_TOPIC, broker_from_url
+    from twin.connectors.broker import DEFAULT_TOPIC, broker_from_url
     from twin.connectors.payload import check_topic_filter
 
     try:

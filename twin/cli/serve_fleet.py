@@ -20,7 +20,8 @@ from twin.cli.common import err, fail
 from twin.cli.serving import bind_port, closed_on_failure, load_tokens, private_state_dir
 
 if TYPE_CHECKING:
-    from twin.connectors.mqtt import Broker, MqttSubscriber
+    from twin.connectors.broker import Broker
+    from twin.connectors.mqtt import MqttSubscriber
     from twin.fleet.live import FleetTwin
     from twin.live.live_twin import LiveSettings
 
@@ -154,7 +155,7 @@ def fleet_connectors(
         if topics or client_id:
             raise fail("--mqtt-topic and --mqtt-client-id need --mqtt URL")
         return FleetConnectors()
-    from twin.connectors.mqtt import broker_from_url
+    from twin.connectors.broker import broker_from_url
     from twin.connectors.payload import check_topic_filter
     from twin.fleet.sites import SITE_PLACEHOLDER
 
