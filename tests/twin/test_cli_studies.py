@@ -201,5 +201,5 @@ def test_simulate_shows_its_stages_on_a_terminal() -> None:
     text = drawn.decode(errors="replace")
     assert "simulating" in text and "checking limits" in text
     assert "IT energy" in done.stdout.decode()
-    piped = dctwin("simulate", SMALL_HALL)
+    piped = dctwin_in_process("simulate", SMALL_HALL)  # not a terminal: no stages drawn
     assert "checking limits" not in piped.stderr

@@ -21,7 +21,7 @@ from physics.liquid.fluids import PG25
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate
 from physics.violations import LIMIT_KINDS, find_violations
-from tests.processes import dctwin
+from tests.helpers import dctwin_in_process
 from twin.data.series import scenario_series
 from twin.scenario.compile import chiller_of, compile_facility
 from twin.scenario.loader import ScenarioError, scenario_from_dict
@@ -396,7 +396,7 @@ def test_simulate_text_output_counts_clamped_curve_evaluations(tmp_path: Path) -
 
     path = tmp_path / "warm.yaml"
     path.write_text(yaml.safe_dump(_hall(warm)), encoding="utf-8")
-    done = dctwin("simulate", path)
+    done = dctwin_in_process("simulate", path)
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if x.startswith("curve range"))
     assert "evaluations outside the fitted range, clamped (chiller steps 96" in line
