@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
@@ -177,10 +178,16 @@ def rack_click(ctx: UIContext, click: dict[str, Any] | None) -> tuple[Any, str |
 
 
 def _plan_options(ctx: UIContext) -> list[dict[str, str]]:
+    """The plan picker's entries: id, status and when proposed in the display timezone, with
+    its abbreviation (CST, UTC …: the API's times are UTC)."""
     listed = views_plan.plans(ctx.twin)
-    local = figures.local_times([p["created"] for p in listed], ctx.timezone)
+    created = pd.to_datetime([p["created"] for p in listed], utc=True, format="ISO8601")
+    local = pd.DatetimeIndex(created).tz_convert(ctx.timezone)
     return [
-        {"label": f"{p['id']} — {p['status']} — proposed {when[:16]}", "value": p["id"]}
+        {
+            "label": f"{p['id']} — {p['status']} — proposed {when.strftime('%Y-%m-%d %H:%M %Z')}",
+            "value": p["id"],
+        }
         for p, when in zip(listed, local, strict=True)
     ]
 

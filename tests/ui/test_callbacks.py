@@ -108,6 +108,10 @@ def test_plan_page_without_and_with_a_plan(context: cb.UIContext) -> None:
     record = context.twin.replan(actor="test")
     page = cb.plan_page(context, None)
     assert page["value"] == record["id"]
+    created = record["created"].astimezone(context.timezone)
+    (option,) = page["options"]  # the time in the site's timezone, with its abbreviation
+    assert option["label"].endswith(f"proposed {created:%Y-%m-%d %H:%M} {created.tzname()}")
+    assert created.tzname() in ("CST", "CDT")
     assert "verified by the physics" in _text(page["status"])
     check = record["payload"]["summary"]["twin_check"]
     assert f"max inlet {check['max_inlet_temperature_c']:,.2f} °C" in _text(page["status"])
