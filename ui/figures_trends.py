@@ -94,7 +94,7 @@ def overview_trends(data: dict[str, Any], timezone: ZoneInfo) -> list[dict[str, 
         _figure(
             "Hottest rack inlet (estimate)",
             x_range,
-            "Rack inlet temperature [°C]",
+            "Inlet [°C]",  # fits the panel's height (the longer label ran into the title)
             timezone,
             [
                 _line(
