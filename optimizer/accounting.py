@@ -56,6 +56,34 @@ def month_starts(facility: Facility, time: TimeArray) -> list[np.datetime64]:
     return [np.datetime64(time[i], "ns") for i in edges]
 
 
+def billed_before(facility: Facility, time: TimeArray, state: PlanState | None) -> FloatArray:
+    """The grid import already billed in each step's billing period before the window [W].
+
+    ``state.peak_so_far_kw`` in the steps of ``state.billing_period``, 0 elsewhere (and
+    everywhere without a state): importing up to it costs no demand charge.
+
+    Parameters
+    ----------
+    facility
+        Compiled facility (billing period, timezone).
+    time
+        Step starts, UTC, shape (N,).
+    state
+        The state the window starts from, or None.
+
+    Returns
+    -------
+    numpy.ndarray
+        Peak already billed [W], shape (N,).
+    """
+    before = np.zeros(len(time))
+    if state is None or state.billing_period is None or not state.peak_so_far_kw > 0.0:
+        return before
+    labels = billing_labels(facility, time)
+    before[labels == state.billing_period] = state.peak_so_far_kw * WATTS_PER_KILOWATT
+    return before
+
+
 def demand_charge(
     facility: Facility,
     time: TimeArray,

@@ -174,7 +174,8 @@ class _Baselines:
     def __init__(self, planner: PlanSolver, steps: int) -> None:
         facility, series = planner.facility, planner.series
         price = float(pyo.value(planner.model.deferred_price))
-        rule = rule_based(facility, series)
+        # from the plan's state: facility carries work done and SOC, state the billed peak
+        rule = rule_based(facility, series, state=planner.state)
         # the rule-based baseline simulated its own schedule (per_rack=False) already
         rule_result = rule.result
         if rule_result is None:

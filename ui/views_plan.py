@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from optimizer.baselines import as_operated, rule_based
+from optimizer.state import PlanState, StateError, apply_state
 from physics.constants import WATTS_PER_KILOWATT as KW
+from physics.facility import Facility
 from physics.schedule import Schedule
 from physics.simulate import simulate
 from twin.live.control.preview import run_intervals
@@ -123,12 +125,27 @@ def plan_view(
     }
 
 
+def _start(twin: LiveTwin, payload: dict[str, Any]) -> tuple[Facility, PlanState | None]:
+    """The calibrated facility as the plan saw it from its start state (work done, battery
+    SOC) and that state (billing peak so far), so that the baselines drawn start from it as
+    the plan's own did; the facility alone when the plan kept no state."""
+    facility = twin.calibrated_facility()
+    stored = (payload.get("summary") or {}).get("start_state")
+    if stored is None:
+        return facility, None
+    try:
+        state = PlanState.from_json(stored).restricted_to(facility)
+        return apply_state(facility, state), state
+    except StateError:
+        return facility, None
+
+
 def _simulate_plan(twin: LiveTwin, payload: dict[str, Any]) -> dict[str, Any]:
     schedule_data = payload["schedule"]
     start = int(payload["start_index"])
     steps = len(schedule_data["time"])
     window = twin.series.isel(time=slice(start, start + steps))
-    facility = twin.calibrated_facility()
+    facility, state = _start(twin, payload)
     planned = _schedule(payload, twin)
     steps = min(steps, window.sizes["time"])
     planned = Schedule(
@@ -140,7 +157,7 @@ def _simulate_plan(twin: LiveTwin, payload: dict[str, Any]) -> dict[str, Any]:
     cases = {
         "plan": planned,
         "as_operated": as_operated(facility, window),
-        "rule_based": rule_based(facility, window).schedule,
+        "rule_based": rule_based(facility, window, state=state).schedule,
     }
     grid: dict[str, list[float | None]] = {}
     soc: dict[str, list[float | None]] = {}

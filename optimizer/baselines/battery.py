@@ -11,7 +11,10 @@ battery (from the physics):
 2. **Threshold.**  The threshold is chosen among a few values from the lowest the battery can
    hold (its energy and power, found by bisection) up to the peak without the battery: the
    one with the lowest estimated energy cost, demand charge and wear, arbitrage included.
-   Without a demand charge there is no peak shaving.
+   Without a demand charge there is no peak shaving.  An import already billed in a step's
+   billing period (``billed``, the plan state's peak so far) costs nothing more: the limit
+   of that step is never below it, and the demand charge is counted per billing period above
+   it, as :func:`optimizer.accounting.demand_charge` bills it.
 3. **Arbitrage.**  In each 24 h block from the start, the remaining room is used for price
    arbitrage: a cheap step charges for a dear one (either order), best price spread first,
    as long as the spread pays for the round-trip losses and wear, with the state of charge in
@@ -32,6 +35,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
+from optimizer.accounting import billing_labels
 from optimizer.baselines.work import JOULES_PER_MWH
 from physics.constants import JOULES_PER_KWH, WATTS_PER_KILOWATT
 from physics.facility import Battery, Facility
@@ -92,6 +96,10 @@ class _Problem:
     export_allowed: bool
     demand_charge: float
     """[currency/W]"""
+    billed: FloatArray
+    """Import already billed in each step's billing period [W] (0: none)."""
+    periods: NDArray[np.int64]
+    """Billing period of each step, numbered from 0 [-]."""
 
     @property
     def initial(self) -> float:
@@ -121,6 +129,21 @@ class _Problem:
         )
         return self.initial + np.concatenate([[0.0], np.cumsum(change * self.step)])
 
+    def limit_at(self, threshold: float) -> FloatArray:
+        """Import limit of each step with a peak-shaving ``threshold`` [W]: the contract
+        capacity and caps, and the threshold, not below the import already billed."""
+        return np.minimum(self.limit, np.maximum(threshold, self.billed))
+
+    def billed_peak_charge(self, grid: FloatArray) -> float:
+        """Demand charge of an import ``grid`` [W] above the import already billed, summed
+        over the billing periods [currency]."""
+        charge = 0.0
+        for period in range(int(self.periods.max()) + 1 if self.periods.size else 0):
+            inside = self.periods == period
+            before = float(self.billed[inside].max())
+            charge += max(float(grid[inside].max()) - before, 0.0)
+        return self.demand_charge * charge
+
     def grid(self, power: FloatArray) -> FloatArray:
         """Grid import with battery power ``power`` [W]."""
         grid = self.load + power
@@ -135,7 +158,7 @@ class _Problem:
         )
         return (
             float(np.sum(self.price * grid)) * self.step
-            + self.demand_charge * float(grid.max())
+            + self.billed_peak_charge(grid)
             + battery.wear_cost * float(throughput.sum()) * self.step
         )
 
@@ -149,6 +172,7 @@ def battery_dispatch(
     notes: list[str],
     *,
     charge_below_peak: bool,
+    billed: FloatArray | None = None,
 ) -> FloatArray:
     """Battery power, positive charging [W], shape (T,), by the rules of this module.
 
@@ -170,6 +194,9 @@ def battery_dispatch(
         Peak shaving on (with a demand charge), and charging never lifts the import above the
         peak without the battery.  ``False``: the naive rule, no peak shaving and charging
         limited only by the battery power, the contract capacity and demand-response caps.
+    billed
+        Grid import already billed in each step's billing period [W], shape (T,)
+        (:func:`optimizer.accounting.billed_before`); None: nothing billed yet.
 
     Returns
     -------
@@ -178,6 +205,9 @@ def battery_dispatch(
     """
     battery = facility.battery
     assert battery is not None
+    steps = series.sizes["time"]
+    labels = billing_labels(facility, series["time"].values)
+    _, periods = np.unique(labels, return_inverse=True)
     load = verified["facility_power"].values - (
         verified["pv_power"].values + verified["pv_curtailed"].values
     )
@@ -189,6 +219,8 @@ def battery_dispatch(
         step=step,
         export_allowed=facility.grid.export_allowed,
         demand_charge=facility.grid.demand_charge,
+        billed=np.zeros(steps) if billed is None else np.asarray(billed, dtype=float),
+        periods=np.asarray(periods, dtype=np.int64).reshape(steps),
     )
     peak = float(problem.load.max())
     if not charge_below_peak:
@@ -215,7 +247,9 @@ def battery_dispatch(
 def _shave_peak(problem: _Problem, notes: list[str]) -> FloatArray:
     """Dispatch of the cheapest threshold among the candidates, arbitrage included [W]."""
     peak = float(problem.load.max())
-    lowest = _lowest_threshold(problem)
+    # below an import already billed in every step, a lower threshold saves nothing
+    floor = float(problem.billed.min())
+    lowest = max(_lowest_threshold(problem), min(floor, peak))
     best_cost, best_power, best_threshold = math.inf, np.zeros(problem.load.size), peak
     for threshold in np.linspace(lowest, peak, _THRESHOLD_CANDIDATES):
         power, _ = _required(problem, float(threshold))
@@ -223,11 +257,17 @@ def _shave_peak(problem: _Problem, notes: list[str]) -> FloatArray:
         cost = problem.cost(power)
         if cost < best_cost:
             best_cost, best_power, best_threshold = cost, power, float(threshold)
-    if best_threshold < peak:
+    kw = WATTS_PER_KILOWATT
+    if floor >= peak:
+        notes.append(
+            f"battery peak shaving: none, the grid import ({peak / kw:.0f} kW without the "
+            f"battery) stays within the {floor / kw:.0f} kW already billed this billing period"
+        )
+    elif best_threshold < peak:
+        billed = f", {floor / kw:.0f} kW already billed" if floor > 0.0 else ""
         notes.append(
             f"battery peak shaving: grid import held at or below "
-            f"{best_threshold / WATTS_PER_KILOWATT:.0f} kW "
-            f"({peak / WATTS_PER_KILOWATT:.0f} kW without the battery)"
+            f"{best_threshold / kw:.0f} kW ({peak / kw:.0f} kW without the battery{billed})"
         )
     return best_power
 
@@ -259,7 +299,7 @@ def _required(problem: _Problem, threshold: float) -> tuple[FloatArray, float]:
     """
     battery, step = problem.battery, problem.step
     eta_c, eta_d = battery.charge_efficiency, battery.discharge_efficiency
-    limit = np.minimum(problem.limit, threshold)
+    limit = problem.limit_at(threshold)
     excess = np.clip(problem.load - limit, 0.0, None)
     power = -np.minimum(excess, battery.power)
     short = float(np.sum(excess + power)) * step
@@ -307,7 +347,7 @@ def _arbitrage(problem: _Problem, power: FloatArray, threshold: float) -> FloatA
     battery, step = problem.battery, problem.step
     eta_c, eta_d = battery.charge_efficiency, battery.discharge_efficiency
     power = power.copy()
-    limit = np.minimum(problem.limit, threshold)
+    limit = problem.limit_at(threshold)
     charge_room = np.where(
         power >= 0, np.clip(np.minimum(battery.power, limit - problem.load) - power, 0, None), 0
     )

@@ -25,7 +25,9 @@ script without an optimizer, with the physics at hand to check it:
    would have above the contract capacity, a demand-response cap or a peak-shaving threshold
    (the cheapest of a few, from the lowest the battery can hold to the peak), having charged
    for it beforehand in cheap steps without lifting the import above those limits; the room
-   left goes to daily price arbitrage.  The state of charge stays in its window (checked
+   left goes to daily price arbitrage.  A grid import already billed this billing period
+   (the plan state's ``peak_so_far_kw``) costs nothing more: the threshold never goes below
+   it and charging may use the room up to it.  The state of charge stays in its window (checked
    with :func:`physics.battery.integrate_soc`) and the horizon ends at the initial state of
    charge, so the baseline gets no free energy.
 4. **Check.**  The final schedule is simulated; a demand-response cap or the contract
@@ -44,9 +46,11 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
+from optimizer.accounting import billed_before
 from optimizer.baselines.battery import battery_dispatch, import_limit
 from optimizer.baselines.cooling import highest_chilled_water, highest_safe_supply, unit_setpoints
 from optimizer.baselines.work import flexible_work
+from optimizer.state import PlanState
 from physics.constants import WATTS_PER_KILOWATT
 from physics.facility import Facility
 from physics.schedule import Schedule, as_operated_schedule, step_seconds
@@ -144,6 +148,7 @@ def rule_based(
     *,
     tolerance: float = 0.05,
     charge_below_peak: bool = True,
+    state: PlanState | None = None,
 ) -> RuleBasedResult:
     """The rule-based baseline: flat work off the dearest hours, safe setpoints, battery rules.
 
@@ -170,6 +175,11 @@ def rule_based(
         is no peak shaving and charging is limited only by the battery power, the contract
         capacity and demand-response caps (the naive rule, which on the demo hall raises the
         peak to the contract limit).
+    state
+        The state the horizon starts from, as a plan from it sees it: ``facility`` must
+        already carry its work done and battery SOC (:func:`optimizer.state.apply_state`);
+        its billing peak so far [kW] is the floor of the peak the work and battery rules
+        weigh (a peak already billed costs nothing more).  None: a clean start.
 
     Returns
     -------
@@ -191,7 +201,10 @@ def rule_based(
     if "price" not in series:
         notes.append("the series has no price: flexible work and battery follow carbon only")
 
-    workload_power = flexible_work(facility, series, price, step, notes)
+    billed = billed_before(facility, time, state)  # [W]
+    workload_power = flexible_work(
+        facility, series, price, step, notes, billed_floor=float(billed.min())
+    )
 
     units = facility.units
     if units.count == 0:
@@ -213,7 +226,14 @@ def rule_based(
     battery_power = np.zeros(steps)
     if facility.battery is not None:
         battery_power = battery_dispatch(
-            facility, series, verified, price, step, notes, charge_below_peak=charge_below_peak
+            facility,
+            series,
+            verified,
+            price,
+            step,
+            notes,
+            charge_below_peak=charge_below_peak,
+            billed=billed,
         )
     schedule = dataclasses.replace(base, battery_power=battery_power)
     result = _check_limits(facility, series, schedule, notes)

@@ -6,11 +6,12 @@ The rules (see :func:`flexible_work`):
 * **Tier 3** jobs, earliest deadline first, run at one flat power in the steps of their
   window ``[release, deadline)``, skipping the dearest steps (by effective price) as long as
   the energy saved pays for the higher power (which may raise the billing peak, priced at the
-  demand charge), never above the maximum power and never below the minimum power.  They
-  pause during demand-response events unless the deadline needs those steps.  Energy that
-  still fits after the horizon end at maximum power waits (rolling horizon); a job that
-  cannot meet its deadline runs at maximum power from its release and finishes as early as it
-  can (least lateness).
+  demand charge above any peak already billed), never above the maximum power and never below
+  the minimum power.  They pause during demand-response events unless the deadline needs
+  those steps.  Energy that still fits after the horizon end at maximum power waits (rolling
+  horizon); a job that cannot meet its deadline runs at maximum power from its release and
+  finishes as early as it can (least lateness).  The headroom below a peak already billed
+  is used only where the estimate says it pays (a job sees only the jobs before it).
 * **Tier 2** work stays on its profile, unless the import estimated for a demand-response
   event breaks its cap: then the work arriving in the event waits (at most ``max_delay``) and
   catches up at full capacity right after.
@@ -124,7 +125,13 @@ def demand_response_steps(series: xr.Dataset) -> BoolArray:
 
 
 def flexible_work(
-    facility: Facility, series: xr.Dataset, price: FloatArray, step: float, notes: list[str]
+    facility: Facility,
+    series: xr.Dataset,
+    price: FloatArray,
+    step: float,
+    notes: list[str],
+    *,
+    billed_floor: float = 0.0,
 ) -> FloatArray:
     """Workload power above idle [W], shape (T, J), by the rules of this module.
 
@@ -140,6 +147,9 @@ def flexible_work(
         Step length [s].
     notes
         Plain-language remarks, appended to.
+    billed_floor
+        Grid import already billed in every step's billing period [W]: a peak up to it
+        costs no demand charge.
 
     Returns
     -------
@@ -151,13 +161,46 @@ def flexible_work(
     if not np.any(work.tier >= 2):
         return power
     estimate = estimate_load(facility, series, power)
-    load = estimate.base.copy()
-    jobs = np.flatnonzero(work.tier == 3)
-    for j in jobs[np.argsort(work.deadline[jobs], kind="stable")]:
-        power[:, j] = _schedule_job(facility, series, int(j), price, load, estimate, step, notes)
-        load += estimate.overhead * power[:, j]
+    inputs = (facility, series, price, estimate, step)
+    power, load, job_notes = _tier3_jobs(inputs, power, 0.0)
+    if billed_floor > 0.0:
+        # each job sees only the jobs before it: a peak it thinks is free may not stay so,
+        # so the headroom below the billed peak is used only when the estimate says it pays
+        def estimated_cost(grid: FloatArray) -> float:
+            energy = float(np.sum(price * grid)) * step / JOULES_PER_MWH
+            excess = max(float(grid.max()) - billed_floor, 0.0)
+            return energy + facility.grid.demand_charge * excess
+
+        within = _tier3_jobs(inputs, power, billed_floor)
+        if estimated_cost(within[1]) < estimated_cost(load):
+            power, load, job_notes = within
+    notes += job_notes
     _defer_tier2(facility, series, power, load, estimate, step, notes)
     return power
+
+
+def _tier3_jobs(
+    inputs: tuple[Facility, xr.Dataset, FloatArray, LoadEstimate, float],
+    profiles: FloatArray,
+    billed_floor: float,
+) -> tuple[FloatArray, FloatArray, list[str]]:
+    """Tier 3 jobs, earliest deadline first, on top of ``profiles`` [W], shape (T, J).
+
+    ``inputs`` are the facility, series, effective price [currency/MWh], load estimate and
+    step [s]; ``billed_floor`` the grid import already billed [W].  Returns the workload
+    power [W], the estimated grid import [W] and the notes.
+    """
+    facility, series, price, estimate, step = inputs
+    work = facility.workloads
+    power, load = profiles.copy(), estimate.base.copy()
+    notes: list[str] = []
+    jobs = np.flatnonzero(work.tier == 3)
+    for j in jobs[np.argsort(work.deadline[jobs], kind="stable")]:
+        power[:, j] = _schedule_job(
+            facility, series, int(j), price, load, estimate, step, notes, billed_floor=billed_floor
+        )
+        load += estimate.overhead * power[:, j]
+    return power, load, notes
 
 
 # --- tier 3 ------------------------------------------------------------------------------------
@@ -207,8 +250,11 @@ def _schedule_job(
     estimate: LoadEstimate,
     step: float,
     notes: list[str],
+    *,
+    billed_floor: float = 0.0,
 ) -> FloatArray:
-    """Power of tier 3 job ``j`` [W], shape (T,)."""
+    """Power of tier 3 job ``j`` [W], shape (T,); ``billed_floor``: the grid import already
+    billed [W]."""
     time = series["time"].values
     steps = time.size
     job = _job(facility, time, j, step)
@@ -251,6 +297,7 @@ def _schedule_job(
         (job.min_power, job.max_power),
         step,
         facility.grid.demand_charge,
+        billed_floor=billed_floor,
     )
     return power
 
@@ -264,6 +311,8 @@ def fill_valleys(
     power_range: tuple[float, float],
     step: float,
     demand_charge: float,
+    *,
+    billed_floor: float = 0.0,
 ) -> FloatArray:
     """Job power filling the cheapest candidate steps up to one load level, dearest skipped [W].
 
@@ -292,6 +341,8 @@ def fill_valleys(
         Step length [s].
     demand_charge
         [currency/W] on the horizon's peak import.
+    billed_floor
+        Peak import already billed [W]: the demand charge is on the peak above it.
 
     Returns
     -------
@@ -321,7 +372,7 @@ def fill_valleys(
     outside_candidates = np.delete(load, candidates)
     rest = float(outside_candidates.max()) if outside_candidates.size else -np.inf
     tail = np.append(np.maximum.accumulate(sorted_load[::-1])[::-1], -np.inf)[kept]
-    peak = np.maximum(inside, np.maximum(tail, rest))
+    peak = np.maximum(np.maximum(inside, np.maximum(tail, rest)), billed_floor)
     total = energy_cost + demand_charge * peak
     best = kept.size - 1 - int(np.argmin(total[::-1]))  # ties: the most steps kept
     out[order] = power[best]
