@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,6 +30,7 @@ from physics.simulate import simulate
 from physics.violations import find_violations
 from tests.helpers import ROOT, dctwin_in_process, demo_hall_dict
 from tests.processes import dctwin
+from twin.cli.plan import format_plan
 from twin.data.series import scenario_series
 from twin.scenario.compile import compile_facility
 from twin.scenario.loader import scenario_from_dict
@@ -792,6 +794,7 @@ def test_cli_plan_json_and_netcdf(tmp_path: Path) -> None:
     assert data["lookahead"]["end"] == "2026-07-12T00:00:00+00:00"
     assert data["equal_work"]["equal"] is True
     assert data["currency"] == "USD"
+    _assert_text_names_a_contract_breaking_baseline(data)
     with xr.open_dataset(out, engine="h5netcdf") as ds:
         assert ds.sizes["time"] == 6 * 96
         for name in ("supply_temperature", "chilled_water_temperature", "battery_power"):
@@ -800,6 +803,26 @@ def test_cli_plan_json_and_netcdf(tmp_path: Path) -> None:
         missing = [n for n in ds.data_vars if not {"units", "long_name"} <= set(ds[n].attrs)]
         assert missing == []
         assert ds.attrs["plan_status"] == "optimal" and ds.attrs["plan_verified"] == 1
+
+
+def _assert_text_names_a_contract_breaking_baseline(data: dict[str, Any]) -> None:
+    """The demo week's as-operated hall breaks its 2,200 kW DR cap (jobs at full power from
+    release): the text report says so beside its change line, with how many steps and the
+    worst import, and marks that saving (tester finding 5: it printed only the plan's)."""
+    broken = data["baseline_violations"]["as_operated"]
+    assert any("demand response above 2200 kW" in v for v in broken), broken
+    assert data["baseline_violations"]["rule_based"] == []
+    lines = format_plan(data).splitlines()
+    operated = next(i for i, line in enumerate(lines) if line.startswith("change vs as operated"))
+    assert lines[operated].endswith(
+        "against a baseline that breaks grid import during demand response above 2200 kW"
+    )
+    shown = lines[operated + 1]
+    assert shown.startswith("as operated breaks: grid import during demand response above")
+    assert re.search(r"\(\d+ steps\), worst \d+ kW$", shown), shown
+    rule = next(line for line in lines if line.startswith("change vs rule based"))
+    assert "breaks" not in rule
+    assert not any(line.startswith("rule based breaks") for line in lines)
 
 
 def test_cli_plan_refuses_a_horizon_over_seven_days() -> None:

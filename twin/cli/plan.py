@@ -329,7 +329,9 @@ def format_plan(data: dict[str, Any]) -> str:
             f"{_cell(base['as_operated'][key], kind)}{_cell(base['rule_based'][key], kind)}"
         )
     for name in ("as_operated", "rule_based"):
-        lines.append(_changes(data[f"savings_vs_{name}"], name))
+        broken = data.get("baseline_violations", {}).get(name, [])
+        lines.append(_changes(data[f"savings_vs_{name}"], name, broken))
+        lines += [f"{name.replace('_', ' ')} breaks: {v}" for v in broken]
     work = data.get("equal_work", {})
     if work and not work.get("equal", True):
         lines.append(
@@ -355,16 +357,24 @@ def _any(data: dict[str, Any], base: dict[str, Any], key: str) -> bool:
     return any(abs(v) > 1e-9 for v in values)
 
 
-def _changes(saved: dict[str, float | None], name: str) -> str:
+def _changes(saved: dict[str, float | None], name: str, broken: list[str]) -> str:
+    """The change line against one baseline; a baseline that breaks a limit or contract
+    (``broken``, its violation messages) is named, since a saving counts only against one
+    that meets them."""
+
     def change(key: str) -> str:
         value = saved.get(key)
         return "n/a" if value is None else f"{-value:+.1%}".replace("-", "−")
 
-    return (
+    line = (
         f"change vs {name.replace('_', ' ')}: cost {change('cost')}, emissions "
         f"{change('carbon_kg')}, peak {change('peak_grid_kw')}, cooling "
         f"{change('cooling_energy_kwh')} (negative: lower than the baseline)"
     )
+    if broken:
+        what = "; ".join(dict.fromkeys(v.split(": ", 1)[0] for v in broken))
+        line += f", against a baseline that breaks {what}"
+    return line
 
 
 def _contracts(data: dict[str, Any]) -> list[str]:
