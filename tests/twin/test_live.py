@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from twin.live.ingest import MAX_LATENESS
 from twin.live.live_twin import LiveTwin
 from twin.live.virtual_plant import SensorFault, VirtualPlant
 from twin.live.whatif import compare
+from twin.store.records import PlanRecord
 
 INGEST = "ingest-token-000000001"
 
@@ -129,6 +130,57 @@ def test_a_new_proposal_supersedes_the_older_one(tmp_path: Path, clock: Clock) -
     applied = twin.approve(second["id"], actor="operator", reason="ok")
     assert applied["status"] == "applied"
     assert twin.plant is not None and twin.plant.schedule is twin.schedule
+
+
+class _ThreadClock(Clock):
+    """The test clock, one second earlier in a thread named ``older``: the re-plan started
+    there took its state first."""
+
+    def __call__(self) -> datetime:
+        earlier = threading.current_thread().name == "older"
+        return self.now - timedelta(seconds=1) if earlier else self.now
+
+
+def _replans(twin: LiveTwin, names: list[str], together: bool) -> dict[str, PlanRecord]:
+    """``twin.replan()`` in one thread per name, one after the other or all at once."""
+    done: dict[str, PlanRecord] = {}
+
+    def replan() -> None:
+        done[threading.current_thread().name] = twin.replan(actor="operator")
+
+    threads = [threading.Thread(target=replan, name=name) for name in names]
+    for thread in threads:
+        thread.start()
+        if not together:
+            thread.join()
+    for thread in threads:
+        thread.join()
+    assert set(done) == set(names)
+    return done
+
+
+def test_the_newest_of_two_concurrent_proposals_wins(tmp_path: Path) -> None:
+    """Two re-plans overlap and the older one (its state taken first) finishes last: the
+    newer stays proposed and the older is stored superseded by it (tester finding 6: the
+    older superseded the newer).  Run at once, exactly the newest stays proposed."""
+    clock = _ThreadClock(START)
+    twin = make_twin(tmp_path, clock)
+    run(twin, clock, 4)
+    done = _replans(twin, ["newer", "older"], together=False)
+    newer, older = (twin.store.get_plan(done[n]["id"]) for n in ("newer", "older"))
+    assert newer is not None and older is not None
+    assert older["created"] < newer["created"]
+    assert newer["status"] == "proposed"
+    assert older["status"] == "superseded"
+    assert older["reason"] == f"superseded by {newer['id']}"
+    with pytest.raises(ValueError, match="superseded"):
+        twin.approve(older["id"], actor="operator")
+
+    clock.now += TICK
+    done = _replans(twin, ["older", "again"], together=True)
+    proposed = twin.store.list_plans(status="proposed")
+    assert [p["id"] for p in proposed] == [done["again"]["id"]]
+    assert twin.store.get_plan(newer["id"])["status"] == "superseded"  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("step_limit", "applied"), [(0.0, False), (30.0, True)])

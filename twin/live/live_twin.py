@@ -52,6 +52,7 @@ from twin.live.calibration import Calibrator
 from twin.live.control.cycle import processing_loop, run_cycle, take_waiting
 from twin.live.control.guardrails import guardrail_problems
 from twin.live.control.payload import fallback_payload, schedule_from_json, schedule_json
+from twin.live.control.proposals import store_proposal
 from twin.live.control.reanchor import carry_over, reanchor, restore
 from twin.live.control.supervisor import Supervisor
 from twin.live.control.verification import plan_on_twin
@@ -584,14 +585,11 @@ class LiveTwin:
             "scenario_digest": self.scenario_digest,
         }
         payload["preview"] = self.supervisor.preview(payload)
-        for old in self.store.list_plans(limit=500, status="proposed"):
-            if (old["payload"] or {}).get("revert_of"):
-                continue  # a proposed revert waits for its decision
-            # an older proposal was computed from an older state: it must not be approved now
-            self.store.set_plan_status(old["id"], "superseded", actor, f"superseded by {plan_id}")
-        self.store.add_plan(plan_id, now, "proposed", payload)
-        self.store.audit(actor, "propose", plan_id, reason, {"status": status})
-        if self.settings.autonomy and result is not None:
+        lock = self.supervisor.proposal_lock  # the newest proposal wins, whatever finishes last
+        newer = store_proposal(self.store, lock, plan_id, now, payload, actor)
+        detail = {"status": status} | ({"superseded_by": newer} if newer else {})
+        self.store.audit(actor, "propose", plan_id, reason, detail)
+        if self.settings.autonomy and result is not None and newer is None:
             problems = guardrail_problems(self, result, start)
             if not problems:
                 self.approve(plan_id, actor="autonomy", reason="within guardrails")

@@ -23,6 +23,7 @@ side of the loop out of it:
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,9 @@ class Supervisor:
         self._last_spike: dict[str, datetime] = {}
         self._adopted = False
         self._revert_alarms = True  # look for revert alarms to clear (e.g. after a restart)
+        self.proposal_lock = threading.Lock()
+        """Held while a new proposal supersedes the older ones and is stored
+        (:func:`twin.live.control.proposals.store_proposal`)."""
 
     # ------------------------------------------------------------------ each ingestion cycle
 
