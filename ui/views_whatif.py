@@ -136,6 +136,14 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
         for item in [*(power.get("ups") or []), data.get("battery") or {}]:
             if item.get("feed") == failed:
                 item["feed"] = backup
+    _grid_edits(twin, data, edits)
+    return data
+
+
+def _grid_edits(twin: LiveTwin, data: dict[str, Any], edits: dict[str, Any]) -> None:
+    """The grid edits of :func:`modified_scenario` applied to ``data`` in place: a
+    demand-response event (``dr_start_hours`` [h from now], ``dr_duration_hours`` [h],
+    ``dr_import_cap_kw`` [kW]) and a grid zone (``grid_zone``)."""
     if "dr_start_hours" in edits or "dr_import_cap_kw" in edits:
         now = twin.clock()
         start = now + timedelta(hours=float(edits.get("dr_start_hours") or 0.0))
@@ -163,7 +171,6 @@ def modified_scenario(twin: LiveTwin, edits: dict[str, Any]) -> dict[str, Any]:
         data.setdefault("series", []).append(
             {"zone": str(edits["grid_zone"]), "replay_from": replay.isoformat()}
         )
-    return data
 
 
 def _whole_number(value: Any, title: str) -> int:
