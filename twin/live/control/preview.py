@@ -16,6 +16,12 @@ window, so it works whatever else the planner puts in the plan, and for periods 
   over the horizon [kWh];
 * **figures** — cost [currency], peak grid import [kW], grid energy [kWh] and the predicted
   hottest inlet [°C] of the plan and of the schedule in force, with the change;
+* **comparison** — whether the two deliver equal work (job energy over the horizon within
+  :data:`optimizer.result.EQUAL_WORK_TOLERANCE`) and the hard contracts the schedule in force
+  would miss; unless both hold the cost difference is no saving (``cost_is_saving``), and the
+  sentences say so first (tester finding 1, 7 Dec: the in-force timetable assumes the work
+  done since the window start, the plan starts from the measured work, so the two differed
+  by 18.5 MWh and current operation would have missed a hard deadline);
 * **changes** — the same in sentences, most important first.
 """
 
@@ -29,11 +35,19 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from optimizer.result import EQUAL_WORK_TOLERANCE
 from physics.constants import WATTS_PER_KILOWATT as KW
 from physics.facility import Facility
 from physics.schedule import Schedule
 
-__all__ = ["ACTIVE_KW", "POWER_CHANGE", "SETPOINT_CHANGE", "plan_preview", "run_intervals"]
+__all__ = [
+    "ACTIVE_KW",
+    "POWER_CHANGE",
+    "SETPOINT_CHANGE",
+    "hard_contracts_missed",
+    "plan_preview",
+    "run_intervals",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -206,7 +220,7 @@ def _battery(
 
 def _sentences(preview: Mapping[str, Any], currency: str) -> list[str]:
     """The changes in words, most important first (jobs, setpoints, battery, figures)."""
-    lines: list[str] = []
+    lines = _comparison_sentences(preview["comparison"], preview["jobs"])
     for job in sorted(preview["jobs"], key=lambda j: -abs(j["now_kw"]["change"])):
         action, now = job["action_now"], job["now_kw"]
         if action != "unchanged":
@@ -247,12 +261,67 @@ def _sentences(preview: Mapping[str, Any], currency: str) -> list[str]:
         ("max_inlet_temperature_c", "predicted hottest inlet", "°C", 2),
     ):
         item = figures.get(key)
-        if item is not None:
-            lines.append(
-                f"{text} {item['in_force']:,.{digits}f} → {item['plan']:,.{digits}f} {unit} "
-                f"({item['change']:+,.{digits}f})"
-            )
+        if item is None:
+            continue
+        change = f"({item['change']:+,.{digits}f})"
+        if key == "cost" and not preview["comparison"]["cost_is_saving"]:
+            change = "(not a saving: see above)"
+        lines.append(
+            f"{text} {item['in_force']:,.{digits}f} → {item['plan']:,.{digits}f} {unit} {change}"
+        )
     return lines
+
+
+def _comparison_sentences(
+    comparison: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """Unequal work and hard contracts current operation misses, in words."""
+    lines = []
+    if not comparison["equal_work"]:
+        energy = comparison["job_energy_kwh"]
+        moved = [
+            f"{job['job']} {job['energy_kwh']['in_force']:,.0f} → "
+            f"{job['energy_kwh']['plan']:,.0f} kWh"
+            for job in jobs
+            if abs(job["energy_kwh"]["change"])
+            > EQUAL_WORK_TOLERANCE * max(abs(job["energy_kwh"]["plan"]), ACTIVE_KW)
+        ]
+        lines.append(
+            f"NOT EQUAL WORK: over the horizon current operation delivers "
+            f"{energy['in_force']:,.0f} kWh of work and the plan {energy['plan']:,.0f} kWh "
+            f"({', '.join(moved)}): the cost difference is not a saving"
+        )
+    lines += [
+        f"current operation would MISS a hard contract: {line}"
+        for line in comparison["in_force_misses"]
+    ]
+    return lines
+
+
+def hard_contracts_missed(report: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The hard tier-3 contracts an :func:`optimizer.accounting.sla_report` finds missed, in
+    words (energy on time of the energy due [kWh], deadline)."""
+    return [
+        f"job {name!r}: {entry['on_time_kwh']:,.0f} of {entry['required_kwh']:,.0f} kWh by "
+        f"{entry['deadline']}"
+        for name, entry in report.items()
+        if entry["tier"] == 3 and entry["contract"] == "hard" and not entry["met"]
+    ]
+
+
+def _comparison(
+    jobs: Sequence[Mapping[str, Any]], in_force_misses: Sequence[str]
+) -> dict[str, Any]:
+    """Equal work (total job energy over the horizon [kWh]) and the contracts missed."""
+    old = sum(float(job["energy_kwh"]["in_force"]) for job in jobs)
+    new = sum(float(job["energy_kwh"]["plan"]) for job in jobs)
+    equal = abs(new - old) <= EQUAL_WORK_TOLERANCE * max(abs(old), abs(new), ACTIVE_KW)
+    return {
+        "equal_work": bool(equal),
+        "job_energy_kwh": _change(old, new),
+        "in_force_misses": list(in_force_misses),
+        "cost_is_saving": bool(equal and not in_force_misses),
+    }
 
 
 def plan_preview(
@@ -265,6 +334,7 @@ def plan_preview(
     in_force_figures: Mapping[str, Any] | None = None,
     currency: str = "USD",
     step_seconds: float = 900.0,
+    in_force_misses: Sequence[str] = (),
 ) -> dict[str, Any]:
     """What the plan changes against the schedule in force (see the module docstring).
 
@@ -287,12 +357,15 @@ def plan_preview(
         Currency of the costs.
     step_seconds
         Length of a plan period when the plan has a single one [s].
+    in_force_misses
+        The hard contracts the schedule in force would miss over the horizon, in words
+        (:func:`hard_contracts_missed`).
 
     Returns
     -------
     dict
         ``start``, ``end`` (ISO UTC), ``hours``, ``jobs``, ``setpoints``, ``chilled_water``,
-        ``battery``, ``figures`` and ``changes`` (see the module docstring).
+        ``battery``, ``figures``, ``comparison`` and ``changes`` (see the module docstring).
     """
     times = list(schedule.get("time") or [])
     if not times:
@@ -321,6 +394,7 @@ def plan_preview(
         "chilled_water": water,
         "battery": battery,
         "figures": figures,
+        "comparison": _comparison(jobs, in_force_misses),
     }
     preview["changes"] = _sentences(preview, currency)
     return preview

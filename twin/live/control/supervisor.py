@@ -32,13 +32,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from optimizer.accounting import sla_report
+from optimizer.baselines import as_operated
 from optimizer.plan import verified_figures
 from optimizer.state import apply_state
 from physics.schedule import Schedule
 from physics.simulate import simulate
 from twin.live.control.limit_alarms import LimitEvent, LimitMonitor
 from twin.live.control.limit_table import DEFAULT_BANDS
-from twin.live.control.preview import plan_preview
+from twin.live.control.preview import hard_contracts_missed, plan_preview
 from twin.live.control.verification import check_on_twin
 from twin.live.control.watch import PlanWatch, WatchTrip, moved_points
 from twin.live.estimation import EstimatedState
@@ -293,27 +295,31 @@ class Supervisor:
         check = summary.get("twin_check") or {}
         if "max_inlet_temperature_c" in check:
             plan_figures["max_inlet_temperature_c"] = check["max_inlet_temperature_c"]
+        figures, misses = self.in_force_figures(start, steps)
         return plan_preview(
             schedule,
             twin.schedule,
             twin.times,
             twin.facility,
             plan_figures=plan_figures,
-            in_force_figures=self.in_force_figures(start, steps),
+            in_force_figures=figures,
             currency=getattr(twin.scenario, "currency", None) or "USD",
             step_seconds=twin.step_seconds,
+            in_force_misses=misses,
         )
 
-    def in_force_figures(self, start: int, steps: int) -> dict[str, float]:
+    def in_force_figures(self, start: int, steps: int) -> tuple[dict[str, float], list[str]]:
         """Cost [currency], peak [kW], grid energy [kWh] and hottest inlet with the offsets
         [°C] of the schedule in force over ``steps`` steps from ``start``, on the calibrated
         twin with the estimated state, judged as a plan is (:func:`optimizer.accounting.
         verified_figures` with that state: the demand charge above the billing peak so far,
-        the work left to do), so a preview compares like with like."""
+        the work left to do), so a preview compares like with like; and the hard contracts
+        it would miss from that state (:func:`~twin.live.control.preview.
+        hard_contracts_missed`), in words."""
         twin = self.twin
         stop = min(start + steps, len(twin.times))
         if stop - start < 1:
-            return {}
+            return {}, []
         window = twin.series.isel(time=slice(start, stop))
         current = twin.schedule
         part = Schedule(
@@ -331,7 +337,14 @@ class Supervisor:
         figures["max_inlet_temperature_c"] = check_on_twin(
             facility, result, offsets
         ).max_inlet_temperature_c
-        return figures
+        report = sla_report(
+            facility,
+            part,
+            result["time"].values,
+            twin.step_seconds,
+            as_operated(facility, window),
+        )
+        return figures, hard_contracts_missed(report)
 
 
 _SPIKE_CLEAR = timedelta(seconds=SPIKE_CLEAR_S)
