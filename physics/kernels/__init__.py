@@ -33,7 +33,9 @@ class _LeanCache(FunctionCache):
     the cache.  A cached kernel is machine code with its environment: rebuilding it needs the
     code generator and the Numba runtime (NRT: the kernels allocate arrays), not the
     registries the refresh installs.  So this cache initializes the runtime only; on a miss
-    Numba compiles, and its compiler refreshes the context itself before typing.
+    Numba compiles, and its compiler refreshes the context itself before typing.  It relies on
+    two private methods of Numba's cache (present in 0.60–0.68); a Numba without them loads
+    the usual way (tested by hiding them).
     """
 
     def load_overload(self, sig: Any, target_context: Any) -> Any:
@@ -51,9 +53,14 @@ class _LeanCache(FunctionCache):
         numba.core.compiler.CompileResult or None
             The rebuilt overload; None when the cache holds none for ``sig``.
         """
+        try:
+            load = self._load_overload
+            guard = self._guard_against_spurious_io_errors
+        except AttributeError:  # Numba's private cache API moved: its own loading then
+            return super().load_overload(sig, target_context)
         nrt.rtsys.initialize(target_context)
-        with self._guard_against_spurious_io_errors():
-            return self._load_overload(sig, target_context)
+        with guard():
+            return load(sig, target_context)
 
 
 def compiled(**options: Any) -> Callable[[Callable[..., Any]], Any]:
