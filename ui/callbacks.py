@@ -228,14 +228,22 @@ def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
     ]
     check = view.get("twin_check")
     if check:  # verified on the calibrated twin, inlet offsets in
+        chance = check.get("exceedance_probability")
+        risk = (
+            ""
+            if chance is None
+            else f"; against the rack's inlet uncertainty now (σ {check['inlet_std_k']:.2f} K) "
+            f"a {chance:.0%} chance of exceeding the limit there"
+        )
         lines.append(
             html.Div(
                 "on the calibrated twin (inlet offsets in): max inlet "
                 + _fmt(check.get("max_inlet_temperature_c"), 2, "°C")
                 + f" ({check.get('hottest_rack', '')}), smallest margin "
-                + _fmt(check.get("min_inlet_margin_k"), 2, "K"),
+                + _fmt(check.get("min_inlet_margin_k"), 2, "K")
+                + risk,
                 id="plan-twin-check",
-                className="ok" if check.get("verified") else "warn",
+                className="ok" if check.get("verified") and (chance or 0.0) <= 0.05 else "warn",
             )
         )
     if view.get("decided_by"):

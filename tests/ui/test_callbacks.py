@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from dash import html
+from scipy.special import ndtr
 
 from ui import callbacks as cb
 from ui import callbacks_alarms as ca
@@ -115,6 +116,14 @@ def test_plan_page_without_and_with_a_plan(context: cb.UIContext) -> None:
     assert "verified by the physics" in _text(page["status"])
     check = record["payload"]["summary"]["twin_check"]
     assert f"max inlet {check['max_inlet_temperature_c']:,.2f} °C" in _text(page["status"])
+    # the margin weighed against the estimator's inlet uncertainty of the hottest rack
+    estimate = context.twin.estimator.state(context.twin.clock())
+    sigma = estimate.inlet_temperature_std[estimate.racks.index(check["hottest_rack"])]
+    assert check["inlet_std_k"] == pytest.approx(sigma, abs=1e-4)
+    assert check["exceedance_probability"] == pytest.approx(
+        float(ndtr(-check["min_inlet_margin_k"] / sigma)), abs=1e-4
+    )
+    assert f"{check['exceedance_probability']:.0%} chance of exceeding" in _text(page["status"])
     grid = page["figures"][1]
     assert [t.name for t in grid.data] == ["plan", "as operated", "rule based"]
     assert grid.layout.yaxis.title.text == "Grid import [kW]"

@@ -55,7 +55,7 @@ from twin.live.control.payload import fallback_payload, schedule_from_json, sche
 from twin.live.control.proposals import store_proposal
 from twin.live.control.reanchor import carry_over, reanchor, restore
 from twin.live.control.supervisor import Supervisor
-from twin.live.control.verification import plan_on_twin
+from twin.live.control.verification import inlet_risk, plan_on_twin
 from twin.live.faults import FaultDetector
 from twin.live.ingest import Rejection, validate
 from twin.live.parameters import (
@@ -574,7 +574,10 @@ class LiveTwin:
             offsets = self.parameters.offsets(self.facility)  # verified on the twin as calibrated
             result, check = plan_on_twin(facility, offsets, window, options, state, planner=plan)
             status, schedule, summary = result.status, result.schedule, result.to_json()
-            summary["twin_check"] = check.to_dict()
+            with self.view_lock:  # the margin against the estimate's uncertainty
+                estimate = self.estimator.state(now)
+            risk = inlet_risk(check, estimate.racks, estimate.inlet_temperature_std)
+            summary["twin_check"] = check.to_dict() | risk
         plan_id = uuid.uuid4().hex[:12]
         payload = {
             "summary": summary,

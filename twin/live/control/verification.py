@@ -25,20 +25,28 @@ is hot only at some steps.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
+from scipy.special import ndtr
 
 from optimizer.plan import Plan, PlanOptions, plan
 from optimizer.state import PlanState, apply_state
 from physics.facility import Facility
 from physics.violations import Violation, find_violations
 
-__all__ = ["CAP_MARGIN", "TwinCheck", "check_on_twin", "plan_on_twin", "with_offsets"]
+__all__ = [
+    "CAP_MARGIN",
+    "TwinCheck",
+    "check_on_twin",
+    "inlet_risk",
+    "plan_on_twin",
+    "with_offsets",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -163,6 +171,39 @@ def check_on_twin(facility: Facility, result: xr.Dataset, offsets: FloatArray) -
         violations=violations,
         offsets_k=nonzero,
     )
+
+
+def inlet_risk(check: TwinCheck, racks: Sequence[str], inlet_std: FloatArray) -> dict[str, float]:
+    """How much the verified inlet margin is worth against what the twin does not know.
+
+    A plan verified at 0.0 K margin on the calibrated twin is over the limit half the time
+    if the hottest rack's inlet is uncertain by ±1 K (the estimator's σ): the check's figures
+    come from the model, the rack's true inlet from the sensors.  The probability is
+    Φ(−margin / σ), with σ the state estimator's current inlet uncertainty of the hottest
+    rack (a Gaussian error of the model's prediction as large as today's estimate error).
+
+    Parameters
+    ----------
+    check
+        The plan's check on the calibrated twin.
+    racks
+        Rack ids of the estimate.
+    inlet_std
+        The estimator's inlet σ of each rack now [K].
+
+    Returns
+    -------
+    dict
+        ``inlet_std_k`` [K] and ``exceedance_probability`` [-] of the hottest rack at its
+        tightest step; empty when the rack or its σ is unknown.
+    """
+    if check.hottest_rack not in racks:
+        return {}
+    sigma = float(inlet_std[list(racks).index(check.hottest_rack)])
+    if not (np.isfinite(sigma) and sigma > 0.0):
+        return {}
+    chance = float(ndtr(-check.min_inlet_margin_k / sigma))
+    return {"inlet_std_k": round(sigma, 4), "exceedance_probability": round(chance, 4)}
 
 
 def _caps(
