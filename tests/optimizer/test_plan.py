@@ -8,6 +8,7 @@ case needs a known optimum.  Regenerate the golden LP files with ``DCTWIN_UPDATE
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
@@ -795,6 +796,7 @@ def test_cli_plan_json_and_netcdf(tmp_path: Path) -> None:
     assert data["equal_work"]["equal"] is True
     assert data["currency"] == "USD"
     _assert_text_names_a_contract_breaking_baseline(data)
+    _assert_text_shows_no_saving_on_unequal_work(data)
     with xr.open_dataset(out, engine="h5netcdf") as ds:
         assert ds.sizes["time"] == 6 * 96
         for name in ("supply_temperature", "chilled_water_temperature", "battery_power"):
@@ -803,6 +805,26 @@ def test_cli_plan_json_and_netcdf(tmp_path: Path) -> None:
         missing = [n for n in ds.data_vars if not {"units", "long_name"} <= set(ds[n].attrs)]
         assert missing == []
         assert ds.attrs["plan_status"] == "optimal" and ds.attrs["plan_verified"] == 1
+
+
+def _assert_text_shows_no_saving_on_unequal_work(data: dict[str, Any]) -> None:
+    """With a look-ahead cap before the deadlines (``--lookahead-cap 2d``) plan and baselines
+    deliver unequal work: the report printed "cost −48.8 %" above its own warning and "met"
+    for a job with 0 of 60,000 kWh done (tester finding 8).  The same report with the work
+    made unequal and a job's energy left for after the look-ahead: no percentage, and the
+    job "not yet due (on track)"."""
+    unequal = copy.deepcopy(data)
+    unequal["equal_work"] = {"equal": False, "max_relative_difference": 1.104}
+    job = next(name for name, entry in unequal["sla"].items() if entry["tier"] == 3)
+    unequal["sla"][job].update(on_time_kwh=0.0, deferred_kwh=60_000.0, met=True)
+    lines = format_plan(unequal).splitlines()
+    changes = [line for line in lines if line.startswith("change vs")]
+    assert len(changes) == 2 and not any("%" in line for line in changes), changes
+    assert all("unequal IT energy" in line for line in changes)
+    assert any(line.startswith("WARNING: IT energy differs by up to 110.4%") for line in lines)
+    (shown,) = [line for line in lines if line.startswith(f"job {job} ")]
+    assert "not yet due (on track); 60,000 kWh left for after the look-ahead" in shown, shown
+    assert format_plan(data).count("not yet due") == 0  # the real plan: every job due in it
 
 
 def _assert_text_names_a_contract_breaking_baseline(data: dict[str, Any]) -> None:

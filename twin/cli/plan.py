@@ -328,12 +328,19 @@ def format_plan(data: dict[str, Any]) -> str:
             f"{label + unit:<26}{_cell(data[key], kind)}"
             f"{_cell(base['as_operated'][key], kind)}{_cell(base['rule_based'][key], kind)}"
         )
+    work = data.get("equal_work", {})
+    unequal = bool(work) and not work.get("equal", True)
     for name in ("as_operated", "rule_based"):
         broken = data.get("baseline_violations", {}).get(name, [])
-        lines.append(_changes(data[f"savings_vs_{name}"], name, broken))
+        if unequal:  # a percentage on unequal work would read as a saving
+            lines.append(
+                f"change vs {name.replace('_', ' ')}: not shown: plan and baseline deliver "
+                "unequal IT energy (see the warning below)"
+            )
+        else:
+            lines.append(_changes(data[f"savings_vs_{name}"], name, broken))
         lines += [f"{name.replace('_', ' ')} breaks: {v}" for v in broken]
-    work = data.get("equal_work", {})
-    if work and not work.get("equal", True):
+    if unequal:
         lines.append(
             f"WARNING: IT energy differs by up to {work['max_relative_difference']:.1%} between "
             "plan and baselines: not equal work"
@@ -383,6 +390,8 @@ def _contracts(data: dict[str, Any]) -> list[str]:
         if entry["tier"] != 3:
             continue
         state = "met" if entry["met"] else "NOT MET"
+        if entry["met"] and entry["deferred_kwh"] > 0:  # its deadline is past the look-ahead
+            state = "not yet due (on track)"
         extra = []
         if entry["late_kwh"] > 0:
             extra.append(f"{entry['late_kwh']:,.0f} kWh late (up to {entry['max_delay_h']:g} h)")
