@@ -6,6 +6,7 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
     .venv/bin/python benchmarks/ingest.py --no-postgres --batches 100
     .venv/bin/python benchmarks/ingest.py --quick        # 10 batches, 1 re-plan (no warm-up)
     .venv/bin/python benchmarks/ingest.py --clients 4 --no-replan   # the concurrency figures
+    .venv/bin/python benchmarks/ingest.py --clients 4 --no-replan --ingest-process
 
 * **API ingestion**: a real ``dctwin serve`` process (demo hall, no virtual plant, no
   re-plans) on a free port with the store on SQLite, then PostgreSQL; ``--clients`` threads
@@ -16,7 +17,8 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
   and estimates every batch meanwhile, as it does in service.  Reported: readings/s over the
   run (wall clock), p50/p99/max latency of one batch and of ``GET /state``, and the server
   process's CPU seconds per 1,000 readings (``/proc``; requests and worker, counted until the
-  worker has processed every batch; steadier than readings/s on a shared machine) and how
+  worker has processed every batch; steadier than readings/s on a shared machine; with
+  ``--ingest-process`` its child's included, and the main process alone apart) and how
   long the worker took after the last answer to finish the queued batches (its backlog) [s];
   next to it, per 1,000 readings over the same window, the CPU of the benchmark's own client
   threads (this process: the 4 posting clients and the ``/state`` poller), of the PostgreSQL
@@ -128,10 +130,24 @@ def _poll_state(base: str, stop: threading.Event, latencies: list[float]) -> Non
             stop.wait(0.05)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far [s] (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU time so far of process ``pid`` and (``children``) its living
+    descendants (the ingest child of ``--ingest-process``) [s] (Linux ``/proc``)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        process = pending.pop()
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+            tasks = list(Path(f"/proc/{process}/task").iterdir())
+        except (FileNotFoundError, ProcessLookupError):  # ended meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in tasks if children else []:
+            try:
+                pending += [int(c) for c in (task / "children").read_text().split()]
+            except FileNotFoundError:
+                continue
+    return total
 
 
 def _machine_busy_seconds() -> float:
@@ -196,7 +212,13 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 def api_ingestion(
-    db: str, label: str, batches: int, size: int, racks: int = 0, clients: int = 1
+    db: str,
+    label: str,
+    batches: int,
+    size: int,
+    racks: int = 0,
+    clients: int = 1,
+    ingest_process: bool = False,
 ) -> dict[str, object]:
     """Start ``dctwin serve`` on ``db``, post the batches, stop it; return the figures.
 
@@ -209,6 +231,8 @@ def api_ingestion(
     load_before = _load()
     with tempfile.TemporaryDirectory() as folder:
         args: tuple[str, ...] = ("--db", db.replace("{folder}", folder), "--no-virtual-plant")
+        if ingest_process:
+            args = (*args, "--ingest-process")
         if racks:
             from twin.scenario.synthetic import synthetic_hall
 
@@ -242,6 +266,7 @@ def api_ingestion(
             poller = threading.Thread(target=_poll_state, args=(base, stop, state_latencies))
             poller.start()
             began, began_cpu = time.perf_counter(), _cpu_seconds(server.pid)
+            began_main = _cpu_seconds(server.pid, children=False)
             began_clients, began_machine = time.process_time(), _machine_busy_seconds()
             began_pg = _postgres_cpu_seconds(db) if db.startswith("postgresql") else None
             for thread in threads:
@@ -254,6 +279,7 @@ def api_ingestion(
             clients_cpu = time.process_time() - began_clients
             drain = _wait_processed(base, (batches * clients + 5) * per_body)
             cpu = _cpu_seconds(server.pid) - began_cpu
+            main_cpu = _cpu_seconds(server.pid, children=False) - began_main
             machine = _machine_busy_seconds() - began_machine
             ended_pg = _postgres_cpu_seconds(db) if began_pg is not None else None
             pg_cpu = None if began_pg is None or ended_pg is None else ended_pg - began_pg
@@ -272,10 +298,12 @@ def api_ingestion(
         "hall": f"synthetic, {racks} racks" if racks else "demo (36 racks)",
         "points_per_batch": min(size, len(points)),
         "clients": clients,
+        "ingest_process": ingest_process,
         "batches": batches * clients,
         "batch_size": size,
         "readings_per_s": round(sum(map(sum, inserted)) / wall),
         "server_cpu_s_per_1000": per_1000(cpu),
+        "server_main_process_cpu_s_per_1000": per_1000(main_cpu),
         "clients_cpu_s_per_1000": per_1000(clients_cpu),
         "postgres_cpu_s_per_1000": per_1000(pg_cpu),
         "other_processes_cpu_s_per_1000": per_1000(others),
@@ -349,6 +377,11 @@ def main() -> int:
         "points, one tick each) instead of the demo hall (36 points x 28 ticks per batch)",
     )
     parser.add_argument(
+        "--ingest-process",
+        action="store_true",
+        help="serve with --ingest-process (batches validated and committed in a child)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="10 batches, 1 re-plan, no warm-up, SQLite"
     )
     args = parser.parse_args()
@@ -363,6 +396,7 @@ def main() -> int:
                 args.size,
                 args.racks,
                 args.clients,
+                args.ingest_process,
             )
         )
     )
@@ -372,7 +406,13 @@ def main() -> int:
                 print(
                     json.dumps(
                         api_ingestion(
-                            url, "postgresql", args.batches, args.size, args.racks, args.clients
+                            url,
+                            "postgresql",
+                            args.batches,
+                            args.size,
+                            args.racks,
+                            args.clients,
+                            args.ingest_process,
                         )
                     )
                 )

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,18 +22,40 @@ from twin.store.store import Store
 TOKEN = "crash-test-token-0000001"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    args = ("--no-virtual-plant", "--replan-minutes", "0")
+@pytest.fixture(params=[(), ("--ingest-process",)], ids=["in-process", "ingest-process"])
+def server(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    args = ("--no-virtual-plant", "--replan-minutes", "0", *request.param)
     with serving(*args, state_dir=tmp_path, tokens=f"{TOKEN}=ingest,read") as (base, process):
         yield base, process, tmp_path
+
+
+def _descendants(pid: int) -> list[int]:
+    """Process ids of the children of ``pid`` and theirs."""
+    found, pending = [], [pid]
+    while pending:
+        for task in Path(f"/proc/{pending.pop()}/task").iterdir():
+            children = [int(c) for c in (task / "children").read_text().split()]
+            found += children
+            pending += children
+    return found
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_acknowledged_batches_survive_kill_9(
     server: tuple[str, subprocess.Popen[bytes], Path],
 ) -> None:
     """1,000-reading batches are posted back to back; right after the 2xx of the 20th the
-    server gets SIGKILL.  Every acknowledged reading is in the database file afterwards."""
+    server gets SIGKILL.  Every acknowledged reading is in the database file afterwards.  With
+    ``--ingest-process`` (the batches committed by a child), the child ends too."""
     base, process, state_dir = server
     now = datetime.now(UTC).replace(microsecond=0)
     acknowledged: list[tuple[str, str]] = []
@@ -56,8 +79,13 @@ def test_acknowledged_batches_survive_kill_9(
             body = response.json()
             assert body["accepted"] == len(items), body["rejected"][:3]
             acknowledged += [(item["point"], item["time"]) for item in items]
+    children = _descendants(process.pid)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(map(_running, children)):  # the ingest child watches its parent
+        assert time.monotonic() < deadline, [c for c in children if _running(c)]
+        time.sleep(0.1)
     assert len(acknowledged) == 20_000
     with Store(f"sqlite:///{state_dir / 'dctwin.db'}") as store:
         assert store.count() == len(acknowledged)

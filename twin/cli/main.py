@@ -244,6 +244,13 @@ def serve(
             "(>= 0; 0: at the first reading beyond its threshold)."
         ),
     ] = 30.0,
+    ingest_process: Annotated[
+        bool,
+        typer.Option(
+            help="Validate and commit measurement batches in a child process of their own "
+            "(another core: for high ingestion rates; docs/store.md)."
+        ),
+    ] = False,
     mqtt: MqttUrl = None,
     mqtt_topic: MqttTopics = None,
     mqtt_client_id: MqttClientId = None,
@@ -251,7 +258,9 @@ def serve(
     """Serve the live twin: API under /api/v1 on one port, SQLite store by default.  Given a
     fleet file, one twin per site (--db must then contain {site})."""
     path = scenario or DEMO_SCENARIO
-    live = LiveOptions(replan_minutes, autonomy, retention_days, alarm_min_duration).checked()
+    live = LiveOptions(
+        replan_minutes, autonomy, retention_days, alarm_min_duration, ingest_process
+    ).checked()
     if scenario is not None and is_fleet(scenario):  # one twin per site
         return serve_fleet(
             scenario, host, port, db, state_dir, virtual_plant, cors,

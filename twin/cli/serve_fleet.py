@@ -40,6 +40,8 @@ class LiveOptions(NamedTuple):
     """Keep raw readings this many days [d]; 0: all."""
     alarm_min_duration_s: float = 30.0
     """How long a limit alarm's level must hold before it is raised [s]."""
+    ingest_process: bool = False
+    """Validate and commit measurement batches in a child process (each site's own)."""
 
     def checked(self) -> LiveOptions:
         """These options, refused (one line, exit 2) before anything loads when one is out of
@@ -67,6 +69,7 @@ class LiveOptions(NamedTuple):
             autonomy=self.autonomy,
             retention_days=self.retention_days,
             alarm_min_duration_s=self.alarm_min_duration_s,
+            ingest_process=self.ingest_process,
         )
 
 

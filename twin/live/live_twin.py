@@ -57,7 +57,8 @@ from twin.live.control.reanchor import carry_over, reanchor, restore
 from twin.live.control.supervisor import Supervisor
 from twin.live.control.verification import inlet_risk, plan_on_twin
 from twin.live.faults import FaultDetector
-from twin.live.ingest import Rejection, validate
+from twin.live.ingest import Rejection
+from twin.live.ingest_process import Committer, IngestProcess
 from twin.live.parameters import (
     UncertainParameters,
     add_offsets,
@@ -122,6 +123,9 @@ class LiveSettings:
         How long each applied plan is watched [min].
     watch_residual_minutes
         How long a watched point's residual must stay beyond its threshold to revert [min].
+    ingest_process
+        Validate and commit measurement batches in a child process of their own
+        (:mod:`twin.live.ingest_process`; for high ingestion rates on several cores).
     """
 
     replan_minutes: float = 15.0
@@ -140,6 +144,7 @@ class LiveSettings:
     alarm_clear_duration_s: float = 60.0
     watch_minutes: float = 60.0
     watch_residual_minutes: float = 10.0
+    ingest_process: bool = False
 
 
 @dataclass
@@ -154,9 +159,6 @@ class IngestResult:
 
 _PREDICTIONS_KEPT = 4
 """Predictions cached (per step, schedule and rounded factors) [count]."""
-
-_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
-"""Stand-in last time of a point with no stored reading."""
 
 
 def _now() -> datetime:
@@ -202,11 +204,11 @@ class LiveTwin:
         self.lock = threading.RLock()
         self.view_lock = threading.Lock()
         """Short lock of what ``GET /state`` reads (:mod:`twin.live.control.cycle`)."""
-        # Newest stored time per point, for the out-of-order check of each batch: kept here
-        # after the first lookup (this process is the store's only writer of measurements).
-        self._last_times: dict[str, datetime] = {}
-        self._last_lock = threading.Lock()
+        self._committer = Committer(store)  # validation, commit, newest time per point
         self._queue: queue.Queue[list[Reading] | None] = queue.Queue()
+        self._ingest_process: IngestProcess | None = None
+        """The child validating and committing batches (``settings.ingest_process``; from
+        :meth:`start` to :meth:`stop`)."""
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self.ingest_observers: list[Callable[[Sequence[Reading], IngestResult], None]] = []
@@ -249,7 +251,8 @@ class LiveTwin:
         self.facility: Facility = compile_facility(self.scenario)
         self.series: xr.Dataset = scenario_series(self.scenario, self.scenario_dir)
         self.catalogue = PointCatalogue(self.facility)
-        self._catalogue_ids = frozenset(self.catalogue.ids)
+        if self._ingest_process is not None:
+            self._ingest_process.replace_catalogue(self.catalogue)
         self._kpi_points = [
             *(f"rack/{r}/power" for r in self.facility.racks.ids),
             *(f"feed/{f}/power" for f in self.facility.feeds.ids),
@@ -349,34 +352,22 @@ class LiveTwin:
     def ingest(self, items: Sequence[Any]) -> IngestResult:
         """Validate, commit, queue for processing (returns after the commit)."""
         now = self.clock()
-        points = {
-            p
-            for item in items
-            if (type(item) is dict or isinstance(item, Mapping))
-            and isinstance(p := item.get("point"), str)
-        }
-        known = points & self._catalogue_ids
-        with self._last_lock:
-            missing = [p for p in known if p not in self._last_times]
-        if missing:  # first batch of these points since start: ask the store once
-            stored = self.store.last_times(missing)
-            with self._last_lock:
-                for point in missing:
-                    self._last_times.setdefault(point, stored.get(point, _NEVER))
-        with self._last_lock:
-            last = {p: self._last_times[p] for p in known}
-        readings, rejected = validate(items, self.catalogue, now=now, last_times=last)
+        child = self._ingest_process
+        if child is not None:  # validated and committed in the child process
+            outcome = child.ingest(items, now)
+            readings, rejected = outcome.readings(), outcome.rejected
+            return self._committed(readings, rejected, outcome.inserted, outcome.already_stored)
+        readings, rejected, inserted, already = self._committer.commit(items, self.catalogue, now)
+        return self._committed(readings, rejected, inserted, already)
+
+    def _committed(
+        self, readings: list[Reading], rejected: list[Rejection], inserted: int, already: int
+    ) -> IngestResult:
+        """After a batch's commit: refusals counted, readings queued, observers told."""
         if rejected:
             with self.view_lock:
                 self.rejected.update(r.point or "(no point)" for r in rejected)
-        inserted = already = 0
         if readings:
-            result = self.store.insert(readings)
-            inserted, already = result.inserted, result.already_stored
-            with self._last_lock:  # only after the commit
-                for reading in readings:
-                    if reading.time > self._last_times.get(reading.point, _NEVER):
-                        self._last_times[reading.point] = reading.time
             self._queue.put(readings)
         outcome = IngestResult(len(readings), inserted, already, rejected)
         for observer in self.ingest_observers:
@@ -734,6 +725,9 @@ class LiveTwin:
             self._restored = True
             restore(self)
         self._stop.clear()
+        if self.settings.ingest_process and self._ingest_process is None:
+            self._ingest_process = IngestProcess(self.catalogue, self.store)
+            self._ingest_process.warm_up()
 
         def worker() -> None:
             processing_loop(self, self._queue, self._stop)
@@ -772,6 +766,9 @@ class LiveTwin:
         for thread in self._threads:
             thread.join(timeout=5.0)
         self._threads.clear()
+        if self._ingest_process is not None:
+            self._ingest_process.close()
+            self._ingest_process = None
 
 
 __all__ = ["IngestResult", "LiveSettings", "LiveTwin", "live_scenario_dict", "schedule_from_json"]

@@ -203,6 +203,9 @@ class Store(RecordsMixin, SessionsMixin):
         self._staged_lock = threading.Lock()
         self.merge_in_background = bool(merge_in_background) and self.backend == "sqlite"
         """Whether merges of the staging buffer are left to :meth:`merge_step`."""
+        self.synchronous = synchronous
+        """SQLite's ``synchronous`` setting of the connections."""
+        self._url_with_password = database_url.render_as_string(hide_password=False)
         self._database = Database(
             database_url,
             busy_timeout=self.busy_timeout,
@@ -227,6 +230,11 @@ class Store(RecordsMixin, SessionsMixin):
     def url(self) -> str:
         """Database URL (password hidden)."""
         return self._database.url
+
+    def connection_url(self) -> str:
+        """Database URL with its password, to open the same store from another process
+        (never logged or shown)."""
+        return self._url_with_password
 
     def close(self) -> None:
         """Close every pooled connection (the store can still be used: it reconnects)."""
@@ -376,6 +384,14 @@ class Store(RecordsMixin, SessionsMixin):
         with self._staged_lock:
             self._staged = 0
         return moved
+
+    def note_staged(self, rows: int) -> None:
+        """Count ``rows`` [count] staged by another connection to this database (a child
+        process inserting with ``merge_in_background``), so :attr:`merge_pending` and
+        :meth:`merge_step` see them; a no-op without a staging buffer."""
+        if self.staging_rows > 0 and rows > 0:
+            with self._staged_lock:
+                self._staged += rows
 
     @property
     def staged(self) -> int:

@@ -1,0 +1,123 @@
+"""Batches validated and committed in a child process (``LiveSettings.ingest_process``, ``dctwin
+serve --ingest-process``): the same outcome as in process, processed by the twin, nothing
+acknowledged lost when the child dies, no child left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import Clock, live_twin
+from twin.live.live_twin import LiveTwin
+from twin.store.errors import StoreBusy
+
+
+def _batch(clock: Clock, twin: LiveTwin, offset_s: int) -> list[Any]:
+    """Every rack inlet at two ticks, plus one item of each kind of refusal."""
+    inlets = [p for p in twin.catalogue.ids if p.endswith("inlet_temperature")]
+    items: list[Any] = [
+        {
+            "time": (clock() - timedelta(seconds=offset_s - k)).isoformat(),
+            "point": point,
+            "value": 24.0 + k / 10,
+        }
+        for k in range(2)
+        for point in inlets
+    ]
+    items += [
+        {"time": clock().isoformat(), "point": "rack/NOPE/inlet_temperature", "value": 1.0},
+        {"time": "yesterday", "point": inlets[0], "value": 1.0},
+        {"time": clock().isoformat(), "point": inlets[0], "value": "2_4"},
+        {"time": clock().isoformat(), "point": inlets[0], "value": 75.0, "unit": "degF"},
+        {"time": clock().isoformat(), "point": inlets[0], "value": 1.0, "unit": "1/0"},
+        ["not", "an", "object"],
+        {"time": (clock() - timedelta(days=2)).isoformat(), "point": inlets[1], "value": 24.0},
+    ]
+    return items
+
+
+def _child(twin: LiveTwin) -> int:
+    """Process id of the twin's ingest child."""
+    assert twin._ingest_process is not None
+    pid = twin._ingest_process.pid
+    assert pid is not None and _alive(pid)
+    return pid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_the_child_gives_what_the_twin_gives_in_process(tmp_path: Path, clock: Clock) -> None:
+    """The same batches into two twins, one validating in process, one in its child: the same
+    counts and refusals (index, point, reason), the same rows stored, the readings processed;
+    the second batch repeats part of the first (already stored) and sends a late reading."""
+    outcomes: dict[bool, list[Any]] = {}
+    stored: dict[bool, list[tuple[str, Any, float]]] = {}
+    for child in (False, True):
+        twin = live_twin(tmp_path / str(child), clock, ingest_process=child)
+        try:
+            twin.start()
+            first = twin.ingest(_batch(clock, twin, 60))
+            again = _batch(clock, twin, 59)
+            again.append(
+                {"time": (clock() - timedelta(hours=3)).isoformat(), "point": again[0]["point"],
+                 "value": 24.0}
+            )  # fmt: skip
+            second = twin.ingest(again)
+            outcomes[child] = [first, second]
+            deadline = time.monotonic() + 30
+            while twin.processed < first.accepted + second.accepted:
+                assert time.monotonic() < deadline, "the worker did not process the readings"
+                time.sleep(0.05)
+            stored[child] = sorted(
+                (r.point, r.time, r.value) for r in twin.store.query(twin.catalogue.ids)
+            )
+        finally:
+            twin.stop()
+            twin.store.close()
+    assert outcomes[True] == outcomes[False]
+    first, second = outcomes[True]
+    assert first.accepted == first.inserted > 0
+    assert {r.reason.split()[0] for r in first.rejected} >= {"unknown", "time", "value", "unit"}
+    assert second.already_stored > 0
+    assert any("out of order" in r.reason for r in second.rejected)
+    assert stored[True] == stored[False]
+    assert len(stored[True]) == first.inserted + second.inserted
+
+
+def test_a_dead_child_fails_only_its_batch(tmp_path: Path, clock: Clock) -> None:
+    """The child is killed: the batch sent to the dead child is refused as StoreBusy (503),
+    the next batch starts a new child and is stored; every acknowledged reading is in the
+    store, and stopping the twin leaves no child running."""
+    twin = live_twin(tmp_path, clock, ingest_process=True)
+    try:
+        twin.start()
+        acknowledged = twin.ingest(_batch(clock, twin, 60)).inserted
+        child = _child(twin)
+        os.kill(child, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _alive(child):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with pytest.raises(StoreBusy, match="send it again"):
+            twin.ingest(_batch(clock, twin, 50))
+        acknowledged += twin.ingest(_batch(clock, twin, 40)).inserted
+        assert acknowledged > 0
+        assert twin.store.count() == acknowledged
+        new_child = _child(twin)
+        assert new_child != child
+    finally:
+        twin.stop()
+        twin.store.close()
+    assert not _alive(new_child)

@@ -1,0 +1,277 @@
+"""Validation and storage of measurement batches in a process of their own.
+
+A service ingesting at high rate spends about a third of its CPU per batch validating the
+items (:func:`twin.live.ingest.validate`) and committing them (:class:`Committer`): ~5.5 ms of
+~17 ms per 1,000-reading batch of the demo hall (``benchmarks/ingest.py``), work that holds the
+interpreter lock of the process that also screens, estimates and answers requests.
+:class:`IngestProcess` (``dctwin serve --ingest-process``) moves it to one child process with
+its own connection to the same store, so that it runs on another core:
+
+* the child receives the parsed items and the twin's current time, validates them exactly as
+  :meth:`twin.live.live_twin.LiveTwin.ingest` does in process (same function, same
+  tolerances, the same out-of-order rule against the newest stored time of each point, which
+  the child keeps: it is then the only writer of measurements), commits them and only then
+  answers; the acknowledgement still means "committed";
+* the answer carries the accepted readings back (points, values and the batch's distinct
+  times), which the twin queues for processing as before;
+* one child, one batch at a time: the store admits one writer anyway, and the lateness rule
+  needs one owner of the newest times.  The twin's own staging-merge accounting is told how
+  many rows the child staged (:meth:`twin.store.store.Store.note_staged`), and the twin keeps
+  merging them in its worker thread.
+
+A child that dies (killed, out of memory) fails the batch it held (503: not acknowledged,
+perhaps committed; sending it again is a no-op for what was stored); the next batch starts a
+new child.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from typing import Any
+
+from twin.live.ingest import Rejection, validate
+from twin.scenario.points import PointCatalogue, Reading
+from twin.store.errors import StoreBusy
+from twin.store.store import Store
+
+log = logging.getLogger(__name__)
+
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+"""Stand-in newest time of a point with no stored reading."""
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How the child opens the store: the service's store URL and options (the child never
+    merges the SQLite staging buffer itself: the service's worker does)."""
+
+    url: str
+    busy_timeout: float
+    synchronous: str
+    staging_rows: int
+
+
+@dataclass
+class ChildOutcome:
+    """What the child answers for one batch: the accepted readings as columns (each reading's
+    point, value [canonical unit] and index into ``times``, the batch's distinct UTC times),
+    the refusals, and the store's counts [count]."""
+
+    points: list[str]
+    times: list[datetime]
+    time_index: list[int]
+    values: list[float]
+    rejected: list[Rejection]
+    inserted: int
+    already_stored: int
+
+    def readings(self) -> list[Reading]:
+        """The accepted readings, in batch order."""
+        times = self.times
+        return [
+            Reading(p, times[k], v)
+            for p, k, v in zip(self.points, self.time_index, self.values, strict=True)
+        ]
+
+
+class Committer:
+    """Validates batches and commits the accepted readings, keeping the newest stored time of
+    each point for the out-of-order rule (read from the store once per point, then kept: the
+    process holding it must be the store's only writer of measurements).  Used in process by
+    :meth:`twin.live.live_twin.LiveTwin.ingest`, and by the child.
+
+    Parameters
+    ----------
+    store
+        Where the readings are committed.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._last_times: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def commit(
+        self, items: Sequence[Any], catalogue: PointCatalogue, now: datetime
+    ) -> tuple[list[Reading], list[Rejection], int, int]:
+        """Validate ``items`` (:func:`twin.live.ingest.validate` at ``now``) and commit the
+        accepted readings; returns them, the refusals, and the newly and already stored
+        counts [count] (after the commit)."""
+        known = {
+            p
+            for item in items
+            if (type(item) is dict or isinstance(item, Mapping))
+            and isinstance(p := item.get("point"), str)
+            and p in catalogue
+        }
+        with self._lock:
+            missing = [p for p in known if p not in self._last_times]
+        if missing:  # first batch of these points: ask the store once
+            stored = self.store.last_times(missing)
+            with self._lock:
+                for point in missing:
+                    self._last_times.setdefault(point, stored.get(point, _NEVER))
+        with self._lock:
+            last = {p: self._last_times[p] for p in known}
+        readings, rejected = validate(items, catalogue, now=now, last_times=last)
+        inserted = already = 0
+        if readings:
+            result = self.store.insert(readings)
+            inserted, already = result.inserted, result.already_stored
+            with self._lock:  # only after the commit
+                for reading in readings:
+                    if reading.time > self._last_times.get(reading.point, _NEVER):
+                        self._last_times[reading.point] = reading.time
+        return readings, rejected, inserted, already
+
+
+class _Child:
+    """The child's state: the catalogue and its committer (own store connection)."""
+
+    catalogue: PointCatalogue
+    committer: Committer
+
+
+_child = _Child()
+
+
+def _watch_parent(parent: int) -> None:
+    """End the child once its parent is gone (killed with ``-9``: the pool's pipes do not tell
+    a child blocked on its next batch)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)  # an uncommitted transaction is rolled back by the database
+
+
+def _start_child(catalogue: PointCatalogue, options: StoreOptions) -> None:
+    """Initializer of the child process."""
+    parent = os.getppid()
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    _child.catalogue = catalogue
+    store = Store(
+        options.url,
+        busy_timeout=options.busy_timeout,
+        synchronous="FULL" if options.synchronous == "FULL" else "NORMAL",
+        staging_rows=options.staging_rows,
+        merge_in_background=True,
+    )
+    _child.committer = Committer(store)
+
+
+def _ingest_in_child(items: Sequence[Any], now: datetime) -> ChildOutcome:
+    """Validate and commit one batch in the child."""
+    readings, rejected, inserted, already = _child.committer.commit(items, _child.catalogue, now)
+    slot: dict[datetime, int] = {}
+    time_index = [slot.setdefault(r.time, len(slot)) for r in readings]
+    return ChildOutcome(
+        points=[r.point for r in readings],
+        times=list(slot),
+        time_index=time_index,
+        values=[r.value for r in readings],
+        rejected=rejected,
+        inserted=inserted,
+        already_stored=already,
+    )
+
+
+class IngestProcess:
+    """One child process validating and committing measurement batches.
+
+    Parameters
+    ----------
+    catalogue
+        The facility's points (sent to the child once).
+    store
+        The service's store; the child opens its own connection with the same URL and
+        options.
+    """
+
+    def __init__(self, catalogue: PointCatalogue, store: Store) -> None:
+        self.catalogue = catalogue
+        self.store = store
+        self.options = StoreOptions(
+            url=store.connection_url(),
+            busy_timeout=store.busy_timeout,
+            synchronous=store.synchronous,
+            staging_rows=store.staging_rows,
+        )
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=get_context("spawn"),
+                    initializer=_start_child,
+                    initargs=(self.catalogue, self.options),
+                )
+            return self._pool
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running child (None before the first batch or after a stop)."""
+        pool = self._pool
+        processes = getattr(pool, "_processes", None) or {}
+        return next(iter(processes), None)
+
+    def warm_up(self) -> None:
+        """Start the child now (imports and store connection, ~1–2 s) rather than on the
+        first batch."""
+        self._executor().submit(_ingest_in_child, [], datetime.now(UTC)).result()
+
+    def ingest(self, items: Sequence[Any], now: datetime) -> ChildOutcome:
+        """Validate and commit ``items`` in the child; returns after the commit.
+
+        Raises
+        ------
+        StoreBusy
+            The store stayed locked past its budget, or the child died with the batch (not
+            acknowledged, perhaps committed: sending it again is a no-op for what was stored;
+            a new child takes the next batch).
+        """
+        batch = list(items)
+        pool = self._executor()
+        try:
+            try:
+                future = pool.submit(_ingest_in_child, batch, now)
+            except RuntimeError:  # shut down meanwhile (a new catalogue): the next child
+                pool = self._executor()
+                future = pool.submit(_ingest_in_child, batch, now)
+            outcome: ChildOutcome = future.result()
+        except BrokenProcessPool as exc:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            log.error("the ingest process died; a new one takes the next batch")
+            raise StoreBusy("the ingest process stopped with this batch; send it again") from exc
+        if outcome.inserted:
+            self.store.note_staged(outcome.inserted)
+        return outcome
+
+    def replace_catalogue(self, catalogue: PointCatalogue) -> None:
+        """Use ``catalogue`` from the next batch on (the scenario was replaced or re-anchored):
+        the child finishes its batch and stops; the next batch starts a new one."""
+        self.catalogue = catalogue
+        self.close()
+
+    def close(self) -> None:
+        """Stop the child (batches already answered are committed)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+__all__ = ["ChildOutcome", "Committer", "IngestProcess", "StoreOptions"]
