@@ -138,6 +138,7 @@ def live_twin(
     virtual_plant: bool = False,
     database: str = "twin.db",
     busy_timeout: float | None = None,
+    staging_rows: int | None = None,
     **settings: Any,
 ) -> LiveTwin:
     """The live twin of the demo hall on a SQLite store ``folder / database``.
@@ -154,11 +155,15 @@ def live_twin(
         Name of the SQLite file.
     busy_timeout
         The store's lock budget [s] (default: the store's).
+    staging_rows
+        The store's SQLite staging buffer [rows] (default: the store's).
     settings
         :class:`twin.live.live_twin.LiveSettings` fields; ``replan_minutes`` is 0 unless given
         (no re-plan timer).
     """
-    store_options = {} if busy_timeout is None else {"busy_timeout": busy_timeout}
+    store_options: dict[str, Any] = {} if busy_timeout is None else {"busy_timeout": busy_timeout}
+    if staging_rows is not None:
+        store_options["staging_rows"] = staging_rows
     store = Store(f"sqlite:///{folder / database}", **store_options)
     options = LiveSettings(**{"replan_minutes": 0, **settings})
     data = yaml.safe_load(DEMO_HALL.read_text())

@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import Clock, live_twin
 from twin.live.live_twin import LiveTwin
 from twin.store.errors import StoreBusy
+from twin.store.store import Store
 
 
 def _batch(clock: Clock, twin: LiveTwin, offset_s: int) -> list[Any]:
@@ -121,3 +122,25 @@ def test_a_dead_child_fails_only_its_batch(tmp_path: Path, clock: Clock) -> None
         twin.stop()
         twin.store.close()
     assert not _alive(new_child)
+
+
+def test_the_child_merges_the_staging_buffer_it_fills(tmp_path: Path, clock: Clock) -> None:
+    """With a 100-row SQLite staging buffer, ~300 staged readings are merged by the child
+    (the twin's worker merges only what it counted itself: nothing here)."""
+    twin = live_twin(tmp_path, clock, staging_rows=100, ingest_process=True)
+    try:
+        twin.start()
+        stored = sum(twin.ingest(_batch(clock, twin, s)).inserted for s in (90, 80, 70, 60))
+        assert stored > 200
+        deadline = time.monotonic() + 15
+        while True:
+            with Store(f"sqlite:///{tmp_path / 'twin.db'}", staging_rows=100) as other:
+                staged, count = other.staged, other.count()
+            if staged < 100:
+                break
+            assert time.monotonic() < deadline, f"{staged} rows still staged"
+            time.sleep(0.1)
+        assert count == stored
+    finally:
+        twin.stop()
+        twin.store.close()

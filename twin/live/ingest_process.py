@@ -15,9 +15,8 @@ its own connection to the same store, so that it runs on another core:
 * the answer carries the accepted readings back (points, values and the batch's distinct
   times), which the twin queues for processing as before;
 * one child, one batch at a time: the store admits one writer anyway, and the lateness rule
-  needs one owner of the newest times.  The twin's own staging-merge accounting is told how
-  many rows the child staged (:meth:`twin.store.store.Store.note_staged`), and the twin keeps
-  merging them in its worker thread.
+  needs one owner of the newest times.  On SQLite the child also merges the staging buffer
+  it fills (a thread, one slice between its inserts: off the twin's worker too).
 
 A child that dies (killed, out of memory) fails the batch it held (503: not acknowledged,
 perhaps committed; sending it again is a no-op for what was stored); the next batch starts a
@@ -51,8 +50,8 @@ _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class StoreOptions:
-    """How the child opens the store: the service's store URL and options (the child never
-    merges the SQLite staging buffer itself: the service's worker does)."""
+    """How the child opens the store: the service's store URL (with its password) and
+    options; the child merges the SQLite staging buffer it fills in a thread of its own."""
 
     url: str
     busy_timeout: float
@@ -165,6 +164,21 @@ def _start_child(catalogue: PointCatalogue, options: StoreOptions) -> None:
         merge_in_background=True,
     )
     _child.committer = Committer(store)
+    threading.Thread(target=_merge_loop, args=(store,), daemon=True).start()
+
+
+def _merge_loop(store: Store) -> None:
+    """Merge the SQLite staging buffer the child fills, one slice at a time between its
+    inserts (as the twin's worker does for its own inserts)."""
+    while True:
+        if not store.merge_pending:
+            time.sleep(0.05)
+            continue
+        try:
+            store.merge_step()
+        except Exception:  # logged, retried on the next turn
+            log.exception("merging the staging buffer failed")
+            time.sleep(1.0)
 
 
 def _ingest_in_child(items: Sequence[Any], now: datetime) -> ChildOutcome:
@@ -256,8 +270,6 @@ class IngestProcess:
             pool.shutdown(wait=False, cancel_futures=True)
             log.error("the ingest process died; a new one takes the next batch")
             raise StoreBusy("the ingest process stopped with this batch; send it again") from exc
-        if outcome.inserted:
-            self.store.note_staged(outcome.inserted)
         return outcome
 
     def replace_catalogue(self, catalogue: PointCatalogue) -> None:

@@ -385,14 +385,6 @@ class Store(RecordsMixin, SessionsMixin):
             self._staged = 0
         return moved
 
-    def note_staged(self, rows: int) -> None:
-        """Count ``rows`` [count] staged by another connection to this database (a child
-        process inserting with ``merge_in_background``), so :attr:`merge_pending` and
-        :meth:`merge_step` see them; a no-op without a staging buffer."""
-        if self.staging_rows > 0 and rows > 0:
-            with self._staged_lock:
-                self._staged += rows
-
     @property
     def staged(self) -> int:
         """Rows waiting in the SQLite staging buffer (0 on PostgreSQL)."""
