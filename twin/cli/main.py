@@ -25,7 +25,14 @@ from twin.cli.common import (
     load_series,
 )
 from twin.cli.connect import MqttClientId, MqttTopics, MqttUrl, connectors_from_options
-from twin.cli.serve_fleet import LiveOptions, fleet_connectors, is_fleet, serve_fleet
+from twin.cli.serve_fleet import (
+    AlarmMinDuration,
+    IngestProcessOption,
+    LiveOptions,
+    fleet_connectors,
+    is_fleet,
+    serve_fleet,
+)
 from twin.cli.serving import bind_port, closed_on_failure, load_tokens, private_state_dir
 
 
@@ -237,20 +244,8 @@ def serve(
     cors: Annotated[
         list[str] | None, typer.Option(help="Allowed CORS origin (repeatable); default closed.")
     ] = None,
-    alarm_min_duration: Annotated[
-        float,
-        typer.Option(
-            help="A limit alarm's level must hold this long before it is raised [s] "
-            "(>= 0; 0: at the first reading beyond its threshold)."
-        ),
-    ] = 30.0,
-    ingest_process: Annotated[
-        bool,
-        typer.Option(
-            help="Validate and commit measurement batches in a child process of their own "
-            "(another core: for high ingestion rates; docs/store.md)."
-        ),
-    ] = False,
+    alarm_min_duration: AlarmMinDuration = 30.0,
+    ingest_process: IngestProcessOption = False,
     mqtt: MqttUrl = None,
     mqtt_topic: MqttTopics = None,
     mqtt_client_id: MqttClientId = None,

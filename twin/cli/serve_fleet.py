@@ -14,7 +14,9 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+
+import typer
 
 from twin.cli.common import err, fail
 from twin.cli.serving import bind_port, closed_on_failure, load_tokens, private_state_dir
@@ -27,6 +29,25 @@ if TYPE_CHECKING:
 
 FLEET_TOPIC = "dctwin/{site}/measurements/#"
 """A fleet's subscription per site when no ``--mqtt-topic`` is given (``{site}``: its name)."""
+
+
+AlarmMinDuration = Annotated[
+    float,
+    typer.Option(
+        help="A limit alarm's level must hold this long before it is raised [s] "
+        "(>= 0; 0: at the first reading beyond its threshold)."
+    ),
+]
+"""``dctwin serve --alarm-min-duration``."""
+
+IngestProcessOption = Annotated[
+    bool,
+    typer.Option(
+        help="Validate and commit measurement batches in a child process of their own "
+        "(another core: for high ingestion rates; docs/store.md)."
+    ),
+]
+"""``dctwin serve --ingest-process``."""
 
 
 class LiveOptions(NamedTuple):
