@@ -139,6 +139,7 @@ def live_twin(
     database: str = "twin.db",
     busy_timeout: float | None = None,
     staging_rows: int | None = None,
+    url: str | None = None,
     **settings: Any,
 ) -> LiveTwin:
     """The live twin of the demo hall on a SQLite store ``folder / database``.
@@ -157,6 +158,8 @@ def live_twin(
         The store's lock budget [s] (default: the store's).
     staging_rows
         The store's SQLite staging buffer [rows] (default: the store's).
+    url
+        Another store (a PostgreSQL database) instead of the SQLite file.
     settings
         :class:`twin.live.live_twin.LiveSettings` fields; ``replan_minutes`` is 0 unless given
         (no re-plan timer).
@@ -164,7 +167,7 @@ def live_twin(
     store_options: dict[str, Any] = {} if busy_timeout is None else {"busy_timeout": busy_timeout}
     if staging_rows is not None:
         store_options["staging_rows"] = staging_rows
-    store = Store(f"sqlite:///{folder / database}", **store_options)
+    store = Store(url or f"sqlite:///{folder / database}", **store_options)
     options = LiveSettings(**{"replan_minutes": 0, **settings})
     data = yaml.safe_load(DEMO_HALL.read_text())
     if clock is None:

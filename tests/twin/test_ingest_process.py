@@ -4,6 +4,7 @@ acknowledged lost when the child dies, no child left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import Clock, live_twin
+from tests.postgres import fresh_database
 from twin.live.live_twin import LiveTwin
 from twin.store.errors import StoreBusy
 from twin.store.store import Store
@@ -59,34 +61,21 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_the_child_gives_what_the_twin_gives_in_process(tmp_path: Path, clock: Clock) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_child_gives_what_the_twin_gives_in_process(
+    tmp_path: Path, clock: Clock, backend: str, request: pytest.FixtureRequest
+) -> None:
     """The same batches into two twins, one validating in process, one in its child: the same
     counts and refusals (index, point, reason), the same rows stored, the readings processed;
-    the second batch repeats part of the first (already stored) and sends a late reading."""
+    the second batch repeats part of the first (already stored) and sends a late reading.  On
+    PostgreSQL the child connects with the service's URL, password included."""
     outcomes: dict[bool, list[Any]] = {}
     stored: dict[bool, list[tuple[str, Any, float]]] = {}
+    server = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
     for child in (False, True):
-        twin = live_twin(tmp_path / str(child), clock, ingest_process=child)
-        try:
-            twin.start()
-            first = twin.ingest(_batch(clock, twin, 60))
-            again = _batch(clock, twin, 59)
-            again.append(
-                {"time": (clock() - timedelta(hours=3)).isoformat(), "point": again[0]["point"],
-                 "value": 24.0}
-            )  # fmt: skip
-            second = twin.ingest(again)
-            outcomes[child] = [first, second]
-            deadline = time.monotonic() + 30
-            while twin.processed < first.accepted + second.accepted:
-                assert time.monotonic() < deadline, "the worker did not process the readings"
-                time.sleep(0.05)
-            stored[child] = sorted(
-                (r.point, r.time, r.value) for r in twin.store.query(twin.catalogue.ids)
-            )
-        finally:
-            twin.stop()
-            twin.store.close()
+        with contextlib.ExitStack() as stack:
+            url = None if server is None else stack.enter_context(fresh_database(server))
+            outcomes[child], stored[child] = _two_batches(tmp_path / str(child), clock, url, child)
     assert outcomes[True] == outcomes[False]
     first, second = outcomes[True]
     assert first.accepted == first.inserted > 0
@@ -95,6 +84,32 @@ def test_the_child_gives_what_the_twin_gives_in_process(tmp_path: Path, clock: C
     assert any("out of order" in r.reason for r in second.rejected)
     assert stored[True] == stored[False]
     assert len(stored[True]) == first.inserted + second.inserted
+
+
+def _two_batches(
+    folder: Path, clock: Clock, url: str | None, child: bool
+) -> tuple[list[Any], list[tuple[str, Any, float]]]:
+    """The two batches of the test above into a new twin; its outcomes and stored rows."""
+    folder.mkdir()
+    twin = live_twin(folder, clock, url=url, ingest_process=child)
+    try:
+        twin.start()
+        first = twin.ingest(_batch(clock, twin, 60))
+        again = _batch(clock, twin, 59)
+        again.append(
+            {"time": (clock() - timedelta(hours=3)).isoformat(), "point": again[0]["point"],
+             "value": 24.0}
+        )  # fmt: skip
+        second = twin.ingest(again)
+        deadline = time.monotonic() + 30
+        while twin.processed < first.accepted + second.accepted:
+            assert time.monotonic() < deadline, "the worker did not process the readings"
+            time.sleep(0.05)
+        stored = sorted((r.point, r.time, r.value) for r in twin.store.query(twin.catalogue.ids))
+    finally:
+        twin.stop()
+        twin.store.close()
+    return [first, second], stored
 
 
 def test_a_dead_child_fails_only_its_batch(tmp_path: Path, clock: Clock) -> None:
