@@ -188,42 +188,51 @@ def test_kernels_compile_without_a_writable_cache(tmp_path: Path) -> None:
     assert 47.0 < float(done.stdout) < 48.0
 
 
-@pytest.mark.slow
-def test_cached_kernels_load_without_refreshing_numbas_context(tmp_path: Path) -> None:
-    """A fresh process loads a cached kernel without Numba's target-context refresh (which
-    imports ``numba.np.linalg`` among its built-in registries), and gets the same result
-    bit for bit as the process that compiled it."""
+_LOAD_A_KERNEL = (
+    "import sys\n"
+    "import numpy as np\n"
+    "from physics.power import busbar_load_flow\n"
+    "from physics.kernels.busbar import _sweep_kernel\n"
+    "flow = busbar_load_flow(48.0, np.full((2, 8), 1e-5), np.linspace(1e3, 2e3, 16)"
+    ".reshape(2, 8))\n"
+    "print(sum(_sweep_kernel.stats.cache_hits.values()), 'numba.np.linalg' in sys.modules,"
+    " np.asarray(flow.min_voltage).tobytes().hex())\n"
+)
+"""Run in a fresh process: prints the kernel's cache hits, whether Numba's context refresh
+ran (it imports ``numba.np.linalg``) and the result's bytes."""
+
+
+def _fresh_processes(tmp_path: Path, prefixes: tuple[str, ...]) -> list[list[str]]:
+    """:data:`_LOAD_A_KERNEL` after each prefix, one fresh process each, in turn, on a copy of
+    ``physics`` with its own (initially empty) Numba cache; each process's printed fields."""
     shutil.copytree(
         Path(physics.__file__).parent,
         tmp_path / "physics",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    code = (
-        "import sys\n"
-        "import numpy as np\n"
-        "from physics.power import busbar_load_flow\n"
-        "from physics.kernels.busbar import _sweep_kernel\n"
-        "flow = busbar_load_flow(48.0, np.full((2, 8), 1e-5), np.linspace(1e3, 2e3, 16)"
-        ".reshape(2, 8))\n"
-        "print(sum(_sweep_kernel.stats.cache_hits.values()), 'numba.np.linalg' in sys.modules,"
-        " np.asarray(flow.min_voltage).tobytes().hex())\n"
-    )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     env.pop("NUMBA_CACHE_DIR", None)
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", code],
+    printed = []
+    for prefix in prefixes:
+        done = subprocess.run(
+            [sys.executable, "-c", prefix + _LOAD_A_KERNEL],
             env=env,
             cwd=tmp_path,
             capture_output=True,
             text=True,
             timeout=300,
         )
-        for _ in range(2)
-    ]
-    for done in runs:
         assert done.returncode == 0, done.stderr
-    compiled, loaded = (done.stdout.split() for done in runs)
+        printed.append(done.stdout.split())
+    return printed
+
+
+@pytest.mark.slow
+def test_cached_kernels_load_without_refreshing_numbas_context(tmp_path: Path) -> None:
+    """A fresh process loads a cached kernel without Numba's target-context refresh (which
+    imports ``numba.np.linalg`` among its built-in registries), and gets the same result
+    bit for bit as the process that compiled it."""
+    compiled, loaded = _fresh_processes(tmp_path, ("", ""))
     assert compiled[:2] == ["0", "True"]  # compiled: the compiler refreshed the context
     assert loaded[:2] == ["1", "False"]  # loaded from the cache, no refresh
     assert loaded[2] == compiled[2]
@@ -234,11 +243,6 @@ def test_kernels_load_the_usual_way_when_numbas_private_cache_api_moves(tmp_path
     """A Numba whose cache no longer has the two private methods the lean loading calls (as
     a later version might): the kernel loads through Numba's own ``load_overload`` (with the
     context refresh), from the cache, with the same result bit for bit."""
-    shutil.copytree(
-        Path(physics.__file__).parent,
-        tmp_path / "physics",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
     moved = (
         "from numba.core import caching\n"
         "caching.Cache._load_v2 = caching.Cache._load_overload\n"
@@ -248,32 +252,7 @@ def test_kernels_load_the_usual_way_when_numbas_private_cache_api_moves(tmp_path
         "    return self._load_v2(sig, context)\n"
         "caching.Cache.load_overload = _load\n"
     )
-    code = (
-        "import sys\n"
-        "import numpy as np\n"
-        "from physics.power import busbar_load_flow\n"
-        "from physics.kernels.busbar import _sweep_kernel\n"
-        "flow = busbar_load_flow(48.0, np.full((2, 8), 1e-5), np.linspace(1e3, 2e3, 16)"
-        ".reshape(2, 8))\n"
-        "print(sum(_sweep_kernel.stats.cache_hits.values()), 'numba.np.linalg' in sys.modules,"
-        " np.asarray(flow.min_voltage).tobytes().hex())\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    env.pop("NUMBA_CACHE_DIR", None)
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", prefix + code],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        for prefix in ("", moved)
-    ]
-    for done in runs:
-        assert done.returncode == 0, done.stderr
-    compiled, loaded = (done.stdout.split() for done in runs)
+    compiled, loaded = _fresh_processes(tmp_path, ("", moved))
     assert compiled[0] == "0"
     assert loaded[:2] == ["1", "True"]  # from the cache, through Numba's own refresh
     assert loaded[2] == compiled[2]
