@@ -41,6 +41,9 @@ def test_demo_tokens_file_is_private_and_readable(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     registry = TokenRegistry.from_file(path)
     assert registry.scopes(tokens["ingest"]) == frozenset({"ingest"})
+    # an approver can sign in to the UI to see what they approve (tester: approve alone
+    # was refused by the login page)
+    assert registry.scopes(tokens["approve"]) == frozenset({"approve", "read"})
     assert registry.scopes(tokens["admin"]) == frozenset(SCOPES)
     env = TokenRegistry.from_environment({"DCTWIN_TOKENS_FILE": str(path)})
     assert len(env) == 4

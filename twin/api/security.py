@@ -139,12 +139,20 @@ class TokenRegistry:
         return registry
 
 
+DEMO_GRANTS = {"read": "read", "ingest": "ingest", "approve": "approve,read", "admin": "admin"}
+"""The demo token of each scope and what it grants: the approve token also reads (an approver
+signs in to the UI to see what they approve; approve alone could not log in)."""
+
+
 def generate_demo_tokens(path: Path) -> dict[str, str]:
-    """Write one fresh random token per scope to ``path`` (mode 0600); return them by scope."""
+    """Write one fresh random token per scope to ``path`` (mode 0600), granting
+    :data:`DEMO_GRANTS`; return them by scope."""
     tokens = {scope: secrets.token_urlsafe(24) for scope in SCOPES}
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# dctwin demo tokens: one per scope (admin implies all). Keep private."]
-    lines += [f"{token} {scope}" for scope, token in tokens.items()]
+    lines = [
+        "# dctwin demo tokens: one per scope (approve also reads, admin implies all). Keep private."
+    ]
+    lines += [f"{token} {DEMO_GRANTS[scope]}" for scope, token in tokens.items()]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
