@@ -52,7 +52,13 @@ from twin.live.calibration import Calibrator
 from twin.live.control.cycle import processing_loop, run_cycle, take_waiting
 from twin.live.control.guardrails import guardrail_problems
 from twin.live.control.payload import fallback_payload, schedule_from_json, schedule_json
-from twin.live.control.proposals import store_proposal
+from twin.live.control.proposals import (
+    check_scenario,
+    revert_applied,
+    store_proposal,
+    store_revert,
+    supersede_all,
+)
 from twin.live.control.reanchor import carry_over, reanchor, restore
 from twin.live.control.supervisor import Supervisor
 from twin.live.control.verification import inlet_risk, plan_on_twin
@@ -525,6 +531,7 @@ class LiveTwin:
         now = self.clock()
         start = self.step_index(now)
         with self.lock:
+            digest = self.scenario_digest  # the scenario this plan is made on
             stale = self.estimator.state(now).stale
             facility = self.calibrated_facility()
             state = plan_state(
@@ -576,11 +583,11 @@ class LiveTwin:
             "start_index": start,
             "reason": reason,
             "schedule": schedule_json(schedule, self.facility, self.times[start : start + steps]),
-            "scenario_digest": self.scenario_digest,
+            "scenario_digest": digest,
         }
         payload["preview"] = self.supervisor.preview(payload)
-        lock = self.supervisor.proposal_lock  # the newest proposal wins, whatever finishes last
-        newer = store_proposal(self.store, lock, plan_id, now, payload, actor)
+        lock, barrier = self.supervisor.proposal_lock, self.supervisor.barrier
+        newer = store_proposal(self.store, lock, plan_id, now, payload, actor, barrier)
         detail = {"status": status} | ({"superseded_by": newer} if newer else {})
         self.store.audit(actor, "propose", plan_id, reason, detail)
         if self.settings.autonomy and result is not None and newer is None:
@@ -606,9 +613,13 @@ class LiveTwin:
         """Approve a proposed plan and apply it (virtual plant and the twin's schedule).
 
         Raises ``KeyError`` for an unknown plan, ``ValueError``
-        (:class:`twin.store.errors.Conflict`) when the plan is not proposed any more.
+        (:class:`twin.store.errors.Conflict`) when the plan is not proposed any more or was
+        made on another scenario (its ``scenario_digest`` is not the twin's: a ``PUT
+        /scenario`` since).  Approving a revert supersedes every proposal made before
+        (:func:`twin.live.control.proposals.revert_applied`).
         """
         record = self._plan_record(plan_id)
+        check_scenario(record, self.scenario_digest)  # 409 when made on another scenario
         self._merged(record)  # a plan that does not fit is refused before anything is written
         self.store.set_plan_status(plan_id, "approved", actor, reason, time=self.clock())
         self.store.audit(actor, "approve", plan_id, reason, {})
@@ -620,7 +631,12 @@ class LiveTwin:
         reverted = (record["payload"] or {}).get("revert_of")
         if reverted:
             self.store.set_plan_status(str(reverted), "reverted", actor, f"reverted by {plan_id}")
-            self.store.audit(actor, "revert", str(reverted), reason, {"fallback": plan_id})
+            lock, barrier = self.supervisor.proposal_lock, self.supervisor.barrier
+            older = revert_applied(
+                self.store, lock, barrier, plan_id, str(reverted), self.clock(), actor
+            )
+            detail = {"fallback": plan_id, "superseded": older}
+            self.store.audit(actor, "revert", str(reverted), reason, detail)
         self.supervisor.plan_applied(record, self.clock())
         return self._plan_record(plan_id)
 
@@ -628,7 +644,8 @@ class LiveTwin:
         """Store the safe fallback as a proposal (:func:`twin.live.control.payload.
         fallback_payload`: the as-operated setpoints, battery and job states from the current
         step over the planning horizon), marked as the revert of plan ``revert_of``: approving
-        it marks that plan ``reverted``; re-plans do not supersede it."""
+        it marks that plan ``reverted``; re-plans do not supersede it, it supersedes every
+        proposal made before it (:func:`twin.live.control.proposals.store_revert`)."""
         now = self.clock()
         start = self.step_index(now)
         span = slice(start, start + self.horizon_steps(self.settings.horizon_hours))
@@ -637,8 +654,10 @@ class LiveTwin:
         payload["scenario_digest"] = self.scenario_digest
         payload["preview"] = self.supervisor.preview(payload)
         plan_id = uuid.uuid4().hex[:12]
-        self.store.add_plan(plan_id, now, "proposed", payload)
-        self.store.audit(actor, "propose_revert", plan_id, reason, {"revert_of": revert_of})
+        lock, barrier = self.supervisor.proposal_lock, self.supervisor.barrier
+        older = store_revert(self.store, lock, barrier, plan_id, now, payload, actor)
+        detail = {"revert_of": revert_of, "superseded": older}
+        self.store.audit(actor, "propose_revert", plan_id, reason, detail)
         return self._plan_record(plan_id)
 
     def plan_preview(self, plan_id: str) -> dict[str, Any]:
@@ -676,7 +695,8 @@ class LiveTwin:
     # ------------------------------------------------------------------ scenario
 
     def replace_scenario(self, data: Mapping[str, Any], *, actor: str) -> None:
-        """Validate and switch to a new scenario (raises ScenarioError when invalid)."""
+        """Validate and switch to a new scenario (raises ScenarioError when invalid); every
+        proposal waiting is superseded (it was made on the scenario replaced)."""
         scenario_from_dict(live_scenario_dict(data, self.clock()))  # validate first
         with self.lock:
             self.base_data = copy.deepcopy(dict(data))
@@ -684,7 +704,9 @@ class LiveTwin:
             self.applied_plans = []
             if self.plant is not None:
                 self.plant = self._new_plant(demo_truth(self.facility, self._seed))
-        self.store.audit(actor, "replace_scenario", self.facility.name, "", {})
+        lock = self.supervisor.proposal_lock  # made on the old scenario: not approvable
+        older = supersede_all(self.store, lock, actor, "the scenario was replaced")
+        self.store.audit(actor, "replace_scenario", self.facility.name, "", {"superseded": older})
 
     # ------------------------------------------------------------------ background work
 

@@ -41,6 +41,7 @@ from physics.simulate import simulate
 from twin.live.control.limit_alarms import LimitEvent, LimitMonitor
 from twin.live.control.limit_table import DEFAULT_BANDS
 from twin.live.control.preview import hard_contracts_missed, plan_preview
+from twin.live.control.proposals import RevertBarrier
 from twin.live.control.verification import check_on_twin
 from twin.live.control.watch import PlanWatch, WatchTrip, moved_points
 from twin.live.estimation import EstimatedState
@@ -89,6 +90,8 @@ class Supervisor:
         self.proposal_lock = threading.Lock()
         """Held while a new proposal supersedes the older ones and is stored
         (:func:`twin.live.control.proposals.store_proposal`)."""
+        self.barrier = RevertBarrier()
+        """The newest revert proposed or approved: older proposals are superseded by it."""
 
     # ------------------------------------------------------------------ each ingestion cycle
 
