@@ -303,15 +303,17 @@ class LiveTwin:
         """The facility with the calibrated parameters applied."""
         return apply(self.facility, self.parameters)
 
-    def predicted(self, moment: datetime) -> dict[str, float]:
-        """Every point's value predicted by the calibrated model at ``moment``.
+    def predicted(
+        self, moment: datetime, params: UncertainParameters | None = None
+    ) -> dict[str, float]:
+        """Every point's value predicted by the calibrated model (or ``params``) at ``moment``.
 
         The simulation (two steps, ~20 ms on the demo hall, ~0.1 s at 1,000 racks) is cached
         per step, schedule and calibrated *factors* rounded to 0.1 % (below the 1 % noise of
         the power meters they act on; the calibration then settles within one such step);
         the per-rack inlet offsets are exact, added to the cached values on every call.
         """
-        params = self.parameters
+        params = params or self.parameters
         return add_offsets(dict(self._predict(moment, params)[1]), self.facility, params)
 
     def model_at(self, moment: datetime) -> xr.Dataset:

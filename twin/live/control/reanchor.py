@@ -173,7 +173,8 @@ def restore(twin: LiveTwin) -> list[dict[str, Any]]:
     if newest is not None and newest["decided_at"] is not None:
         minutes = twin.settings.watch_minutes
         if twin.clock() - newest["decided_at"] < pd.Timedelta(minutes=minutes):
-            twin.supervisor.plan_applied(newest, twin.clock())  # watched again, in full
+            model = twin.supervisor.watch_model(newest["id"])  # the model it was watched with
+            twin.supervisor.plan_applied(newest, twin.clock(), model)  # watched again, in full
     return report
 
 

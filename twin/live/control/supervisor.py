@@ -10,7 +10,9 @@ side of the loop out of it:
 * **Limit alarms**: the events of :class:`~twin.live.control.limit_alarms.LimitMonitor`
   written to the store (raise, escalate, lower, clear), in the ingestion cycle that causes them.
 * **The watch** (:class:`~twin.live.control.watch.PlanWatch`): started by
-  :meth:`Supervisor.plan_applied` for every applied plan except a fallback; when it trips,
+  :meth:`Supervisor.plan_applied` for every applied plan except a fallback, judging the
+  readings against the model as calibrated at that moment (frozen, so the online
+  calibration cannot learn a divergence away; audited with ``watch_start``); when it trips,
   :meth:`Supervisor.revert` proposes the safe fallback (the as-operated setpoints and job
   states from now on) and, under autonomy, approves it at once; the plan becomes
   ``reverted``, an alarm (``plan_reverted`` or ``plan_revert_proposed``, critical) and the
@@ -43,9 +45,16 @@ from twin.live.control.limit_table import DEFAULT_BANDS
 from twin.live.control.preview import hard_contracts_missed, plan_preview
 from twin.live.control.proposals import RevertBarrier
 from twin.live.control.verification import check_on_twin
-from twin.live.control.watch import PlanWatch, WatchTrip, moved_points
+from twin.live.control.watch import (
+    PlanWatch,
+    WatchTrip,
+    model_from_json,
+    model_json,
+    moved_points,
+)
 from twin.live.estimation import EstimatedState
 from twin.live.faults.kinds import SensorFault
+from twin.live.parameters import UncertainParameters
 from twin.scenario.points import Reading
 from twin.store.records import Alarm, PlanRecord
 
@@ -138,12 +147,15 @@ class Supervisor:
             for e in events
             if e.action == "raise" and e.severity == "critical"
         ]
-        if self.watch is not None and self.watch.active:
-            trip = self.watch.observe(moment, kept, predicted, critical)
+        watch = self.watch
+        if watch is not None and watch.active:
+            if watch.parameters is not None:  # the model as calibrated when it was applied
+                predicted = self.twin.predicted(moment, watch.parameters)
+            trip = watch.observe(moment, kept, predicted, critical)
             if trip is not None:
                 self.revert(trip)
-            elif self.watch.passed:
-                store.audit("watch", "watch_passed", self.watch.plan_id, "nothing unexpected", {})
+            elif watch.passed:
+                store.audit("watch", "watch_passed", watch.plan_id, "nothing unexpected", {})
         if self._revert_alarms:
             self._clear_revert_alarms(moment)
         return events
@@ -206,8 +218,18 @@ class Supervisor:
 
     # ------------------------------------------------------------------ plans
 
-    def plan_applied(self, record: PlanRecord, applied_at: datetime) -> None:
-        """Start the watch of an applied plan (none for a fallback, which ends any watch)."""
+    def plan_applied(
+        self,
+        record: PlanRecord,
+        applied_at: datetime,
+        parameters: UncertainParameters | None = None,
+    ) -> None:
+        """Start the watch of an applied plan (none for a fallback, which ends any watch).
+
+        The watch compares the readings with the model as calibrated now (or ``parameters``:
+        a watch restarted after a restart keeps the model of its ``watch_start``), written to
+        the ``watch_start`` audit entry as ``model``.
+        """
         payload = record["payload"] or {}
         if payload.get("revert_of") or payload.get("fallback"):
             self.watch = None
@@ -222,14 +244,24 @@ class Supervisor:
             units={p: twin.catalogue.kind(p).unit for p in points},
             minutes=twin.settings.watch_minutes,
             residual_minutes=twin.settings.watch_residual_minutes,
+            parameters=parameters or twin.parameters,
         )
         twin.store.audit(
             "watch",
             "watch_start",
             record["id"],
-            f"watching {len(points)} points for {twin.settings.watch_minutes:g} min",
-            {"points": points},
+            f"watching {len(points)} points for {twin.settings.watch_minutes:g} min against "
+            "the model as calibrated now",
+            {"points": points, "model": model_json(self.watch.parameters or twin.parameters)},
         )
+
+    def watch_model(self, plan_id: str) -> UncertainParameters | None:
+        """The model the newest watch of ``plan_id`` compared with (its ``watch_start``
+        audit entry), None when none was written."""
+        for entry in self.twin.store.audit_log(limit=200, actions=["watch_start"]):
+            if entry["target"] == plan_id:
+                return model_from_json((entry["detail"] or {}).get("model"))
+        return None
 
     def revert(self, trip: WatchTrip) -> PlanRecord:
         """Revert the watched plan to the safe fallback (proposed; approved under autonomy)."""

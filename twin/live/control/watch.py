@@ -5,8 +5,15 @@ moves (:func:`moved_points`): the rack inlets, supply temperatures and fan power
 cooling units whose setpoint changes, plant power and chilled water when that setpoint
 changes, the power of the jobs whose power changes and of their racks, the battery SOC when
 its dispatch changes, and grid power always.  For ``minutes`` (60) after the application every
-accepted reading of those points is compared with the twin's prediction (calibrated model
-under the plan, offsets in).  The watch **trips** when
+accepted reading of those points is compared with the twin's prediction under the plan by
+**the model as calibrated when the plan was applied** (:attr:`PlanWatch.parameters`: factors
+and per-rack offsets frozen then; offsets in).  The online calibration keeps learning
+meanwhile (screening and the estimate need it), but the watch must not: a sustained
+divergence after approval would otherwise be absorbed as a new factor within minutes and the
+residual would never last its ``residual_minutes`` (tester finding 2, 7 Dec: plant power
+14 % above the model, ``plant_power_factor`` 1.0 → 1.99 in ~2 min, no trip).  The plan was
+verified on the model of that moment; the watch asks whether the hall behaves as that model
+said.  The watch **trips** when
 
 * a critical limit alarm is raised or escalated, or
 * a point's residual ``|reading − prediction|`` stays beyond its threshold
@@ -30,9 +37,17 @@ import numpy as np
 
 from physics.facility import Facility
 from twin.live.control.preview import ACTIVE_KW, SETPOINT_CHANGE
+from twin.live.parameters import FACTORS, UncertainParameters
 from twin.scenario.points import PointCatalogue, Reading
 
-__all__ = ["RESIDUAL_THRESHOLDS", "PlanWatch", "WatchTrip", "moved_points"]
+__all__ = [
+    "RESIDUAL_THRESHOLDS",
+    "PlanWatch",
+    "WatchTrip",
+    "model_from_json",
+    "model_json",
+    "moved_points",
+]
 
 RESIDUAL_THRESHOLDS: dict[str, tuple[float, float]] = {
     "degC": (1.0, 0.0),
@@ -154,6 +169,9 @@ class PlanWatch:
         How long a residual must stay beyond its threshold to trip [min].
     thresholds
         Residual thresholds per unit (:data:`RESIDUAL_THRESHOLDS` by default).
+    parameters
+        The calibrated parameters when the plan was applied: the model the readings are
+        compared with (None: the caller's prediction as given).
     """
 
     plan_id: str
@@ -165,6 +183,7 @@ class PlanWatch:
     thresholds: Mapping[str, tuple[float, float]] = field(
         default_factory=lambda: dict(RESIDUAL_THRESHOLDS)
     )
+    parameters: UncertainParameters | None = None
     trip: WatchTrip | None = None
     """The trip, once it happened."""
     passed: bool = False
@@ -236,7 +255,8 @@ class PlanWatch:
                     "residual",
                     reading.point,
                     f"{reading.point} has read {abs(residual):.2f} {shown} "
-                    f"{'above' if residual > 0 else 'below'} the twin's prediction for "
+                    f"{'above' if residual > 0 else 'below'} the twin's prediction (the model as "
+                    f"calibrated when the plan was applied) for "
                     f"{(t - since) / 60:.1f} min (threshold {limit:.2f} {shown}) since the "
                     f"plan was applied",
                 )
@@ -259,3 +279,20 @@ class PlanWatch:
             "beyond": {p: beyond[p] for p in self._beyond if p in beyond},
             "trip": None if self.trip is None else self.trip.to_dict(),
         }
+
+
+def model_json(parameters: UncertainParameters) -> dict[str, Any]:
+    """The watch's frozen model as JSON (for the ``watch_start`` audit entry): the factors
+    [-] and ``inlet_offset`` [K] per rack in the facility's order."""
+    return {
+        **{name: float(getattr(parameters, name)) for name in FACTORS},
+        "inlet_offset": [float(v) for v in parameters.inlet_offset],
+    }
+
+
+def model_from_json(data: Mapping[str, Any] | None) -> UncertainParameters | None:
+    """:func:`model_json` back to parameters; None when ``data`` holds no model."""
+    if not data or not all(name in data for name in FACTORS):
+        return None
+    factors = {name: float(data[name]) for name in FACTORS}
+    return UncertainParameters(inlet_offset=tuple(data.get("inlet_offset") or ()), **factors)
