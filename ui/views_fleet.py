@@ -178,12 +178,9 @@ def plan_panel(summary: dict[str, Any]) -> html.Div:
     lines.append(html.P(text + ")", id="fleet-plan-status"))
     saved = plan.get("savings_vs_sites_alone") or {}
     if saved.get("cost") is not None or saved.get("carbon_kg") is not None:
-        lines.append(
-            html.P(
-                f"Against each site planned alone: {saved.get('cost') or 0.0:,.0f} {currency} "
-                f"and {(saved.get('carbon_kg') or 0.0) / 1e3:,.2f} t CO2e saved."
-            )
-        )
+        cost_saved = _change("cost", saved.get("cost") or 0.0, currency, 0)
+        carbon_saved = _change("emissions", (saved.get("carbon_kg") or 0.0) / 1e3, "t CO2e", 2)
+        lines.append(html.P(f"Against each site planned alone: {cost_saved}, {carbon_saved}."))
     flows = plan.get("flows") or []
     if flows:
         head = html.Tr([html.Th(h) for h in ("job", "from (home)", "to", "energy moved")])
@@ -209,6 +206,15 @@ def plan_panel(summary: dict[str, Any]) -> html.Div:
             )
         )
     return html.Div(lines, id="fleet-plan")
+
+
+def _change(what: str, saved: float, unit: str, decimals: int) -> str:
+    """``saved`` (a saving: positive is less) in words, as shown: "cost 120 USD lower",
+    "emissions 0.02 t CO2e higher", "cost unchanged" (no "-0.00 … saved")."""
+    shown = round(saved, decimals)
+    if shown == 0:
+        return f"{what} unchanged"
+    return f"{what} {abs(shown):,.{decimals}f} {unit} {'lower' if shown > 0 else 'higher'}"
 
 
 def status_line(summary: dict[str, Any]) -> str:

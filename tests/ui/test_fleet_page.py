@@ -150,3 +150,27 @@ def test_a_single_site_twin_says_the_fleet_page_needs_a_fleet(tmp_path: Path) ->
         status = _find(_layout(test_client, "/fleet"), "fleet-status")
         assert status is not None and "serves one site" in json.dumps(status)
     twin.store.close()
+
+
+@pytest.mark.parametrize(
+    ("cost", "carbon_kg", "expected"),
+    [
+        (0.4, -1.1e-4, "cost unchanged, emissions unchanged."),  # was "-0.00 t CO2e saved"
+        (1234.6, -20.0, "cost 1,235 USD lower, emissions 0.02 t CO2e higher."),
+        (-50.0, 3000.0, "cost 50 USD higher, emissions 3.00 t CO2e lower."),
+    ],
+)
+def test_the_saving_against_sites_alone_reads_with_its_sign(
+    cost: float, carbon_kg: float, expected: str
+) -> None:
+    """A co-plan that emits 20 kg more than the sites alone said "-0.00 t CO2e saved"."""
+    summary = {
+        "plan": {
+            "id": "p1",
+            "status": "proposed",
+            "plan": {"status": "optimal", "cost": 1.0, "carbon_kg": 1.0, "currency": "USD"},
+            "savings_vs_sites_alone": {"cost": cost, "carbon_kg": carbon_kg},
+        }
+    }
+    text = str(views_fleet.plan_panel(summary))
+    assert f"Against each site planned alone: {expected}" in text
