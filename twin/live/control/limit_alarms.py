@@ -15,9 +15,15 @@ With ``margin = limit − value`` for an upper limit (``value − limit`` for a 
 *raw level* is 2 (critical) when ``margin < −tolerance``, 1 (warning) when ``margin < warning``,
 else 0.  The alarm's level rises to L once the raw level has been at least L for
 ``min_duration`` seconds without a break (30 s: one reading is never enough, yet the alarm is
-raised in the ingestion cycle that completes the duration).  It falls only once the margin has
-cleared the level's threshold by the band's ``hysteresis`` for ``clear_duration`` seconds (60 s):
-a value hovering at a threshold does not flap.
+raised in the ingestion cycle that completes the duration).  The duration needs **continuous
+evidence**: it is counted on the readings' own times while a reading stands for the point
+(on the cycle's time for an estimate), and it starts again when two pieces of evidence are
+more than ``max_gap`` apart (300 s, the twin's stale threshold; either way in time) or the
+basis changes between reading and estimate.  Two readings 12 minutes apart, or a reading
+stamped minutes ahead after an old one, are not 30 s of evidence (tester finding 4, 7 Dec).
+It falls only once the margin has cleared the level's threshold by the band's
+``hysteresis`` for ``clear_duration`` seconds (60 s): a value hovering at a threshold does
+not flap.
 
 Each change is a :class:`LimitEvent` for the store: ``raise`` (a new alarm, or an escalation to
 critical), ``update`` (critical back to warning) and ``clear``.
@@ -114,6 +120,8 @@ class LimitMonitor:
         leaves it [s].
     fresh_after
         A reading older than this no longer stands for its point; the estimate does [s].
+    max_gap
+        Evidence further apart than this does not make a duration (module docstring) [s].
     """
 
     def __init__(
@@ -125,11 +133,13 @@ class LimitMonitor:
         min_duration: float = 30.0,
         clear_duration: float = 60.0,
         fresh_after: float = 120.0,
+        max_gap: float = 300.0,
     ) -> None:
         for name, value in (
             ("min_duration", min_duration),
             ("clear_duration", clear_duration),
             ("fresh_after", fresh_after),
+            ("max_gap", max_gap),
         ):
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number of seconds, got {value}")
@@ -137,6 +147,7 @@ class LimitMonitor:
         self.min_duration = float(min_duration)
         self.clear_duration = float(clear_duration)
         self.fresh_after = float(fresh_after)
+        self.max_gap = float(max_gap)
         n = self.entries.count
         self._racks = {rack: r for r, rack in enumerate(facility.racks.ids)}
         self._plan_estimates()
@@ -149,6 +160,8 @@ class LimitMonitor:
         self._reading = np.full(n, np.nan)
         self._reading_time = np.full(n, -np.inf)
         self._above = np.full((n, 2), np.nan)  # since when the raw level is ≥ 1, ≥ 2 [s]
+        self._seen = np.full((n, 2), np.nan)  # the newest evidence of it [s]
+        self._was_measured = np.zeros(n, dtype=bool)
         self._below = np.full(n, np.nan)  # since when the release level is below the level [s]
         self.value = np.full(n, np.nan)
         """Value judged at the last evaluation [unit]."""
@@ -224,7 +237,8 @@ class LimitMonitor:
         self.value = np.where(fresh, self._reading, estimated)
         self.std = np.where(fresh, np.nan, std)
         self.measured = fresh
-        return self._step(now, time)
+        # a reading is evidence up to its own time, an estimate up to the cycle's
+        return self._step(now, time, np.where(fresh, self._reading_time, now))
 
     def _plan_estimates(self) -> None:
         """Index arrays of the fallback estimates, so an evaluation gathers them with a few
@@ -289,17 +303,28 @@ class LimitMonitor:
             value[rows[inside]] = flat[index[inside]] / entries.scale[rows[inside]]
         return value
 
-    def _step(self, now: float, time: datetime) -> list[LimitEvent]:
-        """Advance the level of every entry to ``now``; the resulting events."""
+    def _step(self, now: float, time: datetime, evidence: FloatArray) -> list[LimitEvent]:
+        """Advance the level of every entry to ``now``; the resulting events.
+
+        ``evidence`` [s], per entry, is the time of what its value rests on (the reading's
+        time, ``now`` for an estimate): the durations are counted on it, continuously
+        (module docstring)."""
         entries = self.entries
         margin = entries.sign * (entries.limit - self.value)
         known = np.isfinite(margin)
         critical = known & (margin < -entries.tolerance)
         warning = known & (margin < entries.warning)
+        switched = self.measured != self._was_measured
+        self._was_measured = self.measured.copy()
         for column, raw in enumerate((warning, critical)):
-            since = self._above[:, column]
-            self._above[:, column] = np.where(raw, np.where(np.isnan(since), now, since), np.nan)
-        held = now - self._above >= self.min_duration  # (n, 2), False where NaN
+            since, seen = self._above[:, column], self._seen[:, column]
+            gap = np.abs(evidence - seen)  # NaN where nothing was seen
+            restart = np.isnan(since) | ~(gap <= self.max_gap) | switched
+            start = np.where(restart, evidence, np.fmin(since, evidence))
+            last = np.where(restart, evidence, np.fmax(seen, evidence))
+            self._above[:, column] = np.where(raw, start, np.nan)
+            self._seen[:, column] = np.where(raw, last, np.nan)
+        held = self._seen - self._above >= self.min_duration  # (n, 2), False where NaN
         target = np.where(held[:, 1], 2, np.where(held[:, 0], 1, 0))
         # the level the margin allows to stay at: thresholds moved out by the hysteresis
         keep = np.where(

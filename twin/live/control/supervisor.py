@@ -90,6 +90,7 @@ class Supervisor:
             },
             min_duration=settings.alarm_min_duration_s,
             clear_duration=settings.alarm_clear_duration_s,
+            max_gap=max(settings.stale_after_s, 2.0 * settings.alarm_min_duration_s),
         )
         self.watch: PlanWatch | None = None
         """The watch of the last applied plan (None before the first)."""
@@ -134,6 +135,10 @@ class Supervisor:
             The twin's prediction of every point (canonical units, offsets in).
         """
         store = self.twin.store
+        # readings may be stamped up to MAX_FUTURE ahead (a gateway's clock): no alarm, trip
+        # or clearing is stamped after the twin's clock; the alarm's detail says by how much
+        ahead = (moment - self.twin.clock()).total_seconds()
+        moment = moment - timedelta(seconds=max(ahead, 0.0))
         if not self._adopted:
             self.limits.adopt(
                 [a for a in store.alarms(active_only=True) if a["kind"].startswith("limit_")]
@@ -141,6 +146,9 @@ class Supervisor:
             self._adopted = True
         self._sensor_alarms(moment, faults, recovered)
         events = self.limits.evaluate(moment, kept, estimate, model)
+        if ahead > 0:
+            for event in events:
+                event.detail["readings_ahead_s"] = round(ahead, 3)
         self._write_limit_events(events)
         critical = [
             (e.source, e.message)
@@ -153,7 +161,7 @@ class Supervisor:
                 predicted = self.twin.predicted(moment, watch.parameters)
             trip = watch.observe(moment, kept, predicted, critical)
             if trip is not None:
-                self.revert(trip)
+                self.revert(trip, readings_ahead_s=max(ahead, 0.0))
             elif watch.passed:
                 store.audit("watch", "watch_passed", watch.plan_id, "nothing unexpected", {})
         if self._revert_alarms:
@@ -171,7 +179,7 @@ class Supervisor:
                 kind=f"sensor_{fault.kind}",
                 source=fault.point,
                 message=fault.reason,
-                time=fault.detected,
+                time=min(fault.detected, moment),
                 point=fault.point,
                 detail={"since": fault.since.isoformat()},
             )
@@ -245,6 +253,7 @@ class Supervisor:
             minutes=twin.settings.watch_minutes,
             residual_minutes=twin.settings.watch_residual_minutes,
             parameters=parameters or twin.parameters,
+            max_gap_s=twin.settings.stale_after_s,
         )
         twin.store.audit(
             "watch",
@@ -263,11 +272,14 @@ class Supervisor:
                 return model_from_json((entry["detail"] or {}).get("model"))
         return None
 
-    def revert(self, trip: WatchTrip) -> PlanRecord:
-        """Revert the watched plan to the safe fallback (proposed; approved under autonomy)."""
+    def revert(self, trip: WatchTrip, readings_ahead_s: float = 0.0) -> PlanRecord:
+        """Revert the watched plan to the safe fallback (proposed; approved under autonomy);
+        ``readings_ahead_s`` [s]: how far the readings that tripped it were stamped after the
+        twin's clock (the trip is stamped at the clock; audited when > 0)."""
         twin = self.twin
         store = twin.store
-        store.audit("watch", "watch_trip", trip.plan_id, trip.reason, trip.to_dict())
+        ahead = {"readings_ahead_s": round(readings_ahead_s, 3)} if readings_ahead_s > 0 else {}
+        store.audit("watch", "watch_trip", trip.plan_id, trip.reason, trip.to_dict() | ahead)
         reason = f"watch of plan {trip.plan_id} tripped: {trip.reason}"
         record = twin.propose_fallback(reason, revert_of=trip.plan_id, actor="watch")
         if twin.settings.autonomy:

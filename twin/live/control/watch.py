@@ -18,7 +18,8 @@ said.  The watch **trips** when
 * a critical limit alarm is raised or escalated, or
 * a point's residual ``|reading − prediction|`` stays beyond its threshold
   (:data:`RESIDUAL_THRESHOLDS`: 1 K, 0.5 V, 0.05 of SOC, 10 % of the power but at least
-  5 kW) for ``residual_minutes`` (10) without a reading back within it.
+  5 kW) for ``residual_minutes`` (10) without a reading back within it, on continuous
+  evidence: readings beyond it more than ``max_gap_s`` (300 s) apart start the count again.
 
 A trip is reported once (:class:`WatchTrip`); the live twin then reverts to the safe fallback
 (automatically under autonomy, as a proposal otherwise).  A watch that saw nothing wrong for
@@ -172,6 +173,8 @@ class PlanWatch:
     parameters
         The calibrated parameters when the plan was applied: the model the readings are
         compared with (None: the caller's prediction as given).
+    max_gap_s
+        Readings beyond the threshold further apart than this do not make a duration [s].
     """
 
     plan_id: str
@@ -184,11 +187,13 @@ class PlanWatch:
         default_factory=lambda: dict(RESIDUAL_THRESHOLDS)
     )
     parameters: UncertainParameters | None = None
+    max_gap_s: float = 300.0
     trip: WatchTrip | None = None
     """The trip, once it happened."""
     passed: bool = False
     """The watch ended without a trip."""
     _beyond: dict[str, float] = field(default_factory=dict)
+    _seen: dict[str, float] = field(default_factory=dict)
     _worst: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
@@ -244,9 +249,9 @@ class PlanWatch:
             if abs(residual) <= limit:
                 self._beyond.pop(reading.point, None)
                 continue
-            since = self._beyond.setdefault(reading.point, t)
+            since, seen = self._evidence(reading.point, t)
             self._worst[reading.point] = (residual, limit)
-            if t - since >= self.residual_minutes * 60.0:
+            if seen - since >= self.residual_minutes * 60.0:
                 unit = self.units.get(reading.point, "")
                 shown = "K" if unit == "degC" else unit
                 self.trip = WatchTrip(
@@ -257,13 +262,22 @@ class PlanWatch:
                     f"{reading.point} has read {abs(residual):.2f} {shown} "
                     f"{'above' if residual > 0 else 'below'} the twin's prediction (the model as "
                     f"calibrated when the plan was applied) for "
-                    f"{(t - since) / 60:.1f} min (threshold {limit:.2f} {shown}) since the "
+                    f"{(seen - since) / 60:.1f} min (threshold {limit:.2f} {shown}) since the "
                     f"plan was applied",
                 )
                 return self.trip
         if now >= self.ends:
             self.passed = True
         return None
+
+    def _evidence(self, point: str, t: float) -> tuple[float, float]:
+        """First and newest time [s] of ``point``'s continuous run of readings beyond the
+        threshold, with the reading at ``t`` [s] taken in."""
+        since, seen = self._beyond.get(point), self._seen.get(point)
+        if since is None or seen is None or abs(t - seen) > self.max_gap_s:
+            since = seen = t
+        self._beyond[point], self._seen[point] = min(since, t), max(seen, t)
+        return self._beyond[point], self._seen[point]
 
     def status(self) -> dict[str, Any]:
         """JSON-ready: plan, start and end (ISO UTC), points, state, residuals beyond their
