@@ -34,7 +34,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -68,6 +68,9 @@ class ScreenedBatch:
     predicted
         The calibrated model's prediction of every point at ``moment`` used to screen it
         (canonical units), also what the plan watch compares the batch with.
+    readings
+        Every reading of the batch, screened or not (the limit alarms judge the excluded
+        ones too).
     """
 
     moment: datetime
@@ -75,6 +78,7 @@ class ScreenedBatch:
     faults: list[SensorFault]
     recovered: list[str]
     predicted: dict[str, float]
+    readings: list[Reading] = field(default_factory=list)
 
 
 def take_waiting(waiting: queue.Queue[Batch | None], first: Batch) -> tuple[list[Batch], bool]:
@@ -122,7 +126,7 @@ def run_cycle(twin: LiveTwin, batches: Sequence[Sequence[Reading]]) -> int:
             expected = twin.predicted(moment)
             kept, faults = twin.faults.check(moment, batch, expected)
             recovered = list(twin.faults.recovered)
-            screened.append(ScreenedBatch(moment, kept, faults, recovered, expected))
+            screened.append(ScreenedBatch(moment, kept, faults, recovered, expected, batch))
         moment = max(s.moment for s in screened)
         predicted = twin.predicted(moment)
         kept = [r for s in screened for r in s.kept]
@@ -136,7 +140,14 @@ def run_cycle(twin: LiveTwin, batches: Sequence[Sequence[Reading]]) -> int:
         twin.publish_view(processed=count)
     for done in screened:
         twin.supervisor.after_batch(
-            done.moment, done.kept, done.faults, done.recovered, estimate, model, done.predicted
+            done.moment,
+            done.kept,
+            done.faults,
+            done.recovered,
+            estimate,
+            model,
+            done.predicted,
+            done.readings,
         )
     if history:
         by_time: dict[datetime, dict[str, tuple[float, float]]] = {}

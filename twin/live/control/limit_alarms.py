@@ -4,12 +4,20 @@
 ingestion cycle (:meth:`LimitMonitor.evaluate`, called by the live twin after screening and
 estimation).  The value judged is, per limit:
 
-* the newest **accepted** reading of its point (spikes and readings of a stuck, drifting or
-  interleaved sensor are already excluded by :class:`twin.live.faults.FaultDetector`), held
-  while it is younger than ``fresh_after`` (120 s);
+* the newest **reading** of its point, held while it is younger than ``fresh_after`` (120 s),
+  **whether or not the fault screening accepted it**: a reading beyond a hard limit is never
+  silently excluded (a single-rack hot spot is exactly what one sensor shows, and the screening
+  cannot tell it from an offset).  A reading the screening excluded (``excluded`` of
+  :meth:`LimitMonitor.evaluate`: a spike, or a sensor held stuck, drifting or interleaved by
+  :class:`twin.live.faults.FaultDetector`) is *suspected*: its level is raised only on
+  continuous evidence (a later reading still beyond, ``min_duration`` after the first), the
+  alarm says the sensor is suspected and gives the estimate without it; and a suspected
+  reading equal to the sensor's previous one (a stuck value carries no news) is judged
+  together with the screened value (the older accepted reading or the estimate), the worse of
+  the two;
 * else the **estimate**: the state estimator's rack inlet (virtual sensors included) or battery
   SOC, or the calibrated model at the current step (UPS and power-shelf output, which no
-  sensor measures; a feed or busbar whose meter is silent or faulty).
+  sensor measures; a feed or busbar whose meter is silent).
 
 With ``margin = limit − value`` for an upper limit (``value − limit`` for a lower one), the
 *raw level* is 2 (critical) when ``margin < −tolerance``, 1 (warning) when ``margin < warning``,
@@ -159,6 +167,10 @@ class LimitMonitor:
         """Current alarm level of each entry: 0 none, 1 warning, 2 critical."""
         self._reading = np.full(n, np.nan)
         self._reading_time = np.full(n, -np.inf)
+        self._raw = np.full(n, np.nan)  # newest reading, screened or not
+        self._raw_time = np.full(n, -np.inf)
+        self._raw_previous = np.full(n, np.nan)  # the point's reading before it
+        self._suspect = np.full(n, "", dtype=object)  # why the newest reading was excluded
         self._above = np.full((n, 2), np.nan)  # since when the raw level is ≥ 1, ≥ 2 [s]
         self._seen = np.full((n, 2), np.nan)  # the newest evidence of it [s]
         self._was_measured = np.zeros(n, dtype=bool)
@@ -169,6 +181,14 @@ class LimitMonitor:
         """The value judged last was a reading (else an estimate)."""
         self.std = np.full(n, np.nan)
         """Standard deviation of the estimate judged last [unit]; NaN for readings."""
+        self.suspected = np.full(n, "", dtype=object)
+        """Per entry, why the reading judged last was excluded by the screening (``spike``,
+        ``stuck``, ``drift``, ...); empty for an accepted reading or an estimate."""
+        self.screened = np.full(n, np.nan)
+        """The value the screening alone leaves (the accepted reading, else the estimate),
+        judged last [unit]."""
+        self.estimated = np.full(n, np.nan)
+        """The estimate (or calibrated model) of each entry at the last evaluation [unit]."""
 
     def adopt(self, active: Sequence[Mapping[str, Any]]) -> None:
         """Take the levels of alarms already active in the store (after a restart), so that
@@ -192,6 +212,8 @@ class LimitMonitor:
         readings: Sequence[Reading],
         estimate: EstimatedState,
         model: xr.Dataset | Mapping[str, Any],
+        excluded: Sequence[Reading] = (),
+        suspected: Mapping[str, str] | None = None,
     ) -> list[LimitEvent]:
         """Judge every watched limit at ``time``; the alarm changes.
 
@@ -206,6 +228,12 @@ class LimitMonitor:
         model
             The calibrated model at the current step: simulation variable → value per
             equipment (SI units, as :func:`physics.simulate.simulate` gives them).
+        excluded
+            The cycle's readings the screening excluded, canonical units: judged too, as
+            suspected readings (module docstring).
+        suspected
+            Why each point's excluded readings were excluded (``spike``, ``stuck``, ``drift``,
+            ...; default ``suspected``).
 
         Returns
         -------
@@ -217,28 +245,90 @@ class LimitMonitor:
         # by one, a reading replacing one at the same time or older, leaves), then the entries
         by_point = self._by_point
         stamps: dict[datetime, float] = {}
-        newest: dict[str, tuple[float, float]] = {}
-        for reading in readings:
-            point = reading.point
-            if point not in by_point:
-                continue
-            t = stamps.get(reading.time)
-            if t is None:
-                t = stamps[reading.time] = reading.time.timestamp()
-            previous = newest.get(point)
-            if previous is None or t >= previous[0]:
-                newest[point] = (t, reading.value)
+        newest = self._newest(readings, stamps)
         for point, (t, value) in newest.items():
             for e in by_point[point]:
                 if t >= self._reading_time[e]:
                     self._reading[e], self._reading_time[e] = value, t
+                if t >= self._raw_time[e]:
+                    self._take_raw(e, t, value, "")
+        why = suspected or {}
+        for point, (t, value) in self._newest(excluded, stamps).items():
+            for e in by_point[point]:
+                if t > self._raw_time[e]:  # an accepted reading at the same time stands
+                    self._take_raw(e, t, value, why.get(point) or "suspected")
         fresh = (now - self._reading_time <= self.fresh_after) & np.isfinite(self._reading)
         estimated, std = self._estimates(estimate, model)
-        self.value = np.where(fresh, self._reading, estimated)
-        self.std = np.where(fresh, np.nan, std)
-        self.measured = fresh
-        # a reading is evidence up to its own time, an estimate up to the cycle's
-        return self._step(now, time, np.where(fresh, self._reading_time, now))
+        self.screened = np.where(fresh, self._reading, estimated)
+        self.estimated = estimated
+        suspect = (
+            (self._suspect != "")
+            & (now - self._raw_time <= self.fresh_after)
+            & np.isfinite(self._raw)
+        )
+        judged = np.where(suspect, self._raw, self.screened)
+        if suspect.any():
+            # a suspected sensor repeating its value carries no news: the worse of it and
+            # the screened value
+            sign, limit = self.entries.sign, self.entries.limit
+            repeated = suspect & (np.abs(self._raw - self._raw_previous) <= 1e-9)
+            worse = repeated & (sign * (limit - self.screened) < sign * (limit - self._raw))
+            judged = np.where(worse, self.screened, judged)
+            suspect &= ~worse
+        self.value = judged
+        self.measured = fresh | suspect
+        self.std = np.where(self.measured, np.nan, std)
+        self.suspected = np.where(suspect, self._suspect, "")
+        # a reading is evidence up to its own time (a suspected one too), an estimate up to
+        # the cycle's
+        evidence = np.where(fresh, self._reading_time, now)
+        if suspect.any():
+            evidence = np.where(suspect, self._raw_time, evidence)
+        return self._step(now, time, evidence)
+
+    def _newest(
+        self, readings: Sequence[Reading], stamps: dict[datetime, float]
+    ) -> dict[str, tuple[float, float]]:
+        """Each watched point's last reading at its latest time: point → (time [s], value)."""
+        by_point = self._by_point
+        newest: dict[str, tuple[float, float]] = {}
+        for reading in readings:
+            if reading.point not in by_point:
+                continue
+            t = stamps.get(reading.time)
+            if t is None:
+                t = stamps[reading.time] = reading.time.timestamp()
+            previous = newest.get(reading.point)
+            if previous is None or t >= previous[0]:
+                newest[reading.point] = (t, reading.value)
+        return newest
+
+    def _take_raw(self, e: int, t: float, value: float, why: str) -> None:
+        """The newest reading of entry ``e``'s point, screened (``why`` empty) or not."""
+        if t > self._raw_time[e]:
+            self._raw_previous[e] = self._raw[e]
+        self._raw[e], self._raw_time[e], self._suspect[e] = value, t, why
+
+    def crossed(self, point: str, value: float) -> list[str]:
+        """How ``value`` of ``point`` is beyond its hard limits (by more than the tolerance),
+        e.g. ``["above its 27.00 °C limit"]``; empty when within them.
+
+        Parameters
+        ----------
+        point
+            A point id.
+        value
+            A reading of it [its canonical unit].
+        """
+        entries = self.entries
+        found = []
+        for e in self._by_point.get(point, ()):
+            if entries.sign[e] * (entries.limit[e] - value) < -entries.tolerance[e]:
+                side = "above" if entries.sign[e] > 0 else "below"
+                found.append(
+                    f"{side} its {_format(float(entries.limit[e]), entries.unit[e])} limit"
+                )
+        return found
 
     def _plan_estimates(self) -> None:
         """Index arrays of the fallback estimates, so an evaluation gathers them with a few
@@ -350,7 +440,16 @@ class LimitMonitor:
         value, limit = float(self.value[e]), float(entries.limit[e])
         upper = entries.sign[e] > 0
         what = f"{entries.description[e]} of {entries.equipment[e]}"
-        if self.measured[e]:
+        suspected = str(self.suspected[e])
+        if suspected:
+            estimate = float(self.estimated[e])
+            without = (
+                f", {_format(estimate, unit)} estimated without it"
+                if math.isfinite(estimate)
+                else ""
+            )
+            basis = f"measured; the sensor is suspected ({suspected}){without}"
+        elif self.measured[e]:
             basis = "measured"
         elif math.isfinite(self.std[e]):
             basis = f"estimated, ± {_format(float(self.std[e]), unit, delta=True)}"
@@ -368,7 +467,7 @@ class LimitMonitor:
             )
         else:
             message = f"{shown}: back within {_format(limit, unit)} with margin to spare"
-        detail = {
+        detail: dict[str, Any] = {
             "value": value,
             "limit": limit,
             "margin": float(margin),
@@ -376,6 +475,10 @@ class LimitMonitor:
             "basis": "measured" if self.measured[e] else "estimated",
             "std": float(self.std[e]) if math.isfinite(self.std[e]) else None,
         }
+        if suspected:
+            detail["suspected"] = suspected
+            estimate = float(self.estimated[e])
+            detail["estimate"] = estimate if math.isfinite(estimate) else None
         action: Literal["raise", "update", "clear"]
         if new == 0:
             action = "clear"

@@ -6,9 +6,13 @@ side of the loop out of it:
 * **Sensor-fault alarms** (:meth:`Supervisor.after_batch`): each new stuck, drift, silent
   fault of :class:`twin.live.faults.FaultDetector` raises ``sensor_<kind>`` (warning) on the
   point, cleared when the point is readmitted; a spike raises ``sensor_spike`` (warning) on
-  the point, cleared after :data:`SPIKE_CLEAR_S` without another.
+  the point, cleared after :data:`SPIKE_CLEAR_S` without another.  Raised on a reading beyond
+  a hard limit, the alarm is critical and says the limit is crossed unless the sensor is
+  wrong.  After a restart the sensor-fault alarms left active are re-judged by the new
+  detector (:meth:`Supervisor._rejudge`).
 * **Limit alarms**: the events of :class:`~twin.live.control.limit_alarms.LimitMonitor`
-  written to the store (raise, escalate, lower, clear), in the ingestion cycle that causes them.
+  written to the store (raise, escalate, lower, clear), in the ingestion cycle that causes
+  them; the monitor judges the readings the screening excluded too (suspected readings).
 * **The watch** (:class:`~twin.live.control.watch.PlanWatch`): started by
   :meth:`Supervisor.plan_applied` for every applied plan except a fallback, judging the
   readings against the model as calibrated at that moment (frozen, so the online
@@ -95,6 +99,7 @@ class Supervisor:
         self.watch: PlanWatch | None = None
         """The watch of the last applied plan (None before the first)."""
         self._last_spike: dict[str, datetime] = {}
+        self._inherited: set[str] = set()  # points with sensor alarms from before a restart
         self._adopted = False
         self._revert_alarms = True  # look for revert alarms to clear (e.g. after a restart)
         self.proposal_lock = threading.Lock()
@@ -114,6 +119,7 @@ class Supervisor:
         estimate: EstimatedState,
         model: xr.Dataset | Mapping[str, Any],
         predicted: Mapping[str, float],
+        readings: Sequence[Reading] | None = None,
     ) -> list[LimitEvent]:
         """Alarms and the watch for one ingestion cycle; returns the limit events.
 
@@ -133,6 +139,9 @@ class Supervisor:
             The calibrated model at the current step (simulation variables, SI).
         predicted
             The twin's prediction of every point (canonical units, offsets in).
+        readings
+            Every reading of the batch, screened or not (default: ``kept``): the limit alarms
+            judge the excluded ones too, as suspected readings.
         """
         store = self.twin.store
         # readings may be stamped up to MAX_FUTURE ahead (a gateway's clock): no alarm, trip
@@ -140,12 +149,19 @@ class Supervisor:
         ahead = (moment - self.twin.clock()).total_seconds()
         moment = moment - timedelta(seconds=max(ahead, 0.0))
         if not self._adopted:
-            self.limits.adopt(
-                [a for a in store.alarms(active_only=True) if a["kind"].startswith("limit_")]
-            )
-            self._adopted = True
-        self._sensor_alarms(moment, faults, recovered)
-        events = self.limits.evaluate(moment, kept, estimate, model)
+            self._adopt(store.alarms(active_only=True))
+        taken = {id(r) for r in kept}
+        excluded = [r for r in readings or () if id(r) not in taken]
+        newest: dict[str, Reading] = {}
+        for reading in excluded:
+            if reading.point not in newest or reading.time >= newest[reading.point].time:
+                newest[reading.point] = reading
+        for reading in kept if newest else ():
+            if reading.point in newest and reading.time > newest[reading.point].time:
+                newest[reading.point] = reading
+        self._sensor_alarms(moment, faults, recovered, newest)
+        suspected = self._suspected(excluded)
+        events = self.limits.evaluate(moment, kept, estimate, model, excluded, suspected)
         if ahead > 0:
             for event in events:
                 event.detail["readings_ahead_s"] = round(ahead, 3)
@@ -168,25 +184,76 @@ class Supervisor:
             self._clear_revert_alarms(moment)
         return events
 
+    def _adopt(self, active: Sequence[Alarm]) -> None:
+        """Take over the alarms a twin that stopped left active (after a restart): the limit
+        levels (:meth:`LimitMonitor.adopt`); a spike alarm clears :data:`SPIKE_CLEAR_S` after
+        its spike; a stuck, drift or silent alarm is re-judged by the new fault detector,
+        which has no memory of it (:meth:`_rejudge`)."""
+        self.limits.adopt([a for a in active if a["kind"].startswith("limit_")])
+        for alarm in active:
+            kind, source = alarm["kind"], alarm["source"]
+            if kind == "sensor_spike":
+                self._last_spike.setdefault(source, alarm["raised"])
+            elif kind.startswith("sensor_") and source in self.twin.faults.catalogue:
+                self._inherited.add(source)
+        self._adopted = True
+
+    def _rejudge(self, moment: datetime, gone: set[str]) -> None:
+        """Clear the inherited sensor-fault alarms (:meth:`_adopt`) of points the new fault
+        detector has judged (its warm-up done) and does not hold faulty; a point it holds
+        faulty keeps its alarms until it is readmitted."""
+        detector = self.twin.faults
+        for point in list(self._inherited):
+            if point in gone:
+                self._inherited.discard(point)
+            elif detector.judged(point) and not detector.is_faulty(point):
+                gone.add(point)
+                self._inherited.discard(point)
+
+    def _suspected(self, excluded: Sequence[Reading]) -> dict[str, str]:
+        """Why each point of ``excluded`` was excluded: its active fault's kind, else a
+        spike."""
+        if not excluded:
+            return {}
+        active = {f.point: f.kind for f in self.twin.faults.active_faults()}
+        return {r.point: active.get(r.point, "spike") for r in excluded}
+
     def _sensor_alarms(
-        self, moment: datetime, faults: Sequence[SensorFault], recovered: Sequence[str]
+        self,
+        moment: datetime,
+        faults: Sequence[SensorFault],
+        recovered: Sequence[str],
+        newest: Mapping[str, Reading],
     ) -> None:
         store = self.twin.store
         for fault in faults:
             if fault.kind == "spike":
                 self._last_spike[fault.point] = fault.detected
+            severity, message = "warning", fault.reason
+            reading = newest.get(fault.point)
+            crossed = [] if reading is None else self.limits.crossed(fault.point, reading.value)
+            if crossed:  # a suspected reading beyond a hard limit: the limit may be crossed
+                severity = "critical"
+                message = (
+                    f"{fault.reason.rstrip('.')}. The reading is {' and '.join(crossed)}: "
+                    "the limit is crossed unless the sensor is wrong (the limit alarm judges "
+                    "the reading too)"
+                )
             store.raise_alarm(
                 kind=f"sensor_{fault.kind}",
                 source=fault.point,
-                message=fault.reason,
+                message=message,
                 time=min(fault.detected, moment),
+                severity=severity,
                 point=fault.point,
                 detail={"since": fault.since.isoformat()},
             )
-        done = {p for p, t in self._last_spike.items() if moment - t >= _SPIKE_CLEAR}
-        if not (recovered or done):
-            return
         gone = set(recovered)
+        if self._inherited:
+            self._rejudge(moment, gone)
+        done = {p for p, t in self._last_spike.items() if moment - t >= _SPIKE_CLEAR}
+        if not (gone or done):
+            return
         for alarm in store.alarms(active_only=True):
             source, kind = alarm["source"], alarm["kind"]
             spike_done = kind == "sensor_spike" and source in done

@@ -387,6 +387,12 @@ class FaultDetector:
         i = self._index.get(point)
         return i is not None and bool(self._status[i] != _HEALTHY)
 
+    def judged(self, point: str) -> bool:
+        """Whether the point's warm-up is done (``window`` accepted readings since the
+        detector started or the point was reset): its readings are judged, not only taken."""
+        i = self._index.get(point)
+        return i is not None and bool(self._history.warm[i])
+
     def faulty_points(self) -> frozenset[str]:
         """The points with an active stuck or drift fault (their readings excluded)."""
         return frozenset(self.points[p] for p in _nonzero(self._status != _HEALTHY))
