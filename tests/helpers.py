@@ -22,6 +22,7 @@ Command line
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -45,6 +46,7 @@ from twin.api.security import TokenRegistry
 from twin.cli import app as cli_app
 from twin.data.series import scenario_series
 from twin.live.live_twin import LiveSettings, LiveTwin
+from twin.live.virtual_plant import VirtualPlant
 from twin.scenario.compile import compile_facility
 from twin.scenario.loader import scenario_from_dict
 from twin.scenario.points import PointCatalogue
@@ -174,6 +176,23 @@ def live_twin(
         return LiveTwin(data, DEMO_HALL.parent, store, options, virtual_plant=virtual_plant)
     return LiveTwin(
         data, DEMO_HALL.parent, store, options, virtual_plant=virtual_plant, clock=clock
+    )
+
+
+def change_hidden_truth(twin: LiveTwin, **changes: float) -> None:
+    """From now the twin's virtual plant behaves with its hidden truth changed (e.g.
+    ``recirculation_scale=3.0``, ``plant_power_factor=1.14``); the twin is not told.  Same
+    seed and sensors, no sensor faults, the schedule in force kept."""
+    assert twin.plant is not None, "the twin has no virtual plant"
+    truth = dataclasses.replace(twin.plant.truth, **changes)
+    twin.plant = VirtualPlant(
+        twin.facility,
+        twin.series,
+        truth,
+        seed=0,
+        faults=[],
+        sensors=twin.plant.sensors,
+        schedule=twin.plant.schedule,
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import START, TICK, Clock, api_client, live_twin
+from tests.helpers import START, TICK, Clock, api_client, change_hidden_truth, live_twin
 from tests.helpers import feed as run
 from twin.live.live_twin import LiveTwin
 from twin.live.virtual_plant import SensorFault, VirtualPlant
@@ -188,17 +188,7 @@ def test_a_plan_the_plant_drives_over_the_limit_is_reverted(
     assert twin.store.get_plan(plan_id)["status"] == "applied"  # type: ignore[index]
     assert twin.supervisor.watch is not None and twin.supervisor.watch.plan_id == plan_id
     # hidden from the twin: the plant recirculates three times as much hot air as modelled
-    assert twin.plant is not None
-    hot = dataclasses.replace(twin.plant.truth, recirculation_scale=3.0)
-    twin.plant = VirtualPlant(
-        twin.facility,
-        twin.series,
-        hot,
-        seed=0,
-        faults=[],
-        sensors=twin.plant.sensors,
-        schedule=twin.plant.schedule,
-    )
+    change_hidden_truth(twin, recirculation_scale=3.0)
     run(twin, clock, 3)
     actions = [(e["action"], e["target"]) for e in twin.store.audit_log(limit=50)]
     assert ("watch_trip", plan_id) in actions

@@ -9,18 +9,16 @@ the FastAPI service through TestClient.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import START, Clock, api_client
+from tests.helpers import START, Clock, api_client, change_hidden_truth
 from tests.helpers import feed as run
 from tests.twin.test_live import make_twin
 from twin.live.control.proposals import store_proposal
 from twin.live.live_twin import LiveTwin
-from twin.live.virtual_plant import VirtualPlant
 
 APPROVE = "approve-token-0000000001"
 
@@ -61,17 +59,7 @@ def test_a_plan_proposed_before_a_scenario_change_is_refused_with_409(tmp_path: 
 def _trip_watch(twin: LiveTwin, clock: Clock) -> str:
     """The plant recirculates three times the modelled hot air: the watch trips (a critical
     limit alarm) and proposes the revert; its id."""
-    assert twin.plant is not None
-    hot = dataclasses.replace(twin.plant.truth, recirculation_scale=3.0)
-    twin.plant = VirtualPlant(
-        twin.facility,
-        twin.series,
-        hot,
-        seed=0,
-        faults=[],
-        sensors=twin.plant.sensors,
-        schedule=twin.plant.schedule,
-    )
+    change_hidden_truth(twin, recirculation_scale=3.0)
     run(twin, clock, 3)
     watch = twin.supervisor.watch
     assert watch is not None and watch.trip is not None

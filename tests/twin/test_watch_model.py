@@ -8,18 +8,16 @@ Real parts: the demo hall's live twin with its virtual plant, SQLite, HiGHS re-p
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import TICK, Clock
+from tests.helpers import TICK, Clock, change_hidden_truth
 from tests.helpers import feed as run
 from tests.twin.test_live import make_twin
 from twin.live.control.watch import model_from_json, model_json
 from twin.live.live_twin import LiveTwin
-from twin.live.virtual_plant import VirtualPlant
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -36,17 +34,7 @@ def _approved(twin: LiveTwin, clock: Clock) -> str:
 def _less_efficient_plant(twin: LiveTwin, factor: float) -> None:
     """From now the plant draws ``factor`` × its power (the twin is not told)."""
     assert twin.plant is not None
-    truth = twin.plant.truth
-    worse = dataclasses.replace(truth, plant_power_factor=truth.plant_power_factor * factor)
-    twin.plant = VirtualPlant(
-        twin.facility,
-        twin.series,
-        worse,
-        seed=0,
-        faults=[],
-        sensors=twin.plant.sensors,
-        schedule=twin.plant.schedule,
-    )
+    change_hidden_truth(twin, plant_power_factor=twin.plant.truth.plant_power_factor * factor)
 
 
 def test_a_sustained_plant_power_divergence_after_approval_trips_the_watch(
