@@ -18,6 +18,7 @@ from tests.helpers import feed as run
 from tests.twin.test_live import make_twin
 from twin.live.control.watch import model_from_json, model_json
 from twin.live.live_twin import LiveTwin
+from twin.live.virtual_plant import VirtualPlant
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -84,3 +85,32 @@ def test_a_restarted_watch_keeps_the_model_it_started_with(tmp_path: Path) -> No
     assert watch is not None and watch.plan_id == plan_id
     assert watch.parameters == before
     twin.store.close()
+
+
+def test_the_tester_repro_trips_although_the_screening_excludes_the_meter(
+    tmp_path: Path,
+) -> None:
+    """The tester's run: no plant power meter until after the approval, then 14 % above the
+    model.  The calibration moves and the screening then takes the meter for faulty (its
+    readings are excluded); the watch judges every reading of its points and still trips."""
+    clock = Clock(NOW)
+    twin = make_twin(tmp_path, clock, faults=[])
+    assert twin.plant is not None
+    sensors = [s for s in twin.plant.sensors if s != "plant/power"]
+    twin.plant = VirtualPlant(
+        twin.facility, twin.series, twin.plant.truth, seed=0, faults=[], sensors=sensors
+    )
+    _approved(twin, clock)
+    watch = twin.supervisor.watch
+    assert watch is not None and watch.parameters is not None
+    model = twin.predicted(clock.now, watch.parameters)["plant/power"]
+    changed = clock.now
+    ticks = 0
+    while watch.trip is None and ticks < 26:
+        reading = {"time": clock.now.isoformat(), "point": "plant/power", "value": 1.14 * model}
+        assert twin.ingest([reading]).accepted == 1
+        run(twin, clock, 1)
+        ticks += 1
+    assert twin.screening()["plant/power"]["faulty"] > 0  # excluded by the screening
+    assert watch.trip is not None and watch.trip.point == "plant/power", watch.status()
+    assert timedelta(minutes=10) <= watch.trip.time - changed <= timedelta(minutes=11)

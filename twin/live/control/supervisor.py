@@ -175,7 +175,10 @@ class Supervisor:
         if watch is not None and watch.active:
             if watch.parameters is not None:  # the model as calibrated when it was applied
                 predicted = self.twin.predicted(moment, watch.parameters)
-            trip = watch.observe(moment, kept, predicted, critical)
+            # every reading of its points, screened or not: the screening takes a plant that
+            # left the model for a faulty meter once the calibration moved (tester finding 2)
+            seen = kept if readings is None else readings
+            trip = watch.observe(moment, seen, predicted, critical)
             if trip is not None:
                 self.revert(trip, readings_ahead_s=max(ahead, 0.0))
             elif watch.passed:

@@ -5,7 +5,8 @@ moves (:func:`moved_points`): the rack inlets, supply temperatures and fan power
 cooling units whose setpoint changes, plant power and chilled water when that setpoint
 changes, the power of the jobs whose power changes and of their racks, the battery SOC when
 its dispatch changes, and grid power always.  For ``minutes`` (60) after the application every
-accepted reading of those points is compared with the twin's prediction under the plan by
+reading of those points, screened or not (the screening takes a plant that left the model for
+a faulty meter once the calibration moved), is compared with the twin's prediction under the plan by
 **the model as calibrated when the plan was applied** (:attr:`PlanWatch.parameters`: factors
 and per-rack offsets frozen then; offsets in).  The online calibration keeps learning
 meanwhile (screening and the estimate need it), but the watch must not: a sustained
@@ -224,7 +225,7 @@ class PlanWatch:
         time
             Instant of the cycle (timezone-aware).
         readings
-            The cycle's accepted readings.
+            The cycle's readings (screened or not).
         predicted
             The twin's prediction of every point at ``time`` (canonical units).
         critical
