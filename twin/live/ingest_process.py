@@ -274,9 +274,12 @@ class IngestProcess:
 
     def replace_catalogue(self, catalogue: PointCatalogue) -> None:
         """Use ``catalogue`` from the next batch on (the scenario was replaced or re-anchored):
-        the child finishes its batch and stops; the next batch starts a new one."""
+        when its points differ, the child finishes its batch and stops and the next batch
+        starts a new one; the daily re-anchoring keeps the same points and the same child."""
+        same = catalogue.kinds == self.catalogue.kinds
         self.catalogue = catalogue
-        self.close()
+        if not same:
+            self.close()
 
     def close(self) -> None:
         """Stop the child (batches already answered are committed)."""
