@@ -7,12 +7,15 @@ Run by hand (on a quiet machine); prints one JSON line per figure::
     .venv/bin/python benchmarks/ingest.py --quick        # 10 batches, 1 re-plan (no warm-up)
     .venv/bin/python benchmarks/ingest.py --clients 4 --no-replan   # the concurrency figures
     .venv/bin/python benchmarks/ingest.py --clients 4 --no-replan --ingest-process
+    .venv/bin/python benchmarks/ingest.py --clients 4 --no-replan --ingest-process --rate 50000
 
 * **API ingestion**: a real ``dctwin serve`` process (demo hall, no virtual plant, no
   re-plans) on a free port with the store on SQLite, then PostgreSQL; ``--clients`` threads
   (default one) each post ``--batches`` JSON batches of 1,000 readings back to back (bodies
   prepared beforehand) and time each request from send to the 2xx, which the service sends
-  only after the commit; meanwhile one more thread asks for ``GET /api/v1/state`` every
+  only after the commit (with ``--rate``, paced at that many readings/s in all instead, each
+  request timed from its due time: the latency at a given load rather than at saturation);
+  meanwhile one more thread asks for ``GET /api/v1/state`` every
   50 ms.  Client and server share the machine's cores; the server's worker thread screens
   and estimates every batch meanwhile, as it does in service.  Reported: readings/s over the
   run (wall clock), p50/p99/max latency of one batch and of ``GET /state``, and the server
@@ -107,12 +110,32 @@ def _bodies(points: list[str], batches: int, size: int) -> list[bytes]:
     return out
 
 
-def _post_all(base: str, bodies: list[bytes], latencies: list[float], inserted: list[int]) -> None:
-    """One client: post ``bodies`` back to back, recording each request's latency [s]."""
+def _post_all(
+    base: str,
+    bodies: list[bytes],
+    latencies: list[float],
+    inserted: list[int],
+    schedule: tuple[float, float] | None = None,
+) -> None:
+    """One client: post ``bodies``, recording each request's latency [s].
+
+    Without ``schedule`` the bodies go back to back (closed loop: the next leaves when the
+    last is answered, so the run measures the server's ceiling and the latency at
+    saturation).  With ``schedule = (first, interval)`` [s, ``time.perf_counter`` clock] body
+    ``j`` is due at ``first + j * interval`` (open loop, a paced offered rate): the client
+    waits until then if early, and the latency is counted **from the due time**, not from the
+    send, so a server that falls behind is charged the time the request waited to leave
+    (no coordinated omission).
+    """
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-        for body in bodies:
+        for j, body in enumerate(bodies):
             began = time.perf_counter()
+            if schedule is not None:
+                due = schedule[0] + j * schedule[1]
+                if due > began:
+                    time.sleep(due - began)
+                began = due
             response = client.post("/api/v1/measurements", content=body)
             latencies.append(time.perf_counter() - began)
             response.raise_for_status()
@@ -219,6 +242,7 @@ def api_ingestion(
     racks: int = 0,
     clients: int = 1,
     ingest_process: bool = False,
+    rate: float | None = None,
 ) -> dict[str, object]:
     """Start ``dctwin serve`` on ``db``, post the batches, stop it; return the figures.
 
@@ -226,7 +250,9 @@ def api_ingestion(
     (:func:`twin.scenario.synthetic.synthetic_hall`) instead of the demo hall, so a batch can hold
     ``size`` distinct inlet points.  ``clients`` threads post ``batches`` batches each at once
     (their batches interleave in time, so none is out of order), while one more thread asks
-    for ``GET /api/v1/state`` every 50 ms.
+    for ``GET /api/v1/state`` every 50 ms.  ``rate`` [readings/s] paces them (open loop, the
+    clients' due times staggered evenly; latency counted from each batch's due time, see
+    :func:`_post_all`); without it they post back to back.
     """
     load_before = _load()
     with tempfile.TemporaryDirectory() as folder:
@@ -254,10 +280,15 @@ def api_ingestion(
             warm_wait = _wait_processed(base, 5 * per_body)
             latencies: list[list[float]] = [[] for _ in range(clients)]
             inserted: list[list[int]] = [[] for _ in range(clients)]
+            interval = clients * per_body / rate if rate else 0.0
+            first = time.perf_counter() + 0.1
             threads = [
                 threading.Thread(
                     target=_post_all,
                     args=(base, bodies[5 + c :: clients], latencies[c], inserted[c]),
+                    kwargs={
+                        "schedule": (first + c * interval / clients, interval) if rate else None
+                    },
                 )
                 for c in range(clients)
             ]
@@ -301,6 +332,7 @@ def api_ingestion(
         "ingest_process": ingest_process,
         "batches": batches * clients,
         "batch_size": size,
+        "offered_readings_per_s": round(rate) if rate else "closed loop (back to back)",
         "readings_per_s": round(sum(map(sum, inserted)) / wall),
         "server_cpu_s_per_1000": per_1000(cpu),
         "server_main_process_cpu_s_per_1000": per_1000(main_cpu),
@@ -382,9 +414,18 @@ def main() -> int:
         help="serve with --ingest-process (batches validated and committed in a child)",
     )
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="offered readings/s over all clients, paced (open loop; latency from each "
+        "batch's due time); default: back to back",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="10 batches, 1 re-plan, no warm-up, SQLite"
     )
     args = parser.parse_args()
+    if args.rate is not None and not args.rate > 0:
+        parser.error("--rate must be > 0 readings/s")
     if args.quick:
         args.batches, args.replans, args.no_postgres = 10, 1, True
     print(
@@ -397,6 +438,7 @@ def main() -> int:
                 args.racks,
                 args.clients,
                 args.ingest_process,
+                args.rate,
             )
         )
     )
@@ -413,6 +455,7 @@ def main() -> int:
                             args.racks,
                             args.clients,
                             args.ingest_process,
+                            args.rate,
                         )
                     )
                 )
