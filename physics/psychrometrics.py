@@ -12,6 +12,8 @@ scalar input).  Relative humidity is in percent (0–100), matching the weather 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -287,13 +289,10 @@ def outdoor_temperatures(
                 "simulate needs wet_bulb_temperature or outdoor_temperature and "
                 f"relative_humidity in the series; missing: {', '.join(missing)}"
             )
-        wet = np.asarray(
-            wet_bulb_temperature(
-                series["outdoor_temperature"].values,
-                series["relative_humidity"].values,
-                pressure_at_elevation(elevation),
-            ),
-            dtype=float,
+        wet = _weather_wet_bulb(
+            series["outdoor_temperature"].values,
+            series["relative_humidity"].values,
+            float(pressure_at_elevation(elevation)),
         )
     if "outdoor_temperature" in series:
         return np.asarray(series["outdoor_temperature"].values, dtype=float), wet
@@ -303,3 +302,36 @@ def outdoor_temperatures(
             "outdoor_temperature (dry bulb) in the series"
         )
     return wet, wet
+
+
+_WET_BULB_CACHE: OrderedDict[tuple[Any, ...], FloatArray] = OrderedDict()
+"""Wet bulbs of the last weather series seen, by their exact input (see
+:func:`_weather_wet_bulb`)."""
+_WET_BULB_CACHE_SIZE = 8
+_WET_BULB_LOCK = threading.Lock()
+
+
+def _weather_wet_bulb(dry_bulb: Any, relative_humidity: Any, pressure: float) -> FloatArray:
+    """:func:`wet_bulb_temperature` of a weather series [°C], remembered for its exact input.
+
+    A plan simulates the same look-ahead a dozen times (baselines, linearization,
+    verification): the 60-halving bisection then runs once per distinct series.  The key is
+    the inputs' bytes, dtype and shape and the pressure [Pa], so a hit returns exactly what the
+    computation would (a copy: callers own their arrays); the last
+    :data:`_WET_BULB_CACHE_SIZE` series are kept.
+    """
+    dry, rh = np.asarray(dry_bulb), np.asarray(relative_humidity)
+    if dry.dtype.hasobject or rh.dtype.hasobject:
+        return np.asarray(wet_bulb_temperature(dry, rh, pressure), dtype=float)
+    key = (dry.dtype.str, dry.shape, dry.tobytes(), rh.dtype.str, rh.shape, rh.tobytes(), pressure)
+    with _WET_BULB_LOCK:
+        wet = _WET_BULB_CACHE.get(key)
+        if wet is not None:
+            _WET_BULB_CACHE.move_to_end(key)
+    if wet is None:
+        wet = np.asarray(wet_bulb_temperature(dry, rh, pressure), dtype=float)
+        with _WET_BULB_LOCK:
+            _WET_BULB_CACHE[key] = wet
+            while len(_WET_BULB_CACHE) > _WET_BULB_CACHE_SIZE:
+                _WET_BULB_CACHE.popitem(last=False)
+    return wet.copy()

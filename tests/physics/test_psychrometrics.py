@@ -13,6 +13,7 @@ from physics.constants import STANDARD_PRESSURE
 from physics.psychrometrics import (
     humidity_ratio,
     humidity_ratio_from_wet_bulb,
+    outdoor_temperatures,
     pressure_at_elevation,
     saturation_humidity_ratio,
     saturation_vapor_pressure,
@@ -201,3 +202,39 @@ def test_standard_pressure_is_the_default() -> None:
     """The default pressure is sea level: passing 101 325 Pa changes nothing."""
     assert float(humidity_ratio(25.0, 50.0)) == float(humidity_ratio(25.0, 50.0, STANDARD_PRESSURE))
     assert float(humidity_ratio(25.0, 50.0, 80_000.0)) > float(humidity_ratio(25.0, 50.0))
+
+
+def test_outdoor_wet_bulb_of_a_series_seen_before_is_exact_and_the_callers_own() -> None:
+    """``outdoor_temperatures`` remembers the wet bulbs of the series it has seen (a plan
+    simulates one look-ahead a dozen times): a repeat gives the same bytes as computing
+    afresh, as an array of its own; a series differing in one value or in elevation is
+    computed for what it is."""
+    rng = np.random.default_rng(11)
+    dry = rng.uniform(-10.0, 40.0, 96)
+    rh = rng.uniform(5.0, 100.0, 96)
+    series = {"outdoor_temperature": _Values(dry), "relative_humidity": _Values(rh)}
+    pressure = pressure_at_elevation(350.0)
+    expected = np.asarray(wet_bulb_temperature(dry, rh, pressure))
+    _, first = outdoor_temperatures(series, 350.0)
+    first[:] = np.nan  # the caller's array: the next call is not affected
+    _, again = outdoor_temperatures(series, 350.0)
+    assert again.tobytes() == expected.tobytes()
+    assert again is not first
+    changed = rh.copy()
+    changed[40] += 1.0
+    series["relative_humidity"] = _Values(changed)
+    _, other = outdoor_temperatures(series, 350.0)
+    assert other.tobytes() == np.asarray(wet_bulb_temperature(dry, changed, pressure)).tobytes()
+    assert other[40] != expected[40]
+    _, higher = outdoor_temperatures(series, 1500.0)
+    assert (
+        higher.tobytes()
+        == np.asarray(wet_bulb_temperature(dry, changed, pressure_at_elevation(1500.0))).tobytes()
+    )
+
+
+class _Values:
+    """A series entry as ``outdoor_temperatures`` reads it (``.values``)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values

@@ -167,3 +167,35 @@ def test_outputs_keeps_only_the_named_series(demo_day: tuple[Facility, xr.Datase
         xr.testing.assert_identical(lean[name], full[name])
     with pytest.raises(ValueError, match="unknown names"):
         simulate(facility, schedule, series, outputs=["inlet_temp"])
+
+
+def test_a_repeated_simulation_is_the_same_and_independent(
+    demo_day: tuple[Facility, xr.Dataset],
+) -> None:
+    """Simulating the same hall and look-ahead again (a plan does it a dozen times; the
+    coordinates and the outdoor wet bulb are then reused) gives an identical result, which
+    changes made to the first one do not reach; other equipment ids give their own
+    coordinates."""
+    facility, series = demo_day
+    schedule = as_operated_schedule(facility, series)
+    first = simulate(facility, schedule, series, per_rack=False)
+    reference = first.copy(deep=True)
+    first["wet_bulb_temperature"].values[:] = np.nan
+    first["rack"].attrs["note"] = "changed"
+    first["time"].attrs["timezone"] = "changed"
+    second = simulate(facility, schedule, series, per_rack=False)
+    xr.testing.assert_identical(second, reference)
+    for name in second.variables:
+        assert second[name].values.tobytes() == reference[name].values.tobytes(), name
+    racks = dataclasses.replace(facility.racks, ids=[f"X{i}" for i in range(facility.racks.count)])
+    renamed = simulate(dataclasses.replace(facility, racks=racks), schedule, series, per_rack=False)
+    assert list(renamed["rack"].values) == racks.ids
+    half = series.isel(time=slice(0, 24))
+    shorter = dataclasses.replace(
+        schedule,
+        supply_temperature=schedule.supply_temperature[:24],
+        chilled_water_temperature=schedule.chilled_water_temperature[:24],
+        battery_power=schedule.battery_power[:24],
+        workload_power=schedule.workload_power[:24],
+    )
+    assert simulate(facility, shorter, half, per_rack=False).sizes["time"] == 24
