@@ -687,6 +687,43 @@ def simulate(
     return ds
 
 
+def hottest_inlet(
+    facility: Facility,
+    schedule: Schedule,
+    series: xr.Dataset,
+    *,
+    chunk_steps: int | None = None,
+    fan_tolerance: float = 1.0,
+    max_fan_iterations: int = 6,
+) -> float:
+    """Hottest rack inlet over the steps of ``series`` [°C]: what
+    ``float(simulate(facility, schedule, series)["max_inlet_temperature"].max())`` gives,
+    computed without what the inlets do not depend on.
+
+    The inlets come from steps 1–3 of :func:`simulate` (utilization, the electrical chain,
+    the rack air and the server fan iteration); the cooling plant, liquid path, storage and
+    the result Dataset are not computed.  The same arithmetic on the same chunks, so the same
+    value bit for bit; steps whose inlets are NaN are skipped, as ``DataArray.max`` does
+    (NaN when every step is).  Parameters as :func:`simulate`; the weather is not read.
+    """
+    time = series["time"].values
+    steps = time.size
+    step_seconds(time)  # the same check of a regular axis
+    schedule.check(facility, steps)
+    topology = Topology(facility)
+    chunk_size = _chunk_steps(facility, topology, chunk_steps)
+    diagnostics = _Diagnostics()
+    per_step = np.empty(steps)
+    for start in range(0, steps, chunk_size):
+        window = slice(start, min(start + chunk_size, steps))
+        state = _rack_state(
+            facility, topology, schedule, window, diagnostics, fan_tolerance, max_fan_iterations
+        )
+        per_step[window] = state.inlet.max(axis=1)
+    finite = per_step[~np.isnan(per_step)]
+    return float(finite.max()) if finite.size else float("nan")
+
+
 def _result_attrs(
     facility: Facility, step: float, throughput: float, diagnostics: _Diagnostics
 ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from physics.facility import Facility
 from physics.liquid.cdu import FACILITY_LOOP
 from physics.schedule import Schedule
-from physics.simulate import simulate
+from physics.simulate import hottest_inlet, simulate
 
 __all__ = ["highest_chilled_water", "highest_safe_supply", "unit_setpoints"]
 
@@ -79,8 +79,7 @@ def _max_inlet(
         battery_power=np.zeros(steps),
         workload_power=workload_power,
     )
-    ds = simulate(facility, schedule, series, per_rack=False)
-    return float(ds["max_inlet_temperature"].max())
+    return hottest_inlet(facility, schedule, series)
 
 
 def _bracket(low: float, high: float, tolerance: float, safe: Callable[[float], bool]) -> Bracket:

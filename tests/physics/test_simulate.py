@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from physics.facility import Facility
 from physics.schedule import as_operated_schedule
-from physics.simulate import simulate, summarize
+from physics.simulate import hottest_inlet, simulate, summarize
 from physics.violations import find_violations
 
 
@@ -199,3 +199,23 @@ def test_a_repeated_simulation_is_the_same_and_independent(
         workload_power=schedule.workload_power[:24],
     )
     assert simulate(facility, shorter, half, per_rack=False).sizes["time"] == 24
+
+
+@pytest.mark.parametrize("supply", [14.0, 22.0, 30.0])
+@pytest.mark.parametrize("chunk_steps", [None, 5])
+def test_hottest_inlet_is_the_simulated_maximum(
+    demo_day: tuple[Facility, xr.Dataset], supply: float, chunk_steps: int | None
+) -> None:
+    """``hottest_inlet`` (steps 1–3 only) gives the simulation's hottest inlet bit for bit,
+    cool or hot enough for the server fans to speed up, in one chunk or several."""
+    facility, series = demo_day
+    schedule = as_operated_schedule(facility, series)
+    steps = series.sizes["time"]
+    schedule = dataclasses.replace(
+        schedule, supply_temperature=np.full((steps, facility.units.count), supply)
+    )
+    ds = simulate(facility, schedule, series, per_rack=False, chunk_steps=chunk_steps)
+    expected = float(ds["max_inlet_temperature"].max())
+    assert hottest_inlet(facility, schedule, series, chunk_steps=chunk_steps) == expected
+    if supply == 30.0:
+        assert ds.attrs["fan_iterations_max"] > 1  # the fan iteration is exercised
