@@ -87,8 +87,12 @@ def add_jobs(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[Plan
     move        Var         JM, T    [-]   share moved at the start of period t, ≥ 0
     balance     Constraint  JS, T    [-]   presence = previous (home: 1 before the start, else 0)
                                            + moves in − moves out
-    run         Constraint  JS, T    kW    p ≤ max power · (presence − moves in): a job copied
-                                           in during a period does not run there in it
+    run         Constraint  JS, T    kW    p ≤ max power · (presence − moves whose copy is
+                                           still under way in t): a job does not run at its
+                                           destination until its copy is done (the copy takes
+                                           as many periods as the link needs,
+                                           :meth:`FleetProblem.copy_periods`; a move whose
+                                           copy would not end in the horizon is bounded to 0)
     energy      Constraint  jobs     kWh   Σ_s Σ_t p·Δt ≥ energy (a hard contract; p is fixed
                                            to 0 outside release … deadline)
     energy_cap  Constraint  jobs     kWh   Σ_s Σ_t p·Δt ≤ energy
@@ -122,8 +126,22 @@ def add_jobs(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[Plan
         j = problem.sites[s].workload_index(job_workload(job))
         return site_block(fleet, s).workloads.power[j, t]
 
+    b.copies = problem.copy_periods(dt)
+    covering = copy_cover(b.copies)
+    for key in moves:
+        for t in fleet.T:
+            if t not in b.copies[key]:
+                b.move[(*key, t)].setub(0.0)  # its copy would not end inside the horizon
+
     def moved_in(job: str, site: str, t: int) -> pyo.Expression:
         return sum(b.move[job, o, site, t] for o in jobs[job].sites if (job, o, site) in b.JM)
+
+    def copying_in(job: str, site: str, t: int) -> pyo.Expression:
+        return sum(
+            b.move[job, o, site, t0]
+            for o in jobs[job].sites
+            for t0, _ in covering.get((job, o, site, t), [])
+        )
 
     def moved_out(job: str, site: str, t: int) -> pyo.Expression:
         return sum(b.move[job, site, d, t] for d in jobs[job].sites if (job, site, d) in b.JM)
@@ -140,7 +158,7 @@ def add_jobs(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[Plan
         fleet.T,
         rule=lambda block, job, site, t: (
             power(job, site, t)
-            <= jobs[job].max_power[site] * (block.presence[job, site, t] - moved_in(job, site, t))
+            <= jobs[job].max_power[site] * (block.presence[job, site, t] - copying_in(job, site, t))
         ),
     )
     for job in problem.jobs:
@@ -173,6 +191,19 @@ def add_jobs(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[Plan
         )
 
     b.host = pyo.Constraint(hosting, rule=host)
+
+
+def copy_cover(
+    copies: dict[tuple[str, str, str], dict[int, list[tuple[int, float]]]],
+) -> dict[tuple[str, str, str, int], list[tuple[int, float]]]:
+    """Per (job, from, to, period t): the moves (their period t0) whose copy is under way in t
+    and the GB each sends in t [GB] (:meth:`FleetProblem.copy_periods` turned around)."""
+    covering: dict[tuple[str, str, str, int], list[tuple[int, float]]] = {}
+    for (job, origin, target), starts in copies.items():
+        for t0, spans in starts.items():
+            for t, gigabytes in spans:
+                covering.setdefault((job, origin, target, t), []).append((t0, gigabytes))
+    return covering
 
 
 def _jobs_at(problem: FleetProblem, site: str) -> list[str]:
@@ -250,8 +281,12 @@ def add_network(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[P
     ============  ==========  =====  ============  ==============================================
     name          kind        index  unit          meaning
     ============  ==========  =====  ============  ==============================================
-    moved         Var         L, T   GB            data moved: Σ_jobs move · (checkpoint + data
-                                                   unless the destination is home)
+    moved         Var         L, T   GB            data sent in the period: Σ over the moves
+                                                   whose copy is under way in it of the move ·
+                                                   the GB its copy sends then (the checkpoint +
+                                                   the data unless the destination is home, at
+                                                   the link's full bandwidth from the move's
+                                                   period on)
     moved_def     Constraint  L, T   GB            its definition
     bandwidth     Constraint  L, T   GB            moved ≤ bandwidth · 3600/8 · Δt
     energy_kwh    Expression         kWh           Σ moved · transfer energy per GB
@@ -271,11 +306,13 @@ def add_network(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[P
     b.moved = pyo.Var(b.L, fleet.T, within=pyo.NonNegativeReals)
     m = fleet.jobs
 
+    covering = copy_cover(m.copies)
+
     def moved_def(block: pyo.Block, origin: str, target: str, t: int) -> pyo.Expression:
         total = sum(
-            m.move[job.name, origin, target, t] * job.moved_gigabytes(target)
+            m.move[job.name, origin, target, t0] * gigabytes
             for job in jobs
-            if (job.name, origin, target) in m.JM
+            for t0, gigabytes in covering.get((job.name, origin, target, t), [])
         )
         return block.moved[origin, target, t] == total
 

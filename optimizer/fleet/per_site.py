@@ -34,6 +34,7 @@ import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
 
 from optimizer.fleet import plan as joint
+from optimizer.fleet.model import copy_cover
 from optimizer.fleet.placement import SHARE_TOLERANCE, solve_placement
 from optimizer.fleet.problem import SERVE_WORKLOAD, FleetInfeasible, FleetProblem, job_workload
 from optimizer.fleet.result import FleetPlan, Judged, infeasible_plan, judge
@@ -53,8 +54,9 @@ class SiteFleetTerms:
     Attributes
     ----------
     available
-        Per fleet job at the site: share of the job present and not copied in, per period
-        (presence − moves in) [-]; the job's power is at most its max power times this.
+        Per fleet job at the site: share of the job present and not being copied in, per
+        period (presence − moves whose copy is under way) [-]; the job's power is at most its
+        max power times this.
     energy
         Per fleet job at the site: IT energy it delivers there [kWh].
     serve
@@ -227,6 +229,7 @@ def _placed_terms(
         value = float(round(value)) if key[0] in whole else value
         return value if value > SHARE_TOLERANCE else 0.0
 
+    covering = copy_cover(placement.jobs.copies)
     terms = SiteFleetTerms()
     for job in problem.jobs:
         if site.name not in job.sites:
@@ -239,13 +242,18 @@ def _placed_terms(
                 for o in job.sites
                 if (job.name, o, site.name) in placement.jobs.JM
             )
+            copying = sum(
+                fixed((job.name, o, site.name, t0))
+                for o in job.sites
+                for t0, _ in covering.get((job.name, o, site.name, t), [])
+            )
             moved_out = sum(
                 fixed((job.name, site.name, d, t))
                 for d in job.sites
                 if (job.name, site.name, d) in placement.jobs.JM
             )
             presence += moved_in - moved_out
-            available[t] = presence - moved_in
+            available[t] = max(presence - copying, 0.0)
         terms.available[job.name] = available
         j = site.workload_index(job_workload(job.name))
         power = placement.component(f"site_{s}").workloads.power

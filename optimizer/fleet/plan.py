@@ -50,9 +50,16 @@ NO_TRANSFERS = {
 
 
 def transfers(solver: FleetView) -> list[dict[str, Any]]:
-    """Every directed link that carried data: GB, cost, energy, and the moves made."""
+    """Every directed link that carried data: GB, cost, energy, and the moves made (each with
+    the start of its copy and the end of the copy's last period, from which the job may run
+    at the destination, UTC)."""
     model, problem = solver.model, solver.problem
-    starts = solver.axis.start
+    starts, ends = solver.axis.start, solver.axis.end
+    copies = model.jobs.copies
+
+    def instant(value: np.datetime64) -> str:
+        return pd.Timestamp(value).tz_localize("UTC").isoformat()
+
     out = []
     for origin, target in model.network.L:
         gb = [float(pyo.value(model.network.moved[origin, target, t])) for t in model.T]
@@ -63,7 +70,8 @@ def transfers(solver: FleetView) -> list[dict[str, Any]]:
         moves = [
             {
                 "job": job,
-                "start": pd.Timestamp(starts[t]).tz_localize("UTC").isoformat(),
+                "start": instant(starts[t]),
+                "copy_done": instant(ends[copies[(job, o, d)][t][-1][0]]),
                 "share": round(float(pyo.value(var)), 4),
             }
             for (job, o, d, t), var in model.jobs.move.items()

@@ -223,6 +223,53 @@ class FleetProblem:
                 return link
         return None
 
+    def copy_periods(
+        self, step_hours: FloatArray
+    ) -> dict[tuple[str, str, str], dict[int, list[tuple[int, float]]]]:
+        """The periods each move's copy occupies and the GB it sends in each [GB].
+
+        A move of job j from a to b decided for period t0 copies j's checkpoint (and its input
+        data unless b is home) over the link at its full bandwidth from the start of t0 on,
+        over as many periods as that takes; the job runs at neither site until the copy is
+        done (it left a at t0 and starts at b in the period after the copy's last).  A copy of
+        0 GB still takes its period t0.
+
+        Parameters
+        ----------
+        step_hours
+            Length of every planning period [h].
+
+        Returns
+        -------
+        dict
+            Per (job, from, to) that a link joins: per period t0 a move may start in, the list
+            of (period, GB sent in it); a t0 whose copy would not end inside the horizon is
+            absent (such a move is impossible).
+        """
+        dt = np.asarray(step_hours, dtype=float)
+        out: dict[tuple[str, str, str], dict[int, list[tuple[int, float]]]] = {}
+        for job in self.jobs:
+            for origin in job.sites:
+                for target in job.sites:
+                    link = self.link(origin, target) if origin != target else None
+                    if link is None:
+                        continue
+                    size = job.moved_gigabytes(target)
+                    per_hour = link.gigabytes_per_hour()
+                    starts: dict[int, list[tuple[int, float]]] = {}
+                    for t0 in range(dt.size):
+                        spans, left = [], size
+                        for t in range(t0, dt.size):
+                            piece = min(per_hour * float(dt[t]), left)
+                            spans.append((t, piece))
+                            left -= piece
+                            if left <= 1e-9 * max(size, 1.0):
+                                break
+                        if left <= 1e-9 * max(size, 1.0):
+                            starts[t0] = spans
+                    out[(job.name, origin, target)] = starts
+        return out
+
     @property
     def time(self) -> NDArray[np.datetime64]:
         """The fine time axis shared by all sites, UTC."""

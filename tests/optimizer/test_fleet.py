@@ -100,8 +100,12 @@ def test_moving_a_job_to_the_cheaper_zone_lowers_cost_with_equal_work(tmp_path: 
     assert data["baselines"]["sites_alone"]["transfer_gb"] == 0.0
 
 
-def test_link_bandwidth_bounds_a_migration(tmp_path: Path) -> None:
-    # 0.05 Gbit/s carries 22.5 GB an hour: 70 GB of checkpoint and data cannot move in a period
+def test_a_copy_longer_than_a_period_spreads_over_periods_within_the_bandwidth(
+    tmp_path: Path,
+) -> None:
+    # 0.05 Gbit/s carries 22.5 GB an hour: the 70 GB of checkpoint and data take 3.1 h, so
+    # the copy spans 4 hourly periods (until 2026-12-07 a copy had to fit in one period and
+    # the job stayed home whatever the saving)
     links = [
         {
             "between": ["expensive", "cheap"],
@@ -110,26 +114,58 @@ def test_link_bandwidth_bounds_a_migration(tmp_path: Path) -> None:
             "price": 0.02,
         }
     ]
+    ready, plan = run(fleet_file(tmp_path, links=links))
+    data = plan.to_json()
+    assert plan.verified, data["problems"]
+    job = data["jobs"]["batch"]
+    assert job["met"] and job["by_site_kwh"]["cheap"] > 100.0
+    (transfer,) = data["transfers"]
+    assert transfer["gb"] == pytest.approx(70.0, rel=1e-3)
+    (move,) = transfer["moves"]
+    start, done = np.datetime64(move["start"][:19]), np.datetime64(move["copy_done"][:19])
+    assert done - start == np.timedelta64(4, "h")
+    # the job runs nowhere while its copy is under way, and at the cheap site only after it
+    schedules = plan.plan.schedules  # type: ignore[union-attr]
+    time = ready.problem.time
+    for name in ("expensive", "cheap"):
+        j = ready.problem.site(name).workload_index("fleet:batch")
+        power = schedules[name].workload_power[:, j]
+        during = (time >= start) & (time < done)
+        assert np.all(power[during] <= 1e-6), name
+    j = ready.problem.site("cheap").workload_index("fleet:batch")
+    assert time[np.nonzero(schedules["cheap"].workload_power[:, j] > 1e-6)[0][0]] >= done
+
+
+def test_a_copy_that_cannot_end_inside_the_window_keeps_the_job_home(tmp_path: Path) -> None:
+    # 0.001 Gbit/s carries 0.45 GB an hour: 70 GB would take 156 h of a 48 h window
+    links = [
+        {
+            "between": ["expensive", "cheap"],
+            "latency": "10 ms",
+            "bandwidth": "0.001 Gbit/s",
+            "price": 0.02,
+        }
+    ]
     _, plan = run(fleet_file(tmp_path, links=links))
     data = plan.to_json()
     assert plan.verified
     assert data["jobs"]["batch"]["by_site_kwh"]["cheap"] == pytest.approx(0.0, abs=1e-6)
     assert data["transfers"] == []
-    # with a smaller checkpoint and no input data the same link lets it move
+    # with a 0.5 GB checkpoint and no input data the same link lets it move
     jobs = [
         {
             "name": "batch",
             "energy": "150 kWh",
             "deadline": "40 h",
             "sites": ["expensive", "cheap"],
-            "checkpoint": "10 GB",
+            "checkpoint": "0.5 GB",
         }
     ]
     _, plan = run(fleet_file(tmp_path, links=links, jobs=jobs))
     data = plan.to_json()
     assert data["jobs"]["batch"]["by_site_kwh"]["cheap"] > 100.0
     for transfer in data["transfers"]:
-        assert transfer["gb"] <= 22.5 * 48
+        assert transfer["gb"] <= 0.45 * 48
 
 
 def regions(budget: str) -> list[dict[str, Any]]:

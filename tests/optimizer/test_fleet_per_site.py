@@ -23,16 +23,29 @@ def both(path: Path) -> tuple[dict, dict]:
     return joint.to_json(), per_site.to_json()
 
 
-@pytest.mark.parametrize("routed", [False, True], ids=["job-moves", "job-moves-and-tier-1"])
+SLOW_LINK = {
+    "between": ["expensive", "cheap"],
+    "latency": "10 ms",
+    "bandwidth": "0.05 Gbit/s",  # the 70 GB copy takes 4 hourly periods
+    "price": 0.02,
+}
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["job-moves", "job-moves-and-tier-1", "job-moves-over-a-slow-link"],
+)
 def test_site_by_site_matches_the_joint_sites_alone_and_never_beats_the_joint_co_plan(
-    tmp_path: Path, routed: bool
+    tmp_path: Path, case: str
 ) -> None:
-    sections = {}
-    if routed:
+    sections: dict = {}
+    if case == "job-moves-and-tier-1":
         sections = {
             "sites": [pod("expensive", 250.0), pod("cheap", 20.0)],
             "regions": regions("30 ms"),
         }
+    if case == "job-moves-over-a-slow-link":
+        sections = {"links": [SLOW_LINK]}
     joint, per_site = both(fleet_file(tmp_path, **sections))
     assert joint["verified"] and per_site["verified"], per_site["problems"]
     # every job at home and tier 1 as operated: the sites are independent LPs, so the sum of
@@ -50,10 +63,14 @@ def test_site_by_site_matches_the_joint_sites_alone_and_never_beats_the_joint_co
     assert per_site["cost"] <= alone["cost"] * (1 + 1e-9)
     assert per_site["jobs"]["batch"]["met"]
     assert per_site["equal_work"]["equal"]
+    if case == "job-moves-over-a-slow-link":
+        # the copy spreads over periods at the link's bandwidth: moving still pays
+        assert per_site["plan_source"] == joint["plan_source"] == "co_plan"
     if per_site["plan_source"] == "co_plan":
         # the job moved to the cheap zone site by site too, at the joint plan's price
         assert per_site["jobs"]["batch"]["by_site_kwh"]["cheap"] > 0.8 * 150.0
         assert per_site["cost"] == pytest.approx(joint["cost"], rel=1e-3)
+        assert per_site["transfers"] == joint["transfers"]
 
 
 def test_site_by_site_needs_the_as_operated_routing_of_shared_regions(tmp_path: Path) -> None:

@@ -308,7 +308,8 @@ def format_fleet_plan(data: dict[str, Any]) -> str:
                 f"change vs {name.replace('_', ' ')}: cost {_change(saved, 'cost')}, emissions "
                 f"{_change(saved, 'carbon_kg')} (negative: lower than the baseline)"
             )
-        lines += _sites(data, currency) + _jobs(data) + _routing(data) + _transfers(data)
+        lines += _sites(data, currency) + _jobs(data) + _routing(data)
+        lines += _transfers(data, currency)
     lines += [f"latency budget exceeded: {line}" for line in data.get("latency_violations", [])]
     lines += [f"problem: {line}" for line in data.get("problems", [])]
     timings = data.get("timings", {})
@@ -351,9 +352,17 @@ def _routing(data: dict[str, Any]) -> list[str]:
     ]
 
 
-def _transfers(data: dict[str, Any]) -> list[str]:
-    return [
-        f"transfer {t['from']} → {t['to']}: {t['gb']:,.1f} GB, {t['cost']:,.2f}, "
-        f"{t['energy_kwh']:,.2f} kWh"
-        for t in data.get("transfers", [])
-    ]
+def _transfers(data: dict[str, Any], currency: str) -> list[str]:
+    lines = []
+    for t in data.get("transfers", []):
+        lines.append(
+            f"transfer {t['from']} → {t['to']}: {t['gb']:,.1f} GB, {t['cost']:,.2f} {currency}, "
+            f"{t['energy_kwh']:,.2f} kWh"
+        )
+        lines += [
+            f"  move {m['job']} ({m['share']:.0%}): copy from {m['start']}, runs there from "
+            f"{m['copy_done']}"
+            for m in t.get("moves", [])
+            if "copy_done" in m
+        ]
+    return lines
