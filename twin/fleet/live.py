@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,8 @@ def open_fleet(
         Store URL with ``{site}``: each site's store, and the fleet's own (``{site}`` =
         :data:`twin.fleet.sites.FLEET_STORE`).
     settings
-        Every site's live settings.
+        Every site's live settings (its live window lengthened to the fleet's duration + 2 d
+        when shorter).
     virtual_plant
         Feed each site from its own virtual plant (seeded by its position in the file).
     clock
@@ -205,6 +206,10 @@ def open_fleet(
     fleet, sources = fleet_sites(path)
     if any(source.name == FLEET_STORE for source in sources):
         raise ValueError(f"a site is named {FLEET_STORE!r}: that store name is the fleet's own")
+    # a live window starts 00:00 UTC yesterday: it must reach now + the fleet's duration
+    settings = settings or LiveSettings()
+    days = (fleet.simulation.duration + timedelta(days=2)) / timedelta(days=1)
+    settings = replace(settings, window_days=max(settings.window_days, days))
     sites: list[SiteTwin] = []
     try:
         for index, source in enumerate(sources):

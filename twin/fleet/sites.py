@@ -2,7 +2,8 @@
 (what :class:`twin.live.live_twin.LiveTwin` re-anchors on the current day), where the site is
 on a map, and the store each site keeps.
 
-A live site runs its scenario as the fleet plans it: the workloads the fleet takes over
+A live site runs its scenario as the fleet plans it, at the fleet's step (a fleet re-plan
+needs every site's live window on it): the workloads the fleet takes over
 (``exclude_workloads``) are removed, and the fleet's work is added as the same flexible
 workloads the co-plan gives the site (:mod:`twin.fleet.build`): ``fleet:<job>`` on its job
 racks for every fleet job allowed there, ``fleet:serve`` on its inference racks.  Their
@@ -218,6 +219,10 @@ def site_source(spec: SiteSpec, fleet_folder: Path, fleet: Fleet | None = None) 
     if spec.series:
         data["series"] += [_series_entry(source, fleet_folder) for source in spec.series]
     if fleet is not None:
+        # the site runs at the fleet's step: a fleet re-plan needs every live window on it
+        simulation = dict(data.get("simulation") or {})
+        simulation["step"] = f"{fleet.simulation.step.total_seconds():g} s"
+        data["simulation"] = simulation
         added, profiles = fleet_workloads(fleet, spec)
         kept = [
             w

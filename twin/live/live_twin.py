@@ -185,7 +185,7 @@ class LiveTwin:
         """The instant the live window was anchored on (it starts 00:00 UTC the day before)."""
         self.scenario_digest = scenario_digest(data)
         """:func:`twin.live.window.scenario_digest` of the scenario as written."""
-        self.scenario_data = live_scenario_dict(data, self.anchor)
+        self.scenario_data = live_scenario_dict(data, self.anchor, self.settings.window_days)
         self.scenario: Scenario = scenario_from_dict(self.scenario_data)
         self.facility: Facility = compile_facility(self.scenario)
         self.series: xr.Dataset = scenario_series(self.scenario, self.scenario_dir)
@@ -220,7 +220,7 @@ class LiveTwin:
 
         Raises :class:`twin.scenario.loader.ScenarioError` when invalid.
         """
-        return scenario_from_dict(live_scenario_dict(data, self.anchor))
+        return scenario_from_dict(live_scenario_dict(data, self.anchor, self.settings.window_days))
 
     def step_index(self, moment: datetime) -> int:
         """Index of the series step containing ``moment`` (clipped to the window)."""
@@ -632,7 +632,8 @@ class LiveTwin:
     def replace_scenario(self, data: Mapping[str, Any], *, actor: str) -> None:
         """Validate and switch to a new scenario (raises ScenarioError when invalid); every
         proposal waiting is superseded (it was made on the scenario replaced)."""
-        scenario_from_dict(live_scenario_dict(data, self.clock()))  # validate first
+        # validate first
+        scenario_from_dict(live_scenario_dict(data, self.clock(), self.settings.window_days))
         with self.lock:
             self.base_data = copy.deepcopy(dict(data))
             self._load(self.base_data)

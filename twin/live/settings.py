@@ -56,6 +56,10 @@ class LiveSettings:
     ingest_process
         Validate and commit measurement batches in a child process of their own
         (:mod:`twin.live.ingest_process`; for high ingestion rates on several cores).
+    window_days
+        Length of the live window, from 00:00 UTC the day before it is anchored [d]; a
+        fleet's sites get at least the fleet's duration + 2 d, so that a fleet re-plan from
+        any time today covers the fleet file's whole duration.
     """
 
     replan_minutes: float = 15.0
@@ -75,3 +79,4 @@ class LiveSettings:
     watch_minutes: float = 60.0
     watch_residual_minutes: float = 10.0
     ingest_process: bool = False
+    window_days: float = 7.0
