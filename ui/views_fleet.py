@@ -177,9 +177,23 @@ def plan_panel(summary: dict[str, Any]) -> html.Div:
         text += f"; cost {cost:,.0f} {currency}, {carbon / 1e3:,.1f} t CO2e"
     lines.append(html.P(text + ")", id="fleet-plan-status"))
     saved = plan.get("savings_vs_sites_alone") or {}
-    if saved.get("cost") is not None or saved.get("carbon_kg") is not None:
-        cost_saved = _change("cost", saved.get("cost") or 0.0, currency, 0)
-        carbon_saved = _change("emissions", (saved.get("carbon_kg") or 0.0) / 1e3, "t CO2e", 2)
+    alone = plan.get("sites_alone") or {}
+    if saved.get("not_reported"):
+        lines.append(
+            html.P(f"Against each site planned alone: not compared ({saved['not_reported']}).")
+        )
+    elif alone.get("cost") is not None and alone.get("carbon_kg") is not None:
+        # savings are fractions of the baseline's figures (positive: lower)
+        cost_saved = _change(
+            "cost", (saved.get("cost") or 0.0) * alone["cost"], currency, 0, saved.get("cost")
+        )
+        carbon_saved = _change(
+            "emissions",
+            (saved.get("carbon_kg") or 0.0) * alone["carbon_kg"] / 1e3,
+            "t CO2e",
+            2,
+            saved.get("carbon_kg"),
+        )
         lines.append(html.P(f"Against each site planned alone: {cost_saved}, {carbon_saved}."))
     flows = plan.get("flows") or []
     if flows:
@@ -199,22 +213,37 @@ def plan_panel(summary: dict[str, Any]) -> html.Div:
     else:
         lines.append(html.P("The plan keeps every fleet job at its home site."))
     for transfer in plan.get("transfers") or []:
+        copies = "".join(
+            f"; {m['job']} copied from {_short(m['start'])}, runs there from "
+            f"{_short(m['copy_done'])}"
+            for m in transfer.get("moves") or []
+            if m.get("copy_done")
+        )
         lines.append(
             html.P(
                 f"{transfer['from']} → {transfer['to']}: {transfer['gb']:,.1f} GB "
-                f"({transfer['cost']:,.2f} {currency})"
+                f"({transfer['cost']:,.2f} {currency}){copies}"
             )
         )
     return html.Div(lines, id="fleet-plan")
 
 
-def _change(what: str, saved: float, unit: str, decimals: int) -> str:
-    """``saved`` (a saving: positive is less) in words, as shown: "cost 120 USD lower",
-    "emissions 0.02 t CO2e higher", "cost unchanged" (no "-0.00 … saved")."""
+def _short(instant: str) -> str:
+    """An ISO instant as "2026-12-07 04:00 UTC" (the plan's instants are UTC)."""
+    return instant[:16].replace("T", " ") + " UTC"
+
+
+def _change(
+    what: str, saved: float, unit: str, decimals: int, fraction: float | None = None
+) -> str:
+    """``saved`` (a saving in ``unit``: positive is less) in words, as shown: "cost 120 USD
+    lower (4.96%)", "emissions 0.02 t CO2e higher", "cost unchanged" (no "-0.00 … saved");
+    ``fraction``: the same saving as a fraction of the baseline [-], shown in brackets."""
     shown = round(saved, decimals)
     if shown == 0:
         return f"{what} unchanged"
-    return f"{what} {abs(shown):,.{decimals}f} {unit} {'lower' if shown > 0 else 'higher'}"
+    share = f" ({abs(fraction):.2%})" if fraction is not None else ""
+    return f"{what} {abs(shown):,.{decimals}f} {unit} {'lower' if shown > 0 else 'higher'}{share}"
 
 
 def status_line(summary: dict[str, Any]) -> str:

@@ -155,22 +155,74 @@ def test_a_single_site_twin_says_the_fleet_page_needs_a_fleet(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("cost", "carbon_kg", "expected"),
     [
-        (0.4, -1.1e-4, "cost unchanged, emissions unchanged."),  # was "-0.00 t CO2e saved"
-        (1234.6, -20.0, "cost 1,235 USD lower, emissions 0.02 t CO2e higher."),
-        (-50.0, 3000.0, "cost 50 USD higher, emissions 3.00 t CO2e lower."),
+        # fractions of sites_alone's 92,014 USD and 206,957 kg (fleet-small.yaml, 2026-12-07)
+        (4e-6, -1.1e-4, "cost unchanged, emissions 0.02 t CO2e higher (0.01%)."),
+        (0.0496, 0.0036, "cost 4,564 USD lower (4.96%), emissions 0.75 t CO2e lower (0.36%)."),
+        (-0.001, 0.0, "cost 92 USD higher (0.10%), emissions unchanged."),
     ],
 )
-def test_the_saving_against_sites_alone_reads_with_its_sign(
+def test_the_saving_against_sites_alone_reads_with_its_sign_and_amount(
     cost: float, carbon_kg: float, expected: str
 ) -> None:
-    """A co-plan that emits 20 kg more than the sites alone said "-0.00 t CO2e saved"."""
+    """The savings are fractions of the baseline: until 2026-12-07 the page showed them as
+    amounts, so a co-plan 4.96 % cheaper than the sites alone read "cost unchanged"."""
     summary = {
         "plan": {
             "id": "p1",
             "status": "proposed",
             "plan": {"status": "optimal", "cost": 1.0, "carbon_kg": 1.0, "currency": "USD"},
             "savings_vs_sites_alone": {"cost": cost, "carbon_kg": carbon_kg},
+            "sites_alone": {"cost": 92_014.0, "carbon_kg": 206_957.0, "verified": True},
         }
     }
     text = str(views_fleet.plan_panel(summary))
     assert f"Against each site planned alone: {expected}" in text
+
+
+def test_a_saving_not_reported_says_why() -> None:
+    summary = {
+        "plan": {
+            "id": "p1",
+            "status": "proposed",
+            "plan": {"status": "optimal", "cost": 1.0, "carbon_kg": 1.0, "currency": "USD"},
+            "savings_vs_sites_alone": {
+                "cost": None,
+                "carbon_kg": None,
+                "not_reported": "sites_alone is not verified",
+            },
+            "sites_alone": {"cost": 2.0, "carbon_kg": 2.0, "verified": False},
+        }
+    }
+    text = str(views_fleet.plan_panel(summary))
+    assert "not compared (sites_alone is not verified)" in text
+
+
+def test_a_transfer_says_when_the_copy_runs_and_the_job_starts_there() -> None:
+    summary = {
+        "plan": {
+            "id": "p1",
+            "status": "proposed",
+            "plan": {"status": "optimal", "cost": 1.0, "carbon_kg": 1.0, "currency": "USD"},
+            "transfers": [
+                {
+                    "from": "san-jose-pod",
+                    "to": "dallas-pod",
+                    "gb": 700.0,
+                    "cost": 14.0,
+                    "moves": [
+                        {
+                            "job": "finetune",
+                            "start": "2026-12-07T04:00:00+00:00",
+                            "copy_done": "2026-12-07T06:00:00+00:00",
+                            "share": 1.0,
+                        }
+                    ],
+                }
+            ],
+        }
+    }
+    text = str(views_fleet.plan_panel(summary))
+    assert (
+        "san-jose-pod → dallas-pod: 700.0 GB (14.00 USD); finetune copied from 2026-12-07 04:00 "
+        "UTC, runs there from 2026-12-07 06:00 UTC"
+    ) in text

@@ -143,8 +143,10 @@ class FleetTwin:
 
 
 def plan_digest(plan: PlanRecord) -> dict[str, Any]:
-    """A stored fleet plan in short: id, status, when, the co-plan's status and figures, work
-    moved between sites (``flows``, kWh), transfers per link (GB) and per-site figures."""
+    """A stored fleet plan in short: id, status, when, the co-plan's status and figures, its
+    savings against each baseline (fractions: positive is lower), the ``sites_alone``
+    baseline's cost [currency] and carbon [kg], work moved between sites (``flows``, kWh),
+    transfers per link (GB) and per-site figures."""
     payload = plan.get("payload") or {}
     summary = payload.get("summary") or {}
     keys = ("status", "verified", "cost", "carbon_kg", "it_energy_kwh", "currency")
@@ -155,6 +157,12 @@ def plan_digest(plan: PlanRecord) -> dict[str, Any]:
         "decided_by": plan["decided_by"],
         "plan": {k: summary.get(k) for k in keys},
         "savings_vs_sites_alone": summary.get("savings_vs_sites_alone"),
+        "sites_alone": {
+            k: v
+            for k, v in ((summary.get("baselines") or {}).get("sites_alone") or {}).items()
+            if k in ("cost", "carbon_kg", "verified")
+        }
+        or None,
         "savings_vs_as_operated": summary.get("savings_vs_as_operated"),
         "flows": payload.get("flows") or [],
         "transfers": summary.get("transfers") or [],
