@@ -166,11 +166,20 @@ def test_schema_fleet_command() -> None:
     assert region["latency_budget"]["x-unit"] == "ms"
 
 
-def test_plan_detects_a_fleet_file() -> None:
+@pytest.fixture(scope="module")
+def joint_plan() -> dict[str, Any]:
+    """``dctwin plan fleet-small.yaml --json``: the fleet co-planned (one real plan, shared by
+    the two tests below, which are grouped on one worker so it is made once)."""
     # a generous time limit: the shared test machine can be slow, the result must not depend on it
     done = dctwin_in_process("plan", str(FLEET), "--json", "--time-limit", "600")
     assert done.returncode == 0, done.stderr
-    data = json.loads(done.stdout)
+    data: dict[str, Any] = json.loads(done.stdout)
+    return data
+
+
+@pytest.mark.xdist_group("fleet-file-plan")  # joint_plan made once
+def test_plan_detects_a_fleet_file(joint_plan: dict[str, Any]) -> None:
+    data = joint_plan
     assert data["status"] == "optimal" and data["verified"]
     assert set(data["sites"]) == {"dallas-core", "frankfurt-core", "london-edge"}
     assert all(site["verified"] for site in data["sites"].values())
@@ -184,7 +193,8 @@ def test_plan_detects_a_fleet_file() -> None:
     assert data["cost"] <= data["baselines"]["sites_alone"]["cost"] * (1 + 1e-4)
 
 
-def test_plan_a_fleet_site_by_site_from_the_cli() -> None:
+@pytest.mark.xdist_group("fleet-file-plan")
+def test_plan_a_fleet_site_by_site_from_the_cli(joint_plan: dict[str, Any]) -> None:
     """``--per-site``: the same fleet planned one site's model at a time, verified, equal work,
     its sites_alone baseline the joint one's (separable: same optimum, up to HiGHS's choice
     among equal vertices); refused with a scheduler and for a single-site scenario."""
@@ -195,8 +205,7 @@ def test_plan_a_fleet_site_by_site_from_the_cli() -> None:
     assert all(site["verified"] for site in data["sites"].values())
     assert all(job["met"] for job in data["jobs"].values())
     assert data["cost"] <= data["baselines"]["sites_alone"]["cost"] * (1 + 1e-4)
-    joint = json.loads(dctwin_in_process("plan", str(FLEET), "--json").stdout)
-    alone, joint_alone = data["baselines"]["sites_alone"], joint["baselines"]["sites_alone"]
+    alone, joint_alone = data["baselines"]["sites_alone"], joint_plan["baselines"]["sites_alone"]
     assert alone["cost"] == pytest.approx(joint_alone["cost"], rel=1e-3)
     refused = dctwin_in_process("plan", str(FLEET), "--per-site", "--scheduler", "tcp://x:1")
     assert refused.returncode == 2 and "--per-site" in refused.stderr
