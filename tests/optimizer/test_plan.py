@@ -240,6 +240,7 @@ def dr_deep(dr_reference: xr.Dataset) -> Case:
 # ------------------------------------------------------------------ analytic optima
 
 
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_two_price_battery_arbitrage(arbitrage: Case) -> None:
     """Cheap first half, dear second half, no demand charge, no carbon price, no wear.
 
@@ -271,6 +272,7 @@ def test_two_price_battery_arbitrage(arbitrage: Case) -> None:
     assert saving == pytest.approx(25.4316, abs=1e-3)
 
 
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_job_lands_in_the_cheapest_window(cheapest_window: Case) -> None:
     """A job of exactly 8 steps at full power, released at 0, due at the end of the day, and
     one window of 8 steps at a tenth of the price: the optimum runs it at full power there and
@@ -290,6 +292,7 @@ def test_job_lands_in_the_cheapest_window(cheapest_window: Case) -> None:
     assert result.figures["unserved_cost"] == 0.0 and result.figures["lateness_cost"] == 0.0
 
 
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_setpoint_rises_until_the_hottest_rack_meets_its_limit(setpoint_binding: Case) -> None:
     """Flat price, tier 1 only, 25 °C inlet limit: a warmer supply only saves plant energy
     (warmer chilled water), so the supply rises until the hottest inlet reaches the limit, at
@@ -314,6 +317,7 @@ def test_setpoint_rises_until_the_hottest_rack_meets_its_limit(setpoint_binding:
     )
 
 
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_setpoint_stops_where_warmer_no_longer_pays(setpoint_chilled_bound: Case) -> None:
     """With the default 27 °C limit the chilled water reaches its 20 °C ceiling first (supply
     24 °C = 20 °C + the 4 K coil approach): beyond it a warmer supply saves nothing in the
@@ -329,7 +333,7 @@ def test_setpoint_stops_where_warmer_no_longer_pays(setpoint_chilled_bound: Case
     assert result.result["max_inlet_temperature"].values.max() <= facility.inlet_limit + 1e-6
 
 
-@pytest.mark.xdist_group("plan-dr")  # dr_reference built once
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_dr_cap_met_by_the_battery_first(dr_reference: xr.Dataset, dr_shallow: Case) -> None:
     """A cap 100 kW below the as-operated import, battery 200 kW, setpoints pinned, a job
     that must run all day: discharging costs only round-trip losses (~0.9 c/kWh at 50
@@ -352,7 +356,7 @@ def test_dr_cap_met_by_the_battery_first(dr_reference: xr.Dataset, dr_shallow: C
     assert result.figures["unserved_cost"] == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.xdist_group("plan-dr")  # dr_reference built once
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_deeper_dr_cap_also_defers_the_job(dr_reference: xr.Dataset, dr_deep: Case) -> None:
     """A cap 280 kW below the as-operated import: the 200 kW battery alone cannot meet it, so
     the job gives way in the event too (throttled, or paused: below its 150 kW minimum it must
@@ -377,7 +381,7 @@ def test_deeper_dr_cap_also_defers_the_job(dr_reference: xr.Dataset, dr_deep: Ca
 # ------------------------------------------------------------------ infeasible requests
 
 
-@pytest.mark.xdist_group("plan-dr")  # dr_reference built once
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_hard_job_that_cannot_fit_is_infeasible_and_named(dr_reference: xr.Dataset) -> None:
     """The deep DR cap with the same job under a *hard* contract (the default): running all
     day at full power is the only way to deliver its energy by its deadline, and the cap
@@ -563,6 +567,7 @@ def test_replanning_pushes_changes_without_rebuilding() -> None:
 # ------------------------------------------------------------------ verification
 
 
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 @pytest.mark.parametrize(
     "name",
     ["arbitrage", "cheapest_window", "setpoint_binding", "dr_shallow", "dr_deep"],

@@ -62,6 +62,9 @@ def _scenario() -> dict[str, Any]:
     return data
 
 
+pytestmark = pytest.mark.xdist_group("shadow-prices")  # module fixtures built once
+
+
 @pytest.fixture(scope="module")
 def planned() -> tuple[Planner, Facility]:
     scenario = scenario_from_dict(_scenario())

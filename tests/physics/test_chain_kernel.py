@@ -33,6 +33,8 @@ from twin.scenario.compile import compile_facility
 from twin.scenario.loader import scenario_from_dict
 from twin.scenario.synthetic import synthetic_hall
 
+pytestmark = pytest.mark.xdist_group("chain-kernel")  # module fixtures built once
+
 
 @pytest.fixture(scope="module")
 def hall_day() -> tuple[Facility, xr.Dataset]:

@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 7, 1, tzinfo=UTC)
 
 
+pytestmark = pytest.mark.xdist_group("fault-ticks")  # module fixtures built once
+
+
 @pytest.fixture(scope="module")
 def hall() -> tuple[PointCatalogue, Any]:
     facility = compile_facility(load_scenario(ROOT / "scenarios" / "demo-hall.yaml"))

@@ -33,6 +33,9 @@ class Clock:
         return self.now
 
 
+pytestmark = pytest.mark.xdist_group("fleet-adopt")  # module fixtures built once
+
+
 @pytest.fixture(scope="module")
 def clock() -> Clock:
     return Clock(START)

@@ -20,6 +20,8 @@ from tests.helpers import dctwin_in_process, demo_hall_dict
 from twin.studies.report import ReportError, load_results, summary_table, write_report
 from twin.studies.sweep.runner import load_sweep, run_sweep
 
+pytestmark = pytest.mark.xdist_group("report")  # module fixtures built once
+
 
 @pytest.fixture(scope="module")
 def sweep_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
