@@ -103,6 +103,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
+@pytest.fixture(scope="module")
+def browser(server: str) -> Iterator[Any]:
+    """One Chromium for the module's pages (each test opens its own context)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("page", "rendered"),
@@ -111,10 +121,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ("/redoc", "redoc h1:has-text('dctwin')"),
     ],
 )
-def test_doc_pages_render_with_no_outside_network(server: str, page: str, rendered: str) -> None:
+def test_doc_pages_render_with_no_outside_network(
+    server: str, browser: Any, page: str, rendered: str
+) -> None:
     """``dctwin serve`` (web UI mounted at ``/``) in Chromium; any request not to the twin is
     recorded and aborted, as on a site network without internet."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     outside: list[str] = []
     errors: list[str] = []
     host = urlsplit(server).netloc
@@ -126,16 +137,15 @@ def test_doc_pages_render_with_no_outside_network(server: str, page: str, render
             outside.append(handle.request.url)
             handle.abort()
 
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-            tab.route("**/*", route)
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            tab.goto(server + page)
-            tab.wait_for_selector(rendered, timeout=30_000)
-            ARTIFACTS.mkdir(exist_ok=True)
-            tab.screenshot(path=str(ARTIFACTS / f"api{page.replace('/', '-')}.png"))
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        tab = context.new_page()
+        tab.route("**/*", route)
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.goto(server + page)
+        tab.wait_for_selector(rendered, timeout=30_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        tab.screenshot(path=str(ARTIFACTS / f"api{page.replace('/', '-')}.png"))
+    finally:
+        context.close()
     assert outside == [] and errors == []

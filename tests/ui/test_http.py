@@ -15,10 +15,22 @@ from twin.live.live_twin import LiveTwin
 from ui.app import PAGES, mount
 from ui.bundle import plotlyjs
 
+pytestmark = pytest.mark.xdist_group("ui-http")  # the module's twin built once
+
+
+@pytest.fixture(scope="module")
+def client(live: tuple[LiveTwin, Clock]) -> Iterator[TestClient]:
+    """The UI on the API app of the module's twin, signed in as a reader (read-only tests)."""
+    yield from _signed_in(live[0])
+
 
 @pytest.fixture
-def client(fresh: tuple[LiveTwin, Clock]) -> Iterator[TestClient]:
-    twin, _ = fresh
+def fresh_client(fresh: tuple[LiveTwin, Clock]) -> Iterator[TestClient]:
+    """The same on a twin of the test's own (for a test that changes plans)."""
+    yield from _signed_in(fresh[0])
+
+
+def _signed_in(twin: LiveTwin) -> Iterator[TestClient]:
     registry = tokens()
     api = create_app(twin, registry, start_background=False, root_redirect=False)
     mount(api, twin, registry)
@@ -121,8 +133,10 @@ def test_overview_callback_over_http(client: TestClient) -> None:
     assert response["overview-sankey"]["figure"]["data"][0]["type"] == "sankey"
 
 
-def test_approve_over_http_is_audited(client: TestClient, fresh: tuple[LiveTwin, Clock]) -> None:
-    twin, _ = fresh
+def test_approve_over_http_is_audited(
+    fresh_client: TestClient, fresh: tuple[LiveTwin, Clock]
+) -> None:
+    client, (twin, _) = fresh_client, fresh
     plan_id = twin.replan(actor="test")["id"]
     outputs = [
         ("plan-message", "children"),
