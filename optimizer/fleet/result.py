@@ -134,11 +134,15 @@ def judge(
 
 
 def job_contracts(problem: FleetProblem, outcomes: list[SiteOutcome]) -> dict[str, dict[str, Any]]:
-    """Each fleet job's energy delivered before its deadline, by site [kWh]."""
+    """Each fleet job's energy delivered before its deadline, by site [kWh], and the mean
+    energy price [currency/MWh] and grid carbon intensity [g CO2e/kWh] of the steps it ran
+    in at each site, weighted by its power (why it runs where it runs)."""
     time = problem.time
     out: dict[str, dict[str, Any]] = {}
     for job in problem.jobs:
         by_site: dict[str, float] = {}
+        price: dict[str, float] = {}
+        carbon: dict[str, float] = {}
         for site, outcome in zip(problem.sites, outcomes, strict=True):
             j = site.workload_index(job_workload(job.name))
             if j is None:
@@ -147,11 +151,18 @@ def job_contracts(problem: FleetProblem, outcomes: list[SiteOutcome]) -> dict[st
             end = time + np.timedelta64(int(step * 1e9), "ns")
             power = outcome.schedule.workload_power[:, j] / WATTS_PER_KILOWATT
             by_site[site.name] = float(power[end <= job.deadline].sum() * step / SECONDS_PER_HOUR)
+            if power.sum() > 1e-9:
+                for name, into in (("price", price), ("carbon_intensity", carbon)):
+                    if name in site.series:
+                        values = np.asarray(site.series[name].values, dtype=float)
+                        into[site.name] = round(float(np.average(values, weights=power)), 3)
         on_time = sum(by_site.values())
         out[job.name] = {
             "required_kwh": round(job.energy, 3),
             "on_time_kwh": round(on_time, 3),
             "by_site_kwh": {k: round(v, 3) for k, v in by_site.items()},
+            "mean_price_per_mwh": price,
+            "mean_carbon_g_per_kwh": carbon,
             "home": job.home,
             "deadline": pd.Timestamp(job.deadline).tz_localize("UTC").isoformat(),
             "met": bool(on_time >= job.energy * (1 - 1e-6) - 1e-3),

@@ -98,6 +98,10 @@ def test_moving_a_job_to_the_cheaper_zone_lowers_cost_with_equal_work(tmp_path: 
     # sites_alone keeps the job at home, as operated runs it flat out from its release
     assert data["baselines"]["sites_alone"]["jobs"]["batch"]["by_site_kwh"]["cheap"] == 0.0
     assert data["baselines"]["sites_alone"]["transfer_gb"] == 0.0
+    # why: the mean price over the job's hours where it ran, here and had it stayed home
+    assert job["mean_price_per_mwh"]["cheap"] == pytest.approx(20.0)
+    home = data["baselines"]["sites_alone"]["jobs"]["batch"]["mean_price_per_mwh"]
+    assert home == {"expensive": pytest.approx(250.0)}
 
 
 def test_a_copy_longer_than_a_period_spreads_over_periods_within_the_bandwidth(

@@ -308,7 +308,7 @@ def format_fleet_plan(data: dict[str, Any]) -> str:
                 f"change vs {name.replace('_', ' ')}: cost {_change(saved, 'cost')}, emissions "
                 f"{_change(saved, 'carbon_kg')} (negative: lower than the baseline)"
             )
-        lines += _sites(data, currency) + _jobs(data) + _routing(data)
+        lines += _sites(data, currency) + _jobs(data, currency) + _routing(data)
         lines += _transfers(data, currency)
     lines += [f"latency budget exceeded: {line}" for line in data.get("latency_violations", [])]
     lines += [f"problem: {line}" for line in data.get("problems", [])]
@@ -332,8 +332,9 @@ def _sites(data: dict[str, Any], currency: str) -> list[str]:
     return lines
 
 
-def _jobs(data: dict[str, Any]) -> list[str]:
+def _jobs(data: dict[str, Any], currency: str = "") -> list[str]:
     lines = []
+    alone = ((data.get("baselines") or {}).get("sites_alone") or {}).get("jobs") or {}
     for name, job in data.get("jobs", {}).items():
         where = ", ".join(f"{site} {kwh:,.0f}" for site, kwh in job["by_site_kwh"].items())
         lines.append(
@@ -341,7 +342,25 @@ def _jobs(data: dict[str, Any]) -> list[str]:
             f"{job['required_kwh']:,.0f} kWh by {job['deadline']} ({where} kWh), "
             f"{'met' if job['met'] else 'NOT MET'}"
         )
+        why = _paid(job, currency)
+        if why:
+            home = _paid(alone.get(name) or {}, currency)
+            lines.append(
+                f"  mean grid price and carbon over its hours: {why}"
+                + (f" (sites alone: {home})" if home else "")
+            )
     return lines
+
+
+def _paid(job: dict[str, Any], currency: str) -> str:
+    """Where a job ran, at what mean price and carbon intensity (its power-weighted mean)."""
+    prices = job.get("mean_price_per_mwh") or {}
+    carbon = job.get("mean_carbon_g_per_kwh") or {}
+    return ", ".join(
+        f"{site} {price:,.1f} {currency}/MWh"
+        + (f", {carbon[site]:,.0f} g CO2e/kWh" if site in carbon else "")
+        for site, price in prices.items()
+    )
 
 
 def _routing(data: dict[str, Any]) -> list[str]:
