@@ -160,9 +160,11 @@ def test_large_batches_with_repeats_store_the_first_value_bit_for_bit(
         assert len(stored) == len(first) == store.count()
         assert all(struct_bits(r.value) == struct_bits(first[r.point, r.time]) for r in stored)
         latest = store.latest(points)
+        newest: dict[str, datetime] = {}
+        for p, t in first:
+            newest[p] = max(t, newest.get(p, t))
         for point in points:
-            newest = max(t for p, t in first if p == point)
-            assert latest[point] == Reading(point, newest, first[point, newest])
+            assert latest[point] == Reading(point, newest[point], first[point, newest[point]])
 
 
 def struct_bits(value: float) -> bytes:
