@@ -5,7 +5,10 @@ so a live re-plan works and moves a job over a link that needs several periods f
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from optimizer.planner import PlanOptions
 from tests.optimizer.test_fleet import fleet_file
@@ -66,6 +69,45 @@ def test_a_fleet_served_live_runs_at_its_step_and_window_and_moves_the_job(
         ]
         approved = live.planner.approve(record["id"], actor="test", reason="test")
         assert approved["status"] == "approved"
+    finally:
+        live.stop()
+        live.close()
+
+
+class Clock:
+    """A clock the test moves by hand (the twins and the fleet planner read it)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_plan_made_late_in_a_long_step_can_be_approved_for_an_hour(tmp_path: Path) -> None:
+    # a fleet at 1 h: a re-plan 50 min into the hour gets a window starting at the hour.
+    # Until 2026-12-07 a plan was stale an hour after its window's start, so this one could
+    # be approved for 10 min only (and at a 2 h step, one made 61 min in, never).
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    clock = Clock(hour + timedelta(minutes=50))
+    live = open_fleet(
+        fleet_file(tmp_path, links=[SLOW_LINK]),
+        f"sqlite:///{tmp_path}/{{site}}.db",
+        LiveSettings(replan_minutes=0),
+        virtual_plant=False,
+        clock=clock,
+        plan_options=PlanOptions(time_limit=60.0, fine_hours=24.0),
+    )
+    try:
+        first = live.planner.replan(actor="test", reason="test")
+        assert first["payload"]["window"]["start"] == hour.isoformat()
+        clock.now = hour + timedelta(minutes=50 + 59)  # 109 min after the window's start
+        approved = live.planner.approve(first["id"], actor="test", reason="test")
+        assert approved["status"] == "approved"
+        second = live.planner.replan(actor="test", reason="test")
+        clock.now += timedelta(minutes=61)
+        with pytest.raises(ValueError, match="stale"):
+            live.planner.approve(second["id"], actor="test", reason="test")
     finally:
         live.stop()
         live.close()

@@ -18,9 +18,9 @@ and applied through the site's own path, audited under the approver, watched aft
 site or none: every share is checked first (nothing is written when one does not fit its site:
 ``approve_refused``), then the sites adopt in turn, and when one fails the sites that had
 adopted are restored and their site plans ``reverted`` (``approve_failed`` in the fleet's
-audit, ``rollback`` at each site); the fleet plan stays proposed.  A plan whose window started
-more than :attr:`FleetPlanner.max_age` ago is stale and cannot be approved (re-plan); neither
-can a plan another proposal superseded.
+audit, ``rollback`` at each site); the fleet plan stays proposed.  A plan made more than
+:attr:`FleetPlanner.max_age` ago is stale and cannot be approved (re-plan); neither can a plan
+another proposal superseded.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ class FleetPlanner:
         Every site's live twin: re-plans cover the live window from now and approval makes
         every site adopt its share (none: the file's window, nothing adopted).
     max_age
-        Longest time from a plan's window start to its approval; older plans are stale.
+        Longest time from a plan's making to its approval; older plans are stale.
     """
 
     path: Path
@@ -391,7 +391,7 @@ class FleetPlanner:
             status = (payload.get("summary") or {}).get("status")
             if status in NOT_APPROVABLE:
                 raise ValueError(f"fleet plan {plan_id} has no feasible co-plan ({status})")
-            self._check_fresh(plan_id, payload)
+            self._check_fresh(plan_id, payload, record["created"])
             adoptions = self._prepare(plan_id, payload, actor)
             why = reason or f"fleet plan {plan_id} approved"
             self._adopt_all(plan_id, adoptions, actor, why)
@@ -410,9 +410,12 @@ class FleetPlanner:
                 )
             return decided
 
-    def _check_fresh(self, plan_id: str, payload: dict[str, Any]) -> None:
+    def _check_fresh(self, plan_id: str, payload: dict[str, Any], created: datetime) -> None:
         """Refuse a live fleet's plan that is stale (``ValueError``): made on another window
-        than the live one, or whose window started more than :attr:`max_age` ago."""
+        than the live one, or made more than :attr:`max_age` ago (counted from its window's
+        start when that is later: a window starts at most one fleet step before the plan is
+        made, so counting from the window's start gave a fleet at a 1 h step between 0 and
+        60 min to approve, and one at a longer step often none)."""
         if not self.twins:
             return
         window = payload.get("window")
@@ -421,10 +424,11 @@ class FleetPlanner:
                 f"fleet plan {plan_id} holds no site schedules on a live window: re-plan"
             )
         start = datetime.fromisoformat(str(window["start"]))
-        age = self.clock() - start
+        made = max(start, created)
+        age = self.clock() - made
         if age > self.max_age:
             raise ValueError(
-                f"fleet plan {plan_id} is stale: its window started {start.isoformat()}, "
+                f"fleet plan {plan_id} is stale: it was made {made.isoformat()}, "
                 f"{age.total_seconds() / 60:.0f} min ago (at most "
                 f"{self.max_age.total_seconds() / 60:.0f} min); re-plan"
             )
