@@ -28,6 +28,7 @@ import scipy.sparse as sp
 import xarray as xr
 from numpy.typing import NDArray
 
+from optimizer.curve_range import chilled_water_ceiling
 from optimizer.horizon import PlanningAxis, planning_axis
 from optimizer.linearize_liquid import LiquidCoefficients, liquid_by_period, liquid_coefficients
 from physics.constants import SECONDS_PER_HOUR, WATTS_PER_KILOWATT
@@ -131,6 +132,10 @@ class Linearization:
     """Tier-2 work arriving per step [kW], (T, J) (0 for other tiers)."""
     wet_bulb: FloatArray
     """[°C], (T,)."""
+    chilled_ceiling: FloatArray
+    """Highest chilled-water setpoint that keeps the chiller curves within their fitted range
+    where the chillers run [°C], (T,) (:func:`optimizer.curve_range.chilled_water_ceiling`;
+    a period's lowest fine step)."""
     deferred_energy_price: float
     """Value of tier-3 energy deferred past the horizon [currency per kWh of IT energy]: the
     horizon's mean price (energy + carbon) times its facility energy per IT energy."""
@@ -171,9 +176,13 @@ def _finite_difference(
 
 
 def _plant_envelope(
-    facility: Facility, load: FloatArray, wet_bulb: FloatArray
+    facility: Facility, load: FloatArray, wet_bulb: FloatArray, ceiling: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Lower convex envelope in the setpoint of plant power per kW of load, per step."""
+    """Lower convex envelope in the setpoint of plant power per kW of load, per step.
+
+    Above a step's ``ceiling`` [°C] (the chiller curves' range) the setpoint is not allowed:
+    there the power is held at its value at the ceiling, so that the envelope is exact at the
+    ceiling and not lowered by setpoints the plan cannot use."""
     low, high = facility.chilled_water_temperature_bounds
     if np.any(facility.cdus.loop != FACILITY_LOOP):  # CDUs on chilled water: its W class
         high = min(high, facility.facility_water_limit)
@@ -185,6 +194,12 @@ def _plant_envelope(
         facility.plant, q * KW, levels[np.newaxis, :], wet_bulb[:, np.newaxis], warn=False
     )
     specific = result.total_power / (q * KW)  # (T, K)
+    above = levels[np.newaxis, :] > ceiling[:, np.newaxis] + 1e-9
+    if above.any():
+        at_ceiling = plant_performance(
+            facility.plant, q[:, 0] * KW, ceiling, wet_bulb, warn=False
+        ).total_power / (q[:, 0] * KW)
+        specific = np.where(above, at_ceiling[:, np.newaxis], specific)
     # lower convex envelope along the levels, step by step (K is a few dozen)
     # Lowering each point to its neighbours' mean until nothing changes converges to the
     # greatest convex minorant (every iterate stays above it); a few hundred cheap passes.
@@ -265,7 +280,8 @@ def _fine_linearization(
     mu, kappa, bumped = _finite_difference(facility, schedule, series, base)
     wet_bulb = base["wet_bulb_temperature"].values
     plant_load = base["plant_load"].values / KW
-    levels, value, slope = _plant_envelope(facility, plant_load, wet_bulb)
+    ceiling = chilled_water_ceiling(facility, wet_bulb)
+    levels, value, slope = _plant_envelope(facility, plant_load, wet_bulb, ceiling)
 
     tier2 = np.zeros((steps, work.count))
     for j in np.flatnonzero(work.tier == 2):
@@ -320,6 +336,7 @@ def _fine_linearization(
         **dr_terms,
         tier2_profile=tier2,
         wet_bulb=wet_bulb,
+        chilled_ceiling=ceiling,
         deferred_energy_price=float(np.mean(effective)) * facility_per_it,
         axis=planning_axis(series["time"].values, fine_hours=np.inf),
         peak_excess=np.zeros(steps),
@@ -354,6 +371,7 @@ def _by_period(fine: Linearization, axis: PlanningAxis) -> Linearization:
         changes[name] = mean(getattr(fine, name))
     changes["feed_base"] = axis.reduce(fine.feed_base, "max", 0)
     changes["dr_cap"] = axis.reduce(fine.dr_cap, "min", 0)
+    changes["chilled_ceiling"] = axis.reduce(fine.chilled_ceiling, "min", 0)
     changes["dr_soft_cap"] = axis.reduce(fine.dr_soft_cap, "min", 0)
     changes["dr_penalty"] = axis.reduce(fine.dr_penalty, "max", 0)
     changes["dr_credit"] = axis.reduce(fine.dr_credit, "min", 0)

@@ -40,7 +40,9 @@ class Plan:
     plan in time: the as-operated baseline), or ``infeasible`` (see ``explanation``)."""
     verified: bool
     """The released schedule was re-simulated by the physics, broke no limit and kept every
-    hard service contract."""
+    hard service contract.  The physics is the published models within their fitted range,
+    except where ``curve_range`` says the weather took the chiller curves outside it (they
+    are clamped there, and the saving on those steps is extrapolated)."""
     schedule: Schedule
     result: xr.Dataset
     violations: list[Violation]
@@ -77,6 +79,9 @@ class Plan:
     """The facility as seen from that state (job energies left, battery SOC)."""
     deferred_energy_price: float = 0.0
     """Value given to tier-3 energy left for after the look-ahead [currency/kWh]."""
+    curve_range: dict[str, Any] = field(default_factory=dict)
+    """Steps where plan and baselines ran the chillers outside their curves' fitted range,
+    and the saving on weather-driven ones (:func:`optimizer.curve_range.plan_curve_range`)."""
 
     @property
     def currency(self) -> str:
@@ -171,6 +176,7 @@ class Plan:
             "lookahead": self.lookahead,
             "deferred_energy_price": round(self.deferred_energy_price, 6),
             "clamped_curve_evaluations": int(self.result.attrs.get("clamped_curve_evaluations", 0)),
+            "curve_range": self.curve_range,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "rounds": self.rounds,
             "gap": self.gap,

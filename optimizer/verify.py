@@ -24,6 +24,7 @@ from pyomo.contrib.appsi.base import TerminationCondition
 from optimizer.accounting import contracts_met, sla_report, verified_figures
 from optimizer.baselines import rule_based
 from optimizer.blocks.options import KELVIN_FAMILIES
+from optimizer.curve_range import plan_curve_range
 from optimizer.explain import diagnose, shadow_prices
 from optimizer.linearize import Linearization
 from optimizer.linearize_liquid import liquid_refusals
@@ -188,6 +189,7 @@ class _Baselines:
         self.committed: dict[str, dict[str, float]] = {}
         self.sla: dict[str, dict[str, dict[str, Any]]] = {}
         self.violations: dict[str, list[str]] = {}
+        self.results = {name: result for name, (_, result) in cases.items()}
         for name, (schedule, result) in cases.items():
             figures, committed, report = _judge(planner, schedule, result, steps, price)
             self.figures[name], self.committed[name], self.sla[name] = figures, committed, report
@@ -379,6 +381,7 @@ def run_plan(planner: PlanSolver) -> Plan:
         state=planner.state,
         facility=facility,
         deferred_energy_price=float(pyo.value(planner.model.deferred_price)),
+        curve_range=plan_curve_range(facility, {"plan": attempt.result, **baselines.results}),
     )
     if options.shadow_prices and plan.verified:
         planner.progress("shadow prices", 0.95)
@@ -498,4 +501,5 @@ def _fallback(
         state=planner.state,
         facility=facility,
         deferred_energy_price=price,
+        curve_range=plan_curve_range(facility, {"plan": result, **baselines.results}),
     )

@@ -68,6 +68,25 @@ TICK = timedelta(seconds=30)
 # scenarios
 
 
+def with_warm_chiller(facility: Facility) -> Facility:
+    """``facility`` with a *hypothetical* chiller: the McQuay curves with their leaving
+    chilled-water limit raised to the plant's upper bound [°C].
+
+    The shipped records are fitted up to 12.78 °C, and the plan keeps the chilled water
+    there wherever the chillers run (:mod:`optimizer.curve_range`).  The cases that test how
+    the planner trades a warmer supply for warmer chilled water need a chiller that allows it:
+    a test of the planner's setpoint logic, not of the physics.
+    """
+    chiller = facility.plant.chiller
+    high = facility.chilled_water_temperature_bounds[1]
+    warm = dataclasses.replace(
+        chiller,
+        capft=dataclasses.replace(chiller.capft, x_max=high),
+        eirft=dataclasses.replace(chiller.eirft, x_max=high),
+    )
+    return dataclasses.replace(facility, plant=dataclasses.replace(facility.plant, chiller=warm))
+
+
 def demo_hall_dict(days: int = 1) -> dict[str, Any]:
     """The demo hall scenario as a dict, on generated demo series for ``days`` days.
 

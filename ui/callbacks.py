@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from optimizer.curve_range import describe
 from twin.api.security import TokenRegistry
 from twin.fleet.live import FleetTwin
 from twin.live.live_twin import LiveTwin
@@ -244,6 +245,16 @@ def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
                 + risk,
                 id="plan-twin-check",
                 className="ok" if check.get("verified") and (chance or 0.0) <= 0.05 else "warn",
+            )
+        )
+    curve = describe(view.get("curve_range") or {}, str(view.get("currency", "USD")))
+    if curve:  # the chiller curves' fitted range; savings there are extrapolated
+        outside = any("outside" in sentence for sentence in curve)
+        lines.append(
+            html.Div(
+                [html.Div(sentence) for sentence in curve],
+                id="plan-curve-range",
+                className="warn" if outside else "ok",
             )
         )
     if view.get("decided_by"):

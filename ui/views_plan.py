@@ -121,6 +121,9 @@ def plan_view(
         "savings": summary.get("savings_vs_as_operated"),
         "shadow_prices": summary.get("shadow_prices") or {},
         "twin_check": summary.get("twin_check"),
+        "curve_range": summary.get("curve_range")
+        or (summary.get("twin_check") or {}).get("curve_range")
+        or {},
         **simulated,
     }
 

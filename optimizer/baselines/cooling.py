@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
+from optimizer.curve_range import chilled_water_ceiling, chilled_water_floor
 from physics.facility import Facility
 from physics.liquid.cdu import FACILITY_LOOP
 from physics.schedule import Schedule
@@ -228,7 +229,11 @@ def _case_limit(
 def highest_chilled_water(
     facility: Facility, series: xr.Dataset, schedule: Schedule, notes: list[str]
 ) -> tuple[float, xr.Dataset]:
-    """Highest allowed static chilled water setpoint [°C] and the simulation verifying it."""
+    """Highest allowed static chilled water setpoint [°C] and the simulation verifying it.
+
+    Allowed: within the plant's bounds, the coil approach of the coldest supply, the liquid
+    limits and, wherever the chillers run, the chiller curves' fitted range
+    (:func:`optimizer.curve_range.chilled_water_ceiling`)."""
     units, cdus = facility.units, facility.cdus
     low, high = facility.chilled_water_temperature_bounds
     limits = [(float(high), "the plant's upper chilled water bound")]
@@ -257,6 +262,11 @@ def highest_chilled_water(
         if allowed[worst] < chilled:
             chilled = float(allowed[worst])
             limits.append((chilled, f"{cdus.ids[worst]}'s coolant supply limit"))
+    # a static setpoint keeps the chiller curves in their fitted range at every step
+    ceiling = float(chilled_water_ceiling(facility, ds["wet_bulb_temperature"].values).min())
+    if ceiling < chilled:
+        chilled = max(ceiling, chilled_water_floor(facility))
+        limits.append((chilled, "the chiller curves' fitted range"))
     chilled = _case_limit(facility, ds, chilled, limits, notes)
     binding = min(limits, key=lambda item: item[0])
     if chilled < low:

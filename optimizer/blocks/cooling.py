@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 import pyomo.environ as pyo
+from numpy.typing import NDArray
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from optimizer.blocks.liquid import cdu_facility_supply
 from optimizer.blocks.options import ModelOptions
 from optimizer.blocks.screening import screened_capacity_rows, screened_inlet_rows
 from optimizer.blocks.workloads import power_change, total_power_change
+from optimizer.curve_range import chilled_water_floor
 from optimizer.linearize import Linearization
 from physics.constants import WATTS_PER_KILOWATT
 from physics.facility import Facility
 from physics.liquid.cdu import FACILITY_LOOP
+
+FloatArray = NDArray[np.float64]
 
 
 def add_cooling(
@@ -97,10 +101,12 @@ def add_cooling(
         bounds=lambda b, u, t: supply_bounds(facility, u),
         initialize=lambda b, u, t: float(lin.s0[t, u]),
     )
-    low, high = facility.chilled_water_temperature_bounds
-    if facility.cdus.count and np.any(facility.cdus.loop != FACILITY_LOOP):
-        high = min(high, facility.facility_water_limit)
-    c.chilled = pyo.Var(m.T, bounds=(low, high), initialize=lambda b, t: float(lin.c0[t]))
+    low, high = chilled_water_bounds(facility, lin, options)
+    c.chilled = pyo.Var(
+        m.T,
+        bounds=lambda b, t: (float(low[t]), float(high[t])),
+        initialize=lambda b, t: float(np.clip(lin.c0[t], low[t], high[t])),
+    )
     c.approach = pyo.Constraint(
         c.U, m.T, rule=lambda b, u, t: b.chilled[t] <= b.supply[u, t] - units.coil_approach[u]
     )
@@ -108,6 +114,29 @@ def add_cooling(
     _add_inlet_rows(m, facility, lin, options)
     _add_coil_and_cdu(m, facility, lin)
     _add_plant(m, lin)
+
+
+def chilled_water_bounds(
+    facility: Facility, lin: Linearization, options: ModelOptions
+) -> tuple[FloatArray, FloatArray]:
+    """Lowest and highest chilled-water setpoint per period [°C], (T,) each.
+
+    The plant's bounds (with CDUs on chilled water, at most the liquid class's facility water
+    limit), narrowed to the chiller curves' fitted range wherever the chillers run
+    (:mod:`optimizer.curve_range`, ``lin.chilled_ceiling``).  From a setpoint in force outside
+    that range the bounds open by the ramp limit per period, so the plan can ramp into it.
+    """
+    low, high = facility.chilled_water_temperature_bounds
+    if facility.cdus.count and np.any(facility.cdus.loop != FACILITY_LOOP):
+        high = min(high, facility.facility_water_limit)
+    floor = np.full(lin.steps, min(chilled_water_floor(facility), high))
+    ceiling = np.clip(lin.chilled_ceiling, floor, high)
+    now = options.initial_chilled_water
+    if now is not None:
+        reach = options.chilled_water_ramp_limit * np.arange(1, lin.steps + 1)
+        ceiling = np.minimum(np.maximum(ceiling, now - reach), high)
+        floor = np.maximum(np.minimum(floor, now + reach), low)
+    return floor, ceiling
 
 
 def _add_ramps(m: pyo.ConcreteModel, options: ModelOptions) -> None:

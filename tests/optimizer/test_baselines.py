@@ -9,12 +9,13 @@ import pytest
 import xarray as xr
 
 from optimizer.baselines import RuleBasedResult, as_operated, cooling, effective_price, rule_based
+from optimizer.curve_range import chilled_water_ceiling
 from physics.battery import integrate_soc
 from physics.facility import Facility
 from physics.schedule import Schedule, as_operated_schedule
 from physics.simulate import simulate, summarize
 from physics.violations import find_violations
-from tests.helpers import demo_hall_dict, facility_and_series
+from tests.helpers import demo_hall_dict, facility_and_series, with_warm_chiller
 
 DemoDay = tuple[Facility, xr.Dataset]
 
@@ -92,10 +93,15 @@ def test_chilled_water_is_the_highest_the_coils_allow(
     chilled = result.chilled_water_temperature
     supply = result.supply_temperature
     # demo hall: the coil approach binds unless the plant's 20 °C maximum does (W32 is higher)
+    # or, where the chillers run, the upper limit of the chiller curves (12.78 °C, McQuay):
+    # on the demo day the economizer never carries the whole load, so the curves bind
+    ceiling = chilled_water_ceiling(facility, demo_rule.result["wet_bulb_temperature"].values)
     highest = min(
         supply - float(facility.units.coil_approach.max()),
         facility.chilled_water_temperature_bounds[1],
+        float(ceiling.min()),
     )
+    assert highest == pytest.approx(12.78)
     assert chilled == pytest.approx(highest)
     np.testing.assert_allclose(result.schedule.chilled_water_temperature, chilled)
 
@@ -321,7 +327,12 @@ def test_tier2_work_waits_through_an_event_that_breaks_the_cap(oversized_day: De
 
 
 def test_peak_shaving_lowers_the_peak(demo_day: DemoDay) -> None:
+    """With a chiller fitted up to 20 °C the rule's chilled water rides the economizer and
+    the import has a daily cooling peak to shave.  (With the published McQuay curves the
+    chilled water stays at 12.78 °C and the demo day's import is flat within 30 kW: the
+    battery cannot shave 50 kW there for lack of hours to recharge.)"""
     facility, series = demo_day
+    facility = with_warm_chiller(facility)
     result = rule_based(facility, series)
     with_battery = simulate(facility, result.schedule, series, per_rack=False)
     without = simulate(facility, _without_battery_power(result.schedule), series, per_rack=False)
@@ -428,12 +439,13 @@ def test_lowest_setpoint_and_note_when_nothing_is_safe(demo_day: DemoDay) -> Non
 
 def test_chilled_water_lowered_for_the_cdu_coolant_limit(demo_day: DemoDay) -> None:
     facility, series = demo_day
-    cdus = dataclasses.replace(facility.cdus, max_supply_temperature=np.array([16.0, 16.0]))
+    # 14 °C: below the 12.78 °C chilled water the chiller curves allow plus the CDU approach
+    cdus = dataclasses.replace(facility.cdus, max_supply_temperature=np.array([14.0, 14.0]))
     tight = dataclasses.replace(facility, cdus=cdus)
     result = rule_based(tight, series)
     ds = simulate(tight, result.schedule, series, per_rack=False)
     coolant = ds["cdu_supply_temperature"].values
-    assert coolant.max() == pytest.approx(16.0)  # the limit binds exactly
+    assert coolant.max() == pytest.approx(14.0)  # the limit binds exactly
     assert result.chilled_water_temperature < result.supply_temperature - 4.0
     assert find_violations(tight, ds) == []
 

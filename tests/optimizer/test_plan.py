@@ -22,6 +22,7 @@ import pytest
 import xarray as xr
 
 from optimizer.baselines import as_operated
+from optimizer.curve_range import chilled_water_ceiling
 from optimizer.explain import precheck
 from optimizer.linearize import linearize
 from optimizer.model import ModelOptions, build_model
@@ -29,10 +30,11 @@ from optimizer.plan import Plan, Planner, PlanOptions, plan, verified_figures
 from physics.facility import Facility
 from physics.simulate import simulate
 from physics.violations import find_violations
-from tests.helpers import ROOT, dctwin_in_process, demo_hall_dict
+from tests.helpers import ROOT, dctwin_in_process, demo_hall_dict, with_warm_chiller
 from tests.processes import dctwin
 from twin.cli.plan import format_plan
 from twin.data.series import scenario_series
+from twin.live.control.verification import plan_on_twin
 from twin.scenario.compile import compile_facility
 from twin.scenario.loader import scenario_from_dict
 
@@ -112,9 +114,14 @@ def load(data: dict[str, Any]) -> tuple[Facility, xr.Dataset]:
     return compile_facility(scenario), scenario_series(scenario, ROOT / "scenarios")
 
 
-def run(data: dict[str, Any], options: PlanOptions = FAST) -> Case:
-    """Build, plan and verify ``data``; keep the planner for its model and linearization."""
+def run(data: dict[str, Any], options: PlanOptions = FAST, *, warm_chiller: bool = False) -> Case:
+    """Build, plan and verify ``data``; keep the planner for its model and linearization.
+
+    ``warm_chiller``: the chiller curves' chilled-water limit raised to the plant's upper
+    bound (:func:`with_warm_chiller`)."""
     facility, series = load(data)
+    if warm_chiller:
+        facility = with_warm_chiller(facility)
     planner = Planner(facility, series, options)
     return Case(facility, series, planner, planner.run())
 
@@ -164,11 +171,11 @@ def cheapest_window() -> Case:
     return run(small_hall(job=job, series=[values("price", price.tolist())]))
 
 
-def _setpoint_case(limit: float | None) -> Case:
+def _setpoint_case(limit: float | None, warm_chiller: bool = True) -> Case:
     data = small_hall(series=[{"variable": "price", "constant": 50.0}])
     if limit is not None:
         data["site"]["max_inlet_temperature"] = limit
-    return run(data)
+    return run(data, warm_chiller=warm_chiller)
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +186,14 @@ def setpoint_binding() -> Case:
 
 @pytest.fixture(scope="module")
 def setpoint_chilled_bound() -> Case:
-    """Default 27 °C limit, flat price, tier 1 only."""
+    """Default 27 °C limit, flat price, tier 1 only (chiller fitted up to 20 °C)."""
     return _setpoint_case(None)
+
+
+@pytest.fixture(scope="module")
+def setpoint_curve_range() -> Case:
+    """Default 27 °C limit, flat price, tier 1 only, the McQuay chiller as published."""
+    return _setpoint_case(None, warm_chiller=False)
 
 
 SOFT = {"sla": "soft", "lateness_penalty": 0.5, "unserved_penalty": 1.0}
@@ -294,8 +307,9 @@ def test_job_lands_in_the_cheapest_window(cheapest_window: Case) -> None:
 
 @pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_setpoint_rises_until_the_hottest_rack_meets_its_limit(setpoint_binding: Case) -> None:
-    """Flat price, tier 1 only, 25 °C inlet limit: a warmer supply only saves plant energy
-    (warmer chilled water), so the supply rises until the hottest inlet reaches the limit, at
+    """Flat price, tier 1 only, 25 °C inlet limit, a chiller fitted up to 20 °C
+    (:func:`with_warm_chiller`): a warmer supply only saves plant energy (warmer chilled
+    water), so the supply rises until the hottest inlet reaches the limit, at
     every step.  Tolerance 0.01 K: the inlet is affine in the setpoint (``T_in = T_sup + D·P``)
     and no workload moves, so the model's inlet is the physics' one; server fans speed up only
     above their 27 °C knee; what is left are solver tolerances (observed < 1e-9 K).  The
@@ -319,7 +333,8 @@ def test_setpoint_rises_until_the_hottest_rack_meets_its_limit(setpoint_binding:
 
 @pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_setpoint_stops_where_warmer_no_longer_pays(setpoint_chilled_bound: Case) -> None:
-    """With the default 27 °C limit the chilled water reaches its 20 °C ceiling first (supply
+    """With the default 27 °C limit and a chiller fitted up to 20 °C (:func:`with_warm_chiller`)
+    the chilled water reaches its 20 °C ceiling first (supply
     24 °C = 20 °C + the 4 K coil approach): beyond it a warmer supply saves nothing in the
     model, so the hottest inlet may stay below the limit.  The plan must then sit on that
     ceiling at every step, within the coil approach, and below the inlet limit.
@@ -331,6 +346,81 @@ def test_setpoint_stops_where_warmer_no_longer_pays(setpoint_chilled_bound: Case
     supply = result.schedule.supply_temperature
     assert np.all(supply >= chilled[:, np.newaxis] + facility.units.coil_approach - 1e-6)
     assert result.result["max_inlet_temperature"].values.max() <= facility.inlet_limit + 1e-6
+
+
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
+def test_chilled_water_stays_within_the_chiller_curves(setpoint_curve_range: Case) -> None:
+    """Tester finding 10a (7 Dec): with the published McQuay curves (leaving chilled water
+    fitted 7.22–12.78 °C) the plan ran the chillers at up to 20 °C, where the physics clamps
+    the curves, and drew its cooling saving from there.  The chilled water is a decision: the
+    plan keeps it within the curves wherever the chillers run.  On this summer day the
+    economizer never carries the whole load, so the ceiling is 12.78 °C at every step, and the
+    plan sits on it (warmer still pays); the physics clamps nothing, and the report says so.
+    """
+    facility, _, planner, result = setpoint_curve_range
+    assert result.status == "optimal" and result.verified
+    wet_bulb = result.result["wet_bulb_temperature"].values
+    ceiling = chilled_water_ceiling(facility, wet_bulb)
+    np.testing.assert_allclose(ceiling, 12.78)
+    np.testing.assert_allclose(planner.lin.chilled_ceiling, 12.78)
+    np.testing.assert_allclose(result.schedule.chilled_water_temperature, 12.78, atol=1e-6)
+    assert result.result.attrs["clamped_chiller_steps"] == 0
+    report = result.curve_range
+    assert report["plan"]["outside_steps"] == 0
+    assert report["rule_based"]["outside_steps"] == 0
+    assert format_plan(result.to_json()).count("within their fitted range") == 0
+    assert "every chiller step within the curves' fitted range" in format_plan(result.to_json())
+
+
+@pytest.fixture(scope="module")
+def hot_day() -> Case:
+    """A humid heat wave: 35 °C and 60 % RH all day (wet bulb 28.4 °C), flat price, tier 1
+    only: the condenser water (wet bulb + 4 K tower approach) is above the chiller curves'
+    26.67 °C limit at every step, whatever the plan decides."""
+    weather = [
+        {"variable": "price", "constant": 50.0},
+        {"variable": "outdoor_temperature", "constant": 35.0},
+        {"variable": "relative_humidity", "constant": 60.0},
+    ]
+    return run(small_hall(series=weather))
+
+
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
+def test_weather_outside_the_chiller_curves_is_reported_as_extrapolated(hot_day: Case) -> None:
+    """Finding 10a (7 Dec): ERCOT July clamped the chiller curves on every step and the plan
+    said only ``verified yes``.  The entering condenser water is weather: the plan says on
+    how many steps, for plan and baselines, and how far beyond the limit, and marks the saving
+    on those steps as extrapolated.  Here every step is outside, so the saving over those
+    steps is the whole energy and carbon saving (no carbon price: the energy cost's)."""
+    facility, series, _, result = hot_day
+    assert result.status == "optimal" and result.verified
+    curve = result.curve_range
+    wet_bulb = result.result["wet_bulb_temperature"].values
+    assert curve["weather_steps"] == 96
+    for name in ("plan", "as_operated", "rule_based"):
+        condenser = curve[name]["inputs"]["entering condenser water"]
+        assert condenser["outside_steps"] == 96 and condenser["decision"] is False
+        excess = float(wet_bulb.max()) + facility.plant.tower_approach - 26.67
+        assert condenser["worst_excess"] == pytest.approx(excess, abs=1e-3)
+        assert curve[name]["inputs"]["leaving chilled water"]["outside_steps"] == 0
+    # the physics' own count of clamped chiller steps agrees
+    assert curve["plan"]["outside_steps"] == result.result.attrs["clamped_chiller_steps"] == 96
+    for name, base in result.baselines.items():
+        extrapolated = curve["extrapolated"][name]
+        assert extrapolated["steps"] == 96
+        saving = base["energy_cost"] - result.figures["energy_cost"]
+        assert extrapolated["cost"] == pytest.approx(saving, abs=0.01)
+        cooling = base["cooling_energy_kwh"] - result.figures["cooling_energy_kwh"]
+        assert extrapolated["cooling_energy_kwh"] == pytest.approx(cooling, abs=0.01)
+    text = format_plan(result.to_json())
+    assert "entering condenser water (weather, fitted 12.78–26.67) on 96 steps" in text
+    assert "saving vs rule-based on those 96 weather-driven steps" in text
+    assert "EXTRAPOLATED (clamped curves)" in text
+    # the twin check carries the same figures (zero inlet offsets: the plan's own)
+    _, check = plan_on_twin(facility, np.zeros(facility.racks.count), series, FAST)
+    carried = check.to_dict()["curve_range"]
+    assert carried["plan"]["outside_steps"] == 96
+    assert carried["extrapolated"]["rule_based"]["steps"] == 96
 
 
 @pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
@@ -602,7 +692,7 @@ def test_verification_tightens_an_optimistic_model() -> None:
     # (at the default 20 °C ceiling the plan sits at supply = 20 °C + approach with slack).
     data["cooling"]["plant"]["chilled_water_temperature_max"] = "24 degC"
     data["site"]["liquid_class"] = "W40"
-    case = run(data, PlanOptions(shadow_prices=False, model=optimistic))
+    case = run(data, PlanOptions(shadow_prices=False, model=optimistic), warm_chiller=True)
     assert case.plan.rounds >= 2
     assert case.plan.verified and case.plan.violations == []
     assert len(case.planner.model.cooling.lazy_inlet) > 0

@@ -15,7 +15,8 @@ tariff; only the window and the series change:
   fine-tuning released after 1 day, due after 4 days.
 
 ``plan`` runs with default options (shadow prices off).  Asserted: a verified plan with no
-violation whose verified cost is below both baselines.  The figures are recorded in the
+violation whose verified cost is below the as-operated one and not above the rule-based one
+by more than the model's cost error.  The figures are recorded in the
 test's output (``-s``) and in the README.
 """
 
@@ -34,6 +35,10 @@ from twin.scenario.compile import compile_facility
 from twin.scenario.loader import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
+
+MODEL_COST_ERROR = 0.005
+"""Relative error of the model's cost against the verified one on these weeks [-]
+(docs/optimizer.md: 0.3 % on the demo week), rounded up."""
 
 WEEKS = {
     "ercot": {
@@ -103,8 +108,15 @@ def test_plan_on_a_real_summer_week(name: str, shared_data: Path) -> None:
     assert result.status == "optimal", result.explanation
     assert result.verified
     assert result.violations == []
-    for baseline in ("as_operated", "rule_based"):
-        assert result.figures["cost"] < result.baselines[baseline]["cost"], figures
+    assert result.figures["cost"] < result.baselines["as_operated"]["cost"], figures
+    # Against the rule-based operator: no worse than the model's cost error.  Since the
+    # chilled water is kept within the chiller curves' fitted range (finding 10a, 7 Dec), the
+    # plan's cooling saving over the rule (warm chilled water on clamped curves) is gone; what
+    # is left is work and battery timing, which the rule gets mostly right: on 17 July 2023
+    # CAISO the plan is 0.25 % *dearer* (57,104 against 56,959 USD: 12 kW more peak than the
+    # model predicted), ERCOT 0.5 % cheaper (58,243 against 58,531).
+    rule = result.baselines["rule_based"]["cost"]
+    assert result.figures["cost"] <= rule * (1 + MODEL_COST_ERROR), figures
     # robust margins on both weeks (the actual figures are printed and in the README)
     assert figures["savings_vs_as_operated"]["cost"] > 0.05
     assert figures["savings_vs_as_operated"]["peak_grid_kw"] > 0.10

@@ -11,6 +11,7 @@ import yaml
 from dash import html
 from scipy.special import ndtr
 
+from optimizer.curve_range import describe
 from ui import callbacks as cb
 from ui import callbacks_alarms as ca
 from ui import (
@@ -124,6 +125,12 @@ def test_plan_page_without_and_with_a_plan(context: cb.UIContext) -> None:
         float(ndtr(-check["min_inlet_margin_k"] / sigma)), abs=1e-4
     )
     assert f"{check['exceedance_probability']:.0%} chance of exceeding" in _text(page["status"])
+    # the chiller curves' fitted range (finding 10a): carried by the twin check, shown as the
+    # report prints it
+    summary = record["payload"]["summary"]
+    assert check["curve_range"]["plan"]["steps"] == summary["curve_range"]["plan"]["steps"] > 0
+    sentences = describe(summary["curve_range"], "USD")
+    assert sentences and all(sentence in _text(page["status"]) for sentence in sentences)
     grid = page["figures"][1]
     assert [t.name for t in grid.data] == ["plan", "as operated", "rule based"]
     assert grid.layout.yaxis.title.text == "Grid import [kW]"

@@ -103,7 +103,8 @@ def clamped_line(figures: dict[str, Any]) -> str:
     return (
         f"curve range           {total:,} evaluations outside the fitted range, clamped "
         f"(chiller steps {figures.get('clamped_chiller_steps', 0)}, trim chiller steps "
-        f"{figures.get('clamped_trim_chiller_steps', 0)}): results there are extrapolated"
+        f"{figures.get('clamped_trim_chiller_steps', 0)}): results there rest on curves held at "
+        "their limits, outside the published fit"
     )
 
 

@@ -348,6 +348,9 @@ def format_plan(data: dict[str, Any]) -> str:
     lines += _contracts(data)
     lines += _committed(data, currency)
     lines.append(clamped_line(data))
+    from optimizer.curve_range import describe
+
+    lines += describe(data.get("curve_range", {}), currency)
     timings = data["timings"]
     lines.append(
         "timings: " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in timings.items())

@@ -34,6 +34,7 @@ import xarray as xr
 from numpy.typing import NDArray
 from scipy.special import ndtr
 
+from optimizer.curve_range import curve_range
 from optimizer.plan import Plan, PlanOptions, plan
 from optimizer.state import PlanState, apply_state
 from physics.facility import Facility
@@ -77,6 +78,10 @@ class TwinCheck:
         The non-zero calibrated inlet offsets applied [K], by rack.
     setpoint_caps_c
         Supply setpoint caps the planning needed per cooling unit [°C] (empty: none).
+    curve_range
+        Steps the chillers ran outside their curves' fitted range and by how much
+        (:func:`optimizer.curve_range.curve_range`); for a plan also the saving on the
+        weather-driven ones, extrapolated (:func:`optimizer.curve_range.plan_curve_range`).
     """
 
     verified: bool
@@ -86,6 +91,7 @@ class TwinCheck:
     violations: list[Violation]
     offsets_k: dict[str, float]
     setpoint_caps_c: dict[str, float] = field(default_factory=dict)
+    curve_range: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the figures, the violations' messages, offsets and caps."""
@@ -98,6 +104,7 @@ class TwinCheck:
             "violations": [v.message for v in self.violations],
             "inlet_offsets_k": {k: round(v, 4) for k, v in self.offsets_k.items()},
             "setpoint_caps_c": {k: round(v, 4) for k, v in self.setpoint_caps_c.items()},
+            "curve_range": self.curve_range,
         }
 
 
@@ -170,6 +177,7 @@ def check_on_twin(facility: Facility, result: xr.Dataset, offsets: FloatArray) -
         min_inlet_margin_k=facility.inlet_limit - hottest,
         violations=violations,
         offsets_k=nonzero,
+        curve_range=curve_range(facility, result) if "chillers_running" in result else {},
     )
 
 
@@ -292,7 +300,11 @@ def plan_on_twin(
         result = planner(current, series, options, state)
         check = check_on_twin(checked, result.result, offsets)
     names = facility.units.ids
-    check = dataclasses.replace(check, setpoint_caps_c={names[u]: c for u, c in caps.items()})
+    check = dataclasses.replace(
+        check,
+        setpoint_caps_c={names[u]: c for u, c in caps.items()},
+        curve_range=result.curve_range or check.curve_range,
+    )
     figures = {**result.figures, "max_inlet_temperature_c": check.max_inlet_temperature_c}
     notes = list(result.notes)
     if caps:
