@@ -161,7 +161,9 @@ class PlanSolver:
         self.solution_loaded = False
         """Whether the last :meth:`solve` loaded a feasible solution into the model."""
         started = time.perf_counter()
-        self.baseline_schedule = as_operated(facility, series)
+        # from the setpoints in force, at the plan's ramp limits
+        ramps = (options.model.ramp_limit, options.model.chilled_water_ramp_limit)
+        self.baseline_schedule = as_operated(facility, series, state, ramps)
         self.baseline_result = simulate(facility, self.baseline_schedule, series)
         time_axis = series["time"].values
         self.axis = planning_axis(

@@ -175,8 +175,11 @@ class _Baselines:
     def __init__(self, planner: PlanSolver, steps: int) -> None:
         facility, series = planner.facility, planner.series
         price = float(pyo.value(planner.model.deferred_price))
-        # from the plan's state: facility carries work done and SOC, state the billed peak
-        rule = rule_based(facility, series, state=planner.state)
+        # from the plan's state: facility carries work done and SOC, state the billed peak and
+        # the setpoints in force (ramped from at the plan's limits)
+        model = planner.options.model
+        ramps = (model.ramp_limit, model.chilled_water_ramp_limit)
+        rule = rule_based(facility, series, state=planner.state, ramps=ramps)
         # the rule-based baseline simulated its own schedule (per_rack=False) already
         rule_result = rule.result
         if rule_result is None:
@@ -193,9 +196,11 @@ class _Baselines:
         for name, (schedule, result) in cases.items():
             figures, committed, report = _judge(planner, schedule, result, steps, price)
             self.figures[name], self.committed[name], self.sla[name] = figures, committed, report
-            self.violations[name] = [
-                v.message for v in find_violations(facility, result)
-            ] + _contract_problems(report)
+            self.violations[name] = (
+                [v.message for v in find_violations(facility, result)]
+                + _contract_problems(report)
+                + ramp_violations(facility, schedule, model)
+            )
         self.notes = [f"rule-based baseline: {n}" for n in rule.notes]
 
 

@@ -159,7 +159,7 @@ def _simulate_plan(twin: LiveTwin, payload: dict[str, Any]) -> dict[str, Any]:
     )
     cases = {
         "plan": planned,
-        "as_operated": as_operated(facility, window),
+        "as_operated": as_operated(facility, window, state),
         "rule_based": rule_based(facility, window, state=state).schedule,
     }
     grid: dict[str, list[float | None]] = {}

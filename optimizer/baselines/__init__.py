@@ -3,6 +3,18 @@
 The rules are described in :mod:`optimizer.baselines.policy`.
 """
 
-from optimizer.baselines.policy import RuleBasedResult, as_operated, effective_price, rule_based
+from optimizer.baselines.policy import (
+    RuleBasedResult,
+    as_operated,
+    effective_price,
+    from_setpoints_in_force,
+    rule_based,
+)
 
-__all__ = ["RuleBasedResult", "as_operated", "effective_price", "rule_based"]
+__all__ = [
+    "RuleBasedResult",
+    "as_operated",
+    "effective_price",
+    "from_setpoints_in_force",
+    "rule_based",
+]

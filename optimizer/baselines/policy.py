@@ -50,6 +50,7 @@ from optimizer.accounting import billed_before
 from optimizer.baselines.battery import battery_dispatch, import_limit
 from optimizer.baselines.cooling import highest_chilled_water, highest_safe_supply, unit_setpoints
 from optimizer.baselines.work import flexible_work
+from optimizer.blocks.options import ModelOptions
 from optimizer.state import PlanState
 from physics.constants import WATTS_PER_KILOWATT
 from physics.facility import Facility
@@ -88,24 +89,96 @@ class RuleBasedResult:
     result: xr.Dataset | None = None
 
 
-def as_operated(facility: Facility, series: xr.Dataset) -> Schedule:
-    """The as-operated baseline (see :func:`physics.schedule.as_operated_schedule`).
+RAMP_LIMITS = (ModelOptions.ramp_limit, ModelOptions.chilled_water_ramp_limit)
+"""Default setpoint ramp limits of the plan: supply air and chilled water [K per step]."""
 
-    Fixed setpoints from the scenario, tier 1/2 workloads on their profiles, each tier 3 job
-    starting at its release at full power until its energy is delivered, battery idle.
+
+def _rate_limited(target: FloatArray, start: FloatArray, limit: float) -> FloatArray:
+    """``target`` (T, …) followed from ``start`` (…) moving at most ``limit`` per step."""
+    out = np.array(target, dtype=float, copy=True)
+    previous = np.asarray(start, dtype=float)
+    for t in range(out.shape[0]):
+        previous = np.clip(out[t], previous - limit, previous + limit)
+        out[t] = previous
+    return out
+
+
+def from_setpoints_in_force(
+    facility: Facility,
+    schedule: Schedule,
+    state: PlanState | None,
+    ramps: tuple[float, float] = RAMP_LIMITS,
+) -> Schedule:
+    """``schedule`` with its setpoints reached from those in force at the ramp limits.
+
+    From the state's supply air setpoint of each unit and its chilled water setpoint [°C],
+    each step moves toward the schedule's setpoints by at most the ramp limits, as the plan's
+    must (:func:`optimizer.verify.ramp_violations`).  Units the state does not name, and a
+    state without setpoints, start on the schedule.
 
     Parameters
     ----------
     facility
         Compiled facility.
-    series
-        Exogenous series on the horizon's regular UTC ``time`` axis.
+    schedule
+        The baseline's schedule [°C setpoints].
+    state
+        The state the horizon starts from, or None (the schedule is returned unchanged).
+    ramps
+        Ramp limits of the supply air and the chilled water setpoints [K per step].
 
     Returns
     -------
     physics.schedule.Schedule
     """
-    return as_operated_schedule(facility, series)
+    if state is None:
+        return schedule
+    supply = np.asarray(schedule.supply_temperature, dtype=float)
+    chilled = np.asarray(schedule.chilled_water_temperature, dtype=float)
+    if state.supply_temperature and supply.size:
+        now = np.array(
+            [
+                state.supply_temperature.get(unit, supply[0, u])
+                for u, unit in enumerate(facility.units.ids)
+            ]
+        )
+        supply = _rate_limited(supply, now, ramps[0])
+    if state.chilled_water_temperature is not None and chilled.size:
+        chilled = _rate_limited(chilled, np.asarray(state.chilled_water_temperature), ramps[1])
+    return dataclasses.replace(
+        schedule, supply_temperature=supply, chilled_water_temperature=chilled
+    )
+
+
+def as_operated(
+    facility: Facility,
+    series: xr.Dataset,
+    state: PlanState | None = None,
+    ramps: tuple[float, float] = RAMP_LIMITS,
+) -> Schedule:
+    """The as-operated baseline (see :func:`physics.schedule.as_operated_schedule`).
+
+    Fixed setpoints from the scenario, tier 1/2 workloads on their profiles, each tier 3 job
+    starting at its release at full power until its energy is delivered, battery idle.  From
+    a state, the fixed setpoints are reached from those in force at the ramp limits
+    (:func:`from_setpoints_in_force`).
+
+    Parameters
+    ----------
+    facility
+        Compiled facility (from the state: :func:`optimizer.state.apply_state`).
+    series
+        Exogenous series on the horizon's regular UTC ``time`` axis.
+    state
+        The state the horizon starts from (its setpoints in force), or None.
+    ramps
+        Ramp limits of the supply air and the chilled water setpoints [K per step].
+
+    Returns
+    -------
+    physics.schedule.Schedule
+    """
+    return from_setpoints_in_force(facility, as_operated_schedule(facility, series), state, ramps)
 
 
 def effective_price(facility: Facility, series: xr.Dataset) -> FloatArray:
@@ -149,6 +222,7 @@ def rule_based(
     tolerance: float = 0.05,
     charge_below_peak: bool = True,
     state: PlanState | None = None,
+    ramps: tuple[float, float] = RAMP_LIMITS,
 ) -> RuleBasedResult:
     """The rule-based baseline: flat work off the dearest hours, safe setpoints, battery rules.
 
@@ -179,7 +253,11 @@ def rule_based(
         The state the horizon starts from, as a plan from it sees it: ``facility`` must
         already carry its work done and battery SOC (:func:`optimizer.state.apply_state`);
         its billing peak so far [kW] is the floor of the peak the work and battery rules
-        weigh (a peak already billed costs nothing more).  None: a clean start.
+        weigh (a peak already billed costs nothing more), and its setpoints in force are
+        where the static setpoints are ramped from (:func:`from_setpoints_in_force`).  None:
+        a clean start.
+    ramps
+        Ramp limits of the supply air and the chilled water setpoints [K per step].
 
     Returns
     -------
@@ -236,6 +314,17 @@ def rule_based(
             billed=billed,
         )
     schedule = dataclasses.replace(base, battery_power=battery_power)
+    ramped = from_setpoints_in_force(facility, schedule, state, ramps)
+    moved = np.flatnonzero(
+        np.any(ramped.supply_temperature != schedule.supply_temperature, axis=-1)
+        | (ramped.chilled_water_temperature != schedule.chilled_water_temperature)
+    )
+    if moved.size:
+        notes.append(
+            f"setpoints ramped from those in force over the first {int(moved.max()) + 1} "
+            f"step(s) (at most {ramps[0]:g} K per step supply air, {ramps[1]:g} K chilled water)"
+        )
+    schedule = ramped
     result = _check_limits(facility, series, schedule, notes)
     return RuleBasedResult(
         schedule=schedule,

@@ -19,7 +19,10 @@ import xarray as xr
 
 from optimizer.accounting import billed_before, billing_labels, demand_charge
 from optimizer.baselines import rule_based
-from optimizer.state import PlanState
+from optimizer.model import ModelOptions
+from optimizer.plan import PlanOptions, plan
+from optimizer.state import PlanState, apply_state
+from optimizer.verify import ramp_violations
 from physics.facility import Facility
 from tests.helpers import ROOT, dctwin_in_process, with_warm_chiller
 
@@ -125,3 +128,37 @@ def test_saving_against_rule_based_from_a_billed_peak(tmp_path: Path) -> None:
     saving = data["savings_vs_rule_based"]["cost"]
     assert 0.0 <= saving <= 0.04, saving
 
+
+def test_baselines_start_from_the_setpoints_in_force(demo_day: DemoDay) -> None:
+    """honest5's last note (7 Dec): the plan ramps from the setpoints in force (1 K per step)
+    but both baselines jumped to their static setpoints at the first step, here 6 K of supply
+    air (24 °C in force, 18 °C as operated) and 4 K of chilled water (8 °C in force, 12 °C as
+    operated).  They now reach them at the same ramp limits, and a baseline that breaks a ramp
+    would be listed among its violations."""
+    facility, series = demo_day
+    units = facility.units.ids
+    label = str(billing_labels(facility, series["time"].values)[0])
+    state = PlanState(
+        billing_period=label,
+        supply_temperature={unit: 24.0 for unit in units},
+        chilled_water_temperature=8.0,
+    )
+    ramps = ModelOptions(initial_supply=(24.0,) * len(units), initial_chilled_water=8.0)
+    result = plan(facility, series, PlanOptions(shadow_prices=False), state)
+    operated = result.baseline_schedule
+    assert operated is not None
+    assert ramp_violations(facility, operated, ramps) == []
+    np.testing.assert_allclose(operated.supply_temperature[:7, 0], [23, 22, 21, 20, 19, 18, 18])
+    np.testing.assert_allclose(operated.chilled_water_temperature[:5], [9, 10, 11, 12, 12])
+    assert not any("setpoint" in v for v in result.baseline_violations["as_operated"])
+    assert not any("setpoint" in v for v in result.baseline_violations["rule_based"])
+    rule = rule_based(apply_state(facility, state), series, state=state)
+    assert ramp_violations(facility, rule.schedule, ramps) == []
+    assert rule.schedule.chilled_water_temperature[0] == pytest.approx(9.0)
+    # the static setpoints are reached, then held
+    assert rule.schedule.chilled_water_temperature[-1] == pytest.approx(
+        rule.chilled_water_temperature
+    )
+    assert any("ramped from those in force" in note for note in rule.notes)
+    # the plan itself starts from the same setpoints (its ramp rows)
+    assert ramp_violations(facility, result.schedule, ramps) == []
