@@ -19,9 +19,10 @@ window, so it works whatever else the planner puts in the plan, and for periods 
 * **comparison** — whether the two deliver equal work (job energy over the horizon within
   :data:`optimizer.result.EQUAL_WORK_TOLERANCE`) and the hard contracts the schedule in force
   would miss; unless both hold the cost difference is no saving (``cost_is_saving``), and the
-  sentences say so first (tester finding 1, 7 Dec: the in-force timetable assumes the work
-  done since the window start, the plan starts from the measured work, so the two differed
-  by 18.5 MWh and current operation would have missed a hard deadline);
+  sentences say so first.  The schedule in force is compared continued from the work actually
+  done (:func:`continued_from_state`; tester finding 1, 7 Dec: the in-force timetable assumed
+  the work done since the window start, the plan started from the measured work, and the two
+  differed by 18.5 MWh);
 * **changes** — the same in sentences, most important first.
 """
 
@@ -44,6 +45,7 @@ __all__ = [
     "ACTIVE_KW",
     "POWER_CHANGE",
     "SETPOINT_CHANGE",
+    "continued_from_state",
     "hard_contracts_missed",
     "plan_preview",
     "run_intervals",
@@ -296,6 +298,68 @@ def _comparison_sentences(
         for line in comparison["in_force_misses"]
     ]
     return lines
+
+
+def continued_from_state(
+    in_force: Schedule,
+    facility: Facility,
+    times: pd.DatetimeIndex,
+    start: int,
+    stop: int,
+) -> Schedule:
+    """The schedule in force continued from the work actually done: each tier-3 job's power
+    on steps ``start``–``stop`` delivers the work left to do.
+
+    The in-force timetable assumes each job's work since the window start went as timetabled;
+    the twin's state measures it.  Each tier-3 job runs as timetabled until the work left
+    (``facility.workloads.energy``: :func:`optimizer.state.apply_state`) is done, then stops;
+    what the timetable leaves undone runs at full power at the earliest steps from its
+    release on (the as-operated rule), within the steps.  For the as-operated timetable this is
+    the as-operated baseline from the state; a plan in force keeps its own timing.
+
+    Parameters
+    ----------
+    in_force
+        The schedule in force over the live window (SI: W).
+    facility
+        The facility as seen from the state now (work left per job [J]).
+    times
+        Start of each step of the live window (UTC).
+    start, stop
+        The steps compared (the plan's horizon).
+
+    Returns
+    -------
+    physics.schedule.Schedule
+        A copy of ``in_force`` with the tier-3 powers [W] on those steps adjusted.
+    """
+    power = np.array(in_force.workload_power, dtype=float, copy=True)
+    work = facility.workloads
+    if stop - start < 1:
+        return in_force
+    step = float((times[1] - times[0]).total_seconds()) if len(times) > 1 else 900.0
+    steps = times[start:stop].tz_convert(None).to_numpy()
+    for j in np.flatnonzero(work.tier == 3):
+        left = max(float(np.nan_to_num(work.energy[j])), 0.0)  # [J]
+        timetable = np.maximum(power[start:stop, j], 0.0)
+        done = np.cumsum(timetable) * step
+        # as timetabled until the work left is done
+        kept = np.diff(np.minimum(done, left), prepend=0.0) / step
+        short = left - float(kept.sum()) * step
+        for t in np.flatnonzero(steps >= work.release[j]):
+            if short <= 0.0:
+                break
+            extra = min(float(work.max_power[j]) - kept[t], short / step)
+            if extra > 0.0:
+                kept[t] += extra
+                short -= extra * step
+        power[start:stop, j] = kept
+    return Schedule(
+        supply_temperature=in_force.supply_temperature,
+        chilled_water_temperature=in_force.chilled_water_temperature,
+        battery_power=in_force.battery_power,
+        workload_power=power,
+    )
 
 
 def hard_contracts_missed(report: Mapping[str, Mapping[str, Any]]) -> list[str]:

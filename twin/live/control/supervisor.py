@@ -46,7 +46,7 @@ from physics.schedule import Schedule
 from physics.simulate import simulate
 from twin.live.control.limit_alarms import LimitEvent, LimitMonitor
 from twin.live.control.limit_table import DEFAULT_BANDS
-from twin.live.control.preview import hard_contracts_missed, plan_preview
+from twin.live.control.preview import continued_from_state, hard_contracts_missed, plan_preview
 from twin.live.control.proposals import RevertBarrier
 from twin.live.control.verification import check_on_twin
 from twin.live.control.watch import (
@@ -412,10 +412,10 @@ class Supervisor:
         check = summary.get("twin_check") or {}
         if "max_inlet_temperature_c" in check:
             plan_figures["max_inlet_temperature_c"] = check["max_inlet_temperature_c"]
-        figures, misses = self.in_force_figures(start, steps)
+        figures, misses, current = self.in_force_figures(start, steps)
         return plan_preview(
             schedule,
-            twin.schedule,
+            current,
             twin.times,
             twin.facility,
             plan_figures=plan_figures,
@@ -425,28 +425,32 @@ class Supervisor:
             in_force_misses=misses,
         )
 
-    def in_force_figures(self, start: int, steps: int) -> tuple[dict[str, float], list[str]]:
+    def in_force_figures(
+        self, start: int, steps: int
+    ) -> tuple[dict[str, float], list[str], Schedule]:
         """Cost [currency], peak [kW], grid energy [kWh] and hottest inlet with the offsets
         [°C] of the schedule in force over ``steps`` steps from ``start``, on the calibrated
         twin with the estimated state, judged as a plan is (:func:`optimizer.accounting.
         verified_figures` with that state: the demand charge above the billing peak so far,
         the work left to do), so a preview compares like with like; and the hard contracts
         it would miss from that state (:func:`~twin.live.control.preview.
-        hard_contracts_missed`), in words."""
+        hard_contracts_missed`), in words; and the schedule in force as compared: continued
+        from the work actually done (:func:`~twin.live.control.preview.continued_from_state`),
+        so that it delivers the same work as a plan from the same state."""
         twin = self.twin
         stop = min(start + steps, len(twin.times))
         if stop - start < 1:
-            return {}, []
+            return {}, [], twin.schedule
         window = twin.series.isel(time=slice(start, stop))
-        current = twin.schedule
+        state = twin.plan_state(twin.clock())
+        facility = apply_state(twin.calibrated_facility(), state)
+        current = continued_from_state(twin.schedule, facility, twin.times, start, stop)
         part = Schedule(
             supply_temperature=np.asarray(current.supply_temperature)[start:stop],
             chilled_water_temperature=np.asarray(current.chilled_water_temperature)[start:stop],
             battery_power=np.asarray(current.battery_power)[start:stop],
             workload_power=np.asarray(current.workload_power)[start:stop],
         )
-        state = twin.plan_state(twin.clock())
-        facility = apply_state(twin.calibrated_facility(), state)
         result = simulate(facility, part, window)
         # judged as the plan is: demand charged above the billing peak so far, work left
         figures = verified_figures(facility, part, result, state=state)
@@ -461,7 +465,7 @@ class Supervisor:
             twin.step_seconds,
             as_operated(facility, window),
         )
-        return figures, hard_contracts_missed(report)
+        return figures, hard_contracts_missed(report), current
 
 
 _SPIKE_CLEAR = timedelta(seconds=SPIKE_CLEAR_S)
