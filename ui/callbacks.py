@@ -18,6 +18,7 @@ from dash import dcc, html
 from optimizer.curve_range import describe
 from twin.api.security import TokenRegistry
 from twin.fleet.live import FleetTwin
+from twin.live.control.approval import describe
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
 from ui import (
@@ -317,7 +318,16 @@ def decide(
     why = reason or f"{action}d in the UI"
     try:
         if approve:
-            record = ctx.twin.approve(plan_id, actor=principal, reason=why)
+            # critical alarms on what the plan moves (shown by the confirmation step): the
+            # approver overrides them only with a reason typed in (tryout3 finding 6)
+            alarms = [a for a in ctx.twin.plan_alarms(plan_id) if not a["shelved"]]
+            if alarms and not reason.strip():
+                return False, (
+                    f"Plan {plan_id} was not approved: {describe(alarms)}. To approve it "
+                    "anyway, type the reason for overriding the critical alarm(s)."
+                )
+            force = bool(alarms)
+            record = ctx.twin.approve(plan_id, actor=principal, reason=why, force=force)
         else:
             record = ctx.twin.reject(plan_id, actor=principal, reason=why)
     except KeyError:

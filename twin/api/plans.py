@@ -22,6 +22,12 @@ class Reason(BaseModel):
     """Why an operator approves or rejects."""
 
     reason: str = Field(default="", max_length=2000, description="Free text for the audit log")
+    force: bool = Field(
+        default=False,
+        description="Approve although a critical alarm is active on what the plan moves (the "
+        "preview's critical_alarms): refused by default (409); overriding needs a reason and "
+        "is audited with the alarms",
+    )
 
 
 class PlanOut(BaseModel):
@@ -42,6 +48,11 @@ class PlanOut(BaseModel):
     decided_by: str | None = Field(description="Who changed the status last")
     decided_at: datetime | None = Field(description="When (UTC)")
     reason: str | None = Field(description="Why, as given")
+    critical_alarms: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="On an approval: the active critical alarms on what the plan moves, "
+        "overridden with force (id, kind, source, point, rack, message, raised, shelved)",
+    )
 
 
 @router.get("/plans")
@@ -86,7 +97,10 @@ def _decide(twin: LiveTwin, plan_id: str, who: str, body: Reason | None, approve
     reason = body.reason if body else ""
     try:
         if approve:
-            return PlanOut(**twin.approve(plan_id, actor=who, reason=reason))
+            alarms = twin.plan_alarms(plan_id)
+            force = bool(body and body.force)
+            record = twin.approve(plan_id, actor=who, reason=reason, force=force)
+            return PlanOut(**record, critical_alarms=alarms)
         return PlanOut(**twin.reject(plan_id, actor=who, reason=reason))
     except KeyError as exc:
         raise HTTPException(404, f"unknown plan {plan_id!r}") from exc
@@ -98,7 +112,8 @@ def _decide(twin: LiveTwin, plan_id: str, who: str, body: Reason | None, approve
 def approve_plan(
     plan_id: str, who: Approve, twin: CurrentTwin, body: Reason | None = None
 ) -> PlanOut:
-    """Approve and apply a proposed plan (audited)."""
+    """Approve and apply a proposed plan (audited); refused (409, naming each alarm and rack)
+    while a critical alarm is active on what it moves, unless ``force`` with a reason."""
     return _decide(twin, plan_id, who, body, True)
 
 

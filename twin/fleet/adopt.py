@@ -224,8 +224,13 @@ class Adoption:
         fleet_plan = str(payload["fleet_plan"])
         twin.store.add_plan(self.plan_id, twin.clock(), "proposed", payload)
         self._stored = True
-        twin.store.audit(actor, "propose", self.plan_id, reason, {"fleet_plan": fleet_plan})
-        record = twin.approve(self.plan_id, actor=actor, reason=reason)
+        # the site plan's own reason, not the approval's (tryout3 finding 8)
+        proposed = str(payload.get("reason") or f"site part of fleet plan {fleet_plan}")
+        twin.store.audit(actor, "propose", self.plan_id, proposed, {"fleet_plan": fleet_plan})
+        # the fleet approval decides for every site: critical alarms on what the site plan
+        # moves are overridden with its reason and audited (the fleet preview lists none yet)
+        why = reason or f"fleet plan {fleet_plan} approved"
+        record = twin.approve(self.plan_id, actor=actor, reason=why, force=True)
         _keep_fleet_work(twin, int(payload["start_index"]), len(payload["schedule"]["time"]))
         return record
 

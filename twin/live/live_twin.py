@@ -48,6 +48,8 @@ from physics.facility import Facility
 from physics.schedule import Schedule
 from twin.data.series import scenario_series
 from twin.live.calibration import Calibrator
+from twin.live.control import approval
+from twin.live.control.approval import check_alarms, plan_alarms
 from twin.live.control.cycle import processing_loop, run_cycle, take_waiting
 from twin.live.control.guardrails import guardrail_problems
 from twin.live.control.payload import fallback_payload, schedule_from_json, schedule_json
@@ -526,7 +528,7 @@ class LiveTwin:
         detail = {"status": status} | ({"superseded_by": newer} if newer else {})
         self.store.audit(actor, "propose", plan_id, reason, detail)
         if self.settings.autonomy and result is not None and newer is None:
-            problems = guardrail_problems(self, result, start)
+            problems = guardrail_problems(self, result, start, plan_id)
             if not problems:
                 self.approve(plan_id, actor="autonomy", reason="within guardrails")
             else:
@@ -544,20 +546,28 @@ class LiveTwin:
         """Steps in a planning horizon of ``hours`` [h] (at least one)."""
         return max(1, round(hours * 3600 / self.step_seconds))
 
-    def approve(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
+    def approve(
+        self, plan_id: str, *, actor: str, reason: str = "", force: bool = False
+    ) -> PlanRecord:
         """Approve a proposed plan and apply it (virtual plant and the twin's schedule).
 
         Raises ``KeyError`` for an unknown plan, ``ValueError``
-        (:class:`twin.store.errors.Conflict`) when the plan is not proposed any more or was
+        (:class:`twin.store.errors.Conflict`) when the plan is not proposed any more, was
         made on another scenario (its ``scenario_digest`` is not the twin's: a ``PUT
-        /scenario`` since).  Approving a revert supersedes every proposal made before
-        (:func:`twin.live.control.proposals.revert_applied`).
+        /scenario`` since), or moves what an active critical alarm is on and ``force`` (with
+        a ``reason``) does not override it (:func:`twin.live.control.approval.check_alarms`;
+        the alarms overridden are audited).  Approving a revert supersedes every proposal
+        made before (:func:`twin.live.control.proposals.revert_applied`).
         """
         record = self._plan_record(plan_id)
         check_scenario(record, self.scenario_digest)  # 409 when made on another scenario
+        payload = record["payload"] or {}
+        alarms = self.plan_alarms(plan_id)
+        overridden = check_alarms(plan_id, payload, alarms, force=force, reason=reason)
         self._merged(record)  # a plan that does not fit is refused before anything is written
         self.store.set_plan_status(plan_id, "approved", actor, reason, time=self.clock())
-        self.store.audit(actor, "approve", plan_id, reason, {})
+        detail = {"critical_alarms_overridden": overridden} if overridden else {}
+        self.store.audit(actor, "approve", plan_id, reason, detail)
         with self.lock:
             self.set_schedule(self._merged(record))
         self.applied_plans.append(plan_id)
@@ -599,7 +609,22 @@ class LiveTwin:
         """The preview of a stored plan (computed now for a plan stored without one);
         ``KeyError`` for an unknown plan."""
         payload = self._plan_record(plan_id)["payload"] or {}
-        return dict(payload.get("preview") or self.supervisor.preview(payload))
+        preview = dict(payload.get("preview") or self.supervisor.preview(payload))
+        alarms = self.plan_alarms(plan_id, preview)
+        preview["critical_alarms"] = alarms
+        if alarms:  # first: an approver at night must see it (tryout3 finding 6)
+            preview["changes"] = [approval.sentence(alarms), *preview.get("changes", [])]
+        return preview
+
+    def plan_alarms(
+        self, plan_id: str, preview: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The active critical alarms on what plan ``plan_id`` moves, now
+        (:func:`twin.live.control.approval.plan_alarms`); ``KeyError`` for an unknown plan."""
+        payload = self._plan_record(plan_id)["payload"] or {}
+        preview = preview or payload.get("preview") or self.supervisor.preview(payload)
+        active = self.store.alarms(active_only=True)
+        return plan_alarms(preview, self.facility, self.catalogue, active)
 
     def reject(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
         """Reject a proposed plan (``KeyError`` unknown, ``ValueError`` not proposed)."""

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from twin.live.control.approval import describe
+
 if TYPE_CHECKING:
     from optimizer.plan import Plan
     from twin.live.live_twin import LiveTwin
@@ -18,12 +20,19 @@ if TYPE_CHECKING:
 __all__ = ["guardrail_problems"]
 
 
-def guardrail_problems(twin: LiveTwin, result: Plan, start: int) -> list[str]:
+def guardrail_problems(
+    twin: LiveTwin, result: Plan, start: int, plan_id: str | None = None
+) -> list[str]:
     """Why the autonomy may not apply ``result`` (a plan starting at step ``start`` of
     ``twin``'s window) by itself (empty: it may): it must be verified, move no supply
     setpoint more than ``max_setpoint_step`` [K] at once, keep setpoints in their units'
-    bounds [°C] and leave tier-1 work as operated."""
+    bounds [°C], leave tier-1 work as operated and (stored as ``plan_id``) move nothing an
+    active, unshelved critical alarm is on (an override is an operator's decision)."""
     problems: list[str] = []
+    if plan_id is not None:
+        alarms = [a for a in twin.plan_alarms(plan_id) if not a["shelved"]]
+        if alarms:
+            problems.append(f"critical alarm(s) active on what it moves: {describe(alarms)}")
     if not result.verified:
         problems.append("plan not verified")
     units = twin.facility.units

@@ -206,6 +206,21 @@ class LimitMonitor:
             if e is not None:
                 self.level[e] = 2 if alarm.get("severity") == "critical" else 1
 
+    def critical_now(self) -> dict[tuple[str, str], tuple[float, float, str | None]]:
+        """The entries at the critical level now: (alarm kind, source) → (margin [unit],
+        warning band [unit], point); the margin is NaN before the first evaluation (after a
+        restart, :meth:`adopt` gives the level before a value)."""
+        entries = self.entries
+        margin = entries.sign * (entries.limit - self.value)
+        return {
+            (str(entries.alarm[e]), str(entries.source[e])): (
+                float(margin[e]),
+                float(entries.warning[e]),
+                entries.point[e],
+            )
+            for e in np.flatnonzero(self.level == 2)
+        }
+
     def evaluate(
         self,
         time: datetime,

@@ -29,6 +29,7 @@ side of the loop out of it:
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -44,6 +45,7 @@ from optimizer.plan import verified_figures
 from optimizer.state import apply_state
 from physics.schedule import Schedule
 from physics.simulate import simulate
+from twin.live.control.approval import concerns
 from twin.live.control.limit_alarms import LimitEvent, LimitMonitor
 from twin.live.control.limit_table import DEFAULT_BANDS
 from twin.live.control.preview import continued_from_state, hard_contracts_missed, plan_preview
@@ -178,7 +180,8 @@ class Supervisor:
             # every reading of its points, screened or not: the screening takes a plant that
             # left the model for a faulty meter once the calibration moved (tester finding 2)
             seen = kept if readings is None else readings
-            trip = watch.observe(moment, seen, predicted, critical)
+            levels = self.limits.critical_now()
+            trip = watch.observe(moment, seen, predicted, critical, levels)
             if trip is not None:
                 self.revert(trip, readings_ahead_s=max(ahead, 0.0))
             elif watch.passed:
@@ -324,6 +327,8 @@ class Supervisor:
             residual_minutes=twin.settings.watch_residual_minutes,
             parameters=parameters or twin.parameters,
             max_gap_s=twin.settings.stale_after_s,
+            standing=self._standing(points),
+            worsen_seconds=twin.settings.alarm_min_duration_s,
         )
         twin.store.audit(
             "watch",
@@ -333,6 +338,27 @@ class Supervisor:
             "the model as calibrated now",
             {"points": points, "model": model_json(self.watch.parameters or twin.parameters)},
         )
+
+    def _standing(self, points: Sequence[str]) -> dict[tuple[str, str], float]:
+        """The critical limit alarms active now on what a plan moves (its ``points`` and
+        their racks): (kind, source) → margin now [unit] (the monitor's; after a restart the
+        stored alarm's, else NaN), for the watch to judge whether they worsen."""
+        levels = self.limits.critical_now()
+        stored = {
+            (a["kind"], a["source"]): a
+            for a in self.twin.store.alarms(active_only=True)
+            if a["kind"].startswith("limit_") and a["severity"] == "critical"
+        }
+        standing: dict[tuple[str, str], float] = {}
+        for key in set(levels) | set(stored):
+            point = levels[key][2] if key in levels else stored[key]["point"]
+            if not concerns(points, {"point": point, "source": key[1]}):
+                continue
+            margin = levels[key][0] if key in levels else math.nan
+            if not math.isfinite(margin) and key in stored:
+                margin = float((stored[key]["detail"] or {}).get("margin", math.nan))
+            standing[key] = margin
+        return standing
 
     def watch_model(self, plan_id: str) -> UncertainParameters | None:
         """The model the newest watch of ``plan_id`` compared with (its ``watch_start``

@@ -17,6 +17,12 @@ verified on the model of that moment; the watch asks whether the hall behaves as
 said.  The watch **trips** when
 
 * a critical limit alarm is raised or escalated, or
+* a critical limit alarm that was **already active when the watch started** on what the plan
+  moves (:attr:`PlanWatch.standing`) worsens: its margin falls more than its warning band
+  (1 K, 0.5 V, 5 % of a capacity) below the margin it had then, for ``worsen_seconds`` (30 s,
+  the alarms' minimum duration) on the cycles' times (tester tryout3 finding 6, 7 Dec: a hall
+  already over its limit was never a reason to revert; one that gets worse under the plan
+  is), or
 * a point's residual ``|reading − prediction|`` stays beyond its threshold
   (:data:`RESIDUAL_THRESHOLDS`: 1 K, 0.5 V, 0.05 of SOC, 10 % of the power but at least
   5 kW) for ``residual_minutes`` (10) without a reading back within it, on continuous
@@ -127,7 +133,8 @@ class WatchTrip:
     time
         When (UTC).
     cause
-        ``critical_alarm`` or ``residual``.
+        ``critical_alarm``, ``critical_alarm_worse`` (a standing alarm worsened) or
+        ``residual``.
     point
         The point concerned (alarm source or point id).
     reason
@@ -189,6 +196,11 @@ class PlanWatch:
     )
     parameters: UncertainParameters | None = None
     max_gap_s: float = 300.0
+    standing: dict[tuple[str, str], float] = field(default_factory=dict)
+    """Critical limit alarms active on what the plan moves when the watch started: (alarm
+    kind, source) → their margin then [unit] (NaN: taken at the first cycle that has one)."""
+    worsen_seconds: float = 30.0
+    """How long a standing alarm must stay worse by its band to trip [s]."""
     trip: WatchTrip | None = None
     """The trip, once it happened."""
     passed: bool = False
@@ -196,6 +208,7 @@ class PlanWatch:
     _beyond: dict[str, float] = field(default_factory=dict)
     _seen: dict[str, float] = field(default_factory=dict)
     _worst: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _worse_since: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -217,6 +230,7 @@ class PlanWatch:
         readings: Sequence[Reading],
         predicted: Mapping[str, float],
         critical: Iterable[tuple[str, str]] = (),
+        levels: Mapping[tuple[str, str], tuple[float, float, str | None]] | None = None,
     ) -> WatchTrip | None:
         """Judge one ingestion cycle; the trip when it happens now (else None).
 
@@ -230,6 +244,11 @@ class PlanWatch:
             The twin's prediction of every point at ``time`` (canonical units).
         critical
             Critical limit alarms raised or escalated in this cycle: (source, message).
+        levels
+            The limit alarms critical now
+            (:meth:`twin.live.control.limit_alarms.LimitMonitor.critical_now`): (kind, source)
+            → (margin [unit], warning band [unit], point); judged for the :attr:`standing`
+            ones.
         """
         if not self.active:
             return None
@@ -237,6 +256,11 @@ class PlanWatch:
         for source, message in critical:
             self.trip = WatchTrip(self.plan_id, now, "critical_alarm", source, message)
             return self.trip
+        if self.standing and levels is not None:
+            trip = self._worsened(now, levels)
+            if trip is not None:
+                self.trip = trip
+                return trip
         watched = set(self.points)
         for reading in sorted(readings, key=lambda r: r.time):
             if reading.point not in watched or reading.time < self.started:
@@ -271,6 +295,38 @@ class PlanWatch:
             self.passed = True
         return None
 
+    def _worsened(
+        self, now: datetime, levels: Mapping[tuple[str, str], tuple[float, float, str | None]]
+    ) -> WatchTrip | None:
+        """The trip when a standing alarm has been worse than at the start by more than its
+        band for :attr:`worsen_seconds` (module docstring); else None."""
+        t = now.timestamp()
+        for key, start in self.standing.items():
+            level = levels.get(key)
+            if level is None or not math.isfinite(level[0]):
+                self._worse_since.pop(key, None)  # cleared or no value: nothing to judge
+                continue
+            margin, band, _ = level
+            if not math.isfinite(start):
+                self.standing[key] = margin  # the first value after a restart
+                continue
+            if margin >= start - band:
+                self._worse_since.pop(key, None)
+                continue
+            since = self._worse_since.setdefault(key, t)
+            if t - since >= self.worsen_seconds:
+                kind, source = key
+                return WatchTrip(
+                    self.plan_id,
+                    now,
+                    "critical_alarm_worse",
+                    source,
+                    f"the {kind} alarm on {source}, already active when the plan was applied "
+                    f"(margin {start:.2f} then), has worsened to a margin of {margin:.2f} (more "
+                    f"than its {band:.2f} band) for {t - since:.0f} s",
+                )
+        return None
+
     def _evidence(self, point: str, t: float) -> tuple[float, float]:
         """First and newest time [s] of ``point``'s continuous run of readings beyond the
         threshold, with the reading at ``t`` [s] taken in."""
@@ -293,6 +349,10 @@ class PlanWatch:
             "points": list(self.points),
             "beyond": {p: beyond[p] for p in self._beyond if p in beyond},
             "trip": None if self.trip is None else self.trip.to_dict(),
+            "standing_alarms": [
+                {"kind": kind, "source": source, "margin_at_start": margin}
+                for (kind, source), margin in self.standing.items()
+            ],
         }
 
 
