@@ -142,6 +142,10 @@ def test_approving_makes_every_site_adopt_its_share(
             if e["target"] == site_plans[name] and e["action"] in ("propose", "approve", "apply")
         }
         assert principal == {decision["actor"]}  # named after who approved the fleet plan
+        proposed = next(
+            e for e in audit if e["target"] == site_plans[name] and e["action"] == "propose"
+        )
+        assert proposed["reason"] == f"fleet plan {plan_id}"  # its own, not "move it"
         assert ("watch_start", site_plans[name]) in actions  # the site's watch applies
         assert (
             twin.supervisor.watch is not None and twin.supervisor.watch.plan_id == site_plans[name]
@@ -162,6 +166,9 @@ def test_a_superseded_or_stale_plan_is_refused(client: TestClient, clock: Clock)
     second = replan(client)
     older = client.post(f"/api/v1/fleet/plans/{first['id']}/approve", headers=approve)
     assert older.status_code == 409  # superseded by the newer proposal
+    record = client.get(f"/api/v1/fleet/plans/{first['id']}", headers=fleet_auth("read")).json()
+    assert record["decided_by"] == "system"  # nobody decided on it (tryout3 finding 8)
+    assert record["reason"].startswith(f"superseded by {second['id']} (proposed by token:")
     clock.now = clock.now + timedelta(hours=2)
     stale = client.post(f"/api/v1/fleet/plans/{second['id']}/approve", headers=approve)
     assert stale.status_code == 409 and "stale" in stale.json()["detail"]

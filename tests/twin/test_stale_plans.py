@@ -80,7 +80,9 @@ def test_a_revert_supersedes_the_proposals_made_before_it(tmp_path: Path) -> Non
     revert = _trip_watch(twin, clock)
     assert _status(twin, revert) == "proposed"
     assert _status(twin, before["id"]) == "superseded"
-    assert twin.store.get_plan(before["id"])["reason"] == f"superseded by {revert}"  # type: ignore[index]
+    superseded = twin.store.get_plan(before["id"])
+    assert superseded is not None and superseded["decided_by"] == "system"
+    assert superseded["reason"] == f"superseded by {revert} (a revert proposed by watch)"
     with pytest.raises(ValueError, match="superseded"):
         twin.approve(before["id"], actor="operator", reason="plan made before the trip")
     entry = next(e for e in twin.store.audit_log(limit=50) if e["action"] == "propose_revert")
@@ -106,6 +108,11 @@ def test_a_revert_supersedes_the_proposals_made_before_it(tmp_path: Path) -> Non
     twin.approve(revert, actor="operator", reason="revert")
     assert _status(twin, plan["id"]) == "reverted"
     assert _status(twin, after["id"]) == "superseded"
+    superseded = twin.store.get_plan(after["id"])
+    assert superseded is not None and superseded["decided_by"] == "system"
+    assert superseded["reason"] == (
+        f"superseded by {revert} (the revert of {plan['id']}, approved by operator)"
+    )
     with pytest.raises(ValueError, match="superseded"):
         twin.approve(after["id"], actor="operator", reason="made while the tripped plan ran")
     entry = next(e for e in twin.store.audit_log(limit=50) if e["action"] == "revert")

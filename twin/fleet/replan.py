@@ -42,6 +42,7 @@ from twin.fleet.adopt import Adoption, check_share
 from twin.fleet.anchor import Carried, window_start
 from twin.fleet.schema import Fleet
 from twin.live.control.payload import schedule_json
+from twin.live.control.proposals import SYSTEM, store_proposal
 from twin.live.live_twin import LiveTwin
 from twin.scenario.fields import resolve_instant
 from twin.store.errors import Conflict, StoreBusy
@@ -266,6 +267,9 @@ class FleetPlanner:
     jobs: dict[str, FleetJob] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _decide: threading.Lock = field(default_factory=threading.Lock)
+    _proposals: threading.Lock = field(default_factory=threading.Lock)
+    """Held while a new fleet proposal supersedes the older ones and is stored
+    (:func:`twin.live.control.proposals.store_proposal`)."""
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def running(self) -> FleetJob | None:
@@ -315,6 +319,7 @@ class FleetPlanner:
         from twin.fleet.anchor import live_fleet_input
         from twin.fleet.build import build_fleet
 
+        created = self.clock()  # the instant its state is taken: the newest proposal wins
         digests = {name: twin.scenario_digest for name, twin in self.twins.items()}
         carried: dict[str, Carried] = {}
         if self.twins:
@@ -355,11 +360,12 @@ class FleetPlanner:
                 if site.name in result.plan.schedules
             },
         }
-        for old in self.store.list_plans(limit=500, status="proposed"):
-            self.store.set_plan_status(old["id"], "superseded", actor, f"superseded by {plan_id}")
-        record = self.store.add_plan(plan_id, self.clock(), "proposed", payload)
-        self.store.audit(actor, "propose", plan_id, reason, {"status": result.status})
-        return record
+        # supersede-then-store under the proposal lock, newest by creation time wins (as a
+        # single site: two re-plans finishing in either order leave the newest proposed)
+        newer = store_proposal(self.store, self._proposals, plan_id, created, payload, actor)
+        detail = {"status": result.status} | ({"superseded_by": newer} if newer else {})
+        self.store.audit(actor, "propose", plan_id, reason, detail)
+        return self._plan(plan_id)
 
     def _plan(self, plan_id: str) -> PlanRecord:
         record = self.store.get_plan(plan_id)
@@ -404,10 +410,9 @@ class FleetPlanner:
             self._audit_sites(actor, "approve", plan_id, reason)
             site_plans = {name: adoption.plan_id for name, adoption in adoptions}
             self.store.audit(actor, "approve", plan_id, reason, {"site_plans": site_plans})
-            for old in in_force:
-                self.store.set_plan_status(
-                    old["id"], "superseded", actor, f"superseded by {plan_id}"
-                )
+            for old in in_force:  # nobody decided on it: the reason says who approved
+                why = f"superseded by {plan_id} (approved by {actor})"
+                self.store.set_plan_status(old["id"], "superseded", SYSTEM, why)
             return decided
 
     def _check_fresh(self, plan_id: str, payload: dict[str, Any], created: datetime) -> None:

@@ -44,8 +44,10 @@ parameter                      from readings of                    sensitivity `
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -92,6 +94,75 @@ _Use = tuple[bool, int, tuple[float, float, float], float, float]
 """How a point's readings enter an update (:meth:`Calibrator._use`)."""
 
 
+@dataclass(frozen=True)
+class _Logged:
+    """The readings of one update, as pseudo-measurements of the parameters, for a replay.
+
+    Offsets: ``z = reading − prediction + offset then`` [K] per reading; factors: ``z =
+    residual + H·θ then`` with its row ``H``; σ² of each reading; the point code and the
+    reading's time [s since 1970 UTC] of each (:meth:`Calibrator.discount` drops a point's
+    readings from a time on)."""
+
+    seq: int
+    time: datetime
+    off_index: NDArray[np.int64]
+    off_z: FloatArray
+    off_var: FloatArray
+    off_point: NDArray[np.int64]
+    off_t: FloatArray
+    rows: FloatArray
+    f_z: FloatArray
+    f_var: FloatArray
+    f_point: NDArray[np.int64]
+    f_t: FloatArray
+
+    def without(self, point: int, since: float) -> tuple[_Logged, int]:
+        """This update without ``point``'s readings at or after ``since`` [s]; and how many
+        were dropped."""
+        off = ~((self.off_point == point) & (self.off_t >= since))
+        fac = ~((self.f_point == point) & (self.f_t >= since))
+        dropped = int((~off).sum() + (~fac).sum())
+        if not dropped:
+            return self, 0
+        kept = replace(
+            self,
+            off_index=self.off_index[off],
+            off_z=self.off_z[off],
+            off_var=self.off_var[off],
+            off_point=self.off_point[off],
+            off_t=self.off_t[off],
+            rows=self.rows[fac],
+            f_z=self.f_z[fac],
+            f_var=self.f_var[fac],
+            f_point=self.f_point[fac],
+            f_t=self.f_t[fac],
+        )
+        return kept, dropped
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """The filter's state before the update numbered ``seq`` (at ``time``)."""
+
+    seq: int
+    time: datetime
+    arrays: dict[str, Any]
+    last_time: datetime | None
+
+
+_STATE_ARRAYS = (
+    "_offset",
+    "_offset_var",
+    "_offset_samples",
+    "_offset_clipped",
+    "_theta",
+    "_cov",
+    "_theta_samples",
+    "_theta_clipped",
+)
+"""The arrays that are the filter's state (checkpoints, :meth:`Calibrator.state_dict`)."""
+
+
 class HistoryEntry(NamedTuple):
     """One recorded estimate: ``(time, name, value, std)``.
 
@@ -127,6 +198,9 @@ class Calibrator:
         Least time between two history entries of one parameter [s] (0: every update).
     max_history
         Entries kept in :attr:`history` (oldest dropped first).
+    rollback_horizon
+        How far back :meth:`discount` can take a sensor's readings out [s]: the updates of
+        this long are kept, with a checkpoint of the state every ``checkpoint_interval`` [s].
 
     Attributes
     ----------
@@ -145,6 +219,8 @@ class Calibrator:
         clip: float = 4.0,
         history_interval: float = 0.0,
         max_history: int = 100_000,
+        rollback_horizon: float = 3600.0,
+        checkpoint_interval: float = 60.0,
     ) -> None:
         if not 0.0 < forgetting <= 1.0:
             raise ValueError(f"forgetting must be in (0, 1], got {forgetting}")
@@ -202,6 +278,12 @@ class Calibrator:
                 sigma = float(noise_std(kind, 1.0, self.noise))
                 relative = kind.quantity in RELATIVE_NOISE
                 self._roles[point] = (role, -1 if index is None else index, sigma, relative)
+        self._codes = {point: k for k, point in enumerate(self._roles)}
+        self.rollback_horizon = float(rollback_horizon)
+        self.checkpoint_interval = float(checkpoint_interval)
+        self._log: deque[_Logged] = deque()
+        self._checkpoints: deque[_Checkpoint] = deque()
+        self._seq = 0
 
     # ------------------------------------------------------------------ update
 
@@ -226,19 +308,15 @@ class Calibrator:
             Readings used (skipped: unknown points, points without a role, NaN).
         """
         moment = _utc(time)
-        self._forget(moment)
         fan_total = 0.0
         for point in self._fan_points:
             fan_total += float(predicted.get(point, math.nan))
-        off_index: list[int] = []
-        off_residual: list[float] = []
-        off_variance: list[float] = []
-        rows: list[tuple[float, float, float]] = []
-        residual: list[float] = []
-        variance: list[float] = []
+        offsets: list[tuple[int, float, float, int, float]] = []
+        factors: list[tuple[tuple[float, float, float], float, float, int, float]] = []
         # what depends on the point only (its role, the model's value, σ², the row), worked
-        # out at its first reading; then each reading adds its residual in batch order
+        # out at its first reading; then each reading adds its pseudo-measurement in order
         plans: dict[str, _Use | None] = {}
+        theta = self._theta
         for reading in readings:
             point = reading.point
             if point not in plans:
@@ -250,26 +328,109 @@ class Calibrator:
             if not math.isfinite(measured):
                 continue
             offset, index, row, model, var = plan
+            code, seconds = self._codes[point], reading.time.timestamp()
             if offset:
-                off_index.append(index)
-                off_residual.append(measured - model)
-                off_variance.append(var)
+                z = measured - model + float(self._offset[index])
+                offsets.append((index, z, var, code, seconds))
             else:
-                rows.append(row)
-                residual.append(measured - model)
-                variance.append(var)
-        touched: list[str] = []
-        if off_index:
-            touched += self._update_offsets(
-                np.asarray(off_index), np.asarray(off_residual), np.asarray(off_variance)
-            )
-        if rows:
-            touched += self._update_factors(
-                np.asarray(rows), np.asarray(residual), np.asarray(variance)
-            )
+                z = measured - model + float(np.dot(row, theta))
+                factors.append((row, z, var, code, seconds))
+        entry = _Logged(
+            self._seq,
+            moment,
+            np.array([o[0] for o in offsets], dtype=np.int64),
+            np.array([o[1] for o in offsets], dtype=float),
+            np.array([o[2] for o in offsets], dtype=float),
+            np.array([o[3] for o in offsets], dtype=np.int64),
+            np.array([o[4] for o in offsets], dtype=float),
+            np.array([f[0] for f in factors], dtype=float).reshape(-1, 3),
+            np.array([f[1] for f in factors], dtype=float),
+            np.array([f[2] for f in factors], dtype=float),
+            np.array([f[3] for f in factors], dtype=np.int64),
+            np.array([f[4] for f in factors], dtype=float),
+        )
+        self._seq += 1
+        self._checkpoint(entry)
+        touched = self._apply(entry)
+        self._log.append(entry)
         self.updates += 1
         self._record(moment, touched)
-        return len(off_index) + len(rows)
+        return len(offsets) + len(factors)
+
+    def _apply(self, entry: _Logged) -> list[str]:
+        """One update from its pseudo-measurements (residuals against the state now)."""
+        self._forget(entry.time)
+        touched: list[str] = []
+        if entry.off_index.size:
+            residual = entry.off_z - self._offset[entry.off_index]
+            touched += self._update_offsets(entry.off_index, residual, entry.off_var)
+        if entry.f_z.size:
+            residual = entry.f_z - entry.rows @ self._theta
+            touched += self._update_factors(entry.rows, residual, entry.f_var)
+        return touched
+
+    def _snapshot(self, seq: int, time: datetime) -> _Checkpoint:
+        arrays = {name: getattr(self, name).copy() for name in _STATE_ARRAYS}
+        return _Checkpoint(seq, time, arrays, self._last_time)
+
+    def _restore(self, checkpoint: _Checkpoint) -> None:
+        for name, value in checkpoint.arrays.items():
+            setattr(self, name, value.copy())
+        self._last_time = checkpoint.last_time
+
+    def _checkpoint(self, entry: _Logged) -> None:
+        """A checkpoint before ``entry`` when the last is ``checkpoint_interval`` old; the
+        updates and checkpoints older than ``rollback_horizon`` are let go."""
+        points = self._checkpoints
+        if not points or (entry.time - points[-1].time).total_seconds() >= self.checkpoint_interval:
+            points.append(self._snapshot(entry.seq, entry.time))
+        horizon = entry.time - timedelta(seconds=self.rollback_horizon)
+        while len(points) > 1 and points[1].time <= horizon:
+            points.popleft()
+        while self._log and self._log[0].seq < points[0].seq:
+            self._log.popleft()
+
+    def discount(self, point: str, since: datetime) -> int:
+        """Take out what the readings of ``point`` from ``since`` on taught the filter (a
+        sensor found stuck or drifting since then: its readings before the detection were
+        used).  The state goes back to the newest checkpoint before ``since`` (the oldest
+        kept when ``since`` is older than ``rollback_horizon``: then only the readings since
+        that checkpoint are taken out) and the updates after it are replayed without those
+        readings; the parameters they touched get a history entry at the last update.
+
+        Returns
+        -------
+        int
+            Readings taken out [count] (0: none was used, nothing changes).
+        """
+        code = self._codes.get(point)
+        if code is None or not self._checkpoints:
+            return 0
+        t0 = _utc(since).timestamp()
+        if not any(e.without(code, t0)[1] for e in self._log):
+            return 0
+        start = self._checkpoints[0]
+        for checkpoint in self._checkpoints:
+            if checkpoint.time <= since:
+                start = checkpoint
+        entries = [e for e in self._log if e.seq >= start.seq]
+        kept_log = [e for e in self._log if e.seq < start.seq]
+        while self._checkpoints and self._checkpoints[-1].seq > start.seq:
+            self._checkpoints.pop()
+        self._restore(start)
+        removed = 0
+        touched: set[str] = set()
+        self._log = deque(kept_log)
+        for entry in entries:
+            kept, dropped = entry.without(code, t0)
+            removed += dropped
+            if kept.seq != start.seq:
+                self._checkpoint(kept)
+            touched.update(self._apply(kept))
+            self._log.append(kept)
+        if entries:
+            self._record(entries[-1].time, sorted(touched), force=True)
+        return removed
 
     def _use(self, point: str, predicted: Mapping[str, float], fan_total: float) -> _Use | None:
         """How the readings of ``point`` enter :meth:`update`: None when they are skipped (no
@@ -354,14 +515,15 @@ class Calibrator:
         self._theta_clipped += (used & clipped[:, np.newaxis]).sum(axis=0)
         return [name for j, name in enumerate(ESTIMATED_FACTORS) if used[:, j].any()]
 
-    def _record(self, moment: datetime, names: list[str]) -> None:
+    def _record(self, moment: datetime, names: list[str], force: bool = False) -> None:
         if not names:
             return
         std = self.uncertainty()
         values = self.estimates().as_dict(self.facility)
         for name in names:
             last = self._last_entry.get(name)
-            if last is not None and (moment - last).total_seconds() < self.history_interval:
+            recent = last is not None and (moment - last).total_seconds() < self.history_interval
+            if recent and not force:
                 continue
             entry = HistoryEntry(moment, name, values[name], std[name])
             self.history.append(entry)
@@ -442,6 +604,55 @@ class Calibrator:
                 "estimated": True,
             }
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """The calibrated state, JSON-ready (for the store: a restart resumes from it):
+        ``racks`` (facility order), per rack ``offset`` [K], ``offset_var`` [K²],
+        ``offset_samples``, ``offset_clipped``; ``factors`` (names), ``theta`` [-], ``cov``
+        [-²], ``theta_samples``, ``theta_clipped``; ``last_time`` (ISO UTC) and
+        ``updates``."""
+        return {
+            "racks": list(self._racks),
+            "offset": self._offset.tolist(),
+            "offset_var": self._offset_var.tolist(),
+            "offset_samples": self._offset_samples.tolist(),
+            "offset_clipped": self._offset_clipped.tolist(),
+            "factors": list(ESTIMATED_FACTORS),
+            "theta": self._theta.tolist(),
+            "cov": self._cov.tolist(),
+            "theta_samples": self._theta_samples.tolist(),
+            "theta_clipped": self._theta_clipped.tolist(),
+            "last_time": None if self._last_time is None else self._last_time.isoformat(),
+            "updates": self.updates,
+        }
+
+    def load_state(self, data: Mapping[str, Any]) -> int:
+        """Resume from :meth:`state_dict`: the factors, and the offsets of the racks this
+        facility still has (by id); returns the racks restored.  The forgetting then counts
+        from the saved ``last_time`` (the covariance grows over the time the twin was down).
+        A state of other factors is refused (``ValueError``) and nothing changes."""
+        if list(data.get("factors", [])) != list(ESTIMATED_FACTORS):
+            raise ValueError("the saved calibration has other factors")
+        theta = np.asarray(data["theta"], dtype=float)
+        cov = np.asarray(data["cov"], dtype=float)
+        if theta.shape != self._theta.shape or cov.shape != self._cov.shape:
+            raise ValueError("the saved calibration has another shape")
+        where = {rack: r for r, rack in enumerate(self._racks)}
+        pairs = [(where[rack], k) for k, rack in enumerate(data["racks"]) if rack in where]
+        mine = np.array([r for r, _ in pairs], dtype=np.int64)
+        saved = np.array([k for _, k in pairs], dtype=np.int64)
+        for name in ("offset", "offset_var", "offset_samples", "offset_clipped"):
+            target = getattr(self, f"_{name}")
+            target[mine] = np.asarray(data[name])[saved]
+        self._theta, self._cov = theta, cov
+        self._theta_samples = np.asarray(data["theta_samples"], dtype=np.int64)
+        self._theta_clipped = np.asarray(data["theta_clipped"], dtype=np.int64)
+        last = data.get("last_time")
+        self._last_time = None if last is None else _utc(datetime.fromisoformat(last))
+        self.updates = int(data.get("updates", 0))
+        self._log.clear()
+        self._checkpoints.clear()
+        return int(mine.size)
 
     def drain_history(self) -> list[HistoryEntry]:
         """History entries recorded since the last call (for the service to store)."""

@@ -165,6 +165,16 @@ class InletFilter:
         self._d[groups] = d
         self._p[groups] = p
 
+    def shift(self, delta: FloatArray) -> None:
+        """Move every rack's deviation by ``delta`` [K] per rack, shape (R,) (the prediction
+        it is taken from moved by ``−delta``); the covariance is unchanged."""
+        g, s = self._rack_group, self._rack_slot
+        self._d[g, s] += np.where(np.isfinite(delta), delta, 0.0)
+
+    def set_deviation(self, rack: int, value: float) -> None:
+        """Set one rack's deviation mean [K] (its covariance is unchanged)."""
+        self._d[self._rack_group[rack], self._rack_slot[rack]] = value
+
     def deviation(self) -> tuple[FloatArray, FloatArray]:
         """Estimated deviation from the model per rack, mean [K] and standard deviation [K]."""
         g, s = self._rack_group, self._rack_slot

@@ -53,6 +53,7 @@ from twin.live.control.approval import check_alarms, plan_alarms
 from twin.live.control.cycle import processing_loop, run_cycle, take_waiting
 from twin.live.control.guardrails import guardrail_problems
 from twin.live.control.payload import fallback_payload, schedule_from_json, schedule_json
+from twin.live.control.persist import restore_calibration, save_calibration
 from twin.live.control.proposals import (
     check_scenario,
     revert_applied,
@@ -159,6 +160,9 @@ class LiveTwin:
         self.applied_plans: list[str] = []  # since the scenario was loaded, kept by re-anchoring
         self.reanchor_observers: list[Callable[[], None]] = []  # called after each window move
         self._restored = False
+        self.calibration_saved: datetime | None = None
+        """When the calibrated state was last written to the store (:mod:`twin.live.control.
+        persist`)."""
         self._load(self.base_data)
         self.plant: VirtualPlant | None = None
         self._seed = seed
@@ -205,7 +209,10 @@ class LiveTwin:
         self.baseline = as_operated(self.facility, self.series)
         self.schedule: Schedule = self.baseline
         if not keep_state:
+            previous = getattr(self, "estimator", None)
             self.estimator = StateEstimator(self.facility, stale_after=self.settings.stale_after_s)
+            if previous is not None:  # a replaced scenario: readings kept arriving meanwhile
+                self.estimator.carry_times(previous)
             self.faults = FaultDetector(
                 self.catalogue, facility=self.facility, silent_after=self.settings.silent_after_s
             )
@@ -562,12 +569,14 @@ class LiveTwin:
         record = self._plan_record(plan_id)
         check_scenario(record, self.scenario_digest)  # 409 when made on another scenario
         payload = record["payload"] or {}
-        alarms = self.plan_alarms(plan_id)
-        overridden = check_alarms(plan_id, payload, alarms, force=force, reason=reason)
+        overridden: list[dict[str, Any]] = []
+        if record["status"] == "proposed":  # else the store refuses it, saying why
+            alarms = self.plan_alarms(plan_id)
+            overridden = check_alarms(plan_id, payload, alarms, force=force, reason=reason)
         self._merged(record)  # a plan that does not fit is refused before anything is written
         self.store.set_plan_status(plan_id, "approved", actor, reason, time=self.clock())
-        detail = {"critical_alarms_overridden": overridden} if overridden else {}
-        self.store.audit(actor, "approve", plan_id, reason, detail)
+        override = {"critical_alarms_overridden": overridden} if overridden else {}
+        self.store.audit(actor, "approve", plan_id, reason, override)
         with self.lock:
             self.set_schedule(self._merged(record))
         self.applied_plans.append(plan_id)
@@ -706,6 +715,7 @@ class LiveTwin:
         reanchor.restore`)."""
         if not self._restored:
             self._restored = True
+            restore_calibration(self)
             restore(self)
         self._stop.clear()
         if self.settings.ingest_process and self._ingest_process is None:
@@ -749,6 +759,8 @@ class LiveTwin:
         for thread in self._threads:
             thread.join(timeout=5.0)
         self._threads.clear()
+        if self.calibrator.updates:
+            save_calibration(self, self.clock(), force=True)
         if self._ingest_process is not None:
             self._ingest_process.close()
             self._ingest_process = None

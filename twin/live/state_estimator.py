@@ -34,6 +34,7 @@ points' canonical unit), energy [kWh], SOC [-], times UTC.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -54,6 +55,8 @@ BoolArray = NDArray[np.bool_]
 __all__ = ["StateEstimator"]
 
 _HOUR = 3600.0
+_PAST_KEPT = 720
+"""Readings per rack :meth:`StateEstimator.discount` can go back over [count] (an hour at 5 s)."""
 
 # point roles (codes in StateEstimator._role)
 _OTHER, _INLET, _SOC, _JOB, _CHAIN = 0, 1, 2, 3, 4
@@ -189,6 +192,10 @@ class StateEstimator:
         self._point_last = np.full(len(self._point_ids), -np.inf)
         self._last_reading: float | None = None
         self._state: EstimatedState | None = None
+        self._offsets = np.zeros(racks.count)  # the calibrated offsets in the predictions [K]
+        self._past: dict[int, deque[tuple[float, float]]] = {}
+        """Per rack, (reading time [s], deviation before it + offset then [K]) of its recent
+        readings: :meth:`discount` goes back to one."""
         self.history = EstimateHistory(self._rack_ids)
         """The recent estimates, one per minute (the trends' uncertainty bands)."""
 
@@ -236,6 +243,7 @@ class StateEstimator:
         time: datetime,
         readings: Sequence[Reading],
         predicted: Mapping[str, float],
+        offsets: FloatArray | None = None,
     ) -> EstimatedState:
         """Propagate the estimate to ``time`` and correct it with ``readings``.
 
@@ -252,6 +260,11 @@ class StateEstimator:
         predicted
             Model prediction of every point at ``time`` (:meth:`PointCatalogue.predict`).
             Missing or non-finite entries keep the previous prediction.
+        offsets
+            The calibrated inlet offsets [K] per rack included in ``predicted`` (None: as in
+            the previous update).  When the calibration moves an offset the deviations are
+            moved back by as much, so an inlet the deviation had already learned is not
+            counted twice (watch6, 7 Dec: one 29.0 °C reading gave 32.14 ± 0.22 °C).
 
         Returns
         -------
@@ -273,6 +286,10 @@ class StateEstimator:
         current = self._time
         assert current is not None
 
+        if offsets is not None:
+            new = np.asarray(offsets, dtype=float)
+            self._inlets.shift(self._offsets - new)
+            self._offsets = new.copy()
         self._take_predictions(predicted)
 
         # --- readings, dispatched by role
@@ -299,11 +316,56 @@ class StateEstimator:
         for k in jobs[np.argsort(when[jobs], kind="stable")]:
             self._integrate_job(int(self._target[idx[k]]), float(when[k]), float(value[k]))
 
+        self._remember(inlet_value, inlet_time)
         self._inlets.update(current, inlet_value, inlet_time, self._predicted_inlet)
         self._update_soc(current, previous, predicted, soc_readings)
         self._state = self._build_state(current)
         self.history.record(self._state)
         return self._state
+
+    def carry_times(self, other: StateEstimator) -> int:
+        """Take the last reading times of ``other`` (the estimator of the scenario replaced)
+        for the points this facility still has, so the state is not "stale: no reading
+        accepted yet" while readings arrive (tester tryout3 finding 8, 7 Dec); returns the
+        points carried over.  The estimates themselves start again."""
+        carried = 0
+        for point, i in self._point_index.items():
+            j = other._point_index.get(point)
+            if j is not None and math.isfinite(other._point_last[j]):
+                self._point_last[i] = other._point_last[j]
+                carried += 1
+        if carried and other._last_reading is not None:
+            times = self._point_last[np.isfinite(self._point_last)]
+            self._last_reading = float(times.max())
+            self._state = None
+        return carried
+
+    def _remember(self, value: FloatArray, when: FloatArray) -> None:
+        """Keep each rack's deviation (+ offset) before the new readings it takes now."""
+        new = np.flatnonzero(np.isfinite(value) & (when > self._inlets.last_time))
+        if new.size == 0:
+            return
+        deviation = self._inlets.deviation()[0]
+        for r in new.tolist():
+            past = self._past.setdefault(r, deque(maxlen=_PAST_KEPT))
+            past.append((float(when[r]), float(deviation[r] + self._offsets[r])))
+
+    def discount(self, point: str, since: datetime) -> bool:
+        """Take back what the inlet readings of ``point`` from ``since`` on moved its rack's
+        deviation (a sensor found stuck or drifting since then): the deviation goes back to
+        its value before the first of them (in the frame of today's offsets); the
+        covariance and the neighbours are left as they are.  True when it moved."""
+        i = self._point_index.get(point)
+        if i is None or self._role[i] != _INLET:
+            return False
+        r = int(self._target[i])
+        t0 = _utc(since, "since").timestamp()
+        for t, value in self._past.get(r, ()):
+            if t >= t0:
+                self._inlets.set_deviation(r, value - float(self._offsets[r]))
+                self._state = self._build_state(self._time)
+                return True
+        return False
 
     def _reading_arrays(
         self, readings: Sequence[Reading]

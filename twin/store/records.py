@@ -27,7 +27,7 @@ from twin.store.engine import (
     to_microseconds,
 )
 from twin.store.errors import Conflict, NotFound
-from twin.store.schema import ALARMS, AUDIT, PARAMETERS, PLANS
+from twin.store.schema import ALARMS, AUDIT, META, PARAMETERS, PLANS
 
 __all__ = [
     "ALARM_SEVERITIES",
@@ -457,6 +457,29 @@ class RecordsMixin:
         )
         self._database.write(lambda conn: conn.execute(statement, rows))
         return len(rows)
+
+    def save_snapshot(self, name: str, data: Mapping[str, Any]) -> None:
+        """Store a JSON snapshot under ``name`` (replacing the previous one), in the ``meta``
+        table as ``snapshot/<name>`` (the live twin's calibrated state: what a restart
+        resumes from)."""
+        key = f"snapshot/{name}"
+        text = json.dumps(dict(data), allow_nan=False)
+
+        def work(conn: Connection) -> None:
+            conn.execute(sa.delete(META).where(META.c.key == key))
+            conn.execute(sa.insert(META).values(key=key, value=text))
+
+        self._database.write(work)
+
+    def snapshot(self, name: str) -> dict[str, Any] | None:
+        """The snapshot stored under ``name`` (:meth:`save_snapshot`), or None."""
+        key = f"snapshot/{name}"
+        query = sa.select(META.c.value).where(META.c.key == key)
+        text = self._database.read(lambda conn: conn.execute(query).scalar_one_or_none())
+        if text is None:
+            return None
+        data = json.loads(text)
+        return data if isinstance(data, dict) else None
 
     def parameter_history(
         self, name: str | None = None, since: datetime | None = None, limit: int | None = None

@@ -9,7 +9,7 @@ JSON payloads are ``TEXT``.
 =========================  ===========================================================  ==========
 table                      columns                                                      key
 =========================  ===========================================================  ==========
-``meta``                   key, value (``schema_version``)                              key
+``meta``                   key, value (``schema_version``; ``snapshot/<name>``: JSON)   key
 ``measurements``           point, time, value, received (NULL for rows before v2)       point, time
 ``measurements_staging``   same columns; SQLite's write buffer                          time, point
 ``latest``                 point, time, value, received: the newest reading per point   point
@@ -256,7 +256,8 @@ def _sessions_v4(md: sa.MetaData) -> sa.Table:
 METADATA = sa.MetaData()
 """The current schema (version :data:`SCHEMA_VERSION`)."""
 META = _meta_table(METADATA)
-"""``meta``: key → value (``schema_version``)."""
+"""``meta``: key → value (``schema_version``; ``snapshot/<name>``: a JSON snapshot, e.g. the
+live twin's calibrated state)."""
 MEASUREMENTS = _measurements_v2(METADATA)
 """``measurements``: every stored reading, clustered by (point, time)."""
 STAGING = _staging_v2(METADATA)

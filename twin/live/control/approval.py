@@ -6,7 +6,8 @@ on rack A02, which the plan moves, and neither the preview nor the approval said
 
 :func:`plan_alarms` lists the active **critical** alarms on the points a plan moves
 (:func:`twin.live.control.watch.moved_points`) and on every other point of the racks those
-points belong to (an inlet alarm on a rack whose jobs the plan moves concerns it too).  The
+points belong to (the hall's alarms: limits and sensors, not the ``plan_…`` alarms of a
+revert) (an inlet alarm on a rack whose jobs the plan moves concerns it too).  The
 preview carries them (``critical_alarms``) and :func:`check_alarms` makes approval refuse by
 default while one of them is active and not shelved: the approver overrides it explicitly
 (``force`` with a reason, audited with the alarms overridden).  A revert to the as-operated
@@ -87,6 +88,8 @@ def plan_alarms(
     out: list[dict[str, Any]] = []
     for alarm in active:
         if alarm["severity"] != "critical" or alarm["cleared"] is not None:
+            continue
+        if alarm["kind"].startswith("plan_"):  # about a plan (a revert), not the hall
             continue
         if not concerns(points, alarm):
             continue

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from twin.live.control.persist import save_calibration
 from twin.live.faults.kinds import SensorFault
 from twin.scenario.points import Reading
 
@@ -128,10 +129,12 @@ def run_cycle(twin: LiveTwin, batches: Sequence[Sequence[Reading]]) -> int:
             recovered = list(twin.faults.recovered)
             screened.append(ScreenedBatch(moment, kept, faults, recovered, expected, batch))
         moment = max(s.moment for s in screened)
+        _discount(twin, screened)
         predicted = twin.predicted(moment)
         kept = [r for s in screened for r in s.kept]
+        offsets = twin.parameters.offsets(twin.facility)
         with twin.view_lock:
-            twin.estimator.update(moment, kept, predicted)
+            twin.estimator.update(moment, kept, predicted, offsets)
             estimate = twin.estimator.state(moment)
         twin.calibrator.update(moment, kept, predicted)
         history = twin.calibrator.drain_history()
@@ -149,6 +152,7 @@ def run_cycle(twin: LiveTwin, batches: Sequence[Sequence[Reading]]) -> int:
             done.predicted,
             done.readings,
         )
+    save_calibration(twin, moment)  # at most once a minute: a restart resumes from it
     if history:
         by_time: dict[datetime, dict[str, tuple[float, float]]] = {}
         for entry in history:
@@ -156,6 +160,20 @@ def run_cycle(twin: LiveTwin, batches: Sequence[Sequence[Reading]]) -> int:
         for when, values in by_time.items():
             twin.store.record_parameters(when, values)
     return count
+
+
+def _discount(twin: LiveTwin, screened: Sequence[ScreenedBatch]) -> None:
+    """A sensor found stuck or drifting in this cycle had its readings used before the
+    detection: the calibration and the estimate take back what they learned from them since
+    the fault began (:meth:`twin.live.calibration.Calibrator.discount`,
+    :meth:`twin.live.state_estimator.StateEstimator.discount`), so the offset does not keep a
+    recovered sensor out (alarms6, 7 Dec: +1.77 K learned from a stuck inlet)."""
+    for done in screened:
+        for fault in done.faults:
+            if fault.kind in ("stuck", "drift"):
+                twin.calibrator.discount(fault.point, fault.since)
+                with twin.view_lock:
+                    twin.estimator.discount(fault.point, fault.since)
 
 
 def processing_loop(

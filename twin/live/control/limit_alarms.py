@@ -39,6 +39,7 @@ critical), ``update`` (critical back to warning) and ``clear``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -205,6 +206,49 @@ class LimitMonitor:
             e = where.get((str(alarm["kind"]), str(alarm["source"])))
             if e is not None:
                 self.level[e] = 2 if alarm.get("severity") == "critical" else 1
+
+    def changed_limits(self, active: Sequence[Mapping[str, Any]]) -> set[int]:
+        """The entries of active limit alarms stored with another limit than the entry's now
+        (the scenario was replaced, or a restart serves the file again after a replacement):
+        :meth:`rejudge` them."""
+        pairs = zip(self.entries.alarm, self.entries.source, strict=True)
+        where = {pair: e for e, pair in enumerate(pairs)}
+        changed: set[int] = set()
+        for alarm in active:
+            e = where.get((str(alarm["kind"]), str(alarm["source"])))
+            stored = (alarm.get("detail") or {}).get("limit")
+            if e is None or not isinstance(stored, int | float):
+                continue
+            if abs(float(stored) - float(self.entries.limit[e])) > 1e-9:
+                changed.add(e)
+        return changed
+
+    def rejudge(self, time: datetime, entries: set[int]) -> list[LimitEvent]:
+        """Judge again, at once, the alarms of ``entries`` against the limits now (after
+        :meth:`changed_limits`): cleared when the value judged last is within the new limit's
+        warning band, lowered to a warning, or kept at its level and re-worded with the new
+        limit (an escalation still needs the minimum duration).  Entries without a value yet
+        are left in ``entries`` for a later cycle; the others are removed from it."""
+        events: list[LimitEvent] = []
+        done = set()
+        for e in sorted(entries):
+            if not math.isfinite(self.value[e]):
+                continue
+            done.add(e)
+            old = int(self.level[e])
+            if old == 0:
+                continue
+            margin = float(self.entries.sign[e] * (self.entries.limit[e] - self.value[e]))
+            warning = margin < self.entries.warning[e]
+            raw = 2 if margin < -self.entries.tolerance[e] else 1 if warning else 0
+            new = min(raw, old)
+            event = self._event(e, old, new, margin, time)
+            note = " (judged again: the limits changed with the scenario)"
+            events.append(dataclasses.replace(event, message=event.message + note))
+            self.level[e] = new
+            self._below[e] = np.nan
+        entries -= done
+        return events
 
     def critical_now(self) -> dict[tuple[str, str], tuple[float, float, str | None]]:
         """The entries at the critical level now: (alarm kind, source) → (margin [unit],

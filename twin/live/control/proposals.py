@@ -38,6 +38,7 @@ from twin.store.records import PlanRecord
 from twin.store.store import Store
 
 __all__ = [
+    "SYSTEM",
     "RevertBarrier",
     "check_scenario",
     "revert_applied",
@@ -45,6 +46,11 @@ __all__ = [
     "store_revert",
     "supersede_all",
 ]
+
+SYSTEM = "system"
+"""Who a superseded plan names as its decider: nobody decided on it (tester tryout3 finding
+8, 7 Dec: a superseded plan named the approver of another plan); the reason says which plan
+superseded it and who proposed or approved that one."""
 
 PROPOSALS_SCANNED = 500
 """Proposed plans looked at when a new one is stored (newest first) [-]."""
@@ -133,11 +139,13 @@ def store_proposal(
             newer.insert(0, barrier.plan_id)
         store.add_plan(plan_id, created, "proposed", payload)
         if newer:  # newest first: the one that stays proposed
-            store.set_plan_status(plan_id, "superseded", actor, f"superseded by {newer[0]}")
+            why = f"superseded by {newer[0]} (a newer proposal; this one was proposed by {actor})"
+            store.set_plan_status(plan_id, "superseded", SYSTEM, why)
             return newer[0]
         for old in pending:
             # an older proposal was computed from an older state: it must not be approved now
-            store.set_plan_status(old["id"], "superseded", actor, f"superseded by {plan_id}")
+            why = f"superseded by {plan_id} (proposed by {actor})"
+            store.set_plan_status(old["id"], "superseded", SYSTEM, why)
         return None
 
 
@@ -176,7 +184,8 @@ def store_revert(
     with lock:
         store.add_plan(plan_id, created, "proposed", payload)
         barrier.time, barrier.plan_id = created, plan_id
-        return _supersede_before(store, created, plan_id, actor, reverting=None)
+        how = f"a revert proposed by {actor}"
+        return _supersede_before(store, created, plan_id, how, reverting=None)
 
 
 def revert_applied(
@@ -199,7 +208,8 @@ def revert_applied(
     """
     with lock:
         barrier.time, barrier.plan_id = when, plan_id
-        return _supersede_before(store, when, plan_id, actor, reverting=reverted)
+        how = f"the revert of {reverted}, approved by {actor}"
+        return _supersede_before(store, when, plan_id, how, reverting=reverted)
 
 
 def supersede_all(store: Store, lock: threading.Lock, actor: str, reason: str) -> list[str]:
@@ -208,16 +218,17 @@ def supersede_all(store: Store, lock: threading.Lock, actor: str, reason: str) -
     with lock:
         done = []
         for old in _pending(store):
-            store.set_plan_status(old["id"], "superseded", actor, reason)
+            store.set_plan_status(old["id"], "superseded", SYSTEM, f"{reason} (by {actor})")
             done.append(str(old["id"]))
         return done
 
 
 def _supersede_before(
-    store: Store, before: datetime, by: str, actor: str, reverting: str | None
+    store: Store, before: datetime, by: str, how: str, reverting: str | None
 ) -> list[str]:
     """Supersede the proposals created before ``before`` (not ``by``; reverts only when they
-    revert ``reverting``); their ids.  Called under the proposal lock."""
+    revert ``reverting``), decided by :data:`SYSTEM` with ``how`` ``by`` came in the reason;
+    their ids.  Called under the proposal lock."""
     done: list[str] = []
     for old in _pending(store):
         revert_of = (old["payload"] or {}).get("revert_of")
@@ -225,6 +236,6 @@ def _supersede_before(
             continue
         if revert_of and revert_of != reverting:
             continue
-        store.set_plan_status(old["id"], "superseded", actor, f"superseded by {by}")
+        store.set_plan_status(old["id"], "superseded", SYSTEM, f"superseded by {by} ({how})")
         done.append(str(old["id"]))
     return done

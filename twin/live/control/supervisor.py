@@ -103,6 +103,7 @@ class Supervisor:
         self._last_spike: dict[str, datetime] = {}
         self._inherited: set[str] = set()  # points with sensor alarms from before a restart
         self._adopted = False
+        self._rejudge_limits: set[int] = set()  # adopted limit alarms stored with old limits
         self._revert_alarms = True  # look for revert alarms to clear (e.g. after a restart)
         self.proposal_lock = threading.Lock()
         """Held while a new proposal supersedes the older ones and is stored
@@ -164,6 +165,8 @@ class Supervisor:
         self._sensor_alarms(moment, faults, recovered, newest)
         suspected = self._suspected(excluded)
         events = self.limits.evaluate(moment, kept, estimate, model, excluded, suspected)
+        if self._rejudge_limits:  # alarms stored with the limits of another scenario
+            events += self.limits.rejudge(moment, self._rejudge_limits)
         if ahead > 0:
             for event in events:
                 event.detail["readings_ahead_s"] = round(ahead, 3)
@@ -195,7 +198,9 @@ class Supervisor:
         levels (:meth:`LimitMonitor.adopt`); a spike alarm clears :data:`SPIKE_CLEAR_S` after
         its spike; a stuck, drift or silent alarm is re-judged by the new fault detector,
         which has no memory of it (:meth:`_rejudge`)."""
-        self.limits.adopt([a for a in active if a["kind"].startswith("limit_")])
+        limit_alarms = [a for a in active if a["kind"].startswith("limit_")]
+        self.limits.adopt(limit_alarms)
+        self._rejudge_limits = self.limits.changed_limits(limit_alarms)
         for alarm in active:
             kind, source = alarm["kind"], alarm["source"]
             if kind == "sensor_spike":
