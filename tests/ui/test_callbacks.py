@@ -12,6 +12,7 @@ from dash import html
 from scipy.special import ndtr
 
 from optimizer.curve_range import describe
+from twin.live.control.watch import moved_points
 from ui import callbacks as cb
 from ui import callbacks_alarms as ca
 from ui import (
@@ -482,3 +483,33 @@ def test_same_week_in_data_keeps_weekday_and_season(start: str, expected: str) -
     replay = same_week_in_data(start)
     assert replay.isoformat() == expected
     assert replay.weekday() == pd.Timestamp(start).tz_convert("UTC").weekday()
+
+
+def test_approval_in_the_ui_shows_critical_alarms_and_needs_a_reason(
+    context: cb.UIContext,
+) -> None:
+    """tryout3 finding 6: the confirmation step names a critical alarm on a rack the plan
+    moves, and Confirm approval needs a typed reason to override it."""
+    twin = context.twin
+    record = twin.replan(actor="test")
+    plan_id = record["id"]
+    points = moved_points(record["payload"]["preview"], twin.facility, twin.catalogue)
+    rack = next(p.split("/")[1] for p in points if p.startswith("rack/"))
+    point = f"rack/{rack}/inlet_temperature"
+    alarm = twin.store.raise_alarm(
+        "limit_inlet_temperature_high",
+        point,
+        f"rack inlet temperature of {rack} 30.50 °C (measured) above its 27.00 °C limit",
+        time=twin.clock(),
+        severity="critical",
+        point=point,
+    )
+    ok, shown = cb.approval_preview(context, plan_id, *MAY_APPROVE)
+    assert ok and f"#{alarm['id']}" in _text(shown) and f"rack {rack}" in _text(shown)
+    done, message = cb.decide(context, plan_id, *MAY_APPROVE, True)
+    assert not done and f"rack {rack}" in message and "type the reason" in message
+    assert twin.store.get_plan(plan_id)["status"] == "proposed"  # type: ignore[index]
+    done, message = cb.decide(context, plan_id, *MAY_APPROVE, True, "sensor lags, checked")
+    assert done, message
+    entry = next(e for e in twin.store.audit_log(limit=10) if e["action"] == "approve")
+    assert [a["id"] for a in entry["detail"]["critical_alarms_overridden"]] == [alarm["id"]]
