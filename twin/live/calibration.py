@@ -317,6 +317,8 @@ class Calibrator:
         # out at its first reading; then each reading adds its pseudo-measurement in order
         plans: dict[str, _Use | None] = {}
         theta = self._theta
+        off_residual: list[float] = []  # measured − model, as they are (the replay uses z)
+        f_residual: list[float] = []
         for reading in readings:
             point = reading.point
             if point not in plans:
@@ -330,9 +332,11 @@ class Calibrator:
             offset, index, row, model, var = plan
             code, seconds = self._codes[point], reading.time.timestamp()
             if offset:
+                off_residual.append(measured - model)
                 z = measured - model + float(self._offset[index])
                 offsets.append((index, z, var, code, seconds))
             else:
+                f_residual.append(measured - model)
                 z = measured - model + float(np.dot(row, theta))
                 factors.append((row, z, var, code, seconds))
         entry = _Logged(
@@ -351,22 +355,30 @@ class Calibrator:
         )
         self._seq += 1
         self._checkpoint(entry)
-        touched = self._apply(entry)
+        touched = self._apply(entry, np.asarray(off_residual), np.asarray(f_residual))
         self._log.append(entry)
         self.updates += 1
         self._record(moment, touched)
         return len(offsets) + len(factors)
 
-    def _apply(self, entry: _Logged) -> list[str]:
-        """One update from its pseudo-measurements (residuals against the state now)."""
+    def _apply(
+        self,
+        entry: _Logged,
+        off_residual: FloatArray | None = None,
+        f_residual: FloatArray | None = None,
+    ) -> list[str]:
+        """One update: from the residuals given (a new update), else from its
+        pseudo-measurements against the state now (a replay)."""
         self._forget(entry.time)
         touched: list[str] = []
         if entry.off_index.size:
-            residual = entry.off_z - self._offset[entry.off_index]
-            touched += self._update_offsets(entry.off_index, residual, entry.off_var)
+            if off_residual is None:
+                off_residual = entry.off_z - self._offset[entry.off_index]
+            touched += self._update_offsets(entry.off_index, off_residual, entry.off_var)
         if entry.f_z.size:
-            residual = entry.f_z - entry.rows @ self._theta
-            touched += self._update_factors(entry.rows, residual, entry.f_var)
+            if f_residual is None:
+                f_residual = entry.f_z - entry.rows @ self._theta
+            touched += self._update_factors(entry.rows, f_residual, entry.f_var)
         return touched
 
     def _snapshot(self, seq: int, time: datetime) -> _Checkpoint:
