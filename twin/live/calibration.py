@@ -219,7 +219,7 @@ class Calibrator:
         clip: float = 4.0,
         history_interval: float = 0.0,
         max_history: int = 100_000,
-        rollback_horizon: float = 3600.0,
+        rollback_horizon: float = 1800.0,
         checkpoint_interval: float = 60.0,
     ) -> None:
         if not 0.0 < forgetting <= 1.0:
