@@ -18,7 +18,7 @@ from dash import dcc, html
 from optimizer.curve_range import describe
 from twin.api.security import TokenRegistry
 from twin.fleet.live import FleetTwin
-from twin.live.control.approval import describe
+from twin.live.control.approval import describe as describe_alarms
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
 from ui import (
@@ -323,7 +323,7 @@ def decide(
             alarms = [a for a in ctx.twin.plan_alarms(plan_id) if not a["shelved"]]
             if alarms and not reason.strip():
                 return False, (
-                    f"Plan {plan_id} was not approved: {describe(alarms)}. To approve it "
+                    f"Plan {plan_id} was not approved: {describe_alarms(alarms)}. To approve it "
                     "anyway, type the reason for overriding the critical alarm(s)."
                 )
             force = bool(alarms)
