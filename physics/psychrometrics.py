@@ -12,8 +12,6 @@ scalar input).  Relative humidity is in percent (0–100), matching the weather 
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -21,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from physics.constants import STANDARD_PRESSURE
+from physics.memo import LastSeen, digest
 
 FloatArray = NDArray[np.float64]
 
@@ -304,11 +303,8 @@ def outdoor_temperatures(
     return wet, wet
 
 
-_WET_BULB_CACHE: OrderedDict[tuple[Any, ...], FloatArray] = OrderedDict()
-"""Wet bulbs of the last weather series seen, by their exact input (see
-:func:`_weather_wet_bulb`)."""
-_WET_BULB_CACHE_SIZE = 8
-_WET_BULB_LOCK = threading.Lock()
+_WET_BULBS: LastSeen[FloatArray] = LastSeen(8)
+"""Wet bulbs of the last 8 weather series seen, by a digest of their exact input."""
 
 
 def _weather_wet_bulb(dry_bulb: Any, relative_humidity: Any, pressure: float) -> FloatArray:
@@ -316,22 +312,14 @@ def _weather_wet_bulb(dry_bulb: Any, relative_humidity: Any, pressure: float) ->
 
     A plan simulates the same look-ahead a dozen times (baselines, linearization,
     verification): the 60-halving bisection then runs once per distinct series.  The key is
-    the inputs' bytes, dtype and shape and the pressure [Pa], so a hit returns exactly what the
-    computation would (a copy: callers own their arrays); the last
-    :data:`_WET_BULB_CACHE_SIZE` series are kept.
+    a digest of the inputs' bytes, dtype and shape and of the pressure [Pa]
+    (:func:`physics.memo.digest`), so a hit returns exactly what the computation gave for the
+    same input (a copy: callers own their arrays).
     """
     dry, rh = np.asarray(dry_bulb), np.asarray(relative_humidity)
-    if dry.dtype.hasobject or rh.dtype.hasobject:
-        return np.asarray(wet_bulb_temperature(dry, rh, pressure), dtype=float)
-    key = (dry.dtype.str, dry.shape, dry.tobytes(), rh.dtype.str, rh.shape, rh.tobytes(), pressure)
-    with _WET_BULB_LOCK:
-        wet = _WET_BULB_CACHE.get(key)
-        if wet is not None:
-            _WET_BULB_CACHE.move_to_end(key)
+    key = digest(dry, rh, np.float64(pressure))
+    wet = _WET_BULBS.get(key)
     if wet is None:
         wet = np.asarray(wet_bulb_temperature(dry, rh, pressure), dtype=float)
-        with _WET_BULB_LOCK:
-            _WET_BULB_CACHE[key] = wet
-            while len(_WET_BULB_CACHE) > _WET_BULB_CACHE_SIZE:
-                _WET_BULB_CACHE.popitem(last=False)
+        _WET_BULBS.put(key, wet)
     return wet.copy()

@@ -28,9 +28,7 @@ indices over the racks), ``_storage_and_grid`` is step 5 over the whole horizon,
 from __future__ import annotations
 
 import os
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +47,7 @@ from physics.constants import (
 from physics.electrical import Electrical, Topology, electrical_chain
 from physics.facility import Facility
 from physics.liquid.hall import liquid_hall
+from physics.memo import LastSeen, digest
 from physics.plant import plant_performance
 from physics.power import (
     bbu_ride_through,
@@ -503,18 +502,8 @@ def _coords(facility: Facility, time: NDArray[np.datetime64]) -> dict[str, Any]:
     }
 
 
-def _fingerprint(values: Any) -> tuple[Any, ...]:
-    """Exact content of an id list or array, hashable (dtype, shape and bytes of an array)."""
-    array = np.asarray(values)
-    if array.dtype.hasobject:
-        return ("object", tuple(array.tolist()))
-    return (array.dtype.str, array.shape, array.tobytes())
-
-
-_COORDS_CACHE: OrderedDict[tuple[Any, ...], xr.Coordinates] = OrderedDict()
-"""Result coordinates last built, by the exact content they were built from."""
-_COORDS_CACHE_SIZE = 4
-_COORDS_LOCK = threading.Lock()
+_COORDS: LastSeen[xr.Coordinates] = LastSeen(4)
+"""Result coordinates last built, by a digest of the exact content they were built from."""
 
 
 def _result_coords(facility: Facility, time: NDArray[np.datetime64]) -> xr.Coordinates:
@@ -523,36 +512,26 @@ def _result_coords(facility: Facility, time: NDArray[np.datetime64]) -> xr.Coord
 
     Building the indexes (a pandas index per equipment dimension) was most of a result's
     assembly; a plan simulates the same hall over the same look-ahead a dozen times.  The key
-    is the coordinates' whole content, so a reused one equals a new one; the indexes are
-    immutable, and a Dataset made from it gets its own coordinate variables (attrs)."""
+    is a digest of the coordinates' whole content (:func:`physics.memo.digest`), so a reused
+    one equals a new one; the indexes are immutable, and a Dataset made from it gets its own
+    coordinate variables (attrs)."""
     racks = facility.racks
-    key = (
-        _fingerprint(time),
-        tuple(racks.ids),
-        _fingerprint(racks.row),
-        _fingerprint(racks.position),
-        *(
-            tuple(ids)
-            for ids in (
-                facility.units.ids,
-                facility.cdus.ids,
-                facility.busbars.ids,
-                facility.ups.ids,
-                facility.feeds.ids,
-                facility.workloads.ids,
-            )
-        ),
+    key = digest(
+        time,
+        racks.ids,
+        racks.row,
+        racks.position,
+        facility.units.ids,
+        facility.cdus.ids,
+        facility.busbars.ids,
+        facility.ups.ids,
+        facility.feeds.ids,
+        facility.workloads.ids,
     )
-    with _COORDS_LOCK:
-        coords = _COORDS_CACHE.get(key)
-        if coords is not None:
-            _COORDS_CACHE.move_to_end(key)
-            return coords
-    coords = xr.Coordinates(_coords(facility, time))
-    with _COORDS_LOCK:
-        _COORDS_CACHE[key] = coords
-        while len(_COORDS_CACHE) > _COORDS_CACHE_SIZE:
-            _COORDS_CACHE.popitem(last=False)
+    coords = _COORDS.get(key)
+    if coords is None:
+        coords = xr.Coordinates(_coords(facility, time))
+        _COORDS.put(key, coords)
     return coords
 
 
