@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
@@ -189,9 +189,13 @@ def _layouts(draw: st.DrawFn) -> tuple[AirPath, np.ndarray, np.ndarray]:
         end_of_row_fraction=draw(st.floats(0, 0.05)),
     )
     airflow = np.array(draw(st.lists(st.floats(0.5, 3.0), min_size=n, max_size=n)))
+    capacity = heat_capacity_flow(airflow)
+    # a rack taking in more of its neighbours' outlet air than its own airflow is no layout:
+    # AirPath refuses it (test_invalid_recirculation_is_rejected); the properties are of the rest
+    assume(bool(np.all(capacity - fractions.T @ capacity > 0)))
     heat = np.array(draw(st.lists(st.floats(0, 50e3), min_size=n, max_size=n)))
     supply = np.array(draw(st.lists(st.floats(12, 27), min_size=n, max_size=n)))
-    return AirPath(heat_capacity_flow(airflow), fractions), heat, supply
+    return AirPath(capacity, fractions), heat, supply
 
 
 @settings(max_examples=60, deadline=None)
