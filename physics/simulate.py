@@ -28,8 +28,10 @@ indices over the racks), ``_storage_and_grid`` is step 5 over the whole horizon,
 from __future__ import annotations
 
 import os
+import threading
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +112,21 @@ class _Racks:
     electrical: Electrical
 
 
+_WARNING_CAPTURE = threading.RLock()
+"""Held while a simulation catches the curve warnings it counts: ``warnings.catch_warnings``
+swaps the process-wide filters, so two simulations in threads (the live twin's concurrent
+re-plans, the UI's what-if jobs) restored each other's and a warning escaped the count (raised
+under an error filter, printed otherwise)."""
+
+
+@contextmanager
+def _caught_curve_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Record the warnings of the block (curve warnings every time), one thread at a time."""
+    with _WARNING_CAPTURE, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CurveRangeWarning)
+        yield caught
+
+
 def _count_clamped(caught: list[warnings.WarningMessage]) -> int:
     return sum(1 for w in caught if issubclass(w.category, CurveRangeWarning))
 
@@ -142,8 +159,7 @@ def _rack_state(
     fan = np.broadcast_to(nominal_fan, compute.shape).copy()
     supply_rack = schedule.supply_temperature[window][:, racks.unit]  # (T, R)
     liquid_heat = compute * racks.liquid_share
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CurveRangeWarning)
+    with _caught_curve_warnings() as caught:
         for iteration in range(1, max_fan_iterations + 1):
             rack_power = compute + fan
             electrical = electrical_chain(facility, topology, rack_power)
@@ -218,8 +234,7 @@ def _cooling(
     plant_load = (
         coil_load.sum(axis=1) + liquid.pop("_chilled_heat") + electrical.ups_loss.sum(axis=1)
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CurveRangeWarning)
+    with _caught_curve_warnings() as caught:
         plant = plant_performance(facility.plant, plant_load, chilled, weather[1], warn=False)
         diagnostics.clamped_curves += _count_clamped(caught)
     diagnostics.clamped_curves += int(np.count_nonzero(plant.clamped))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -12,8 +14,9 @@ from hypothesis import strategies as st
 
 from physics.facility import Facility
 from physics.schedule import as_operated_schedule
-from physics.simulate import hottest_inlet, simulate, summarize
+from physics.simulate import _caught_curve_warnings, hottest_inlet, simulate, summarize
 from physics.violations import find_violations
+from physics.warnings import CurveRangeWarning
 
 
 def test_energy_balance_closes_at_every_step(demo_day: tuple[Facility, xr.Dataset]) -> None:
@@ -219,3 +222,42 @@ def test_hottest_inlet_is_the_simulated_maximum(
     assert hottest_inlet(facility, schedule, series, chunk_steps=chunk_steps) == expected
     if supply == 30.0:
         assert ds.attrs["fan_iterations_max"] > 1  # the fan iteration is exercised
+
+
+def test_curve_warnings_are_counted_one_simulation_at_a_time() -> None:
+    """Two simulations in threads (the live twin's concurrent re-plans, the UI's what-if
+    jobs) each catch the curve warnings they count.  ``warnings.catch_warnings`` swaps the
+    process-wide filters, so when one ended while the other was inside, the other's warning
+    escaped its count (raised under an error filter: a re-plan failed in the suite; printed
+    in service).  The interleaving is forced: B tries to enter while A is inside, A leaves,
+    then B warns."""
+    a_inside, b_entered, a_left = threading.Event(), threading.Event(), threading.Event()
+    caught_by_b: list[int] = []
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        with _caught_curve_warnings():
+            a_inside.set()
+            b_entered.wait(0.5)  # B cannot enter while A is inside: A leaves after 0.5 s
+        a_left.set()
+
+    def second() -> None:
+        a_inside.wait(5)
+        try:
+            with _caught_curve_warnings() as caught:
+                b_entered.set()
+                a_left.wait(5)
+                warnings.warn("chiller curve input above its range", CurveRangeWarning, 2)
+            caught_by_b.append(len(caught))
+        except BaseException as exc:
+            errors.append(exc)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an escaped warning is raised in B
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors[:1]
+    assert caught_by_b == [1]
