@@ -17,10 +17,13 @@ switched off.  All sites share one planning axis (periods k of Δt_k hours).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.fleet.problem import SERVE_WORKLOAD, FleetProblem, job_workload
+from optimizer.linearize import Linearization
 from optimizer.planner import PlanSolver
 
 
@@ -161,15 +164,7 @@ def add_jobs(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[Plan
             <= jobs[job].max_power[site] * (block.presence[job, site, t] - copying_in(job, site, t))
         ),
     )
-    for job in problem.jobs:
-        release = int(np.searchsorted(lin.time, job.release))
-        deadline = int(np.searchsorted(lin.axis.end, job.deadline, side="right"))
-        for site in job.sites:
-            for t in fleet.T:
-                var = power(job.name, site, t)
-                var.setub(job.max_power[site])
-                if t < release or t >= deadline:
-                    var.fix(0.0)
+    _bound_job_power(problem, lin, list(fleet.T), power)
 
     def delivered(job: str) -> pyo.Expression:
         return sum(power(job, s, t) * float(dt[t]) for s in jobs[job].sites for t in fleet.T)
@@ -191,6 +186,25 @@ def add_jobs(fleet: pyo.ConcreteModel, problem: FleetProblem, solvers: list[Plan
         )
 
     b.host = pyo.Constraint(hosting, rule=host)
+
+
+def _bound_job_power(
+    problem: FleetProblem,
+    lin: Linearization,
+    periods: list[int],
+    power: Callable[[str, str, int], pyo.Var],
+) -> None:
+    """Each job's power at each allowed site at most its maximum there [kW], and 0 outside
+    its release … deadline (``lin``: the linearization whose time axis the fleet shares)."""
+    for job in problem.jobs:
+        release = int(np.searchsorted(lin.time, job.release))
+        deadline = int(np.searchsorted(lin.axis.end, job.deadline, side="right"))
+        for site in job.sites:
+            for t in periods:
+                var = power(job.name, site, t)
+                var.setub(job.max_power[site])
+                if t < release or t >= deadline:
+                    var.fix(0.0)
 
 
 def copy_cover(
