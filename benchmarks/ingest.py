@@ -428,11 +428,12 @@ def main() -> int:
         parser.error("--rate must be > 0 readings/s")
     if args.quick:
         args.batches, args.replans, args.no_postgres = 10, 1, True
-    print(
-        json.dumps(
+
+    def figure(db: str, label: str) -> str:
+        return json.dumps(
             api_ingestion(
-                "sqlite:///{folder}/bench.db",
-                "sqlite",
+                db,
+                label,
                 args.batches,
                 args.size,
                 args.racks,
@@ -441,24 +442,12 @@ def main() -> int:
                 args.rate,
             )
         )
-    )
+
+    print(figure("sqlite:///{folder}/bench.db", "sqlite"))
     if not args.no_postgres:
         try:
             with throwaway_postgres(os.environ.get("DCTWIN_TEST_POSTGRES_URL")) as url:
-                print(
-                    json.dumps(
-                        api_ingestion(
-                            url,
-                            "postgresql",
-                            args.batches,
-                            args.size,
-                            args.racks,
-                            args.clients,
-                            args.ingest_process,
-                            args.rate,
-                        )
-                    )
-                )
+                print(figure(url, "postgresql"))
         except PostgresUnavailable as exc:
             print(
                 json.dumps(
