@@ -190,16 +190,13 @@ def _plant_envelope(
     if levels.size < 2:
         levels = np.array([low, max(high, low + SETPOINT_GRID_STEP)])
     q = np.maximum(load, 1.0)[:, np.newaxis]
+    # a level above a step's ceiling is evaluated at the ceiling (one evaluation, (T, K))
+    above = levels[np.newaxis, :] > ceiling[:, np.newaxis] + 1e-9
+    setpoints = np.where(above, ceiling[:, np.newaxis], levels[np.newaxis, :])
     result = plant_performance(
-        facility.plant, q * KW, levels[np.newaxis, :], wet_bulb[:, np.newaxis], warn=False
+        facility.plant, q * KW, setpoints, wet_bulb[:, np.newaxis], warn=False
     )
     specific = result.total_power / (q * KW)  # (T, K)
-    above = levels[np.newaxis, :] > ceiling[:, np.newaxis] + 1e-9
-    if above.any():
-        at_ceiling = plant_performance(
-            facility.plant, q[:, 0] * KW, ceiling, wet_bulb, warn=False
-        ).total_power / (q[:, 0] * KW)
-        specific = np.where(above, at_ceiling[:, np.newaxis], specific)
     # lower convex envelope along the levels, step by step (K is a few dozen)
     # Lowering each point to its neighbours' mean until nothing changes converges to the
     # greatest convex minorant (every iterate stays above it); a few hundred cheap passes.
