@@ -29,7 +29,7 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from physics.facility import Facility
-from physics.plant import ChillerPlant
+from physics.plant import ChillerPlant, entering_condenser_water
 
 __all__ = [
     "chilled_water_ceiling",
@@ -128,7 +128,7 @@ def _inputs(facility: Facility, result: xr.Dataset) -> dict[str, FloatArray]:
     plant, chiller = facility.plant, facility.plant.chiller
     wet_bulb = np.asarray(result["wet_bulb_temperature"].values, dtype=float)
     chilled = np.asarray(result["chilled_water_temperature"].values, dtype=float)
-    condenser = np.maximum(wet_bulb + plant.tower_approach, plant.minimum_condenser_temperature)
+    condenser = entering_condenser_water(plant, wet_bulb)
     running = np.asarray(result["chillers_running"].values, dtype=float)
     load = np.asarray(result["plant_load"].values, dtype=float)
     economizer = np.nan_to_num(np.asarray(result["economizer_fraction"].values, dtype=float))
@@ -161,10 +161,7 @@ def extrapolated_steps(facility: Facility, wet_bulb: FloatArray) -> BoolArray:
     """
     plant = facility.plant
     low, high = curve_limits(plant)[_INPUTS[1]]
-    condenser = np.maximum(
-        np.asarray(wet_bulb, dtype=float) + plant.tower_approach,
-        plant.minimum_condenser_temperature,
-    )
+    condenser = entering_condenser_water(plant, wet_bulb)
     return np.asarray((condenser < low) | (condenser > high), dtype=bool)
 
 

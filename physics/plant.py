@@ -563,6 +563,15 @@ class PlantResult:
     economizer_water_temperature: FloatArray
 
 
+def entering_condenser_water(plant: ChillerPlant, wet_bulb_temperature: ArrayLike) -> FloatArray:
+    """Condenser water entering the chillers: ``max(T_wb + tower_approach,
+    minimum_condenser_temperature)`` [°C] for the outdoor wet bulb ``wet_bulb_temperature``
+    [°C] (the towers' approach; the condenser water is held at its minimum in cold weather)."""
+    return np.maximum(
+        _array(wet_bulb_temperature) + plant.tower_approach, plant.minimum_condenser_temperature
+    )
+
+
 def _economizer(
     plant: ChillerPlant, t_sup: FloatArray, t_wb: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
@@ -693,7 +702,7 @@ def plant_performance(
         _array(chilled_water_supply_temperature),
         _array(wet_bulb_temperature),
     )
-    tower_water = np.maximum(t_wb + plant.tower_approach, plant.minimum_condenser_temperature)
+    tower_water = entering_condenser_water(plant, t_wb)
     fraction, economizer_water = _economizer(plant, t_sup, t_wb)
     fraction = np.where(load > 0.0, fraction, 0.0)
     chiller_load = load * (1.0 - fraction)
