@@ -183,7 +183,8 @@ class Supervisor:
             # every reading of its points, screened or not: the screening takes a plant that
             # left the model for a faulty meter once the calibration moved (tester finding 2)
             seen = kept if readings is None else readings
-            levels = self.limits.critical_now()
+            # only a watch with alarms standing at its start reads them (per batch otherwise)
+            levels = self.limits.critical_now() if watch.standing else None
             trip = watch.observe(moment, seen, predicted, critical, levels)
             if trip is not None:
                 self.revert(trip, readings_ahead_s=max(ahead, 0.0))
