@@ -337,6 +337,8 @@ def test_live_bands_and_overview_trends_open_live(server: str, page: tuple[Any, 
     tab.goto(server + "/")
     tab.wait_for_selector("#overview-trend-grid .main-svg", timeout=30_000)
     tab.wait_for_selector("#overview-trend-cost .main-svg", timeout=30_000)
+    # the trends are filled by the first refresh, after an empty first paint: click a drawn line
+    tab.wait_for_selector("#overview-trend-grid .scatterlayer .trace path.js-line", timeout=30_000)
     tab.wait_for_timeout(500)
     box = tab.locator("#overview-trend-grid .nsewdrag").first.bounding_box()
     assert box is not None
