@@ -243,6 +243,7 @@ def api_ingestion(
     clients: int = 1,
     ingest_process: bool = False,
     rate: float | None = None,
+    min_cycle_ms: float | None = None,
 ) -> dict[str, object]:
     """Start ``dctwin serve`` on ``db``, post the batches, stop it; return the figures.
 
@@ -252,13 +253,16 @@ def api_ingestion(
     (their batches interleave in time, so none is out of order), while one more thread asks
     for ``GET /api/v1/state`` every 50 ms.  ``rate`` [readings/s] paces them (open loop, the
     clients' due times staggered evenly; latency counted from each batch's due time, see
-    :func:`_post_all`); without it they post back to back.
+    :func:`_post_all`); without it they post back to back.  ``min_cycle_ms`` is passed as
+    ``serve --min-cycle-ms`` (None: the service's default).
     """
     load_before = _load()
     with tempfile.TemporaryDirectory() as folder:
         args: tuple[str, ...] = ("--db", db.replace("{folder}", folder), "--no-virtual-plant")
         if ingest_process:
             args = (*args, "--ingest-process")
+        if min_cycle_ms is not None:
+            args = (*args, "--min-cycle-ms", f"{min_cycle_ms:g}")
         if racks:
             from twin.scenario.synthetic import synthetic_hall
 
@@ -330,6 +334,7 @@ def api_ingestion(
         "points_per_batch": min(size, len(points)),
         "clients": clients,
         "ingest_process": ingest_process,
+        "min_cycle_ms": "default" if min_cycle_ms is None else min_cycle_ms,
         "batches": batches * clients,
         "batch_size": size,
         "offered_readings_per_s": round(rate) if rate else "closed loop (back to back)",
@@ -421,6 +426,13 @@ def main() -> int:
         "batch's due time); default: back to back",
     )
     parser.add_argument(
+        "--min-cycle-ms",
+        type=float,
+        default=None,
+        help="serve --min-cycle-ms (shortest interval between processing cycles); default: "
+        "the service's",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="10 batches, 1 re-plan, no warm-up, SQLite"
     )
     args = parser.parse_args()
@@ -440,6 +452,7 @@ def main() -> int:
                 args.clients,
                 args.ingest_process,
                 args.rate,
+                args.min_cycle_ms,
             )
         )
 

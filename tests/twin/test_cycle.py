@@ -258,3 +258,44 @@ def test_stop_marker_behind_queued_batches_processes_them_first(tmp_path: Path) 
     processing_loop(twin, waiting, threading.Event())  # returns at the marker
     assert twin.cycles == 1 and twin.processed > 0
     assert waiting.empty()
+
+
+def _until(condition: Any, what: str) -> None:
+    """Wait for ``condition()`` (a hang guard of 30 s, not a timing check)."""
+    deadline = time.monotonic() + 30.0
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+def test_batches_within_the_minimum_cycle_interval_share_one_cycle(tmp_path: Path) -> None:
+    """After a quiet spell a batch is processed at once; batches arriving within
+    ``min_cycle_s`` of that cycle wait and are processed together in the next one (here the
+    interval is 60 s and setting ``stop`` ends the wait)."""
+    clock = Clock(START)
+    twin = _twin(tmp_path / "twin", clock)
+    twin.settings.min_cycle_s = 60.0
+    batches = []
+    for _ in range(4):
+        assert twin.plant_tick() is not None
+        clock.now += TICK
+        batches.append(twin._queue.get_nowait())
+    waiting = twin._queue
+    stop = threading.Event()
+    worker = threading.Thread(target=processing_loop, args=(twin, waiting, stop), daemon=True)
+    worker.start()
+    try:
+        waiting.put(batches[0])
+        _until(lambda: twin.cycles == 1, "the first batch was not processed at once")
+        waiting.put(batches[1])
+        _until(waiting.empty, "the worker did not take the second batch")
+        waiting.put(batches[2])
+        waiting.put(batches[3])
+        assert twin.cycles == 1  # the second batch waits for the interval
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert twin.cycles == 2
+    assert twin.processed == sum(len(b) for b in batches)
+    assert waiting.empty()

@@ -138,19 +138,38 @@ def assert_port_released(port: int) -> None:
         again.listen(1)
 
 
-@pytest.mark.parametrize("seconds", ["-1", "nan", "inf"])
-def test_serve_refuses_a_bad_alarm_min_duration(tmp_path: Path, seconds: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "unit"),
+    [
+        ("--alarm-min-duration", "-1", "seconds"),
+        ("--alarm-min-duration", "nan", "seconds"),
+        ("--alarm-min-duration", "inf", "seconds"),
+        ("--min-cycle-ms", "-5", "milliseconds"),
+        ("--min-cycle-ms", "nan", "milliseconds"),
+    ],
+)
+def test_serve_refuses_a_bad_live_option(
+    tmp_path: Path, option: str, value: str, unit: str
+) -> None:
     """Refused in one line before anything loads or is written, for a hall or a fleet."""
     for scenario in ([], [str(REPO / "scenarios" / "fleet.yaml")]):
         done = dctwin_in_process(
             "serve", *scenario, "--port", str(free_port()), "--state-dir", tmp_path / "state",
-            "--alarm-min-duration", seconds,
+            option, value,
         )  # fmt: skip
         assert done.returncode == 2
-        assert done.stderr == (
-            f"--alarm-min-duration must be a finite number of seconds >= 0, got {seconds}\n"
-        )
+        assert done.stderr == f"{option} must be a finite number of {unit} >= 0, got {value}\n"
         assert not (tmp_path / "state").exists()
+
+
+def test_serve_live_options_reach_the_twin_settings() -> None:
+    """``--min-cycle-ms`` becomes the twin's ``min_cycle_s`` (and the others theirs)."""
+    from twin.cli.serve_fleet import LiveOptions
+
+    settings = LiveOptions(5.0, True, 30.0, 12.0, True, 20.0).checked().settings()
+    assert settings.min_cycle_s == pytest.approx(0.02)
+    assert (settings.replan_minutes, settings.autonomy, settings.retention_days) == (5, True, 30)
+    assert (settings.alarm_min_duration_s, settings.ingest_process) == (12.0, True)
 
 
 def test_serve_refuses_bad_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

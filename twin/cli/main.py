@@ -29,6 +29,7 @@ from twin.cli.serve_fleet import (
     AlarmMinDuration,
     IngestProcessOption,
     LiveOptions,
+    MinCycleOption,
     fleet_connectors,
     is_fleet,
     serve_fleet,
@@ -246,6 +247,7 @@ def serve(
     ] = None,
     alarm_min_duration: AlarmMinDuration = 30.0,
     ingest_process: IngestProcessOption = False,
+    min_cycle_ms: MinCycleOption = 50.0,
     mqtt: MqttUrl = None,
     mqtt_topic: MqttTopics = None,
     mqtt_client_id: MqttClientId = None,
@@ -254,7 +256,7 @@ def serve(
     fleet file, one twin per site (--db must then contain {site})."""
     path = scenario or DEMO_SCENARIO
     live = LiveOptions(
-        replan_minutes, autonomy, retention_days, alarm_min_duration, ingest_process
+        replan_minutes, autonomy, retention_days, alarm_min_duration, ingest_process, min_cycle_ms
     ).checked()
     if scenario is not None and is_fleet(scenario):  # one twin per site
         return serve_fleet(

@@ -49,6 +49,15 @@ IngestProcessOption = Annotated[
 ]
 """``dctwin serve --ingest-process``."""
 
+MinCycleOption = Annotated[
+    float,
+    typer.Option(
+        help="Shortest interval between the twin's processing cycles [ms] (>= 0): batches "
+        "arriving within it are screened and estimated together; 0: a cycle per batch."
+    ),
+]
+"""``dctwin serve --min-cycle-ms``."""
+
 
 class LiveOptions(NamedTuple):
     """The live settings of the twin (of every site of a fleet) from the ``serve`` options."""
@@ -63,10 +72,13 @@ class LiveOptions(NamedTuple):
     """How long a limit alarm's level must hold before it is raised [s]."""
     ingest_process: bool = False
     """Validate and commit measurement batches in a child process (each site's own)."""
+    min_cycle_ms: float = 50.0
+    """Shortest interval between two processing cycles [ms]."""
 
     def checked(self) -> LiveOptions:
         """These options, refused (one line, exit 2) before anything loads when one is out of
-        range: ``--alarm-min-duration`` must be a finite number of seconds ≥ 0.
+        range: ``--alarm-min-duration`` must be a finite number of seconds ≥ 0 and
+        ``--min-cycle-ms`` a finite number of milliseconds ≥ 0.
 
         Raises
         ------
@@ -77,6 +89,11 @@ class LiveOptions(NamedTuple):
             raise fail(
                 "--alarm-min-duration must be a finite number of seconds >= 0, got "
                 f"{self.alarm_min_duration_s:g}"
+            )
+        if not (math.isfinite(self.min_cycle_ms) and self.min_cycle_ms >= 0):
+            raise fail(
+                f"--min-cycle-ms must be a finite number of milliseconds >= 0, got "
+                f"{self.min_cycle_ms:g}"
             )
         return self
 
@@ -91,6 +108,7 @@ class LiveOptions(NamedTuple):
             retention_days=self.retention_days,
             alarm_min_duration_s=self.alarm_min_duration_s,
             ingest_process=self.ingest_process,
+            min_cycle_s=self.min_cycle_ms / 1000.0,
         )
 
 

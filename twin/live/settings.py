@@ -56,6 +56,13 @@ class LiveSettings:
     ingest_process
         Validate and commit measurement batches in a child process of their own
         (:mod:`twin.live.ingest_process`; for high ingestion rates on several cores).
+    min_cycle_s
+        Shortest interval between two processing cycles [s]: a batch that arrives sooner
+        after the last cycle began waits for the rest of it, so that every batch arriving
+        meanwhile is screened, estimated and calibrated in the same cycle (the cycle's fixed
+        cost is paid once; :mod:`twin.live.control.cycle`).  The estimate is then at most this
+        much later than the newest commit; acknowledgements never wait for it.  0: a cycle as
+        soon as a batch is queued.
     window_days
         Length of the live window, from 00:00 UTC the day before it is anchored [d]; a
         fleet's sites get at least the fleet's duration + 2 d, so that a fleet re-plan from
@@ -79,4 +86,5 @@ class LiveSettings:
     watch_minutes: float = 60.0
     watch_residual_minutes: float = 10.0
     ingest_process: bool = False
+    min_cycle_s: float = 0.05
     window_days: float = 7.0
