@@ -1,9 +1,10 @@
-"""The Alarms page's callbacks as plain functions: the tables, and acknowledging, shelving and
-unshelving an alarm.
+"""The Alarms page's callbacks as plain functions: the tables, acknowledging, shelving and
+unshelving an alarm, and readmitting an excluded sensor.
 
-The actions go through :mod:`twin.live.control.alarm_actions`, the implementation the API's
-routes use too, with the session's principal as the audit log's actor; they need the
-``approve`` scope (the buttons are disabled without it, and the action refuses it again).
+The actions go through :mod:`twin.live.control.alarm_actions` and
+:mod:`twin.live.control.sensors`, the implementations the API's routes use too, with the
+session's principal as the audit log's actor; they need the ``approve`` scope (the buttons are
+disabled without it, and the action refuses it again).
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ from typing import Any
 
 from dash import dcc, html
 
-from twin.live.control import alarm_actions
-from twin.store.errors import NotFound
+from twin.live.control import alarm_actions, sensors
+from twin.store.errors import Conflict, NotFound
 from ui import views_alarms
 from ui.callbacks import UIContext, may_approve
 
-__all__ = ["ACTIONS", "alarm_action", "alarm_options", "alarms_page", "may_act"]
+__all__ = [
+    "ACTIONS",
+    "alarm_action",
+    "alarm_options",
+    "alarms_page",
+    "may_act",
+    "readmit_options",
+    "readmit_sensor",
+]
 
 ACTIONS = ("acknowledge", "shelve", "unshelve")
 """What an operator may do to an alarm on the page."""
@@ -40,6 +49,46 @@ def alarm_options(ctx: UIContext) -> list[dict[str, Any]]:
         for r in rows
         if r["state"] != "cleared"
     ]
+
+
+def readmit_options(ctx: UIContext) -> list[dict[str, Any]]:
+    """The sensors the screening keeps out now (stuck or drift), as dropdown options."""
+    return [
+        {"label": f"{f['point']} ({f['kind']} since {f['since'][:16]} UTC)", "value": f["point"]}
+        for f in sensors.excluded_sensors(ctx.twin)
+        if f["excluded"]
+    ]
+
+
+def readmit_sensor(
+    ctx: UIContext,
+    point: str | None,
+    reason: str | None,
+    principal: str | None,
+    scopes: frozenset[str],
+) -> tuple[bool, str]:
+    """Readmit the excluded sensor ``point`` as ``principal`` with ``reason``
+    (:func:`twin.live.control.sensors.readmit`).
+
+    Returns (done, message for the operator).  Refused without the ``approve`` scope, without a
+    sensor or a reason, for a point not excluded (any more); audited under ``principal`` when
+    done.
+    """
+    if not may_act(principal, scopes) or principal is None:
+        return False, "Readmitting a sensor needs a session with the 'approve' scope."
+    if not point:
+        return False, "Choose an excluded sensor first."
+    if not (reason or "").strip():
+        return False, "Say why (e.g. sensor replaced, recalibrated): the reason is audited."
+    try:
+        done = sensors.readmit(ctx.twin, point, principal, str(reason))
+    except (NotFound, Conflict) as exc:
+        return False, str(exc)
+    cleared = len(done["alarms_cleared"])
+    return True, (
+        f"{point} readmitted by {principal} ({cleared} alarm(s) cleared); the screening "
+        "judges it afresh from its next reading."
+    )
 
 
 def alarm_action(

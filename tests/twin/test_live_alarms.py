@@ -19,6 +19,7 @@ import pytest
 
 from tests.helpers import START, TICK, Clock, api_client, change_hidden_truth, live_twin
 from tests.helpers import feed as run
+from twin.live.control import sensors
 from twin.live.live_twin import LiveTwin
 from twin.live.virtual_plant import SensorFault, VirtualPlant
 from twin.store.records import Alarm
@@ -238,3 +239,75 @@ def test_acknowledge_and_shelve_through_the_api_are_audited(tmp_path: Path, cloc
     actions = [(e["action"], e["target"]) for e in log]
     assert ("acknowledge_alarm", str(alarm["id"])) in actions
     assert ("shelve_alarm", str(alarm["id"])) in actions
+
+
+def _stuck_for_good(tmp_path: Path, clock: Clock, point: str) -> LiveTwin:
+    """The demo twin whose plant's ``point`` is stuck from +10 min for good, fed until the
+    screening excludes it."""
+    twin = make_twin(tmp_path, clock, [SensorFault(point, "stuck", START + timedelta(minutes=10))])
+    for _ in range(80):
+        run(twin, clock, 1)
+        if twin.faults.is_faulty(point):
+            return twin
+    raise AssertionError(f"{point} was not flagged stuck in 40 min")
+
+
+def test_a_replaced_sensor_reading_differently_is_readmitted_by_an_operator(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A stuck inlet sensor is replaced by one reading 0.8 K higher: the screening does not
+    readmit it by itself (beyond its recovery band), so an operator (approve scope, with a
+    reason) readmits it through the API: its alarm is cleared, the decision audited, its
+    readings used again, and the new bias is learned rather than flagged as a drift."""
+    point = "rack/A02/inlet_temperature"
+    twin = _stuck_for_good(tmp_path, clock, point)
+    (alarm,) = [a for a in alarms_of(twin, "sensor_stuck", point) if a["cleared"] is None]
+    assert twin.plant is not None
+    offsets = list(twin.plant.truth.inlet_offset) or [0.0] * twin.facility.racks.count
+    offsets[twin.facility.racks.ids.index("A02")] += 0.8
+    change_hidden_truth(twin, inlet_offset=tuple(offsets))  # the new sensor, no fault
+    run(twin, clock, 40)  # 20 min of live readings 0.8 K off the old level
+    assert twin.faults.is_faulty(point)  # why an operator must decide
+    scopes = {APPROVE: "read,approve", READ: "read"}
+    with api_client(twin, scopes) as client:
+        approve = {"Authorization": f"Bearer {APPROVE}"}
+        read = {"Authorization": f"Bearer {READ}"}
+        listed = client.get("/api/v1/sensors/faults", headers=read).json()
+        assert {"point": point, "kind": "stuck", "excluded": True}.items() <= listed[0].items()
+        body = {"point": point, "reason": "sensor replaced"}
+        url = "/api/v1/sensors/readmit"
+        assert client.post(url, headers=read, json=body).status_code == 403
+        assert client.post(url, headers=approve, json={"point": point}).status_code == 422
+        blank = {"point": point, "reason": "   "}
+        assert client.post(url, headers=approve, json=blank).status_code == 422
+        unknown = {"point": "rack/Z99/inlet_temperature", "reason": "x"}
+        assert client.post(url, headers=approve, json=unknown).status_code == 404
+        assert twin.faults.is_faulty(point)  # nothing above changed it
+        done = client.post(url, headers=approve, json=body)
+        assert done.status_code == 200, done.text
+        assert done.json()["fault"] == "stuck" and done.json()["alarms_cleared"] == [alarm["id"]]
+        again = client.post(url, headers=approve, json=body)
+        assert again.status_code == 409 and "not excluded" in again.json()["detail"]
+        log = client.get("/api/v1/audit", headers=read).json()
+    (entry,) = [e for e in log if e["action"] == "readmit_sensor"]
+    assert (entry["target"], entry["reason"]) == (point, "sensor replaced")
+    assert entry["actor"].startswith("token:")
+    assert twin.store.get_alarm(alarm["id"])["cleared"] is not None  # type: ignore[index]
+    excluded_before = twin.screening()[point]["faulty"]
+    run(twin, clock, 60)  # 30 min: kept, and the 0.8 K is a new bias, not a drift
+    assert not twin.faults.is_faulty(point)
+    assert twin.screening()[point]["faulty"] == excluded_before
+    assert [a for a in twin.store.alarms(active_only=True) if a["source"] == point] == []
+
+
+def test_readmitting_a_sensor_still_stuck_flags_it_again(tmp_path: Path, clock: Clock) -> None:
+    """Readmission is not a blind override: the screening keeps the point's run history, so a
+    sensor still frozen is flagged (and alarmed) again at its next reading."""
+    point = "rack/A02/inlet_temperature"
+    twin = _stuck_for_good(tmp_path, clock, point)
+    readmitted = sensors.readmit(twin, point, "user:alice", "looks fine to me")
+    assert not twin.faults.is_faulty(point)
+    run(twin, clock, 1)
+    assert twin.faults.is_faulty(point)
+    active = [a for a in alarms_of(twin, "sensor_stuck", point) if a["cleared"] is None]
+    assert len(active) == 1 and active[0]["id"] not in readmitted["alarms_cleared"]

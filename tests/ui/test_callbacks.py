@@ -12,7 +12,9 @@ from dash import html
 from scipy.special import ndtr
 
 from optimizer.curve_range import describe
+from tests.helpers import Clock, feed
 from twin.live.control.watch import moved_points
+from twin.live.live_twin import LiveTwin
 from ui import callbacks as cb
 from ui import callbacks_alarms as ca
 from ui import (
@@ -284,6 +286,36 @@ def test_alarm_actions_are_audited_under_the_principal(context: cb.UIContext) ->
         ("user:alice", "unshelve_alarm"),
         ("user:alice", "acknowledge_alarm"),
     ]
+
+
+def test_an_excluded_sensor_is_readmitted_from_the_alarms_page(
+    context: cb.UIContext, fresh: tuple[LiveTwin, Clock]
+) -> None:
+    """The demo's stuck inlet (A02, +10 to +40 min) is offered once excluded; readmitting it
+    needs the approve scope and a reason, and is audited under the session's principal."""
+    twin, clock = fresh
+    point = "rack/A02/inlet_temperature"
+    feed(twin, clock, 40)  # to +30 min: excluded as stuck
+    assert [o["value"] for o in ca.readmit_options(context)] == [point]
+    approve = frozenset({"read", "approve"})
+    reader = ca.readmit_sensor(context, point, "replaced", "user:bob", frozenset({"read"}))
+    assert reader[0] is False and "approve" in reader[1]
+    assert ca.readmit_sensor(context, None, "replaced", "user:alice", approve)[0] is False
+    unsaid = ca.readmit_sensor(context, point, "  ", "user:alice", approve)
+    assert unsaid[0] is False and "why" in unsaid[1].lower()
+    assert twin.faults.is_faulty(point)
+    done, message = ca.readmit_sensor(context, point, "sensor replaced", "user:alice", approve)
+    assert done and "readmitted by user:alice" in message
+    assert not twin.faults.is_faulty(point)
+    assert ca.readmit_options(context) == []
+    again = ca.readmit_sensor(context, point, "sensor replaced", "user:alice", approve)
+    assert again[0] is False and "not excluded" in again[1]
+    (entry,) = [e for e in twin.store.audit_log(limit=10) if e["action"] == "readmit_sensor"]
+    assert (entry["actor"], entry["target"], entry["reason"]) == (
+        "user:alice",
+        point,
+        "sensor replaced",
+    )
 
 
 def test_a_spiking_sensor_is_faulty_on_floor_and_alarms_alike(context: cb.UIContext) -> None:

@@ -1,5 +1,7 @@
 """Alarms (limits, sensor faults, stale telemetry, plan reverts): list, acknowledge, shelve;
-and the audit log.  Acknowledging and shelving need the ``approve`` scope and are audited."""
+the sensors the screening keeps out, and readmitting one (:mod:`twin.live.control.sensors`);
+and the audit log.  Acknowledging, shelving and readmitting need the ``approve`` scope and
+are audited."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from twin.api.deps import API, Approve, CurrentTwin, Read, error_responses
-from twin.live.control import alarm_actions
+from twin.api.deps import API, Approve, CurrentTwin, ErrorOut, Read, error_responses
+from twin.live.control import alarm_actions, sensors
 from twin.live.control.alarm_actions import MAX_SHELVE_HOURS
-from twin.store.errors import NotFound
+from twin.store.errors import Conflict, NotFound
 from twin.store.records import Alarm
 
 router = APIRouter(prefix=API)
@@ -58,7 +60,7 @@ class AuditOut(BaseModel):
     action: str = Field(
         description="propose, approve, apply, reject, hold, revert, propose_revert, "
         "watch_start, watch_trip, watch_passed, acknowledge_alarm, shelve_alarm, "
-        "unshelve_alarm, replace_scenario"
+        "unshelve_alarm, readmit_sensor, replace_scenario"
     )
     target: str | None = Field(description="Plan id, alarm id or facility name")
     reason: str | None = Field(description="Why")
@@ -124,6 +126,66 @@ def shelve(alarm_id: AlarmId, who: Approve, twin: CurrentTwin, body: Shelve) -> 
             alarm_id, lambda: alarm_actions.shelve(twin, alarm_id, who, body.hours, body.reason)
         )
     )
+
+
+class SensorFaultOut(BaseModel):
+    """A sensor fault the screening holds now."""
+
+    point: str = Field(description="Point id")
+    kind: str = Field(description="stuck, drift or silent")
+    since: datetime = Field(description="Estimated start of the fault (UTC)")
+    detected: datetime = Field(description="When the screening detected it (UTC)")
+    reason: str = Field(description="One sentence with the figures")
+    excluded: bool = Field(
+        description="Its readings are kept out of the estimate and the calibration (stuck, "
+        "drift) until it recovers or is readmitted; a silent sensor clears with its next reading"
+    )
+
+
+class Readmit(BaseModel):
+    """Readmit an excluded sensor (after replacing or recalibrating it)."""
+
+    point: str = Field(min_length=1, max_length=200, description="Point id")
+    reason: str = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=r"\S",
+        description="Why, for the audit log (required, not blank)",
+    )
+
+
+class ReadmitOut(BaseModel):
+    """What readmitting a sensor did."""
+
+    point: str = Field(description="Point id")
+    fault: str = Field(description="The fault it had: stuck or drift")
+    since: datetime = Field(description="When that fault began (UTC)")
+    alarms_cleared: list[int] = Field(description="Its sensor alarms cleared")
+
+
+@router.get("/sensors/faults")
+def sensor_faults(_: Read, twin: CurrentTwin) -> list[SensorFaultOut]:
+    """The sensor faults the screening holds now (stuck, drift, silent), by point."""
+    return [SensorFaultOut(**f) for f in sensors.excluded_sensors(twin)]
+
+
+@router.post(
+    "/sensors/readmit",
+    responses={
+        **error_responses(404),
+        409: {"model": ErrorOut, "description": "The sensor is not excluded now"},
+    },
+)
+def readmit_sensor(who: Approve, twin: CurrentTwin, body: Readmit) -> ReadmitOut:
+    """Readmit a sensor the screening keeps out (stuck or drifting): a sensor that came back
+    right but different (replaced, recalibrated) is otherwise never readmitted.  Its
+    screening history restarts, its sensor alarms are cleared; audited with the reason."""
+    try:
+        return ReadmitOut(**sensors.readmit(twin, body.point, who, body.reason))
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except Conflict as exc:
+        raise HTTPException(409, str(exc)) from exc
 
 
 @router.get("/audit")

@@ -1,6 +1,7 @@
 """The Alarms page: every alarm (raised, acknowledged, shelved, cleared) in site time with a
 link to its point's trend; Acknowledge / Shelve / Unshelve for a session with the ``approve``
-scope; the readings rejected or excluded per point."""
+scope; the readings rejected or excluded per point, and Readmit for an excluded sensor (same
+scope, with a reason)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,42 @@ def _actions(context: cb.UIContext) -> html.Div:
     )
 
 
+def _readmit(context: cb.UIContext) -> html.Div:
+    """The excluded-sensor picker, a reason and the Readmit button (``approve`` scope)."""
+    principal, scopes = session()
+    allowed = ca.may_act(principal, scopes)
+    return html.Div(
+        [
+            html.Div(
+                "A sensor excluded as stuck or drifting comes back by itself only near its old "
+                "level; after replacing or recalibrating it, readmit it here (audited; the "
+                "screening judges it afresh and flags it again if it is still faulty)."
+            ),
+            html.Div(
+                [
+                    dcc.Dropdown(
+                        id="readmit-choice",
+                        options=ca.readmit_options(context),
+                        placeholder="choose an excluded sensor",
+                        style={"minWidth": "420px"},
+                    ),
+                    dcc.Input(
+                        id="readmit-reason",
+                        type="text",
+                        placeholder="why (e.g. sensor replaced)",
+                        maxLength=2000,
+                        style={"minWidth": "260px"},
+                    ),
+                    html.Button("Readmit", id="readmit-go", disabled=not allowed),
+                ],
+                style={"display": "flex", "gap": "8px", "alignItems": "center"},
+            ),
+            html.Div(id="readmit-message"),
+        ],
+        className="card",
+    )
+
+
 def layout(context: cb.UIContext) -> html.Div:
     """The Alarms page (drawn with the page; refreshed every ``REFRESH_MS``)."""
     summary, table, screening = ca.alarms_page(context)
@@ -67,6 +104,7 @@ def layout(context: cb.UIContext) -> html.Div:
             html.Div(table, id="alarms-list", className="card"),
             html.H4("Readings kept out, per point"),
             html.Div(screening, id="alarms-screened", className="card"),
+            _readmit(context),
             dcc.Interval(id="alarms-refresh", interval=REFRESH_MS),
         ],
         className="page",
@@ -81,12 +119,14 @@ def register(app: Dash, context: cb.UIContext) -> None:
         Output("alarms-list", "children"),
         Output("alarms-screened", "children"),
         Output("alarm-choice", "options"),
+        Output("readmit-choice", "options"),
         Input("alarms-refresh", "n_intervals"),
         Input("alarm-action-message", "children"),
+        Input("readmit-message", "children"),
         prevent_initial_call=True,
     )
-    def alarms(_: int | None, __: Any) -> tuple[Any, ...]:
-        return (*ca.alarms_page(context), ca.alarm_options(context))
+    def alarms(_: int | None, __: Any, ___: Any) -> tuple[Any, ...]:
+        return (*ca.alarms_page(context), ca.alarm_options(context), ca.readmit_options(context))
 
     @app.callback(
         Output("alarm-action-message", "children"),
@@ -106,3 +146,15 @@ def register(app: Dash, context: cb.UIContext) -> None:
         principal, scopes = session()  # checked again here: a disabled button is no guard
         done, message = ca.alarm_action(context, action, alarm_id, hours, principal, scopes)
         return html.Div(message, id="alarm-action-result", className="ok" if done else "warn")
+
+    @app.callback(
+        Output("readmit-message", "children"),
+        Input("readmit-go", "n_clicks"),
+        State("readmit-choice", "value"),
+        State("readmit-reason", "value"),
+        prevent_initial_call=True,
+    )
+    def readmit(_: Any, point: str | None, reason: str | None) -> Any:
+        principal, scopes = session()  # checked again here: a disabled button is no guard
+        done, message = ca.readmit_sensor(context, point, reason, principal, scopes)
+        return html.Div(message, id="readmit-result", className="ok" if done else "warn")

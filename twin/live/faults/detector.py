@@ -411,6 +411,24 @@ class FaultDetector:
         self._silent[i] = False
         self._active.pop(point, None)
 
+    def readmit(self, point: str) -> None:
+        """Readmit an excluded ``point`` by an operator's decision (the sensor replaced or
+        recalibrated in place): its fault ends, its residual baseline warms up again from its
+        next reading (a new standing bias is learned, not judged against the old one), while
+        its run and change-rate history stay, so a sensor still frozen is flagged again as
+        soon as its run qualifies.  ``KeyError`` for an unknown point; a healthy point is
+        left as it is."""
+        i = self._index[point]
+        if self._status[i] == _HEALTHY:
+            return
+        self._history.relearn(i)
+        self._status[i] = _HEALTHY
+        self._spikes[i] = 0
+        self._good[i] = 0
+        self._good_since[i] = np.nan
+        self._fault_level[i] = np.nan
+        self._active.pop(point, None)
+
     # ------------------------------------------------------------------ internals
 
     def _floors(self, i: IntArray, scale: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:

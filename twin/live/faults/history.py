@@ -242,6 +242,20 @@ class PointHistory:
         self.warm[done] = True
         self.cusum[done] = 0.0
 
+    def relearn(self, p: int) -> None:
+        """Point ``p`` is readmitted by an operator (replaced or recalibrated in place): its
+        residual window, baseline and CUSUM warm up again, so a new standing bias is learned
+        rather than judged against the old one; its run, change rate and intervals are kept,
+        so a sensor still frozen is still seen as one."""
+        self.residuals[p] = np.nan
+        self.steps[p] = np.nan
+        self.residual_head[p] = self.residual_count[p] = self.step_head[p] = 0
+        self.step_count[p] = 0
+        self.last_residual[p] = np.nan
+        self.baseline[p] = 0.0
+        self.warm[p] = False
+        self.cusum[p] = 0.0
+
     def restart(self, p: int) -> None:
         """Point ``p`` is readmitted after a fault: the residuals of the fault era must not
         judge it, its run and CUSUM start again (baseline and noise estimate are kept)."""
