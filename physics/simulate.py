@@ -47,6 +47,7 @@ from physics.constants import (
     WATTS_PER_KILOWATT,
 )
 from physics.electrical import Electrical, Topology, electrical_chain
+from physics.electrical.shared import chain_pass
 from physics.facility import Facility
 from physics.liquid.hall import liquid_hall
 from physics.memo import LastSeen, digest
@@ -162,7 +163,7 @@ def _rack_state(
     with _caught_curve_warnings() as caught:
         for iteration in range(1, max_fan_iterations + 1):
             rack_power = compute + fan
-            electrical = electrical_chain(facility, topology, rack_power)
+            electrical = chain_pass(electrical_chain, facility, topology, rack_power, caught)
             air_heat = compute - liquid_heat + fan + electrical.rack_loss
             inlet = air_path.inlet_temperature(supply_rack.T, air_heat.T).T
             airflow_fraction = server_airflow_fraction(

@@ -53,6 +53,7 @@ from optimizer.baselines.work import flexible_work
 from optimizer.blocks.options import ModelOptions
 from optimizer.state import PlanState
 from physics.constants import WATTS_PER_KILOWATT
+from physics.electrical.shared import shared_chain_passes
 from physics.facility import Facility
 from physics.schedule import Schedule, as_operated_schedule, step_seconds
 from physics.simulate import simulate
@@ -271,6 +272,21 @@ def rule_based(
     """
     if not tolerance > 0.0:
         raise ValueError(f"tolerance must be > 0 K, got {tolerance}")
+    # one workload at several setpoints: the simulations share their electrical chain passes
+    # at identical rack power (the fan iteration's first pass), the same results bit for bit
+    with shared_chain_passes(facility):
+        return _rule_based(facility, series, tolerance, charge_below_peak, state, ramps)
+
+
+def _rule_based(
+    facility: Facility,
+    series: xr.Dataset,
+    tolerance: float,
+    charge_below_peak: bool,
+    state: PlanState | None,
+    ramps: tuple[float, float],
+) -> RuleBasedResult:
+    """The body of :func:`rule_based` (parameters and result as there)."""
     time = series["time"].values
     steps = time.size
     step = step_seconds(time)

@@ -520,3 +520,29 @@ def test_predicted_bisection_returns_the_plain_bisections_setpoint(
         assert len(runs) <= plain_runs // 2
     else:
         assert len(runs) == plain_runs
+
+
+def test_rule_based_is_the_same_with_its_chain_passes_shared(
+    demo_day: DemoDay, demo_rule: RuleBasedResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The baseline's simulations share their electrical chain passes
+    (:mod:`physics.electrical.shared`); with nothing kept (budget 0) every pass is computed
+    and the baseline is the same bit for bit: schedule, setpoints, notes, simulation."""
+    import physics.electrical.shared
+
+    facility, series = demo_day
+    monkeypatch.setattr(physics.electrical.shared, "SHARED_BYTES", 0)
+    unshared = rule_based(facility, series)
+    for name in ("supply_temperature", "chilled_water_temperature", "battery_power"):
+        np.testing.assert_array_equal(
+            getattr(unshared.schedule, name), getattr(demo_rule.schedule, name)
+        )
+    np.testing.assert_array_equal(
+        unshared.schedule.workload_power, demo_rule.schedule.workload_power
+    )
+    assert unshared.supply_temperature == demo_rule.supply_temperature
+    assert unshared.chilled_water_temperature == demo_rule.chilled_water_temperature
+    assert unshared.notes == demo_rule.notes
+    assert unshared.result is not None and demo_rule.result is not None
+    xr.testing.assert_identical(unshared.result, demo_rule.result)
+    assert unshared.result.attrs == demo_rule.result.attrs
