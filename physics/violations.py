@@ -122,7 +122,7 @@ class LimitKind:
 
 def _coil_approach_limit(facility: Facility, ds: xr.Dataset) -> ArrayLike:
     """Warmest chilled water a cooling unit's setpoint allows: setpoint − coil approach [°C]."""
-    return np.asarray(ds["supply_temperature"].values - facility.units.coil_approach)
+    return np.asarray(_values(ds, "supply_temperature") - facility.units.coil_approach)
 
 
 def _chilled_water_class_limit(facility: Facility, ds: xr.Dataset) -> ArrayLike:
@@ -342,6 +342,12 @@ LIMIT_KINDS: dict[str, LimitKind] = _limit(
 """Every limit :func:`find_violations` checks, by kind, in the order it reports them."""
 
 
+def _values(ds: xr.Dataset, name: str) -> np.ndarray:
+    """The array of variable or coordinate ``name`` of ``ds``: what ``ds[name].values`` gives,
+    without building a DataArray (its coordinates filtered: ~0.1 ms a read, dozens a check)."""
+    return ds.variables[name].values
+
+
 def _iso(value: np.datetime64) -> str:
     return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
 
@@ -430,7 +436,7 @@ def limit_values(source: LimitSource, facility: Facility, ds: xr.Dataset) -> Flo
     for part in source.split("."):
         value = getattr(value, part, None)
     if value is None:
-        return np.asarray(ds[source].values, dtype=float)[:, np.newaxis]
+        return np.asarray(_values(ds, source), dtype=float)[:, np.newaxis]
     return np.asarray(value, dtype=float)
 
 
@@ -451,16 +457,17 @@ def check_limit(kind: LimitKind, facility: Facility, ds: xr.Dataset) -> list[Vio
     list of Violation
         Zero, one or two violations.
     """
-    values = ds[kind.variable].values / kind.scale
+    values = _values(ds, kind.variable) / kind.scale
     if isinstance(kind.equipment, str):
         names: Sequence[str] = getattr(facility, kind.equipment).ids
     else:
         names = kind.equipment
     found = []
+    time = _values(ds, "time")
     for source, above in ((kind.upper, True), (kind.lower, False)):
         limit = limit_values(source, facility, ds)
         if limit is not None:
-            found.append(_check(kind, ds["time"].values, names, values, limit / kind.scale, above))
+            found.append(_check(kind, time, names, values, limit / kind.scale, above))
     return [v for v in found if v is not None]
 
 
@@ -468,9 +475,9 @@ def _hottest_inlet(kind: LimitKind, facility: Facility, ds: xr.Dataset) -> list[
     """The rack inlet limit checked on the hottest inlet of each step."""
     hottest = _check(
         kind,
-        ds["time"].values,
+        _values(ds, "time"),
         ["(hottest rack)"],
-        ds["max_inlet_temperature"].values,
+        _values(ds, "max_inlet_temperature"),
         facility.inlet_limit,
         description=f"hottest {kind.description}",
     )
@@ -482,9 +489,9 @@ def _hottest_case(kind: LimitKind, facility: Facility, ds: xr.Dataset) -> list[V
     series): a negative margin is a broken limit."""
     tightest = _check(
         kind,
-        ds["time"].values,
+        _values(ds, "time"),
         ["(hottest cold plate)"],
-        ds["min_case_margin"].values,
+        _values(ds, "min_case_margin"),
         0.0,
         above=False,
         description="smallest cold-plate case temperature margin (limit − case, K)",
