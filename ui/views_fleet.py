@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from dash import html
 
 from twin.fleet.live import FleetTwin
+from twin.live.control.approval import describe
 from ui import units
 
 TOPOJSON_PATH = "topojson/"
@@ -176,6 +177,7 @@ def plan_panel(summary: dict[str, Any]) -> html.Div:
     if cost is not None and carbon is not None:
         text += f"; cost {cost:,.0f} {currency}, {carbon / 1e3:,.1f} t CO2e"
     lines.append(html.P(text + ")", id="fleet-plan-status"))
+    lines += proposal_alarms(summary.get("proposal"))
     saved = plan.get("savings_vs_sites_alone") or {}
     alone = plan.get("sites_alone") or {}
     if saved.get("not_reported"):
@@ -228,6 +230,59 @@ def plan_panel(summary: dict[str, Any]) -> html.Div:
     return html.Div(lines, id="fleet-plan")
 
 
+def _by_site(alarms: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Alarms (each with its ``site``) grouped by site, in the order given."""
+    sites: dict[str, list[dict[str, Any]]] = {}
+    for alarm in alarms:
+        sites.setdefault(alarm["site"], []).append(alarm)
+    return sites
+
+
+def proposal_alarms(proposal: dict[str, Any] | None) -> list[Any]:
+    """What an approver sees before approving the newest proposal
+    (:meth:`twin.fleet.live.FleetTwin.proposal`): per site, the active critical alarms on what
+    its share moves (id, kind, rack, message, shelved) and that approving needs a typed reason
+    to override them; or that there are none."""
+    if proposal is None:
+        return []
+    alarms = proposal.get("critical_alarms") or []
+    if not alarms:
+        return [
+            html.P(
+                f"Proposal {proposal['id']}: no critical alarm is active at any site on what "
+                "it moves.",
+                id="fleet-proposal-alarms",
+            )
+        ]
+    items = [
+        html.Li(f"{site}: {describe(listed)}" + (" (shelved)" if _all_shelved(listed) else ""))
+        for site, listed in _by_site(alarms).items()
+    ]
+    blocking = [a for a in alarms if not a["shelved"]]
+    needs = (
+        "Approving it needs a typed reason to override them (audited at each site)."
+        if blocking
+        else "All shelved: they do not block approval."
+    )
+    return [
+        html.Div(
+            [
+                html.P(
+                    f"Proposal {proposal['id']}: active critical alarm(s) on what it moves:",
+                    className="kpi-alarm",
+                ),
+                html.Ul(items),
+                html.P(needs),
+            ],
+            id="fleet-proposal-alarms",
+        )
+    ]
+
+
+def _all_shelved(alarms: list[dict[str, Any]]) -> bool:
+    return all(a["shelved"] for a in alarms)
+
+
 def _short(instant: str) -> str:
     """An ISO instant as "2026-12-07 04:00 UTC" (the plan's instants are UTC)."""
     return instant[:16].replace("T", " ") + " UTC"
@@ -275,9 +330,17 @@ def propose(fleet: FleetTwin, principal: str | None, scopes: frozenset[str]) -> 
     return f"Fleet re-plan {job.id} started; the proposal appears here when it is done."
 
 
-def decide(fleet: FleetTwin, approve: bool, principal: str | None, scopes: frozenset[str]) -> str:
+def decide(
+    fleet: FleetTwin,
+    approve: bool,
+    principal: str | None,
+    scopes: frozenset[str],
+    reason: str = "",
+) -> str:
     """Approve or reject the newest proposed fleet plan as ``principal`` (audited); the
-    message to show."""
+    message to show.  While a site has an unshelved critical alarm on what its share moves
+    (listed by :func:`proposal_alarms`), approval needs a typed ``reason``, which overrides
+    them (``force``, audited at each site)."""
     action = "approve" if approve else "reject"
     refused = _refusal(principal, scopes, action)
     if refused is not None or principal is None:
@@ -286,12 +349,22 @@ def decide(fleet: FleetTwin, approve: bool, principal: str | None, scopes: froze
     if not proposed:
         return f"No proposed fleet plan to {action}."
     plan_id = proposed[0]["id"]
-    reason = f"{action}d in the UI"
+    why = reason.strip() or f"{action}d in the UI"
     try:
         if approve:
-            fleet.planner.approve(plan_id, actor=principal, reason=reason)
+            alarms = {
+                site: [a for a in listed if not a["shelved"]]
+                for site, listed in fleet.planner.site_alarms(plan_id).items()
+            }
+            shown = "; ".join(f"{site}: {describe(a)}" for site, a in alarms.items() if a)
+            if shown and not reason.strip():
+                return (
+                    f"Fleet plan {plan_id} was not approved: {shown}. To approve it anyway, "
+                    "type the reason for overriding the critical alarm(s)."
+                )
+            fleet.planner.approve(plan_id, actor=principal, reason=why, force=bool(shown))
         else:
-            fleet.planner.reject(plan_id, actor=principal, reason=reason)
+            fleet.planner.reject(plan_id, actor=principal, reason=why)
     except (KeyError, ValueError) as exc:
         return f"Fleet plan {plan_id} not {action}d: {exc}"
     return f"Fleet plan {plan_id} {action}d."
@@ -304,6 +377,7 @@ __all__ = [
     "fleet_map",
     "fleet_summary",
     "plan_panel",
+    "proposal_alarms",
     "propose",
     "site_table",
     "status_line",

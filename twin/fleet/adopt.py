@@ -195,11 +195,17 @@ class Adoption:
         The site plan (:func:`check_share`).
     plan_id
         Its id in the site's store.
+    force
+        The fleet's approver overrode the site's critical alarms on what the share moves
+        (:func:`twin.fleet.alarms.check_fleet_alarms`): the site's approval overrides them
+        with the fleet's reason and audits them; else a critical alarm on what it moves
+        refuses the site's approval (and the fleet's, every site rolled back).
     """
 
     twin: LiveTwin
     payload: dict[str, Any]
     plan_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    force: bool = False
     _schedule: Schedule | None = None
     _baseline: Schedule | None = None
     _profiles: dict[str, xr.DataArray] = field(default_factory=dict)
@@ -219,7 +225,8 @@ class Adoption:
             }
             self._watch = twin.supervisor.watch
         payload = dict(self.payload)
-        payload["preview"] = twin.supervisor.preview(payload)
+        if "preview" not in payload:  # the fleet's approval judged the alarms on it
+            payload["preview"] = twin.supervisor.preview(payload)
         payload["scenario_digest"] = twin.scenario_digest  # restored after a restart only on it
         fleet_plan = str(payload["fleet_plan"])
         twin.store.add_plan(self.plan_id, twin.clock(), "proposed", payload)
@@ -227,10 +234,11 @@ class Adoption:
         # the site plan's own reason, not the approval's (tryout3 finding 8)
         proposed = str(payload.get("reason") or f"site part of fleet plan {fleet_plan}")
         twin.store.audit(actor, "propose", self.plan_id, proposed, {"fleet_plan": fleet_plan})
-        # the fleet approval decides for every site: critical alarms on what the site plan
-        # moves are overridden with its reason and audited (the fleet preview lists none yet)
+        # critical alarms on what the site plan moves: overridden only where the fleet's
+        # approver overrode them (force and a reason, audited here too); an alarm raised
+        # since the fleet's check refuses it, and the fleet's approval rolls back
         why = reason or f"fleet plan {fleet_plan} approved"
-        record = twin.approve(self.plan_id, actor=actor, reason=why, force=True)
+        record = twin.approve(self.plan_id, actor=actor, reason=why, force=self.force)
         _keep_fleet_work(twin, int(payload["start_index"]), len(payload["schedule"]["time"]))
         return record
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from optimizer.planner import PlanOptions
 from twin.fleet.adopt import keep_fleet_work
+from twin.fleet.alarms import flat_alarms
 from twin.fleet.replan import FleetPlanner
 from twin.fleet.sites import FLEET_STORE, SiteSource, fleet_sites, store_url
 from twin.live.live_twin import LiveSettings, LiveTwin
@@ -127,7 +128,8 @@ class FleetTwin:
     def summary(self) -> dict[str, Any]:
         """The fleet now: every site's :meth:`SiteTwin.summary`, totals (``power_kw`` [kW],
         ``alarms`` [count]) and the fleet plan in force (``plan``: id, status, flows, per-site
-        figures), JSON-ready."""
+        figures), the newest proposal and its sites' critical alarms (:meth:`proposal`) and
+        any re-plan running, JSON-ready."""
         sites = [site.summary() for site in self.sites.values()]
         plan = self.planner.in_force()
         running = self.planner.running()
@@ -138,8 +140,20 @@ class FleetTwin:
             "power_kw": sum(s["power_kw"] or 0.0 for s in sites),
             "alarms": sum(s["alarms"] for s in sites),
             "plan": None if plan is None else plan_digest(plan),
+            "proposal": self.proposal(),
             "replanning": None if running is None else running.to_dict(),
         }
+
+    def proposal(self) -> dict[str, Any] | None:
+        """The newest proposed fleet plan (the one the Fleet page approves), if any: ``id``,
+        ``created`` (UTC) and ``critical_alarms`` (every site's active critical alarms on
+        what its share moves, each with its ``site``: what an approver must see first)."""
+        proposed = self.store.list_plans(limit=1, status="proposed")
+        if not proposed:
+            return None
+        plan_id = proposed[0]["id"]
+        alarms = flat_alarms(self.planner.site_alarms(plan_id))
+        return {"id": plan_id, "created": proposed[0]["created"], "critical_alarms": alarms}
 
 
 def plan_digest(plan: PlanRecord) -> dict[str, Any]:

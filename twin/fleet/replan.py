@@ -20,7 +20,9 @@ site or none: every share is checked first (nothing is written when one does not
 adopted are restored and their site plans ``reverted`` (``approve_failed`` in the fleet's
 audit, ``rollback`` at each site); the fleet plan stays proposed.  A plan made more than
 :attr:`FleetPlanner.max_age` ago is stale and cannot be approved (re-plan); neither can a plan
-another proposal superseded.
+another proposal superseded.  Approval is refused (nothing adopted anywhere) while a site has
+an unshelved critical alarm on what its share moves, unless the approver overrides it with
+``force`` and a reason (:mod:`twin.fleet.alarms`; :meth:`FleetPlanner.preview` lists them).
 """
 
 from __future__ import annotations
@@ -39,8 +41,17 @@ import pandas as pd
 
 from optimizer.planner import PlanOptions
 from twin.fleet.adopt import Adoption, check_share
+from twin.fleet.alarms import (
+    SiteAlarms,
+    check_fleet_alarms,
+    flat_alarms,
+    fleet_sentences,
+    share_alarms,
+    share_preview,
+)
 from twin.fleet.anchor import Carried, window_start
 from twin.fleet.schema import Fleet
+from twin.live.control.approval import sentence
 from twin.live.control.payload import schedule_json
 from twin.live.control.proposals import SYSTEM, store_proposal
 from twin.live.live_twin import LiveTwin
@@ -224,6 +235,20 @@ def _instants(spec: Fleet) -> dict[str, dict[str, Any]]:
     }
 
 
+def _site_digest(summary: Mapping[str, Any], site: str, plan_id: str) -> dict[str, Any]:
+    """The ``summary`` of the site plan a site's share becomes: the co-plan's status, whether
+    the site's share was verified, the fleet plan, its source and the fleet jobs' energy at
+    the site [kWh]."""
+    figures = (summary.get("sites") or {}).get(site) or {}
+    return {
+        "status": summary.get("status"),
+        "verified": bool(figures.get("verified")),
+        "fleet_plan": plan_id,
+        "plan_source": summary.get("plan_source"),
+        "fleet_job_kwh": figures.get("fleet_job_kwh") or {},
+    }
+
+
 def _compact(summary: dict[str, Any]) -> dict[str, Any]:
     """The fleet plan without the baselines' per-job detail (kept: their figures and sites)."""
     compact = dict(summary)
@@ -377,14 +402,73 @@ class FleetPlanner:
         for store in self.site_stores.values():
             store.audit(actor, f"fleet_{action}", plan_id, reason, {"fleet_plan": plan_id})
 
-    def approve(self, plan_id: str, *, actor: str, reason: str = "") -> PlanRecord:
+    def site_previews(self, plan_id: str) -> dict[str, dict[str, Any]]:
+        """What each site's share of fleet plan ``plan_id`` changes at the site now, per site
+        (:func:`twin.fleet.alarms.share_preview`); a site whose share does not fit it any
+        more is left out (its approval is refused, naming it).  ``KeyError`` for an unknown
+        plan; empty without live sites."""
+        payload = self._plan(plan_id)["payload"] or {}
+        summary = payload.get("summary") or {}
+        shares = payload.get("site_schedules") or {}
+        digests = payload.get("site_scenarios") or {}
+        previews: dict[str, dict[str, Any]] = {}
+        for name, twin in self.twins.items():
+            if name not in shares:
+                continue
+            digest = _site_digest(summary, name, plan_id)
+            try:
+                previews[name] = share_preview(
+                    twin, shares[name], plan_id, digest, digests.get(name)
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+        return previews
+
+    def site_alarms(self, plan_id: str) -> SiteAlarms:
+        """Per site, the active critical alarms on what its share of fleet plan ``plan_id``
+        moves, now (:func:`twin.fleet.alarms.share_alarms`; every site with a share that fits
+        it, an empty list for a site without any).  ``KeyError`` for an unknown plan."""
+        previews = self.site_previews(plan_id)
+        return {name: share_alarms(self.twins[name], p) for name, p in previews.items()}
+
+    def preview(self, plan_id: str) -> dict[str, Any]:
+        """The fleet plan's preview: per site, what its share changes there now with its
+        ``critical_alarms`` (the single-site preview's sentence first in its ``changes``);
+        ``critical_alarms`` of every site (each with its ``site``) and ``changes`` (one
+        line per site with alarms).  ``KeyError`` for an unknown plan."""
+        record = self._plan(plan_id)
+        sites: dict[str, dict[str, Any]] = {}
+        alarms: SiteAlarms = {}
+        for name, preview in self.site_previews(plan_id).items():
+            alarms[name] = share_alarms(self.twins[name], preview)
+            first = [sentence(alarms[name])] if alarms[name] else []  # as a site's preview
+            changes = first + list(preview.get("changes", []))
+            sites[name] = {**preview, "critical_alarms": alarms[name], "changes": changes}
+        return {
+            "plan_id": plan_id,
+            "status": record["status"],
+            "sites": sites,
+            "critical_alarms": flat_alarms(alarms),
+            "changes": fleet_sentences(alarms),
+        }
+
+    def approve(
+        self, plan_id: str, *, actor: str, reason: str = "", force: bool = False
+    ) -> PlanRecord:
         """Approve a proposed fleet plan: every site adopts its share, or none does (see
         module docs); it becomes the fleet plan in force.
 
+        Refused while an unshelved critical alarm at a site is active on what its share moves
+        (:func:`twin.fleet.alarms.check_fleet_alarms`) unless ``force`` with a ``reason``
+        overrides it: each site's ``approve`` entry and the fleet's name the alarms
+        overridden.
+
         Raises ``KeyError`` for an unknown plan; ``ValueError`` when the plan is not proposed
-        any more, has no feasible co-plan, is stale, a share does not fit its site, or a
-        site's adoption failed on a conflict (the sites rolled back);
-        :class:`twin.store.errors.StoreBusy` when a site's store stayed locked (rolled back).
+        any more, has no feasible co-plan, is stale, a share does not fit its site, a
+        critical alarm is not overridden (:class:`twin.store.errors.Conflict`, audited
+        ``approve_refused``), or a site's adoption failed on a conflict (the sites rolled
+        back); :class:`twin.store.errors.StoreBusy` when a site's store stayed locked (rolled
+        back).
         """
         with self._decide:
             record = self._plan(plan_id)
@@ -399,6 +483,7 @@ class FleetPlanner:
                 raise ValueError(f"fleet plan {plan_id} has no feasible co-plan ({status})")
             self._check_fresh(plan_id, payload, record["created"])
             adoptions = self._prepare(plan_id, payload, actor)
+            overridden = self._check_alarms(plan_id, adoptions, actor, force, reason)
             why = reason or f"fleet plan {plan_id} approved"
             self._adopt_all(plan_id, adoptions, actor, why)
             in_force = self.store.list_plans(limit=500, status="approved")
@@ -409,7 +494,10 @@ class FleetPlanner:
                 raise
             self._audit_sites(actor, "approve", plan_id, reason)
             site_plans = {name: adoption.plan_id for name, adoption in adoptions}
-            self.store.audit(actor, "approve", plan_id, reason, {"site_plans": site_plans})
+            detail: dict[str, Any] = {"site_plans": site_plans}
+            if overridden:
+                detail["critical_alarms_overridden"] = overridden
+            self.store.audit(actor, "approve", plan_id, reason, detail)
             for old in in_force:  # nobody decided on it: the reason says who approved
                 why = f"superseded by {plan_id} (approved by {actor})"
                 self.store.set_plan_status(old["id"], "superseded", SYSTEM, why)
@@ -454,19 +542,14 @@ class FleetPlanner:
             if share is None:
                 problems.append(f"{name}: the plan holds no schedule for it")
                 continue
-            site = (summary.get("sites") or {}).get(name) or {}
-            digest = {
-                "status": summary.get("status"),
-                "verified": bool(site.get("verified")),
-                "fleet_plan": plan_id,
-                "plan_source": summary.get("plan_source"),
-                "fleet_job_kwh": site.get("fleet_job_kwh") or {},
-            }
+            digest = _site_digest(summary, name, plan_id)
             try:
                 site_plan = check_share(twin, share, plan_id, digest, digests.get(name))
             except (KeyError, TypeError, ValueError) as exc:
                 problems.append(f"{name}: {exc}")
                 continue
+            # previewed now: its critical alarms are judged on it, and the site plan keeps it
+            site_plan["preview"] = twin.supervisor.preview(site_plan)
             adoptions.append((name, Adoption(twin, site_plan)))
         if problems:
             why = "; ".join(problems)
@@ -475,6 +558,30 @@ class FleetPlanner:
                 f"fleet plan {plan_id} does not fit every site, nothing was adopted: {why}; re-plan"
             )
         return adoptions
+
+    def _check_alarms(
+        self,
+        plan_id: str,
+        adoptions: list[tuple[str, Adoption]],
+        actor: str,
+        force: bool,
+        reason: str,
+    ) -> SiteAlarms:
+        """Every site's critical alarms on what its share moves (on the preview its site plan
+        keeps), refused unless overridden (audited ``approve_refused`` with them); marks the
+        adoptions of the sites overridden (their site approval overrides the same alarms).
+        Returns the alarms overridden per site."""
+        alarms = {name: share_alarms(a.twin, a.payload["preview"]) for name, a in adoptions}
+        try:
+            overridden = check_fleet_alarms(plan_id, alarms, force=force, reason=reason)
+        except Conflict as exc:
+            shown = {name: listed for name, listed in alarms.items() if listed}
+            detail = {"critical_alarms": shown}
+            self.store.audit(actor, "approve_refused", plan_id, str(exc), detail)
+            raise
+        for name, adoption in adoptions:
+            adoption.force = name in overridden
+        return overridden
 
     def _adopt_all(
         self, plan_id: str, adoptions: list[tuple[str, Adoption]], actor: str, reason: str

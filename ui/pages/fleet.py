@@ -1,12 +1,14 @@
 """The Fleet page (``dctwin serve fleet.yaml``): a map of sites (power, carbon intensity and
 alarms now), the work the fleet plan moves between sites, per-site KPIs with a link into each
-site's pages, and the fleet re-plan / approve / reject buttons (``approve`` scope)."""
+site's pages, and the fleet re-plan / approve / reject buttons (``approve`` scope): the
+newest proposal's critical alarms at each site are shown before approving, and approving
+over them needs a typed reason."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dash import Dash, Input, Output, dcc, get_asset_url, html
+from dash import Dash, Input, Output, State, dcc, get_asset_url, html
 
 from ui import callbacks as cb
 from ui import views_fleet
@@ -59,6 +61,12 @@ def layout(context: cb.UIContext) -> html.Div:
                 [
                     html.H3("Fleet plan"),
                     html.Div(plan, id="fleet-plan-panel"),
+                    dcc.Input(
+                        id="fleet-reason",
+                        placeholder="reason (audit log; needed to override critical alarms)",
+                        type="text",
+                        style={"width": "420px"},
+                    ),
                     html.Button("Re-plan the fleet", id="fleet-replan"),
                     html.Button("Approve the proposal", id="fleet-approve"),
                     html.Button("Reject the proposal", id="fleet-reject"),
@@ -95,12 +103,14 @@ def register(app: Dash, context: cb.UIContext) -> None:
         Input("fleet-replan", "n_clicks"),
         Input("fleet-approve", "n_clicks"),
         Input("fleet-reject", "n_clicks"),
+        State("fleet-reason", "value"),
         prevent_initial_call=True,
     )
-    def act(*_: Any) -> str:
+    def act(_r: Any, _a: Any, _j: Any, reason: str | None) -> str:
         from dash import ctx
 
         principal, scopes = session()
         if ctx.triggered_id == "fleet-replan":
             return views_fleet.propose(fleet, principal, scopes)
-        return views_fleet.decide(fleet, ctx.triggered_id == "fleet-approve", principal, scopes)
+        approve = ctx.triggered_id == "fleet-approve"
+        return views_fleet.decide(fleet, approve, principal, scopes, reason or "")

@@ -1,5 +1,5 @@
 """The fleet's own routes: ``/api/v1/fleet`` (the fleet now), ``/api/v1/fleet/plans``
-(propose in the background, read, approve, reject), ``/api/v1/fleet/jobs`` (re-plans under
+(propose in the background, read, preview, approve, reject), ``/api/v1/fleet/jobs`` (re-plans under
 way) and ``/api/v1/fleet/audit``.
 
 Scopes as for a single site's plans: reads need ``read``; proposing, approving and rejecting
@@ -14,10 +14,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import Field
 
 from twin.api.alarms_audit import AuditOut
 from twin.api.deps import API, Approve, Read, error_responses
 from twin.api.plans import PlanOut, PlanStatus, Reason
+from twin.fleet.alarms import flat_alarms
 from twin.fleet.live import FleetTwin
 from twin.fleet.replan import job_list
 from twin.store.errors import StoreBusy
@@ -94,15 +96,56 @@ def list_fleet_plans(
     return [{k: v for k, v in p.items() if k != "payload"} for p in plans]
 
 
+class FleetReason(Reason):
+    """Why an operator approves or rejects a fleet plan."""
+
+    force: bool = Field(
+        default=False,
+        description="Approve although a critical alarm at a site is active on what its share "
+        "moves (the fleet preview's critical_alarms): refused by default (409, nothing adopted "
+        "anywhere); overriding needs a reason and is audited at each site and in the fleet's "
+        "log with the alarms",
+    )
+
+
+class FleetPlanOut(PlanOut):
+    """A stored fleet plan."""
+
+    critical_alarms: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Of a proposed plan (read) or on an approval: every site's active critical "
+        "alarms on what its share moves, now or overridden with force (site, id, kind, "
+        "source, point, rack, message, raised, shelved)",
+    )
+
+
 @router.get("/plans/{plan_id}", responses=error_responses(404))
-def get_fleet_plan(plan_id: str, _: Read, fleet: CurrentFleet) -> PlanOut:
+def get_fleet_plan(plan_id: str, _: Read, fleet: CurrentFleet) -> FleetPlanOut:
     """One fleet plan: ``payload.summary`` is the ``dctwin plan fleet.yaml --json`` object
     (without the baselines' per-job detail), ``payload.flows`` the work moved from each job's
-    home site [kWh]."""
+    home site [kWh]; a proposed plan's ``critical_alarms`` are every site's active critical
+    alarms on what its share moves (approval refuses while one is not shelved)."""
     record = fleet.store.get_plan(plan_id)
     if record is None:
         raise HTTPException(404, f"unknown fleet plan {plan_id!r}")
-    return PlanOut(**record)
+    alarms = (
+        flat_alarms(fleet.planner.site_alarms(plan_id)) if record["status"] == "proposed" else []
+    )
+    return FleetPlanOut(**record, critical_alarms=alarms)
+
+
+@router.get("/plans/{plan_id}/preview", responses=error_responses(404))
+def fleet_plan_preview(plan_id: str, _: Read, fleet: CurrentFleet) -> dict[str, Any]:
+    """What the fleet plan changes at each site now (``sites``: per site the single-site
+    preview of its share, job power [kW], setpoints [°C], battery, cost, peak [kW], hottest
+    inlet [°C] against the schedule in force, with its ``critical_alarms`` and their sentence
+    first in ``changes``); ``critical_alarms`` of every site (each with its ``site``) and
+    ``changes`` (one line per site with alarms).  A site whose share does not fit it any more
+    is left out (approval names it)."""
+    try:
+        return fleet.planner.preview(plan_id)
+    except KeyError as exc:
+        raise HTTPException(404, f"unknown fleet plan {plan_id!r}") from exc
 
 
 @router.post("/plans", status_code=202)
@@ -135,12 +178,14 @@ def fleet_job(job_id: str, _: Read, fleet: CurrentFleet) -> dict[str, Any]:
 
 def _decide(
     fleet: FleetTwin, plan_id: str, who: str, body: Reason | None, approve: bool
-) -> PlanOut:
+) -> FleetPlanOut:
     reason = body.reason if body else ""
     try:
         if approve:
-            return PlanOut(**fleet.planner.approve(plan_id, actor=who, reason=reason))
-        return PlanOut(**fleet.planner.reject(plan_id, actor=who, reason=reason))
+            force = bool(body and body.force)
+            record = fleet.planner.approve(plan_id, actor=who, reason=reason, force=force)
+            return FleetPlanOut(**record, critical_alarms=_overridden(fleet, plan_id))
+        return FleetPlanOut(**fleet.planner.reject(plan_id, actor=who, reason=reason))
     except KeyError as exc:
         raise HTTPException(404, f"unknown fleet plan {plan_id!r}") from exc
     except ValueError as exc:  # not proposed any more, no feasible co-plan, does not fit
@@ -149,24 +194,36 @@ def _decide(
         raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
 
 
+def _overridden(fleet: FleetTwin, plan_id: str) -> list[dict[str, Any]]:
+    """The alarms an approval of ``plan_id`` overrode, per site (its ``approve`` entry in the
+    fleet's audit log), flattened."""
+    for entry in fleet.store.audit_log(limit=20, actions=["approve"]):
+        if entry["target"] == plan_id:
+            return flat_alarms((entry["detail"] or {}).get("critical_alarms_overridden") or {})
+    return []
+
+
 @router.post("/plans/{plan_id}/approve", responses=error_responses(404, 409, 503))
 def approve_fleet_plan(
-    plan_id: str, who: Approve, fleet: CurrentFleet, body: Reason | None = None
-) -> PlanOut:
+    plan_id: str, who: Approve, fleet: CurrentFleet, body: FleetReason | None = None
+) -> FleetPlanOut:
     """Approve a proposed fleet plan: the fleet plan in force, and every site adopts its share
     (a site plan approved and applied under the same principal, then watched; audited here and
     at every site).  409 when the plan is not proposed any more (decided, superseded), has no
-    feasible co-plan, is stale (its window started more than an hour ago: re-plan) or a share
-    does not fit its site any more (e.g. its scenario was replaced): nothing adopted.  Every
-    site adopts or none does: when a site fails (503 when its store stayed locked), the sites
-    that had adopted are rolled back, and the plan stays proposed."""
+    feasible co-plan, is stale (its window started more than an hour ago: re-plan), a share
+    does not fit its site any more (e.g. its scenario was replaced), or a site has an
+    unshelved critical alarm on what its share moves (named with its site and rack) and
+    ``force`` with a ``reason`` does not override it: nothing adopted.  When overridden,
+    ``critical_alarms`` lists what was, as do each site's ``approve`` entry and the fleet's.
+    Every site adopts or none does: when a site fails (503 when its store stayed locked), the
+    sites that had adopted are rolled back, and the plan stays proposed."""
     return _decide(fleet, plan_id, who, body, True)
 
 
 @router.post("/plans/{plan_id}/reject", responses=error_responses(404, 409))
 def reject_fleet_plan(
     plan_id: str, who: Approve, fleet: CurrentFleet, body: Reason | None = None
-) -> PlanOut:
+) -> FleetPlanOut:
     """Reject a proposed fleet plan (audited here and at every site)."""
     return _decide(fleet, plan_id, who, body, False)
 
