@@ -1,0 +1,124 @@
+"""The Fleet page before a fleet approval: the newest proposal's critical alarms at each site on
+what its share moves are shown, and its Approve button (the real Dash callback over HTTP, a
+signed-in session with ``approve``) refuses without a typed reason and overrides with one,
+audited at the site.
+
+Real parts: the one-day example fleet live (SQLite stores per site), a real HiGHS co-plan,
+the fleet's API app with the UI mounted, the login gate; the alarm is stored in the site's
+real store as the site's limit monitor stores one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.fleet_live import running_fleet
+from tests.ui.conftest import APPROVER, tokens
+from twin.api.fleet.app import create_fleet_app
+from twin.fleet.live import FleetTwin
+from twin.live.control.watch import moved_points
+from ui.app import mount
+
+SITE = "dallas-core"
+"""The site whose rack is alarmed."""
+
+pytestmark = pytest.mark.xdist_group("fleet-approval-ui")  # module fixtures built once
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:
+    with running_fleet(tmp_path_factory.mktemp("fleet-approval-ui")) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def client(fleet: FleetTwin) -> Iterator[TestClient]:
+    registry = tokens()
+    api = create_fleet_app(fleet, registry, start_background=False, root_redirect=False)
+    mount(api, next(iter(fleet.twins.values())), registry)
+    with TestClient(api, base_url="http://127.0.0.1") as test_client:
+        login = test_client.post("/login", data={"token": APPROVER}, follow_redirects=False)
+        assert login.status_code == 303, login.text
+        yield test_client
+
+
+def _find(tree: Any, component_id: str) -> dict[str, Any] | None:
+    if isinstance(tree, list):
+        for item in tree:
+            found = _find(item, component_id)
+            if found is not None:
+                return found
+    elif isinstance(tree, dict):
+        props = tree.get("props", {})
+        if props.get("id") == component_id:
+            return dict(tree)
+        for value in props.values():
+            found = _find(value, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+def _click_approve(client: TestClient, reason: str | None) -> str:
+    """The Fleet page's Approve button clicked with ``reason`` typed (the real callback)."""
+    wanted = "fleet-message.children"
+    key = next(
+        d["output"] for d in client.get("/_dash-dependencies").json() if d["output"] == wanted
+    )
+    body = {
+        "output": key,
+        "outputs": {"id": "fleet-message", "property": "children"},
+        "inputs": [
+            {"id": "fleet-replan", "property": "n_clicks", "value": None},
+            {"id": "fleet-approve", "property": "n_clicks", "value": 1},
+            {"id": "fleet-reject", "property": "n_clicks", "value": None},
+        ],
+        "state": [{"id": "fleet-reason", "property": "value", "value": reason}],
+        "changedPropIds": ["fleet-approve.n_clicks"],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.text
+    return str(response.json()["response"]["fleet-message"]["children"])
+
+
+def test_the_fleet_page_shows_a_sites_critical_alarms_and_needs_a_typed_reason(
+    client: TestClient, fleet: FleetTwin
+) -> None:
+    record = fleet.planner.replan(actor="user:alice", reason="t")
+    plan_id = record["id"]
+    twin = fleet.twins[SITE]
+    preview = fleet.planner.site_previews(plan_id)[SITE]
+    points = moved_points(preview, twin.facility, twin.catalogue)
+    rack = next(p.split("/")[1] for p in points if p.startswith("rack/"))
+    point = f"rack/{rack}/inlet_temperature"
+    alarm = twin.store.raise_alarm(
+        "limit_inlet_temperature_high",
+        point,
+        f"rack inlet temperature of {rack} 30.50 °C (measured) above its 27.00 °C limit",
+        time=twin.clock(),
+        severity="critical",
+        point=point,
+    )
+    where = f"#{alarm['id']} limit_inlet_temperature_high on rack {rack}"
+
+    page = client.get("/_dash-layout", headers={"Referer": "http://127.0.0.1/fleet"}).json()
+    shown = json.dumps(_find(page, "fleet-proposal-alarms"), ensure_ascii=False)
+    assert plan_id in shown and f"{SITE}: {where}" in shown and "typed reason" in shown
+
+    refused = _click_approve(client, None)
+    assert "not approved" in refused and f"{SITE}: {where}" in refused
+    assert "type the reason" in refused
+    assert _click_approve(client, "   ").startswith(f"Fleet plan {plan_id} was not approved")
+    assert fleet.store.get_plan(plan_id)["status"] == "proposed"  # type: ignore[index]
+    assert twin.store.list_plans(limit=10) == []  # nothing adopted at the site
+
+    why = "D-row inlet sensor reads high since the fan swap; checked"
+    assert _click_approve(client, why) == f"Fleet plan {plan_id} approved."
+    entry = next(e for e in twin.store.audit_log(limit=20) if e["action"] == "approve")
+    assert [a["id"] for a in entry["detail"]["critical_alarms_overridden"]] == [alarm["id"]]
+    assert entry["reason"] == why and entry["actor"].startswith("token:")
