@@ -142,9 +142,9 @@ def overview(ctx: UIContext) -> tuple[list[Any], dict[str, Any], str]:
 
 
 def overview_trends(ctx: UIContext) -> list[dict[str, Any]]:
-    """The Overview's trends since local midnight: grid import with the contract capacity,
-    the hottest rack inlet with its limit, the cost so far today (plain dict figures; each
-    point links to its Live trend)."""
+    """The Overview's trends since local midnight, at least the last 6 h: grid import with
+    the contract capacity, the hottest rack inlet with its limit, the cost so far today (plain
+    dict figures; each point links to its Live trend)."""
     return figures_trends.overview_trends(views_overview.trends(ctx.twin), ctx.timezone)
 
 

@@ -1,13 +1,17 @@
 """The Overview's trends as plain Plotly JSON dicts: grid import with the contract capacity,
 the hottest rack inlet with its limit, and the cost so far today (cumulative).
 
-Each is a small figure of its own on one time window (local midnight to now, the same range
-on all three); clicking a point opens the Live page on that point's trend (the page wires it:
-:func:`live_link`).
+Each is a small figure of its own on one time window, the same range on all three
+(:func:`ui.views_overview.trend_window`: local midnight to now, or the last 6 h while the site
+day is younger; the title says which, and a dotted line marks the midnight inside it); the
+cost starts at local midnight whatever the window.  A series of a single point is drawn as a
+marker (a line needs two).  Clicking a point opens the Live page on that point's trend (the
+page wires it: :func:`live_link`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -15,7 +19,7 @@ from zoneinfo import ZoneInfo
 from ui.figures import COLORS, local_times, time_title
 from ui.figures_live import LIMIT_COLOR, base_layout
 
-__all__ = ["TREND_IDS", "live_link", "overview_trends"]
+__all__ = ["TREND_IDS", "live_link", "overview_trends", "window_label"]
 
 TREND_IDS = ("overview-trend-grid", "overview-trend-hottest", "overview-trend-cost")
 """Component ids of the three trends, in the order :func:`overview_trends` returns them."""
@@ -31,6 +35,7 @@ def _figure(
     layout = base_layout(title, 260, "overview")
     layout["margin"] = {"l": 60, "r": 20, "t": 40, "b": 50}
     layout["showlegend"] = False
+    layout["title"]["font"] = {"size": 14}  # the window and "no data yet" fit a third of a page
     layout["hovermode"] = "x"  # a click anywhere over the trend picks the nearest minute
     layout["xaxis"] = {"range": x_range, "type": "date", "title": {"text": time_title(timezone)}}
     layout["yaxis"] = {"title": {"text": y_title}}
@@ -40,8 +45,14 @@ def _figure(
 def _line(
     x: list[str], y: list[Any], name: str, color: str, shape: str = "linear", **more: Any
 ) -> dict[str, Any]:
+    """A line trace; with fewer than two points a marker too (a line of one point is not
+    drawn, and a trend just started would look empty)."""
     line = {"color": color, "width": 2, "shape": shape}
-    return {"type": "scatter", "x": x, "y": y, "mode": "lines", "name": name, "line": line, **more}
+    mode = "lines" if len(x) > 1 else "lines+markers"
+    trace = {"type": "scatter", "x": x, "y": y, "mode": mode, "name": name, "line": line}
+    if mode != "lines":
+        trace["marker"] = {"color": color, "size": 7}
+    return {**trace, **more}
 
 
 def _limit(x_range: list[str], value: float | None, name: str) -> list[dict[str, Any]]:
@@ -60,6 +71,31 @@ def _limit(x_range: list[str], value: float | None, name: str) -> list[dict[str,
     ]
 
 
+def window_label(data: dict[str, Any]) -> str:
+    """What the trends' window is, for their titles: ``since 00:00`` (the site day) or
+    ``last 6 h`` while the site day is younger (:func:`ui.views_overview.trend_window`)."""
+    start, midnight, now = (datetime.fromisoformat(data[k]) for k in ("start", "midnight", "time"))
+    if start >= midnight:
+        return "since 00:00"
+    return f"last {(now - start).total_seconds() / 3600.0:.0f} h"
+
+
+def _midnight_marker(data: dict[str, Any], timezone: ZoneInfo) -> dict[str, Any]:
+    """Layout ``shapes`` and ``annotations`` of a dotted line at the site's local midnight
+    when it falls inside the window (an empty dict otherwise)."""
+    if datetime.fromisoformat(data["midnight"]) <= datetime.fromisoformat(data["start"]):
+        return {}
+    (x,) = local_times([data["midnight"]], timezone)
+    line = {"color": "#888888", "dash": "dot", "width": 1}
+    shape = {"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1}
+    label = {"x": x, "xref": "x", "y": 1, "yref": "paper", "text": "00:00", "showarrow": False}
+    font = {"size": 10, "color": "#666666"}
+    return {
+        "shapes": [{**shape, "line": line}],
+        "annotations": [{**label, "xanchor": "left", "yanchor": "top", "font": font}],
+    }
+
+
 def overview_trends(data: dict[str, Any], timezone: ZoneInfo) -> list[dict[str, Any]]:
     """Grid import [kW] with the contract capacity line, the hottest estimated rack inlet
     [°C] with the upper limit line, and the cumulative cost so far today [currency], from
@@ -67,12 +103,13 @@ def overview_trends(data: dict[str, Any], timezone: ZoneInfo) -> list[dict[str, 
 
     Each point carries the Live page's link in ``customdata`` (:func:`live_link`)."""
     x_range = local_times([data["start"], data["time"]], timezone)
+    window = window_label(data)
     grid, hottest, cost = data["grid"], data["hottest"], data["cost"]
     grid_link = live_link("grid/power")
     contract = grid["contract_kw"]
     figures = [
         _figure(
-            "Grid import",
+            f"Grid import · {window}",
             x_range,
             "Grid import [kW]",
             timezone,
@@ -92,7 +129,7 @@ def overview_trends(data: dict[str, Any], timezone: ZoneInfo) -> list[dict[str, 
             ],
         ),
         _figure(
-            "Hottest rack inlet (estimate)",
+            f"Hottest rack inlet (estimate) · {window}",
             x_range,
             "Inlet [°C]",  # fits the panel's height (the longer label ran into the title)
             timezone,
@@ -110,7 +147,7 @@ def overview_trends(data: dict[str, Any], timezone: ZoneInfo) -> list[dict[str, 
             ],
         ),
         _figure(
-            "Cost so far today",
+            "Cost so far today · since 00:00",
             x_range,
             f"Cost [{cost['currency']}]",
             timezone,
@@ -127,8 +164,9 @@ def overview_trends(data: dict[str, Any], timezone: ZoneInfo) -> list[dict[str, 
         ),
     ]
     for figure in figures:
+        figure["layout"].update(_midnight_marker(data, timezone))
         if not figure["data"][0]["x"]:
-            figure["layout"]["title"]["text"] += " — no data yet today"
+            figure["layout"]["title"]["text"] += " — no data yet"
     return figures
 
 

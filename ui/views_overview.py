@@ -2,7 +2,8 @@
 
 * :func:`kpis` — live figures for the KPI cards.
 * :func:`cost_today` — energy cost since local midnight (:func:`cost_series`: per minute).
-* :func:`trends` — grid import, hottest inlet and cumulative cost since local midnight.
+* :func:`trends` — grid import and hottest inlet over :func:`trend_window` (since local
+  midnight, at least the last :data:`MIN_TREND_WINDOW`), cumulative cost since local midnight.
 * :func:`power_flow` — Sankey nodes and links of the power chain with the loss at each stage.
 
 Conventions as in :mod:`ui.views`.
@@ -21,6 +22,11 @@ from ui.views import ViewCache, json_number, json_numbers, site_timezone, window
 
 if TYPE_CHECKING:
     from twin.live.live_twin import LiveTwin
+
+MIN_TREND_WINDOW = timedelta(hours=6)
+"""The least history the Overview's trends show: since local midnight once the site day is
+older than this, the last 6 h before (just after midnight the trends still show the evening
+before, not a minute or two)."""
 
 
 def kpis(twin: LiveTwin) -> dict[str, Any]:
@@ -63,6 +69,31 @@ def _midnight(twin: LiveTwin, now: datetime) -> datetime:
     """Local midnight of ``now``'s site day (timezone-aware)."""
     local = now.astimezone(site_timezone(twin))
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def trend_window(twin: LiveTwin, now: datetime) -> tuple[datetime, datetime]:
+    """Where the Overview's trends start, and the site day's local midnight.
+
+    The trends start at local midnight (site timezone), or :data:`MIN_TREND_WINDOW` before
+    ``now`` (on a whole minute) when the site day is younger than that.
+
+    Parameters
+    ----------
+    twin
+        The live twin.
+    now
+        Current instant (timezone-aware).
+
+    Returns
+    -------
+    start : datetime
+        Start of the trends (UTC), at most ``now − MIN_TREND_WINDOW``.
+    midnight : datetime
+        Local midnight of ``now``'s site day (UTC).
+    """
+    midnight = _midnight(twin, now).astimezone(UTC)
+    hours_ago = (now - MIN_TREND_WINDOW).astimezone(UTC).replace(second=0, microsecond=0)
+    return min(midnight, hours_ago), midnight
 
 
 def cost_series(
@@ -115,29 +146,42 @@ def cost_today(twin: LiveTwin, now: datetime) -> float:
     return float(cost[-1]) if cost else 0.0
 
 
-def trends(twin: LiveTwin) -> dict[str, Any]:
-    """The Overview's trends since local midnight (site day), 1-minute resolution.
+def trends(twin: LiveTwin, now: datetime | None = None) -> dict[str, Any]:
+    """The Overview's trends over :func:`trend_window` (since local midnight, at least the
+    last :data:`MIN_TREND_WINDOW`), 1-minute resolution; the cost since local midnight only.
+
+    Parameters
+    ----------
+    twin
+        The live twin.
+    now
+        Current instant (timezone-aware; default the twin's clock).
 
     Returns
     -------
     dict
-        ``start``, ``time`` (the window, ISO UTC); ``grid``: ``time``, ``value`` (grid import
-        [kW], 1-minute means) and ``contract_kw`` (the contract capacity [kW]); ``hottest``:
-        ``time``, ``value`` (the hottest estimated rack inlet [°C], one sample a minute from
-        :class:`twin.live.estimation.EstimateHistory`), ``rack`` (which rack) and ``limit``
-        (upper inlet limit [°C]); ``cost``: ``time``, ``value`` (cumulative cost since
-        midnight [currency], :func:`cost_series`) and ``currency``.
+        ``start``, ``time`` (the window, ISO UTC), ``midnight`` (the site day's local
+        midnight, ISO UTC; after ``start`` while the day is young); ``grid``: ``time``,
+        ``value`` (grid import [kW], 1-minute means) and ``contract_kw`` (the contract capacity
+        [kW]); ``hottest``: ``time``, ``value`` (the hottest estimated rack inlet [°C], one
+        sample a minute from :class:`twin.live.estimation.EstimateHistory`), ``rack`` (which
+        rack) and ``limit`` (upper inlet limit [°C]); ``cost``: ``time``, ``value``
+        (cumulative cost since midnight [currency], :func:`cost_series`) and ``currency``.
     """
-    now = twin.clock()
-    midnight = _midnight(twin, now)
-    grid = twin.store.downsample("grid/power", midnight, now, timedelta(minutes=1))
-    cost_times, cost = cost_series(twin, now, grid)
+    now = twin.clock() if now is None else now
+    start, midnight = trend_window(twin, now)
+    grid = twin.store.downsample("grid/power", start, now, timedelta(minutes=1))
+    today = [k for k, t in enumerate(grid[0]) if t >= midnight]
+    cost_times, cost = cost_series(
+        twin, now, ([grid[0][k] for k in today], [grid[1][k] for k in today])
+    )
     with twin.lock:
         history = twin.estimator.history
-    hot_times, hot, racks = history.hottest(midnight)
+    hot_times, hot, racks = history.hottest(start)
     return {
-        "start": midnight.astimezone(UTC).isoformat(),
-        "time": now.isoformat(),
+        "start": start.isoformat(),
+        "midnight": midnight.isoformat(),
+        "time": now.astimezone(UTC).isoformat(),
         "grid": {
             "time": [t.isoformat() for t in grid[0]],
             "value": json_numbers(grid[1]),
@@ -254,9 +298,11 @@ def power_flow(twin: LiveTwin, cache: ViewCache | None = None) -> dict[str, Any]
 
 
 __all__ = [
+    "MIN_TREND_WINDOW",
     "cost_series",
     "cost_today",
     "kpis",
     "power_flow",
+    "trend_window",
     "trends",
 ]

@@ -1,5 +1,6 @@
-"""The Overview page: KPI cards, trends since local midnight (grid import, hottest inlet,
-cost so far today; a click opens the point's Live trend) and the power-flow Sankey."""
+"""The Overview page: KPI cards, trends since local midnight and at least the last 6 h (grid
+import, hottest inlet, cost so far today; a click opens the point's Live trend) and the
+power-flow Sankey."""
 
 from __future__ import annotations
 
