@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from tests.processes import CHROMIUM, CHROMIUM_ARGS, require_chromium, serving
 from tests.ui.conftest import plotly_traces
+from ui import figures_trends
 from ui.bundle import plotlyjs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -328,6 +330,21 @@ def test_alarm_buttons_need_approve_and_are_audited(
     context.close()
 
 
+SERIES_DRAWN_JS = """(id) => {
+    const plot = document.querySelector(`#${id} .js-plotly-plot, #${id}.js-plotly-plot`);
+    const series = plot && plot._fullData && plot._fullData[0];  // the trend, not its limit
+    if (!series || !(series.x || []).length) return false;
+    const group = plot.querySelector(`.scatterlayer .trace${series.uid}`);
+    const marks = group ? group.querySelectorAll('path.js-line, path.point') : [];
+    return [...marks].some((mark) => {
+        const box = mark.getBBox();
+        return box.width > 0 || box.height > 0;  // a line of one point has an empty box
+    });
+}"""
+"""True once the first trace (the series) of the figure ``id`` has points and shows them: a
+line or a marker."""
+
+
 def test_live_bands_and_overview_trends_open_live(server: str, page: tuple[Any, list[str]]) -> None:
     tab, errors = page
     tab.goto(server + "/live?point=rack%2FA02%2Finlet_temperature")
@@ -337,8 +354,9 @@ def test_live_bands_and_overview_trends_open_live(server: str, page: tuple[Any, 
     tab.goto(server + "/")
     tab.wait_for_selector("#overview-trend-grid .main-svg", timeout=30_000)
     tab.wait_for_selector("#overview-trend-cost .main-svg", timeout=30_000)
-    # the trends are filled by the first refresh, after an empty first paint: click a drawn line
-    tab.wait_for_selector("#overview-trend-grid .scatterlayer .trace path.js-line", timeout=30_000)
+    # a server a few seconds old has one minute of grid import: a marker, not yet a line; an
+    # empty trend (no drawn mark of the series) fails here
+    tab.wait_for_function(SERIES_DRAWN_JS, arg="overview-trend-grid", timeout=30_000)
     tab.wait_for_timeout(500)
     box = tab.locator("#overview-trend-grid .nsewdrag").first.bounding_box()
     assert box is not None
@@ -350,3 +368,29 @@ def test_live_bands_and_overview_trends_open_live(server: str, page: tuple[Any, 
     tab.wait_for_selector("#live-residuals .main-svg", timeout=30_000)
     _shot(tab, "live-from-overview")
     assert errors == []
+
+
+def test_a_trend_of_one_minute_shows_and_an_empty_one_does_not(browser: Any) -> None:
+    """The condition the test above waits for, on the Overview's own grid figure drawn by
+    the UI's plotly.js: no data is not drawn; one minute is (a marker: a line of one point
+    is an empty path, which the Overview showed for the first minute of a server or of a
+    site day); two minutes are a line."""
+    data: dict[str, Any] = {
+        "start": "2026-12-07T00:00:00+00:00",
+        "midnight": "2026-12-07T06:00:00+00:00",
+        "time": "2026-12-07T06:00:30+00:00",
+        "hottest": {"time": [], "value": [], "rack": [], "limit": 27.0},
+        "cost": {"time": [], "value": [], "currency": "USD"},
+    }
+    minutes = ["2026-12-07T05:59:00+00:00", "2026-12-07T06:00:00+00:00"]
+    tab = browser.new_page()
+    tab.set_content("<div id='overview-trend-grid'></div>")
+    tab.add_script_tag(path=str(plotlyjs.BUNDLE))
+    drawn = []
+    for count in (0, 1, 2):
+        data["grid"] = {"time": minutes[2 - count :], "value": [3e3] * count, "contract_kw": 5e3}
+        figure = figures_trends.overview_trends(data, ZoneInfo("America/Chicago"))[0]
+        tab.evaluate("(f) => Plotly.newPlot('overview-trend-grid', f.data, f.layout)", figure)
+        drawn.append(tab.evaluate(SERIES_DRAWN_JS, "overview-trend-grid"))
+    tab.close()
+    assert drawn == [False, True, True]
