@@ -255,7 +255,10 @@ def proposal_alarms(proposal: dict[str, Any] | None) -> list[Any]:
             )
         ]
     items = [
-        html.Li(f"{site}: {describe(listed)}" + (" (shelved)" if _all_shelved(listed) else ""))
+        html.Li(
+            f"{site}: "
+            + "; ".join(describe([a]) + (", shelved" if a["shelved"] else "") for a in listed)
+        )
         for site, listed in _by_site(alarms).items()
     ]
     blocking = [a for a in alarms if not a["shelved"]]
@@ -277,10 +280,6 @@ def proposal_alarms(proposal: dict[str, Any] | None) -> list[Any]:
             id="fleet-proposal-alarms",
         )
     ]
-
-
-def _all_shelved(alarms: list[dict[str, Any]]) -> bool:
-    return all(a["shelved"] for a in alarms)
 
 
 def _short(instant: str) -> str:

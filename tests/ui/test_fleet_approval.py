@@ -22,6 +22,7 @@ from tests.ui.conftest import APPROVER, tokens
 from twin.api.fleet.app import create_fleet_app
 from twin.fleet.live import FleetTwin
 from twin.live.control.watch import moved_points
+from ui import views_fleet
 from ui.app import mount
 
 SITE = "dallas-core"
@@ -122,3 +123,32 @@ def test_the_fleet_page_shows_a_sites_critical_alarms_and_needs_a_typed_reason(
     entry = next(e for e in twin.store.audit_log(limit=20) if e["action"] == "approve")
     assert [a["id"] for a in entry["detail"]["critical_alarms_overridden"]] == [alarm["id"]]
     assert entry["reason"] == why and entry["actor"].startswith("token:")
+
+
+def _alarm(site: str, alarm_id: int, rack: str, shelved: bool) -> dict[str, Any]:
+    return {
+        "site": site,
+        "id": alarm_id,
+        "kind": "limit_inlet_temperature_high",
+        "source": f"rack/{rack}/inlet_temperature",
+        "point": f"rack/{rack}/inlet_temperature",
+        "rack": rack,
+        "message": f"rack inlet temperature of {rack} above its 27.00 °C limit",
+        "raised": "2026-12-07T03:00:00+00:00",
+        "shelved": shelved,
+    }
+
+
+def test_the_proposal_alarms_say_which_are_shelved_and_whether_approval_needs_a_reason() -> None:
+    def text(alarms: list[dict[str, Any]]) -> str:
+        shown = views_fleet.proposal_alarms({"id": "p1", "critical_alarms": alarms})
+        return json.dumps([c.to_plotly_json() for c in shown], default=str, ensure_ascii=False)
+
+    mixed = text([_alarm("dallas-core", 3, "D01", False), _alarm("dallas-core", 4, "D02", True)])
+    assert "dallas-core: #3 limit_inlet_temperature_high on rack D01" in mixed
+    assert "#4 limit_inlet_temperature_high on rack D02 (" in mixed and "limit), shelved" in mixed
+    assert "needs a typed reason" in mixed
+    shelved = text([_alarm("london-edge", 5, "B01", True)])
+    assert "All shelved" in shelved and "needs a typed reason" not in shelved
+    assert "no critical alarm" in text([])
+    assert views_fleet.proposal_alarms(None) == []
