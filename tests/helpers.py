@@ -5,9 +5,11 @@ Clock, live_twin``); pytest runs from the repository root, so ``tests`` is impor
 
 Scenarios
     :func:`demo_hall_dict` (the demo hall on generated series, any number of days),
-    :func:`small_hall_dict`, :func:`facility_and_series` (compile a scenario dict and build
-    its series) and :func:`demo_hall_as_operated` (the demo hall simulated as operated, with
-    its point catalogue).
+    :func:`demo_hall_due_today` (the demo hall file with its jobs due within a day of a live
+    twin's clock at 12:00 UTC: re-plans of a day, not of the demo week), :func:`small_hall_dict`,
+    :func:`facility_and_series` (compile a scenario dict and build its series) and
+    :func:`demo_hall_as_operated` (the demo hall simulated as operated, with its point
+    catalogue).
 Live twin
     :class:`Clock` (time that moves only when a test moves it, from :data:`START`),
     :func:`live_twin` (the demo hall's live twin on a SQLite file, optionally fed by its
@@ -106,6 +108,31 @@ def demo_hall_dict(days: int = 1) -> dict[str, Any]:
     return data
 
 
+def demo_hall_due_today() -> dict[str, Any]:
+    """``scenarios/demo-hall.yaml`` as a dict, with its two tier-3 jobs due within a day of a
+    live twin's clock standing at 12:00 UTC (:data:`START`, or any day at noon).
+
+    The live window starts at 00:00 UTC the day before the clock, so the clock stands 36 h
+    into it.  Pre-training (row A) is released at the window's start and due 60 h into it
+    (24 h after the clock), fine-tuning (row B) released at 24 h and due at 54 h; 12 and 8 MWh,
+    which the rows can deliver from the clock on (they have about 17 MWh a day each).  A
+    re-plan then looks ahead over its committed 24 h only (96 steps) instead of to the demo's
+    deadlines days ahead (432 steps from :data:`START`): the same re-plan, verification,
+    preview, approval and watch with both jobs active, at about a third of the CPU.  The rest
+    of the file (hall, plant, grid with its demand-response event that evening, series) is
+    unchanged.
+    """
+    data: dict[str, Any] = yaml.safe_load(DEMO_HALL.read_text())
+    due = {
+        "llm-pretraining": ("0 h", "60 h", "12000 kWh"),
+        "finetune-batch": ("1 d", "54 h", "8000 kWh"),
+    }
+    for work in data["workloads"]:
+        if work["id"] in due:
+            work["release"], work["deadline"], work["energy"] = due[work["id"]]
+    return data
+
+
 def small_hall_dict() -> dict[str, Any]:
     """``scenarios/small-hall.yaml`` as a dict, as it is."""
     data: dict[str, Any] = yaml.safe_load(SMALL_HALL.read_text())
@@ -161,9 +188,10 @@ def live_twin(
     busy_timeout: float | None = None,
     staging_rows: int | None = None,
     url: str | None = None,
+    scenario: Mapping[str, Any] | None = None,
     **settings: Any,
 ) -> LiveTwin:
-    """The live twin of the demo hall on a SQLite store ``folder / database``.
+    """The live twin of the demo hall (or ``scenario``) on a SQLite store ``folder / database``.
 
     Parameters
     ----------
@@ -181,6 +209,9 @@ def live_twin(
         The store's SQLite staging buffer [rows] (default: the store's).
     url
         Another store (a PostgreSQL database) instead of the SQLite file.
+    scenario
+        The scenario as a dict, its series files under ``scenarios/`` (default: the demo hall
+        file; e.g. :func:`demo_hall_due_today`).
     settings
         :class:`twin.live.live_twin.LiveSettings` fields; ``replan_minutes`` is 0 unless given
         (no re-plan timer).
@@ -190,7 +221,7 @@ def live_twin(
         store_options["staging_rows"] = staging_rows
     store = Store(url or f"sqlite:///{folder / database}", **store_options)
     options = LiveSettings(**{"replan_minutes": 0, **settings})
-    data = yaml.safe_load(DEMO_HALL.read_text())
+    data = yaml.safe_load(DEMO_HALL.read_text()) if scenario is None else dict(scenario)
     if clock is None:
         return LiveTwin(data, DEMO_HALL.parent, store, options, virtual_plant=virtual_plant)
     return LiveTwin(

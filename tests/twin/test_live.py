@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import START, TICK, Clock, api_app, live_twin
+from tests.helpers import START, TICK, Clock, api_app, demo_hall_due_today, live_twin
 from tests.helpers import feed as run
 from tests.twin.test_store import _hold_write_lock
 from twin.live.ingest import MAX_LATENESS
@@ -33,9 +34,19 @@ def make_twin(
     clock: Clock,
     faults: list[SensorFault] | None = None,
     busy_timeout: float = 5.0,
+    scenario: Mapping[str, Any] | None = None,
     **settings: float | bool,
 ) -> LiveTwin:
-    twin = live_twin(folder, clock, virtual_plant=True, busy_timeout=busy_timeout, **settings)
+    """The demo hall's live twin (or ``scenario``'s) with its virtual plant on ``clock``; the
+    plant's demo faults replaced by ``faults`` when given."""
+    twin = live_twin(
+        folder,
+        clock,
+        virtual_plant=True,
+        busy_timeout=busy_timeout,
+        scenario=scenario,
+        **settings,
+    )
     assert twin.plant is not None
     if faults is not None:  # replace the demo faults
         twin.plant = VirtualPlant(
@@ -87,7 +98,7 @@ def test_feed_meter_missing_keeps_the_twin_running(tmp_path: Path, clock: Clock)
     """Feed A's meter stops after 10 min: a silent alarm, the state stays fresh (other points
     report), a re-plan still runs verified, and every accepted reading is stored."""
     faults = [SensorFault("feed/A/power", "silent", START + timedelta(minutes=10))]
-    twin = make_twin(tmp_path, clock, faults=faults)
+    twin = make_twin(tmp_path, clock, faults=faults, scenario=demo_hall_due_today())
     inserted = run(twin, clock, 50)
     alarms = twin.store.alarms()
     assert [a["source"] for a in alarms if a["kind"] == "sensor_silent"] == ["feed/A/power"]
@@ -119,7 +130,7 @@ def test_stale_telemetry_raises_an_alarm_and_falls_back(tmp_path: Path, clock: C
 
 
 def test_a_new_proposal_supersedes_the_older_one(tmp_path: Path, clock: Clock) -> None:
-    twin = make_twin(tmp_path, clock)
+    twin = make_twin(tmp_path, clock, scenario=demo_hall_due_today())
     run(twin, clock, 4)
     first = twin.replan()
     second = twin.replan()
@@ -164,7 +175,7 @@ def test_the_newest_of_two_concurrent_proposals_wins(tmp_path: Path) -> None:
     newer stays proposed and the older is stored superseded by it (tester finding 6: the
     older superseded the newer).  Run at once, exactly the newest stays proposed."""
     clock = _ThreadClock(START)
-    twin = make_twin(tmp_path, clock)
+    twin = make_twin(tmp_path, clock, scenario=demo_hall_due_today())
     run(twin, clock, 4)
     done = _replans(twin, ["newer", "older"], together=False)
     newer, older = (twin.store.get_plan(done[n]["id"]) for n in ("newer", "older"))
@@ -190,7 +201,13 @@ def test_autonomy_applies_only_within_guardrails(
 ) -> None:
     """With autonomy on, a plan is applied without approval only when its first setpoint
     move is within the limit; otherwise it is held (proposed) and the reason is audited."""
-    twin = make_twin(tmp_path, clock, autonomy=True, max_setpoint_step=step_limit)
+    twin = make_twin(
+        tmp_path,
+        clock,
+        scenario=demo_hall_due_today(),
+        autonomy=True,
+        max_setpoint_step=step_limit,
+    )
     run(twin, clock, 4)
     record = twin.replan()
     log = twin.store.audit_log()

@@ -11,13 +11,23 @@ raise the right alarm within the delay stated in docs/estimation.md.  Readings c
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.helpers import START, TICK, Clock, api_client, change_hidden_truth, live_twin
+from tests.helpers import (
+    START,
+    TICK,
+    Clock,
+    api_client,
+    change_hidden_truth,
+    demo_hall_due_today,
+    live_twin,
+)
 from tests.helpers import feed as run
 from twin.live.control import sensors
 from twin.live.live_twin import LiveTwin
@@ -29,10 +39,15 @@ READ = "read-token-000000000001"
 
 
 def make_twin(
-    folder: Path, clock: Clock, faults: list[SensorFault] | None = None, **settings: float | bool
+    folder: Path,
+    clock: Clock,
+    faults: list[SensorFault] | None = None,
+    scenario: Mapping[str, Any] | None = None,
+    **settings: float | bool,
 ) -> LiveTwin:
-    """The demo twin whose plant has the demo's hidden truth and only ``faults``."""
-    twin = live_twin(folder, clock, virtual_plant=True, **settings)
+    """The demo twin (or ``scenario``'s) whose plant has the demo's hidden truth and only
+    ``faults``."""
+    twin = live_twin(folder, clock, virtual_plant=True, scenario=scenario, **settings)
     assert twin.plant is not None
     twin.plant = VirtualPlant(
         twin.facility,
@@ -177,7 +192,7 @@ def test_limit_alarms_do_not_flap_on_a_clean_hour(tmp_path: Path, clock: Clock) 
 def test_a_plan_the_plant_drives_over_the_limit_is_reverted(
     tmp_path: Path, clock: Clock, autonomy: bool
 ) -> None:
-    twin = make_twin(tmp_path, clock, autonomy=autonomy)
+    twin = make_twin(tmp_path, clock, scenario=demo_hall_due_today(), autonomy=autonomy)
     run(twin, clock, 4)
     record = twin.replan(actor="test")
     check = record["payload"]["summary"]["twin_check"]

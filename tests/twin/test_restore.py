@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import Clock
+from tests.helpers import Clock, demo_hall_due_today
 from tests.helpers import feed as run
 from tests.twin.test_live import make_twin
 from twin.live.control.payload import schedule_from_json
@@ -32,7 +32,7 @@ def _approved(twin: LiveTwin, clock: Clock) -> dict:
 
 
 def _restarted(folder: Path, clock: Clock) -> LiveTwin:
-    twin = make_twin(folder, clock)
+    twin = make_twin(folder, clock, scenario=demo_hall_due_today())
     twin.start()
     twin.stop()
     return twin
@@ -40,13 +40,13 @@ def _restarted(folder: Path, clock: Clock) -> LiveTwin:
 
 def test_a_restart_restores_the_applied_plan_and_its_watch(tmp_path: Path) -> None:
     clock = Clock(NOW)
-    first = make_twin(tmp_path, clock)
+    first = make_twin(tmp_path, clock, scenario=demo_hall_due_today())
     record = _approved(first, clock)
     before = first.schedule
     first.store.close()
 
     clock.now += timedelta(minutes=5)  # within the watch (60 min by default)
-    twin = make_twin(tmp_path, clock)
+    twin = make_twin(tmp_path, clock, scenario=demo_hall_due_today())
     assert np.array_equal(twin.schedule.supply_temperature, twin.baseline.supply_temperature)
     twin.start()
     twin.stop()
@@ -79,7 +79,7 @@ def test_nothing_out_of_force_comes_back_after_a_scenario_replacement(tmp_path: 
     plan ``after`` is made on the replaced scenario.  A restart serves the file again: neither
     comes back (the hall runs as operated), and the audit says why for each."""
     clock = Clock(NOW)
-    first = make_twin(tmp_path, clock)
+    first = make_twin(tmp_path, clock, scenario=demo_hall_due_today())
     before = _approved(first, clock)
     data = copy.deepcopy(first.base_data)
     data["site"] = {**data["site"], "name": "Demo AI hall (edited)"}
@@ -102,7 +102,7 @@ def test_nothing_out_of_force_comes_back_after_a_scenario_replacement(tmp_path: 
 
 def test_a_plan_off_the_window_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     clock = Clock(NOW)
-    twin = make_twin(tmp_path, clock)
+    twin = make_twin(tmp_path, clock, scenario=demo_hall_due_today())
     run(twin, clock, 4)
     record = twin.replan()
     clock.now += timedelta(days=12)  # the window moves past every step of the proposal

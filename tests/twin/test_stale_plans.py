@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import START, Clock, api_client, change_hidden_truth
+from tests.helpers import START, Clock, api_client, change_hidden_truth, demo_hall_due_today
 from tests.helpers import feed as run
 from tests.twin.test_live import make_twin
 from twin.live.control.proposals import store_proposal
@@ -31,7 +31,7 @@ def _status(twin: LiveTwin, plan_id: str) -> str:
 
 def test_a_plan_proposed_before_a_scenario_change_is_refused_with_409(tmp_path: Path) -> None:
     clock = Clock(START)
-    twin = make_twin(tmp_path, clock)
+    twin = make_twin(tmp_path, clock, scenario=demo_hall_due_today())
     run(twin, clock, 4)
     stale = twin.replan()
     data = copy.deepcopy(twin.base_data)
@@ -69,7 +69,7 @@ def _trip_watch(twin: LiveTwin, clock: Clock) -> str:
 
 def test_a_revert_supersedes_the_proposals_made_before_it(tmp_path: Path) -> None:
     clock = Clock(START)
-    twin = make_twin(tmp_path, clock, faults=[])
+    twin = make_twin(tmp_path, clock, faults=[], scenario=demo_hall_due_today())
     run(twin, clock, 4)
     plan = twin.replan()
     twin.approve(plan["id"], actor="operator", reason="night shift test")

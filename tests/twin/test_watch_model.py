@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TICK, Clock, change_hidden_truth
+from tests.helpers import TICK, Clock, change_hidden_truth, demo_hall_due_today
 from tests.helpers import feed as run
 from tests.twin.test_live import make_twin
 from twin.live.control.watch import model_from_json, model_json
@@ -42,7 +42,7 @@ def test_a_sustained_plant_power_divergence_after_approval_trips_the_watch(
     tmp_path: Path,
 ) -> None:
     clock = Clock(NOW)
-    twin = make_twin(tmp_path, clock, faults=[])
+    twin = make_twin(tmp_path, clock, faults=[], scenario=demo_hall_due_today())
     plan_id = _approved(twin, clock)
     watch = twin.supervisor.watch
     assert watch is not None and watch.parameters is not None
@@ -68,7 +68,7 @@ def test_a_sustained_plant_power_divergence_after_approval_trips_the_watch(
 
 def test_a_restarted_watch_keeps_the_model_it_started_with(tmp_path: Path) -> None:
     clock = Clock(NOW)
-    first = make_twin(tmp_path, clock, faults=[])
+    first = make_twin(tmp_path, clock, faults=[], scenario=demo_hall_due_today())
     plan_id = _approved(first, clock)
     assert first.supervisor.watch is not None
     before = first.supervisor.watch.parameters
@@ -77,7 +77,7 @@ def test_a_restarted_watch_keeps_the_model_it_started_with(tmp_path: Path) -> No
     first.store.close()
 
     clock.now += 10 * TICK
-    twin = make_twin(tmp_path, clock, faults=[])
+    twin = make_twin(tmp_path, clock, faults=[], scenario=demo_hall_due_today())
     twin.start()
     twin.stop()
     # the calibration is resumed from the store (loop7), and the watch keeps its own model
@@ -95,7 +95,7 @@ def test_the_tester_repro_trips_although_the_screening_excludes_the_meter(
     model.  The calibration moves and the screening then takes the meter for faulty (its
     readings are excluded); the watch judges every reading of its points and still trips."""
     clock = Clock(NOW)
-    twin = make_twin(tmp_path, clock, faults=[])
+    twin = make_twin(tmp_path, clock, faults=[], scenario=demo_hall_due_today())
     assert twin.plant is not None
     sensors = [s for s in twin.plant.sensors if s != "plant/power"]
     twin.plant = VirtualPlant(
