@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.helpers import TICK, Clock
+from tests.helpers import TICK, Clock, demo_hall_due_today
 from tests.helpers import feed as run
 from tests.twin.test_live import make_twin
 from twin.live.control.watch import PlanWatch
@@ -41,7 +41,7 @@ def test_skewed_readings_need_continuous_evidence_and_stamp_nothing_ahead(
     tmp_path: Path,
 ) -> None:
     clock = Clock(NOW)
-    twin = make_twin(tmp_path, clock, faults=[])
+    twin = make_twin(tmp_path, clock, faults=[], scenario=demo_hall_due_today())
     run(twin, clock, 4)
     plan = twin.replan()
     twin.approve(plan["id"], actor="operator", reason="under watch")

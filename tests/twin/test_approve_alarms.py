@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from tests.helpers import START, TICK, Clock, api_client
+from tests.helpers import START, TICK, Clock, api_client, demo_hall_due_today
 from tests.helpers import feed as run
 from tests.twin.test_live import make_twin
 from twin.live.control.watch import moved_points
@@ -46,7 +46,7 @@ def test_a_critical_alarm_on_a_moved_rack_is_shown_refused_by_default_and_watche
     tmp_path: Path,
 ) -> None:
     clock = Clock(START)
-    twin = make_twin(tmp_path, clock, faults=[])
+    twin = make_twin(tmp_path, clock, faults=[], scenario=demo_hall_due_today())
     run(twin, clock, 4)
     plan = twin.replan()
     point = _moved_inlet(twin, plan["id"])
@@ -96,7 +96,7 @@ def test_a_critical_alarm_on_a_moved_rack_is_shown_refused_by_default_and_watche
 
 def test_a_plan_moving_nothing_alarmed_is_approved_without_force(tmp_path: Path) -> None:
     clock = Clock(START + timedelta(hours=1))
-    twin = make_twin(tmp_path, clock, faults=[])
+    twin = make_twin(tmp_path, clock, faults=[], scenario=demo_hall_due_today())
     run(twin, clock, 4)
     plan = twin.replan()
     assert twin.plan_preview(plan["id"])["critical_alarms"] == []

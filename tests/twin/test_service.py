@@ -12,7 +12,14 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from tests.helpers import DEMO_HALL, Clock, api_client, token_registry
+from tests.helpers import (
+    DEMO_HALL,
+    Clock,
+    api_client,
+    demo_hall_due_today,
+    live_twin,
+    token_registry,
+)
 from twin.api.app import GC_YOUNG_THRESHOLD, create_app
 from twin.api.whatif import merge_patch
 from twin.live.live_twin import LiveTwin, live_scenario_dict
@@ -34,6 +41,24 @@ def auth(scope: str) -> dict[str, str]:
 def client(twin: LiveTwin) -> Iterator[TestClient]:
     scopes = {token: scope for scope, token in TOKENS.items()}
     with api_client(twin, scopes, max_body_bytes=2_000_000) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def day_twin(tmp_path: Path, clock: Clock) -> Iterator[LiveTwin]:
+    """The ``twin`` fixture on the demo hall with its jobs due within a day
+    (:func:`tests.helpers.demo_hall_due_today`): its re-plans and what-ifs look a day ahead,
+    not to the demo week's deadlines."""
+    twin = live_twin(tmp_path, clock, plan_time_limit_s=30, scenario=demo_hall_due_today())
+    yield twin
+    twin.stop()
+
+
+@pytest.fixture
+def day_client(day_twin: LiveTwin) -> Iterator[TestClient]:
+    """``client`` on :func:`day_twin`."""
+    scopes = {token: scope for scope, token in TOKENS.items()}
+    with api_client(day_twin, scopes, max_body_bytes=2_000_000) as test_client:
         yield test_client
 
 
@@ -158,8 +183,9 @@ def test_state_after_processing(client: TestClient, twin: LiveTwin, clock: Clock
 
 
 def test_plans_are_proposed_then_approved_and_audited(
-    client: TestClient, twin: LiveTwin, clock: Clock
+    day_client: TestClient, day_twin: LiveTwin, clock: Clock
 ) -> None:
+    client, twin = day_client, day_twin
     client.post(
         "/api/v1/measurements", json={"items": readings(twin, clock.now)}, headers=auth("ingest")
     )
@@ -195,7 +221,8 @@ def test_stale_state_proposes_only_the_fallback(client: TestClient, clock: Clock
     assert plan["payload"]["summary"]["status"] == "fallback"
 
 
-def test_whatif_compares_with_the_current_scenario(client: TestClient) -> None:
+def test_whatif_compares_with_the_current_scenario(day_client: TestClient) -> None:
+    client = day_client
     body = {"changes": {"battery": {"energy": "12 MWh"}}, "horizon_hours": 12}
     response = client.post("/api/v1/whatif", json=body, headers=auth("read"))
     assert response.status_code == 200, response.text
