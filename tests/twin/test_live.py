@@ -334,8 +334,10 @@ def test_whatif_plans_both_sides_on_the_same_window_days_after_the_anchor(
     tmp_path: Path, clock: Clock
 ) -> None:
     """Two days after the live window was anchored, the modified scenario is still laid on
-    that window: its first planned step is the twin's current step, not one two days later."""
-    twin = make_twin(tmp_path, clock)
+    that window: its first planned step is the twin's current step, not one two days later.
+    Jobs due within a day of the anchor (:func:`demo_hall_due_today`): both sides plan the
+    3 h asked for, not the demo's look-ahead to deadlines days ahead."""
+    twin = make_twin(tmp_path, clock, scenario=demo_hall_due_today())
     clock.now += timedelta(days=2)
     out = compare(twin, twin.base_data, horizon_hours=3)
     assert out["time"][0] == twin.times[twin.step_index(clock.now)].isoformat()

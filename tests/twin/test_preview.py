@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from physics.facility import Facility
-from tests.helpers import Clock
+from tests.helpers import Clock, demo_hall_due_today
 from tests.twin.test_live import make_twin
 from tests.twin.test_restore import NOW, _approved
 from twin.live.control.preview import continued_from_state
@@ -22,7 +22,7 @@ def test_a_plan_previewed_against_itself_in_force_shows_no_saving(tmp_path: Path
     (the in-force side used to charge the whole peak again, ~48,800 USD of saving that did
     not exist)."""
     clock = Clock(NOW)
-    twin = make_twin(tmp_path, clock)
+    twin = make_twin(tmp_path, clock, scenario=demo_hall_due_today())
     record = _approved(twin, clock)
     figures = twin.supervisor.preview(record["payload"])["figures"]
     plan_cost = figures["cost"]["plan"]

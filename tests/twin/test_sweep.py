@@ -34,18 +34,34 @@ from twin.studies.sweep.runner import (
 )
 
 HORIZON = "6 h"
+DUE_SOON = 6
+"""Hours to the jobs' deadline where a test's points need not look past the horizon."""
 
 
-def write_base(folder: Path) -> Path:
-    """The demo hall on generated series as a YAML file in ``folder``."""
+def write_base(folder: Path, due_hours: int = 24) -> Path:
+    """The demo hall over a day on generated series as a YAML file in ``folder``, its tier-3
+    jobs due ``due_hours`` [h] after the start with their energies scaled to that.
+
+    Due at 24 h a point's plan looks ahead from the 6 h horizon to the deadline (96 steps);
+    due at :data:`DUE_SOON` it plans the 6 h only (24 steps, about half the CPU of a point):
+    for the tests of resume, slices, Dask and the CLI, which read the bookkeeping, not the
+    look-ahead.
+    """
+    data = demo_hall_dict(1)
+    if due_hours != 24:
+        for work in data["workloads"]:
+            if work["tier"] == 3:
+                energy = float(str(work["energy"]).split()[0]) * due_hours / 24
+                work["deadline"], work["energy"] = f"{due_hours} h", f"{energy:g} kWh"
     path = folder / "hall.yaml"
-    path.write_text(yaml.safe_dump(demo_hall_dict(1), sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
 
-def write_sweep(folder: Path, **extra: Any) -> Path:
-    """A 4-point sweep (battery size × carbon price) of the demo hall over 6 h."""
-    write_base(folder)
+def write_sweep(folder: Path, due_hours: int = 24, **extra: Any) -> Path:
+    """A 4-point sweep (battery size × carbon price) of the demo hall over 6 h, its jobs due
+    at ``due_hours`` (:func:`write_base`)."""
+    write_base(folder, due_hours)
     spec: dict[str, Any] = {
         "base": "hall.yaml",
         "horizon": HORIZON,
@@ -218,7 +234,7 @@ def test_failed_point_is_recorded_and_the_others_finish(tmp_path: Path) -> None:
 
 
 def test_interrupted_sweep_resumes_without_recomputing(tmp_path: Path) -> None:
-    sweep = load_sweep(write_sweep(tmp_path))
+    sweep = load_sweep(write_sweep(tmp_path, DUE_SOON))
     out = tmp_path / "r.zarr"
 
     def interrupt_after_three(record: dict[str, Any], finished: int, total: int) -> None:
@@ -245,7 +261,7 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path: Path) -> None:
 
 
 def test_only_runs_a_slice_and_a_changed_sweep_is_refused(tmp_path: Path) -> None:
-    path = write_sweep(tmp_path)
+    path = write_sweep(tmp_path, DUE_SOON)
     sweep = load_sweep(path)
     out = tmp_path / "r.zarr"
     outcome = run_sweep(sweep, out, workers=0, only=(1, 3), chunk_size=2)
@@ -269,7 +285,7 @@ def _comparable(ds: xr.Dataset) -> xr.Dataset:
 def test_dask_local_cluster_equals_local_pool(tmp_path: Path) -> None:
     dask = pytest.importorskip("dask")
     distributed = pytest.importorskip("dask.distributed")
-    sweep = load_sweep(write_sweep(tmp_path))
+    sweep = load_sweep(write_sweep(tmp_path, DUE_SOON))
     local = run_sweep(sweep, tmp_path / "local.zarr", workers=2, chunk_size=2)
     assert (local.computed, local.failed) == (4, 0)
     # Two real worker processes, forked by the fork server the local pool has just started
@@ -315,7 +331,7 @@ def test_every_result_variable_is_named_once() -> None:
 
 
 def test_cli_sweep_end_to_end_with_progress_and_resume(tmp_path: Path) -> None:
-    path = write_sweep(tmp_path, grid={"battery.energy": [1000, 3000]})
+    path = write_sweep(tmp_path, DUE_SOON, grid={"battery.energy": [1000, 3000]})
     out = tmp_path / "r.zarr"
     done = dctwin_in_process("sweep", path, "--out", out, "--workers", "0", "--only", "0:1")
     assert done.returncode == 0, done.stderr
