@@ -55,8 +55,8 @@ class Plan:
     shadow_prices: dict[str, Any] = field(default_factory=dict)
     rounds: int = 0
     model_figures: dict[str, float] = field(default_factory=dict)
-    """The LP's own prediction of the figures (before verification), to measure the
-    approximation error."""
+    """The LP's own prediction of the co-plan's figures (before verification), to measure
+    the approximation error (the co-plan's also when ``source`` is ``rule_based``)."""
     notes: list[str] = field(default_factory=list)
     baseline_schedule: Schedule | None = None
     """The as-operated baseline the plan is compared with."""
@@ -82,6 +82,13 @@ class Plan:
     curve_range: dict[str, Any] = field(default_factory=dict)
     """Steps where plan and baselines ran the chillers outside their curves' fitted range,
     and the saving on weather-driven ones (:func:`optimizer.curve_range.plan_curve_range`)."""
+    source: str = "co_plan"
+    """Which schedule this plan is: ``co_plan``, ``rule_based`` (verified, equal work and
+    cheaper than the verified co-plan, so returned in its place) or ``as_operated`` (a
+    fallback); see :mod:`optimizer.plan_source`."""
+    choice: dict[str, Any] = field(default_factory=dict)
+    """Why: ``reason``, the verified ``cost`` of the co-plan and of the rule-based schedule
+    [currency], and the co-plan's compared figures (:func:`optimizer.plan_source.choose`)."""
 
     @property
     def currency(self) -> str:
@@ -159,6 +166,8 @@ class Plan:
         data: dict[str, Any] = {
             "status": self.status,
             "verified": self.verified,
+            "plan_source": self.source,
+            "plan_choice": self.choice,
             "contracts_met": all(
                 entry["met"] or entry.get("contract") == "soft" for entry in self.sla.values()
             ),

@@ -11,6 +11,7 @@ look-ahead, from the same state, under the same tariff.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from optimizer.explain import diagnose, shadow_prices
 from optimizer.linearize import Linearization
 from optimizer.linearize_liquid import liquid_refusals
 from optimizer.model import ModelOptions, add_inlet_row, set_derating
+from optimizer.plan_source import AS_OPERATED, RULE_BASED, choose
 from optimizer.planner import PlanSolver
 from optimizer.progress import Tracker
 from optimizer.result import Plan
@@ -193,6 +195,7 @@ class _Baselines:
         self.sla: dict[str, dict[str, dict[str, Any]]] = {}
         self.violations: dict[str, list[str]] = {}
         self.results = {name: result for name, (_, result) in cases.items()}
+        self.schedules = {name: schedule for name, (schedule, _) in cases.items()}
         for name, (schedule, result) in cases.items():
             figures, committed, report = _judge(planner, schedule, result, steps, price)
             self.figures[name], self.committed[name], self.sla[name] = figures, committed, report
@@ -388,12 +391,64 @@ def run_plan(planner: PlanSolver) -> Plan:
         deferred_energy_price=float(pyo.value(planner.model.deferred_price)),
         curve_range=plan_curve_range(facility, {"plan": attempt.result, **baselines.results}),
     )
+    plan = _rule_based_if_cheaper(planner, plan, baselines, steps)
     if options.shadow_prices and plan.verified:
         planner.progress("shadow prices", 0.95)
         shadow_started = time.perf_counter()
         plan.shadow_prices = shadow_prices(planner)
         plan.timings["shadow_prices_s"] = time.perf_counter() - shadow_started
     return plan
+
+
+def _rule_based_if_cheaper(
+    planner: PlanSolver, plan: Plan, baselines: _Baselines, steps: int
+) -> Plan:
+    """``plan`` (the verified co-plan) with its choice recorded, or the rule-based schedule in
+    its place where :func:`optimizer.plan_source.choose` says it stands for it.
+
+    The rule-based baseline was judged on its hottest inlet (``per_rack=False``); the schedule
+    returned is simulated again with per-rack series, as every plan's is (the twin check adds
+    the calibrated inlet offsets to them), and judged again from that result.
+    """
+    facility = planner.facility
+    choice = choose(
+        plan.figures,
+        plan.verified,
+        baselines.figures[RULE_BASED],
+        baselines.violations[RULE_BASED],
+        contracts_met(baselines.sla[RULE_BASED]),
+        plan.currency,
+    )
+    plan.choice = choice
+    if choice["source"] != RULE_BASED or not planner.options.rule_based_if_cheaper:
+        if choice["source"] == RULE_BASED:
+            choice["reason"] += " (not returned: rule_based_if_cheaper is off)"
+            choice["source"] = plan.source
+        return plan
+    schedule = baselines.schedules[RULE_BASED]
+    started = time.perf_counter()
+    result = simulate(facility, schedule, planner.series)
+    violations = find_violations(facility, result)
+    price = plan.deferred_energy_price
+    figures, committed, report = _judge(planner, schedule, result, steps, price)
+    planner.timings["rule_based_s"] = time.perf_counter() - started
+    if violations or not contracts_met(report):  # judged per rack as on its hottest: never
+        choice["source"] = plan.source
+        choice["reason"] = "the rule-based schedule breaks a limit per rack: the co-plan stands"
+        return plan
+    return dataclasses.replace(
+        plan,
+        schedule=schedule,
+        result=result,
+        violations=[],
+        figures=figures,
+        sla=report,
+        committed={**plan.committed, "plan": committed},
+        timings=dict(planner.timings),
+        curve_range=plan_curve_range(facility, {"plan": result, **baselines.results}),
+        source=RULE_BASED,
+        choice=choice,
+    )
 
 
 def _stopped(planner: PlanSolver, condition: TerminationCondition) -> tuple[str, list[str]] | None:
@@ -507,4 +562,10 @@ def _fallback(
         facility=facility,
         deferred_energy_price=price,
         curve_range=plan_curve_range(facility, {"plan": result, **baselines.results}),
+        source=AS_OPERATED,
+        choice={
+            "source": AS_OPERATED,
+            "reason": "no verified plan: the as-operated baseline is returned as a fallback",
+            "cost": {AS_OPERATED: round(figures["cost"], 6)},
+        },
     )

@@ -16,6 +16,8 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from optimizer.curve_range import describe
+from optimizer.plan_source import CO_PLAN
+from optimizer.plan_source import describe as describe_source
 from twin.api.security import TokenRegistry
 from twin.fleet.live import FleetTwin
 from twin.live.control.approval import describe as describe_alarms
@@ -227,6 +229,13 @@ def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
             + ", cooling "
             + _fmt(figures_.get("cooling_energy_kwh"), 0, "kWh")
         ),
+    ]
+    source = view.get("plan_source")
+    # which schedule this is: the co-plan, or the rule-based one where the co-plan verified
+    # dearer (optimizer.plan_source)
+    lines += [
+        html.Div(sentence, id="plan-source", className="ok" if source == CO_PLAN else "warn")
+        for sentence in describe_source(view)
     ]
     check = view.get("twin_check")
     if check:  # verified on the calibrated twin, inlet offsets in
@@ -493,6 +502,7 @@ def whatif_result(ctx: UIContext, result: dict[str, Any]) -> tuple[html.Table, g
     rows = [
         ("status", "status", None),
         ("verified", "verified", None),
+        ("plan_source", "plan returned", None),  # co_plan, or rule_based where cheaper
         ("cost", "cost [currency]", 2),
         ("carbon_kg", "carbon [kg]", 0),
         ("peak_grid_kw", "peak grid import [kW]", 0),

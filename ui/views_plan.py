@@ -88,7 +88,8 @@ def plan_view(
         run or None, ``energy_kwh``);
         ``verified``, ``plan_status``, ``violations``, ``explanation``, ``figures``
         (cost [currency], carbon_kg [kg], peak_grid_kw [kW], cooling_energy_kwh [kWh]),
-        ``baselines`` and ``shadow_prices`` (as in :meth:`optimizer.plan.Plan.to_json`).
+        ``baselines``, ``shadow_prices``, ``plan_source`` and ``plan_choice`` (as in
+        :meth:`optimizer.plan.Plan.to_json`).
     """
     if plan_id is None:
         listed = twin.store.list_plans(limit=1)
@@ -121,6 +122,8 @@ def plan_view(
         "savings": summary.get("savings_vs_as_operated"),
         "shadow_prices": summary.get("shadow_prices") or {},
         "twin_check": summary.get("twin_check"),
+        "plan_source": summary.get("plan_source"),
+        "plan_choice": summary.get("plan_choice") or {},
         "curve_range": summary.get("curve_range")
         or (summary.get("twin_check") or {}).get("curve_range")
         or {},

@@ -9,6 +9,7 @@ case needs a known optimum.  Regenerate the golden LP files with ``DCTWIN_UPDATE
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import json
 import os
@@ -21,7 +22,7 @@ import pyomo.environ as pyo
 import pytest
 import xarray as xr
 
-from optimizer.baselines import as_operated
+from optimizer.baselines import as_operated, rule_based
 from optimizer.curve_range import chilled_water_ceiling
 from optimizer.explain import precheck
 from optimizer.linearize import linearize
@@ -681,6 +682,52 @@ def test_every_plan_is_verified_and_reports_the_physics(
     assert {"build_s", "solve_s", "verify_s"} <= set(result.timings)
 
 
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
+def test_a_co_plan_dearer_than_the_rule_returns_the_rule_based_schedule(arbitrage: Case) -> None:
+    """The arbitrage day planned on one 24-h period (``fine_hours=0``, ``coarse_hours=24``):
+    the co-plan holds the battery over the day, so it cannot arbitrage (the battery must end
+    where it started) and verifies at the as-operated cost, 630.97 USD; the rule-based operator
+    charges in the cheap half and discharges in the dear one, 620.62 USD.  The plan returned is
+    the rule-based schedule, marked ``rule_based`` with the reason and both costs, simulated
+    per rack and judged like any plan; with the choice off it is the dearer co-plan (what was
+    returned before).  On the 15-min axis the co-plan is cheaper and stands."""
+    facility, series = arbitrage.facility, arbitrage.series
+    coarse = PlanOptions(shadow_prices=False, fine_hours=0.0, coarse_hours=24.0)
+    planner = Planner(facility, series, coarse)
+    result = planner.run()
+    rule = result.baselines["rule_based"]
+    assert result.source == "rule_based" and result.verified and result.violations == []
+    assert result.figures["cost"] == pytest.approx(rule["cost"], rel=1e-12)
+    assert result.figures["cost"] < result.choice["cost"]["co_plan"]
+    assert result.choice["cost"] == {
+        "co_plan": pytest.approx(result.baselines["as_operated"]["cost"], rel=1e-6),
+        "rule_based": pytest.approx(rule["cost"], rel=1e-9),
+    }
+    assert "the rule-based schedule is returned" in result.choice["reason"]
+    assert result.savings("rule_based")["cost"] == 0.0
+    # the schedule is the rule's, judged per rack like every plan's
+    rule_schedule = rule_based(facility, series).schedule
+    assert np.array_equal(result.schedule.battery_power, rule_schedule.battery_power)
+    assert "inlet_temperature" in result.result
+    deferred = planner.lin.deferred_energy_price
+    assert result.figures == verified_figures(facility, result.schedule, result.result, deferred)
+    data = result.to_json()
+    assert data["plan_source"] == "rule_based" and data["plan_choice"] == result.choice
+    assert json.loads(json.dumps(data, default=str))["plan_choice"]["cost"]["co_plan"] > 630.0
+    (line,) = [s for s in format_plan(data).splitlines() if s.startswith("plan returned")]
+    assert line.startswith("plan returned: the rule-based schedule (the co-plan verified dearer")
+    # a live re-plan (plan_on_twin) proposes it with the twin's check: a schedule to adopt
+    live, check = plan_on_twin(facility, np.zeros(facility.racks.count), series, coarse)
+    assert live.source == "rule_based" and check.verified and live.verified
+    assert live.to_json()["plan_source"] == "rule_based"
+    assert np.array_equal(live.schedule.battery_power, rule_schedule.battery_power)
+    off = plan(facility, series, dataclasses.replace(coarse, rule_based_if_cheaper=False))
+    assert off.source == "co_plan" and off.figures["cost"] > rule["cost"]
+    assert off.figures["cost"] == pytest.approx(result.choice["cost"]["co_plan"], rel=1e-9)
+    assert arbitrage.plan.source == "co_plan"
+    assert arbitrage.plan.figures["cost"] < arbitrage.plan.choice["cost"]["rule_based"]
+
+
 def test_verification_tightens_an_optimistic_model() -> None:
     """A model allowed 0.5 K above the inlet limit (negative margin) plans inlets that the
     physics finds too hot; verification adds those racks' rows with the excess as margin and
@@ -890,6 +937,12 @@ def test_cli_plan_json_and_netcdf(tmp_path: Path) -> None:
     assert data["lookahead"]["end"] == "2026-07-12T00:00:00+00:00"
     assert data["equal_work"]["equal"] is True
     assert data["currency"] == "USD"
+    # never dearer than the rule-based operator: the co-plan, or the rule where it is cheaper
+    assert data["plan_source"] in ("co_plan", "rule_based")
+    assert data["cost"] <= data["baselines"]["rule_based"]["cost"]
+    rule_cost = data["baselines"]["rule_based"]["cost"]
+    assert data["plan_choice"]["cost"]["rule_based"] == pytest.approx(rule_cost, abs=1e-6)
+    assert "plan returned: the " in format_plan(data)
     _assert_text_names_a_contract_breaking_baseline(data)
     _assert_text_shows_no_saving_on_unequal_work(data)
     with xr.open_dataset(out, engine="h5netcdf") as ds:

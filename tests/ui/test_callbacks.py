@@ -12,6 +12,7 @@ from dash import html
 from scipy.special import ndtr
 
 from optimizer.curve_range import describe
+from optimizer.plan_source import describe as describe_source
 from tests.helpers import Clock, feed
 from twin.live.control.watch import moved_points
 from twin.live.live_twin import LiveTwin
@@ -134,6 +135,11 @@ def test_plan_page_without_and_with_a_plan(context: cb.UIContext) -> None:
     assert check["curve_range"]["plan"]["steps"] == summary["curve_range"]["plan"]["steps"] > 0
     sentences = describe(summary["curve_range"], "USD")
     assert sentences and all(sentence in _text(page["status"]) for sentence in sentences)
+    # which schedule the proposal is: the co-plan, or the rule-based one where it is cheaper
+    assert summary["plan_source"] in ("co_plan", "rule_based")
+    (source,) = describe_source(summary)
+    assert source.startswith("plan returned: the ") and source in _text(page["status"])
+    assert summary["cost"] <= summary["baselines"]["rule_based"]["cost"]
     grid = page["figures"][1]
     assert [t.name for t in grid.data] == ["plan", "as operated", "rule based"]
     assert grid.layout.yaxis.title.text == "Grid import [kW]"

@@ -308,6 +308,8 @@ def _cell(value: float, kind: str) -> str:
 def format_plan(data: dict[str, Any]) -> str:
     """The plan as a report: figures of plan and baselines over the same look-ahead, changes
     (negative = lower than the baseline), contracts, the committed period, notes."""
+    from optimizer.plan_source import describe as describe_source
+
     base, currency = data["baselines"], data.get("currency", "USD")
     look = data.get("lookahead", {})
     lines = [
@@ -317,6 +319,7 @@ def format_plan(data: dict[str, Any]) -> str:
         f"status {data['status']}, verified {'yes' if data['verified'] else 'NO'} "
         f"(physics and contracts), {data['rounds']} round(s)"
         + (f", gap {data['gap']:.2%}" if data.get("gap") is not None else ""),
+        *describe_source(data),  # the co-plan, or the rule-based schedule where it is cheaper
         "",
         f"{'over the look-ahead':<26}{'plan':>13}{'as operated':>13}{'rule-based':>13}",
     ]

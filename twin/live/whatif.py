@@ -148,6 +148,8 @@ def _figures(result: Any) -> dict[str, Any]:
     keep = (
         "status",
         "verified",
+        "plan_source",
+        "plan_choice",
         "violations",
         *COMPARED,
         "energy_cost",
