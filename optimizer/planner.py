@@ -67,7 +67,7 @@ class PlanOptions:
     rule_based_if_cheaper: bool = True
     """Return the rule-based schedule in the co-plan's place when it is verified, keeps every
     contract, does equal work and costs less than the verified co-plan
-    (:mod:`optimizer.plan_source`); False: always the co-plan (to study the co-plan itself)."""
+    (:func:`optimizer.result.choose_source`); False: always the co-plan (to study it)."""
     extra_breakpoints: tuple[np.datetime64, ...] = ()
     """More instants at which a period must start (UTC); a fleet passes every site's contract
     instants so that all its sites share one planning axis."""

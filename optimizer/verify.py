@@ -30,10 +30,9 @@ from optimizer.explain import diagnose, shadow_prices
 from optimizer.linearize import Linearization
 from optimizer.linearize_liquid import liquid_refusals
 from optimizer.model import ModelOptions, add_inlet_row, set_derating
-from optimizer.plan_source import AS_OPERATED, RULE_BASED, choose
 from optimizer.planner import PlanSolver
 from optimizer.progress import Tracker
-from optimizer.result import Plan
+from optimizer.result import AS_OPERATED, RULE_BASED, Plan, choose_source
 from physics.constants import SECONDS_PER_HOUR, WATTS_PER_KILOWATT
 from physics.facility import Facility
 from physics.schedule import Schedule
@@ -404,14 +403,14 @@ def _rule_based_if_cheaper(
     planner: PlanSolver, plan: Plan, baselines: _Baselines, steps: int
 ) -> Plan:
     """``plan`` (the verified co-plan) with its choice recorded, or the rule-based schedule in
-    its place where :func:`optimizer.plan_source.choose` says it stands for it.
+    its place where :func:`optimizer.result.choose_source` says it stands for it.
 
     The rule-based baseline was judged on its hottest inlet (``per_rack=False``); the schedule
     returned is simulated again with per-rack series, as every plan's is (the twin check adds
     the calibrated inlet offsets to them), and judged again from that result.
     """
     facility = planner.facility
-    choice = choose(
+    choice = choose_source(
         plan.figures,
         plan.verified,
         baselines.figures[RULE_BASED],

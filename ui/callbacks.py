@@ -16,8 +16,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from optimizer.curve_range import describe
-from optimizer.plan_source import CO_PLAN
-from optimizer.plan_source import describe as describe_source
+from optimizer.result import CO_PLAN, describe_source
 from twin.api.security import TokenRegistry
 from twin.fleet.live import FleetTwin
 from twin.live.control.approval import describe as describe_alarms
@@ -232,7 +231,7 @@ def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
     ]
     source = view.get("plan_source")
     # which schedule this is: the co-plan, or the rule-based one where the co-plan verified
-    # dearer (optimizer.plan_source)
+    # dearer (optimizer.result)
     lines += [
         html.Div(sentence, id="plan-source", className="ok" if source == CO_PLAN else "warn")
         for sentence in describe_source(view)

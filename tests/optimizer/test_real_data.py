@@ -118,7 +118,7 @@ def test_plan_on_a_real_summer_week(name: str, shared_data: Path) -> None:
     # battery timing, which the rule gets mostly right.  On 17 July 2023 CAISO the co-plan
     # verified 0.25 % *dearer* (57,104 against 56,959 USD: 12 kW more peak than the model
     # predicted), within the model's cost error, so the rule-based schedule is returned in
-    # its place (optimizer.plan_source); ERCOT's co-plan is 0.5 % cheaper and stands.
+    # its place (optimizer.result); ERCOT's co-plan is 0.5 % cheaper and stands.
     rule = result.baselines["rule_based"]["cost"]
     co_plan = result.choice["cost"]["co_plan"]
     assert result.figures["cost"] <= rule, figures

@@ -12,7 +12,7 @@ from dash import html
 from scipy.special import ndtr
 
 from optimizer.curve_range import describe
-from optimizer.plan_source import describe as describe_source
+from optimizer.result import describe_source
 from tests.helpers import Clock, feed
 from twin.live.control.watch import moved_points
 from twin.live.live_twin import LiveTwin

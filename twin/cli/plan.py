@@ -308,7 +308,7 @@ def _cell(value: float, kind: str) -> str:
 def format_plan(data: dict[str, Any]) -> str:
     """The plan as a report: figures of plan and baselines over the same look-ahead, changes
     (negative = lower than the baseline), contracts, the committed period, notes."""
-    from optimizer.plan_source import describe as describe_source
+    from optimizer.result import describe_source
 
     base, currency = data["baselines"], data.get("currency", "USD")
     look = data.get("lookahead", {})
