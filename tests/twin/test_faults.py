@@ -413,18 +413,17 @@ def _sorted_row_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def test_fast_helpers_equal_their_numpy_counterparts() -> None:
     """The detector's one-call helpers give bit-for-bit what the numpy functions give, NaN and
     ±inf included; the full-rings median shortcut equals the general path and numpy's median."""
-    from twin.live.faults import detector as faults
-    from twin.live.faults.history import row_median
+    from twin.live.faults.history import gap_or_zero, nan_to_num, nonzero, row_median
 
     rng = np.random.default_rng(11)
     x = rng.normal(0.0, 1e3, 400)
     x[rng.integers(0, 400, 40)] = np.nan
     x[rng.integers(0, 400, 20)] = np.inf
     x[rng.integers(0, 400, 20)] = -np.inf
-    assert np.array_equal(faults._nan_to_num(x), np.nan_to_num(x))
-    assert np.array_equal(faults._gap_or_zero(x), np.nan_to_num(x, posinf=0.0))
+    assert np.array_equal(nan_to_num(x), np.nan_to_num(x))
+    assert np.array_equal(gap_or_zero(x), np.nan_to_num(x, posinf=0.0))
     mask = rng.random(400) < 0.3
-    assert np.array_equal(faults._nonzero(mask), np.flatnonzero(mask))
+    assert np.array_equal(nonzero(mask), np.flatnonzero(mask))
     full = rng.normal(size=(36, 20))
     counts = np.full(36, 20)
     assert np.array_equal(row_median(full, counts), _sorted_row_median(full, counts))
@@ -486,9 +485,9 @@ def test_fast_screening_keeps_every_decision(data: Data, monkeypatch: pytest.Mon
         return seen, detector.excluded()
 
     fast = run()
-    monkeypatch.setattr(faults, "_nonzero", _numpy_nonzero)
-    monkeypatch.setattr(faults, "_nan_to_num", _numpy_nan_to_num)
-    monkeypatch.setattr(faults, "_gap_or_zero", _numpy_gap_or_zero)
+    monkeypatch.setattr(faults, "nonzero", _numpy_nonzero)
+    monkeypatch.setattr(faults, "nan_to_num", _numpy_nan_to_num)
+    monkeypatch.setattr(faults, "gap_or_zero", _numpy_gap_or_zero)
     monkeypatch.setattr(fault_history, "row_median", _sorted_row_median)
     reference = run()
     assert fast == reference

@@ -47,8 +47,9 @@ within half the drift limit ``max(k_drift·σ, drift floor)`` (hysteresis: a sen
 the limit is not readmitted only to be flagged again).  The reading completing the recovery is
 kept, and the point's residual window restarts empty so that fault-era residuals do not judge
 it again.  A
-point whose physical situation changed for good while it was faulty (sensor moved) stays
-excluded until :meth:`FaultDetector.reset`.
+point whose physical situation changed for good while it was faulty (sensor replaced or moved)
+stays excluded until an operator readmits it (:meth:`FaultDetector.readmit`: the baseline is
+learnt again, the run history kept, so a sensor still stuck is flagged again at once).
 ``silent`` clears with the next reading.  Spikes need no recovery.
 
 Floors (:class:`Tolerance`, per canonical unit) keep the tests meaningful for quiet or quantized
@@ -71,7 +72,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from physics.facility import Facility
-from twin.live.faults.history import CheckLayer, PointHistory
+from twin.live.faults.history import CheckLayer, PointHistory, gap_or_zero, nan_to_num, nonzero
 from twin.live.faults.kinds import (
     DEFAULT_TOLERANCES,
     FaultKind,
@@ -104,25 +105,6 @@ def _utc_seconds(moment: datetime, what: str) -> float:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{what} {moment.isoformat()} has no timezone (naive datetimes refused)")
     return moment.timestamp()
-
-
-_BIG = np.finfo(np.float64).max
-
-
-def _nan_to_num(x: FloatArray) -> FloatArray:
-    """:func:`numpy.nan_to_num` of a float array (NaN 0, ±inf ± the largest float), with
-    fewer calls: the detector runs it for every reading layer."""
-    return np.where(np.isnan(x), 0.0, np.minimum(np.maximum(x, -_BIG), _BIG))
-
-
-def _nonzero(mask: NDArray[np.bool_]) -> IntArray:
-    """Positions of the true entries of a 1-D mask (:func:`numpy.flatnonzero`, one call)."""
-    return mask.nonzero()[0]
-
-
-def _gap_or_zero(gap: FloatArray) -> FloatArray:
-    """``numpy.nan_to_num(gap, posinf=0.0)``: a first reading's infinite gap counts 0."""
-    return np.where(np.isnan(gap) | (gap == np.inf), 0.0, np.maximum(gap, -_BIG))
 
 
 def _time(seconds: float) -> datetime:
@@ -329,7 +311,7 @@ class FaultDetector:
         rows = np.fromiter(
             (index.get(reading.point, -1) for reading in readings), np.int64, len(readings)
         )
-        where = _nonzero(rows >= 0)
+        where = nonzero(rows >= 0)
         idx = rows[where]
         times = np.array([seconds[m] for m in moments], dtype=float)[where]
         values = np.array([readings[k].value for k in where.tolist()], dtype=float)
@@ -341,7 +323,7 @@ class FaultDetector:
             order = np.lexsort((where, times, idx))  # by point, then time
             idx, times, values, where = idx[order], times[order], values[order], where[order]
             first = np.r_[True, idx[1:] != idx[:-1]]
-            starts = _nonzero(first)
+            starts = nonzero(first)
             count = np.diff(np.r_[starts, idx.size])  # readings of each point
             rank = np.arange(idx.size) - np.repeat(starts, count)
             count = np.repeat(count, count)
@@ -395,7 +377,7 @@ class FaultDetector:
 
     def faulty_points(self) -> frozenset[str]:
         """The points with an active stuck or drift fault (their readings excluded)."""
-        return frozenset(self.points[p] for p in _nonzero(self._status != _HEALTHY))
+        return frozenset(self.points[p] for p in nonzero(self._status != _HEALTHY))
 
     def reset(self, point: str) -> None:
         """Forget ``point``'s history and faults (after a sensor is replaced or moved).
@@ -457,7 +439,7 @@ class FaultDetector:
         if late.any():  # out of order: no statistics, kept while the point is healthy
             keep[late] = self._status[i[late]] == _HEALTHY
             np.add.at(self._excluded[:, 2], i[late & ~keep], 1)
-        fresh = _nonzero(~late)
+        fresh = nonzero(~late)
         if fresh.size == 0:
             return keep
         shared = None if common is None else common[fresh]
@@ -505,7 +487,7 @@ class FaultDetector:
         e = raw - common
         center = history.center(i)
         spread = history.step_median(i)
-        sigma = np.maximum(_nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise_floor)
+        sigma = np.maximum(nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise_floor)
         sigma = np.maximum(sigma, 1e-12)  # a zero floor (custom tolerances) must not divide by 0
         return CheckLayer(
             i=i,
@@ -559,9 +541,9 @@ class FaultDetector:
     def _accept(self, layer: CheckLayer) -> None:
         """Residuals of healthy points that are not outliers feed the statistics."""
         accept = layer.healthy & layer.has_residual & ~layer.outlier
-        a = _nonzero(accept)
+        a = nonzero(accept)
         if a.size:
-            rate = np.minimum(_gap_or_zero(layer.gap[a]) / self.baseline_time, 1 / self.window)
+            rate = np.minimum(gap_or_zero(layer.gap[a]) / self.baseline_time, 1 / self.window)
             self._history.push(
                 layer.i[a], layer.e[a], layer.t[a], layer.sigma[a], rate, self.cusum_allowance
             )
@@ -577,7 +559,7 @@ class FaultDetector:
         newer = np.full(n, np.nan)
         judged = layer.accept & layer.warm
         if judged.any():
-            j = _nonzero(judged)
+            j = nonzero(judged)
             rows = layer.i[j]
             ordered = self._history.ordered_residuals(rows)
             half = self.window // 2
@@ -606,10 +588,10 @@ class FaultDetector:
             & ~(np.abs(v - m) <= self.stuck_tolerance)
         )
         moved = self._history.run_model_high[i] - self._history.run_model_low[i]
-        model_run = (run >= self.stuck_readings) & (_nan_to_num(moved) >= layer.change_floor)
+        model_run = (run >= self.stuck_readings) & (nan_to_num(moved) >= layer.change_floor)
         # interleaved: checked where the value recurs, and for faulty points (recovery)
         recurs = np.abs(self._repeats.values[i] - v[:, None]) <= self.stuck_tolerance
-        check = _nonzero((recurs.sum(axis=1) >= self._repeats.min_repeats) | ~layer.healthy)
+        check = nonzero((recurs.sum(axis=1) >= self._repeats.min_repeats) | ~layer.healthy)
         layer.repeat = np.zeros(i.size, dtype=bool)
         layer.repeat_value = np.full(i.size, np.nan)
         layer.repeats = np.zeros(i.size, dtype=np.int64)
@@ -625,7 +607,7 @@ class FaultDetector:
     def _check_recovery(self, layer: CheckLayer) -> tuple[IntArray, IntArray]:
         """Recovery of stuck or drifting points; returns the positions (in the layer) of the
         faulty points' readings and of those readmitted with this reading."""
-        f = _nonzero(~layer.healthy)
+        f = nonzero(~layer.healthy)
         if f.size == 0:
             return f, f
         rows = layer.i[f]
@@ -661,7 +643,7 @@ class FaultDetector:
             (layer.drift, self._report_drift),
             (layer.spike, self._report_spike),
         ):
-            for k in _nonzero(found & ~claimed):
+            for k in nonzero(found & ~claimed):
                 report(layer, int(k), detected, faults)
             claimed |= found
 
@@ -787,7 +769,7 @@ class FaultDetector:
         )
         found: list[SensorFault] = []
         detected = _time(now)
-        for p in _nonzero(overdue):
+        for p in nonzero(overdue):
             self._silent[p] = True
             point = self.points[p]
             usual = self._history.interval[p]

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
-from twin.live.faults.history import PointHistory, row_median
+from twin.live.faults.history import PointHistory, nan_to_num, row_median
 
 if TYPE_CHECKING:
     from twin.live.faults.detector import FaultDetector, SensorFault
@@ -46,12 +46,6 @@ BoolArray = NDArray[np.bool_]
 
 _HEALTHY = 0  # twin.live.faults' status of a point neither stuck nor drifting
 _MAD_TO_STD = 1.4826  # as twin.live.faults
-_BIG = np.finfo(np.float64).max
-
-
-def _nan_to_num(x: FloatArray) -> FloatArray:
-    """:func:`numpy.nan_to_num` (as ``twin.live.faults.detector._nan_to_num``)."""
-    return np.where(np.isnan(x), 0.0, np.minimum(np.maximum(x, -_BIG), _BIG))
 
 
 def _first(bad: BoolArray | np.bool_, size: int) -> int:
@@ -346,7 +340,7 @@ def _stuck(
         & ~(np.abs(v - m[:, None]) <= detector.stuck_tolerance)
     )
     moved = runs.high[:, :n] - runs.low[:, :n]
-    model_run = (run >= detector.stuck_readings) & (_nan_to_num(moved) >= change_floor[:, None])
+    model_run = (run >= detector.stuck_readings) & (nan_to_num(moved) >= change_floor[:, None])
     return np.asarray(long_run | model_run)
 
 
@@ -425,7 +419,7 @@ def _judge(
     old_steps = _ordered(history.steps, history.step_head, i)
     spread = row_median(_windows(old_steps, steps, 0), filled.ravel()).reshape(points, ticks)
     noise, drift_floor, change_floor = detector._floors(i, m)
-    sigma = np.maximum(_nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise[:, None])
+    sigma = np.maximum(nan_to_num(_MAD_TO_STD * spread / math.sqrt(2.0)), noise[:, None])
     sigma = np.maximum(sigma, 1e-12)
     old = history.ordered_residuals(i)
     filled = np.minimum(history.residual_count[i, None] + np.arange(ticks), w)
