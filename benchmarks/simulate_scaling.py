@@ -13,7 +13,7 @@ cases write the per-equipment series to a NetCDF-4 file in a temporary folder as
 simulation proceeds (``simulate(store=path)``) instead of keeping them in memory (the time
 counted includes writing the file; ``store_mb`` is its size).
 
-The C allocator keeps freed memory for reuse (``physics.allocator.keep_freed_memory``, as
+The C allocator keeps freed memory for reuse (``physics.runtime.allocator.keep_freed_memory``, as
 ``dctwin simulate`` does); ``DCTWIN_DEFAULT_MALLOC=1`` measures with glibc's defaults.
 CPU time is split into user (the computation) and system time (mostly the kernel's first
 touch of new memory: ``page_faults_mb`` is the memory faulted in by minor page faults, which
@@ -54,9 +54,9 @@ def run_case(
     import numpy as np
 
     import physics.simulate
-    from physics.allocator import keep_freed_memory
     from physics.electrical import electrical_chain
     from physics.power import busbar_load_flow
+    from physics.runtime.allocator import keep_freed_memory
     from physics.schedule import as_operated_schedule
     from physics.simulate import simulate
     from twin.data.series import scenario_series

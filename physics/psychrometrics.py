@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from physics.constants import STANDARD_PRESSURE
-from physics.memo import LastSeen, digest
+from physics.runtime.memo import LastSeen, digest
 
 FloatArray = NDArray[np.float64]
 
@@ -313,8 +313,8 @@ def _weather_wet_bulb(dry_bulb: Any, relative_humidity: Any, pressure: float) ->
     A plan simulates the same look-ahead a dozen times (baselines, linearization,
     verification): the 60-halving bisection then runs once per distinct series.  The key is
     a digest of the inputs' bytes, dtype and shape and of the pressure [Pa]
-    (:func:`physics.memo.digest`), so a hit returns exactly what the computation gave for the
-    same input (a copy: callers own their arrays).
+    (:func:`physics.runtime.memo.digest`), so a hit returns exactly what the computation gave
+    for the same input (a copy: callers own their arrays).
     """
     dry, rh = np.asarray(dry_bulb), np.asarray(relative_humidity)
     key = digest(dry, rh, np.float64(pressure))

@@ -50,14 +50,14 @@ from physics.electrical import Electrical, Topology, electrical_chain
 from physics.electrical.shared import chain_pass
 from physics.facility import Facility
 from physics.liquid.hall import liquid_hall
-from physics.memo import LastSeen, digest
 from physics.plant import plant_performance
 from physics.power import (
     bbu_ride_through,
 )
 from physics.psychrometrics import outdoor_temperatures
+from physics.runtime.memo import LastSeen, digest
+from physics.runtime.stream import WINDOW_BYTES, SeriesWriter
 from physics.schedule import Schedule, step_seconds
-from physics.stream import WINDOW_BYTES, SeriesWriter
 from physics.variables import annotate, kept, selection
 from physics.warnings import CurveRangeWarning
 
@@ -528,7 +528,7 @@ def _result_coords(facility: Facility, time: NDArray[np.datetime64]) -> xr.Coord
 
     Building the indexes (a pandas index per equipment dimension) was most of a result's
     assembly; a plan simulates the same hall over the same look-ahead a dozen times.  The key
-    is a digest of the coordinates' whole content (:func:`physics.memo.digest`), so a reused
+    is a digest of the coordinates' whole content (:func:`physics.runtime.memo.digest`), so a reused
     one equals a new one; the indexes are immutable, and a Dataset made from it gets its own
     coordinate variables (attrs)."""
     racks = facility.racks
@@ -607,7 +607,7 @@ def simulate(
         long horizon.  The result holds them as lazy (Dask) arrays read from that file, with
         the same values as without ``store``, bit for bit; the facility series stay in
         memory; ``close()`` on the result closes the file (reading a lazy series reopens it),
-        e.g. before :func:`physics.stream.complete_store` appends the rest of the result to
+        e.g. before :func:`physics.runtime.stream.complete_store` appends the rest of the result to
         it.  None: every
         series in memory.
     fan_tolerance

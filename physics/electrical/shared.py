@@ -9,7 +9,7 @@ on the facility and the rack power alone, so a reused pass is the computation's 
 
 Only passes that raised no warning are kept (a reused pass raises none, as its first
 computation did not); a pass is looked up by a BLAKE2b digest of the rack power's exact
-content (:func:`physics.memo.digest`), only for the facility the context was opened with
+content (:func:`physics.runtime.memo.digest`), only for the facility the context was opened with
 (the same object), and the passes kept are bounded in bytes (least recently used out).
 Nothing here changes a result: outside the context, or for another facility, every pass is
 computed as before.
@@ -28,7 +28,7 @@ import numpy as np
 
 from physics.electrical.chain import Electrical, FloatArray, Topology
 from physics.facility import Facility
-from physics.memo import digest
+from physics.runtime.memo import digest
 
 __all__ = ["SHARED_BYTES", "chain_pass", "shared_chain_passes"]
 

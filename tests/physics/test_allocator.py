@@ -13,7 +13,7 @@ _CYCLES = """
 import resource, sys
 import numpy as np
 if sys.argv[1] == "keep":
-    from physics.allocator import keep_freed_memory
+    from physics.runtime.allocator import keep_freed_memory
     assert keep_freed_memory()
 def cycle():
     arrays = [np.ones(2**20) for _ in range(3)]  # three 8 MB temporaries, freed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from physics.memo import LastSeen, digest
+from physics.runtime.memo import LastSeen, digest
 
 
 def test_digest_tells_apart_what_differs_in_any_way() -> None:

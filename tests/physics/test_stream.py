@@ -17,9 +17,9 @@ import xarray as xr
 
 import physics.simulate
 from physics.facility import Facility
+from physics.runtime.stream import SeriesWriter
 from physics.schedule import as_operated_schedule
 from physics.simulate import simulate, summarize
-from physics.stream import SeriesWriter
 from physics.violations import find_violations
 from physics.warnings import CurveRangeWarning
 from twin.data.series import scenario_series

@@ -57,7 +57,7 @@ def simulate(
     ] = False,
 ) -> None:
     """Simulate a scenario as operated today and print its summary."""
-    from physics.allocator import keep_freed_memory
+    from physics.runtime.allocator import keep_freed_memory
     from physics.schedule import as_operated_schedule
     from physics.simulate import simulate as run_simulation
     from physics.simulate import summarize
@@ -66,7 +66,7 @@ def simulate(
     from twin.scenario.compile import compile_facility
 
     started = time.perf_counter()
-    keep_freed_memory()  # chunk temporaries reused, not faulted in again (physics/allocator.py)
+    keep_freed_memory()  # chunk temporaries reused, not faulted in again (physics.runtime)
     spec = load_scenario_file(scenario)
     series = load_series(spec, scenario)
     facility = compile_facility(spec)
@@ -121,7 +121,7 @@ def _partial(out: Path) -> Path:
 
 def _finish_netcdf(result: Any, partial: Path, out: Path) -> None:
     """Append the in-memory rest of a streamed ``result`` to ``partial``, rename it ``out``."""
-    from physics.stream import complete_store
+    from physics.runtime.stream import complete_store
 
     try:
         complete_store(result, partial)
