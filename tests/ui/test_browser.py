@@ -6,6 +6,7 @@ Screenshots are saved to ``test-artifacts/`` (gitignored).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,14 +80,16 @@ def page(browser: Any, server: str) -> Iterator[tuple[Any, list[str]]]:
 
 
 README_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
-"""The README's pictures of the UI, re-taken by every browser test run so they stay current."""
+"""The README's pictures of the UI, re-taken by a browser test run with ``DCTWIN_README_SHOTS=1``
+(not by every run: a test run should not leave the work tree changed)."""
 README_SHOTS = {"overview": "ui-overview.png", "floor": "ui-floor.png"}
 
 
 def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)
-    if name in README_SHOTS:  # the visible window, as a person first sees the page
+    if name in README_SHOTS and os.environ.get("DCTWIN_README_SHOTS") == "1":
+        # the visible window, as a person first sees the page
         README_IMAGES.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(README_IMAGES / README_SHOTS[name]))
 
