@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from fastapi.testclient import TestClient
 
 from optimizer.planner import PlanOptions
-from tests.helpers import SCENARIOS
+from tests.helpers import SCENARIOS, token_registry
+from twin.api.fleet.app import create_fleet_app
 from twin.fleet.live import FleetTwin, open_fleet
 from twin.live.live_twin import LiveSettings
 
@@ -57,11 +59,24 @@ def live_fleet(folder: Path, clock: Any = None, *, virtual_plant: bool = False) 
 
 
 @contextmanager
-def running_fleet(folder: Path) -> Iterator[FleetTwin]:
-    """:func:`live_fleet` in ``folder``, stopped and closed after the block."""
-    live = live_fleet(folder)
+def running_fleet(folder: Path, clock: Any = None) -> Iterator[FleetTwin]:
+    """:func:`live_fleet` in ``folder`` (on ``clock`` if given), stopped and closed after the
+    block."""
+    live = live_fleet(folder, clock)
     try:
         yield live
     finally:
         live.stop()
         live.close()
+
+
+@contextmanager
+def fleet_api(fleet: FleetTwin, more: dict[str, str] | None = None) -> Iterator[TestClient]:
+    """The fleet's FastAPI app (no background threads) with :data:`FLEET_TOKENS`, the approve
+    token reading too, and the tokens of ``more`` (token: scopes), through a TestClient."""
+    scopes = {token: scope for scope, token in FLEET_TOKENS.items()}
+    scopes[FLEET_TOKENS["approve"]] = "read,approve"
+    scopes.update(more or {})
+    registry = token_registry(scopes)
+    with TestClient(create_fleet_app(fleet, registry, start_background=False)) as client:
+        yield client

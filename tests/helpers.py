@@ -263,6 +263,27 @@ def feed(twin: LiveTwin, clock: Clock, ticks: int) -> int:
 # API
 
 
+def critical_alarm_on_a_moved_rack(
+    twin: LiveTwin, preview: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A critical inlet alarm (30.5 °C measured, 27 °C limit) raised in ``twin``'s store on the
+    first rack a plan's ``preview`` moves; the rack's name and the alarm's record."""
+    from twin.live.control.watch import moved_points
+
+    points = moved_points(preview, twin.facility, twin.catalogue)
+    rack = next(p.split("/")[1] for p in points if p.startswith("rack/"))
+    point = f"rack/{rack}/inlet_temperature"
+    alarm = twin.store.raise_alarm(
+        "limit_inlet_temperature_high",
+        point,
+        f"rack inlet temperature of {rack} 30.50 °C (measured) above its 27.00 °C limit",
+        time=twin.clock(),
+        severity="critical",
+        point=point,
+    )
+    return rack, alarm
+
+
 def token_registry(scopes: Mapping[str, str]) -> TokenRegistry:
     """Tokens from ``{token: "scope,scope"}`` (the ``DCTWIN_TOKENS`` format)."""
     return TokenRegistry.from_spec(";".join(f"{token}={scope}" for token, scope in scopes.items()))

@@ -18,9 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fleet_live import FLEET_TOKENS, fleet_auth, live_fleet
-from tests.helpers import token_registry
-from twin.api.fleet.app import create_fleet_app
+from tests.fleet_live import fleet_api, fleet_auth, running_fleet
 from twin.fleet.live import FleetTwin
 from twin.live.control.approval import alarm_rack
 from twin.live.control.watch import moved_points
@@ -52,19 +50,13 @@ def clock() -> Clock:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, clock: Clock) -> Iterator[FleetTwin]:
-    live = live_fleet(tmp_path_factory.mktemp("fleet-alarms"), clock)
-    try:
+    with running_fleet(tmp_path_factory.mktemp("fleet-alarms"), clock) as live:
         yield live
-    finally:
-        live.stop()
-        live.close()
 
 
 @pytest.fixture(scope="module")
 def client(fleet: FleetTwin) -> Iterator[TestClient]:
-    scopes = {token: scope for scope, token in FLEET_TOKENS.items()}
-    scopes[FLEET_TOKENS["approve"]] = "read,approve"
-    with TestClient(create_fleet_app(fleet, token_registry(scopes), start_background=False)) as c:
+    with fleet_api(fleet) as c:
         yield c
 
 

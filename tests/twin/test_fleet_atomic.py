@@ -22,10 +22,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fleet_live import FLEET_TOKENS, fleet_auth, live_fleet
-from tests.helpers import token_registry
+from tests.fleet_live import fleet_api, fleet_auth, running_fleet
 from tests.twin.test_fleet_adopt import Clock, replan
-from twin.api.fleet.app import create_fleet_app
 from twin.fleet.anchor import window_start
 from twin.fleet.live import FleetTwin
 from twin.fleet.replan import store_meter
@@ -50,20 +48,13 @@ def clock() -> Clock:
 
 @pytest.fixture(scope="module")
 def fleet(folder: Path, clock: Clock) -> Iterator[FleetTwin]:
-    live = live_fleet(folder, clock)
-    try:
+    with running_fleet(folder, clock) as live:
         yield live
-    finally:
-        live.stop()
-        live.close()
 
 
 @pytest.fixture(scope="module")
 def client(fleet: FleetTwin) -> Iterator[TestClient]:
-    scopes = {token: scope for scope, token in FLEET_TOKENS.items()}
-    scopes[FLEET_TOKENS["approve"]] = "read,approve"
-    scopes[ADMIN] = "read,admin"
-    with TestClient(create_fleet_app(fleet, token_registry(scopes), start_background=False)) as c:
+    with fleet_api(fleet, {ADMIN: "read,admin"}) as c:
         yield c
 
 

@@ -12,10 +12,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fleet_live import FLEET_TOKENS, fleet_auth, one_day_fleet, running_fleet
-from tests.helpers import dctwin_in_process, token_registry
+from tests.fleet_live import fleet_api, fleet_auth, one_day_fleet, running_fleet
+from tests.helpers import dctwin_in_process
 from tests.processes import serving
-from twin.api.fleet.app import create_fleet_app
 from twin.fleet.live import FleetTwin
 from twin.fleet.sites import store_url
 
@@ -30,10 +29,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:
 
 @pytest.fixture(scope="module")
 def client(fleet: FleetTwin) -> Iterator[TestClient]:
-    scopes = {token: scope for scope, token in FLEET_TOKENS.items()}
-    scopes[FLEET_TOKENS["approve"]] = "read,approve"
-    registry = token_registry(scopes)
-    with TestClient(create_fleet_app(fleet, registry, start_background=False)) as test_client:
+    with fleet_api(fleet) as test_client:
         yield test_client
 
 

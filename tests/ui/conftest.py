@@ -7,14 +7,19 @@ A controllable clock stands in for time (:class:`tests.helpers.Clock`): 40 plant
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.helpers import START, Clock, feed, live_twin, token_registry
+from twin.api.fleet.app import create_fleet_app
 from twin.api.security import TokenRegistry
+from twin.fleet.live import FleetTwin
 from twin.live.live_twin import LiveTwin
+from ui.app import mount
 from ui.callbacks import UIContext
 from ui.jobs import JobRunner
 
@@ -25,6 +30,19 @@ READER = "ui-read-token-0000000001"
 
 def tokens() -> TokenRegistry:
     return token_registry({ADMIN: "admin", APPROVER: "approve,read", READER: "read"})
+
+
+@contextmanager
+def fleet_ui(fleet: FleetTwin, token: str) -> Iterator[TestClient]:
+    """The fleet's API with the web UI mounted (the first site's twin), logged in with
+    ``token`` (one of :func:`tokens`), through a TestClient."""
+    registry = tokens()
+    api = create_fleet_app(fleet, registry, start_background=False, root_redirect=False)
+    mount(api, next(iter(fleet.twins.values())), registry)
+    with TestClient(api, base_url="http://127.0.0.1") as client:
+        login = client.post("/login", data={"token": token}, follow_redirects=False)
+        assert login.status_code == 303, login.text
+        yield client
 
 
 @pytest.fixture(scope="module")

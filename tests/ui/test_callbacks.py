@@ -13,8 +13,7 @@ from scipy.special import ndtr
 
 from optimizer.curve_range import describe
 from optimizer.result import describe_source
-from tests.helpers import Clock, feed
-from twin.live.control.watch import moved_points
+from tests.helpers import Clock, critical_alarm_on_a_moved_rack, feed
 from twin.live.live_twin import LiveTwin
 from ui import callbacks as cb
 from ui import callbacks_alarms as ca
@@ -531,17 +530,7 @@ def test_approval_in_the_ui_shows_critical_alarms_and_needs_a_reason(
     twin = context.twin
     record = twin.replan(actor="test")
     plan_id = record["id"]
-    points = moved_points(record["payload"]["preview"], twin.facility, twin.catalogue)
-    rack = next(p.split("/")[1] for p in points if p.startswith("rack/"))
-    point = f"rack/{rack}/inlet_temperature"
-    alarm = twin.store.raise_alarm(
-        "limit_inlet_temperature_high",
-        point,
-        f"rack inlet temperature of {rack} 30.50 °C (measured) above its 27.00 °C limit",
-        time=twin.clock(),
-        severity="critical",
-        point=point,
-    )
+    rack, alarm = critical_alarm_on_a_moved_rack(twin, record["payload"]["preview"])
     ok, shown = cb.approval_preview(context, plan_id, *MAY_APPROVE)
     assert ok and f"#{alarm['id']}" in _text(shown) and f"rack {rack}" in _text(shown)
     done, message = cb.decide(context, plan_id, *MAY_APPROVE, True)

@@ -18,12 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fleet_live import running_fleet
-from tests.ui.conftest import APPROVER, tokens
-from twin.api.fleet.app import create_fleet_app
+from tests.helpers import critical_alarm_on_a_moved_rack
+from tests.ui.conftest import APPROVER, fleet_ui
 from twin.fleet.live import FleetTwin
-from twin.live.control.watch import moved_points
 from ui import views_fleet
-from ui.app import mount
 
 SITE = "dallas-core"
 """The site whose rack is alarmed."""
@@ -39,12 +37,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:
 
 @pytest.fixture(scope="module")
 def client(fleet: FleetTwin) -> Iterator[TestClient]:
-    registry = tokens()
-    api = create_fleet_app(fleet, registry, start_background=False, root_redirect=False)
-    mount(api, next(iter(fleet.twins.values())), registry)
-    with TestClient(api, base_url="http://127.0.0.1") as test_client:
-        login = test_client.post("/login", data={"token": APPROVER}, follow_redirects=False)
-        assert login.status_code == 303, login.text
+    with fleet_ui(fleet, APPROVER) as test_client:
         yield test_client
 
 
@@ -94,17 +87,7 @@ def test_the_fleet_page_shows_a_sites_critical_alarms_and_needs_a_typed_reason(
     plan_id = record["id"]
     twin = fleet.twins[SITE]
     preview = fleet.planner.site_previews(plan_id)[SITE]
-    points = moved_points(preview, twin.facility, twin.catalogue)
-    rack = next(p.split("/")[1] for p in points if p.startswith("rack/"))
-    point = f"rack/{rack}/inlet_temperature"
-    alarm = twin.store.raise_alarm(
-        "limit_inlet_temperature_high",
-        point,
-        f"rack inlet temperature of {rack} 30.50 °C (measured) above its 27.00 °C limit",
-        time=twin.clock(),
-        severity="critical",
-        point=point,
-    )
+    rack, alarm = critical_alarm_on_a_moved_rack(twin, preview)
     where = f"#{alarm['id']} limit_inlet_temperature_high on rack {rack}"
 
     page = client.get("/_dash-layout", headers={"Referer": "http://127.0.0.1/fleet"}).json()

@@ -13,8 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fleet_live import running_fleet
-from tests.ui.conftest import READER, tokens
-from twin.api.fleet.app import create_fleet_app
+from tests.ui.conftest import READER, fleet_ui, tokens
 from twin.fleet.live import FleetTwin
 from ui import views_fleet
 from ui.app import mount
@@ -30,12 +29,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:
 
 @pytest.fixture(scope="module")
 def client(fleet: FleetTwin) -> Iterator[TestClient]:
-    registry = tokens()
-    api = create_fleet_app(fleet, registry, start_background=False, root_redirect=False)
-    mount(api, next(iter(fleet.twins.values())), registry)
-    with TestClient(api, base_url="http://127.0.0.1") as test_client:
-        login = test_client.post("/login", data={"token": READER}, follow_redirects=False)
-        assert login.status_code == 303, login.text
+    with fleet_ui(fleet, READER) as test_client:
         yield test_client
 
 

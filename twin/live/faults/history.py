@@ -292,14 +292,7 @@ class PointHistory:
         self.run_count[p] = 0
         self.change_rate[p] = 0.0
         self.run_change_rate[p] = 0.0
-        self.residuals[p] = np.nan
-        self.steps[p] = np.nan
-        self.residual_head[p] = self.residual_count[p] = self.step_head[p] = 0
-        self.step_count[p] = 0
-        self.last_residual[p] = np.nan
-        self.baseline[p] = 0.0
-        self.warm[p] = False
-        self.cusum[p] = 0.0
+        self.relearn(p)
 
 
 @dataclass
