@@ -14,21 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fleet_live import fleet_api, fleet_auth, running_fleet
+from tests.helpers import Clock
 from twin.fleet.anchor import window_start
 from twin.fleet.live import FleetTwin
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=7)
 """A time between two 15 min steps, a little before the tests run."""
-
-
-class Clock:
-    """A clock the test moves by hand (the twins and the fleet planner read it)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 pytestmark = pytest.mark.xdist_group("fleet-adopt")  # module fixtures built once

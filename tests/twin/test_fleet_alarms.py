@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fleet_live import fleet_api, fleet_auth, running_fleet
+from tests.helpers import Clock
 from twin.fleet.live import FleetTwin
 from twin.live.control.approval import alarm_rack
 from twin.live.control.watch import moved_points
@@ -31,16 +32,6 @@ SITE = "dallas-core"
 """The site whose rack is alarmed."""
 
 pytestmark = pytest.mark.xdist_group("fleet-alarms")  # module fixtures built once
-
-
-class Clock:
-    """A clock the test moves by hand (the twins and the fleet planner read it)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")

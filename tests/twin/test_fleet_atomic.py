@@ -23,7 +23,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fleet_live import fleet_api, fleet_auth, running_fleet
-from tests.twin.test_fleet_adopt import Clock, replan
+from tests.helpers import Clock
+from tests.twin.test_fleet_adopt import replan
 from twin.fleet.anchor import window_start
 from twin.fleet.live import FleetTwin
 from twin.fleet.replan import store_meter

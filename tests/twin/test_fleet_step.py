@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from optimizer.planner import PlanOptions
+from tests.helpers import Clock
 from tests.optimizer.test_fleet import fleet_file
 from twin.fleet.live import open_fleet
 from twin.live.live_twin import LiveSettings
@@ -72,16 +73,6 @@ def test_a_fleet_served_live_runs_at_its_step_and_window_and_moves_the_job(
     finally:
         live.stop()
         live.close()
-
-
-class Clock:
-    """A clock the test moves by hand (the twins and the fleet planner read it)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_a_plan_made_late_in_a_long_step_can_be_approved_for_an_hour(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import Clock
 from twin.api.app import create_app
 from twin.api.security import TokenRegistry
 from twin.connectors.counters import REFUSAL_CODES, refusal_code
@@ -33,14 +33,6 @@ DASHBOARD = ROOT / "docs" / "grafana-dashboard.json"
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # 06:00 in Chicago, the demo hall's timezone
 READ = "metrics-read-token-00001"
 INGEST = "metrics-ingest-token-001"
-
-
-@dataclass
-class Clock:
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

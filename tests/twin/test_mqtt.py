@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.helpers import Clock
 from tests.mosquitto import Mosquitto, mosquitto  # noqa: F401 - the fixture
 from tests.processes import dctwin, free_port, serving
 from twin.connectors import mqtt as connector
@@ -32,14 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "demo-hall.yaml"
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 TOPICS = ["site/+/#"]
-
-
-@dataclass
-class Clock:
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:

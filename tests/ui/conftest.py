@@ -32,6 +32,25 @@ def tokens() -> TokenRegistry:
     return token_registry({ADMIN: "admin", APPROVER: "approve,read", READER: "read"})
 
 
+def find_component(tree: Any, component_id: str) -> dict[str, Any] | None:
+    """The component with ``component_id`` in a Dash layout's JSON (``/_dash-layout``), or
+    None."""
+    if isinstance(tree, list):
+        for item in tree:
+            found = find_component(item, component_id)
+            if found is not None:
+                return found
+    elif isinstance(tree, dict):
+        props = tree.get("props", {})
+        if props.get("id") == component_id:
+            return dict(tree)
+        for value in props.values():
+            found = find_component(value, component_id)
+            if found is not None:
+                return found
+    return None
+
+
 @contextmanager
 def fleet_ui(fleet: FleetTwin, token: str) -> Iterator[TestClient]:
     """The fleet's API with the web UI mounted (the first site's twin), logged in with

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from tests.fleet_live import running_fleet
 from tests.helpers import critical_alarm_on_a_moved_rack
-from tests.ui.conftest import APPROVER, fleet_ui
+from tests.ui.conftest import APPROVER, find_component, fleet_ui
 from twin.fleet.live import FleetTwin
 from ui import views_fleet
 
@@ -39,23 +39,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:
 def client(fleet: FleetTwin) -> Iterator[TestClient]:
     with fleet_ui(fleet, APPROVER) as test_client:
         yield test_client
-
-
-def _find(tree: Any, component_id: str) -> dict[str, Any] | None:
-    if isinstance(tree, list):
-        for item in tree:
-            found = _find(item, component_id)
-            if found is not None:
-                return found
-    elif isinstance(tree, dict):
-        props = tree.get("props", {})
-        if props.get("id") == component_id:
-            return dict(tree)
-        for value in props.values():
-            found = _find(value, component_id)
-            if found is not None:
-                return found
-    return None
 
 
 def _click_approve(client: TestClient, reason: str | None) -> str:
@@ -91,7 +74,7 @@ def test_the_fleet_page_shows_a_sites_critical_alarms_and_needs_a_typed_reason(
     where = f"#{alarm['id']} limit_inlet_temperature_high on rack {rack}"
 
     page = client.get("/_dash-layout", headers={"Referer": "http://127.0.0.1/fleet"}).json()
-    shown = json.dumps(_find(page, "fleet-proposal-alarms"), ensure_ascii=False)
+    shown = json.dumps(find_component(page, "fleet-proposal-alarms"), ensure_ascii=False)
     assert plan_id in shown and f"{SITE}: {where}" in shown and "typed reason" in shown
 
     refused = _click_approve(client, None)

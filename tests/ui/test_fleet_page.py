@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fleet_live import running_fleet
-from tests.ui.conftest import READER, fleet_ui, tokens
+from tests.ui.conftest import READER, find_component, fleet_ui, tokens
 from twin.fleet.live import FleetTwin
 from ui import views_fleet
 from ui.app import mount
@@ -39,23 +39,6 @@ def _layout(client: TestClient, path: str) -> Any:
     return response.json()
 
 
-def _find(tree: Any, component_id: str) -> dict[str, Any] | None:
-    if isinstance(tree, list):
-        for item in tree:
-            found = _find(item, component_id)
-            if found is not None:
-                return found
-    elif isinstance(tree, dict):
-        props = tree.get("props", {})
-        if props.get("id") == component_id:
-            return dict(tree)
-        for value in props.values():
-            found = _find(value, component_id)
-            if found is not None:
-                return found
-    return None
-
-
 def test_the_world_outline_is_served_by_the_ui_itself(client: TestClient) -> None:
     response = client.get("/assets/topojson/world_110m.json")
     assert response.status_code == 200
@@ -65,7 +48,7 @@ def test_the_world_outline_is_served_by_the_ui_itself(client: TestClient) -> Non
 
 def test_the_fleet_page_maps_every_site_with_its_power_and_carbon(client: TestClient) -> None:
     layout = _layout(client, "/fleet")
-    graph = _find(layout, "fleet-map")
+    graph = find_component(layout, "fleet-map")
     assert graph is not None
     props = graph["props"]
     assert props["config"]["topojsonURL"] == "/assets/topojson/"  # offline, not a CDN
@@ -75,7 +58,7 @@ def test_the_fleet_page_maps_every_site_with_its_power_and_carbon(client: TestCl
     sizes, colours = sites["marker"]["size"], sites["marker"]["color"]
     assert sizes[2] < sizes[0]  # the edge pod draws less than the hall
     assert all(c > 0 for c in colours)  # carbon intensity now [g/kWh]
-    table = json.dumps(_find(layout, "fleet-sites"))
+    table = json.dumps(find_component(layout, "fleet-sites"))
     assert "/site/london-edge" in table and "carbon g CO2e/kWh" in table
 
 
@@ -85,11 +68,11 @@ def test_a_site_link_selects_the_site_every_page_shows(client: TestClient) -> No
     assert chosen.status_code == 303 and chosen.headers["location"] == "/"
     assert "dctwin_site=london-edge" in chosen.headers["set-cookie"]
     layout = _layout(client, "/")
-    status = _find(layout, "overview-status")
+    status = find_component(layout, "overview-status")
     assert status is not None and "london-edge" in json.dumps(status)
-    assert "site: london-edge" in json.dumps(_find(layout, "nav-site"))
+    assert "site: london-edge" in json.dumps(find_component(layout, "nav-site"))
     client.get("/site/dallas-core", follow_redirects=False)
-    assert "dallas-core" in json.dumps(_find(_layout(client, "/"), "overview-status"))
+    assert "dallas-core" in json.dumps(find_component(_layout(client, "/"), "overview-status"))
 
 
 def test_fleet_replan_and_approval_need_the_approve_scope(fleet: FleetTwin) -> None:
@@ -141,7 +124,7 @@ def test_a_single_site_twin_says_the_fleet_page_needs_a_fleet(tmp_path: Path) ->
     mount(api, twin, registry)
     with TestClient(api, base_url="http://127.0.0.1") as test_client:
         test_client.post("/login", data={"token": READER}, follow_redirects=False)
-        status = _find(_layout(test_client, "/fleet"), "fleet-status")
+        status = find_component(_layout(test_client, "/fleet"), "fleet-status")
         assert status is not None and "serves one site" in json.dumps(status)
     twin.store.close()
 
