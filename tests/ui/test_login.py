@@ -190,3 +190,35 @@ def test_alarm_buttons_act_as_the_session_user_and_need_approve(
     found = twin.store.get_alarm(alarm_id)
     assert found is not None and found["acknowledged_by"] == "user:alice"
     assert found["shelved_until"] is None  # unshelved
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"x_dctwin_scopes": "approve,read", "x_dctwin_principal": "user:root"},
+        {"X_Dctwin-Scopes": "approve", "x-dctwin_principal": "user:root"},
+    ],
+)
+def test_a_forged_scope_header_with_underscores_grants_nothing(
+    fresh: tuple[LiveTwin, Clock], client: TestClient, forged: dict[str, str]
+) -> None:
+    """The UI is WSGI: ``x_dctwin_scopes`` and ``x-dctwin-scopes`` both become
+    ``HTTP_X_DCTWIN_SCOPES``, joined with a comma, so a read session sending its own
+    ``x_dctwin_scopes: approve`` must not acknowledge an alarm (it did: the WSGI adapter
+    joined the forged value to the gate's)."""
+    twin = fresh[0]
+    alarm = twin.store.raise_alarm(
+        "limit_inlet_temperature_high",
+        "rack/C04/inlet_temperature",
+        "rack inlet temperature of C04 is 27.6 °C, above its limit of 27 °C",
+        time=twin.clock(),
+        severity="critical",
+        point="rack/C04/inlet_temperature",
+    )
+    client.post("/login", data={"token": READER})  # read only
+    answer = client.post("/_dash-update-component", json=_alarm_click(alarm["id"]), headers=forged)
+    assert answer.status_code == 200 and "'approve' scope" in answer.text
+    assert "root" not in answer.text
+    unchanged = twin.store.get_alarm(alarm["id"])
+    assert unchanged is not None and unchanged["acknowledged"] is None
+    assert not [e for e in twin.store.audit_log(limit=10) if e["target"] == str(alarm["id"])]

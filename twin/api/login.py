@@ -14,9 +14,9 @@
   download, static files) needs a live session with the ``read`` scope: pages redirect to
   ``/login``; other requests (Dash callbacks) are answered 401 in JSON.  The principal of
   the session (``token:<fingerprint>`` or ``user:<name>``) goes to the UI in the
-  ``X-Dctwin-Principal`` header (a client's own header of that name is dropped) and its
-  scopes in ``X-Dctwin-Scopes``, for the audit log and for actions that need more than
-  ``read`` (approving needs ``approve``).
+  ``X-Dctwin-Principal`` header and its scopes in ``X-Dctwin-Scopes`` (a client's own
+  header of either name, also spelt with underscores, is dropped), for the audit log and for
+  actions that need more than ``read`` (approving needs ``approve``).
 
 Sessions last :data:`SESSION_SECONDS`, at most :data:`MAX_SESSIONS` of them.  With a store
 (what ``dctwin serve`` gives the UI) they are kept in its ``sessions`` table
@@ -341,10 +341,12 @@ class LoginGate:
                 body = b'{"detail": "log in to the UI first (/login)"}'
                 await _answer(send, 401, body, "application/json", [])
             return
+        # a WSGI UI reads ``x_dctwin_scopes`` as ``X-Dctwin-Scopes`` too (both become
+        # HTTP_X_DCTWIN_SCOPES, joined with a comma): a client's header of either spelling goes
         headers = [
             (key, value)
             for key, value in scope["headers"]
-            if key not in (PRINCIPAL_HEADER, SCOPES_HEADER)
+            if key.lower().replace(b"_", b"-") not in (PRINCIPAL_HEADER, SCOPES_HEADER)
         ]
         headers.append((PRINCIPAL_HEADER, session.principal.encode()))
         headers.append((SCOPES_HEADER, ",".join(sorted(session.scopes)).encode()))
