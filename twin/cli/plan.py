@@ -83,19 +83,26 @@ def _instant(text: str | None) -> datetime | None:
     return moment
 
 
+MAX_STATE_BYTES = 64 * 1024 * 1024
+"""Largest plan-state file ``--state`` reads [bytes]."""
+
+
 def _read_state(path: Path | None) -> Any:
     """The plan state in ``path`` (JSON), or one error line."""
     if path is None:
         return None
     from optimizer.state import PlanState, StateError
+    from twin.scenario.loader import read_text_file
 
     try:
-        return PlanState.from_json(json.loads(path.read_text()))
+        return PlanState.from_json(json.loads(read_text_file(path, MAX_STATE_BYTES)))
     except OSError as exc:
         raise fail(f"--state {path}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise fail(f"--state {path}: not JSON ({exc.msg}, line {exc.lineno})") from None
-    except StateError as exc:
+    except RecursionError:
+        raise fail(f"--state {path}: nested too deeply for a plan state") from None
+    except (StateError, ValueError) as exc:  # ValueError: not a regular file, too large
         raise fail(f"--state {path}: {exc}") from None
 
 

@@ -20,7 +20,7 @@ from pydantic import BeforeValidator, Field, ValidationError, WithJsonSchema
 from twin.fleet.network import CONTINENTS
 from twin.scenario.errors import format_validation_error, known_names
 from twin.scenario.fields import OffsetOrInstant, SchemaModel, resolve_instant
-from twin.scenario.loader import strict_yaml
+from twin.scenario.loader import read_text_file, strict_yaml
 from twin.scenario.quantities import Kilowatt, KilowattHour
 from twin.scenario.schema import SeriesSource, Simulation
 from twin.scenario.units import to_unit
@@ -183,10 +183,12 @@ class FleetError(ValueError):
 
 
 def is_fleet_file(path: str | Path) -> bool:
-    """Whether ``path`` holds a fleet file (a YAML mapping with a ``fleet:`` key)."""
+    """Whether ``path`` holds a fleet file (a YAML mapping with a ``fleet:`` key); False for
+    anything else, unreadable, not a regular file (``/dev/zero``: refused unread) or
+    malformed, which the scenario loader then reports."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = strict_yaml(read_text_file(Path(path)))
+    except (OSError, ValueError, TypeError, RecursionError, yaml.YAMLError):
         return False
     return isinstance(data, dict) and "fleet" in data
 
@@ -201,11 +203,13 @@ def load_fleet(path: str | Path) -> Fleet:
     """
     source = str(path)
     try:
-        data = strict_yaml(Path(path).read_text(encoding="utf-8"))
+        data = strict_yaml(read_text_file(Path(path)))
     except OSError as exc:
         raise FleetError(source, [f"cannot read file: {exc.strerror or exc}"]) from None
     except yaml.YAMLError as exc:
         raise FleetError(source, [f"malformed YAML: {exc}"]) from None
+    except ValueError as exc:  # not a regular file, too large, not UTF-8
+        raise FleetError(source, [str(exc)]) from None
     return fleet_from_dict(data, source)
 
 

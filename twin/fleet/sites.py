@@ -23,7 +23,7 @@ from typing import Any
 from optimizer.fleet.problem import SERVE_WORKLOAD, job_workload
 from twin.fleet.schema import Fleet, load_fleet
 from twin.fleet.schema import FleetSite as SiteSpec
-from twin.scenario.loader import ScenarioError, strict_yaml
+from twin.scenario.loader import ScenarioError, read_text_file, strict_yaml
 
 SITE_PLACEHOLDER = "{site}"
 """What ``--db`` of ``dctwin serve fleet.yaml`` must contain: replaced by each site's name."""
@@ -184,9 +184,11 @@ def _scenario_mapping(spec: SiteSpec, fleet_folder: Path) -> tuple[dict[str, Any
     if isinstance(spec.scenario, str):
         path = fleet_folder / spec.scenario
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text_file(path)
         except OSError as exc:
             raise ScenarioError(str(path), [f"cannot read it: {exc.strerror or exc}"]) from None
+        except ValueError as exc:  # not a regular file, too large, not UTF-8
+            raise ScenarioError(str(path), [str(exc)]) from None
         data = strict_yaml(text)
         if not isinstance(data, dict):
             raise ScenarioError(str(path), ["the file is not a mapping"])

@@ -103,6 +103,33 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
     return data
 
 
+def read_text_file(path: Path, max_bytes: int = MAX_SCENARIO_BYTES) -> str:
+    """The UTF-8 text of ``path``, a regular file of at most ``max_bytes``
+    (:func:`read_regular_file`): what every YAML or JSON file the CLI is given is read with.
+
+    Parameters
+    ----------
+    path
+        The file.
+    max_bytes
+        Largest size accepted [bytes].
+
+    Raises
+    ------
+    OSError
+        It cannot be opened (missing, no permission).
+    ValueError
+        Not a regular file, larger than ``max_bytes``, or not UTF-8 (one line).
+    """
+    raw = read_regular_file(path, max_bytes)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
+
+
 class _Loader(yaml.SafeLoader):
     """Safe YAML loader that refuses a key given twice in one mapping (instead of keeping
     the last silently)."""

@@ -21,7 +21,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from twin.scenario.errors import format_validation_error
 from twin.scenario.fields import Duration
-from twin.scenario.loader import ScenarioError, scenario_from_dict, strict_yaml
+from twin.scenario.loader import ScenarioError, read_text_file, scenario_from_dict, strict_yaml
 from twin.scenario.schema import Scenario
 
 DEFAULT_CHUNK_SIZE = 16
@@ -184,11 +184,13 @@ def load_sweep(path: str | Path) -> Sweep:
     """
     path = Path(path)
     try:
-        data = strict_yaml(path.read_text(encoding="utf-8"))
+        data = strict_yaml(read_text_file(path))
     except OSError as exc:
         raise SweepError(str(path), [f"cannot read file: {exc.strerror or exc}"]) from None
     except yaml.YAMLError as exc:
         raise SweepError(str(path), [f"not valid YAML: {exc}"]) from None
+    except ValueError as exc:  # not a regular file, too large, not UTF-8
+        raise SweepError(str(path), [str(exc)]) from None
     return sweep_from_dict(data, path.parent, str(path))
 
 
@@ -221,13 +223,15 @@ def sweep_from_dict(data: Any, folder: Path, source: str = "<sweep>") -> Sweep:
         raise SweepError(source, format_validation_error(exc, data, Scenario)) from None
     base_path = (folder / spec.base).resolve()
     try:
-        base = strict_yaml(base_path.read_text(encoding="utf-8"))
+        base = strict_yaml(read_text_file(base_path))
     except OSError as exc:
         raise SweepError(
             source, [f"base: cannot read {base_path}: {exc.strerror or exc}"]
         ) from None
     except yaml.YAMLError as exc:
         raise SweepError(source, [f"base: {base_path} is not valid YAML: {exc}"]) from None
+    except ValueError as exc:  # not a regular file, too large, not UTF-8
+        raise SweepError(source, [f"base: {exc}"]) from None
     try:
         scenario = scenario_from_dict(base, str(base_path))
     except ScenarioError as exc:
