@@ -9,13 +9,14 @@ The tester's repro: no virtual plant, four rack inlets fed every 5 s with Gaussi
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.helpers import START, Clock, live_twin
+from twin.live.control.persist import CALIBRATION, restore_calibration
 from twin.live.live_twin import LiveTwin
 from twin.store.records import Alarm
 
@@ -147,19 +148,49 @@ def test_sensor_fault_alarms_left_active_are_rejudged_after_a_restart(
     twin.store.close()
     # restart on the same store; the sensors read normally again
     again = live_twin(tmp_path, clock)
+    restore_calibration(again)  # as the twin's start does
+    assert again.faults.is_faulty(point("A05"))  # held from the alarm's detail, not readmitted
     feeder = Feeder(again, clock, seed=11)
     feeder.run(60)
-    # still judged (the new detector has not seen 20 readings of each yet): kept
+    # recovering, by the rule it would follow without a restart (300 s of good readings)
     assert alarms_of(again, "sensor_drift", "A05", active=True)
-    feeder.run(120)
-    # judged healthy by the new detector: cleared
+    feeder.run(300)
+    # recovered against the baseline it had before the restart: cleared
     assert alarms_of(again, "sensor_drift", "A05", active=True) == []
+    assert not again.faults.is_faulty(point("A05"))
     (cleared,) = alarms_of(again, "sensor_drift", "A05")
     assert cleared["cleared"] is not None
     # a spike alarm clears 10 min after its spike, as without a restart
     assert alarms_of(again, "sensor_spike", "A08", active=True)
-    feeder.run(420)
+    feeder.run(240)
     assert alarms_of(again, "sensor_spike", "A08", active=True) == []
     assert [
         a for a in again.store.alarms(active_only=True) if a["kind"].startswith("sensor_")
     ] == []
+
+
+def test_a_sensor_still_off_after_a_restart_stays_excluded(
+    warm: tuple[LiveTwin, Clock, Feeder], tmp_path: Path
+) -> None:
+    """A sensor held drifting (3 K off) when the twin stops is still held after the restart:
+    the new screening resumes from the baseline and σ it had (the alarm's detail) instead of
+    warming up on the faulty readings, which would learn the 3 K as the sensor's usual
+    residual, clear the alarm and feed the estimate with them."""
+    twin, clock, feeder = warm
+    feeder.values["A05"] = 24.5
+    feeder.run(20)  # flagged at the third reading; stopped before the next minute's save
+    (drift,) = alarms_of(twin, "sensor_drift", "A05", active=True)
+    assert set(drift["detail"]["screening"]) == {"baseline", "sigma"}
+    # the calibrated state was saved in the detection's cycle (its offsets are those the
+    # baseline was judged with), not up to a minute before it
+    saved = twin.store.snapshot(CALIBRATION)
+    assert saved is not None and datetime.fromisoformat(saved["saved"]) >= drift["raised"]
+    twin.store.close()
+    again = live_twin(tmp_path, clock)
+    restore_calibration(again)  # as the twin's start does
+    feeder = Feeder(again, clock, seed=11)
+    feeder.values["A05"] = 24.5  # still off
+    feeder.run(900)  # 15 min, 180 readings: far beyond a warm-up of 20
+    assert again.faults.is_faulty(point("A05"))
+    assert [a["id"] for a in alarms_of(again, "sensor_drift", "A05", active=True)] == [drift["id"]]
+    assert again.screening()[point("A05")]["faulty"] >= 180  # none of them used

@@ -218,6 +218,8 @@ class LiveTwin:
             )
             self.calibrator = Calibrator(self.facility, history_interval=300.0)
             self.supervisor = Supervisor(self)
+            # sensors held faulty when the twin stopped stay held (their alarms say how)
+            self.supervisor.restore_screening(self.store.alarms(active_only=True))
             self.rejected: Counter[str] = Counter()
             """Items refused at ingestion, per point id (unknown points under their id)."""
         self._predictions: dict[Any, tuple[dict[str, float], xr.Dataset]] = {}

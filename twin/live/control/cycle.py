@@ -157,7 +157,11 @@ def run_cycle(twin: LiveTwin, batches: Sequence[Sequence[Reading]]) -> int:
             done.predicted,
             done.readings,
         )
-    save_calibration(twin, moment)  # at most once a minute: a restart resumes from it
+    # at most once a minute: a restart resumes from it; at once when a sensor is newly held
+    # faulty, so that its calibrated offset after the restart is the one its screening's
+    # baseline (kept in its alarm) was judged with
+    held = any(f.kind in ("stuck", "drift") for done in screened for f in done.faults)
+    save_calibration(twin, moment, force=held)
     if history:
         by_time: dict[datetime, dict[str, tuple[float, float]]] = {}
         for entry in history:

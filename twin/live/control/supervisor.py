@@ -59,7 +59,7 @@ from twin.live.control.watch import (
     moved_points,
 )
 from twin.live.estimation import EstimatedState
-from twin.live.faults.kinds import SensorFault
+from twin.live.faults.kinds import FaultKind, SensorFault
 from twin.live.parameters import UncertainParameters
 from twin.scenario.points import Reading
 from twin.store.records import Alarm, PlanRecord
@@ -194,6 +194,28 @@ class Supervisor:
             self._clear_revert_alarms(moment)
         return events
 
+    def restore_screening(self, active: Sequence[Alarm]) -> list[str]:
+        """Hold excluded again, before the first batch is screened, the points whose stuck or
+        drift alarm a stopped twin left active, with the baseline and σ its screening had
+        (the alarm's ``detail["screening"]``): a restart neither readmits a faulty sensor
+        unjudged nor learns its offset as its usual residual.  Alarms without them (older,
+        damaged) are re-judged from scratch (:meth:`_rejudge`).  Returns the points held."""
+        detector, held = self.twin.faults, []
+        for alarm in active:
+            kind, source, detail = alarm["kind"], alarm["source"], alarm.get("detail")
+            state = detail.get("screening") if isinstance(detail, dict) else None
+            if kind not in ("sensor_stuck", "sensor_drift") or not isinstance(state, dict):
+                continue
+            try:
+                since = datetime.fromisoformat(str(detail["since"]))
+                fault_kind: FaultKind = "stuck" if kind == "sensor_stuck" else "drift"
+                fault = SensorFault(source, fault_kind, since, alarm["message"], alarm["raised"])
+                detector.restore(fault, float(state["baseline"]), float(state["sigma"]))
+            except (KeyError, TypeError, ValueError):  # unknown point, damaged detail
+                continue
+            held.append(source)
+        return held
+
     def _adopt(self, active: Sequence[Alarm]) -> None:
         """Take over the alarms a twin that stopped left active (after a restart): the limit
         levels (:meth:`LimitMonitor.adopt`); a spike alarm clears :data:`SPIKE_CLEAR_S` after
@@ -251,6 +273,10 @@ class Supervisor:
                     "the limit is crossed unless the sensor is wrong (the limit alarm judges "
                     "the reading too)"
                 )
+            detail: dict[str, Any] = {"since": fault.since.isoformat()}
+            held = self.twin.faults.screening_state(fault.point)
+            if held is not None:  # what a restart resumes its recovery from (restore_screening)
+                detail["screening"] = held
             store.raise_alarm(
                 kind=f"sensor_{fault.kind}",
                 source=fault.point,
@@ -258,7 +284,7 @@ class Supervisor:
                 time=min(fault.detected, moment),
                 severity=severity,
                 point=fault.point,
-                detail={"since": fault.since.isoformat()},
+                detail=detail,
             )
         gone = set(recovered)
         if self._inherited:

@@ -36,29 +36,25 @@ first ``window`` residuals, then an exponential average with time constant ``bas
 ``c`` the median of ``r − b`` over the same check's healthy peers (rack points of the same kind,
 and of the same row when the facility is given; other equipment has no peers, ``c = 0``), so
 that a change that moves a whole row — a cooling unit tripping, the model lagging the load — is
-not blamed on each of its sensors.  A point is only
-judged after ``window`` readings (warm-up).
+not blamed on each of its sensors.  A point is only judged after ``window`` readings (warm-up).
 
 Recovery: a ``stuck`` or ``drift`` point is excluded until ``recovery_readings`` consecutive
 readings are live again (the value changes) and each within ``max(recovery_threshold·σ, drift
 floor)`` of its usual residual (``|e|``, with the baseline frozen during the fault and σ as at
 detection), and an exponential average of ``e`` over about ``recovery_readings`` readings is
-within half the drift limit ``max(k_drift·σ, drift floor)`` (hysteresis: a sensor still near
-the limit is not readmitted only to be flagged again).  The reading completing the recovery is
-kept, and the point's residual window restarts empty so that fault-era residuals do not judge
-it again.  A
-point whose physical situation changed for good while it was faulty (sensor replaced or moved)
-stays excluded until an operator readmits it (:meth:`FaultDetector.readmit`: the baseline is
-learnt again, the run history kept, so a sensor still stuck is flagged again at once).
+within half the drift limit ``max(k_drift·σ, drift floor)`` (hysteresis), for at least
+``recovery_time``.  The reading completing the recovery is kept, and the point's residual window
+restarts empty.  A sensor replaced or moved while faulty stays excluded until an operator
+readmits it (:meth:`FaultDetector.readmit`: the baseline is learnt again, the run history kept,
+so a sensor still stuck is flagged again at once).  Across a restart a held point resumes from
+its baseline and σ (:meth:`FaultDetector.screening_state`, :meth:`FaultDetector.restore`).
 ``silent`` clears with the next reading.  Spikes need no recovery.
 
 Floors (:class:`Tolerance`, per canonical unit) keep the tests meaningful for quiet or quantized
 sensors: temperatures 0.05 K noise, 0.5 K drift, 0.5 K model change; powers 0.2 %, 2 % and 1 % of
-the predicted value; voltages 0.005, 0.2, 0.1 V; SOC 0.001, 0.02, 0.01.
-
-Each point's history (intervals, runs, residual rings, baseline, CUSUM) is kept by
-:class:`twin.live.faults.history.PointHistory`; the fault records, their wording and the floors
-are in :mod:`twin.live.faults.kinds`.
+the predicted value; voltages 0.005, 0.2, 0.1 V; SOC 0.001, 0.02, 0.01.  Each point's history is
+kept by :class:`twin.live.faults.history.PointHistory`; the fault records, their wording and the
+floors are in :mod:`twin.live.faults.kinds`.
 """
 
 from __future__ import annotations
@@ -411,6 +407,27 @@ class FaultDetector:
         self._fault_level[i] = np.nan
         self._active.pop(point, None)
 
+    def screening_state(self, point: str) -> dict[str, float] | None:
+        """What the recovery of an excluded ``point`` is judged against: its usual residual
+        ``baseline`` and the noise ``sigma`` at detection [point unit], for :meth:`restore`
+        after a restart; None for a point not held stuck or drifting."""
+        i = self._index.get(point)
+        if i is None or self._status[i] == _HEALTHY:
+            return None
+        return {"baseline": float(self._history.baseline[i]), "sigma": float(self._frozen_sigma[i])}
+
+    def restore(self, fault: SensorFault, baseline: float, sigma: float) -> None:
+        """Hold ``fault.point`` (stuck or drift) excluded again after a restart, to recover by
+        the same rule against the ``baseline`` and ``sigma`` it had (:meth:`screening_state`).
+        ``KeyError``: unknown point; ``ValueError``: another kind, figures not finite, σ ≤ 0."""
+        if fault.kind not in ("stuck", "drift"):
+            raise ValueError(f"only a stuck or drift fault is held, not {fault.kind!r}")
+        if not (math.isfinite(baseline) and math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"baseline {baseline!r} and sigma {sigma!r} must be finite, sigma > 0")
+        i = self._index[fault.point]
+        self._history.resume(i, baseline)
+        self._fault(i, _STUCK if fault.kind == "stuck" else _DRIFT, fault, sigma)
+
     # ------------------------------------------------------------------ internals
 
     def _floors(self, i: IntArray, scale: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -662,7 +679,9 @@ class FaultDetector:
         else:
             hours = (layer.t[k] - start) / 3600.0
             reason = stuck_reason(self.points[p], value, unit, run, hours=hours)
-        self._fault(p, _STUCK, "stuck", start, reason, detected, layer.sigma[k], faults)
+        fault = SensorFault(self.points[p], "stuck", _time(start), reason, detected)
+        self._fault(p, _STUCK, fault, layer.sigma[k])
+        faults.append(fault)
 
     def _report_offset(
         self, layer: CheckLayer, k: int, detected: datetime, faults: list[SensorFault]
@@ -678,7 +697,9 @@ class FaultDetector:
             self._unit[p],
         )
         since = self._spike_start[p]
-        self._fault(p, _DRIFT, "drift", since, reason, detected, layer.sigma[k], faults)
+        fault = SensorFault(self.points[p], "drift", _time(since), reason, detected)
+        self._fault(p, _DRIFT, fault, layer.sigma[k])
+        faults.append(fault)
 
     def _report_drift(
         self, layer: CheckLayer, k: int, detected: datetime, faults: list[SensorFault]
@@ -692,7 +713,9 @@ class FaultDetector:
         reason = drift_reason(
             self.points[p], mean, sigma, per_reading, self.window, _time(since), self._unit[p]
         )
-        self._fault(p, _DRIFT, "drift", since, reason, detected, sigma, faults)
+        fault = SensorFault(self.points[p], "drift", _time(since), reason, detected)
+        self._fault(p, _DRIFT, fault, sigma)
+        faults.append(fault)
 
     def _report_spike(
         self, layer: CheckLayer, k: int, detected: datetime, faults: list[SensorFault]
@@ -730,25 +753,14 @@ class FaultDetector:
         common[enough] = median[where[enough]]
         return common
 
-    def _fault(
-        self,
-        p: int,
-        status: int,
-        kind: FaultKind,
-        since: float,
-        reason: str,
-        detected: datetime,
-        sigma: float,
-        faults: list[SensorFault],
-    ) -> None:
+    def _fault(self, p: int, status: int, fault: SensorFault, sigma: float) -> None:
+        """Point ``p`` held faulty (``status``) from now, its recovery judged with ``sigma``."""
         self._status[p] = status
         self._good[p] = 0
         self._good_since[p] = np.nan
         self._frozen_sigma[p] = sigma
         self._fault_level[p] = np.nan
-        fault = SensorFault(self.points[p], kind, _time(since), reason, detected)
         self._active[self.points[p]] = fault
-        faults.append(fault)
 
     def _readmit(self, p: int) -> None:
         self._status[p] = _HEALTHY

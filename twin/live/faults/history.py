@@ -275,6 +275,12 @@ class PointHistory:
         self.warm[p] = False
         self.cusum[p] = 0.0
 
+    def resume(self, p: int, baseline: float) -> None:
+        """Point ``p``, held faulty before a restart, is judged again against the usual
+        residual ``baseline`` [point unit] it had then (its warm-up is not repeated)."""
+        self.baseline[p] = baseline
+        self.warm[p] = True
+
     def restart(self, p: int) -> None:
         """Point ``p`` is readmitted after a fault: the residuals of the fault era must not
         judge it, its run and CUSUM start again (baseline and noise estimate are kept)."""
