@@ -166,8 +166,7 @@ class PlanSolver:
         """Whether the last :meth:`solve` loaded a feasible solution into the model."""
         started = time.perf_counter()
         # from the setpoints in force, at the plan's ramp limits
-        ramps = (options.model.ramp_limit, options.model.chilled_water_ramp_limit)
-        self.baseline_schedule = as_operated(facility, series, state, ramps)
+        self.baseline_schedule = as_operated(facility, series, state, options.model.ramps)
         self.baseline_result = simulate(facility, self.baseline_schedule, series)
         time_axis = series["time"].values
         self.axis = planning_axis(

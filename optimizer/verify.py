@@ -179,8 +179,7 @@ class _Baselines:
         # from the plan's state: facility carries work done and SOC, state the billed peak and
         # the setpoints in force (ramped from at the plan's limits)
         model = planner.options.model
-        ramps = (model.ramp_limit, model.chilled_water_ramp_limit)
-        rule = rule_based(facility, series, state=planner.state, ramps=ramps)
+        rule = rule_based(facility, series, state=planner.state, ramps=model.ramps)
         # the rule-based baseline simulated its own schedule (per_rack=False) already
         rule_result = rule.result
         if rule_result is None:

@@ -90,7 +90,7 @@ class RuleBasedResult:
     result: xr.Dataset | None = None
 
 
-RAMP_LIMITS = (ModelOptions.ramp_limit, ModelOptions.chilled_water_ramp_limit)
+RAMP_LIMITS = ModelOptions().ramps
 """Default setpoint ramp limits of the plan: supply air and chilled water [K per step]."""
 
 

@@ -67,6 +67,11 @@ class ModelOptions:
     ``coolant``, ``case`` and ``loop`` [K] below the CDU coolant, cold-plate case and
     liquid-class loop limits."""
 
+    @property
+    def ramps(self) -> tuple[float, float]:
+        """The setpoint ramp limits: (supply air, chilled water) [K per period]."""
+        return self.ramp_limit, self.chilled_water_ramp_limit
+
     def derate(self, family: str) -> float:
         """Multiplier on the limits of ``family`` [-]."""
         return max(1.0 - self.limit_derating.get(family, 0.0), 0.0)
