@@ -9,10 +9,12 @@ and scope (:data:`Read`, :data:`Ingest`, :data:`Approve`, :data:`Admin`) depende
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -230,5 +232,35 @@ async def store_busy(_: Request, exc: Exception) -> JSONResponse:
 
 
 def handle_store_busy(app: FastAPI) -> None:
-    """Answer :class:`twin.store.store.StoreBusy` with :func:`store_busy` on ``app``."""
+    """Answer :class:`twin.store.store.StoreBusy` with :func:`store_busy` on ``app``, and
+    every 422 with :func:`validation_error`."""
     app.add_exception_handler(StoreBusy, store_busy)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` (plain JSON data) with every NaN or infinite number as its text (``"nan"``,
+    ``"inf"``, ``"-inf"``): JSON has no such numbers.  Iterative (an input may be nested as
+    deep as the JSON reader goes); containers are copied, ``value`` is left as it was."""
+    root = [value]
+    pending: list[tuple[Any, Any]] = [(root, 0)]
+    while pending:
+        container, key = pending.pop()
+        item = container[key]
+        if isinstance(item, float) and not math.isfinite(item):
+            container[key] = str(item)
+        elif isinstance(item, dict):
+            container[key] = mapping = dict(item)
+            pending.extend((mapping, name) for name in mapping)
+        elif isinstance(item, list):
+            container[key] = items = list(item)
+            pending.extend((items, index) for index in range(len(items)))
+    return root[0]
+
+
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """Exception handler: FastAPI's 422 (``detail``: one entry per problem, with the ``input``
+    refused), whose ``input`` may be ``NaN`` or ``Infinity`` (Python's JSON reader takes them):
+    written as text, where FastAPI's own handler failed to render it (a 500)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": finite_json(jsonable_encoder(errors))}, status_code=422)

@@ -1,0 +1,67 @@
+"""Issue 14 re-attacked before closing: what the first round of fixes missed.
+
+A refused field holding ``NaN`` or ``Infinity`` (Python's JSON reader accepts both) made
+FastAPI's own 422 fail to render (its ``input`` is not JSON): a 500 and a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.helpers import api_client
+from twin.live.live_twin import LiveTwin
+
+TOKENS = {"read": "read-token-00000000001", "ingest": "ingest-token-000000001"}
+TOKENS["admin"] = "admin-token-0000000001"
+
+
+@pytest.fixture
+def client(twin: LiveTwin) -> Iterator[TestClient]:
+    scopes = {token: scope for scope, token in TOKENS.items()}
+    with api_client(twin, scopes) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "scope", "body", "where"),
+    [
+        (
+            "POST",
+            "/api/v1/whatif",
+            "read",
+            '{"changes": {}, "horizon_hours": NaN}',
+            "horizon_hours",
+        ),
+        ("POST", "/api/v1/measurements", "ingest", '{"items": NaN}', "items"),
+        ("PUT", "/api/v1/scenario", "admin", '{"scenario": -Infinity}', "scenario"),
+    ],
+)
+def test_a_refused_non_finite_number_is_a_422_not_a_500(
+    client: TestClient, method: str, path: str, scope: str, body: str, where: str
+) -> None:
+    answer = client.request(
+        method,
+        path,
+        content=body,
+        headers={"Authorization": f"Bearer {TOKENS[scope]}", "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422, answer.text
+    (problem,) = answer.json()["detail"]
+    assert problem["loc"] == ["body", where]
+    assert problem["input"] in ("nan", "-inf")  # the value refused, as text
+
+
+def test_a_refused_deep_input_with_nan_is_a_422(client: TestClient) -> None:
+    """As deep as the JSON reader goes (900 levels), with a NaN at the bottom."""
+    body = '{"changes": ' + "[" * 900 + "NaN" + "]" * 900 + "}"
+    answer = client.post(
+        "/api/v1/whatif",
+        content=body,
+        headers={"Authorization": f"Bearer {TOKENS['read']}", "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422, answer.text[:300]
+    assert answer.json()["detail"][0]["loc"] == ["body", "changes"]
+    assert '"nan"' in answer.text
