@@ -258,7 +258,10 @@ def parameter_history(
     the same time window as the trends."""
     history = data["parameter_history"]
     x_range = local_times([data["start"], data["time"]], timezone)
-    layout = base_layout("Calibration: parameter history", 360, revision)
+    layout = base_layout("Calibration: parameter history", 440, revision)
+    # up to 8 names wrap to 4 legend rows in a half-width card: below the axis title, not on it
+    layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.3}
+    layout["margin"] = {**layout["margin"], "b": 150}
     layout["xaxis"] = {"range": x_range, "type": "date", "title": {"text": time_title(timezone)}}
     layout["yaxis"] = {"title": {"text": "Parameter value [K or -]"}}
     if not history:
