@@ -456,9 +456,12 @@ def whatif_start(
     """
     try:
         data = views_whatif.modified_scenario(ctx.twin, whatif_edits(values))
-    except ValueError as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # a crafted callback sends anything
         return None, f"Cannot apply the change: {exc}"
-    hours = float(horizon or 24.0)
+    try:
+        hours = float(horizon or 24.0)
+    except (ValueError, TypeError):
+        hours = float("nan")
     if not 1.0 <= hours <= 168.0:
         return None, "The horizon must be between 1 and 168 h."
     try:

@@ -91,6 +91,17 @@ def readmit_sensor(
     )
 
 
+def _alarm_number(alarm_id: Any) -> int | None:
+    """``alarm_id`` as an alarm id (a whole number from 1 to 2**62), or None: a crafted
+    callback may send any JSON value (1e30, a list, "inf")."""
+    try:
+        number = int(alarm_id)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    whole = number == alarm_id or str(number) == str(alarm_id)
+    return number if whole and 1 <= number <= 2**62 else None
+
+
 def alarm_action(
     ctx: UIContext,
     action: str,
@@ -109,22 +120,25 @@ def alarm_action(
         return False, "Acknowledging and shelving need a session with the 'approve' scope."
     if alarm_id is None:
         return False, "Choose an alarm first."
+    number = _alarm_number(alarm_id)
+    if number is None:
+        return False, f"Unknown alarm {alarm_id}."
     try:
         if action == "acknowledge":
-            done = alarm_actions.acknowledge(ctx.twin, int(alarm_id), principal, "in the UI")
+            done = alarm_actions.acknowledge(ctx.twin, number, principal, "in the UI")
             said = f"acknowledged by {done['acknowledged_by']}"
         elif action == "shelve":
             length = float(hours or 1.0)
-            alarm_actions.shelve(ctx.twin, int(alarm_id), principal, length, "in the UI")
+            alarm_actions.shelve(ctx.twin, number, principal, length, "in the UI")
             said = f"shelved for {length:g} h by {principal}"
         elif action == "unshelve":
-            alarm_actions.unshelve(ctx.twin, int(alarm_id), principal, "in the UI")
+            alarm_actions.unshelve(ctx.twin, number, principal, "in the UI")
             said = f"unshelved by {principal}"
         else:
             return False, f"Unknown action {action!r}."
     except NotFound:
         return False, f"Unknown alarm {alarm_id}."
-    except ValueError as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. hours that are no number
         return False, str(exc)
     return True, f"Alarm {alarm_id} {said}."
 

@@ -141,7 +141,7 @@ def register(app: Dash, context: cb.UIContext) -> None:
                 data = modified_scenario(
                     context.twin, cb.whatif_edits(dict(zip(WHATIF_FIELDS, values, strict=True)))
                 )
-            except ValueError:
+            except (ValueError, TypeError, OverflowError):  # an edit that cannot apply
                 raise PreventUpdate from None
             text = portable_scenario(context.twin, data)
         return {"content": text, "filename": "whatif-scenario.yaml", "type": "text/yaml"}
