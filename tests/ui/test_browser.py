@@ -215,7 +215,11 @@ def test_a_whatif_runs_and_shows_its_comparison(server: str, page: tuple[Any, li
     tab.fill("#wi-horizon", "6")
     tab.click("#wi-run")
     tab.wait_for_selector("#whatif-table", timeout=120_000)
-    tab.wait_for_selector("#wi-compare .main-svg")
+    # the comparison replaced the empty chart's invitation, and has traces
+    tab.wait_for_function(
+        "() => !document.querySelector('#wi-compare').textContent.includes('Run a what-if')"
+        " && document.querySelectorAll('#wi-compare .main-svg .trace').length > 0"
+    )
     text = tab.inner_text("#whatif-table")
     assert "current" in text and "modified" in text and "difference" in text
     assert "Done in" in tab.inner_text("#wi-message")

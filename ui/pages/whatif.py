@@ -8,12 +8,23 @@ import dash
 from dash import Dash, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
+from twin.data.loaders import available_zones
+from twin.data.validation import SeriesError
 from ui import callbacks as cb
-from ui.pages.components import graph
+from ui import figures
+from ui.pages.components import graph_with
 from ui.views_whatif import WHATIF_FIELDS, current_values
 
-ZONES = ["DE-LU", "US-CAL-CISO", "US-MIDA-PJM", "US-TEX-ERCO"]
-"""Grid zones offered by the form."""
+
+def grid_zones() -> list[str]:
+    """The grid zones the form offers: every zone of the server's public data
+    (:func:`twin.data.loaders.available_zones`, where a what-if's ``grid_zone`` is read from);
+    none when the server has no grid data."""
+    try:
+        return available_zones()
+    except (SeriesError, OSError):
+        return []
+
 
 FIELD_IDS = [f"wi-{name}" for name in WHATIF_FIELDS]
 """Component ids of the form's fields, in the order of :data:`WHATIF_FIELDS`."""
@@ -40,8 +51,11 @@ def _form(context: cb.UIContext) -> html.Div:
             min=minimum,
         )
 
-    def choose(name: str, options: list[str]) -> dcc.Dropdown:
-        return dcc.Dropdown(id=f"wi-{name}", options=options, placeholder="(none)")
+    def choose(name: str, options: list[str], none: str = "none") -> dcc.Dropdown:
+        placeholder = "(none)" if options else f"({none})"
+        return dcc.Dropdown(id=f"wi-{name}", options=options, placeholder=placeholder)
+
+    zones = grid_zones()
 
     return html.Div(
         _field("Add racks of type", choose("add_racks_type", rack_types))
@@ -56,7 +70,7 @@ def _form(context: cb.UIContext) -> html.Div:
         + _field("Demand response: starts in [h]", number("dr_start_hours", "e.g. 3"))
         + _field("Demand response: lasts [h]", number("dr_duration_hours", "e.g. 2"))
         + _field("Demand response: import cap [kW]", number("dr_import_cap_kw", "e.g. 2000"))
-        + _field("Switch grid zone", choose("grid_zone", ZONES))
+        + _field("Switch grid zone", choose("grid_zone", zones, none="no grid data here"))
         + _field("Horizon [h]", dcc.Input(id="wi-horizon", type="number", value=24)),
         className="form card",
     )
@@ -75,7 +89,10 @@ def layout(context: cb.UIContext) -> html.Div:
                 className="card",
             ),
             html.Div(id="wi-table", className="card"),
-            html.Div(graph("wi-compare"), className="card"),
+            html.Div(
+                graph_with("wi-compare", figures.empty("Run a what-if: its figures appear here")),
+                className="card",
+            ),
             dcc.Store(id="wi-job"),
             dcc.Store(id="wi-yaml"),
             dcc.Download(id="wi-download"),
