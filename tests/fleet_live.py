@@ -3,6 +3,7 @@ over one day, its jobs scaled to fit the day, one SQLite store per site."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,24 @@ FLEET_TOKENS = {
 def fleet_auth(scope: str) -> dict[str, str]:
     """The bearer header of the test token with ``scope``."""
     return {"Authorization": f"Bearer {FLEET_TOKENS[scope]}"}
+
+
+def wait_for_job(client: TestClient, location: str, timeout: float = 300.0) -> dict[str, Any]:
+    """The fleet re-plan job at ``location`` once it is no longer running, asked every 0.1 s
+    (a job takes seconds: a coarser poll adds up to its interval of idle wait each time).
+
+    Raises
+    ------
+    AssertionError
+        Still running after ``timeout`` [s].
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(location, headers=fleet_auth("read")).json()
+        if job["status"] != "running":
+            return dict(job)
+        time.sleep(0.1)
+    raise AssertionError(f"fleet re-plan still running after {timeout:g} s")
 
 
 def one_day_fleet(folder: Path) -> Path:

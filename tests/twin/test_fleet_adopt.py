@@ -3,7 +3,6 @@ real HTTP (the fleet app under a test client), real SQLite stores, real HiGHS co
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +12,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fleet_live import fleet_api, fleet_auth, running_fleet
+from tests.fleet_live import fleet_api, fleet_auth, running_fleet, wait_for_job
 from tests.helpers import Clock
 from twin.fleet.anchor import window_start
 from twin.fleet.live import FleetTwin
@@ -48,12 +47,7 @@ def replan(client: TestClient) -> dict[str, Any]:
         "/api/v1/fleet/plans", json={"reason": "t"}, headers=fleet_auth("approve")
     )
     assert response.status_code == 202, response.text
-    deadline = time.monotonic() + 300.0
-    while time.monotonic() < deadline:
-        job = client.get(response.headers["Location"], headers=fleet_auth("read")).json()
-        if job["status"] != "running":
-            break
-        time.sleep(0.5)
+    job = wait_for_job(client, response.headers["Location"])
     assert job["status"] == "done", job
     plan = client.get(f"/api/v1/fleet/plans/{job['plan_id']}", headers=fleet_auth("read"))
     return dict(plan.json())

@@ -10,7 +10,6 @@ site's own limit monitor from ingested readings.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fleet_live import fleet_api, fleet_auth, running_fleet
+from tests.fleet_live import fleet_api, fleet_auth, running_fleet, wait_for_job
 from tests.helpers import Clock
 from twin.fleet.live import FleetTwin
 from twin.live.control.approval import alarm_rack
@@ -57,12 +56,7 @@ def replan(client: TestClient) -> str:
         "/api/v1/fleet/plans", json={"reason": "t"}, headers=fleet_auth("approve")
     )
     assert response.status_code == 202, response.text
-    deadline = time.monotonic() + 300.0
-    while time.monotonic() < deadline:
-        job = client.get(response.headers["Location"], headers=fleet_auth("read")).json()
-        if job["status"] != "running":
-            break
-        time.sleep(0.5)
+    job = wait_for_job(client, response.headers["Location"])
     assert job["status"] == "done", job
     return str(job["plan_id"])
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fleet_live import fleet_api, fleet_auth, one_day_fleet, running_fleet
+from tests.fleet_live import fleet_api, fleet_auth, one_day_fleet, running_fleet, wait_for_job
 from tests.helpers import dctwin_in_process
 from tests.processes import serving
 from twin.fleet.live import FleetTwin
@@ -31,16 +31,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetTwin]:
 def client(fleet: FleetTwin) -> Iterator[TestClient]:
     with fleet_api(fleet) as test_client:
         yield test_client
-
-
-def wait_for_job(client: TestClient, location: str, timeout: float = 240.0) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(location, headers=fleet_auth("read")).json()
-        if job["status"] != "running":
-            return dict(job)
-        time.sleep(0.5)
-    raise AssertionError(f"fleet re-plan still running after {timeout:g} s")
 
 
 def test_store_url_needs_the_site_placeholder() -> None:
