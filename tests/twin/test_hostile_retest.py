@@ -6,12 +6,13 @@ FastAPI's own 422 fail to render (its ``input`` is not JSON): a 500 and a traceb
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import api_client
+from tests.helpers import api_client, dctwin_in_process
 from twin.live.live_twin import LiveTwin
 
 TOKENS = {"read": "read-token-00000000001", "ingest": "ingest-token-000000001"}
@@ -65,3 +66,28 @@ def test_a_refused_deep_input_with_nan_is_a_422(client: TestClient) -> None:
     assert answer.status_code == 422, answer.text[:300]
     assert answer.json()["detail"][0]["loc"] == ["body", "changes"]
     assert '"nan"' in answer.text
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["plan", "--horizon", "nan"], "--horizon: 'nan' is not a duration"),
+        (["plan", "--step", "NaT"], "--step: 'NaT' is not a duration"),
+        (["serve", "--replan-minutes", "nan"], "--replan-minutes must be"),
+        (["serve", "--replan-minutes", "-3"], "--replan-minutes must be"),
+        (["serve", "--replan-minutes", "inf"], "--replan-minutes must be"),
+        (["serve", "--retention-days", "nan"], "--retention-days must be"),
+        (["serve", "--retention-days", "-1"], "--retention-days must be"),
+        (["serve", "--port", "70000"], "65535"),
+    ],
+)
+def test_cli_flags_out_of_range_are_one_line(flags: list[str], message: str) -> None:
+    with socket.socket() as taken:  # a serve that accepted the flags stops at its port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        if flags[0] == "serve" and "--port" not in flags:
+            flags = [*flags, "--port", str(taken.getsockname()[1])]
+        done = dctwin_in_process(*flags)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr

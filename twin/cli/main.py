@@ -217,7 +217,7 @@ def serve(
         typer.Argument(help="Scenario YAML file (default: the demo hall with a virtual plant)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8050,
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8050,
     db: Annotated[
         str | None,
         typer.Option(

@@ -56,8 +56,8 @@ def _duration(text: str | None, name: str) -> timedelta | None:
 
     compact = re.sub(r"(?<=[\d.])d$", "D", text.replace(" ", ""))  # pandas wants D for days
     try:
-        value = pd.Timedelta(compact).to_pytimedelta()
-    except (ValueError, TypeError, OverflowError):
+        value = pd.Timedelta(compact).to_pytimedelta()  # "nan" is NaT: no to_pytimedelta
+    except (ValueError, TypeError, OverflowError, AttributeError):
         raise fail(f"--{name}: {text!r} is not a duration such as 24h, 90min or 7d") from None
     if value <= timedelta(0):
         raise fail(f"--{name}: expected a positive duration, got {text!r}")

@@ -77,8 +77,10 @@ class LiveOptions(NamedTuple):
 
     def checked(self) -> LiveOptions:
         """These options, refused (one line, exit 2) before anything loads when one is out of
-        range: ``--alarm-min-duration`` must be a finite number of seconds ≥ 0 and
-        ``--min-cycle-ms`` a finite number of milliseconds ≥ 0.
+        range: ``--alarm-min-duration`` must be a finite number of seconds ≥ 0,
+        ``--min-cycle-ms`` a finite number of milliseconds ≥ 0, ``--replan-minutes`` and
+        ``--retention-days`` finite and ≥ 0 (0: off; NaN had turned both off silently, an
+        infinite period stopped the re-plan thread).
 
         Raises
         ------
@@ -90,6 +92,12 @@ class LiveOptions(NamedTuple):
                 "--alarm-min-duration must be a finite number of seconds >= 0, got "
                 f"{self.alarm_min_duration_s:g}"
             )
+        for flag, value, unit in (
+            ("--replan-minutes", self.replan_minutes, "minutes"),
+            ("--retention-days", self.retention_days, "days"),
+        ):
+            if not (math.isfinite(value) and value >= 0):
+                raise fail(f"{flag} must be a finite number of {unit} >= 0 (0: off), got {value:g}")
         if not (math.isfinite(self.min_cycle_ms) and self.min_cycle_ms >= 0):
             raise fail(
                 f"--min-cycle-ms must be a finite number of milliseconds >= 0, got "
