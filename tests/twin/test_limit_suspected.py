@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import START, Clock, live_twin
-from twin.live.control.persist import CALIBRATION, restore_calibration
+from twin.live.control.persist import CALIBRATION
 from twin.live.live_twin import LiveTwin
 from twin.store.records import Alarm
 
@@ -148,7 +148,7 @@ def test_sensor_fault_alarms_left_active_are_rejudged_after_a_restart(
     twin.store.close()
     # restart on the same store; the sensors read normally again
     again = live_twin(tmp_path, clock)
-    restore_calibration(again)  # as the twin's start does
+    again.resume()  # what the twin's start does first
     assert again.faults.is_faulty(point("A05"))  # held from the alarm's detail, not readmitted
     feeder = Feeder(again, clock, seed=11)
     feeder.run(60)
@@ -187,10 +187,28 @@ def test_a_sensor_still_off_after_a_restart_stays_excluded(
     assert saved is not None and datetime.fromisoformat(saved["saved"]) >= drift["raised"]
     twin.store.close()
     again = live_twin(tmp_path, clock)
-    restore_calibration(again)  # as the twin's start does
+    again.resume()  # what the twin's start does first
     feeder = Feeder(again, clock, seed=11)
     feeder.values["A05"] = 24.5  # still off
     feeder.run(900)  # 15 min, 180 readings: far beyond a warm-up of 20
     assert again.faults.is_faulty(point("A05"))
     assert [a["id"] for a in alarms_of(again, "sensor_drift", "A05", active=True)] == [drift["id"]]
     assert again.screening()[point("A05")]["faulty"] >= 180  # none of them used
+
+
+def test_a_scenario_replaced_over_the_api_re_judges_a_held_sensor(
+    warm: tuple[LiveTwin, Clock, Feeder],
+) -> None:
+    """``PUT /scenario`` starts a new screening and calibration on the new scenario: a sensor
+    held before is re-judged from scratch there (its held baseline was judged against the old
+    calibrated offsets, which the new calibration does not have), so a repaired sensor is
+    readmitted, not held for ever (review, 7 Dec)."""
+    twin, _, feeder = warm
+    feeder.values["A05"] = 24.5
+    feeder.run(20)
+    assert twin.faults.is_faulty(point("A05"))
+    twin.replace_scenario(twin.base_data, actor="test")
+    feeder.values["A05"] = 21.5  # the sensor is right again
+    feeder.run(1800)
+    assert not twin.faults.is_faulty(point("A05"))
+    assert alarms_of(twin, "sensor_drift", "A05", active=True) == []

@@ -281,6 +281,22 @@ def test_background_threads_stream_and_process(background_twin: LiveTwin) -> Non
     assert background_twin.store.count() >= background_twin.processed
 
 
+def test_a_twin_started_again_processes_past_a_stop_marker_left_unread(
+    background_twin: LiveTwin,
+) -> None:
+    """A worker that stopped without reading its stop marker (it left at the top of its loop)
+    leaves the marker queued: the worker of the next start skips it instead of stopping."""
+    background_twin.start()
+    background_twin.stop()
+    background_twin._queue.put(None)  # the marker a worker left unread
+    background_twin.start()
+    deadline = time.monotonic() + 20
+    while background_twin.processed < 100 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    background_twin.stop()
+    assert background_twin.processed >= 100
+
+
 def test_retention_rolls_up_old_readings(tmp_path: Path, clock: Clock) -> None:
     """Readings older than retention_days leave the raw table; their hourly rollups stay."""
     twin = make_twin(tmp_path, clock, retention_days=1.0)

@@ -326,3 +326,30 @@ def test_readmitting_a_sensor_still_stuck_flags_it_again(tmp_path: Path, clock: 
     assert twin.faults.is_faulty(point)
     active = [a for a in alarms_of(twin, "sensor_stuck", point) if a["cleared"] is None]
     assert len(active) == 1 and active[0]["id"] not in readmitted["alarms_cleared"]
+
+
+def test_a_fault_readmitted_before_its_alarm_is_written_is_not_alarmed(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A cycle screens under the twin's lock and writes its alarms after releasing it: an
+    operator's readmission in between (the fault already listed by GET /sensors/faults) must
+    not leave an alarm raised after it on a sensor no longer held, which nothing would clear."""
+    point = "rack/A02/inlet_temperature"
+    twin = make_twin(tmp_path, clock, [SensorFault(point, "stuck", START + timedelta(minutes=10))])
+    write_alarms = twin.supervisor.after_batch
+    readmitted: list[dict[str, Any]] = []
+
+    def readmit_first(*args: Any, **kwargs: Any) -> Any:
+        faults = args[2] if len(args) > 2 else kwargs["faults"]
+        if not readmitted and any(f.point == point and f.kind == "stuck" for f in faults):
+            readmitted.append(sensors.readmit(twin, point, "user:alice", "sensor replaced"))
+        return write_alarms(*args, **kwargs)
+
+    twin.supervisor.after_batch = readmit_first  # type: ignore[method-assign]
+    for _ in range(80):
+        run(twin, clock, 1)
+        if readmitted:
+            break
+    assert readmitted, f"{point} was not flagged stuck in 40 min"
+    assert not twin.faults.is_faulty(point)
+    assert [a for a in alarms_of(twin, "sensor_stuck", point) if a["cleared"] is None] == []

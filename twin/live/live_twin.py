@@ -218,8 +218,6 @@ class LiveTwin:
             )
             self.calibrator = Calibrator(self.facility, history_interval=300.0)
             self.supervisor = Supervisor(self)
-            # sensors held faulty when the twin stopped stay held (their alarms say how)
-            self.supervisor.restore_screening(self.store.alarms(active_only=True))
             self.rejected: Counter[str] = Counter()
             """Items refused at ingestion, per point id (unknown points under their id)."""
         self._predictions: dict[Any, tuple[dict[str, float], xr.Dataset]] = {}
@@ -711,14 +709,24 @@ class LiveTwin:
         ]
         return self.ingest(items)
 
+    def resume(self) -> None:
+        """Resume, once, what a stopped twin left in the store: the calibration
+        (:func:`twin.live.control.persist.restore_calibration`), then the sensors it held stuck
+        or drifting (:meth:`twin.live.control.supervisor.Supervisor.restore_screening`: only
+        with the calibration resumed, since their baselines were judged against its offsets;
+        otherwise their alarms are re-judged from scratch), and the plans in force
+        (:func:`twin.live.control.reanchor.restore`).  :meth:`start` calls it first."""
+        if self._restored:
+            return
+        self._restored = True
+        if restore_calibration(self):
+            self.supervisor.restore_screening(self.store.alarms(active_only=True))
+        restore(self)
+
     def start(self) -> None:
         """Start the worker threads (processing, virtual plant, re-plan timer); the first
-        start restores the plans in force before a restart (:func:`twin.live.control.
-        reanchor.restore`)."""
-        if not self._restored:
-            self._restored = True
-            restore_calibration(self)
-            restore(self)
+        start resumes the state a stopped twin left (:meth:`resume`)."""
+        self.resume()
         self._stop.clear()
         if self.settings.ingest_process and self._ingest_process is None:
             self._ingest_process = IngestProcess(self.catalogue, self.store)

@@ -91,6 +91,8 @@ def readmit(twin: LiveTwin, point: str, actor: str, reason: str) -> dict[str, An
         if fault is None or not twin.faults.is_faulty(point):
             raise Conflict(f"sensor {point} is not excluded now: nothing to readmit")
         twin.faults.readmit(point)
+        # a fault found by a cycle whose alarms are not written yet must not be alarmed now
+        twin.supervisor.readmitted.add(point)
         now = twin.clock()
         cleared = [
             twin.store.clear_alarm(alarm["id"], time=now)["id"]

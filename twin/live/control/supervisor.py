@@ -102,6 +102,10 @@ class Supervisor:
         """The watch of the last applied plan (None before the first)."""
         self._last_spike: dict[str, datetime] = {}
         self._inherited: set[str] = set()  # points with sensor alarms from before a restart
+        self.readmitted: set[str] = set()
+        """Points an operator readmitted (:func:`twin.live.control.sensors.readmit`) since
+        their last stuck or drift fault was alarmed: a fault the cycle found before the
+        readmission, alarmed after it, is not alarmed."""
         self._adopted = False
         self._rejudge_limits: set[int] = set()  # adopted limit alarms stored with old limits
         self._revert_alarms = True  # look for revert alarms to clear (e.g. after a restart)
@@ -263,6 +267,10 @@ class Supervisor:
         for fault in faults:
             if fault.kind == "spike":
                 self._last_spike[fault.point] = fault.detected
+            elif fault.kind in ("stuck", "drift") and fault.point in self.readmitted:
+                self.readmitted.discard(fault.point)
+                if not self.twin.faults.is_faulty(fault.point):  # readmitted since found
+                    continue
             severity, message = "warning", fault.reason
             reading = newest.get(fault.point)
             crossed = [] if reading is None else self.limits.crossed(fault.point, reading.value)
