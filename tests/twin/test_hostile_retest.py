@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import api_client, dctwin_in_process
+from tests.helpers import Clock, api_client, dctwin_in_process, live_twin
 from twin.live.live_twin import LiveTwin
 
 TOKENS = {"read": "read-token-00000000001", "ingest": "ingest-token-000000001"}
@@ -91,3 +92,48 @@ def test_cli_flags_out_of_range_are_one_line(flags: list[str], message: str) -> 
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def client_on(url: str, tmp_path: Path, clock: Clock) -> Iterator[TestClient]:
+    """The service on SQLite and on PostgreSQL (whose text cannot hold a NUL character)."""
+    twin = live_twin(tmp_path, clock, url=url)
+    scopes = {token: scope for scope, token in TOKENS.items()}
+    try:
+        with api_client(twin, scopes) as test_client:
+            yield test_client
+    finally:
+        twin.stop()
+        twin.store.close()
+
+
+def test_a_nul_character_is_refused_not_a_500(client_on: TestClient, clock: Clock) -> None:
+    """A NUL (``\\u0000``) in a path, a reason or a scenario: PostgreSQL cannot hold it in text
+    (500s before, and PUT /scenario had replaced the scenario without its audit entry).  Refused
+    with a 422 on both stores, nothing written."""
+    twin = client_on.app.state.twin  # type: ignore[attr-defined]
+    alarm = twin.store.raise_alarm(
+        "limit_inlet_temperature_high",
+        "rack/C04/inlet_temperature",
+        "too hot",
+        time=clock(),
+        severity="critical",
+        point="rack/C04/inlet_temperature",
+    )
+    admin = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    for path in ("/api/v1/plans/a%00b", "/api/v1/plans?status=%00"):
+        answer = client_on.get(path, headers=admin)
+        assert answer.status_code == 422, answer.text
+    for path in ("/api/v1/plans/a%00b/approve", f"/api/v1/alarms/{alarm['id']}/acknowledge"):
+        answer = client_on.post(path, json={"reason": "seen\u0000"}, headers=admin)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["loc"] in (["body", "reason"], ["path"])
+    assert twin.store.get_alarm(alarm["id"])["acknowledged"] is None
+    scenario = client_on.get("/api/v1/scenario", headers=admin).json()
+    name = scenario["site"]["name"]
+    scenario["site"]["name"] = "Demo\u0000hall"
+    put = client_on.put("/api/v1/scenario", json={"scenario": scenario}, headers=admin)
+    assert put.status_code == 422, put.text
+    assert put.json()["detail"][0]["loc"] == ["body", "scenario", "site", "name"]
+    assert client_on.get("/api/v1/scenario", headers=admin).json()["site"]["name"] == name
+    assert not twin.store.audit_log(limit=5)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from twin.api.deps import API, Approve, CurrentTwin, ErrorOut, Read, error_responses
+from twin.api.deps import API, NO_NUL, Approve, CurrentTwin, ErrorOut, Read, error_responses
 from twin.live.control import alarm_actions, sensors
 from twin.live.control.alarm_actions import MAX_SHELVE_HOURS
 from twin.store.errors import Conflict, NotFound
@@ -70,7 +70,12 @@ class AuditOut(BaseModel):
 class AlarmAction(BaseModel):
     """Why an operator acknowledges or shelves an alarm."""
 
-    reason: str = Field(default="", max_length=2000, description="Free text for the audit log")
+    reason: str = Field(
+        default="",
+        max_length=2000,
+        pattern=NO_NUL,
+        description="Free text for the audit log (no NUL character)",
+    )
 
 
 class Shelve(AlarmAction):
@@ -149,8 +154,8 @@ class Readmit(BaseModel):
     reason: str = Field(
         min_length=1,
         max_length=2000,
-        pattern=r"\S",
-        description="Why, for the audit log (required, not blank)",
+        pattern=r"^[^\x00]*\S[^\x00]*$",
+        description="Why, for the audit log (required, not blank, no NUL character)",
     )
 
 

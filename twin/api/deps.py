@@ -24,13 +24,16 @@ from twin.api.guard import RequestGuard, api_routes
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
-from twin.store.errors import StoreBusy
+from twin.store.errors import StoreBusy, StoreRefused
 
 API = "/api/v1"
 """Prefix of every API route."""
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Largest request body accepted [bytes]."""
+
+NO_NUL = r"^[^\x00]*$"
+"""Pattern of request text the store keeps (PostgreSQL text cannot hold a NUL character)."""
 
 
 class ErrorOut(BaseModel):
@@ -235,7 +238,14 @@ def handle_store_busy(app: FastAPI) -> None:
     """Answer :class:`twin.store.store.StoreBusy` with :func:`store_busy` on ``app``, and
     every 422 with :func:`validation_error`."""
     app.add_exception_handler(StoreBusy, store_busy)
+    app.add_exception_handler(StoreRefused, store_refused)
     app.add_exception_handler(RequestValidationError, validation_error)
+
+
+async def store_refused(_: Request, exc: Exception) -> JSONResponse:
+    """Exception handler: the database refused a value of the request (PostgreSQL text with a
+    NUL character that a check before it missed): 422, that transaction rolled back."""
+    return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
 def finite_json(value: Any) -> Any:

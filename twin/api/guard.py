@@ -100,6 +100,22 @@ async def _send_json(send: Send, status: int, detail: Any, headers: dict[str, st
     await send({"type": "http.response.body", "body": body})
 
 
+async def _refuse_nul(scope: Scope, send: Send) -> bool:
+    """Answer 422 for a NUL character in the path or a query parameter (no id, point or
+    status holds one, and PostgreSQL cannot compare text with it); True if answered."""
+    query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"), True)
+    where = "path" if "\x00" in scope["path"] else None
+    if where is None and any("\x00" in name + value for name, value in query):
+        where = "query"
+    if where is None:
+        return False
+    detail = [
+        {"loc": [where], "msg": "a NUL character (\\u0000) is not allowed", "type": "value_error"}
+    ]
+    await _send_json(send, 422, detail, {})
+    return True
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -189,7 +205,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if await self._refuse(scope, send):
+        if await _refuse_nul(scope, send) or await self._refuse(scope, send):
             return
         limit = self.max_body_bytes
         too_large = f"request body larger than {limit} bytes"

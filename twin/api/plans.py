@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from twin.api.deps import API, Approve, CurrentTwin, Read, error_responses
+from twin.api.deps import API, NO_NUL, Approve, CurrentTwin, Read, error_responses
 from twin.live.live_twin import LiveTwin
 
 PlanStatus = Literal["proposed", "approved", "rejected", "applied", "superseded", "reverted"]
@@ -21,7 +21,12 @@ router = APIRouter(prefix=API)
 class Reason(BaseModel):
     """Why an operator approves or rejects."""
 
-    reason: str = Field(default="", max_length=2000, description="Free text for the audit log")
+    reason: str = Field(
+        default="",
+        max_length=2000,
+        pattern=NO_NUL,
+        description="Free text for the audit log (no NUL character)",
+    )
     force: bool = Field(
         default=False,
         description="Approve although a critical alarm is active on what the plan moves (the "

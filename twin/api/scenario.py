@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from twin.api.deps import API, Admin, CurrentTwin, Read, invalid, scenario_invalid
-from twin.api.untrusted import check_depth, server_series
+from twin.api.untrusted import check_depth, check_text, server_series
 from twin.data.series import scenario_series
 from twin.data.validation import SeriesError
 from twin.scenario.loader import ScenarioError, scenario_from_dict
@@ -40,6 +40,7 @@ def put_scenario(
     """Replace the scenario after validation (422 with one line per problem)."""
     where = ("body", "scenario")
     check_depth(body.scenario, where)
+    check_text(body.scenario, where)
     data = server_series(
         body.scenario,
         twin.base_data,

@@ -79,6 +79,35 @@ def check_depth(value: Any, where: tuple[str, ...]) -> None:
         raise _invalid(where, [((), message)])
 
 
+def check_text(value: Any, where: tuple[str, ...]) -> None:
+    """Refuse (422) a key or a text of ``value`` holding a NUL character: the scenario is stored
+    and audited, and PostgreSQL text cannot hold one (a PUT /scenario replaced the scenario,
+    then failed on its audit entry).  Iterative; names the first such field.
+
+    Parameters
+    ----------
+    value
+        The request's data (nested no deeper than :data:`~twin.scenario.loader.MAX_DEPTH`).
+    where
+        Its location for the error, e.g. ``("body", "scenario")``.
+    """
+    pending: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    while pending:
+        item, loc = pending.pop()
+        if isinstance(item, str):
+            found = "\x00" in item
+        elif isinstance(item, Mapping):
+            found = any(isinstance(key, str) and "\x00" in key for key in item)
+            pending.extend((child, (*loc, key)) for key, child in item.items())
+        elif isinstance(item, list):
+            found = False
+            pending.extend((child, (*loc, index)) for index, child in enumerate(item))
+        else:
+            found = False
+        if found:
+            raise _invalid(where, [(loc, "a NUL character (\\u0000) is not allowed")])
+
+
 def server_series(
     data: Mapping[str, Any],
     in_force: Mapping[str, Any],
@@ -154,4 +183,4 @@ def server_series(
     return result
 
 
-__all__ = ["PATH_FIELDS", "check_depth", "nesting_depth", "server_series"]
+__all__ = ["PATH_FIELDS", "check_depth", "check_text", "nesting_depth", "server_series"]

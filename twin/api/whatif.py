@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from twin.api.deps import API, CurrentTwin, Read, error_responses, invalid, scenario_invalid
-from twin.api.untrusted import check_depth, server_series
+from twin.api.untrusted import check_depth, check_text, server_series
 from twin.data.validation import SeriesError
 from twin.live.whatif import WhatIfLimits, compare, raw_limit_problems
 from twin.scenario.loader import ScenarioError, scenario_from_dict
@@ -117,6 +117,7 @@ def whatif(body: WhatIf, who: Read, twin: CurrentTwin, request: Request) -> dict
     429: this token's previous what-if is still running, or the queue is full.
     """
     check_depth(body.changes, ("body", "changes"))
+    check_text(body.changes, ("body", "changes"))
     data = merge_patch(twin.base_data, body.changes)
     data = server_series(
         data,

@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from twin.store.errors import StoreBusy
+from twin.store.errors import StoreBusy, StoreRefused
 
 T = TypeVar("T")
 
@@ -323,6 +323,10 @@ class Database:
                     "(too many concurrent requests)"
                 ) from exc
             except sa_exc.DBAPIError as exc:
+                if "NUL (0x00)" in str(exc.orig):
+                    raise StoreRefused(
+                        "text with a NUL character (\\u0000) cannot be stored (PostgreSQL); refused"
+                    ) from exc
                 if not is_busy(exc):
                     raise
                 left = deadline - _time.monotonic()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "NotFound", "StoreBusy", "StoreError"]
+__all__ = ["Conflict", "NotFound", "StoreBusy", "StoreError", "StoreRefused"]
 
 
 class StoreError(Exception):
@@ -22,3 +22,8 @@ class NotFound(StoreError, KeyError):
 
 class Conflict(StoreError, ValueError):
     """The write contradicts the stored state (status change not allowed, duplicate id)."""
+
+
+class StoreRefused(StoreError, ValueError):
+    """The database refused a value as data (PostgreSQL text cannot hold a NUL character);
+    the transaction was rolled back."""
