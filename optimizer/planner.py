@@ -65,9 +65,10 @@ class PlanOptions:
     """The period whose decisions are committed (applied) [h], from the start; None: the
     whole look-ahead.  Figures of this period are reported beside the look-ahead's."""
     rule_based_if_cheaper: bool = True
-    """Return the rule-based schedule in the co-plan's place when it is verified, keeps every
-    contract, does equal work and costs less than the verified co-plan
-    (:func:`optimizer.result.choose_source`); False: always the co-plan (to study it)."""
+    """Return the rule-based schedule in the co-plan's place when it is verified (limits,
+    ramps, contracts, the end SOC target and inlet margin asked) and the co-plan either did
+    not verify or, with equal work, costs more (:func:`optimizer.result.choose_source`);
+    False: always the co-plan (to study it)."""
     extra_breakpoints: tuple[np.datetime64, ...] = ()
     """More instants at which a period must start (UTC); a fleet passes every site's contract
     instants so that all its sites share one planning axis."""

@@ -9,15 +9,18 @@ demand charge on it), the verified co-plan can cost more than the scripted rule-
 (:func:`optimizer.baselines.rule_based`) it is shown beside: on the CAISO week of 17 July 2023
 it did, by 0.25 %.  A plan that recommends a dearer schedule than the script is not honest, so
 the rule-based schedule is returned in the co-plan's place (``plan_source: rule_based``) when
+it is verified (no limit broken, its setpoints within the ramp limits from the setpoints in
+force, every hard contract kept, and what the plan's options ask: an end SOC target, an inlet
+margin) and
 
-* the co-plan is verified (an unverified co-plan is returned as it is, flagged);
-* the rule-based schedule is verified too: no limit broken, its setpoints within the ramp
-  limits from the setpoints in force, every hard contract kept;
-* both deliver equal work: IT energy within
-  :data:`optimizer.result.EQUAL_WORK_TOLERANCE` of each other;
-* and the rule-based schedule costs less under the same tariff over the same look-ahead.
+* the co-plan is verified, both deliver equal work (IT energy within
+  :data:`optimizer.result.EQUAL_WORK_TOLERANCE` of each other) and the rule-based schedule
+  costs less under the same tariff over the same look-ahead (by more than a cent);
+* or the co-plan did not verify (a verified schedule is returned rather than a flagged one).
 
-Otherwise the co-plan is returned (``plan_source: co_plan``).  Either way the reason and both
+Otherwise the co-plan is returned (``plan_source: co_plan``).  Shadow prices and the model's
+own figures belong to the co-plan's LP: a plan returning the rule-based schedule has none (the
+co-plan's model figures are kept in ``choice``).  Either way the reason and both
 verified costs are kept (:func:`choose_source`), as the fleet does with its ``sites_alone`` plan
 (:mod:`optimizer.fleet.plan`).  A plan that fell back to the as-operated baseline has
 ``plan_source: as_operated``.
@@ -241,7 +244,9 @@ def choose_source(
     rule_contracts_met: bool,
     currency: str = "USD",
 ) -> dict[str, Any]:
-    """Whether the rule-based schedule stands for the verified co-plan, and why.
+    """Whether the rule-based schedule stands for the co-plan, and why: when it is verified
+    (``rule_problems`` empty, contracts met) and either the co-plan is not verified, or both do
+    equal work and it costs less by more than a cent (and 1e-6 of the cost).
 
     Parameters
     ----------
@@ -254,7 +259,8 @@ def choose_source(
         The rule-based schedule's figures over the same look-ahead, from the same state,
         under the same tariff.
     rule_problems
-        What the rule-based schedule breaks, in words (limits, contracts, ramps; empty: none).
+        What the rule-based schedule breaks, in words (limits, contracts, ramps, the plan's own
+        options such as an end SOC target or an inlet margin; empty: none).
     rule_contracts_met
         Whether it keeps every hard contract.
     currency
@@ -272,12 +278,25 @@ def choose_source(
     source = CO_PLAN
     plan_work = float(plan_figures.get("it_energy_kwh", 0.0))
     rule_work = float(rule_figures.get("it_energy_kwh", 0.0))
-    if not plan_verified:
-        reason = (
-            "the co-plan is not verified: it is returned as it is, flagged, and not compared "
-            "with the rule-based schedule"
+    rule_sound = not rule_problems and rule_contracts_met
+    if not plan_verified and rule_sound:
+        source = RULE_BASED
+        work = (
+            ""
+            if abs(rule_work - plan_work) <= EQUAL_WORK_TOLERANCE * max(plan_work, 1e-9)
+            else f"; it delivers {rule_work:,.0f} kWh of IT energy against {plan_work:,.0f}"
         )
-    elif rule_problems or not rule_contracts_met:
+        reason = (
+            "the co-plan did not verify; the rule-based schedule, verified and keeping every "
+            f"contract, is returned in its place ({costs}{work})"
+        )
+    elif not plan_verified:
+        shown = "; ".join(rule_problems[:2]) or "a hard contract"
+        reason = (
+            f"the co-plan is not verified and the rule-based schedule breaks {shown}: the "
+            "co-plan is returned as it is, flagged"
+        )
+    elif not rule_sound:
         shown = "; ".join(rule_problems[:2]) or "a hard contract"
         reason = f"the rule-based schedule breaks {shown}: the co-plan is returned"
     elif abs(rule_work - plan_work) > EQUAL_WORK_TOLERANCE * max(plan_work, 1e-9):
@@ -285,7 +304,7 @@ def choose_source(
             f"the rule-based schedule delivers unequal work ({rule_work:,.0f} against "
             f"{plan_work:,.0f} kWh of IT energy): the co-plan is returned"
         )
-    elif rule_cost < plan_cost:
+    elif rule_cost < plan_cost - max(0.01, 1e-6 * abs(plan_cost)):  # not on rounding noise
         source = RULE_BASED
         reason = (
             f"the co-plan verified dearer than the rule-based schedule ({costs}, "

@@ -390,7 +390,7 @@ def run_plan(planner: PlanSolver) -> Plan:
         curve_range=plan_curve_range(facility, {"plan": attempt.result, **baselines.results}),
     )
     plan = _rule_based_if_cheaper(planner, plan, baselines, steps)
-    if options.shadow_prices and plan.verified:
+    if options.shadow_prices and plan.verified and plan.source != RULE_BASED:
         planner.progress("shadow prices", 0.95)
         shadow_started = time.perf_counter()
         plan.shadow_prices = shadow_prices(planner)
@@ -409,11 +409,14 @@ def _rule_based_if_cheaper(
     the calibrated inlet offsets to them), and judged again from that result.
     """
     facility = planner.facility
+    problems = baselines.violations[RULE_BASED] + _options_missed(
+        planner, baselines.results[RULE_BASED]
+    )
     choice = choose_source(
         plan.figures,
         plan.verified,
         baselines.figures[RULE_BASED],
-        baselines.violations[RULE_BASED],
+        problems,
         contracts_met(baselines.sla[RULE_BASED]),
         plan.currency,
     )
@@ -434,19 +437,47 @@ def _rule_based_if_cheaper(
         choice["source"] = plan.source
         choice["reason"] = "the rule-based schedule breaks a limit per rack: the co-plan stands"
         return plan
+    choice["co_plan_model_figures"] = plan.model_figures
+    notes = [  # what failed verification was the co-plan, not the schedule returned
+        f"co-plan: {n}" if n.startswith(("not verified: ", "verification still found")) else n
+        for n in plan.notes
+    ]
+    if planner.options.shadow_prices:
+        notes.append("no shadow prices: they are the co-plan's LP's, not the rule-based schedule's")
     return dataclasses.replace(
         plan,
+        notes=notes,
         schedule=schedule,
         result=result,
+        verified=True,
         violations=[],
         figures=figures,
         sla=report,
         committed={**plan.committed, "plan": committed},
         timings=dict(planner.timings),
         curve_range=plan_curve_range(facility, {"plan": result, **baselines.results}),
+        model_figures={},  # the LP's own prediction is the co-plan's (kept in choice)
         source=RULE_BASED,
         choice=choice,
     )
+
+
+def _options_missed(planner: PlanSolver, result: xr.Dataset) -> list[str]:
+    """What the plan's own options ask that a baseline's ``result`` does not give: the end SOC
+    target [-] and the inlet margin [K] the co-plan is held to (empty: none missed)."""
+    model, facility = planner.options.model, planner.facility
+    missed = []
+    target = model.end_soc_target
+    if target is not None and facility.battery is not None:
+        end = float(result["battery_soc"].values[-1])
+        if end < target - 1e-3:
+            missed.append(f"the battery ends at SOC {end:.3f}, below the {target:.3f} asked")
+    if model.inlet_margin > 0:
+        name = "inlet_temperature" if "inlet_temperature" in result else "max_inlet_temperature"
+        hottest, limit = float(result[name].max()), facility.inlet_limit - model.inlet_margin
+        if hottest > limit + 1e-6:
+            missed.append(f"an inlet reaches {hottest:.2f} °C, above its limit less the margin")
+    return missed
 
 
 def _stopped(planner: PlanSolver, condition: TerminationCondition) -> tuple[str, list[str]] | None:

@@ -683,6 +683,30 @@ def test_every_plan_is_verified_and_reports_the_physics(
 
 
 @pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
+def test_a_rule_based_plan_carries_no_co_plan_prices_and_keeps_the_options_asked(
+    arbitrage: Case,
+) -> None:
+    """Review of 7 Dec: the rule-based schedule returned in the co-plan's place carried the
+    co-plan's shadow prices (1 kWh more battery worth 0.00 USD beside a schedule that
+    arbitrages 20 -> 200 USD/MWh) and its LP figures; and it was returned even when the plan
+    asked for an end SOC the rule never reaches (SOC 0.5 against 0.9, "verified")."""
+    facility, series = arbitrage.facility, arbitrage.series
+    coarse = PlanOptions(shadow_prices=True, fine_hours=0.0, coarse_hours=24.0)
+    result = plan(facility, series, coarse)
+    assert result.source == "rule_based" and result.shadow_prices == {}
+    assert result.model_figures == {} and result.choice["co_plan_model_figures"]["cost"] > 0
+    assert any(n.startswith("no shadow prices") for n in result.notes)
+    assert facility.battery is not None
+    target = facility.battery.soc_max
+    asked = dataclasses.replace(
+        PlanOptions(shadow_prices=False), model=ModelOptions(end_soc_target=target)
+    )
+    held = plan(facility, series, asked)
+    assert held.source == "co_plan" and "battery ends at SOC" in held.choice["reason"]
+    assert float(held.result["battery_soc"].values[-1]) >= target - 1e-3
+
+
+@pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_a_co_plan_dearer_than_the_rule_returns_the_rule_based_schedule(arbitrage: Case) -> None:
     """The arbitrage day planned on one 24-h period (``fine_hours=0``, ``coarse_hours=24``):
     the co-plan holds the battery over the day, so it cannot arbitrage (the battery must end
@@ -744,11 +768,24 @@ def test_verification_tightens_an_optimistic_model() -> None:
     assert case.plan.verified and case.plan.violations == []
     assert len(case.planner.model.cooling.lazy_inlet) > 0
     assert case.plan.figures["max_inlet_temperature_c"] <= case.facility.inlet_limit + 1e-6
-    one = PlanOptions(shadow_prices=False, max_rounds=1, model=ModelOptions(inlet_margin=-0.5))
+    one = PlanOptions(
+        shadow_prices=False,
+        max_rounds=1,
+        model=ModelOptions(inlet_margin=-0.5),
+        rule_based_if_cheaper=False,  # the co-plan itself, as it came out of one round
+    )
     stopped = plan(case.facility, case.series, one)
-    assert stopped.verified is False
+    assert stopped.verified is False and stopped.source == "co_plan"
     assert [v.kind for v in stopped.violations] == ["inlet_temperature"]
     assert stopped.figures["max_inlet_temperature_c"] > case.facility.inlet_limit
+    # by default a verified schedule is returned instead: the rule-based one, saying why
+    one.rule_based_if_cheaper = True
+    instead = plan(case.facility, case.series, one)
+    assert instead.source == "rule_based" and instead.verified and instead.violations == []
+    assert "the co-plan did not verify" in instead.choice["reason"]
+    assert any(n.startswith("co-plan: verification still found") for n in instead.notes)
+    assert instead.figures["max_inlet_temperature_c"] <= case.facility.inlet_limit + 1e-6
+    assert instead.model_figures == {} and instead.choice["co_plan_model_figures"]
 
 
 # ------------------------------------------------------------------ golden LP files
