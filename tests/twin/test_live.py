@@ -248,14 +248,15 @@ def test_database_briefly_locked(tmp_path: Path, clock: Clock) -> None:
         assert ok.status_code == 200 and ok.json()["inserted"] == len(first)
 
         second = batch()
-        ready = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(path, 2.5, ready))
+        ready, release = threading.Event(), threading.Event()
+        holder = threading.Thread(target=_hold_write_lock, args=(path, 2.5, ready, release))
         holder.start()
         ready.wait(5)
         busy = client.post("/api/v1/measurements", json={"items": second}, headers=headers)
         assert busy.status_code == 503
         assert busy.headers["Retry-After"] == "1"
         assert client.get("/api/v1/health").status_code == 200
+        release.set()  # held past the 0.5 s budget: the lock is let go now
         holder.join()
         again = client.post("/api/v1/measurements", json={"items": second}, headers=headers)
         assert again.status_code == 200 and again.json()["inserted"] == len(second)

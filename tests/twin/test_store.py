@@ -652,7 +652,13 @@ def test_sqlite_staging_buffer_is_merged(tmp_path: Path) -> None:
         assert tables() == (0, 360)
 
 
-def _hold_write_lock(path: Path, seconds: float, ready: threading.Event) -> None:
+def _hold_write_lock(
+    path: Path, seconds: float, ready: threading.Event, release: threading.Event | None = None
+) -> None:
+    """Another connection takes the SQLite write lock of ``path`` (with a row of its own), sets
+    ``ready`` and commits after ``seconds`` [s], or as soon as ``release`` is set: a test
+    that has seen the lock outlast its store's budget releases it then, instead of sleeping
+    out the rest."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("BEGIN IMMEDIATE")
     db.execute(  # a fresh time each call: two holders in one test do not collide
@@ -660,7 +666,7 @@ def _hold_write_lock(path: Path, seconds: float, ready: threading.Event) -> None
         (time.time_ns() // 1000,),
     )
     ready.set()
-    time.sleep(seconds)
+    (release or threading.Event()).wait(seconds)
     db.execute("COMMIT")
     db.close()
 
@@ -686,8 +692,8 @@ def test_sqlite_long_lock_raises_store_busy(tmp_path: Path) -> None:
     """Locked beyond the budget: StoreBusy, promptly, nothing written; then it works."""
     path = tmp_path / "locked.db"
     with Store(path, busy_timeout=0.5) as store:
-        ready = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(path, 3.0, ready))
+        ready, release = threading.Event(), threading.Event()
+        holder = threading.Thread(target=_hold_write_lock, args=(path, 3.0, ready, release))
         holder.start()
         ready.wait(5)
         began = time.monotonic()
@@ -696,6 +702,7 @@ def test_sqlite_long_lock_raises_store_busy(tmp_path: Path) -> None:
         waited = time.monotonic() - began
         assert 0.4 < waited < 2.5
         assert store.count() == 0  # readers are not blocked (WAL); nothing was written
+        release.set()  # held past the budget: no need to sleep out the rest
         holder.join()
         assert store.insert(_grid(["a"], 10)) == InsertResult(10, 0)
 
