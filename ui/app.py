@@ -19,6 +19,7 @@ import logging
 import threading
 from typing import Any
 
+import flask
 from dash import Dash, Input, Output, dcc, html
 from fastapi import FastAPI
 
@@ -229,9 +230,9 @@ def mount(api: FastAPI, twin: LiveTwin, tokens: TokenRegistry) -> None:
     context = cb.UIContext(
         twin, tokens, JobRunner(workers=1), fleet=getattr(api.state, "fleet", None)
     )
-    if context.fleet is not None:
-        add_site_selection(api, list(context.fleet.sites))
     app = build_app(context)
+    if context.fleet is not None:  # a UI route: behind the login gate below
+        add_site_selection(app.server, list(context.fleet.sites))
     api.state.ui = app
     warm_up(context)
     # Behind a login: every page, callback and download needs a session with ``read``.
@@ -271,20 +272,20 @@ def warm_up(context: cb.UIContext) -> threading.Thread:
     return thread
 
 
-def add_site_selection(api: FastAPI, sites: list[str]) -> None:
-    """``GET /site/<name>``: the pages show that fleet site from now on (a session cookie,
+def add_site_selection(server: flask.Flask, sites: list[str]) -> None:
+    """``GET /site/<name>`` on the UI's own server (so behind its login, as every page):
+    the pages show that fleet site from now on (a session cookie,
     :data:`ui.callbacks.SITE_COOKIE`); then its Overview.  404 for an unknown site."""
-    from fastapi import HTTPException
-    from fastapi.responses import RedirectResponse
 
-    def select_site(site: str) -> RedirectResponse:
+    def select_site(site: str) -> flask.typing.ResponseReturnValue:
         if site not in sites:
-            raise HTTPException(404, f"unknown site {site!r} (sites: {', '.join(sites)})")
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(cb.SITE_COOKIE, site, httponly=True, samesite="strict")
+            known = ", ".join(sites)
+            return flask.Response(f"unknown site {site!r} (sites: {known})", status=404)
+        response = flask.redirect("/", code=303)
+        response.set_cookie(cb.SITE_COOKIE, site, httponly=True, samesite="Strict")
         return response
 
-    api.add_api_route("/site/{site}", select_site, methods=["GET"], include_in_schema=False)
+    server.add_url_rule("/site/<site>", "select_site", select_site, methods=["GET"])
 
 
 __all__ = [

@@ -203,3 +203,14 @@ def test_a_transfer_says_when_the_copy_runs_and_the_job_starts_there() -> None:
         "san-jose-pod → dallas-pod: 700.0 GB (14.00 USD); finetune copied from 2026-12-07 04:00 "
         "UTC, runs there from 2026-12-07 06:00 UTC"
     ) in text
+
+
+def test_a_site_link_needs_a_login_like_every_ui_page(client: TestClient) -> None:
+    """``/site/<name>`` is part of the UI: behind the login (it answered anonymously, and its
+    404 listed the fleet's sites)."""
+    anonymous = TestClient(client.app, base_url="http://127.0.0.1")
+    for path in ("/site/london-edge", "/site/nowhere"):
+        answer = anonymous.get(path, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/login", path
+        assert "set-cookie" not in answer.headers
+        assert "dallas-core" not in answer.text
