@@ -3,6 +3,8 @@ with hashed passwords, cookie flags, logout, scopes."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -222,3 +224,33 @@ def test_a_forged_scope_header_with_underscores_grants_nothing(
     unchanged = twin.store.get_alarm(alarm["id"])
     assert unchanged is not None and unchanged["acknowledged"] is None
     assert not [e for e in twin.store.audit_log(limit=10) if e["target"] == str(alarm["id"])]
+
+
+def test_a_password_check_neither_stops_the_service_nor_piles_up(
+    fresh: tuple[LiveTwin, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PBKDF2 (here 2,000,000 rounds, about a second) ran on the event loop: while strangers
+    posted passwords to /login, every API request waited (GET /health: 2 ms -> 3.9 s with four
+    of them).  It runs beside the loop now, one at a time; a login arriving meanwhile is 429."""
+    slow = hash_password("secret", iterations=2_000_000)
+    monkeypatch.setenv("DCTWIN_USERS", f"bob:read:{slow}")
+    finished: dict[str, float] = {}
+    answers: dict[str, int] = {}
+    with _client(fresh[0], "http://127.0.0.1") as client:
+
+        def login() -> None:
+            answer = client.post("/login", data={"user": "bob", "password": "wrong"})
+            finished["login"] = time.monotonic()
+            answers["login"] = answer.status_code
+
+        first = threading.Thread(target=login)
+        first.start()
+        time.sleep(0.5)  # the first check is under way (it takes about a second)
+        health = client.get("/api/v1/health")
+        finished["health"] = time.monotonic()
+        second = client.post("/login", data={"user": "bob", "password": "secret"})
+        first.join()
+    assert health.status_code == 200
+    assert finished["health"] < finished["login"]  # answered during the check
+    assert answers["login"] == 401
+    assert second.status_code == 429 and second.headers["retry-after"] == "1"

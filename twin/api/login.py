@@ -18,6 +18,10 @@
   header of either name, also spelt with underscores, is dropped), for the audit log and for
   actions that need more than ``read`` (approving needs ``approve``).
 
+A password is checked (PBKDF2) in a worker thread, :data:`PASSWORD_CHECKS` at a time (a login
+beyond them is 429, ``Retry-After: 1``): strangers posting passwords cannot stop the service's
+event loop, nor pile up work.
+
 Sessions last :data:`SESSION_SECONDS`, at most :data:`MAX_SESSIONS` of them.  With a store
 (what ``dctwin serve`` gives the UI) they are kept in its ``sessions`` table
 (:mod:`twin.store.sessions`: only a SHA-256 of the id, the principal, scopes and expiry), so a
@@ -41,6 +45,7 @@ from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
+import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twin.api.security import SCOPES, TokenError, TokenRegistry
@@ -58,6 +63,9 @@ MAX_FORM_BYTES = 8_192
 """Largest login form [bytes]."""
 ITERATIONS = 200_000
 """PBKDF2 iterations of new password hashes [-]."""
+PASSWORD_CHECKS = 1
+"""Password checks running at once [-] (each is ~0.1 s of CPU beside the event loop); a
+login with a password arriving beyond them is answered 429."""
 PRINCIPAL_HEADER = b"x-dctwin-principal"
 """Header carrying the session's principal to the UI (set by the gate only)."""
 SCOPES_HEADER = b"x-dctwin-scopes"
@@ -312,6 +320,21 @@ class LoginGate:
         self.tokens = tokens
         self.users = users
         self.sessions = sessions if sessions is not None else Sessions()
+        self._checks = threading.BoundedSemaphore(PASSWORD_CHECKS)
+
+    async def _user(self, name: str, password: str) -> User | bool | None:
+        """The user whose ``password`` this is (None: unknown name or wrong password), or
+        False when :data:`PASSWORD_CHECKS` are already running.  The PBKDF2 work runs in a
+        worker thread: on the event loop it stopped every request of the service meanwhile.
+        Without ``DCTWIN_USERS`` no work is done (there is nobody to tell apart)."""
+        if not len(self.users):
+            return None
+        if not self._checks.acquire(blocking=False):
+            return False
+        try:
+            return await anyio.to_thread.run_sync(self.users.check, name, password)
+        finally:
+            self._checks.release()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -401,8 +424,13 @@ class LoginGate:
                 principal = f"token:{self.tokens.fingerprint(token)}"
                 scopes = found
         elif form.get("user"):
-            user = self.users.check(form["user"], form.get("password", ""))
-            if user is not None:
+            user = await self._user(form["user"], form.get("password", ""))
+            if user is False:
+                status, body = _page("Too many logins at once; try again in a second.", 429)
+                kind = "text/html; charset=utf-8"
+                await _answer(send, status, body, kind, [(b"retry-after", b"1")])
+                return
+            if isinstance(user, User):
                 principal, scopes = f"user:{user.name}", user.scopes
         if principal is None:
             problem = problem or "Unknown token, or wrong user or password."
