@@ -137,3 +137,27 @@ def test_a_nul_character_is_refused_not_a_500(client_on: TestClient, clock: Cloc
     assert put.json()["detail"][0]["loc"] == ["body", "scenario", "site", "name"]
     assert client_on.get("/api/v1/scenario", headers=admin).json()["site"]["name"] == name
     assert not twin.store.audit_log(limit=5)
+
+
+def test_a_cleared_alarm_cannot_be_acknowledged_or_shelved(
+    client: TestClient, twin: LiveTwin, clock: Clock
+) -> None:
+    """Acknowledging or shelving a cleared alarm changed nothing but was answered 200 and
+    audited as done (the UI said 'acknowledged by None'): 409, no audit entry."""
+    alarm = twin.store.raise_alarm(
+        "limit_inlet_temperature_high",
+        "rack/C04/inlet_temperature",
+        "too hot",
+        time=clock(),
+        severity="critical",
+        point="rack/C04/inlet_temperature",
+    )
+    twin.store.clear_alarm(alarm["id"], time=clock())
+    admin = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    for action, body in (("acknowledge", {}), ("shelve", {"hours": 4})):
+        answer = client.post(f"/api/v1/alarms/{alarm['id']}/{action}", json=body, headers=admin)
+        assert answer.status_code == 409, answer.text
+        assert "cleared" in answer.json()["detail"]
+    assert not twin.store.audit_log(limit=5)
+    found = twin.store.get_alarm(alarm["id"])
+    assert found is not None and found["acknowledged"] is None and found["shelved_until"] is None

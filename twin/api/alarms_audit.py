@@ -109,23 +109,32 @@ def _change(alarm_id: int, change: Callable[[], Alarm]) -> Alarm:
         return change()
     except NotFound as exc:
         raise HTTPException(404, f"unknown alarm {alarm_id}") from exc
+    except Conflict as exc:  # a cleared alarm: nothing done, nothing audited
+        raise HTTPException(409, str(exc)) from exc
 
 
-@router.post("/alarms/{alarm_id}/acknowledge", responses=error_responses(404))
+CLEARED: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "The alarm is cleared: nothing done"}
+}
+"""The answer to acting on a cleared alarm."""
+
+
+@router.post("/alarms/{alarm_id}/acknowledge", responses={**error_responses(404), **CLEARED})
 def acknowledge(
     alarm_id: AlarmId, who: Approve, twin: CurrentTwin, body: AlarmAction | None = None
 ) -> AlarmOut:
-    """Acknowledge an active alarm (the first acknowledgement stays; audited)."""
+    """Acknowledge an active alarm (the first acknowledgement stays; audited); 409 for a
+    cleared alarm (nothing done)."""
     reason = body.reason if body else ""
     return AlarmOut(
         **_change(alarm_id, lambda: alarm_actions.acknowledge(twin, alarm_id, who, reason))
     )
 
 
-@router.post("/alarms/{alarm_id}/shelve", responses=error_responses(404))
+@router.post("/alarms/{alarm_id}/shelve", responses={**error_responses(404), **CLEARED})
 def shelve(alarm_id: AlarmId, who: Approve, twin: CurrentTwin, body: Shelve) -> AlarmOut:
     """Shelve an active alarm for ``hours`` (it stays listed but leaves the active count);
-    ``hours`` 0 unshelves (audited)."""
+    ``hours`` 0 unshelves (audited); 409 for a cleared alarm (nothing done)."""
     return AlarmOut(
         **_change(
             alarm_id, lambda: alarm_actions.shelve(twin, alarm_id, who, body.hours, body.reason)

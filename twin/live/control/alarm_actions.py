@@ -5,7 +5,8 @@ UI's Alarms page call these functions with the principal that acts (``token:<fin
 ``user:<name>``), which becomes the actor of the audit entry.  Checking that the principal has
 the ``approve`` scope is the caller's job (the API's dependency, the UI's session).
 
-Unknown alarm ids raise :class:`twin.store.errors.NotFound`.
+Unknown alarm ids raise :class:`twin.store.errors.NotFound`; acting on a cleared alarm (which
+changes nothing) raises :class:`twin.store.errors.Conflict`, with no audit entry.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 from typing import TYPE_CHECKING, Any
 
+from twin.store.errors import Conflict
 from twin.store.records import Alarm
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ def acknowledge(twin: LiveTwin, alarm_id: int, actor: str, reason: str = "") -> 
         The alarm after the change.
     """
     done = twin.store.acknowledge_alarm(alarm_id, actor, time=twin.clock())
+    if done["acknowledged"] is None:  # cleared before anyone acknowledged it: nothing done
+        raise Conflict(f"alarm {alarm_id} is cleared: nothing to acknowledge")
     twin.store.audit(actor, "acknowledge_alarm", str(alarm_id), reason, _summary(done))
     return done
 
@@ -92,6 +96,8 @@ def shelve(twin: LiveTwin, alarm_id: int, actor: str, hours: float, reason: str 
     if hours > 0:
         until = twin.clock().astimezone(UTC) + timedelta(hours=hours)
     done = twin.store.shelve_alarm(alarm_id, actor, until)
+    if done["cleared"] is not None:  # only an active alarm is shelved: nothing done
+        raise Conflict(f"alarm {alarm_id} is cleared: nothing to shelve or unshelve")
     action = "shelve_alarm" if until is not None else "unshelve_alarm"
     detail = {**_summary(done), "until": until.isoformat() if until else None}
     twin.store.audit(actor, action, str(alarm_id), reason, detail)
