@@ -706,6 +706,25 @@ def test_a_rule_based_plan_carries_no_co_plan_prices_and_keeps_the_options_asked
     assert float(held.result["battery_soc"].values[-1]) >= target - 1e-3
 
 
+def test_a_rule_schedule_at_the_bare_limit_gives_way_on_the_twin_to_a_co_plan_that_holds() -> None:
+    """The rule-based operator bisects its supply setpoint up to the inlet limit (26.98 °C
+    here against 27), so any calibrated inlet offset breaks it on the twin; the co-plan of the
+    same facility (19.3 °C) holds there and is proposed instead, saying why (review, 7 Dec)."""
+    price = [20.0] * 48 + [200.0] * 48
+    data = small_hall(
+        battery=BATTERY, series=[values("price", price), {"variable": "cpu_load", "constant": 0.6}]
+    )
+    facility, series = load(data)
+    coarse = PlanOptions(shadow_prices=False, fine_hours=0.0, coarse_hours=24.0)
+    alone = plan(facility, series, coarse)
+    assert alone.source == "rule_based"
+    assert alone.figures["max_inlet_temperature_c"] > facility.inlet_limit - 0.1
+    offsets = np.full(facility.racks.count, 0.1)
+    live, check = plan_on_twin(facility, offsets, series, coarse, rounds=1)
+    assert live.source == "co_plan" and check.verified and live.verified
+    assert "breaks an inlet limit on the calibrated twin" in live.choice["reason"]
+
+
 @pytest.mark.xdist_group("plan-cases")  # the module's cases planned once
 def test_a_co_plan_dearer_than_the_rule_returns_the_rule_based_schedule(arbitrage: Case) -> None:
     """The arbitrage day planned on one 24-h period (``fine_hours=0``, ``coarse_hours=24``):

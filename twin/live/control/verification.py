@@ -287,18 +287,35 @@ def plan_on_twin(
     """
     offsets = np.asarray(offsets, dtype=float)
     caps: dict[int, float] = {}
-    current = facility
     checked = apply_state(facility, state)
-    result = planner(current, series, options, state)
-    check = check_on_twin(checked, result.result, offsets)
+
+    def plan_and_check(current: Facility) -> tuple[Plan, TwinCheck]:
+        result = planner(current, series, options, state)
+        check = check_on_twin(checked, result.result, offsets)
+        if check.verified or result.source != "rule_based":
+            return result, check
+        # the rule-based schedule sits at the bare limit by construction (its bisection), so
+        # a calibrated offset breaks it: the co-plan of the same facility may hold instead
+        co_options = dataclasses.replace(options or PlanOptions(), rule_based_if_cheaper=False)
+        co_plan = planner(current, series, co_options, state)
+        co_check = check_on_twin(checked, co_plan.result, offsets)
+        if not co_check.verified:
+            return result, check
+        co_plan.choice = {
+            **co_plan.choice,
+            "source": co_plan.source,
+            "reason": "the rule-based schedule breaks an inlet limit on the calibrated twin "
+            "(inlet offsets); the co-plan, which holds there, is returned",
+        }
+        return co_plan, co_check
+
+    result, check = plan_and_check(facility)
     for _ in range(max(rounds, 1) - 1):
         if check.verified or "inlet_temperature" not in result.result:
             break
         if not _caps(facility, result.result, offsets, caps):
             break
-        current = _capped(facility, caps)
-        result = planner(current, series, options, state)
-        check = check_on_twin(checked, result.result, offsets)
+        result, check = plan_and_check(_capped(facility, caps))
     names = facility.units.ids
     check = dataclasses.replace(
         check,
