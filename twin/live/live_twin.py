@@ -728,6 +728,10 @@ class LiveTwin:
         start resumes the state a stopped twin left (:meth:`resume`)."""
         self.resume()
         self._stop.clear()
+        with self._queue.mutex:  # a stop marker a stopped worker left unread would end the new one
+            kept = [batch for batch in self._queue.queue if batch is not None]
+            self._queue.queue.clear()
+            self._queue.queue.extend(kept)
         if self.settings.ingest_process and self._ingest_process is None:
             self._ingest_process = IngestProcess(self.catalogue, self.store)
             self._ingest_process.warm_up()

@@ -220,10 +220,8 @@ def processing_loop(
             batch = waiting.get(timeout=0.01 if merging else 0.5)
         except queue.Empty:
             continue
-        if batch is None:  # a stop marker; one left over from an earlier stop is skipped
-            if stop.is_set():
-                return
-            continue
+        if batch is None:
+            return
         # gather what arrives until min_cycle_s after the last cycle began (at once after a
         # quiet spell); a stop set meanwhile ends the wait
         stop.wait(last_cycle + twin.settings.min_cycle_s - time.monotonic())
@@ -233,5 +231,5 @@ def processing_loop(
             run_cycle(twin, batches)
         except Exception:  # keep the twin running; the failure is logged
             log.exception("processing %d batches failed", len(batches))
-        if stopping and stop.is_set():
+        if stopping:
             return
