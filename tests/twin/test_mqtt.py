@@ -302,9 +302,12 @@ def test_serve_with_mqtt_end_to_end(tmp_path: Path, mosquitto: Mosquitto) -> Non
     with serving(*args, state_dir=tmp_path, tokens=f"{token}=read") as (base, _):
         headers = {"Authorization": f"Bearer {token}"}
         moment = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+        log_path = tmp_path / "serve.log"
         sender = Publisher(mosquitto.port)
         try:
-            wait_until(lambda: "dctwin_mqtt_connected{" in metrics(base, headers), timeout=20)
+            # the subscriber says it has connected; /metrics is first read after the refusal,
+            # so its 5 s cache (CACHE_SECONDS) holds nothing older to wait out
+            wait_until(lambda: "MQTT: connected to" in log_path.read_text(), timeout=20)
             reading = {"time": moment.isoformat(), "value": 2.5, "unit": "MW"}
             sender.send("site/hall/grid/power", reading)
             sender.send("site/hall/grid/power", {**reading, "value": "high"})
@@ -318,6 +321,8 @@ def test_serve_with_mqtt_end_to_end(tmp_path: Path, mosquitto: Mosquitto) -> Non
             return list(answer.json()["value"])
 
         wait_until(lambda: stored() == [2500.0], what="the reading through the API")
+        refused = "refused items (1 value)"
+        wait_until(lambda: refused in log_path.read_text(), what="the refusal in the log")
         seen: list[str] = []
 
         def refusal_counted() -> bool:  # the exporter's cache lasts 5 s
