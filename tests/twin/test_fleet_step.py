@@ -102,3 +102,19 @@ def test_a_plan_made_late_in_a_long_step_can_be_approved_for_an_hour(tmp_path: P
     finally:
         live.stop()
         live.close()
+
+
+@pytest.mark.parametrize("name", ["fleet-small.yaml", "fleet.yaml"])
+def test_the_example_fleets_open_live_as_the_readme_serves_them(tmp_path: Path, name: str) -> None:
+    """``dctwin serve scenarios/fleet.yaml`` failed (tester9, 7 Dec): a fleet's live window is
+    its duration + 2 d (9 d) while the demo hall replays a 7-day file.  The live window repeats
+    the replayed file by whole days, so every site's series cover the window."""
+    from tests.helpers import SCENARIOS
+
+    fleet = open_fleet(SCENARIOS / name, f"sqlite:///{tmp_path}/{{site}}.db")
+    try:
+        for twin in fleet.twins.values():
+            days = (twin.times[-1] - twin.times[0]).total_seconds() / 86400.0
+            assert days > 8.9 and not twin.series["price"].isnull().any()
+    finally:
+        fleet.close()

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from twin.cli import app
 from twin.data.series import scenario_series
+from twin.data.validation import SeriesError
 from twin.scenario.loader import ScenarioError, json_schema, scenario_from_dict
 from twin.scenario.reference import scenario_reference
 
@@ -119,6 +120,33 @@ def test_cpu_trace_replays_like_every_source(demo: dict[str, Any], tmp_path: Pat
     load = series["cpu_load"].values
     assert load[0] == pytest.approx(24 / 71)  # row 24, not row 0
     assert load[4] == pytest.approx(25 / 71)  # one hour later (15-min steps)
+
+
+def test_a_replayed_source_repeats_by_whole_days_only_when_asked(
+    demo: dict[str, Any], tmp_path: Path
+) -> None:
+    """A 3-day trace replayed over 5 days: refused as outside the data, unless ``repeat``, which
+    starts it again after its 3 days (the live window of a fleet needs 9 days of a 7-day demo
+    file); ``repeat`` without ``replay_from`` is refused."""
+    trace = {
+        "file": str(_trace(tmp_path)),
+        "format": "cpu_trace",
+        "first_row_at": "2023-01-01T00:00:00Z",
+        "replay_from": "2023-01-01T00:00:00Z",
+    }
+    data = _with_series(demo, trace)
+    data["simulation"]["duration"] = "5 d"
+    with pytest.raises(SeriesError, match="outside"):
+        scenario_series(scenario_from_dict(data), tmp_path)
+    data = _with_series(demo, {**trace, "repeat": True})
+    data["simulation"]["duration"] = "5 d"
+    load = scenario_series(scenario_from_dict(data), tmp_path)["cpu_load"].values
+    day = 96  # steps of 15 min
+    assert load.size == 5 * day and not np.isnan(load).any()
+    assert np.array_equal(load[3 * day : 5 * day], load[: 2 * day])
+    assert load[3 * day - 4] == pytest.approx(71 / 71) and load[3 * day] == pytest.approx(0.0)
+    (problem,) = _problems(_with_series(demo, {"zone": "US-TEX-ERCO", "repeat": True}))
+    assert "series[1].repeat" in problem and "replay_from" in problem
 
 
 @pytest.mark.parametrize(

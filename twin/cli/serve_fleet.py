@@ -263,6 +263,7 @@ def serve_fleet(
     import uvicorn
 
     from twin.api.fleet.app import create_fleet_app
+    from twin.data.validation import SeriesError
     from twin.fleet.live import open_fleet
     from twin.fleet.schema import FleetError
     from twin.scenario.loader import ScenarioError
@@ -276,7 +277,7 @@ def serve_fleet(
             fleet = open_fleet(
                 path, template, settings, virtual_plant=plants, merge_in_background=True
             )
-        except (FleetError, ScenarioError) as exc:
+        except (FleetError, ScenarioError, SeriesError) as exc:  # a site's scenario or data
             raise fail(str(exc)) from None
         except Exception as exc:  # a store that cannot be opened: say so, no traceback
             where = template.split("@")[-1]

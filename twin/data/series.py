@@ -128,6 +128,8 @@ def scenario_series(scenario: Scenario, base_dir: str | Path | None = None) -> x
             if source.replay_from is not None:
                 offset = pd.Timestamp(start) - pd.Timestamp(source.replay_from).tz_convert("UTC")
                 raw = raw.assign_coords(time=raw["time"].values + offset.to_timedelta64())
+                if source.repeat:
+                    raw = _repeated(raw, pd.Timestamp(end).tz_convert(None).to_datetime64())
             profile = source.constant is not None and source.variable not in VARIABLES
             sampled = raw if profile else resample(raw, step, start=start, end=end)
         except SeriesError as exc:
@@ -142,6 +144,22 @@ def scenario_series(scenario: Scenario, base_dir: str | Path | None = None) -> x
             f"the series lack {', '.join(missing)} (have: {', '.join(map(str, merged.data_vars))})"
         )
     return merged
+
+
+def _repeated(raw: xr.Dataset, end: np.datetime64) -> xr.Dataset:
+    """``raw`` followed by copies of itself, each shifted by its span in whole days (at least
+    one), until its times reach ``end`` (UTC, naive); ``raw`` itself when they do already."""
+    times = raw["time"].values
+    if times.size < 2 or times[-1] >= end:
+        return raw
+    day = np.timedelta64(1, "D")
+    span = max((times[-1] - times[0] + (times[1] - times[0])) // day, 1) * day
+    kept = raw.sel(time=raw["time"] < times[0] + span)  # whole days: copies never overlap
+    copies = [kept]
+    while copies[-1]["time"].values[-1] < end:
+        shift = span * len(copies)
+        copies.append(kept.assign_coords(time=kept["time"].values + shift))
+    return xr.concat(copies, dim="time")
 
 
 def _needed(scenario: Scenario) -> list[str]:

@@ -53,7 +53,8 @@ def _shift(value: Any, offset: timedelta) -> Any:
 def live_scenario_dict(base: Mapping[str, Any], now: datetime, days: float = 7.0) -> dict[str, Any]:
     """``base`` re-anchored so that its window starts at 00:00 UTC the day before ``now``.
 
-    File and zone series replay from the original start (``replay_from``); demand-response
+    File and zone series replay from the original start (``replay_from``), repeated by whole
+    days where the window runs past the data (``repeat``); demand-response
     events and absolute workload times move by the same offset.  The step is kept.
 
     Parameters
@@ -81,6 +82,9 @@ def live_scenario_dict(base: Mapping[str, Any], now: datetime, days: float = 7.0
         wants_replay = ("file" in source or "zone" in source) and "replay_from" not in source
         if wants_replay and original is not None:
             source["replay_from"] = pd.Timestamp(str(original)).isoformat()
+            # a window longer than the data (a week of demo data under a fleet's 9-day live
+            # window) repeats it by whole days
+            source.setdefault("repeat", True)
         series.append(source)
     data["series"] = series
     grid = data.get("grid") or {}

@@ -435,6 +435,13 @@ class SeriesSource(SchemaModel):
         examples=["2023-07-10T00:00:00Z"],
     )
 
+    repeat: bool = Field(
+        False,
+        description="With replay_from: the replayed data repeats, a whole number of days at a "
+        "time, where the window runs past its end (a week of demo data served live for "
+        "longer than a week).",
+    )
+
     @model_validator(mode="after")
     def _one_source(self) -> SeriesSource:
         given = [
@@ -455,6 +462,8 @@ class SeriesSource(SchemaModel):
             raise FieldProblem("step", "required with values: their time step, e.g. step: 1h")
         self._check_trace()
         self._refuse_ignored(given[0])
+        if self.repeat and self.replay_from is None:
+            raise FieldProblem("repeat", "only with replay_from (the replayed data repeats)")
         return self
 
     def _check_trace(self) -> None:
@@ -484,6 +493,7 @@ class SeriesSource(SchemaModel):
             "step": ("values",),
             "seed": ("generate",),
             "replay_from": ("zone", "file (any format)"),
+            "repeat": ("zone", "file (any format)"),
         }
         here = {kind, source, "file (any format)" if kind == "file" else kind}
         ignored = [
