@@ -272,16 +272,24 @@ def critical_alarm_on_a_moved_rack(
 
     points = moved_points(preview, twin.facility, twin.catalogue)
     rack = next(p.split("/")[1] for p in points if p.startswith("rack/"))
+    message = f"rack inlet temperature of {rack} 30.50 °C (measured) above its 27.00 °C limit"
+    return rack, critical_inlet_alarm(twin, rack, message)
+
+
+def critical_inlet_alarm(twin: LiveTwin, rack: str, message: str = "too hot") -> dict[str, Any]:
+    """A critical ``limit_inlet_temperature_high`` alarm on ``rack``'s inlet point, raised in
+    ``twin``'s store at the twin's time; the alarm's record."""
     point = f"rack/{rack}/inlet_temperature"
-    alarm = twin.store.raise_alarm(
-        "limit_inlet_temperature_high",
-        point,
-        f"rack inlet temperature of {rack} 30.50 °C (measured) above its 27.00 °C limit",
-        time=twin.clock(),
-        severity="critical",
-        point=point,
+    return dict(
+        twin.store.raise_alarm(
+            "limit_inlet_temperature_high",
+            point,
+            message,
+            time=twin.clock(),
+            severity="critical",
+            point=point,
+        )
     )
-    return rack, alarm
 
 
 def token_registry(scopes: Mapping[str, str]) -> TokenRegistry:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import Clock, api_client, dctwin_in_process, live_twin
+from tests.helpers import Clock, api_client, critical_inlet_alarm, dctwin_in_process, live_twin
 from twin.live.live_twin import LiveTwin
 
 TOKENS = {"read": "read-token-00000000001", "ingest": "ingest-token-000000001"}
@@ -112,14 +112,7 @@ def test_a_nul_character_is_refused_not_a_500(client_on: TestClient, clock: Cloc
     (500s before, and PUT /scenario had replaced the scenario without its audit entry).  Refused
     with a 422 on both stores, nothing written."""
     twin = client_on.app.state.twin  # type: ignore[attr-defined]
-    alarm = twin.store.raise_alarm(
-        "limit_inlet_temperature_high",
-        "rack/C04/inlet_temperature",
-        "too hot",
-        time=clock(),
-        severity="critical",
-        point="rack/C04/inlet_temperature",
-    )
+    alarm = critical_inlet_alarm(twin, "C04")
     admin = {"Authorization": f"Bearer {TOKENS['admin']}"}
     for path in ("/api/v1/plans/a%00b", "/api/v1/plans?status=%00"):
         answer = client_on.get(path, headers=admin)
@@ -144,14 +137,7 @@ def test_a_cleared_alarm_cannot_be_acknowledged_or_shelved(
 ) -> None:
     """Acknowledging or shelving a cleared alarm changed nothing but was answered 200 and
     audited as done (the UI said 'acknowledged by None'): 409, no audit entry."""
-    alarm = twin.store.raise_alarm(
-        "limit_inlet_temperature_high",
-        "rack/C04/inlet_temperature",
-        "too hot",
-        time=clock(),
-        severity="critical",
-        point="rack/C04/inlet_temperature",
-    )
+    alarm = critical_inlet_alarm(twin, "C04")
     twin.store.clear_alarm(alarm["id"], time=clock())
     admin = {"Authorization": f"Bearer {TOKENS['admin']}"}
     for action, body in (("acknowledge", {}), ("shelve", {"hours": 4})):

@@ -271,13 +271,19 @@ def background_twin(tmp_path: Path) -> Iterator[LiveTwin]:
     twin.stop()
 
 
+def _run_until_processed(twin: LiveTwin, readings: int) -> None:
+    """Let the started ``twin`` run until it has processed ``readings`` (a hang guard of 20 s,
+    not a timing check), then stop it."""
+    deadline = time.monotonic() + 20
+    while twin.processed < readings and time.monotonic() < deadline:
+        time.sleep(0.1)
+    twin.stop()
+
+
 def test_background_threads_stream_and_process(background_twin: LiveTwin) -> None:
     """Started on the wall clock, the plant streams every 0.2 s and the worker processes."""
     background_twin.start()
-    deadline = time.monotonic() + 20
-    while background_twin.processed < 300 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    background_twin.stop()
+    _run_until_processed(background_twin, 300)
     assert background_twin.processed >= 300
     assert background_twin.store.count() >= background_twin.processed
 
@@ -291,10 +297,7 @@ def test_a_twin_started_again_processes_past_a_stop_marker_left_unread(
     background_twin.stop()
     background_twin._queue.put(None)  # the marker a worker left unread
     background_twin.start()
-    deadline = time.monotonic() + 20
-    while background_twin.processed < 100 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    background_twin.stop()
+    _run_until_processed(background_twin, 100)
     assert background_twin.processed >= 100
 
 

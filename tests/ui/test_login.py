@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import Clock, token_registry
+from tests.helpers import Clock, critical_inlet_alarm, token_registry
 from tests.ui.conftest import READER
 from twin.api.app import create_app
 from twin.api.login import UserRegistry, hash_password, verify_password
@@ -160,13 +160,8 @@ def test_alarm_buttons_act_as_the_session_user_and_need_approve(
     fresh: tuple[LiveTwin, Clock], client: TestClient
 ) -> None:
     twin = fresh[0]
-    alarm = twin.store.raise_alarm(
-        "limit_inlet_temperature_high",
-        "rack/C04/inlet_temperature",
-        "rack inlet temperature of C04 is 27.6 °C, above its limit of 27 °C",
-        time=twin.clock(),
-        severity="critical",
-        point="rack/C04/inlet_temperature",
+    alarm = critical_inlet_alarm(
+        twin, "C04", "rack inlet temperature of C04 is 27.6 °C, above its limit of 27 °C"
     )
     alarm_id = alarm["id"]
     client.post("/login", data={"token": READER})  # read only: refused, nothing written
@@ -209,13 +204,8 @@ def test_a_forged_scope_header_with_underscores_grants_nothing(
     ``x_dctwin_scopes: approve`` must not acknowledge an alarm (it did: the WSGI adapter
     joined the forged value to the gate's)."""
     twin = fresh[0]
-    alarm = twin.store.raise_alarm(
-        "limit_inlet_temperature_high",
-        "rack/C04/inlet_temperature",
-        "rack inlet temperature of C04 is 27.6 °C, above its limit of 27 °C",
-        time=twin.clock(),
-        severity="critical",
-        point="rack/C04/inlet_temperature",
+    alarm = critical_inlet_alarm(
+        twin, "C04", "rack inlet temperature of C04 is 27.6 °C, above its limit of 27 °C"
     )
     client.post("/login", data={"token": READER})  # read only
     answer = client.post("/_dash-update-component", json=_alarm_click(alarm["id"]), headers=forged)

@@ -61,11 +61,9 @@ def load_scenario(path: str | Path) -> Scenario:
     except ValueError as exc:
         raise ScenarioError(source, [str(exc)]) from None
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(
-            source, [f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"]
-        ) from None
+        text = utf8_text(raw)
+    except ValueError as exc:
+        raise ScenarioError(source, [str(exc)]) from None
     scenario = parse_scenario(text, source=source)
     scenario._folder = Path(path).resolve().parent  # relative series paths start here
     return scenario
@@ -123,10 +121,18 @@ def read_text_file(path: Path, max_bytes: int = MAX_SCENARIO_BYTES) -> str:
     """
     raw = read_regular_file(path, max_bytes)
     try:
+        return utf8_text(raw)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def utf8_text(raw: bytes) -> str:
+    """``raw`` decoded as UTF-8; ``ValueError`` naming the first bad byte and its offset."""
+    try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(
-            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+            f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
         ) from None
 
 
