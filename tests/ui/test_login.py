@@ -219,11 +219,21 @@ def test_a_forged_scope_header_with_underscores_grants_nothing(
 def test_a_password_check_neither_stops_the_service_nor_piles_up(
     fresh: tuple[LiveTwin, Clock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PBKDF2 (here 2,000,000 rounds, about a second) ran on the event loop: while strangers
-    posted passwords to /login, every API request waited (GET /health: 2 ms -> 3.9 s with four
-    of them).  It runs beside the loop now, one at a time; a login arriving meanwhile is 429."""
-    slow = hash_password("secret", iterations=2_000_000)
-    monkeypatch.setenv("DCTWIN_USERS", f"bob:read:{slow}")
+    """PBKDF2 ran on the event loop: while strangers posted passwords to /login, every API
+    request waited (GET /health: 2 ms -> 3.9 s with four of them).  It runs beside the loop
+    now, one at a time; a login arriving meanwhile is 429.  The real check is held open until
+    the other requests are answered (the order is the test, not the machine's speed: a sleep
+    of 0.5 s against a check of about a second failed on a faster run)."""
+    monkeypatch.setenv("DCTWIN_USERS", f"bob:read:{hash_password('secret')}")
+    started, release = threading.Event(), threading.Event()
+    real_check = UserRegistry.check
+
+    def held_check(self: UserRegistry, name: str, password: str) -> object:
+        started.set()
+        release.wait(30)
+        return real_check(self, name, password)
+
+    monkeypatch.setattr(UserRegistry, "check", held_check)
     finished: dict[str, float] = {}
     answers: dict[str, int] = {}
     with _client(fresh[0], "http://127.0.0.1") as client:
@@ -235,10 +245,11 @@ def test_a_password_check_neither_stops_the_service_nor_piles_up(
 
         first = threading.Thread(target=login)
         first.start()
-        time.sleep(0.5)  # the first check is under way (it takes about a second)
+        assert started.wait(30), "the first password check never started"
         health = client.get("/api/v1/health")
         finished["health"] = time.monotonic()
         second = client.post("/login", data={"user": "bob", "password": "secret"})
+        release.set()
         first.join()
     assert health.status_code == 200
     assert finished["health"] < finished["login"]  # answered during the check
