@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
-from tests.helpers import Clock, live_twin
+from tests.helpers import Clock, api_client, live_twin
 from tests.postgres import fresh_database
+from twin.api.measurements import MeasurementBatch
 from twin.live.live_twin import LiveTwin
 from twin.store.errors import StoreBusy
 from twin.store.store import Store
@@ -182,3 +184,59 @@ def test_the_child_is_kept_while_the_points_stay_the_same(tmp_path: Path, clock:
     finally:
         twin.stop()
         twin.store.close()
+
+
+HOSTILE_BODIES: dict[str, tuple[bytes, str | None]] = {
+    "empty": (b"", "application/json"),
+    "null": (b"null", "application/json"),
+    "a list": (b"[]", "application/json"),
+    "items not a list": (b'{"items": 5}', "application/json"),
+    "no items": (b'{"x": 1}', "application/json"),
+    "cut off": (b'{"items": [', "application/json"),
+    "not UTF-8": (b'{"items": ["\xff"]}', "application/json"),
+    "50,000 deep": (b"[" * 50_000 + b"]" * 50_000, "application/json"),
+    "text/plain": (b'{"items": []}', "text/plain"),
+    "no content type": (b'{"items": []}', None),
+    "over the limit": (b'{"items": [' + b",".join([b"1"] * 10_001) + b"]}", "application/json"),
+}
+
+
+@pytest.mark.parametrize("child", [False, True], ids=["in process", "child"])
+def test_a_bad_json_body_gets_fastapis_own_answer(
+    tmp_path: Path, clock: Clock, child: bool
+) -> None:
+    """``POST /measurements`` reads its body raw and parses it where it is committed (the child
+    with ``--ingest-process``): every body refused whole gets the status and detail FastAPI
+    gives for a ``MeasurementBatch`` body parameter (a reference route in the same app), and
+    a good batch beside them is stored."""
+    twin = live_twin(tmp_path, clock, ingest_process=child)
+    twin.start()  # starts the child
+    token = "ingest-token-0000000001"
+    with api_client(twin, {token: "ingest"}) as client:
+        app = client.app
+        assert isinstance(app, FastAPI)
+
+        @app.post("/reference")
+        def reference(batch: MeasurementBatch) -> dict[str, int]:
+            return {"items": len(batch.items)}
+
+        for name, (body, content_type) in HOSTILE_BODIES.items():
+            headers = {"Authorization": f"Bearer {token}"}
+            if content_type is not None:
+                headers["content-type"] = content_type
+            ours = client.post("/api/v1/measurements", content=body, headers=headers)
+            theirs = client.post("/reference", content=body, headers=headers)
+            if name == "over the limit":  # FastAPI takes it; the service's limit is 10,000
+                assert theirs.status_code == 200 and ours.status_code == 413, name
+                assert ours.json()["detail"] == "batch of 10001 items; the limit is 10000"
+                continue
+            assert ours.status_code == theirs.status_code and ours.status_code >= 400, name
+            assert ours.json() == theirs.json(), name
+        assert (twin._ingest_process is not None) is child  # the child parsed them
+        good = _batch(clock, twin, 60)[:4]
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = client.post("/api/v1/measurements", json={"items": good}, headers=headers)
+        assert answer.status_code == 200 and answer.json()["inserted"] == 4, answer.text
+    twin.stop()
+    assert len(twin.store.query(twin.catalogue.ids)) == 4
+    twin.store.close()

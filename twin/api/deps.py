@@ -10,7 +10,7 @@ and scope (:data:`Read`, :data:`Ingest`, :data:`Approve`, :data:`Admin`) depende
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
@@ -114,7 +114,7 @@ async def current_twin(request: Request) -> LiveTwin:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require(scope: str) -> Callable[..., str]:
+def require(scope: str) -> Callable[..., Coroutine[Any, Any, str]]:
     """Dependency: the request carries a known bearer token with ``scope``; returns who.
 
     Parameters
@@ -130,7 +130,7 @@ def require(scope: str) -> Callable[..., str]:
         (``token:<fingerprint>``).
     """
 
-    def check(
+    async def check(  # async: resolved on the event loop (a digest, no thread hop)
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> str:  # the request guard answers first for bodies: twin.api.guard

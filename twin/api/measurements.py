@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import csv
+import email.message
 import io
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from twin.api.deps import API, CurrentTwin, Ingest, Read, error_responses, invalid
-from twin.live.ingest import parse_time
-from twin.live.live_twin import LiveTwin
+from twin.live.ingest import BatchInvalid, parse_time
+from twin.live.live_twin import IngestResult, LiveTwin
 
 MAX_RAW_SPAN = timedelta(days=7)
 """Longest time range of raw (not downsampled) readings one query returns."""
@@ -78,7 +81,19 @@ def _check_batch_size(twin: LiveTwin, items: int) -> None:
 
 def _ingest(twin: LiveTwin, items: list[Any]) -> IngestResponse:
     _check_batch_size(twin, len(items))
-    result = twin.ingest(items)
+    return _response(twin.ingest(items))
+
+
+def _shape_errors(body: bytes) -> list[Any]:
+    """FastAPI's errors for a body that is not read as JSON (validated as bytes)."""
+    try:
+        MeasurementBatch.model_validate(body, from_attributes=True)
+    except ValidationError as exc:
+        return exc.errors(include_url=False)
+    return []  # pragma: no cover  (bytes are never a batch)
+
+
+def _response(result: IngestResult) -> IngestResponse:
     return IngestResponse(
         accepted=result.accepted,
         inserted=result.inserted,
@@ -89,10 +104,65 @@ def _ingest(twin: LiveTwin, items: list[Any]) -> IngestResponse:
     )
 
 
-@router.post("/measurements", response_model=IngestResponse)
-def post_measurements(batch: MeasurementBatch, _: Ingest, twin: CurrentTwin) -> IngestResponse:
-    """Ingest a JSON batch; rejected items come back with reasons."""
-    return _ingest(twin, batch.items)
+_VALIDATION_ERROR = {
+    "description": "Validation Error",
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+    },
+}
+
+
+def _json_content(content_type: str | None) -> bool:
+    """``application/json`` or ``application/*+json`` (what FastAPI reads a JSON body from)."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def _refused(exc: BatchInvalid) -> Exception:
+    """The API's answer to a batch refused whole."""
+    if exc.status == 422:
+        return RequestValidationError(exc.detail)
+    return HTTPException(exc.status, exc.detail)
+
+
+@router.post(
+    "/measurements",
+    response_model=IngestResponse,
+    responses={422: _VALIDATION_ERROR},  # FastAPI adds it only for a body it parses itself
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": MeasurementBatch.model_json_schema()}},
+        }
+    },
+)
+async def post_measurements(request: Request, _: Ingest, twin: CurrentTwin) -> IngestResponse:
+    """Ingest a JSON batch; rejected items come back with reasons.
+
+    The body is read here and parsed where it is committed (the ingest child, with
+    ``--ingest-process``), with FastAPI's own checks and errors for a body model
+    (:func:`twin.live.ingest.parse_batch`).
+    """
+    body = await request.body()
+    if not body:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    if not _json_content(request.headers.get("content-type")):  # FastAPI: bytes, not a model
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in _shape_errors(body)]
+        )
+    try:
+        result = await run_in_threadpool(twin.ingest_body, body)
+    except BatchInvalid as exc:
+        raise _refused(exc) from None
+    return _response(result)
 
 
 @router.post(

@@ -25,6 +25,7 @@ Unit conversion: every conversion the twin meets is affine (°F → °C, MW → 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
 
 from twin.scenario.points import PointCatalogue, Reading
 from twin.scenario.units import UnitError, to_unit
@@ -72,6 +76,54 @@ class Rejection:
     index: int
     point: str | None
     reason: str
+
+
+class BatchInvalid(ValueError):
+    """A measurement batch refused whole, before any item is read: ``status`` 400 (not
+    UTF-8), 413 (more items than the limit) or 422 (not JSON, not ``{"items": [...]}``), and
+    ``detail``: a message, or for 422 the list of errors in FastAPI's shape (``loc`` starting
+    with ``"body"``).  Plain arguments, so that it crosses from the ingest child whole."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(status, detail)
+        self.status = status
+        self.detail = detail
+
+
+class _BatchBody(BaseModel):
+    """The shape of a JSON measurement batch (the API documents it as ``MeasurementBatch``)."""
+
+    items: list[Any]
+
+
+def parse_batch(body: bytes, max_items: int) -> list[Any]:
+    """The items of a JSON measurement batch ``{"items": [...]}``, checked as the API's body
+    model would be (same errors), and at most ``max_items`` [count] of them.
+
+    Done where the batch is committed (in the ingest child with ``--ingest-process``), so
+    that the service process neither parses the JSON nor pickles the items.
+
+    Raises
+    ------
+    BatchInvalid
+        400 for a body that is not UTF-8, 422 for one that is not JSON or not an object
+        with an ``items`` list, 413 for more items than ``max_items``.
+    """
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        invalid = {"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error"}
+        raise BatchInvalid(422, [{**invalid, "input": {}, "ctx": {"error": exc.msg}}]) from None
+    except (UnicodeDecodeError, RecursionError):
+        raise BatchInvalid(400, "There was an error parsing the body") from None
+    try:
+        items = _BatchBody.model_validate(data, from_attributes=True).items
+    except ValidationError as exc:
+        errors = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors(include_url=False)]
+        raise BatchInvalid(422, to_jsonable_python(errors, fallback=str)) from None
+    if len(items) > max_items:
+        raise BatchInvalid(413, f"batch of {len(items)} items; the limit is {max_items}")
+    return items
 
 
 @lru_cache(maxsize=512)

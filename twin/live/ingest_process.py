@@ -7,13 +7,16 @@ interpreter lock of the process that also screens, estimates and answers request
 :class:`IngestProcess` (``dctwin serve --ingest-process``) moves it to one child process with
 its own connection to the same store, so that it runs on another core:
 
-* the child receives the parsed items and the twin's current time, validates them exactly as
+* the child receives the request's raw JSON body (or, from other sources, the items) and the
+  twin's current time, parses the batch (:func:`twin.live.ingest.parse_batch`: the service
+  process neither parses the JSON nor pickles ~1,000 dicts per batch), validates it exactly as
   :meth:`twin.live.live_twin.LiveTwin.ingest` does in process (same function, same
   tolerances, the same out-of-order rule against the newest stored time of each point, which
   the child keeps: it is then the only writer of measurements), commits them and only then
   answers; the acknowledgement still means "committed";
-* the answer carries the accepted readings back (points, values and the batch's distinct
-  times), which the twin queues for processing as before;
+* the answer carries the accepted readings back as columns (each reading's index into the
+  batch's distinct points and times, and its value), which the twin queues for processing as
+  before;
 * one child, one batch at a time: the store admits one writer anyway, and the lateness rule
   needs one owner of the newest times.  On SQLite the child also merges the staging buffer
   it fills (a thread, one slice between its inserts: off the twin's worker too).
@@ -29,7 +32,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -37,7 +40,7 @@ from datetime import UTC, datetime
 from multiprocessing import get_context
 from typing import Any
 
-from twin.live.ingest import Rejection, validate
+from twin.live.ingest import Rejection, parse_batch, validate
 from twin.scenario.points import PointCatalogue, Reading
 from twin.store.errors import StoreBusy
 from twin.store.store import Store
@@ -62,10 +65,11 @@ class StoreOptions:
 @dataclass
 class ChildOutcome:
     """What the child answers for one batch: the accepted readings as columns (each reading's
-    point, value [canonical unit] and index into ``times``, the batch's distinct UTC times),
-    the refusals, and the store's counts [count]."""
+    index into ``points`` and ``times``, the batch's distinct points and UTC times, and its
+    value [canonical unit]), the refusals, and the store's counts [count]."""
 
     points: list[str]
+    point_index: list[int]
     times: list[datetime]
     time_index: list[int]
     values: list[float]
@@ -73,12 +77,33 @@ class ChildOutcome:
     inserted: int
     already_stored: int
 
+    @classmethod
+    def of(
+        cls, readings: Sequence[Reading], rejected: list[Rejection], inserted: int, already: int
+    ) -> ChildOutcome:
+        """The columns of ``readings`` (a few dozen distinct points and times a batch: small
+        to pickle, and no object per reading)."""
+        points: dict[str, int] = {}
+        times: dict[datetime, int] = {}
+        point_index = [points.setdefault(r.point, len(points)) for r in readings]
+        time_index = [times.setdefault(r.time, len(times)) for r in readings]
+        return cls(
+            points=list(points),
+            point_index=point_index,
+            times=list(times),
+            time_index=time_index,
+            values=[r.value for r in readings],
+            rejected=rejected,
+            inserted=inserted,
+            already_stored=already,
+        )
+
     def readings(self) -> list[Reading]:
         """The accepted readings, in batch order."""
-        times = self.times
+        points, times = self.points, self.times
         return [
-            Reading(p, times[k], v)
-            for p, k, v in zip(self.points, self.time_index, self.values, strict=True)
+            Reading(points[p], times[k], v)
+            for p, k, v in zip(self.point_index, self.time_index, self.values, strict=True)
         ]
 
 
@@ -183,18 +208,13 @@ def _merge_loop(store: Store) -> None:
 
 def _ingest_in_child(items: Sequence[Any], now: datetime) -> ChildOutcome:
     """Validate and commit one batch in the child."""
-    readings, rejected, inserted, already = _child.committer.commit(items, _child.catalogue, now)
-    slot: dict[datetime, int] = {}
-    time_index = [slot.setdefault(r.time, len(slot)) for r in readings]
-    return ChildOutcome(
-        points=[r.point for r in readings],
-        times=list(slot),
-        time_index=time_index,
-        values=[r.value for r in readings],
-        rejected=rejected,
-        inserted=inserted,
-        already_stored=already,
-    )
+    return ChildOutcome.of(*_child.committer.commit(items, _child.catalogue, now))
+
+
+def _ingest_body_in_child(body: bytes, now: datetime, max_items: int) -> ChildOutcome:
+    """Parse (:func:`twin.live.ingest.parse_batch`: raises its ``BatchInvalid``, which the
+    pool re-raises in the service), validate and commit one JSON batch in the child."""
+    return _ingest_in_child(parse_batch(body, max_items), now)
 
 
 class IngestProcess:
@@ -254,14 +274,30 @@ class IngestProcess:
             acknowledged, perhaps committed: sending it again is a no-op for what was stored;
             a new child takes the next batch).
         """
-        batch = list(items)
+        return self._run(_ingest_in_child, list(items), now)
+
+    def ingest_body(self, body: bytes, now: datetime, max_items: int) -> ChildOutcome:
+        """Parse, validate and commit a raw JSON batch ``{"items": [...]}`` of at most
+        ``max_items`` [count] items in the child; returns after the commit.
+
+        Raises
+        ------
+        twin.live.ingest.BatchInvalid
+            The body is not such a batch (nothing stored).
+        StoreBusy
+            As :meth:`ingest`.
+        """
+        return self._run(_ingest_body_in_child, body, now, max_items)
+
+    def _run(self, task: Callable[..., ChildOutcome], *args: Any) -> ChildOutcome:
+        """``task(*args)`` in the child (a new child if the last one stopped)."""
         pool = self._executor()
         try:
             try:
-                future = pool.submit(_ingest_in_child, batch, now)
+                future = pool.submit(task, *args)
             except RuntimeError:  # shut down meanwhile (a new catalogue): the next child
                 pool = self._executor()
-                future = pool.submit(_ingest_in_child, batch, now)
+                future = pool.submit(task, *args)
             outcome: ChildOutcome = future.result()
         except BrokenProcessPool as exc:
             with self._lock:

@@ -65,7 +65,7 @@ from twin.live.control.reanchor import carry_over, reanchor, restore
 from twin.live.control.supervisor import Supervisor
 from twin.live.control.verification import inlet_risk, plan_on_twin
 from twin.live.faults import FaultDetector
-from twin.live.ingest import Rejection
+from twin.live.ingest import Rejection, parse_batch
 from twin.live.ingest_process import Committer, IngestProcess
 from twin.live.parameters import (
     UncertainParameters,
@@ -309,6 +309,23 @@ class LiveTwin:
             return self._committed(readings, rejected, outcome.inserted, outcome.already_stored)
         readings, rejected, inserted, already = self._committer.commit(items, self.catalogue, now)
         return self._committed(readings, rejected, inserted, already)
+
+    def ingest_body(self, body: bytes) -> IngestResult:
+        """:meth:`ingest` of a raw JSON batch ``{"items": [...]}`` parsed by
+        :func:`twin.live.ingest.parse_batch` (in the ingest child if there is one).
+
+        Raises
+        ------
+        twin.live.ingest.BatchInvalid
+            The body is not such a batch (nothing stored).
+        """
+        limit = self.settings.max_batch_items
+        child = self._ingest_process
+        if child is not None:
+            outcome = child.ingest_body(body, self.clock(), limit)
+            readings, rejected = outcome.readings(), outcome.rejected
+            return self._committed(readings, rejected, outcome.inserted, outcome.already_stored)
+        return self.ingest(parse_batch(body, limit))
 
     def _committed(
         self, readings: list[Reading], rejected: list[Rejection], inserted: int, already: int
