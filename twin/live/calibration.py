@@ -311,18 +311,32 @@ class Calibrator:
         fan_total = 0.0
         for point in self._fan_points:
             fan_total += float(predicted.get(point, math.nan))
-        offsets: list[tuple[int, float, float, int, float]] = []
-        factors: list[tuple[tuple[float, float, float], float, float, int, float]] = []
-        # what depends on the point only (its role, the model's value, σ², the row), worked
-        # out at its first reading; then each reading adds its pseudo-measurement in order
+        # what depends on the point only (its role, the model's value, σ², the row and its
+        # dot product with θ, which the loop does not change), worked out at its first
+        # reading; what depends on the time only (its seconds), at its first reading too;
+        # then each reading adds its pseudo-measurement in order, into columns
         plans: dict[str, _Use | None] = {}
-        theta = self._theta
+        dots: dict[str, float] = {}
+        seconds_of: dict[datetime, float] = {}
+        codes, offset_now, theta = self._codes, self._offset.tolist(), self._theta
+        o_index: list[int] = []
+        o_z: list[float] = []
+        o_var: list[float] = []
+        o_code: list[int] = []
+        o_seconds: list[float] = []
+        f_rows: list[tuple[float, float, float]] = []
+        f_z: list[float] = []
+        f_var: list[float] = []
+        f_code: list[int] = []
+        f_seconds: list[float] = []
         off_residual: list[float] = []  # measured − model, as they are (the replay uses z)
         f_residual: list[float] = []
         for reading in readings:
             point = reading.point
             if point not in plans:
-                plans[point] = self._use(point, predicted, fan_total)
+                plans[point] = plan = self._use(point, predicted, fan_total)
+                if plan is not None and not plan[0]:
+                    dots[point] = float(np.dot(plan[2], theta))
             plan = plans[point]
             if plan is None:  # no role, or its readings say nothing now
                 continue
@@ -330,28 +344,38 @@ class Calibrator:
             if not math.isfinite(measured):
                 continue
             offset, index, row, model, var = plan
-            code, seconds = self._codes[point], reading.time.timestamp()
+            when = reading.time
+            seconds = seconds_of.get(when)
+            if seconds is None:
+                seconds = seconds_of[when] = when.timestamp()
+            residual = measured - model
             if offset:
-                off_residual.append(measured - model)
-                z = measured - model + float(self._offset[index])
-                offsets.append((index, z, var, code, seconds))
+                off_residual.append(residual)
+                o_index.append(index)
+                o_z.append(residual + offset_now[index])
+                o_var.append(var)
+                o_code.append(codes[point])
+                o_seconds.append(seconds)
             else:
-                f_residual.append(measured - model)
-                z = measured - model + float(np.dot(row, theta))
-                factors.append((row, z, var, code, seconds))
+                f_residual.append(residual)
+                f_rows.append(row)
+                f_z.append(residual + dots[point])
+                f_var.append(var)
+                f_code.append(codes[point])
+                f_seconds.append(seconds)
         entry = _Logged(
             self._seq,
             moment,
-            np.array([o[0] for o in offsets], dtype=np.int64),
-            np.array([o[1] for o in offsets], dtype=float),
-            np.array([o[2] for o in offsets], dtype=float),
-            np.array([o[3] for o in offsets], dtype=np.int64),
-            np.array([o[4] for o in offsets], dtype=float),
-            np.array([f[0] for f in factors], dtype=float).reshape(-1, 3),
-            np.array([f[1] for f in factors], dtype=float),
-            np.array([f[2] for f in factors], dtype=float),
-            np.array([f[3] for f in factors], dtype=np.int64),
-            np.array([f[4] for f in factors], dtype=float),
+            np.array(o_index, dtype=np.int64),
+            np.array(o_z, dtype=float),
+            np.array(o_var, dtype=float),
+            np.array(o_code, dtype=np.int64),
+            np.array(o_seconds, dtype=float),
+            np.array(f_rows, dtype=float).reshape(-1, 3),
+            np.array(f_z, dtype=float),
+            np.array(f_var, dtype=float),
+            np.array(f_code, dtype=np.int64),
+            np.array(f_seconds, dtype=float),
         )
         self._seq += 1
         self._checkpoint(entry)
@@ -359,7 +383,7 @@ class Calibrator:
         self._log.append(entry)
         self.updates += 1
         self._record(moment, touched)
-        return len(offsets) + len(factors)
+        return len(o_z) + len(f_z)
 
     def _apply(
         self,

@@ -41,6 +41,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from twin.live.control.persist import save_calibration
@@ -55,6 +57,8 @@ __all__ = ["ScreenedBatch", "processing_loop", "run_cycle", "take_waiting"]
 log = logging.getLogger(__name__)
 
 Batch = list[Reading]
+
+_TIME = attrgetter("time")
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ def run_cycle(twin: LiveTwin, batches: Sequence[Sequence[Reading]]) -> int:
     screened: list[ScreenedBatch] = []
     with twin.lock:
         for batch in work:
-            moment = max(r.time for r in batch)
+            moment = max(map(_TIME, batch))  # iterated in C: every reading
             expected = twin.predicted(moment)
             kept, faults = twin.faults.check(moment, batch, expected)
             recovered = list(twin.faults.recovered)
@@ -136,7 +140,7 @@ def run_cycle(twin: LiveTwin, batches: Sequence[Sequence[Reading]]) -> int:
         moment = max(s.moment for s in screened)
         _discount(twin, screened)
         predicted = twin.predicted(moment)
-        kept = [r for s in screened for r in s.kept]
+        kept = list(chain.from_iterable(s.kept for s in screened))
         offsets = twin.parameters.offsets(twin.facility)
         with twin.view_lock:
             twin.estimator.update(moment, kept, predicted, offsets)

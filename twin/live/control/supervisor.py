@@ -157,8 +157,10 @@ class Supervisor:
         moment = moment - timedelta(seconds=max(ahead, 0.0))
         if not self._adopted:
             self._adopt(store.alarms(active_only=True))
-        taken = {id(r) for r in kept}
-        excluded = [r for r in readings or () if id(r) not in taken]
+        excluded: list[Reading] = []
+        if readings is not None and len(readings) != len(kept):  # kept: a subset, in order
+            taken = {id(r) for r in kept}
+            excluded = [r for r in readings if id(r) not in taken]
         newest: dict[str, Reading] = {}
         for reading in excluded:
             if reading.point not in newest or reading.time >= newest[reading.point].time:

@@ -63,6 +63,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import compress
+from operator import attrgetter
 
 import numpy as np
 from numpy.typing import NDArray
@@ -84,6 +85,8 @@ from twin.live.faults.kinds import (
 from twin.live.faults.repeats import RepeatedValues
 from twin.live.faults.ticks import screen_layers
 from twin.scenario.points import PointCatalogue, Reading
+
+_POINT, _TIME, _VALUE = attrgetter("point"), attrgetter("time"), attrgetter("value")
 
 __all__ = ["DEFAULT_TOLERANCES", "FaultDetector", "FaultKind", "SensorFault", "Tolerance"]
 
@@ -303,14 +306,13 @@ class FaultDetector:
         prediction[~np.isfinite(prediction)] = np.nan
 
         seconds = self._seconds(readings)
-        moments = [reading.time for reading in readings]
-        rows = np.fromiter(
-            (index.get(reading.point, -1) for reading in readings), np.int64, len(readings)
-        )
+        size, find = len(readings), index.get  # the columns, iterated in C where it can
+        rows = np.fromiter((find(p, -1) for p in map(_POINT, readings)), np.int64, size)
         where = nonzero(rows >= 0)
         idx = rows[where]
-        times = np.array([seconds[m] for m in moments], dtype=float)[where]
-        values = np.array([readings[k].value for k in where.tolist()], dtype=float)
+        times = np.fromiter(map(seconds.__getitem__, map(_TIME, readings)), float, size)[where]
+        known = map(readings.__getitem__, where.tolist())
+        values = np.fromiter(map(_VALUE, known), float, where.size)
         usable = np.isfinite(values)
         idx, times, values, where = idx[usable], times[usable], values[usable], where[usable]
         keep = np.zeros(len(readings), dtype=bool)
