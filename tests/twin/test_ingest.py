@@ -81,6 +81,10 @@ def test_good_items_are_accepted_in_canonical_units(catalogue: PointCatalogue) -
         ({"time": "9999-12-31T23:59:59-05:00"}, "out of the calendar in UTC"),
         ({"time": "1970-01-01T00:00:00Z"}, "more than 90 days old"),
         ({"time": 1_700_000_000}, "time is missing or not a string"),
+        # Python's ISO reader stops at a NUL (tester9, 7 Dec: both were taken as 10:59 UTC)
+        ({"time": "2026-07-06T10:59:00Z\x00"}, "holds a control character"),
+        ({"time": "2026-07-06T10:59:00\x00Z"}, "holds a control character"),
+        ({"time": "2026-07-06T10:59:00\x00+09:00"}, "holds a control character"),
         ({"point": "x" * 10_000}, "unknown point 'xxxxxxxx"),
     ],
 )
@@ -124,6 +128,7 @@ def test_parse_time_requires_a_timezone() -> None:
     with pytest.raises(ValueError, match="no timezone"):
         parse_time(datetime(2026, 7, 6, 12))
     assert parse_time(NOW + timedelta(hours=1)).hour == 13
+    assert parse_time(" 2026-07-06T12:00:00Z\r\n") == NOW  # surrounding white space is fine
 
 
 def test_items_that_are_not_objects_are_refused_one_by_one(catalogue: PointCatalogue) -> None:

@@ -153,8 +153,11 @@ def parse_time(value: Any) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
+        text = value.strip()
+        if not text.isprintable():  # Python's reader stops at a NUL: "…Z\x00" was taken
+            raise ValueError(f"time {_quoted(value)} holds a control character")
         try:
-            parsed = datetime.fromisoformat(value.strip())
+            parsed = datetime.fromisoformat(text)
         except ValueError:
             raise ValueError(f"time {_quoted(value)} is not ISO 8601") from None
     else:
