@@ -77,6 +77,34 @@ def test_expiry_logout_and_the_limit(url: str) -> None:
         store.open_session(KEY, "user:x", {"read"}, T0, now=T0)
 
 
+def test_one_principal_cannot_push_the_others_sessions_out(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A principal logging in over and over replaces its own oldest sessions, never another
+    principal's (tester9, 7 Dec: one read token opened 10,000 sessions and logged everyone
+    else out); in the store and in memory."""
+    with Store(url) as store:
+        store.open_session(f"{KEY}-bob", "user:bob", {"read"}, T0 + timedelta(1), now=T0)
+        for n in range(6):
+            moment = T0 + timedelta(seconds=1 + n)
+            store.open_session(
+                f"{KEY}-{n}", "token:abcd", {"read"}, T0 + timedelta(1), now=moment,
+                limit=5, per_principal=3,
+            )  # fmt: skip
+        kept = {n for n in range(6) if store.session(f"{KEY}-{n}", now=T0) is not None}
+        assert kept == {3, 4, 5}  # its own newest three
+        assert store.session(f"{KEY}-bob", now=T0) is not None
+        assert store.session_count(now=T0) == 4
+        with pytest.raises(ValueError, match="at least 1"):
+            store.open_session(KEY, "user:x", {"read"}, T0 + timedelta(1), now=T0, per_principal=0)
+    monkeypatch.setattr("twin.api.login.MAX_SESSIONS_PER_PRINCIPAL", 3)
+    memory = Sessions()
+    bob = memory.open("user:bob", frozenset({"read"}))
+    mine = [memory.open("token:abcd", frozenset({"read"})) for _ in range(6)]
+    assert [memory.get(k) is not None for k in mine] == [False] * 3 + [True] * 3
+    assert memory.get(bob) is not None
+
+
 async def _inner(scope: Scope, receive: Receive, send: Send) -> None:
     """The UI behind the gate: answers with the principal and scopes the gate passed on."""
     headers = dict(scope["headers"])

@@ -22,7 +22,8 @@ A password is checked (PBKDF2) in a worker thread, :data:`PASSWORD_CHECKS` at a 
 beyond them is 429, ``Retry-After: 1``): strangers posting passwords cannot stop the service's
 event loop, nor pile up work.
 
-Sessions last :data:`SESSION_SECONDS`, at most :data:`MAX_SESSIONS` of them.  With a store
+Sessions last :data:`SESSION_SECONDS`, at most :data:`MAX_SESSIONS` of them and
+:data:`MAX_SESSIONS_PER_PRINCIPAL` of one principal's (its own oldest goes first).  With a store
 (what ``dctwin serve`` gives the UI) they are kept in its ``sessions`` table
 (:mod:`twin.store.sessions`: only a SHA-256 of the id, the principal, scopes and expiry), so a
 restart logs nobody out; without one they live in memory.
@@ -59,6 +60,9 @@ SESSION_SECONDS = 12 * 3600
 """Life of a session [s]."""
 MAX_SESSIONS = 10_000
 """Most sessions kept; the oldest goes first beyond it."""
+MAX_SESSIONS_PER_PRINCIPAL = 100
+"""Most sessions of one principal (token or user); its own oldest goes first beyond it, so
+that one principal logging in over and over cannot log everyone else out."""
 MAX_FORM_BYTES = 8_192
 """Largest login form [bytes]."""
 ITERATIONS = 200_000
@@ -200,9 +204,19 @@ class Sessions:
         key = secrets.token_urlsafe(32)
         if self.store is not None:
             expires = datetime.fromtimestamp(time.time() + SESSION_SECONDS, tz=UTC)
-            self.store.open_session(key, principal, scopes, expires, limit=MAX_SESSIONS)
+            self.store.open_session(
+                key,
+                principal,
+                scopes,
+                expires,
+                limit=MAX_SESSIONS,
+                per_principal=MAX_SESSIONS_PER_PRINCIPAL,
+            )
             return key
         with self._lock:
+            own = [k for k, s in self._sessions.items() if s.principal == principal]
+            for old in own[: max(len(own) - MAX_SESSIONS_PER_PRINCIPAL + 1, 0)]:
+                del self._sessions[old]  # oldest first (insertion order)
             if len(self._sessions) >= MAX_SESSIONS:
                 del self._sessions[next(iter(self._sessions))]
             self._sessions[key] = Session(principal, scopes, time.time() + SESSION_SECONDS)

@@ -68,9 +68,11 @@ class SessionsMixin:
         *,
         now: datetime | None = None,
         limit: int = 10_000,
+        per_principal: int | None = None,
     ) -> None:
-        """Store a new session (its id hashed); expired sessions are removed, and the oldest
-        live ones beyond ``limit``.
+        """Store a new session (its id hashed); expired sessions are removed, then the
+        principal's own oldest beyond ``per_principal``, then the oldest of all beyond
+        ``limit``.
 
         Parameters
         ----------
@@ -86,17 +88,20 @@ class SessionsMixin:
             Current time (timezone-aware; default: the wall clock).
         limit
             Most live sessions kept [count].
+        per_principal
+            Most live sessions of one principal [count] (None: no such limit), so that one
+            principal logging in over and over cannot push everyone else's sessions out.
 
         Raises
         ------
         ValueError
             A short id, a naive time, an expiry not after ``now``, a scope with a comma, a
-            ``limit`` below 1.
+            ``limit`` or ``per_principal`` below 1.
         """
         if len(session_id) < 16:
             raise ValueError("a session id must be at least 16 characters (a random token)")
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        if limit < 1 or (per_principal is not None and per_principal < 1):
+            raise ValueError(f"limits must be at least 1, got {limit} and {per_principal}")
         moment = to_microseconds(now or datetime.now(UTC), "now")
         until = to_microseconds(expires, "expires")
         if until <= moment:
@@ -112,14 +117,9 @@ class SessionsMixin:
         def work(conn: Connection) -> None:
             conn.execute(sa.delete(SESSIONS).where(SESSIONS.c.expires <= moment))
             conn.execute(sa.insert(SESSIONS).values(**row))
-            count = conn.execute(sa.select(sa.func.count()).select_from(SESSIONS)).scalar_one()
-            if count > limit:
-                oldest = (
-                    sa.select(SESSIONS.c.id_hash)
-                    .order_by(SESSIONS.c.created, SESSIONS.c.id_hash)
-                    .limit(int(count) - limit)
-                )
-                conn.execute(sa.delete(SESSIONS).where(SESSIONS.c.id_hash.in_(oldest)))
+            if per_principal is not None:
+                _keep_newest(conn, per_principal, SESSIONS.c.principal == principal)
+            _keep_newest(conn, limit)
 
         self._database.write(work)
 
@@ -171,3 +171,17 @@ class SessionsMixin:
         moment = to_microseconds(now or datetime.now(UTC), "now")
         query = sa.select(sa.func.count()).select_from(SESSIONS).where(SESSIONS.c.expires > moment)
         return int(self._database.read(lambda conn: conn.execute(query).scalar_one()))
+
+
+def _keep_newest(conn: Connection, limit: int, *where: sa.ColumnElement[bool]) -> None:
+    """Delete the oldest sessions (of those matching ``where``) beyond ``limit`` [count]."""
+    count = conn.execute(sa.select(sa.func.count()).select_from(SESSIONS).where(*where))
+    excess = int(count.scalar_one()) - limit
+    if excess > 0:
+        oldest = (
+            sa.select(SESSIONS.c.id_hash)
+            .where(*where)
+            .order_by(SESSIONS.c.created, SESSIONS.c.id_hash)
+            .limit(excess)
+        )
+        conn.execute(sa.delete(SESSIONS).where(SESSIONS.c.id_hash.in_(oldest)))
