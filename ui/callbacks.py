@@ -424,7 +424,7 @@ def propose(
         return {"plan_id": record["id"]}
 
     try:
-        return ctx.jobs.submit("re-plan", work), "Re-planning in the background ..."
+        return ctx.jobs.submit("re-plan", work, owner=actor), "Re-planning in the background ..."
     except JobQueueFull as exc:
         return None, f"Not started: {exc}."
 
@@ -447,9 +447,10 @@ def whatif_edits(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def whatif_start(
-    ctx: UIContext, values: dict[str, Any], horizon: float | None
+    ctx: UIContext, values: dict[str, Any], horizon: float | None, owner: str | None = None
 ) -> tuple[str | None, str]:
-    """Validate the edits and start the what-if solve in the background.
+    """Validate the edits and start the what-if solve in the background as ``owner`` (the
+    session's principal: one job of theirs at a time, :class:`ui.jobs.JobRunner`).
 
     Returns (job id or None, message): a bad edit or an invalid modified scenario is
     reported at once, one line per problem.
@@ -477,7 +478,7 @@ def whatif_start(
         return result
 
     try:
-        return ctx.jobs.submit("what-if", work), "Solving in the background ..."
+        return ctx.jobs.submit("what-if", work, owner=owner), "Solving in the background ..."
     except JobQueueFull as exc:
         return None, f"Not started: {exc}."
 

@@ -44,10 +44,13 @@ class Job:
         One-line error once failed.
     submitted, started, finished
         Timestamps (UTC).
+    owner
+        Who started it (the session's principal), None if unknown.
     """
 
     id: str
     name: str
+    owner: str | None = None
     state: JobState = "queued"
     fraction: float = 0.0
     message: str = "queued"
@@ -91,20 +94,32 @@ class JobRunner:
     max_pending
         Jobs queued or running at most [-]; one more is refused (:class:`JobQueueFull`), so a
         page clicked many times cannot pile up solves (nor a shutdown that waits for them).
+    max_per_owner
+        Jobs of one owner (a session's principal) queued or running at most [-], so that
+        one principal cannot take every place of the queue (as the API's what-if queue,
+        one per token).
     """
 
-    def __init__(self, workers: int = 1, keep: int = 50, max_pending: int = 3) -> None:
+    def __init__(
+        self, workers: int = 1, keep: int = 50, max_pending: int = 3, max_per_owner: int = 1
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        if max_pending < 1:
-            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
+        if max_pending < 1 or max_per_owner < 1:
+            raise ValueError(
+                "max_pending and max_per_owner must be at least 1, "
+                f"got {max_pending} and {max_per_owner}"
+            )
         self._max_pending = max_pending
+        self._max_per_owner = max_per_owner
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dctwin-job")
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._keep = keep
 
-    def submit(self, name: str, function: Callable[[Progress], Any]) -> str:
+    def submit(
+        self, name: str, function: Callable[[Progress], Any], owner: str | None = None
+    ) -> str:
         """Queue ``function(progress)``; returns the job id at once.
 
         Parameters
@@ -113,15 +128,26 @@ class JobRunner:
             What the job does, for people.
         function
             Called on a worker thread with a ``progress(fraction [-], message)`` callback.
+        owner
+            Who starts it (the session's principal); None: counted only against
+            ``max_pending``.
 
         Raises
         ------
         JobQueueFull
-            When ``max_pending`` jobs are already queued or running.
+            When ``max_pending`` jobs are already queued or running, or ``max_per_owner`` of
+            ``owner``'s.
         """
-        job = Job(id=uuid.uuid4().hex[:12], name=name)
+        job = Job(id=uuid.uuid4().hex[:12], name=name, owner=owner)
         with self._lock:
-            pending = sum(j.state in ("queued", "running") for j in self._jobs.values())
+            active = [j for j in self._jobs.values() if j.state in ("queued", "running")]
+            own = sum(j.owner == owner for j in active) if owner is not None else 0
+            if own >= self._max_per_owner:
+                raise JobQueueFull(
+                    f"{own} of your background jobs is already queued or running; "
+                    "try again when it has finished"
+                )
+            pending = len(active)
             if pending >= self._max_pending:
                 raise JobQueueFull(
                     f"{pending} background jobs are already queued or running; "

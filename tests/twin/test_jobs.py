@@ -86,3 +86,22 @@ def test_the_queue_is_bounded_and_frees_up_when_a_job_ends() -> None:
     with pytest.raises(ValueError, match="max_pending"):
         JobRunner(max_pending=0)
     runner.shutdown()
+
+
+def test_one_owner_cannot_take_every_place() -> None:
+    """One job of each owner (a session's principal) at a time, as the API's what-if queue
+    (tester9, 7 Dec: the UI's queue was shared: one session filled it for everyone)."""
+    runner = JobRunner(workers=1, max_pending=3)
+    gate = threading.Event()
+    mine = runner.submit("slow", lambda progress: gate.wait(5), owner="token:aaaa")
+    with pytest.raises(JobQueueFull, match="1 of your background jobs"):
+        runner.submit("again", lambda progress: None, owner="token:aaaa")
+    theirs = runner.submit("theirs", lambda progress: "theirs", owner="user:bob")
+    gate.set()
+    assert runner.wait(mine, timeout=5)["state"] == "done"
+    assert runner.wait(theirs, timeout=5)["result"] == "theirs"
+    again = runner.submit("again", lambda progress: 2, owner="token:aaaa")  # its turn again
+    assert runner.wait(again, timeout=5)["result"] == 2
+    with pytest.raises(ValueError, match="max_per_owner"):
+        JobRunner(max_per_owner=0)
+    runner.shutdown()

@@ -12,7 +12,7 @@ from twin.data.loaders import available_zones
 from twin.data.validation import SeriesError
 from ui import callbacks as cb
 from ui import figures
-from ui.pages.components import graph_with
+from ui.pages.components import graph_with, session
 from ui.views_whatif import WHATIF_FIELDS, current_values
 
 
@@ -116,7 +116,7 @@ def register(app: Dash, context: cb.UIContext) -> None:
     )
     def whatif_run(_: int, *values: Any) -> tuple[Any, ...]:
         edits = dict(zip(WHATIF_FIELDS, values[:-1], strict=True))
-        job_id, message = cb.whatif_start(context, edits, values[-1])
+        job_id, message = cb.whatif_start(context, edits, values[-1], owner=session()[0])
         return job_id, job_id is None, message
 
     @app.callback(
