@@ -176,6 +176,12 @@ class HistoryEntry(NamedTuple):
     std: float
 
 
+def _columns(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The six columns of :meth:`Calibrator.update`'s pseudo-measurement rows (empty ones for
+    none)."""
+    return list(zip(*rows, strict=True)) if rows else [()] * 6
+
+
 class Calibrator:
     """Online estimator of :class:`~twin.live.parameters.UncertainParameters` from readings.
 
@@ -319,18 +325,8 @@ class Calibrator:
         dots: dict[str, float] = {}
         seconds_of: dict[datetime, float] = {}
         codes, offset_now, theta = self._codes, self._offset.tolist(), self._theta
-        o_index: list[int] = []
-        o_z: list[float] = []
-        o_var: list[float] = []
-        o_code: list[int] = []
-        o_seconds: list[float] = []
-        f_rows: list[tuple[float, float, float]] = []
-        f_z: list[float] = []
-        f_var: list[float] = []
-        f_code: list[int] = []
-        f_seconds: list[float] = []
-        off_residual: list[float] = []  # measured − model, as they are (the replay uses z)
-        f_residual: list[float] = []
+        offs: list[tuple[Any, ...]] = []  # (residual, rack index, z, σ², code, seconds)
+        facs: list[tuple[Any, ...]] = []  # (residual, factor row, z, σ², code, seconds)
         for reading in readings:
             point = reading.point
             if point not in plans:
@@ -348,42 +344,32 @@ class Calibrator:
             seconds = seconds_of.get(when)
             if seconds is None:
                 seconds = seconds_of[when] = when.timestamp()
-            residual = measured - model
-            if offset:
-                off_residual.append(residual)
-                o_index.append(index)
-                o_z.append(residual + offset_now[index])
-                o_var.append(var)
-                o_code.append(codes[point])
-                o_seconds.append(seconds)
-            else:
-                f_residual.append(residual)
-                f_rows.append(row)
-                f_z.append(residual + dots[point])
-                f_var.append(var)
-                f_code.append(codes[point])
-                f_seconds.append(seconds)
+            residual = measured - model  # as it is (the replay uses z)
+            z = residual + (offset_now[index] if offset else dots[point])
+            where = index if offset else row
+            (offs if offset else facs).append((residual, where, z, var, codes[point], seconds))
+        o, f = _columns(offs), _columns(facs)
         entry = _Logged(
             self._seq,
             moment,
-            np.array(o_index, dtype=np.int64),
-            np.array(o_z, dtype=float),
-            np.array(o_var, dtype=float),
-            np.array(o_code, dtype=np.int64),
-            np.array(o_seconds, dtype=float),
-            np.array(f_rows, dtype=float).reshape(-1, 3),
-            np.array(f_z, dtype=float),
-            np.array(f_var, dtype=float),
-            np.array(f_code, dtype=np.int64),
-            np.array(f_seconds, dtype=float),
+            np.array(o[1], dtype=np.int64),
+            np.array(o[2], dtype=float),
+            np.array(o[3], dtype=float),
+            np.array(o[4], dtype=np.int64),
+            np.array(o[5], dtype=float),
+            np.array(f[1], dtype=float).reshape(-1, 3),
+            np.array(f[2], dtype=float),
+            np.array(f[3], dtype=float),
+            np.array(f[4], dtype=np.int64),
+            np.array(f[5], dtype=float),
         )
         self._seq += 1
         self._checkpoint(entry)
-        touched = self._apply(entry, np.asarray(off_residual), np.asarray(f_residual))
+        touched = self._apply(entry, np.asarray(o[0], dtype=float), np.asarray(f[0], dtype=float))
         self._log.append(entry)
         self.updates += 1
         self._record(moment, touched)
-        return len(o_z) + len(f_z)
+        return len(offs) + len(facs)
 
     def _apply(
         self,

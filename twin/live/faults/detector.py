@@ -87,7 +87,6 @@ from twin.live.faults.ticks import screen_layers
 from twin.scenario.points import PointCatalogue, Reading
 
 _POINT, _TIME, _VALUE = attrgetter("point"), attrgetter("time"), attrgetter("value")
-
 __all__ = ["DEFAULT_TOLERANCES", "FaultDetector", "FaultKind", "SensorFault", "Tolerance"]
 
 FloatArray = NDArray[np.float64]
@@ -309,9 +308,8 @@ class FaultDetector:
         size, find = len(readings), index.get  # the columns, iterated in C where it can
         rows = np.fromiter((find(p, -1) for p in map(_POINT, readings)), np.int64, size)
         where = nonzero(rows >= 0)
-        idx = rows[where]
+        idx, known = rows[where], map(readings.__getitem__, where.tolist())
         times = np.fromiter(map(seconds.__getitem__, map(_TIME, readings)), float, size)[where]
-        known = map(readings.__getitem__, where.tolist())
         values = np.fromiter(map(_VALUE, known), float, where.size)
         usable = np.isfinite(values)
         idx, times, values, where = idx[usable], times[usable], values[usable], where[usable]
