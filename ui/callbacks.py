@@ -311,11 +311,13 @@ def decide(
     scopes: frozenset[str],
     approve: bool,
     reason: str = "",
+    seen: list[int] | None = None,
 ) -> tuple[bool, str]:
     """Approve or reject ``plan_id`` as the signed-in ``principal``; returns (done, message).
 
     The session needs the ``approve`` scope (``admin`` implies it); the audit log names the
-    session's principal (``user:<name>`` or ``token:<fingerprint>``).
+    session's principal (``user:<name>`` or ``token:<fingerprint>``).  ``seen``: the ids of
+    the critical alarms the confirmation step showed; one raised since is not overridden.
     """
     action = "approve" if approve else "reject"
     refused = _approver(principal, scopes, action)
@@ -335,7 +337,9 @@ def decide(
                     "anyway, type the reason for overriding the critical alarm(s)."
                 )
             force = bool(alarms)
-            record = ctx.twin.approve(plan_id, actor=principal, reason=why, force=force)
+            record = ctx.twin.approve(
+                plan_id, actor=principal, reason=why, force=force, seen_alarms=seen
+            )
         else:
             record = ctx.twin.reject(plan_id, actor=principal, reason=why)
     except KeyError:
@@ -363,23 +367,25 @@ def _approver(principal: str | None, scopes: frozenset[str], action: str) -> str
 
 def approval_preview(
     ctx: UIContext, plan_id: str | None, principal: str | None, scopes: frozenset[str]
-) -> tuple[bool, Any]:
+) -> tuple[bool, Any, list[int]]:
     """The confirmation step before an approval: (True, what the plan changes now and over
-    its horizon against current operation) or (False, why it cannot be approved)."""
+    its horizon against current operation, the ids of the critical alarms it shows) or
+    (False, why it cannot be approved, [])."""
     refused = _approver(principal, scopes, "approve")
     if refused is not None:
-        return False, refused
+        return False, refused, []
     if not plan_id:
-        return False, "No plan selected."
+        return False, "No plan selected.", []
     record = ctx.twin.store.get_plan(plan_id)
     if record is None:
-        return False, f"Unknown plan {plan_id}."
+        return False, f"Unknown plan {plan_id}.", []
     if record["status"] != "proposed":
-        return False, f"Cannot approve plan {plan_id}: it is {record['status']}."
+        return False, f"Cannot approve plan {plan_id}: it is {record['status']}.", []
     try:
         preview = ctx.twin.plan_preview(plan_id)
     except (KeyError, ValueError) as exc:
-        return False, f"No preview for plan {plan_id}: {exc}"
+        return False, f"No preview for plan {plan_id}: {exc}", []
+    shown = [int(a["id"]) for a in preview.get("critical_alarms", []) if not a["shelved"]]
     start, end = figures.local_times([preview["start"], preview["end"]], ctx.timezone)
     rows = [
         html.Tr(
@@ -399,12 +405,16 @@ def approval_preview(
         id="plan-preview-jobs",
     )
     changes = preview["changes"] or ["nothing changes against current operation"]
-    return True, html.Div(
-        [
-            html.Div(f"Plan {plan_id} from {start} to {end} ({ctx.timezone.key}):"),
-            html.Ul([html.Li(line) for line in changes], id="plan-preview-changes"),
-            table,
-        ]
+    return (
+        True,
+        html.Div(
+            [
+                html.Div(f"Plan {plan_id} from {start} to {end} ({ctx.timezone.key}):"),
+                html.Ul([html.Li(line) for line in changes], id="plan-preview-changes"),
+                table,
+            ]
+        ),
+        shown,
     )
 
 

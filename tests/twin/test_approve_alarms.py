@@ -102,3 +102,42 @@ def test_a_plan_moving_nothing_alarmed_is_approved_without_force(tmp_path: Path)
     assert twin.plan_preview(plan["id"])["critical_alarms"] == []
     record = twin.approve(plan["id"], actor="operator", reason="ok")
     assert record["status"] == "applied"
+
+
+def test_force_overrides_only_the_alarms_the_approver_was_shown(tmp_path: Path) -> None:
+    """An alarm raised after the approver looked (between the preview and the approval) is
+    not overridden by ``force``: the API with ``override_alarm_ids`` and the UI's confirmation
+    step refuse it by name (review of 7 Dec: ``force`` overrode every blocking alarm, seen or
+    not); approving again with it in view passes, and both are audited."""
+    from tests.helpers import critical_alarm_on_a_moved_rack, critical_inlet_alarm, token_registry
+    from ui.callbacks import UIContext, approval_preview, decide
+
+    clock = Clock(START + timedelta(hours=2))
+    twin = make_twin(tmp_path, clock, faults=[], scenario=demo_hall_due_today())
+    run(twin, clock, 4)
+    plan = twin.replan()
+    preview = twin.store.get_plan(plan["id"])["payload"]["preview"]  # type: ignore[index]
+    rack, first = critical_alarm_on_a_moved_rack(twin, preview)
+    racks = {p.split("/")[1] for p in moved_points(preview, twin.facility, twin.catalogue)}
+    assert len(racks) >= 2, racks
+    context = UIContext(twin, token_registry({}))
+    ok, _, shown = approval_preview(context, plan["id"], "user:ann", frozenset({"approve"}))
+    assert ok and shown == [first["id"]]
+    second = critical_inlet_alarm(twin, sorted(racks - {rack})[0], "raised after the preview")
+    why = "rack fan replaced, sensor lags"
+    done, message = decide(
+        context, plan["id"], "user:ann", frozenset({"approve"}), True, why, shown
+    )
+    assert not done and f"#{second['id']}" in message and "raised since" in message
+    with api_client(twin, {APPROVE: "read,approve"}) as client:
+        url = f"/api/v1/plans/{plan['id']}/approve"
+        body = {"force": True, "reason": why, "override_alarm_ids": shown}
+        refused = client.post(url, headers=HEADERS, json=body)
+        assert refused.status_code == 409 and f"#{second['id']}" in refused.json()["detail"]
+        assert twin.store.get_plan(plan["id"])["status"] == "proposed"  # type: ignore[index]
+        body["override_alarm_ids"] = [first["id"], second["id"]]
+        answer = client.post(url, headers=HEADERS, json=body)
+    assert answer.status_code == 200, answer.text
+    entry = next(e for e in twin.store.audit_log(limit=20) if e["action"] == "approve")
+    overridden = {a["id"] for a in entry["detail"]["critical_alarms_overridden"]}
+    assert overridden == {first["id"], second["id"]}

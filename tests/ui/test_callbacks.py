@@ -165,9 +165,9 @@ def test_approval_needs_a_session_with_the_approve_scope(context: cb.UIContext) 
     done, message = cb.decide(context, plan_id, "user:ingester", frozenset({"ingest"}), True)
     assert not done and "lacks the 'approve' scope" in message  # ingest never suffices
     assert twin.store.get_plan(plan_id)["status"] == "proposed"  # type: ignore[index]
-    ok, _ = cb.approval_preview(context, plan_id, *READ_ONLY)
+    ok, _, _ = cb.approval_preview(context, plan_id, *READ_ONLY)
     assert not ok
-    ok, _ = cb.approval_preview(context, plan_id, *MAY_APPROVE)
+    ok, _, _ = cb.approval_preview(context, plan_id, *MAY_APPROVE)
     assert ok
     done, message = cb.decide(context, plan_id, *MAY_APPROVE, True, "looks fine")
     assert done and message == f"Plan {plan_id} applied by user:alice."
@@ -553,8 +553,9 @@ def test_approval_in_the_ui_shows_critical_alarms_and_needs_a_reason(
     record = twin.replan(actor="test")
     plan_id = record["id"]
     rack, alarm = critical_alarm_on_a_moved_rack(twin, record["payload"]["preview"])
-    ok, shown = cb.approval_preview(context, plan_id, *MAY_APPROVE)
+    ok, shown, ids = cb.approval_preview(context, plan_id, *MAY_APPROVE)
     assert ok and f"#{alarm['id']}" in _text(shown) and f"rack {rack}" in _text(shown)
+    assert ids == [alarm["id"]]  # what the page keeps for Confirm approval
     done, message = cb.decide(context, plan_id, *MAY_APPROVE, True)
     assert not done and f"rack {rack}" in message and "type the reason" in message
     assert twin.store.get_plan(plan_id)["status"] == "proposed"  # type: ignore[index]

@@ -145,6 +145,7 @@ def test_approve_over_http_is_audited(
         ("plan-poll", "disabled"),
         ("plan-confirm", "style"),
         ("plan-preview", "children"),
+        ("plan-seen-alarms", "data"),
     ]
 
     def inputs(clicked: str) -> list[dict[str, Any]]:
@@ -158,12 +159,13 @@ def test_approve_over_http_is_audited(
             ),
         ]
 
-    def state() -> list[dict[str, Any]]:
+    def state(seen: list[int] | None = None) -> list[dict[str, Any]]:
         return [
             {"id": "plan-select", "property": "value", "value": plan_id},
             {"id": "plan-reason", "property": "value", "value": "over http"},
             {"id": "plan-version", "property": "data", "value": 0},
             {"id": "plan-job", "property": "data", "value": None},
+            {"id": "plan-seen-alarms", "property": "data", "value": seen},
         ]
 
     # signed in as a reader: the buttons are disabled and the callback refuses anyway
@@ -179,7 +181,9 @@ def test_approve_over_http_is_audited(
     assert "confirm" in step["plan-message"]["children"]
     assert twin.store.get_plan(plan_id)["status"] == "proposed"  # type: ignore[index]
     confirm = "plan-confirm-approve"
-    done = _update(client, outputs, inputs(confirm), state(), f"{confirm}.n_clicks")
+    assert step["plan-seen-alarms"]["data"] == []  # no critical alarm shown
+    seen = step["plan-seen-alarms"]["data"]
+    done = _update(client, outputs, inputs(confirm), state(seen), f"{confirm}.n_clicks")
     assert f"Plan {plan_id} applied" in done["plan-message"]["children"]
     audit = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {READER}"}).json()
     approval = next(e for e in audit if e["action"] == "approve" and e["target"] == plan_id)

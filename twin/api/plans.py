@@ -33,6 +33,13 @@ class Reason(BaseModel):
         "preview's critical_alarms): refused by default (409); overriding needs a reason and "
         "is audited with the alarms",
     )
+    override_alarm_ids: list[int] | None = Field(
+        default=None,
+        max_length=1000,
+        description="With force: the ids of the critical alarms the approver was shown (the "
+        "preview's critical_alarms); a blocking alarm raised since, not among them, is not "
+        "overridden (409). Omitted: every blocking alarm is overridden",
+    )
 
 
 class PlanOut(BaseModel):
@@ -104,7 +111,10 @@ def _decide(twin: LiveTwin, plan_id: str, who: str, body: Reason | None, approve
         if approve:
             alarms = twin.plan_alarms(plan_id)
             force = bool(body and body.force)
-            record = twin.approve(plan_id, actor=who, reason=reason, force=force)
+            seen = (
+                None if body is None or body.override_alarm_ids is None else body.override_alarm_ids
+            )
+            record = twin.approve(plan_id, actor=who, reason=reason, force=force, seen_alarms=seen)
             return PlanOut(**record, critical_alarms=alarms)
         return PlanOut(**twin.reject(plan_id, actor=who, reason=reason))
     except KeyError as exc:

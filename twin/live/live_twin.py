@@ -31,7 +31,7 @@ import queue
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,6 +77,7 @@ from twin.live.parameters import (
 from twin.live.plan_state import lookahead_steps, plan_state
 from twin.live.settings import LiveSettings
 from twin.live.state_estimator import StateEstimator
+from twin.live.state_view import state_payload
 from twin.live.virtual_plant import SensorFault, VirtualPlant, default_sensors, demo_truth
 from twin.live.window import demo_faults, live_scenario_dict, scenario_digest
 from twin.scenario.compile import compile_facility
@@ -362,54 +363,9 @@ class LiveTwin:
     # ------------------------------------------------------------------ state
 
     def state(self) -> dict[str, Any]:
-        """The estimated state, facility KPIs and alarms, JSON-ready."""
-        now = self.clock()
-        with self.view_lock:  # never waits for a processing cycle, only for its swap
-            estimated = self.estimator.state(now)
-            params = self._parameters_view
-        data = estimated.to_dict()
-        predicted = add_offsets(dict(self._predict(now, params)[1]), self.facility, params)
-        latest = self.store.latest(self._kpi_points)  # not every point of the hall
-
-        def value(point: str) -> float | None:
-            reading = latest.get(point)
-            if reading is not None and (now - reading.time).total_seconds() < 3600:
-                return reading.value
-            return predicted.get(point)
-
-        step = self.step_index(now)
-        series: dict[str, float] = {}  # the two series read here, not the whole step
-        for name in ("price", "carbon_intensity"):
-            if name in self.series:
-                column = self.series[name]
-                at = column.values[step] if column.dims == ("time",) else column.isel(time=step)
-                series[name] = float(at)
-        it_kw = sum(value(f"rack/{r}/power") or 0.0 for r in self.facility.racks.ids)
-        grid_kw = value("grid/power")
-        feeds_kw = sum(value(f"feed/{f}/power") or 0.0 for f in self.facility.feeds.ids)
-        data["kpis"] = {
-            "it_power_kw": it_kw,
-            "facility_power_kw": feeds_kw,
-            "pue": feeds_kw / it_kw if it_kw > 0 else None,
-            "grid_import_kw": grid_kw,
-            "cooling_power_kw": value("plant/power"),
-            "battery_soc": value("battery/soc") if self.facility.battery else None,
-            "price_per_mwh": series.get("price"),
-            "carbon_g_per_kwh": series.get("carbon_intensity"),
-        }
-        data["time"] = now.isoformat()
-        active = [
-            a
-            for a in self.store.alarms(active_only=True)
-            if a["shelved_until"] is None or a["shelved_until"] <= now
-        ]
-        data["alarms"] = len(active)
-        data["alarms_critical"] = sum(a["severity"] == "critical" for a in active)
-        data["alarms_unacknowledged"] = sum(a["acknowledged"] is None for a in active)
-        watch = self.supervisor.watch
-        data["watch"] = None if watch is None else watch.status()
-        data["screening"] = self.screening()
-        return data
+        """The estimated state, facility KPIs and alarms, JSON-ready
+        (:func:`twin.live.state_view.state_payload`)."""
+        return state_payload(self)
 
     def screening(self) -> dict[str, dict[str, Any]]:
         """Readings kept out, per point with any: ``rejected`` at ingestion (malformed, out of
@@ -571,7 +527,13 @@ class LiveTwin:
         return max(1, round(hours * 3600 / self.step_seconds))
 
     def approve(
-        self, plan_id: str, *, actor: str, reason: str = "", force: bool = False
+        self,
+        plan_id: str,
+        *,
+        actor: str,
+        reason: str = "",
+        force: bool = False,
+        seen_alarms: Collection[int] | None = None,
     ) -> PlanRecord:
         """Approve a proposed plan and apply it (virtual plant and the twin's schedule).
 
@@ -579,8 +541,9 @@ class LiveTwin:
         (:class:`twin.store.errors.Conflict`) when the plan is not proposed any more, was
         made on another scenario (its ``scenario_digest`` is not the twin's: a ``PUT
         /scenario`` since), or moves what an active critical alarm is on and ``force`` (with
-        a ``reason``) does not override it (:func:`twin.live.control.approval.check_alarms`;
-        the alarms overridden are audited).  Approving a revert supersedes every proposal
+        a ``reason``) does not override it, or one not among ``seen_alarms`` (the ids the
+        approver was shown) (:func:`twin.live.control.approval.check_alarms`; the alarms
+        overridden are audited).  Approving a revert supersedes every proposal
         made before (:func:`twin.live.control.proposals.revert_applied`).
         """
         record = self._plan_record(plan_id)
@@ -589,7 +552,9 @@ class LiveTwin:
         overridden: list[dict[str, Any]] = []
         if record["status"] == "proposed":  # else the store refuses it, saying why
             alarms = self.plan_alarms(plan_id)
-            overridden = check_alarms(plan_id, payload, alarms, force=force, reason=reason)
+            overridden = check_alarms(
+                plan_id, payload, alarms, force=force, reason=reason, seen=seen_alarms
+            )
         self._merged(record)  # a plan that does not fit is refused before anything is written
         self.store.set_plan_status(plan_id, "approved", actor, reason, time=self.clock())
         override = {"critical_alarms_overridden": overridden} if overridden else {}

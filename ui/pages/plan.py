@@ -68,6 +68,7 @@ def layout(context: cb.UIContext) -> html.Div:
             html.Div(graph("plan-gantt"), className="card"),
             html.Div([html.H4("Shadow prices"), html.Div(id="plan-prices")], className="card"),
             dcc.Store(id="plan-job"),
+            dcc.Store(id="plan-seen-alarms"),  # the alarms the confirmation step showed
             dcc.Store(id="plan-version", data=0),
             dcc.Interval(id="plan-poll", interval=1_000, disabled=True),
         ],
@@ -114,6 +115,7 @@ def _register_actions(app: Dash, context: cb.UIContext) -> None:
         Output("plan-poll", "disabled"),
         Output("plan-confirm", "style"),
         Output("plan-preview", "children"),
+        Output("plan-seen-alarms", "data"),
         Input("plan-approve", "n_clicks"),
         Input("plan-reject", "n_clicks"),
         Input("plan-propose", "n_clicks"),
@@ -124,6 +126,7 @@ def _register_actions(app: Dash, context: cb.UIContext) -> None:
         State("plan-reason", "value"),
         State("plan-version", "data"),
         State("plan-job", "data"),
+        State("plan-seen-alarms", "data"),
         prevent_initial_call=True,
     )
     def plan_action(
@@ -137,30 +140,42 @@ def _register_actions(app: Dash, context: cb.UIContext) -> None:
         reason: str | None,
         version: int | None,
         job: str | None,
+        seen: list[int] | None,
     ) -> tuple[Any, ...]:
         trigger = dash.callback_context.triggered_id
         version = int(version or 0)
         principal, scopes = session()  # the signed-in session, checked on every action
         keep = dash.no_update
         if trigger == "plan-approve":  # the confirmation step first
-            ok, shown = cb.approval_preview(context, plan_id, principal, scopes)
+            ok, shown, alarms = cb.approval_preview(context, plan_id, principal, scopes)
             if not ok:
-                return shown, keep, keep, True, HIDDEN, None
+                return shown, keep, keep, True, HIDDEN, None, None
             message = f"Check what plan {plan_id} changes, then confirm or cancel."
-            return message, keep, keep, True, {"display": "block"}, shown
+            return message, keep, keep, True, {"display": "block"}, shown, alarms
         if trigger == "plan-confirm-cancel":
-            return "Approval cancelled: nothing was applied.", keep, keep, True, HIDDEN, None
+            return "Approval cancelled: nothing was applied.", keep, keep, True, HIDDEN, None, None
         if trigger == "plan-propose":
             job_id, message = cb.propose(context, principal, scopes)
-            return message, keep, job_id, job_id is None, HIDDEN, None
+            return message, keep, job_id, job_id is None, HIDDEN, None, None
         if trigger == "plan-poll":
             state = cb.job_progress(context, job)
             if state["state"] in ("queued", "running"):
-                return f"Re-planning: {state['message']} ...", keep, job, False, keep, keep
+                return f"Re-planning: {state['message']} ...", keep, job, False, keep, keep, keep
             if state["state"] == "failed":
-                return f"Re-plan failed: {state['error']}", version + 1, None, True, keep, keep
+                return (
+                    f"Re-plan failed: {state['error']}",
+                    version + 1,
+                    None,
+                    True,
+                    keep,
+                    keep,
+                    keep,
+                )
             plan_id = (state["result"] or {}).get("plan_id")
-            return f"Plan {plan_id} proposed.", version + 1, None, True, keep, keep
+            return f"Plan {plan_id} proposed.", version + 1, None, True, keep, keep, keep
         approve = trigger == "plan-confirm-approve"
-        done, message = cb.decide(context, plan_id, principal, scopes, approve, reason or "")
-        return message, version + 1 if done else keep, keep, True, HIDDEN, None
+        shown = [int(a) for a in seen or [] if isinstance(a, int)]  # from the browser
+        done, message = cb.decide(
+            context, plan_id, principal, scopes, approve, reason or "", shown if approve else None
+        )
+        return message, version + 1 if done else keep, keep, True, HIDDEN, None, None

@@ -17,7 +17,7 @@ operator already took it in hand), which is listed all the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from physics.facility import Facility
@@ -135,6 +135,7 @@ def check_alarms(
     *,
     force: bool,
     reason: str,
+    seen: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Refuse to approve a plan while a critical alarm is active on what it moves, unless
     overridden; returns the alarms overridden (to audit).
@@ -151,11 +152,15 @@ def check_alarms(
         The approver overrides the alarms (needs a ``reason``).
     reason
         The approver's reason.
+    seen
+        Ids of the alarms the approver was shown when deciding to override; a blocking alarm
+        not among them (raised since) is not overridden.  None: every blocking alarm is.
 
     Raises
     ------
     Conflict
-        An unshelved alarm and no ``force``, or ``force`` without a reason (409 over the API).
+        An unshelved alarm and no ``force``, ``force`` without a reason, or a blocking alarm
+        the approver was not shown (409 over the API).
     """
     if payload.get("revert_of") or payload.get("fallback"):
         return []
@@ -170,5 +175,11 @@ def check_alarms(
     if not reason.strip():
         raise Conflict(
             f"plan {plan_id}: overriding the critical alarm(s) {describe(blocking)} needs a reason"
+        )
+    unseen = [a for a in blocking if seen is not None and a.get("id") not in seen]
+    if unseen:
+        raise Conflict(
+            f"plan {plan_id}: {len(unseen)} critical alarm(s) raised since the approval was "
+            f"prepared, not overridden: {describe(unseen)}. Review them and approve again"
         )
     return blocking
