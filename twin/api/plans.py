@@ -33,6 +33,11 @@ class Reason(BaseModel):
         "preview's critical_alarms): refused by default (409); overriding needs a reason and "
         "is audited with the alarms",
     )
+
+
+class Approval(Reason):
+    """Why an operator approves, and the critical alarms overridden."""
+
     override_alarm_ids: list[int] | None = Field(
         default=None,
         max_length=1000,
@@ -111,9 +116,7 @@ def _decide(twin: LiveTwin, plan_id: str, who: str, body: Reason | None, approve
         if approve:
             alarms = twin.plan_alarms(plan_id)
             force = bool(body and body.force)
-            seen = (
-                None if body is None or body.override_alarm_ids is None else body.override_alarm_ids
-            )
+            seen = getattr(body, "override_alarm_ids", None)
             record = twin.approve(plan_id, actor=who, reason=reason, force=force, seen_alarms=seen)
             return PlanOut(**record, critical_alarms=alarms)
         return PlanOut(**twin.reject(plan_id, actor=who, reason=reason))
@@ -125,7 +128,7 @@ def _decide(twin: LiveTwin, plan_id: str, who: str, body: Reason | None, approve
 
 @router.post("/plans/{plan_id}/approve", responses=error_responses(404, 409))
 def approve_plan(
-    plan_id: str, who: Approve, twin: CurrentTwin, body: Reason | None = None
+    plan_id: str, who: Approve, twin: CurrentTwin, body: Approval | None = None
 ) -> PlanOut:
     """Approve and apply a proposed plan (audited); refused (409, naming each alarm and rack)
     while a critical alarm is active on what it moves, unless ``force`` with a reason."""
