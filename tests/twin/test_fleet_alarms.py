@@ -162,7 +162,14 @@ def test_a_critical_alarm_on_a_moved_rack_refuses_the_fleet_approval_until_overr
         twin.store.shelve_alarm(alarm_id, "operator", None)
 
     why = "rack fan replaced, the sensor lags; checked on site"
-    answer = client.post(url, json={"force": True, "reason": why}, headers=approve)
+    # force overrides only the alarms the approver was shown: none shown at the site, 409
+    unseen = {"force": True, "reason": why, "override_alarm_ids": {SITE: []}}
+    refused = client.post(url, json=unseen, headers=approve)
+    assert refused.status_code == 409 and "raised since" in refused.json()["detail"]
+    assert all(f"#{a}" in refused.json()["detail"] for a in expected)
+    assert _site_plans(fleet, plan_id) == {name: [] for name in fleet.sites}
+    seen = {"force": True, "reason": why, "override_alarm_ids": {SITE: expected}}
+    answer = client.post(url, json=seen, headers=approve)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["status"] == "approved"
@@ -191,7 +198,7 @@ def test_a_fleet_approval_takes_force_and_reason_in_the_openapi(client: TestClie
     refs = [body.get("$ref")] + [s.get("$ref") for s in body.get("anyOf", [])]
     name = next(r for r in refs if r).rsplit("/", 1)[1]
     fields = schema["components"]["schemas"][name]["properties"]
-    assert set(fields) == {"reason", "force"}
+    assert set(fields) == {"reason", "force", "override_alarm_ids"}
     assert fields["force"]["type"] == "boolean" and fields["force"]["default"] is False
     assert "critical alarm" in fields["force"]["description"]
     preview = schema["paths"]["/api/v1/fleet/plans/{plan_id}/preview"]["get"]

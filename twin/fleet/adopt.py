@@ -200,12 +200,16 @@ class Adoption:
         (:func:`twin.fleet.alarms.check_fleet_alarms`): the site's approval overrides them
         with the fleet's reason and audits them; else a critical alarm on what it moves
         refuses the site's approval (and the fleet's, every site rolled back).
+    overriding
+        The ids of the alarms the fleet's check overrode at this site: the site's approval
+        overrides those only (one raised since is refused there, every site rolled back).
     """
 
     twin: LiveTwin
     payload: dict[str, Any]
     plan_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     force: bool = False
+    overriding: list[int] = field(default_factory=list)
     _schedule: Schedule | None = None
     _baseline: Schedule | None = None
     _profiles: dict[str, xr.DataArray] = field(default_factory=dict)
@@ -238,7 +242,9 @@ class Adoption:
         # approver overrode them (force and a reason, audited here too); an alarm raised
         # since the fleet's check refuses it, and the fleet's approval rolls back
         why = reason or f"fleet plan {fleet_plan} approved"
-        record = twin.approve(self.plan_id, actor=actor, reason=why, force=self.force)
+        record = twin.approve(
+            self.plan_id, actor=actor, reason=why, force=self.force, seen_alarms=self.overriding
+        )
         _keep_fleet_work(twin, int(payload["start_index"]), len(payload["schedule"]["time"]))
         return record
 

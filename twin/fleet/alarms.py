@@ -16,7 +16,7 @@ fleet plan is only ever approved by an operator.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from twin.fleet.adopt import check_share
@@ -83,6 +83,7 @@ def check_fleet_alarms(
     *,
     force: bool,
     reason: str,
+    seen: Mapping[str, Collection[int]] | None = None,
 ) -> SiteAlarms:
     """Refuse to approve fleet plan ``plan_id`` while a site's unshelved critical alarm is on
     what its share moves, unless overridden; returns the alarms overridden per site (to audit
@@ -90,7 +91,8 @@ def check_fleet_alarms(
 
     Each site's share is judged by :func:`twin.live.control.approval.check_alarms` (shelved
     alarms do not block; ``force`` needs a non-empty ``reason``); the refusal names every
-    site that refuses.
+    site that refuses.  ``seen``: per site, the ids of the alarms the approver was shown;
+    a blocking alarm not among them (raised since) is not overridden (None: every one is).
 
     Raises
     ------
@@ -103,7 +105,8 @@ def check_fleet_alarms(
     for site, listed in alarms.items():
         label = f"{plan_id} (site {site}'s share)"
         try:
-            blocking = check_alarms(label, {}, listed, force=force, reason=reason)
+            shown = None if seen is None else seen.get(site, ())
+            blocking = check_alarms(label, {}, listed, force=force, reason=reason, seen=shown)
         except Conflict as exc:
             refusals.append(f"site {site}: {exc}")
             continue

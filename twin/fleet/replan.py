@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -470,14 +470,21 @@ class FleetPlanner:
         }
 
     def approve(
-        self, plan_id: str, *, actor: str, reason: str = "", force: bool = False
+        self,
+        plan_id: str,
+        *,
+        actor: str,
+        reason: str = "",
+        force: bool = False,
+        seen_alarms: Mapping[str, Collection[int]] | None = None,
     ) -> PlanRecord:
         """Approve a proposed fleet plan: every site adopts its share, or none does (see
         module docs); it becomes the fleet plan in force.
 
         Refused while an unshelved critical alarm at a site is active on what its share moves
         (:func:`twin.fleet.alarms.check_fleet_alarms`) unless ``force`` with a ``reason``
-        overrides it: each site's ``approve`` entry and the fleet's name the alarms
+        overrides it (only the alarms of ``seen_alarms``, per site, when given: the ids the
+        approver was shown): each site's ``approve`` entry and the fleet's name the alarms
         overridden.
 
         Raises ``KeyError`` for an unknown plan; ``ValueError`` when the plan is not proposed
@@ -500,7 +507,7 @@ class FleetPlanner:
                 raise ValueError(f"fleet plan {plan_id} has no feasible co-plan ({status})")
             self._check_fresh(plan_id, payload, record["created"])
             adoptions = self._prepare(plan_id, payload, actor)
-            overridden = self._check_alarms(plan_id, adoptions, actor, force, reason)
+            overridden = self._check_alarms(plan_id, adoptions, actor, (force, reason), seen_alarms)
             why = reason or f"fleet plan {plan_id} approved"
             self._adopt_all(plan_id, adoptions, actor, why)
             in_force = self.store.list_plans(limit=500, status="approved")
@@ -581,16 +588,18 @@ class FleetPlanner:
         plan_id: str,
         adoptions: list[tuple[str, Adoption]],
         actor: str,
-        force: bool,
-        reason: str,
+        override: tuple[bool, str],
+        seen: Mapping[str, Collection[int]] | None,
     ) -> SiteAlarms:
         """Every site's critical alarms on what its share moves (on the preview its site plan
         keeps), refused unless overridden (audited ``approve_refused`` with them); marks the
         adoptions of the sites overridden (their site approval overrides the same alarms).
-        Returns the alarms overridden per site."""
+        Returns the alarms overridden per site (``override``: force and reason; ``seen``: see
+        :func:`twin.fleet.alarms.check_fleet_alarms`)."""
         alarms = {name: share_alarms(a.twin, a.payload["preview"]) for name, a in adoptions}
+        force, reason = override
         try:
-            overridden = check_fleet_alarms(plan_id, alarms, force=force, reason=reason)
+            overridden = check_fleet_alarms(plan_id, alarms, force=force, reason=reason, seen=seen)
         except Conflict as exc:
             shown = {name: listed for name, listed in alarms.items() if listed}
             detail = {"critical_alarms": shown}
@@ -598,6 +607,7 @@ class FleetPlanner:
             raise
         for name, adoption in adoptions:
             adoption.force = name in overridden
+            adoption.overriding = [int(a["id"]) for a in overridden.get(name, [])]
         return overridden
 
     def _adopt_all(

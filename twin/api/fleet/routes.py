@@ -108,6 +108,18 @@ class FleetReason(Reason):
     )
 
 
+class FleetApproval(FleetReason):
+    """Why an operator approves a fleet plan, and the critical alarms overridden."""
+
+    override_alarm_ids: dict[str, list[int]] | None = Field(
+        default=None,
+        max_length=1000,
+        description="With force: per site, the ids of the critical alarms the approver was "
+        "shown (the fleet preview's critical_alarms); a blocking alarm raised since, not among "
+        "them, is not overridden (409, nothing adopted). Omitted: every blocking alarm is",
+    )
+
+
 class FleetPlanOut(PlanOut):
     """A stored fleet plan."""
 
@@ -183,7 +195,10 @@ def _decide(
     try:
         if approve:
             force = bool(body and body.force)
-            record = fleet.planner.approve(plan_id, actor=who, reason=reason, force=force)
+            seen = getattr(body, "override_alarm_ids", None)
+            record = fleet.planner.approve(
+                plan_id, actor=who, reason=reason, force=force, seen_alarms=seen
+            )
             return FleetPlanOut(**record, critical_alarms=_overridden(fleet, plan_id))
         return FleetPlanOut(**fleet.planner.reject(plan_id, actor=who, reason=reason))
     except KeyError as exc:
@@ -205,7 +220,7 @@ def _overridden(fleet: FleetTwin, plan_id: str) -> list[dict[str, Any]]:
 
 @router.post("/plans/{plan_id}/approve", responses=error_responses(404, 409, 503))
 def approve_fleet_plan(
-    plan_id: str, who: Approve, fleet: CurrentFleet, body: FleetReason | None = None
+    plan_id: str, who: Approve, fleet: CurrentFleet, body: FleetApproval | None = None
 ) -> FleetPlanOut:
     """Approve a proposed fleet plan: the fleet plan in force, and every site adopts its share
     (a site plan approved and applied under the same principal, then watched; audited here and
