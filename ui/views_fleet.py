@@ -329,17 +329,52 @@ def propose(fleet: FleetTwin, principal: str | None, scopes: frozenset[str]) -> 
     return f"Fleet re-plan {job.id} started; the proposal appears here when it is done."
 
 
+NOT_GIVEN: Any = object()
+"""The default of :func:`decide`'s ``shown``: not from the page."""
+
+
+def shown_proposal(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """What the page shows an approver of the newest proposal: its id and, per site, the ids
+    of the unshelved critical alarms it lists (kept by the page for :func:`decide`)."""
+    proposal = summary.get("proposal")
+    if not proposal:
+        return None
+    alarms: dict[str, list[int]] = {}
+    for alarm in proposal.get("critical_alarms") or []:
+        if not alarm["shelved"]:
+            alarms.setdefault(str(alarm["site"]), []).append(int(alarm["id"]))
+    return {"plan": proposal["id"], "alarms": alarms}
+
+
+def _seen(shown: Any) -> tuple[str | None, dict[str, list[int]]]:
+    """The plan id and alarm ids of :func:`shown_proposal` as the browser sent them back
+    (anything malformed: nothing shown)."""
+    if not isinstance(shown, dict) or not isinstance(shown.get("plan"), str):
+        return None, {}
+    given = shown.get("alarms")
+    alarms: dict[Any, Any] = given if isinstance(given, dict) else {}
+    return shown["plan"], {
+        str(site): [int(i) for i in ids if isinstance(i, int)]
+        for site, ids in alarms.items()
+        if isinstance(ids, list)
+    }
+
+
 def decide(
     fleet: FleetTwin,
     approve: bool,
     principal: str | None,
     scopes: frozenset[str],
     reason: str = "",
+    shown: Any = NOT_GIVEN,
 ) -> str:
     """Approve or reject the newest proposed fleet plan as ``principal`` (audited); the
     message to show.  While a site has an unshelved critical alarm on what its share moves
     (listed by :func:`proposal_alarms`), approval needs a typed ``reason``, which overrides
-    them (``force``, audited at each site)."""
+    them (``force``, audited at each site).  ``shown`` (:func:`shown_proposal`, as the page
+    drew it; None: no proposal was drawn): approving another proposal than the one shown is
+    refused, and only the alarms shown are overridden (one raised since refuses the
+    approval, naming it).  Not given: the newest proposal and every alarm listed."""
     action = "approve" if approve else "reject"
     refused = _refusal(principal, scopes, action)
     if refused is not None or principal is None:
@@ -355,13 +390,26 @@ def decide(
                 site: [a for a in listed if not a["shelved"]]
                 for site, listed in fleet.planner.site_alarms(plan_id).items()
             }
-            shown = "; ".join(f"{site}: {describe(a)}" for site, a in alarms.items() if a)
-            if shown and not reason.strip():
+            listed = "; ".join(f"{site}: {describe(a)}" for site, a in alarms.items() if a)
+            if listed and not reason.strip():
                 return (
-                    f"Fleet plan {plan_id} was not approved: {shown}. To approve it anyway, "
+                    f"Fleet plan {plan_id} was not approved: {listed}. To approve it anyway, "
                     "type the reason for overriding the critical alarm(s)."
                 )
-            fleet.planner.approve(plan_id, actor=principal, reason=why, force=bool(shown))
+            given = shown is not NOT_GIVEN
+            seen_plan, seen = _seen(shown)
+            if given and seen_plan != plan_id:
+                return (
+                    f"Fleet plan {plan_id} was not approved: it is not the proposal shown "
+                    f"({seen_plan or 'none'}). Review it and approve again."
+                )
+            fleet.planner.approve(
+                plan_id,
+                actor=principal,
+                reason=why,
+                force=bool(listed),
+                seen_alarms=seen if given else None,
+            )
         else:
             fleet.planner.reject(plan_id, actor=principal, reason=why)
     except (KeyError, ValueError) as exc:
@@ -378,6 +426,7 @@ __all__ = [
     "plan_panel",
     "proposal_alarms",
     "propose",
+    "shown_proposal",
     "site_table",
     "status_line",
 ]

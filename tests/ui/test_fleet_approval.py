@@ -18,9 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fleet_live import running_fleet
-from tests.helpers import critical_alarm_on_a_moved_rack
+from tests.helpers import critical_alarm_on_a_moved_rack, critical_inlet_alarm
 from tests.ui.conftest import APPROVER, find_component, fleet_ui
 from twin.fleet.live import FleetTwin
+from twin.live.control.watch import moved_points
 from ui import views_fleet
 
 SITE = "dallas-core"
@@ -41,8 +42,9 @@ def client(fleet: FleetTwin) -> Iterator[TestClient]:
         yield test_client
 
 
-def _click_approve(client: TestClient, reason: str | None) -> str:
-    """The Fleet page's Approve button clicked with ``reason`` typed (the real callback)."""
+def _click_approve(client: TestClient, reason: str | None, shown: Any = None) -> str:
+    """The Fleet page's Approve button clicked with ``reason`` typed and the page's
+    ``fleet-shown`` store holding ``shown`` (the real callback)."""
     wanted = "fleet-message.children"
     key = next(
         d["output"] for d in client.get("/_dash-dependencies").json() if d["output"] == wanted
@@ -55,7 +57,10 @@ def _click_approve(client: TestClient, reason: str | None) -> str:
             {"id": "fleet-approve", "property": "n_clicks", "value": 1},
             {"id": "fleet-reject", "property": "n_clicks", "value": None},
         ],
-        "state": [{"id": "fleet-reason", "property": "value", "value": reason}],
+        "state": [
+            {"id": "fleet-reason", "property": "value", "value": reason},
+            {"id": "fleet-shown", "property": "data", "value": shown},
+        ],
         "changedPropIds": ["fleet-approve.n_clicks"],
     }
     response = client.post("/_dash-update-component", json=body)
@@ -76,6 +81,10 @@ def test_the_fleet_page_shows_a_sites_critical_alarms_and_needs_a_typed_reason(
     page = client.get("/_dash-layout", headers={"Referer": "http://127.0.0.1/fleet"}).json()
     shown = json.dumps(find_component(page, "fleet-proposal-alarms"), ensure_ascii=False)
     assert plan_id in shown and f"{SITE}: {where}" in shown and "typed reason" in shown
+    drawn = find_component(page, "fleet-shown")["props"]["data"]
+    assert _click_approve(client, "ok", None).startswith(  # the page drew no proposal
+        f"Fleet plan {plan_id} was not approved: it is not the proposal shown (none)"
+    )
 
     refused = _click_approve(client, None)
     assert "not approved" in refused and f"{SITE}: {where}" in refused
@@ -85,10 +94,43 @@ def test_the_fleet_page_shows_a_sites_critical_alarms_and_needs_a_typed_reason(
     assert twin.store.list_plans(limit=10) == []  # nothing adopted at the site
 
     why = "D-row inlet sensor reads high since the fan swap; checked"
-    assert _click_approve(client, why) == f"Fleet plan {plan_id} approved."
+    assert _click_approve(client, why, drawn) == f"Fleet plan {plan_id} approved."
     entry = next(e for e in twin.store.audit_log(limit=20) if e["action"] == "approve")
     assert [a["id"] for a in entry["detail"]["critical_alarms_overridden"]] == [alarm["id"]]
     assert entry["reason"] == why and entry["actor"].startswith("token:")
+
+
+def test_the_fleet_page_overrides_only_the_alarms_and_proposal_it_showed(
+    client: TestClient, fleet: FleetTwin
+) -> None:
+    """An alarm raised after the page drew the proposal, or a newer proposal than the one
+    drawn, refuses Approve (the review's 3.1 of 7 Dec: force overrode what nobody saw); drawn
+    again, the page approves what it shows."""
+    record = fleet.planner.replan(actor="user:alice", reason="t")
+    twin = fleet.twins[SITE]
+    preview = fleet.planner.site_previews(record["id"])[SITE]
+    rack, first = critical_alarm_on_a_moved_rack(twin, preview)
+
+    def drawn() -> Any:
+        page = client.get("/_dash-layout", headers={"Referer": "http://127.0.0.1/fleet"}).json()
+        return find_component(page, "fleet-shown")["props"]["data"]
+
+    shown = drawn()
+    assert shown["plan"] == record["id"] and shown["alarms"][SITE] == [first["id"]]
+    others = {
+        p.split("/")[1]
+        for p in moved_points(preview, twin.facility, twin.catalogue)
+        if p.startswith("rack/")
+    } - {rack}
+    second = critical_inlet_alarm(twin, sorted(others)[0], "raised after the page was drawn")
+    why = "both racks checked on site"
+    refused = _click_approve(client, why, shown)
+    assert "raised since" in refused and f"#{second['id']}" in refused
+    newer = fleet.planner.replan(actor="user:alice", reason="t")
+    stale = _click_approve(client, why, shown)
+    assert f"Fleet plan {newer['id']} was not approved: it is not the proposal shown" in stale
+    assert fleet.store.get_plan(newer["id"])["status"] == "proposed"  # type: ignore[index]
+    assert _click_approve(client, why, drawn()) == f"Fleet plan {newer['id']} approved."
 
 
 def _alarm(site: str, alarm_id: int, rack: str, shelved: bool) -> dict[str, Any]:

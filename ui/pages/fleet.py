@@ -31,6 +31,7 @@ def _content(context: cb.UIContext) -> tuple[Any, ...]:
         views_fleet.fleet_map(summary),
         views_fleet.site_table(summary, context.site),
         views_fleet.plan_panel(summary),
+        views_fleet.shown_proposal(summary),
     )
 
 
@@ -48,7 +49,7 @@ def layout(context: cb.UIContext) -> html.Div:
             ],
             className="page",
         )
-    status, figure, table, plan = _content(context)
+    status, figure, table, plan, shown = _content(context)
     return html.Div(
         [
             html.H2("Fleet"),
@@ -75,6 +76,7 @@ def layout(context: cb.UIContext) -> html.Div:
                 className="card",
             ),
             dcc.Interval(id="fleet-refresh", interval=FLEET_REFRESH_MS),
+            dcc.Store(id="fleet-shown", data=shown),  # the proposal and alarms on screen
         ],
         className="page",
     )
@@ -91,6 +93,7 @@ def register(app: Dash, context: cb.UIContext) -> None:
         Output("fleet-map", "figure"),
         Output("fleet-table", "children"),
         Output("fleet-plan-panel", "children"),
+        Output("fleet-shown", "data"),
         Input("fleet-refresh", "n_intervals"),
         Input("fleet-message", "children"),
         prevent_initial_call=True,
@@ -104,13 +107,14 @@ def register(app: Dash, context: cb.UIContext) -> None:
         Input("fleet-approve", "n_clicks"),
         Input("fleet-reject", "n_clicks"),
         State("fleet-reason", "value"),
+        State("fleet-shown", "data"),
         prevent_initial_call=True,
     )
-    def act(_r: Any, _a: Any, _j: Any, reason: str | None) -> str:
+    def act(_r: Any, _a: Any, _j: Any, reason: str | None, shown: Any) -> str:
         from dash import ctx
 
         principal, scopes = session()
         if ctx.triggered_id == "fleet-replan":
             return views_fleet.propose(fleet, principal, scopes)
         approve = ctx.triggered_id == "fleet-approve"
-        return views_fleet.decide(fleet, approve, principal, scopes, reason or "")
+        return views_fleet.decide(fleet, approve, principal, scopes, reason or "", shown)
