@@ -90,6 +90,23 @@ def _with_series(demo: dict[str, Any], *sources: dict[str, Any]) -> dict[str, An
     return data
 
 
+def _replayed_trace(
+    demo: dict[str, Any], tmp_path: Path, replay_from: str, days: int, **more: Any
+) -> dict[str, Any]:
+    """The demo over ``days`` with :func:`_trace` (row 0 at 2023-01-01 00:00 UTC) replayed
+    from ``replay_from``, and ``more`` source fields."""
+    trace = {
+        "file": str(_trace(tmp_path)),
+        "format": "cpu_trace",
+        "first_row_at": "2023-01-01T00:00:00Z",
+        "replay_from": replay_from,
+        **more,
+    }
+    data = _with_series(demo, trace)
+    data["simulation"]["duration"] = f"{days} d"
+    return data
+
+
 def _problems(data: dict[str, Any]) -> list[str]:
     with pytest.raises(ScenarioError) as caught:
         scenario_from_dict(data)
@@ -108,14 +125,7 @@ def test_cpu_trace_without_first_row_is_refused(demo: dict[str, Any], tmp_path: 
 
 def test_cpu_trace_replays_like_every_source(demo: dict[str, Any], tmp_path: Path) -> None:
     """Row i sits at first_row_at + i h; replay_from moves that instant to the window start."""
-    trace = {
-        "file": str(_trace(tmp_path)),
-        "format": "cpu_trace",
-        "first_row_at": "2023-01-01T00:00:00Z",
-        "replay_from": "2023-01-02T00:00:00Z",
-    }
-    data = _with_series(demo, trace)
-    data["simulation"]["duration"] = "2 d"
+    data = _replayed_trace(demo, tmp_path, "2023-01-02T00:00:00Z", days=2)
     series = scenario_series(scenario_from_dict(data), tmp_path)
     load = series["cpu_load"].values
     assert load[0] == pytest.approx(24 / 71)  # row 24, not row 0
@@ -128,18 +138,10 @@ def test_a_replayed_source_repeats_by_whole_days_only_when_asked(
     """A 3-day trace replayed over 5 days: refused as outside the data, unless ``repeat``, which
     starts it again after its 3 days (the live window of a fleet needs 9 days of a 7-day demo
     file); ``repeat`` without ``replay_from`` is refused."""
-    trace = {
-        "file": str(_trace(tmp_path)),
-        "format": "cpu_trace",
-        "first_row_at": "2023-01-01T00:00:00Z",
-        "replay_from": "2023-01-01T00:00:00Z",
-    }
-    data = _with_series(demo, trace)
-    data["simulation"]["duration"] = "5 d"
+    data = _replayed_trace(demo, tmp_path, "2023-01-01T00:00:00Z", days=5)
     with pytest.raises(SeriesError, match="outside"):
         scenario_series(scenario_from_dict(data), tmp_path)
-    data = _with_series(demo, {**trace, "repeat": True})
-    data["simulation"]["duration"] = "5 d"
+    data = _replayed_trace(demo, tmp_path, "2023-01-01T00:00:00Z", days=5, repeat=True)
     load = scenario_series(scenario_from_dict(data), tmp_path)["cpu_load"].values
     day = 96  # steps of 15 min
     assert load.size == 5 * day and not np.isnan(load).any()

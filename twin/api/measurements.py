@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from twin.api.deps import API, CurrentTwin, Ingest, Read, error_responses, invalid
-from twin.live.ingest import BatchInvalid, parse_time
+from twin.live.ingest import BatchInvalid, batch_items, check_batch_size, parse_time
 from twin.live.live_twin import IngestResult, LiveTwin
 
 MAX_RAW_SPAN = timedelta(days=7)
@@ -73,24 +73,15 @@ class IngestResponse(BaseModel):
 
 
 def _check_batch_size(twin: LiveTwin, items: int) -> None:
-    if items > twin.settings.max_batch_items:
-        raise HTTPException(
-            413, f"batch of {items} items; the limit is {twin.settings.max_batch_items}"
-        )
+    try:
+        check_batch_size(items, twin.settings.max_batch_items)
+    except BatchInvalid as exc:
+        raise _refused(exc) from None
 
 
 def _ingest(twin: LiveTwin, items: list[Any]) -> IngestResponse:
     _check_batch_size(twin, len(items))
     return _response(twin.ingest(items))
-
-
-def _shape_errors(body: bytes) -> list[Any]:
-    """FastAPI's errors for a body that is not read as JSON (validated as bytes)."""
-    try:
-        MeasurementBatch.model_validate(body, from_attributes=True)
-    except ValidationError as exc:
-        return exc.errors(include_url=False)
-    return []  # pragma: no cover  (bytes are never a batch)
 
 
 def _response(result: IngestResult) -> IngestResponse:
@@ -154,11 +145,9 @@ async def post_measurements(request: Request, _: Ingest, twin: CurrentTwin) -> I
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
-    if not _json_content(request.headers.get("content-type")):  # FastAPI: bytes, not a model
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in _shape_errors(body)]
-        )
     try:
+        if not _json_content(request.headers.get("content-type")):  # FastAPI: bytes, a 422
+            batch_items(body, twin.settings.max_batch_items)
         result = await run_in_threadpool(twin.ingest_body, body)
     except BatchInvalid as exc:
         raise _refused(exc) from None

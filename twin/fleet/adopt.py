@@ -195,20 +195,17 @@ class Adoption:
         The site plan (:func:`check_share`).
     plan_id
         Its id in the site's store.
-    force
-        The fleet's approver overrode the site's critical alarms on what the share moves
-        (:func:`twin.fleet.alarms.check_fleet_alarms`): the site's approval overrides them
-        with the fleet's reason and audits them; else a critical alarm on what it moves
-        refuses the site's approval (and the fleet's, every site rolled back).
     overriding
-        The ids of the alarms the fleet's check overrode at this site: the site's approval
-        overrides those only (one raised since is refused there, every site rolled back).
+        The ids of the site's critical alarms on what the share moves that the fleet's
+        approver overrode (:func:`twin.fleet.alarms.check_fleet_alarms`): the site's approval
+        overrides those only, with the fleet's reason, and audits them; any other critical
+        alarm on what it moves (none overridden, or one raised since) refuses the site's
+        approval (and the fleet's, every site rolled back).
     """
 
     twin: LiveTwin
     payload: dict[str, Any]
     plan_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    force: bool = False
     overriding: list[int] = field(default_factory=list)
     _schedule: Schedule | None = None
     _baseline: Schedule | None = None
@@ -243,7 +240,11 @@ class Adoption:
         # since the fleet's check refuses it, and the fleet's approval rolls back
         why = reason or f"fleet plan {fleet_plan} approved"
         record = twin.approve(
-            self.plan_id, actor=actor, reason=why, force=self.force, seen_alarms=self.overriding
+            self.plan_id,
+            actor=actor,
+            reason=why,
+            force=bool(self.overriding),
+            seen_alarms=self.overriding,
         )
         _keep_fleet_work(twin, int(payload["start_index"]), len(payload["schedule"]["time"]))
         return record

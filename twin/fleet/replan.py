@@ -507,7 +507,7 @@ class FleetPlanner:
                 raise ValueError(f"fleet plan {plan_id} has no feasible co-plan ({status})")
             self._check_fresh(plan_id, payload, record["created"])
             adoptions = self._prepare(plan_id, payload, actor)
-            overridden = self._check_alarms(plan_id, adoptions, actor, (force, reason), seen_alarms)
+            overridden = self._check_alarms(plan_id, adoptions, actor, force, reason, seen_alarms)
             why = reason or f"fleet plan {plan_id} approved"
             self._adopt_all(plan_id, adoptions, actor, why)
             in_force = self.store.list_plans(limit=500, status="approved")
@@ -588,16 +588,16 @@ class FleetPlanner:
         plan_id: str,
         adoptions: list[tuple[str, Adoption]],
         actor: str,
-        override: tuple[bool, str],
+        force: bool,
+        reason: str,
         seen: Mapping[str, Collection[int]] | None,
     ) -> SiteAlarms:
         """Every site's critical alarms on what its share moves (on the preview its site plan
         keeps), refused unless overridden (audited ``approve_refused`` with them); marks the
         adoptions of the sites overridden (their site approval overrides the same alarms).
-        Returns the alarms overridden per site (``override``: force and reason; ``seen``: see
+        Returns the alarms overridden per site (``seen``: see
         :func:`twin.fleet.alarms.check_fleet_alarms`)."""
         alarms = {name: share_alarms(a.twin, a.payload["preview"]) for name, a in adoptions}
-        force, reason = override
         try:
             overridden = check_fleet_alarms(plan_id, alarms, force=force, reason=reason, seen=seen)
         except Conflict as exc:
@@ -606,7 +606,6 @@ class FleetPlanner:
             self.store.audit(actor, "approve_refused", plan_id, str(exc), detail)
             raise
         for name, adoption in adoptions:
-            adoption.force = name in overridden
             adoption.overriding = [int(a["id"]) for a in overridden.get(name, [])]
         return overridden
 

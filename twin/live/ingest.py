@@ -116,14 +116,32 @@ def parse_batch(body: bytes, max_items: int) -> list[Any]:
         raise BatchInvalid(422, [{**invalid, "input": {}, "ctx": {"error": exc.msg}}]) from None
     except (UnicodeDecodeError, RecursionError):
         raise BatchInvalid(400, "There was an error parsing the body") from None
+    return batch_items(data, max_items)
+
+
+def batch_items(data: Any, max_items: int) -> list[Any]:
+    """The items of a request body already read (:func:`parse_batch`'s JSON, or the raw bytes
+    of a body FastAPI would not read as JSON), checked as the API's body model would be.
+
+    Raises
+    ------
+    BatchInvalid
+        422 when ``data`` is not an object with an ``items`` list (FastAPI's errors), 413 for
+        more items than ``max_items`` [count].
+    """
     try:
         items = _BatchBody.model_validate(data, from_attributes=True).items
     except ValidationError as exc:
         errors = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors(include_url=False)]
         raise BatchInvalid(422, to_jsonable_python(errors, fallback=str)) from None
-    if len(items) > max_items:
-        raise BatchInvalid(413, f"batch of {len(items)} items; the limit is {max_items}")
+    check_batch_size(len(items), max_items)
     return items
+
+
+def check_batch_size(count: int, max_items: int) -> None:
+    """``BatchInvalid`` 413 for a batch of more than ``max_items`` items [count]."""
+    if count > max_items:
+        raise BatchInvalid(413, f"batch of {count} items; the limit is {max_items}")
 
 
 @lru_cache(maxsize=512)

@@ -66,7 +66,7 @@ from twin.live.control.supervisor import Supervisor
 from twin.live.control.verification import inlet_risk, plan_on_twin
 from twin.live.faults import FaultDetector
 from twin.live.ingest import Rejection, parse_batch
-from twin.live.ingest_process import Committer, IngestProcess
+from twin.live.ingest_process import ChildOutcome, Committer, IngestProcess
 from twin.live.parameters import (
     UncertainParameters,
     add_offsets,
@@ -305,9 +305,7 @@ class LiveTwin:
         now = self.clock()
         child = self._ingest_process
         if child is not None:  # validated and committed in the child process
-            outcome = child.ingest(items, now)
-            readings, rejected = outcome.readings(), outcome.rejected
-            return self._committed(readings, rejected, outcome.inserted, outcome.already_stored)
+            return self._from_child(child.ingest(items, now))
         readings, rejected, inserted, already = self._committer.commit(items, self.catalogue, now)
         return self._committed(readings, rejected, inserted, already)
 
@@ -323,10 +321,11 @@ class LiveTwin:
         limit = self.settings.max_batch_items
         child = self._ingest_process
         if child is not None:
-            outcome = child.ingest_body(body, self.clock(), limit)
-            readings, rejected = outcome.readings(), outcome.rejected
-            return self._committed(readings, rejected, outcome.inserted, outcome.already_stored)
+            return self._from_child(child.ingest_body(body, self.clock(), limit))
         return self.ingest(parse_batch(body, limit))
+
+    def _from_child(self, o: ChildOutcome) -> IngestResult:
+        return self._committed(o.readings(), o.rejected, o.inserted, o.already_stored)
 
     def _committed(
         self, readings: list[Reading], rejected: list[Rejection], inserted: int, already: int
