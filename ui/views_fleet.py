@@ -240,20 +240,32 @@ def _by_site(alarms: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 def proposal_alarms(proposal: dict[str, Any] | None) -> list[Any]:
     """What an approver sees before approving the newest proposal
-    (:meth:`twin.fleet.live.FleetTwin.proposal`): per site, the active critical alarms on what
-    its share moves (id, kind, rack, message, shelved) and that approving needs a typed reason
-    to override them; or that there are none."""
+    (:meth:`twin.fleet.live.FleetTwin.proposal`): the sites whose share does not fit them any
+    more (approving is refused: re-plan), and per site whose share fits, the active critical
+    alarms on what it moves (id, kind, rack, message, shelved) and that approving needs a
+    typed reason to override them; or that there are none."""
     if proposal is None:
         return []
     alarms = proposal.get("critical_alarms") or []
-    if not alarms:
-        return [
+    misfits = proposal.get("misfits") or []
+    parts: list[Any] = []
+    if misfits:
+        parts += [
             html.P(
-                f"Proposal {proposal['id']}: no critical alarm is active at any site on what "
-                "it moves.",
-                id="fleet-proposal-alarms",
-            )
+                f"Proposal {proposal['id']} no longer fits every site: approving it will be "
+                "refused; re-plan.",
+                className="kpi-alarm",
+            ),
+            html.Ul([html.Li(m) for m in misfits]),
         ]
+    where = "at the sites it still fits" if misfits else "at any site"
+    if not alarms:
+        parts.append(
+            html.P(
+                f"Proposal {proposal['id']}: no critical alarm is active {where} on what it moves."
+            )
+        )
+        return [html.Div(parts, id="fleet-proposal-alarms")]
     items = [
         html.Li(
             f"{site}: "
@@ -267,19 +279,15 @@ def proposal_alarms(proposal: dict[str, Any] | None) -> list[Any]:
         if blocking
         else "All shelved: they do not block approval."
     )
-    return [
-        html.Div(
-            [
-                html.P(
-                    f"Proposal {proposal['id']}: active critical alarm(s) on what it moves:",
-                    className="kpi-alarm",
-                ),
-                html.Ul(items),
-                html.P(needs),
-            ],
-            id="fleet-proposal-alarms",
-        )
+    parts += [
+        html.P(
+            f"Proposal {proposal['id']}: active critical alarm(s) on what it moves:",
+            className="kpi-alarm",
+        ),
+        html.Ul(items),
+        html.P(needs),
     ]
+    return [html.Div(parts, id="fleet-proposal-alarms")]
 
 
 def _short(instant: str) -> str:

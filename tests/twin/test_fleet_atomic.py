@@ -174,6 +174,13 @@ def test_a_share_that_no_longer_fits_its_site_refuses_the_whole_approval(
         headers={"Authorization": f"Bearer {ADMIN}"},
     )
     assert put.status_code == 200, put.text
+    # what an approver reads first names the site whose share no longer fits
+    misfit = "dallas-core: its scenario was replaced after the fleet plan was made"
+    shown = client.get(f"/api/v1/fleet/plans/{plan['id']}", headers=fleet_auth("read")).json()
+    assert shown["misfits"] == [misfit]
+    proposal = fleet.proposal()
+    assert proposal is not None and proposal["id"] == plan["id"]
+    assert proposal["misfits"] == [misfit]
     before = site_state(fleet)
     refused = client.post(
         f"/api/v1/fleet/plans/{plan['id']}/approve", headers=fleet_auth("approve")
@@ -192,6 +199,8 @@ def test_a_share_that_no_longer_fits_its_site_refuses_the_whole_approval(
     assert entry["action"] == "approve_refused" and "dallas-core" in entry["reason"]
     # a re-plan on the new scenario is approved
     fresh = replan(client)
+    again = client.get(f"/api/v1/fleet/plans/{fresh['id']}", headers=fleet_auth("read")).json()
+    assert again["misfits"] == []
     ok = client.post(f"/api/v1/fleet/plans/{fresh['id']}/approve", headers=fleet_auth("approve"))
     assert ok.status_code == 200, ok.text
 

@@ -148,8 +148,9 @@ def _alarm(site: str, alarm_id: int, rack: str, shelved: bool) -> dict[str, Any]
 
 
 def test_the_proposal_alarms_say_which_are_shelved_and_whether_approval_needs_a_reason() -> None:
-    def text(alarms: list[dict[str, Any]]) -> str:
-        shown = views_fleet.proposal_alarms({"id": "p1", "critical_alarms": alarms})
+    def text(alarms: list[dict[str, Any]], misfits: list[str] | None = None) -> str:
+        proposal = {"id": "p1", "critical_alarms": alarms, "misfits": misfits or []}
+        shown = views_fleet.proposal_alarms(proposal)
         return json.dumps([c.to_plotly_json() for c in shown], default=str, ensure_ascii=False)
 
     mixed = text([_alarm("dallas-core", 3, "D01", False), _alarm("dallas-core", 4, "D02", True)])
@@ -158,5 +159,14 @@ def test_the_proposal_alarms_say_which_are_shelved_and_whether_approval_needs_a_
     assert "needs a typed reason" in mixed
     shelved = text([_alarm("london-edge", 5, "B01", True)])
     assert "All shelved" in shelved and "needs a typed reason" not in shelved
-    assert "no critical alarm" in text([])
+    assert "no critical alarm is active at any site" in text([])
+    assert "no longer fits" not in text([])
+    # a site whose share no longer fits was not checked for alarms: never "at any site"
+    misfit = "dallas-core: its scenario was replaced after the fleet plan was made"
+    unfit = text([], [misfit])
+    assert "p1 no longer fits every site: approving it will be refused; re-plan" in unfit
+    assert misfit in unfit and "at any site" not in unfit
+    assert "no critical alarm is active at the sites it still fits" in unfit
+    both = text([_alarm("london-edge", 5, "B01", False)], [misfit])
+    assert misfit in both and "london-edge: #5" in both and "needs a typed reason" in both
     assert views_fleet.proposal_alarms(None) == []

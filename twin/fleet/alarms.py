@@ -6,7 +6,8 @@ one of them is active and not shelved, as a single site does
 Before 2026-12-07 a fleet approval made every site approve its share with ``force`` and the
 fleet's reason: a critical alarm on a rack a share moves was overridden without the approver
 seeing it.  Now each site's share is previewed as the site plan it would become
-(:func:`share_preview`: :func:`twin.fleet.adopt.check_share`, then the site's own preview)
+(:meth:`twin.fleet.replan.FleetPlanner.proposal_check`: :func:`twin.fleet.adopt.check_share`,
+then the site's own preview)
 and its alarms are the site's :func:`twin.live.control.approval.plan_alarms` on that preview;
 :func:`check_fleet_alarms` applies :func:`twin.live.control.approval.check_alarms` to every
 site's share and refuses the whole approval (one 409 naming every site, alarm and rack)
@@ -19,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from twin.fleet.adopt import check_share
 from twin.live.control.approval import check_alarms, plan_alarms, sentence
 from twin.live.live_twin import LiveTwin
 from twin.store.errors import Conflict
@@ -29,33 +29,11 @@ __all__ = [
     "flat_alarms",
     "fleet_sentences",
     "share_alarms",
-    "share_preview",
 ]
 
 SiteAlarms = dict[str, list[dict[str, Any]]]
 """Per site name: its active critical alarms on what its share moves
 (:func:`twin.live.control.approval.plan_alarms`)."""
-
-
-def share_preview(
-    twin: LiveTwin,
-    share: Mapping[str, Any],
-    plan_id: str,
-    summary: Mapping[str, Any],
-    digest: str | None = None,
-) -> dict[str, Any]:
-    """What a site's share of fleet plan ``plan_id`` changes at the site now: the site's own
-    preview (:meth:`twin.live.control.supervisor.Supervisor.preview`) of the site plan the
-    share becomes (:func:`twin.fleet.adopt.check_share`; setpoints [°C], job power [kW],
-    battery, cost, peak [kW] and hottest inlet [°C] against the schedule in force).
-
-    Raises
-    ------
-    ValueError
-        The share does not fit the site any more (see :func:`twin.fleet.adopt.check_share`).
-    """
-    payload = check_share(twin, share, plan_id, summary, digest)
-    return dict(twin.supervisor.preview(payload))
 
 
 def share_alarms(twin: LiveTwin, preview: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -146,14 +146,21 @@ class FleetTwin:
 
     def proposal(self) -> dict[str, Any] | None:
         """The newest proposed fleet plan (the one the Fleet page approves), if any: ``id``,
-        ``created`` (UTC) and ``critical_alarms`` (every site's active critical alarms on
-        what its share moves, each with its ``site``: what an approver must see first)."""
+        ``created`` (UTC), ``critical_alarms`` (every site's active critical alarms on what
+        its share moves, each with its ``site``) and ``misfits`` (per site whose share does
+        not fit it any more, why: approval is refused while one does not), what an approver
+        must see first (:meth:`twin.fleet.replan.FleetPlanner.proposal_check`)."""
         proposed = self.store.list_plans(limit=1, status="proposed")
         if not proposed:
             return None
         plan_id = proposed[0]["id"]
-        alarms = flat_alarms(self.planner.site_alarms(plan_id))
-        return {"id": plan_id, "created": proposed[0]["created"], "critical_alarms": alarms}
+        alarms, misfits = self.planner.proposal_check(plan_id)
+        return {
+            "id": plan_id,
+            "created": proposed[0]["created"],
+            "critical_alarms": flat_alarms(alarms),
+            "misfits": misfits,
+        }
 
 
 def plan_digest(plan: PlanRecord) -> dict[str, Any]:

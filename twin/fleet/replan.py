@@ -47,7 +47,6 @@ from twin.fleet.alarms import (
     flat_alarms,
     fleet_sentences,
     share_alarms,
-    share_preview,
 )
 from twin.fleet.anchor import Carried, window_start
 from twin.fleet.schema import Fleet
@@ -406,47 +405,80 @@ class FleetPlanner:
         self, plan_id: str, sites: Iterable[str] | None = None
     ) -> dict[str, dict[str, Any]]:
         """What each site's share of fleet plan ``plan_id`` changes at the site now, per site
-        (:func:`twin.fleet.alarms.share_preview`; ``sites``: only those); a site whose share
-        does not fit it any more is left out (its approval is refused, naming it).
-        ``KeyError`` for an unknown plan; empty without live sites."""
-        payload = self._plan(plan_id)["payload"] or {}
-        summary = payload.get("summary") or {}
-        shares = payload.get("site_schedules") or {}
-        digests = payload.get("site_scenarios") or {}
-        wanted = set(self.twins) if sites is None else set(sites)
+        (:func:`twin.fleet.adopt.check_share`, then the site's own preview; ``sites``: only
+        those); a site whose share does not fit it any more is left out (its approval is
+        refused, naming it: :meth:`proposal_check`).  ``KeyError`` for an unknown plan; empty
+        without live sites."""
+        plans, _ = self._site_plans(plan_id, self._plan(plan_id)["payload"] or {}, sites)
+        return self._previews(plans)
+
+    def _previews(self, plans: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Each checked site plan previewed at its site now (one whose preview fails is left
+        out, as one that does not fit)."""
         previews: dict[str, dict[str, Any]] = {}
-        for name, twin in self.twins.items():
-            if name not in shares or name not in wanted:
-                continue
-            digest = _site_digest(summary, name, plan_id)
+        for name, site_plan in plans.items():
             try:
-                previews[name] = share_preview(
-                    twin, shares[name], plan_id, digest, digests.get(name)
-                )
+                previews[name] = dict(self.twins[name].supervisor.preview(site_plan))
             except (KeyError, TypeError, ValueError):
                 continue
         return previews
 
+    def _site_plans(
+        self, plan_id: str, payload: Mapping[str, Any], sites: Iterable[str] | None = None
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The site plan each live site (``sites``: only those) would adopt for its share of
+        fleet plan ``plan_id``, checked against the site now (:func:`twin.fleet.adopt.
+        check_share`), and for every site whose share does not fit, why ("dallas-core: its
+        scenario was replaced after the fleet plan was made"); nothing is written."""
+        summary = payload.get("summary") or {}
+        shares = payload.get("site_schedules") or {}
+        digests = payload.get("site_scenarios") or {}
+        wanted = set(self.twins) if sites is None else set(sites)
+        plans: dict[str, dict[str, Any]] = {}
+        problems: list[str] = []
+        for name, twin in self.twins.items():  # in the fleet file's order
+            if name not in wanted:
+                continue
+            share = shares.get(name)
+            if share is None:
+                problems.append(f"{name}: the plan holds no schedule for it")
+                continue
+            digest = _site_digest(summary, name, plan_id)
+            try:
+                plans[name] = check_share(twin, share, plan_id, digest, digests.get(name))
+            except (KeyError, TypeError, ValueError) as exc:
+                problems.append(f"{name}: {exc}")
+        return plans, problems
+
     def site_alarms(self, plan_id: str) -> SiteAlarms:
         """Per site, the active critical alarms on what its share of fleet plan ``plan_id``
-        moves, now (:func:`twin.fleet.alarms.share_alarms`; an empty list for a site without
-        any).  Only a site with an active critical alarm is previewed (the Fleet page reads
-        this every refresh: a preview costs ~35 ms of CPU per demo hall); a site with one
-        whose share does not fit it any more is left out.  ``KeyError`` for an unknown plan.
+        moves, now (the first of :meth:`proposal_check`).  ``KeyError`` for an unknown plan.
         """
-        alarmed = [
-            name
+        return self.proposal_check(plan_id)[0]
+
+    def proposal_check(self, plan_id: str) -> tuple[SiteAlarms, list[str]]:
+        """What an approver of fleet plan ``plan_id`` must see first, now: per site whose
+        share fits it, the active critical alarms on what the share moves
+        (:func:`twin.fleet.alarms.share_alarms`; an empty list for a site without any), and
+        per site whose share does not fit it any more, why (approval is refused while one
+        does not, naming it).  Every share is checked (a few ms a site); only a site with an
+        active critical alarm is previewed (the Fleet page reads this every refresh: a
+        preview costs ~35 ms of CPU per demo hall).  ``KeyError`` for an unknown plan."""
+        plans, problems = self._site_plans(plan_id, self._plan(plan_id)["payload"] or {})
+        alarmed = {
+            name: plans[name]
             for name, twin in self.twins.items()
-            if any(a["severity"] == "critical" for a in twin.store.alarms(active_only=True))
-        ]
-        previews = self.site_previews(plan_id, alarmed)
+            if name in plans
+            and any(a["severity"] == "critical" for a in twin.store.alarms(active_only=True))
+        }
+        previews = self._previews(alarmed)
         out: SiteAlarms = {}
         for name, twin in self.twins.items():  # in the fleet file's order
             if name in previews:
                 out[name] = share_alarms(twin, previews[name])
-            elif name not in alarmed:
+            elif name in plans and name not in alarmed:
                 out[name] = []
-        return out
+        return out, problems
 
     def preview(self, plan_id: str) -> dict[str, Any]:
         """The fleet plan's preview: per site, what its share changes there now with its
@@ -556,25 +588,12 @@ class FleetPlanner:
         """Every live site's adoption, each share checked against its site now
         (:func:`twin.fleet.adopt.check_share`); nothing is written.  A share that does not fit
         refuses the whole approval (``ValueError``, audited ``approve_refused``)."""
-        summary = payload.get("summary") or {}
-        shares = payload.get("site_schedules") or {}
-        digests = payload.get("site_scenarios") or {}
-        problems: list[str] = []
+        plans, problems = self._site_plans(plan_id, payload)
         adoptions: list[tuple[str, Adoption]] = []
-        for name, twin in self.twins.items():
-            share = shares.get(name)
-            if share is None:
-                problems.append(f"{name}: the plan holds no schedule for it")
-                continue
-            digest = _site_digest(summary, name, plan_id)
-            try:
-                site_plan = check_share(twin, share, plan_id, digest, digests.get(name))
-            except (KeyError, TypeError, ValueError) as exc:
-                problems.append(f"{name}: {exc}")
-                continue
+        for name, site_plan in plans.items():
             # previewed now: its critical alarms are judged on it, and the site plan keeps it
-            site_plan["preview"] = twin.supervisor.preview(site_plan)
-            adoptions.append((name, Adoption(twin, site_plan)))
+            site_plan["preview"] = self.twins[name].supervisor.preview(site_plan)
+            adoptions.append((name, Adoption(self.twins[name], site_plan)))
         if problems:
             why = "; ".join(problems)
             self.store.audit(actor, "approve_refused", plan_id, why, {"problems": problems})

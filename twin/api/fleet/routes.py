@@ -129,6 +129,12 @@ class FleetPlanOut(PlanOut):
         "alarms on what its share moves, now or overridden with force (site, id, kind, "
         "source, point, rack, message, raised, shelved)",
     )
+    misfits: list[str] = Field(
+        default_factory=list,
+        description="Of a proposed plan: per site whose share does not fit it any more, why "
+        '("dallas-core: its scenario was replaced after the fleet plan was made"); approval '
+        "is refused while one does not (re-plan)",
+    )
 
 
 @router.get("/plans/{plan_id}", responses=error_responses(404))
@@ -136,14 +142,15 @@ def get_fleet_plan(plan_id: str, _: Read, fleet: CurrentFleet) -> FleetPlanOut:
     """One fleet plan: ``payload.summary`` is the ``dctwin plan fleet.yaml --json`` object
     (without the baselines' per-job detail), ``payload.flows`` the work moved from each job's
     home site [kWh]; a proposed plan's ``critical_alarms`` are every site's active critical
-    alarms on what its share moves (approval refuses while one is not shelved)."""
+    alarms on what its share moves (approval refuses while one is not shelved), its
+    ``misfits`` the sites whose share does not fit them any more (approval refuses)."""
     record = fleet.store.get_plan(plan_id)
     if record is None:
         raise HTTPException(404, f"unknown fleet plan {plan_id!r}")
-    alarms = (
-        flat_alarms(fleet.planner.site_alarms(plan_id)) if record["status"] == "proposed" else []
-    )
-    return FleetPlanOut(**record, critical_alarms=alarms)
+    if record["status"] != "proposed":
+        return FleetPlanOut(**record)
+    alarms, misfits = fleet.planner.proposal_check(plan_id)
+    return FleetPlanOut(**record, critical_alarms=flat_alarms(alarms), misfits=misfits)
 
 
 @router.get("/plans/{plan_id}/preview", responses=error_responses(404))
