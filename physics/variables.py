@@ -279,6 +279,11 @@ _ALL: tuple[Variable, ...] = (
     _v("elapsed_seconds", "s", "Wall time of the whole point"),
     _v("computed_at", "1", "When the point finished (ISO 8601, UTC)"),
     _v("status", "1", "Plan status or 'error'"),
+    _v(
+        "plan_source",
+        "1",
+        "Schedule the plan returned: co_plan, rule_based (verified cheaper) or as_operated",
+    ),
     _v("error", "1", "Error message of a failed point"),
     _v("worker", "1", "Host and process that computed the point"),
     _v("run_id", "1", "Identifier of the sweep run that computed the point"),

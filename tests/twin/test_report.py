@@ -54,7 +54,9 @@ def test_summary_figures_are_consistent(sweep_result: Path) -> None:
     table, units = summary_table(ds)
     assert table["scenario"].tolist() == [0, 1, 2]  # point 3 not computed: left out
     assert table["status"].tolist()[1] == "error" and "battery.energy" in table["error"][1]
+    assert table["plan_source"].tolist()[1] == ""  # a failed point returned no schedule
     ok = table[table["status"] != "error"]
+    assert set(ok["plan_source"]) <= {"co_plan", "rule_based"} and len(ok) == 2
     np.testing.assert_allclose(ok["cost_per_gpu_hour"], ok["cost"] / ok["gpu_hours"])
     # every figure covers the look-ahead: the 6 h window stretched to the jobs' deadlines
     assert (ok["committed_hours"] == 6.0).all() and (ok["lookahead_hours"] > 6.0).all()
@@ -81,6 +83,8 @@ def test_write_report_files(sweep_result: Path, tmp_path: Path) -> None:
     assert any("1 of 4 points not computed" in n for n in files.notes)
     page = files.html.read_text(encoding="utf-8")
     assert "Key figures" in page and "cost per GPU-hour" in page
+    returned = ", ".join(f"{k} {v}" for k, v in csv["plan_source"].value_counts().items())
+    assert f"<th class='t'>schedule returned</th><td>{returned}</td>" in page
     assert "src='http" not in page and "<script" not in page  # self-contained
     pytest.importorskip("PIL")
     names = {p.stem for p in files.plots}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,11 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+import zarr
 
 from tests.helpers import ROOT, dctwin_in_process, demo_hall_dict
 from tests.processes import dctwin
+from twin.studies.report import schedules_returned, summary_table
 from twin.studies.sweep.runner import (
     TIMING_VARIABLES,
     PathError,
@@ -400,3 +403,25 @@ def test_local_pool_workers_are_forked_from_a_preloaded_server() -> None:
     assert evaluate_point.__module__ in _PRELOAD
     for name in _PRELOAD:
         importlib.import_module(name)
+
+
+def test_a_store_made_before_plan_source_was_recorded_still_resumes(tmp_path: Path) -> None:
+    """Sweeps record which schedule each plan returned (``plan_source``); a store prepared
+    before they did (no such variable) resumes without it, and its report says so."""
+    sweep = load_sweep(write_sweep(tmp_path, DUE_SOON))
+    out = tmp_path / "r.zarr"
+    first = run_sweep(sweep, out, workers=0, only=(0, 1))
+    assert first.computed == 1
+    assert str(results(out)["plan_source"].values[0]) in ("co_plan", "rule_based")
+    group = zarr.open_group(str(out), mode="a")
+    del group["plan_source"]
+    with warnings.catch_warnings():  # the store is consolidated as prepare_store does
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not")
+        zarr.consolidate_metadata(str(out))
+    assert "plan_source" not in results(out)
+    resumed = run_sweep(sweep, out, workers=0, only=(1, 2))
+    assert resumed.computed == 1
+    ds = results(out)
+    assert ds["done"].values.tolist()[:2] == [1, 1] and "plan_source" not in ds
+    table, _ = summary_table(ds)
+    assert schedules_returned(table["plan_source"]) == "not recorded 2"

@@ -120,8 +120,9 @@ def summary_table(ds: xr.Dataset) -> tuple[pd.DataFrame, dict[str, str]]:
         table[path] = values if numeric else values.astype(object)
         units[path] = str(sub[name].attrs.get("units", "")) if numeric else ""
     table["status"] = col("status").astype(str).to_numpy()
+    table["plan_source"] = col("plan_source").astype(str).to_numpy()
     table["verified"] = col("verified")
-    units.update(status="", verified="")
+    units.update(status="", plan_source="", verified="")
     it = col("it_energy_kwh")
     gpu_hours = col("gpu_hours")
     columns: list[tuple[str, pd.Series, str]] = [
@@ -497,6 +498,14 @@ def _fmt(value: Any, unit: str = "") -> str:
     return html.escape(str(value))
 
 
+def schedules_returned(sources: pd.Series) -> str:
+    """How many points returned each schedule: "co_plan 9, rule_based 3" (points from a
+    store made before sweeps recorded it: "not recorded")."""
+    named = sources.fillna("").astype(str).replace({"": "not recorded", "nan": "not recorded"})
+    counts = named.value_counts()
+    return ", ".join(f"{name} {count}" for name, count in counts.items())
+
+
 def _headline(table: pd.DataFrame, units: dict[str, str]) -> list[tuple[str, str]]:
     ok = table[table["status"] != "error"]
     if ok.empty:
@@ -506,6 +515,7 @@ def _headline(table: pd.DataFrame, units: dict[str, str]) -> list[tuple[str, str
     rows = [
         ("points computed (failed)", f"{len(table)} ({int((table['status'] == 'error').sum())})"),
         ("plans verified", f"{int(ok['verified'].fillna(0).sum())} of {len(ok)}"),
+        ("schedule returned", schedules_returned(ok["plan_source"])),
         ("lowest-cost point", f"#{int(best['scenario'])}"),
         ("its cost", f"{best['cost']:,.0f} {cur}"),
         ("cost per GPU-hour", f"{_fmt(best['cost_per_gpu_hour'])} {cur}/GPU-h"),
@@ -655,6 +665,7 @@ __all__ = [
     "charts",
     "load_results",
     "render_png",
+    "schedules_returned",
     "summary_table",
     "write_report",
 ]

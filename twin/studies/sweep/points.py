@@ -95,7 +95,7 @@ _POINT_FIGURES = (
     "committed_hours",
     "lookahead_hours",
 )
-_POINT_TEXTS = ("computed_at", "status", "error", "worker", "run_id")
+_POINT_TEXTS = ("computed_at", "status", "plan_source", "error", "worker", "run_id")
 
 
 def result_variables() -> list[ResultVariable]:
@@ -259,6 +259,7 @@ def _evaluate(task: PointTask) -> dict[str, Any]:
     out["committed_hours"] = window.committed_hours
     out["lookahead_hours"] = window.lookahead_hours
     out["status"] = planned.status
+    out["plan_source"] = planned.source
     return out
 
 

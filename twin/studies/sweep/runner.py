@@ -193,6 +193,8 @@ def run_sweep(
     run_id = uuid.uuid4().hex[:12]
     outcome = SweepOutcome(sweep.size, end - start, int(done.sum()), 0, 0, 0.0, run_id)
     template = empty_results(sweep).isel(scenario=slice(0, 0))
+    # a store made before a variable was added is resumed without it
+    template = template.drop_vars([v for v in template.data_vars if v not in store.data_vars])
     tasks = (
         PointTask(
             i,

@@ -258,6 +258,8 @@ def _write(out: Path, records: Sequence[dict[str, Any]], template: xr.Dataset) -
         part = [r for r in by_index if run.start <= int(r["index"]) < run.stop]
         data: dict[str, Any] = {}
         for var in result_variables():
+            if var.name not in template:  # a store made before the variable was added
+                continue
             if var.kind == "text":
                 values: Any = np.array([str(r.get(var.name, "")) for r in part], dtype=object)
             else:
