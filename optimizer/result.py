@@ -321,6 +321,18 @@ def choose_source(
     }
 
 
+def describe_solve(data: dict[str, Any]) -> str:
+    """The solve in words: "status optimal, 3 round(s), gap 0.01%" (``status``, ``rounds``
+    and ``gap`` of a plan's JSON).  They are the co-plan's LP's: for a plan returning the
+    rule-based schedule in its place the words say so ("co-plan status optimal, ..."), so as
+    not to read as the returned schedule's."""
+    rounds = data.get("rounds")
+    gap = data.get("gap")
+    words = f"status {data.get('status')}" + (f", {rounds} round(s)" if rounds is not None else "")
+    words += f", gap {gap:.2%}" if gap is not None else ""
+    return f"co-plan {words}" if data.get("plan_source") == RULE_BASED else words
+
+
 def describe_source(data: dict[str, Any]) -> list[str]:
     """Sentences for the report and the Plan page: which schedule the plan is, and why.
 

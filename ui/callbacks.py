@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from optimizer.curve_range import describe
-from optimizer.result import CO_PLAN, describe_source
+from optimizer.result import CO_PLAN, RULE_BASED, describe_source
 from twin.api.security import TokenRegistry
 from twin.fleet.live import FleetTwin
 from twin.live.control.approval import describe as describe_alarms
@@ -213,8 +213,9 @@ def plan_page(ctx: UIContext, plan_id: str | None) -> dict[str, Any]:
     figures_ = view["figures"]
     lines = [
         html.Div(
-            f"Plan {view['id']}: {view['status']} — solver status {view['plan_status']}, "
-            f"{verified}",
+            f"Plan {view['id']}: {view['status']} — "
+            f"{'co-plan ' if view.get('plan_source') == RULE_BASED else ''}"
+            f"solver status {view['plan_status']}, {verified}",
             id="plan-status-text",
             className="ok" if view["verified"] else "warn",
         ),

@@ -28,6 +28,7 @@ from optimizer.explain import precheck
 from optimizer.linearize import linearize
 from optimizer.model import ModelOptions, build_model
 from optimizer.plan import Plan, Planner, PlanOptions, plan, verified_figures
+from optimizer.result import describe_solve
 from physics.facility import Facility
 from physics.simulate import simulate
 from physics.violations import find_violations
@@ -759,6 +760,10 @@ def test_a_co_plan_dearer_than_the_rule_returns_the_rule_based_schedule(arbitrag
     assert json.loads(json.dumps(data, default=str))["plan_choice"]["cost"]["co_plan"] > 630.0
     (line,) = [s for s in format_plan(data).splitlines() if s.startswith("plan returned")]
     assert line.startswith("plan returned: the rule-based schedule (the co-plan verified dearer")
+    # the solver's status, rounds and gap are the co-plan's LP's, and say so
+    solve = f"co-plan status {data['status']}, {data['rounds']} round(s)"
+    assert any(s.startswith(solve) for s in format_plan(data).splitlines())
+    assert describe_solve({**data, "plan_source": "co_plan"}).startswith("status ")
     # a live re-plan (plan_on_twin) proposes it with the twin's check: a schedule to adopt
     live, check = plan_on_twin(facility, np.zeros(facility.racks.count), series, coarse)
     assert live.source == "rule_based" and check.verified and live.verified

@@ -315,7 +315,7 @@ def _cell(value: float, kind: str) -> str:
 def format_plan(data: dict[str, Any]) -> str:
     """The plan as a report: figures of plan and baselines over the same look-ahead, changes
     (negative = lower than the baseline), contracts, the committed period, notes."""
-    from optimizer.result import describe_source
+    from optimizer.result import describe_solve, describe_source
 
     base, currency = data["baselines"], data.get("currency", "USD")
     look = data.get("lookahead", {})
@@ -323,9 +323,8 @@ def format_plan(data: dict[str, Any]) -> str:
         f"look-ahead {look.get('start', '?')} → {look.get('end', '?')} "
         f"({look.get('periods', '?')} periods over {look.get('steps', '?')} steps); committed "
         f"until {look.get('committed_end', '?')}",
-        f"status {data['status']}, verified {'yes' if data['verified'] else 'NO'} "
-        f"(physics and contracts), {data['rounds']} round(s)"
-        + (f", gap {data['gap']:.2%}" if data.get("gap") is not None else ""),
+        f"{describe_solve(data)}; verified {'yes' if data['verified'] else 'NO'} "
+        "(physics and contracts)",
         *describe_source(data),  # the co-plan, or the rule-based schedule where it is cheaper
         "",
         f"{'over the look-ahead':<26}{'plan':>13}{'as operated':>13}{'rule-based':>13}",
