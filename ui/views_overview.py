@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from twin.live.live_twin import LiveTwin
 
 MIN_TREND_WINDOW = timedelta(hours=6)
+
+TREND_GAP = timedelta(minutes=15)
+"""Samples of a trend further apart than this and than three times their usual spacing are not
+joined by its line (the twin was down, or no readings came): a break is drawn instead of a
+straight line across the gap."""
 """The least history the Overview's trends show: since local midnight once the site day is
 older than this, the last 6 h before (just after midnight the trends still show the evening
 before, not a minute or two)."""
@@ -146,6 +151,39 @@ def cost_today(twin: LiveTwin, now: datetime) -> float:
     return float(cost[-1]) if cost else 0.0
 
 
+def broken_at_gaps(
+    times: list[datetime], values: Any, labels: list[str] | None = None
+) -> tuple[list[datetime], list[float], list[str]]:
+    """A trend's samples with a break (a NaN value, drawn as a gap; label ``""``) halfway
+    across every gap longer than :data:`TREND_GAP` and than three times the median spacing of
+    the samples (sparse telemetry is still drawn as a line).
+
+    Parameters
+    ----------
+    times
+        Sample times, increasing (timezone-aware).
+    values
+        The values (any unit).
+    labels
+        A label per sample (e.g. the hottest rack), or None.
+    """
+    values = [float(v) for v in values]
+    named = list(labels) if labels is not None else [""] * len(times)
+    spacing = sorted(b - a for a, b in pairwise(times))
+    usual = spacing[len(spacing) // 2] if spacing else timedelta(0)
+    longest = max(TREND_GAP, 3 * usual)
+    out: tuple[list[datetime], list[float], list[str]] = ([], [], [])
+    for k, when in enumerate(times):
+        if k and when - times[k - 1] > longest:
+            out[0].append(times[k - 1] + (when - times[k - 1]) / 2)
+            out[1].append(float("nan"))
+            out[2].append("")
+        out[0].append(when)
+        out[1].append(values[k])
+        out[2].append(named[k])
+    return out
+
+
 def trends(twin: LiveTwin, now: datetime | None = None) -> dict[str, Any]:
     """The Overview's trends over :func:`trend_window` (since local midnight, at least the
     last :data:`MIN_TREND_WINDOW`), 1-minute resolution; the cost since local midnight only.
@@ -167,6 +205,8 @@ def trends(twin: LiveTwin, now: datetime | None = None) -> dict[str, Any]:
         sample a minute from :class:`twin.live.estimation.EstimateHistory`), ``rack`` (which
         rack) and ``limit`` (upper inlet limit [°C]); ``cost``: ``time``, ``value``
         (cumulative cost since midnight [currency], :func:`cost_series`) and ``currency``.
+        The grid and hottest-inlet series have a break (``None``) in each gap over
+        :data:`TREND_GAP` (:func:`broken_at_gaps`): a restart is not drawn as a straight line.
     """
     now = twin.clock() if now is None else now
     start, midnight = trend_window(twin, now)
@@ -177,14 +217,15 @@ def trends(twin: LiveTwin, now: datetime | None = None) -> dict[str, Any]:
     )
     with twin.lock:
         history = twin.estimator.history
-    hot_times, hot, racks = history.hottest(start)
+    hot_times, hot, racks = broken_at_gaps(*history.hottest(start))
+    grid_times, grid_values, _ = broken_at_gaps(*grid)
     return {
         "start": start.isoformat(),
         "midnight": midnight.isoformat(),
         "time": now.astimezone(UTC).isoformat(),
         "grid": {
-            "time": [t.isoformat() for t in grid[0]],
-            "value": json_numbers(grid[1]),
+            "time": [t.isoformat() for t in grid_times],
+            "value": json_numbers(grid_values),
             "contract_kw": json_number(twin.facility.grid.contract_capacity / KW),
         },
         "hottest": {

@@ -19,8 +19,9 @@ import pytest
 from tests.helpers import START, Clock
 from tests.helpers import feed as run
 from tests.twin.test_live import make_twin
-from twin.live.control.persist import CALIBRATION
+from twin.live.control.persist import CALIBRATION, HOTTEST
 from twin.live.live_twin import LiveTwin
+from ui.views_overview import trends
 
 FACTORS = ("crah_fan_factor", "plant_power_factor", "busbar_resistance_factor")
 
@@ -84,3 +85,45 @@ def test_a_calibration_made_on_another_scenario_is_not_resumed(tmp_path: Path) -
     assert again.calibrator.status()["plant_power_factor"]["samples"] == 0
     entry = next(e for e in again.store.audit_log(limit=20) if e["action"] == "restore_calibration")
     assert entry["detail"]["skipped"] == "made on another scenario"
+
+
+def test_the_hottest_inlet_trend_goes_on_across_a_restart(tmp_path: Path) -> None:
+    """The Overview's hottest-inlet trend (one estimate a minute) was empty after every
+    restart: it is saved with the calibrated state and resumed, and the new twin's own
+    estimates follow it; a trend saved on another scenario is not resumed."""
+    clock = Clock(START)
+    twin, _ = _calibrated(tmp_path, clock)
+    before_times, before_values, before_racks = twin.estimator.history.hottest()
+    assert len(before_times) >= 9  # 10 min of readings, one sample a minute
+    twin.stop()
+    twin.store.close()
+
+    clock.now += timedelta(minutes=30)
+    again = make_twin(tmp_path, clock, faults=[])
+    assert again.estimator.history.hottest()[0] == []  # nothing until it resumes
+    again.start()
+    times, values, racks = again.estimator.history.hottest()
+    assert times == before_times and racks == before_racks
+    assert values == pytest.approx(before_values, abs=1e-4)  # saved to 4 decimals [°C]
+    shown = trends(again, clock())["hottest"]
+    assert shown["time"] == [t.isoformat() for t in before_times]
+    run(again, clock, 2)  # its own estimates come after the resumed ones
+    later, _, _ = again.estimator.history.hottest()
+    assert later[: len(before_times)] == before_times and len(later) > len(before_times)
+    assert later[len(before_times)] > before_times[-1]
+    # the 30 min the twin was down are a break in the line, not a straight line across
+    drawn = trends(again, clock())["hottest"]
+    gap = len(before_times)
+    assert drawn["value"][gap] is None and drawn["rack"][gap] == ""
+    assert None not in drawn["value"][:gap] + drawn["value"][gap + 1 :]
+    again.stop()
+    data = again.store.snapshot(HOTTEST)
+    assert data is not None and len(data["time"]) == len(later)
+    data["scenario_digest"] = "another"
+    again.store.save_snapshot(HOTTEST, data)
+    again.store.close()
+    third = make_twin(tmp_path, clock, faults=[])
+    third.start()
+    third.stop()
+    assert third.estimator.history.hottest()[0] == []
+    third.store.close()

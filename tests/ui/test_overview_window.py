@@ -184,3 +184,18 @@ def test_a_trend_of_one_reading_is_drawn_as_a_marker() -> None:
     data["grid"] = {**data["grid"], "time": ["2026-12-07T05:59:00+00:00", data["time"]]}
     data["grid"]["value"] = [3000.0, 3010.0]
     assert figures_trends.overview_trends(data, CHICAGO)[0]["data"][0]["mode"] == "lines"
+
+
+def test_a_long_gap_in_a_trend_is_a_break_not_a_line() -> None:
+    """A 30-min gap in samples a minute apart (the twin was down) gets one break halfway
+    (NaN, no rack); a missed reading in telemetry every 10 min does not."""
+    t0 = _utc(2026, 12, 7, 8)
+    minutes = [0, 1, 2, 32, 33]
+    times = [t0 + timedelta(minutes=m) for m in minutes]
+    drawn, values, racks = views_overview.broken_at_gaps(times, [20.0] * 5, list("abcde"))
+    assert drawn == [*times[:3], t0 + timedelta(minutes=17), *times[3:]]
+    assert [v == v for v in values] == [True, True, True, False, True, True]
+    assert racks == ["a", "b", "c", "", "d", "e"]
+    sparse = [t0 + timedelta(minutes=m) for m in (0, 10, 20, 40, 50)]
+    assert views_overview.broken_at_gaps(sparse, [1.0] * 5)[0] == sparse
+    assert views_overview.broken_at_gaps([], []) == ([], [], [])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -357,7 +358,9 @@ class EstimateHistory:
     The live twin's trends draw the estimate's ±2σ band from it (the store keeps readings,
     not estimates).  Each :meth:`record` of a state overwrites the sample of its minute, so a
     minute holds the last estimate made in it; at most ``samples`` minutes are kept (the oldest
-    go first), and a restart starts empty.
+    go first), and a restart starts empty but for the hall's hottest inlet per sample, which the
+    twin saves with its calibrated state (:meth:`hottest_saved`, :meth:`restore_hottest`: the
+    Overview's trend goes on across a restart).
 
     Parameters
     ----------
@@ -395,6 +398,8 @@ class EstimateHistory:
         self._slot = -1  # slot of the newest sample
         self._minute: float | None = None
         self._lock = threading.Lock()
+        # the hottest inlet per sample a stopped twin saved: times [s], values [°C], racks
+        self._restored: tuple[list[float], list[float], list[str]] = ([], [], [])
 
     def record(self, state: EstimatedState) -> None:
         """Keep ``state``'s inlet mean [°C] and standard deviation [K] as its minute's sample
@@ -452,22 +457,64 @@ class EstimateHistory:
     ) -> tuple[list[datetime], FloatArray, list[str]]:
         """The hottest estimated inlet of the hall per sample since ``start``, oldest first:
         times (UTC), the highest mean [°C] and the rack that has it (samples where no rack
-        has an estimate are left out)."""
+        has an estimate are left out).  Before this history's own first sample come the
+        samples a stopped twin saved (:meth:`restore_hottest`): the trend goes on across a
+        restart."""
         with self._lock:
             order = np.roll(np.arange(self.samples), -(self._slot + 1))
             times = self._times[order]
             mean = self._mean[order]
+            restored = self._restored
         keep = np.isfinite(times) & np.isfinite(mean).any(axis=1)
-        if start is not None:
-            keep &= times >= start.timestamp()
         chosen = np.where(np.isfinite(mean[keep]), mean[keep], -np.inf)
         where = np.argmax(chosen, axis=1) if chosen.size else np.zeros(0, dtype=int)
         racks = list(self._index)
-        return (
-            [_from_seconds(t) for t in times[keep].tolist()],
-            chosen[np.arange(len(where)), where].astype(float),
-            [racks[r] for r in where.tolist()],
+        seconds = times[keep]
+        first = float(seconds[0]) if seconds.size else math.inf
+        before = [k for k, t in enumerate(restored[0]) if t < first]
+        seconds = np.concatenate([np.array([restored[0][k] for k in before]), seconds])
+        values = np.concatenate(
+            [np.array([restored[1][k] for k in before]), chosen[np.arange(len(where)), where]]
         )
+        names = [restored[2][k] for k in before] + [racks[r] for r in where.tolist()]
+        wanted = np.flatnonzero(seconds >= start.timestamp()) if start is not None else None
+        if wanted is not None:
+            seconds, values, names = seconds[wanted], values[wanted], [names[k] for k in wanted]
+        return [_from_seconds(t) for t in seconds.tolist()], values.astype(float), names
+
+    def hottest_saved(self) -> dict[str, list[Any]]:
+        """:meth:`hottest` over everything kept, JSON-ready for a snapshot: ``time`` [s since
+        1970 UTC], ``value`` [°C] and ``rack``."""
+        times, values, racks = self.hottest()
+        return {
+            "time": [t.timestamp() for t in times],
+            "value": [round(float(v), 4) for v in values],
+            "rack": racks,
+        }
+
+    def restore_hottest(self, saved: Mapping[str, Any]) -> int:
+        """Keep the hottest-inlet samples a stopped twin saved (:meth:`hottest_saved`) for the
+        minutes before this history's own; the newest :attr:`samples` of those whose rack is
+        known.  Returns how many were kept.
+
+        Raises
+        ------
+        KeyError, TypeError, ValueError
+            ``saved`` is not such a series.
+        """
+        rows = [
+            (float(t), float(v), str(r))
+            for t, v, r in zip(saved["time"], saved["value"], saved["rack"], strict=True)
+            if str(r) in self._index and math.isfinite(float(t)) and math.isfinite(float(v))
+        ]
+        rows = sorted(rows)[-self.samples :]
+        with self._lock:
+            self._restored = (
+                [t for t, _, _ in rows],
+                [v for _, v, _ in rows],
+                [r for *_, r in rows],
+            )
+        return len(rows)
 
     def __len__(self) -> int:
         """Samples kept [-]."""

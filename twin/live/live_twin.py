@@ -53,7 +53,7 @@ from twin.live.control.approval import check_alarms, plan_alarms
 from twin.live.control.cycle import processing_loop, run_cycle, take_waiting
 from twin.live.control.guardrails import guardrail_problems
 from twin.live.control.payload import fallback_payload, schedule_from_json, schedule_json
-from twin.live.control.persist import restore_calibration, save_calibration
+from twin.live.control.persist import restore_calibration, restore_trend, save_calibration
 from twin.live.control.proposals import (
     check_scenario,
     revert_applied,
@@ -692,7 +692,8 @@ class LiveTwin:
 
     def resume(self) -> None:
         """Resume, once, what a stopped twin left in the store: the calibration
-        (:func:`twin.live.control.persist.restore_calibration`), then the sensors it held stuck
+        (:func:`twin.live.control.persist.restore_calibration`) and the hottest-inlet trend
+        (:func:`twin.live.control.persist.restore_trend`), then the sensors it held stuck
         or drifting (:meth:`twin.live.control.supervisor.Supervisor.restore_screening`: only
         with the calibration resumed, since their baselines were judged against its offsets;
         otherwise their alarms are re-judged from scratch), and the plans in force
@@ -702,6 +703,7 @@ class LiveTwin:
         self._restored = True
         if restore_calibration(self):
             self.supervisor.restore_screening(self.store.alarms(active_only=True))
+        restore_trend(self)
         restore(self)
 
     def start(self) -> None:

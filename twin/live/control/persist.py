@@ -11,6 +11,12 @@ from it when it was made on the same scenario (its ``scenario_digest``; a scenar
 over the API is not served again after a restart, as for plans).  The forgetting then counts
 from the saved time, so the uncertainty grows over the time the twin was down.  Audited as
 ``restore_calibration`` (restored or skipped, with the reason).
+
+The hall's hottest estimated inlet per minute (the Overview's trend,
+:meth:`twin.live.estimation.EstimateHistory.hottest`) is saved with it (snapshot
+``estimate_hottest``, the last day) and resumed with it (:func:`restore_trend`): before, the
+trend was empty after every restart.  The other estimates are not kept: a restart estimates
+them again from the readings.
 """
 
 from __future__ import annotations
@@ -24,12 +30,22 @@ from twin.store.errors import StoreError
 if TYPE_CHECKING:
     from twin.live.live_twin import LiveTwin
 
-__all__ = ["CALIBRATION", "SAVE_EVERY_S", "restore_calibration", "save_calibration"]
+__all__ = [
+    "CALIBRATION",
+    "HOTTEST",
+    "SAVE_EVERY_S",
+    "restore_calibration",
+    "restore_trend",
+    "save_calibration",
+]
 
 log = logging.getLogger(__name__)
 
 CALIBRATION = "calibration"
 """Name of the calibrated state's snapshot in the store."""
+
+HOTTEST = "estimate_hottest"
+"""Name of the snapshot of the hall's hottest estimated inlet per minute."""
 
 SAVE_EVERY_S = 60.0
 """Least time between two saves of the calibrated state, on the readings' clock [s]."""
@@ -47,13 +63,32 @@ def save_calibration(twin: LiveTwin, moment: datetime, *, force: bool = False) -
         "saved": moment.isoformat(),
         **twin.calibrator.state_dict(),
     }
+    with twin.lock:
+        trend = twin.estimator.history.hottest_saved()
+    hottest = {"scenario_digest": twin.scenario_digest, "saved": moment.isoformat(), **trend}
     try:
         twin.store.save_snapshot(CALIBRATION, data)
+        twin.store.save_snapshot(HOTTEST, hottest)
     except (StoreError, ValueError):
         log.exception("the calibrated state could not be saved")
         return False
     twin.calibration_saved = moment
     return True
+
+
+def restore_trend(twin: LiveTwin) -> int:
+    """Resume the hall's hottest estimated inlet per minute a stopped twin saved, when it was
+    made on the same scenario; returns the samples resumed (0: none, or not readable: logged).
+    """
+    data = twin.store.snapshot(HOTTEST)
+    if data is None or data.get("scenario_digest") != twin.scenario_digest:
+        return 0
+    try:
+        with twin.lock:
+            return twin.estimator.history.restore_hottest(data)
+    except (KeyError, TypeError, ValueError):
+        log.exception("the saved hottest-inlet trend could not be read")
+        return 0
 
 
 def restore_calibration(twin: LiveTwin) -> bool:
