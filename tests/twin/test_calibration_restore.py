@@ -74,14 +74,7 @@ def test_a_calibration_made_on_another_scenario_is_not_resumed(tmp_path: Path) -
     clock = Clock(START)
     twin, _ = _calibrated(tmp_path, clock)
     twin.stop()
-    data = copy.deepcopy(twin.store.snapshot(CALIBRATION))
-    assert data is not None
-    data["scenario_digest"] = "another"
-    twin.store.save_snapshot(CALIBRATION, data)
-    twin.store.close()
-    again = make_twin(tmp_path, clock, faults=[])
-    again.start()
-    again.stop()
+    again = _restarted_after_another_scenario(twin, CALIBRATION, tmp_path, clock)
     assert again.calibrator.status()["plant_power_factor"]["samples"] == 0
     entry = next(e for e in again.store.audit_log(limit=20) if e["action"] == "restore_calibration")
     assert entry["detail"]["skipped"] == "made on another scenario"
@@ -117,13 +110,24 @@ def test_the_hottest_inlet_trend_goes_on_across_a_restart(tmp_path: Path) -> Non
     assert drawn["value"][gap] is None and drawn["rack"][gap] == ""
     assert None not in drawn["value"][:gap] + drawn["value"][gap + 1 :]
     again.stop()
-    data = again.store.snapshot(HOTTEST)
-    assert data is not None and len(data["time"]) == len(later)
-    data["scenario_digest"] = "another"
-    again.store.save_snapshot(HOTTEST, data)
-    again.store.close()
-    third = make_twin(tmp_path, clock, faults=[])
-    third.start()
-    third.stop()
+    saved = again.store.snapshot(HOTTEST)
+    assert saved is not None and len(saved["time"]) == len(later)
+    third = _restarted_after_another_scenario(again, HOTTEST, tmp_path, clock)
     assert third.estimator.history.hottest()[0] == []
     third.store.close()
+
+
+def _restarted_after_another_scenario(
+    twin: LiveTwin, snapshot: str, folder: Path, clock: Clock
+) -> LiveTwin:
+    """A new twin on ``twin``'s (stopped) store, started and stopped, after its ``snapshot``
+    was marked as made on another scenario."""
+    data = copy.deepcopy(twin.store.snapshot(snapshot))
+    assert data is not None
+    data["scenario_digest"] = "another"
+    twin.store.save_snapshot(snapshot, data)
+    twin.store.close()
+    again = make_twin(folder, clock, faults=[])
+    again.start()
+    again.stop()
+    return again
