@@ -123,6 +123,33 @@ def test_insert_is_idempotent_and_counts(store: Store) -> None:
     assert store.insert([]) == InsertResult(0, 0)
 
 
+def test_rows_known_to_be_new_are_stored_alike(store: Store) -> None:
+    """``newer_than`` (the ingest committer's newest stored times): on PostgreSQL the rows
+    after it skip the conflict check.  The counts and rows are those of a plain insert, and
+    when the caller's knowledge is stale (a row after it is stored already: another writer),
+    the batch is inserted again with the check, nothing lost, nothing doubled."""
+    points = [f"rack/R{i:02d}/power" for i in range(4)]
+    first = _grid(points, 10)
+    never = {p: EPOCH for p in points}
+    assert store.insert(first, newer_than=never) == InsertResult(40, 0)
+    newest = {p: T0 + timedelta(seconds=90) for p in points}
+    # new rows after the newest, and a re-sent late one: only the latter is checked
+    late = Reading(points[0], T0 + timedelta(seconds=30), -1.0)
+    after = _grid(points, 5, start=T0 + timedelta(seconds=100))
+    assert store.insert([*after, late], newer_than=newest) == InsertResult(20, 1)
+    # stale knowledge: the "new" rows are stored already (and one of them twice in the batch)
+    again = [*after, after[0]]
+    assert store.insert(again, newer_than=newest) == InsertResult(0, 21)
+    # and a mix: some of the "new" rows stored, some not
+    more = _grid(points, 8, start=T0 + timedelta(seconds=100))
+    assert store.insert(more, newer_than=newest) == InsertResult(12, 20)
+    assert store.count() == 72
+    stored = store.query(points[0])
+    assert len(stored) == len({r.time for r in stored}) == 18
+    assert next(r.value for r in stored if r.time == late.time) == first[3 * 4].value
+    assert store.latest(points)[points[0]].time == T0 + timedelta(seconds=170)
+
+
 @pytest.mark.parametrize("staging_rows", [None, 0, 7_000])
 def test_large_batches_with_repeats_store_the_first_value_bit_for_bit(
     url: str, staging_rows: int | None

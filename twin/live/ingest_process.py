@@ -149,7 +149,7 @@ class Committer:
         readings, rejected = validate(items, catalogue, now=now, last_times=last)
         inserted = already = 0
         if readings:
-            result = self.store.insert(readings)
+            result = self.store.insert(readings, newer_than=last)  # new: not checked again
             inserted, already = result.inserted, result.already_stored
             with self._lock:  # only after the commit
                 for reading in readings:
