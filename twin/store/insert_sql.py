@@ -1,17 +1,29 @@
 """The SQL text and parameters of one :meth:`twin.store.store.Store.insert`: SQLite
 ``INSERT ... SELECT FROM (VALUES ...)`` statements of a few fixed sizes (the prepared-statement
 cache of each pooled connection stays small) and ``latest`` upserts; PostgreSQL array literals
-for ``unnest`` (joined in C, not quoted element by element in Python)."""
+for ``unnest`` (joined in C, not quoted element by element in Python) and its statements
+(:func:`pg_statements`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
 from twin.store.schema import LATEST, MEASUREMENTS, STAGING
 
-__all__ = ["ROWS_PER_STATEMENT", "pg_arrays", "sqlite_statements", "statement_sizes"]
+__all__ = [
+    "ROWS_PER_STATEMENT",
+    "PgStatements",
+    "pg_arrays",
+    "pg_statements",
+    "sqlite_statements",
+    "statement_sizes",
+]
 
 ROWS_PER_STATEMENT = 1_024
 """Most rows of one SQLite insert statement (3 or 4 parameters each: well under 32,766)."""
@@ -116,3 +128,54 @@ def pg_arrays(rows: Sequence[tuple[Any, ...]]) -> dict[str, str]:
         "t": "{" + ",".join([str(row[1]) for row in rows]) + "}",
         "v": "{" + ",".join([repr(row[2]) for row in rows]) + "}",
     }
+
+
+@dataclass(frozen=True)
+class PgStatements:
+    """PostgreSQL's insert statements, each taking the array literals ``p``, ``t``, ``v``
+    (:func:`pg_arrays`) and the arrival time ``r`` [µs since 1970 UTC].
+
+    Attributes
+    ----------
+    insert
+        Rows into ``measurements``, those stored already left out (``ON CONFLICT DO
+        NOTHING``); its row count is the rows newly stored.
+    insert_new
+        Rows known to be new into ``measurements``, without the conflict check (a third less
+        of the server's time a row; a row stored already fails the statement).
+    latest
+        The newest reading of each point into ``latest`` (only where newer).
+    """
+
+    insert: Any
+    insert_new: Any
+    latest: Any
+
+
+def pg_statements() -> PgStatements:
+    """The PostgreSQL insert statements (SQLite's are built per batch size:
+    :func:`sqlite_statements`)."""
+    cols = ["point", "time", "value", "received"]
+    unnest = (
+        sa.func.unnest(
+            sa.cast(sa.bindparam("p"), pg.ARRAY(sa.Text)),
+            sa.cast(sa.bindparam("t"), pg.ARRAY(sa.BigInteger)),
+            sa.cast(sa.bindparam("v"), pg.ARRAY(sa.Double)),
+        )
+        .table_valued("point", "time", "value")
+        .render_derived(name="batch")
+    )
+    rows = sa.select(
+        unnest.c.point, unnest.c.time, unnest.c.value, sa.bindparam("r", type_=sa.BigInteger)
+    )
+    new = pg.insert(MEASUREMENTS).from_select(cols, rows)
+    newest = pg.insert(LATEST).from_select(cols, rows)
+    return PgStatements(
+        insert=new.on_conflict_do_nothing().execution_options(preserve_rowcount=True),
+        insert_new=new.execution_options(preserve_rowcount=True),
+        latest=newest.on_conflict_do_update(
+            index_elements=[LATEST.c.point],
+            set_={c: newest.excluded[c] for c in ("time", "value", "received")},
+            where=newest.excluded.time > LATEST.c.time,
+        ),
+    )

@@ -53,7 +53,6 @@ from operator import itemgetter
 from typing import Literal, TypedDict
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -70,7 +69,7 @@ from twin.store.engine import (
     optional_microseconds,
     to_microseconds,
 )
-from twin.store.insert_sql import pg_arrays, sqlite_statements
+from twin.store.insert_sql import pg_arrays, pg_statements, sqlite_statements
 from twin.store.records import RecordsMixin
 from twin.store.schema import HOURLY, LATEST, MEASUREMENTS, SCHEMA_VERSION, STAGING, migrate
 from twin.store.sessions import SessionsMixin
@@ -212,7 +211,7 @@ class Store(RecordsMixin, SessionsMixin):
             synchronous=synchronous,
             pool_size=pool_size,
         )
-        self._build_statements()
+        self._pg = pg_statements() if self.backend == "postgresql" else None
         try:
             self.schema_version: int = SCHEMA_VERSION
             """Schema version of the database (always the current one once open)."""
@@ -250,46 +249,6 @@ class Store(RecordsMixin, SessionsMixin):
         return f"Store({self.url!r})"
 
     # ---------------------------------------------------------------------------- plumbing
-
-    def _build_statements(self) -> None:
-        """PostgreSQL's insert statements (SQLite's are built per batch size:
-        :func:`sqlite_statements`)."""
-        cols = ["point", "time", "value", "received"]
-        if self.backend == "sqlite":
-            return
-        unnest = (
-            sa.func.unnest(
-                sa.cast(sa.bindparam("p"), pg.ARRAY(sa.Text)),
-                sa.cast(sa.bindparam("t"), pg.ARRAY(sa.BigInteger)),
-                sa.cast(sa.bindparam("v"), pg.ARRAY(sa.Double)),
-            )
-            .table_valued("point", "time", "value")
-            .render_derived(name="batch")
-        )
-        rows = sa.select(
-            unnest.c.point,
-            unnest.c.time,
-            unnest.c.value,
-            sa.bindparam("r", type_=sa.BigInteger),
-        )
-        self._pg_insert = (
-            pg.insert(MEASUREMENTS)
-            .from_select(cols, rows)
-            .on_conflict_do_nothing()
-            .execution_options(preserve_rowcount=True)
-        )
-        # rows known to be new: no conflict check (a third less of the server's time a row)
-        self._pg_insert_new = (
-            pg.insert(MEASUREMENTS)
-            .from_select(cols, rows)
-            .execution_options(preserve_rowcount=True)
-        )
-        newest = pg.insert(LATEST).from_select(cols, rows)
-        self._pg_latest = newest.on_conflict_do_update(
-            index_elements=[LATEST.c.point],
-            set_={c: newest.excluded[c] for c in ("time", "value", "received")},
-            where=newest.excluded.time > LATEST.c.time,
-        )
 
     # ------------------------------------------------------------------------ measurements
 
@@ -389,6 +348,8 @@ class Store(RecordsMixin, SessionsMixin):
         """:meth:`insert` on PostgreSQL: the rows after ``newer_than`` without the conflict
         check, the others with it (all with it again if one of the first was stored already);
         returns the rows newly stored."""
+        pg_sql = self._pg
+        assert pg_sql is not None  # a PostgreSQL store
         fresh: list[tuple[str, int, float]] = []
         checked = rows
         if newer_than:
@@ -402,13 +363,13 @@ class Store(RecordsMixin, SessionsMixin):
             # quotes element by element in Python); the server parses them
             parts = [
                 (statement, {**pg_arrays(part), "r": recv})
-                for statement, part in ((self._pg_insert_new, new), (self._pg_insert, old))
+                for statement, part in ((pg_sql.insert_new, new), (pg_sql.insert, old))
                 if part
             ]
 
             def run(conn: Connection) -> int:
                 count = sum(conn.execute(statement, args).rowcount for statement, args in parts)
-                conn.execute(self._pg_latest, latest)
+                conn.execute(pg_sql.latest, latest)
                 return count
 
             return self._database.write(run)
