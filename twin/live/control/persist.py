@@ -63,8 +63,9 @@ def save_calibration(twin: LiveTwin, moment: datetime, *, force: bool = False) -
         "saved": moment.isoformat(),
         **twin.calibrator.state_dict(),
     }
-    with twin.lock:
-        trend = twin.estimator.history.hottest_saved()
+    with twin.lock:  # the estimator is replaced under it; its history has a lock of its own
+        history = twin.estimator.history
+    trend = history.hottest_saved()  # ~1,440 samples × racks read: outside the twin's lock
     hottest = {"scenario_digest": twin.scenario_digest, "saved": moment.isoformat(), **trend}
     try:
         twin.store.save_snapshot(CALIBRATION, data)
@@ -83,9 +84,10 @@ def restore_trend(twin: LiveTwin) -> int:
     data = twin.store.snapshot(HOTTEST)
     if data is None or data.get("scenario_digest") != twin.scenario_digest:
         return 0
+    with twin.lock:
+        history = twin.estimator.history
     try:
-        with twin.lock:
-            return twin.estimator.history.restore_hottest(data)
+        return history.restore_hottest(data)
     except (KeyError, TypeError, ValueError):
         log.exception("the saved hottest-inlet trend could not be read")
         return 0
