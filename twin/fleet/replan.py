@@ -589,17 +589,17 @@ class FleetPlanner:
         (:func:`twin.fleet.adopt.check_share`); nothing is written.  A share that does not fit
         refuses the whole approval (``ValueError``, audited ``approve_refused``)."""
         plans, problems = self._site_plans(plan_id, payload)
-        adoptions: list[tuple[str, Adoption]] = []
-        for name, site_plan in plans.items():
-            # previewed now: its critical alarms are judged on it, and the site plan keeps it
-            site_plan["preview"] = self.twins[name].supervisor.preview(site_plan)
-            adoptions.append((name, Adoption(self.twins[name], site_plan)))
-        if problems:
+        if problems:  # refused before any site is previewed (~35 ms each)
             why = "; ".join(problems)
             self.store.audit(actor, "approve_refused", plan_id, why, {"problems": problems})
             raise ValueError(
                 f"fleet plan {plan_id} does not fit every site, nothing was adopted: {why}; re-plan"
             )
+        adoptions: list[tuple[str, Adoption]] = []
+        for name, site_plan in plans.items():
+            # previewed now: its critical alarms are judged on it, and the site plan keeps it
+            site_plan["preview"] = self.twins[name].supervisor.preview(site_plan)
+            adoptions.append((name, Adoption(self.twins[name], site_plan)))
         return adoptions
 
     def _check_alarms(

@@ -248,8 +248,6 @@ class Store(RecordsMixin, SessionsMixin):
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
 
-    # ---------------------------------------------------------------------------- plumbing
-
     # ------------------------------------------------------------------------ measurements
 
     def insert(
@@ -351,11 +349,10 @@ class Store(RecordsMixin, SessionsMixin):
         pg_sql = self._pg
         assert pg_sql is not None  # a PostgreSQL store
         fresh: list[tuple[str, int, float]] = []
-        checked = rows
-        if newer_than:
-            after = {p: (t - EPOCH) // MICROSECOND for p, t in newer_than.items()}
-            fresh = [row for row in rows if row[1] > after.get(row[0], row[1])]
-            checked = [row for row in rows if row[1] <= after.get(row[0], row[1])]
+        checked: list[tuple[str, int, float]] = []
+        after = {p: (t - EPOCH) // MICROSECOND for p, t in (newer_than or {}).items()}
+        for row in rows:  # a point the caller does not know of: checked
+            (fresh if row[1] > after.get(row[0], row[1]) else checked).append(row)
         latest = {**pg_arrays(newest), "r": recv}
 
         def work(new: list[tuple[str, int, float]], old: list[tuple[str, int, float]]) -> int:
@@ -374,12 +371,12 @@ class Store(RecordsMixin, SessionsMixin):
 
             return self._database.write(run)
 
-        if not fresh:
-            return work([], checked)
-        try:
-            return work(fresh, checked)
-        except sa.exc.IntegrityError:  # a row was stored after what the caller knew of
-            return work([], rows)
+        if fresh:
+            try:
+                return work(fresh, checked)
+            except sa.exc.IntegrityError:  # a row was stored after what the caller knew of
+                pass
+        return work([], rows)
 
     def flush(self) -> int:
         """Move every staged row into ``measurements`` now (SQLite; a no-op on PostgreSQL).

@@ -120,7 +120,7 @@ def summary_table(ds: xr.Dataset) -> tuple[pd.DataFrame, dict[str, str]]:
         table[path] = values if numeric else values.astype(object)
         units[path] = str(sub[name].attrs.get("units", "")) if numeric else ""
     table["status"] = col("status").astype(str).to_numpy()
-    table["plan_source"] = col("plan_source").astype(str).to_numpy()
+    table["plan_source"] = col("plan_source").fillna("").astype(str).to_numpy()
     table["verified"] = col("verified")
     units.update(status="", plan_source="", verified="")
     it = col("it_energy_kwh")
@@ -501,8 +501,7 @@ def _fmt(value: Any, unit: str = "") -> str:
 def schedules_returned(sources: pd.Series) -> str:
     """How many points returned each schedule: "co_plan 9, rule_based 3" (points from a
     store made before sweeps recorded it: "not recorded")."""
-    named = sources.fillna("").astype(str).replace({"": "not recorded", "nan": "not recorded"})
-    counts = named.value_counts()
+    counts = sources.replace("", "not recorded").value_counts()
     return ", ".join(f"{name} {count}" for name, count in counts.items())
 
 
