@@ -120,7 +120,7 @@ def summary_table(ds: xr.Dataset) -> tuple[pd.DataFrame, dict[str, str]]:
         table[path] = values if numeric else values.astype(object)
         units[path] = str(sub[name].attrs.get("units", "")) if numeric else ""
     table["status"] = col("status").astype(str).to_numpy()
-    table["plan_source"] = col("plan_source").fillna("").astype(str).to_numpy()
+    table["plan_source"] = col("plan_source").astype(object).fillna("").astype(str).to_numpy()
     table["verified"] = col("verified")
     units.update(status="", plan_source="", verified="")
     it = col("it_energy_kwh")
