@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql
 from twin.scenario.points import Reading
 from twin.store.engine import engine_url
 from twin.store.errors import Conflict, NotFound, StoreBusy, StoreError
-from twin.store.insert_sql import pg_statements
+from twin.store.insert_sql import PG_INSERT
 from twin.store.records import PLAN_STATUSES
 from twin.store.schema import METADATA, SCHEMA_VERSION, migrate
 from twin.store.store import InsertResult, Store
@@ -153,16 +153,39 @@ def test_rows_known_to_be_new_are_stored_alike(store: Store) -> None:
 
 
 def test_the_insert_of_new_rows_has_no_conflict_check() -> None:
-    """What makes the insert of rows known to be new cheaper on PostgreSQL: its statement has
-    no ``ON CONFLICT`` clause (the checked one has)."""
-    statements = pg_statements()
+    """What makes the insert of rows known to be new cheaper on PostgreSQL: their part of the
+    statement has no ``ON CONFLICT`` clause (the checked rows' part has)."""
+    sql = str(PG_INSERT.compile(dialect=postgresql.dialect()))
+    new, checked = sql.split("old AS (")
+    assert new.count("INSERT INTO measurements") == 1
+    assert "ON CONFLICT" not in new
+    assert checked.count("INSERT INTO measurements") == 1
+    assert "ON CONFLICT DO NOTHING" in checked.split("up AS (")[0]
 
-    def sql(statement: Any) -> str:
-        return str(statement.compile(dialect=postgresql.dialect()))
 
-    assert "ON CONFLICT DO NOTHING" in sql(statements.insert)
-    assert "ON CONFLICT" not in sql(statements.insert_new)
-    assert sql(statements.insert_new) in sql(statements.insert)
+def test_a_postgresql_insert_is_one_statement_in_autocommit(store: Store, url: str) -> None:
+    """On PostgreSQL a batch is one round trip to the server: one statement (both inserts and
+    the ``latest`` upsert) on a connection in autocommit, so no ``BEGIN`` or ``COMMIT`` is
+    sent apart (under load each round trip waits for the server's turn on a core)."""
+    if not url.startswith("postgresql"):
+        pytest.skip("the single statement is PostgreSQL's")
+    sent: list[tuple[str, bool]] = []
+
+    def seen(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append((statement, conn.connection.dbapi_connection.autocommit))
+
+    engine = store._database.engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        points = ["rack/R00/power", "rack/R01/power"]
+        assert store.insert(_grid(points, 3)) == InsertResult(6, 0)
+        newest = dict.fromkeys(points, T0 + timedelta(seconds=20))
+        # the six rows stored are checked, the four after the newest are new
+        assert store.insert(_grid(points, 5), newer_than=newest) == InsertResult(4, 6)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert [(s.split(" AS (")[0], auto) for s, auto in sent] == [("WITH new", True)] * 2
+    assert store.latest(points)[points[1]].time == T0 + timedelta(seconds=40)
 
 
 @pytest.mark.parametrize("staging_rows", [None, 0, 7_000])

@@ -303,16 +303,21 @@ class Database:
         """Close every pooled connection (the engine reconnects when used again)."""
         self.engine.dispose()
 
-    def run(self, work: Callable[[Connection], T], *, write: bool) -> T:
+    def run(self, work: Callable[[Connection], T], *, write: bool, statement: bool = False) -> T:
         """Run ``work`` in one transaction (committed on return), retrying while locked.
 
-        ``work`` returns the answer, fetched inside the transaction.
+        ``work`` returns the answer, fetched inside the transaction.  With ``statement``,
+        ``work`` runs one statement in autocommit (on PostgreSQL the statement is its own
+        transaction: one round trip to the server instead of ``BEGIN``, the statement and
+        ``COMMIT``).
         """
         deadline = _time.monotonic() + self.busy_timeout
         delay = 0.01
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 with self.engine.connect() as conn:
+                    if statement:
+                        return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
                     if write:
                         conn.execution_options(dctwin_write=True)
                     with conn.begin():

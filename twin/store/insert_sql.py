@@ -1,26 +1,24 @@
 """The SQL text and parameters of one :meth:`twin.store.store.Store.insert`: SQLite
 ``INSERT ... SELECT FROM (VALUES ...)`` statements of a few fixed sizes (the prepared-statement
 cache of each pooled connection stays small) and ``latest`` upserts; PostgreSQL array literals
-for ``unnest`` (joined in C, not quoted element by element in Python) and its statements
-(:func:`pg_statements`)."""
+for ``unnest`` (joined in C, not quoted element by element in Python) and its one statement
+(:data:`PG_INSERT`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 
 from twin.store.schema import LATEST, MEASUREMENTS, STAGING
 
 __all__ = [
+    "PG_INSERT",
     "ROWS_PER_STATEMENT",
-    "PgStatements",
     "pg_arrays",
-    "pg_statements",
+    "pg_insert_args",
     "sqlite_statements",
     "statement_sizes",
 ]
@@ -130,52 +128,48 @@ def pg_arrays(rows: Sequence[tuple[Any, ...]]) -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
-class PgStatements:
-    """PostgreSQL's insert statements, each taking the array literals ``p``, ``t``, ``v``
-    (:func:`pg_arrays`) and the arrival time ``r`` [µs since 1970 UTC].
-
-    Attributes
-    ----------
-    insert
-        Rows into ``measurements``, those stored already left out (``ON CONFLICT DO
-        NOTHING``); its row count is the rows newly stored.
-    insert_new
-        Rows known to be new into ``measurements``, without the conflict check (a third less
-        of the server's time a row; a row stored already fails the statement).
-    latest
-        The newest reading of each point into ``latest`` (only where newer).
-    """
-
-    insert: Any
-    insert_new: Any
-    latest: Any
-
-
-def pg_statements() -> PgStatements:
-    """The PostgreSQL insert statements (SQLite's are built per batch size:
-    :func:`sqlite_statements`)."""
-    cols = ["point", "time", "value", "received"]
-    unnest = (
-        sa.func.unnest(
-            sa.cast(sa.bindparam("p"), pg.ARRAY(sa.Text)),
-            sa.cast(sa.bindparam("t"), pg.ARRAY(sa.BigInteger)),
-            sa.cast(sa.bindparam("v"), pg.ARRAY(sa.Double)),
-        )
-        .table_valued("point", "time", "value")
-        .render_derived(name="batch")
+def _pg_rows(tag: str) -> str:
+    """``SELECT`` of the rows of the array parameters ``p<tag>``, ``t<tag>``, ``v<tag>`` with
+    the arrival time ``r``."""
+    return (
+        f"SELECT b.point, b.time, b.value, CAST(:r AS bigint) FROM unnest("
+        f"CAST(:p{tag} AS text[]), CAST(:t{tag} AS bigint[]), "
+        f"CAST(:v{tag} AS double precision[])) AS b(point, time, value)"
     )
-    rows = sa.select(
-        unnest.c.point, unnest.c.time, unnest.c.value, sa.bindparam("r", type_=sa.BigInteger)
-    )
-    new = pg.insert(MEASUREMENTS).from_select(cols, rows)
-    newest = pg.insert(LATEST).from_select(cols, rows)
-    return PgStatements(
-        insert=new.on_conflict_do_nothing().execution_options(preserve_rowcount=True),
-        insert_new=new.execution_options(preserve_rowcount=True),
-        latest=newest.on_conflict_do_update(
-            index_elements=[LATEST.c.point],
-            set_={c: newest.excluded[c] for c in ("time", "value", "received")},
-            where=newest.excluded.time > LATEST.c.time,
-        ),
-    )
+
+
+_INTO = f"INSERT INTO {MEASUREMENTS.name} (point, time, value, received) "
+
+PG_INSERT = sa.text(
+    f"WITH new AS ({_INTO}{_pg_rows('n')} RETURNING 1), "
+    f"old AS ({_INTO}{_pg_rows('c')} ON CONFLICT DO NOTHING RETURNING 1), "
+    f"up AS (INSERT INTO {LATEST.name} (point, time, value, received) {_pg_rows('l')} "
+    "ON CONFLICT (point) DO UPDATE SET time = excluded.time, value = excluded.value, "
+    f"received = excluded.received WHERE excluded.time > {LATEST.name}.time) "
+    "SELECT (SELECT count(*) FROM new) + (SELECT count(*) FROM old)"
+)
+"""PostgreSQL's whole insert in one statement, run in autocommit (one round trip; 4 with
+``BEGIN``, two statements and ``COMMIT``: under load each waits for the server's turn on a
+core, and the batch p99 of ``benchmarks/ingest.py`` was 88–168 ms against 49–68 ms so).
+Its result is the count of rows newly stored.  Parameters: array literals
+(:func:`pg_arrays`) with the suffix ``n`` (rows known to be new, inserted without the
+conflict check, which costs the server about a third of its time a row; a row stored
+already fails the statement), ``c`` (rows checked: those stored already left out) and ``l``
+(each point's newest row, upserted into ``latest`` only where newer), and ``r``, the arrival
+time [µs since 1970 UTC]."""
+
+
+def pg_insert_args(
+    new: Sequence[tuple[Any, ...]],
+    checked: Sequence[tuple[Any, ...]],
+    newest: Sequence[tuple[Any, ...]],
+    recv: int,
+) -> dict[str, Any]:
+    """The parameters of :data:`PG_INSERT`: ``new`` and ``checked`` (point, time, value)
+    rows, ``newest`` the newest row of each point, ``recv`` the arrival time [µs since 1970
+    UTC].  The arrays are PostgreSQL array literals joined in C (psycopg's list dumper quotes
+    element by element in Python); the server parses them."""
+    args: dict[str, Any] = {"r": recv}
+    for tag, rows in (("n", new), ("c", checked), ("l", newest)):
+        args.update({name + tag: text for name, text in pg_arrays(rows).items()})
+    return args

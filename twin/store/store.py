@@ -69,7 +69,7 @@ from twin.store.engine import (
     optional_microseconds,
     to_microseconds,
 )
-from twin.store.insert_sql import pg_arrays, pg_statements, sqlite_statements
+from twin.store.insert_sql import PG_INSERT, pg_insert_args, sqlite_statements
 from twin.store.records import RecordsMixin
 from twin.store.schema import HOURLY, LATEST, MEASUREMENTS, SCHEMA_VERSION, STAGING, migrate
 from twin.store.sessions import SessionsMixin
@@ -211,7 +211,6 @@ class Store(RecordsMixin, SessionsMixin):
             synchronous=synchronous,
             pool_size=pool_size,
         )
-        self._pg = pg_statements() if self.backend == "postgresql" else None
         try:
             self.schema_version: int = SCHEMA_VERSION
             """Schema version of the database (always the current one once open)."""
@@ -346,30 +345,19 @@ class Store(RecordsMixin, SessionsMixin):
         """:meth:`insert` on PostgreSQL: the rows after ``newer_than`` without the conflict
         check, the others with it (all with it again if one of the first was stored already);
         returns the rows newly stored."""
-        pg_sql = self._pg
-        assert pg_sql is not None  # a PostgreSQL store
         fresh: list[tuple[str, int, float]] = []
         checked: list[tuple[str, int, float]] = []
         after = {p: (t - EPOCH) // MICROSECOND for p, t in (newer_than or {}).items()}
         for row in rows:  # a point the caller does not know of: checked
             (fresh if row[1] > after.get(row[0], row[1]) else checked).append(row)
-        latest = {**pg_arrays(newest), "r": recv}
 
         def work(new: list[tuple[str, int, float]], old: list[tuple[str, int, float]]) -> int:
-            # the arrays as PostgreSQL array literals, joined in C (psycopg's list dumper
-            # quotes element by element in Python); the server parses them
-            parts = [
-                (statement, {**pg_arrays(part), "r": recv})
-                for statement, part in ((pg_sql.insert_new, new), (pg_sql.insert, old))
-                if part
-            ]
-
-            def run(conn: Connection) -> int:
-                count = sum(conn.execute(statement, args).rowcount for statement, args in parts)
-                conn.execute(pg_sql.latest, latest)
-                return count
-
-            return self._database.write(run)
+            args = pg_insert_args(new, old, newest, recv)
+            return self._database.run(
+                lambda conn: int(conn.execute(PG_INSERT, args).scalar_one()),
+                write=True,
+                statement=True,
+            )
 
         if fresh:
             try:
