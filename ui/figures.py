@@ -1,7 +1,9 @@
 """Plotly figures of the pages, built from :mod:`ui.views` data (JSON-ready dicts).
 
 Axis titles carry units from the variables registry (:mod:`physics.variables`); times are
-shown in the site's timezone (the axis title says which).  WebGL traces (``Scattergl``) and
+shown in the site's timezone (the axis title says which), or, in a window across a change of
+its clocks, at one fixed UTC offset throughout (:func:`axis_zone`; plotly has no time zones, so
+wall-clock times would run backwards through the repeated hour).  WebGL traces (``Scattergl``) and
 one ``Heatmap`` keep the floor map responsive for 10,000 racks.
 """
 
@@ -10,9 +12,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from datetime import timedelta, tzinfo
+from datetime import timezone as fixed_offset
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -43,7 +46,7 @@ def label(name: str, units: str | None = None) -> str:
     return axis_title(long_name, shown)
 
 
-def local_times(times: Sequence[str], timezone: ZoneInfo) -> list[str]:
+def local_times(times: Sequence[str], timezone: tzinfo) -> list[str]:
     """ISO UTC instants as naive local wall-clock strings of ``timezone`` (for plotly axes).
 
     Parameters
@@ -52,7 +55,7 @@ def local_times(times: Sequence[str], timezone: ZoneInfo) -> list[str]:
         ISO 8601 instants with an offset; with and without fractional seconds in one list
         (``isoformat`` drops a zero microsecond part), each parsed on its own.
     timezone
-        Display timezone.
+        Display timezone: the site's, or the fixed offset of :func:`axis_zone`.
     """
     if not len(times):
         return []
@@ -61,9 +64,53 @@ def local_times(times: Sequence[str], timezone: ZoneInfo) -> list[str]:
     return [t.strftime("%Y-%m-%d %H:%M:%S") for t in index]
 
 
-def time_title(timezone: ZoneInfo) -> str:
-    """Title of a time axis, e.g. ``"Time (America/Chicago)"``."""
-    return f"Time ({timezone.key})"
+def _offset_text(offset: timedelta) -> str:
+    minutes = round(offset.total_seconds() / 60)
+    sign = "+" if minutes >= 0 else "−"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def axis_zone(timezone: tzinfo, *times: Sequence[str]) -> tzinfo:
+    """The zone a figure's time axis is drawn in: ``timezone``, unless its UTC offset changes
+    within the window of ``times`` (a daylight-saving change), then the fixed offset in effect
+    at the window's start, named for :func:`time_title`.
+
+    Plotly has no time zones: on wall-clock times the hour repeated when the clocks go back
+    would be drawn backwards over the hour before it (and the hour skipped in spring as a
+    gap).  One offset throughout keeps the axis in order; the title says which.
+
+    Parameters
+    ----------
+    timezone
+        The site's timezone.
+    *times
+        The figure's time lists (ISO 8601 instants, each in time order; empty ones ignored):
+        the window runs from the earliest first to the latest last.
+    """
+    ends = [t for series in times if len(series) for t in (series[0], series[-1])]
+    if not ends:
+        return timezone
+    parsed = pd.to_datetime(ends, utc=True, format="ISO8601")
+    start, end = parsed.min(), parsed.max()
+    # every 6 h and both ends: no offset lasts less than that, so every change shows
+    moments = pd.DatetimeIndex([*pd.date_range(start, end, freq="6h"), end])
+    local = moments.tz_convert(timezone)
+    offsets = local.tz_localize(None) - moments.tz_localize(None)
+    if offsets.nunique() <= 1:
+        return timezone
+    first = pd.Timedelta(offsets[0]).to_pytimedelta()
+    name = getattr(timezone, "key", str(timezone))
+    return fixed_offset(
+        first, f"{_offset_text(first)} throughout: {name} changes its clocks in this window"
+    )
+
+
+def time_title(timezone: tzinfo) -> str:
+    """Title of a time axis, e.g. ``"Time (America/Chicago)"`` or, for :func:`axis_zone`'s
+    fixed offset, ``"Time (UTC−05:00 throughout: America/Chicago changes its clocks in this
+    window)"``."""
+    key = getattr(timezone, "key", None)
+    return f"Time ({key if key is not None else timezone.tzname(None)})"
 
 
 def _base(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
@@ -344,7 +391,7 @@ def _alarm_outlines(grid: dict[str, Any], alarmed: dict[str, str]) -> list[dict[
     return traces
 
 
-def rack_detail(history: dict[str, Any], timezone: ZoneInfo) -> dict[str, Any]:
+def rack_detail(history: dict[str, Any], timezone: tzinfo) -> dict[str, Any]:
     """One rack over time: temperatures (measured, and the twin model's), power, busbar
     voltage, BBU ride-through; one panel per quantity, titled with its name, on one shared
     time axis.
@@ -353,6 +400,7 @@ def rack_detail(history: dict[str, Any], timezone: ZoneInfo) -> dict[str, Any]:
     ``graph_objects`` validation and no WebGL context, which cost most of a rack click.
     """
     series = history["series"]
+    timezone = axis_zone(timezone, *(item["time"] for item in series.values()))
     panels = [
         ("inlet_temperature", "inlet_temperature_model", "outlet_temperature"),
         ("rack_power",),
@@ -466,8 +514,9 @@ def aligned_axis(values: Sequence[float | None], intervals: int = 5) -> dict[str
     return {"range": [start, end], "tick0": start, "dtick": step, "tickmode": "linear"}
 
 
-def plan_signals(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+def plan_signals(view: dict[str, Any], timezone: tzinfo) -> go.Figure:
     """Price and carbon intensity over the plan window (two y axes)."""
+    timezone = axis_zone(timezone, view["time"])
     x = local_times(view["time"], timezone)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=x, y=view["price"], name="price", line_shape="hv"))
@@ -487,8 +536,9 @@ def plan_signals(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
     return _base(fig, "Signals")
 
 
-def plan_grid(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+def plan_grid(view: dict[str, Any], timezone: tzinfo) -> go.Figure:
     """Grid import of the plan vs the *as operated* and *rule based* baselines [kW]."""
+    timezone = axis_zone(timezone, view["time"])
     x = local_times(view["time"], timezone)
     fig = go.Figure()
     names = {"plan": "plan", "as_operated": "as operated", "rule_based": "rule based"}
@@ -506,8 +556,9 @@ def plan_grid(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
     return _base(fig, "Grid import: plan vs baselines")
 
 
-def plan_soc(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+def plan_soc(view: dict[str, Any], timezone: tzinfo) -> go.Figure:
     """Battery state of charge of the plan and the baselines [-]."""
+    timezone = axis_zone(timezone, view["time"])
     x = local_times(view["time"], timezone)
     fig = go.Figure()
     for k, (key, values) in enumerate(view["battery_soc"].items()):
@@ -552,9 +603,10 @@ def identical_groups(series: dict[str, Sequence[float]]) -> list[tuple[str, Sequ
     return [(merged_name(names), list(values)) for values, names in groups.items()]
 
 
-def plan_setpoints(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+def plan_setpoints(view: dict[str, Any], timezone: tzinfo) -> go.Figure:
     """Supply-air setpoints per cooling unit [°C] (identical units as one line) and the
     chilled-water setpoint [°C] on its own axis (right), ticks aligned with the left axis."""
+    timezone = axis_zone(timezone, view["time"])
     x = local_times(view["time"], timezone)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     for k, (name, values) in enumerate(identical_groups(view["supply_temperature_c"])):
@@ -585,9 +637,10 @@ def plan_setpoints(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
     return _base(fig, "Setpoints")
 
 
-def plan_gantt(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+def plan_gantt(view: dict[str, Any], timezone: tzinfo) -> go.Figure:
     """When each job runs in the plan: one bar per run (its mean power [kW] on hover); a job
     that does not run in the plan's window is listed as paused."""
+    timezone = axis_zone(timezone, view["time"])
     jobs = view["jobs"]
     if not jobs:
         return empty("no jobs in this plan's window")
@@ -631,8 +684,9 @@ def plan_gantt(view: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
     return _base(fig, "Jobs (Gantt; paused ones included)", 120 + 50 * len(jobs))
 
 
-def whatif_compare(result: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
+def whatif_compare(result: dict[str, Any], timezone: tzinfo) -> go.Figure:
     """Grid import of the current and the modified scenario's plans [kW]."""
+    timezone = axis_zone(timezone, result["time"])
     x = local_times(result["time"], timezone)
     fig = go.Figure()
     for k, key in enumerate(("current", "modified")):
@@ -645,6 +699,7 @@ def whatif_compare(result: dict[str, Any], timezone: ZoneInfo) -> go.Figure:
 
 
 __all__ = [
+    "axis_zone",
     "empty",
     "floor_map",
     "label",

@@ -15,10 +15,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from ui.figures import COLORS, MEASURED_COLOR, local_times, template_json, time_title
+from ui.figures import (
+    COLORS,
+    MEASURED_COLOR,
+    axis_zone,
+    local_times,
+    template_json,
+    time_title,
+)
 from ui.units import unit_text
 
 __all__ = [
@@ -84,7 +91,7 @@ def limit_trace(
 
 
 def band_traces(
-    estimate: dict[str, Any], timezone: ZoneInfo, axes: tuple[str, str], legend: bool
+    estimate: dict[str, Any], timezone: tzinfo, axes: tuple[str, str], legend: bool
 ) -> list[dict[str, Any]]:
     """The estimate's mean and its ±2σ band (filled between mean + 2σ and mean − 2σ)."""
     x = local_times(estimate["time"], timezone)
@@ -142,9 +149,10 @@ def _axis_id(k: int) -> str:
     return "" if k == 1 else str(k)
 
 
-def residuals(data: dict[str, Any], timezone: ZoneInfo, revision: str = "") -> dict[str, Any]:
+def residuals(data: dict[str, Any], timezone: tzinfo, revision: str = "") -> dict[str, Any]:
     """Measured vs predicted (left, with the estimate's ±2σ band and the limits of rack inlets)
     and the residual (right) per point; every time axis shows the read model's window."""
+    timezone = axis_zone(timezone, [data["start"], data["time"]])
     series = data["series"]
     if not series:
         return {"data": [], "layout": base_layout("no points selected", 240, revision)}
@@ -252,10 +260,11 @@ def residuals(data: dict[str, Any], timezone: ZoneInfo, revision: str = "") -> d
 
 
 def parameter_history(
-    data: dict[str, Any], timezone: ZoneInfo, limit: int = 8, revision: str = ""
+    data: dict[str, Any], timezone: tzinfo, limit: int = 8, revision: str = ""
 ) -> dict[str, Any]:
     """Calibrated parameters over time (offsets [K], factors [-]) with ±1 std error bars, on
     the same time window as the trends."""
+    timezone = axis_zone(timezone, [data["start"], data["time"]])
     history = data["parameter_history"]
     x_range = local_times([data["start"], data["time"]], timezone)
     layout = base_layout("Calibration: parameter history", 440, revision)

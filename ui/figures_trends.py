@@ -11,12 +11,11 @@ page wires it: :func:`live_link`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
-from ui.figures import COLORS, local_times, time_title
+from ui.figures import COLORS, axis_zone, local_times, time_title
 from ui.figures_live import LIMIT_COLOR, base_layout
 
 __all__ = ["TREND_IDS", "live_link", "overview_trends", "window_label"]
@@ -29,7 +28,7 @@ def _figure(
     title: str,
     x_range: list[str],
     y_title: str,
-    timezone: ZoneInfo,
+    timezone: tzinfo,
     traces: list[dict[str, Any]],
 ) -> dict[str, Any]:
     layout = base_layout(title, 260, "overview")
@@ -80,7 +79,7 @@ def window_label(data: dict[str, Any]) -> str:
     return f"last {(now - start).total_seconds() / 3600.0:.0f} h"
 
 
-def _midnight_marker(data: dict[str, Any], timezone: ZoneInfo) -> dict[str, Any]:
+def _midnight_marker(data: dict[str, Any], timezone: tzinfo) -> dict[str, Any]:
     """Layout ``shapes`` and ``annotations`` of a dotted line at the site's local midnight
     when it falls inside the window (an empty dict otherwise)."""
     if datetime.fromisoformat(data["midnight"]) <= datetime.fromisoformat(data["start"]):
@@ -96,12 +95,13 @@ def _midnight_marker(data: dict[str, Any], timezone: ZoneInfo) -> dict[str, Any]
     }
 
 
-def overview_trends(data: dict[str, Any], timezone: ZoneInfo) -> list[dict[str, Any]]:
+def overview_trends(data: dict[str, Any], timezone: tzinfo) -> list[dict[str, Any]]:
     """Grid import [kW] with the contract capacity line, the hottest estimated rack inlet
     [°C] with the upper limit line, and the cumulative cost so far today [currency], from
     :func:`ui.views_overview.trends`; in the order of :data:`TREND_IDS`.
 
     Each point carries the Live page's link in ``customdata`` (:func:`live_link`)."""
+    timezone = axis_zone(timezone, [data["start"], data["time"]])
     x_range = local_times([data["start"], data["time"]], timezone)
     window = window_label(data)
     grid, hottest, cost = data["grid"], data["hottest"], data["cost"]

@@ -11,7 +11,7 @@ cost keeps counting from local midnight.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -137,12 +137,18 @@ def test_the_figures_say_which_window_they_show_and_mark_midnight(
     assert grid["layout"]["title"]["text"] == f"Grid import · {window}"
     assert hottest["layout"]["title"]["text"] == f"Hottest rack inlet (estimate) · {window}"
     assert cost["layout"]["title"]["text"] == "Cost so far today · since 00:00"
-    local = [t.astimezone(CHICAGO).strftime("%Y-%m-%d %H:%M:%S") for t in (start, now)]
+    # a window across a clock change is drawn at its start's offset throughout (in order)
+    offset = start.astimezone(CHICAGO).utcoffset()
+    crosses = offset != now.astimezone(CHICAGO).utcoffset()
+    zone = timezone(offset) if crosses and offset is not None else CHICAGO
+    local = [t.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") for t in (start, now)]
+    assert crosses == (case == "spring forward, 3 h of site day")
     for figure in (grid, hottest, cost):
         assert figure["layout"]["xaxis"]["range"] == local
+        assert ("throughout" in figure["layout"]["xaxis"]["title"]["text"]) == crosses
         shapes = figure["layout"].get("shapes", [])
         if young:  # a dotted line at the site's midnight, labelled
-            marked = midnight.astimezone(CHICAGO).strftime("%Y-%m-%d 00:00:00")
+            marked = midnight.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
             assert [s["x0"] for s in shapes] == [marked]
             assert figure["layout"]["annotations"][0]["text"] == "00:00"
         else:
