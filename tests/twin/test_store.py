@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from tests.postgres import fresh_database
 from twin.scenario.points import Reading
 from twin.store.engine import engine_url
 from twin.store.errors import Conflict, NotFound, StoreBusy, StoreError
@@ -163,29 +164,26 @@ def test_the_insert_of_new_rows_has_no_conflict_check() -> None:
     assert "ON CONFLICT DO NOTHING" in checked.split("up AS (")[0]
 
 
-def test_a_postgresql_insert_is_one_statement_in_autocommit(store: Store, url: str) -> None:
+def test_a_postgresql_insert_is_one_statement_in_autocommit(postgres_url: str) -> None:
     """On PostgreSQL a batch is one round trip to the server: one statement (both inserts and
     the ``latest`` upsert) on a connection in autocommit, so no ``BEGIN`` or ``COMMIT`` is
     sent apart (under load each round trip waits for the server's turn on a core)."""
-    if not url.startswith("postgresql"):
-        pytest.skip("the single statement is PostgreSQL's")
     sent: list[tuple[str, bool]] = []
 
     def seen(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         sent.append((statement, conn.connection.dbapi_connection.autocommit))
 
-    engine = store._database.engine
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
-        points = ["rack/R00/power", "rack/R01/power"]
+    points = ["rack/R00/power", "rack/R01/power"]
+    with fresh_database(postgres_url) as url, Store(url) as store:
+        engine = store._database.engine
+        sa.event.listen(engine, "before_cursor_execute", seen)
         assert store.insert(_grid(points, 3)) == InsertResult(6, 0)
         newest = dict.fromkeys(points, T0 + timedelta(seconds=20))
         # the six rows stored are checked, the four after the newest are new
         assert store.insert(_grid(points, 5), newer_than=newest) == InsertResult(4, 6)
-    finally:
         sa.event.remove(engine, "before_cursor_execute", seen)
+        assert store.latest(points)[points[1]].time == T0 + timedelta(seconds=40)
     assert [(s.split(" AS (")[0], auto) for s, auto in sent] == [("WITH new", True)] * 2
-    assert store.latest(points)[points[1]].time == T0 + timedelta(seconds=40)
 
 
 @pytest.mark.parametrize("staging_rows", [None, 0, 7_000])
@@ -775,6 +773,7 @@ def test_sqlite_long_lock_raises_store_busy(tmp_path: Path) -> None:
 CHILD = """
 import sys
 from datetime import UTC, datetime, timedelta
+from tests.postgres import fresh_database
 from twin.scenario.points import Reading
 from twin.store.store import Store
 
