@@ -22,11 +22,24 @@ from optimizer.fleet.solve import SiteOutcome
 from physics.constants import SECONDS_PER_HOUR, WATTS_PER_KILOWATT
 from physics.schedule import Schedule
 
-SUMMED = (
-    "cost",
+COST_PARTS = (
     "energy_cost",
     "demand_charge",
+    "demand_response_penalty",
+    "demand_response_credit",
     "carbon_cost",
+    "battery_wear_cost",
+    "lateness_cost",
+    "unserved_cost",
+    "deferred_cost",
+)
+"""The parts of a site's cost [currency] (:func:`optimizer.accounting.verified_figures`):
+the cost is their sum, the demand-response credit counted negative; the fleet's adds the
+network's ``transfer_cost`` (and its carbon in ``carbon_cost``)."""
+
+SUMMED = (
+    "cost",
+    *COST_PARTS,
     "carbon_kg",
     "grid_energy_kwh",
     "it_energy_kwh",

@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 from optimizer.fleet.plan import plan_fleet
-from optimizer.fleet.result import FleetPlan
+from optimizer.fleet.result import COST_PARTS, FleetPlan
 from optimizer.fleet.solve import FleetSolver
 from optimizer.planner import PlanOptions
 from tests.helpers import ROOT
+from twin.cli.fleet import format_fleet_plan
 from twin.fleet.build import FleetInput, build_fleet
 
 POD = str(ROOT / "scenarios" / "edge-pod.yaml")
@@ -102,6 +103,20 @@ def test_moving_a_job_to_the_cheaper_zone_lowers_cost_with_equal_work(tmp_path: 
     assert job["mean_price_per_mwh"]["cheap"] == pytest.approx(20.0)
     home = data["baselines"]["sites_alone"]["jobs"]["batch"]["mean_price_per_mwh"]
     assert home == {"expensive": pytest.approx(250.0)}
+    # the parts of the cost add up to it, for the plan and each baseline, and so do the
+    # report's rows (the DR credit subtracted)
+    for column in (data, *data["baselines"].values()):
+        credit = column["demand_response_credit"]
+        parts = sum(column[k] for k in COST_PARTS if k != "demand_response_credit") - credit
+        assert column["cost"] == pytest.approx(parts + column["transfer_cost"], rel=1e-9)
+    report = format_fleet_plan(data).splitlines()
+    first = report.index(next(line for line in report if line.startswith("cost [")))
+    rows = report[first + 1 : report.index(next(r for r in report if r.startswith("emissions")))]
+    shown = [float(line[26:40].replace(",", "")) for line in rows]
+    signs = [-1.0 if "DR credit" in line else 1.0 for line in rows]
+    total = float(report[first][26:40].replace(",", ""))
+    assert abs(sum(v * s for v, s in zip(shown, signs, strict=True)) - total) <= len(rows)
+    assert any(line.startswith("  network [") for line in rows)
 
 
 def test_a_copy_longer_than_a_period_spreads_over_periods_within_the_bandwidth(

@@ -287,16 +287,9 @@ def format_fleet_plan(data: dict[str, Any]) -> str:
         names = [n for n in ("as_operated", "sites_alone") if n in base]
         header = "".join(f"{n.replace('_', ' '):>14}" for n in names)
         lines += ["", f"{'over the window':<26}{'plan':>14}{header}"]
-        for key, label in (
-            ("cost", f"cost [{currency}]"),
-            ("energy_cost", f"  energy [{currency}]"),
-            ("transfer_cost", f"  network [{currency}]"),
-            ("carbon_kg", "emissions [kg CO2e]"),
-            ("it_energy_kwh", "IT energy [kWh]"),
-            ("transfer_gb", "data moved [GB]"),
-        ):
+        for key, label in _table_rows(data, [base[n] for n in names], currency):
             cells = "".join(_number(base[n].get(key, 0.0)) for n in names)
-            lines.append(f"{label:<26}{_number(data[key])}{cells}")
+            lines.append(f"{label:<26}{_number(data.get(key, 0.0))}{cells}")
         for name in names:
             saved = data.get(f"savings_vs_{name}", {})
             if saved.get("not_reported"):
@@ -319,6 +312,42 @@ def format_fleet_plan(data: dict[str, Any]) -> str:
         )
     lines += [f"note: {line}" for line in data.get("notes", [])]
     return "\n".join(lines)
+
+
+_COST_ROWS = (
+    ("energy_cost", "energy"),
+    ("demand_charge", "demand charge"),
+    ("demand_response_penalty", "DR penalty"),
+    ("demand_response_credit", "DR credit (paid)"),
+    ("carbon_cost", "carbon"),
+    ("battery_wear_cost", "battery wear"),
+    ("lateness_cost", "lateness"),
+    ("unserved_cost", "work not served"),
+    ("deferred_cost", "work left for later"),
+    ("transfer_cost", "network"),
+)
+"""The parts of the fleet's cost, in the order of the report (the cost is their sum, the
+DR credit subtracted)."""
+
+
+def _table_rows(
+    data: dict[str, Any], baselines: list[dict[str, Any]], currency: str
+) -> list[tuple[str, str]]:
+    """The report table's rows: the cost, each of its parts that is not zero in the plan or
+    a baseline (so the parts shown add up to the cost), then emissions, work and data."""
+    columns = [data, *baselines]
+    parts = [
+        (key, f"  {label} [{currency}]")
+        for key, label in _COST_ROWS
+        if key == "energy_cost" or any(abs(c.get(key) or 0.0) >= 0.5 for c in columns)
+    ]
+    return [
+        ("cost", f"cost [{currency}]"),
+        *parts,
+        ("carbon_kg", "emissions [kg CO2e]"),
+        ("it_energy_kwh", "IT energy [kWh]"),
+        ("transfer_gb", "data moved [GB]"),
+    ]
 
 
 def _sites(data: dict[str, Any], currency: str) -> list[str]:
