@@ -150,7 +150,8 @@ PG_INSERT = sa.text(
 )
 """PostgreSQL's whole insert in one statement, run in autocommit (one round trip; 4 with
 ``BEGIN``, two statements and ``COMMIT``: under load each waits for the server's turn on a
-core, and the batch p99 of ``benchmarks/ingest.py`` was 88–168 ms against 49–68 ms so).
+core: paced at 50,000 readings/s, ``benchmarks/ingest.py``'s batch p99 was 58–168 ms that
+way, 40–70 ms this way; docs/store.md).
 Its result is the count of rows newly stored.  Parameters: array literals
 (:func:`pg_arrays`) with the suffix ``n`` (rows known to be new, inserted without the
 conflict check, which costs the server about a third of its time a row; a row stored
