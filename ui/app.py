@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import traceback
 from typing import Any
 
 import flask
@@ -176,7 +177,34 @@ def build_app(context: cb.UIContext, *, requests_prefix: str = "/") -> Dash:
     compress.serve(app, requests_prefix)
     app.layout = layout
     register(app, context)
+    refuse_malformed_callbacks(app.server)
     return app
+
+
+MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+"""What Dash raises on a callback request it cannot read (no ``output``, an unknown one,
+inputs of the wrong shape)."""
+
+
+def refuse_malformed_callbacks(server: flask.Flask) -> None:
+    """Answer a malformed Dash callback request ``400`` (JSON, one log line), not ``500``
+    with a traceback: an error of :data:`MALFORMED` raised while Dash reads the request, with
+    none of this package's code on the stack.  An error inside a callback of ours stays a
+    ``500`` with its traceback in the log (a defect to fix, not the client's)."""
+
+    def refuse(error: Exception) -> flask.typing.ResponseReturnValue:
+        ours = any(
+            str(frame.f_globals.get("__name__", "")).split(".")[0] == "ui"
+            for frame, _ in traceback.walk_tb(error.__traceback__)
+        )
+        if ours or not flask.request.path.endswith("/_dash-update-component"):
+            raise error
+        logger.warning("malformed callback request refused: %s: %s", type(error).__name__, error)
+        detail = f"malformed callback request ({type(error).__name__}: {error})"
+        return flask.jsonify(detail=detail[:300]), 400
+
+    for kind in MALFORMED:
+        server.register_error_handler(kind, refuse)
 
 
 def page_for(path: str | None, context: cb.UIContext) -> html.Div:
@@ -289,11 +317,13 @@ def add_site_selection(server: flask.Flask, sites: list[str]) -> None:
 
 
 __all__ = [
+    "MALFORMED",
     "PAGES",
     "add_site_selection",
     "build_app",
     "mount",
     "page_for",
+    "refuse_malformed_callbacks",
     "register",
     "warm_up",
 ]

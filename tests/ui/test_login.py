@@ -3,6 +3,7 @@ with hashed passwords, cookie flags, logout, scopes."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -72,6 +73,49 @@ def test_a_token_logs_in_and_logout_ends_the_session(client: TestClient) -> None
     assert client.get("/_dash-layout").status_code == 200
     client.get("/logout", follow_redirects=False)
     assert client.post("/_dash-update-component", json=CALLBACK).status_code == 401
+
+
+def test_a_chunked_body_to_the_ui_is_refused_with_411(client: TestClient) -> None:
+    """The UI's WSGI app reads a body by its length: a chunked one (no ``Content-Length``)
+    would reach Dash as empty and fail there with a bare 400; it is answered 411 instead,
+    for a session only (a stranger still gets 401), whatever its size."""
+    chunked = iter([json.dumps(CALLBACK).encode()])
+    assert client.post("/_dash-update-component", content=chunked).status_code == 401
+    client.post("/login", data={"token": READER}, follow_redirects=False)
+    for size in (1, 20):  # chunks of 1 MB: under and over the body limit
+        offered = iter([b" " * 1_000_000] * size)
+        refused = client.post("/_dash-update-component", content=offered)
+        assert refused.status_code == 411
+        assert "Content-Length" in refused.json()["detail"]
+    assert client.post("/_dash-update-component", json=CALLBACK).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        [],
+        "text",
+        {"output": "nowhere.children", "outputs": [], "inputs": []},
+        {**CALLBACK, "inputs": "not a list"},
+        {**CALLBACK, "inputs": [{"id": "url"}]},
+        {**CALLBACK, "outputs": 5},
+        {**CALLBACK, "changedPropIds": 7},
+    ],
+)
+def test_a_malformed_callback_request_is_400_not_500(
+    client: TestClient, body: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A session's malformed Dash callback request is refused 400 in JSON with one log line,
+    never a 500 with a traceback; a well-formed one still answers."""
+    client.post("/login", data={"token": READER}, follow_redirects=False)
+    with caplog.at_level("WARNING"):
+        answer = client.post("/_dash-update-component", json=body)
+    assert answer.status_code in (400, 204), answer.text[:200]
+    if answer.status_code == 400:
+        assert "malformed callback request" in answer.json()["detail"]
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback logged
+    assert client.post("/_dash-update-component", json=CALLBACK).status_code == 200
 
 
 def test_users_with_hashed_passwords(client: TestClient) -> None:

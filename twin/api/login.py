@@ -16,7 +16,9 @@
   the session (``token:<fingerprint>`` or ``user:<name>``) goes to the UI in the
   ``X-Dctwin-Principal`` header and its scopes in ``X-Dctwin-Scopes`` (a client's own
   header of either name, also spelt with underscores, is dropped), for the audit log and for
-  actions that need more than ``read`` (approving needs ``approve``).
+  actions that need more than ``read`` (approving needs ``approve``).  A request with a
+  chunked body (``Transfer-Encoding: chunked``, no length) is answered ``411``: the UI's WSGI
+  app would not read it (browsers always send the length).
 
 A password is checked (PBKDF2) in a worker thread, :data:`PASSWORD_CHECKS` at a time (a login
 beyond them is 429, ``Retry-After: 1``): strangers posting passwords cannot stop the service's
@@ -49,6 +51,7 @@ from urllib.parse import parse_qs
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from twin.api.guard import BODY_METHODS
 from twin.api.security import SCOPES, TokenError, TokenRegistry
 
 if TYPE_CHECKING:
@@ -377,6 +380,15 @@ class LoginGate:
             else:
                 body = b'{"detail": "log in to the UI first (/login)"}'
                 await _answer(send, 401, body, "application/json", [])
+            return
+        chunked = "chunked" in _header(scope, b"transfer-encoding").lower()
+        if scope["method"] in BODY_METHODS and chunked:
+            # WSGI reads a body by its length: a chunked one would reach the UI as empty
+            body = (
+                b'{"detail": "the web UI reads a request body only with a Content-Length '
+                b'(a chunked body is not read)"}'
+            )
+            await _answer(send, 411, body, "application/json", [])
             return
         # a WSGI UI reads ``x_dctwin_scopes`` as ``X-Dctwin-Scopes`` too (both become
         # HTTP_X_DCTWIN_SCOPES, joined with a comma): a client's header of either spelling goes
