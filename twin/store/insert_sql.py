@@ -16,6 +16,7 @@ from twin.store.schema import LATEST, MEASUREMENTS, STAGING
 
 __all__ = [
     "PG_INSERT",
+    "PG_INSERT_NEW",
     "ROWS_PER_STATEMENT",
     "pg_arrays",
     "pg_insert_args",
@@ -138,39 +139,41 @@ def _pg_rows(tag: str) -> str:
     )
 
 
-_INTO = f"INSERT INTO {MEASUREMENTS.name} (point, time, value, received) "
+def _pg_insert(conflict: str) -> Any:
+    return sa.text(
+        f"WITH stored AS (INSERT INTO {MEASUREMENTS.name} (point, time, value, received) "
+        f"{_pg_rows('')}{conflict} RETURNING 1), "
+        f"up AS (INSERT INTO {LATEST.name} (point, time, value, received) {_pg_rows('l')} "
+        "ON CONFLICT (point) DO UPDATE SET time = excluded.time, value = excluded.value, "
+        f"received = excluded.received WHERE excluded.time > {LATEST.name}.time) "
+        "SELECT count(*) FROM stored"
+    )
 
-PG_INSERT = sa.text(
-    f"WITH new AS ({_INTO}{_pg_rows('n')} RETURNING 1), "
-    f"old AS ({_INTO}{_pg_rows('c')} ON CONFLICT DO NOTHING RETURNING 1), "
-    f"up AS (INSERT INTO {LATEST.name} (point, time, value, received) {_pg_rows('l')} "
-    "ON CONFLICT (point) DO UPDATE SET time = excluded.time, value = excluded.value, "
-    f"received = excluded.received WHERE excluded.time > {LATEST.name}.time) "
-    "SELECT (SELECT count(*) FROM new) + (SELECT count(*) FROM old)"
-)
-"""PostgreSQL's whole insert in one statement, run in autocommit (one round trip; 4 with
-``BEGIN``, two statements and ``COMMIT``: under load each waits for the server's turn on a
-core: paced at 50,000 readings/s, ``benchmarks/ingest.py``'s batch p99 was 58–168 ms that
-way, 40–70 ms this way; docs/store.md).
-Its result is the count of rows newly stored.  Parameters: array literals
-(:func:`pg_arrays`) with the suffix ``n`` (rows known to be new, inserted without the
-conflict check, which costs the server about a third of its time a row; a row stored
-already fails the statement), ``c`` (rows checked: those stored already left out) and ``l``
-(each point's newest row, upserted into ``latest`` only where newer), and ``r``, the arrival
-time [µs since 1970 UTC]."""
+
+PG_INSERT = _pg_insert(" ON CONFLICT DO NOTHING")
+"""PostgreSQL's whole insert in one statement, run in autocommit: the rows into
+``measurements`` (those stored already left out) and each point's newest row into ``latest``
+(only where newer); its result is the count of rows newly stored.
+
+One round trip (4 with ``BEGIN``, two statements and ``COMMIT``: under load each waits for
+the server's turn on a core: paced at 50,000 readings/s, ``benchmarks/ingest.py``'s batch p99
+was 58–168 ms that way, 40–70 ms this way; docs/store.md).  The rows go in sorted by (point,
+time), so two writers take their row locks in one order and never deadlock.  Parameters:
+array literals (:func:`pg_arrays`) ``p``, ``t``, ``v`` (the rows) and ``pl``, ``tl``, ``vl``
+(the newest row of each point), and ``r``, the arrival time [µs since 1970 UTC]."""
+
+PG_INSERT_NEW = _pg_insert("")
+""":data:`PG_INSERT` for rows known to be new: without the conflict check, which costs the
+server about a third of its time a row; a row stored already fails the whole statement."""
 
 
 def pg_insert_args(
-    new: Sequence[tuple[Any, ...]],
-    checked: Sequence[tuple[Any, ...]],
-    newest: Sequence[tuple[Any, ...]],
-    recv: int,
+    rows: Sequence[tuple[Any, ...]], newest: Sequence[tuple[Any, ...]], recv: int
 ) -> dict[str, Any]:
-    """The parameters of :data:`PG_INSERT`: ``new`` and ``checked`` (point, time, value)
-    rows, ``newest`` the newest row of each point, ``recv`` the arrival time [µs since 1970
-    UTC].  The arrays are PostgreSQL array literals joined in C (psycopg's list dumper quotes
-    element by element in Python); the server parses them."""
-    args: dict[str, Any] = {"r": recv}
-    for tag, rows in (("n", new), ("c", checked), ("l", newest)):
-        args.update({name + tag: text for name, text in pg_arrays(rows).items()})
+    """The parameters of :data:`PG_INSERT` and :data:`PG_INSERT_NEW`: ``rows`` (point, time,
+    value) sorted by point and time, ``newest`` the newest row of each point, ``recv`` the
+    arrival time [µs since 1970 UTC].  The arrays are PostgreSQL array literals joined in C
+    (psycopg's list dumper quotes element by element in Python); the server parses them."""
+    args: dict[str, Any] = {"r": recv, **pg_arrays(rows)}
+    args.update({name + "l": text for name, text in pg_arrays(newest).items()})
     return args
