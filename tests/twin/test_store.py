@@ -26,7 +26,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from tests.postgres import fresh_database
 from twin.scenario.points import Reading
 from twin.store.engine import engine_url
 from twin.store.errors import Conflict, NotFound, StoreBusy, StoreError
@@ -165,75 +164,6 @@ def test_the_insert_of_new_rows_has_no_conflict_check() -> None:
     assert "ON CONFLICT" not in new[0] and "ON CONFLICT DO NOTHING" in checked[0]
     assert new[0].replace(" RETURNING", " ON CONFLICT DO NOTHING RETURNING") == checked[0]
     assert new[1] == checked[1] and "ON CONFLICT (point) DO UPDATE" in new[1]
-
-
-def test_a_postgresql_insert_is_one_statement_in_autocommit(postgres_url: str) -> None:
-    """On PostgreSQL a batch is one round trip to the server: one statement (the insert and
-    the ``latest`` upsert) on a connection in autocommit, so no ``BEGIN`` or ``COMMIT`` is
-    sent apart (under load each round trip waits for the server's turn on a core)."""
-    sent: list[tuple[str, bool]] = []
-
-    def seen(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append((statement, conn.connection.dbapi_connection.autocommit))
-
-    points = ["rack/R00/power", "rack/R01/power"]
-    with fresh_database(postgres_url) as url, Store(url) as store:
-        engine = store._database.engine
-        sa.event.listen(engine, "before_cursor_execute", seen)
-        assert store.insert(_grid(points, 3)) == InsertResult(6, 0)
-        newest = dict.fromkeys(points, T0 + timedelta(seconds=20))
-        after = _grid(points, 2, start=T0 + timedelta(seconds=30))
-        assert store.insert(after, newer_than=newest) == InsertResult(4, 0)  # all new
-        assert store.insert(_grid(points, 6), newer_than=newest) == InsertResult(2, 10)
-        sa.event.remove(engine, "before_cursor_execute", seen)
-        assert store.latest(points)[points[1]].time == T0 + timedelta(seconds=50)
-    statements = [(s.split(" AS (")[0], auto) for s, auto in sent]
-    assert statements == [("WITH stored", True)] * 3
-    assert [s.count("ON CONFLICT DO NOTHING") for s, _ in sent] == [1, 0, 1]
-
-
-def test_writers_that_disagree_on_which_rows_are_new_do_not_deadlock(postgres_url: str) -> None:
-    """Two writers insert the same keys at once, each knowing a different point's newest
-    time (and a third knowing none).  Rows go in (point, time) order in one statement, so
-    their row locks are taken in one order: no deadlock (with the new rows inserted apart
-    from the checked ones, 27 of 30 such rounds deadlocked, each costing ~1 s), every row
-    stored once, the counts adding up."""
-    deadlocks: list[str] = []
-
-    def failed(context: Any) -> None:
-        if getattr(context.original_exception, "sqlstate", None) == "40P01":
-            deadlocks.append(str(context.original_exception))
-
-    rows_per_point, rounds = 500, 6
-    with fresh_database(postgres_url) as url, Store(url) as store:
-        sa.event.listen(store._database.engine, "handle_error", failed)
-        inserted: list[int] = []
-        for round_ in range(rounds):
-            start = T0 + timedelta(hours=round_)
-            batch = [
-                Reading(p, start + timedelta(seconds=i), float(i))
-                for p in ("p", "q")
-                for i in range(rows_per_point)
-            ]
-            knows = [{"p": start - timedelta(seconds=1)}, {"q": start - timedelta(seconds=1)}]
-            barrier = threading.Barrier(3)
-
-            def write(
-                newer_than: dict[str, datetime] | None,
-                batch: list[Reading] = batch,
-                barrier: threading.Barrier = barrier,
-            ) -> None:
-                barrier.wait()
-                inserted.append(store.insert(batch, newer_than=newer_than).inserted)
-
-            threads = [threading.Thread(target=write, args=(k,)) for k in (*knows, None)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-        assert deadlocks == []
-        assert len(inserted) == 3 * rounds
-        assert sum(inserted) == store.count() == 2 * rows_per_point * rounds
 
 
 def test_unstorable_points_and_values_are_refused_with_a_reason(store: Store) -> None:

@@ -24,7 +24,7 @@ from twin.api.guard import RequestGuard, api_routes
 from twin.api.security import TokenRegistry
 from twin.live.live_twin import LiveTwin
 from twin.scenario.loader import ScenarioError
-from twin.store.errors import StoreBusy, StoreRefused
+from twin.store.errors import StoreBusy, StoreRefused, StoreUnavailable
 
 API = "/api/v1"
 """Prefix of every API route."""
@@ -226,9 +226,13 @@ def answer_unknown_api_paths(app: FastAPI, prefix: str = "/api") -> None:
 
 async def store_busy(_: Request, exc: Exception) -> JSONResponse:
     """Exception handler: the store stayed locked beyond its retry budget (503, nothing
-    written, ``Retry-After: 1``)."""
+    written, ``Retry-After: 1``), or its server could not be reached (503; a write may or may
+    not have been stored: the message says so)."""
+    what = "store unavailable" if isinstance(exc, StoreUnavailable) else "store busy"
+    if not isinstance(exc, StoreUnavailable):
+        what += ", nothing was written"
     return JSONResponse(
-        {"detail": f"store busy, nothing was written: {exc}"},
+        {"detail": f"{what}: {exc}"},
         status_code=503,
         headers={"Retry-After": "1"},
     )

@@ -7,7 +7,7 @@ modules): :class:`Store` and its results (:mod:`twin.store.store`), the records
 migrations (:mod:`twin.store.schema`).
 """
 
-from twin.store.errors import Conflict, NotFound, StoreBusy, StoreError
+from twin.store.errors import Conflict, NotFound, StoreBusy, StoreError, StoreUnavailable
 from twin.store.records import (
     PLAN_STATUSES,
     PLAN_TRANSITIONS,
@@ -35,5 +35,6 @@ __all__ = [
     "Store",
     "StoreBusy",
     "StoreError",
+    "StoreUnavailable",
     "migrate",
 ]

@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from twin.store.errors import StoreBusy, StoreRefused
+from twin.store.errors import StoreBusy, StoreRefused, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -332,6 +332,17 @@ class Database:
                     raise StoreRefused(
                         "text with a NUL character (\\u0000) cannot be stored (PostgreSQL); refused"
                     ) from exc
+                if self._unreachable(exc):
+                    if not write and attempt == 1:
+                        continue  # a read on a connection the server dropped: once more
+                    if not exc.connection_invalidated:
+                        what = "could not be reached, nothing was written"
+                    elif write:
+                        what = "dropped the connection during a write (stored or not: unknown)"
+                    else:
+                        what = "dropped the connection"
+                    reason = str(exc.orig).strip().splitlines()[0][:200]
+                    raise StoreUnavailable(f"database {self.url} {what}: {reason}") from exc
                 if not is_busy(exc):
                     raise
                 left = deadline - _time.monotonic()
@@ -343,6 +354,17 @@ class Database:
                 _time.sleep(min(left, delay * (1 + random.random())))
                 delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _unreachable(self, error: sa_exc.DBAPIError) -> bool:
+        """Whether ``error`` is a lost or refused connection to the PostgreSQL server (a
+        disconnect SQLAlchemy noticed, or a client-side error without a SQLSTATE), not an
+        error of the statement."""
+        if self.backend != "postgresql":
+            return False
+        return bool(error.connection_invalidated) or (
+            isinstance(error, sa_exc.OperationalError)
+            and getattr(error.orig, "sqlstate", None) is None
+        )
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction (``BEGIN IMMEDIATE`` on SQLite)."""

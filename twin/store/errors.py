@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "NotFound", "StoreBusy", "StoreError", "StoreRefused"]
+__all__ = ["Conflict", "NotFound", "StoreBusy", "StoreError", "StoreRefused", "StoreUnavailable"]
 
 
 class StoreError(Exception):
@@ -11,6 +11,12 @@ class StoreError(Exception):
 
 class StoreBusy(StoreError):
     """The database stayed locked by other writers longer than the ``busy_timeout`` budget."""
+
+
+class StoreUnavailable(StoreBusy):
+    """The database server could not be reached, or the connection to it was lost during the
+    operation (a restart of the server); a write may or may not have been stored (inserting
+    readings again is harmless: they are idempotent).  Answered 503 like :class:`StoreBusy`."""
 
 
 class NotFound(StoreError, KeyError):
