@@ -585,8 +585,23 @@ def live(ctx: UIContext, points: list[str] | None, hours: float | None) -> dict[
         "history": figures_live.parameter_history(data, tz, revision=revision),
         "calibration": table,
         "faults": fault_list,
-        "rmse": f"RMS residual — {rmse}",
+        "rmse": f"RMS residual — {rmse}" + _not_compared(data["not_compared"], tz),
     }
+
+
+def _not_compared(intervals: list[dict[str, str]], tz: ZoneInfo) -> str:
+    """The Live page's note on readings left out of the comparison (a plan applied inside a
+    model step: the model gives the whole step the plan's schedule)."""
+    if not intervals:
+        return ""
+    spans = []
+    for item in intervals:
+        start, end = figures.local_times([item["start"], item["end"]], tz)
+        spans.append(f"{start[11:16]}–{end[11:19]}")
+    return (
+        f"; readings {', '.join(spans)} ({tz.key}) not compared: a plan was applied inside "
+        "that model step, which the model runs wholly on the plan"
+    )
 
 
 __all__ = [

@@ -83,6 +83,25 @@ def inlet_estimate(twin: LiveTwin, point: str, begin: datetime) -> dict[str, Any
     }
 
 
+def mixed_steps(twin: LiveTwin, model_times: pd.DatetimeIndex) -> list[tuple[datetime, datetime]]:
+    """The parts of model steps that ran another schedule than the one the model gives them:
+    from the start of the step in which a plan in force was applied to the moment it was
+    (the model's schedule has one value a step, the plan's from the step's start on).
+    Readings there are not compared with the model [UTC instants, start inclusive]."""
+    if not len(model_times):
+        return []
+    mixed = []
+    for record in twin.store.list_plans(limit=20, status="applied"):
+        applied = record.get("decided_at")
+        if applied is None or applied <= model_times[0]:
+            continue
+        i = int(model_times.searchsorted(pd.Timestamp(applied), side="right")) - 1
+        start = model_times[max(i, 0)].to_pydatetime()
+        if start < applied:
+            mixed.append((start, applied))
+    return mixed
+
+
 def residuals(
     twin: LiveTwin,
     points: Sequence[str] | None = None,
@@ -113,7 +132,8 @@ def residuals(
         ``series``: point → ``{time, measured, predicted, residual, units, estimate}`` (the
         point's canonical unit: °C, kW, V or 1; ``estimate``: :func:`inlet_estimate` for rack
         inlets, else None); ``start``, ``time`` (the window, ISO UTC); ``bucket_s`` (0: raw
-        readings); ``rmse``: point → root-mean-square residual;
+        readings); ``rmse``: point → root-mean-square residual; ``not_compared``: the
+        intervals of :func:`mixed_steps` (``start``, ``end``, ISO UTC), predicted None there;
         ``calibration`` (parameter → value, std, unit, converged, samples); ``parameter_history``
         (name → time, value, std); ``faults`` (active sensor faults); ``alarms`` (active).
     """
@@ -134,13 +154,14 @@ def residuals(
     rmse: dict[str, float | None] = {}
     begin = max(start, now - timedelta(hours=hours))
     bucket = trend_bucket(hours, step)
+    mixed = mixed_steps(twin, model_times)
     for point in chosen:
         kind = twin.catalogue.kind(point)
         times, values = _measured(twin, point, begin, now, bucket)
         predicted: list[float | None] = []
         c = column.get(point)
         for moment in times:
-            if c is None:
+            if c is None or any(lo <= moment < hi for lo, hi in mixed):
                 predicted.append(None)
                 continue
             i = int(model_times.searchsorted(pd.Timestamp(moment), side="right")) - 1
@@ -180,6 +201,7 @@ def residuals(
         "bucket_s": bucket,
         "series": series,
         "rmse": rmse,
+        "not_compared": [{"start": lo.isoformat(), "end": hi.isoformat()} for lo, hi in mixed],
         "calibration": calibration,
         "parameter_history": history,
         "faults": faults,
@@ -191,5 +213,6 @@ __all__ = [
     "RAW_TRENDS_HOURS",
     "default_live_points",
     "inlet_estimate",
+    "mixed_steps",
     "residuals",
 ]
