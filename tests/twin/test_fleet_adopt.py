@@ -151,3 +151,28 @@ def test_a_superseded_or_stale_plan_is_refused(client: TestClient, clock: Clock)
     assert stale.status_code == 409 and "stale" in stale.json()["detail"]
     state = client.get(f"/api/v1/fleet/plans/{second['id']}", headers=fleet_auth("read")).json()
     assert state["status"] == "proposed"  # refused: nothing decided, nothing adopted
+
+
+def test_a_site_proposal_made_before_the_fleet_approval_is_superseded(
+    client: TestClient, fleet: FleetTwin
+) -> None:
+    """A site's own proposal is computed without the fleet's work: once the site adopts its
+    share of a fleet plan, approving that proposal would drop the work (a hostile pass, 7 Dec:
+    25,000 kWh of a fleet job gone at Dallas).  The adoption supersedes it; approving it is
+    refused."""
+    approve = fleet_auth("approve")
+    own = client.post("/api/v1/sites/dallas-core/plans", headers=approve)
+    assert own.status_code in (200, 201), own.text
+    own_id = own.json()["id"]
+    plan = replan(client)
+    adopted = client.post(
+        f"/api/v1/fleet/plans/{plan['id']}/approve", json={"reason": "adopt"}, headers=approve
+    )
+    assert adopted.status_code == 200, adopted.text
+    record = client.get(f"/api/v1/sites/dallas-core/plans/{own_id}", headers=approve).json()
+    assert record["status"] == "superseded"
+    assert f"fleet plan {plan['id']} adopted" in record["reason"]
+    late = client.post(
+        f"/api/v1/sites/dallas-core/plans/{own_id}/approve", json={"reason": "x"}, headers=approve
+    )
+    assert late.status_code == 409, late.text

@@ -113,6 +113,51 @@ def test_the_scenario_in_force_can_be_put_back_unchanged(client: TestClient) -> 
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"values": [1.0, 2.0], "variable": "x", "step": "15 min"}, "no registered variable"),
+        ({"values": [1.0], "variable": "__class__", "step": "1 h"}, "no registered variable"),
+        ({"generate": "demo", "seed": -5}, "seed: -5 — expected a value >= 0"),
+    ],
+)
+def test_a_series_the_physics_cannot_read_is_422_not_500(
+    client: TestClient, source: dict[str, Any], message: str
+) -> None:
+    """Found by a hostile pass on the fleet service (7 Dec): a what-if's series of an
+    unregistered variable or a negative demo seed was a 500 with a traceback (read token)."""
+    series = [{"generate": "demo", "seed": 22}, source]
+    for response in (
+        client.post(
+            "/api/v1/whatif",
+            json={"changes": {"series": series}, "horizon_hours": 1},
+            headers=auth("read"),
+        ),
+        client.put(
+            "/api/v1/scenario",
+            json={"scenario": {**_scenario(client), "series": series}},
+            headers=auth("admin"),
+        ),
+    ):
+        assert response.status_code == 422, response.text
+        assert message in response.text
+
+
+def test_a_scenario_stepping_under_five_minutes_is_not_served(client: TestClient) -> None:
+    """A running twin re-plans every step: switched to 1-second steps, its next re-plan asked
+    for 55.6 GiB (hostile pass, 7 Dec).  Refused, the scenario in force kept."""
+    scenario = _scenario(client)
+    fast = {**scenario, "simulation": {**scenario["simulation"], "step": "1 s"}}
+    response = client.put("/api/v1/scenario", json={"scenario": fast}, headers=auth("admin"))
+    assert response.status_code == 422, response.text
+    assert "a live twin steps at least 0:05:00" in response.text
+    assert _scenario(client)["simulation"] == scenario["simulation"]
+
+
+def _scenario(client: TestClient) -> dict[str, Any]:
+    return dict(client.get("/api/v1/scenario", headers=auth("read")).json())
+
+
 # ------------------------------------------------------------------ 2. bounded what-if
 
 

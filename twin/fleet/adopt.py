@@ -39,6 +39,7 @@ from optimizer.baselines import as_operated
 from physics.constants import WATTS_PER_KILOWATT as KW
 from physics.schedule import Schedule
 from twin.live.control.payload import schedule_from_json
+from twin.live.control.proposals import supersede_older
 from twin.live.control.watch import PlanWatch
 from twin.live.live_twin import LiveTwin
 from twin.store.errors import StoreError
@@ -247,6 +248,15 @@ class Adoption:
             seen_alarms=self.overriding,
         )
         _keep_fleet_work(twin, int(payload["start_index"]), len(payload["schedule"]["time"]))
+        # the site's own proposals were made without the fleet's work: approving one later
+        # would drop it (hostile pass, 7 Dec: 25,000 kWh of a fleet job gone at Dallas)
+        supersede_older(
+            twin.store,
+            twin.supervisor.proposal_lock,
+            self.plan_id,
+            twin.clock(),
+            f"its share of fleet plan {fleet_plan} adopted",
+        )
         return record
 
     def undo(self, *, actor: str, reason: str) -> None:

@@ -81,7 +81,7 @@ from twin.live.state_view import state_payload
 from twin.live.virtual_plant import SensorFault, VirtualPlant, default_sensors, demo_truth
 from twin.live.window import demo_faults, live_scenario_dict, scenario_digest
 from twin.scenario.compile import compile_facility
-from twin.scenario.loader import scenario_from_dict
+from twin.scenario.loader import ScenarioError, scenario_from_dict
 from twin.scenario.points import PointCatalogue, Reading
 from twin.scenario.schema import Scenario
 from twin.store.records import PlanRecord
@@ -101,6 +101,11 @@ class IngestResult:
 
 
 _PREDICTIONS_KEPT = 4
+
+MIN_LIVE_STEP = timedelta(minutes=5)
+"""Shortest step of a scenario a running twin is switched to (``PUT /scenario``): it re-plans
+and estimates every step (at 1 s a day's re-plan asked for 55.6 GiB), as what-ifs do
+(:class:`twin.live.whatif.WhatIfLimits`)."""
 """Predictions cached (per step, schedule and rounded factors) [count]."""
 
 
@@ -648,7 +653,17 @@ class LiveTwin:
         """Validate and switch to a new scenario (raises ScenarioError when invalid); every
         proposal waiting is superseded (it was made on the scenario replaced)."""
         # validate first
-        scenario_from_dict(live_scenario_dict(data, self.clock(), self.settings.window_days))
+        scenario = scenario_from_dict(
+            live_scenario_dict(data, self.clock(), self.settings.window_days)
+        )
+        if scenario.simulation.step < MIN_LIVE_STEP:
+            raise ScenarioError(
+                "scenario",
+                [
+                    f"simulation.step: {scenario.simulation.step}; a live twin steps at least "
+                    f"{MIN_LIVE_STEP} (it re-plans and estimates every step)"
+                ],
+            )
         with self.lock:
             self.base_data = copy.deepcopy(dict(data))
             self._load(self.base_data)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from physics.variables import VARIABLES
 from twin.scenario.equipment import PV, Battery, Busbar, Cooling, Power, Rack, RackRow, RackType
 from twin.scenario.errors import FieldProblem
 from twin.scenario.fields import (
@@ -420,7 +421,7 @@ class SeriesSource(SchemaModel):
         None, description="Step of inline values (required with values).", examples=["1 h"]
     )
     generate: Literal["demo"] | None = Field(None, description="Generated demo series.")
-    seed: int = Field(0, description="Random seed of generated series.")
+    seed: int = Field(0, ge=0, description="Random seed of generated series (>= 0).")
     first_row_at: Instant | None = Field(
         None,
         description="cpu_trace only, required there: the instant of the trace's first row "
@@ -460,6 +461,13 @@ class SeriesSource(SchemaModel):
             )
         if self.values is not None and self.step is None:
             raise FieldProblem("step", "required with values: their time step, e.g. step: 1h")
+        if self.values is not None and self.variable not in VARIABLES:
+            raise FieldProblem(
+                "variable",
+                f"{self.variable!r} is no registered variable; values take one such as price, "
+                "carbon_intensity or outdoor_temperature (physics.variables; a workload's "
+                "utilization profile by another name: use constant or a file)",
+            )
         self._check_trace()
         self._refuse_ignored(given[0])
         if self.repeat and self.replay_from is None:

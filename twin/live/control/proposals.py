@@ -45,6 +45,7 @@ __all__ = [
     "store_proposal",
     "store_revert",
     "supersede_all",
+    "supersede_older",
 ]
 
 SYSTEM = "system"
@@ -221,6 +222,17 @@ def supersede_all(store: Store, lock: threading.Lock, actor: str, reason: str) -
             store.set_plan_status(old["id"], "superseded", SYSTEM, f"{reason} (by {actor})")
             done.append(str(old["id"]))
         return done
+
+
+def supersede_older(
+    store: Store, lock: threading.Lock, plan_id: str, before: datetime, how: str
+) -> list[str]:
+    """Supersede the proposals (reverts excepted) created before ``before`` by ``plan_id``,
+    a plan adopted from elsewhere (a fleet plan's share): they were computed without it, and
+    approving one would put the site back on a schedule without the fleet's work; their
+    ids."""
+    with lock:
+        return _supersede_before(store, before, plan_id, how, None)
 
 
 def _supersede_before(
