@@ -336,3 +336,25 @@ def test_work_done_is_taken_from_the_sites_meters_where_they_reported_it(
     assert np.isnan(
         store_meter(fleet.twins, timedelta(minutes=15))(site, "no-such-job", times)
     ).all()
+
+
+def test_a_site_scenario_must_keep_the_fleets_step_and_work(client: TestClient) -> None:
+    """A fleet site's replacement scenario keeps the fleet's step and the fleet's workloads
+    (a hostile pass, 7 Dec: a 5-minute step made every fleet re-plan fail; a scenario without
+    the fleet's workloads left every fleet plan unapprovable, with "re-plan" as the advice).
+    Refused with one line each, the scenario in force kept."""
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    path = "/api/v1/sites/london-edge/scenario"
+    data = client.get(path, headers=fleet_auth("read")).json()
+    fleet_work = [w["id"] for w in data["workloads"] if w["id"].startswith("fleet:")]
+    assert fleet_work
+    faster = {**data, "simulation": {**data["simulation"], "step": "5 min"}}
+    without = {**data, "workloads": [w for w in data["workloads"] if w["id"] not in fleet_work]}
+    for changed, problem in (
+        (faster, "a fleet site runs at the fleet's step, 0:15:00"),
+        (without, f"workloads: {', '.join(sorted(fleet_work))} missing"),
+    ):
+        put = client.put(path, json={"scenario": changed}, headers=admin)
+        assert put.status_code == 422, put.text
+        assert problem in put.text
+    assert client.get(path, headers=fleet_auth("read")).json() == data

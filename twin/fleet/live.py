@@ -19,7 +19,7 @@ from optimizer.planner import PlanOptions
 from twin.fleet.adopt import keep_fleet_work
 from twin.fleet.alarms import flat_alarms
 from twin.fleet.replan import FleetPlanner
-from twin.fleet.sites import FLEET_STORE, SiteSource, fleet_sites, store_url
+from twin.fleet.sites import FLEET_STORE, SiteSource, fleet_site_check, fleet_sites, store_url
 from twin.live.live_twin import LiveSettings, LiveTwin
 from twin.store.records import PlanRecord
 from twin.store.store import Store
@@ -255,6 +255,7 @@ def open_fleet(
                 seed=index,
             )
             twin.reanchor_observers.append(functools.partial(keep_fleet_work, twin))
+            twin.scenario_checks.append(fleet_site_check(twin.scenario))
             sites.append(SiteTwin(source, twin))
         fleet_store = Store(fleet_url, merge_in_background=merge_in_background)
     except BaseException:

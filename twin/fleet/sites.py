@@ -16,6 +16,7 @@ are made absolute, so the mapping can be planned from any folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from optimizer.fleet.problem import SERVE_WORKLOAD, job_workload
 from twin.fleet.schema import Fleet, load_fleet
 from twin.fleet.schema import FleetSite as SiteSpec
 from twin.scenario.loader import ScenarioError, read_text_file, strict_yaml
+from twin.scenario.schema import Scenario
 
 SITE_PLACEHOLDER = "{site}"
 """What ``--db`` of ``dctwin serve fleet.yaml`` must contain: replaced by each site's name."""
@@ -256,12 +258,39 @@ def fleet_sites(path: str | Path) -> tuple[Fleet, list[SiteSource]]:
     return fleet, [site_source(spec, path.parent, fleet) for spec in fleet.sites]
 
 
+def fleet_site_check(running: Scenario) -> Callable[[Scenario], list[str]]:
+    """What a fleet site's replacement scenario (``PUT /sites/{site}/scenario``) must keep of
+    ``running``, the scenario it runs as the fleet made it: the fleet's step (a fleet re-plan
+    needs every live window on it) and the fleet's workloads (a share names them; without
+    them no fleet plan could be approved).  Returns the check: one line per problem."""
+    step = running.simulation.step
+    fleet_work = {w.id for w in running.workloads if w.id.startswith("fleet:")}
+
+    def check(scenario: Scenario) -> list[str]:
+        problems = []
+        if scenario.simulation.step != step:
+            problems.append(
+                f"simulation.step: {scenario.simulation.step}; a fleet site runs at the "
+                f"fleet's step, {step}"
+            )
+        missing = sorted(fleet_work - {w.id for w in scenario.workloads})
+        if missing:
+            problems.append(
+                f"workloads: {', '.join(missing)} missing; the fleet plans them at this site "
+                "(keep them, or change the fleet file)"
+            )
+        return problems
+
+    return check
+
+
 __all__ = [
     "FLEET_STORE",
     "METROS",
     "SERVE_PROFILE",
     "SITE_PLACEHOLDER",
     "SiteSource",
+    "fleet_site_check",
     "fleet_sites",
     "fleet_workloads",
     "profile_series",

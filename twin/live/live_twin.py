@@ -165,6 +165,9 @@ class LiveTwin:
         self.base_data = copy.deepcopy(dict(scenario_data))
         self.applied_plans: list[str] = []  # since the scenario was loaded, kept by re-anchoring
         self.reanchor_observers: list[Callable[[], None]] = []  # called after each window move
+        self.scenario_checks: list[Callable[[Scenario], list[str]]] = []
+        """Checks a replacement scenario must pass besides its own validation (a fleet site:
+        the fleet's step and workloads), each returning one line per problem."""
         self._restored = False
         self.calibration_saved: datetime | None = None
         """When the calibrated state was last written to the store (:mod:`twin.live.control.
@@ -656,14 +659,14 @@ class LiveTwin:
         scenario = scenario_from_dict(
             live_scenario_dict(data, self.clock(), self.settings.window_days)
         )
+        problems = [problem for check in self.scenario_checks for problem in check(scenario)]
         if scenario.simulation.step < MIN_LIVE_STEP:
-            raise ScenarioError(
-                "scenario",
-                [
-                    f"simulation.step: {scenario.simulation.step}; a live twin steps at least "
-                    f"{MIN_LIVE_STEP} (it re-plans and estimates every step)"
-                ],
+            problems.append(
+                f"simulation.step: {scenario.simulation.step}; a live twin steps at least "
+                f"{MIN_LIVE_STEP} (it re-plans and estimates every step)"
             )
+        if problems:
+            raise ScenarioError("scenario", problems)
         with self.lock:
             self.base_data = copy.deepcopy(dict(data))
             self._load(self.base_data)
