@@ -121,3 +121,31 @@ def test_a_revert_supersedes_the_proposals_made_before_it(tmp_path: Path) -> Non
     clock.now += timedelta(seconds=30)
     again = twin.replan(actor="scheduler")
     assert _status(twin, again["id"]) == "proposed"
+
+
+def test_a_scenario_is_not_replaced_between_a_plans_check_and_its_adoption(
+    tmp_path: Path,
+) -> None:
+    """A hostile pass (7 Dec) raced a fleet approval and a ``PUT`` of a site's scenario, 0.15 s
+    apart: both answered 200 and the share checked on the old scenario was adopted on the new
+    one.  Approvals (a fleet's holds every site's) and replacements share the twin's
+    ``scenario_lock``: a replacement waits for an adoption in progress."""
+    import threading
+
+    clock = Clock(START)
+    twin = make_twin(tmp_path, clock, scenario=demo_hall_due_today())
+    data = copy.deepcopy(twin.base_data)
+    data["site"] = {**data["site"], "inlet_limit": "allowable"}
+    replaced = threading.Event()
+
+    def replace() -> None:
+        twin.replace_scenario(data, actor="admin")
+        replaced.set()
+
+    with twin.scenario_lock:  # as an approval holds it from the check to the adoption
+        worker = threading.Thread(target=replace)
+        worker.start()
+        assert not replaced.wait(0.5)
+        assert twin.facility.inlet_limit == 27.0
+    worker.join(timeout=60)
+    assert replaced.is_set() and twin.facility.inlet_limit > 27.0

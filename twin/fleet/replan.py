@@ -27,6 +27,7 @@ an unshelved critical alarm on what its share moves, unless the approver overrid
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -538,10 +539,16 @@ class FleetPlanner:
             if status in NOT_APPROVABLE:
                 raise ValueError(f"fleet plan {plan_id} has no feasible co-plan ({status})")
             self._check_fresh(plan_id, payload, record["created"])
-            adoptions = self._prepare(plan_id, payload, actor)
-            overridden = self._check_alarms(plan_id, adoptions, actor, force, reason, seen_alarms)
-            why = reason or f"fleet plan {plan_id} approved"
-            self._adopt_all(plan_id, adoptions, actor, why)
+            with contextlib.ExitStack() as held:
+                # no site's scenario changes between the shares' check and their adoption
+                for name in sorted(self.twins):
+                    held.enter_context(self.twins[name].scenario_lock)
+                adoptions = self._prepare(plan_id, payload, actor)
+                overridden = self._check_alarms(
+                    plan_id, adoptions, actor, force, reason, seen_alarms
+                )
+                why = reason or f"fleet plan {plan_id} approved"
+                self._adopt_all(plan_id, adoptions, actor, why)
             in_force = self.store.list_plans(limit=500, status="approved")
             try:
                 decided = self.store.set_plan_status(plan_id, "approved", actor, reason)

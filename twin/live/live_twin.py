@@ -103,9 +103,7 @@ class IngestResult:
 _PREDICTIONS_KEPT = 4
 
 MIN_LIVE_STEP = timedelta(minutes=5)
-"""Shortest step of a scenario a running twin is switched to (``PUT /scenario``): it re-plans
-and estimates every step (at 1 s a day's re-plan asked for 55.6 GiB), as what-ifs do
-(:class:`twin.live.whatif.WhatIfLimits`)."""
+"""Shortest step a running twin is switched to: it re-plans every step (1 s: 55.6 GiB)."""
 """Predictions cached (per step, schedule and rounded factors) [count]."""
 
 
@@ -165,9 +163,10 @@ class LiveTwin:
         self.base_data = copy.deepcopy(dict(scenario_data))
         self.applied_plans: list[str] = []  # since the scenario was loaded, kept by re-anchoring
         self.reanchor_observers: list[Callable[[], None]] = []  # called after each window move
+        # held while the scenario is replaced, and from a plan's check to its adoption
+        self.scenario_lock = threading.RLock()
+        # a replacement scenario's further checks (a fleet site's), a line per problem each
         self.scenario_checks: list[Callable[[Scenario], list[str]]] = []
-        """Checks a replacement scenario must pass besides its own validation (a fleet site:
-        the fleet's step and workloads), each returning one line per problem."""
         self._restored = False
         self.calibration_saved: datetime | None = None
         """When the calibrated state was last written to the store (:mod:`twin.live.control.
@@ -551,8 +550,17 @@ class LiveTwin:
         a ``reason``) does not override it, or one not among ``seen_alarms`` (the ids the
         approver was shown) (:func:`twin.live.control.approval.check_alarms`; the alarms
         overridden are audited).  Approving a revert supersedes every proposal
-        made before (:func:`twin.live.control.proposals.revert_applied`).
+        made before (:func:`twin.live.control.proposals.revert_applied`).  Under
+        :attr:`scenario_lock`: the scenario cannot change between the check and the apply.
         """
+        with self.scenario_lock:
+            return self._approve(
+                plan_id, actor=actor, reason=reason, force=force, seen_alarms=seen_alarms
+            )
+
+    def _approve(
+        self, plan_id: str, *, actor: str, reason: str, force: bool, seen_alarms: Any
+    ) -> PlanRecord:
         record = self._plan_record(plan_id)
         check_scenario(record, self.scenario_digest)  # 409 when made on another scenario
         payload = record["payload"] or {}
@@ -655,6 +663,10 @@ class LiveTwin:
     def replace_scenario(self, data: Mapping[str, Any], *, actor: str) -> None:
         """Validate and switch to a new scenario (raises ScenarioError when invalid); every
         proposal waiting is superseded (it was made on the scenario replaced)."""
+        with self.scenario_lock:
+            self._replace_scenario(data, actor=actor)
+
+    def _replace_scenario(self, data: Mapping[str, Any], *, actor: str) -> None:
         # validate first
         scenario = scenario_from_dict(
             live_scenario_dict(data, self.clock(), self.settings.window_days)
