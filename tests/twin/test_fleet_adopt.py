@@ -176,3 +176,18 @@ def test_a_site_proposal_made_before_the_fleet_approval_is_superseded(
         f"/api/v1/sites/dallas-core/plans/{own_id}/approve", json={"reason": "x"}, headers=approve
     )
     assert late.status_code == 409, late.text
+
+
+def test_an_override_for_an_unknown_site_is_refused(client: TestClient) -> None:
+    """``override_alarm_ids`` naming no site of the fleet overrides nothing: 422 naming the
+    sites, not silently ignored (hostile pass, 7 Dec), and nothing decided."""
+    plan = replan(client)
+    answer = client.post(
+        f"/api/v1/fleet/plans/{plan['id']}/approve",
+        json={"reason": "x", "force": True, "override_alarm_ids": {"nosite": [6]}},
+        headers=fleet_auth("approve"),
+    )
+    assert answer.status_code == 422, answer.text
+    assert "no site 'nosite'; sites: dallas-core" in answer.json()["detail"]
+    state = client.get(f"/api/v1/fleet/plans/{plan['id']}", headers=fleet_auth("read")).json()
+    assert state["status"] == "proposed"

@@ -203,6 +203,13 @@ def _decide(
         if approve:
             force = bool(body and body.force)
             seen = getattr(body, "override_alarm_ids", None)
+            unknown = sorted(set(seen or {}) - set(fleet.sites))
+            if unknown:  # an override for no site overrides nothing: say so, not ignore it
+                raise HTTPException(
+                    422,
+                    f"override_alarm_ids: no site {', '.join(map(repr, unknown))}; sites: "
+                    f"{', '.join(fleet.sites)}",
+                )
             record = fleet.planner.approve(
                 plan_id, actor=who, reason=reason, force=force, seen_alarms=seen
             )
