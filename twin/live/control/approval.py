@@ -179,7 +179,8 @@ def check_alarms(
     unseen = [a for a in blocking if seen is not None and a.get("id") not in seen]
     if unseen:
         raise Conflict(
-            f"plan {plan_id}: {len(unseen)} critical alarm(s) raised since the approval was "
-            f"prepared, not overridden: {describe(unseen)}. Review them and approve again"
+            f"plan {plan_id}: {len(unseen)} critical alarm(s) not among those the approver "
+            f"was shown (raised since, or not listed), not overridden: {describe(unseen)}. "
+            "Review them and approve again"
         )
     return blocking
