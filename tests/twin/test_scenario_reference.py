@@ -151,6 +151,19 @@ def test_a_replayed_source_repeats_by_whole_days_only_when_asked(
     assert "series[1].repeat" in problem and "replay_from" in problem
 
 
+def test_a_replay_start_outside_the_data_names_the_datas_own_span(
+    demo: dict[str, Any], tmp_path: Path
+) -> None:
+    """The trace runs 72 h from 1 Jan 2023: replaying it from 2099 is refused naming that
+    span (a hostile pass, 7 Dec: the message named the span shifted back by 76 years)."""
+    data = _replayed_trace(demo, tmp_path, "2099-01-01T00:00:00Z", days=2)
+    with pytest.raises(SeriesError) as caught:
+        scenario_series(scenario_from_dict(data), tmp_path)
+    message = str(caught.value)
+    assert "replay_from 2099-01-01T00:00:00+00:00 is outside the source's data" in message
+    assert "from 2023-01-01T00:00:00+00:00 to 2023-01-03T23:00:00+00:00" in message
+
+
 @pytest.mark.parametrize(
     ("source", "field", "reason"),
     [

@@ -40,6 +40,20 @@ def simulation_window(scenario: Scenario) -> tuple[pd.Timestamp, pd.Timestamp, p
     return start, end, pd.Timedelta(scenario.simulation.step)
 
 
+def _check_replay_start(raw: xr.Dataset, replay_from: pd.Timestamp) -> None:
+    """Refuse a ``replay_from`` outside the source's own data, naming the data's span (the
+    window check after the shift would name a span shifted by decades)."""
+    times = pd.DatetimeIndex(raw["time"].values)
+    if not len(times):
+        return
+    first, last = times[0].tz_localize("UTC"), times[-1].tz_localize("UTC")
+    if not first <= replay_from <= last:
+        raise SeriesError(
+            f"replay_from {replay_from.isoformat()} is outside the source's data, which runs "
+            f"from {first.isoformat()} to {last.isoformat()}"
+        )
+
+
 def _source_dataset(
     source: SeriesSource,
     base_dir: Path,
@@ -126,6 +140,7 @@ def scenario_series(scenario: Scenario, base_dir: str | Path | None = None) -> x
         try:
             raw = _source_dataset(source, base, start, end, step)
             if source.replay_from is not None:
+                _check_replay_start(raw, pd.Timestamp(source.replay_from).tz_convert("UTC"))
                 offset = pd.Timestamp(start) - pd.Timestamp(source.replay_from).tz_convert("UTC")
                 raw = raw.assign_coords(time=raw["time"].values + offset.to_timedelta64())
                 if source.repeat:
