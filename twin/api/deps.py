@@ -228,9 +228,8 @@ async def store_busy(_: Request, exc: Exception) -> JSONResponse:
     """Exception handler: the store stayed locked beyond its retry budget (503, nothing
     written, ``Retry-After: 1``), or its server could not be reached (503; a write may or may
     not have been stored: the message says so)."""
-    what = "store unavailable" if isinstance(exc, StoreUnavailable) else "store busy"
-    if not isinstance(exc, StoreUnavailable):
-        what += ", nothing was written"
+    unavailable = isinstance(exc, StoreUnavailable)
+    what = "store unavailable" if unavailable else "store busy, nothing was written"
     return JSONResponse(
         {"detail": f"{what}: {exc}"},
         status_code=503,

@@ -140,8 +140,9 @@ def scenario_series(scenario: Scenario, base_dir: str | Path | None = None) -> x
         try:
             raw = _source_dataset(source, base, start, end, step)
             if source.replay_from is not None:
-                _check_replay_start(raw, pd.Timestamp(source.replay_from).tz_convert("UTC"))
-                offset = pd.Timestamp(start) - pd.Timestamp(source.replay_from).tz_convert("UTC")
+                replay_from = pd.Timestamp(source.replay_from).tz_convert("UTC")
+                _check_replay_start(raw, replay_from)
+                offset = pd.Timestamp(start) - replay_from
                 raw = raw.assign_coords(time=raw["time"].values + offset.to_timedelta64())
                 if source.repeat:
                     raw = _repeated(raw, pd.Timestamp(end).tz_convert(None).to_datetime64())

@@ -101,10 +101,10 @@ class IngestResult:
 
 
 _PREDICTIONS_KEPT = 4
+"""Predictions cached (per step, schedule and rounded factors) [count]."""
 
 MIN_LIVE_STEP = timedelta(minutes=5)
 """Shortest step a running twin is switched to: it re-plans every step (1 s: 55.6 GiB)."""
-"""Predictions cached (per step, schedule and rounded factors) [count]."""
 
 
 def _now() -> datetime:
@@ -559,7 +559,13 @@ class LiveTwin:
             )
 
     def _approve(
-        self, plan_id: str, *, actor: str, reason: str, force: bool, seen_alarms: Any
+        self,
+        plan_id: str,
+        *,
+        actor: str,
+        reason: str,
+        force: bool,
+        seen_alarms: Collection[int] | None,
     ) -> PlanRecord:
         record = self._plan_record(plan_id)
         check_scenario(record, self.scenario_digest)  # 409 when made on another scenario
@@ -663,11 +669,6 @@ class LiveTwin:
     def replace_scenario(self, data: Mapping[str, Any], *, actor: str) -> None:
         """Validate and switch to a new scenario (raises ScenarioError when invalid); every
         proposal waiting is superseded (it was made on the scenario replaced)."""
-        with self.scenario_lock:
-            self._replace_scenario(data, actor=actor)
-
-    def _replace_scenario(self, data: Mapping[str, Any], *, actor: str) -> None:
-        # validate first
         scenario = scenario_from_dict(
             live_scenario_dict(data, self.clock(), self.settings.window_days)
         )
@@ -679,15 +680,17 @@ class LiveTwin:
             )
         if problems:
             raise ScenarioError("scenario", problems)
-        with self.lock:
-            self.base_data = copy.deepcopy(dict(data))
-            self._load(self.base_data)
-            self.applied_plans = []
-            if self.plant is not None:
-                self.plant = self._new_plant(demo_truth(self.facility, self._seed))
-        lock = self.supervisor.proposal_lock  # made on the old scenario: not approvable
-        older = supersede_all(self.store, lock, actor, "the scenario was replaced")
-        self.store.audit(actor, "replace_scenario", self.facility.name, "", {"superseded": older})
+        with self.scenario_lock:  # never between an approval's check and its adoption
+            with self.lock:
+                self.base_data = copy.deepcopy(dict(data))
+                self._load(self.base_data)
+                self.applied_plans = []
+                if self.plant is not None:
+                    self.plant = self._new_plant(demo_truth(self.facility, self._seed))
+            lock = self.supervisor.proposal_lock  # made on the old scenario: not approvable
+            older = supersede_all(self.store, lock, actor, "the scenario was replaced")
+        detail = {"superseded": older}
+        self.store.audit(actor, "replace_scenario", self.facility.name, "", detail)
 
     # ------------------------------------------------------------------ background work
 

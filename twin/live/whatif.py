@@ -29,7 +29,7 @@ from optimizer.state import PlanState, apply_state
 from physics.facility import Facility
 from twin.data.series import scenario_series
 from twin.live.control.verification import plan_on_twin
-from twin.live.live_twin import LiveTwin
+from twin.live.live_twin import MIN_LIVE_STEP, LiveTwin
 from twin.live.parameters import apply
 from twin.live.plan_state import lookahead_steps, plan_state
 from twin.scenario.compile import compile_facility
@@ -60,7 +60,7 @@ class WhatIfLimits:
     max_racks: int = 2_000
     max_horizon_hours: float = 168.0
     max_steps: int = 672
-    min_step: timedelta = timedelta(minutes=5)
+    min_step: timedelta = MIN_LIVE_STEP
     max_series_values: int = 10_000
     time_limit_s: float = 30.0
 
